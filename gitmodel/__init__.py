@@ -1,0 +1,45 @@
+"""gitmodel: a versioned, branchable object store in a git repository."""
+
+from . import fields
+from .exceptions import (
+    CorruptObject,
+    DoesNotExist,
+    FieldError,
+    GitModelError,
+    IntegrityError,
+    LockWaitTimeoutExceeded,
+    MergeConflict,
+    ModelNotFound,
+    MultipleObjectsReturned,
+    ObjectDoesNotExist,
+    ReferenceNotFound,
+    BranchNotFound,
+    RepositoryError,
+    RepositoryNotFound,
+    ValidationError,
+)
+from .models import GitModel
+from .workspace import Workspace
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "fields",
+    "GitModel",
+    "Workspace",
+    "GitModelError",
+    "RepositoryError",
+    "RepositoryNotFound",
+    "ReferenceNotFound",
+    "BranchNotFound",
+    "FieldError",
+    "ValidationError",
+    "IntegrityError",
+    "DoesNotExist",
+    "ObjectDoesNotExist",
+    "MultipleObjectsReturned",
+    "ModelNotFound",
+    "CorruptObject",
+    "LockWaitTimeoutExceeded",
+    "MergeConflict",
+]

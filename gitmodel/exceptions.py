@@ -1,0 +1,115 @@
+"""The exceptions gitmodel raises. All derive from :class:`GitModelError`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GitModelError(Exception):
+    """Root of every error gitmodel raises on purpose."""
+
+
+class ConfigurationError(GitModelError):
+    """A model or workspace is declared or used in a way that cannot work."""
+
+
+class RepositoryError(GitModelError):
+    """A repository operation cannot proceed (pending changes, bad ref, ...)."""
+
+
+class RepositoryNotFound(RepositoryError):
+    """The path is missing or is not a git repository."""
+
+
+class ReferenceNotFound(RepositoryError, KeyError):
+    """A branch, tag, commit or other treeish does not exist."""
+
+    def __init__(self, name: Any, message: str | None = None) -> None:
+        self.name = name
+        super().__init__(message or f"reference not found: {name!r}")
+
+    def __str__(self) -> str:  # KeyError quotes its argument; we do not
+        return str(self.args[0])
+
+
+class BranchNotFound(ReferenceNotFound):
+    """The named branch does not exist."""
+
+
+class FieldError(GitModelError):
+    """A field is declared or looked up wrongly."""
+
+
+class ValidationError(GitModelError, ValueError):
+    """A value failed validation.
+
+    ``field`` is the field's name (``None`` for errors about the whole
+    object), ``code`` a stable machine-readable key, ``message`` the text.
+    ``error_list`` holds every error when several were collected.
+    """
+
+    def __init__(
+        self,
+        message: str | list[ValidationError],
+        field: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        if isinstance(message, list):
+            self.error_list = message
+            self.field = message[0].field if len(message) == 1 else None
+            self.code = message[0].code if len(message) == 1 else "multiple"
+            self.message = "; ".join(e.message for e in message)
+        else:
+            self.error_list = [self]
+            self.field = field
+            self.code = code
+            self.message = message
+        super().__init__(self.message)
+
+    @property
+    def message_dict(self) -> dict[str | None, list[str]]:
+        """Messages grouped by field name."""
+        out: dict[str | None, list[str]] = {}
+        for err in self.error_list:
+            out.setdefault(err.field, []).append(err.message)
+        return out
+
+
+class IntegrityError(GitModelError):
+    """A save would break an invariant (duplicate id, unique value)."""
+
+
+class ObjectDoesNotExist(GitModelError, LookupError):
+    """The requested object does not exist. Each model has a subclass."""
+
+
+DoesNotExist = ObjectDoesNotExist
+
+
+class MultipleObjectsReturned(GitModelError):
+    """A lookup that expects one object found several."""
+
+
+class ModelNotFound(GitModelError, LookupError):
+    """Stored data names a model that no workspace registry knows."""
+
+
+class CorruptObject(GitModelError):
+    """Data in the repository cannot be read as a model object."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"corrupt object at {path!r}: {reason}")
+
+
+class LockWaitTimeoutExceeded(GitModelError, TimeoutError):
+    """A lock could not be acquired within the timeout."""
+
+
+class MergeConflict(GitModelError):
+    """Concurrent edits changed the same field; nothing was committed."""
+
+    def __init__(self, message: str, conflicts: list[Any] | None = None) -> None:
+        self.conflicts = conflicts or []
+        super().__init__(message)

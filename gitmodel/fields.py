@@ -1,0 +1,817 @@
+"""Field types: coercion (``to_python``), validation and JSON conversion.
+
+A field is also the descriptor that stores its value on an instance, so
+``page.title`` is typed as the field's Python type for type checkers.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import decimal
+import io
+import json
+import math
+import re
+import unicodedata
+import uuid
+from typing import (
+    IO,
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ClassVar,
+    Generic,
+    Iterable,
+    Sequence,
+    TypeVar,
+    Union,
+    overload,
+)
+from urllib.parse import urlsplit
+
+import pygit2
+
+from .exceptions import FieldError, ValidationError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from .models import GitModel
+
+T = TypeVar("T")
+
+__all__ = [
+    "NOT_PROVIDED",
+    "Field",
+    "CharField",
+    "SlugField",
+    "EmailField",
+    "URLField",
+    "UUIDField",
+    "IntegerField",
+    "FloatField",
+    "DecimalField",
+    "BooleanField",
+    "DateField",
+    "DateTimeField",
+    "TimeField",
+    "JSONField",
+    "BlobField",
+    "RelatedField",
+    "GitObjectField",
+]
+
+
+class _NotProvided:
+    def __repr__(self) -> str:
+        return "NOT_PROVIDED"
+
+
+NOT_PROVIDED: Any = _NotProvided()
+
+MAX_ID_BYTES = 255
+MAX_JSON_DEPTH = 100
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_RESERVED_IDS = {".", "..", ".git"}
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+class Field(Generic[T]):
+    """Base of all fields.
+
+    ``clean(value)`` runs ``to_python`` then ``validate`` then the
+    ``validators``; ``to_json``/``from_json`` convert between the Python
+    value and what is stored in ``data.json``.
+    """
+
+    creation_counter: ClassVar[int] = 0
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "required": "is required",
+        "invalid_choice": "must be one of {choices}",
+        "readonly": "is read-only and cannot be changed",
+        "invalid_id": "{reason}",
+        "invalid": "is invalid",
+    }
+    #: stored in ``data.json`` (``BlobField`` is stored beside it instead)
+    stored_in_json: ClassVar[bool] = True
+    #: values are mutable containers that must be copied, not shared
+    mutable: ClassVar[bool] = False
+
+    name: str
+    model: type[GitModel] | None
+
+    def __init__(
+        self,
+        *,
+        id: bool = False,
+        default: Any = NOT_PROVIDED,
+        required: bool = True,
+        readonly: bool = False,
+        unique: bool = False,
+        serialize: bool = True,
+        choices: Iterable[Any] | None = None,
+        validators: Sequence[Callable[[Any], Any]] = (),
+        error_messages: dict[str, str] | None = None,
+        index: bool = False,
+        merge: Callable[[Any, Any, Any], Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.id = id
+        self._default = default
+        self.required = required
+        self.readonly = readonly
+        self.unique = unique
+        self.serialize = serialize
+        self.choices = self._normalize_choices(choices)
+        self.validators = list(validators)
+        self.index = index or unique
+        self.merge = merge
+        if name is not None:
+            self.name = name
+        self.model = None
+        messages: dict[str, str] = {}
+        for klass in reversed(type(self).__mro__):
+            messages.update(getattr(klass, "default_error_messages", {}))
+        messages.update(error_messages or {})
+        self.error_messages = messages
+        self.creation_counter = Field.creation_counter
+        Field.creation_counter += 1
+
+    # -- declaration ----------------------------------------------------
+    def contribute_to_class(self, cls: type[GitModel], name: str) -> Field[T]:
+        """Attach (a copy of) this field to ``cls`` under ``name``."""
+        field = copy.copy(self) if self.model is not None else self
+        field.name = name
+        field.model = cls
+        setattr(cls, name, field)
+        cls._meta.add_field(field)
+        return field
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        if not hasattr(self, "name"):
+            self.name = name
+
+    @staticmethod
+    def _normalize_choices(choices: Iterable[Any] | None) -> list[Any] | None:
+        if choices is None:
+            return None
+        values = []
+        for choice in choices:
+            if isinstance(choice, (tuple, list)) and len(choice) == 2:
+                choice = choice[0]
+            values.append(choice)
+        return values
+
+    # -- descriptor -------------------------------------------------------
+    @overload
+    def __get__(self, instance: None, owner: Any) -> Self: ...
+
+    @overload
+    def __get__(self, instance: GitModel, owner: Any) -> T: ...
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        if instance is None:
+            return self
+        return instance._data.get(self.name)
+
+    def __set__(self, instance: Any, value: T) -> None:
+        instance._data[self.name] = value
+
+    # -- defaults ---------------------------------------------------------
+    def has_default(self) -> bool:
+        return self._default is not NOT_PROVIDED
+
+    def get_default(self) -> Any:
+        """The default value (called if it is callable), else ``None``."""
+        if self._default is NOT_PROVIDED:
+            return None
+        if callable(self._default):
+            return self._default()
+        return copy.deepcopy(self._default) if self.mutable else self._default
+
+    # -- validation -------------------------------------------------------
+    def error(self, code: str, **params: Any) -> ValidationError:
+        """A ``ValidationError`` for ``code`` whose message names the field."""
+        template = self.error_messages.get(code, code)
+        text = template.format(field=self, **params)
+        return ValidationError(f'"{self.name}" {text}', field=self.name, code=code)
+
+    def is_empty(self, value: Any) -> bool:
+        return value is None
+
+    def to_python(self, value: Any) -> T | None:
+        """Coerce ``value`` to this field's Python type, or raise."""
+        return value  # type: ignore[no-any-return]
+
+    def validate(self, value: Any, instance: GitModel | None = None) -> None:
+        """Check a coerced value; raise ``ValidationError`` if wrong."""
+        if self.is_empty(value):
+            if self.required:
+                raise self.error("required")
+            return
+        if self.choices is not None and value not in self.choices:
+            raise self.error(
+                "invalid_choice", choices=", ".join(str(c) for c in self.choices)
+            )
+        if self.id:
+            self.validate_id(value)
+
+    def validate_id(self, value: Any) -> None:
+        """Refuse ids that are not safe as one path component."""
+        reason = id_problem(value)
+        if reason:
+            raise self.error("invalid_id", reason=reason)
+
+    def run_validators(self, value: Any) -> None:
+        if self.is_empty(value):
+            return
+        for validator in self.validators:
+            try:
+                validator(value)
+            except ValidationError as exc:
+                if exc.field is None:
+                    raise ValidationError(
+                        f'"{self.name}" {exc.message}', field=self.name, code=exc.code
+                    ) from None
+                raise
+            except (ValueError, TypeError) as exc:
+                raise ValidationError(
+                    f'"{self.name}" {exc}', field=self.name, code="invalid"
+                ) from None
+
+    def clean(self, value: Any, instance: GitModel | None = None) -> T | None:
+        """``to_python``, then ``validate``, then the ``validators``."""
+        value = self.to_python(value)
+        self.validate(value, instance)
+        self.run_validators(value)
+        return value
+
+    # -- storage ----------------------------------------------------------
+    def to_json(self, value: Any) -> Any:
+        """The JSON-compatible form of a clean value."""
+        return value
+
+    def from_json(self, value: Any) -> Any:
+        """The Python value for what was stored."""
+        return self.to_python(value)
+
+    def copy_value(self, value: Any) -> Any:
+        """A copy safe to hand to a caller (mutable values are deep-copied)."""
+        return copy.deepcopy(value) if self.mutable else value
+
+    def __repr__(self) -> str:
+        name = getattr(self, "name", None)
+        return f"<{type(self).__name__}: {name}>" if name else f"<{type(self).__name__}>"
+
+
+def id_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be an object id, or ``None`` if it can."""
+    if not isinstance(value, str):
+        return "must be a string"
+    if not value or not value.strip():
+        return "must not be empty"
+    if "/" in value or "\\" in value:
+        return "must not contain '/' or '\\'"
+    if _CONTROL_CHARS.search(value):
+        return "must not contain control characters"
+    if value.lower() in _RESERVED_IDS:
+        return f"must not be {value!r}"
+    if _has_surrogates(value):
+        return "must not contain unpaired surrogates"
+    if len(value.encode("utf-8")) > MAX_ID_BYTES:
+        return f"must be at most {MAX_ID_BYTES} bytes"
+    return None
+
+
+class CharField(Field[str]):
+    """Text. Numbers are accepted and turned into their string form."""
+
+    default_error_messages = {
+        "invalid_string": "must be a string",
+        "invalid_characters": "must not contain unpaired surrogates",
+        "max_length": "must be at most {max_length} characters",
+    }
+
+    def __init__(self, *, max_length: int | None = None, **kwargs: Any) -> None:
+        self.max_length = max_length
+        super().__init__(**kwargs)
+
+    def is_empty(self, value: Any) -> bool:
+        return value is None or value == ""
+
+    def to_python(self, value: Any) -> str | None:
+        if value is None or isinstance(value, str):
+            pass
+        elif isinstance(value, (int, float, decimal.Decimal)) and not isinstance(
+            value, bool
+        ):
+            value = str(value)
+        else:
+            raise self.error("invalid_string")
+        if value is not None and self.id:
+            value = unicodedata.normalize("NFC", value)
+        return value
+
+    def validate(self, value: Any, instance: GitModel | None = None) -> None:
+        super().validate(value, instance)
+        if value is None:
+            return
+        if _has_surrogates(value):
+            raise self.error("invalid_characters")
+        if self.max_length is not None and len(value) > self.max_length:
+            raise self.error("max_length", max_length=self.max_length)
+
+
+class SlugField(CharField):
+    """Letters, digits, underscores and hyphens."""
+
+    default_error_messages = {
+        "invalid_slug": "must contain only letters, numbers, underscores and dashes"
+    }
+    _slug_re = re.compile(r"^[-\w]+\Z")
+
+    def validate(self, value: Any, instance: GitModel | None = None) -> None:
+        super().validate(value, instance)
+        if value and not self._slug_re.match(value):
+            raise self.error("invalid_slug")
+
+
+class EmailField(CharField):
+    """An e-mail address (``local@domain.tld``)."""
+
+    default_error_messages = {"invalid_email": "must be a valid e-mail address"}
+    _email_re = re.compile(
+        r"^[-!#$%&'*+/=?^_`{}|~0-9A-Z]+(\.[-!#$%&'*+/=?^_`{}|~0-9A-Z]+)*"
+        r"@(?:[A-Z0-9](?:[A-Z0-9-]{0,61}[A-Z0-9])?\.)+[A-Z]{2,63}\.?\Z",
+        re.IGNORECASE,
+    )
+
+    def validate(self, value: Any, instance: GitModel | None = None) -> None:
+        super().validate(value, instance)
+        if value and not self._email_re.match(value):
+            raise self.error("invalid_email")
+
+
+class URLField(CharField):
+    """An absolute URL, optionally limited to some ``schemes``."""
+
+    default_error_messages = {
+        "invalid_url": "must be a valid URL",
+        "invalid_scheme": "scheme must be one of {schemes}",
+    }
+
+    def __init__(self, *, schemes: Iterable[str] | None = None, **kwargs: Any) -> None:
+        self.schemes = [s.lower() for s in schemes] if schemes else None
+        super().__init__(**kwargs)
+
+    def validate(self, value: Any, instance: GitModel | None = None) -> None:
+        super().validate(value, instance)
+        if not value:
+            return
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:
+            raise self.error("invalid_url") from None
+        if not parts.scheme or not host or any(c.isspace() for c in value):
+            raise self.error("invalid_url")
+        if self.schemes and parts.scheme.lower() not in self.schemes:
+            raise self.error("invalid_scheme", schemes=", ".join(self.schemes))
+
+
+class UUIDField(CharField):
+    """A string id whose default is a fresh ``uuid4().hex``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("default", lambda: uuid.uuid4().hex)
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> str | None:
+        if isinstance(value, uuid.UUID):
+            return value.hex
+        return super().to_python(value)
+
+
+class IntegerField(Field[int]):
+    """A whole number; ``'33'`` and ``33.0`` become 33, ``20.5`` is refused."""
+
+    default_error_messages = {"invalid_int": "must be an integer"}
+
+    def to_python(self, value: Any) -> int | None:
+        if value is None or (type(value) is int):
+            return value
+        if isinstance(value, bool):
+            raise self.error("invalid_int")
+        if isinstance(value, float):
+            if not math.isfinite(value) or not value.is_integer():
+                raise self.error("invalid_int")
+            return int(value)
+        if isinstance(value, (int, decimal.Decimal, str)):
+            try:
+                number = decimal.Decimal(value.strip() if isinstance(value, str) else value)
+            except (decimal.InvalidOperation, ValueError):
+                raise self.error("invalid_int") from None
+            if not number.is_finite() or number != number.to_integral_value():
+                raise self.error("invalid_int")
+            if abs(number.adjusted()) > 4000:
+                raise self.error("invalid_int")
+            return int(number)
+        raise self.error("invalid_int")
+
+
+class FloatField(Field[float]):
+    """A finite floating-point number."""
+
+    default_error_messages = {
+        "invalid_float": "must be a floating-point number",
+        "not_finite": "must be a finite number",
+    }
+
+    def to_python(self, value: Any) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(
+            value, (int, float, decimal.Decimal, str)
+        ):
+            raise self.error("invalid_float")
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            raise self.error("invalid_float") from None
+        if not math.isfinite(number):
+            raise self.error("not_finite")
+        return number
+
+
+class DecimalField(Field[decimal.Decimal]):
+    """An exact decimal, stored as a string so it never passes through float."""
+
+    default_error_messages = {
+        "invalid_decimal": "must be a numeric value",
+        "not_finite": "must be a finite number",
+        "max_digits": "must have at most {max_digits} digits",
+        "max_decimal_places": "must have at most {decimal_places} decimal places",
+        "max_whole_digits": "must have at most {whole} digits before the point",
+    }
+
+    def __init__(
+        self,
+        max_digits: int | None = None,
+        decimal_places: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.max_digits = max_digits
+        self.decimal_places = decimal_places
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> decimal.Decimal | None:
+        if value is None or isinstance(value, decimal.Decimal):
+            number = value
+        elif isinstance(value, bool):
+            raise self.error("invalid_decimal")
+        elif isinstance(value, float):
+            number = decimal.Decimal(repr(value)) if math.isfinite(value) else None
+            if number is None:
+                raise self.error("not_finite")
+        elif isinstance(value, (int, str)):
+            try:
+                number = decimal.Decimal(value.strip() if isinstance(value, str) else value)
+            except (decimal.InvalidOperation, ValueError):
+                raise self.error("invalid_decimal") from None
+        else:
+            raise self.error("invalid_decimal")
+        if number is not None and not number.is_finite():
+            raise self.error("not_finite")
+        return number
+
+    def validate(self, value: Any, instance: GitModel | None = None) -> None:
+        super().validate(value, instance)
+        if value is None:
+            return
+        _sign, digit_tuple, exponent = value.as_tuple()
+        assert isinstance(exponent, int)
+        decimals = -exponent if exponent < 0 else 0
+        digits = max(len(digit_tuple), decimals) if exponent < 0 else len(digit_tuple) + exponent
+        whole = digits - decimals
+        if self.max_digits is not None and digits > self.max_digits:
+            raise self.error("max_digits", max_digits=self.max_digits)
+        if self.decimal_places is not None and decimals > self.decimal_places:
+            raise self.error("max_decimal_places", decimal_places=self.decimal_places)
+        if (
+            self.max_digits is not None
+            and self.decimal_places is not None
+            and whole > self.max_digits - self.decimal_places
+        ):
+            raise self.error("max_whole_digits", whole=self.max_digits - self.decimal_places)
+
+    def to_json(self, value: Any) -> Any:
+        return None if value is None else str(value)
+
+
+class BooleanField(Field[bool]):
+    """``True``/``False``; ``None`` only when ``nullable``."""
+
+    default_error_messages = {"invalid_bool": "must be true or false"}
+    _truthy = {"true", "1", "yes", "on"}
+    _falsy = {"false", "0", "no", "off"}
+
+    def __init__(self, nullable: bool = False, **kwargs: Any) -> None:
+        self.nullable = nullable
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> bool | None:
+        if value is None:
+            return None if self.nullable else False
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in self._truthy | self._falsy:
+            return value.strip().lower() in self._truthy
+        raise self.error("invalid_bool")
+
+    def validate(self, value: Any, instance: GitModel | None = None) -> None:
+        if value is None and self.nullable:
+            return
+        super().validate(value, instance)
+
+
+def _parse_iso(kind: Callable[[str], Any], value: str) -> Any:
+    text = value.strip()
+    if text.endswith(("Z", "z")):  # Python 3.10 does not read the "Z" suffix
+        text = text[:-1] + "+00:00"
+    return kind(text)
+
+
+class DateField(Field[dt.date]):
+    """A calendar date; ISO 8601 strings (``YYYY-MM-DD``) are parsed."""
+
+    default_error_messages = {"invalid_format": "must be a date in the format YYYY-MM-DD"}
+
+    def to_python(self, value: Any) -> dt.date | None:
+        if value is None:
+            return None
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value.strip())
+            except ValueError:
+                raise self.error("invalid_format") from None
+        raise self.error("invalid_format")
+
+    def to_json(self, value: Any) -> Any:
+        return None if value is None else value.isoformat()
+
+
+class DateTimeField(Field[dt.datetime]):
+    """A date and time; an aware value keeps its UTC offset exactly."""
+
+    default_error_messages = {
+        "invalid_format": "must be an ISO 8601 date/time (YYYY-MM-DD[THH:MM[:SS][+HH:MM]])"
+    }
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        if value is None or isinstance(value, dt.datetime):
+            return value
+        if isinstance(value, dt.date):
+            return dt.datetime(value.year, value.month, value.day)
+        if isinstance(value, str):
+            try:
+                return _parse_iso(dt.datetime.fromisoformat, value)  # type: ignore[no-any-return]
+            except ValueError:
+                raise self.error("invalid_format") from None
+        raise self.error("invalid_format")
+
+    def to_json(self, value: Any) -> Any:
+        return None if value is None else value.isoformat()
+
+
+class TimeField(Field[dt.time]):
+    """A time of day, optionally with an offset."""
+
+    default_error_messages = {"invalid_format": "must be a time in the format HH:MM[:SS]"}
+
+    def to_python(self, value: Any) -> dt.time | None:
+        if value is None or isinstance(value, dt.time):
+            return value
+        if isinstance(value, str):
+            try:
+                return _parse_iso(dt.time.fromisoformat, value)  # type: ignore[no-any-return]
+            except ValueError:
+                raise self.error("invalid_format") from None
+        raise self.error("invalid_format")
+
+    def to_json(self, value: Any) -> Any:
+        return None if value is None else value.isoformat()
+
+
+JSONValue = Union[None, bool, int, float, str, list[Any], dict[str, Any]]
+
+
+class JSONField(Field[Any]):
+    """Any JSON value: dicts with string keys, lists, strings, finite numbers."""
+
+    mutable = True
+    default_error_messages = {
+        "invalid_json": "must be JSON-serializable: {reason}",
+    }
+
+    def to_python(self, value: Any) -> Any:
+        if value is not None:
+            reason = _json_problem(value)
+            if reason:
+                raise self.error("invalid_json", reason=reason)
+        return value
+
+    def from_json(self, value: Any) -> Any:
+        return value
+
+    def to_json(self, value: Any) -> Any:
+        return value
+
+
+def _json_problem(value: Any) -> str | None:
+    """Why ``value`` does not round-trip through JSON, or ``None``."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    seen: set[int] = set()
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"nested deeper than {MAX_JSON_DEPTH} levels"
+        if item is None or isinstance(item, bool):
+            continue
+        if isinstance(item, str):
+            if _has_surrogates(item):
+                return "strings must not contain unpaired surrogates"
+        elif isinstance(item, int):
+            if abs(item) >= 10**4000:
+                return "integer too large"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return "numbers must be finite"
+        elif isinstance(item, (list, tuple, dict)):
+            if id(item) in seen:
+                return "value contains a reference cycle"
+            seen.add(id(item))
+            if isinstance(item, dict):
+                for key, sub in item.items():
+                    if not isinstance(key, str):
+                        return f"object keys must be strings, not {type(key).__name__}"
+                    if _has_surrogates(key):
+                        return "strings must not contain unpaired surrogates"
+                    stack.append((sub, depth + 1))
+            else:
+                if isinstance(item, tuple):
+                    return "tuples do not round-trip; use a list"
+                stack.extend((sub, depth + 1) for sub in item)
+        else:
+            return f"{type(item).__name__} is not a JSON type"
+    return None
+
+
+class BlobField(Field[IO[bytes]]):
+    """Binary content stored as its own git blob beside ``data.json``.
+
+    Assign bytes, str or a file-like object; reading gives a fresh
+    ``io.BytesIO`` each time, loaded from git only when first read.
+    """
+
+    stored_in_json = False
+    default_error_messages = {"invalid_blob": "must be bytes, str or a readable file"}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        if instance is None:
+            return self
+        value = instance._data.get(self.name)
+        if isinstance(value, pygit2.Oid):
+            value = instance._meta.workspace.repo[value].data
+            instance._data[self.name] = value
+        return None if value is None else io.BytesIO(value)
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        if hasattr(value, "read"):
+            value = value.read()
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        instance._data[self.name] = value
+
+    def to_python(self, value: Any) -> Any:
+        if value is None or isinstance(value, (bytes, pygit2.Oid)):
+            return value
+        raise self.error("invalid_blob")
+
+    def blob_name(self, data_filename: str) -> str:
+        """The file name used beside the data file."""
+        return f"{self.name}.data"
+
+
+class RelatedField(Field[T]):
+    """A reference to another model's object, stored as its id."""
+
+    default_error_messages = {"invalid_related": "must be a {model} instance or id"}
+
+    def __init__(self, model: type[T] | str, **kwargs: Any) -> None:
+        self._to_model = model
+        super().__init__(**kwargs)
+
+    @property
+    def to_model(self) -> Any:
+        """The related model class, resolved in this model's workspace."""
+        target = self._to_model
+        name = target if isinstance(target, str) else target.__name__  # type: ignore[union-attr]
+        workspace = self.model._meta.workspace if self.model is not None else None
+        if workspace is None:
+            if isinstance(target, str):
+                raise FieldError(f"cannot resolve model {name!r} without a workspace")
+            return target
+        model = workspace.models.get(name)
+        if model is None:
+            if isinstance(target, str):
+                raise FieldError(f'"{self.name}" refers to unknown model {name!r}')
+            model = workspace.register_model(target)
+        return model
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        if instance is None:
+            return self
+        value = instance._data.get(self.name)
+        if value is None or not isinstance(value, str):
+            return value
+        obj = self.to_model.get(value)
+        instance._data[self.name] = obj
+        return obj
+
+    def to_python(self, value: Any) -> Any:
+        from .models import GitModel
+
+        if isinstance(value, GitModel):
+            return value.get_id()
+        if value is None or isinstance(value, str):
+            return value
+        raise self.error("invalid_related", model=self._model_name())
+
+    def _model_name(self) -> str:
+        target = self._to_model
+        return target if isinstance(target, str) else target.__name__  # type: ignore[union-attr]
+
+
+class GitObjectField(Field[Any]):
+    """A git object id, stored as hex; reads give the ``pygit2`` object."""
+
+    default_error_messages = {
+        "invalid_oid": "must be a git object id",
+        "missing_object": "must point to an existing object",
+        "invalid_type": "must point to a {type}",
+    }
+
+    def __init__(self, type: Any = None, **kwargs: Any) -> None:
+        self.type = type
+        super().__init__(**kwargs)
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        if instance is None:
+            return self
+        value = instance._data.get(self.name)
+        if isinstance(value, (str, pygit2.Oid)):
+            try:
+                return instance._meta.workspace.repo[value]
+            except (KeyError, ValueError):
+                return value
+        return value
+
+    def to_python(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, pygit2.Object):
+            return str(value.id)
+        if isinstance(value, pygit2.Oid):
+            return str(value)
+        if isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}", value):
+            return value.lower()
+        raise self.error("invalid_oid")
+
+    def validate(self, value: Any, instance: GitModel | None = None) -> None:
+        super().validate(value, instance)
+        if value is None or instance is None:
+            return
+        workspace = instance._meta.workspace
+        obj = workspace.repo.get(value) if workspace is not None else None
+        if obj is None:
+            raise self.error("missing_object")
+        if self.type is not None and not isinstance(obj, self.type):
+            raise self.error("invalid_type", type=self.type.__name__)

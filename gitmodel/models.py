@@ -1,0 +1,403 @@
+"""Model classes: declaration, validation, save, get, delete.
+
+Subclass ``ws.GitModel`` (bound to a workspace) or ``gitmodel.models.GitModel``
+(bound later with ``ws.register_model`` / ``ws.import_models``).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Optional
+
+import pygit2
+
+from . import fields as _fields
+from .exceptions import (
+    CorruptObject,
+    FieldError,
+    IntegrityError,
+    MultipleObjectsReturned,
+    ObjectDoesNotExist,
+    RepositoryError,
+    ValidationError,
+)
+from .fields import NOT_PROVIDED, Field
+from .options import ModelOptions
+from .serializers import json as json_format
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from .query import QuerySet
+    from .workspace import Workspace
+
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:  # pragma: no cover - Python 3.10
+    def dataclass_transform(**_kwargs: Any) -> Any:
+        return lambda obj: obj
+
+__all__ = ["GitModel", "ModelBase"]
+
+_FIELD_SPECIFIERS = tuple(
+    getattr(_fields, name) for name in _fields.__all__ if name != "NOT_PROVIDED"
+)
+
+
+@dataclass_transform(kw_only_default=True, field_specifiers=_FIELD_SPECIFIERS)
+class ModelBase(type):
+    """Collects declared fields and ``Meta`` into ``cls._meta``."""
+
+    _meta: ModelOptions
+
+    def __new__(
+        mcs,
+        name: str,
+        bases: tuple[type, ...],
+        attrs: dict[str, Any],
+        workspace: Optional[Workspace] = None,
+        **kwargs: Any,
+    ) -> ModelBase:
+        parents = [b for b in bases if isinstance(b, ModelBase)]
+        if not parents:  # the root GitModel class itself
+            return super().__new__(mcs, name, bases, attrs, **kwargs)
+        meta = attrs.pop("Meta", None)
+        declared = {k: v for k, v in attrs.items() if isinstance(v, Field)}
+        for key in declared:
+            attrs.pop(key)
+        cls = super().__new__(mcs, name, bases, attrs, **kwargs)
+
+        parent_opts = next((p._meta for p in parents if hasattr(p, "_meta")), None)
+        opts = ModelOptions(meta, parent_opts)
+        opts.contribute_to_class(cls, "_meta")  # type: ignore[arg-type]
+        opts.workspace = workspace or (parent_opts.workspace if parent_opts else None)
+
+        inherited: dict[str, Field[Any]] = {}
+        for parent in parents:
+            for field in getattr(parent, "_meta", None).fields if hasattr(parent, "_meta") else []:
+                inherited.setdefault(field.name, field)
+        for field_name, field in inherited.items():
+            if field_name in declared:
+                raise FieldError(
+                    f'{name}.{field_name} re-declares a field inherited from a parent model'
+                )
+            field.contribute_to_class(cls, field_name)  # type: ignore[arg-type]
+        for field_name, field in sorted(declared.items(), key=lambda kv: kv[1].creation_counter):
+            field.contribute_to_class(cls, field_name)  # type: ignore[arg-type]
+        opts.finalize()
+
+        cls.DoesNotExist = type(  # type: ignore[attr-defined]
+            "DoesNotExist",
+            tuple(p.DoesNotExist for p in parents if hasattr(p, "DoesNotExist"))
+            or (ObjectDoesNotExist,),
+            {"__module__": cls.__module__, "__qualname__": f"{cls.__qualname__}.DoesNotExist"},
+        )
+        cls.MultipleObjectsReturned = type(  # type: ignore[attr-defined]
+            "MultipleObjectsReturned",
+            tuple(p.MultipleObjectsReturned for p in parents if hasattr(p, "MultipleObjectsReturned"))
+            or (MultipleObjectsReturned,),
+            {
+                "__module__": cls.__module__,
+                "__qualname__": f"{cls.__qualname__}.MultipleObjectsReturned",
+            },
+        )
+        if opts.workspace is not None and not opts.abstract:
+            opts.workspace.register_model(cls)  # type: ignore[arg-type]
+        return cls
+
+
+class GitModel(metaclass=ModelBase):
+    """Base class of every model. Instances are plain objects until saved."""
+
+    _meta: ClassVar[ModelOptions]
+    DoesNotExist: ClassVar[type[ObjectDoesNotExist]] = ObjectDoesNotExist
+    MultipleObjectsReturned: ClassVar[type[MultipleObjectsReturned]] = MultipleObjectsReturned
+
+    _data: dict[str, Any]
+    _stored: Optional[dict[str, Any]]  # the JSON fields as last read or written
+    _stored_id: Optional[str]
+    _oid: Optional[pygit2.Oid]
+    _extra: dict[str, Any]
+
+    def __init__(self, **kwargs: Any) -> None:
+        opts = self._meta
+        self._data = {}
+        self._stored = None
+        self._stored_id = None
+        self._oid = None
+        self._extra = {}
+        for field in opts.fields:
+            value = kwargs.pop(field.name, NOT_PROVIDED)
+            if value is NOT_PROVIDED:
+                value = field.get_default()
+            setattr(self, field.name, value)
+        if kwargs:
+            names = ", ".join(sorted(kwargs))
+            raise TypeError(f"{type(self).__name__}() got unexpected field(s): {names}")
+
+    # -- identity -----------------------------------------------------------
+    def get_id(self) -> Any:
+        """The object's id (the value of its id field)."""
+        return self._data.get(self._meta.id_attr)  # type: ignore[arg-type]
+
+    @property
+    def id(self) -> Any:
+        return self.get_id()
+
+    @property
+    def oid(self) -> Optional[pygit2.Oid]:
+        """The id of the data blob as last saved or read; ``None`` if never saved."""
+        return self._oid
+
+    def get_data_path(self) -> str:
+        """Where this object's JSON is stored."""
+        return self._meta.get_data_path(self.get_id())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, GitModel):
+            return NotImplemented
+        return (
+            self._meta.model_name == other._meta.model_name
+            and self.get_id() is not None
+            and self.get_id() == other.get_id()
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._meta.model_name, self.get_id()))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.get_id()}>"
+
+    # -- validation ----------------------------------------------------------
+    def clean_fields(self) -> None:
+        """Coerce and validate every field; one ``ValidationError`` lists all."""
+        errors: list[ValidationError] = []
+        for field in self._meta.fields:
+            try:
+                value = field.clean(self._data.get(field.name), self)
+            except ValidationError as exc:
+                errors.extend(exc.error_list)
+                continue
+            if field.readonly and self._stored is not None and field.stored_in_json:
+                if self._stored.get(field.name) != field.to_json(value):
+                    errors.append(field.error("readonly"))
+                    continue
+            self._data[field.name] = value
+        if errors:
+            raise ValidationError(errors)
+
+    def clean(self) -> None:
+        """Hook for whole-object validation; raise ``ValidationError``."""
+
+    def full_clean(self) -> None:
+        """``clean_fields()`` then ``clean()``."""
+        self.clean_fields()
+        self.clean()
+
+    # -- persistence ---------------------------------------------------------
+    def to_json_fields(self) -> dict[str, Any]:
+        """The field values as stored in ``data.json`` (after ``full_clean``)."""
+        data = dict(self._extra)
+        for field in self._meta.json_fields:
+            data[field.name] = field.to_json(self._data.get(field.name))
+        return data
+
+    def save(self, commit: bool = False, **commit_info: Any) -> Optional[pygit2.Oid]:
+        """Validate and stage this object; with ``commit=True`` also commit.
+
+        Returns the commit id when it commits. A new object whose id is taken
+        raises ``IntegrityError``; an object whose id changed moves.
+        """
+        opts = self._meta
+        ws = opts.require_workspace()
+        self.full_clean()
+        object_id = self.get_id()
+        folder = opts.get_object_folder(object_id)
+        old_folder = None
+        if self._stored_id is not None and self._stored_id != object_id:
+            old_folder = opts.get_object_folder(self._stored_id)
+        if commit:
+            ws.require_only_pending(folder, old_folder)
+        if self._stored_id != object_id and ws.stage.lookup(self.get_data_path()) is not None:
+            raise IntegrityError(
+                f"{type(self).__name__} with id {object_id!r} already exists"
+            )
+        self._check_unique(ws)
+        stored = self.to_json_fields()
+        blob = json_format.dumps(type(self).__name__, stored)
+        blobs = {}
+        for field in opts.blob_fields:
+            value = self._data.get(field.name)
+            blobs[f"{folder}/{field.blob_name(opts.data_filename)}"] = value
+        with ws.write_lock:
+            if old_folder is not None:
+                ws.remove(old_folder)
+            oid = ws.add_blob(self.get_data_path(), blob)
+            for path, value in blobs.items():
+                if value is None:
+                    ws.remove(path)
+                elif isinstance(value, pygit2.Oid):
+                    ws.stage.set(path, value)
+                else:
+                    ws.add_blob(path, value)
+        self._oid = oid
+        self._stored = stored
+        self._stored_id = object_id
+        ws.cache_object(oid, self)
+        if commit:
+            return ws.commit(**commit_info)
+        return None
+
+    def _check_unique(self, ws: Workspace) -> None:
+        unique = self._meta.unique_fields
+        if not unique:
+            return
+        object_id = self.get_id()
+        wanted = {f.name: f.to_json(self._data.get(f.name)) for f in unique}
+        for other in type(self).all():
+            if other.get_id() == object_id:
+                continue
+            for name, value in wanted.items():
+                if value is not None and other.to_json_fields().get(name) == value:
+                    raise IntegrityError(
+                        f'{type(self).__name__} with "{name}" = {value!r} already exists'
+                    )
+
+    def delete_instance(self, commit: bool = False, **commit_info: Any) -> Optional[pygit2.Oid]:
+        """Remove this object (as stored); see :meth:`delete`."""
+        return type(self).delete(self._stored_id or self.get_id(), commit=commit, **commit_info)
+
+    @classmethod
+    def delete(cls, *args: Any, commit: bool = False, **commit_info: Any) -> Optional[pygit2.Oid]:
+        """``Model.delete(id)`` or ``obj.delete()``: unstage the object's folder."""
+        if not args:
+            raise TypeError("delete() needs an id (or call it on an instance)")
+        object_id = args[0]
+        if isinstance(object_id, GitModel):
+            object_id = object_id._stored_id or object_id.get_id()
+        opts = cls._meta
+        ws = opts.require_workspace()
+        object_id = opts.id_field.clean(object_id)
+        folder = opts.get_object_folder(object_id)
+        if commit:
+            ws.require_only_pending(folder)
+        with ws.write_lock:
+            if ws.stage.lookup(opts.get_data_path(object_id)) is None:
+                raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
+            ws.remove(folder)
+        if commit:
+            return ws.commit(**commit_info)
+        return None
+
+    # -- reading -------------------------------------------------------------
+    @classmethod
+    def get(cls, id: Any, treeish: Any = None) -> Self:
+        """The object with ``id`` in the workspace (or at ``treeish``)."""
+        opts = cls._meta
+        ws = opts.require_workspace()
+        object_id = opts.id_field.clean(id)
+        path = opts.get_data_path(object_id)
+        if treeish is None:
+            entry = ws.lookup(path)
+            tree = None
+        else:
+            tree = ws.resolve_tree(treeish)
+            entry = _tree_lookup(tree, path)
+        if entry is None:
+            raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
+        return cls._load(ws, path, entry[0], tree)
+
+    @classmethod
+    def all(cls, treeish: Any = None) -> QuerySet[Self]:
+        """Every object of this model (lazy), in the workspace or at ``treeish``."""
+        from .query import QuerySet
+
+        cls._meta.require_workspace()
+        return QuerySet(cls, treeish=treeish)
+
+    @classmethod
+    def _iter_stored(cls, treeish: Any = None) -> Iterator[Self]:
+        """Load every stored object, in path order of their folders."""
+        opts = cls._meta
+        ws = opts.require_workspace()
+        for path, oid, tree in ws.find_data_files(opts.folder, opts.data_filename, treeish):
+            yield cls._load(ws, path, oid, tree)
+
+    @classmethod
+    def _load(
+        cls, ws: Workspace, path: str, oid: pygit2.Oid, tree: Optional[pygit2.Tree] = None
+    ) -> Self:
+        """Build an instance from the data blob ``oid`` stored at ``path``."""
+        cached = ws.cached_object(oid)
+        if cached is None:
+            try:
+                blob = ws.repo[oid]
+            except KeyError:
+                raise CorruptObject(path, f"blob {oid} is missing") from None
+            if not isinstance(blob, pygit2.Blob):
+                raise CorruptObject(path, f"expected a blob, found a {type(blob).__name__}")
+            try:
+                model_name, stored = json_format.loads(blob.data)
+            except (ValueError, RecursionError) as exc:
+                raise CorruptObject(path, f"not a valid data file ({exc})") from None
+            cached = cls._decode(path, model_name, stored)
+            ws.cache_object(oid, cached)
+        obj = cls.__new__(cls)
+        obj._data = {f.name: f.copy_value(cached._data.get(f.name)) for f in cls._meta.fields}
+        obj._stored = cached._stored
+        obj._extra = dict(cached._extra)
+        obj._oid = oid
+        obj._stored_id = obj.get_id()
+        if cls._meta.blob_fields:
+            folder = path.rsplit("/", 1)[0]
+            for field in cls._meta.blob_fields:
+                blob_path = f"{folder}/{field.blob_name(cls._meta.data_filename)}"
+                entry = ws.lookup(blob_path) if tree is None else _tree_lookup(tree, blob_path)
+                obj._data[field.name] = entry[0] if entry else None
+        return obj
+
+    @classmethod
+    def _decode(cls, path: str, model_name: str, stored: dict[str, Any]) -> GitModel:
+        if model_name != cls.__name__:
+            raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
+        obj = cls.__new__(cls)
+        obj._data = {}
+        for field in cls._meta.fields:
+            if not field.stored_in_json:
+                continue
+            if field.name in stored and field.serialize:
+                try:
+                    obj._data[field.name] = field.from_json(stored[field.name])
+                except ValidationError as exc:
+                    raise CorruptObject(path, exc.message) from None
+            else:
+                obj._data[field.name] = field.get_default()
+        known = {f.name for f in cls._meta.json_fields}
+        obj._extra = {k: v for k, v in stored.items() if k not in known}
+        obj._stored = stored
+        obj._stored_id = obj.get_id()
+        obj._oid = None
+        return obj
+
+    # -- conveniences -----------------------------------------------------------
+    def lock(self, timeout: Optional[float] = None) -> Any:
+        """A workspace lock named after this object (a context manager)."""
+        ws = self._meta.require_workspace()
+        return ws.lock(f"{self._meta.model_name}-{self.get_id()}", timeout=timeout)
+
+    def refresh(self) -> None:
+        """Reload this object's fields from the workspace."""
+        fresh = type(self).get(self._stored_id or self.get_id())
+        self.__dict__.update(fresh.__dict__)
+
+
+def _tree_lookup(tree: pygit2.Tree, path: str) -> Optional[tuple[pygit2.Oid, int]]:
+    try:
+        obj = tree[path]
+    except KeyError:
+        return None
+    return (obj.id, obj.filemode)  # type: ignore[attr-defined]
+
+
+def _unbound_error(cls: type) -> RepositoryError:
+    return RepositoryError(f"{cls.__name__} is not bound to a workspace")

@@ -1,0 +1,143 @@
+"""``Model._meta``: what a model declares, resolved once at class creation."""
+
+from __future__ import annotations
+
+import hashlib
+import types
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from .exceptions import ConfigurationError, FieldError, GitModelError
+from .fields import Field, UUIDField
+
+if TYPE_CHECKING:
+    from .models import GitModel
+    from .workspace import Workspace
+
+#: Meta attributes a model may declare; anything else is a typo.
+META_OPTIONS = {
+    "abstract",
+    "data_filename",
+    "get_data_path",
+    "id_attr",
+    "id_field",
+    "shard",
+    "indexes",
+}
+
+
+class ModelOptions:
+    """The options of one model class (``Model._meta``)."""
+
+    model: type[GitModel]
+
+    def __init__(self, meta: Optional[type], parent: Optional[ModelOptions] = None) -> None:
+        self.meta = meta
+        self.fields: list[Field[Any]] = []
+        self.workspace: Optional[Workspace] = None
+        self.abstract = False
+        self.data_filename = parent.data_filename if parent else "data.json"
+        self.id_attr: Optional[str] = parent.id_attr if parent else None
+        self.shard = parent.shard if parent else 0
+        self.indexes: list[str] = list(parent.indexes) if parent else []
+        custom_path = parent._custom_data_path if parent else None
+        values = {k: v for k, v in vars(meta).items() if not k.startswith("__")} if meta else {}
+        unknown = set(values) - META_OPTIONS
+        if unknown:
+            raise ConfigurationError(f"unknown Meta option(s): {', '.join(sorted(unknown))}")
+        self.abstract = bool(values.get("abstract", False))
+        self.data_filename = values.get("data_filename", self.data_filename)
+        id_attr = values.get("id_attr", values.get("id_field"))
+        if id_attr is not None:
+            self.id_attr = id_attr
+        self.shard = int(values.get("shard", self.shard))
+        if not 0 <= self.shard <= 8:
+            raise ConfigurationError("Meta.shard must be between 0 and 8")
+        self.indexes = list(values.get("indexes", self.indexes))
+        custom_path = values.get("get_data_path", custom_path)
+        self._custom_data_path: Optional[Callable[..., str]] = custom_path
+        if custom_path is not None:
+            self.get_data_path = types.MethodType(custom_path, self)  # type: ignore[method-assign]
+
+    def contribute_to_class(self, cls: type[GitModel], name: str) -> None:
+        self.model = cls
+        self.model_name = cls.__name__.lower()
+        setattr(cls, name, self)
+
+    # -- fields -----------------------------------------------------------
+    def add_field(self, field: Field[Any]) -> None:
+        if any(f.name == field.name for f in self.fields):
+            raise FieldError(f'field "{field.name}" is already declared on {self.model.__name__}')
+        self.fields.append(field)
+
+    def finalize(self) -> None:
+        """Resolve the id field, adding ``id = UUIDField(id=True)`` if needed."""
+        if self.id_attr is not None:
+            field = self.get_field(self.id_attr)
+            field.id = True
+        else:
+            declared = [f for f in self.fields if f.id]
+            if len(declared) > 1:
+                raise FieldError(f"{self.model.__name__} declares more than one id field")
+            if declared:
+                self.id_attr = declared[0].name
+            else:
+                auto = UUIDField(id=True)
+                auto.contribute_to_class(self.model, "id")
+                self.fields.insert(0, self.fields.pop())
+                self.id_attr = "id"
+        self._by_name = {f.name: f for f in self.fields}
+        self.json_fields = [f for f in self.fields if f.serialize and f.stored_in_json]
+        self.blob_fields = [f for f in self.fields if not f.stored_in_json]
+        self.unique_fields = [f for f in self.fields if f.unique and not f.id]
+        self.mutable_fields = [f for f in self.fields if f.mutable]
+        for name in self.indexes:
+            self.get_field(name)
+
+    def get_field(self, name: str) -> Field[Any]:
+        """The field called ``name``; ``FieldError`` if there is none."""
+        for field in self.fields:
+            if field.name == name:
+                return field
+        raise FieldError(f'{self.model.__name__} has no field "{name}"')
+
+    @property
+    def id_field(self) -> Field[Any]:
+        assert self.id_attr is not None
+        return self.get_field(self.id_attr)
+
+    # -- storage layout ------------------------------------------------------
+    @property
+    def folder(self) -> str:
+        """The top folder that holds every object of this model."""
+        return self.model_name
+
+    def get_object_folder(self, object_id: str) -> str:
+        """The folder of one object: ``page/<id>`` or, sharded, ``page/ab/cd/<id>``."""
+        if self.shard:
+            # shard on a hash of the id, so sequential or short ids fan out too
+            digest = _shard_digest(object_id)
+            shards = "/".join(digest[i * 2 : i * 2 + 2] for i in range(self.shard))
+            return f"{self.folder}/{shards}/{object_id}"
+        return f"{self.folder}/{object_id}"
+
+    def get_data_path(self, object_id: str) -> str:
+        """Where the object's JSON lives (override with ``Meta.get_data_path``)."""
+        return f"{self.get_object_folder(object_id)}/{self.data_filename}"
+
+    def require_workspace(self) -> Workspace:
+        """The bound workspace, or a ``GitModelError`` saying there is none."""
+        if self.workspace is None:
+            raise GitModelError(
+                f"{self.model.__name__} is not registered with a workspace; "
+                "subclass ws.GitModel or call ws.register_model()"
+            )
+        if self.abstract:
+            raise GitModelError(f"{self.model.__name__} is abstract")
+        return self.workspace
+
+    def __repr__(self) -> str:
+        return f"<Options for {self.model.__name__}>"
+
+
+def _shard_digest(object_id: str) -> str:
+    return hashlib.sha1(object_id.encode("utf-8")).hexdigest()

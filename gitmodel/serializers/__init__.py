@@ -1,0 +1,1 @@
+"""Model <-> bytes. JSON is the default and, for now, the only format."""

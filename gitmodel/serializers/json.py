@@ -1,0 +1,45 @@
+"""The JSON format: ``{"model": ..., "fields": {...}}``, one field per line.
+
+Field names are sorted and nested JSON values are written with sorted keys,
+so equal objects always give equal bytes (and equal blob ids), and ``git
+diff`` shows one changed line per changed field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_encode_line = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+_encode_nested = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, indent=2
+).encode
+
+
+def dumps(model_name: str, fields: dict[str, Any]) -> bytes:
+    """Encode a model name and its JSON-ready field values."""
+    lines = []
+    for name in sorted(fields):
+        value = fields[name]
+        if isinstance(value, (dict, list)) and value:
+            text = _encode_nested(value).replace("\n", "\n    ")
+        else:
+            text = _encode_line(value)
+        lines.append(f"    {_encode_line(name)}: {text}")
+    body = ",\n".join(lines)
+    inner = f"{{\n{body}\n  }}" if lines else "{}"
+    return f'{{\n  "model": {_encode_line(model_name)},\n  "fields": {inner}\n}}\n'.encode()
+
+
+def loads(data: bytes) -> tuple[str, dict[str, Any]]:
+    """Decode to ``(model name, fields)``; ``ValueError`` for the wrong shape."""
+    doc = json.loads(data)
+    if not isinstance(doc, dict):
+        raise ValueError("top level is not a JSON object")
+    model = doc.get("model")
+    fields = doc.get("fields")
+    if not isinstance(model, str):
+        raise ValueError('"model" is missing or not a string')
+    if not isinstance(fields, dict):
+        raise ValueError('"fields" is missing or not an object')
+    return model, fields

@@ -1,0 +1,272 @@
+"""The staging tree: pending edits as an overlay over a base git tree.
+
+Staging a file records ``path -> (blob id, mode)`` in nested dicts; nothing
+is written to the object database but the blob itself. :meth:`write`
+builds tree objects for the folders that changed and no others, so staging
+the 100,000th object costs what staging the first did.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional, Union
+
+import pygit2
+from pygit2.enums import FileMode
+
+Entry = tuple[pygit2.Oid, int]
+TREE_MODE = int(FileMode.TREE)
+BLOB_MODE = int(FileMode.BLOB)
+
+
+class _Folder:
+    """Pending changes of one folder. ``cleared``: ignore the base's content."""
+
+    __slots__ = ("entries", "cleared")
+
+    def __init__(self, cleared: bool = False) -> None:
+        self.entries: dict[str, Union[Entry, _Folder, None]] = {}
+        self.cleared = cleared
+
+
+def split_path(path: str) -> list[str]:
+    """``'a/b/c'`` -> ``['a', 'b', 'c']``; refuses empty and dot components."""
+    parts = path.strip("/").split("/")
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise ValueError(f"invalid path: {path!r}")
+    return parts
+
+
+class StagingTree:
+    """A base tree plus pending edits; reads see the edits first."""
+
+    def __init__(self, repo: pygit2.Repository, base: Optional[pygit2.Tree]) -> None:
+        self.repo = repo
+        self.base = base
+        self._root = _Folder()
+
+    # -- state ------------------------------------------------------------
+    @property
+    def is_dirty(self) -> bool:
+        """True when edits are pending on top of :attr:`base`."""
+        return bool(self._root.entries) or self._root.cleared
+
+    def reset(self, base: Optional[pygit2.Tree]) -> None:
+        """Drop every pending edit and start over from ``base``."""
+        self.base = base
+        self._root = _Folder()
+
+    # -- edits --------------------------------------------------------------
+    def set(self, path: str, oid: pygit2.Oid, mode: int = BLOB_MODE) -> None:
+        """Stage ``path`` to point at ``oid`` (a blob, or a tree with TREE mode)."""
+        parts = split_path(path)
+        folder = self._root
+        for name in parts[:-1]:
+            child = folder.entries.get(name, _MISSING)
+            if not isinstance(child, _Folder):
+                child = self._folder_for(child)
+                folder.entries[name] = child
+            folder = child
+        folder.entries[parts[-1]] = (oid, mode)
+
+    def remove(self, path: str) -> bool:
+        """Stage the removal of a file or folder; False if it did not exist."""
+        if self.lookup(path) is None:
+            return False
+        parts = split_path(path)
+        folder = self._root
+        for name in parts[:-1]:
+            child = folder.entries.get(name, _MISSING)
+            if not isinstance(child, _Folder):
+                child = self._folder_for(child)
+                folder.entries[name] = child
+            folder = child
+        folder.entries[parts[-1]] = None
+        return True
+
+    def _folder_for(self, child: Union[Entry, None, object]) -> _Folder:
+        """A folder node to descend into where ``child`` is staged now."""
+        if child is _MISSING:
+            return _Folder()  # edits on top of whatever the base has there
+        if child is not None and child[1] == TREE_MODE:  # type: ignore[index]
+            folder = _Folder(cleared=True)  # a staged subtree: copy its entries
+            for obj in self.repo[child[0]]:  # type: ignore[index]
+                folder.entries[obj.name] = (obj.id, obj.filemode)  # type: ignore[attr-defined]
+            return folder
+        return _Folder(cleared=True)  # replaces a deleted path or a file
+
+    # -- reads --------------------------------------------------------------
+    def lookup(self, path: str) -> Optional[Entry]:
+        """The ``(oid, mode)`` at ``path`` in the staged view, or ``None``."""
+        parts = path.split("/")
+        folder = self._root
+        base_ok = not folder.cleared
+        for depth, name in enumerate(parts):
+            child = folder.entries.get(name, _MISSING)
+            if child is _MISSING:
+                if not base_ok or self.base is None:
+                    return None
+                return self._base_lookup("/".join(parts))
+            if child is None:
+                return None
+            if isinstance(child, _Folder):
+                if depth == len(parts) - 1:
+                    return (self._write_folder(child, parts), TREE_MODE)  # rarely needed
+                folder = child
+                if child.cleared:
+                    base_ok = False
+                continue
+            if depth == len(parts) - 1:
+                return child  # type: ignore[return-value]
+            if child[1] == TREE_MODE:  # type: ignore[index]
+                rest = "/".join(parts[depth + 1 :])
+                try:
+                    obj = self.repo[child[0]][rest]  # type: ignore[index]
+                except KeyError:
+                    return None
+                return (obj.id, obj.filemode)
+            return None
+        return None
+
+    def _base_lookup(self, path: str) -> Optional[Entry]:
+        try:
+            obj = self.base[path]  # type: ignore[index]
+        except KeyError:
+            return None
+        return (obj.id, obj.filemode)
+
+    def find_files(self, path: str, filename: str) -> Iterator[tuple[str, Entry]]:
+        """Yield ``(folder, entry)`` for each file called ``filename`` below ``path``.
+
+        ``folder`` is the file's folder relative to ``path``. Subtrees with no
+        pending edits are read straight from git.
+        """
+        parts = [p for p in path.split("/") if p]
+        node: object = self._root
+        base: Optional[pygit2.Object] = None if self._root.cleared else self.base
+        for name in parts:
+            if base is not None:
+                base = base[name] if isinstance(base, pygit2.Tree) and name in base else None
+            if isinstance(node, _Folder):
+                child = node.entries.get(name, _MISSING)
+                if child is None:
+                    return
+                if isinstance(child, _Folder):
+                    if child.cleared:
+                        base = None
+                    node = child
+                elif child is not _MISSING:
+                    node, base = None, self.repo[child[0]]  # type: ignore[index]
+                else:
+                    node = None
+        yield from self._find(node if isinstance(node, _Folder) else None, base, "", filename)
+
+    def _find(
+        self, folder: Optional[_Folder], base: Optional[pygit2.Object], prefix: str, filename: str
+    ) -> Iterator[tuple[str, Entry]]:
+        if folder is None:
+            if isinstance(base, pygit2.Tree):
+                yield from _find_in_tree(base, prefix, filename)
+            return
+        pending = folder.entries
+        if isinstance(base, pygit2.Tree):
+            for obj in base:
+                name = obj.name
+                if name in pending:
+                    continue
+                if obj.filemode == TREE_MODE:  # type: ignore[attr-defined]
+                    yield from _find_in_tree(obj, f"{prefix}{name}/", filename)  # type: ignore[arg-type]
+                elif name == filename:
+                    yield prefix.rstrip("/"), (obj.id, obj.filemode)  # type: ignore[attr-defined]
+        for name, child in pending.items():
+            if child is None:
+                continue
+            if isinstance(child, _Folder):
+                sub = None
+                if not child.cleared and isinstance(base, pygit2.Tree) and name in base:
+                    sub = base[name]
+                yield from self._find(child, sub, f"{prefix}{name}/", filename)
+            elif child[1] == TREE_MODE:
+                yield from _find_in_tree(self.repo[child[0]], f"{prefix}{name}/", filename)  # type: ignore[arg-type]
+            elif name == filename:
+                yield prefix.rstrip("/"), child
+
+    def changed_paths(self) -> Iterator[str]:
+        """Paths with pending edits (folders, files and deletions)."""
+        stack: list[tuple[str, _Folder]] = [("", self._root)]
+        while stack:
+            prefix, folder = stack.pop()
+            for name, child in folder.entries.items():
+                path = f"{prefix}{name}"
+                if isinstance(child, _Folder):
+                    stack.append((path + "/", child))
+                else:
+                    yield path
+
+    # -- writing --------------------------------------------------------------
+    def write(self) -> pygit2.Oid:
+        """Write tree objects for changed folders; the result becomes the base."""
+        if not self.is_dirty and self.base is not None:
+            return self.base.id
+        base = None if self._root.cleared else self.base
+        oid = self._write(self._root, base, is_root=True)
+        assert oid is not None
+        self.base = self.repo[oid]  # type: ignore[assignment]
+        self._root = _Folder()
+        return oid
+
+    def _write_folder(self, folder: _Folder, parts: list[str]) -> pygit2.Oid:
+        base = None
+        if not folder.cleared and self.base is not None:
+            try:
+                base = self.base["/".join(parts)]
+            except KeyError:
+                base = None
+        oid = self._write(folder, base if isinstance(base, pygit2.Tree) else None)
+        return oid if oid is not None else self.repo.TreeBuilder().write()
+
+    def _write(
+        self, folder: _Folder, base: Optional[pygit2.Tree], is_root: bool = False
+    ) -> Optional[pygit2.Oid]:
+        builder = self.repo.TreeBuilder(base) if base is not None else self.repo.TreeBuilder()
+        for name, child in folder.entries.items():
+            if child is None:
+                if builder.get(name) is not None:
+                    builder.remove(name)
+                continue
+            if isinstance(child, _Folder):
+                sub_base = None
+                if not child.cleared and base is not None:
+                    try:
+                        candidate = base[name]
+                    except KeyError:
+                        candidate = None
+                    if isinstance(candidate, pygit2.Tree):
+                        sub_base = candidate
+                oid = self._write(child, sub_base)
+                if oid is None:
+                    if builder.get(name) is not None:
+                        builder.remove(name)
+                else:
+                    builder.insert(name, oid, TREE_MODE)
+                continue
+            oid, mode = child
+            if mode == TREE_MODE and len(self.repo[oid]) == 0:  # type: ignore[arg-type]
+                if builder.get(name) is not None:
+                    builder.remove(name)
+                continue
+            builder.insert(name, oid, mode)
+        if len(builder) == 0 and not is_root:
+            return None
+        return builder.write()
+
+
+_MISSING = object()
+
+
+def _find_in_tree(tree: pygit2.Tree, prefix: str, filename: str) -> Iterator[tuple[str, Entry]]:
+    for obj in tree:
+        if obj.filemode == TREE_MODE:  # type: ignore[attr-defined]
+            yield from _find_in_tree(obj, f"{prefix}{obj.name}/", filename)  # type: ignore[arg-type]
+        elif obj.name == filename:
+            yield prefix.rstrip("/"), (obj.id, obj.filemode)  # type: ignore[attr-defined]

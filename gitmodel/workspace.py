@@ -1,0 +1,551 @@
+"""The workspace: a repository, a branch pointer and an in-memory index.
+
+Like a git working directory, but kept in memory: it never touches the
+repository's own ``HEAD`` or ``index`` (see :meth:`Workspace.sync_repo_index`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from contextlib import contextmanager
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
+
+import pygit2
+from pygit2.enums import ObjectType, SortMode
+
+from . import locks
+from .exceptions import (
+    BranchNotFound,
+    ConfigurationError,
+    ReferenceNotFound,
+    RepositoryError,
+    RepositoryNotFound,
+)
+from .models import GitModel, ModelBase
+from .tree import BLOB_MODE, Entry, StagingTree
+
+if TYPE_CHECKING:
+    from .locks import LockInfo
+
+Identity = tuple[str, str]
+Treeish = Union[str, pygit2.Oid, pygit2.Object, "Branch"]
+
+DEFAULT_IDENTITY: Identity = ("gitmodel", "gitmodel@localhost")
+DEFAULT_LOCK_TIMEOUT = 10.0
+DEFAULT_OBJECT_CACHE_SIZE = 20_000
+TREE_CACHE_LIMIT = 64 * 1024 * 1024
+CACHE_MAX_SIZE = 512 * 1024 * 1024
+
+
+def _tune_libgit2_cache() -> None:
+    # libgit2 keeps no tree over 4 KiB in its cache by default, so a large
+    # model folder would be parsed again on every lookup.
+    pygit2.settings.cache_object_limit(ObjectType.TREE, TREE_CACHE_LIMIT)
+    pygit2.settings.cache_max_size(CACHE_MAX_SIZE)
+
+
+_tune_libgit2_cache()
+
+
+class Branch:
+    """A branch as seen when asked: its ref, commit and tree."""
+
+    def __init__(self, ref: pygit2.Reference, commit: pygit2.Commit) -> None:
+        self.ref = ref
+        self.commit = commit
+        self.tree: pygit2.Tree = commit.tree
+
+    @property
+    def name(self) -> str:
+        return self.ref.name.removeprefix("refs/heads/")
+
+    @property
+    def oid(self) -> pygit2.Oid:
+        return self.commit.id
+
+    def __repr__(self) -> str:
+        return f"<Branch {self.name} at {str(self.commit.id)[:10]}>"
+
+
+class ModelRegistry(dict):  # type: ignore[type-arg]
+    """Model name -> class; also readable as attributes (``ws.models.Page``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no model named {name!r} is registered") from None
+
+
+class Workspace:
+    """Work on the models stored in one git repository.
+
+    ``repo_path`` is a repository (bare, its ``.git`` folder or its work
+    tree). ``initial_branch`` is a branch name or ``refs/heads/...``; by
+    default, the branch the repository's HEAD names.
+    """
+
+    def __init__(
+        self,
+        repo_path: Union[str, os.PathLike[str]],
+        initial_branch: Optional[str] = None,
+        *,
+        author: Optional[Identity] = None,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        object_cache_size: int = DEFAULT_OBJECT_CACHE_SIZE,
+    ) -> None:
+        path = os.fspath(repo_path)
+        if not os.path.exists(path):
+            raise RepositoryNotFound(f"no git repository at {path!r}: the path does not exist")
+        try:
+            self.repo = pygit2.Repository(path)
+        except (pygit2.GitError, KeyError) as exc:
+            raise RepositoryNotFound(f"no git repository at {path!r}: {exc}") from None
+        self.path = self.repo.path
+        self._author = author
+        self.lock_timeout = lock_timeout
+        self.object_cache_size = object_cache_size
+        self._objects: dict[pygit2.Oid, GitModel] = {}
+        self.write_lock = threading.RLock()
+        self.models = ModelRegistry()
+        self.head = self._initial_head(initial_branch)
+        self._detached: Optional[pygit2.Commit] = None
+        branch = self.branch
+        self._start: Optional[pygit2.Oid] = branch.commit.id if branch else None
+        self.stage = StagingTree(self.repo, branch.tree if branch else None)
+        self.GitModel: type[GitModel] = ModelBase(
+            "GitModel",
+            (GitModel,),
+            {"__module__": __name__, "__qualname__": "GitModel", "Meta": _abstract_meta()},
+            workspace=self,
+        )  # type: ignore[assignment]
+        self.models["GitModel"] = self.GitModel
+
+    @classmethod
+    def init(
+        cls,
+        path: Union[str, os.PathLike[str]],
+        bare: bool = True,
+        initial_branch: Optional[str] = None,
+        **kwargs: Any,
+    ) -> Workspace:
+        """Create a new repository at ``path`` (bare by default) and open it."""
+        repo = pygit2.init_repository(os.fspath(path), bare=bare)
+        if initial_branch:
+            repo.references["HEAD"].set_target(_branch_ref(initial_branch))
+        return cls(repo.path, **kwargs)
+
+    def _initial_head(self, initial_branch: Optional[str]) -> str:
+        if initial_branch:
+            return _branch_ref(initial_branch)
+        head = self.repo.references.get("HEAD")
+        if head is not None and head.type == pygit2.enums.ReferenceType.SYMBOLIC:
+            return str(head.target)
+        return "refs/heads/master"
+
+    # -- identity ---------------------------------------------------------------
+    @property
+    def default_author(self) -> Identity:
+        """``(name, email)`` used when a commit names no author."""
+        if self._author:
+            return self._author
+        config = self.repo.config
+        try:
+            return (config["user.name"], config["user.email"])
+        except KeyError:
+            return DEFAULT_IDENTITY
+
+    @default_author.setter
+    def default_author(self, value: Identity) -> None:
+        self._author = value
+
+    # -- position ---------------------------------------------------------------
+    @property
+    def branch(self) -> Optional[Branch]:
+        """The current branch, or ``None`` before its first commit."""
+        ref = self.repo.references.get(self.head)
+        if ref is None:
+            return None
+        return Branch(ref, self.repo[ref.target])  # type: ignore[arg-type]
+
+    @property
+    def index(self) -> pygit2.Tree:
+        """The staged state as a ``pygit2.Tree`` (tree objects written now)."""
+        with self.write_lock:
+            return self.repo[self.stage.write()]  # type: ignore[return-value]
+
+    @property
+    def detached(self) -> bool:
+        """True after ``update_index`` moved to a commit or tag: read-only."""
+        return self._detached is not None
+
+    def _start_tree_id(self) -> Optional[pygit2.Oid]:
+        if self._start is None:
+            return None
+        return self.repo[self._start].tree_id  # type: ignore[attr-defined,no-any-return]
+
+    # -- models -----------------------------------------------------------------
+    def register_model(self, cls: type[GitModel]) -> type[GitModel]:
+        """Bind ``cls`` to this workspace; returns the bound class.
+
+        A class bound elsewhere (or to nothing) is bound through a subclass of
+        the same name, so ``isinstance`` holds for both.
+        """
+        if not (isinstance(cls, type) and issubclass(cls, GitModel)):
+            raise TypeError(f"{cls!r} is not a GitModel subclass")
+        if cls._meta.workspace is self:
+            if not cls._meta.abstract:
+                self.models[cls.__name__] = cls
+            return cls
+        existing = self.models.get(cls.__name__)
+        if existing is not None and issubclass(existing, cls):
+            return existing  # type: ignore[no-any-return]
+        attrs: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        if cls._meta.abstract:
+            attrs["Meta"] = _abstract_meta()
+        bound = ModelBase(cls.__name__, (cls,), attrs, workspace=self)
+        return bound  # type: ignore[return-value]
+
+    def import_models(self, module: Union[str, ModuleType]) -> ModelRegistry:
+        """Register every concrete model declared in ``module`` (or its dotted name)."""
+        mod = importlib.import_module(module) if isinstance(module, str) else module
+        for value in list(vars(mod).values()):
+            if (
+                isinstance(value, type)
+                and issubclass(value, GitModel)
+                and value is not GitModel
+                and hasattr(value, "_meta")
+                and not value._meta.abstract
+                and value._meta.workspace is not self
+            ):
+                self.register_model(value)
+        return self.models
+
+    # -- object cache -------------------------------------------------------------
+    def cached_object(self, oid: pygit2.Oid) -> Optional[GitModel]:
+        """The decoded object for data blob ``oid`` if cached (do not mutate it)."""
+        return self._objects.get(oid)
+
+    def cache_object(self, oid: pygit2.Oid, obj: GitModel) -> None:
+        """Remember the decoded form of blob ``oid`` (equal id, equal data)."""
+        if self.object_cache_size <= 0:
+            return
+        objects = self._objects
+        if len(objects) >= self.object_cache_size:
+            del objects[next(iter(objects))]
+        snapshot = type(obj).__new__(type(obj))
+        snapshot._data = {f.name: f.copy_value(obj._data.get(f.name)) for f in obj._meta.fields}
+        snapshot._stored = obj._stored
+        snapshot._extra = dict(obj._extra)
+        snapshot._stored_id = obj._stored_id
+        snapshot._oid = oid
+        objects[oid] = snapshot
+
+    # -- reading ---------------------------------------------------------------
+    def lookup(self, path: str) -> Optional[Entry]:
+        """``(oid, mode)`` at ``path`` in the staged state, or ``None``."""
+        return self.stage.lookup(path)
+
+    def resolve(self, treeish: Treeish) -> pygit2.Object:
+        """The commit (or tree) a branch, tag, id or object names.
+
+        Unknown names raise :class:`ReferenceNotFound`, a ``KeyError`` too.
+        """
+        if isinstance(treeish, Branch):
+            return treeish.commit
+        if isinstance(treeish, pygit2.Oid):
+            obj = self.repo.get(treeish)
+            if obj is None:
+                raise ReferenceNotFound(str(treeish))
+            return _peel(obj, treeish)
+        if isinstance(treeish, pygit2.Object):
+            return _peel(treeish, treeish)
+        if not isinstance(treeish, str) or not treeish:
+            raise ReferenceNotFound(treeish, f"not a treeish: {treeish!r}")
+        for candidate in (treeish, f"refs/heads/{treeish}", f"refs/tags/{treeish}"):
+            if candidate.startswith("refs/") or candidate == treeish == "HEAD":
+                ref = self.repo.references.get(candidate)
+                if ref is not None:
+                    return _peel(ref.peel(), treeish)
+        try:
+            return _peel(self.repo.revparse_single(treeish), treeish)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            raise ReferenceNotFound(treeish, f"unknown branch, tag or commit: {treeish!r}") from None
+
+    def resolve_tree(self, treeish: Treeish) -> pygit2.Tree:
+        """The tree of what ``treeish`` names."""
+        obj = self.resolve(treeish)
+        return obj.tree if isinstance(obj, pygit2.Commit) else obj  # type: ignore[return-value]
+
+    def find_data_files(
+        self, folder: str, filename: str, treeish: Optional[Treeish] = None
+    ) -> Iterator[tuple[str, pygit2.Oid, Optional[pygit2.Tree]]]:
+        """``(path, blob id, tree)`` of every ``filename`` below ``folder``.
+
+        ``tree`` is ``None`` for the staged state, else the tree searched.
+        """
+        if treeish is None:
+            stage, tree = self.stage, None
+        else:
+            tree = self.resolve_tree(treeish)
+            stage = StagingTree(self.repo, tree)
+        for rel, (oid, _mode) in stage.find_files(folder, filename):
+            prefix = f"{folder}/{rel}/" if rel else f"{folder}/"
+            yield prefix + filename, oid, tree
+
+    # -- staging ---------------------------------------------------------------
+    def _require_writable(self) -> None:
+        if self._detached is not None:
+            raise RepositoryError(
+                f"the workspace is at {str(self._detached.id)[:10]} (not a branch) and is "
+                "read-only; call set_branch() first"
+            )
+
+    def add_blob(self, path: str, content: Union[str, bytes], mode: int = BLOB_MODE) -> pygit2.Oid:
+        """Write ``content`` as a blob and stage it at ``path``; returns its id."""
+        self._require_writable()
+        data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+        with self.write_lock:
+            oid = self.repo.create_blob(data)
+            self.stage.set(path, oid, mode)
+        return oid
+
+    def add(self, path: str, entries: Any) -> None:
+        """Stage entries ``(name, oid, mode)`` (or a name -> oid dict) under folder ``path``."""
+        self._require_writable()
+        items = entries.items() if isinstance(entries, dict) else entries
+        with self.write_lock:
+            for item in items:
+                name, oid, *rest = item if not isinstance(entries, dict) else (*item,)
+                mode = rest[0] if rest else BLOB_MODE
+                target = f"{path.strip('/')}/{name}" if path.strip("/") else name
+                self.stage.set(target, pygit2.Oid(hex=oid) if isinstance(oid, str) else oid, int(mode))
+
+    def remove(self, path: str) -> bool:
+        """Stage the removal of a file or folder; False if it was not there."""
+        self._require_writable()
+        with self.write_lock:
+            return self.stage.remove(path)
+
+    def has_changes(self) -> bool:
+        """True when the staged state differs from the branch's last commit."""
+        with self.write_lock:
+            if not self.stage.is_dirty and self.stage.base is not None:
+                return self.stage.base.id != self._start_tree_id()
+            tree_id = self.stage.write()
+            start = self._start_tree_id()
+            if start is None:
+                return len(self.repo[tree_id]) > 0  # type: ignore[arg-type]
+            return tree_id != start
+
+    def changed_paths(self) -> set[str]:
+        """Paths (files) whose staged state differs from the last commit."""
+        diff = self.diff()
+        paths = set()
+        for delta in diff.deltas:
+            paths.add(delta.old_file.path)
+            paths.add(delta.new_file.path)
+        return paths
+
+    def require_only_pending(self, *folders: Optional[str]) -> None:
+        """Raise ``RepositoryError`` if changes outside ``folders`` are pending."""
+        prefixes = tuple(f"{f}/" for f in folders if f)
+        others = [p for p in self.changed_paths() if not p.startswith(prefixes)]
+        if others:
+            raise RepositoryError(
+                f"cannot commit: other changes are pending ({len(others)} path(s), "
+                f"e.g. {sorted(others)[0]!r}); commit or reset them first"
+            )
+
+    def diff(self) -> pygit2.Diff:
+        """A ``pygit2.Diff`` from the branch's last commit to the staged state."""
+        index = self.index
+        start = self._start_tree_id()
+        base = self.repo[start] if start is not None else self.repo[self.repo.TreeBuilder().write()]
+        return base.diff_to_tree(index)  # type: ignore[attr-defined,no-any-return]
+
+    def reset(self) -> None:
+        """Drop every pending change."""
+        with self.write_lock:
+            start = self._start_tree_id()
+            self.stage.reset(self.repo[start] if start is not None else None)  # type: ignore[arg-type]
+
+    # -- committing ----------------------------------------------------------------
+    def _signature(self, who: Optional[Union[Identity, pygit2.Signature]]) -> pygit2.Signature:
+        if isinstance(who, pygit2.Signature):
+            return who
+        name, email = who or self.default_author
+        return pygit2.Signature(name, email)
+
+    def commit(
+        self,
+        message: str = "",
+        author: Optional[Union[Identity, pygit2.Signature]] = None,
+        committer: Optional[Union[Identity, pygit2.Signature]] = None,
+    ) -> Optional[pygit2.Oid]:
+        """Commit the staged state to the branch; ``None`` if nothing changed."""
+        self._require_writable()
+        with self.write_lock:
+            tree_id = self.stage.write()
+            start_tree = self._start_tree_id()
+            if tree_id == start_tree or (start_tree is None and len(self.repo[tree_id]) == 0):  # type: ignore[arg-type]
+                return None
+            author_sig = self._signature(author)
+            committer_sig = self._signature(committer) if committer else author_sig
+            parents = [self._start] if self._start is not None else []
+            commit_id = self.repo.create_commit(
+                None, author_sig, committer_sig, message, tree_id, parents
+            )
+            self._move_branch(commit_id, message)
+            self._start = commit_id
+            return commit_id
+
+    def _move_branch(self, commit_id: pygit2.Oid, message: str) -> None:
+        """Point the branch at ``commit_id`` if it still is where we started."""
+        with self.repo.transaction() as tx:
+            tx.lock_ref(self.head)
+            ref = self.repo.references.get(self.head)
+            current = ref.target if ref is not None else None
+            if current != self._start:
+                raise RepositoryError(
+                    f"{self.head} moved to {current} while this workspace was at "
+                    f"{self._start}; nothing was committed"
+                )
+            summary = message.splitlines()[0] if message else ""
+            tx.set_target(self.head, commit_id, message=f"commit: {summary}")
+
+    @contextmanager
+    def commit_on_success(
+        self,
+        message: str = "",
+        author: Optional[Identity] = None,
+        committer: Optional[Identity] = None,
+    ) -> Iterator[None]:
+        """Commit the block's changes if it succeeds; discard them if it raises."""
+        if self.has_changes():
+            raise RepositoryError(
+                "there are pending changes; commit or reset them before commit_on_success()"
+            )
+        try:
+            yield
+        except BaseException:
+            self.reset()
+            raise
+        self.commit(message, author, committer)
+
+    # -- branches --------------------------------------------------------------------
+    def create_branch(self, name: str, start_point: Optional[Treeish] = None) -> Branch:
+        """Create branch ``name`` at ``start_point`` (default: the current branch)."""
+        ref_name = _branch_ref(name)
+        if self.repo.references.get(ref_name) is not None:
+            raise RepositoryError(f"branch {name!r} already exists")
+        if start_point is None:
+            if self._start is None:
+                raise RepositoryError(f"{self.head} has no commits to branch from")
+            target = self.repo[self._start]
+        else:
+            target = self.resolve(start_point)
+        if not isinstance(target, pygit2.Commit):
+            raise RepositoryError(f"{start_point!r} does not point to a commit")
+        ref = self.repo.references.create(ref_name, target.id)
+        return Branch(ref, target)
+
+    def get_branch(self, ref: str) -> Branch:
+        """The branch called ``ref`` (name or ``refs/heads/...``)."""
+        ref_name = _branch_ref(ref)
+        reference = self.repo.references.get(ref_name)
+        if reference is None:
+            raise BranchNotFound(ref, f"branch not found: {ref!r}")
+        return Branch(reference, self.repo[reference.target])  # type: ignore[arg-type]
+
+    def set_branch(self, name: str) -> None:
+        """Switch to branch ``name``; refused while changes are pending."""
+        self._refuse_pending("switch branches")
+        branch = self.get_branch(name)
+        with self.write_lock:
+            self.head = branch.ref.name
+            self._detached = None
+            self._start = branch.commit.id
+            self.stage.reset(branch.tree)
+
+    def update_index(self, treeish: Optional[Treeish] = None) -> None:
+        """Move to ``treeish``: a branch switches; a tag or commit is read-only."""
+        if treeish is None:
+            treeish = self.head
+        if isinstance(treeish, str) and self.repo.references.get(_branch_ref(treeish)) is not None:
+            self.set_branch(treeish)
+            return
+        self._refuse_pending("move the index")
+        target = self.resolve(treeish)
+        if not isinstance(target, pygit2.Commit):
+            raise RepositoryError(f"{treeish!r} does not point to a commit")
+        with self.write_lock:
+            self._detached = target
+            self._start = target.id
+            self.stage.reset(target.tree)
+
+    def _refuse_pending(self, action: str) -> None:
+        if self.has_changes():
+            raise RepositoryError(f"cannot {action}: there are pending changes")
+
+    def walk(self, sort: SortMode = SortMode.TIME) -> Iterator[pygit2.Commit]:
+        """The commits of the current position, newest first."""
+        if self._start is None:
+            return iter(())
+        return self.repo.walk(self._start, sort)  # type: ignore[no-any-return]
+
+    # -- locks -------------------------------------------------------------------------
+    def lock(self, id: str, timeout: Optional[float] = None) -> Any:
+        """Hold the advisory lock ``id`` for a ``with`` block (across processes).
+
+        Waits up to ``timeout`` seconds (default :attr:`lock_timeout`), then
+        raises ``LockWaitTimeoutExceeded``; a lock whose holder died is broken.
+        """
+        wait = self.lock_timeout if timeout is None else timeout
+        return locks.hold(self.repo, id, wait)
+
+    def locked(self, id: str) -> bool:
+        """True while someone holds lock ``id``."""
+        return locks.read_lock(self.repo, id) is not None
+
+    def lock_info(self, id: str) -> Optional[LockInfo]:
+        """Who holds lock ``id`` (pid, host, time), or ``None``."""
+        return locks.read_lock(self.repo, id)
+
+    def break_lock(self, id: str) -> bool:
+        """Remove lock ``id`` whoever holds it; True if it was held."""
+        return locks.break_lock(self.repo, id)
+
+    # -- plain git --------------------------------------------------------------------
+    def sync_repo_index(self, checkout: bool = True) -> None:
+        """Write the staged state into the repository's index (and work tree)."""
+        tree = self.index
+        self.repo.index.read_tree(tree)
+        self.repo.index.write()
+        if checkout and not self.repo.is_bare:
+            self.repo.checkout_index(strategy=pygit2.enums.CheckoutStrategy.FORCE)
+
+    def __repr__(self) -> str:
+        return f"<Workspace {self.path!r} on {self.head}>"
+
+
+def _branch_ref(name: str) -> str:
+    ref = name if name.startswith("refs/") else f"refs/heads/{name}"
+    if not pygit2.reference_is_valid_name(ref):
+        raise ConfigurationError(f"invalid branch name: {name!r}")
+    return ref
+
+
+def _peel(obj: pygit2.Object, name: Any) -> pygit2.Object:
+    if isinstance(obj, pygit2.Tag):
+        obj = obj.peel(None)  # type: ignore[arg-type]
+    if isinstance(obj, (pygit2.Commit, pygit2.Tree)):
+        return obj
+    raise ReferenceNotFound(name, f"{name!r} does not name a commit or tree")
+
+
+def _abstract_meta() -> type:
+    return type("Meta", (), {"abstract": True})
