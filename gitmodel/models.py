@@ -18,7 +18,6 @@ from .exceptions import (
     IntegrityError,
     MultipleObjectsReturned,
     ObjectDoesNotExist,
-    RepositoryError,
     ValidationError,
 )
 from .fields import NOT_PROVIDED, Field
@@ -37,7 +36,26 @@ else:  # pragma: no cover - Python 3.10
     def dataclass_transform(**_kwargs: Any) -> Any:
         return lambda obj: obj
 
-__all__ = ["GitModel", "ModelBase"]
+__all__ = ["GitModel", "ModelBase", "class_or_instance_method"]
+
+
+class class_or_instance_method:
+    """A method callable on the class (``Page.delete(id)``) or an instance
+    (``page.delete()``); it receives ``(cls, instance_or_None, *args)``."""
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+        self.__doc__ = func.__doc__
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        func = self.func
+
+        def bound(*args: Any, **kwargs: Any) -> Any:
+            return func(owner, instance, *args, **kwargs)
+
+        bound.__doc__ = func.__doc__
+        bound.__name__ = func.__name__
+        return bound
 
 _FIELD_SPECIFIERS = tuple(
     getattr(_fields, name) for name in _fields.__all__ if name != "NOT_PROVIDED"
@@ -263,18 +281,24 @@ class GitModel(metaclass=ModelBase):
                         f'{type(self).__name__} with "{name}" = {value!r} already exists'
                     )
 
-    def delete_instance(self, commit: bool = False, **commit_info: Any) -> Optional[pygit2.Oid]:
-        """Remove this object (as stored); see :meth:`delete`."""
-        return type(self).delete(self._stored_id or self.get_id(), commit=commit, **commit_info)
+    @class_or_instance_method
+    def delete(
+        cls, instance: Optional[GitModel], *args: Any, commit: bool = False, **commit_info: Any
+    ) -> Optional[pygit2.Oid]:
+        """``Page.delete(id)`` or ``page.delete()``: stage the object's removal.
 
-    @classmethod
-    def delete(cls, *args: Any, commit: bool = False, **commit_info: Any) -> Optional[pygit2.Oid]:
-        """``Model.delete(id)`` or ``obj.delete()``: unstage the object's folder."""
-        if not args:
-            raise TypeError("delete() needs an id (or call it on an instance)")
-        object_id = args[0]
-        if isinstance(object_id, GitModel):
-            object_id = object_id._stored_id or object_id.get_id()
+        Returns the commit id when ``commit=True``.
+        """
+        if instance is not None:
+            if args:
+                raise TypeError("obj.delete() takes no id")
+            object_id = instance._stored_id or instance.get_id()
+        elif not args:
+            raise TypeError("Model.delete() needs an id")
+        else:
+            object_id = args[0]
+            if isinstance(object_id, GitModel):
+                object_id = object_id._stored_id or object_id.get_id()
         opts = cls._meta
         ws = opts.require_workspace()
         object_id = opts.id_field.clean(object_id)
@@ -285,6 +309,10 @@ class GitModel(metaclass=ModelBase):
             if ws.stage.lookup(opts.get_data_path(object_id)) is None:
                 raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
             ws.remove(folder)
+        if instance is not None:
+            instance._stored_id = None
+            instance._stored = None
+            instance._oid = None
         if commit:
             return ws.commit(**commit_info)
         return None
@@ -398,6 +426,3 @@ def _tree_lookup(tree: pygit2.Tree, path: str) -> Optional[tuple[pygit2.Oid, int
         return None
     return (obj.id, obj.filemode)  # type: ignore[attr-defined]
 
-
-def _unbound_error(cls: type) -> RepositoryError:
-    return RepositoryError(f"{cls.__name__} is not bound to a workspace")
