@@ -1,0 +1,458 @@
+#!/usr/bin/env python3
+"""gitmodel benchmark: every figure next to a raw baseline from the same run.
+
+    python bench/run.py --n 100000 --tmpdir /dev/shm --json out.json
+    python bench/run.py --quick            # small N, for CI
+
+The script builds its own data (N pages with a deterministic content), then
+measures each scenario twice on the same data: once through gitmodel, once
+through a raw baseline (pygit2 by hand, ``git fast-import``, ``git
+count-objects``). Bulk imports run in child processes so that their peak
+memory (``ru_maxrss``) is their own. Ratios are what to read: both sides ran
+on the same machine, in the same minute, on the same data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import pygit2  # noqa: E402
+from pygit2.enums import FileMode  # noqa: E402
+
+import gitmodel  # noqa: E402
+from gitmodel import fields  # noqa: E402
+from gitmodel.serializers import json as json_format  # noqa: E402
+from gitmodel.workspace import Workspace  # noqa: E402
+
+BLOB = int(FileMode.BLOB)
+TREE = int(FileMode.TREE)
+SIG = pygit2.Signature("bench", "bench@localhost", 1700000000, 0)
+BRANCH = "refs/heads/master"
+MODEL = "Page"
+FOLDER = "page"
+SMALL_STORE = 1000
+
+
+# -- data -------------------------------------------------------------------------
+
+
+def make_records(n: int, start: int = 0) -> list[dict[str, Any]]:
+    """``n`` deterministic page records (a few hundred bytes of JSON each)."""
+    rng = random.Random(start * 7919 + n)
+    words = ["git", "model", "tree", "blob", "commit", "branch", "merge", "object",
+             "store", "python", "pack", "index", "shard", "cache", "speed", "data"]
+    out = []
+    for i in range(start, start + n):
+        out.append({
+            "id": f"p{i:07d}",
+            "title": " ".join(rng.choice(words) for _ in range(4)).title(),
+            "body": " ".join(rng.choice(words) for _ in range(30)),
+            "views": rng.randrange(100000),
+            "published": bool(i % 3),
+        })
+    return out
+
+
+def define_model(ws: Workspace, shard: int = 0) -> Any:
+    meta = type("Meta", (), {"shard": shard}) if shard else None
+    attrs: dict[str, Any] = {
+        "__module__": __name__,
+        "title": fields.CharField(max_length=200),
+        "body": fields.TextField() if hasattr(fields, "TextField") else fields.CharField(),
+        "views": fields.IntegerField(default=0),
+        "published": fields.BooleanField(default=False),
+    }
+    if meta is not None:
+        attrs["Meta"] = meta
+    return type(MODEL, (ws.GitModel,), attrs)
+
+
+def blob_bytes(rec: dict[str, Any]) -> bytes:
+    """The exact bytes gitmodel stores for ``rec`` (same blobs on both sides)."""
+    return json_format.dumps(MODEL, rec)
+
+
+def shard_parts(object_id: str, shard: int) -> list[str]:
+    if not shard:
+        return [FOLDER, object_id]
+    import hashlib
+
+    digest = hashlib.sha1(object_id.encode()).hexdigest()
+    return [FOLDER, *(digest[i * 2 : i * 2 + 2] for i in range(shard)), object_id]
+
+
+# -- raw pygit2 baselines -----------------------------------------------------------
+
+
+def raw_bulk(repo: pygit2.Repository, datas: list[tuple[str, bytes]]) -> pygit2.Oid:
+    """Blobs, one tree per object folder, the model tree, the root, one commit."""
+    model_tb = repo.TreeBuilder()
+    for object_id, data in datas:
+        oid = repo.create_blob(data)
+        tb = repo.TreeBuilder()
+        tb.insert("data.json", oid, BLOB)
+        model_tb.insert(object_id, tb.write(), TREE)
+    root = repo.TreeBuilder()
+    root.insert(FOLDER, model_tb.write(), TREE)
+    return repo.create_commit(BRANCH, SIG, SIG, "bulk", root.write(), [])
+
+
+def _raw_set(repo: pygit2.Repository, tree: Optional[pygit2.Tree], parts: list[str],
+             oid: pygit2.Oid) -> pygit2.Oid:
+    """Write the trees along ``parts`` with ``oid`` at the end; returns the new tree."""
+    tb = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    name = parts[0]
+    if len(parts) == 1:
+        tb.insert(name, oid, BLOB)
+    else:
+        sub = None
+        if tree is not None and name in tree:
+            sub = tree[name]
+        tb.insert(name, _raw_set(repo, sub, parts[1:], oid), TREE)
+    return tb.write()
+
+
+def raw_commit_each(repo: pygit2.Repository, datas: list[tuple[str, bytes]], shard: int) -> None:
+    """One blob, the changed trees, one commit (and the ref moved) per object."""
+    head = repo.references[BRANCH].target
+    tree = repo[head].tree
+    for object_id, data in datas:
+        oid = repo.create_blob(data)
+        tree_id = _raw_set(repo, tree, [*shard_parts(object_id, shard), "data.json"], oid)
+        head = repo.create_commit(BRANCH, SIG, SIG, f"save {object_id}", tree_id, [head])
+        tree = repo[tree_id]
+
+
+def raw_update(repo: pygit2.Repository, ids: list[str]) -> None:
+    """Read, change and rewrite 1% of the objects, then one commit."""
+    head = repo.references[BRANCH].target
+    tree = repo[head].tree
+    model_tree = tree[FOLDER]
+    model_tb = repo.TreeBuilder(model_tree)
+    for object_id in ids:
+        folder = model_tree[object_id]
+        name, stored = json_format.loads(folder["data.json"].data)
+        stored["views"] += 1
+        oid = repo.create_blob(json_format.dumps(name, stored))
+        tb = repo.TreeBuilder(folder)
+        tb.insert("data.json", oid, BLOB)
+        model_tb.insert(object_id, tb.write(), TREE)
+    root = repo.TreeBuilder(tree)
+    root.insert(FOLDER, model_tb.write(), TREE)
+    repo.create_commit(BRANCH, SIG, SIG, "update", root.write(), [head])
+
+
+def raw_gets(repo: pygit2.Repository, ids: list[str]) -> int:
+    tree = repo.revparse_single(BRANCH).tree
+    total = 0
+    for object_id in ids:
+        doc = json.loads(tree[f"{FOLDER}/{object_id}/data.json"].data)
+        total += doc["fields"]["views"]
+    return total
+
+
+def raw_list(repo: pygit2.Repository) -> int:
+    tree = repo.revparse_single(BRANCH).tree
+    count = 0
+    for folder in tree[FOLDER]:
+        json.loads(folder["data.json"].data)
+        count += 1
+    return count
+
+
+def fast_import_stream(datas: list[tuple[str, bytes]], path: Path) -> None:
+    with open(path, "wb") as out:
+        for mark, (_object_id, data) in enumerate(datas, 1):
+            out.write(b"blob\nmark :%d\ndata %d\n" % (mark, len(data)))
+            out.write(data)
+            out.write(b"\n")
+        out.write(b"commit %s\n" % BRANCH.encode())
+        out.write(b"author bench <bench@localhost> 1700000000 +0000\n")
+        out.write(b"committer bench <bench@localhost> 1700000000 +0000\n")
+        out.write(b"data 4\nbulk\n")
+        for mark, (object_id, _data) in enumerate(datas, 1):
+            out.write(b"M 100644 :%d %s/%s/data.json\n" % (mark, FOLDER.encode(), object_id.encode()))
+        out.write(b"\n")
+
+
+# -- children: one bulk import each, so peak memory is theirs alone ------------------
+
+
+def child(kind: str, n: int, target: str) -> dict[str, Any]:
+    records = make_records(n)
+    if kind == "raw":
+        datas = [(r["id"], blob_bytes(r)) for r in records]
+        repo = pygit2.init_repository(target, bare=True)
+        t0 = time.perf_counter()
+        raw_bulk(repo, datas)
+        seconds = time.perf_counter() - t0
+    else:
+        ws = Workspace.init(target, bare=True)
+        Page = define_model(ws, shard=2 if kind.endswith("shard") else 0)
+        t0 = time.perf_counter()
+        if kind.startswith("gm-bulk_save"):
+            Page.bulk_save([Page(**r) for r in records])
+        else:
+            for rec in records:
+                Page(**rec).save()
+        ws.commit("bulk")
+        seconds = time.perf_counter() - t0
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": seconds, "peak_mb": rss_kb / 1024}
+
+
+def run_child(kind: str, n: int, target: Path) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind,
+           "--n", str(n), "--dir", str(target)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"{kind} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_fast_import(stream: Path, target: Path) -> dict[str, Any]:
+    subprocess.run(["git", "init", "-q", "--bare", str(target)], check=True)
+    with open(stream, "rb") as src:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(["git", f"--git-dir={target}", "fast-import", "--quiet"],
+                                stdin=src, stdout=subprocess.DEVNULL)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"git fast-import failed ({proc.returncode})")
+    return {"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024}
+
+
+def repo_size_mb(path: Path, gc: bool = True) -> float:
+    if gc:
+        subprocess.run(["git", f"--git-dir={path}", "gc", "-q", "--prune=now"], check=True)
+    out = subprocess.run(["git", f"--git-dir={path}", "count-objects", "-v"],
+                         check=True, capture_output=True, text=True).stdout
+    sizes = dict(line.split(": ") for line in out.strip().splitlines())
+    return (int(sizes["size"]) + int(sizes["size-pack"])) / 1024
+
+
+# -- the report -----------------------------------------------------------------------
+
+
+class Report:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, scenario: str, unit: str, gm: float, baseline_name: str, baseline: float,
+            higher_is_better: bool = True, target: str = "",
+            met: Optional[Callable[[float], bool]] = None) -> None:
+        if higher_is_better:
+            ratio = gm / baseline if baseline else float("inf")
+        else:
+            ratio = baseline / gm if gm else float("inf")
+        row = {"scenario": scenario, "unit": unit, "gitmodel": gm, "baseline": baseline_name,
+               "baseline_value": baseline, "ratio": ratio, "target": target,
+               "met": None if met is None else bool(met(ratio))}
+        self.rows.append(row)
+        print(_format_row(row), flush=True)
+
+
+def _num(x: float) -> str:
+    if x >= 1000:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.3f}"
+
+
+HEADER = f"{'scenario':<46} {'gitmodel':>12} {'baseline (same run)':>34} {'ratio':>7}  target"
+
+
+def _format_row(row: dict[str, Any]) -> str:
+    met = {None: "", True: "met", False: "MISSED"}[row["met"]]
+    base = f"{row['baseline']} {_num(row['baseline_value'])}"
+    gm = f"{_num(row['gitmodel'])} {row['unit']}"
+    return (f"{row['scenario']:<46} {gm:>12} {base:>34} {row['ratio']:>6.2f}x  "
+            f"{row['target']} {met}".rstrip())
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def timed(func: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    func()
+    return time.perf_counter() - t0
+
+
+def bench(n: int, root: Path, commits: int, report: Report) -> None:
+    records = make_records(n)
+    datas = [(r["id"], blob_bytes(r)) for r in records]
+    ids = [r["id"] for r in records]
+    stream = root / "stream.fi"
+    fast_import_stream(datas, stream)
+
+    # -- bulk: N saves, one commit --------------------------------------------------
+    gm = run_child("gm-bulk", n, root / "gm.git")
+    raw = run_child("raw", n, root / "raw.git")
+    fi = run_fast_import(stream, root / "fi.git")
+    report.add("bulk: N saves + 1 commit", "obj/s", rate(n, gm["seconds"]),
+               "raw pygit2 TreeBuilder", rate(n, raw["seconds"]), target=">= 0.8x",
+               met=lambda r: r >= 0.8)
+    report.add("bulk: N saves + 1 commit", "obj/s", rate(n, gm["seconds"]),
+               "git fast-import", rate(n, fi["seconds"]), target=">= 1.0x",
+               met=lambda r: r >= 1.0)
+    if hasattr(gitmodel.GitModel, "bulk_save"):
+        gb = run_child("gm-bulk_save", n, root / "gmb.git")
+        report.add("bulk: Model.bulk_save(N) + 1 commit", "obj/s", rate(n, gb["seconds"]),
+                   "raw pygit2 TreeBuilder", rate(n, raw["seconds"]), target=">= 0.8x",
+                   met=lambda r: r >= 0.8)
+        report.add("bulk: Model.bulk_save(N) + 1 commit", "obj/s", rate(n, gb["seconds"]),
+                   "git fast-import", rate(n, fi["seconds"]), target=">= 1.0x",
+                   met=lambda r: r >= 1.0)
+    report.add("peak memory, bulk run", "MB", gm["peak_mb"], "raw pygit2", raw["peak_mb"],
+               higher_is_better=False, target="< 500 MB", met=lambda _r: gm["peak_mb"] < 500)
+    report.add("peak memory, bulk run", "MB", gm["peak_mb"], "git fast-import", fi["peak_mb"],
+               higher_is_better=False)
+
+    # -- get by id, list all ----------------------------------------------------------
+    order = ids[:]
+    random.Random(1).shuffle(order)
+    ws = Workspace(str(root / "gm.git"))
+    Page = define_model(ws)
+    repo = pygit2.Repository(str(root / "raw.git"))
+    t_gm1 = timed(lambda: [Page.get(i) for i in order])
+    t_raw1 = timed(lambda: raw_gets(repo, order))
+    t_gm2 = timed(lambda: [Page.get(i) for i in order])
+    t_raw2 = timed(lambda: raw_gets(repo, order))
+    report.add("get by id, each object once", "get/s", rate(n, t_gm1),
+               "raw pygit2 lookup+read+loads", rate(n, t_raw1), target=">= 0.7x",
+               met=lambda r: r >= 0.7)
+    report.add("get by id, again", "get/s", rate(n, t_gm2),
+               "raw pygit2 lookup+read+loads", rate(n, t_raw2))
+    report.add("get by id, again vs once", "get/s", rate(n, t_gm2),
+               "gitmodel, once", rate(n, t_gm1), target=">= 5x", met=lambda r: r >= 5)
+    del ws, Page, repo
+    ws = Workspace(str(root / "gm.git"))
+    Page = define_model(ws)
+    repo = pygit2.Repository(str(root / "raw.git"))
+    t_gm = timed(lambda: list(Page.all()))
+    t_raw = timed(lambda: raw_list(repo))
+    report.add("list all N", "obj/s", rate(n, t_gm), "raw pygit2 folder loop",
+               rate(n, t_raw), target=">= 0.7x", met=lambda r: r >= 0.7)
+
+    # -- update 1% and commit ------------------------------------------------------
+    some = ids[:: 100] or ids[:1]
+
+    def gm_update() -> None:
+        for object_id in some:
+            page = Page.get(object_id)
+            page.views += 1
+            page.save()
+        ws.commit("update")
+
+    t_gm = timed(gm_update)
+    t_raw = timed(lambda: raw_update(repo, some))
+    report.add(f"update 1% ({len(some)}) + 1 commit", "s", t_gm, "raw pygit2", t_raw,
+               higher_is_better=False)
+
+    # -- save + commit each, flat --------------------------------------------------------
+    k = min(commits, n)
+    new = [(r["id"], blob_bytes(r)) for r in make_records(k, start=n)]
+    news = make_records(k, start=n)
+    t_gm = timed(lambda: [Page(**r).save(commit=True, message=f"save {r['id']}") for r in news])
+    t_raw = timed(lambda: raw_commit_each(repo, new, shard=0))
+    report.add(f"save+commit each, flat, store of N ({k})", "commit/s", rate(k, t_gm),
+               "raw pygit2 flat rewrite", rate(k, t_raw), target=">= 0.8x",
+               met=lambda r: r >= 0.8)
+    del ws, Page, repo
+
+    # -- save + commit each, sharded --------------------------------------------------------
+    small = min(SMALL_STORE, n)
+    run_child("gm-bulk-shard", n, root / "shard.git")
+    run_child("gm-bulk-shard", small, root / "shard-small.git")
+    results = {}
+    for name in ("shard-small.git", "shard.git"):
+        ws = Workspace(str(root / name))
+        Page = define_model(ws, shard=2)
+        results[name] = rate(k, timed(
+            lambda: [Page(**r).save(commit=True, message=f"save {r['id']}") for r in news]))
+        del ws, Page
+    repo = pygit2.Repository(str(root / "shard.git"))
+    more = [(r["id"], blob_bytes(r)) for r in make_records(k, start=n + k)]
+    t_raw = timed(lambda: raw_commit_each(repo, more, shard=2))
+    del repo
+    report.add(f"save+commit each, Meta.shard=2 ({k})", "commit/s", results["shard.git"],
+               "raw pygit2 sharded", rate(k, t_raw), target=">= 1000/s",
+               met=lambda _r: results["shard.git"] >= 1000)
+    report.add("save+commit each, sharded: N vs 1,000", "commit/s", results["shard.git"],
+               f"gitmodel at {small:,}", results["shard-small.git"],
+               target="no slower (>= 0.9x)", met=lambda r: r >= 0.9)
+
+    # -- size on disk --------------------------------------------------------------------
+    loose_gm = repo_size_mb(root / "gm.git", gc=False)
+    loose_raw = repo_size_mb(root / "raw.git", gc=False)
+    report.add("repository size before gc", "MB", loose_gm, "raw pygit2", loose_raw,
+               higher_is_better=False)
+    report.add("repository size after git gc", "MB", repo_size_mb(root / "gm.git"),
+               "raw pygit2 (count-objects)", repo_size_mb(root / "raw.git"),
+               higher_is_better=False)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=None, help="objects in the store (default 10000)")
+    parser.add_argument("--quick", action="store_true", help="small N for CI (200 unless --n)")
+    parser.add_argument("--tmpdir", default=None, help="folder for the repositories (e.g. a tmpfs)")
+    parser.add_argument("--commits", type=int, default=None,
+                        help="objects saved one commit each (default 200, quick 20)")
+    parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument("--keep", action="store_true", help="keep the repositories")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--dir", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    n = args.n if args.n is not None else (200 if args.quick else 10000)
+    if args.child:
+        print(json.dumps(child(args.child, n, args.dir)))
+        return 0
+    commits = args.commits if args.commits is not None else (20 if args.quick else 200)
+    root = Path(tempfile.mkdtemp(prefix="gitmodel-bench-", dir=args.tmpdir))
+    env = {
+        "n": n, "commits": commits, "folder": str(Path(args.tmpdir or tempfile.gettempdir())),
+        "python": platform.python_version(), "pygit2": pygit2.__version__,
+        "libgit2": pygit2.LIBGIT2_VERSION, "gitmodel": gitmodel.__version__,
+        "git": subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip(),
+        "cpus": os.cpu_count(),
+    }
+    print(f"gitmodel benchmark: N={n:,}, {commits} single commits, in {env['folder']}")
+    print(f"python {env['python']}, pygit2 {env['pygit2']}, libgit2 {env['libgit2']}, {env['git']}")
+    print(HEADER)
+    report = Report()
+    t0 = time.perf_counter()
+    try:
+        bench(n, root, commits, report)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    env["seconds"] = time.perf_counter() - t0
+    print(f"done in {env['seconds']:.1f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"env": env, "rows": report.rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
