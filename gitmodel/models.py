@@ -359,23 +359,24 @@ class GitModel(metaclass=ModelBase):
         cached = ws.cached_object(oid)
         if cached is None:
             try:
-                blob = ws.repo[oid]
+                kind, data = ws.read_object(oid)
             except KeyError:
                 raise CorruptObject(path, f"blob {oid} is missing") from None
-            if not isinstance(blob, pygit2.Blob):
-                raise CorruptObject(path, f"expected a blob, found a {type(blob).__name__}")
+            if kind != _BLOB:
+                raise CorruptObject(path, f"expected a blob, found a {_type_name(kind)}")
             try:
-                model_name, stored = json_format.loads(blob.data)
+                model_name, stored = json_format.loads(data)
             except (ValueError, RecursionError) as exc:
                 raise CorruptObject(path, f"not a valid data file ({exc})") from None
             cached = cls._decode(path, model_name, stored)
-            ws.cache_object(oid, cached)
+            cached._oid = oid
+            ws.cache_object(oid, cached, copy=False)  # nobody else holds ``cached``
         obj = cls.__new__(cls)
-        obj._data = {f.name: f.copy_value(cached._data.get(f.name)) for f in cls._meta.fields}
+        obj._data = _copy_data(cached._data, cls._meta.mutable_fields)
         obj._stored = cached._stored
         obj._extra = dict(cached._extra)
         obj._oid = oid
-        obj._stored_id = obj.get_id()
+        obj._stored_id = cached._stored_id
         if cls._meta.blob_fields:
             folder = path.rsplit("/", 1)[0]
             for field in cls._meta.blob_fields:
@@ -417,6 +418,26 @@ class GitModel(metaclass=ModelBase):
         """Reload this object's fields from the workspace."""
         fresh = type(self).get(self._stored_id or self.get_id())
         self.__dict__.update(fresh.__dict__)
+
+
+_BLOB = int(pygit2.enums.ObjectType.BLOB)
+
+
+def _type_name(kind: int) -> str:
+    try:
+        return pygit2.enums.ObjectType(kind).name.lower()
+    except ValueError:
+        return f"object of type {kind}"
+
+
+def _copy_data(data: dict[str, Any], mutable_fields: list[Field[Any]]) -> dict[str, Any]:
+    """A copy of ``data`` that shares no mutable value (immutable ones are shared)."""
+    out = dict(data)
+    for field in mutable_fields:
+        name = field.name
+        if name in out:
+            out[name] = field.copy_value(out[name])
+    return out
 
 
 def _tree_lookup(tree: pygit2.Tree, path: str) -> Optional[tuple[pygit2.Oid, int]]:

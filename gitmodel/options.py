@@ -103,7 +103,8 @@ class ModelOptions:
     @property
     def id_field(self) -> Field[Any]:
         assert self.id_attr is not None
-        return self.get_field(self.id_attr)
+        field = self._by_name.get(self.id_attr) if hasattr(self, "_by_name") else None
+        return field if field is not None else self.get_field(self.id_attr)
 
     # -- storage layout ------------------------------------------------------
     @property

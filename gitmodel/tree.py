@@ -203,6 +203,22 @@ class StagingTree:
                 else:
                     yield path
 
+    def touched_paths(self) -> Iterator[str]:
+        """Like :meth:`changed_paths`, plus every folder whose base content is dropped."""
+        if self._root.cleared:
+            yield ""
+        stack: list[tuple[str, _Folder]] = [("", self._root)]
+        while stack:
+            prefix, folder = stack.pop()
+            for name, child in folder.entries.items():
+                path = f"{prefix}{name}"
+                if isinstance(child, _Folder):
+                    if child.cleared:
+                        yield path
+                    stack.append((path + "/", child))
+                else:
+                    yield path
+
     # -- writing --------------------------------------------------------------
     def write(self) -> pygit2.Oid:
         """Write tree objects for changed folders; the result becomes the base."""
@@ -265,8 +281,10 @@ _MISSING = object()
 
 
 def _find_in_tree(tree: pygit2.Tree, prefix: str, filename: str) -> Iterator[tuple[str, Entry]]:
+    # isinstance is far cheaper than ``filemode`` (an enum built per call)
+    folder = prefix.rstrip("/")
     for obj in tree:
-        if obj.filemode == TREE_MODE:  # type: ignore[attr-defined]
-            yield from _find_in_tree(obj, f"{prefix}{obj.name}/", filename)  # type: ignore[arg-type]
+        if isinstance(obj, pygit2.Tree):
+            yield from _find_in_tree(obj, f"{prefix}{obj.name}/", filename)
         elif obj.name == filename:
-            yield prefix.rstrip("/"), (obj.id, obj.filemode)  # type: ignore[attr-defined]
+            yield folder, (obj.id, obj.filemode)  # type: ignore[attr-defined]

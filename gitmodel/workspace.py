@@ -24,7 +24,7 @@ from .exceptions import (
     RepositoryError,
     RepositoryNotFound,
 )
-from .models import GitModel, ModelBase
+from .models import GitModel, ModelBase, _copy_data
 from .tree import BLOB_MODE, Entry, StagingTree
 
 if TYPE_CHECKING:
@@ -229,20 +229,34 @@ class Workspace:
         """The decoded object for data blob ``oid`` if cached (do not mutate it)."""
         return self._objects.get(oid)
 
-    def cache_object(self, oid: pygit2.Oid, obj: GitModel) -> None:
-        """Remember the decoded form of blob ``oid`` (equal id, equal data)."""
+    def cache_object(self, oid: pygit2.Oid, obj: GitModel, copy: bool = True) -> None:
+        """Remember the decoded form of blob ``oid`` (equal id, equal data).
+
+        The cache holds a copy unless ``copy=False`` (the caller hands ``obj``
+        over and keeps no reference). It is bounded: the oldest entry goes first.
+        """
         if self.object_cache_size <= 0:
             return
         objects = self._objects
-        if len(objects) >= self.object_cache_size:
+        if oid not in objects and len(objects) >= self.object_cache_size:
             del objects[next(iter(objects))]
-        snapshot = type(obj).__new__(type(obj))
-        snapshot._data = {f.name: f.copy_value(obj._data.get(f.name)) for f in obj._meta.fields}
-        snapshot._stored = obj._stored
-        snapshot._extra = dict(obj._extra)
-        snapshot._stored_id = obj._stored_id
-        snapshot._oid = oid
-        objects[oid] = snapshot
+        if copy:
+            snapshot = type(obj).__new__(type(obj))
+            snapshot._data = _copy_data(obj._data, obj._meta.mutable_fields)
+            snapshot._stored = obj._stored
+            snapshot._extra = dict(obj._extra)
+            snapshot._stored_id = obj._stored_id
+            snapshot._oid = oid
+            obj = snapshot
+        objects[oid] = obj
+
+    def read_object(self, oid: pygit2.Oid) -> tuple[int, bytes]:
+        """``(type, raw data)`` of object ``oid`` in one read; ``KeyError`` if missing."""
+        try:
+            return self._odb.read(oid)  # type: ignore[no-any-return]
+        except AttributeError:
+            self._odb = self.repo.odb
+            return self._odb.read(oid)  # type: ignore[no-any-return]
 
     # -- reading ---------------------------------------------------------------
     def lookup(self, path: str) -> Optional[Entry]:
@@ -353,6 +367,10 @@ class Workspace:
     def require_only_pending(self, *folders: Optional[str]) -> None:
         """Raise ``RepositoryError`` if changes outside ``folders`` are pending."""
         prefixes = tuple(f"{f}/" for f in folders if f)
+        if self.stage.base is not None and self.stage.base.id == self._start_tree_id():
+            # the overlay alone says what is pending: no need to diff whole trees
+            if all(p.startswith(prefixes) or p in folders for p in self.stage.touched_paths()):
+                return
         others = [p for p in self.changed_paths() if not p.startswith(prefixes)]
         if others:
             raise RepositoryError(
