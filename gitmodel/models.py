@@ -7,7 +7,7 @@ Subclass ``ws.GitModel`` (bound to a workspace) or ``gitmodel.models.GitModel``
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Optional
 
 import pygit2
 
@@ -265,6 +265,20 @@ class GitModel(metaclass=ModelBase):
         if commit:
             return ws.commit(**commit_info)
         return None
+
+    @classmethod
+    def bulk_save(
+        cls, objs: Iterable[GitModel], commit: bool = False, **commit_info: Any
+    ) -> Optional[pygit2.Oid]:
+        """Save many objects at once: the same result as ``save()`` on each.
+
+        All are validated first (nothing is staged if one is invalid), then
+        written in one pack instead of one loose file per object. Returns the
+        commit id when ``commit=True``. See :mod:`gitmodel.bulk`.
+        """
+        from .bulk import bulk_save
+
+        return bulk_save(cls, objs, commit, **commit_info)
 
     def _check_unique(self, ws: Workspace) -> None:
         unique = self._meta.unique_fields

@@ -16,6 +16,8 @@ from pygit2.enums import FileMode
 Entry = tuple[pygit2.Oid, int]
 TREE_MODE = int(FileMode.TREE)
 BLOB_MODE = int(FileMode.BLOB)
+#: The id of the empty tree (the only tree with no entries).
+EMPTY_TREE = pygit2.Oid(hex="4b825dc642cb6eb9a060e54bf8d69288fbee4904")
 
 
 class _Folder:
@@ -267,7 +269,7 @@ class StagingTree:
                     builder.insert(name, oid, TREE_MODE)
                 continue
             oid, mode = child
-            if mode == TREE_MODE and len(self.repo[oid]) == 0:  # type: ignore[arg-type]
+            if mode == TREE_MODE and oid == EMPTY_TREE:  # no need to read the tree
                 if builder.get(name) is not None:
                     builder.remove(name)
                 continue

@@ -537,6 +537,18 @@ class Workspace:
         """Remove lock ``id`` whoever holds it; True if it was held."""
         return locks.break_lock(self.repo, id)
 
+    # -- storage ---------------------------------------------------------------------
+    def pack(self) -> int:
+        """Move loose objects into one pack; returns how many were moved.
+
+        Reads from a pack are faster than from thousands of loose files. No
+        deltas are computed (``git gc`` does that, and more slowly).
+        """
+        from .packs import pack_loose
+
+        with self.write_lock:
+            return pack_loose(self.repo)
+
     # -- plain git --------------------------------------------------------------------
     def sync_repo_index(self, checkout: bool = True) -> None:
         """Write the staged state into the repository's index (and work tree)."""

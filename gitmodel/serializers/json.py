@@ -16,6 +16,9 @@ _encode_nested = json.JSONEncoder(
 ).encode
 
 
+_decode = json.JSONDecoder().decode
+
+
 def dumps(model_name: str, fields: dict[str, Any]) -> bytes:
     """Encode a model name and its JSON-ready field values."""
     lines = []
@@ -33,7 +36,16 @@ def dumps(model_name: str, fields: dict[str, Any]) -> bytes:
 
 def loads(data: bytes) -> tuple[str, dict[str, Any]]:
     """Decode to ``(model name, fields)``; ``ValueError`` for the wrong shape."""
-    doc = json.loads(data)
+    text = None
+    if isinstance(data, (bytes, bytearray)):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    elif isinstance(data, str):
+        text = data
+    # the fast path for plain UTF-8; json.loads for a BOM or another encoding
+    doc = _decode(text) if text is not None and not text.startswith("\ufeff") else json.loads(data)
     if not isinstance(doc, dict):
         raise ValueError("top level is not a JSON object")
     model = doc.get("model")
