@@ -407,6 +407,22 @@ def bench(n: int, root: Path, commits: int, report: Report) -> None:
     loose_raw = repo_size_mb(root / "raw.git", gc=False)
     report.add("repository size before gc", "MB", loose_gm, "raw pygit2", loose_raw,
                higher_is_better=False)
+
+    # -- packing loose objects, and reads from the pack ------------------------------------
+    ws = Workspace(str(root / "gm.git"))
+    t_gm = timed(ws.pack)
+    t_raw = timed(lambda: subprocess.run(["git", f"--git-dir={root / 'raw.git'}", "repack",
+                                          "-d", "-q"], check=True))
+    report.add("ws.pack(): loose objects into one pack", "s", t_gm, "git repack -d", t_raw,
+               higher_is_better=False)
+    ws = Workspace(str(root / "gm.git"))
+    Page = define_model(ws)
+    repo = pygit2.Repository(str(root / "raw.git"))
+    t_gm = timed(lambda: [Page.get(i) for i in order])
+    t_raw = timed(lambda: raw_gets(repo, order))
+    report.add("get by id once, packed", "get/s", rate(n, t_gm),
+               "raw pygit2, packed", rate(n, t_raw), target=">= 0.7x", met=lambda r: r >= 0.7)
+    del ws, Page, repo
     report.add("repository size after git gc", "MB", repo_size_mb(root / "gm.git"),
                "raw pygit2 (count-objects)", repo_size_mb(root / "raw.git"),
                higher_is_better=False)

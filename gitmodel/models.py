@@ -404,19 +404,22 @@ class GitModel(metaclass=ModelBase):
         if model_name != cls.__name__:
             raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
         obj = cls.__new__(cls)
-        obj._data = {}
+        obj._data = data = {}
         for field in cls._meta.fields:
             if not field.stored_in_json:
                 continue
             if field.name in stored and field.serialize:
                 try:
-                    obj._data[field.name] = field.from_json(stored[field.name])
+                    data[field.name] = field.from_json(stored[field.name])
                 except ValidationError as exc:
                     raise CorruptObject(path, exc.message) from None
             else:
-                obj._data[field.name] = field.get_default()
-        known = {f.name for f in cls._meta.json_fields}
-        obj._extra = {k: v for k, v in stored.items() if k not in known}
+                data[field.name] = field.get_default()
+        known = frozenset(f.name for f in cls._meta.json_fields)
+        if known.issuperset(stored):
+            obj._extra = {}
+        else:  # keys no field reads: keep them as they were
+            obj._extra = {k: v for k, v in stored.items() if k not in known}
         obj._stored = stored
         obj._stored_id = obj.get_id()
         obj._oid = None

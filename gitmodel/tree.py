@@ -100,8 +100,10 @@ class StagingTree:
     # -- reads --------------------------------------------------------------
     def lookup(self, path: str) -> Optional[Entry]:
         """The ``(oid, mode)`` at ``path`` in the staged view, or ``None``."""
-        parts = path.split("/")
         folder = self._root
+        if not folder.entries and not folder.cleared:  # nothing staged: read the base
+            return self._base_lookup(path) if self.base is not None else None
+        parts = path.split("/")
         base_ok = not folder.cleared
         for depth, name in enumerate(parts):
             child = folder.entries.get(name, _MISSING)

@@ -1,0 +1,55 @@
+"""The benchmark script runs end to end at a small N (so it never rots).
+
+Only the shape of the report is checked: every scenario has a row with a
+number for gitmodel, for its baseline and their ratio. Timings are not.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+
+SCENARIOS = [
+    ("bulk: N saves + 1 commit", "raw pygit2 TreeBuilder"),
+    ("bulk: N saves + 1 commit", "git fast-import"),
+    ("bulk: Model.bulk_save(N) + 1 commit", "raw pygit2 TreeBuilder"),
+    ("bulk: Model.bulk_save(N) + 1 commit", "git fast-import"),
+    ("peak memory, bulk run", "raw pygit2"),
+    ("get by id, each object once", "raw pygit2 lookup+read+loads"),
+    ("get by id, again", "raw pygit2 lookup+read+loads"),
+    ("get by id, again vs once", "gitmodel, once"),
+    ("list all N", "raw pygit2 folder loop"),
+    ("update 1%", "raw pygit2"),
+    ("save+commit each, flat", "raw pygit2 flat rewrite"),
+    ("save+commit each, Meta.shard=2", "raw pygit2 sharded"),
+    ("save+commit each, sharded: N vs 1,000", "gitmodel at"),
+    ("repository size after git gc", "raw pygit2 (count-objects)"),
+]
+
+
+def test_bench_runs_and_reports_every_scenario(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--n", "120", "--commits", "5",
+         "--tmpdir", str(tmp_path), "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert report["env"]["n"] == 120
+    rows = report["rows"]
+    for scenario, baseline in SCENARIOS:
+        matching = [r for r in rows if r["scenario"].startswith(scenario)
+                    and r["baseline"].startswith(baseline)]
+        assert matching, f"no row for {scenario!r} vs {baseline!r}"
+        for row in matching:
+            for key in ("gitmodel", "baseline_value", "ratio"):
+                assert isinstance(row[key], float) and math.isfinite(row[key]) and row[key] > 0, row
+            assert row["scenario"] in proc.stdout  # the printed table has the row too
+    # the repositories are cleaned up unless --keep
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]
