@@ -213,8 +213,25 @@ def child(kind: str, n: int, target: str) -> dict[str, Any]:
                 Page(**rec).save()
         ws.commit("bulk")
         seconds = time.perf_counter() - t0
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": seconds, "peak_mb": rss_kb / 1024}
+    return {"seconds": seconds, "peak_mb": peak_mb(os.getpid())}
+
+
+def peak_mb(pid: int) -> float:
+    """Peak resident memory of ``pid`` since it started its program, in MB.
+
+    ``VmHWM`` from ``/proc`` where there is one: unlike ``ru_maxrss`` it does not
+    count the memory of the parent the process was forked from.
+    """
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    if pid == os.getpid():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return float("nan")
 
 
 def run_child(kind: str, n: int, target: Path) -> dict[str, Any]:
@@ -228,16 +245,18 @@ def run_child(kind: str, n: int, target: Path) -> dict[str, Any]:
 
 def run_fast_import(stream: Path, target: Path) -> dict[str, Any]:
     subprocess.run(["git", "init", "-q", "--bare", str(target)], check=True)
+    peak = 0.0
     with open(stream, "rb") as src:
         t0 = time.perf_counter()
         proc = subprocess.Popen(["git", f"--git-dir={target}", "fast-import", "--quiet"],
                                 stdin=src, stdout=subprocess.DEVNULL)
-        _pid, status, usage = os.wait4(proc.pid, 0)
+        while proc.poll() is None:  # sample the peak while it runs (VmHWM only grows)
+            peak = max(peak, peak_mb(proc.pid) if os.path.exists(f"/proc/{proc.pid}") else 0)
+            time.sleep(0.02)
         seconds = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise RuntimeError(f"git fast-import failed ({proc.returncode})")
-    return {"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024}
+    return {"seconds": seconds, "peak_mb": peak}
 
 
 def repo_size_mb(path: Path, gc: bool = True) -> float:
@@ -316,6 +335,7 @@ def bench(n: int, root: Path, commits: int, report: Report) -> None:
     report.add("bulk: N saves + 1 commit", "obj/s", rate(n, gm["seconds"]),
                "git fast-import", rate(n, fi["seconds"]), target=">= 1.0x",
                met=lambda r: r >= 1.0)
+    gb = None
     if hasattr(gitmodel.GitModel, "bulk_save"):
         gb = run_child("gm-bulk_save", n, root / "gmb.git")
         report.add("bulk: Model.bulk_save(N) + 1 commit", "obj/s", rate(n, gb["seconds"]),
@@ -328,6 +348,10 @@ def bench(n: int, root: Path, commits: int, report: Report) -> None:
                higher_is_better=False, target="< 500 MB", met=lambda _r: gm["peak_mb"] < 500)
     report.add("peak memory, bulk run", "MB", gm["peak_mb"], "git fast-import", fi["peak_mb"],
                higher_is_better=False)
+    if gb is not None:
+        report.add("peak memory, bulk_save run", "MB", gb["peak_mb"], "raw pygit2",
+                   raw["peak_mb"], higher_is_better=False, target="< 500 MB",
+                   met=lambda _r: gb["peak_mb"] < 500)
 
     # -- get by id, list all ----------------------------------------------------------
     order = ids[:]

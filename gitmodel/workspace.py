@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
@@ -108,7 +109,9 @@ class Workspace:
         self._author = author
         self.lock_timeout = lock_timeout
         self.object_cache_size = object_cache_size
-        self._objects: dict[pygit2.Oid, GitModel] = {}
+        # an LRU map: OrderedDict evicts its oldest entry in O(1) (a plain dict
+        # slows down as deleted slots pile up at its front)
+        self._objects: OrderedDict[pygit2.Oid, GitModel] = OrderedDict()
         self.write_lock = threading.RLock()
         self.models = ModelRegistry()
         self.head = self._initial_head(initial_branch)
@@ -227,7 +230,13 @@ class Workspace:
     # -- object cache -------------------------------------------------------------
     def cached_object(self, oid: pygit2.Oid) -> Optional[GitModel]:
         """The decoded object for data blob ``oid`` if cached (do not mutate it)."""
-        return self._objects.get(oid)
+        obj = self._objects.get(oid)
+        if obj is not None:
+            try:
+                self._objects.move_to_end(oid)  # least recently used goes first
+            except KeyError:  # evicted meanwhile by another thread
+                pass
+        return obj
 
     def cache_object(self, oid: pygit2.Oid, obj: GitModel, copy: bool = True) -> None:
         """Remember the decoded form of blob ``oid`` (equal id, equal data).
@@ -238,8 +247,14 @@ class Workspace:
         if self.object_cache_size <= 0:
             return
         objects = self._objects
-        if oid not in objects and len(objects) >= self.object_cache_size:
-            del objects[next(iter(objects))]
+        if oid in objects:
+            objects.move_to_end(oid)
+        else:
+            while len(objects) >= self.object_cache_size:
+                try:
+                    objects.popitem(last=False)
+                except KeyError:  # emptied meanwhile by another thread
+                    break
         if copy:
             snapshot = type(obj).__new__(type(obj))
             snapshot._data = _copy_data(obj._data, obj._meta.mutable_fields)

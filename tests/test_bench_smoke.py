@@ -20,6 +20,7 @@ SCENARIOS = [
     ("bulk: Model.bulk_save(N) + 1 commit", "raw pygit2 TreeBuilder"),
     ("bulk: Model.bulk_save(N) + 1 commit", "git fast-import"),
     ("peak memory, bulk run", "raw pygit2"),
+    ("peak memory, bulk_save run", "raw pygit2"),
     ("get by id, each object once", "raw pygit2 lookup+read+loads"),
     ("get by id, again (", "raw pygit2 lookup+read+loads"),
     ("get by id, again (", "gitmodel, once"),
