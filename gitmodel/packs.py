@@ -4,7 +4,7 @@
 a version 2 pack with its index, as ``git fast-import`` does; a bulk import
 then costs two file writes instead of one file per object.
 :func:`pack_loose` moves the loose objects of a repository into a pack
-(``git repack`` without deltas); packed objects are faster to read.
+(``git repack -d``); packed objects are faster to read.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ _TYPE_NAMES = {
     int(ObjectType.TAG): b"tag",
 }
 
-#: zlib level for objects written by :class:`PackWriter`: fast; ``git gc``
-#: recompresses (and deltifies) later anyway.
-COMPRESSION_LEVEL = 1
+#: zlib level for objects written by :class:`PackWriter` (git's default).
+#: ``git gc`` reuses packed objects as they are, so this is what stays on disk.
+COMPRESSION_LEVEL = zlib.Z_DEFAULT_COMPRESSION
 
 
 def objects_dir(repo: pygit2.Repository) -> str:
@@ -179,18 +179,21 @@ def loose_object_ids(repo: pygit2.Repository) -> list[pygit2.Oid]:
 def pack_loose(repo: pygit2.Repository) -> int:
     """Move every loose object into one new pack; returns how many moved.
 
-    Loose files are removed only once the pack and its index are in place,
-    so readers always find each object somewhere.
+    libgit2's pack builder writes the pack, with deltas between similar
+    objects (successive versions of a large folder's tree shrink to a few
+    bytes each); ``git gc`` keeps packed objects as they are, so this is the
+    size that stays. Loose files are removed only once the pack and its index
+    are in place, so readers always find each object somewhere.
     """
     ids = loose_object_ids(repo)
     if not ids:
         return 0
-    writer = PackWriter(repo)
-    odb = repo.odb
-    for oid in ids:
-        kind, data = odb.read(oid)
-        writer._objects[oid.raw] = (int(kind), data)
-    writer.write()
+
+    def add_all(builder: pygit2.PackBuilder) -> None:
+        for oid in ids:
+            builder.add(oid)
+
+    repo.pack(pack_delegate=add_all)
     root = objects_dir(repo)
     for oid in ids:
         text = str(oid)

@@ -556,8 +556,8 @@ class Workspace:
     def pack(self) -> int:
         """Move loose objects into one pack; returns how many were moved.
 
-        Reads from a pack are faster than from thousands of loose files. No
-        deltas are computed (``git gc`` does that, and more slowly).
+        Reads from a pack are faster than from thousands of loose files, and
+        the pack stores similar objects as deltas (like ``git repack -d``).
         """
         from .packs import pack_loose
 
