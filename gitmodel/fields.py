@@ -77,6 +77,8 @@ _RESERVED_IDS = {".", "..", ".git"}
 
 
 def _has_surrogates(text: str) -> bool:
+    if text.isascii():
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

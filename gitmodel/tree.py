@@ -16,6 +16,8 @@ from pygit2.enums import FileMode
 Entry = tuple[pygit2.Oid, int]
 TREE_MODE = int(FileMode.TREE)
 BLOB_MODE = int(FileMode.BLOB)
+#: How many base lookups a staging tree remembers (path -> entry).
+MEMO_SIZE = 50_000
 #: The id of the empty tree (the only tree with no entries).
 EMPTY_TREE = pygit2.Oid(hex="4b825dc642cb6eb9a060e54bf8d69288fbee4904")
 
@@ -46,6 +48,8 @@ class StagingTree:
         self.repo = repo
         self.base = base
         self._root = _Folder()
+        self._memo: dict[str, Entry] = {}
+        self._memo_tree: Optional[pygit2.Tree] = None
 
     # -- state ------------------------------------------------------------
     @property
@@ -133,11 +137,24 @@ class StagingTree:
         return None
 
     def _base_lookup(self, path: str) -> Optional[Entry]:
+        # found entries are remembered while the base stays the same tree
+        memo = self._memo
+        if self._memo_tree is not self.base:
+            memo.clear()
+            self._memo_tree = self.base
+        else:
+            entry = memo.get(path)
+            if entry is not None:
+                return entry
         try:
             obj = self.base[path]  # type: ignore[index]
         except KeyError:
             return None
-        return (obj.id, obj.filemode)
+        entry = (obj.id, obj.filemode)
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        memo[path] = entry
+        return entry
 
     def find_files(self, path: str, filename: str) -> Iterator[tuple[str, Entry]]:
         """Yield ``(folder, entry)`` for each file called ``filename`` below ``path``.

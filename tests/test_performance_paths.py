@@ -308,3 +308,24 @@ def test_json_reader_still_accepts_a_byte_order_mark():
         "Page", {"title": "é"})
     with pytest.raises(ValueError):
         json_format.loads(b"\xff\xfe not json")
+
+
+def test_remembered_lookups_follow_commits_and_branches(ws):
+    Page = make_page(ws)
+    Page(id="a", title="one").save(commit=True)
+    assert Page.get("a").title == "one"  # remembered for this base tree
+    ws.create_branch("other")
+    page = Page.get("a")
+    page.title = "two"
+    page.save(commit=True)
+    assert Page.get("a").title == "two"
+    Page.delete("a", commit=True)
+    with pytest.raises(Page.DoesNotExist):
+        Page.get("a")
+    ws.set_branch("other")
+    assert Page.get("a").title == "one"
+    Page(id="b", title="staged").save()
+    assert Page.get("b").title == "staged"
+    ws.reset()
+    with pytest.raises(Page.DoesNotExist):
+        Page.get("b")
