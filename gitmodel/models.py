@@ -30,11 +30,16 @@ if TYPE_CHECKING:
     from .query import QuerySet
     from .workspace import Workspace
 
-if sys.version_info >= (3, 11):
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+elif sys.version_info >= (3, 11):
     from typing import dataclass_transform
-else:  # pragma: no cover - Python 3.10
-    def dataclass_transform(**_kwargs: Any) -> Any:
-        return lambda obj: obj
+else:  # pragma: no cover - Python 3.10 without typing_extensions
+    try:
+        from typing_extensions import dataclass_transform
+    except ImportError:
+        def dataclass_transform(**_kwargs: Any) -> Any:
+            return lambda obj: obj
 
 __all__ = ["GitModel", "ModelBase", "class_or_instance_method"]
 
@@ -131,19 +136,17 @@ class GitModel(metaclass=ModelBase):
     DoesNotExist: ClassVar[type[ObjectDoesNotExist]] = ObjectDoesNotExist
     MultipleObjectsReturned: ClassVar[type[MultipleObjectsReturned]] = MultipleObjectsReturned
 
-    _data: dict[str, Any]
-    _stored: Optional[dict[str, Any]]  # the JSON fields as last read or written
-    _stored_id: Optional[str]
-    _oid: Optional[pygit2.Oid]
-    _extra: dict[str, Any]
+    # Instance state is declared in __init__, not as class annotations: a
+    # dataclass_transform class would read those as model fields.
 
     def __init__(self, **kwargs: Any) -> None:
         opts = self._meta
-        self._data = {}
-        self._stored = None
-        self._stored_id = None
-        self._oid = None
-        self._extra = {}
+        self._data: dict[str, Any] = {}
+        #: the JSON fields as last read or written
+        self._stored: Optional[dict[str, Any]] = None
+        self._stored_id: Optional[str] = None
+        self._oid: Optional[pygit2.Oid] = None
+        self._extra: dict[str, Any] = {}
         for field in opts.fields:
             value = kwargs.pop(field.name, NOT_PROVIDED)
             if value is NOT_PROVIDED:
