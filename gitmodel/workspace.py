@@ -333,10 +333,11 @@ class Workspace:
     def has_changes(self) -> bool:
         """True when the staged state differs from the branch's last commit."""
         with self.write_lock:
-            if not self.stage.is_dirty and self.stage.base is not None:
-                return self.stage.base.id != self._start_tree_id()
-            tree_id = self.stage.write()
             start = self._start_tree_id()
+            if not self.stage.is_dirty and self.stage.base is not None:
+                tree_id = self.stage.base.id
+            else:
+                tree_id = self.stage.write()
             if start is None:
                 return len(self.repo[tree_id]) > 0  # type: ignore[arg-type]
             return tree_id != start
@@ -491,8 +492,14 @@ class Workspace:
         if self.has_changes():
             raise RepositoryError(f"cannot {action}: there are pending changes")
 
-    def walk(self, sort: SortMode = SortMode.TIME) -> Iterator[pygit2.Commit]:
-        """The commits of the current position, newest first."""
+    def walk(
+        self, sort: SortMode = SortMode.TOPOLOGICAL | SortMode.TIME
+    ) -> Iterator[pygit2.Commit]:
+        """The commits of the current position, newest first.
+
+        Topological order breaks ties between commits made in the same
+        second, so a child always comes before its parent.
+        """
         if self._start is None:
             return iter(())
         return self.repo.walk(self._start, sort)  # type: ignore[no-any-return]
