@@ -11,7 +11,7 @@ import os
 import threading
 from contextlib import contextmanager
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 
 import pygit2
 from pygit2.enums import ObjectType, SortMode
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .locks import LockInfo
 
 Identity = tuple[str, str]
+M = TypeVar("M", bound=GitModel)
 Treeish = Union[str, pygit2.Oid, pygit2.Object, "Branch"]
 
 DEFAULT_IDENTITY: Identity = ("gitmodel", "gitmodel@localhost")
@@ -188,7 +189,7 @@ class Workspace:
         return self.repo[self._start].tree_id  # type: ignore[attr-defined,no-any-return]
 
     # -- models -----------------------------------------------------------------
-    def register_model(self, cls: type[GitModel]) -> type[GitModel]:
+    def register_model(self, cls: type[M]) -> type[M]:
         """Bind ``cls`` to this workspace; returns the bound class.
 
         A class bound elsewhere (or to nothing) is bound through a subclass of
@@ -206,7 +207,8 @@ class Workspace:
         attrs: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
         if cls._meta.abstract:
             attrs["Meta"] = _abstract_meta()
-        bound = ModelBase(cls.__name__, (cls,), attrs, workspace=self)
+        # ws.GitModel joins the bases so that isinstance(obj, ws.GitModel) holds too
+        bound = ModelBase(cls.__name__, (cls, self.GitModel), attrs, workspace=self)
         return bound  # type: ignore[return-value]
 
     def import_models(self, module: Union[str, ModuleType]) -> ModelRegistry:
