@@ -351,6 +351,12 @@ class GitModel(metaclass=ModelBase):
         """Load every stored object, in path order of their folders."""
         opts = cls._meta
         ws = opts.require_workspace()
+        if opts.custom_data_path is not None:
+            folder, is_data_path = opts.custom_data_path
+            for path, oid, tree in ws.iter_files(folder, lambda _name: True, treeish):
+                if is_data_path(path):
+                    yield cls._load(ws, path, oid, tree)
+            return
         for path, oid, tree in ws.find_data_files(opts.folder, opts.data_filename, treeish):
             yield cls._load(ws, path, oid, tree)
 

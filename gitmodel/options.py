@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import types
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -80,7 +81,7 @@ class ModelOptions:
                 raise FieldError(f"{self.model.__name__} declares more than one id field")
             if declared:
                 self.id_attr = declared[0].name
-            else:
+            elif not self.abstract:  # concrete children add their own, first
                 auto = UUIDField(id=True)
                 auto.contribute_to_class(self.model, "id")
                 self.fields.insert(0, self.fields.pop())
@@ -123,6 +124,28 @@ class ModelOptions:
     def get_data_path(self, object_id: str) -> str:
         """Where the object's JSON lives (override with ``Meta.get_data_path``)."""
         return f"{self.get_object_folder(object_id)}/{self.data_filename}"
+
+    @property
+    def custom_data_path(self) -> Optional[tuple[str, Callable[[str], bool]]]:
+        """For a ``Meta.get_data_path`` override: the folder to search and a
+        test telling which paths below it are data files; else ``None``.
+
+        Found by asking the override for a probe id: the folders before the
+        id are fixed, the rest becomes a pattern in which the id is one
+        path component (or part of one).
+        """
+        if self._custom_data_path is None:
+            return None
+        probe = "\x00"
+        path = self.get_data_path(probe)
+        if path.count(probe) != 1:
+            raise ConfigurationError(
+                f"{self.model.__name__}: Meta.get_data_path must use the object id once"
+            )
+        before, after = path.split(probe)
+        folder = before.rsplit("/", 1)[0] if "/" in before else ""
+        pattern = re.compile(re.escape(before) + r"[^/]+" + re.escape(after) + r"\Z")
+        return folder, lambda candidate: pattern.match(candidate) is not None
 
     def require_workspace(self) -> Workspace:
         """The bound workspace, or a ``GitModelError`` saying there is none."""

@@ -25,7 +25,7 @@ from .exceptions import (
     RepositoryNotFound,
 )
 from .models import GitModel, ModelBase
-from .tree import BLOB_MODE, Entry, StagingTree
+from .tree import BLOB_MODE, Entry, NameMatch, StagingTree
 
 if TYPE_CHECKING:
     from .locks import LockInfo
@@ -289,14 +289,20 @@ class Workspace:
 
         ``tree`` is ``None`` for the staged state, else the tree searched.
         """
+        yield from self.iter_files(folder, filename, treeish)
+
+    def iter_files(
+        self, folder: str, match: NameMatch, treeish: Optional[Treeish] = None
+    ) -> Iterator[tuple[str, pygit2.Oid, Optional[pygit2.Tree]]]:
+        """Like :meth:`find_data_files`, for file names equal to or satisfying ``match``."""
         if treeish is None:
             stage, tree = self.stage, None
         else:
             tree = self.resolve_tree(treeish)
             stage = StagingTree(self.repo, tree)
-        for rel, (oid, _mode) in stage.find_files(folder, filename):
-            prefix = f"{folder}/{rel}/" if rel else f"{folder}/"
-            yield prefix + filename, oid, tree
+        for rel, name, (oid, _mode) in stage.iter_files(folder, match):
+            prefix = f"{folder}/{rel}/" if rel else (f"{folder}/" if folder else "")
+            yield prefix + name, oid, tree
 
     # -- staging ---------------------------------------------------------------
     def _require_writable(self) -> None:
