@@ -233,12 +233,12 @@ class GitModel(metaclass=ModelBase):
         ws = opts.require_workspace()
         self.full_clean()
         object_id = self.get_id()
-        folder = opts.get_object_folder(object_id)
-        old_folder = None
+        owned = opts.object_paths(object_id)
+        old_paths: list[str] = []
         if self._stored_id is not None and self._stored_id != object_id:
-            old_folder = opts.get_object_folder(self._stored_id)
+            old_paths = opts.object_paths(self._stored_id)
         if commit:
-            ws.require_only_pending(folder, old_folder)
+            ws.require_only_pending(*owned, *old_paths)
         if self._stored_id != object_id and ws.stage.lookup(self.get_data_path()) is not None:
             raise IntegrityError(
                 f"{type(self).__name__} with id {object_id!r} already exists"
@@ -249,10 +249,10 @@ class GitModel(metaclass=ModelBase):
         blobs = {}
         for field in opts.blob_fields:
             value = self._data.get(field.name)
-            blobs[f"{folder}/{field.blob_name(opts.data_filename)}"] = value
+            blobs[opts.get_blob_path(object_id, field)] = value
         with ws.write_lock:
-            if old_folder is not None:
-                ws.remove(old_folder)
+            for old_path in old_paths:
+                ws.remove(old_path)
             oid = ws.add_blob(self.get_data_path(), blob)
             for path, value in blobs.items():
                 if value is None:
@@ -305,13 +305,14 @@ class GitModel(metaclass=ModelBase):
         opts = cls._meta
         ws = opts.require_workspace()
         object_id = opts.id_field.clean(object_id)
-        folder = opts.get_object_folder(object_id)
+        owned = opts.object_paths(object_id)
         if commit:
-            ws.require_only_pending(folder)
+            ws.require_only_pending(*owned)
         with ws.write_lock:
             if ws.stage.lookup(opts.get_data_path(object_id)) is None:
                 raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
-            ws.remove(folder)
+            for path in owned:
+                ws.remove(path)
         if instance is not None:
             instance._stored_id = None
             instance._stored = None
@@ -386,9 +387,8 @@ class GitModel(metaclass=ModelBase):
         obj._oid = oid
         obj._stored_id = obj.get_id()
         if cls._meta.blob_fields:
-            folder = path.rsplit("/", 1)[0]
             for field in cls._meta.blob_fields:
-                blob_path = f"{folder}/{field.blob_name(cls._meta.data_filename)}"
+                blob_path = cls._meta.get_blob_path(obj._stored_id, field)  # type: ignore[arg-type]
                 entry = ws.lookup(blob_path) if tree is None else _tree_lookup(tree, blob_path)
                 obj._data[field.name] = entry[0] if entry else None
         return obj

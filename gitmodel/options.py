@@ -147,6 +147,20 @@ class ModelOptions:
         pattern = re.compile(re.escape(before) + r"[^/]+" + re.escape(after) + r"\Z")
         return folder, lambda candidate: pattern.match(candidate) is not None
 
+    def get_blob_path(self, object_id: str, field: Field[Any]) -> str:
+        """Where a ``BlobField`` value of the object is stored: beside its data file."""
+        if self._custom_data_path is None:
+            return f"{self.get_object_folder(object_id)}/{field.name}.data"
+        return f"{self.get_data_path(object_id)}.{field.name}"  # folders may be shared
+
+    def object_paths(self, object_id: str) -> list[str]:
+        """The paths (files or folders) one object owns: removed when it moves or goes."""
+        if self._custom_data_path is None:
+            return [self.get_object_folder(object_id)]
+        return [self.get_data_path(object_id)] + [
+            self.get_blob_path(object_id, f) for f in self.blob_fields
+        ]
+
     def require_workspace(self) -> Workspace:
         """The bound workspace, or a ``GitModelError`` saying there is none."""
         if self.workspace is None:

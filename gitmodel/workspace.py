@@ -359,10 +359,11 @@ class Workspace:
             paths.add(delta.new_file.path)
         return paths
 
-    def require_only_pending(self, *folders: Optional[str]) -> None:
-        """Raise ``RepositoryError`` if changes outside ``folders`` are pending."""
-        prefixes = tuple(f"{f}/" for f in folders if f)
-        others = [p for p in self.changed_paths() if not p.startswith(prefixes)]
+    def require_only_pending(self, *paths: Optional[str]) -> None:
+        """Raise ``RepositoryError`` if changes outside ``paths`` (files or folders) are pending."""
+        exact = {p for p in paths if p}
+        prefixes = tuple(f"{p}/" for p in exact)
+        others = [p for p in self.changed_paths() if p not in exact and not p.startswith(prefixes)]
         if others:
             raise RepositoryError(
                 f"cannot commit: other changes are pending ({len(others)} path(s), "
