@@ -239,7 +239,11 @@ class Workspace:
         if len(objects) >= self.object_cache_size:
             del objects[next(iter(objects))]
         snapshot = type(obj).__new__(type(obj))
-        snapshot._data = {f.name: f.copy_value(obj._data.get(f.name)) for f in obj._meta.fields}
+        # what a fresh read would give: fields that are not serialized get their default
+        snapshot._data = {
+            f.name: f.copy_value(obj._data.get(f.name)) if f.serialize else f.get_default()
+            for f in obj._meta.fields
+        }
         snapshot._stored = obj._stored
         snapshot._extra = dict(obj._extra)
         snapshot._stored_id = obj._stored_id
