@@ -386,6 +386,11 @@ class GitModel(metaclass=ModelBase):
         obj._extra = dict(cached._extra)
         obj._oid = oid
         obj._stored_id = obj.get_id()
+        expected = _expected_path(cls._meta, obj._stored_id)
+        if expected != path:
+            raise CorruptObject(
+                path, f"holds {cls.__name__} id {obj._stored_id!r}, which belongs at {expected!r}"
+            )
         if cls._meta.blob_fields:
             for field in cls._meta.blob_fields:
                 blob_path = cls._meta.get_blob_path(obj._stored_id, field)  # type: ignore[arg-type]
@@ -409,6 +414,10 @@ class GitModel(metaclass=ModelBase):
                     raise CorruptObject(path, exc.message) from None
             else:
                 obj._data[field.name] = field.get_default()
+        id_attr = cls._meta.id_attr
+        if id_attr not in stored and cls._meta._custom_data_path is None:
+            # a data file without its id: the folder it sits in names it
+            obj._data[id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
         known = {f.name for f in cls._meta.json_fields}
         obj._extra = {k: v for k, v in stored.items() if k not in known}
         obj._stored = stored
@@ -426,6 +435,13 @@ class GitModel(metaclass=ModelBase):
         """Reload this object's fields from the workspace."""
         fresh = type(self).get(self._stored_id or self.get_id())
         self.__dict__.update(fresh.__dict__)
+
+
+def _expected_path(opts: ModelOptions, object_id: Any) -> Optional[str]:
+    try:
+        return opts.get_data_path(object_id)
+    except (TypeError, ValueError):
+        return None
 
 
 def _tree_lookup(tree: pygit2.Tree, path: str) -> Optional[tuple[pygit2.Oid, int]]:
