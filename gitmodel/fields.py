@@ -92,7 +92,9 @@ class Field(Generic[T]):
     value and what is stored in ``data.json``.
     """
 
-    creation_counter: ClassVar[int] = 0
+    _next_creation_counter: ClassVar[int] = 0
+    #: declaration order, so a model lists its fields as written
+    creation_counter: int
     default_error_messages: ClassVar[dict[str, str]] = {
         "required": "is required",
         "invalid_choice": "must be one of {choices}",
@@ -142,8 +144,8 @@ class Field(Generic[T]):
             messages.update(getattr(klass, "default_error_messages", {}))
         messages.update(error_messages or {})
         self.error_messages = messages
-        self.creation_counter = Field.creation_counter
-        Field.creation_counter += 1
+        self.creation_counter = Field._next_creation_counter
+        Field._next_creation_counter += 1
 
     # -- declaration ----------------------------------------------------
     def contribute_to_class(self, cls: type[GitModel], name: str) -> Field[T]:
@@ -175,7 +177,7 @@ class Field(Generic[T]):
     def __get__(self, instance: None, owner: Any) -> Self: ...
 
     @overload
-    def __get__(self, instance: GitModel, owner: Any) -> T: ...
+    def __get__(self, instance: object, owner: Any) -> T: ...
 
     def __get__(self, instance: Any, owner: Any) -> Any:
         if instance is None:

@@ -62,12 +62,10 @@ class class_or_instance_method:
         bound.__name__ = func.__name__
         return bound
 
-_FIELD_SPECIFIERS = tuple(
-    getattr(_fields, name) for name in _fields.__all__ if name != "NOT_PROVIDED"
-)
-
-
-@dataclass_transform(kw_only_default=True, field_specifiers=_FIELD_SPECIFIERS)
+# No field specifiers on purpose: every field may be left out of the
+# constructor (it gets its default; ``full_clean`` enforces ``required`` at
+# save time), so to a type checker a field declaration is that field's default.
+@dataclass_transform(kw_only_default=True, field_specifiers=())
 class ModelBase(type):
     """Collects declared fields and ``Meta`` into ``cls._meta``."""
 
@@ -97,7 +95,8 @@ class ModelBase(type):
 
         inherited: dict[str, Field[Any]] = {}
         for parent in parents:
-            for field in getattr(parent, "_meta", None).fields if hasattr(parent, "_meta") else []:
+            parent_meta: Optional[ModelOptions] = getattr(parent, "_meta", None)
+            for field in parent_meta.fields if parent_meta is not None else []:
                 inherited.setdefault(field.name, field)
         for field_name, field in inherited.items():
             if field_name in declared:
@@ -286,7 +285,7 @@ class GitModel(metaclass=ModelBase):
 
     @class_or_instance_method
     def delete(
-        cls, instance: Optional[GitModel], *args: Any, commit: bool = False, **commit_info: Any
+        cls: Any, instance: Optional[GitModel], *args: Any, commit: bool = False, **commit_info: Any
     ) -> Optional[pygit2.Oid]:
         """``Page.delete(id)`` or ``page.delete()``: stage the object's removal.
 

@@ -36,9 +36,9 @@ class ModelOptions:
         self.fields: list[Field[Any]] = []
         self.workspace: Optional[Workspace] = None
         self.abstract = False
-        self.data_filename = parent.data_filename if parent else "data.json"
+        self.data_filename: str = parent.data_filename if parent else "data.json"
         self.id_attr: Optional[str] = parent.id_attr if parent else None
-        self.shard = parent.shard if parent else 0
+        self.shard: int = parent.shard if parent else 0
         self.indexes: list[str] = list(parent.indexes) if parent else []
         custom_path = parent._custom_data_path if parent else None
         values = {k: v for k, v in vars(meta).items() if not k.startswith("__")} if meta else {}
@@ -50,7 +50,7 @@ class ModelOptions:
         id_attr = values.get("id_attr", values.get("id_field"))
         if id_attr is not None:
             self.id_attr = id_attr
-        self.shard = int(values.get("shard", self.shard))
+        self.shard = int(values.get("shard", self.shard) or 0)
         if not 0 <= self.shard <= 8:
             raise ConfigurationError("Meta.shard must be between 0 and 8")
         self.indexes = list(values.get("indexes", self.indexes))

@@ -92,7 +92,7 @@ class StagingTree:
             return _Folder()  # edits on top of whatever the base has there
         if child is not None and child[1] == TREE_MODE:  # type: ignore[index]
             folder = _Folder(cleared=True)  # a staged subtree: copy its entries
-            for obj in self.repo[child[0]]:  # type: ignore[index]
+            for obj in self.repo[child[0]]:  # type: ignore[index,attr-defined]
                 folder.entries[obj.name] = (obj.id, obj.filemode)  # type: ignore[attr-defined]
             return folder
         return _Folder(cleared=True)  # replaces a deleted path or a file
@@ -191,8 +191,8 @@ class StagingTree:
                     continue
                 if obj.filemode == TREE_MODE:  # type: ignore[attr-defined]
                     yield from _find_in_tree(obj, f"{prefix}{name}/", filename)  # type: ignore[arg-type]
-                elif filename(name):
-                    yield prefix.rstrip("/"), name, (obj.id, obj.filemode)  # type: ignore[attr-defined]
+                elif filename(name):  # type: ignore[arg-type]
+                    yield prefix.rstrip("/"), name, (obj.id, obj.filemode)  # type: ignore[attr-defined,misc]
         for name, child in pending.items():
             if child is None:
                 continue

@@ -155,7 +155,7 @@ class Workspace:
             return self._author
         config = self.repo.config
         try:
-            return (config["user.name"], config["user.email"])
+            return (str(config["user.name"]), str(config["user.email"]))
         except KeyError:
             return DEFAULT_IDENTITY
 
@@ -255,7 +255,7 @@ class Workspace:
         """``(oid, mode)`` at ``path`` in the staged state, or ``None``."""
         return self.stage.lookup(path)
 
-    def resolve(self, treeish: Treeish) -> pygit2.Object:
+    def resolve(self, treeish: Treeish) -> Union[pygit2.Commit, pygit2.Tree]:
         """The commit (or tree) a branch, tag, id or object names.
 
         Unknown names raise :class:`ReferenceNotFound`, a ``KeyError`` too.
@@ -456,6 +456,7 @@ class Workspace:
         ref_name = _branch_ref(name)
         if self.repo.references.get(ref_name) is not None:
             raise RepositoryError(f"branch {name!r} already exists")
+        target: Any
         if start_point is None:
             if self._start is None:
                 raise RepositoryError(f"{self.head} has no commits to branch from")
@@ -559,9 +560,9 @@ def _branch_ref(name: str) -> str:
     return ref
 
 
-def _peel(obj: pygit2.Object, name: Any) -> pygit2.Object:
+def _peel(obj: Any, name: Any) -> Union[pygit2.Commit, pygit2.Tree]:
     if isinstance(obj, pygit2.Tag):
-        obj = obj.peel(None)  # type: ignore[arg-type]
+        obj = obj.peel(None)
     if isinstance(obj, (pygit2.Commit, pygit2.Tree)):
         return obj
     raise ReferenceNotFound(name, f"{name!r} does not name a commit or tree")
