@@ -2,6 +2,23 @@
 
 Subclass ``ws.GitModel`` (bound to a workspace) or ``gitmodel.models.GitModel``
 (bound later with ``ws.register_model`` / ``ws.import_models``).
+
+Static typing: the metaclass carries PEP 681 ``dataclass_transform`` and
+fields are generic in their Python type. Annotate each field with its field
+class (or ``Field[T]``) to have the constructor checked too::
+
+    class Page(GitModel):
+        slug: fields.SlugField = fields.SlugField()
+        title: Field[str] = fields.CharField()
+
+    Pages = ws.register_model(Page)   # type[Page], bound to ws
+    Pages(slug=1)                     # flagged: expected "str"
+    Pages.get("x").title + 1          # flagged: str + int
+
+Unannotated fields (``slug = fields.SlugField()``) still give typed
+attributes, but the constructor then takes any keyword. A static checker
+cannot use ``ws.GitModel`` (a variable) as a base class, so code that should
+be checked declares models on ``gitmodel.models.GitModel``.
 """
 
 from __future__ import annotations
