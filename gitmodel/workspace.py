@@ -102,7 +102,8 @@ class Workspace:
         if not os.path.exists(path):
             raise RepositoryNotFound(f"no git repository at {path!r}: the path does not exist")
         try:
-            self.repo = pygit2.Repository(path)
+            # NO_SEARCH: a folder inside some other repository is not that repository
+            self.repo = pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
         except (pygit2.GitError, KeyError) as exc:
             raise RepositoryNotFound(f"no git repository at {path!r}: {exc}") from None
         self.path = self.repo.path

@@ -54,6 +54,13 @@ def test_non_git_folder_raises_repository_not_found(tmp_path: Path) -> None:
     assert isinstance(info.value, GitModelError)
 
 
+def test_folder_inside_a_repository_is_not_that_repository(workdir_repo_path: Path) -> None:
+    inner = workdir_repo_path / "data" / "store"
+    inner.mkdir(parents=True)
+    with pytest.raises(RepositoryNotFound):
+        Workspace(str(inner))
+
+
 def test_init_creates_bare_repository_by_default(tmp_path: Path, run_git) -> None:
     ws = Workspace.init(tmp_path / "new.git")
     assert ws.repo.is_bare
@@ -242,6 +249,7 @@ def test_commit_refuses_when_branch_moved_elsewhere(ws: Workspace) -> None:
     with pytest.raises(RepositoryError):
         ws.commit("mine")
     assert ws.repo.references["refs/heads/master"].target == theirs
+    assert ws.has_changes() and "c.txt" in ws.index  # the refused work is kept
 
 
 # -- commit_on_success ---------------------------------------------------------
