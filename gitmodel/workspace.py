@@ -491,6 +491,8 @@ class Workspace:
         """Move to ``treeish``: a branch switches; a tag or commit is read-only."""
         if treeish is None:
             treeish = self.head
+        if isinstance(treeish, Branch):
+            treeish = treeish.ref.name
         if isinstance(treeish, str) and self.repo.references.get(_branch_ref(treeish)) is not None:
             self.set_branch(treeish)
             return

@@ -372,6 +372,10 @@ def test_update_index_to_a_branch_switches(ws: Workspace) -> None:
     ws.update_index("b2")
     assert ws.head == "refs/heads/b2"
     assert not ws.detached
+    ws.update_index(ws.get_branch("master"))
+    assert ws.head == "refs/heads/master" and not ws.detached
+    ws.update_index("refs/heads/b2")
+    assert ws.head == "refs/heads/b2" and not ws.detached
     ws.add_blob("a.txt", "2")
     assert ws.commit("on b2") is not None
 
