@@ -623,3 +623,32 @@ def test_get_data_path_override_with_blob_field(ws: Workspace) -> None:
     Upload.delete("a")
     assert sorted(e.name for e in ws.index["files"]) == ["b.json", "b.json.body"]
     assert Upload.get("b").body.read() == b"B"
+
+
+def test_original_readme_as_written(workdir_repo_path, capsys) -> None:
+    from gitmodel.workspace import Workspace as W
+
+    ws = W(str(workdir_repo_path / ".git"))
+
+    class Page(ws.GitModel):
+        slug = fields.SlugField()
+        title = fields.CharField()
+        content = fields.CharField()
+        published = fields.BooleanField(default=True)
+
+    page = Page(slug="example-page", title="Example Page")
+    page.content = "<h2>Here is an Example</h2><p>Lorem Ipsum</p>"
+    page.save()
+    print(page.id)
+    oid = page.save(commit=True, message="Added an example page")
+    commit = ws.repo[oid]
+    print(commit.message)
+    for commit in ws.walk():
+        print(commit.id, commit.message)
+    page = Page.get(page.id)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == page.id and len(page.id) == 32
+    assert out[1] == "Added an example page"
+    assert out[2] == f"{oid} Added an example page"
+    assert page.content == "<h2>Here is an Example</h2><p>Lorem Ipsum</p>"
+    assert page.published is True
