@@ -74,3 +74,13 @@ def test_typed_models_module_also_runs(tmp_path: Path) -> None:
     assert ws.repo[commit_id].message == "typed"
     page = ws.models.Page.get(next(iter(ws.models.Page.all())).id)
     assert page.author.name == "Ann"
+
+
+def test_model_metaclass_carries_dataclass_transform() -> None:
+    from gitmodel.models import GitModel, ModelBase
+
+    if sys.version_info < (3, 11):
+        pytest.importorskip("typing_extensions")
+    spec = ModelBase.__dataclass_transform__  # type: ignore[attr-defined]
+    assert spec["kw_only_default"] is True
+    assert type(GitModel) is ModelBase
