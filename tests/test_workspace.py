@@ -511,6 +511,23 @@ def test_lock_held_by_another_process_is_seen(ws: Workspace) -> None:
     assert not ws.locked("cross")
 
 
+def test_lock_left_by_a_dead_process_is_broken(ws: Workspace) -> None:
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "from gitmodel.workspace import Workspace\n"
+        "ws = Workspace(sys.argv[1])\n"
+        "with ws.lock('orphan'):\n"
+        "    os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, ws.path], check=True)
+    assert ws.locked("orphan")  # the dead process never released it
+    with ws.lock("orphan", timeout=1):
+        assert ws.lock_info("orphan").pid == __import__("os").getpid()
+    assert not ws.locked("orphan")
+
+
 def test_invalid_lock_name(ws: Workspace) -> None:
     with pytest.raises(GitModelError):
         with ws.lock(""):
