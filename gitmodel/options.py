@@ -150,7 +150,8 @@ class ModelOptions:
     def get_blob_path(self, object_id: str, field: Field[Any]) -> str:
         """Where a ``BlobField`` value of the object is stored: beside its data file."""
         if self._custom_data_path is None:
-            return f"{self.get_object_folder(object_id)}/{field.name}.data"
+            name = field.blob_name(self.data_filename)  # type: ignore[attr-defined]
+            return f"{self.get_object_folder(object_id)}/{name}"
         return f"{self.get_data_path(object_id)}.{field.name}"  # folders may be shared
 
     def object_paths(self, object_id: str) -> list[str]:
