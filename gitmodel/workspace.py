@@ -420,17 +420,39 @@ class Workspace:
 
     def _move_branch(self, commit_id: pygit2.Oid, message: str) -> None:
         """Point the branch at ``commit_id`` if it still is where we started."""
+        summary = message.splitlines()[0] if message else ""
+        log_message = f"commit: {summary}"
+        if not hasattr(self.repo, "transaction"):  # pygit2 < 1.19 (Python 3.10)
+            self._move_branch_matching(commit_id, log_message)
+            return
         with self.repo.transaction() as tx:
             tx.lock_ref(self.head)
             ref = self.repo.references.get(self.head)
-            current = ref.target if ref is not None else None
-            if current != self._start:
-                raise RepositoryError(
-                    f"{self.head} moved to {current} while this workspace was at "
-                    f"{self._start}; nothing was committed"
-                )
-            summary = message.splitlines()[0] if message else ""
-            tx.set_target(self.head, commit_id, message=f"commit: {summary}")
+            self._check_start(ref.target if ref is not None else None)
+            tx.set_target(self.head, commit_id, message=log_message)
+
+    def _move_branch_matching(self, commit_id: pygit2.Oid, log_message: str) -> None:
+        # libgit2 updates a ref only if it still holds the value the Reference
+        # object was read with (git_reference_create_matching): the same
+        # compare-and-swap, without a transaction.
+        ref = self.repo.references.get(self.head)
+        self._check_start(ref.target if ref is not None else None)
+        try:
+            if ref is None:
+                self.repo.create_reference_direct(self.head, commit_id, False, message=log_message)
+            else:
+                ref.set_target(commit_id, log_message)
+        except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError):
+            moved = self.repo.references.get(self.head)
+            self._check_start(moved.target if moved is not None else None)
+            raise
+
+    def _check_start(self, current: Any) -> None:
+        if current != self._start:
+            raise RepositoryError(
+                f"{self.head} moved to {current} while this workspace was at "
+                f"{self._start}; nothing was committed"
+            )
 
     @contextmanager
     def commit_on_success(

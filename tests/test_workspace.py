@@ -252,6 +252,23 @@ def test_commit_refuses_when_branch_moved_elsewhere(ws: Workspace) -> None:
     assert ws.has_changes() and "c.txt" in ws.index  # the refused work is kept
 
 
+def test_stale_reference_cannot_be_moved(ws: Workspace) -> None:
+    """The compare-and-swap used where pygit2 has no ref transactions:
+    libgit2 moves a ref only if it still holds the value it was read with."""
+    ws.add_blob("a.txt", "1")
+    first = ws.commit("one")
+    stale = ws.repo.references.get("refs/heads/master")
+    other = Workspace(ws.path)
+    other.add_blob("b.txt", "2")
+    theirs = other.commit("theirs")
+    with pytest.raises(pygit2.GitError):
+        stale.set_target(first, "should not move")
+    assert ws.repo.references["refs/heads/master"].target == theirs
+    with pytest.raises(RepositoryError, match="moved"):
+        ws._move_branch_matching(first, "commit: stale")  # the fallback path refuses too
+    assert ws.repo.references["refs/heads/master"].target == theirs
+
+
 # -- commit_on_success ---------------------------------------------------------
 def test_commit_on_success_commits(ws: Workspace, run_git) -> None:
     with ws.commit_on_success("block", author=("Ann", "ann@example.com")):
