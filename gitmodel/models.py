@@ -15,8 +15,11 @@ class (or ``Field[T]``) to have the constructor checked too::
     Pages(slug=1)                     # flagged: expected "str"
     Pages.get("x").title + 1          # flagged: str + int
 
-Unannotated fields (``slug = fields.SlugField()``) still give typed
-attributes, but the constructor then takes any keyword. A static checker
+The automatic ``id`` is not a declared field, so an annotated model that
+takes ids in its constructor declares it: ``id: fields.UUIDField =
+fields.UUIDField(id=True)``. Unannotated fields (``slug =
+fields.SlugField()``) still give typed attributes, but the constructor then
+takes any keyword. A static checker
 cannot use ``ws.GitModel`` (a variable) as a base class, so code that should
 be checked declares models on ``gitmodel.models.GitModel``.
 """
@@ -179,6 +182,7 @@ class GitModel(metaclass=ModelBase):
 
     @property
     def id(self) -> Any:
+        """The object's id, whichever field holds it."""
         return self.get_id()
 
     @property

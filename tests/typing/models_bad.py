@@ -8,11 +8,17 @@ from gitmodel.models import GitModel
 from gitmodel.workspace import Workspace
 
 
+class Author(GitModel):
+    name: fields.CharField = fields.CharField()
+
+
 class Page(GitModel):
     slug: fields.SlugField = fields.SlugField()
     title: fields.CharField = fields.CharField()
     views: fields.IntegerField = fields.IntegerField(default=0)
     published: fields.BooleanField = fields.BooleanField(default=True)
+    author: fields.RelatedField[Author] = fields.RelatedField(Author, required=False)
+    file: fields.BlobField = fields.BlobField()
 
 
 def misuse(ws: Workspace) -> None:
@@ -27,3 +33,10 @@ def misuse(ws: Workspace) -> None:
     page.title.no_such_method()  # E: attr-defined
     number: int = page.slug  # E: assignment
     print(number)
+    Pages(author=3)  # E: arg-type
+    page.author.nickname  # E: attr-defined
+    page.file.read() + 1  # E: operator
+    page.file = 12  # E: assignment
+    # the automatic id is not a declared field: annotated models that take
+    # ids in the constructor declare ``id: fields.UUIDField = fields.UUIDField(id=True)``
+    Pages(id="x")  # E: call-arg

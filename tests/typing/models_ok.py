@@ -24,6 +24,9 @@ from gitmodel.workspace import Workspace
 
 
 class Author(GitModel):
+    # the automatic id is not an annotated field: declare it to pass ids
+    # to the constructor of an annotated model
+    id: fields.UUIDField = fields.UUIDField(id=True)
     name: fields.CharField = fields.CharField()
     email: fields.EmailField = fields.EmailField(required=False)
 
@@ -39,6 +42,9 @@ class Page(GitModel):
     day: fields.DateField = fields.DateField(required=False)
     stamp: fields.DateTimeField = fields.DateTimeField(required=False)
     author: fields.RelatedField[Author] = fields.RelatedField(Author, required=False)
+    editor: fields.RelatedField[Author] = fields.RelatedField("Author", required=False)
+    attachment: fields.BlobField = fields.BlobField()
+    extra: fields.JSONField = fields.JSONField(required=False)
 
 
 class Legacy(GitModel):
@@ -46,12 +52,14 @@ class Legacy(GitModel):
     # reads are typed, the constructor accepts any keyword
     slug = fields.SlugField()
     title = fields.CharField()
+    owner = fields.RelatedField("Author", required=False)
+    data = fields.BlobField()
 
 
 def use(ws: Workspace) -> Optional[pygit2.Oid]:
     Pages = ws.register_model(Page)
     Authors = ws.register_model(Author)
-    ann = Authors(name="Ann", email="ann@example.com")
+    ann = Authors(id="ann-id", name="Ann", email="ann@example.com")
     ann.save()
     page = Pages(
         slug="hello",
@@ -61,19 +69,26 @@ def use(ws: Workspace) -> Optional[pygit2.Oid]:
         day=dt.date(2020, 1, 2),
         stamp=dt.datetime(2020, 1, 2, 3, 4, tzinfo=dt.timezone.utc),
         author=ann,
+        editor="ann-id",
+        attachment=b"\x89PNG",
+        extra={"k": [1, 2]},
     )
     page.content = "<p>Hi</p>"
     title: str = page.title.upper()
     total: int = page.views + 1
     price: decimal.Decimal = page.price
     published: bool = page.published
+    header: bytes = page.attachment.read(4)
+    writer: Author = page.author
+    page.attachment = "text works too"
     field: fields.SlugField = Page.slug
     assert field.name == "slug" and title and total and price is not None and published
+    assert header == b"\x89PNG" and writer.name == "Ann"
     page.save()
     loaded: Page = Pages.get(page.id)
     for other in Pages.all():
         print(other.title.lower())
-    legacy = ws.register_model(Legacy)(slug="x", title="y")
+    legacy = ws.register_model(Legacy)(id="legacy", slug="x", title="y")
     print(legacy.title.strip(), loaded.slug)
     page.save()
     return ws.commit("typed")
