@@ -491,8 +491,14 @@ class Workspace:
         if self.has_changes():
             raise RepositoryError(f"cannot {action}: there are pending changes")
 
-    def walk(self, sort: SortMode = SortMode.TIME) -> Iterator[pygit2.Commit]:
-        """The commits of the current position, newest first."""
+    def walk(
+        self, sort: SortMode = SortMode.TOPOLOGICAL | SortMode.TIME
+    ) -> Iterator[pygit2.Commit]:
+        """The commits of the current position, newest first.
+
+        Children come before their parents even when commits share a
+        timestamp (several commits within one second).
+        """
         if self._start is None:
             return iter(())
         return self.repo.walk(self._start, sort)  # type: ignore[no-any-return]
