@@ -80,9 +80,7 @@ class ModelOptions:
                 raise FieldError(f"{self.model.__name__} declares more than one id field")
             if declared:
                 self.id_attr = declared[0].name
-            elif not self.abstract:
-                # abstract bases get no automatic id, so that a concrete
-                # child may declare its own (``SlugField(id=True)``)
+            elif not self.abstract:  # concrete children add their own, first
                 auto = UUIDField(id=True)
                 auto.contribute_to_class(self.model, "id")
                 self.fields.insert(0, self.fields.pop())

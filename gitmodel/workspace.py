@@ -496,8 +496,8 @@ class Workspace:
     ) -> Iterator[pygit2.Commit]:
         """The commits of the current position, newest first.
 
-        Children come before their parents even when commits share a
-        timestamp (several commits within one second).
+        Topological order breaks ties between commits made in the same
+        second, so a child always comes before its parent.
         """
         if self._start is None:
             return iter(())
