@@ -76,6 +76,23 @@ def test_readme_quickstart_runs(tmp_path, monkeypatch, capsys):
     assert (repo / "page" / page.id / "data.json").is_file()
 
 
+def test_readme_tells_a_newcomer_how_to_run_the_example_and_the_tests():
+    # .ci/run reads these two commands from the README and runs them verbatim
+    commands = [
+        line.strip()[2:]
+        for line in (ROOT / "README.rst").read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith("$ ")
+    ]
+    example = [c for c in commands if "examples/cms.py" in c]
+    tests = [c for c in commands if "-m pytest" in c]
+    assert len(example) == 1 and len(tests) == 1
+    assert example[0].startswith("python3 -m venv .venv && .venv/bin/pip install . &&")
+    assert tests[0].startswith("python3 -m venv .venv && .venv/bin/pip install '.[test]' &&")
+    assert (ROOT / "examples" / "cms.py").is_file()
+
+
+# Documents whose Python blocks run in order, as a reader would type them.
+# A guide with runnable examples adds itself here.
 DOCUMENTS = ["docs/tutorial.rst", "docs/guides/storage.rst"]
 
 
