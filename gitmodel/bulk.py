@@ -59,7 +59,9 @@ def bulk_save(
         seen.add(object_id)
         folder = opts.get_object_folder(object_id)
         path = f"{folder}/{filename}"
-        moved = obj._stored_id is not None and obj._stored_id != object_id
+        moved = None  # the folder the object leaves, if its id changed
+        if obj._stored_id is not None and obj._stored_id != object_id:
+            moved = opts.get_object_folder(obj._stored_id)
         new_folder = False
         if obj._stored_id != object_id:
             if stage.lookup(path) is not None:
@@ -69,8 +71,7 @@ def bulk_save(
         prepared.append((obj, object_id, folder, path, moved, new_folder, stored,
                          json_format.dumps(name, stored)))
     if commit:
-        ws.require_only_pending(*(p[2] for p in prepared),
-                                *(opts.get_object_folder(p[0]._stored_id) for p in prepared if p[4]))
+        ws.require_only_pending(*(p[2] for p in prepared), *(p[4] for p in prepared if p[4]))
 
     writer = PackWriter(ws.repo)
     entry_head = b"%o %s\0" % (BLOB_MODE, filename.encode("utf-8"))
@@ -85,7 +86,7 @@ def bulk_save(
         writer.write()  # objects first: a path is staged only once its object exists
         for (obj, _i, _f, _p, moved, _n, _s, _d), (target, oid, mode, _blob) in zip(prepared, staged):
             if moved:
-                stage.remove(opts.get_object_folder(obj._stored_id))
+                stage.remove(moved)
             stage.set(target, oid, mode)
     for (obj, object_id, _f, _p, _m, _n, stored, _d), (_t, _o, _mode, blob_oid) in zip(prepared, staged):
         obj._oid = blob_oid
@@ -105,7 +106,11 @@ def _one_by_one(
     for obj in objs:
         obj.full_clean()
     if commit:
-        ws.require_only_pending(*(model._meta.get_object_folder(o.get_id()) for o in objs))
+        opts = model._meta
+        paths = [p for o in objs for p in opts.object_paths(o.get_id())]
+        paths += [p for o in objs if o._stored_id not in (None, o.get_id())
+                  for p in opts.object_paths(o._stored_id)]  # type: ignore[arg-type]
+        ws.require_only_pending(*paths)
     for obj in objs:
         obj.save()
     if commit:

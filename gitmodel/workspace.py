@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 
 import pygit2
 from pygit2.enums import ObjectType, SortMode
@@ -26,12 +26,13 @@ from .exceptions import (
     RepositoryNotFound,
 )
 from .models import GitModel, ModelBase, _copy_data
-from .tree import BLOB_MODE, Entry, StagingTree
+from .tree import BLOB_MODE, Entry, NameMatch, StagingTree
 
 if TYPE_CHECKING:
     from .locks import LockInfo
 
 Identity = tuple[str, str]
+M = TypeVar("M", bound=GitModel)
 Treeish = Union[str, pygit2.Oid, pygit2.Object, "Branch"]
 
 DEFAULT_IDENTITY: Identity = ("gitmodel", "gitmodel@localhost")
@@ -102,7 +103,8 @@ class Workspace:
         if not os.path.exists(path):
             raise RepositoryNotFound(f"no git repository at {path!r}: the path does not exist")
         try:
-            self.repo = pygit2.Repository(path)
+            # NO_SEARCH: a folder inside some other repository is not that repository
+            self.repo = pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
         except (pygit2.GitError, KeyError) as exc:
             raise RepositoryNotFound(f"no git repository at {path!r}: {exc}") from None
         self.path = self.repo.path
@@ -157,7 +159,7 @@ class Workspace:
             return self._author
         config = self.repo.config
         try:
-            return (config["user.name"], config["user.email"])
+            return (str(config["user.name"]), str(config["user.email"]))
         except KeyError:
             return DEFAULT_IDENTITY
 
@@ -191,7 +193,7 @@ class Workspace:
         return self.repo[self._start].tree_id  # type: ignore[attr-defined,no-any-return]
 
     # -- models -----------------------------------------------------------------
-    def register_model(self, cls: type[GitModel]) -> type[GitModel]:
+    def register_model(self, cls: type[M]) -> type[M]:
         """Bind ``cls`` to this workspace; returns the bound class.
 
         A class bound elsewhere (or to nothing) is bound through a subclass of
@@ -209,7 +211,8 @@ class Workspace:
         attrs: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
         if cls._meta.abstract:
             attrs["Meta"] = _abstract_meta()
-        bound = ModelBase(cls.__name__, (cls,), attrs, workspace=self)
+        # ws.GitModel joins the bases so that isinstance(obj, ws.GitModel) holds too
+        bound = ModelBase(cls.__name__, (cls, self.GitModel), attrs, workspace=self)
         return bound  # type: ignore[return-value]
 
     def import_models(self, module: Union[str, ModuleType]) -> ModelRegistry:
@@ -258,6 +261,10 @@ class Workspace:
         if copy:
             snapshot = type(obj).__new__(type(obj))
             snapshot._data = _copy_data(obj._data, obj._meta.mutable_fields)
+            # what a fresh read would give: fields that are not serialized get their default
+            for field in obj._meta.fields:
+                if not field.serialize:
+                    snapshot._data[field.name] = field.get_default()
             snapshot._stored = obj._stored
             snapshot._extra = dict(obj._extra)
             snapshot._stored_id = obj._stored_id
@@ -267,18 +274,17 @@ class Workspace:
 
     def read_object(self, oid: pygit2.Oid) -> tuple[int, bytes]:
         """``(type, raw data)`` of object ``oid`` in one read; ``KeyError`` if missing."""
-        try:
-            return self._odb.read(oid)  # type: ignore[no-any-return]
-        except AttributeError:
-            self._odb = self.repo.odb
-            return self._odb.read(oid)  # type: ignore[no-any-return]
+        odb: Optional[pygit2.Odb] = self.__dict__.get("_odb")
+        if odb is None:
+            odb = self.__dict__["_odb"] = self.repo.odb
+        return odb.read(oid)  # type: ignore[no-any-return]
 
     # -- reading ---------------------------------------------------------------
     def lookup(self, path: str) -> Optional[Entry]:
         """``(oid, mode)`` at ``path`` in the staged state, or ``None``."""
         return self.stage.lookup(path)
 
-    def resolve(self, treeish: Treeish) -> pygit2.Object:
+    def resolve(self, treeish: Treeish) -> Union[pygit2.Commit, pygit2.Tree]:
         """The commit (or tree) a branch, tag, id or object names.
 
         Unknown names raise :class:`ReferenceNotFound`, a ``KeyError`` too.
@@ -316,14 +322,20 @@ class Workspace:
 
         ``tree`` is ``None`` for the staged state, else the tree searched.
         """
+        yield from self.iter_files(folder, filename, treeish)
+
+    def iter_files(
+        self, folder: str, match: NameMatch, treeish: Optional[Treeish] = None
+    ) -> Iterator[tuple[str, pygit2.Oid, Optional[pygit2.Tree]]]:
+        """Like :meth:`find_data_files`, for file names equal to or satisfying ``match``."""
         if treeish is None:
             stage, tree = self.stage, None
         else:
             tree = self.resolve_tree(treeish)
             stage = StagingTree(self.repo, tree)
-        for rel, (oid, _mode) in stage.find_files(folder, filename):
-            prefix = f"{folder}/{rel}/" if rel else f"{folder}/"
-            yield prefix + filename, oid, tree
+        for rel, name, (oid, _mode) in stage.iter_files(folder, match):
+            prefix = f"{folder}/{rel}/" if rel else (f"{folder}/" if folder else "")
+            yield prefix + name, oid, tree
 
     # -- staging ---------------------------------------------------------------
     def _require_writable(self) -> None:
@@ -362,10 +374,11 @@ class Workspace:
     def has_changes(self) -> bool:
         """True when the staged state differs from the branch's last commit."""
         with self.write_lock:
-            if not self.stage.is_dirty and self.stage.base is not None:
-                return self.stage.base.id != self._start_tree_id()
-            tree_id = self.stage.write()
             start = self._start_tree_id()
+            if not self.stage.is_dirty and self.stage.base is not None:
+                tree_id = self.stage.base.id
+            else:
+                tree_id = self.stage.write()
             if start is None:
                 return len(self.repo[tree_id]) > 0  # type: ignore[arg-type]
             return tree_id != start
@@ -379,14 +392,15 @@ class Workspace:
             paths.add(delta.new_file.path)
         return paths
 
-    def require_only_pending(self, *folders: Optional[str]) -> None:
-        """Raise ``RepositoryError`` if changes outside ``folders`` are pending."""
-        prefixes = tuple(f"{f}/" for f in folders if f)
+    def require_only_pending(self, *paths: Optional[str]) -> None:
+        """Raise ``RepositoryError`` if changes outside ``paths`` (files or folders) are pending."""
+        exact = {p for p in paths if p}
+        prefixes = tuple(f"{p}/" for p in exact)
         if self.stage.base is not None and self.stage.base.id == self._start_tree_id():
             # the overlay alone says what is pending: no need to diff whole trees
-            if all(p.startswith(prefixes) or p in folders for p in self.stage.touched_paths()):
+            if all(p in exact or p.startswith(prefixes) for p in self.stage.touched_paths()):
                 return
-        others = [p for p in self.changed_paths() if not p.startswith(prefixes)]
+        others = [p for p in self.changed_paths() if p not in exact and not p.startswith(prefixes)]
         if others:
             raise RepositoryError(
                 f"cannot commit: other changes are pending ({len(others)} path(s), "
@@ -438,17 +452,39 @@ class Workspace:
 
     def _move_branch(self, commit_id: pygit2.Oid, message: str) -> None:
         """Point the branch at ``commit_id`` if it still is where we started."""
+        summary = message.splitlines()[0] if message else ""
+        log_message = f"commit: {summary}"
+        if not hasattr(self.repo, "transaction"):  # pygit2 < 1.19 (Python 3.10)
+            self._move_branch_matching(commit_id, log_message)
+            return
         with self.repo.transaction() as tx:
             tx.lock_ref(self.head)
             ref = self.repo.references.get(self.head)
-            current = ref.target if ref is not None else None
-            if current != self._start:
-                raise RepositoryError(
-                    f"{self.head} moved to {current} while this workspace was at "
-                    f"{self._start}; nothing was committed"
-                )
-            summary = message.splitlines()[0] if message else ""
-            tx.set_target(self.head, commit_id, message=f"commit: {summary}")
+            self._check_start(ref.target if ref is not None else None)
+            tx.set_target(self.head, commit_id, message=log_message)
+
+    def _move_branch_matching(self, commit_id: pygit2.Oid, log_message: str) -> None:
+        # libgit2 updates a ref only if it still holds the value the Reference
+        # object was read with (git_reference_create_matching): the same
+        # compare-and-swap, without a transaction.
+        ref = self.repo.references.get(self.head)
+        self._check_start(ref.target if ref is not None else None)
+        try:
+            if ref is None:
+                self.repo.create_reference_direct(self.head, commit_id, False, message=log_message)
+            else:
+                ref.set_target(commit_id, log_message)
+        except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError):
+            moved = self.repo.references.get(self.head)
+            self._check_start(moved.target if moved is not None else None)
+            raise
+
+    def _check_start(self, current: Any) -> None:
+        if current != self._start:
+            raise RepositoryError(
+                f"{self.head} moved to {current} while this workspace was at "
+                f"{self._start}; nothing was committed"
+            )
 
     @contextmanager
     def commit_on_success(
@@ -475,6 +511,7 @@ class Workspace:
         ref_name = _branch_ref(name)
         if self.repo.references.get(ref_name) is not None:
             raise RepositoryError(f"branch {name!r} already exists")
+        target: Any
         if start_point is None:
             if self._start is None:
                 raise RepositoryError(f"{self.head} has no commits to branch from")
@@ -508,6 +545,8 @@ class Workspace:
         """Move to ``treeish``: a branch switches; a tag or commit is read-only."""
         if treeish is None:
             treeish = self.head
+        if isinstance(treeish, Branch):
+            treeish = treeish.ref.name
         if isinstance(treeish, str) and self.repo.references.get(_branch_ref(treeish)) is not None:
             self.set_branch(treeish)
             return
@@ -524,8 +563,14 @@ class Workspace:
         if self.has_changes():
             raise RepositoryError(f"cannot {action}: there are pending changes")
 
-    def walk(self, sort: SortMode = SortMode.TIME) -> Iterator[pygit2.Commit]:
-        """The commits of the current position, newest first."""
+    def walk(
+        self, sort: SortMode = SortMode.TOPOLOGICAL | SortMode.TIME
+    ) -> Iterator[pygit2.Commit]:
+        """The commits of the current position, newest first.
+
+        Topological order breaks ties between commits made in the same
+        second, so a child always comes before its parent.
+        """
         if self._start is None:
             return iter(())
         return self.repo.walk(self._start, sort)  # type: ignore[no-any-return]
@@ -584,9 +629,9 @@ def _branch_ref(name: str) -> str:
     return ref
 
 
-def _peel(obj: pygit2.Object, name: Any) -> pygit2.Object:
+def _peel(obj: Any, name: Any) -> Union[pygit2.Commit, pygit2.Tree]:
     if isinstance(obj, pygit2.Tag):
-        obj = obj.peel(None)  # type: ignore[arg-type]
+        obj = obj.peel(None)
     if isinstance(obj, (pygit2.Commit, pygit2.Tree)):
         return obj
     raise ReferenceNotFound(name, f"{name!r} does not name a commit or tree")

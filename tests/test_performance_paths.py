@@ -329,3 +329,27 @@ def test_remembered_lookups_follow_commits_and_branches(ws):
     ws.reset()
     with pytest.raises(Page.DoesNotExist):
         Page.get("b")
+
+
+def test_bulk_save_of_a_model_with_a_custom_path_matches_save(tmp_path):
+    trees = []
+    for name, use_bulk in (("one.git", False), ("bulk.git", True)):
+        ws = new_ws(tmp_path, name)
+
+        def get_data_path(opts, object_id):
+            return f"notes/{object_id}.json"
+
+        Note = type("Note", (ws.GitModel,), {
+            "text": fields.CharField(),
+            "Meta": type("Meta", (), {"get_data_path": get_data_path}),
+        })
+        notes = [Note(id=f"n{i}", text=f"note {i}") for i in range(5)]
+        if use_bulk:
+            commit = Note.bulk_save(notes, commit=True)
+        else:
+            for note in notes:
+                note.save()
+            commit = ws.commit("one by one")
+        trees.append(ws.repo[commit].tree_id)
+        assert Note.get("n3").text == "note 3"
+    assert trees[0] == trees[1]
