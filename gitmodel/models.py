@@ -457,7 +457,10 @@ class GitModel(metaclass=ModelBase):
         if id_attr not in stored and cls._meta._custom_data_path is None:
             # a data file without its id: the folder it sits in names it
             data[id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
-        known = frozenset(f.name for f in cls._meta.json_fields)
+        known = cls._meta.__dict__.get("_json_names")
+        if known is None:  # computed once per model
+            known = frozenset(f.name for f in cls._meta.json_fields)
+            cls._meta.__dict__["_json_names"] = known
         if known.issuperset(stored):
             obj._extra = {}
         else:  # keys no field reads: keep them as they were
