@@ -93,7 +93,7 @@ def test_readme_tells_a_newcomer_how_to_run_the_example_and_the_tests():
 
 # Documents whose Python blocks run in order, as a reader would type them.
 # A guide with runnable examples adds itself here.
-DOCUMENTS = ["docs/tutorial.rst", "docs/guides/storage.rst"]
+DOCUMENTS = ["docs/tutorial.rst", "docs/guides/storage.rst", "docs/guides/performance.rst"]
 
 
 @pytest.mark.parametrize("document", DOCUMENTS)
