@@ -371,7 +371,7 @@ class GitModel(metaclass=ModelBase):
             entry = _tree_lookup(tree, path)
         if entry is None:
             raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
-        return cls._load(ws, path, entry[0], tree)
+        return cls._load(ws, path, entry[0], tree, object_id)
 
     @classmethod
     def all(cls, treeish: Any = None) -> QuerySet[Self]:
@@ -397,9 +397,18 @@ class GitModel(metaclass=ModelBase):
 
     @classmethod
     def _load(
-        cls, ws: Workspace, path: str, oid: pygit2.Oid, tree: Optional[pygit2.Tree] = None
+        cls,
+        ws: Workspace,
+        path: str,
+        oid: pygit2.Oid,
+        tree: Optional[pygit2.Tree] = None,
+        path_id: Any = None,
     ) -> Self:
-        """Build an instance from the data blob ``oid`` stored at ``path``."""
+        """Build an instance from the data blob ``oid`` stored at ``path``.
+
+        ``path_id``: the id ``path`` was computed from, if known (then an
+        object holding that id is known to sit where it belongs).
+        """
         cached = ws.cached_object(oid)
         if cached is None:
             try:
@@ -425,7 +434,8 @@ class GitModel(metaclass=ModelBase):
             # the id comes from the folder, and equal blobs may sit in several folders
             obj._data[opts.id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
         obj._stored_id = obj.get_id()
-        expected = _expected_path(cls._meta, obj._stored_id)
+        expected = path if path_id is not None and obj._stored_id == path_id else (
+            _expected_path(opts, obj._stored_id))
         if expected != path:
             raise CorruptObject(
                 path, f"holds {cls.__name__} id {obj._stored_id!r}, which belongs at {expected!r}"
