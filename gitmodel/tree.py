@@ -50,8 +50,7 @@ class StagingTree:
         self.repo = repo
         self.base = base
         self._root = _Folder()
-        self._memo: dict[str, Entry] = {}
-        self._memo_tree: Optional[pygit2.Tree] = None
+        self._memo: tuple[Optional[pygit2.Tree], dict[str, Entry]] = (None, {})
 
     # -- state ------------------------------------------------------------
     @property
@@ -139,17 +138,20 @@ class StagingTree:
         return None
 
     def _base_lookup(self, path: str) -> Optional[Entry]:
-        # found entries are remembered while the base stays the same tree
-        memo = self._memo
-        if self._memo_tree is not self.base:
-            memo.clear()
-            self._memo_tree = self.base
+        # Found entries are remembered per base tree. The memo travels with its
+        # tree, so an entry found on an old base (by a reader racing a commit)
+        # lands in that base's memo, never in the current one.
+        base = self.base
+        memo_tree, memo = self._memo
+        if memo_tree is not base:
+            memo = {}
+            self._memo = (base, memo)
         else:
             entry = memo.get(path)
             if entry is not None:
                 return entry
         try:
-            obj = self.base[path]  # type: ignore[index]
+            obj = base[path]  # type: ignore[index]
         except KeyError:
             return None
         entry = (obj.id, obj.filemode)
