@@ -390,10 +390,10 @@ class GitModel(metaclass=ModelBase):
             folder, is_data_path = opts.custom_data_path
             for path, oid, tree in ws.iter_files(folder, lambda _name: True, treeish):
                 if is_data_path(path):
-                    yield cls._load(ws, path, oid, tree)
+                    yield cls._load(ws, path, oid, tree, evict=False)
             return
         for path, oid, tree in ws.find_data_files(opts.folder, opts.data_filename, treeish):
-            yield cls._load(ws, path, oid, tree)
+            yield cls._load(ws, path, oid, tree, evict=False)
 
     @classmethod
     def _load(
@@ -403,13 +403,18 @@ class GitModel(metaclass=ModelBase):
         oid: pygit2.Oid,
         tree: Optional[pygit2.Tree] = None,
         path_id: Any = None,
+        evict: bool = True,
     ) -> Self:
         """Build an instance from the data blob ``oid`` stored at ``path``.
 
         ``path_id``: the id ``path`` was computed from, if known (then an
-        object holding that id is known to sit where it belongs).
+        object holding that id is known to sit where it belongs). ``evict``:
+        whether caching this object may push older ones out of a full cache
+        (a scan over every object should not flush what is read often).
         """
+        opts = cls._meta
         cached = ws.cached_object(oid)
+        obj: Optional[Self] = None
         if cached is None:
             try:
                 kind, data = ws.read_object(oid)
@@ -421,16 +426,20 @@ class GitModel(metaclass=ModelBase):
                 model_name, stored = json_format.loads(data)
             except (ValueError, RecursionError) as exc:
                 raise CorruptObject(path, f"not a valid data file ({exc})") from None
-            cached = cls._decode(path, model_name, stored)
-            cached._oid = oid
-            ws.cache_object(oid, cached, copy=False)  # nobody else holds ``cached``
-        obj = cls.__new__(cls)
-        opts = cls._meta
-        obj._data = _copy_data(cached._data, opts.mutable_fields)
-        obj._stored = cached._stored
-        obj._extra = dict(cached._extra)
+            fresh = cls._decode(path, model_name, stored)
+            fresh._oid = oid
+            if ws.cache_object(oid, fresh, copy=False, evict=evict):
+                cached = fresh  # the cache holds it now: hand out a copy
+            else:
+                obj = fresh  # type: ignore[assignment]  # nobody else holds it: no copy needed
+        if obj is None:
+            assert cached is not None
+            obj = cls.__new__(cls)
+            obj._data = _copy_data(cached._data, opts.mutable_fields)
+            obj._stored = cached._stored
+            obj._extra = dict(cached._extra)
         obj._oid = oid
-        if opts.id_attr not in cached._stored and opts._custom_data_path is None:  # type: ignore[operator]
+        if opts.id_attr not in obj._stored and opts._custom_data_path is None:  # type: ignore[operator]
             # the id comes from the folder, and equal blobs may sit in several folders
             obj._data[opts.id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
         obj._stored_id = obj.get_id()

@@ -241,17 +241,23 @@ class Workspace:
                 pass
         return obj
 
-    def cache_object(self, oid: pygit2.Oid, obj: GitModel, copy: bool = True) -> None:
+    def cache_object(
+        self, oid: pygit2.Oid, obj: GitModel, copy: bool = True, evict: bool = True
+    ) -> bool:
         """Remember the decoded form of blob ``oid`` (equal id, equal data).
 
         The cache holds a copy unless ``copy=False`` (the caller hands ``obj``
-        over and keeps no reference). It is bounded: the oldest entry goes first.
+        over and keeps no reference). It is bounded: the least recently used
+        entry goes first, or, with ``evict=False``, nothing is added to a full
+        cache. Returns whether ``obj`` was cached.
         """
         if self.object_cache_size <= 0:
-            return
+            return False
         objects = self._objects
         if oid in objects:
             objects.move_to_end(oid)
+        elif not evict and len(objects) >= self.object_cache_size:
+            return False
         else:
             while len(objects) >= self.object_cache_size:
                 try:
@@ -271,6 +277,7 @@ class Workspace:
             snapshot._oid = oid
             obj = snapshot
         objects[oid] = obj
+        return True
 
     def read_object(self, oid: pygit2.Oid) -> tuple[int, bytes]:
         """``(type, raw data)`` of object ``oid`` in one read; ``KeyError`` if missing."""

@@ -353,3 +353,21 @@ def test_bulk_save_of_a_model_with_a_custom_path_matches_save(tmp_path):
         trees.append(ws.repo[commit].tree_id)
         assert Note.get("n3").text == "note 3"
     assert trees[0] == trees[1]
+
+
+def test_listing_everything_does_not_flush_the_cache(tmp_path):
+    path = tmp_path / "s.git"
+    Workspace.init(path)
+    ws = Workspace(path, object_cache_size=3)
+    Page = make_page(ws)
+    Page.bulk_save([Page(**r) for r in records(10)], commit=True)
+    ws = Workspace(path, object_cache_size=3)
+    Page = make_page(ws)
+    hot = [Page.get(i) for i in ("p0007", "p0008", "p0009")]
+    listed = list(Page.all())
+    assert [p.id for p in listed] == [r["id"] for r in records(10)]
+    assert set(ws._objects) == {p.oid for p in hot}
+    listed[0].tags.append("changed")
+    listed[9].tags.append("changed")
+    again = list(Page.all())
+    assert again[0].tags == [0, "x"] and again[9].tags == [9, "x"]
