@@ -514,13 +514,13 @@ def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None
         model = define_model(fresh)
         return timed(lambda: [model.get(i) for i in order])
 
-    def packed_raw() -> float:
-        fresh = pygit2.Repository(str(root / "raw.git"))
+    def packed_raw() -> float:  # the same pack: delta chains differ from one packer to another
+        fresh = pygit2.Repository(str(root / "gm.git"))
         return timed(lambda: raw_gets(fresh, order))
 
     t_gm, t_raw = best(packed_gm, packed_raw, repeat=repeat)
     report.add("get by id once, packed", "get/s", rate(n, t_gm),
-               "raw pygit2, packed", rate(n, t_raw), target=">= 0.7x", met=lambda r: r >= 0.7)
+               "raw pygit2, same pack", rate(n, t_raw), target=">= 0.7x", met=lambda r: r >= 0.7)
 
     raw_gc = repo_size_mb(root / "raw.git")
     report.add("repository size after git gc", "MB", repo_size_mb(root / "gm.git"),

@@ -26,7 +26,7 @@ SCENARIOS = [
     ("get by id, again (", "gitmodel, once"),
     ("get by id, all N again", "raw pygit2 lookup+read+loads"),
     ("ws.pack()", "git repack -d"),
-    ("get by id once, packed", "raw pygit2, packed"),
+    ("get by id once, packed", "raw pygit2, same pack"),
     ("repository size before gc", "raw pygit2"),
     ("list all N", "raw pygit2 folder loop"),
     ("update 1%", "raw pygit2"),
