@@ -72,6 +72,8 @@ def test_bulk_saved_objects_read_back_before_and_after_commit(tmp_path):
         again = Page.get(page.id)
         assert (again.title, again.views, again.tags) == (page.title, page.views, page.tags)
         assert again.oid == page.oid
+    assert Page.all().ids() == [p.id for p in pages]  # listed from the staged folders
+    assert Page.bulk_save([]) is None
     ws.commit("bulk")
     fresh = Workspace(ws.path)
     FreshPage = make_page(fresh)
