@@ -259,11 +259,13 @@ class ObjectMerge:
         return out
 
     # -- resolving --------------------------------------------------------------
-    def resolve(self, conflict: Conflict, choice: Any) -> None:
-        value = {"base": conflict.base, "ours": conflict.ours, "theirs": conflict.theirs}.get(
-            choice, choice) if isinstance(choice, str) and choice in CHOICES else choice
+    def resolve(self, conflict: Conflict, choice: Any, literal: bool = False) -> None:
+        named = not literal and isinstance(choice, str) and choice in CHOICES
+        value = getattr(conflict, choice) if named else choice
+        if not named:
+            choice = None
         if conflict.field is None:
-            if isinstance(choice, str) and choice in CHOICES:
+            if named:
                 side = CHOICES.index(choice)
                 self._take_side({0: 1, 1: 2, 2: 0}[side])
             else:
@@ -456,18 +458,19 @@ def resolve(ws: Workspace, conflict: Conflict, choice: Any = _MISSING, value: An
     state = ws._merge
     if state is None or all(c is not conflict for c in state.result.conflicts):
         raise RepositoryError(f"{conflict!r} is not a conflict of the open merge")
-    if value is not _MISSING:
+    literal = value is not _MISSING
+    if literal:
         choice = value
     elif choice is _MISSING:
         raise TypeError("resolve() needs 'ours', 'theirs', 'base' or a value")
     with ws.write_lock:
         if conflict._owner is not None:
             om: ObjectMerge = conflict._owner
-            om.resolve(conflict, choice)
+            om.resolve(conflict, choice, literal)
             for path, entry in om.edits().items():
                 _stage(ws.stage, path, entry)
             return
-        if isinstance(choice, str) and choice in CHOICES:
+        if not literal and isinstance(choice, str) and choice in CHOICES:
             oid = getattr(conflict, choice)
         elif isinstance(choice, (bytes, str)):
             oid = ws.repo.create_blob(choice.encode() if isinstance(choice, str) else choice)

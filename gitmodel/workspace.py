@@ -266,7 +266,12 @@ class Workspace:
         if isinstance(treeish, Conflict):
             from . import merge
 
-            merge.resolve(self, treeish, choice, value)
+            if value is not _NO_CHOICE:
+                merge.resolve(self, treeish, value=value)
+            elif choice is not _NO_CHOICE:
+                merge.resolve(self, treeish, choice)
+            else:
+                raise TypeError("resolve(conflict, ...) needs 'ours', 'theirs', 'base' or a value")
             return None
         if isinstance(treeish, Branch):
             return treeish.commit
