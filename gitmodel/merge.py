@@ -155,6 +155,9 @@ class ObjectMerge:
             if merged is not None:
                 self._take_instance(merged)
                 return
+        if base is None and self.files[1] == self.files[2]:
+            self._take_side(1)  # added on both sides alike
+            return
         if base is None and ours is not None and theirs is not None:
             kind = ADD_ADD
         elif ours is None:
@@ -206,7 +209,9 @@ class ObjectMerge:
             b, o, t = base.get(name, _MISSING), ours.get(name, _MISSING), theirs.get(name, _MISSING)
             value = _pick(b, o, t)
             fld = by_name.get(name)
-            if value is _CLASH and fld is not None and fld.merge is not None:
+            if fld is not None and fld.merge is not None and not _same(o, b) and not _same(t, b):
+                # both sides changed it: the rule decides, even when they agree
+                # (two +1s to a counter are +2)
                 py = [None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t)]
                 value = fld.to_json(fld.clean(fld.merge(*py)))
             elif value is _CLASH and (fld is None or isinstance(fld, JSONField)) and all(
@@ -315,6 +320,12 @@ class ObjectMerge:
         return out
 
 
+def _has_rules(cls: type) -> bool:
+    """True if merging equal edits may still need a rule (a counter's two +1s)."""
+    opts = cls._meta  # type: ignore[attr-defined]
+    return any(f.merge is not None for f in opts.fields) or _custom_merge(cls) is not None
+
+
 def _custom_merge(cls: type) -> Any:
     from .models import GitModel
 
@@ -391,7 +402,7 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
                 if oid != files[1].get(name):
                     out.edits[path] = (oid, int(pygit2.enums.FileMode.BLOB)) if oid else None
             continue
-        if files[1] == files[2] or files[2] == files[0]:
+        if files[2] == files[0] or (files[1] == files[2] and not _has_rules(cls)):
             continue
         om = ObjectMerge(ws, cls, ident, trees, files)  # type: ignore[arg-type]
         om.run(strategy)

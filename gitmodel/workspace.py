@@ -455,7 +455,12 @@ class Workspace:
         if expected is _NO_CHOICE:
             expected = self._start
         with self.repo.transaction() as tx:
-            tx.lock_ref(self.head)
+            try:
+                tx.lock_ref(self.head)
+            except pygit2.GitError as exc:  # another writer holds the ref lock
+                if "lock" not in str(exc):
+                    raise
+                raise BranchMoved(f"{self.head} is being updated by another writer", None) from None
             ref = self.repo.references.get(self.head)
             current = ref.target if ref is not None else None
             if current != expected:
