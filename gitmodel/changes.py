@@ -1,7 +1,7 @@
 """What changed between two trees, object by object and field by field.
 
 The one differ shared by history, diff, revert, merge and rebase. Trees are
-compared with libgit2's tree diff, which skips identical subtrees, so the
+compared top-down, descending only into folders whose ids differ, so the
 cost follows the number of changed files, not the size of the store. File
 deltas are grouped into objects: the model comes from the top folder, the
 object from the folder that holds its data file (flat or sharded layout).
@@ -11,7 +11,8 @@ Files that belong to no object (``add_blob``) are reported as paths.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+import re
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Union
 
 import pygit2
 
@@ -135,21 +136,74 @@ def tree_of(ws: Workspace, treeish: Any) -> pygit2.Tree:
 
 
 # -- raw deltas ------------------------------------------------------------------
+_TREE_MODE = b"40000"
+_ENTRY_RES: dict[int, Any] = {}
+
+
+def _entry_re(id_len: int) -> Any:
+    pattern = _ENTRY_RES.get(id_len)
+    if pattern is None:
+        pattern = _ENTRY_RES[id_len] = re.compile(rb"[0-7]+ [^\0]*\0.{%d}" % id_len, re.DOTALL)
+    return pattern
+
+
+def _raw_tree(repo: pygit2.Repository, oid: Optional[pygit2.Oid]) -> bytes:
+    if oid is None:
+        return b""
+    return repo.odb.read(oid)[1]  # type: ignore[no-any-return]
+
+
+def _parse(entries: Iterable[bytes], id_len: int) -> dict[bytes, tuple[bytes, bytes]]:
+    out = {}
+    for entry in entries:
+        head, _, _ = entry[:-id_len].partition(b"\0")
+        mode, _, name = head.partition(b" ")
+        out[name] = (mode, entry[-id_len:])
+    return out
+
+
+def tree_deltas(
+    repo: pygit2.Repository, old: Optional[pygit2.Oid], new: Optional[pygit2.Oid], prefix: str = ""
+) -> Iterator[tuple[str, Optional[pygit2.Oid], Optional[pygit2.Oid]]]:
+    """``(path, old blob id, new blob id)`` of every file that differs.
+
+    Walks top-down and opens only folders whose ids differ; within a folder
+    the entries are compared as raw bytes (in C), so a large flat folder with
+    a few changes costs one scan, not one Python object per entry.
+    """
+    if old == new:
+        return
+    id_len = len((old or new).raw)  # type: ignore[union-attr]
+    pattern = _entry_re(id_len)
+    a = set(pattern.findall(_raw_tree(repo, old)))
+    b = set(pattern.findall(_raw_tree(repo, new)))
+    before, after = _parse(a - b, id_len), _parse(b - a, id_len)
+    for name in sorted(before.keys() | after.keys()):
+        path = prefix + name.decode("utf-8", "surrogateescape")
+        ma, ia = before.get(name, (None, None))
+        mb, ib = after.get(name, (None, None))
+        old_tree = pygit2.Oid(raw=ia) if ma == _TREE_MODE else None
+        new_tree = pygit2.Oid(raw=ib) if mb == _TREE_MODE else None
+        if old_tree is not None or new_tree is not None:
+            yield from tree_deltas(repo, old_tree, new_tree, path + "/")
+        old_file = pygit2.Oid(raw=ia) if ia is not None and ma != _TREE_MODE else None
+        new_file = pygit2.Oid(raw=ib) if ib is not None and mb != _TREE_MODE else None
+        if old_file is not None or new_file is not None:
+            yield path, old_file, new_file
+
+
 def changed_keys(
     ws: Workspace, old: Optional[pygit2.Tree], new: Optional[pygit2.Tree], layout: Optional[Layout] = None
 ) -> dict[Key, set[str]]:
     """The objects (and raw paths) whose files differ, with the file names that did."""
     repo = ws.repo
     layout = layout or Layout(ws)
-    a = old if old is not None else empty_tree(repo)
-    b = new if new is not None else empty_tree(repo)
     out: dict[Key, set[str]] = {}
-    if a.id == b.id:
-        return out
-    for delta in a.diff_to_tree(b).deltas:
-        for path in {delta.old_file.path, delta.new_file.path}:
-            key, name = layout.owner(path)
-            out.setdefault(key, set()).add(name)
+    a = old.id if old is not None else None
+    b = new.id if new is not None else None
+    for path, _old_oid, _new_oid in tree_deltas(repo, a, b):
+        key, name = layout.owner(path)
+        out.setdefault(key, set()).add(name)
     return out
 
 
