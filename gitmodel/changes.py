@@ -162,21 +162,40 @@ def _parse(entries: Iterable[bytes], id_len: int) -> dict[bytes, tuple[bytes, by
     return out
 
 
+FileEntry = tuple[pygit2.Oid, int]
+Delta = tuple[Optional[FileEntry], Optional[FileEntry]]
+
+
 def tree_deltas(
-    repo: pygit2.Repository, old: Optional[pygit2.Oid], new: Optional[pygit2.Oid], prefix: str = ""
-) -> Iterator[tuple[str, Optional[pygit2.Oid], Optional[pygit2.Oid]]]:
-    """``(path, old blob id, new blob id)`` of every file that differs.
+    repo: pygit2.Repository,
+    old: Optional[pygit2.Oid],
+    new: Optional[pygit2.Oid],
+    prefix: str = "",
+    cache: Optional[dict[pygit2.Oid, set[bytes]]] = None,
+) -> Iterator[tuple[str, Optional[FileEntry], Optional[FileEntry]]]:
+    """``(path, old (id, mode), new (id, mode))`` of every file that differs.
 
     Walks top-down and opens only folders whose ids differ; within a folder
     the entries are compared as raw bytes (in C), so a large flat folder with
-    a few changes costs one scan, not one Python object per entry.
+    a few changes costs one scan, not one Python object per entry. ``cache``
+    keeps folders' entry sets between calls (e.g. base->ours, base->theirs).
     """
     if old == new:
         return
     id_len = len((old or new).raw)  # type: ignore[union-attr]
     pattern = _entry_re(id_len)
-    a = set(pattern.findall(_raw_tree(repo, old)))
-    b = set(pattern.findall(_raw_tree(repo, new)))
+
+    def entries(oid: Optional[pygit2.Oid]) -> set[bytes]:
+        if oid is None:
+            return set()
+        if cache is not None and oid in cache:
+            return cache[oid]
+        found = set(pattern.findall(_raw_tree(repo, oid)))
+        if cache is not None:
+            cache[oid] = found
+        return found
+
+    a, b = entries(old), entries(new)
     before, after = _parse(a - b, id_len), _parse(b - a, id_len)
     for name in sorted(before.keys() | after.keys()):
         path = prefix + name.decode("utf-8", "surrogateescape")
@@ -185,25 +204,28 @@ def tree_deltas(
         old_tree = pygit2.Oid(raw=ia) if ma == _TREE_MODE else None
         new_tree = pygit2.Oid(raw=ib) if mb == _TREE_MODE else None
         if old_tree is not None or new_tree is not None:
-            yield from tree_deltas(repo, old_tree, new_tree, path + "/")
-        old_file = pygit2.Oid(raw=ia) if ia is not None and ma != _TREE_MODE else None
-        new_file = pygit2.Oid(raw=ib) if ib is not None and mb != _TREE_MODE else None
+            yield from tree_deltas(repo, old_tree, new_tree, path + "/", cache)
+        old_file = (pygit2.Oid(raw=ia), int(ma, 8)) if ia is not None and ma != _TREE_MODE else None
+        new_file = (pygit2.Oid(raw=ib), int(mb, 8)) if ib is not None and mb != _TREE_MODE else None
         if old_file is not None or new_file is not None:
             yield path, old_file, new_file
 
 
 def changed_keys(
-    ws: Workspace, old: Optional[pygit2.Tree], new: Optional[pygit2.Tree], layout: Optional[Layout] = None
-) -> dict[Key, set[str]]:
-    """The objects (and raw paths) whose files differ, with the file names that did."""
-    repo = ws.repo
+    ws: Workspace,
+    old: Optional[pygit2.Tree],
+    new: Optional[pygit2.Tree],
+    layout: Optional[Layout] = None,
+    cache: Optional[dict[pygit2.Oid, set[bytes]]] = None,
+) -> dict[Key, dict[str, Delta]]:
+    """The objects (and raw paths) whose files differ: file name -> (old, new)."""
     layout = layout or Layout(ws)
-    out: dict[Key, set[str]] = {}
+    out: dict[Key, dict[str, Delta]] = {}
     a = old.id if old is not None else None
     b = new.id if new is not None else None
-    for path, _old_oid, _new_oid in tree_deltas(repo, a, b):
+    for path, old_entry, new_entry in tree_deltas(ws.repo, a, b, "", cache):
         key, name = layout.owner(path)
-        out.setdefault(key, set()).add(name)
+        out.setdefault(key, {})[name] = (old_entry, new_entry)
     return out
 
 

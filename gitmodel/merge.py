@@ -368,17 +368,20 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
     if strategy not in (None, "ours", "theirs"):
         raise ValueError(f"unknown merge strategy {strategy!r}: use 'ours' or 'theirs'")
     layout = ch.Layout(ws)
-    mine = ch.changed_keys(ws, base, ours, layout)
-    other = ch.changed_keys(ws, base, theirs, layout)
+    cache: dict[pygit2.Oid, set[bytes]] = {}
+    mine = ch.changed_keys(ws, base, ours, layout, cache)
+    other = ch.changed_keys(ws, base, theirs, layout, cache)
     out = TreeMerge()
     trees = (base, ours, theirs)
     for key in sorted(other, key=lambda k: ("" if k[0] is None else k[0].__name__, k[1])):
         cls, ident = key
+        if key not in mine:  # changed on their side only: take their files as they are
+            folder = "" if cls is None else cls._meta.get_object_folder(ident) + "/"  # type: ignore[attr-defined]
+            for name, (_old, new) in other[key].items():
+                out.edits[folder + name if name else ident] = new
+            continue
         if cls is None:
             entries = [ch.path_entry(t, ident) for t in trees]
-            if key not in mine:
-                out.edits[ident] = entries[2]
-                continue
             value = _pick(*entries)
             if value is _CLASH:
                 b, o, t = (e[0] if e else None for e in entries)
@@ -395,13 +398,6 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
             out.edits[ident] = value
             continue
         files = tuple(ch.object_files(t, cls, ident) for t in trees)
-        if key not in mine or files[1] == files[0]:
-            for name in ch.owned_files(cls):
-                path = f"{cls._meta.get_object_folder(ident)}/{name}"  # type: ignore[attr-defined]
-                oid = files[2].get(name)
-                if oid != files[1].get(name):
-                    out.edits[path] = (oid, int(pygit2.enums.FileMode.BLOB)) if oid else None
-            continue
         if files[2] == files[0] or (files[1] == files[2] and not _has_rules(cls)):
             continue
         om = ObjectMerge(ws, cls, ident, trees, files)  # type: ignore[arg-type]
