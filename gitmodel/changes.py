@@ -201,12 +201,12 @@ def tree_deltas(
         path = prefix + name.decode("utf-8", "surrogateescape")
         ma, ia = before.get(name, (None, None))
         mb, ib = after.get(name, (None, None))
-        old_tree = pygit2.Oid(raw=ia) if ma == _TREE_MODE else None
-        new_tree = pygit2.Oid(raw=ib) if mb == _TREE_MODE else None
+        old_tree = pygit2.Oid(raw=ia) if ma == _TREE_MODE else None  # type: ignore[arg-type]
+        new_tree = pygit2.Oid(raw=ib) if mb == _TREE_MODE else None  # type: ignore[arg-type]
         if old_tree is not None or new_tree is not None:
             yield from tree_deltas(repo, old_tree, new_tree, path + "/", cache)
-        old_file = (pygit2.Oid(raw=ia), int(ma, 8)) if ia is not None and ma != _TREE_MODE else None
-        new_file = (pygit2.Oid(raw=ib), int(mb, 8)) if ib is not None and mb != _TREE_MODE else None
+        old_file = None if ia is None or ma == _TREE_MODE else (pygit2.Oid(raw=ia), int(ma, 8))  # type: ignore[arg-type]
+        new_file = None if ib is None or mb == _TREE_MODE else (pygit2.Oid(raw=ib), int(mb, 8))  # type: ignore[arg-type]
         if old_file is not None or new_file is not None:
             yield path, old_file, new_file
 

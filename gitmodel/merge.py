@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import TYPE_CHECKING, Any, Optional
 
 import pygit2
@@ -61,7 +62,7 @@ class Conflict:
     theirs: Any
     key: tuple[str, ...] = ()
     resolved: bool = False
-    _owner: Any = field(default=None, repr=False)
+    _owner: Any = dc_field(default=None, repr=False)
 
     def describe(self) -> str:
         what = f"{self.model.__name__} {self.id!r}" if self.model else f"file {self.id!r}"
@@ -84,7 +85,7 @@ class MergeResult:
 
     commit: Optional[pygit2.Oid]
     fast_forward: bool = False
-    conflicts: list[Conflict] = field(default_factory=list)
+    conflicts: list[Conflict] = dc_field(default_factory=list)
     up_to_date: bool = False
 
 
@@ -219,11 +220,8 @@ class ObjectMerge:
             ) and isinstance(o, dict) and isinstance(t, dict):
                 value = self._merge_dict(name, (), b if isinstance(b, dict) else {}, o, t)
             elif value is _CLASH:
-                self.conflicts.append(Conflict(
-                    self.cls, self.id, name, MODIFY_MODIFY,
-                    *(None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t)),
-                    _owner=self,
-                ))
+                pb, po, pt = (None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t))
+                self.conflicts.append(Conflict(self.cls, self.id, name, MODIFY_MODIFY, pb, po, pt, _owner=self))
                 value = o
             if value is not _MISSING:
                 merged[name] = value
@@ -240,9 +238,9 @@ class ObjectMerge:
             ):
                 value = self._merge_dict(name, key + (k,), b if isinstance(b, dict) else {}, o, t)
             elif value is _CLASH:
+                vb, vo, vt = (None if v is _MISSING else v for v in (b, o, t))
                 self.conflicts.append(Conflict(
-                    self.cls, self.id, name, MODIFY_MODIFY,
-                    *(None if v is _MISSING else v for v in (b, o, t)), key=key + (k,), _owner=self,
+                    self.cls, self.id, name, MODIFY_MODIFY, vb, vo, vt, key=key + (k,), _owner=self,
                 ))
                 value = o
             if value is not _MISSING:
@@ -341,9 +339,9 @@ def _custom_merge(cls: type) -> Any:
 class TreeMerge:
     """The outcome of merging two trees against a base, relative to ``ours``."""
 
-    edits: dict[str, Optional[Entry]] = field(default_factory=dict)
-    objects: list[ObjectMerge] = field(default_factory=list)
-    conflicts: list[Conflict] = field(default_factory=list)
+    edits: dict[str, Optional[Entry]] = dc_field(default_factory=dict)
+    objects: list[ObjectMerge] = dc_field(default_factory=list)
+    conflicts: list[Conflict] = dc_field(default_factory=list)
 
     def apply(self, stage: StagingTree) -> None:
         """Stage the merged state on top of ``ours``."""
@@ -552,7 +550,7 @@ def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
         stage = StagingTree(repo, head_tree)
         result.apply(stage)
         new_tree = stage.write()
-        if head is not None and new_tree == head_tree.id:
+        if head is not None and new_tree == head.tree_id:  # type: ignore[attr-defined]
             ws._start = head.id
             ws.stage.reset(head_tree)
             return None

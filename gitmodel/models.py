@@ -422,7 +422,7 @@ class GitModel(metaclass=ModelBase):
         from . import history
 
         object_id = _object_id(instance, args, "history")
-        return history.object_history(cls._meta.require_workspace(), cls, object_id, treeish, follow)
+        return history.object_history(cls._meta.require_workspace(), cls, object_id, treeish, follow)  # type: ignore[arg-type]
 
     @class_or_instance_method
     def diff(cls, instance: Optional[GitModel], *args: Any) -> Optional[ObjectChange]:
@@ -439,7 +439,7 @@ class GitModel(metaclass=ModelBase):
         if not rest or len(rest) > 2:
             raise TypeError("diff() takes a treeish and optionally a second one")
         ws = cls._meta.require_workspace()
-        return history.object_diff(ws, cls, object_id, *rest)
+        return history.object_diff(ws, cls, object_id, *rest)  # type: ignore[arg-type]
 
     @class_or_instance_method
     def restore(cls, instance: Optional[GitModel], *args: Any) -> Self:
@@ -455,7 +455,7 @@ class GitModel(metaclass=ModelBase):
             object_id, rest = args[0], args[1:]
         if len(rest) != 1:
             raise TypeError("restore() takes one treeish")
-        return history.restore(cls._meta.require_workspace(), cls, object_id, rest[0])  # type: ignore[return-value]
+        return history.restore(cls._meta.require_workspace(), cls, object_id, rest[0])  # type: ignore[arg-type,return-value]
 
     @classmethod
     def merge_fields(
