@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import re
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Union
 
 import pygit2
 
@@ -109,6 +109,16 @@ class Layout:
                         return (cls, object_id), name
         return (None, path), ""
 
+    def object_folder(self, path: str) -> Optional[Key]:
+        """``(model, id)`` if ``path`` is an object's folder, else ``None``."""
+        parts = path.split("/")
+        cls = self.by_folder.get(parts[0])
+        if cls is None or len(parts) != cls._meta.shard + 2:  # type: ignore[attr-defined]
+            return None
+        if cls._meta.get_object_folder(parts[-1]) != path:  # type: ignore[attr-defined]
+            return None
+        return (cls, parts[-1])
+
 
 def owned_files(cls: type) -> tuple[str, ...]:
     """The file names an object of ``cls`` owns: its data file and blob fields."""
@@ -137,6 +147,7 @@ def tree_of(ws: Workspace, treeish: Any) -> pygit2.Tree:
 
 # -- raw deltas ------------------------------------------------------------------
 _TREE_MODE = b"40000"
+TREE_MODE = int(pygit2.enums.FileMode.TREE)
 _ENTRY_RES: dict[int, Any] = {}
 
 
@@ -172,6 +183,7 @@ def tree_deltas(
     new: Optional[pygit2.Oid],
     prefix: str = "",
     cache: Optional[dict[pygit2.Oid, set[bytes]]] = None,
+    stop: Optional[Callable[[str], bool]] = None,
 ) -> Iterator[tuple[str, Optional[FileEntry], Optional[FileEntry]]]:
     """``(path, old (id, mode), new (id, mode))`` of every file that differs.
 
@@ -179,6 +191,8 @@ def tree_deltas(
     the entries are compared as raw bytes (in C), so a large flat folder with
     a few changes costs one scan, not one Python object per entry. ``cache``
     keeps folders' entry sets between calls (e.g. base->ours, base->theirs).
+    A folder for which ``stop(path)`` is true is reported as a whole, as
+    ``(path + '/', old tree entry, new tree entry)``, and not opened.
     """
     if old == new:
         return
@@ -204,7 +218,11 @@ def tree_deltas(
         old_tree = pygit2.Oid(raw=ia) if ma == _TREE_MODE else None  # type: ignore[arg-type]
         new_tree = pygit2.Oid(raw=ib) if mb == _TREE_MODE else None  # type: ignore[arg-type]
         if old_tree is not None or new_tree is not None:
-            yield from tree_deltas(repo, old_tree, new_tree, path + "/", cache)
+            if stop is not None and stop(path):
+                yield (path + "/", None if old_tree is None else (old_tree, TREE_MODE),
+                       None if new_tree is None else (new_tree, TREE_MODE))
+            else:
+                yield from tree_deltas(repo, old_tree, new_tree, path + "/", cache, stop)
         old_file = None if ia is None or ma == _TREE_MODE else (pygit2.Oid(raw=ia), int(ma, 8))  # type: ignore[arg-type]
         new_file = None if ib is None or mb == _TREE_MODE else (pygit2.Oid(raw=ib), int(mb, 8))  # type: ignore[arg-type]
         if old_file is not None or new_file is not None:
@@ -217,16 +235,33 @@ def changed_keys(
     new: Optional[pygit2.Tree],
     layout: Optional[Layout] = None,
     cache: Optional[dict[pygit2.Oid, set[bytes]]] = None,
+    folders: bool = False,
 ) -> dict[Key, dict[str, Delta]]:
-    """The objects (and raw paths) whose files differ: file name -> (old, new)."""
-    layout = layout or Layout(ws)
+    """The objects (and raw paths) whose files differ: file name -> (old, new).
+
+    With ``folders``, object folders are not opened: each changed object maps
+    ``'/'`` to its old and new folder (tree) entries.
+    """
+    lay = layout or Layout(ws)
     out: dict[Key, dict[str, Delta]] = {}
     a = old.id if old is not None else None
     b = new.id if new is not None else None
-    for path, old_entry, new_entry in tree_deltas(ws.repo, a, b, "", cache):
-        key, name = layout.owner(path)
-        out.setdefault(key, {})[name] = (old_entry, new_entry)
+    stop = (lambda path: lay.object_folder(path) is not None) if folders else None
+    for path, old_entry, new_entry in tree_deltas(ws.repo, a, b, "", cache, stop):
+        if path.endswith("/"):
+            key: Optional[Key] = lay.object_folder(path[:-1])
+            name = "/"
+        else:
+            key, name = lay.owner(path)
+        out.setdefault(key, {})[name] = (old_entry, new_entry)  # type: ignore[arg-type]
     return out
+
+
+def folder_entries(repo: pygit2.Repository, tree_id: Optional[pygit2.Oid]) -> dict[str, FileEntry]:
+    """``name -> (id, mode)`` of the entries of one (small) folder."""
+    if tree_id is None:
+        return {}
+    return {e.name: (e.id, e.filemode) for e in repo[tree_id]}  # type: ignore[attr-defined,union-attr]
 
 
 def object_files(tree: Optional[pygit2.Tree], cls: type, object_id: str) -> Files:

@@ -367,35 +367,27 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
         raise ValueError(f"unknown merge strategy {strategy!r}: use 'ours' or 'theirs'")
     layout = ch.Layout(ws)
     cache: dict[pygit2.Oid, set[bytes]] = {}
-    mine = ch.changed_keys(ws, base, ours, layout, cache)
-    other = ch.changed_keys(ws, base, theirs, layout, cache)
+    mine = ch.changed_keys(ws, base, ours, layout, cache, folders=True)
+    other = ch.changed_keys(ws, base, theirs, layout, cache, folders=True)
     out = TreeMerge()
     trees = (base, ours, theirs)
     for key in sorted(other, key=lambda k: ("" if k[0] is None else k[0].__name__, k[1])):
         cls, ident = key
-        if key not in mine:  # changed on their side only: take their files as they are
-            folder = "" if cls is None else cls._meta.get_object_folder(ident) + "/"  # type: ignore[attr-defined]
+        if key not in mine:  # changed on their side only: take it as it is
             for name, (_old, new) in other[key].items():
-                out.edits[folder + name if name else ident] = new
+                path = ident if cls is None else cls._meta.get_object_folder(ident)  # type: ignore[attr-defined]
+                out.edits[path] = new
             continue
         if cls is None:
-            entries = [ch.path_entry(t, ident) for t in trees]
-            value = _pick(*entries)
-            if value is _CLASH:
-                b, o, t = (e[0] if e else None for e in entries)
-                kind = ADD_ADD if b is None else DELETE_MODIFY if o is None else (
-                    MODIFY_DELETE if t is None else MODIFY_MODIFY)
-                conflict = Conflict(None, ident, None, kind, b, o, t)
-                out.conflicts.append(conflict)
-                if strategy == "theirs":
-                    out.edits[ident] = entries[2]
-                    conflict.resolved = True
-                elif strategy == "ours":
-                    conflict.resolved = True
-                continue
-            out.edits[ident] = value
+            _merge_entry(out, ident, [ch.path_entry(t, ident) for t in trees], strategy)
             continue
-        files = tuple(ch.object_files(t, cls, ident) for t in trees)
+        (base_dir, theirs_dir), (_, ours_dir) = other[key]["/"], mine[key]["/"]
+        entries = [ch.folder_entries(ws.repo, d[0] if d else None) for d in (base_dir, ours_dir, theirs_dir)]
+        owned = ch.owned_files(cls)
+        folder = cls._meta.get_object_folder(ident)  # type: ignore[attr-defined]
+        for name in sorted(set().union(*entries) - set(owned)):  # stray files in the folder
+            _merge_entry(out, f"{folder}/{name}", [e.get(name) for e in entries], strategy)
+        files = tuple({n: e[n][0] for n in owned if n in e and e[n][1] != ch.TREE_MODE} for e in entries)
         if files[2] == files[0] or (files[1] == files[2] and not _has_rules(cls)):
             continue
         om = ObjectMerge(ws, cls, ident, trees, files)  # type: ignore[arg-type]
@@ -404,6 +396,25 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
         out.conflicts.extend(om.conflicts)
     out.conflicts = [c for c in out.conflicts if not c.resolved]
     return out
+
+
+def _merge_entry(out: TreeMerge, path: str, entries: list[Optional[Entry]], strategy: Optional[str]) -> None:
+    """Three-way merge of one raw file at blob level."""
+    value = _pick(*entries)
+    if value is not _CLASH:
+        if not _same(value, entries[1]):
+            out.edits[path] = value
+        return
+    b, o, t = (e[0] if e else None for e in entries)
+    kind = ADD_ADD if b is None else DELETE_MODIFY if o is None else (
+        MODIFY_DELETE if t is None else MODIFY_MODIFY)
+    conflict = Conflict(None, path, None, kind, b, o, t)
+    out.conflicts.append(conflict)
+    if strategy == "theirs":
+        out.edits[path] = entries[2]
+        conflict.resolved = True
+    elif strategy == "ours":
+        conflict.resolved = True
 
 
 # -- workspace operations ----------------------------------------------------------------

@@ -397,3 +397,22 @@ def test_conflict_while_branch_moves_elsewhere_is_refused(forked, Page):
         ws.commit("merge")
     assert ws.repo.references["refs/heads/master"].target == moved
     ws.abort_merge()
+
+
+def test_stray_files_in_an_object_folder_merge_at_blob_level(forked, Page):
+    ws = forked
+    folder = Page._meta.get_object_folder("p")
+    ws.set_branch("master")
+    page = Page.get("p"); page.title = "mine"; page.save()
+    ws.add_blob(f"{folder}/notes.txt", "from master")
+    ws.commit("m")
+    ws.set_branch("feature")
+    page = Page.get("p"); page.views = 4; page.save()
+    ws.add_blob(f"{folder}/other.txt", "from feature")
+    ws.commit("f")
+    ws.set_branch("master")
+    assert ws.merge("feature").conflicts == []
+    page = Page.get("p")
+    assert (page.title, page.views) == ("mine", 4)
+    assert ws.repo[ws.lookup(f"{folder}/notes.txt")[0]].data == b"from master"
+    assert ws.repo[ws.lookup(f"{folder}/other.txt")[0]].data == b"from feature"
