@@ -132,8 +132,7 @@ class ObjectMerge:
         self.files = files
         self.conflicts: list[Conflict] = []
         opts = cls._meta  # type: ignore[attr-defined]
-        self.folder = opts.get_object_folder(object_id)
-        self.data = opts.data_filename
+        self.folder, self.data, self.blob_names = ch.object_paths(cls, object_id)
         path = opts.get_data_path(object_id)
         self.stored = tuple(
             dict(ch.stored_fields(ws, cls, path, f[self.data])) if self.data in f else None
@@ -197,9 +196,9 @@ class ObjectMerge:
         for f in opts.blob_fields:
             value = obj._data.get(f.name)
             if isinstance(value, pygit2.Oid):
-                files[f.blob_name(self.data)] = value
+                files[self.blob_names[f.name]] = value
             elif value is not None:
-                files[f.blob_name(self.data)] = self.ws.repo.create_blob(bytes(value))
+                files[self.blob_names[f.name]] = self.ws.repo.create_blob(bytes(value))
         self.result_files = files
 
     def _merge_fields(self, base: dict[str, Any], ours: dict[str, Any],
@@ -251,7 +250,7 @@ class ObjectMerge:
         opts = self.cls._meta  # type: ignore[attr-defined]
         out: ch.Files = {}
         for f in opts.blob_fields:
-            name = f.blob_name(self.data)
+            name = self.blob_names[f.name]
             b, o, t = (files.get(name) for files in self.files)
             value = _pick(b, o, t)
             if value is _CLASH:
@@ -275,7 +274,7 @@ class ObjectMerge:
                 self._take_instance(value)
         elif any(f.name == conflict.field for f in self.cls._meta.blob_fields):  # type: ignore[attr-defined]
             fld = self.cls._meta.get_field(conflict.field)  # type: ignore[attr-defined]
-            name = fld.blob_name(self.data)
+            name = self.blob_names[fld.name]
             if isinstance(value, (bytes, str)):
                 value = self.ws.repo.create_blob(value.encode() if isinstance(value, str) else value)
             if value is None:
@@ -308,7 +307,7 @@ class ObjectMerge:
         """``path -> entry`` (``None``: removed) that put the merged object in place."""
         out: dict[str, Optional[Entry]] = {}
         blob_mode = int(pygit2.enums.FileMode.BLOB)
-        for name in ch.owned_files(self.cls):
+        for name in (self.data, *self.blob_names.values()):
             out[f"{self.folder}/{name}"] = None
         if self.result is not None:
             blob = json_format.dumps(self.cls.__name__, self.result)
