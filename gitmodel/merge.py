@@ -36,10 +36,11 @@ CHOICES = ("ours", "theirs", "base")
 _MISSING: Any = object()
 Entry = tuple[pygit2.Oid, int]
 
-#: how often a commit that lost the race to another writer is rebased and retried
+#: a commit that lost the race to another writer is rebased and retried at
+#: least this often, and for up to the workspace's ``lock_timeout`` seconds
 REBASE_ATTEMPTS = 16
 REBASE_BACKOFF = 0.002
-REBASE_BACKOFF_MAX = 0.2
+REBASE_BACKOFF_MAX = 0.05
 
 
 @dataclass(eq=False)
@@ -533,7 +534,9 @@ def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
                    author: pygit2.Signature, committer: pygit2.Signature) -> Optional[pygit2.Oid]:
     """Merge this workspace's pending tree onto the branch's new head and commit on top.
 
-    Retries (with jittered backoff) while other writers keep winning the race.
+    Retries with jittered exponential backoff while other writers keep winning
+    the race: at least ``REBASE_ATTEMPTS`` times and until ``ws.lock_timeout``
+    seconds have passed, then gives up with ``RepositoryError``.
     A field changed on both sides raises :class:`MergeConflict`; the branch is
     untouched and the pending changes are kept.
     """
@@ -543,7 +546,10 @@ def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
     base = repo[ws._start].tree if ws._start is not None else None  # type: ignore[attr-defined]
     mine = repo[tree_id]
     delay = REBASE_BACKOFF
-    for attempt in range(REBASE_ATTEMPTS):
+    deadline = time.monotonic() + max(float(ws.lock_timeout), 0.0)
+    attempt = 0
+    while attempt < REBASE_ATTEMPTS or time.monotonic() < deadline:
+        attempt += 1
         ref = repo.references.get(ws.head)
         head = repo[ref.target] if ref is not None else None
         head_tree = head.tree if head is not None else None  # type: ignore[attr-defined]
@@ -575,5 +581,5 @@ def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
         ws.stage.reset(repo[new_tree])  # type: ignore[arg-type]
         return commit_id
     raise RepositoryError(
-        f"{ws.head} kept moving: gave up after {REBASE_ATTEMPTS} attempts; nothing was committed"
+        f"{ws.head} kept moving: gave up after {attempt} attempts; nothing was committed"
     )
