@@ -27,8 +27,11 @@ SETTINGS = settings(
 )
 
 
+_ROOT = tempfile.TemporaryDirectory(prefix="gitmodel-merge-properties-")  # removed at exit
+
+
 def make_store():
-    path = tempfile.mkdtemp(prefix="gm-prop-")
+    path = tempfile.mkdtemp(dir=_ROOT.name)
     pygit2.init_repository(path, bare=True)
     ws = Workspace(path, author=("Prop", "prop@example.com"))
 
