@@ -389,3 +389,16 @@ def test_history_and_restore_with_a_custom_data_path(ws, run_git):
     assert [str(v.commit.id) for v in versions] == git_ids
     assert Doc.restore("a", c1).body == "one"
     assert Doc.diff("a", c3).changes == {"body": ("two", "one")}
+
+
+def test_unsafe_ids_are_refused_with_a_validation_error(ws, Page):
+    from gitmodel.exceptions import ValidationError
+
+    c1 = save(ws, Page(id="p", title="x"), "1")
+    for bad in ("..", "a/b", "", ".git"):
+        for call in (lambda: Page.history(bad), lambda: Page.restore(bad, c1),
+                     lambda: Page.diff(bad, c1)):
+            with pytest.raises(ValidationError) as info:
+                call()
+            assert info.value.field == "id"
+    assert not ws.has_changes()
