@@ -110,7 +110,7 @@ class Callbacks(pygit2.RemoteCallbacks):
     - ``token``: an access token, sent as the password of ``username``
       (``"x-access-token"`` when no username is given).
     - ``ssh_key``: a private key file (``ssh_pubkey`` defaults to
-      ``ssh_key + ".pub"``), unlocked with ``passphrase``; or
+      ``ssh_key + ".pub"`` when that file exists), unlocked with ``passphrase``; or
       ``ssh_agent=True`` to ask the running SSH agent.
     - ``certificate_check(host, valid) -> bool`` decides on a TLS
       certificate or SSH host key; ``insecure=True`` accepts any. By default
@@ -137,7 +137,9 @@ class Callbacks(pygit2.RemoteCallbacks):
         if token is not None and username is None:
             self.username = "x-access-token"
         self.ssh_key = os.fspath(ssh_key) if ssh_key is not None else None
-        pub = ssh_pubkey if ssh_pubkey is not None else (f"{self.ssh_key}.pub" if ssh_key else None)
+        pub = ssh_pubkey
+        if pub is None and self.ssh_key and os.path.exists(f"{self.ssh_key}.pub"):
+            pub = f"{self.ssh_key}.pub"  # else libssh2 derives it from the private key
         self.ssh_pubkey = os.fspath(pub) if pub is not None else None
         self.passphrase = passphrase
         self.ssh_agent = ssh_agent
