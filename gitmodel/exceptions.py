@@ -36,6 +36,14 @@ class BranchNotFound(ReferenceNotFound):
     """The named branch does not exist."""
 
 
+class BranchMoved(RepositoryError):
+    """The branch ref no longer points where the workspace started."""
+
+    def __init__(self, message: str, current: Any = None) -> None:
+        self.current = current
+        super().__init__(message)
+
+
 class FieldError(GitModelError):
     """A field is declared or looked up wrongly."""
 
