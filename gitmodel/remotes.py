@@ -511,9 +511,9 @@ def _non_fast_forwards(
     ws: Workspace, target: pygit2.Remote, pairs: list[tuple[str, str]], session: _Session
 ) -> dict[str, str]:
     """Ask the remote where its refs are; name those a push cannot fast-forward."""
-    try:
-        heads = {h.name: h.oid for h in target.list_heads(callbacks=session)}
-    except (pygit2.GitError, KeyError, ValueError):
+    try:  # a new session: the push's has already used its credentials
+        heads = {h.name: h.oid for h in target.list_heads(callbacks=_Session(session.inner, None))}
+    except (pygit2.GitError, KeyError, ValueError, GitModelError):
         return {}
     rejected = {}
     for src, dst in pairs:
@@ -538,13 +538,17 @@ def pull(
     callbacks: Optional[pygit2.RemoteCallbacks] = None,
     progress: Optional[ProgressCallback] = None,
 ) -> PullResult:
-    """Fetch, then fast-forward the current branch or merge (``ws.merge``).
+    """Fetch, then fast-forward the current branch or merge, field by field.
 
-    Pulls the upstream of the current branch, else the remote branch of the
-    same name; ``branch`` names another remote branch. Refused while
-    changes are pending, so nothing staged is ever lost.
+    The merge is :meth:`Workspace.merge` itself: conflicts are left open in
+    ``ws.conflicts`` for ``ws.resolve()``, then ``ws.commit()`` (or
+    ``ws.abort_merge()``). Pulls the upstream of the current branch, else the
+    remote branch of the same name; ``branch`` names another remote branch.
+    Refused while changes are pending, so nothing staged is ever lost.
     """
     ws._require_writable()
+    if ws.merging:
+        raise RepositoryError("cannot pull: a merge is in progress; commit or abort_merge() it first")
     if ws.has_changes():
         raise RepositoryError("cannot pull: there are pending changes; commit or reset them first")
     local = ws.head
@@ -556,28 +560,16 @@ def pull(
     ref = ws.repo.references.get(tracking) if tracking else None
     if ref is None:
         raise BranchNotFound(remote_ref, f"remote {remote!r} has no branch {remote_ref.removeprefix('refs/heads/')!r}")
-    theirs: pygit2.Oid = ref.target  # type: ignore[assignment]
     with ws.write_lock:
         _catch_up(ws)
-        ours = ws._start
-        if ours == theirs or (ours is not None and ws.repo.descendant_of(ours, theirs)):
-            return PullResult(fetched, ours, up_to_date=True)
-        if ours is None or ws.repo.descendant_of(theirs, ours):
-            _fast_forward(ws, theirs, f"pull {remote}: fast-forward")
-            return PullResult(fetched, theirs, fast_forward=True)
-    merge = getattr(ws, "merge", None)
-    if merge is None:
-        raise RepositoryError(
-            f"{local} and {tracking} have diverged and this version cannot merge them; "
-            "nothing was changed"
-        )
-    short = tracking.removeprefix("refs/remotes/")
-    result = merge(tracking, message=f"Merge {short} into {local.removeprefix('refs/heads/')}")
+        short = tracking.removeprefix("refs/remotes/")
+        result = ws.merge(tracking, message=f"Merge {short} into {local.removeprefix('refs/heads/')}")
     return PullResult(
         fetched,
-        getattr(result, "commit", None),
-        fast_forward=bool(getattr(result, "fast_forward", False)),
-        conflicts=list(getattr(result, "conflicts", None) or []),
+        ws._start if result.commit is None and not result.conflicts else result.commit,
+        fast_forward=result.fast_forward,
+        up_to_date=result.up_to_date,
+        conflicts=list(result.conflicts),
         merge=result,
     )
 
@@ -589,19 +581,6 @@ def _catch_up(ws: Workspace) -> None:
     if current != ws._start:
         ws._start = current  # type: ignore[assignment]
         ws.stage.reset(ws.repo[current].tree if current is not None else None)  # type: ignore[union-attr]
-
-
-def _fast_forward(ws: Workspace, commit_id: pygit2.Oid, message: str) -> None:
-    """Move the branch to ``commit_id`` if it is still where the workspace is."""
-    with ws.repo.transaction() as tx:
-        tx.lock_ref(ws.head)
-        ref = ws.repo.references.get(ws.head)
-        current = ref.target if ref is not None else None
-        if current != ws._start:
-            raise RepositoryError(f"{ws.head} moved while pulling; nothing was changed, pull again")
-        tx.set_target(ws.head, commit_id, message=message)
-    ws._start = commit_id
-    ws.stage.reset(ws.repo[commit_id].tree)  # type: ignore[attr-defined]
 
 
 # -- tracking ----------------------------------------------------------------------

@@ -356,10 +356,11 @@ class Workspace:
     def has_changes(self) -> bool:
         """True when the staged state differs from the branch's last commit."""
         with self.write_lock:
-            if not self.stage.is_dirty and self.stage.base is not None:
-                return self.stage.base.id != self._start_tree_id()
-            tree_id = self.stage.write()
             start = self._start_tree_id()
+            if not self.stage.is_dirty and self.stage.base is not None:
+                tree_id = self.stage.base.id
+            else:
+                tree_id = self.stage.write()
             if start is None:
                 return len(self.repo[tree_id]) > 0  # type: ignore[arg-type]
             return tree_id != start

@@ -508,18 +508,17 @@ def test_two_workspaces_converge_through_one_server(http: GitHttpServer, server_
     page.save(commit=True, message="B: title again")
     a.push()
     result = b.pull()
-    assert len(result.conflicts) == 1
-    assert len(b.conflicts) == 1
-    b.resolve(b.conflicts[0], "B again (agreed)") if _resolve_takes_value(b) else b.resolve(b.conflicts[0])
-    b.commit("resolve title")
+    assert len(result.conflicts) == 1 and result.commit is None
+    (conflict,) = b.conflicts
+    assert (conflict.field, conflict.ours, conflict.theirs) == ("title", "B again", "A again")
+    with pytest.raises(RepositoryError, match="merge is in progress"):
+        b.pull()
+    b.resolve(conflict, value="Agreed title")
+    merge_commit = b.commit("resolve title")
+    assert len(b.repo[merge_commit].parents) == 2
     b.push()
     assert a.pull().fast_forward
     assert a.branch.oid == b.branch.oid
-    assert PageA.get("page-0").title == PageB.get("page-0").title
+    assert PageA.get("page-0").title == PageB.get("page-0").title == "Agreed title"
+    assert PageA.get("page-0").content == "Content by B"
     git(server_root / "data.git", "fsck", "--strict")
-
-
-def _resolve_takes_value(ws: Workspace) -> bool:
-    import inspect
-
-    return len(inspect.signature(ws.resolve).parameters) >= 2
