@@ -243,7 +243,7 @@ class _Session(pygit2.RemoteCallbacks):
 
     def push_update_reference(self, refname: str, message: Optional[str]) -> None:
         if self.inner is not None:
-            self.inner.push_update_reference(refname, message)
+            self.inner.push_update_reference(refname, message)  # type: ignore[arg-type]
         self.statuses[refname] = message
 
     def custom_headers(self) -> Optional[list[str]]:
@@ -522,7 +522,7 @@ def _non_fast_forwards(
         if theirs is None or theirs == ours:
             continue
         if ws.repo.get(theirs) is None:
-            rejected[dst] = "non-fast-forward: the remote has commits you have not fetched"
+            rejected[dst] = "non-fast-forward"  # the remote has commits not fetched yet
         elif not ws.repo.descendant_of(ours, theirs):
             rejected[dst] = "non-fast-forward"
     return rejected
@@ -558,7 +558,7 @@ def pull(
     fetched = fetch(ws, remote, callbacks=callbacks, progress=progress)
     tracking = _tracking_name(ws, remote, remote_ref)
     ref = ws.repo.references.get(tracking) if tracking else None
-    if ref is None:
+    if tracking is None or ref is None:
         raise BranchNotFound(remote_ref, f"remote {remote!r} has no branch {remote_ref.removeprefix('refs/heads/')!r}")
     with ws.write_lock:
         _catch_up(ws)
