@@ -80,7 +80,7 @@ class ModelOptions:
                 raise FieldError(f"{self.model.__name__} declares more than one id field")
             if declared:
                 self.id_attr = declared[0].name
-            else:
+            elif not self.abstract:  # concrete children add their own, first
                 auto = UUIDField(id=True)
                 auto.contribute_to_class(self.model, "id")
                 self.fields.insert(0, self.fields.pop())

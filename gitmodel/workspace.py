@@ -553,8 +553,14 @@ class Workspace:
         if self.has_changes():
             raise RepositoryError(f"cannot {action}: there are pending changes")
 
-    def walk(self, sort: SortMode = SortMode.TIME) -> Iterator[pygit2.Commit]:
-        """The commits of the current position, newest first."""
+    def walk(
+        self, sort: SortMode = SortMode.TOPOLOGICAL | SortMode.TIME
+    ) -> Iterator[pygit2.Commit]:
+        """The commits of the current position, newest first.
+
+        Topological order breaks ties between commits made in the same
+        second, so a child always comes before its parent.
+        """
         if self._start is None:
             return iter(())
         return self.repo.walk(self._start, sort)  # type: ignore[no-any-return]
