@@ -50,9 +50,6 @@ def define_page(ws: Workspace):
         title = fields.CharField()
         body = fields.CharField(required=False, default="")
 
-        class Meta:
-            id_attr = "slug"
-
     return Page
 
 

@@ -56,9 +56,6 @@ def define_page(ws: Workspace) -> Any:
         title = fields.CharField()
         content = fields.CharField(default="", required=False)
 
-        class Meta:
-            id_attr = "slug"
-
     return Page
 
 
