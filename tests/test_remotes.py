@@ -522,3 +522,23 @@ def test_two_workspaces_converge_through_one_server(http: GitHttpServer, server_
     assert PageA.get("page-0").title == PageB.get("page-0").title == "Agreed title"
     assert PageA.get("page-0").content == "Content by B"
     git(server_root / "data.git", "fsck", "--strict")
+
+
+def test_a_forced_push_the_server_refuses_is_reported_with_its_reason(
+    daemon: GitDaemon, server_root: Path, tmp_path: Path
+):
+    server = server_root / "data.git"
+    seed(server, tmp_path)
+    git(server, "config", "receive.denyNonFastForwards", "true")
+    a = Workspace.clone(daemon.url("data.git"), tmp_path / "a.git")
+    b = Workspace.clone(daemon.url("data.git"), tmp_path / "b.git")
+    define_page(a)(slug="from-a", title="A").save(commit=True, message="A")
+    a.push()
+    define_page(b)(slug="from-b", title="B").save(commit=True, message="B")
+    refs_before = refs_of(server)
+    with pytest.raises(PushRejected) as info:
+        b.push(force=True)  # libgit2 lets it go; the server says no
+    assert list(info.value.rejected) == ["refs/heads/master"]
+    assert "non-fast-forward" in info.value.rejected["refs/heads/master"]
+    assert info.value.pushed == {}
+    assert refs_of(server) == refs_before
