@@ -215,9 +215,10 @@ class _Session(pygit2.RemoteCallbacks):
             self.inner.transfer_progress(stats)
         if self.progress is not None:
             if stats.total_deltas and stats.received_objects == stats.total_objects:
-                self.progress(Progress("resolving", stats.indexed_deltas, stats.total_deltas, stats.received_bytes))
+                done, total, phase = stats.indexed_deltas, stats.total_deltas, "resolving"
             else:
-                self.progress(Progress("receiving", stats.received_objects, stats.total_objects, stats.received_bytes))
+                done, total, phase = stats.received_objects, stats.total_objects, "receiving"
+            self.progress(Progress(phase, done, total, stats.received_bytes))
 
     def push_transfer_progress(self, objects_pushed: int, total_objects: int, bytes_pushed: int) -> None:
         if self.inner is not None:
@@ -275,7 +276,8 @@ def _session(ws: Optional[Workspace], callbacks: Any, progress: Optional[Progres
     if callbacks is None and ws is not None:
         callbacks = ws.remote_callbacks
     if callbacks is not None and not isinstance(callbacks, pygit2.RemoteCallbacks):
-        raise ConfigurationError(f"callbacks must be a pygit2.RemoteCallbacks, not {type(callbacks).__name__}")
+        kind = type(callbacks).__name__
+        raise ConfigurationError(f"callbacks must be a pygit2.RemoteCallbacks, not {kind}")
     return _Session(callbacks, progress)
 
 
@@ -559,7 +561,8 @@ def pull(
     tracking = _tracking_name(ws, remote, remote_ref)
     ref = ws.repo.references.get(tracking) if tracking else None
     if tracking is None or ref is None:
-        raise BranchNotFound(remote_ref, f"remote {remote!r} has no branch {remote_ref.removeprefix('refs/heads/')!r}")
+        short = remote_ref.removeprefix("refs/heads/")
+        raise BranchNotFound(remote_ref, f"remote {remote!r} has no branch {short!r}")
     with ws.write_lock:
         _catch_up(ws)
         short = tracking.removeprefix("refs/remotes/")
