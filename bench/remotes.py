@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="gitmodel-bench-remotes-"))
+    tmp = Path(tempfile.mkdtemp(prefix="remotes-bench-"))
     try:
         root = tmp / "srv"
         root.mkdir()
