@@ -344,7 +344,11 @@ def serve_http(root: str, port: int, user: str, password: str, cut_after: int = 
     GitHttpHandler.cut_after = cut_after
     server = ThreadingHTTPServer((HOST, port), GitHttpHandler)
     server.daemon_threads = True
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever(poll_interval=0.1)
     except KeyboardInterrupt:
