@@ -1,7 +1,7 @@
 """What changed between two trees, object by object and field by field.
 
 The one differ shared by history, diff, revert, merge and rebase. Trees are
-compared with libgit2's tree diff, which skips identical subtrees, so the
+compared top-down, descending only into folders whose ids differ, so the
 cost follows the number of changed files, not the size of the store. File
 deltas are grouped into objects: the model comes from the top folder, the
 object from the folder that holds its data file (flat or sharded layout).
@@ -11,7 +11,8 @@ Files that belong to no object (``add_blob``) are reported as paths.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+import re
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Union
 
 import pygit2
 
@@ -108,6 +109,16 @@ class Layout:
                         return (cls, object_id), name
         return (None, path), ""
 
+    def object_folder(self, path: str) -> Optional[Key]:
+        """``(model, id)`` if ``path`` is an object's folder, else ``None``."""
+        parts = path.split("/")
+        cls = self.by_folder.get(parts[0])
+        if cls is None or len(parts) != cls._meta.shard + 2:  # type: ignore[attr-defined]
+            return None
+        if cls._meta.get_object_folder(parts[-1]) != path:  # type: ignore[attr-defined]
+            return None
+        return (cls, parts[-1])
+
 
 def owned_files(cls: type) -> tuple[str, ...]:
     """The file names an object of ``cls`` owns: its data file and blob fields."""
@@ -135,22 +146,122 @@ def tree_of(ws: Workspace, treeish: Any) -> pygit2.Tree:
 
 
 # -- raw deltas ------------------------------------------------------------------
-def changed_keys(
-    ws: Workspace, old: Optional[pygit2.Tree], new: Optional[pygit2.Tree], layout: Optional[Layout] = None
-) -> dict[Key, set[str]]:
-    """The objects (and raw paths) whose files differ, with the file names that did."""
-    repo = ws.repo
-    layout = layout or Layout(ws)
-    a = old if old is not None else empty_tree(repo)
-    b = new if new is not None else empty_tree(repo)
-    out: dict[Key, set[str]] = {}
-    if a.id == b.id:
-        return out
-    for delta in a.diff_to_tree(b).deltas:
-        for path in {delta.old_file.path, delta.new_file.path}:
-            key, name = layout.owner(path)
-            out.setdefault(key, set()).add(name)
+_TREE_MODE = b"40000"
+TREE_MODE = int(pygit2.enums.FileMode.TREE)
+_ENTRY_RES: dict[int, Any] = {}
+
+
+def _entry_re(id_len: int) -> Any:
+    pattern = _ENTRY_RES.get(id_len)
+    if pattern is None:
+        pattern = _ENTRY_RES[id_len] = re.compile(rb"[0-7]+ [^\0]*\0.{%d}" % id_len, re.DOTALL)
+    return pattern
+
+
+def _raw_tree(repo: pygit2.Repository, oid: Optional[pygit2.Oid]) -> bytes:
+    if oid is None:
+        return b""
+    return repo.odb.read(oid)[1]  # type: ignore[no-any-return]
+
+
+def _parse(entries: Iterable[bytes], id_len: int) -> dict[bytes, tuple[bytes, bytes]]:
+    out = {}
+    for entry in entries:
+        head, _, _ = entry[:-id_len].partition(b"\0")
+        mode, _, name = head.partition(b" ")
+        out[name] = (mode, entry[-id_len:])
     return out
+
+
+FileEntry = tuple[pygit2.Oid, int]
+Delta = tuple[Optional[FileEntry], Optional[FileEntry]]
+
+
+def tree_deltas(
+    repo: pygit2.Repository,
+    old: Optional[pygit2.Oid],
+    new: Optional[pygit2.Oid],
+    prefix: str = "",
+    cache: Optional[dict[pygit2.Oid, set[bytes]]] = None,
+    stop: Optional[Callable[[str], bool]] = None,
+) -> Iterator[tuple[str, Optional[FileEntry], Optional[FileEntry]]]:
+    """``(path, old (id, mode), new (id, mode))`` of every file that differs.
+
+    Walks top-down and opens only folders whose ids differ; within a folder
+    the entries are compared as raw bytes (in C), so a large flat folder with
+    a few changes costs one scan, not one Python object per entry. ``cache``
+    keeps folders' entry sets between calls (e.g. base->ours, base->theirs).
+    A folder for which ``stop(path)`` is true is reported as a whole, as
+    ``(path + '/', old tree entry, new tree entry)``, and not opened.
+    """
+    if old == new:
+        return
+    id_len = len((old or new).raw)  # type: ignore[union-attr]
+    pattern = _entry_re(id_len)
+
+    def entries(oid: Optional[pygit2.Oid]) -> set[bytes]:
+        if oid is None:
+            return set()
+        if cache is not None and oid in cache:
+            return cache[oid]
+        found = set(pattern.findall(_raw_tree(repo, oid)))
+        if cache is not None:
+            cache[oid] = found
+        return found
+
+    a, b = entries(old), entries(new)
+    before, after = _parse(a - b, id_len), _parse(b - a, id_len)
+    for name in sorted(before.keys() | after.keys()):
+        path = prefix + name.decode("utf-8", "surrogateescape")
+        ma, ia = before.get(name, (None, None))
+        mb, ib = after.get(name, (None, None))
+        old_tree = pygit2.Oid(raw=ia) if ma == _TREE_MODE else None  # type: ignore[arg-type]
+        new_tree = pygit2.Oid(raw=ib) if mb == _TREE_MODE else None  # type: ignore[arg-type]
+        if old_tree is not None or new_tree is not None:
+            if stop is not None and stop(path):
+                yield (path + "/", None if old_tree is None else (old_tree, TREE_MODE),
+                       None if new_tree is None else (new_tree, TREE_MODE))
+            else:
+                yield from tree_deltas(repo, old_tree, new_tree, path + "/", cache, stop)
+        old_file = None if ia is None or ma == _TREE_MODE else (pygit2.Oid(raw=ia), int(ma, 8))  # type: ignore[arg-type]
+        new_file = None if ib is None or mb == _TREE_MODE else (pygit2.Oid(raw=ib), int(mb, 8))  # type: ignore[arg-type]
+        if old_file is not None or new_file is not None:
+            yield path, old_file, new_file
+
+
+def changed_keys(
+    ws: Workspace,
+    old: Optional[pygit2.Tree],
+    new: Optional[pygit2.Tree],
+    layout: Optional[Layout] = None,
+    cache: Optional[dict[pygit2.Oid, set[bytes]]] = None,
+    folders: bool = False,
+) -> dict[Key, dict[str, Delta]]:
+    """The objects (and raw paths) whose files differ: file name -> (old, new).
+
+    With ``folders``, object folders are not opened: each changed object maps
+    ``'/'`` to its old and new folder (tree) entries.
+    """
+    lay = layout or Layout(ws)
+    out: dict[Key, dict[str, Delta]] = {}
+    a = old.id if old is not None else None
+    b = new.id if new is not None else None
+    stop = (lambda path: lay.object_folder(path) is not None) if folders else None
+    for path, old_entry, new_entry in tree_deltas(ws.repo, a, b, "", cache, stop):
+        if path.endswith("/"):
+            key: Optional[Key] = lay.object_folder(path[:-1])
+            name = "/"
+        else:
+            key, name = lay.owner(path)
+        out.setdefault(key, {})[name] = (old_entry, new_entry)  # type: ignore[arg-type]
+    return out
+
+
+def folder_entries(repo: pygit2.Repository, tree_id: Optional[pygit2.Oid]) -> dict[str, FileEntry]:
+    """``name -> (id, mode)`` of the entries of one (small) folder."""
+    if tree_id is None:
+        return {}
+    return {e.name: (e.id, e.filemode) for e in repo[tree_id]}  # type: ignore[attr-defined,union-attr]
 
 
 def object_files(tree: Optional[pygit2.Tree], cls: type, object_id: str) -> Files:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import TYPE_CHECKING, Any, Optional
 
 import pygit2
@@ -61,7 +62,7 @@ class Conflict:
     theirs: Any
     key: tuple[str, ...] = ()
     resolved: bool = False
-    _owner: Any = field(default=None, repr=False)
+    _owner: Any = dc_field(default=None, repr=False)
 
     def describe(self) -> str:
         what = f"{self.model.__name__} {self.id!r}" if self.model else f"file {self.id!r}"
@@ -84,7 +85,7 @@ class MergeResult:
 
     commit: Optional[pygit2.Oid]
     fast_forward: bool = False
-    conflicts: list[Conflict] = field(default_factory=list)
+    conflicts: list[Conflict] = dc_field(default_factory=list)
     up_to_date: bool = False
 
 
@@ -219,11 +220,8 @@ class ObjectMerge:
             ) and isinstance(o, dict) and isinstance(t, dict):
                 value = self._merge_dict(name, (), b if isinstance(b, dict) else {}, o, t)
             elif value is _CLASH:
-                self.conflicts.append(Conflict(
-                    self.cls, self.id, name, MODIFY_MODIFY,
-                    *(None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t)),
-                    _owner=self,
-                ))
+                pb, po, pt = (None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t))
+                self.conflicts.append(Conflict(self.cls, self.id, name, MODIFY_MODIFY, pb, po, pt, _owner=self))
                 value = o
             if value is not _MISSING:
                 merged[name] = value
@@ -240,9 +238,9 @@ class ObjectMerge:
             ):
                 value = self._merge_dict(name, key + (k,), b if isinstance(b, dict) else {}, o, t)
             elif value is _CLASH:
+                vb, vo, vt = (None if v is _MISSING else v for v in (b, o, t))
                 self.conflicts.append(Conflict(
-                    self.cls, self.id, name, MODIFY_MODIFY,
-                    *(None if v is _MISSING else v for v in (b, o, t)), key=key + (k,), _owner=self,
+                    self.cls, self.id, name, MODIFY_MODIFY, vb, vo, vt, key=key + (k,), _owner=self,
                 ))
                 value = o
             if value is not _MISSING:
@@ -341,9 +339,9 @@ def _custom_merge(cls: type) -> Any:
 class TreeMerge:
     """The outcome of merging two trees against a base, relative to ``ours``."""
 
-    edits: dict[str, Optional[Entry]] = field(default_factory=dict)
-    objects: list[ObjectMerge] = field(default_factory=list)
-    conflicts: list[Conflict] = field(default_factory=list)
+    edits: dict[str, Optional[Entry]] = dc_field(default_factory=dict)
+    objects: list[ObjectMerge] = dc_field(default_factory=list)
+    conflicts: list[Conflict] = dc_field(default_factory=list)
 
     def apply(self, stage: StagingTree) -> None:
         """Stage the merged state on top of ``ours``."""
@@ -368,40 +366,28 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
     if strategy not in (None, "ours", "theirs"):
         raise ValueError(f"unknown merge strategy {strategy!r}: use 'ours' or 'theirs'")
     layout = ch.Layout(ws)
-    mine = ch.changed_keys(ws, base, ours, layout)
-    other = ch.changed_keys(ws, base, theirs, layout)
+    cache: dict[pygit2.Oid, set[bytes]] = {}
+    mine = ch.changed_keys(ws, base, ours, layout, cache, folders=True)
+    other = ch.changed_keys(ws, base, theirs, layout, cache, folders=True)
     out = TreeMerge()
     trees = (base, ours, theirs)
     for key in sorted(other, key=lambda k: ("" if k[0] is None else k[0].__name__, k[1])):
         cls, ident = key
+        if key not in mine:  # changed on their side only: take it as it is
+            for name, (_old, new) in other[key].items():
+                path = ident if cls is None else cls._meta.get_object_folder(ident)  # type: ignore[attr-defined]
+                out.edits[path] = new
+            continue
         if cls is None:
-            entries = [ch.path_entry(t, ident) for t in trees]
-            if key not in mine:
-                out.edits[ident] = entries[2]
-                continue
-            value = _pick(*entries)
-            if value is _CLASH:
-                b, o, t = (e[0] if e else None for e in entries)
-                kind = ADD_ADD if b is None else DELETE_MODIFY if o is None else (
-                    MODIFY_DELETE if t is None else MODIFY_MODIFY)
-                conflict = Conflict(None, ident, None, kind, b, o, t)
-                out.conflicts.append(conflict)
-                if strategy == "theirs":
-                    out.edits[ident] = entries[2]
-                    conflict.resolved = True
-                elif strategy == "ours":
-                    conflict.resolved = True
-                continue
-            out.edits[ident] = value
+            _merge_entry(out, ident, [ch.path_entry(t, ident) for t in trees], strategy)
             continue
-        files = tuple(ch.object_files(t, cls, ident) for t in trees)
-        if key not in mine or files[1] == files[0]:
-            for name in ch.owned_files(cls):
-                path = f"{cls._meta.get_object_folder(ident)}/{name}"  # type: ignore[attr-defined]
-                oid = files[2].get(name)
-                if oid != files[1].get(name):
-                    out.edits[path] = (oid, int(pygit2.enums.FileMode.BLOB)) if oid else None
-            continue
+        (base_dir, theirs_dir), (_, ours_dir) = other[key]["/"], mine[key]["/"]
+        entries = [ch.folder_entries(ws.repo, d[0] if d else None) for d in (base_dir, ours_dir, theirs_dir)]
+        owned = ch.owned_files(cls)
+        folder = cls._meta.get_object_folder(ident)  # type: ignore[attr-defined]
+        for name in sorted(set().union(*entries) - set(owned)):  # stray files in the folder
+            _merge_entry(out, f"{folder}/{name}", [e.get(name) for e in entries], strategy)
+        files = tuple({n: e[n][0] for n in owned if n in e and e[n][1] != ch.TREE_MODE} for e in entries)
         if files[2] == files[0] or (files[1] == files[2] and not _has_rules(cls)):
             continue
         om = ObjectMerge(ws, cls, ident, trees, files)  # type: ignore[arg-type]
@@ -410,6 +396,25 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
         out.conflicts.extend(om.conflicts)
     out.conflicts = [c for c in out.conflicts if not c.resolved]
     return out
+
+
+def _merge_entry(out: TreeMerge, path: str, entries: list[Optional[Entry]], strategy: Optional[str]) -> None:
+    """Three-way merge of one raw file at blob level."""
+    value = _pick(*entries)
+    if value is not _CLASH:
+        if not _same(value, entries[1]):
+            out.edits[path] = value
+        return
+    b, o, t = (e[0] if e else None for e in entries)
+    kind = ADD_ADD if b is None else DELETE_MODIFY if o is None else (
+        MODIFY_DELETE if t is None else MODIFY_MODIFY)
+    conflict = Conflict(None, path, None, kind, b, o, t)
+    out.conflicts.append(conflict)
+    if strategy == "theirs":
+        out.edits[path] = entries[2]
+        conflict.resolved = True
+    elif strategy == "ours":
+        conflict.resolved = True
 
 
 # -- workspace operations ----------------------------------------------------------------
@@ -556,7 +561,7 @@ def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
         stage = StagingTree(repo, head_tree)
         result.apply(stage)
         new_tree = stage.write()
-        if head is not None and new_tree == head_tree.id:
+        if head is not None and new_tree == head.tree_id:  # type: ignore[attr-defined]
             ws._start = head.id
             ws.stage.reset(head_tree)
             return None
