@@ -49,7 +49,7 @@ class ObjectChange:
     @property
     def path(self) -> str:
         """The object's folder."""
-        return self.model._meta.get_object_folder(self.id)  # type: ignore[attr-defined,no-any-return]
+        return object_paths(self.model, self.id)[0]
 
     def __repr__(self) -> str:
         fields = f" {sorted(self.changes)}" if self.changes else ""
@@ -118,6 +118,22 @@ class Layout:
         if cls._meta.get_object_folder(parts[-1]) != path:  # type: ignore[attr-defined]
             return None
         return (cls, parts[-1])
+
+
+def object_paths(cls: type, object_id: str) -> tuple[str, str, dict[str, str]]:
+    """``(folder, data file name, {blob field: file name})`` of one object.
+
+    The usual layout is ``<model>/[shards/]<id>/``; a model with its own
+    ``Meta.get_data_path`` keeps its files wherever that puts them.
+    """
+    opts = cls._meta  # type: ignore[attr-defined]
+    if opts._custom_data_path is None:
+        names = owned_files(cls)
+        blobs = {f.name: name for f, name in zip(opts.blob_fields, names[1:])}
+        return opts.get_object_folder(object_id), names[0], blobs
+    folder, _, data = opts.get_data_path(object_id).rpartition("/")
+    blobs = {f.name: opts.get_blob_path(object_id, f).rpartition("/")[2] for f in opts.blob_fields}
+    return folder, data, blobs
 
 
 def owned_files(cls: type) -> tuple[str, ...]:
@@ -268,15 +284,15 @@ def object_files(tree: Optional[pygit2.Tree], cls: type, object_id: str) -> File
     """The files object ``object_id`` owns in ``tree`` (empty if it is not there)."""
     if tree is None:
         return {}
-    folder = cls._meta.get_object_folder(object_id)  # type: ignore[attr-defined]
+    folder, data, blobs = object_paths(cls, object_id)
     try:
-        sub = tree[folder]
+        sub = tree[folder] if folder else tree
     except KeyError:
         return {}
     if not isinstance(sub, pygit2.Tree):
         return {}
     files: Files = {}
-    for name in owned_files(cls):
+    for name in (data, *blobs.values()):
         if name in sub:
             entry = sub[name]
             if entry.filemode != pygit2.enums.FileMode.TREE:
@@ -315,13 +331,14 @@ def stored_fields(ws: Workspace, cls: type, path: str, oid: pygit2.Oid) -> dict[
 def load(ws: Workspace, cls: type, object_id: str, files: Files, tree: Optional[pygit2.Tree]) -> Optional[GitModel]:
     """The object as stored in ``files``/``tree``, or ``None`` if it has no data file."""
     opts = cls._meta  # type: ignore[attr-defined]
-    oid = files.get(opts.data_filename)
+    _folder, data, blobs = object_paths(cls, object_id)
+    oid = files.get(data)
     if oid is None:
         return None
     path = opts.get_data_path(object_id)
     obj = cls._load(ws, path, oid, tree if tree is not None else empty_tree(ws.repo))  # type: ignore[attr-defined]
     for f in opts.blob_fields:
-        obj._data[f.name] = files.get(f.blob_name(opts.data_filename))
+        obj._data[f.name] = files.get(blobs[f.name])
     return obj  # type: ignore[no-any-return]
 
 
@@ -337,7 +354,7 @@ def python_value(cls: type, name: str, value: Any) -> Any:
 
 
 def field_changes(cls: type, old: Optional[dict[str, Any]], new: Optional[dict[str, Any]],
-                  old_files: Files, new_files: Files) -> dict[str, tuple[Any, Any]]:
+                  old_files: Files, new_files: Files, object_id: str = "x") -> dict[str, tuple[Any, Any]]:
     """``{field: (old, new)}`` between two stored dicts and file maps."""
     old = old or {}
     new = new or {}
@@ -347,8 +364,9 @@ def field_changes(cls: type, old: Optional[dict[str, Any]], new: Optional[dict[s
         if a != b or (name in old) != (name in new):
             out[name] = (python_value(cls, name, a), python_value(cls, name, b))
     opts = cls._meta  # type: ignore[attr-defined]
+    blobs = object_paths(cls, object_id)[2]
     for f in opts.blob_fields:
-        fname = f.blob_name(opts.data_filename)
+        fname = blobs[f.name]
         if old_files.get(fname) != new_files.get(fname):
             out[f.name] = (old_files.get(fname), new_files.get(fname))
     return out
@@ -369,14 +387,14 @@ def object_change(
     b = object_files(new_tree, cls, object_id) if new_files is None else new_files
     if a == b:
         return None
-    data = opts.data_filename
+    data = object_paths(cls, object_id)[1]
     path = opts.get_data_path(object_id)
     old_stored = stored_fields(ws, cls, path, a[data]) if data in a else None
     new_stored = stored_fields(ws, cls, path, b[data]) if data in b else None
     if old_stored is None and new_stored is None:
         return None  # only stray blob files without a data file: not an object
     kind = ADDED if old_stored is None else DELETED if new_stored is None else MODIFIED
-    changes = field_changes(cls, old_stored, new_stored, a, b) if kind == MODIFIED else {}
+    changes = field_changes(cls, old_stored, new_stored, a, b, object_id) if kind == MODIFIED else {}
     return ObjectChange(
         cls, object_id, kind, changes,
         old=load(ws, cls, object_id, a, old_tree),

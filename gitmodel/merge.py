@@ -36,10 +36,11 @@ CHOICES = ("ours", "theirs", "base")
 _MISSING: Any = object()
 Entry = tuple[pygit2.Oid, int]
 
-#: how often a commit that lost the race to another writer is rebased and retried
+#: a commit that lost the race to another writer is rebased and retried at
+#: least this often, and for up to the workspace's ``lock_timeout`` seconds
 REBASE_ATTEMPTS = 16
 REBASE_BACKOFF = 0.002
-REBASE_BACKOFF_MAX = 0.2
+REBASE_BACKOFF_MAX = 0.05
 
 
 @dataclass(eq=False)
@@ -132,8 +133,7 @@ class ObjectMerge:
         self.files = files
         self.conflicts: list[Conflict] = []
         opts = cls._meta  # type: ignore[attr-defined]
-        self.folder = opts.get_object_folder(object_id)
-        self.data = opts.data_filename
+        self.folder, self.data, self.blob_names = ch.object_paths(cls, object_id)
         path = opts.get_data_path(object_id)
         self.stored = tuple(
             dict(ch.stored_fields(ws, cls, path, f[self.data])) if self.data in f else None
@@ -197,9 +197,9 @@ class ObjectMerge:
         for f in opts.blob_fields:
             value = obj._data.get(f.name)
             if isinstance(value, pygit2.Oid):
-                files[f.blob_name(self.data)] = value
+                files[self.blob_names[f.name]] = value
             elif value is not None:
-                files[f.blob_name(self.data)] = self.ws.repo.create_blob(bytes(value))
+                files[self.blob_names[f.name]] = self.ws.repo.create_blob(bytes(value))
         self.result_files = files
 
     def _merge_fields(self, base: dict[str, Any], ours: dict[str, Any],
@@ -251,7 +251,7 @@ class ObjectMerge:
         opts = self.cls._meta  # type: ignore[attr-defined]
         out: ch.Files = {}
         for f in opts.blob_fields:
-            name = f.blob_name(self.data)
+            name = self.blob_names[f.name]
             b, o, t = (files.get(name) for files in self.files)
             value = _pick(b, o, t)
             if value is _CLASH:
@@ -275,7 +275,7 @@ class ObjectMerge:
                 self._take_instance(value)
         elif any(f.name == conflict.field for f in self.cls._meta.blob_fields):  # type: ignore[attr-defined]
             fld = self.cls._meta.get_field(conflict.field)  # type: ignore[attr-defined]
-            name = fld.blob_name(self.data)
+            name = self.blob_names[fld.name]
             if isinstance(value, (bytes, str)):
                 value = self.ws.repo.create_blob(value.encode() if isinstance(value, str) else value)
             if value is None:
@@ -308,7 +308,7 @@ class ObjectMerge:
         """``path -> entry`` (``None``: removed) that put the merged object in place."""
         out: dict[str, Optional[Entry]] = {}
         blob_mode = int(pygit2.enums.FileMode.BLOB)
-        for name in ch.owned_files(self.cls):
+        for name in (self.data, *self.blob_names.values()):
             out[f"{self.folder}/{name}"] = None
         if self.result is not None:
             blob = json_format.dumps(self.cls.__name__, self.result)
@@ -534,7 +534,9 @@ def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
                    author: pygit2.Signature, committer: pygit2.Signature) -> Optional[pygit2.Oid]:
     """Merge this workspace's pending tree onto the branch's new head and commit on top.
 
-    Retries (with jittered backoff) while other writers keep winning the race.
+    Retries with jittered exponential backoff while other writers keep winning
+    the race: at least ``REBASE_ATTEMPTS`` times and until ``ws.lock_timeout``
+    seconds have passed, then gives up with ``RepositoryError``.
     A field changed on both sides raises :class:`MergeConflict`; the branch is
     untouched and the pending changes are kept.
     """
@@ -544,7 +546,10 @@ def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
     base = repo[ws._start].tree if ws._start is not None else None  # type: ignore[attr-defined]
     mine = repo[tree_id]
     delay = REBASE_BACKOFF
-    for attempt in range(REBASE_ATTEMPTS):
+    deadline = time.monotonic() + max(float(ws.lock_timeout), 0.0)
+    attempt = 0
+    while attempt < REBASE_ATTEMPTS or time.monotonic() < deadline:
+        attempt += 1
         ref = repo.references.get(ws.head)
         head = repo[ref.target] if ref is not None else None
         head_tree = head.tree if head is not None else None  # type: ignore[attr-defined]
@@ -576,5 +581,5 @@ def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
         ws.stage.reset(repo[new_tree])  # type: ignore[arg-type]
         return commit_id
     raise RepositoryError(
-        f"{ws.head} kept moving: gave up after {REBASE_ATTEMPTS} attempts; nothing was committed"
+        f"{ws.head} kept moving: gave up after {attempt} attempts; nothing was committed"
     )
