@@ -36,6 +36,23 @@ class BranchNotFound(ReferenceNotFound):
     """The named branch does not exist."""
 
 
+class BranchMoved(RepositoryError):
+    """Another writer moved the branch since this workspace started from it.
+
+    Nothing was committed and the pending changes are kept; ``expected`` is
+    the commit the workspace built on, ``current`` where the branch is now.
+    """
+
+    def __init__(self, ref: str, expected: Any, current: Any) -> None:
+        self.ref = ref
+        self.expected = expected
+        self.current = current
+        super().__init__(
+            f"{ref} moved to {current} while this workspace was at {expected}; "
+            "nothing was committed"
+        )
+
+
 class FieldError(GitModelError):
     """A field is declared or looked up wrongly."""
 

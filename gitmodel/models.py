@@ -224,8 +224,16 @@ class GitModel(metaclass=ModelBase):
         """Validate and stage this object; with ``commit=True`` also commit.
 
         Returns the commit id when it commits. A new object whose id is taken
-        raises ``IntegrityError``; an object whose id changed moves.
+        raises ``IntegrityError``; an object whose id changed moves. Holds the
+        workspace's ``write_lock`` throughout, so a save (and its commit) is
+        one step for the other threads sharing the workspace.
         """
+        ws = self._meta.require_workspace()
+        ws.refresh()  # nothing pending: build on the branch's latest commit
+        with ws.write_lock:
+            return self._save(commit, **commit_info)
+
+    def _save(self, commit: bool = False, **commit_info: Any) -> Optional[pygit2.Oid]:
         opts = self._meta
         ws = opts.require_workspace()
         self.full_clean()
@@ -287,8 +295,18 @@ class GitModel(metaclass=ModelBase):
     ) -> Optional[pygit2.Oid]:
         """``Page.delete(id)`` or ``page.delete()``: stage the object's removal.
 
-        Returns the commit id when ``commit=True``.
+        Returns the commit id when ``commit=True``. Holds the workspace's
+        ``write_lock`` throughout, like :meth:`save`.
         """
+        ws = cls._meta.require_workspace()
+        ws.refresh()
+        with ws.write_lock:
+            return cls._delete(instance, *args, commit=commit, **commit_info)
+
+    @classmethod
+    def _delete(
+        cls, instance: Optional[GitModel], *args: Any, commit: bool = False, **commit_info: Any
+    ) -> Optional[pygit2.Oid]:
         if instance is not None:
             if args:
                 raise TypeError("obj.delete() takes no id")
@@ -380,7 +398,7 @@ class GitModel(metaclass=ModelBase):
             folder = path.rsplit("/", 1)[0]
             for field in cls._meta.blob_fields:
                 blob_path = f"{folder}/{field.blob_name(cls._meta.data_filename)}"
-                entry = ws.lookup(blob_path) if tree is None else _tree_lookup(tree, blob_path)
+                entry = ws.stage.lookup(blob_path) if tree is None else _tree_lookup(tree, blob_path)
                 obj._data[field.name] = entry[0] if entry else None
         return obj
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
 import pygit2
 from pygit2.enums import ObjectType, SortMode
 
-from . import locks
+from . import concurrency, locks
 from .exceptions import (
     BranchNotFound,
     ConfigurationError,
@@ -96,6 +96,8 @@ class Workspace:
         author: Optional[Identity] = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         object_cache_size: int = DEFAULT_OBJECT_CACHE_SIZE,
+        follow: bool = True,
+        stale_lock_age: float = concurrency.DEFAULT_STALE_LOCK_AGE,
     ) -> None:
         path = os.fspath(repo_path)
         if not os.path.exists(path):
@@ -107,13 +109,17 @@ class Workspace:
         self.path = self.repo.path
         self._author = author
         self.lock_timeout = lock_timeout
+        #: with nothing pending, operations first move to the branch's latest commit
+        self.follow = follow
+        #: seconds after which a ref lock file is taken as left by a dead process
+        self.stale_lock_age = stale_lock_age
         self.object_cache_size = object_cache_size
         self._objects: dict[pygit2.Oid, GitModel] = {}
         self.write_lock = threading.RLock()
         self.models = ModelRegistry()
         self.head = self._initial_head(initial_branch)
         self._detached: Optional[pygit2.Commit] = None
-        branch = self.branch
+        branch = self.branch  # a corrupt branch ref raises RepositoryError here
         self._start: Optional[pygit2.Oid] = branch.commit.id if branch else None
         self.stage = StagingTree(self.repo, branch.tree if branch else None)
         self.GitModel: type[GitModel] = ModelBase(
@@ -166,14 +172,27 @@ class Workspace:
     @property
     def branch(self) -> Optional[Branch]:
         """The current branch, or ``None`` before its first commit."""
-        ref = self.repo.references.get(self.head)
-        if ref is None:
+        target = concurrency.read_ref(self.repo, self.head)
+        if target is None:
             return None
-        return Branch(ref, self.repo[ref.target])  # type: ignore[arg-type]
+        commit = self.repo.get(target)
+        if not isinstance(commit, pygit2.Commit):
+            what = "a missing object" if commit is None else f"a {type(commit).__name__}"
+            raise RepositoryError(f"{self.head} is corrupt: it points at {what} ({target})")
+        return Branch(self.repo.references[self.head], commit)
+
+    def refresh(self) -> None:
+        """Move to the branch's latest commit if nothing is pending.
+
+        Operations call this themselves while :attr:`follow` is true (one ref
+        read); pending changes stay built on the commit they started from.
+        """
+        concurrency.follow_branch(self)
 
     @property
     def index(self) -> pygit2.Tree:
         """The staged state as a ``pygit2.Tree`` (tree objects written now)."""
+        concurrency.follow_branch(self)
         with self.write_lock:
             return self.repo[self.stage.write()]  # type: ignore[return-value]
 
@@ -183,9 +202,7 @@ class Workspace:
         return self._detached is not None
 
     def _start_tree_id(self) -> Optional[pygit2.Oid]:
-        if self._start is None:
-            return None
-        return self.repo[self._start].tree_id  # type: ignore[attr-defined,no-any-return]
+        return concurrency.start_tree_id(self)
 
     # -- models -----------------------------------------------------------------
     def register_model(self, cls: type[GitModel]) -> type[GitModel]:
@@ -247,7 +264,9 @@ class Workspace:
     # -- reading ---------------------------------------------------------------
     def lookup(self, path: str) -> Optional[Entry]:
         """``(oid, mode)`` at ``path`` in the staged state, or ``None``."""
-        return self.stage.lookup(path)
+        concurrency.follow_branch(self)
+        with self.write_lock:
+            return self.stage.lookup(path)
 
     def resolve(self, treeish: Treeish) -> pygit2.Object:
         """The commit (or tree) a branch, tag, id or object names.
@@ -288,11 +307,14 @@ class Workspace:
         ``tree`` is ``None`` for the staged state, else the tree searched.
         """
         if treeish is None:
-            stage, tree = self.stage, None
+            concurrency.follow_branch(self)
+            with self.write_lock:  # a snapshot: other threads may stage meanwhile
+                found = list(self.stage.find_files(folder, filename))
+            tree = None
         else:
             tree = self.resolve_tree(treeish)
-            stage = StagingTree(self.repo, tree)
-        for rel, (oid, _mode) in stage.find_files(folder, filename):
+            found = StagingTree(self.repo, tree).find_files(folder, filename)  # type: ignore[assignment]
+        for rel, (oid, _mode) in found:
             prefix = f"{folder}/{rel}/" if rel else f"{folder}/"
             yield prefix + filename, oid, tree
 
@@ -404,18 +426,12 @@ class Workspace:
             return commit_id
 
     def _move_branch(self, commit_id: pygit2.Oid, message: str) -> None:
-        """Point the branch at ``commit_id`` if it still is where we started."""
-        with self.repo.transaction() as tx:
-            tx.lock_ref(self.head)
-            ref = self.repo.references.get(self.head)
-            current = ref.target if ref is not None else None
-            if current != self._start:
-                raise RepositoryError(
-                    f"{self.head} moved to {current} while this workspace was at "
-                    f"{self._start}; nothing was committed"
-                )
-            summary = message.splitlines()[0] if message else ""
-            tx.set_target(self.head, commit_id, message=f"commit: {summary}")
+        """Point the branch at ``commit_id`` if it still is where we started.
+
+        Raises :class:`BranchMoved` (a ``RepositoryError``) if another writer
+        moved it; see :mod:`gitmodel.concurrency`.
+        """
+        concurrency.move_branch(self, commit_id, message)
 
     @contextmanager
     def commit_on_success(
@@ -424,17 +440,22 @@ class Workspace:
         author: Optional[Identity] = None,
         committer: Optional[Identity] = None,
     ) -> Iterator[None]:
-        """Commit the block's changes if it succeeds; discard them if it raises."""
-        if self.has_changes():
-            raise RepositoryError(
-                "there are pending changes; commit or reset them before commit_on_success()"
-            )
-        try:
-            yield
-        except BaseException:
-            self.reset()
-            raise
-        self.commit(message, author, committer)
+        """Commit the block's changes if it succeeds; discard them if it raises.
+
+        The block holds :attr:`write_lock`: other threads sharing this
+        workspace wait until it is committed or discarded.
+        """
+        with self.write_lock:
+            if self.has_changes():
+                raise RepositoryError(
+                    "there are pending changes; commit or reset them before commit_on_success()"
+                )
+            try:
+                yield
+            except BaseException:
+                self.reset()
+                raise
+            self.commit(message, author, committer)  # on failure the changes stay pending
 
     # -- branches --------------------------------------------------------------------
     def create_branch(self, name: str, start_point: Optional[Treeish] = None) -> Branch:
@@ -493,6 +514,7 @@ class Workspace:
 
     def walk(self, sort: SortMode = SortMode.TIME) -> Iterator[pygit2.Commit]:
         """The commits of the current position, newest first."""
+        concurrency.follow_branch(self)
         if self._start is None:
             return iter(())
         return self.repo.walk(self._start, sort)  # type: ignore[no-any-return]
