@@ -120,10 +120,11 @@ def move_branch(ws: Workspace, commit_id: pygit2.Oid, message: str) -> None:
             return
         except pygit2.GitError as exc:
             lock_path = lock_file_path(repo, head)
-            if not os.path.exists(lock_path):
+            if os.path.exists(lock_path):
+                if break_stale_lock_file(repo, lock_path, ws.stale_lock_age):
+                    continue
+            elif "lock" not in str(exc):  # not a busy lock that was released meanwhile
                 raise RepositoryError(f"cannot move {head}: {exc}") from None
-            if break_stale_lock_file(repo, lock_path, ws.stale_lock_age):
-                continue
             if time.monotonic() >= deadline:
                 raise LockWaitTimeoutExceeded(
                     f"{head} stayed locked for {ws.lock_timeout:g}s ({lock_path} exists); "

@@ -527,7 +527,7 @@ class Workspace:
         raises ``LockWaitTimeoutExceeded``; a lock whose holder died is broken.
         """
         wait = self.lock_timeout if timeout is None else timeout
-        return locks.hold(self.repo, id, wait)
+        return locks.hold(self.repo, id, wait, stale_lock_age=self.stale_lock_age)
 
     def locked(self, id: str) -> bool:
         """True while someone holds lock ``id``."""
