@@ -118,7 +118,7 @@ def move_branch(ws: Workspace, commit_id: pygit2.Oid, message: str) -> None:
                     raise BranchMoved(head, expected, current)
                 tx.set_target(head, commit_id, message=f"commit: {summary}")
             return
-        except pygit2.GitError as exc:
+        except (pygit2.GitError, OSError) as exc:
             lock_path = lock_file_path(repo, head)
             if os.path.exists(lock_path):
                 if break_stale_lock_file(repo, lock_path, ws.stale_lock_age):

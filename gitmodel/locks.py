@@ -58,8 +58,10 @@ def _pid_alive(pid: int) -> bool:
 
 def lock_ref_name(name: str) -> str:
     """``refs/locks/<name>``, refusing names git would not accept."""
-    ref = LOCK_PREFIX + str(name)
-    if not name or not pygit2.reference_is_valid_name(ref):
+    if not isinstance(name, str) or not name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise GitModelError(f"invalid lock name: {name!r}")
+    ref = LOCK_PREFIX + name
+    if not pygit2.reference_is_valid_name(ref):  # C string: checked for NUL above
         raise GitModelError(f"invalid lock name: {name!r}")
     return ref
 
@@ -91,7 +93,7 @@ def try_acquire(repo: pygit2.Repository, name: str) -> Optional[pygit2.Oid]:
     oid = repo.create_blob(holder)
     try:
         repo.references.create(ref, oid, force=False)
-    except (pygit2.AlreadyExistsError, pygit2.GitError, ValueError):
+    except (pygit2.AlreadyExistsError, pygit2.GitError, OSError, ValueError):
         return None
     return oid
 
@@ -111,7 +113,7 @@ def release(repo: pygit2.Repository, name: str, token: Optional[pygit2.Oid] = No
                 return False
             tx.remove(ref_name)
         return True
-    except (pygit2.GitError, KeyError):  # the ref is being changed right now
+    except (pygit2.GitError, OSError, KeyError):  # the ref is being changed right now
         return False
 
 

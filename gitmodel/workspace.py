@@ -555,6 +555,8 @@ class Workspace:
 
 
 def _branch_ref(name: str) -> str:
+    if not isinstance(name, str) or "\x00" in name:
+        raise ConfigurationError(f"invalid branch name: {name!r}")
     ref = name if name.startswith("refs/") else f"refs/heads/{name}"
     if not pygit2.reference_is_valid_name(ref):
         raise ConfigurationError(f"invalid branch name: {name!r}")
