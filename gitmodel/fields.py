@@ -72,6 +72,7 @@ NOT_PROVIDED: Any = _NotProvided()
 
 MAX_ID_BYTES = 255
 MAX_JSON_DEPTH = 100
+_INT_LIMIT = 10**4000
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _RESERVED_IDS = {".", "..", ".git"}
 
@@ -213,6 +214,8 @@ class Field(Generic[T]):
 
     def validate(self, value: Any, instance: GitModel | None = None) -> None:
         """Check a coerced value; raise ``ValidationError`` if wrong."""
+        if self.id and value is not None and self.is_empty(value):
+            self.validate_id(value)  # an id is never optional, whatever ``required`` says
         if self.is_empty(value):
             if self.required:
                 raise self.error("required")
@@ -403,10 +406,17 @@ class UUIDField(CharField):
 class IntegerField(Field[int]):
     """A whole number; ``'33'`` and ``33.0`` become 33, ``20.5`` is refused."""
 
-    default_error_messages = {"invalid_int": "must be an integer"}
+    default_error_messages = {
+        "invalid_int": "must be an integer",
+        "too_large": "must have at most {digits} digits",
+    }
+    #: longer integers cannot be written as JSON text (Python's int/str limit is 4300)
+    max_digits: ClassVar[int] = 4000
 
     def to_python(self, value: Any) -> int | None:
         if value is None or (type(value) is int):
+            if value is not None and value.bit_length() > 13_000 and abs(value) >= _INT_LIMIT:
+                raise self.error("too_large", digits=IntegerField.max_digits)
             return value
         if isinstance(value, bool):
             raise self.error("invalid_int")
@@ -421,8 +431,8 @@ class IntegerField(Field[int]):
                 raise self.error("invalid_int") from None
             if not number.is_finite() or number != number.to_integral_value():
                 raise self.error("invalid_int")
-            if abs(number.adjusted()) > 4000:
-                raise self.error("invalid_int")
+            if abs(number.adjusted()) >= self.max_digits:
+                raise self.error("too_large", digits=self.max_digits)
             return int(number)
         raise self.error("invalid_int")
 
@@ -635,7 +645,7 @@ class JSONField(Field[Any]):
         return value
 
     def from_json(self, value: Any) -> Any:
-        return value
+        return self.to_python(value)  # stored NaN, Infinity or deep nesting is refused
 
     def to_json(self, value: Any) -> Any:
         return value

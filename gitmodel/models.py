@@ -7,7 +7,7 @@ Subclass ``ws.GitModel`` (bound to a workspace) or ``gitmodel.models.GitModel``
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Optional
 
 import pygit2
 
@@ -354,20 +354,37 @@ class GitModel(metaclass=ModelBase):
         return cls._load(ws, path, entry[0], tree)
 
     @classmethod
-    def all(cls, treeish: Any = None) -> QuerySet[Self]:
-        """Every object of this model (lazy), in the workspace or at ``treeish``."""
+    def all(cls, treeish: Any = None, errors: str = "raise") -> QuerySet[Self]:
+        """Every object of this model (lazy), in the workspace or at ``treeish``.
+
+        An object that cannot be read raises :class:`CorruptObject` naming
+        its path; with ``errors="skip"`` it is left out and reported in the
+        queryset's ``skipped`` list instead.
+        """
         from .query import QuerySet
 
         cls._meta.require_workspace()
-        return QuerySet(cls, treeish=treeish)
+        return QuerySet(cls, treeish=treeish, errors=errors)
 
     @classmethod
-    def _iter_stored(cls, treeish: Any = None) -> Iterator[Self]:
-        """Load every stored object, in path order of their folders."""
+    def _iter_stored(
+        cls, treeish: Any = None, on_error: Optional[Callable[[CorruptObject], None]] = None
+    ) -> Iterator[Self]:
+        """Load every stored object, in path order of their folders.
+
+        A corrupt object raises, or is passed to ``on_error`` and skipped.
+        """
         opts = cls._meta
         ws = opts.require_workspace()
         for path, oid, tree in ws.find_data_files(opts.folder, opts.data_filename, treeish):
-            yield cls._load(ws, path, oid, tree)
+            try:
+                obj = cls._load(ws, path, oid, tree)
+            except CorruptObject as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
+                continue
+            yield obj
 
     @classmethod
     def _load(
@@ -394,6 +411,9 @@ class GitModel(metaclass=ModelBase):
         obj._extra = dict(cached._extra)
         obj._oid = oid
         obj._stored_id = obj.get_id()
+        if cls._meta.get_data_path(obj._stored_id) != path:
+            # e.g. a copied folder, or an id edited by hand: saving it would write elsewhere
+            raise CorruptObject(path, f"its id {obj._stored_id!r} belongs at another path")
         if cls._meta.blob_fields:
             folder = path.rsplit("/", 1)[0]
             for field in cls._meta.blob_fields:
@@ -416,6 +436,8 @@ class GitModel(metaclass=ModelBase):
                     obj._data[field.name] = field.from_json(stored[field.name])
                 except ValidationError as exc:
                     raise CorruptObject(path, exc.message) from None
+                except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+                    raise CorruptObject(path, f'"{field.name}": {exc!r}') from None
             else:
                 obj._data[field.name] = field.get_default()
         known = {f.name for f in cls._meta.json_fields}

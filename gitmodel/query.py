@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Generic, Iterator, Optional, TypeVar, Union, overload
 
 if TYPE_CHECKING:
+    from .exceptions import CorruptObject
     from .models import GitModel
 
 M = TypeVar("M", bound="GitModel")
@@ -13,14 +14,20 @@ M = TypeVar("M", bound="GitModel")
 class QuerySet(Generic[M]):
     """The objects of one model at one revision; nothing is read until used."""
 
-    def __init__(self, model: type[M], treeish: Any = None) -> None:
+    def __init__(self, model: type[M], treeish: Any = None, errors: str = "raise") -> None:
+        if errors not in ("raise", "skip"):
+            raise ValueError(f'errors must be "raise" or "skip", not {errors!r}')
         self.model = model
         self.treeish = treeish
+        self.errors = errors
+        #: with ``errors="skip"``: a ``CorruptObject`` for each object left out
+        self.skipped: list[CorruptObject] = []
         self._cache: Optional[list[M]] = None
 
     def _fetch(self) -> list[M]:
         if self._cache is None:
-            self._cache = list(self.model._iter_stored(self.treeish))
+            on_error = self.skipped.append if self.errors == "skip" else None
+            self._cache = list(self.model._iter_stored(self.treeish, on_error))
         return self._cache
 
     def __iter__(self) -> Iterator[M]:

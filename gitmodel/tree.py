@@ -174,10 +174,10 @@ class StagingTree:
                 name = obj.name
                 if name in pending:
                     continue
-                if obj.filemode == TREE_MODE:  # type: ignore[attr-defined]
-                    yield from _find_in_tree(obj, f"{prefix}{name}/", filename)  # type: ignore[arg-type]
-                elif name == filename:
+                if name == filename:  # a folder here is reported, not searched
                     yield prefix.rstrip("/"), (obj.id, obj.filemode)  # type: ignore[attr-defined]
+                elif obj.filemode == TREE_MODE:  # type: ignore[attr-defined]
+                    yield from _find_in_tree(obj, f"{prefix}{name}/", filename)  # type: ignore[arg-type]
         for name, child in pending.items():
             if child is None:
                 continue
@@ -186,10 +186,10 @@ class StagingTree:
                 if not child.cleared and isinstance(base, pygit2.Tree) and name in base:
                     sub = base[name]
                 yield from self._find(child, sub, f"{prefix}{name}/", filename)
-            elif child[1] == TREE_MODE:
-                yield from _find_in_tree(self.repo[child[0]], f"{prefix}{name}/", filename)  # type: ignore[arg-type]
             elif name == filename:
                 yield prefix.rstrip("/"), child
+            elif child[1] == TREE_MODE:
+                yield from _find_in_tree(self.repo[child[0]], f"{prefix}{name}/", filename)  # type: ignore[arg-type]
 
     def changed_paths(self) -> Iterator[str]:
         """Paths with pending edits (folders, files and deletions)."""
@@ -266,7 +266,7 @@ _MISSING = object()
 
 def _find_in_tree(tree: pygit2.Tree, prefix: str, filename: str) -> Iterator[tuple[str, Entry]]:
     for obj in tree:
-        if obj.filemode == TREE_MODE:  # type: ignore[attr-defined]
-            yield from _find_in_tree(obj, f"{prefix}{obj.name}/", filename)  # type: ignore[arg-type]
-        elif obj.name == filename:
+        if obj.name == filename:  # a folder here is reported (as corrupt), not searched
             yield prefix.rstrip("/"), (obj.id, obj.filemode)  # type: ignore[attr-defined]
+        elif obj.filemode == TREE_MODE:  # type: ignore[attr-defined]
+            yield from _find_in_tree(obj, f"{prefix}{obj.name}/", filename)  # type: ignore[arg-type]

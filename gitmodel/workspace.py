@@ -20,12 +20,13 @@ from . import concurrency, locks
 from .exceptions import (
     BranchNotFound,
     ConfigurationError,
+    CorruptObject,
     ReferenceNotFound,
     RepositoryError,
     RepositoryNotFound,
 )
 from .models import GitModel, ModelBase
-from .tree import BLOB_MODE, Entry, StagingTree
+from .tree import BLOB_MODE, TREE_MODE, Entry, StagingTree
 
 if TYPE_CHECKING:
     from .locks import LockInfo
@@ -147,7 +148,10 @@ class Workspace:
     def _initial_head(self, initial_branch: Optional[str]) -> str:
         if initial_branch:
             return _branch_ref(initial_branch)
-        head = self.repo.references.get("HEAD")
+        try:
+            head = self.repo.references.get("HEAD")
+        except (pygit2.GitError, ValueError) as exc:
+            raise RepositoryError(f"HEAD of {self.path!r} is corrupt: {exc}") from None
         if head is not None and head.type == pygit2.enums.ReferenceType.SYMBOLIC:
             return str(head.target)
         return "refs/heads/master"
@@ -308,12 +312,14 @@ class Workspace:
         """
         if treeish is None:
             concurrency.follow_branch(self)
-            with self.write_lock:  # a snapshot: other threads may stage meanwhile
-                found = list(self.stage.find_files(folder, filename))
-            tree = None
+            stage, tree = self.stage, None
         else:
             tree = self.resolve_tree(treeish)
-            found = StagingTree(self.repo, tree).find_files(folder, filename)  # type: ignore[assignment]
+            stage = StagingTree(self.repo, tree)
+        with self.write_lock:  # a snapshot: other threads may stage meanwhile
+            if _is_file(stage.base, folder) and _is_file(stage, folder):
+                raise CorruptObject(folder, "expected a folder, found a file")
+            found = list(stage.find_files(folder, filename))
         for rel, (oid, _mode) in found:
             prefix = f"{folder}/{rel}/" if rel else f"{folder}/"
             yield prefix + filename, oid, tree
@@ -561,6 +567,17 @@ def _branch_ref(name: str) -> str:
     if not pygit2.reference_is_valid_name(ref):
         raise ConfigurationError(f"invalid branch name: {name!r}")
     return ref
+
+
+def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
+    """True if ``path`` in ``tree`` is something other than a folder."""
+    if isinstance(tree, StagingTree):
+        entry = tree.lookup(path)
+        return entry is not None and entry[1] != TREE_MODE
+    try:
+        return tree is not None and tree[path].filemode != TREE_MODE  # type: ignore[attr-defined]
+    except KeyError:
+        return False
 
 
 def _peel(obj: pygit2.Object, name: Any) -> pygit2.Object:
