@@ -610,10 +610,19 @@ class DateTimeField(Field[dt.datetime]):
 class TimeField(Field[dt.time]):
     """A time of day, optionally with an offset."""
 
-    default_error_messages = {"invalid_format": "must be a time in the format HH:MM[:SS]"}
+    default_error_messages = {
+        "invalid_format": "must be a time in the format HH:MM[:SS]",
+        "invalid_offset": "has a UTC offset that cannot be stored exactly (use whole seconds)",
+    }
 
     def to_python(self, value: Any) -> dt.time | None:
-        if value is None or isinstance(value, dt.time):
+        if isinstance(value, dt.time):
+            offset = value.utcoffset()
+            if offset is not None and offset.microseconds:
+                # Python's time.fromisoformat drops fractional-second offsets
+                raise self.error("invalid_offset")
+            return value
+        if value is None:
             return value
         if isinstance(value, str):
             try:
