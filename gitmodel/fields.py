@@ -323,6 +323,12 @@ class CharField(Field[str]):
             value = unicodedata.normalize("NFC", value)
         return value
 
+    def from_json(self, value: Any) -> Any:
+        value = self.to_python(value)
+        if value is not None and _has_surrogates(value):  # stored as a "\ud800" escape
+            raise self.error("invalid_characters")
+        return value
+
     def validate(self, value: Any, instance: GitModel | None = None) -> None:
         super().validate(value, instance)
         if value is None:
