@@ -98,15 +98,22 @@ def _breaker_turn(repo: pygit2.Repository) -> Iterator[None]:
         os.close(fd)
 
 
-def move_branch(ws: Workspace, commit_id: pygit2.Oid, message: str) -> None:
-    """Point ``ws.head`` at ``commit_id`` if it is still at ``ws._start``.
+def move_branch(
+    ws: Workspace,
+    commit_id: pygit2.Oid,
+    message: str,
+    expected: Optional[pygit2.Oid],
+    reflog: Optional[str] = None,
+) -> None:
+    """Point ``ws.head`` at ``commit_id`` if it is still at ``expected``.
 
     Raises :class:`BranchMoved` (nothing changed) when another writer moved
     the branch, :class:`LockWaitTimeoutExceeded` when the ref stays locked
     longer than ``ws.lock_timeout``.
     """
-    repo, head, expected = ws.repo, ws.head, ws._start
+    repo, head = ws.repo, ws.head
     summary = message.splitlines()[0] if message else ""
+    reflog = reflog or f"commit: {summary}"
     deadline = time.monotonic() + ws.lock_timeout
     delay = _FIRST_DELAY
     while True:
@@ -115,8 +122,12 @@ def move_branch(ws: Workspace, commit_id: pygit2.Oid, message: str) -> None:
                 tx.lock_ref(head)
                 current = read_ref(repo, head)
                 if current != expected:
-                    raise BranchMoved(head, expected, current)
-                tx.set_target(head, commit_id, message=f"commit: {summary}")
+                    raise BranchMoved(
+                        f"{head} moved to {current} while this workspace was at "
+                        f"{expected}; nothing was committed",
+                        current,
+                    )
+                tx.set_target(head, commit_id, message=reflog)
             return
         except (pygit2.GitError, OSError) as exc:
             lock_path = lock_file_path(repo, head)
@@ -141,7 +152,7 @@ def follow_branch(ws: Workspace) -> None:
     Costs one ref read when the workspace is clean and nothing when changes
     are pending (they stay built on the commit they started from).
     """
-    if not ws.follow or ws._detached is not None:
+    if not ws.follow or ws._detached is not None or ws.__dict__.get("_follow_paused"):
         return
     stage = ws.stage
     if stage.is_dirty:
@@ -160,6 +171,22 @@ def follow_branch(ws: Workspace) -> None:
             raise RepositoryError(f"{ws.head} points at {target}, which is not a commit")
         ws._start = target
         stage.reset(commit.tree if commit is not None else None)
+
+
+@contextmanager
+def paused(ws: Workspace) -> Iterator[None]:
+    """Hold ``ws.write_lock`` and do not follow the branch meanwhile.
+
+    A save builds on the commit its object was read from, even if the save
+    itself reads (unique checks): a concurrent edit of the same field is then
+    a merge conflict, never a silent overwrite.
+    """
+    with ws.write_lock:
+        ws._follow_paused = ws.__dict__.get("_follow_paused", 0) + 1
+        try:
+            yield
+        finally:
+            ws._follow_paused -= 1
 
 
 def start_tree_id(ws: Workspace) -> Optional[pygit2.Oid]:

@@ -39,18 +39,13 @@ class BranchNotFound(ReferenceNotFound):
 class BranchMoved(RepositoryError):
     """Another writer moved the branch since this workspace started from it.
 
-    Nothing was committed and the pending changes are kept; ``expected`` is
-    the commit the workspace built on, ``current`` where the branch is now.
+    Nothing was committed and the pending changes are kept; ``current`` is
+    where the branch is now.
     """
 
-    def __init__(self, ref: str, expected: Any, current: Any) -> None:
-        self.ref = ref
-        self.expected = expected
+    def __init__(self, message: str, current: Any = None) -> None:
         self.current = current
-        super().__init__(
-            f"{ref} moved to {current} while this workspace was at {expected}; "
-            "nothing was committed"
-        )
+        super().__init__(message)
 
 
 class FieldError(GitModelError):

@@ -594,11 +594,18 @@ class DateTimeField(Field[dt.datetime]):
     """A date and time; an aware value keeps its UTC offset exactly."""
 
     default_error_messages = {
-        "invalid_format": "must be an ISO 8601 date/time (YYYY-MM-DD[THH:MM[:SS][+HH:MM]])"
+        "invalid_format": "must be an ISO 8601 date/time (YYYY-MM-DD[THH:MM[:SS][+HH:MM]])",
+        "invalid_offset": "has a UTC offset that cannot be stored exactly (use whole seconds)",
     }
 
     def to_python(self, value: Any) -> dt.datetime | None:
-        if value is None or isinstance(value, dt.datetime):
+        if isinstance(value, dt.datetime):
+            offset = value.utcoffset()
+            if offset is not None and offset.microseconds:
+                # Python's fromisoformat drops fractional-second offsets
+                raise self.error("invalid_offset")
+            return value
+        if value is None:
             return value
         if isinstance(value, dt.date):
             return dt.datetime(value.year, value.month, value.day)

@@ -18,6 +18,7 @@ from pygit2.enums import ObjectType, SortMode
 
 from . import concurrency, locks
 from .exceptions import (
+    BranchMoved,
     BranchNotFound,
     ConfigurationError,
     CorruptObject,
@@ -29,9 +30,12 @@ from .models import GitModel, ModelBase
 from .tree import BLOB_MODE, TREE_MODE, Entry, StagingTree
 
 if TYPE_CHECKING:
+    from .changes import Change, ObjectChange
     from .locks import LockInfo
+    from .merge import Conflict, MergeResult, MergeState
 
 Identity = tuple[str, str]
+_NO_CHOICE: Any = object()
 Treeish = Union[str, pygit2.Oid, pygit2.Object, "Branch"]
 
 DEFAULT_IDENTITY: Identity = ("gitmodel", "gitmodel@localhost")
@@ -120,6 +124,7 @@ class Workspace:
         self.models = ModelRegistry()
         self.head = self._initial_head(initial_branch)
         self._detached: Optional[pygit2.Commit] = None
+        self._merge: Optional[MergeState] = None
         branch = self.branch  # a corrupt branch ref raises RepositoryError here
         self._start: Optional[pygit2.Oid] = branch.commit.id if branch else None
         self.stage = StagingTree(self.repo, branch.tree if branch else None)
@@ -272,11 +277,25 @@ class Workspace:
         with self.write_lock:
             return self.stage.lookup(path)
 
-    def resolve(self, treeish: Treeish) -> pygit2.Object:
+    def resolve(self, treeish: Any, choice: Any = _NO_CHOICE, *, value: Any = _NO_CHOICE) -> Any:
         """The commit (or tree) a branch, tag, id or object names.
 
         Unknown names raise :class:`ReferenceNotFound`, a ``KeyError`` too.
+        During a merge, ``resolve(conflict, 'ours' | 'theirs' | 'base' |
+        value)`` settles a conflict instead (``value=`` for a literal value).
         """
+        from .merge import Conflict
+
+        if isinstance(treeish, Conflict):
+            from . import merge
+
+            if value is not _NO_CHOICE:
+                merge.resolve(self, treeish, value=value)
+            elif choice is not _NO_CHOICE:
+                merge.resolve(self, treeish, choice)
+            else:
+                raise TypeError("resolve(conflict, ...) needs 'ours', 'theirs', 'base' or a value")
+            return None
         if isinstance(treeish, Branch):
             return treeish.commit
         if isinstance(treeish, pygit2.Oid):
@@ -395,11 +414,13 @@ class Workspace:
         base = self.repo[start] if start is not None else self.repo[self.repo.TreeBuilder().write()]
         return base.diff_to_tree(index)  # type: ignore[attr-defined,no-any-return]
 
-    def reset(self) -> None:
-        """Drop every pending change."""
-        with self.write_lock:
-            start = self._start_tree_id()
-            self.stage.reset(self.repo[start] if start is not None else None)  # type: ignore[arg-type]
+    def reset(self, targets: Any = None) -> None:
+        """Drop every pending change, or those of some paths or objects."""
+        from . import history
+
+        if targets is None and self._merge is not None:
+            self._merge = None
+        history.reset(self, targets)
 
     # -- committing ----------------------------------------------------------------
     def _signature(self, who: Optional[Union[Identity, pygit2.Signature]]) -> pygit2.Signature:
@@ -414,8 +435,18 @@ class Workspace:
         author: Optional[Union[Identity, pygit2.Signature]] = None,
         committer: Optional[Union[Identity, pygit2.Signature]] = None,
     ) -> Optional[pygit2.Oid]:
-        """Commit the staged state to the branch; ``None`` if nothing changed."""
+        """Commit the staged state to the branch; ``None`` if nothing changed.
+
+        If another writer moved the branch meanwhile, the pending changes are
+        merged onto its head field by field and committed on top; a field
+        changed on both sides raises ``MergeConflict`` and commits nothing.
+        During a merge, writes the merge commit once every conflict is settled.
+        """
         self._require_writable()
+        if self._merge is not None:
+            from . import merge
+
+            return merge.commit_merge(self, message, author, committer)
         with self.write_lock:
             tree_id = self.stage.write()
             start_tree = self._start_tree_id()
@@ -427,17 +458,35 @@ class Workspace:
             commit_id = self.repo.create_commit(
                 None, author_sig, committer_sig, message, tree_id, parents
             )
-            self._move_branch(commit_id, message)
+            try:
+                self._move_branch(commit_id, message)
+            except BranchMoved:
+                # another writer committed: merge our changes onto its head
+                from . import merge
+
+                rebased = merge.commit_rebased(self, tree_id, message, author_sig, committer_sig)
+                if rebased is None:
+                    return None
+                commit_id = rebased
             self._start = commit_id
             return commit_id
 
-    def _move_branch(self, commit_id: pygit2.Oid, message: str) -> None:
-        """Point the branch at ``commit_id`` if it still is where we started.
+    def _move_branch(
+        self,
+        commit_id: pygit2.Oid,
+        message: str,
+        expected: Any = _NO_CHOICE,
+        reflog: Optional[str] = None,
+    ) -> None:
+        """Point the branch at ``commit_id`` if it still is at ``expected``
+        (default: where this workspace started); else raise ``BranchMoved``.
 
-        Raises :class:`BranchMoved` (a ``RepositoryError``) if another writer
-        moved it; see :mod:`gitmodel.concurrency`.
+        A ref locked by another writer is waited for (bounded); a lock file
+        left by a killed process is broken. See :mod:`gitmodel.concurrency`.
         """
-        concurrency.move_branch(self, commit_id, message)
+        if expected is _NO_CHOICE:
+            expected = self._start
+        concurrency.move_branch(self, commit_id, message, expected, reflog)
 
     @contextmanager
     def commit_on_success(
@@ -515,6 +564,8 @@ class Workspace:
             self.stage.reset(target.tree)
 
     def _refuse_pending(self, action: str) -> None:
+        if self._merge is not None:
+            raise RepositoryError(f"cannot {action}: a merge is in progress; commit or abort it")
         if self.has_changes():
             raise RepositoryError(f"cannot {action}: there are pending changes")
 
@@ -524,6 +575,81 @@ class Workspace:
         if self._start is None:
             return iter(())
         return self.repo.walk(self._start, sort)  # type: ignore[no-any-return]
+
+    # -- history, tags, merges (see history.py and merge.py) ------------------------
+    def changes(self, a: Treeish, b: Optional[Treeish] = None) -> list[Change]:
+        """Object-level changes from ``a`` to ``b`` (default: the staged state)."""
+        from . import history
+
+        return history.changes(self, a, b)
+
+    def revert(self, commit: Treeish) -> list[Change]:
+        """Stage the field-level inverse of ``commit``'s changes (not committed)."""
+        from . import history
+
+        return history.revert(self, commit)
+
+    def create_tag(
+        self, name: str, target: Optional[Treeish] = None, message: Optional[str] = None
+    ) -> pygit2.Oid:
+        """Tag ``target`` (default: the branch's last commit); annotated if ``message``."""
+        from . import history
+
+        return history.create_tag(self, name, target, message)
+
+    def delete_tag(self, name: str) -> None:
+        """Delete tag ``name``."""
+        from . import history
+
+        history.delete_tag(self, name)
+
+    @property
+    def tags(self) -> dict[str, pygit2.Commit]:
+        """Tag name -> tagged commit."""
+        from . import history
+
+        return history.tags(self)
+
+    @property
+    def branches(self) -> dict[str, Branch]:
+        """Branch name -> :class:`Branch`."""
+        from . import history
+
+        return history.branches(self)
+
+    def delete_branch(self, name: str) -> None:
+        """Delete branch ``name`` (not the current one)."""
+        from . import history
+
+        history.delete_branch(self, name)
+
+    def merge(
+        self,
+        other: Treeish,
+        message: Optional[str] = None,
+        strategy: Optional[str] = None,
+        fast_forward: bool = True,
+    ) -> MergeResult:
+        """Merge branch, tag or commit ``other`` into the current branch, field by field."""
+        from . import merge
+
+        return merge.merge(self, other, message, strategy, fast_forward)
+
+    @property
+    def conflicts(self) -> list[Conflict]:
+        """The open conflicts of the merge in progress (empty if none)."""
+        return self._merge.conflicts if self._merge is not None else []
+
+    @property
+    def merging(self) -> bool:
+        """True while a merge waits for its conflicts to be settled."""
+        return self._merge is not None
+
+    def abort_merge(self) -> None:
+        """Drop the merge in progress and return to the branch's last commit."""
+        from . import merge
+
+        merge.abort_merge(self)
 
     # -- locks -------------------------------------------------------------------------
     def lock(self, id: str, timeout: Optional[float] = None) -> Any:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitmodel import BranchMoved, LockWaitTimeoutExceeded, RepositoryError, fields
+from gitmodel import BranchMoved, LockWaitTimeoutExceeded, MergeConflict, RepositoryError, fields
 from gitmodel.workspace import Workspace
 
 PROCS = str(Path(__file__).with_name("procs.py"))
@@ -56,26 +56,51 @@ def test_clean_workspace_sees_commit_of_another_process(bare_repo_path):
         assert ws.branch.oid == pygit2.Oid(hex=out.stdout.strip())
 
 
-def test_pending_changes_stay_on_their_commit_and_cas_refuses(bare_repo_path, run_git):
+def test_pending_changes_stay_on_their_commit_then_rebase(bare_repo_path, run_git):
     ws1, ws2 = Workspace(bare_repo_path), Workspace(bare_repo_path)
     Item1, Item2 = item_model(ws1), item_model(ws2)
     Item1(id="base").save(commit=True, message="base")
     Item2(id="pending").save()  # ws2 now has pending changes built on "base"
-    Item1(id="other").save(commit=True, message="other")
+    other = Item1(id="other").save(commit=True, message="other")
     # ws2 does not jump: its pending object is still there, "other" is not
     assert Item2.get("pending").id == "pending"
     with pytest.raises(Item2.DoesNotExist):
         Item2.get("other")
-    before = ws1.branch.oid
-    with pytest.raises(BranchMoved) as info:
-        ws2.commit("pending")
-    assert isinstance(info.value, RepositoryError)
-    assert info.value.current == before
-    assert ws2.branch.oid == before  # nothing overwritten
-    assert ws2.has_changes()  # and nothing lost on our side
-    ws2.reset()
-    assert sorted(Item2.all().ids()) == ["base", "other"]  # following again
+    mine = ws2.commit("pending")  # lost the race: rebased on top of "other"
+    history = commits_on(bare_repo_path)
+    assert [c.message for c in history] == ["pending", "other", "base"]
+    assert history[0].id == mine and history[0].parent_ids == [other]
+    assert sorted(Item2.all().ids()) == ["base", "other", "pending"]
     run_git(bare_repo_path, "fsck", "--strict")
+
+
+def test_same_field_changed_by_two_writers_conflicts_and_keeps_both(bare_repo_path):
+    ws1, ws2 = Workspace(bare_repo_path), Workspace(bare_repo_path)
+    Item1, Item2 = item_model(ws1), item_model(ws2)
+    Item1(id="x", n=0).save(commit=True)
+    mine = Item2.get("x")
+    mine.n = 2
+    mine.save()
+    theirs = Item1.get("x")
+    theirs.n = 1
+    head = theirs.save(commit=True)
+    with pytest.raises(MergeConflict) as info:
+        ws2.commit("mine")
+    assert "x" in str(info.value) and "n" in str(info.value)
+    assert ws1.branch.oid == head  # the branch is untouched
+    assert ws2.has_changes() and Item2.get("x").n == 2  # our change is kept
+
+
+def test_move_branch_is_a_compare_and_swap(bare_repo_path):
+    ws = Workspace(bare_repo_path)
+    Item = item_model(ws)
+    first = Item(id="a").save(commit=True)
+    second = Item(id="b").save(commit=True)
+    with pytest.raises(BranchMoved) as info:
+        ws._move_branch(first, "rewind", expected=first)  # stale expectation
+    assert isinstance(info.value, RepositoryError)
+    assert info.value.current == second
+    assert ws.branch.oid == second
 
 
 def test_follow_can_be_turned_off(bare_repo_path):
@@ -272,3 +297,27 @@ def test_corrupt_branch_ref_is_a_clear_error_when_committing(bare_repo_path):
     with pytest.raises(RepositoryError, match="corrupt"):
         ws.commit("b")
     assert ws.has_changes()
+
+
+def test_a_save_builds_on_the_commit_its_object_was_read_from(bare_repo_path):
+    """Even a save that reads (a unique check lists objects) does not jump ahead."""
+    ws1, ws2 = Workspace(bare_repo_path), Workspace(bare_repo_path)
+
+    def define(ws):
+        class Tagged(ws.GitModel):
+            code = fields.CharField(unique=True)
+            n = fields.IntegerField(default=0)
+
+        return Tagged
+
+    T1, T2 = define(ws1), define(ws2)
+    T1(id="x", code="a").save(commit=True)
+    stale = T2.get("x")  # read at the first commit
+    fresh = T1.get("x")
+    fresh.n = 1
+    head = fresh.save(commit=True)
+    stale.n = 2
+    with pytest.raises(MergeConflict):
+        stale.save(commit=True)  # not a silent overwrite of n=1
+    assert ws1.branch.oid == head
+    assert T1.get("x").n == 1

@@ -1,0 +1,299 @@
+"""What changed between two trees, object by object and field by field.
+
+The one differ shared by history, diff, revert, merge and rebase. Trees are
+compared with libgit2's tree diff, which skips identical subtrees, so the
+cost follows the number of changed files, not the size of the store. File
+deltas are grouped into objects: the model comes from the top folder, the
+object from the folder that holds its data file (flat or sharded layout).
+Files that belong to no object (``add_blob``) are reported as paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+
+import pygit2
+
+from .exceptions import CorruptObject
+from .serializers import json as json_format
+
+if TYPE_CHECKING:
+    from .models import GitModel
+    from .workspace import Workspace
+
+ADDED, MODIFIED, DELETED = "added", "modified", "deleted"
+
+#: ``(model class, object id)`` for an object, ``(None, path)`` for a raw file
+Key = tuple[Optional[type], str]
+#: the files an object owns: file name -> blob id (missing file: absent)
+Files = dict[str, pygit2.Oid]
+
+
+@dataclass
+class ObjectChange:
+    """How one object differs between two states.
+
+    ``changes`` maps field names to ``(old, new)`` Python values; blob fields
+    report their two blob ids. Empty for additions and deletions.
+    """
+
+    model: type
+    id: str
+    kind: str
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    old: Optional[GitModel] = None
+    new: Optional[GitModel] = None
+
+    @property
+    def path(self) -> str:
+        """The object's folder."""
+        return self.model._meta.get_object_folder(self.id)  # type: ignore[attr-defined,no-any-return]
+
+    def __repr__(self) -> str:
+        fields = f" {sorted(self.changes)}" if self.changes else ""
+        return f"<ObjectChange {self.kind} {self.model.__name__} {self.id!r}{fields}>"
+
+
+@dataclass
+class PathChange:
+    """A raw file (one that belongs to no object) that differs."""
+
+    path: str
+    kind: str
+    old: Optional[pygit2.Oid] = None
+    new: Optional[pygit2.Oid] = None
+    model: None = None
+
+    @property
+    def id(self) -> str:
+        return self.path
+
+    @property
+    def changes(self) -> dict[str, tuple[Any, Any]]:
+        return {"content": (self.old, self.new)}
+
+    def __repr__(self) -> str:
+        return f"<PathChange {self.kind} {self.path!r}>"
+
+
+Change = Union[ObjectChange, PathChange]
+
+
+# -- layout -----------------------------------------------------------------
+class Layout:
+    """Maps file paths to the objects that own them, for one workspace."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.by_folder: dict[str, type] = {}
+        for cls in ws.models.values():
+            opts = getattr(cls, "_meta", None)
+            if opts is None or opts.abstract or opts._custom_data_path is not None:
+                continue
+            self.by_folder.setdefault(opts.folder, cls)
+
+    def owner(self, path: str) -> tuple[Key, str]:
+        """``((model, id), filename)`` owning ``path``; ``((None, path), '')`` for raw files."""
+        parts = path.split("/")
+        cls = self.by_folder.get(parts[0])
+        if cls is not None:
+            opts = cls._meta  # type: ignore[attr-defined]
+            depth = opts.shard + 3
+            if len(parts) == depth:
+                name = parts[-1]
+                if name in owned_files(cls):
+                    object_id = parts[-2]
+                    if opts.get_object_folder(object_id) == "/".join(parts[:-1]):
+                        return (cls, object_id), name
+        return (None, path), ""
+
+
+def owned_files(cls: type) -> tuple[str, ...]:
+    """The file names an object of ``cls`` owns: its data file and blob fields."""
+    opts = cls._meta  # type: ignore[attr-defined]
+    cached = opts.__dict__.get("_owned_files")
+    if cached is None:
+        cached = (opts.data_filename,) + tuple(
+            f.blob_name(opts.data_filename) for f in opts.blob_fields
+        )
+        opts._owned_files = cached
+    return cached  # type: ignore[no-any-return]
+
+
+def empty_tree(repo: pygit2.Repository) -> pygit2.Tree:
+    return repo[repo.TreeBuilder().write()]  # type: ignore[return-value]
+
+
+def tree_of(ws: Workspace, treeish: Any) -> pygit2.Tree:
+    """The tree ``treeish`` names; ``None`` means the staged state (the index)."""
+    if treeish is None:
+        return ws.index
+    if isinstance(treeish, pygit2.Tree):
+        return treeish
+    return ws.resolve_tree(treeish)
+
+
+# -- raw deltas ------------------------------------------------------------------
+def changed_keys(
+    ws: Workspace, old: Optional[pygit2.Tree], new: Optional[pygit2.Tree], layout: Optional[Layout] = None
+) -> dict[Key, set[str]]:
+    """The objects (and raw paths) whose files differ, with the file names that did."""
+    repo = ws.repo
+    layout = layout or Layout(ws)
+    a = old if old is not None else empty_tree(repo)
+    b = new if new is not None else empty_tree(repo)
+    out: dict[Key, set[str]] = {}
+    if a.id == b.id:
+        return out
+    for delta in a.diff_to_tree(b).deltas:
+        for path in {delta.old_file.path, delta.new_file.path}:
+            key, name = layout.owner(path)
+            out.setdefault(key, set()).add(name)
+    return out
+
+
+def object_files(tree: Optional[pygit2.Tree], cls: type, object_id: str) -> Files:
+    """The files object ``object_id`` owns in ``tree`` (empty if it is not there)."""
+    if tree is None:
+        return {}
+    folder = cls._meta.get_object_folder(object_id)  # type: ignore[attr-defined]
+    try:
+        sub = tree[folder]
+    except KeyError:
+        return {}
+    if not isinstance(sub, pygit2.Tree):
+        return {}
+    files: Files = {}
+    for name in owned_files(cls):
+        if name in sub:
+            entry = sub[name]
+            if entry.filemode != pygit2.enums.FileMode.TREE:
+                files[name] = entry.id
+    return files
+
+
+def path_entry(tree: Optional[pygit2.Tree], path: str) -> Optional[tuple[pygit2.Oid, int]]:
+    if tree is None:
+        return None
+    try:
+        obj = tree[path]
+    except KeyError:
+        return None
+    return (obj.id, obj.filemode)  # type: ignore[attr-defined]
+
+
+# -- decoding --------------------------------------------------------------------
+def stored_fields(ws: Workspace, cls: type, path: str, oid: pygit2.Oid) -> dict[str, Any]:
+    """The JSON field dict of data blob ``oid`` (shared, do not mutate)."""
+    cached = ws.cached_object(oid)
+    if cached is not None and cached._stored is not None:
+        return cached._stored
+    obj = ws.repo.get(oid)
+    if not isinstance(obj, pygit2.Blob):
+        raise CorruptObject(path, f"blob {oid} is missing")
+    try:
+        model_name, stored = json_format.loads(obj.data)
+    except (ValueError, RecursionError) as exc:
+        raise CorruptObject(path, f"not a valid data file ({exc})") from None
+    if model_name != cls.__name__:
+        raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
+    return stored
+
+
+def load(ws: Workspace, cls: type, object_id: str, files: Files, tree: Optional[pygit2.Tree]) -> Optional[GitModel]:
+    """The object as stored in ``files``/``tree``, or ``None`` if it has no data file."""
+    opts = cls._meta  # type: ignore[attr-defined]
+    oid = files.get(opts.data_filename)
+    if oid is None:
+        return None
+    path = opts.get_data_path(object_id)
+    obj = cls._load(ws, path, oid, tree if tree is not None else empty_tree(ws.repo))  # type: ignore[attr-defined]
+    for f in opts.blob_fields:
+        obj._data[f.name] = files.get(f.blob_name(opts.data_filename))
+    return obj  # type: ignore[no-any-return]
+
+
+def python_value(cls: type, name: str, value: Any) -> Any:
+    """The Python value of stored JSON ``value`` for field ``name`` (raw if unknown)."""
+    fld = cls._meta._by_name.get(name)  # type: ignore[attr-defined]
+    if fld is None or not fld.stored_in_json or value is None:
+        return value
+    try:
+        return fld.from_json(value)
+    except Exception:  # a value another version wrote; show it as stored
+        return value
+
+
+def field_changes(cls: type, old: Optional[dict[str, Any]], new: Optional[dict[str, Any]],
+                  old_files: Files, new_files: Files) -> dict[str, tuple[Any, Any]]:
+    """``{field: (old, new)}`` between two stored dicts and file maps."""
+    old = old or {}
+    new = new or {}
+    out: dict[str, tuple[Any, Any]] = {}
+    for name in sorted(set(old) | set(new)):
+        a, b = old.get(name), new.get(name)
+        if a != b or (name in old) != (name in new):
+            out[name] = (python_value(cls, name, a), python_value(cls, name, b))
+    opts = cls._meta  # type: ignore[attr-defined]
+    for f in opts.blob_fields:
+        fname = f.blob_name(opts.data_filename)
+        if old_files.get(fname) != new_files.get(fname):
+            out[f.name] = (old_files.get(fname), new_files.get(fname))
+    return out
+
+
+def object_change(
+    ws: Workspace,
+    cls: type,
+    object_id: str,
+    old_tree: Optional[pygit2.Tree],
+    new_tree: Optional[pygit2.Tree],
+    old_files: Optional[Files] = None,
+    new_files: Optional[Files] = None,
+) -> Optional[ObjectChange]:
+    """The change of one object between two trees, or ``None`` if it is the same."""
+    opts = cls._meta  # type: ignore[attr-defined]
+    a = object_files(old_tree, cls, object_id) if old_files is None else old_files
+    b = object_files(new_tree, cls, object_id) if new_files is None else new_files
+    if a == b:
+        return None
+    data = opts.data_filename
+    path = opts.get_data_path(object_id)
+    old_stored = stored_fields(ws, cls, path, a[data]) if data in a else None
+    new_stored = stored_fields(ws, cls, path, b[data]) if data in b else None
+    if old_stored is None and new_stored is None:
+        return None  # only stray blob files without a data file: not an object
+    kind = ADDED if old_stored is None else DELETED if new_stored is None else MODIFIED
+    changes = field_changes(cls, old_stored, new_stored, a, b) if kind == MODIFIED else {}
+    return ObjectChange(
+        cls, object_id, kind, changes,
+        old=load(ws, cls, object_id, a, old_tree),
+        new=load(ws, cls, object_id, b, new_tree),
+    )
+
+
+def changes_between(ws: Workspace, old: Optional[pygit2.Tree], new: Optional[pygit2.Tree]) -> list[Change]:
+    """Every object and raw path that differs from ``old`` to ``new``."""
+    out: list[Change] = []
+    for (cls, ident), _names in sorted(changed_keys(ws, old, new).items(), key=_key_order):
+        if cls is None:
+            a, b = path_entry(old, ident), path_entry(new, ident)
+            if a == b:
+                continue
+            kind = ADDED if a is None else DELETED if b is None else MODIFIED
+            out.append(PathChange(ident, kind, a[0] if a else None, b[0] if b else None))
+            continue
+        change = object_change(ws, cls, ident, old, new)
+        if change is not None:
+            out.append(change)
+    return out
+
+
+def _key_order(item: tuple[Key, Any]) -> tuple[str, str]:
+    (cls, ident), _ = item
+    return ("" if cls is None else cls.__name__, ident)
+
+
+def describe(keys: Iterable[Key]) -> str:
+    return ", ".join(f"{c.__name__ if c else 'path'} {i!r}" for c, i in keys)
