@@ -157,15 +157,21 @@ def follow_branch(ws: Workspace) -> None:
     stage = ws.stage
     if stage.is_dirty:
         return
+    try:
+        ref = ws.repo.references.get(ws.head)  # the one ref read
+    except (pygit2.GitError, ValueError) as exc:
+        raise RepositoryError(f"{ws.head} is corrupt: {exc}") from None
+    target = ref.target if ref is not None else None
+    if target == ws._start:
+        return  # the common case: nobody moved the branch
     with ws.write_lock:
-        if stage.is_dirty or ws._detached is not None:
+        if stage.is_dirty or ws._detached is not None or ws.__dict__.get("_follow_paused"):
             return
         base_id = stage.base.id if stage.base is not None else None
         if base_id != start_tree_id(ws):
             return  # trees written (ws.index) but not committed: still pending
-        target = read_ref(ws.repo, ws.head)
-        if target == ws._start:
-            return
+        if target is not None and not isinstance(target, pygit2.Oid):
+            raise RepositoryError(f"{ws.head} is a symbolic ref to {target!r}, not a branch")
         commit = ws.repo.get(target) if target is not None else None
         if target is not None and not isinstance(commit, pygit2.Commit):
             raise RepositoryError(f"{ws.head} points at {target}, which is not a commit")
