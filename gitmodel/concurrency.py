@@ -118,18 +118,9 @@ def move_branch(
     delay = _FIRST_DELAY
     while True:
         try:
-            with repo.transaction() as tx:
-                tx.lock_ref(head)
-                current = read_ref(repo, head)
-                if current != expected:
-                    raise BranchMoved(
-                        f"{head} moved to {current} while this workspace was at "
-                        f"{expected}; nothing was committed",
-                        current,
-                    )
-                tx.set_target(head, commit_id, message=reflog)
+            _swap(repo, head, expected, commit_id, reflog)
             return
-        except (pygit2.GitError, OSError) as exc:
+        except (pygit2.GitError, OSError, ValueError) as exc:
             lock_path = lock_file_path(repo, head)
             if os.path.exists(lock_path):
                 if break_stale_lock_file(repo, lock_path, ws.stale_lock_age):
@@ -144,6 +135,58 @@ def move_branch(
         # back off with jitter so that many writers do not spin in step
         time.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, _MAX_DELAY)
+
+
+def _moved(head: str, expected: Optional[pygit2.Oid], current: Optional[pygit2.Oid]) -> BranchMoved:
+    return BranchMoved(
+        f"{head} moved to {current} while this workspace was at {expected}; "
+        "nothing was committed",
+        current,
+    )
+
+
+def _swap(
+    repo: pygit2.Repository,
+    head: str,
+    expected: Optional[pygit2.Oid],
+    commit_id: pygit2.Oid,
+    reflog: str,
+) -> None:
+    """One compare-and-swap attempt; git errors (a busy lock) propagate."""
+    if not hasattr(repo, "transaction"):  # pygit2 < 1.19 (the only one on Python 3.10)
+        _swap_matching(repo, head, expected, commit_id, reflog)
+        return
+    with repo.transaction() as tx:
+        tx.lock_ref(head)
+        current = read_ref(repo, head)
+        if current != expected:
+            raise _moved(head, expected, current)
+        tx.set_target(head, commit_id, message=reflog)
+
+
+def _swap_matching(
+    repo: pygit2.Repository,
+    head: str,
+    expected: Optional[pygit2.Oid],
+    commit_id: pygit2.Oid,
+    reflog: str,
+) -> None:
+    # libgit2 moves a ref only if it still holds the value the Reference was
+    # read with (git_reference_create_matching): the same compare-and-swap
+    ref = repo.references.get(head)
+    current = read_ref(repo, head)
+    if current != expected:
+        raise _moved(head, expected, current)
+    try:
+        if ref is None:
+            repo.create_reference_direct(head, commit_id, False, message=reflog)
+        else:
+            ref.set_target(commit_id, reflog)
+    except (pygit2.GitError, pygit2.AlreadyExistsError, OSError, ValueError):
+        now = read_ref(repo, head)
+        if now != expected:
+            raise _moved(head, expected, now) from None
+        raise  # the ref lock is busy: the caller waits and retries
 
 
 def follow_branch(ws: Workspace) -> None:
@@ -188,11 +231,11 @@ def paused(ws: Workspace) -> Iterator[None]:
     a merge conflict, never a silent overwrite.
     """
     with ws.write_lock:
-        ws._follow_paused = ws.__dict__.get("_follow_paused", 0) + 1
+        ws.__dict__["_follow_paused"] = ws.__dict__.get("_follow_paused", 0) + 1
         try:
             yield
         finally:
-            ws._follow_paused -= 1
+            ws.__dict__["_follow_paused"] -= 1
 
 
 def start_tree_id(ws: Workspace) -> Optional[pygit2.Oid]:
@@ -204,5 +247,5 @@ def start_tree_id(ws: Workspace) -> Optional[pygit2.Oid]:
     if cached is not None and cached[0] == start:
         return cached[1]  # type: ignore[no-any-return]
     tree_id = ws.repo[start].tree_id  # type: ignore[attr-defined]
-    ws._start_tree_memo = (start, tree_id)
+    ws.__dict__["_start_tree_memo"] = (start, tree_id)
     return tree_id  # type: ignore[no-any-return]

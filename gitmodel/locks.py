@@ -72,7 +72,7 @@ def read_lock(repo: pygit2.Repository, name: str) -> Optional[LockInfo]:
     if ref is None:
         return None
     try:
-        info = json.loads(repo[ref.target].data)  # type: ignore[union-attr]
+        info = json.loads(repo[ref.target].data)  # type: ignore[union-attr,attr-defined]
         return LockInfo(name, int(info["pid"]), str(info["host"]), float(info["time"]))
     except (KeyError, ValueError, TypeError, AttributeError):
         return LockInfo(name, 0, "", 0.0)  # a lock of unknown origin (e.g. the 2012 format)
@@ -136,6 +136,8 @@ def _break_if_stale(repo: pygit2.Repository, name: str, stale_lock_age: float) -
         # process killed in the middle of taking or releasing the lock
         return break_stale_lock_file(repo, lock_file_path(repo, ref_name), stale_lock_age)
     token = ref.target
+    if not isinstance(token, pygit2.Oid):  # a symbolic ref: not one of ours
+        return False
     holder = _holder(repo, name, token)
     if holder.is_stale:
         return release(repo, name, token)  # only if nobody re-took it meanwhile
@@ -144,7 +146,7 @@ def _break_if_stale(repo: pygit2.Repository, name: str, stale_lock_age: float) -
 
 def _holder(repo: pygit2.Repository, name: str, token: pygit2.Oid) -> LockInfo:
     try:
-        info = json.loads(repo[token].data)  # type: ignore[union-attr]
+        info = json.loads(repo[token].data)  # type: ignore[attr-defined]
         return LockInfo(name, int(info["pid"]), str(info["host"]), float(info["time"]))
     except (KeyError, ValueError, TypeError, AttributeError):
         return LockInfo(name, 0, "", 0.0)

@@ -11,7 +11,7 @@ import os
 import threading
 from contextlib import contextmanager
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 
 import pygit2
 from pygit2.enums import ObjectType, SortMode
@@ -27,7 +27,7 @@ from .exceptions import (
     RepositoryNotFound,
 )
 from .models import GitModel, ModelBase
-from .tree import BLOB_MODE, TREE_MODE, Entry, StagingTree
+from .tree import BLOB_MODE, TREE_MODE, Entry, NameMatch, StagingTree
 
 if TYPE_CHECKING:
     from .changes import Change, ObjectChange
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 Identity = tuple[str, str]
 _NO_CHOICE: Any = object()
+M = TypeVar("M", bound=GitModel)
 Treeish = Union[str, pygit2.Oid, pygit2.Object, "Branch"]
 
 DEFAULT_IDENTITY: Identity = ("gitmodel", "gitmodel@localhost")
@@ -108,7 +109,8 @@ class Workspace:
         if not os.path.exists(path):
             raise RepositoryNotFound(f"no git repository at {path!r}: the path does not exist")
         try:
-            self.repo = pygit2.Repository(path)
+            # NO_SEARCH: a folder inside some other repository is not that repository
+            self.repo = pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
         except (pygit2.GitError, KeyError) as exc:
             raise RepositoryNotFound(f"no git repository at {path!r}: {exc}") from None
         self.path = self.repo.path
@@ -169,7 +171,7 @@ class Workspace:
             return self._author
         config = self.repo.config
         try:
-            return (config["user.name"], config["user.email"])
+            return (str(config["user.name"]), str(config["user.email"]))
         except KeyError:
             return DEFAULT_IDENTITY
 
@@ -214,7 +216,7 @@ class Workspace:
         return concurrency.start_tree_id(self)
 
     # -- models -----------------------------------------------------------------
-    def register_model(self, cls: type[GitModel]) -> type[GitModel]:
+    def register_model(self, cls: type[M]) -> type[M]:
         """Bind ``cls`` to this workspace; returns the bound class.
 
         A class bound elsewhere (or to nothing) is bound through a subclass of
@@ -232,7 +234,8 @@ class Workspace:
         attrs: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
         if cls._meta.abstract:
             attrs["Meta"] = _abstract_meta()
-        bound = ModelBase(cls.__name__, (cls,), attrs, workspace=self)
+        # ws.GitModel joins the bases so that isinstance(obj, ws.GitModel) holds too
+        bound = ModelBase(cls.__name__, (cls, self.GitModel), attrs, workspace=self)
         return bound  # type: ignore[return-value]
 
     def import_models(self, module: Union[str, ModuleType]) -> ModelRegistry:
@@ -263,7 +266,11 @@ class Workspace:
         if len(objects) >= self.object_cache_size:
             del objects[next(iter(objects))]
         snapshot = type(obj).__new__(type(obj))
-        snapshot._data = {f.name: f.copy_value(obj._data.get(f.name)) for f in obj._meta.fields}
+        # what a fresh read would give: fields that are not serialized get their default
+        snapshot._data = {
+            f.name: f.copy_value(obj._data.get(f.name)) if f.serialize else f.get_default()
+            for f in obj._meta.fields
+        }
         snapshot._stored = obj._stored
         snapshot._extra = dict(obj._extra)
         snapshot._stored_id = obj._stored_id
@@ -329,6 +336,12 @@ class Workspace:
 
         ``tree`` is ``None`` for the staged state, else the tree searched.
         """
+        yield from self.iter_files(folder, filename, treeish)
+
+    def iter_files(
+        self, folder: str, match: NameMatch, treeish: Optional[Treeish] = None
+    ) -> Iterator[tuple[str, pygit2.Oid, Optional[pygit2.Tree]]]:
+        """Like :meth:`find_data_files`, for file names equal to or satisfying ``match``."""
         if treeish is None:
             concurrency.follow_branch(self)
             stage, tree = self.stage, None
@@ -336,12 +349,12 @@ class Workspace:
             tree = self.resolve_tree(treeish)
             stage = StagingTree(self.repo, tree)
         with self.write_lock:  # a snapshot: other threads may stage meanwhile
-            if _is_file(stage.base, folder) and _is_file(stage, folder):
+            if folder and _is_file(stage.base, folder) and _is_file(stage, folder):
                 raise CorruptObject(folder, "expected a folder, found a file")
-            found = list(stage.find_files(folder, filename))
-        for rel, (oid, _mode) in found:
-            prefix = f"{folder}/{rel}/" if rel else f"{folder}/"
-            yield prefix + filename, oid, tree
+            found = list(stage.iter_files(folder, match))
+        for rel, name, (oid, _mode) in found:
+            prefix = f"{folder}/{rel}/" if rel else (f"{folder}/" if folder else "")
+            yield prefix + name, oid, tree
 
     # -- staging ---------------------------------------------------------------
     def _require_writable(self) -> None:
@@ -380,10 +393,11 @@ class Workspace:
     def has_changes(self) -> bool:
         """True when the staged state differs from the branch's last commit."""
         with self.write_lock:
-            if not self.stage.is_dirty and self.stage.base is not None:
-                return self.stage.base.id != self._start_tree_id()
-            tree_id = self.stage.write()
             start = self._start_tree_id()
+            if not self.stage.is_dirty and self.stage.base is not None:
+                tree_id = self.stage.base.id
+            else:
+                tree_id = self.stage.write()
             if start is None:
                 return len(self.repo[tree_id]) > 0  # type: ignore[arg-type]
             return tree_id != start
@@ -397,10 +411,11 @@ class Workspace:
             paths.add(delta.new_file.path)
         return paths
 
-    def require_only_pending(self, *folders: Optional[str]) -> None:
-        """Raise ``RepositoryError`` if changes outside ``folders`` are pending."""
-        prefixes = tuple(f"{f}/" for f in folders if f)
-        others = [p for p in self.changed_paths() if not p.startswith(prefixes)]
+    def require_only_pending(self, *paths: Optional[str]) -> None:
+        """Raise ``RepositoryError`` if changes outside ``paths`` (files or folders) are pending."""
+        exact = {p for p in paths if p}
+        prefixes = tuple(f"{p}/" for p in exact)
+        others = [p for p in self.changed_paths() if p not in exact and not p.startswith(prefixes)]
         if others:
             raise RepositoryError(
                 f"cannot commit: other changes are pending ({len(others)} path(s), "
@@ -488,6 +503,10 @@ class Workspace:
             expected = self._start
         concurrency.move_branch(self, commit_id, message, expected, reflog)
 
+    def _move_branch_matching(self, commit_id: pygit2.Oid, log_message: str) -> None:
+        """One compare-and-swap without ref transactions (pygit2 < 1.19)."""
+        concurrency._swap_matching(self.repo, self.head, self._start, commit_id, log_message)
+
     @contextmanager
     def commit_on_success(
         self,
@@ -518,6 +537,7 @@ class Workspace:
         ref_name = _branch_ref(name)
         if self.repo.references.get(ref_name) is not None:
             raise RepositoryError(f"branch {name!r} already exists")
+        target: Any
         if start_point is None:
             if self._start is None:
                 raise RepositoryError(f"{self.head} has no commits to branch from")
@@ -551,6 +571,8 @@ class Workspace:
         """Move to ``treeish``: a branch switches; a tag or commit is read-only."""
         if treeish is None:
             treeish = self.head
+        if isinstance(treeish, Branch):
+            treeish = treeish.ref.name
         if isinstance(treeish, str) and self.repo.references.get(_branch_ref(treeish)) is not None:
             self.set_branch(treeish)
             return
@@ -569,8 +591,14 @@ class Workspace:
         if self.has_changes():
             raise RepositoryError(f"cannot {action}: there are pending changes")
 
-    def walk(self, sort: SortMode = SortMode.TIME) -> Iterator[pygit2.Commit]:
-        """The commits of the current position, newest first."""
+    def walk(
+        self, sort: SortMode = SortMode.TOPOLOGICAL | SortMode.TIME
+    ) -> Iterator[pygit2.Commit]:
+        """The commits of the current position, newest first.
+
+        Topological order breaks ties between commits made in the same
+        second, so a child always comes before its parent.
+        """
         concurrency.follow_branch(self)
         if self._start is None:
             return iter(())
@@ -706,9 +734,9 @@ def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
         return False
 
 
-def _peel(obj: pygit2.Object, name: Any) -> pygit2.Object:
+def _peel(obj: Any, name: Any) -> Union[pygit2.Commit, pygit2.Tree]:
     if isinstance(obj, pygit2.Tag):
-        obj = obj.peel(None)  # type: ignore[arg-type]
+        obj = obj.peel(None)
     if isinstance(obj, (pygit2.Commit, pygit2.Tree)):
         return obj
     raise ReferenceNotFound(name, f"{name!r} does not name a commit or tree")
