@@ -264,7 +264,9 @@ class Workspace:
             return
         objects = self._objects
         if len(objects) >= self.object_cache_size:
-            del objects[next(iter(objects))]
+            with self.write_lock:  # threads reading at once must not evict the same entry
+                if len(objects) >= self.object_cache_size:
+                    objects.pop(next(iter(objects)), None)
         snapshot = type(obj).__new__(type(obj))
         # what a fresh read would give: fields that are not serialized get their default
         snapshot._data = {

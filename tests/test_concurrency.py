@@ -321,3 +321,31 @@ def test_a_save_builds_on_the_commit_its_object_was_read_from(bare_repo_path):
         stale.save(commit=True)  # not a silent overwrite of n=1
     assert ws1.branch.oid == head
     assert T1.get("x").n == 1
+
+
+def test_threads_reading_through_a_tiny_object_cache(bare_repo_path):
+    """Many threads reading at once evict cache entries without tripping over each other."""
+    ws = Workspace(bare_repo_path, object_cache_size=3)
+    Item = item_model(ws)
+    for i in range(40):
+        Item(id=f"i{i}", n=i).save()
+    ws.commit("items")
+    errors: list[BaseException] = []
+
+    def read(offset: int) -> None:
+        try:
+            for round_no in range(5):
+                for i in range(40):
+                    k = (i + offset + round_no) % 40
+                    assert Item.get(f"i{k}").n == k
+                assert sorted(o.n for o in Item.all()) == list(range(40))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read, args=(t,)) for t in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(ws._objects) <= 3
