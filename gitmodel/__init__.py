@@ -19,6 +19,7 @@ from .exceptions import (
     ValidationError,
 )
 from .models import GitModel
+from .query import Q, QuerySet
 from .workspace import Workspace
 
 __version__ = "0.2.0"
@@ -26,6 +27,8 @@ __version__ = "0.2.0"
 __all__ = [
     "fields",
     "GitModel",
+    "Q",
+    "QuerySet",
     "Workspace",
     "GitModelError",
     "RepositoryError",

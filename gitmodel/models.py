@@ -267,19 +267,9 @@ class GitModel(metaclass=ModelBase):
         return None
 
     def _check_unique(self, ws: Workspace) -> None:
-        unique = self._meta.unique_fields
-        if not unique:
-            return
-        object_id = self.get_id()
-        wanted = {f.name: f.to_json(self._data.get(f.name)) for f in unique}
-        for other in type(self).all():
-            if other.get_id() == object_id:
-                continue
-            for name, value in wanted.items():
-                if value is not None and other.to_json_fields().get(name) == value:
-                    raise IntegrityError(
-                        f'{type(self).__name__} with "{name}" = {value!r} already exists'
-                    )
+        from .indexes import check_unique
+
+        check_unique(self, ws)
 
     @class_or_instance_method
     def delete(
@@ -342,6 +332,16 @@ class GitModel(metaclass=ModelBase):
 
         cls._meta.require_workspace()
         return QuerySet(cls, treeish=treeish)
+
+    @classmethod
+    def filter(cls, *args: Any, **lookups: Any) -> QuerySet[Self]:
+        """``Model.all().filter(...)``: the objects matching the lookups."""
+        return cls.all().filter(*args, **lookups)
+
+    @classmethod
+    def exclude(cls, *args: Any, **lookups: Any) -> QuerySet[Self]:
+        """``Model.all().exclude(...)``: the objects not matching the lookups."""
+        return cls.all().exclude(*args, **lookups)
 
     @classmethod
     def _iter_stored(cls, treeish: Any = None) -> Iterator[Self]:
