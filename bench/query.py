@@ -74,24 +74,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="objects in the store")
     parser.add_argument("--shard", type=int, default=1, help="Meta.shard of the model (0: flat)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--dir", help="work in this folder and keep it (a store built "
+                        "there before with the same --n and --shard is reused)")
     args = parser.parse_args()
     n = args.n
     groups = max(1, n // 10)
-    tmp = tempfile.mkdtemp(prefix="gitmodel-bench-")
+    tmp = args.dir or tempfile.mkdtemp(prefix="gitmodel-bench-")
+    os.makedirs(tmp, exist_ok=True)
     try:
         run(tmp, n, groups, args.shard)
     finally:
-        if not args.keep:
+        if not args.dir:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
-            print(f"kept {tmp}")
+            print(f"kept {tmp}")  # pragma: no cover
 
 
 def run(tmp: str, n: int, groups: int, shard: int) -> None:
     shard_count = shard
     repo_path = os.path.join(tmp, "store.git")
-    ws = Workspace.init(repo_path)
+    reuse = os.path.exists(repo_path)
+    ws = Workspace(repo_path) if reuse else Workspace.init(repo_path)
 
     class Page(ws.GitModel):
         title = fields.CharField()
@@ -104,21 +107,28 @@ def run(tmp: str, n: int, groups: int, shard: int) -> None:
 
     rng = random.Random(7)
     words = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "theta"]
-    print(f"building {n:,} objects (shard={shard}) ...", flush=True)
-    start = time.perf_counter()
-    for i in range(n):
-        Page(
-            title=f"page {i}",
-            group=f"g{i % groups:06d}",
-            body=" ".join(rng.choice(words) for _ in range(12)) + (" needle" if i % 1000 == 0 else ""),
-            rank=i,
-        ).save()
-    ws.commit("import")
-    build_s = time.perf_counter() - start
-    print(f"  saved and committed in {build_s:.1f} s", flush=True)
+    if reuse:
+        print(f"reusing the store in {repo_path}", flush=True)
+    else:
+        print(f"building {n:,} objects (shard={shard}) ...", flush=True)
+        start = time.perf_counter()
+        for i in range(n):
+            Page(
+                title=f"page {i}",
+                group=f"g{i % groups:06d}",
+                body=" ".join(rng.choice(words) for _ in range(12))
+                + (" needle" if i % 1000 == 0 else ""),
+                rank=i,
+            ).save()
+        ws.commit("import")
+        build_s = time.perf_counter() - start
+        print(f"  saved and committed in {build_s:.1f} s", flush=True)
 
     # -- the SQLite baseline: same rows, same JSON, an index on group ---------------
-    db = sqlite3.connect(os.path.join(tmp, "baseline.sqlite"), isolation_level=None)
+    baseline = os.path.join(tmp, "baseline.sqlite")
+    if os.path.exists(baseline):
+        os.unlink(baseline)
+    db = sqlite3.connect(baseline, isolation_level=None)
     db.execute("CREATE TABLE page (id TEXT PRIMARY KEY, grp TEXT, data TEXT)")
     db.execute("BEGIN")
     for path, oid in _raw_files(ws.repo, ws.repo.head.peel().tree, "page", "data.json"):
@@ -179,14 +189,20 @@ def run(tmp: str, n: int, groups: int, shard: int) -> None:
     assert len(raw_res) == len(gm_res) == (n + 999) // 1000, (len(raw_res), len(gm_res))
 
     # -- one commit changing 10 objects ------------------------------------------------------
+    moved = f"moved-{time.time_ns()}"
     changed = list(Page.all()[:: max(1, n // 10)])[:10]
     for page in changed:
-        page.group = "moved"
+        page.group = moved
         page.save()
     ws.commit("move ten pages")
     update = update_index(Page)
     assert update is not None
-    assert len(Page.filter(group="moved")) == 10
+    assert len(Page.filter(group=moved)) == 10
+    for page in changed:  # put them back, so a rerun with --dir finds the same groups
+        page.group = Page.all(treeish="HEAD~1").get(pk=page.id).group
+        page.save()
+    ws.commit("move them back")
+    update_index(Page)
 
     # -- a new process ---------------------------------------------------------------------------
     env = dict(os.environ)

@@ -30,7 +30,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import pygit2
 
@@ -63,6 +63,9 @@ MAX_SLOTS = 6
 #: pending edits under one model folder above which a query writes the tree
 #: objects first and moves the index instead of checking each edit
 PENDING_LIMIT = 256
+#: after moving an index by more files than this, the WAL is folded into the
+#: database at once, so the next small update does not pay for it
+CHECKPOINT_AFTER = 2000
 #: ``value IN (...)`` lists are sent in chunks of this size
 IN_CHUNK = 500
 
@@ -135,6 +138,7 @@ class IndexStore:
         self._lock = threading.RLock()
         self._db: Optional[sqlite3.Connection] = None
         self._inode: Optional[int] = None
+        self._checkpoint = False
 
     # -- connection ---------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -252,6 +256,7 @@ class IndexStore:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            self._fold_wal(db)
             return [(p, pygit2.Oid(raw=o)) for p, o in found]
 
         return self._run(work)  # type: ignore[no-any-return]
@@ -269,6 +274,7 @@ class IndexStore:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            self._fold_wal(db)
             return UpdateStats(changed, time.perf_counter() - started)
 
         return self._run(work)  # type: ignore[no-any-return]
@@ -309,7 +315,13 @@ class IndexStore:
             slot, old_tree = row
         changed = _move(db, slot, ctx, names, old_tree)
         db.execute("UPDATE slot SET tree = ?, used = ? WHERE id = ?", (ctx.tree_hex, now, slot))
+        self._checkpoint = changed > CHECKPOINT_AFTER
         return slot, changed
+
+    def _fold_wal(self, db: sqlite3.Connection) -> None:
+        if self._checkpoint:
+            self._checkpoint = False
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def _evict(self, db: sqlite3.Connection, sig: str) -> None:
         stale = db.execute(
@@ -326,10 +338,10 @@ def _move(
 ) -> int:
     """Apply the diff from tree ``old_hex`` to ``ctx.tree_hex`` to slot rows."""
     repo = ctx.ws.repo
-    old = None if old_hex == EMPTY_TREE else repo.get(old_hex)
-    if old_hex != EMPTY_TREE and not isinstance(old, pygit2.Tree):
+    found = None if old_hex == EMPTY_TREE else repo.get(old_hex)
+    old = found if isinstance(found, pygit2.Tree) else None
+    if old_hex != EMPTY_TREE and old is None:
         db.execute("DELETE FROM val WHERE slot = ?", (slot,))  # pruned: start over
-        old = None
     new = ctx.folder_tree
     prefix = ctx.folder + "/"
     filename = ctx.filename
@@ -356,7 +368,7 @@ def _move(
     model_name = ctx.model.__name__
     for path, oid in added:
         try:
-            name, stored = json_format.loads(repo[oid].data)
+            name, stored = json_format.loads(repo[oid].data)  # type: ignore[attr-defined]
         except (KeyError, ValueError, RecursionError):
             continue  # a scan reports it as CorruptObject
         if name != model_name:
@@ -515,7 +527,7 @@ class Row:
             self.obj = cached
             return
         try:
-            name, stored = json_format.loads(ctx.ws.repo[self.oid].data)
+            name, stored = json_format.loads(ctx.ws.repo[self.oid].data)  # type: ignore[attr-defined]
         except (KeyError, ValueError, RecursionError):
             name, stored = "", {}
         if name != ctx.model.__name__:
@@ -546,7 +558,7 @@ class Row:
                 return value
         value = self.obj._data.get(field.name)  # type: ignore[union-attr]
         if isinstance(value, _model_class()):
-            return value.get_id()
+            return value.get_id()  # type: ignore[attr-defined]
         return value
 
     def value(self, field: _fields.Field[Any]) -> Any:
@@ -557,9 +569,9 @@ class Row:
         """The object's id: its folder's name (or its id field if paths are custom)."""
         if not self.ctx.custom_path:
             return self.path.rsplit("/", 2)[-2]
-        return self.get(self.ctx.model._meta.id_field)
+        return self.get(self.ctx.model._meta.id_field)  # type: ignore[call-overload]
 
-    def load(self) -> GitModel:
+    def load(self) -> Any:
         """The model instance (decoded once per blob id, then copied from the cache)."""
         ctx = self.ctx
         if self.stored is not None and self.obj is None:
@@ -678,30 +690,42 @@ def execute(qs: QuerySet[Any]) -> list[Row]:
     where = qs._where.resolve(qs.treeish) if qs._where is not None else None
     ctx = _Context(model, qs.treeish)
     plan = _choose_plan(model, where)
-    found = _index_lookup(ctx, plan) if plan is not None else None
-    sort_paths = found is not None or bool(ctx.pending)
-    if found is None:
-        found = _walk(ctx.folder_tree, ctx.folder + "/", ctx.filename) if ctx.folder_tree else []
+    indexed = _index_lookup(ctx, plan) if plan is not None else None
+    sort_paths = indexed is not None or bool(ctx.pending)
+    found: Iterable[tuple[str, pygit2.Oid]]
+    if indexed is not None:
+        found = indexed
+    else:
+        found = _walk(ctx.folder_tree, ctx.folder + "/", ctx.filename) if ctx.folder_tree else ()
         plan = None
     pending = ctx.pending
-    rows = [Row(ctx, p, o) for p, o in found if not (pending and pending.hides(p))]
-    if where is not None and not (plan is not None and plan.exact):
-        rows = [row for row in rows if where(row)]
+    check = where is not None and not (plan is not None and plan.exact)
+    rows = []
+    for path, oid in found:
+        if pending and pending.hides(path):
+            continue
+        row = Row(ctx, path, oid)
+        if check and not where(row):  # type: ignore[misc]
+            continue
+        rows.append(row)
     extra = [Row(ctx, p, o) for p, o in pending.files]
     if where is not None:
         extra = [row for row in extra if where(row)]
     rows.extend(extra)
     if qs._order:
         for name in reversed(qs._order):
-            field = model._meta.get_field("id" if name.lstrip("-") == "pk" else name.lstrip("-"))
-            if name.lstrip("-") == "pk":
-                field = model._meta.id_field
-            rows.sort(key=lambda r, f=field: _sort_key(r.get(f)), reverse=name.startswith("-"))
+            bare = name.lstrip("-")
+            field = model._meta.id_field if bare == "pk" else model._meta.get_field(bare)
+            rows.sort(key=_field_key(field), reverse=name.startswith("-"))
     elif sort_paths:
         rows.sort(key=lambda r: r.path)
     if qs._low or qs._high is not None:
         rows = rows[qs._low : qs._high]
     return rows
+
+
+def _field_key(field: _fields.Field[Any]) -> Callable[[Row], tuple[int, Any]]:
+    return lambda row: _sort_key(row.get(field))
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
