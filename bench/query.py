@@ -74,6 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="objects in the store")
     parser.add_argument("--shard", type=int, default=1, help="Meta.shard of the model (0: flat)")
+    parser.add_argument("--pack", action="store_true",
+                        help="pack the objects (git repack -ad) before measuring")
     parser.add_argument("--dir", help="work in this folder and keep it (a store built "
                         "there before with the same --n and --shard is reused)")
     args = parser.parse_args()
@@ -82,7 +84,7 @@ def main() -> None:
     tmp = args.dir or tempfile.mkdtemp(prefix="gitmodel-bench-")
     os.makedirs(tmp, exist_ok=True)
     try:
-        run(tmp, n, groups, args.shard)
+        run(tmp, n, groups, args.shard, args.pack)
     finally:
         if not args.dir:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -90,7 +92,7 @@ def main() -> None:
             print(f"kept {tmp}")  # pragma: no cover
 
 
-def run(tmp: str, n: int, groups: int, shard: int) -> None:
+def run(tmp: str, n: int, groups: int, shard: int, pack: bool) -> None:
     shard_count = shard
     repo_path = os.path.join(tmp, "store.git")
     reuse = os.path.exists(repo_path)
@@ -123,6 +125,12 @@ def run(tmp: str, n: int, groups: int, shard: int) -> None:
         ws.commit("import")
         build_s = time.perf_counter() - start
         print(f"  saved and committed in {build_s:.1f} s", flush=True)
+
+    if pack:
+        start = time.perf_counter()
+        subprocess.run(["git", f"--git-dir={repo_path}", "repack", "-adq"], check=True)
+        print(f"  packed in {time.perf_counter() - start:.1f} s", flush=True)
+    layout = "packed" if pack else "loose objects"
 
     # -- the SQLite baseline: same rows, same JSON, an index on group ---------------
     baseline = os.path.join(tmp, "baseline.sqlite")
@@ -235,7 +243,7 @@ def run(tmp: str, n: int, groups: int, shard: int) -> None:
         ("  first indexed query (index read from disk)", ms(first["first_query"]), ""),
     ]
     print()
-    print(f"gitmodel query benchmark: {n:,} objects, shard={shard}, pygit2 {pygit2.__version__}, "
+    print(f"gitmodel query benchmark: {n:,} objects ({layout}), shard={shard}, pygit2 {pygit2.__version__}, "
           f"SQLite {sqlite3.sqlite_version}")
     width = max(len(r[0]) for r in rows)
     for label, value, ratio in rows:

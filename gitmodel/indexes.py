@@ -4,8 +4,9 @@ An index maps the values of a model's indexed fields to the data files that
 hold them, for one *tree*: the tree id of the model's folder. It lives in
 SQLite (``<git dir>/gitmodel/index.sqlite``) so a new process starts warm.
 When the tree a query needs differs from the tree an index was built for,
-the index is moved by the diff between the two trees; libgit2 skips equal
-subtrees, so the work follows the change, not the size of the store.
+the index is moved by the diff between the two trees, which skips subtrees
+with equal ids without opening them, so the work follows the change, not
+the size of the store.
 
 Git stays the source of truth: a missing, stale or corrupt index file is
 rebuilt from the trees, and a query that cannot use the index scans.
@@ -351,17 +352,9 @@ def _move(
     if old is None and new is not None:
         added = [(prefix + rel, oid) for rel, oid in _walk(new, "", filename)]
     elif old is not None:
-        diff = old.diff_to_tree(new) if new is not None else old.diff_to_tree()
-        for delta in diff.deltas:
-            status = delta.status
-            if status != pygit2.enums.DeltaStatus.ADDED:
-                path = delta.old_file.path
-                if path.rsplit("/", 1)[-1] == filename:
-                    removed.append((slot, prefix + path))
-            if status != pygit2.enums.DeltaStatus.DELETED:
-                new_file = delta.new_file
-                if new_file.path.rsplit("/", 1)[-1] == filename and new_file.mode != TREE_MODE:
-                    added.append((prefix + new_file.path, new_file.id))
+        gone: list[str] = []
+        _tree_diff(repo, old, new, prefix, filename, gone, added)
+        removed = [(slot, path) for path in gone]
     if removed:
         db.executemany("DELETE FROM val WHERE slot = ? AND path = ?", removed)
     rows = []
@@ -383,6 +376,54 @@ def _move(
     if rows:
         db.executemany("INSERT INTO val VALUES (?, ?, ?, ?, ?)", rows)
     return len(removed) + len(added)
+
+
+def _tree_diff(
+    repo: pygit2.Repository,
+    old: Optional[pygit2.Tree],
+    new: Optional[pygit2.Tree],
+    prefix: str,
+    filename: str,
+    removed: list[str],
+    added: list[tuple[str, pygit2.Oid]],
+) -> None:
+    """Collect the ``filename`` files that differ between two trees.
+
+    Entries with equal ids are skipped without being opened, so only the
+    folders on the path of a change are read.
+    """
+    before = {e.name: (e.id, e.filemode) for e in old} if old is not None else {}  # type: ignore[attr-defined]
+    after = {e.name: (e.id, e.filemode) for e in new} if new is not None else {}  # type: ignore[attr-defined]
+    for name, entry in before.items():
+        other = after.get(name)
+        if other == entry:
+            continue
+        if other is not None and entry[1] == TREE_MODE and other[1] == TREE_MODE:
+            _tree_diff(repo, repo[entry[0]], repo[other[0]], f"{prefix}{name}/", filename, removed, added)  # type: ignore[arg-type]
+            continue
+        if entry[1] == TREE_MODE:
+            removed.extend(path for path, _oid in _walk(repo[entry[0]], f"{prefix}{name}/", filename))  # type: ignore[arg-type]
+        elif name == filename:
+            removed.append(prefix + name)
+        if other is not None:
+            _add_side(repo, name, other, prefix, filename, added)
+    for name, entry in after.items():
+        if name not in before:
+            _add_side(repo, name, entry, prefix, filename, added)
+
+
+def _add_side(
+    repo: pygit2.Repository,
+    name: str,
+    entry: tuple[pygit2.Oid, int],
+    prefix: str,
+    filename: str,
+    added: list[tuple[str, pygit2.Oid]],
+) -> None:
+    if entry[1] == TREE_MODE:
+        added.extend(_walk(repo[entry[0]], f"{prefix}{name}/", filename))  # type: ignore[arg-type]
+    elif name == filename:
+        added.append((prefix + name, entry[0]))
 
 
 def _walk(tree: pygit2.Tree, prefix: str, filename: str) -> Iterator[tuple[str, pygit2.Oid]]:
