@@ -392,16 +392,16 @@ def _tree_diff(
     Entries with equal ids are skipped without being opened, so only the
     folders on the path of a change are read.
     """
-    before = {e.name: (e.id, e.filemode) for e in old} if old is not None else {}  # type: ignore[attr-defined]
-    after = {e.name: (e.id, e.filemode) for e in new} if new is not None else {}  # type: ignore[attr-defined]
+    before = {e.name: (e.id, e.type_str == "tree") for e in old} if old is not None else {}  # type: ignore[attr-defined]
+    after = {e.name: (e.id, e.type_str == "tree") for e in new} if new is not None else {}  # type: ignore[attr-defined]
     for name, entry in before.items():
         other = after.get(name)
         if other == entry:
             continue
-        if other is not None and entry[1] == TREE_MODE and other[1] == TREE_MODE:
+        if other is not None and entry[1] and other[1]:
             _tree_diff(repo, repo[entry[0]], repo[other[0]], f"{prefix}{name}/", filename, removed, added)  # type: ignore[arg-type]
             continue
-        if entry[1] == TREE_MODE:
+        if entry[1]:
             removed.extend(path for path, _oid in _walk(repo[entry[0]], f"{prefix}{name}/", filename))  # type: ignore[arg-type]
         elif name == filename:
             removed.append(prefix + name)
@@ -415,12 +415,12 @@ def _tree_diff(
 def _add_side(
     repo: pygit2.Repository,
     name: str,
-    entry: tuple[pygit2.Oid, int],
+    entry: tuple[pygit2.Oid, bool],
     prefix: str,
     filename: str,
     added: list[tuple[str, pygit2.Oid]],
 ) -> None:
-    if entry[1] == TREE_MODE:
+    if entry[1]:
         added.extend(_walk(repo[entry[0]], f"{prefix}{name}/", filename))  # type: ignore[arg-type]
     elif name == filename:
         added.append((prefix + name, entry[0]))
@@ -429,7 +429,7 @@ def _add_side(
 def _walk(tree: pygit2.Tree, prefix: str, filename: str) -> Iterator[tuple[str, pygit2.Oid]]:
     """``(path, blob id)`` of every ``filename`` below ``tree``."""
     for obj in tree:
-        if obj.filemode == TREE_MODE:  # type: ignore[attr-defined]
+        if obj.type_str == "tree":
             yield from _walk(obj, f"{prefix}{obj.name}/", filename)  # type: ignore[arg-type]
         elif obj.name == filename:
             yield prefix + filename, obj.id
