@@ -48,6 +48,11 @@ class ValidationError(GitModelError, ValueError):
     ``error_list`` holds every error when several were collected.
     """
 
+    field: str | None
+    code: str | None
+    message: str
+    error_list: list[ValidationError]
+
     def __init__(
         self,
         message: str | list[ValidationError],

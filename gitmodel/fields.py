@@ -92,7 +92,9 @@ class Field(Generic[T]):
     value and what is stored in ``data.json``.
     """
 
-    creation_counter: ClassVar[int] = 0
+    _next_creation_counter: ClassVar[int] = 0
+    #: declaration order, so a model lists its fields as written
+    creation_counter: int
     default_error_messages: ClassVar[dict[str, str]] = {
         "required": "is required",
         "invalid_choice": "must be one of {choices}",
@@ -142,8 +144,8 @@ class Field(Generic[T]):
             messages.update(getattr(klass, "default_error_messages", {}))
         messages.update(error_messages or {})
         self.error_messages = messages
-        self.creation_counter = Field.creation_counter
-        Field.creation_counter += 1
+        self.creation_counter = Field._next_creation_counter
+        Field._next_creation_counter += 1
 
     # -- declaration ----------------------------------------------------
     def contribute_to_class(self, cls: type[GitModel], name: str) -> Field[T]:
@@ -175,7 +177,7 @@ class Field(Generic[T]):
     def __get__(self, instance: None, owner: Any) -> Self: ...
 
     @overload
-    def __get__(self, instance: GitModel, owner: Any) -> T: ...
+    def __get__(self, instance: object, owner: Any) -> T: ...
 
     def __get__(self, instance: Any, owner: Any) -> Any:
         if instance is None:
@@ -694,6 +696,12 @@ class BlobField(Field[IO[bytes]]):
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
 
+    @overload  # type: ignore[override]
+    def __get__(self, instance: None, owner: Any) -> Self: ...
+
+    @overload
+    def __get__(self, instance: object, owner: Any) -> IO[bytes]: ...
+
     def __get__(self, instance: Any, owner: Any) -> Any:
         if instance is None:
             return self
@@ -703,12 +711,15 @@ class BlobField(Field[IO[bytes]]):
             instance._data[self.name] = value
         return None if value is None else io.BytesIO(value)
 
-    def __set__(self, instance: Any, value: Any) -> None:
-        if hasattr(value, "read"):
-            value = value.read()
-        if isinstance(value, str):
-            value = value.encode("utf-8")
-        instance._data[self.name] = value
+    def __set__(  # type: ignore[override]
+        self, instance: Any, value: Union[IO[bytes], bytes, str, None]
+    ) -> None:
+        data: Any = value
+        if hasattr(data, "read"):
+            data = data.read()
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        instance._data[self.name] = data
 
     def to_python(self, value: Any) -> Any:
         if value is None or isinstance(value, (bytes, pygit2.Oid)):
@@ -724,6 +735,12 @@ class RelatedField(Field[T]):
     """A reference to another model's object, stored as its id."""
 
     default_error_messages = {"invalid_related": "must be a {model} instance or id"}
+
+    @overload
+    def __init__(self: RelatedField[T], model: type[T], **kwargs: Any) -> None: ...
+
+    @overload
+    def __init__(self: RelatedField[Any], model: str, **kwargs: Any) -> None: ...
 
     def __init__(self, model: type[T] | str, **kwargs: Any) -> None:
         self._to_model = model
@@ -746,6 +763,12 @@ class RelatedField(Field[T]):
             model = workspace.register_model(target)
         return model
 
+    @overload
+    def __get__(self, instance: None, owner: Any) -> Self: ...
+
+    @overload
+    def __get__(self, instance: object, owner: Any) -> T: ...
+
     def __get__(self, instance: Any, owner: Any) -> Any:
         if instance is None:
             return self
@@ -755,6 +778,9 @@ class RelatedField(Field[T]):
         obj = self.to_model.get(value)
         instance._data[self.name] = obj
         return obj
+
+    def __set__(self, instance: Any, value: Union[T, str, None]) -> None:
+        instance._data[self.name] = value  # an instance or its id
 
     def to_python(self, value: Any) -> Any:
         from .models import GitModel

@@ -66,7 +66,7 @@ def read_lock(repo: pygit2.Repository, name: str) -> Optional[LockInfo]:
     if ref is None:
         return None
     try:
-        info = json.loads(repo[ref.target].data)  # type: ignore[union-attr]
+        info = json.loads(repo[ref.target].data)  # type: ignore[union-attr,attr-defined]
         return LockInfo(name, int(info["pid"]), str(info["host"]), float(info["time"]))
     except (KeyError, ValueError, TypeError, AttributeError):
         return LockInfo(name, 0, "", 0.0)  # a lock of unknown origin (e.g. the 2012 format)

@@ -2,6 +2,26 @@
 
 Subclass ``ws.GitModel`` (bound to a workspace) or ``gitmodel.models.GitModel``
 (bound later with ``ws.register_model`` / ``ws.import_models``).
+
+Static typing: the metaclass carries PEP 681 ``dataclass_transform`` and
+fields are generic in their Python type. Annotate each field with its field
+class (or ``Field[T]``) to have the constructor checked too::
+
+    class Page(GitModel):
+        slug: fields.SlugField = fields.SlugField()
+        title: Field[str] = fields.CharField()
+
+    Pages = ws.register_model(Page)   # type[Page], bound to ws
+    Pages(slug=1)                     # flagged: expected "str"
+    Pages.get("x").title + 1          # flagged: str + int
+
+The automatic ``id`` is not a declared field, so an annotated model that
+takes ids in its constructor declares it: ``id: fields.UUIDField =
+fields.UUIDField(id=True)``. Unannotated fields (``slug =
+fields.SlugField()``) still give typed attributes, but the constructor then
+takes any keyword. A static checker
+cannot use ``ws.GitModel`` (a variable) as a base class, so code that should
+be checked declares models on ``gitmodel.models.GitModel``.
 """
 
 from __future__ import annotations
@@ -30,11 +50,16 @@ if TYPE_CHECKING:
     from .query import QuerySet
     from .workspace import Workspace
 
-if sys.version_info >= (3, 11):
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+elif sys.version_info >= (3, 11):
     from typing import dataclass_transform
-else:  # pragma: no cover - Python 3.10
-    def dataclass_transform(**_kwargs: Any) -> Any:
-        return lambda obj: obj
+else:  # pragma: no cover - Python 3.10 without typing_extensions
+    try:
+        from typing_extensions import dataclass_transform
+    except ImportError:
+        def dataclass_transform(**_kwargs: Any) -> Any:
+            return lambda obj: obj
 
 __all__ = ["GitModel", "ModelBase", "class_or_instance_method"]
 
@@ -57,12 +82,10 @@ class class_or_instance_method:
         bound.__name__ = func.__name__
         return bound
 
-_FIELD_SPECIFIERS = tuple(
-    getattr(_fields, name) for name in _fields.__all__ if name != "NOT_PROVIDED"
-)
-
-
-@dataclass_transform(kw_only_default=True, field_specifiers=_FIELD_SPECIFIERS)
+# No field specifiers on purpose: every field may be left out of the
+# constructor (it gets its default; ``full_clean`` enforces ``required`` at
+# save time), so to a type checker a field declaration is that field's default.
+@dataclass_transform(kw_only_default=True, field_specifiers=())
 class ModelBase(type):
     """Collects declared fields and ``Meta`` into ``cls._meta``."""
 
@@ -92,7 +115,8 @@ class ModelBase(type):
 
         inherited: dict[str, Field[Any]] = {}
         for parent in parents:
-            for field in getattr(parent, "_meta", None).fields if hasattr(parent, "_meta") else []:
+            parent_meta: Optional[ModelOptions] = getattr(parent, "_meta", None)
+            for field in parent_meta.fields if parent_meta is not None else []:
                 inherited.setdefault(field.name, field)
         for field_name, field in inherited.items():
             if field_name in declared:
@@ -131,19 +155,17 @@ class GitModel(metaclass=ModelBase):
     DoesNotExist: ClassVar[type[ObjectDoesNotExist]] = ObjectDoesNotExist
     MultipleObjectsReturned: ClassVar[type[MultipleObjectsReturned]] = MultipleObjectsReturned
 
-    _data: dict[str, Any]
-    _stored: Optional[dict[str, Any]]  # the JSON fields as last read or written
-    _stored_id: Optional[str]
-    _oid: Optional[pygit2.Oid]
-    _extra: dict[str, Any]
+    # Instance state is declared in __init__, not as class annotations: a
+    # dataclass_transform class would read those as model fields.
 
     def __init__(self, **kwargs: Any) -> None:
         opts = self._meta
-        self._data = {}
-        self._stored = None
-        self._stored_id = None
-        self._oid = None
-        self._extra = {}
+        self._data: dict[str, Any] = {}
+        #: the JSON fields as last read or written
+        self._stored: Optional[dict[str, Any]] = None
+        self._stored_id: Optional[str] = None
+        self._oid: Optional[pygit2.Oid] = None
+        self._extra: dict[str, Any] = {}
         for field in opts.fields:
             value = kwargs.pop(field.name, NOT_PROVIDED)
             if value is NOT_PROVIDED:
@@ -160,6 +182,7 @@ class GitModel(metaclass=ModelBase):
 
     @property
     def id(self) -> Any:
+        """The object's id, whichever field holds it."""
         return self.get_id()
 
     @property
@@ -230,12 +253,12 @@ class GitModel(metaclass=ModelBase):
         ws = opts.require_workspace()
         self.full_clean()
         object_id = self.get_id()
-        folder = opts.get_object_folder(object_id)
-        old_folder = None
+        owned = opts.object_paths(object_id)
+        old_paths: list[str] = []
         if self._stored_id is not None and self._stored_id != object_id:
-            old_folder = opts.get_object_folder(self._stored_id)
+            old_paths = opts.object_paths(self._stored_id)
         if commit:
-            ws.require_only_pending(folder, old_folder)
+            ws.require_only_pending(*owned, *old_paths)
         if self._stored_id != object_id and ws.stage.lookup(self.get_data_path()) is not None:
             raise IntegrityError(
                 f"{type(self).__name__} with id {object_id!r} already exists"
@@ -246,10 +269,10 @@ class GitModel(metaclass=ModelBase):
         blobs = {}
         for field in opts.blob_fields:
             value = self._data.get(field.name)
-            blobs[f"{folder}/{field.blob_name(opts.data_filename)}"] = value
+            blobs[opts.get_blob_path(object_id, field)] = value
         with ws.write_lock:
-            if old_folder is not None:
-                ws.remove(old_folder)
+            for old_path in old_paths:
+                ws.remove(old_path)
             oid = ws.add_blob(self.get_data_path(), blob)
             for path, value in blobs.items():
                 if value is None:
@@ -273,7 +296,7 @@ class GitModel(metaclass=ModelBase):
 
     @class_or_instance_method
     def delete(
-        cls, instance: Optional[GitModel], *args: Any, commit: bool = False, **commit_info: Any
+        cls: Any, instance: Optional[GitModel], *args: Any, commit: bool = False, **commit_info: Any
     ) -> Optional[pygit2.Oid]:
         """``Page.delete(id)`` or ``page.delete()``: stage the object's removal.
 
@@ -292,13 +315,14 @@ class GitModel(metaclass=ModelBase):
         opts = cls._meta
         ws = opts.require_workspace()
         object_id = opts.id_field.clean(object_id)
-        folder = opts.get_object_folder(object_id)
+        owned = opts.object_paths(object_id)
         if commit:
-            ws.require_only_pending(folder)
+            ws.require_only_pending(*owned)
         with ws.write_lock:
             if ws.stage.lookup(opts.get_data_path(object_id)) is None:
                 raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
-            ws.remove(folder)
+            for path in owned:
+                ws.remove(path)
         if instance is not None:
             instance._stored_id = None
             instance._stored = None
@@ -348,6 +372,12 @@ class GitModel(metaclass=ModelBase):
         """Load every stored object, in path order of their folders."""
         opts = cls._meta
         ws = opts.require_workspace()
+        if opts.custom_data_path is not None:
+            folder, is_data_path = opts.custom_data_path
+            for path, oid, tree in ws.iter_files(folder, lambda _name: True, treeish):
+                if is_data_path(path):
+                    yield cls._load(ws, path, oid, tree)
+            return
         for path, oid, tree in ws.find_data_files(opts.folder, opts.data_filename, treeish):
             yield cls._load(ws, path, oid, tree)
 
@@ -376,10 +406,14 @@ class GitModel(metaclass=ModelBase):
         obj._extra = dict(cached._extra)
         obj._oid = oid
         obj._stored_id = obj.get_id()
+        expected = _expected_path(cls._meta, obj._stored_id)
+        if expected != path:
+            raise CorruptObject(
+                path, f"holds {cls.__name__} id {obj._stored_id!r}, which belongs at {expected!r}"
+            )
         if cls._meta.blob_fields:
-            folder = path.rsplit("/", 1)[0]
             for field in cls._meta.blob_fields:
-                blob_path = f"{folder}/{field.blob_name(cls._meta.data_filename)}"
+                blob_path = cls._meta.get_blob_path(obj._stored_id, field)  # type: ignore[arg-type]
                 entry = ws.lookup(blob_path) if tree is None else _tree_lookup(tree, blob_path)
                 obj._data[field.name] = entry[0] if entry else None
         return obj
@@ -400,6 +434,10 @@ class GitModel(metaclass=ModelBase):
                     raise CorruptObject(path, exc.message) from None
             else:
                 obj._data[field.name] = field.get_default()
+        id_attr = cls._meta.id_attr
+        if id_attr not in stored and cls._meta._custom_data_path is None:
+            # a data file without its id: the folder it sits in names it
+            obj._data[id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
         known = {f.name for f in cls._meta.json_fields}
         obj._extra = {k: v for k, v in stored.items() if k not in known}
         obj._stored = stored
@@ -417,6 +455,13 @@ class GitModel(metaclass=ModelBase):
         """Reload this object's fields from the workspace."""
         fresh = type(self).get(self._stored_id or self.get_id())
         self.__dict__.update(fresh.__dict__)
+
+
+def _expected_path(opts: ModelOptions, object_id: Any) -> Optional[str]:
+    try:
+        return opts.get_data_path(object_id)
+    except (TypeError, ValueError):
+        return None
 
 
 def _tree_lookup(tree: pygit2.Tree, path: str) -> Optional[tuple[pygit2.Oid, int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import types
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -35,9 +36,9 @@ class ModelOptions:
         self.fields: list[Field[Any]] = []
         self.workspace: Optional[Workspace] = None
         self.abstract = False
-        self.data_filename = parent.data_filename if parent else "data.json"
+        self.data_filename: str = parent.data_filename if parent else "data.json"
         self.id_attr: Optional[str] = parent.id_attr if parent else None
-        self.shard = parent.shard if parent else 0
+        self.shard: int = parent.shard if parent else 0
         self.indexes: list[str] = list(parent.indexes) if parent else []
         custom_path = parent._custom_data_path if parent else None
         values = {k: v for k, v in vars(meta).items() if not k.startswith("__")} if meta else {}
@@ -49,7 +50,7 @@ class ModelOptions:
         id_attr = values.get("id_attr", values.get("id_field"))
         if id_attr is not None:
             self.id_attr = id_attr
-        self.shard = int(values.get("shard", self.shard))
+        self.shard = int(values.get("shard", self.shard) or 0)
         if not 0 <= self.shard <= 8:
             raise ConfigurationError("Meta.shard must be between 0 and 8")
         self.indexes = list(values.get("indexes", self.indexes))
@@ -80,7 +81,7 @@ class ModelOptions:
                 raise FieldError(f"{self.model.__name__} declares more than one id field")
             if declared:
                 self.id_attr = declared[0].name
-            else:
+            elif not self.abstract:  # concrete children add their own, first
                 auto = UUIDField(id=True)
                 auto.contribute_to_class(self.model, "id")
                 self.fields.insert(0, self.fields.pop())
@@ -123,6 +124,43 @@ class ModelOptions:
     def get_data_path(self, object_id: str) -> str:
         """Where the object's JSON lives (override with ``Meta.get_data_path``)."""
         return f"{self.get_object_folder(object_id)}/{self.data_filename}"
+
+    @property
+    def custom_data_path(self) -> Optional[tuple[str, Callable[[str], bool]]]:
+        """For a ``Meta.get_data_path`` override: the folder to search and a
+        test telling which paths below it are data files; else ``None``.
+
+        Found by asking the override for a probe id: the folders before the
+        id are fixed, the rest becomes a pattern in which the id is one
+        path component (or part of one).
+        """
+        if self._custom_data_path is None:
+            return None
+        probe = "\x00"
+        path = self.get_data_path(probe)
+        if path.count(probe) != 1:
+            raise ConfigurationError(
+                f"{self.model.__name__}: Meta.get_data_path must use the object id once"
+            )
+        before, after = path.split(probe)
+        folder = before.rsplit("/", 1)[0] if "/" in before else ""
+        pattern = re.compile(re.escape(before) + r"[^/]+" + re.escape(after) + r"\Z")
+        return folder, lambda candidate: pattern.match(candidate) is not None
+
+    def get_blob_path(self, object_id: str, field: Field[Any]) -> str:
+        """Where a ``BlobField`` value of the object is stored: beside its data file."""
+        if self._custom_data_path is None:
+            name = field.blob_name(self.data_filename)  # type: ignore[attr-defined]
+            return f"{self.get_object_folder(object_id)}/{name}"
+        return f"{self.get_data_path(object_id)}.{field.name}"  # folders may be shared
+
+    def object_paths(self, object_id: str) -> list[str]:
+        """The paths (files or folders) one object owns: removed when it moves or goes."""
+        if self._custom_data_path is None:
+            return [self.get_object_folder(object_id)]
+        return [self.get_data_path(object_id)] + [
+            self.get_blob_path(object_id, f) for f in self.blob_fields
+        ]
 
     def require_workspace(self) -> Workspace:
         """The bound workspace, or a ``GitModelError`` saying there is none."""

@@ -8,12 +8,14 @@ the 100,000th object costs what staging the first did.
 
 from __future__ import annotations
 
-from typing import Iterator, Optional, Union
+from typing import Callable, Iterator, Optional, Union
 
 import pygit2
 from pygit2.enums import FileMode
 
 Entry = tuple[pygit2.Oid, int]
+#: a file name, or a predicate on file names
+NameMatch = Union[str, Callable[[str], bool]]
 TREE_MODE = int(FileMode.TREE)
 BLOB_MODE = int(FileMode.BLOB)
 
@@ -90,7 +92,7 @@ class StagingTree:
             return _Folder()  # edits on top of whatever the base has there
         if child is not None and child[1] == TREE_MODE:  # type: ignore[index]
             folder = _Folder(cleared=True)  # a staged subtree: copy its entries
-            for obj in self.repo[child[0]]:  # type: ignore[index]
+            for obj in self.repo[child[0]]:  # type: ignore[index,attr-defined]
                 folder.entries[obj.name] = (obj.id, obj.filemode)  # type: ignore[attr-defined]
             return folder
         return _Folder(cleared=True)  # replaces a deleted path or a file
@@ -141,6 +143,15 @@ class StagingTree:
         ``folder`` is the file's folder relative to ``path``. Subtrees with no
         pending edits are read straight from git.
         """
+        for folder, _name, entry in self.iter_files(path, filename):
+            yield folder, entry
+
+    def iter_files(self, path: str, match: NameMatch) -> Iterator[tuple[str, str, Entry]]:
+        """Yield ``(folder, name, entry)`` for each file below ``path`` whose
+        name is ``match`` (or satisfies it, when it is a predicate)."""
+        if isinstance(match, str):
+            wanted = match
+            match = lambda name: name == wanted  # noqa: E731
         parts = [p for p in path.split("/") if p]
         node: object = self._root
         base: Optional[pygit2.Object] = None if self._root.cleared else self.base
@@ -159,11 +170,15 @@ class StagingTree:
                     node, base = None, self.repo[child[0]]  # type: ignore[index]
                 else:
                     node = None
-        yield from self._find(node if isinstance(node, _Folder) else None, base, "", filename)
+        yield from self._find(node if isinstance(node, _Folder) else None, base, "", match)
 
     def _find(
-        self, folder: Optional[_Folder], base: Optional[pygit2.Object], prefix: str, filename: str
-    ) -> Iterator[tuple[str, Entry]]:
+        self,
+        folder: Optional[_Folder],
+        base: Optional[pygit2.Object],
+        prefix: str,
+        filename: Callable[[str], bool],
+    ) -> Iterator[tuple[str, str, Entry]]:
         if folder is None:
             if isinstance(base, pygit2.Tree):
                 yield from _find_in_tree(base, prefix, filename)
@@ -176,8 +191,8 @@ class StagingTree:
                     continue
                 if obj.filemode == TREE_MODE:  # type: ignore[attr-defined]
                     yield from _find_in_tree(obj, f"{prefix}{name}/", filename)  # type: ignore[arg-type]
-                elif name == filename:
-                    yield prefix.rstrip("/"), (obj.id, obj.filemode)  # type: ignore[attr-defined]
+                elif filename(name):  # type: ignore[arg-type]
+                    yield prefix.rstrip("/"), name, (obj.id, obj.filemode)  # type: ignore[attr-defined,misc]
         for name, child in pending.items():
             if child is None:
                 continue
@@ -188,8 +203,8 @@ class StagingTree:
                 yield from self._find(child, sub, f"{prefix}{name}/", filename)
             elif child[1] == TREE_MODE:
                 yield from _find_in_tree(self.repo[child[0]], f"{prefix}{name}/", filename)  # type: ignore[arg-type]
-            elif name == filename:
-                yield prefix.rstrip("/"), child
+            elif filename(name):
+                yield prefix.rstrip("/"), name, child
 
     def changed_paths(self) -> Iterator[str]:
         """Paths with pending edits (folders, files and deletions)."""
@@ -264,9 +279,11 @@ class StagingTree:
 _MISSING = object()
 
 
-def _find_in_tree(tree: pygit2.Tree, prefix: str, filename: str) -> Iterator[tuple[str, Entry]]:
+def _find_in_tree(
+    tree: pygit2.Tree, prefix: str, filename: Callable[[str], bool]
+) -> Iterator[tuple[str, str, Entry]]:
     for obj in tree:
         if obj.filemode == TREE_MODE:  # type: ignore[attr-defined]
             yield from _find_in_tree(obj, f"{prefix}{obj.name}/", filename)  # type: ignore[arg-type]
-        elif obj.name == filename:
-            yield prefix.rstrip("/"), (obj.id, obj.filemode)  # type: ignore[attr-defined]
+        elif filename(obj.name):  # type: ignore[arg-type]
+            yield prefix.rstrip("/"), obj.name, (obj.id, obj.filemode)  # type: ignore[attr-defined,misc]

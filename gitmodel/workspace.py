@@ -11,7 +11,7 @@ import os
 import threading
 from contextlib import contextmanager
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 
 import pygit2
 from pygit2.enums import ObjectType, SortMode
@@ -25,12 +25,13 @@ from .exceptions import (
     RepositoryNotFound,
 )
 from .models import GitModel, ModelBase
-from .tree import BLOB_MODE, Entry, StagingTree
+from .tree import BLOB_MODE, Entry, NameMatch, StagingTree
 
 if TYPE_CHECKING:
     from .locks import LockInfo
 
 Identity = tuple[str, str]
+M = TypeVar("M", bound=GitModel)
 Treeish = Union[str, pygit2.Oid, pygit2.Object, "Branch"]
 
 DEFAULT_IDENTITY: Identity = ("gitmodel", "gitmodel@localhost")
@@ -101,7 +102,8 @@ class Workspace:
         if not os.path.exists(path):
             raise RepositoryNotFound(f"no git repository at {path!r}: the path does not exist")
         try:
-            self.repo = pygit2.Repository(path)
+            # NO_SEARCH: a folder inside some other repository is not that repository
+            self.repo = pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
         except (pygit2.GitError, KeyError) as exc:
             raise RepositoryNotFound(f"no git repository at {path!r}: {exc}") from None
         self.path = self.repo.path
@@ -154,7 +156,7 @@ class Workspace:
             return self._author
         config = self.repo.config
         try:
-            return (config["user.name"], config["user.email"])
+            return (str(config["user.name"]), str(config["user.email"]))
         except KeyError:
             return DEFAULT_IDENTITY
 
@@ -188,7 +190,7 @@ class Workspace:
         return self.repo[self._start].tree_id  # type: ignore[attr-defined,no-any-return]
 
     # -- models -----------------------------------------------------------------
-    def register_model(self, cls: type[GitModel]) -> type[GitModel]:
+    def register_model(self, cls: type[M]) -> type[M]:
         """Bind ``cls`` to this workspace; returns the bound class.
 
         A class bound elsewhere (or to nothing) is bound through a subclass of
@@ -206,7 +208,8 @@ class Workspace:
         attrs: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
         if cls._meta.abstract:
             attrs["Meta"] = _abstract_meta()
-        bound = ModelBase(cls.__name__, (cls,), attrs, workspace=self)
+        # ws.GitModel joins the bases so that isinstance(obj, ws.GitModel) holds too
+        bound = ModelBase(cls.__name__, (cls, self.GitModel), attrs, workspace=self)
         return bound  # type: ignore[return-value]
 
     def import_models(self, module: Union[str, ModuleType]) -> ModelRegistry:
@@ -237,7 +240,11 @@ class Workspace:
         if len(objects) >= self.object_cache_size:
             del objects[next(iter(objects))]
         snapshot = type(obj).__new__(type(obj))
-        snapshot._data = {f.name: f.copy_value(obj._data.get(f.name)) for f in obj._meta.fields}
+        # what a fresh read would give: fields that are not serialized get their default
+        snapshot._data = {
+            f.name: f.copy_value(obj._data.get(f.name)) if f.serialize else f.get_default()
+            for f in obj._meta.fields
+        }
         snapshot._stored = obj._stored
         snapshot._extra = dict(obj._extra)
         snapshot._stored_id = obj._stored_id
@@ -249,7 +256,7 @@ class Workspace:
         """``(oid, mode)`` at ``path`` in the staged state, or ``None``."""
         return self.stage.lookup(path)
 
-    def resolve(self, treeish: Treeish) -> pygit2.Object:
+    def resolve(self, treeish: Treeish) -> Union[pygit2.Commit, pygit2.Tree]:
         """The commit (or tree) a branch, tag, id or object names.
 
         Unknown names raise :class:`ReferenceNotFound`, a ``KeyError`` too.
@@ -287,14 +294,20 @@ class Workspace:
 
         ``tree`` is ``None`` for the staged state, else the tree searched.
         """
+        yield from self.iter_files(folder, filename, treeish)
+
+    def iter_files(
+        self, folder: str, match: NameMatch, treeish: Optional[Treeish] = None
+    ) -> Iterator[tuple[str, pygit2.Oid, Optional[pygit2.Tree]]]:
+        """Like :meth:`find_data_files`, for file names equal to or satisfying ``match``."""
         if treeish is None:
             stage, tree = self.stage, None
         else:
             tree = self.resolve_tree(treeish)
             stage = StagingTree(self.repo, tree)
-        for rel, (oid, _mode) in stage.find_files(folder, filename):
-            prefix = f"{folder}/{rel}/" if rel else f"{folder}/"
-            yield prefix + filename, oid, tree
+        for rel, name, (oid, _mode) in stage.iter_files(folder, match):
+            prefix = f"{folder}/{rel}/" if rel else (f"{folder}/" if folder else "")
+            yield prefix + name, oid, tree
 
     # -- staging ---------------------------------------------------------------
     def _require_writable(self) -> None:
@@ -333,10 +346,11 @@ class Workspace:
     def has_changes(self) -> bool:
         """True when the staged state differs from the branch's last commit."""
         with self.write_lock:
-            if not self.stage.is_dirty and self.stage.base is not None:
-                return self.stage.base.id != self._start_tree_id()
-            tree_id = self.stage.write()
             start = self._start_tree_id()
+            if not self.stage.is_dirty and self.stage.base is not None:
+                tree_id = self.stage.base.id
+            else:
+                tree_id = self.stage.write()
             if start is None:
                 return len(self.repo[tree_id]) > 0  # type: ignore[arg-type]
             return tree_id != start
@@ -350,10 +364,11 @@ class Workspace:
             paths.add(delta.new_file.path)
         return paths
 
-    def require_only_pending(self, *folders: Optional[str]) -> None:
-        """Raise ``RepositoryError`` if changes outside ``folders`` are pending."""
-        prefixes = tuple(f"{f}/" for f in folders if f)
-        others = [p for p in self.changed_paths() if not p.startswith(prefixes)]
+    def require_only_pending(self, *paths: Optional[str]) -> None:
+        """Raise ``RepositoryError`` if changes outside ``paths`` (files or folders) are pending."""
+        exact = {p for p in paths if p}
+        prefixes = tuple(f"{p}/" for p in exact)
+        others = [p for p in self.changed_paths() if p not in exact and not p.startswith(prefixes)]
         if others:
             raise RepositoryError(
                 f"cannot commit: other changes are pending ({len(others)} path(s), "
@@ -405,17 +420,39 @@ class Workspace:
 
     def _move_branch(self, commit_id: pygit2.Oid, message: str) -> None:
         """Point the branch at ``commit_id`` if it still is where we started."""
+        summary = message.splitlines()[0] if message else ""
+        log_message = f"commit: {summary}"
+        if not hasattr(self.repo, "transaction"):  # pygit2 < 1.19 (Python 3.10)
+            self._move_branch_matching(commit_id, log_message)
+            return
         with self.repo.transaction() as tx:
             tx.lock_ref(self.head)
             ref = self.repo.references.get(self.head)
-            current = ref.target if ref is not None else None
-            if current != self._start:
-                raise RepositoryError(
-                    f"{self.head} moved to {current} while this workspace was at "
-                    f"{self._start}; nothing was committed"
-                )
-            summary = message.splitlines()[0] if message else ""
-            tx.set_target(self.head, commit_id, message=f"commit: {summary}")
+            self._check_start(ref.target if ref is not None else None)
+            tx.set_target(self.head, commit_id, message=log_message)
+
+    def _move_branch_matching(self, commit_id: pygit2.Oid, log_message: str) -> None:
+        # libgit2 updates a ref only if it still holds the value the Reference
+        # object was read with (git_reference_create_matching): the same
+        # compare-and-swap, without a transaction.
+        ref = self.repo.references.get(self.head)
+        self._check_start(ref.target if ref is not None else None)
+        try:
+            if ref is None:
+                self.repo.create_reference_direct(self.head, commit_id, False, message=log_message)
+            else:
+                ref.set_target(commit_id, log_message)
+        except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError):
+            moved = self.repo.references.get(self.head)
+            self._check_start(moved.target if moved is not None else None)
+            raise
+
+    def _check_start(self, current: Any) -> None:
+        if current != self._start:
+            raise RepositoryError(
+                f"{self.head} moved to {current} while this workspace was at "
+                f"{self._start}; nothing was committed"
+            )
 
     @contextmanager
     def commit_on_success(
@@ -442,6 +479,7 @@ class Workspace:
         ref_name = _branch_ref(name)
         if self.repo.references.get(ref_name) is not None:
             raise RepositoryError(f"branch {name!r} already exists")
+        target: Any
         if start_point is None:
             if self._start is None:
                 raise RepositoryError(f"{self.head} has no commits to branch from")
@@ -475,6 +513,8 @@ class Workspace:
         """Move to ``treeish``: a branch switches; a tag or commit is read-only."""
         if treeish is None:
             treeish = self.head
+        if isinstance(treeish, Branch):
+            treeish = treeish.ref.name
         if isinstance(treeish, str) and self.repo.references.get(_branch_ref(treeish)) is not None:
             self.set_branch(treeish)
             return
@@ -491,8 +531,14 @@ class Workspace:
         if self.has_changes():
             raise RepositoryError(f"cannot {action}: there are pending changes")
 
-    def walk(self, sort: SortMode = SortMode.TIME) -> Iterator[pygit2.Commit]:
-        """The commits of the current position, newest first."""
+    def walk(
+        self, sort: SortMode = SortMode.TOPOLOGICAL | SortMode.TIME
+    ) -> Iterator[pygit2.Commit]:
+        """The commits of the current position, newest first.
+
+        Topological order breaks ties between commits made in the same
+        second, so a child always comes before its parent.
+        """
         if self._start is None:
             return iter(())
         return self.repo.walk(self._start, sort)  # type: ignore[no-any-return]
@@ -539,9 +585,9 @@ def _branch_ref(name: str) -> str:
     return ref
 
 
-def _peel(obj: pygit2.Object, name: Any) -> pygit2.Object:
+def _peel(obj: Any, name: Any) -> Union[pygit2.Commit, pygit2.Tree]:
     if isinstance(obj, pygit2.Tag):
-        obj = obj.peel(None)  # type: ignore[arg-type]
+        obj = obj.peel(None)
     if isinstance(obj, (pygit2.Commit, pygit2.Tree)):
         return obj
     raise ReferenceNotFound(name, f"{name!r} does not name a commit or tree")
