@@ -392,8 +392,12 @@ def _tree_diff(
     Entries with equal ids are skipped without being opened, so only the
     folders on the path of a change are read.
     """
-    before = {e.name: (e.id, e.type_str == "tree") for e in old} if old is not None else {}  # type: ignore[attr-defined]
-    after = {e.name: (e.id, e.type_str == "tree") for e in new} if new is not None else {}  # type: ignore[attr-defined]
+    before: dict[str, tuple[pygit2.Oid, bool]] = (
+        {e.name: (e.id, e.type_str == "tree") for e in old} if old is not None else {}  # type: ignore[misc]
+    )
+    after: dict[str, tuple[pygit2.Oid, bool]] = (
+        {e.name: (e.id, e.type_str == "tree") for e in new} if new is not None else {}  # type: ignore[misc]
+    )
     for name, entry in before.items():
         other = after.get(name)
         if other == entry:
@@ -462,7 +466,16 @@ class _Context:
         self.folder = opts.folder
         self.filename = opts.data_filename
         self.custom_path = opts._custom_data_path is not None
+        self.treeish = treeish
         self.pending = _Pending()
+        if self.custom_path:  # files found by pattern, in the staged view: no index
+            self.root: Optional[pygit2.Tree] = (
+                None if treeish is None else ws.resolve_tree(treeish)
+            )
+            self.lane = ws.head
+            self.folder_tree: Optional[pygit2.Tree] = None
+            self.tree_hex = EMPTY_TREE
+            return
         if treeish is None:
             with ws.write_lock:
                 pending = _pending(ws, self.folder, self.filename)
@@ -471,7 +484,7 @@ class _Context:
                     pending = _Pending()
                 self.pending = pending
                 base = ws.stage.base
-            self.root: Optional[pygit2.Tree] = None
+            self.root = None
             self.lane = ws.head
         else:
             base = ws.resolve_tree(treeish)
@@ -483,9 +496,7 @@ class _Context:
                 folder_tree = base[self.folder]
             except KeyError:
                 folder_tree = None
-        self.folder_tree: Optional[pygit2.Tree] = (
-            folder_tree if isinstance(folder_tree, pygit2.Tree) else None
-        )
+        self.folder_tree = folder_tree if isinstance(folder_tree, pygit2.Tree) else None
         self.tree_hex = str(self.folder_tree.id) if self.folder_tree is not None else EMPTY_TREE
 
 
@@ -695,7 +706,7 @@ def _leaf_plan(leaf: Leaf, names: set[str]) -> Optional[_Plan]:
 
 def _choose_plan(model: type[GitModel], where: Optional[Node]) -> Optional[_Plan]:
     names = {f.name for f in indexed_fields(model)}
-    if not names:
+    if not names or model._meta._custom_data_path is not None:
         return None
     leaves, only = _conjuncts(where)
     plans = [p for p in (_leaf_plan(leaf, names) for leaf in leaves) if p is not None]
@@ -730,6 +741,8 @@ def execute(qs: QuerySet[Any]) -> list[Row]:
     model = qs.model
     where = qs._where.resolve(qs.treeish) if qs._where is not None else None
     ctx = _Context(model, qs.treeish)
+    if ctx.custom_path:
+        return _finish(qs, [r for r in _custom_rows(ctx) if where is None or where(r)], False)
     plan = _choose_plan(model, where)
     indexed = _index_lookup(ctx, plan) if plan is not None else None
     sort_paths = indexed is not None or bool(ctx.pending)
@@ -753,6 +766,22 @@ def execute(qs: QuerySet[Any]) -> list[Row]:
     if where is not None:
         extra = [row for row in extra if where(row)]
     rows.extend(extra)
+    return _finish(qs, rows, sort_paths)
+
+
+def _custom_rows(ctx: _Context) -> Iterator[Row]:
+    """Rows of a model whose ``Meta.get_data_path`` places files by pattern."""
+    custom = ctx.model._meta.custom_data_path
+    assert custom is not None
+    folder, is_data_path = custom
+    for path, oid, _tree in ctx.ws.iter_files(folder, lambda _name: True, ctx.treeish):
+        if is_data_path(path):
+            yield Row(ctx, path, oid)
+
+
+def _finish(qs: QuerySet[Any], rows: list[Row], sort_paths: bool) -> list[Row]:
+    """Order and slice the matching rows."""
+    model = qs.model
     if qs._order:
         for name in reversed(qs._order):
             bare = name.lstrip("-")
@@ -801,10 +830,11 @@ def update_index(model: type[GitModel], treeish: Any = None) -> Optional[UpdateS
     """Bring ``model``'s index up to date with the workspace (or ``treeish``) now.
 
     Queries do this on their own when needed; call it to pay the cost at a
-    moment of your choosing. ``None`` if the model has no index.
+    moment of your choosing. ``None`` if the model has no index (or stores
+    its objects at custom paths, which queries scan).
     """
     names = [f.name for f in indexed_fields(model)]
-    if not names:
+    if not names or model._meta._custom_data_path is not None:
         return None
     ctx = _Context(model, treeish)
     try:

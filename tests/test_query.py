@@ -328,3 +328,23 @@ def test_model_without_objects(ws):
     assert Empty.all().count() == 0
     assert Empty.filter(name="x").ids() == []
     assert Empty.all().first() is None
+
+
+def test_custom_data_paths_are_scanned(ws):
+    def flat_path(opts, object_id):
+        return f"flat/{opts.model_name}-{object_id}.json"
+
+    class Doc(ws.GitModel):
+        body = fields.CharField(index=True)
+
+        class Meta:
+            get_data_path = flat_path
+
+    Doc(id="a", body="A").save()
+    Doc(id="b", body="B").save()
+    ws.commit("docs")
+    Doc(id="c", body="B").save()  # pending
+    assert Doc.filter(body="B").explain() == "scan"
+    assert Doc.filter(body="B").ids() == ["b", "c"]
+    assert Doc.all(treeish="master").filter(body="B").ids() == ["b"]
+    assert Doc.all().order_by("-body", "-id").ids() == ["c", "b", "a"]
