@@ -652,6 +652,8 @@ def _conjuncts(node: Optional[Node]) -> tuple[list[Leaf], bool]:
     for child in node.children:
         if isinstance(child, Leaf):
             leaves.append(child)
+        elif not isinstance(child, Node):  # a related lookup not yet resolved
+            only = False
         else:
             sub, sub_only = _conjuncts(child)
             leaves.extend(sub)
@@ -807,8 +809,10 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 
 
 def explain(qs: QuerySet[Any]) -> str:
-    """``'index Page.slug (exact)'`` or ``'scan'``, as :func:`execute` would run it."""
-    plan = _choose_plan(qs.model, qs._where)
+    """``'index only: Page.slug (exact)'`` or ``'scan'``, as :func:`execute` would
+    run it (lookups across related fields are resolved first, which reads them)."""
+    where = qs._where.resolve(qs.treeish) if qs._where is not None else None
+    plan = _choose_plan(qs.model, where)
     if plan is None:
         return "scan"
     how = "index only" if plan.exact else "index, rows checked"

@@ -30,6 +30,7 @@ def declare(ws):
 
         class Meta:
             id_attr = "slug"
+            indexes = ["score", "published", "draft"]
 
     return SimpleNamespace(Author=Author, Page=Page)
 
@@ -96,6 +97,10 @@ def slugs(qs):
 )
 def test_lookup(m, lookups, expected):
     assert slugs(m.Page.filter(**lookups)) == expected
+    # an OR keeps the index out: the scan agrees with the index
+    scan = m.Page.filter(Q(**lookups) | Q(pk="no-such-page"))
+    assert scan.explain() == "scan"
+    assert slugs(scan) == expected
     # the same query on the staged state and at the commit agree
     assert slugs(m.Page.all(treeish=m.Page._meta.workspace.head).filter(**lookups)) == expected
 
@@ -348,3 +353,18 @@ def test_custom_data_paths_are_scanned(ws):
     assert Doc.filter(body="B").ids() == ["b", "c"]
     assert Doc.all(treeish="master").filter(body="B").ids() == ["b"]
     assert Doc.all().order_by("-body", "-id").ids() == ["c", "b", "a"]
+
+
+def test_which_lookups_use_an_index(m):
+    Page = m.Page
+    assert Page.filter(draft=True).explain() == "index only: Page.draft (exact)"
+    assert Page.filter(published__lt="2020-06-01").explain() == "index only: Page.published (lt)"
+    assert Page.filter(score__isnull=True).explain() == "index only: Page.score (isnull)"
+    assert Page.filter(author=m.ann).explain() == "index only: Page.author (exact)"
+    assert Page.filter(rank__in=[1, 2]).explain() == "index only: Page.rank (in)"
+    assert Page.filter(title__startswith="A").explain() == "scan"
+    assert Page.filter(metadata__lang="en").explain() == "scan"
+    assert Page.filter(rank=1, body__contains="x").explain() == "index, rows checked: Page.rank (exact)"
+    # a related lookup becomes ``author__in=<ids>`` when run
+    assert Page.filter(author__name="Ann").explain() == "index only: Page.author (in)"
+    assert Page.filter(author__name="Ann", rank=3).explain() == "index, rows checked: Page.rank (exact)"
