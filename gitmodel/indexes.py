@@ -233,22 +233,19 @@ class IndexStore:
         """``(path, blob id)`` of the data files whose ``field`` matches ``where``."""
         sig = _signature(ctx.model, names)
         sql = f"SELECT path, oid FROM val WHERE slot = ? AND field = ? AND {where}"
+        # one statement, so one snapshot: a first row (NULL, slot id) says an
+        # index of this tree exists, the others are its matches
+        fast = (
+            "WITH s AS (SELECT id FROM slot WHERE sig = ? AND tree = ? "
+            "ORDER BY lane = ? DESC LIMIT 1) "
+            "SELECT NULL, id FROM s UNION ALL "
+            f"SELECT path, oid FROM val WHERE slot = (SELECT id FROM s) AND field = ? AND {where}"
+        )
 
         def work(db: sqlite3.Connection) -> list[tuple[str, pygit2.Oid]]:
-            db.execute("BEGIN")
-            try:
-                row = db.execute(
-                    "SELECT id FROM slot WHERE sig = ? AND tree = ? ORDER BY lane = ? DESC LIMIT 1",
-                    (sig, ctx.tree_hex, ctx.lane),
-                ).fetchone()
-                if row is not None:
-                    found = db.execute(sql, (row[0], field, *params)).fetchall()
-                    db.execute("COMMIT")
-                    return [(p, pygit2.Oid(raw=o)) for p, o in found]
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            found = db.execute(fast, (sig, ctx.tree_hex, ctx.lane, field, *params)).fetchall()
+            if any(p is None for p, _o in found):
+                return [(p, pygit2.Oid(raw=o)) for p, o in found if p is not None]
             db.execute("BEGIN IMMEDIATE")
             try:
                 slot, _changed = self._bring_up(db, ctx, sig, names)
