@@ -542,6 +542,7 @@ def _pending(ws: Workspace, folder: str, filename: str) -> Optional[_Pending]:
                 else:
                     stack.append((path, child))
             elif child is None or child[1] == TREE_MODE:
+                out.hidden.add(path)  # a removed or replaced file, or a folder
                 below.append(path)
             elif name == filename:
                 out.hidden.add(path)

@@ -138,6 +138,19 @@ def test_pending_folder_removal_and_readd(ws):
     assert sorted(Page.filter(title__in=["a", "b"]).ids()) == sorted([a.id, b.id])
 
 
+def test_pending_removal_of_a_data_file_alone(ws):
+    Page = declare(ws)
+    a = Page(title="a")
+    a.save()
+    Page(title="b").save()
+    ws.commit("two")
+    assert Page.filter(title="a").count() == 1
+    ws.remove(a.get_data_path())  # the file, not its folder
+    assert Page.filter(title="a").count() == 0
+    assert Page.filter(title__in=["a", "b"]).count() == 1
+    assert Page.all().count() == 1
+
+
 def test_queries_at_old_revisions(ws, run_git):
     Page = declare(ws)
     one = Page(title="one", rank=1)
