@@ -290,7 +290,7 @@ class GitModel(metaclass=ModelBase):
         return None
 
     def _check_unique(self, ws: Workspace) -> None:
-        from .indexes import check_unique
+        from .planner import check_unique
 
         check_unique(self, ws)
 

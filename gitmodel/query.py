@@ -4,7 +4,7 @@ A :class:`QuerySet` names a model, a revision (``None``: the workspace with
 its pending changes) and a condition; nothing is read until it is iterated
 or asked for a count. Conditions are checked when ``filter()`` is called, so
 a misspelt field or lookup raises :class:`~gitmodel.exceptions.FieldError`
-before any data is read. Execution lives in :mod:`gitmodel.indexes`, which
+before any data is read. Execution lives in :mod:`gitmodel.planner`, which
 narrows the candidates with an index when one fits and scans otherwise.
 """
 
@@ -17,7 +17,7 @@ from . import fields as _fields
 from .exceptions import FieldError
 
 if TYPE_CHECKING:
-    from .indexes import Row
+    from .planner import Row
     from .models import GitModel
 
 M = TypeVar("M", bound="GitModel")
@@ -365,7 +365,7 @@ class QuerySet(Generic[M]):
     # -- running ------------------------------------------------------------
     def _fetch_rows(self) -> list[Row]:
         if self._rows is None:
-            from .indexes import execute
+            from .planner import execute
 
             self._rows = execute(self)
         return self._rows
@@ -476,7 +476,7 @@ class QuerySet(Generic[M]):
 
     def explain(self) -> str:
         """How the query would run: which index it uses, or a scan."""
-        from .indexes import explain
+        from .planner import explain
 
         return explain(self)
 
