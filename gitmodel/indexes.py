@@ -97,6 +97,8 @@ class IndexStore:
         self._db: Optional[sqlite3.Connection] = None
         self._inode: Optional[int] = None
         self._checkpoint = False
+        #: (signature, tree) -> slot id, as last seen; checked on every use
+        self._known: dict[tuple[str, str], int] = {}
 
     # -- connection ---------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -147,6 +149,7 @@ class IndexStore:
                 pass
         self._db = None
         self._inode = None
+        self._known = {}
 
     def _discard_file(self) -> None:
         self.close()
@@ -190,24 +193,40 @@ class IndexStore:
         """``(path, blob id)`` of the data files whose ``field`` matches ``where``."""
         sig = _signature(ctx.model, names)
         sql = f"SELECT path, oid FROM val WHERE slot = ? AND field = ? AND {where}"
-        # one statement, so one snapshot: a first row (NULL, slot id) says an
-        # index of this tree exists, the others are its matches
-        fast = (
-            "WITH s AS (SELECT id FROM slot WHERE sig = ? AND tree = ? "
-            "ORDER BY lane = ? DESC LIMIT 1) "
-            "SELECT NULL, id FROM s UNION ALL "
-            f"SELECT path, oid FROM val WHERE slot = (SELECT id FROM s) AND field = ? AND {where}"
+        # one statement, so one snapshot: the first part gives a row (NULL,
+        # NULL) only if the slot still describes this tree; the second, the
+        # slot's matches
+        checked = (
+            "SELECT NULL, NULL FROM slot WHERE id = ? AND sig = ? AND tree = ? UNION ALL " + sql
         )
+        key = (sig, ctx.tree_hex)
 
         def work(db: sqlite3.Connection) -> list[tuple[str, pygit2.Oid]]:
-            found = db.execute(fast, (sig, ctx.tree_hex, ctx.lane, field, *params)).fetchall()
-            if any(p is None for p, _o in found):
-                return [(p, pygit2.Oid(raw=o)) for p, o in found if p is not None]
+            for _attempt in (1, 2):
+                slot = self._known.get(key)
+                if slot is None:
+                    row = db.execute(
+                        "SELECT id FROM slot WHERE sig = ? AND tree = ? "
+                        "ORDER BY lane = ? DESC LIMIT 1",
+                        (sig, ctx.tree_hex, ctx.lane),
+                    ).fetchone()
+                    if row is None:
+                        break
+                    if len(self._known) > 64:
+                        self._known.clear()
+                    slot = self._known[key] = row[0]
+                found = db.execute(
+                    checked, (slot, sig, ctx.tree_hex, slot, field, *params)
+                ).fetchall()
+                if any(p is None for p, _o in found):
+                    return [(p, pygit2.Oid(raw=o)) for p, o in found if p is not None]
+                self._known.pop(key, None)  # moved by someone since
             db.execute("BEGIN IMMEDIATE")
             try:
                 slot, _changed = self._bring_up(db, ctx, sig, names)
                 found = db.execute(sql, (slot, field, *params)).fetchall()
                 db.execute("COMMIT")
+                self._known[key] = slot
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
