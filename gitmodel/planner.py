@@ -254,10 +254,12 @@ def _model_class() -> type:
 # -- planning and running ---------------------------------------------------------
 
 
-def _conjuncts(node: Optional[Node]) -> tuple[list[Leaf], bool]:
+def _conjuncts(node: Any) -> tuple[list[Leaf], bool]:
     """Leaves ANDed at the top of ``node``, and whether that is all of it."""
     if node is None:
         return [], True
+    if isinstance(node, Leaf):
+        return [node], True
     if node.negated or (node.connector != Q.AND and len(node.children) > 1):
         return [], False
     leaves: list[Leaf] = []
@@ -319,7 +321,7 @@ def _leaf_plan(leaf: Leaf, names: set[str]) -> Optional[_Plan]:
     return _Plan(leaf, where, params, True)
 
 
-def _choose_plan(model: type[GitModel], where: Optional[Node]) -> Optional[_Plan]:
+def _choose_plan(model: type[GitModel], where: Any) -> Optional[_Plan]:
     names = {f.name for f in indexed_fields(model)}
     if not names or model._meta._custom_data_path is not None:
         return None

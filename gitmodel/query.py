@@ -190,13 +190,21 @@ class Node:
 
     def __call__(self, row: Row) -> bool:
         if self.connector == Q.AND:
-            result = all(child(row) for child in self.children)
-        else:
-            result = any(child(row) for child in self.children)
-        return result != self.negated
+            for child in self.children:
+                if not child(row):
+                    return self.negated
+            return not self.negated
+        for child in self.children:
+            if child(row):
+                return not self.negated
+        return self.negated
 
-    def resolve(self, treeish: Any) -> Node:
+    def resolve(self, treeish: Any) -> Any:
+        """This condition with related lookups run (at ``treeish``) and
+        single-child groups unwrapped: a ``Node`` or a ``Leaf``."""
         children = [c.resolve(treeish) if not isinstance(c, Leaf) else c for c in self.children]
+        if len(children) == 1 and not self.negated:
+            return children[0]
         return Node(self.connector, self.negated, children)
 
 
