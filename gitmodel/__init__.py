@@ -2,6 +2,11 @@
 
 from . import fields
 from .exceptions import (
+    AuthenticationError,
+    CertificateError,
+    PushRejected,
+    RemoteError,
+    RemoteNotFound,
     CorruptObject,
     DoesNotExist,
     FieldError,
@@ -45,4 +50,9 @@ __all__ = [
     "CorruptObject",
     "LockWaitTimeoutExceeded",
     "MergeConflict",
+    "RemoteError",
+    "RemoteNotFound",
+    "AuthenticationError",
+    "CertificateError",
+    "PushRejected",
 ]

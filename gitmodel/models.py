@@ -47,6 +47,8 @@ from .serializers import json as json_format
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+    from .changes import ObjectChange
+    from .history import Version
     from .query import QuerySet
     from .workspace import Workspace
 
@@ -445,6 +447,65 @@ class GitModel(metaclass=ModelBase):
         obj._oid = None
         return obj
 
+    # -- history and merging (see history.py and merge.py) ---------------------------
+    @class_or_instance_method
+    def history(
+        cls, instance: Optional[GitModel], *args: Any, treeish: Any = None, follow: bool = True
+    ) -> list[Version]:
+        """``Page.history(id)`` or ``page.history()``: versions, newest first.
+
+        ``treeish`` starts elsewhere than the branch; ``follow`` continues
+        through a change of id (a moved object).
+        """
+        from . import history
+
+        object_id = _object_id(instance, args, "history")
+        return history.object_history(cls._meta.require_workspace(), cls, object_id, treeish, follow)  # type: ignore[arg-type]
+
+    @class_or_instance_method
+    def diff(cls, instance: Optional[GitModel], *args: Any) -> Optional[ObjectChange]:
+        """``Page.diff(id, a, b=None)`` or ``page.diff(a)``: the object's change
+        from ``a`` to ``b`` (default: the staged state), ``None`` if equal."""
+        from . import history
+
+        if instance is not None:
+            object_id, rest = instance._stored_id or instance.get_id(), args
+        elif not args:
+            raise TypeError("Model.diff() needs an id and a treeish")
+        else:
+            object_id, rest = args[0], args[1:]
+        if not rest or len(rest) > 2:
+            raise TypeError("diff() takes a treeish and optionally a second one")
+        ws = cls._meta.require_workspace()
+        return history.object_diff(ws, cls, object_id, *rest)  # type: ignore[arg-type]
+
+    @class_or_instance_method
+    def restore(cls, instance: Optional[GitModel], *args: Any) -> Self:
+        """``Page.restore(id, treeish)`` or ``page.restore(treeish)``: stage the
+        object as it was at ``treeish`` (not committed); returns it."""
+        from . import history
+
+        if instance is not None:
+            object_id, rest = instance._stored_id or instance.get_id(), args
+        elif len(args) != 2:
+            raise TypeError("Model.restore() needs an id and a treeish")
+        else:
+            object_id, rest = args[0], args[1:]
+        if len(rest) != 1:
+            raise TypeError("restore() takes one treeish")
+        return history.restore(cls._meta.require_workspace(), cls, object_id, rest[0])  # type: ignore[arg-type,return-value]
+
+    @classmethod
+    def merge_fields(
+        cls, base: Optional[GitModel], ours: GitModel, theirs: GitModel
+    ) -> Optional[GitModel]:
+        """Whole-object merge rule, called when both sides changed an object.
+
+        Override to return the merged object (``base`` is ``None`` when both
+        sides added it); return ``None`` to merge field by field.
+        """
+        return None
+
     # -- conveniences -----------------------------------------------------------
     def lock(self, timeout: Optional[float] = None) -> Any:
         """A workspace lock named after this object (a context manager)."""
@@ -455,6 +516,16 @@ class GitModel(metaclass=ModelBase):
         """Reload this object's fields from the workspace."""
         fresh = type(self).get(self._stored_id or self.get_id())
         self.__dict__.update(fresh.__dict__)
+
+
+def _object_id(instance: Optional[GitModel], args: tuple[Any, ...], name: str) -> Any:
+    if instance is not None:
+        if args:
+            raise TypeError(f"obj.{name}() takes no id")
+        return instance._stored_id or instance.get_id()
+    if len(args) != 1:
+        raise TypeError(f"Model.{name}() needs an id")
+    return args[0]
 
 
 def _expected_path(opts: ModelOptions, object_id: Any) -> Optional[str]:

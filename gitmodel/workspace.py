@@ -17,7 +17,9 @@ import pygit2
 from pygit2.enums import ObjectType, SortMode
 
 from . import locks
+from . import remotes as _remotes
 from .exceptions import (
+    BranchMoved,
     BranchNotFound,
     ConfigurationError,
     ReferenceNotFound,
@@ -28,9 +30,12 @@ from .models import GitModel, ModelBase
 from .tree import BLOB_MODE, Entry, NameMatch, StagingTree
 
 if TYPE_CHECKING:
+    from .changes import Change, ObjectChange
     from .locks import LockInfo
+    from .merge import Conflict, MergeResult, MergeState
 
 Identity = tuple[str, str]
+_NO_CHOICE: Any = object()
 M = TypeVar("M", bound=GitModel)
 Treeish = Union[str, pygit2.Oid, pygit2.Object, "Branch"]
 
@@ -89,6 +94,9 @@ class Workspace:
     default, the branch the repository's HEAD names.
     """
 
+    #: Default credentials for fetch/push/pull (set by :meth:`clone`).
+    remote_callbacks: Optional[pygit2.RemoteCallbacks] = None
+
     def __init__(
         self,
         repo_path: Union[str, os.PathLike[str]],
@@ -115,6 +123,7 @@ class Workspace:
         self.models = ModelRegistry()
         self.head = self._initial_head(initial_branch)
         self._detached: Optional[pygit2.Commit] = None
+        self._merge: Optional[MergeState] = None
         branch = self.branch
         self._start: Optional[pygit2.Oid] = branch.commit.id if branch else None
         self.stage = StagingTree(self.repo, branch.tree if branch else None)
@@ -256,11 +265,25 @@ class Workspace:
         """``(oid, mode)`` at ``path`` in the staged state, or ``None``."""
         return self.stage.lookup(path)
 
-    def resolve(self, treeish: Treeish) -> Union[pygit2.Commit, pygit2.Tree]:
+    def resolve(self, treeish: Any, choice: Any = _NO_CHOICE, *, value: Any = _NO_CHOICE) -> Any:
         """The commit (or tree) a branch, tag, id or object names.
 
         Unknown names raise :class:`ReferenceNotFound`, a ``KeyError`` too.
+        During a merge, ``resolve(conflict, 'ours' | 'theirs' | 'base' |
+        value)`` settles a conflict instead (``value=`` for a literal value).
         """
+        from .merge import Conflict
+
+        if isinstance(treeish, Conflict):
+            from . import merge
+
+            if value is not _NO_CHOICE:
+                merge.resolve(self, treeish, value=value)
+            elif choice is not _NO_CHOICE:
+                merge.resolve(self, treeish, choice)
+            else:
+                raise TypeError("resolve(conflict, ...) needs 'ours', 'theirs', 'base' or a value")
+            return None
         if isinstance(treeish, Branch):
             return treeish.commit
         if isinstance(treeish, pygit2.Oid):
@@ -382,11 +405,13 @@ class Workspace:
         base = self.repo[start] if start is not None else self.repo[self.repo.TreeBuilder().write()]
         return base.diff_to_tree(index)  # type: ignore[attr-defined,no-any-return]
 
-    def reset(self) -> None:
-        """Drop every pending change."""
-        with self.write_lock:
-            start = self._start_tree_id()
-            self.stage.reset(self.repo[start] if start is not None else None)  # type: ignore[arg-type]
+    def reset(self, targets: Any = None) -> None:
+        """Drop every pending change, or those of some paths or objects."""
+        from . import history
+
+        if targets is None and self._merge is not None:
+            self._merge = None
+        history.reset(self, targets)
 
     # -- committing ----------------------------------------------------------------
     def _signature(self, who: Optional[Union[Identity, pygit2.Signature]]) -> pygit2.Signature:
@@ -401,8 +426,18 @@ class Workspace:
         author: Optional[Union[Identity, pygit2.Signature]] = None,
         committer: Optional[Union[Identity, pygit2.Signature]] = None,
     ) -> Optional[pygit2.Oid]:
-        """Commit the staged state to the branch; ``None`` if nothing changed."""
+        """Commit the staged state to the branch; ``None`` if nothing changed.
+
+        If another writer moved the branch meanwhile, the pending changes are
+        merged onto its head field by field and committed on top; a field
+        changed on both sides raises ``MergeConflict`` and commits nothing.
+        During a merge, writes the merge commit once every conflict is settled.
+        """
         self._require_writable()
+        if self._merge is not None:
+            from . import merge
+
+            return merge.commit_merge(self, message, author, committer)
         with self.write_lock:
             tree_id = self.stage.write()
             start_tree = self._start_tree_id()
@@ -414,46 +449,75 @@ class Workspace:
             commit_id = self.repo.create_commit(
                 None, author_sig, committer_sig, message, tree_id, parents
             )
-            self._move_branch(commit_id, message)
+            try:
+                self._move_branch(commit_id, message)
+            except BranchMoved:
+                # another writer committed: merge our changes onto its head
+                from . import merge
+
+                rebased = merge.commit_rebased(self, tree_id, message, author_sig, committer_sig)
+                if rebased is None:
+                    return None
+                commit_id = rebased
             self._start = commit_id
             return commit_id
 
-    def _move_branch(self, commit_id: pygit2.Oid, message: str) -> None:
-        """Point the branch at ``commit_id`` if it still is where we started."""
+    def _move_branch(
+        self,
+        commit_id: pygit2.Oid,
+        message: str,
+        expected: Any = _NO_CHOICE,
+        reflog: Optional[str] = None,
+    ) -> None:
+        """Point the branch at ``commit_id`` if it still is at ``expected``
+        (default: where this workspace started); else raise ``BranchMoved``."""
+        if expected is _NO_CHOICE:
+            expected = self._start
         summary = message.splitlines()[0] if message else ""
-        log_message = f"commit: {summary}"
+        log_message = reflog or f"commit: {summary}"
         if not hasattr(self.repo, "transaction"):  # pygit2 < 1.19 (Python 3.10)
-            self._move_branch_matching(commit_id, log_message)
+            self._move_branch_matching(commit_id, log_message, expected)
             return
         with self.repo.transaction() as tx:
-            tx.lock_ref(self.head)
+            try:
+                tx.lock_ref(self.head)
+            except pygit2.GitError as exc:  # another writer holds the ref lock
+                if "lock" not in str(exc):
+                    raise
+                raise BranchMoved(f"{self.head} is being updated by another writer", None) from None
             ref = self.repo.references.get(self.head)
-            self._check_start(ref.target if ref is not None else None)
+            self._check_start(ref.target if ref is not None else None, expected)
             tx.set_target(self.head, commit_id, message=log_message)
 
-    def _move_branch_matching(self, commit_id: pygit2.Oid, log_message: str) -> None:
+    def _move_branch_matching(
+        self, commit_id: pygit2.Oid, log_message: str, expected: Any = _NO_CHOICE
+    ) -> None:
         # libgit2 updates a ref only if it still holds the value the Reference
         # object was read with (git_reference_create_matching): the same
         # compare-and-swap, without a transaction.
         ref = self.repo.references.get(self.head)
-        self._check_start(ref.target if ref is not None else None)
+        self._check_start(ref.target if ref is not None else None, expected)
         try:
             if ref is None:
                 self.repo.create_reference_direct(self.head, commit_id, False, message=log_message)
             else:
                 ref.set_target(commit_id, log_message)
-        except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError):
+        except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError) as exc:
             moved = self.repo.references.get(self.head)
-            self._check_start(moved.target if moved is not None else None)
+            self._check_start(moved.target if moved is not None else None, expected)
+            if "lock" in str(exc):
+                raise BranchMoved(f"{self.head} is being updated by another writer", None) from None
             raise
 
-    def _check_start(self, current: Any) -> None:
-        if current != self._start:
-            raise RepositoryError(
+    def _check_start(self, current: Any, expected: Any = _NO_CHOICE) -> None:
+        if expected is _NO_CHOICE:
+            expected = self._start
+        if current != expected:
+            raise BranchMoved(
                 f"{self.head} moved to {current} while this workspace was at "
-                f"{self._start}; nothing was committed"
+                f"{expected}; nothing was committed",
+                current,
             )
-
     @contextmanager
     def commit_on_success(
         self,
@@ -528,6 +592,8 @@ class Workspace:
             self.stage.reset(target.tree)
 
     def _refuse_pending(self, action: str) -> None:
+        if self._merge is not None:
+            raise RepositoryError(f"cannot {action}: a merge is in progress; commit or abort it")
         if self.has_changes():
             raise RepositoryError(f"cannot {action}: there are pending changes")
 
@@ -542,6 +608,81 @@ class Workspace:
         if self._start is None:
             return iter(())
         return self.repo.walk(self._start, sort)  # type: ignore[no-any-return]
+
+    # -- history, tags, merges (see history.py and merge.py) ------------------------
+    def changes(self, a: Treeish, b: Optional[Treeish] = None) -> list[Change]:
+        """Object-level changes from ``a`` to ``b`` (default: the staged state)."""
+        from . import history
+
+        return history.changes(self, a, b)
+
+    def revert(self, commit: Treeish) -> list[Change]:
+        """Stage the field-level inverse of ``commit``'s changes (not committed)."""
+        from . import history
+
+        return history.revert(self, commit)
+
+    def create_tag(
+        self, name: str, target: Optional[Treeish] = None, message: Optional[str] = None
+    ) -> pygit2.Oid:
+        """Tag ``target`` (default: the branch's last commit); annotated if ``message``."""
+        from . import history
+
+        return history.create_tag(self, name, target, message)
+
+    def delete_tag(self, name: str) -> None:
+        """Delete tag ``name``."""
+        from . import history
+
+        history.delete_tag(self, name)
+
+    @property
+    def tags(self) -> dict[str, pygit2.Commit]:
+        """Tag name -> tagged commit."""
+        from . import history
+
+        return history.tags(self)
+
+    @property
+    def branches(self) -> dict[str, Branch]:
+        """Branch name -> :class:`Branch`."""
+        from . import history
+
+        return history.branches(self)
+
+    def delete_branch(self, name: str) -> None:
+        """Delete branch ``name`` (not the current one)."""
+        from . import history
+
+        history.delete_branch(self, name)
+
+    def merge(
+        self,
+        other: Treeish,
+        message: Optional[str] = None,
+        strategy: Optional[str] = None,
+        fast_forward: bool = True,
+    ) -> MergeResult:
+        """Merge branch, tag or commit ``other`` into the current branch, field by field."""
+        from . import merge
+
+        return merge.merge(self, other, message, strategy, fast_forward)
+
+    @property
+    def conflicts(self) -> list[Conflict]:
+        """The open conflicts of the merge in progress (empty if none)."""
+        return self._merge.conflicts if self._merge is not None else []
+
+    @property
+    def merging(self) -> bool:
+        """True while a merge waits for its conflicts to be settled."""
+        return self._merge is not None
+
+    def abort_merge(self) -> None:
+        """Drop the merge in progress and return to the branch's last commit."""
+        from . import merge
+
+        merge.abort_merge(self)
 
     # -- locks -------------------------------------------------------------------------
     def lock(self, id: str, timeout: Optional[float] = None) -> Any:
@@ -564,6 +705,63 @@ class Workspace:
     def break_lock(self, id: str) -> bool:
         """Remove lock ``id`` whoever holds it; True if it was held."""
         return locks.break_lock(self.repo, id)
+
+    # -- remotes (see gitmodel.remotes) ---------------------------------------------------
+    @classmethod
+    def clone(
+        cls,
+        url: Union[str, os.PathLike[str]],
+        path: Union[str, os.PathLike[str]],
+        branch: Optional[str] = None,
+        bare: bool = True,
+        callbacks: Optional[pygit2.RemoteCallbacks] = None,
+        progress: Optional[_remotes.ProgressCallback] = None,
+        **kwargs: Any,
+    ) -> Workspace:
+        """Clone ``url`` into ``path`` and open a workspace on it."""
+        return _remotes.clone(cls, url, path, branch, bare, callbacks, progress, **kwargs)
+
+    @property
+    def remotes(self) -> _remotes.Remotes:
+        """The configured remotes (iterate, ``[name]``, add, remove, rename)."""
+        return _remotes.Remotes(self)
+
+    def add_remote(self, name: str, url: Union[str, os.PathLike[str]]) -> _remotes.RemoteInfo:
+        """Add remote ``name`` at ``url``."""
+        return _remotes.Remotes(self).add(name, url)
+
+    def fetch(self, remote: str = "origin", **kwargs: Any) -> _remotes.RefUpdates:
+        """Fetch ``remote``; returns ``{ref: (old, new)}`` for the refs that moved."""
+        return _remotes.fetch(self, remote, **kwargs)
+
+    def push(
+        self,
+        remote: str = "origin",
+        branch: Union[None, str, list[str]] = None,
+        force: bool = False,
+        **kwargs: Any,
+    ) -> _remotes.RefUpdates:
+        """Push ``branch`` (default: current); raises ``PushRejected`` per refused ref."""
+        return _remotes.push(self, remote, branch, force, **kwargs)
+
+    def pull(
+        self, remote: Optional[str] = None, branch: Optional[str] = None, **kwargs: Any
+    ) -> _remotes.PullResult:
+        """Fetch, then fast-forward or merge the current branch."""
+        return _remotes.pull(self, remote, branch, **kwargs)
+
+    def ahead_behind(self, remote_branch: Optional[str] = None) -> tuple[int, int]:
+        """``(ahead, behind)`` of the current branch against ``remote_branch`` (default: upstream)."""
+        return _remotes.ahead_behind(self, remote_branch)
+
+    @property
+    def upstream(self) -> Optional[str]:
+        """The remote-tracking ref the current branch follows, or ``None``."""
+        return _remotes.upstream(self)
+
+    def set_upstream(self, remote_branch: Optional[str], branch: Optional[str] = None) -> None:
+        """Make ``branch`` (default: current) follow ``remote_branch`` (``"origin/main"``)."""
+        _remotes.set_upstream(self, remote_branch, branch)
 
     # -- plain git --------------------------------------------------------------------
     def sync_repo_index(self, checkout: bool = True) -> None:

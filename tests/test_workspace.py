@@ -14,6 +14,7 @@ from gitmodel.exceptions import (
     BranchNotFound,
     GitModelError,
     LockWaitTimeoutExceeded,
+    MergeConflict,
     ReferenceNotFound,
     RepositoryError,
     RepositoryNotFound,
@@ -239,17 +240,30 @@ def test_identity_given_to_constructor(bare_repo_path: Path) -> None:
     assert ws.repo[ws.commit("m")].author.email == "dee@example.com"
 
 
-def test_commit_refuses_when_branch_moved_elsewhere(ws: Workspace) -> None:
+def test_commit_rebases_when_branch_moved_elsewhere(ws: Workspace) -> None:
     ws.add_blob("a.txt", "1")
     ws.commit("one")
     other = Workspace(ws.path)
     other.add_blob("b.txt", "other")
     theirs = other.commit("theirs")
     ws.add_blob("c.txt", "mine")
-    with pytest.raises(RepositoryError):
+    mine = ws.commit("mine")  # merged onto the other writer's commit, never over it
+    assert ws.repo.references["refs/heads/master"].target == mine
+    assert [p.id for p in ws.repo[mine].parents] == [theirs]
+    assert "b.txt" in ws.index and "c.txt" in ws.index and not ws.has_changes()
+
+
+def test_commit_refuses_when_the_same_file_changed_elsewhere(ws: Workspace) -> None:
+    ws.add_blob("a.txt", "1")
+    ws.commit("one")
+    other = Workspace(ws.path)
+    other.add_blob("a.txt", "other")
+    theirs = other.commit("theirs")
+    ws.add_blob("a.txt", "mine")
+    with pytest.raises(MergeConflict, match="a.txt"):
         ws.commit("mine")
     assert ws.repo.references["refs/heads/master"].target == theirs
-    assert ws.has_changes() and "c.txt" in ws.index  # the refused work is kept
+    assert ws.has_changes() and ws.repo[ws.index["a.txt"].id].data == b"mine"  # work kept
 
 
 def test_stale_reference_cannot_be_moved(ws: Workspace) -> None:

@@ -1,0 +1,355 @@
+"""History of objects, diffs between states, restore, revert, tags, reset.
+
+History walks commits and compares only the tree entries along one object's
+path (memoised by subtree id, so an unchanged model folder is never opened),
+the way ``git log -- <path>`` does. Nothing else of a commit's tree is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+
+import pygit2
+from pygit2.enums import FileMode, ObjectType, SortMode
+
+from . import changes as ch
+from .exceptions import BranchNotFound, MergeConflict, ReferenceNotFound, RepositoryError
+
+if TYPE_CHECKING:
+    from .models import GitModel
+    from .workspace import Branch, Workspace
+
+TREE = int(FileMode.TREE)
+State = Optional[tuple[tuple[str, pygit2.Oid], ...]]
+
+
+@dataclass
+class Version:
+    """One version of an object: the commit that made it and what it changed.
+
+    ``change`` is ``'added'``, ``'modified'`` or ``'deleted'``; ``instance``
+    is the object as of ``commit`` (``None`` for a deletion); ``changes`` is
+    ``{field: (old, new)}`` against the previous version.
+    """
+
+    commit: pygit2.Commit
+    change: str
+    model: type
+    id: str
+    _ws: Workspace = field(repr=False)
+    _files: ch.Files = field(repr=False, default_factory=dict)
+    _prev_files: ch.Files = field(repr=False, default_factory=dict)
+    _prev_id: Optional[str] = field(repr=False, default=None)
+
+    @property
+    def instance(self) -> Optional[GitModel]:
+        return ch.load(self._ws, self.model, self.id, self._files, self.commit.tree)
+
+    @property
+    def changes(self) -> dict[str, tuple[Any, Any]]:
+        opts = self.model._meta  # type: ignore[attr-defined]
+        prev_id = self._prev_id or self.id
+
+        def stored(files: ch.Files, object_id: str) -> Optional[dict[str, Any]]:
+            data = ch.object_paths(self.model, object_id)[1]
+            if data not in files:
+                return None
+            return ch.stored_fields(self._ws, self.model, opts.get_data_path(object_id), files[data])
+
+        return ch.field_changes(
+            self.model, stored(self._prev_files, prev_id), stored(self._files, self.id),
+            self._prev_files, self._files, self.id,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Version {self.change} {self.model.__name__} {self.id!r} at {str(self.commit.id)[:10]}>"
+
+
+class _PathState:
+    """The files of one object folder in any tree, memoised by subtree id."""
+
+    def __init__(self, repo: pygit2.Repository, folder: str, names: tuple[str, ...]) -> None:
+        self.repo = repo
+        self.parts = folder.split("/") if folder else []
+        self.names = names
+        self.data = names[0]
+        self.memo: dict[tuple[int, pygit2.Oid], State] = {}
+
+    def __call__(self, tree_id: pygit2.Oid) -> State:
+        memo, repo = self.memo, self.repo
+        oid, trail = tree_id, []
+        depth = 0
+        result: State = None
+        for depth, name in enumerate(self.parts):
+            key = (depth, oid)
+            if key in memo:
+                result = memo[key]
+                break
+            trail.append(key)
+            tree = repo[oid]
+            entry = tree[name] if name in tree else None  # type: ignore[operator,index]
+            if entry is None or entry.filemode != TREE:
+                break
+            oid = entry.id
+        else:
+            key = (len(self.parts), oid)
+            if key in memo:
+                result = memo[key]
+            else:
+                tree = repo[oid]
+                if self.data in tree:  # type: ignore[operator]
+                    result = tuple((n, tree[n].id) for n in self.names if n in tree)  # type: ignore[operator,index]
+                trail.append(key)
+        for key in trail:
+            memo[key] = result
+        return result
+
+
+def object_history(
+    ws: Workspace, cls: type, object_id: Any, treeish: Any = None, follow: bool = True
+) -> list[Version]:
+    """The versions of one object reachable from ``treeish`` (default: the branch), newest first."""
+    opts = cls._meta  # type: ignore[attr-defined]
+    object_id = opts.id_field.clean(object_id)
+    if treeish is None:
+        if ws._start is None:
+            return []
+        start = ws._start
+    else:
+        target = ws.resolve(treeish)
+        if not isinstance(target, pygit2.Commit):
+            raise ReferenceNotFound(treeish, f"{treeish!r} does not name a commit")
+        start = target.id
+    repo = ws.repo
+    folder, data, blobs = ch.object_paths(cls, object_id)
+    state = _PathState(repo, folder, (data, *blobs.values()))
+    by_commit: dict[pygit2.Oid, State] = {}
+
+    def commit_state(commit_id: pygit2.Oid) -> State:
+        s = by_commit.get(commit_id, _UNSEEN)
+        if s is _UNSEEN:
+            s = state(repo[commit_id].tree_id)  # type: ignore[attr-defined]
+            by_commit[commit_id] = s
+        return s  # type: ignore[return-value]
+
+    versions: list[Version] = []
+    followed: list[Version] = []
+    for commit in repo.walk(start, SortMode.TOPOLOGICAL | SortMode.TIME):
+        now = by_commit.pop(commit.id, _UNSEEN)
+        if now is _UNSEEN:
+            now = state(commit.tree_id)
+        parents = commit.parent_ids
+        before = [commit_state(p) for p in parents]
+        if any(now == b for b in before) or (not before and now is None):
+            continue
+        prev = before[0] if before else None
+        kind = ch.ADDED if prev is None else ch.DELETED if now is None else ch.MODIFIED
+        version = Version(commit, kind, cls, object_id, ws, dict(now or ()), dict(prev or ()))
+        if kind == ch.ADDED and follow and parents and opts._custom_data_path is None:
+            old_id = _renamed_from(ws, cls, object_id, repo[parents[0]], commit, dict(now or ()))
+            if old_id is not None:
+                version.change = ch.MODIFIED
+                version._prev_id = old_id
+                version._prev_files = ch.object_files(repo[parents[0]].tree, cls, old_id)  # type: ignore[attr-defined]
+                followed.extend(object_history(ws, cls, old_id, parents[0], follow))
+        versions.append(version)
+    if followed:
+        seen = {v.commit.id for v in versions}
+        versions.extend(v for v in followed if v.commit.id not in seen)
+        versions.sort(key=lambda v: -v.commit.commit_time)
+    return versions
+
+
+_UNSEEN: Any = object()
+
+
+def _renamed_from(
+    ws: Workspace, cls: type, object_id: str, parent: Any, commit: pygit2.Commit, files: ch.Files
+) -> Optional[str]:
+    """The id this object had in ``parent`` if ``commit`` moved it (same content, new id)."""
+    opts = cls._meta  # type: ignore[attr-defined]
+    data = opts.data_filename
+    try:
+        old_folder, new_folder = parent.tree[opts.folder], commit.tree[opts.folder]
+    except KeyError:
+        return None
+    new_stored = dict(ch.stored_fields(ws, cls, opts.get_data_path(object_id), files[data]))
+    new_stored.pop(opts.id_attr, None)
+    for delta in old_folder.diff_to_tree(new_folder).deltas:
+        if delta.status != pygit2.enums.DeltaStatus.DELETED:
+            continue
+        parts = delta.old_file.path.split("/")
+        if parts[-1] != data or len(parts) != opts.shard + 2:
+            continue
+        old_id = parts[-2]
+        old_stored = dict(ch.stored_fields(ws, cls, opts.get_data_path(old_id), delta.old_file.id))
+        old_stored.pop(opts.id_attr, None)
+        if old_stored == new_stored:
+            return old_id
+    return None
+
+
+# -- diffs -------------------------------------------------------------------------
+def changes(ws: Workspace, a: Any, b: Any = None) -> list[ch.Change]:
+    """What changed from ``a`` to ``b`` (default: the staged state)."""
+    return ch.changes_between(ws, ch.tree_of(ws, a), ch.tree_of(ws, b))
+
+
+def object_diff(ws: Workspace, cls: type, object_id: Any, a: Any, b: Any = None) -> Optional[ch.ObjectChange]:
+    """How one object changed from ``a`` to ``b`` (default: staged); ``None`` if equal."""
+    object_id = cls._meta.id_field.clean(object_id)  # type: ignore[attr-defined]
+    return ch.object_change(ws, cls, object_id, ch.tree_of(ws, a), ch.tree_of(ws, b))
+
+
+# -- restore, revert, reset ------------------------------------------------------------
+def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
+    """Stage the object as it was at ``treeish`` (also a since-deleted one)."""
+    opts = cls._meta  # type: ignore[attr-defined]
+    object_id = opts.id_field.clean(object_id)
+    tree = ws.resolve_tree(treeish)
+    files = ch.object_files(tree, cls, object_id)
+    folder, data, blobs = ch.object_paths(cls, object_id)
+    if data not in files:
+        raise cls.DoesNotExist(  # type: ignore[attr-defined]
+            f"{cls.__name__} with id {object_id!r} did not exist at {treeish!r}"
+        )
+    ws._require_writable()
+    with ws.write_lock:
+        for name in (data, *blobs.values()):
+            path = f"{folder}/{name}" if folder else name
+            if name in files:
+                ws.stage.set(path, files[name])
+            elif ws.stage.lookup(path) is not None:
+                ws.stage.remove(path)
+    return cls.get(object_id)  # type: ignore[attr-defined,no-any-return]
+
+
+def revert(ws: Workspace, commit: Any) -> list[ch.Change]:
+    """Stage the inverse of one commit's changes, field by field; returns them.
+
+    A field that was changed by ``commit`` and changed again since is a real
+    conflict: :class:`MergeConflict` names it and nothing is staged.
+    """
+    from . import merge
+
+    ws._require_writable()
+    target = ws.resolve(commit)
+    if not isinstance(target, pygit2.Commit):
+        raise ReferenceNotFound(commit, f"{commit!r} does not name a commit")
+    parent_tree = target.parents[0].tree if target.parents else None
+    with ws.write_lock:
+        ours = ws.index
+        result = merge.merge_trees(ws, target.tree, ours, parent_tree)
+        if result.conflicts:
+            raise MergeConflict(
+                f"cannot revert {str(target.id)[:10]}: changed since in "
+                + merge.describe_conflicts(result.conflicts),
+                result.conflicts,
+            )
+        result.apply(ws.stage)
+        return ch.changes_between(ws, ours, ws.index)
+
+
+def reset(ws: Workspace, targets: Optional[Iterable[Any]] = None) -> None:
+    """Drop pending changes: all of them, or those of some objects or paths."""
+    with ws.write_lock:
+        start = ws._start_tree_id()
+        base = ws.repo[start] if start is not None else None
+        if targets is None:
+            ws.stage.reset(base)  # type: ignore[arg-type]
+            return
+        if isinstance(targets, (str, bytes)) or hasattr(targets, "_meta"):
+            targets = [targets]
+        for path in _target_paths(targets):
+            entry = ch.path_entry(base, path)  # type: ignore[arg-type]
+            if entry is not None:
+                ws.stage.set(path, entry[0], entry[1])
+            elif ws.stage.lookup(path) is not None:
+                ws.stage.remove(path)
+
+
+def _target_paths(targets: Iterable[Any]) -> list[str]:
+    paths: list[str] = []
+    for target in targets:
+        if isinstance(target, str):
+            paths.append(target.strip("/"))
+        elif hasattr(target, "_meta") and not isinstance(target, type):
+            opts = target._meta
+            for ident in {target._stored_id, target.get_id()}:
+                if ident is not None:
+                    paths.extend(opts.object_paths(ident))
+        else:
+            raise TypeError(f"cannot reset {target!r}: give paths or model objects")
+    return paths
+
+
+# -- refs: tags and branches ------------------------------------------------------------
+def create_tag(
+    ws: Workspace, name: str, target: Any = None, message: Optional[str] = None,
+    tagger: Optional[Union[tuple[str, str], pygit2.Signature]] = None,
+) -> pygit2.Oid:
+    """Tag ``target`` (default: the branch's last commit); annotated with ``message``.
+
+    Returns the id of the tagged commit.
+    """
+    ref = f"refs/tags/{name}"
+    if not name or not pygit2.reference_is_valid_name(ref):
+        raise RepositoryError(f"invalid tag name: {name!r}")
+    if ws.repo.references.get(ref) is not None:
+        raise RepositoryError(f"tag {name!r} already exists")
+    if target is None:
+        if ws._start is None:
+            raise RepositoryError(f"{ws.head} has no commits to tag")
+        commit = ws.repo[ws._start]
+    else:
+        commit = ws.resolve(target)
+    if not isinstance(commit, pygit2.Commit):
+        raise RepositoryError(f"{target!r} does not name a commit")
+    if message is not None:
+        ws.repo.create_tag(name, commit.id, ObjectType.COMMIT, ws._signature(tagger), message)
+    else:
+        ws.repo.references.create(ref, commit.id)
+    return commit.id
+
+
+def tags(ws: Workspace) -> dict[str, pygit2.Commit]:
+    """Tag name -> tagged commit."""
+    out: dict[str, pygit2.Commit] = {}
+    for ref_name in sorted(ws.repo.references):
+        if ref_name.startswith("refs/tags/"):
+            obj = ws.repo.references[ref_name].peel(None)  # type: ignore[arg-type]
+            if isinstance(obj, pygit2.Commit):
+                out[ref_name.removeprefix("refs/tags/")] = obj
+    return out
+
+
+def delete_tag(ws: Workspace, name: str) -> None:
+    ref = ws.repo.references.get(f"refs/tags/{name}")
+    if ref is None:
+        raise ReferenceNotFound(name, f"tag not found: {name!r}")
+    ref.delete()
+
+
+def branches(ws: Workspace) -> dict[str, Branch]:
+    """Branch name -> :class:`Branch`."""
+    from .workspace import Branch
+
+    out: dict[str, Branch] = {}
+    for name in sorted(ws.repo.branches.local):
+        ref = ws.repo.references[f"refs/heads/{name}"]
+        commit = ws.repo.get(ref.target)
+        if isinstance(commit, pygit2.Commit):
+            out[name] = Branch(ref, commit)
+    return out
+
+
+def delete_branch(ws: Workspace, name: str) -> None:
+    """Delete branch ``name``; refused for the current branch."""
+    ref_name = name if name.startswith("refs/") else f"refs/heads/{name}"
+    if ref_name == ws.head and not ws.detached:
+        raise RepositoryError(f"cannot delete {name!r}: it is the current branch")
+    ref = ws.repo.references.get(ref_name)
+    if ref is None:
+        raise BranchNotFound(name, f"branch not found: {name!r}")
+    ref.delete()

@@ -1,0 +1,585 @@
+"""Three-way merge of trees, objects and fields; conflicts; rebasing commits.
+
+Only what changed on either side since the merge base is looked at (two
+tree diffs that skip identical subtrees), so a merge costs what the changes
+cost, not what the store holds. An object changed on one side takes that
+side; one changed on both is merged field by field (``JSONField`` dicts key
+by key, blob fields and raw files at blob level). A field declared with
+``merge=fn`` or a model overriding ``merge_fields`` settles its own clashes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import TYPE_CHECKING, Any, Optional
+
+import pygit2
+
+from . import changes as ch
+from .exceptions import MergeConflict, ReferenceNotFound, RepositoryError
+from .fields import JSONField
+from .serializers import json as json_format
+from .tree import StagingTree
+
+if TYPE_CHECKING:
+    from .models import GitModel
+    from .workspace import Workspace
+
+MODIFY_MODIFY, DELETE_MODIFY, MODIFY_DELETE, ADD_ADD = (
+    "modify/modify", "delete/modify", "modify/delete", "add/add",
+)
+CHOICES = ("ours", "theirs", "base")
+_MISSING: Any = object()
+Entry = tuple[pygit2.Oid, int]
+
+#: a commit that lost the race to another writer is rebased and retried at
+#: least this often, and for up to the workspace's ``lock_timeout`` seconds
+REBASE_ATTEMPTS = 16
+REBASE_BACKOFF = 0.002
+REBASE_BACKOFF_MAX = 0.05
+
+
+@dataclass(eq=False)
+class Conflict:
+    """A clash the merge could not settle.
+
+    ``field`` is ``None`` for whole-object conflicts (``'add/add'``,
+    ``'delete/modify'``, ``'modify/delete'``); ``key`` is the path inside a
+    ``JSONField`` dict. ``model`` is ``None`` for a raw file (then ``id`` is
+    its path). ``base``/``ours``/``theirs`` are Python values (objects for
+    whole-object conflicts, blob ids for blob fields and raw files).
+    """
+
+    model: Optional[type]
+    id: str
+    field: Optional[str]
+    kind: str
+    base: Any
+    ours: Any
+    theirs: Any
+    key: tuple[str, ...] = ()
+    resolved: bool = False
+    _owner: Any = dc_field(default=None, repr=False)
+
+    def describe(self) -> str:
+        what = f"{self.model.__name__} {self.id!r}" if self.model else f"file {self.id!r}"
+        if self.field is not None:
+            what += f" field {'.'.join((self.field, *self.key))!r}"
+        return f"{what} ({self.kind})"
+
+    def __repr__(self) -> str:
+        return f"<Conflict {self.describe()}>"
+
+
+@dataclass
+class MergeResult:
+    """What :meth:`Workspace.merge` did.
+
+    ``commit`` is the new commit id (``None`` while conflicts are open or
+    when there was nothing to merge); ``up_to_date`` says the other side was
+    already merged.
+    """
+
+    commit: Optional[pygit2.Oid]
+    fast_forward: bool = False
+    conflicts: list[Conflict] = dc_field(default_factory=list)
+    up_to_date: bool = False
+
+
+def describe_conflicts(conflicts: list[Conflict]) -> str:
+    shown = "; ".join(c.describe() for c in conflicts[:5])
+    more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
+    return shown + more
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if a is _MISSING or b is _MISSING:
+        return False
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (dict, list)):
+        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    return bool(a == b)
+
+
+def _pick(base: Any, ours: Any, theirs: Any) -> Any:
+    """The three-way answer, or ``_CLASH`` when both sides changed differently."""
+    if _same(ours, theirs):
+        return ours
+    if _same(ours, base):
+        return theirs
+    if _same(theirs, base):
+        return ours
+    return _CLASH
+
+
+_CLASH: Any = object()
+
+
+# -- one object --------------------------------------------------------------------
+class ObjectMerge:
+    """The merge of one object changed on both sides; holds its conflicts."""
+
+    def __init__(self, ws: Workspace, cls: type, object_id: str, trees: tuple[Any, Any, Any],
+                 files: tuple[ch.Files, ch.Files, ch.Files]) -> None:
+        self.ws, self.cls, self.id = ws, cls, object_id
+        self.trees = trees
+        self.files = files
+        self.conflicts: list[Conflict] = []
+        opts = cls._meta  # type: ignore[attr-defined]
+        self.folder, self.data, self.blob_names = ch.object_paths(cls, object_id)
+        path = opts.get_data_path(object_id)
+        self.stored = tuple(
+            dict(ch.stored_fields(ws, cls, path, f[self.data])) if self.data in f else None
+            for f in files
+        )
+        self.result: Optional[dict[str, Any]] = None  # merged JSON fields (None: deleted)
+        self.result_files: ch.Files = {}  # merged blob-field files
+
+    def instance(self, side: int) -> Optional[GitModel]:
+        return ch.load(self.ws, self.cls, self.id, self.files[side], self.trees[side])
+
+    def run(self, strategy: Optional[str]) -> None:
+        base, ours, theirs = self.stored
+        custom = _custom_merge(self.cls)
+        if ours is None and theirs is None:
+            self.result, self.result_files = None, {}
+            return
+        if custom is not None and ours is not None and theirs is not None:
+            merged = custom(self.instance(0), self.instance(1), self.instance(2))
+            if merged is not None:
+                self._take_instance(merged)
+                return
+        if base is None and self.files[1] == self.files[2]:
+            self._take_side(1)  # added on both sides alike
+            return
+        if base is None and ours is not None and theirs is not None:
+            kind = ADD_ADD
+        elif ours is None:
+            kind = DELETE_MODIFY
+        elif theirs is None:
+            kind = MODIFY_DELETE
+        else:
+            kind = ""
+        if kind:
+            self._take_side(1)
+            conflict = Conflict(self.cls, self.id, None, kind, self.instance(0),
+                                self.instance(1), self.instance(2), _owner=self)
+            self.conflicts.append(conflict)
+        else:
+            self.result = self._merge_fields(base, ours, theirs)  # type: ignore[arg-type]
+            self.result_files = self._merge_blobs()
+        if strategy in ("ours", "theirs"):
+            for conflict in list(self.conflicts):
+                self.resolve(conflict, strategy)
+
+    def _take_side(self, side: int) -> None:
+        stored = self.stored[side]
+        self.result = dict(stored) if stored is not None else None
+        self.result_files = {k: v for k, v in self.files[side].items() if k != self.data}
+
+    def _take_instance(self, obj: Optional[GitModel]) -> None:
+        if obj is None:
+            self.result, self.result_files = None, {}
+            return
+        if obj.get_id() != self.id:
+            raise RepositoryError(f"a merge returned {obj!r} for {self.cls.__name__} {self.id!r}")
+        obj.full_clean()
+        self.result = obj.to_json_fields()
+        opts = self.cls._meta  # type: ignore[attr-defined]
+        files: ch.Files = {}
+        for f in opts.blob_fields:
+            value = obj._data.get(f.name)
+            if isinstance(value, pygit2.Oid):
+                files[self.blob_names[f.name]] = value
+            elif value is not None:
+                files[self.blob_names[f.name]] = self.ws.repo.create_blob(bytes(value))
+        self.result_files = files
+
+    def _merge_fields(self, base: dict[str, Any], ours: dict[str, Any],
+                      theirs: dict[str, Any]) -> dict[str, Any]:
+        by_name = self.cls._meta._by_name  # type: ignore[attr-defined]
+        merged: dict[str, Any] = {}
+        for name in sorted(set(base) | set(ours) | set(theirs)):
+            b, o, t = base.get(name, _MISSING), ours.get(name, _MISSING), theirs.get(name, _MISSING)
+            value = _pick(b, o, t)
+            fld = by_name.get(name)
+            if fld is not None and fld.merge is not None and not _same(o, b) and not _same(t, b):
+                # both sides changed it: the rule decides, even when they agree
+                # (two +1s to a counter are +2)
+                py = [None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t)]
+                value = fld.to_json(fld.clean(fld.merge(*py)))
+            elif value is _CLASH and (fld is None or isinstance(fld, JSONField)) and all(
+                isinstance(v, dict) or v is _MISSING or v is None for v in (b,)
+            ) and isinstance(o, dict) and isinstance(t, dict):
+                value = self._merge_dict(name, (), b if isinstance(b, dict) else {}, o, t)
+            elif value is _CLASH:
+                pb, po, pt = (None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t))
+                self.conflicts.append(Conflict(self.cls, self.id, name, MODIFY_MODIFY, pb, po, pt, _owner=self))
+                value = o
+            if value is not _MISSING:
+                merged[name] = value
+        return merged
+
+    def _merge_dict(self, name: str, key: tuple[str, ...], base: dict[str, Any],
+                    ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for k in sorted(set(base) | set(ours) | set(theirs)):
+            b, o, t = base.get(k, _MISSING), ours.get(k, _MISSING), theirs.get(k, _MISSING)
+            value = _pick(b, o, t)
+            if value is _CLASH and isinstance(o, dict) and isinstance(t, dict) and (
+                b is _MISSING or isinstance(b, dict)
+            ):
+                value = self._merge_dict(name, key + (k,), b if isinstance(b, dict) else {}, o, t)
+            elif value is _CLASH:
+                vb, vo, vt = (None if v is _MISSING else v for v in (b, o, t))
+                self.conflicts.append(Conflict(
+                    self.cls, self.id, name, MODIFY_MODIFY, vb, vo, vt, key=key + (k,), _owner=self,
+                ))
+                value = o
+            if value is not _MISSING:
+                merged[k] = value
+        return merged
+
+    def _merge_blobs(self) -> ch.Files:
+        opts = self.cls._meta  # type: ignore[attr-defined]
+        out: ch.Files = {}
+        for f in opts.blob_fields:
+            name = self.blob_names[f.name]
+            b, o, t = (files.get(name) for files in self.files)
+            value = _pick(b, o, t)
+            if value is _CLASH:
+                self.conflicts.append(Conflict(self.cls, self.id, f.name, MODIFY_MODIFY, b, o, t, _owner=self))
+                value = o
+            if value is not None:
+                out[name] = value
+        return out
+
+    # -- resolving --------------------------------------------------------------
+    def resolve(self, conflict: Conflict, choice: Any, literal: bool = False) -> None:
+        named = not literal and isinstance(choice, str) and choice in CHOICES
+        value = getattr(conflict, choice) if named else choice
+        if not named:
+            choice = None
+        if conflict.field is None:
+            if named:
+                side = CHOICES.index(choice)
+                self._take_side({0: 1, 1: 2, 2: 0}[side])
+            else:
+                self._take_instance(value)
+        elif any(f.name == conflict.field for f in self.cls._meta.blob_fields):  # type: ignore[attr-defined]
+            fld = self.cls._meta.get_field(conflict.field)  # type: ignore[attr-defined]
+            name = self.blob_names[fld.name]
+            if isinstance(value, (bytes, str)):
+                value = self.ws.repo.create_blob(value.encode() if isinstance(value, str) else value)
+            if value is None:
+                self.result_files.pop(name, None)
+            else:
+                self.result_files[name] = value
+        else:
+            assert self.result is not None
+            fld = self.cls._meta._by_name.get(conflict.field)  # type: ignore[attr-defined]
+            if conflict.key:
+                target = self.result.setdefault(conflict.field, {})
+                for k in conflict.key[:-1]:
+                    target = target.setdefault(k, {})
+                if value is None and choice in CHOICES:
+                    target.pop(conflict.key[-1], None)
+                else:
+                    target[conflict.key[-1]] = value
+            elif value is None and choice in CHOICES and (
+                conflict.field not in (self.stored[{"base": 0, "ours": 1, "theirs": 2}[choice]] or {})
+            ):
+                self.result.pop(conflict.field, None)
+            elif fld is not None:
+                self.result[conflict.field] = fld.to_json(fld.clean(value))
+            else:
+                self.result[conflict.field] = value
+        conflict.resolved = True
+
+    # -- staging ------------------------------------------------------------------
+    def edits(self) -> dict[str, Optional[Entry]]:
+        """``path -> entry`` (``None``: removed) that put the merged object in place."""
+        out: dict[str, Optional[Entry]] = {}
+        blob_mode = int(pygit2.enums.FileMode.BLOB)
+        for name in (self.data, *self.blob_names.values()):
+            out[f"{self.folder}/{name}"] = None
+        if self.result is not None:
+            blob = json_format.dumps(self.cls.__name__, self.result)
+            out[f"{self.folder}/{self.data}"] = (self.ws.repo.create_blob(blob), blob_mode)
+            for name, oid in self.result_files.items():
+                out[f"{self.folder}/{name}"] = (oid, blob_mode)
+        return out
+
+
+def _has_rules(cls: type) -> bool:
+    """True if merging equal edits may still need a rule (a counter's two +1s)."""
+    opts = cls._meta  # type: ignore[attr-defined]
+    return any(f.merge is not None for f in opts.fields) or _custom_merge(cls) is not None
+
+
+def _custom_merge(cls: type) -> Any:
+    from .models import GitModel
+
+    impl = getattr(cls, "merge_fields", None)
+    base_impl = getattr(GitModel, "merge_fields", None)
+    if impl is None or getattr(impl, "__func__", impl) is getattr(base_impl, "__func__", base_impl):
+        return None
+    return impl
+
+
+# -- trees ---------------------------------------------------------------------------
+@dataclass
+class TreeMerge:
+    """The outcome of merging two trees against a base, relative to ``ours``."""
+
+    edits: dict[str, Optional[Entry]] = dc_field(default_factory=dict)
+    objects: list[ObjectMerge] = dc_field(default_factory=list)
+    conflicts: list[Conflict] = dc_field(default_factory=list)
+
+    def apply(self, stage: StagingTree) -> None:
+        """Stage the merged state on top of ``ours``."""
+        for path, entry in self.edits.items():
+            _stage(stage, path, entry)
+        for om in self.objects:
+            for path, entry in om.edits().items():
+                _stage(stage, path, entry)
+
+
+def _stage(stage: StagingTree, path: str, entry: Optional[Entry]) -> None:
+    if entry is None:
+        if stage.lookup(path) is not None:
+            stage.remove(path)
+    else:
+        stage.set(path, entry[0], entry[1])
+
+
+def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit2.Tree],
+                theirs: Optional[pygit2.Tree], strategy: Optional[str] = None) -> TreeMerge:
+    """Merge ``theirs`` into ``ours`` against ``base``; nothing is staged yet."""
+    if strategy not in (None, "ours", "theirs"):
+        raise ValueError(f"unknown merge strategy {strategy!r}: use 'ours' or 'theirs'")
+    layout = ch.Layout(ws)
+    cache: dict[pygit2.Oid, set[bytes]] = {}
+    mine = ch.changed_keys(ws, base, ours, layout, cache, folders=True)
+    other = ch.changed_keys(ws, base, theirs, layout, cache, folders=True)
+    out = TreeMerge()
+    trees = (base, ours, theirs)
+    for key in sorted(other, key=lambda k: ("" if k[0] is None else k[0].__name__, k[1])):
+        cls, ident = key
+        if key not in mine:  # changed on their side only: take it as it is
+            for name, (_old, new) in other[key].items():
+                path = ident if cls is None else cls._meta.get_object_folder(ident)  # type: ignore[attr-defined]
+                out.edits[path] = new
+            continue
+        if cls is None:
+            _merge_entry(out, ident, [ch.path_entry(t, ident) for t in trees], strategy)
+            continue
+        (base_dir, theirs_dir), (_, ours_dir) = other[key]["/"], mine[key]["/"]
+        entries = [ch.folder_entries(ws.repo, d[0] if d else None) for d in (base_dir, ours_dir, theirs_dir)]
+        owned = ch.owned_files(cls)
+        folder = cls._meta.get_object_folder(ident)  # type: ignore[attr-defined]
+        for name in sorted(set().union(*entries) - set(owned)):  # stray files in the folder
+            _merge_entry(out, f"{folder}/{name}", [e.get(name) for e in entries], strategy)
+        files = tuple({n: e[n][0] for n in owned if n in e and e[n][1] != ch.TREE_MODE} for e in entries)
+        if files[2] == files[0] or (files[1] == files[2] and not _has_rules(cls)):
+            continue
+        om = ObjectMerge(ws, cls, ident, trees, files)  # type: ignore[arg-type]
+        om.run(strategy)
+        out.objects.append(om)
+        out.conflicts.extend(om.conflicts)
+    out.conflicts = [c for c in out.conflicts if not c.resolved]
+    return out
+
+
+def _merge_entry(out: TreeMerge, path: str, entries: list[Optional[Entry]], strategy: Optional[str]) -> None:
+    """Three-way merge of one raw file at blob level."""
+    value = _pick(*entries)
+    if value is not _CLASH:
+        if not _same(value, entries[1]):
+            out.edits[path] = value
+        return
+    b, o, t = (e[0] if e else None for e in entries)
+    kind = ADD_ADD if b is None else DELETE_MODIFY if o is None else (
+        MODIFY_DELETE if t is None else MODIFY_MODIFY)
+    conflict = Conflict(None, path, None, kind, b, o, t)
+    out.conflicts.append(conflict)
+    if strategy == "theirs":
+        out.edits[path] = entries[2]
+        conflict.resolved = True
+    elif strategy == "ours":
+        conflict.resolved = True
+
+
+# -- workspace operations ----------------------------------------------------------------
+class MergeState:
+    """An open merge: the other commit and the conflicts still to settle."""
+
+    def __init__(self, theirs: pygit2.Oid, message: str, result: TreeMerge) -> None:
+        self.theirs = theirs
+        self.message = message
+        self.result = result
+
+    @property
+    def conflicts(self) -> list[Conflict]:
+        return [c for c in self.result.conflicts if not c.resolved]
+
+
+def merge(ws: Workspace, other: Any, message: Optional[str] = None,
+          strategy: Optional[str] = None, fast_forward: bool = True) -> MergeResult:
+    """Merge ``other`` (branch, tag or commit) into the current branch."""
+    if strategy not in (None, "ours", "theirs"):
+        raise ValueError(f"unknown merge strategy {strategy!r}: use 'ours' or 'theirs'")
+    ws._require_writable()
+    if ws._merge is not None:
+        raise RepositoryError("a merge is in progress; commit or abort_merge() it first")
+    target = ws.resolve(other)
+    if not isinstance(target, pygit2.Commit):
+        raise ReferenceNotFound(other, f"{other!r} does not name a commit")
+    repo = ws.repo
+    with ws.write_lock:
+        if ws.has_changes():
+            raise RepositoryError("cannot merge: there are pending changes; commit or reset them")
+        start = ws._start
+        name = other if isinstance(other, str) else str(target.id)[:10]
+        if message is None:
+            message = f"Merge {name!r} into {ws.head.removeprefix('refs/heads/')}"
+        if start is not None and (start == target.id or repo.descendant_of(start, target.id)):
+            return MergeResult(None, up_to_date=True)
+        base_id = repo.merge_base(start, target.id) if start is not None else None
+        if fast_forward and (start is None or base_id == start):
+            ws._move_branch(target.id, "", reflog=f"merge {name}: Fast-forward")
+            ws._start = target.id
+            ws.stage.reset(target.tree)
+            return MergeResult(target.id, fast_forward=True)
+        base_tree = repo[base_id].tree if base_id is not None else None  # type: ignore[attr-defined]
+        ours_tree = repo[start].tree if start is not None else None  # type: ignore[attr-defined]
+        result = merge_trees(ws, base_tree, ours_tree, target.tree, strategy)
+        result.apply(ws.stage)
+        ws._merge = MergeState(target.id, message, result)
+        if result.conflicts:
+            return MergeResult(None, conflicts=list(result.conflicts))
+        commit_id = commit_merge(ws, message)
+        return MergeResult(commit_id)
+
+
+def resolve(ws: Workspace, conflict: Conflict, choice: Any = _MISSING, value: Any = _MISSING) -> None:
+    """Settle ``conflict`` with ``'ours'``, ``'theirs'``, ``'base'`` or a value."""
+    state = ws._merge
+    if state is None or all(c is not conflict for c in state.result.conflicts):
+        raise RepositoryError(f"{conflict!r} is not a conflict of the open merge")
+    literal = value is not _MISSING
+    if literal:
+        choice = value
+    elif choice is _MISSING:
+        raise TypeError("resolve() needs 'ours', 'theirs', 'base' or a value")
+    with ws.write_lock:
+        if conflict._owner is not None:
+            om: ObjectMerge = conflict._owner
+            om.resolve(conflict, choice, literal)
+            for path, entry in om.edits().items():
+                _stage(ws.stage, path, entry)
+            return
+        if not literal and isinstance(choice, str) and choice in CHOICES:
+            oid = getattr(conflict, choice)
+        elif isinstance(choice, (bytes, str)):
+            oid = ws.repo.create_blob(choice.encode() if isinstance(choice, str) else choice)
+        else:
+            oid = choice
+        _stage(ws.stage, conflict.id, (oid, int(pygit2.enums.FileMode.BLOB)) if oid else None)
+        conflict.resolved = True
+
+
+def commit_merge(ws: Workspace, message: str = "", author: Any = None, committer: Any = None) -> pygit2.Oid:
+    """Write the two-parent merge commit once every conflict is settled."""
+    state = ws._merge
+    assert state is not None
+    open_ = state.conflicts
+    if open_:
+        raise MergeConflict(
+            f"{len(open_)} conflict(s) still open: {describe_conflicts(open_)}; "
+            "resolve() them or abort_merge()", open_,
+        )
+    with ws.write_lock:
+        tree_id = ws.stage.write()
+        author_sig = ws._signature(author)
+        committer_sig = ws._signature(committer) if committer else author_sig
+        parents = [p for p in (ws._start, state.theirs) if p is not None]
+        text = message or state.message
+        commit_id = ws.repo.create_commit(None, author_sig, committer_sig, text, tree_id, parents)
+        ws._move_branch(commit_id, text, reflog=f"merge: {text.splitlines()[0] if text else ''}")
+        ws._start = commit_id
+        ws._merge = None
+        return commit_id
+
+
+def abort_merge(ws: Workspace) -> None:
+    """Drop an open merge and its staged result."""
+    if ws._merge is None:
+        raise RepositoryError("no merge is in progress")
+    with ws.write_lock:
+        ws._merge = None
+        start = ws._start_tree_id()
+        ws.stage.reset(ws.repo[start] if start is not None else None)  # type: ignore[arg-type]
+
+
+# -- rebasing a commit that lost the race -----------------------------------------------------
+def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
+                   author: pygit2.Signature, committer: pygit2.Signature) -> Optional[pygit2.Oid]:
+    """Merge this workspace's pending tree onto the branch's new head and commit on top.
+
+    Retries with jittered exponential backoff while other writers keep winning
+    the race: at least ``REBASE_ATTEMPTS`` times and until ``ws.lock_timeout``
+    seconds have passed, then gives up with ``RepositoryError``.
+    A field changed on both sides raises :class:`MergeConflict`; the branch is
+    untouched and the pending changes are kept.
+    """
+    from .exceptions import BranchMoved
+
+    repo = ws.repo
+    base = repo[ws._start].tree if ws._start is not None else None  # type: ignore[attr-defined]
+    mine = repo[tree_id]
+    delay = REBASE_BACKOFF
+    deadline = time.monotonic() + max(float(ws.lock_timeout), 0.0)
+    attempt = 0
+    while attempt < REBASE_ATTEMPTS or time.monotonic() < deadline:
+        attempt += 1
+        ref = repo.references.get(ws.head)
+        head = repo[ref.target] if ref is not None else None
+        head_tree = head.tree if head is not None else None  # type: ignore[attr-defined]
+        result = merge_trees(ws, base, head_tree, mine)  # type: ignore[arg-type]
+        if result.conflicts:
+            for c in result.conflicts:  # report from this workspace's point of view
+                c.ours, c.theirs = c.theirs, c.ours
+                c.kind = {DELETE_MODIFY: MODIFY_DELETE, MODIFY_DELETE: DELETE_MODIFY}.get(c.kind, c.kind)
+            raise MergeConflict(
+                f"{ws.head} moved (another writer committed) and the same data changed "
+                f"on both sides: {describe_conflicts(result.conflicts)}; nothing was committed",
+                result.conflicts,
+            )
+        stage = StagingTree(repo, head_tree)
+        result.apply(stage)
+        new_tree = stage.write()
+        if head is not None and new_tree == head.tree_id:  # type: ignore[attr-defined]
+            ws._start = head.id
+            ws.stage.reset(head_tree)
+            return None
+        parents = [head.id] if head is not None else []
+        commit_id = repo.create_commit(None, author, committer, message, new_tree, parents)
+        try:
+            ws._move_branch(commit_id, message, expected=head.id if head is not None else None)
+        except BranchMoved:
+            time.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, REBASE_BACKOFF_MAX)
+            continue
+        ws.stage.reset(repo[new_tree])  # type: ignore[arg-type]
+        return commit_id
+    raise RepositoryError(
+        f"{ws.head} kept moving: gave up after {attempt} attempts; nothing was committed"
+    )
