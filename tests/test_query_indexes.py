@@ -440,3 +440,34 @@ def test_merge_commit_made_with_plain_git(tmp_path, run_git):
     assert Page.filter(title="from side").ids() == [side.id]
     assert Page.filter(title="from master").ids() == [main.id]
     assert Page.filter(title="old").count() == 18
+
+
+def test_workspace_merge_of_two_branches(ws):
+    Page = declare(ws, shard=1)
+    for i in range(10):
+        Page(title="old", rank=i).save()
+    ws.commit("ten")
+    assert Page.filter(title="old").count() == 10
+    ws.create_branch("side")
+    ws.set_branch("side")
+    side = Page.all().get(rank=2)
+    side.title = "side"
+    side.save()
+    Page(title="side new", rank=100).save()
+    ws.commit("side work")
+    assert Page.filter(title__startswith="side").count() == 2
+    ws.set_branch("master")
+    main = Page.all().get(rank=5)
+    main.rank = 50
+    main.save()
+    ws.commit("main work")
+    assert Page.filter(title__startswith="side").count() == 0
+    ws.merge("side", message="merge side")
+    assert ws.branch.commit.message.startswith("merge side")
+    assert len(ws.branch.commit.parents) == 2
+    assert sorted(Page.filter(title__startswith="side").values_list("rank", flat=True)) == [2, 100]
+    assert Page.filter(rank=50).ids() == [main.id]
+    assert Page.filter(title="old").count() == 9
+    assert sorted(Page.filter(title="old").ids()) == sorted(p.id for p in Page.all() if p.title == "old")
+    stats = update_index(Page)
+    assert stats is not None and stats.changed == 0  # the queries above moved it
