@@ -2,6 +2,11 @@
 
 from . import fields
 from .exceptions import (
+    AuthenticationError,
+    CertificateError,
+    PushRejected,
+    RemoteError,
+    RemoteNotFound,
     CorruptObject,
     DoesNotExist,
     FieldError,
@@ -20,6 +25,7 @@ from .exceptions import (
     ValidationError,
 )
 from .models import GitModel
+from .query import Q, QuerySet
 from .workspace import Workspace
 
 __version__ = "0.2.0"
@@ -27,6 +33,8 @@ __version__ = "0.2.0"
 __all__ = [
     "fields",
     "GitModel",
+    "Q",
+    "QuerySet",
     "Workspace",
     "GitModelError",
     "RepositoryError",
@@ -44,4 +52,9 @@ __all__ = [
     "CorruptObject",
     "LockWaitTimeoutExceeded",
     "MergeConflict",
+    "RemoteError",
+    "RemoteNotFound",
+    "AuthenticationError",
+    "CertificateError",
+    "PushRejected",
 ]

@@ -1,7 +1,7 @@
 """What changed between two trees, object by object and field by field.
 
 The one differ shared by history, diff, revert, merge and rebase. Trees are
-compared with libgit2's tree diff, which skips identical subtrees, so the
+compared top-down, descending only into folders whose ids differ, so the
 cost follows the number of changed files, not the size of the store. File
 deltas are grouped into objects: the model comes from the top folder, the
 object from the folder that holds its data file (flat or sharded layout).
@@ -11,7 +11,8 @@ Files that belong to no object (``add_blob``) are reported as paths.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+import re
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Union
 
 import pygit2
 
@@ -48,7 +49,7 @@ class ObjectChange:
     @property
     def path(self) -> str:
         """The object's folder."""
-        return self.model._meta.get_object_folder(self.id)  # type: ignore[attr-defined,no-any-return]
+        return object_paths(self.model, self.id)[0]
 
     def __repr__(self) -> str:
         fields = f" {sorted(self.changes)}" if self.changes else ""
@@ -108,6 +109,32 @@ class Layout:
                         return (cls, object_id), name
         return (None, path), ""
 
+    def object_folder(self, path: str) -> Optional[Key]:
+        """``(model, id)`` if ``path`` is an object's folder, else ``None``."""
+        parts = path.split("/")
+        cls = self.by_folder.get(parts[0])
+        if cls is None or len(parts) != cls._meta.shard + 2:  # type: ignore[attr-defined]
+            return None
+        if cls._meta.get_object_folder(parts[-1]) != path:  # type: ignore[attr-defined]
+            return None
+        return (cls, parts[-1])
+
+
+def object_paths(cls: type, object_id: str) -> tuple[str, str, dict[str, str]]:
+    """``(folder, data file name, {blob field: file name})`` of one object.
+
+    The usual layout is ``<model>/[shards/]<id>/``; a model with its own
+    ``Meta.get_data_path`` keeps its files wherever that puts them.
+    """
+    opts = cls._meta  # type: ignore[attr-defined]
+    if opts._custom_data_path is None:
+        names = owned_files(cls)
+        blobs = {f.name: name for f, name in zip(opts.blob_fields, names[1:])}
+        return opts.get_object_folder(object_id), names[0], blobs
+    folder, _, data = opts.get_data_path(object_id).rpartition("/")
+    blobs = {f.name: opts.get_blob_path(object_id, f).rpartition("/")[2] for f in opts.blob_fields}
+    return folder, data, blobs
+
 
 def owned_files(cls: type) -> tuple[str, ...]:
     """The file names an object of ``cls`` owns: its data file and blob fields."""
@@ -135,37 +162,137 @@ def tree_of(ws: Workspace, treeish: Any) -> pygit2.Tree:
 
 
 # -- raw deltas ------------------------------------------------------------------
-def changed_keys(
-    ws: Workspace, old: Optional[pygit2.Tree], new: Optional[pygit2.Tree], layout: Optional[Layout] = None
-) -> dict[Key, set[str]]:
-    """The objects (and raw paths) whose files differ, with the file names that did."""
-    repo = ws.repo
-    layout = layout or Layout(ws)
-    a = old if old is not None else empty_tree(repo)
-    b = new if new is not None else empty_tree(repo)
-    out: dict[Key, set[str]] = {}
-    if a.id == b.id:
-        return out
-    for delta in a.diff_to_tree(b).deltas:
-        for path in {delta.old_file.path, delta.new_file.path}:
-            key, name = layout.owner(path)
-            out.setdefault(key, set()).add(name)
+_TREE_MODE = b"40000"
+TREE_MODE = int(pygit2.enums.FileMode.TREE)
+_ENTRY_RES: dict[int, Any] = {}
+
+
+def _entry_re(id_len: int) -> Any:
+    pattern = _ENTRY_RES.get(id_len)
+    if pattern is None:
+        pattern = _ENTRY_RES[id_len] = re.compile(rb"[0-7]+ [^\0]*\0.{%d}" % id_len, re.DOTALL)
+    return pattern
+
+
+def _raw_tree(repo: pygit2.Repository, oid: Optional[pygit2.Oid]) -> bytes:
+    if oid is None:
+        return b""
+    return repo.odb.read(oid)[1]  # type: ignore[no-any-return]
+
+
+def _parse(entries: Iterable[bytes], id_len: int) -> dict[bytes, tuple[bytes, bytes]]:
+    out = {}
+    for entry in entries:
+        head, _, _ = entry[:-id_len].partition(b"\0")
+        mode, _, name = head.partition(b" ")
+        out[name] = (mode, entry[-id_len:])
     return out
+
+
+FileEntry = tuple[pygit2.Oid, int]
+Delta = tuple[Optional[FileEntry], Optional[FileEntry]]
+
+
+def tree_deltas(
+    repo: pygit2.Repository,
+    old: Optional[pygit2.Oid],
+    new: Optional[pygit2.Oid],
+    prefix: str = "",
+    cache: Optional[dict[pygit2.Oid, set[bytes]]] = None,
+    stop: Optional[Callable[[str], bool]] = None,
+) -> Iterator[tuple[str, Optional[FileEntry], Optional[FileEntry]]]:
+    """``(path, old (id, mode), new (id, mode))`` of every file that differs.
+
+    Walks top-down and opens only folders whose ids differ; within a folder
+    the entries are compared as raw bytes (in C), so a large flat folder with
+    a few changes costs one scan, not one Python object per entry. ``cache``
+    keeps folders' entry sets between calls (e.g. base->ours, base->theirs).
+    A folder for which ``stop(path)`` is true is reported as a whole, as
+    ``(path + '/', old tree entry, new tree entry)``, and not opened.
+    """
+    if old == new:
+        return
+    id_len = len((old or new).raw)  # type: ignore[union-attr]
+    pattern = _entry_re(id_len)
+
+    def entries(oid: Optional[pygit2.Oid]) -> set[bytes]:
+        if oid is None:
+            return set()
+        if cache is not None and oid in cache:
+            return cache[oid]
+        found = set(pattern.findall(_raw_tree(repo, oid)))
+        if cache is not None:
+            cache[oid] = found
+        return found
+
+    a, b = entries(old), entries(new)
+    before, after = _parse(a - b, id_len), _parse(b - a, id_len)
+    for name in sorted(before.keys() | after.keys()):
+        path = prefix + name.decode("utf-8", "surrogateescape")
+        ma, ia = before.get(name, (None, None))
+        mb, ib = after.get(name, (None, None))
+        old_tree = pygit2.Oid(raw=ia) if ma == _TREE_MODE else None  # type: ignore[arg-type]
+        new_tree = pygit2.Oid(raw=ib) if mb == _TREE_MODE else None  # type: ignore[arg-type]
+        if old_tree is not None or new_tree is not None:
+            if stop is not None and stop(path):
+                yield (path + "/", None if old_tree is None else (old_tree, TREE_MODE),
+                       None if new_tree is None else (new_tree, TREE_MODE))
+            else:
+                yield from tree_deltas(repo, old_tree, new_tree, path + "/", cache, stop)
+        old_file = None if ia is None or ma == _TREE_MODE else (pygit2.Oid(raw=ia), int(ma, 8))  # type: ignore[arg-type]
+        new_file = None if ib is None or mb == _TREE_MODE else (pygit2.Oid(raw=ib), int(mb, 8))  # type: ignore[arg-type]
+        if old_file is not None or new_file is not None:
+            yield path, old_file, new_file
+
+
+def changed_keys(
+    ws: Workspace,
+    old: Optional[pygit2.Tree],
+    new: Optional[pygit2.Tree],
+    layout: Optional[Layout] = None,
+    cache: Optional[dict[pygit2.Oid, set[bytes]]] = None,
+    folders: bool = False,
+) -> dict[Key, dict[str, Delta]]:
+    """The objects (and raw paths) whose files differ: file name -> (old, new).
+
+    With ``folders``, object folders are not opened: each changed object maps
+    ``'/'`` to its old and new folder (tree) entries.
+    """
+    lay = layout or Layout(ws)
+    out: dict[Key, dict[str, Delta]] = {}
+    a = old.id if old is not None else None
+    b = new.id if new is not None else None
+    stop = (lambda path: lay.object_folder(path) is not None) if folders else None
+    for path, old_entry, new_entry in tree_deltas(ws.repo, a, b, "", cache, stop):
+        if path.endswith("/"):
+            key: Optional[Key] = lay.object_folder(path[:-1])
+            name = "/"
+        else:
+            key, name = lay.owner(path)
+        out.setdefault(key, {})[name] = (old_entry, new_entry)  # type: ignore[arg-type]
+    return out
+
+
+def folder_entries(repo: pygit2.Repository, tree_id: Optional[pygit2.Oid]) -> dict[str, FileEntry]:
+    """``name -> (id, mode)`` of the entries of one (small) folder."""
+    if tree_id is None:
+        return {}
+    return {e.name: (e.id, e.filemode) for e in repo[tree_id]}  # type: ignore[attr-defined,union-attr]
 
 
 def object_files(tree: Optional[pygit2.Tree], cls: type, object_id: str) -> Files:
     """The files object ``object_id`` owns in ``tree`` (empty if it is not there)."""
     if tree is None:
         return {}
-    folder = cls._meta.get_object_folder(object_id)  # type: ignore[attr-defined]
+    folder, data, blobs = object_paths(cls, object_id)
     try:
-        sub = tree[folder]
+        sub = tree[folder] if folder else tree
     except KeyError:
         return {}
     if not isinstance(sub, pygit2.Tree):
         return {}
     files: Files = {}
-    for name in owned_files(cls):
+    for name in (data, *blobs.values()):
         if name in sub:
             entry = sub[name]
             if entry.filemode != pygit2.enums.FileMode.TREE:
@@ -204,13 +331,14 @@ def stored_fields(ws: Workspace, cls: type, path: str, oid: pygit2.Oid) -> dict[
 def load(ws: Workspace, cls: type, object_id: str, files: Files, tree: Optional[pygit2.Tree]) -> Optional[GitModel]:
     """The object as stored in ``files``/``tree``, or ``None`` if it has no data file."""
     opts = cls._meta  # type: ignore[attr-defined]
-    oid = files.get(opts.data_filename)
+    _folder, data, blobs = object_paths(cls, object_id)
+    oid = files.get(data)
     if oid is None:
         return None
     path = opts.get_data_path(object_id)
     obj = cls._load(ws, path, oid, tree if tree is not None else empty_tree(ws.repo))  # type: ignore[attr-defined]
     for f in opts.blob_fields:
-        obj._data[f.name] = files.get(f.blob_name(opts.data_filename))
+        obj._data[f.name] = files.get(blobs[f.name])
     return obj  # type: ignore[no-any-return]
 
 
@@ -226,7 +354,7 @@ def python_value(cls: type, name: str, value: Any) -> Any:
 
 
 def field_changes(cls: type, old: Optional[dict[str, Any]], new: Optional[dict[str, Any]],
-                  old_files: Files, new_files: Files) -> dict[str, tuple[Any, Any]]:
+                  old_files: Files, new_files: Files, object_id: str = "x") -> dict[str, tuple[Any, Any]]:
     """``{field: (old, new)}`` between two stored dicts and file maps."""
     old = old or {}
     new = new or {}
@@ -236,8 +364,9 @@ def field_changes(cls: type, old: Optional[dict[str, Any]], new: Optional[dict[s
         if a != b or (name in old) != (name in new):
             out[name] = (python_value(cls, name, a), python_value(cls, name, b))
     opts = cls._meta  # type: ignore[attr-defined]
+    blobs = object_paths(cls, object_id)[2]
     for f in opts.blob_fields:
-        fname = f.blob_name(opts.data_filename)
+        fname = blobs[f.name]
         if old_files.get(fname) != new_files.get(fname):
             out[f.name] = (old_files.get(fname), new_files.get(fname))
     return out
@@ -258,14 +387,14 @@ def object_change(
     b = object_files(new_tree, cls, object_id) if new_files is None else new_files
     if a == b:
         return None
-    data = opts.data_filename
+    data = object_paths(cls, object_id)[1]
     path = opts.get_data_path(object_id)
     old_stored = stored_fields(ws, cls, path, a[data]) if data in a else None
     new_stored = stored_fields(ws, cls, path, b[data]) if data in b else None
     if old_stored is None and new_stored is None:
         return None  # only stray blob files without a data file: not an object
     kind = ADDED if old_stored is None else DELETED if new_stored is None else MODIFIED
-    changes = field_changes(cls, old_stored, new_stored, a, b) if kind == MODIFIED else {}
+    changes = field_changes(cls, old_stored, new_stored, a, b, object_id) if kind == MODIFIED else {}
     return ObjectChange(
         cls, object_id, kind, changes,
         old=load(ws, cls, object_id, a, old_tree),

@@ -130,3 +130,42 @@ class MergeConflict(GitModelError):
     def __init__(self, message: str, conflicts: list[Any] | None = None) -> None:
         self.conflicts = conflicts or []
         super().__init__(message)
+
+
+class RemoteError(GitModelError):
+    """Talking to a remote failed: unreachable, went away, protocol error."""
+
+
+class RemoteNotFound(RemoteError, LookupError):
+    """No remote of that name is configured."""
+
+
+class AuthenticationError(RemoteError):
+    """The server refused the credentials (or none were given)."""
+
+
+class CertificateError(RemoteError):
+    """The server's TLS certificate or SSH host key was refused."""
+
+
+class PushRejected(RemoteError):
+    """The remote refused to update one or more refs; nothing else was lost.
+
+    ``rejected`` maps each refused remote ref to the server's reason;
+    ``pushed`` maps the refs that did move to ``(old, new)``.
+    """
+
+    def __init__(
+        self,
+        rejected: dict[str, str],
+        pushed: dict[str, tuple[Any, Any]] | None = None,
+        message: str | None = None,
+    ) -> None:
+        self.rejected = dict(rejected)
+        self.pushed = dict(pushed or {})
+        if message is None:
+            parts = [f"{ref} ({reason})" for ref, reason in sorted(self.rejected.items())]
+            message = "push rejected: " + "; ".join(parts)
+            if any("fast-forward" in r or "fetch first" in r for r in self.rejected.values()):
+                message += ": the remote has commits you do not have; pull first, then push"
+        super().__init__(message)

@@ -49,17 +49,17 @@ class Version:
     @property
     def changes(self) -> dict[str, tuple[Any, Any]]:
         opts = self.model._meta  # type: ignore[attr-defined]
-        data = opts.data_filename
         prev_id = self._prev_id or self.id
 
         def stored(files: ch.Files, object_id: str) -> Optional[dict[str, Any]]:
+            data = ch.object_paths(self.model, object_id)[1]
             if data not in files:
                 return None
             return ch.stored_fields(self._ws, self.model, opts.get_data_path(object_id), files[data])
 
         return ch.field_changes(
             self.model, stored(self._prev_files, prev_id), stored(self._files, self.id),
-            self._prev_files, self._files,
+            self._prev_files, self._files, self.id,
         )
 
     def __repr__(self) -> str:
@@ -71,7 +71,7 @@ class _PathState:
 
     def __init__(self, repo: pygit2.Repository, folder: str, names: tuple[str, ...]) -> None:
         self.repo = repo
-        self.parts = folder.split("/")
+        self.parts = folder.split("/") if folder else []
         self.names = names
         self.data = names[0]
         self.memo: dict[tuple[int, pygit2.Oid], State] = {}
@@ -111,7 +111,7 @@ def object_history(
 ) -> list[Version]:
     """The versions of one object reachable from ``treeish`` (default: the branch), newest first."""
     opts = cls._meta  # type: ignore[attr-defined]
-    object_id = opts.id_field.to_python(object_id)
+    object_id = opts.id_field.clean(object_id)
     if treeish is None:
         if ws._start is None:
             return []
@@ -122,7 +122,8 @@ def object_history(
             raise ReferenceNotFound(treeish, f"{treeish!r} does not name a commit")
         start = target.id
     repo = ws.repo
-    state = _PathState(repo, opts.get_object_folder(object_id), ch.owned_files(cls))
+    folder, data, blobs = ch.object_paths(cls, object_id)
+    state = _PathState(repo, folder, (data, *blobs.values()))
     by_commit: dict[pygit2.Oid, State] = {}
 
     def commit_state(commit_id: pygit2.Oid) -> State:
@@ -145,7 +146,7 @@ def object_history(
         prev = before[0] if before else None
         kind = ch.ADDED if prev is None else ch.DELETED if now is None else ch.MODIFIED
         version = Version(commit, kind, cls, object_id, ws, dict(now or ()), dict(prev or ()))
-        if kind == ch.ADDED and follow and parents:
+        if kind == ch.ADDED and follow and parents and opts._custom_data_path is None:
             old_id = _renamed_from(ws, cls, object_id, repo[parents[0]], commit, dict(now or ()))
             if old_id is not None:
                 version.change = ch.MODIFIED
@@ -197,7 +198,7 @@ def changes(ws: Workspace, a: Any, b: Any = None) -> list[ch.Change]:
 
 def object_diff(ws: Workspace, cls: type, object_id: Any, a: Any, b: Any = None) -> Optional[ch.ObjectChange]:
     """How one object changed from ``a`` to ``b`` (default: staged); ``None`` if equal."""
-    object_id = cls._meta.id_field.to_python(object_id)  # type: ignore[attr-defined]
+    object_id = cls._meta.id_field.clean(object_id)  # type: ignore[attr-defined]
     return ch.object_change(ws, cls, object_id, ch.tree_of(ws, a), ch.tree_of(ws, b))
 
 
@@ -205,18 +206,18 @@ def object_diff(ws: Workspace, cls: type, object_id: Any, a: Any, b: Any = None)
 def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
     """Stage the object as it was at ``treeish`` (also a since-deleted one)."""
     opts = cls._meta  # type: ignore[attr-defined]
-    object_id = opts.id_field.to_python(object_id)
+    object_id = opts.id_field.clean(object_id)
     tree = ws.resolve_tree(treeish)
     files = ch.object_files(tree, cls, object_id)
-    if opts.data_filename not in files:
+    folder, data, blobs = ch.object_paths(cls, object_id)
+    if data not in files:
         raise cls.DoesNotExist(  # type: ignore[attr-defined]
             f"{cls.__name__} with id {object_id!r} did not exist at {treeish!r}"
         )
     ws._require_writable()
-    folder = opts.get_object_folder(object_id)
     with ws.write_lock:
-        for name in ch.owned_files(cls):
-            path = f"{folder}/{name}"
+        for name in (data, *blobs.values()):
+            path = f"{folder}/{name}" if folder else name
             if name in files:
                 ws.stage.set(path, files[name])
             elif ws.stage.lookup(path) is not None:
@@ -277,7 +278,7 @@ def _target_paths(targets: Iterable[Any]) -> list[str]:
             opts = target._meta
             for ident in {target._stored_id, target.get_id()}:
                 if ident is not None:
-                    paths.append(opts.get_object_folder(ident))
+                    paths.extend(opts.object_paths(ident))
         else:
             raise TypeError(f"cannot reset {target!r}: give paths or model objects")
     return paths

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import TYPE_CHECKING, Any, Optional
 
 import pygit2
@@ -35,10 +36,11 @@ CHOICES = ("ours", "theirs", "base")
 _MISSING: Any = object()
 Entry = tuple[pygit2.Oid, int]
 
-#: how often a commit that lost the race to another writer is rebased and retried
+#: a commit that lost the race to another writer is rebased and retried at
+#: least this often, and for up to the workspace's ``lock_timeout`` seconds
 REBASE_ATTEMPTS = 16
 REBASE_BACKOFF = 0.002
-REBASE_BACKOFF_MAX = 0.2
+REBASE_BACKOFF_MAX = 0.05
 
 
 @dataclass(eq=False)
@@ -61,7 +63,7 @@ class Conflict:
     theirs: Any
     key: tuple[str, ...] = ()
     resolved: bool = False
-    _owner: Any = field(default=None, repr=False)
+    _owner: Any = dc_field(default=None, repr=False)
 
     def describe(self) -> str:
         what = f"{self.model.__name__} {self.id!r}" if self.model else f"file {self.id!r}"
@@ -84,7 +86,7 @@ class MergeResult:
 
     commit: Optional[pygit2.Oid]
     fast_forward: bool = False
-    conflicts: list[Conflict] = field(default_factory=list)
+    conflicts: list[Conflict] = dc_field(default_factory=list)
     up_to_date: bool = False
 
 
@@ -131,8 +133,7 @@ class ObjectMerge:
         self.files = files
         self.conflicts: list[Conflict] = []
         opts = cls._meta  # type: ignore[attr-defined]
-        self.folder = opts.get_object_folder(object_id)
-        self.data = opts.data_filename
+        self.folder, self.data, self.blob_names = ch.object_paths(cls, object_id)
         path = opts.get_data_path(object_id)
         self.stored = tuple(
             dict(ch.stored_fields(ws, cls, path, f[self.data])) if self.data in f else None
@@ -196,9 +197,9 @@ class ObjectMerge:
         for f in opts.blob_fields:
             value = obj._data.get(f.name)
             if isinstance(value, pygit2.Oid):
-                files[f.blob_name(self.data)] = value
+                files[self.blob_names[f.name]] = value
             elif value is not None:
-                files[f.blob_name(self.data)] = self.ws.repo.create_blob(bytes(value))
+                files[self.blob_names[f.name]] = self.ws.repo.create_blob(bytes(value))
         self.result_files = files
 
     def _merge_fields(self, base: dict[str, Any], ours: dict[str, Any],
@@ -219,11 +220,8 @@ class ObjectMerge:
             ) and isinstance(o, dict) and isinstance(t, dict):
                 value = self._merge_dict(name, (), b if isinstance(b, dict) else {}, o, t)
             elif value is _CLASH:
-                self.conflicts.append(Conflict(
-                    self.cls, self.id, name, MODIFY_MODIFY,
-                    *(None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t)),
-                    _owner=self,
-                ))
+                pb, po, pt = (None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t))
+                self.conflicts.append(Conflict(self.cls, self.id, name, MODIFY_MODIFY, pb, po, pt, _owner=self))
                 value = o
             if value is not _MISSING:
                 merged[name] = value
@@ -240,9 +238,9 @@ class ObjectMerge:
             ):
                 value = self._merge_dict(name, key + (k,), b if isinstance(b, dict) else {}, o, t)
             elif value is _CLASH:
+                vb, vo, vt = (None if v is _MISSING else v for v in (b, o, t))
                 self.conflicts.append(Conflict(
-                    self.cls, self.id, name, MODIFY_MODIFY,
-                    *(None if v is _MISSING else v for v in (b, o, t)), key=key + (k,), _owner=self,
+                    self.cls, self.id, name, MODIFY_MODIFY, vb, vo, vt, key=key + (k,), _owner=self,
                 ))
                 value = o
             if value is not _MISSING:
@@ -253,7 +251,7 @@ class ObjectMerge:
         opts = self.cls._meta  # type: ignore[attr-defined]
         out: ch.Files = {}
         for f in opts.blob_fields:
-            name = f.blob_name(self.data)
+            name = self.blob_names[f.name]
             b, o, t = (files.get(name) for files in self.files)
             value = _pick(b, o, t)
             if value is _CLASH:
@@ -277,7 +275,7 @@ class ObjectMerge:
                 self._take_instance(value)
         elif any(f.name == conflict.field for f in self.cls._meta.blob_fields):  # type: ignore[attr-defined]
             fld = self.cls._meta.get_field(conflict.field)  # type: ignore[attr-defined]
-            name = fld.blob_name(self.data)
+            name = self.blob_names[fld.name]
             if isinstance(value, (bytes, str)):
                 value = self.ws.repo.create_blob(value.encode() if isinstance(value, str) else value)
             if value is None:
@@ -310,7 +308,7 @@ class ObjectMerge:
         """``path -> entry`` (``None``: removed) that put the merged object in place."""
         out: dict[str, Optional[Entry]] = {}
         blob_mode = int(pygit2.enums.FileMode.BLOB)
-        for name in ch.owned_files(self.cls):
+        for name in (self.data, *self.blob_names.values()):
             out[f"{self.folder}/{name}"] = None
         if self.result is not None:
             blob = json_format.dumps(self.cls.__name__, self.result)
@@ -341,9 +339,9 @@ def _custom_merge(cls: type) -> Any:
 class TreeMerge:
     """The outcome of merging two trees against a base, relative to ``ours``."""
 
-    edits: dict[str, Optional[Entry]] = field(default_factory=dict)
-    objects: list[ObjectMerge] = field(default_factory=list)
-    conflicts: list[Conflict] = field(default_factory=list)
+    edits: dict[str, Optional[Entry]] = dc_field(default_factory=dict)
+    objects: list[ObjectMerge] = dc_field(default_factory=list)
+    conflicts: list[Conflict] = dc_field(default_factory=list)
 
     def apply(self, stage: StagingTree) -> None:
         """Stage the merged state on top of ``ours``."""
@@ -368,40 +366,28 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
     if strategy not in (None, "ours", "theirs"):
         raise ValueError(f"unknown merge strategy {strategy!r}: use 'ours' or 'theirs'")
     layout = ch.Layout(ws)
-    mine = ch.changed_keys(ws, base, ours, layout)
-    other = ch.changed_keys(ws, base, theirs, layout)
+    cache: dict[pygit2.Oid, set[bytes]] = {}
+    mine = ch.changed_keys(ws, base, ours, layout, cache, folders=True)
+    other = ch.changed_keys(ws, base, theirs, layout, cache, folders=True)
     out = TreeMerge()
     trees = (base, ours, theirs)
     for key in sorted(other, key=lambda k: ("" if k[0] is None else k[0].__name__, k[1])):
         cls, ident = key
+        if key not in mine:  # changed on their side only: take it as it is
+            for name, (_old, new) in other[key].items():
+                path = ident if cls is None else cls._meta.get_object_folder(ident)  # type: ignore[attr-defined]
+                out.edits[path] = new
+            continue
         if cls is None:
-            entries = [ch.path_entry(t, ident) for t in trees]
-            if key not in mine:
-                out.edits[ident] = entries[2]
-                continue
-            value = _pick(*entries)
-            if value is _CLASH:
-                b, o, t = (e[0] if e else None for e in entries)
-                kind = ADD_ADD if b is None else DELETE_MODIFY if o is None else (
-                    MODIFY_DELETE if t is None else MODIFY_MODIFY)
-                conflict = Conflict(None, ident, None, kind, b, o, t)
-                out.conflicts.append(conflict)
-                if strategy == "theirs":
-                    out.edits[ident] = entries[2]
-                    conflict.resolved = True
-                elif strategy == "ours":
-                    conflict.resolved = True
-                continue
-            out.edits[ident] = value
+            _merge_entry(out, ident, [ch.path_entry(t, ident) for t in trees], strategy)
             continue
-        files = tuple(ch.object_files(t, cls, ident) for t in trees)
-        if key not in mine or files[1] == files[0]:
-            for name in ch.owned_files(cls):
-                path = f"{cls._meta.get_object_folder(ident)}/{name}"  # type: ignore[attr-defined]
-                oid = files[2].get(name)
-                if oid != files[1].get(name):
-                    out.edits[path] = (oid, int(pygit2.enums.FileMode.BLOB)) if oid else None
-            continue
+        (base_dir, theirs_dir), (_, ours_dir) = other[key]["/"], mine[key]["/"]
+        entries = [ch.folder_entries(ws.repo, d[0] if d else None) for d in (base_dir, ours_dir, theirs_dir)]
+        owned = ch.owned_files(cls)
+        folder = cls._meta.get_object_folder(ident)  # type: ignore[attr-defined]
+        for name in sorted(set().union(*entries) - set(owned)):  # stray files in the folder
+            _merge_entry(out, f"{folder}/{name}", [e.get(name) for e in entries], strategy)
+        files = tuple({n: e[n][0] for n in owned if n in e and e[n][1] != ch.TREE_MODE} for e in entries)
         if files[2] == files[0] or (files[1] == files[2] and not _has_rules(cls)):
             continue
         om = ObjectMerge(ws, cls, ident, trees, files)  # type: ignore[arg-type]
@@ -410,6 +396,25 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
         out.conflicts.extend(om.conflicts)
     out.conflicts = [c for c in out.conflicts if not c.resolved]
     return out
+
+
+def _merge_entry(out: TreeMerge, path: str, entries: list[Optional[Entry]], strategy: Optional[str]) -> None:
+    """Three-way merge of one raw file at blob level."""
+    value = _pick(*entries)
+    if value is not _CLASH:
+        if not _same(value, entries[1]):
+            out.edits[path] = value
+        return
+    b, o, t = (e[0] if e else None for e in entries)
+    kind = ADD_ADD if b is None else DELETE_MODIFY if o is None else (
+        MODIFY_DELETE if t is None else MODIFY_MODIFY)
+    conflict = Conflict(None, path, None, kind, b, o, t)
+    out.conflicts.append(conflict)
+    if strategy == "theirs":
+        out.edits[path] = entries[2]
+        conflict.resolved = True
+    elif strategy == "ours":
+        conflict.resolved = True
 
 
 # -- workspace operations ----------------------------------------------------------------
@@ -529,7 +534,9 @@ def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
                    author: pygit2.Signature, committer: pygit2.Signature) -> Optional[pygit2.Oid]:
     """Merge this workspace's pending tree onto the branch's new head and commit on top.
 
-    Retries (with jittered backoff) while other writers keep winning the race.
+    Retries with jittered exponential backoff while other writers keep winning
+    the race: at least ``REBASE_ATTEMPTS`` times and until ``ws.lock_timeout``
+    seconds have passed, then gives up with ``RepositoryError``.
     A field changed on both sides raises :class:`MergeConflict`; the branch is
     untouched and the pending changes are kept.
     """
@@ -539,7 +546,10 @@ def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
     base = repo[ws._start].tree if ws._start is not None else None  # type: ignore[attr-defined]
     mine = repo[tree_id]
     delay = REBASE_BACKOFF
-    for attempt in range(REBASE_ATTEMPTS):
+    deadline = time.monotonic() + max(float(ws.lock_timeout), 0.0)
+    attempt = 0
+    while attempt < REBASE_ATTEMPTS or time.monotonic() < deadline:
+        attempt += 1
         ref = repo.references.get(ws.head)
         head = repo[ref.target] if ref is not None else None
         head_tree = head.tree if head is not None else None  # type: ignore[attr-defined]
@@ -556,7 +566,7 @@ def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
         stage = StagingTree(repo, head_tree)
         result.apply(stage)
         new_tree = stage.write()
-        if head is not None and new_tree == head_tree.id:
+        if head is not None and new_tree == head.tree_id:  # type: ignore[attr-defined]
             ws._start = head.id
             ws.stage.reset(head_tree)
             return None
@@ -571,5 +581,5 @@ def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
         ws.stage.reset(repo[new_tree])  # type: ignore[arg-type]
         return commit_id
     raise RepositoryError(
-        f"{ws.head} kept moving: gave up after {REBASE_ATTEMPTS} attempts; nothing was committed"
+        f"{ws.head} kept moving: gave up after {attempt} attempts; nothing was committed"
     )

@@ -302,19 +302,9 @@ class GitModel(metaclass=ModelBase):
         return None
 
     def _check_unique(self, ws: Workspace) -> None:
-        unique = self._meta.unique_fields
-        if not unique:
-            return
-        object_id = self.get_id()
-        wanted = {f.name: f.to_json(self._data.get(f.name)) for f in unique}
-        for other in type(self).all():
-            if other.get_id() == object_id:
-                continue
-            for name, value in wanted.items():
-                if value is not None and other.to_json_fields().get(name) == value:
-                    raise IntegrityError(
-                        f'{type(self).__name__} with "{name}" = {value!r} already exists'
-                    )
+        from .planner import check_unique
+
+        check_unique(self, ws)
 
     @class_or_instance_method
     def delete(
@@ -396,6 +386,16 @@ class GitModel(metaclass=ModelBase):
         return QuerySet(cls, treeish=treeish, errors=errors)
 
     @classmethod
+    def filter(cls, *args: Any, **lookups: Any) -> QuerySet[Self]:
+        """``Model.all().filter(...)``: the objects matching the lookups."""
+        return cls.all().filter(*args, **lookups)
+
+    @classmethod
+    def exclude(cls, *args: Any, **lookups: Any) -> QuerySet[Self]:
+        """``Model.all().exclude(...)``: the objects not matching the lookups."""
+        return cls.all().exclude(*args, **lookups)
+
+    @classmethod
     def _iter_stored(
         cls, treeish: Any = None, on_error: Optional[Callable[[CorruptObject], None]] = None
     ) -> Iterator[Self]:
@@ -407,7 +407,7 @@ class GitModel(metaclass=ModelBase):
         ws = opts.require_workspace()
         if opts.custom_data_path is not None:
             folder, is_data_path = opts.custom_data_path
-            found = (
+            found: Iterator[tuple[str, pygit2.Oid, Optional[pygit2.Tree]]] = (
                 (path, oid, tree)
                 for path, oid, tree in ws.iter_files(folder, lambda _name: True, treeish)
                 if is_data_path(path)
@@ -503,7 +503,7 @@ class GitModel(metaclass=ModelBase):
         from . import history
 
         object_id = _object_id(instance, args, "history")
-        return history.object_history(cls._meta.require_workspace(), cls, object_id, treeish, follow)
+        return history.object_history(cls._meta.require_workspace(), cls, object_id, treeish, follow)  # type: ignore[arg-type]
 
     @class_or_instance_method
     def diff(cls, instance: Optional[GitModel], *args: Any) -> Optional[ObjectChange]:
@@ -520,7 +520,7 @@ class GitModel(metaclass=ModelBase):
         if not rest or len(rest) > 2:
             raise TypeError("diff() takes a treeish and optionally a second one")
         ws = cls._meta.require_workspace()
-        return history.object_diff(ws, cls, object_id, *rest)
+        return history.object_diff(ws, cls, object_id, *rest)  # type: ignore[arg-type]
 
     @class_or_instance_method
     def restore(cls, instance: Optional[GitModel], *args: Any) -> Self:
@@ -536,7 +536,7 @@ class GitModel(metaclass=ModelBase):
             object_id, rest = args[0], args[1:]
         if len(rest) != 1:
             raise TypeError("restore() takes one treeish")
-        return history.restore(cls._meta.require_workspace(), cls, object_id, rest[0])  # type: ignore[return-value]
+        return history.restore(cls._meta.require_workspace(), cls, object_id, rest[0])  # type: ignore[arg-type,return-value]
 
     @classmethod
     def merge_fields(

@@ -17,6 +17,7 @@ import pygit2
 from pygit2.enums import ObjectType, SortMode
 
 from . import concurrency, locks
+from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
     BranchNotFound,
@@ -93,6 +94,9 @@ class Workspace:
     tree). ``initial_branch`` is a branch name or ``refs/heads/...``; by
     default, the branch the repository's HEAD names.
     """
+
+    #: Default credentials for fetch/push/pull (set by :meth:`clone`).
+    remote_callbacks: Optional[pygit2.RemoteCallbacks] = None
 
     def __init__(
         self,
@@ -505,9 +509,13 @@ class Workspace:
             expected = self._start
         concurrency.move_branch(self, commit_id, message, expected, reflog)
 
-    def _move_branch_matching(self, commit_id: pygit2.Oid, log_message: str) -> None:
+    def _move_branch_matching(
+        self, commit_id: pygit2.Oid, log_message: str, expected: Any = _NO_CHOICE
+    ) -> None:
         """One compare-and-swap without ref transactions (pygit2 < 1.19)."""
-        concurrency._swap_matching(self.repo, self.head, self._start, commit_id, log_message)
+        if expected is _NO_CHOICE:
+            expected = self._start
+        concurrency._swap_matching(self.repo, self.head, expected, commit_id, log_message)
 
     @contextmanager
     def commit_on_success(
@@ -702,6 +710,63 @@ class Workspace:
     def break_lock(self, id: str) -> bool:
         """Remove lock ``id`` whoever holds it; True if it was held."""
         return locks.break_lock(self.repo, id)
+
+    # -- remotes (see gitmodel.remotes) ---------------------------------------------------
+    @classmethod
+    def clone(
+        cls,
+        url: Union[str, os.PathLike[str]],
+        path: Union[str, os.PathLike[str]],
+        branch: Optional[str] = None,
+        bare: bool = True,
+        callbacks: Optional[pygit2.RemoteCallbacks] = None,
+        progress: Optional[_remotes.ProgressCallback] = None,
+        **kwargs: Any,
+    ) -> Workspace:
+        """Clone ``url`` into ``path`` and open a workspace on it."""
+        return _remotes.clone(cls, url, path, branch, bare, callbacks, progress, **kwargs)
+
+    @property
+    def remotes(self) -> _remotes.Remotes:
+        """The configured remotes (iterate, ``[name]``, add, remove, rename)."""
+        return _remotes.Remotes(self)
+
+    def add_remote(self, name: str, url: Union[str, os.PathLike[str]]) -> _remotes.RemoteInfo:
+        """Add remote ``name`` at ``url``."""
+        return _remotes.Remotes(self).add(name, url)
+
+    def fetch(self, remote: str = "origin", **kwargs: Any) -> _remotes.RefUpdates:
+        """Fetch ``remote``; returns ``{ref: (old, new)}`` for the refs that moved."""
+        return _remotes.fetch(self, remote, **kwargs)
+
+    def push(
+        self,
+        remote: str = "origin",
+        branch: Union[None, str, list[str]] = None,
+        force: bool = False,
+        **kwargs: Any,
+    ) -> _remotes.RefUpdates:
+        """Push ``branch`` (default: current); raises ``PushRejected`` per refused ref."""
+        return _remotes.push(self, remote, branch, force, **kwargs)
+
+    def pull(
+        self, remote: Optional[str] = None, branch: Optional[str] = None, **kwargs: Any
+    ) -> _remotes.PullResult:
+        """Fetch, then fast-forward or merge the current branch."""
+        return _remotes.pull(self, remote, branch, **kwargs)
+
+    def ahead_behind(self, remote_branch: Optional[str] = None) -> tuple[int, int]:
+        """``(ahead, behind)`` of the current branch against ``remote_branch`` (default: upstream)."""
+        return _remotes.ahead_behind(self, remote_branch)
+
+    @property
+    def upstream(self) -> Optional[str]:
+        """The remote-tracking ref the current branch follows, or ``None``."""
+        return _remotes.upstream(self)
+
+    def set_upstream(self, remote_branch: Optional[str], branch: Optional[str] = None) -> None:
+        """Make ``branch`` (default: current) follow ``remote_branch`` (``"origin/main"``)."""
+        _remotes.set_upstream(self, remote_branch, branch)
 
     # -- plain git --------------------------------------------------------------------
     def sync_repo_index(self, checkout: bool = True) -> None:

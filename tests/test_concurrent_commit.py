@@ -136,3 +136,33 @@ def test_two_processes_lose_nothing(writers, tmp_path, run_git):
     assert int(run_git(one.path, "rev-list", "--count", "master")) == 2 * n + 1
     assert run_git(one.path, "rev-list", "--merges", "master").strip() == ""
     run_git(one.path, "fsck", "--strict")
+
+
+def test_threads_with_their_own_workspaces_lose_nothing(writers, run_git):
+    import threading
+
+    one, Item1, _two, _ = writers
+    errors = []
+
+    def work(name):
+        try:
+            ws = Workspace(one.path)
+            Item = define(ws)
+            for i in range(15):
+                Item(id=f"{name}-{i}", title=name).save()
+                counter = Item.get("shared")
+                counter.count += 1
+                counter.save()
+                ws.commit(f"{name} {i}")
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in ("t1", "t2", "t3")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(Item1.all(treeish="master")) == 46
+    assert Item1.get("shared", treeish="master").count == 45
+    run_git(one.path, "fsck", "--strict")

@@ -363,3 +363,42 @@ def test_reset_all_and_some(ws, Page):
     ws.reset()
     assert not ws.has_changes()
     assert Page.get("b").title == "B"
+
+
+def test_history_and_restore_with_a_custom_data_path(ws, run_git):
+    def flat_path(opts, object_id):
+        return f"flat/{opts.model_name}-{object_id}.json"
+
+    class Doc(ws.GitModel):
+        body = fields.CharField()
+        attachment = fields.BlobField()
+
+        class Meta:
+            get_data_path = flat_path
+
+    doc = Doc(id="a", body="one", attachment=b"file")
+    c1 = save(ws, doc, "1")
+    save(ws, Doc(id="b", body="other"), "2")
+    doc.body = "two"
+    c3 = save(ws, doc, "3")
+    versions = Doc.history("a")
+    assert [v.commit.id for v in versions] == [c3, c1]
+    assert versions[0].changes == {"body": ("one", "two")}
+    assert versions[1].instance.attachment.read() == b"file"
+    git_ids = run_git(ws.path, "log", "--format=%H", "--", "flat/doc-a.json").split()
+    assert [str(v.commit.id) for v in versions] == git_ids
+    assert Doc.restore("a", c1).body == "one"
+    assert Doc.diff("a", c3).changes == {"body": ("two", "one")}
+
+
+def test_unsafe_ids_are_refused_with_a_validation_error(ws, Page):
+    from gitmodel.exceptions import ValidationError
+
+    c1 = save(ws, Page(id="p", title="x"), "1")
+    for bad in ("..", "a/b", "", ".git"):
+        for call in (lambda: Page.history(bad), lambda: Page.restore(bad, c1),
+                     lambda: Page.diff(bad, c1)):
+            with pytest.raises(ValidationError) as info:
+                call()
+            assert info.value.field == "id"
+    assert not ws.has_changes()

@@ -337,3 +337,82 @@ def test_merge_tag_and_commit_id(forked, Page):
     assert ws.merge("release").conflicts == []
     assert Page.get("p").title == "tagged"
     assert ws.merge(str(c)[:8]).up_to_date
+
+
+def test_merge_sharded_model_field_by_field(ws, run_git):
+    class Doc(ws.GitModel):
+        a = fields.IntegerField(default=0)
+        b = fields.IntegerField(default=0)
+
+        class Meta:
+            shard = 2
+
+    for i in range(20):
+        Doc(id=f"d{i}").save()
+    ws.commit("base")
+    ws.create_branch("other")
+    d = Doc.get("d3"); d.a = 1; d.save(); ws.commit("a")
+    ws.set_branch("other")
+    d = Doc.get("d3"); d.b = 2; d.save()
+    Doc(id="new").save()
+    ws.commit("b")
+    ws.set_branch("master")
+    result = ws.merge("other")
+    assert result.conflicts == []
+    d = Doc.get("d3")
+    assert (d.a, d.b) == (1, 2) and len(Doc.all()) == 21
+    run_git(ws.path, "fsck", "--strict")
+
+
+def test_merge_into_unborn_branch_and_unrelated_history(ws, Page):
+    Page(id="p", title="on master").save()
+    c = ws.commit("master")
+    ws.repo.references.create("refs/heads/empty-start", c)
+    other = type(ws)(ws.path, "fresh")  # a branch with no commits yet
+    assert other.merge("master").fast_forward
+    assert other.branch.commit.id == c
+    # an unrelated history: no merge base, merged against nothing
+    lone = ws.repo.create_commit(
+        "refs/heads/lone", ws._signature(None), ws._signature(None), "lone",
+        ws.repo.TreeBuilder().write(), [],
+    )
+    ws.add_blob("elsewhere.txt", "x")
+    ws.commit("more on master")
+    assert ws.merge(lone).conflicts == []
+    assert Page.get("p").title == "on master" and ws.lookup("elsewhere.txt") is not None
+
+
+def test_conflict_while_branch_moves_elsewhere_is_refused(forked, Page):
+    ws = forked
+    edit(ws, Page, "master", "p", "m", title="mine")
+    edit(ws, Page, "feature", "p", "f", title="yours")
+    ws.set_branch("master")
+    (conflict,) = ws.merge("feature").conflicts
+    other = type(ws)(ws.path)
+    Other = other.register_model(Page)
+    Other(id="late", title="late").save()
+    moved = other.commit("someone else")
+    ws.resolve(conflict, "ours")
+    with pytest.raises(RepositoryError):
+        ws.commit("merge")
+    assert ws.repo.references["refs/heads/master"].target == moved
+    ws.abort_merge()
+
+
+def test_stray_files_in_an_object_folder_merge_at_blob_level(forked, Page):
+    ws = forked
+    folder = Page._meta.get_object_folder("p")
+    ws.set_branch("master")
+    page = Page.get("p"); page.title = "mine"; page.save()
+    ws.add_blob(f"{folder}/notes.txt", "from master")
+    ws.commit("m")
+    ws.set_branch("feature")
+    page = Page.get("p"); page.views = 4; page.save()
+    ws.add_blob(f"{folder}/other.txt", "from feature")
+    ws.commit("f")
+    ws.set_branch("master")
+    assert ws.merge("feature").conflicts == []
+    page = Page.get("p")
+    assert (page.title, page.views) == ("mine", 4)
+    assert ws.repo[ws.lookup(f"{folder}/notes.txt")[0]].data == b"from master"
+    assert ws.repo[ws.lookup(f"{folder}/other.txt")[0]].data == b"from feature"

@@ -27,8 +27,11 @@ SETTINGS = settings(
 )
 
 
+_ROOT = tempfile.TemporaryDirectory(prefix="gitmodel-merge-properties-")  # removed at exit
+
+
 def make_store():
-    path = tempfile.mkdtemp(prefix="gm-prop-")
+    path = tempfile.mkdtemp(dir=_ROOT.name)
     pygit2.init_repository(path, bare=True)
     ws = Workspace(path, author=("Prop", "prop@example.com"))
 
@@ -159,3 +162,33 @@ def test_merging_self_or_ancestor_changes_nothing(base, ours):
         assert result.up_to_date and result.commit is None
         assert ws.branch.commit.id == head and not ws.has_changes()
     assert snapshot(Obj) == before
+
+
+@SETTINGS
+@given(base_values, disjoint, st.lists(values, min_size=3, max_size=3), st.sampled_from(IDS))
+def test_concurrent_writers_on_disjoint_fields_both_land(base, split, new_values, ident):
+    """Two workspaces on one branch: the second commit is rebased, nothing is lost."""
+    ws, Obj = make_store()
+    for i, vals in base.items():
+        Obj(id=i, **vals).save()
+    ws.commit("base")
+    other = Workspace(ws.path, author=("Other", "other@example.com"))
+    OtherObj = other.register_model(Obj)
+    mine_fields, their_fields = split
+    a = Obj.get(ident)
+    b = OtherObj.get(ident)
+    for i, f in enumerate(FIELDS):
+        if f in mine_fields:
+            setattr(a, f, new_values[i])
+        else:
+            setattr(b, f, new_values[i])
+    a.save()
+    b.save()
+    first = ws.commit("one")
+    second = other.commit("two")
+    expected = dict(base[ident])
+    expected.update({f: new_values[i] for i, f in enumerate(FIELDS)})
+    got = OtherObj.get(ident, treeish="master")
+    assert {f: getattr(got, f) for f in FIELDS} == expected
+    if first is not None and second is not None:
+        assert [p.id for p in other.repo[second].parents] == [first]

@@ -14,6 +14,7 @@ from gitmodel.exceptions import (
     BranchNotFound,
     GitModelError,
     LockWaitTimeoutExceeded,
+    MergeConflict,
     ReferenceNotFound,
     RepositoryError,
     RepositoryNotFound,
@@ -246,10 +247,23 @@ def test_commit_rebases_when_branch_moved_elsewhere(ws: Workspace) -> None:
     other.add_blob("b.txt", "other")
     theirs = other.commit("theirs")
     ws.add_blob("c.txt", "mine")
-    mine = ws.commit("mine")  # the branch moved: committed on top of theirs
+    mine = ws.commit("mine")  # merged onto the other writer's commit, never over it
     assert ws.repo.references["refs/heads/master"].target == mine
-    assert ws.repo[mine].parent_ids == [theirs]
-    assert {"a.txt", "b.txt", "c.txt"} <= {e.name for e in ws.repo[mine].tree}
+    assert [p.id for p in ws.repo[mine].parents] == [theirs]
+    assert "b.txt" in ws.index and "c.txt" in ws.index and not ws.has_changes()
+
+
+def test_commit_refuses_when_the_same_file_changed_elsewhere(ws: Workspace) -> None:
+    ws.add_blob("a.txt", "1")
+    ws.commit("one")
+    other = Workspace(ws.path)
+    other.add_blob("a.txt", "other")
+    theirs = other.commit("theirs")
+    ws.add_blob("a.txt", "mine")
+    with pytest.raises(MergeConflict, match="a.txt"):
+        ws.commit("mine")
+    assert ws.repo.references["refs/heads/master"].target == theirs
+    assert ws.has_changes() and ws.repo[ws.index["a.txt"].id].data == b"mine"  # work kept
 
 
 def test_stale_reference_cannot_be_moved(ws: Workspace) -> None:
