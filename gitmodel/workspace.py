@@ -267,10 +267,6 @@ class Workspace:
         if self.object_cache_size <= 0:
             return
         objects = self._objects
-        if len(objects) >= self.object_cache_size:
-            with self.write_lock:  # threads reading at once must not evict the same entry
-                if len(objects) >= self.object_cache_size:
-                    objects.pop(next(iter(objects)), None)
         snapshot = type(obj).__new__(type(obj))
         # what a fresh read would give: fields that are not serialized get their default
         snapshot._data = {
@@ -281,7 +277,10 @@ class Workspace:
         snapshot._extra = dict(obj._extra)
         snapshot._stored_id = obj._stored_id
         snapshot._oid = oid
-        objects[oid] = snapshot
+        with self.write_lock:  # threads reading at once: evict and add as one step
+            while len(objects) >= self.object_cache_size and oid not in objects:
+                objects.pop(next(iter(objects)))
+            objects[oid] = snapshot
 
     # -- reading ---------------------------------------------------------------
     def lookup(self, path: str) -> Optional[Entry]:
