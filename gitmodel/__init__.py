@@ -18,12 +18,14 @@ from .exceptions import (
     MultipleObjectsReturned,
     ObjectDoesNotExist,
     ReferenceNotFound,
+    BranchMoved,
     BranchNotFound,
     RepositoryError,
     RepositoryNotFound,
     ValidationError,
 )
 from .models import GitModel
+from .query import Q, QuerySet
 from .workspace import Workspace
 
 __version__ = "0.2.0"
@@ -31,12 +33,15 @@ __version__ = "0.2.0"
 __all__ = [
     "fields",
     "GitModel",
+    "Q",
+    "QuerySet",
     "Workspace",
     "GitModelError",
     "RepositoryError",
     "RepositoryNotFound",
     "ReferenceNotFound",
     "BranchNotFound",
+    "BranchMoved",
     "FieldError",
     "ValidationError",
     "IntegrityError",

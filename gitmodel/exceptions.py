@@ -37,7 +37,11 @@ class BranchNotFound(ReferenceNotFound):
 
 
 class BranchMoved(RepositoryError):
-    """The branch ref no longer points where the workspace started."""
+    """Another writer moved the branch since this workspace started from it.
+
+    Nothing was committed and the pending changes are kept; ``current`` is
+    where the branch is now.
+    """
 
     def __init__(self, message: str, current: Any = None) -> None:
         self.current = current

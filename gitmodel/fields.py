@@ -72,6 +72,7 @@ NOT_PROVIDED: Any = _NotProvided()
 
 MAX_ID_BYTES = 255
 MAX_JSON_DEPTH = 100
+_INT_LIMIT = 10**4000
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _RESERVED_IDS = {".", "..", ".git"}
 
@@ -217,6 +218,8 @@ class Field(Generic[T]):
 
     def validate(self, value: Any, instance: GitModel | None = None) -> None:
         """Check a coerced value; raise ``ValidationError`` if wrong."""
+        if self.id and value is not None and self.is_empty(value):
+            self.validate_id(value)  # an id is never optional, whatever ``required`` says
         if self.is_empty(value):
             if self.required:
                 raise self.error("required")
@@ -324,6 +327,12 @@ class CharField(Field[str]):
             value = unicodedata.normalize("NFC", value)
         return value
 
+    def from_json(self, value: Any) -> Any:
+        value = self.to_python(value)
+        if value is not None and _has_surrogates(value):  # stored as a "\ud800" escape
+            raise self.error("invalid_characters")
+        return value
+
     def validate(self, value: Any, instance: GitModel | None = None) -> None:
         super().validate(value, instance)
         if value is None:
@@ -407,10 +416,17 @@ class UUIDField(CharField):
 class IntegerField(Field[int]):
     """A whole number; ``'33'`` and ``33.0`` become 33, ``20.5`` is refused."""
 
-    default_error_messages = {"invalid_int": "must be an integer"}
+    default_error_messages = {
+        "invalid_int": "must be an integer",
+        "too_large": "must have at most {digits} digits",
+    }
+    #: longer integers cannot be written as JSON text (Python's int/str limit is 4300)
+    max_digits: ClassVar[int] = 4000
 
     def to_python(self, value: Any) -> int | None:
         if value is None or (type(value) is int):
+            if value is not None and value.bit_length() > 13_000 and abs(value) >= _INT_LIMIT:
+                raise self.error("too_large", digits=IntegerField.max_digits)
             return value
         if isinstance(value, bool):
             raise self.error("invalid_int")
@@ -425,7 +441,7 @@ class IntegerField(Field[int]):
                 raise self.error("invalid_int") from None
             if not number.is_finite() or number != number.to_integral_value():
                 raise self.error("invalid_int")
-            if abs(number.adjusted()) > 4000:
+            if abs(number.adjusted()) >= self.max_digits:
                 raise self.error("invalid_int")
             return int(number)
         raise self.error("invalid_int")
@@ -582,11 +598,18 @@ class DateTimeField(Field[dt.datetime]):
     """A date and time; an aware value keeps its UTC offset exactly."""
 
     default_error_messages = {
-        "invalid_format": "must be an ISO 8601 date/time (YYYY-MM-DD[THH:MM[:SS][+HH:MM]])"
+        "invalid_format": "must be an ISO 8601 date/time (YYYY-MM-DD[THH:MM[:SS][+HH:MM]])",
+        "invalid_offset": "has a UTC offset that cannot be stored exactly (use whole seconds)",
     }
 
     def to_python(self, value: Any) -> dt.datetime | None:
-        if value is None or isinstance(value, dt.datetime):
+        if isinstance(value, dt.datetime):
+            offset = value.utcoffset()
+            if offset is not None and offset.microseconds:
+                # Python's fromisoformat drops fractional-second offsets
+                raise self.error("invalid_offset")
+            return value
+        if value is None:
             return value
         if isinstance(value, dt.date):
             return dt.datetime(value.year, value.month, value.day)
@@ -604,10 +627,19 @@ class DateTimeField(Field[dt.datetime]):
 class TimeField(Field[dt.time]):
     """A time of day, optionally with an offset."""
 
-    default_error_messages = {"invalid_format": "must be a time in the format HH:MM[:SS]"}
+    default_error_messages = {
+        "invalid_format": "must be a time in the format HH:MM[:SS]",
+        "invalid_offset": "has a UTC offset that cannot be stored exactly (use whole seconds)",
+    }
 
     def to_python(self, value: Any) -> dt.time | None:
-        if value is None or isinstance(value, dt.time):
+        if isinstance(value, dt.time):
+            offset = value.utcoffset()
+            if offset is not None and offset.microseconds:
+                # Python's time.fromisoformat drops fractional-second offsets
+                raise self.error("invalid_offset")
+            return value
+        if value is None:
             return value
         if isinstance(value, str):
             try:
@@ -639,7 +671,7 @@ class JSONField(Field[Any]):
         return value
 
     def from_json(self, value: Any) -> Any:
-        return value
+        return self.to_python(value)  # stored NaN, Infinity or deep nesting is refused
 
     def to_json(self, value: Any) -> Any:
         return value

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
+import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import pygit2
 
+from .concurrency import DEFAULT_STALE_LOCK_AGE, break_stale_lock_file, lock_file_path
 from .exceptions import GitModelError, LockWaitTimeoutExceeded
 
 LOCK_PREFIX = "refs/locks/"
@@ -54,8 +58,10 @@ def _pid_alive(pid: int) -> bool:
 
 def lock_ref_name(name: str) -> str:
     """``refs/locks/<name>``, refusing names git would not accept."""
-    ref = LOCK_PREFIX + str(name)
-    if not name or not pygit2.reference_is_valid_name(ref):
+    if not isinstance(name, str) or not name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise GitModelError(f"invalid lock name: {name!r}")
+    ref = LOCK_PREFIX + name
+    if not pygit2.reference_is_valid_name(ref):  # C string: checked for NUL above
         raise GitModelError(f"invalid lock name: {name!r}")
     return ref
 
@@ -76,24 +82,39 @@ def try_acquire(repo: pygit2.Repository, name: str) -> Optional[pygit2.Oid]:
     """Take lock ``name`` if it is free (returns the holder blob id); never waits."""
     ref = lock_ref_name(name)
     holder = json.dumps(
-        {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+        {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "time": time.time(),
+            "thread": threading.get_ident(),
+            "nonce": uuid.uuid4().hex,  # every acquisition is a distinct blob
+        }
     ).encode()
     oid = repo.create_blob(holder)
     try:
         repo.references.create(ref, oid, force=False)
-    except (pygit2.AlreadyExistsError, pygit2.GitError, ValueError):
+    except (pygit2.AlreadyExistsError, pygit2.GitError, OSError, ValueError):
         return None
     return oid
 
 
-def release(repo: pygit2.Repository, name: str, token: Optional[pygit2.Oid] = None) -> None:
-    """Delete the lock ref (only if it still holds ``token``, when given)."""
-    ref = repo.references.get(lock_ref_name(name))
-    if ref is not None and (token is None or ref.target == token):
-        try:
-            ref.delete()
-        except (pygit2.GitError, KeyError):  # already broken by someone else
-            pass
+def release(repo: pygit2.Repository, name: str, token: Optional[pygit2.Oid] = None) -> bool:
+    """Delete the lock ref (only if it still holds ``token``, when given).
+
+    The check and the deletion happen under git's lock on the ref, so a lock
+    someone else took meanwhile is never deleted. True if it was deleted.
+    """
+    ref_name = lock_ref_name(name)
+    try:
+        with repo.transaction() as tx:
+            tx.lock_ref(ref_name)
+            ref = repo.references.get(ref_name)
+            if ref is None or (token is not None and ref.target != token):
+                return False
+            tx.remove(ref_name)
+        return True
+    except (pygit2.GitError, OSError, KeyError):  # the ref is being changed right now
+        return False
 
 
 def break_lock(repo: pygit2.Repository, name: str) -> bool:
@@ -103,35 +124,63 @@ def break_lock(repo: pygit2.Repository, name: str) -> bool:
     return had
 
 
+def _break_if_stale(repo: pygit2.Repository, name: str, stale_lock_age: float) -> bool:
+    """Free lock ``name`` if its holder is dead; True if the caller may retry now."""
+    ref_name = lock_ref_name(name)
+    try:
+        ref = repo.references.get(ref_name)
+    except pygit2.GitError:
+        ref = None
+    if ref is None:
+        # no ref, yet creating it failed: a ``.lock`` file, maybe left by a
+        # process killed in the middle of taking or releasing the lock
+        return break_stale_lock_file(repo, lock_file_path(repo, ref_name), stale_lock_age)
+    token = ref.target
+    if not isinstance(token, pygit2.Oid):  # a symbolic ref: not one of ours
+        return False
+    holder = _holder(repo, name, token)
+    if holder.is_stale:
+        return release(repo, name, token)  # only if nobody re-took it meanwhile
+    return False
+
+
+def _holder(repo: pygit2.Repository, name: str, token: pygit2.Oid) -> LockInfo:
+    try:
+        info = json.loads(repo[token].data)  # type: ignore[attr-defined]
+        return LockInfo(name, int(info["pid"]), str(info["host"]), float(info["time"]))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return LockInfo(name, 0, "", 0.0)
+
+
 @contextmanager
 def hold(
     repo: pygit2.Repository,
     name: str,
     timeout: float,
     break_stale: bool = True,
+    stale_lock_age: float = DEFAULT_STALE_LOCK_AGE,
 ) -> Iterator[LockInfo]:
-    """Wait up to ``timeout`` seconds for lock ``name``; release on exit."""
+    """Wait up to ``timeout`` seconds for lock ``name``; release on exit.
+
+    A lock whose holder is dead (same host, pid gone) is broken when
+    ``break_stale`` is true. Not re-entrant: a thread that holds ``name`` and
+    asks for it again waits for itself until the timeout.
+    """
     deadline = time.monotonic() + timeout
     delay = 0.002
     while (token := try_acquire(repo, name)) is None:
-        holder = read_lock(repo, name)
-        if holder is not None and break_stale and holder.is_stale:
-            release(repo, name, _target(repo, name))
+        if break_stale and _break_if_stale(repo, name, stale_lock_age):
             continue
         if time.monotonic() >= deadline:
+            holder = read_lock(repo, name)
             who = f" (held by pid {holder.pid} on {holder.host})" if holder else ""
             raise LockWaitTimeoutExceeded(
                 f"lock wait timeout exceeded after {timeout:g}s for lock {name!r}{who}"
             )
-        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, 0.05)
     info = read_lock(repo, name)
     try:
         yield info  # type: ignore[misc]
     finally:
         release(repo, name, token)
-
-
-def _target(repo: pygit2.Repository, name: str) -> Optional[pygit2.Oid]:
-    ref = repo.references.get(lock_ref_name(name))
-    return ref.target if ref is not None else None  # type: ignore[return-value]

@@ -27,10 +27,11 @@ be checked declares models on ``gitmodel.models.GitModel``.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Optional
 
 import pygit2
 
+from . import concurrency
 from . import fields as _fields
 from .exceptions import (
     CorruptObject,
@@ -249,8 +250,17 @@ class GitModel(metaclass=ModelBase):
         """Validate and stage this object; with ``commit=True`` also commit.
 
         Returns the commit id when it commits. A new object whose id is taken
-        raises ``IntegrityError``; an object whose id changed moves.
+        raises ``IntegrityError``; an object whose id changed moves. Holds the
+        workspace's ``write_lock`` throughout, so a save (and its commit) is
+        one step for the other threads sharing the workspace.
         """
+        ws = self._meta.require_workspace()
+        # no refresh here: the change builds on the commit the object was read
+        # from, so a concurrent edit of the same field is a conflict, not lost
+        with concurrency.paused(ws):
+            return self._save(commit, **commit_info)
+
+    def _save(self, commit: bool = False, **commit_info: Any) -> Optional[pygit2.Oid]:
         opts = self._meta
         ws = opts.require_workspace()
         self.full_clean()
@@ -306,19 +316,9 @@ class GitModel(metaclass=ModelBase):
         return bulk_save(cls, objs, commit, **commit_info)
 
     def _check_unique(self, ws: Workspace) -> None:
-        unique = self._meta.unique_fields
-        if not unique:
-            return
-        object_id = self.get_id()
-        wanted = {f.name: f.to_json(self._data.get(f.name)) for f in unique}
-        for other in type(self).all():
-            if other.get_id() == object_id:
-                continue
-            for name, value in wanted.items():
-                if value is not None and other.to_json_fields().get(name) == value:
-                    raise IntegrityError(
-                        f'{type(self).__name__} with "{name}" = {value!r} already exists'
-                    )
+        from .planner import check_unique
+
+        check_unique(self, ws)
 
     @class_or_instance_method
     def delete(
@@ -326,8 +326,19 @@ class GitModel(metaclass=ModelBase):
     ) -> Optional[pygit2.Oid]:
         """``Page.delete(id)`` or ``page.delete()``: stage the object's removal.
 
-        Returns the commit id when ``commit=True``.
+        Returns the commit id when ``commit=True``. Holds the workspace's
+        ``write_lock`` throughout, like :meth:`save`.
         """
+        ws = cls._meta.require_workspace()
+        if instance is None:
+            ws.refresh()  # by id: the latest commit; an instance: where it was read
+        with concurrency.paused(ws):
+            return cls._delete(instance, *args, commit=commit, **commit_info)
+
+    @classmethod
+    def _delete(
+        cls, instance: Optional[GitModel], *args: Any, commit: bool = False, **commit_info: Any
+    ) -> Optional[pygit2.Oid]:
         if instance is not None:
             if args:
                 raise TypeError("obj.delete() takes no id")
@@ -376,26 +387,56 @@ class GitModel(metaclass=ModelBase):
         return cls._load(ws, path, entry[0], tree, object_id)
 
     @classmethod
-    def all(cls, treeish: Any = None) -> QuerySet[Self]:
-        """Every object of this model (lazy), in the workspace or at ``treeish``."""
+    def all(cls, treeish: Any = None, errors: str = "raise") -> QuerySet[Self]:
+        """Every object of this model (lazy), in the workspace or at ``treeish``.
+
+        An object that cannot be read raises :class:`CorruptObject` naming
+        its path; with ``errors="skip"`` it is left out and reported in the
+        queryset's ``skipped`` list instead.
+        """
         from .query import QuerySet
 
         cls._meta.require_workspace()
-        return QuerySet(cls, treeish=treeish)
+        return QuerySet(cls, treeish=treeish, errors=errors)
 
     @classmethod
-    def _iter_stored(cls, treeish: Any = None) -> Iterator[Self]:
-        """Load every stored object, in path order of their folders."""
+    def filter(cls, *args: Any, **lookups: Any) -> QuerySet[Self]:
+        """``Model.all().filter(...)``: the objects matching the lookups."""
+        return cls.all().filter(*args, **lookups)
+
+    @classmethod
+    def exclude(cls, *args: Any, **lookups: Any) -> QuerySet[Self]:
+        """``Model.all().exclude(...)``: the objects not matching the lookups."""
+        return cls.all().exclude(*args, **lookups)
+
+    @classmethod
+    def _iter_stored(
+        cls, treeish: Any = None, on_error: Optional[Callable[[CorruptObject], None]] = None
+    ) -> Iterator[Self]:
+        """Load every stored object, in path order of their folders.
+
+        A corrupt object raises, or is passed to ``on_error`` and skipped.
+        """
         opts = cls._meta
         ws = opts.require_workspace()
         if opts.custom_data_path is not None:
             folder, is_data_path = opts.custom_data_path
-            for path, oid, tree in ws.iter_files(folder, lambda _name: True, treeish):
-                if is_data_path(path):
-                    yield cls._load(ws, path, oid, tree, evict=False)
-            return
-        for path, oid, tree in ws.find_data_files(opts.folder, opts.data_filename, treeish):
-            yield cls._load(ws, path, oid, tree, evict=False)
+            found: Iterator[tuple[str, pygit2.Oid, Optional[pygit2.Tree]]] = (
+                (path, oid, tree)
+                for path, oid, tree in ws.iter_files(folder, lambda _name: True, treeish)
+                if is_data_path(path)
+            )
+        else:
+            found = ws.find_data_files(opts.folder, opts.data_filename, treeish)
+        for path, oid, tree in found:
+            try:
+                obj = cls._load(ws, path, oid, tree, evict=False)
+            except CorruptObject as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
+                continue
+            yield obj
 
     @classmethod
     def _load(
@@ -454,7 +495,7 @@ class GitModel(metaclass=ModelBase):
         if cls._meta.blob_fields:
             for field in cls._meta.blob_fields:
                 blob_path = cls._meta.get_blob_path(obj._stored_id, field)  # type: ignore[arg-type]
-                entry = ws.lookup(blob_path) if tree is None else _tree_lookup(tree, blob_path)
+                entry = ws.stage.lookup(blob_path) if tree is None else _tree_lookup(tree, blob_path)
                 obj._data[field.name] = entry[0] if entry else None
         return obj
 
@@ -472,6 +513,8 @@ class GitModel(metaclass=ModelBase):
                     data[field.name] = field.from_json(stored[field.name])
                 except ValidationError as exc:
                     raise CorruptObject(path, exc.message) from None
+                except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+                    raise CorruptObject(path, f'"{field.name}": {exc!r}') from None
             else:
                 data[field.name] = field.get_default()
         id_attr = cls._meta.id_attr

@@ -1,53 +1,514 @@
-"""Lazy sets of model objects (``Model.all()``)."""
+"""Lazy querysets: filter, exclude, ``Q`` objects, ordering and lookups.
+
+A :class:`QuerySet` names a model, a revision (``None``: the workspace with
+its pending changes) and a condition; nothing is read until it is iterated
+or asked for a count. Conditions are checked when ``filter()`` is called, so
+a misspelt field or lookup raises :class:`~gitmodel.exceptions.FieldError`
+before any data is read. Execution lives in :mod:`gitmodel.planner`, which
+narrows the candidates with an index when one fits and scans otherwise.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, Iterator, Optional, TypeVar, Union, overload
+import copy
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, Optional, TypeVar, Union, overload
+
+from . import fields as _fields
+from .exceptions import CorruptObject, FieldError
 
 if TYPE_CHECKING:
+    from .planner import Row
     from .models import GitModel
 
 M = TypeVar("M", bound="GitModel")
 
+__all__ = ["Q", "QuerySet", "LOOKUPS"]
+
+_MISSING = object()
+
+
+def _text(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) else None
+
+
+def _cmp(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    def test(value: Any, arg: Any) -> bool:
+        if value is None:
+            return False
+        try:
+            return op(value, arg)
+        except TypeError:
+            return False
+
+    return test
+
+
+def _contains(value: Any, arg: Any) -> bool:
+    if isinstance(value, str):
+        return isinstance(arg, str) and arg in value
+    if isinstance(value, (list, dict)):
+        return arg in value
+    return False
+
+
+def _icontains(value: Any, arg: Any) -> bool:
+    if isinstance(value, str):
+        return arg.casefold() in value.casefold()
+    if isinstance(value, list):
+        return any(isinstance(v, str) and v.casefold() == arg.casefold() for v in value)
+    return False
+
+
+def _in(value: Any, arg: Any) -> bool:
+    try:
+        return value in arg
+    except TypeError:  # an unhashable value against a set
+        return any(value == a for a in arg)
+
+
+def _str_test(test: Callable[[str, str], bool]) -> Callable[[Any, Any], bool]:
+    return lambda value, arg: isinstance(value, str) and test(value, arg)
+
+
+#: lookup name -> test(stored python value, prepared argument)
+LOOKUPS: dict[str, Callable[[Any, Any], bool]] = {
+    "exact": lambda v, a: v is None if a is None else (v == a and v is not None),
+    "iexact": _str_test(lambda v, a: v.casefold() == a.casefold()),
+    "contains": _contains,
+    "icontains": _icontains,
+    "startswith": _str_test(lambda v, a: v.startswith(a)),
+    "istartswith": _str_test(lambda v, a: v.casefold().startswith(a.casefold())),
+    "endswith": _str_test(lambda v, a: v.endswith(a)),
+    "iendswith": _str_test(lambda v, a: v.casefold().endswith(a.casefold())),
+    "in": _in,
+    "gt": _cmp(lambda v, a: v > a),
+    "gte": _cmp(lambda v, a: v >= a),
+    "lt": _cmp(lambda v, a: v < a),
+    "lte": _cmp(lambda v, a: v <= a),
+    "range": _cmp(lambda v, a: a[0] <= v <= a[1]),
+    "isnull": lambda v, a: (v is None) == a,
+}
+_TEXT_LOOKUPS = {"iexact", "contains", "icontains", "startswith", "istartswith", "endswith", "iendswith"}
+
+
+class Q:
+    """A condition: ``Q(title='a') | ~Q(slug__startswith='b')``.
+
+    Keyword arguments are ANDed; ``&``, ``|`` and ``~`` combine conditions.
+    """
+
+    AND = "AND"
+    OR = "OR"
+
+    def __init__(self, *args: Q, **kwargs: Any) -> None:
+        for arg in args:
+            if not isinstance(arg, Q):
+                raise TypeError(f"Q() takes Q objects and keyword lookups, not {arg!r}")
+        self.children: list[Union[Q, tuple[str, Any]]] = [*args, *sorted(kwargs.items())]
+        self.connector = Q.AND
+        self.negated = False
+
+    def _combine(self, other: Q, connector: str) -> Q:
+        if not isinstance(other, Q):
+            return NotImplemented
+        node = Q()
+        node.connector = connector
+        node.children = [self, other]
+        return node
+
+    def __and__(self, other: Q) -> Q:
+        return self._combine(other, Q.AND)
+
+    def __or__(self, other: Q) -> Q:
+        return self._combine(other, Q.OR)
+
+    def __invert__(self) -> Q:
+        node = copy.copy(self)
+        node.children = list(self.children)
+        node.negated = not self.negated
+        return node
+
+    def __repr__(self) -> str:
+        inner = f" {self.connector} ".join(
+            repr(c) if isinstance(c, Q) else f"{c[0]}={c[1]!r}" for c in self.children
+        )
+        return f"<Q: {'NOT ' if self.negated else ''}({inner})>"
+
+
+# -- compiled conditions -------------------------------------------------------
+
+
+class Leaf:
+    """One lookup on one field: ``field`` [json ``keys``] ``lookup`` ``arg``."""
+
+    __slots__ = ("field", "keys", "lookup", "arg", "test")
+
+    def __init__(self, field: _fields.Field[Any], keys: list[str], lookup: str, arg: Any) -> None:
+        self.field = field
+        self.keys = keys
+        self.lookup = lookup
+        self.arg = arg
+        self.test = LOOKUPS[lookup]
+
+    def __call__(self, row: Row) -> bool:
+        value = row.get(self.field)
+        for key in self.keys:
+            if isinstance(value, dict):
+                value = value.get(key)
+            elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+                value = value[int(key)]
+            else:
+                value = None
+        return self.test(value, self.arg)
+
+
+class Related:
+    """A lookup across a ``RelatedField``: resolved to ``field__in=ids``."""
+
+    __slots__ = ("field", "key", "value", "model")
+
+    def __init__(self, field: _fields.RelatedField[Any], key: str, value: Any, model: Any) -> None:
+        self.field = field
+        self.key = key
+        self.value = value
+        self.model = model
+
+    def resolve(self, treeish: Any) -> Leaf:
+        ids = self.model.all(treeish=treeish).filter(**{self.key: self.value}).ids()
+        return Leaf(self.field, [], "in", set(ids))
+
+
+class Node:
+    """AND / OR of children, possibly negated."""
+
+    __slots__ = ("connector", "negated", "children")
+
+    def __init__(self, connector: str, negated: bool, children: list[Any]) -> None:
+        self.connector = connector
+        self.negated = negated
+        self.children = children
+
+    def __call__(self, row: Row) -> bool:
+        if self.connector == Q.AND:
+            for child in self.children:
+                if not child(row):
+                    return self.negated
+            return not self.negated
+        for child in self.children:
+            if child(row):
+                return not self.negated
+        return self.negated
+
+    def resolve(self, treeish: Any) -> Any:
+        """This condition with related lookups run (at ``treeish``) and
+        single-child groups unwrapped: a ``Node`` or a ``Leaf``."""
+        children = [c.resolve(treeish) if not isinstance(c, Leaf) else c for c in self.children]
+        if len(children) == 1 and not self.negated:
+            return children[0]
+        return Node(self.connector, self.negated, children)
+
+
+def compile_q(model: Any, q: Q) -> Node:
+    """Check every lookup of ``q`` against ``model`` and build the condition."""
+    children: list[Any] = []
+    for child in q.children:
+        if isinstance(child, Q):
+            children.append(compile_q(model, child))
+        else:
+            children.append(parse_lookup(model, child[0], child[1]))
+    return Node(q.connector, q.negated, children)
+
+
+def _get_field(model: Any, name: str) -> _fields.Field[Any]:
+    opts = model._meta
+    if name == "pk":
+        name = opts.id_attr
+    field = opts._by_name.get(name)
+    if field is None:
+        choices = ", ".join(f.name for f in opts.fields)
+        raise FieldError(f'{model.__name__} has no field "{name}" (choices: {choices})')
+    return field  # type: ignore[no-any-return]
+
+
+def parse_lookup(model: Any, key: str, value: Any) -> Union[Leaf, Related]:
+    """``'author__name__startswith'`` -> a checked condition, or ``FieldError``."""
+    name, *rest = key.split("__")
+    field = _get_field(model, name)
+    if not field.stored_in_json:
+        raise FieldError(f'{model.__name__}.{field.name} is stored as a blob and cannot be queried')
+    if isinstance(field, _fields.RelatedField):
+        target = field.to_model
+        if rest and rest[0] not in LOOKUPS:
+            if rest[0] in ("pk", target._meta.id_attr):
+                rest = rest[1:]
+            else:
+                sub_key = "__".join(rest)
+                compile_q(target, Q(**{sub_key: value}))  # checks the far side now
+                return Related(field, sub_key, value, target)
+    if isinstance(field, _fields.JSONField):
+        if rest and rest[-1] in LOOKUPS:
+            keys, lookup = rest[:-1], rest[-1]
+        else:
+            keys, lookup = rest, "exact"
+        return Leaf(field, keys, lookup, _prepare(field, lookup, value, raw=True))
+    if len(rest) > 1 or (rest and rest[0] not in LOOKUPS):
+        bad = rest[0] if rest[0] not in LOOKUPS else "__".join(rest)
+        raise FieldError(
+            f'unknown lookup "{bad}" on {model.__name__}.{field.name} '
+            f"(lookups: {', '.join(LOOKUPS)})"
+        )
+    lookup = rest[0] if rest else "exact"
+    return Leaf(field, [], lookup, _prepare(field, lookup, value))
+
+
+def _prepare(field: _fields.Field[Any], lookup: str, value: Any, raw: bool = False) -> Any:
+    """Coerce a lookup's argument to what the field's values compare with."""
+    from .models import GitModel
+
+    def one(item: Any) -> Any:
+        if isinstance(item, GitModel):
+            return item.get_id()
+        if raw or item is None:
+            return item
+        return field.to_python(item)
+
+    if lookup == "isnull":
+        if not isinstance(value, bool):
+            raise FieldError(f'"{field.name}__isnull" takes True or False, not {value!r}')
+        return value
+    if lookup == "in":
+        if isinstance(value, QuerySet):
+            return set(value.ids())
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise FieldError(f'"{field.name}__in" takes a list of values, not {value!r}')
+        items = [one(v) for v in value]
+        try:
+            return set(items)
+        except TypeError:
+            return items
+    if lookup == "range":
+        try:
+            low, high = value
+        except (TypeError, ValueError):
+            raise FieldError(f'"{field.name}__range" takes (low, high), not {value!r}') from None
+        return (one(low), one(high))
+    if lookup in _TEXT_LOOKUPS:
+        if isinstance(value, GitModel):
+            value = value.get_id()
+        if not isinstance(value, str):
+            if lookup == "contains" and raw:
+                return value
+            raise FieldError(f'"{field.name}__{lookup}" takes a string, not {value!r}')
+        return value
+    return one(value)
+
+
+# -- the queryset ----------------------------------------------------------------
+
 
 class QuerySet(Generic[M]):
-    """The objects of one model at one revision; nothing is read until used."""
+    """The objects of one model at one revision; nothing is read until used.
 
-    def __init__(self, model: type[M], treeish: Any = None) -> None:
+    ``treeish`` ``None`` means the workspace, pending changes included.
+    Iterating, ``len()``, ``count()`` and the like run the query once and
+    keep the result; every refining method returns a new ``QuerySet``.
+    """
+
+    def __init__(self, model: type[M], treeish: Any = None, errors: str = "raise") -> None:
+        if errors not in ("raise", "skip"):
+            raise ValueError(f'errors must be "raise" or "skip", not {errors!r}')
         self.model = model
         self.treeish = treeish
+        self._where: Optional[Node] = None
+        self._order: tuple[str, ...] = ()
+        self._low = 0
+        self._high: Optional[int] = None
+        self.errors = errors
+        #: with ``errors="skip"``: a ``CorruptObject`` for each object left out
+        self.skipped: list[CorruptObject] = []
         self._cache: Optional[list[M]] = None
+        self._rows: Optional[list[Row]] = None
+
+    # -- building -----------------------------------------------------------
+    def _clone(self) -> QuerySet[M]:
+        clone = copy.copy(self)
+        clone._cache = None
+        clone._rows = None
+        return clone
+
+    def _refuse_sliced(self, action: str) -> None:
+        if self._low or self._high is not None:
+            raise TypeError(f"cannot {action} a query once a slice has been taken")
+
+    def _add(self, q: Q) -> QuerySet[M]:
+        self._refuse_sliced("filter")
+        node = compile_q(self.model, q)
+        clone = self._clone()
+        if clone._where is None:
+            clone._where = node
+        else:
+            clone._where = Node(Q.AND, False, [clone._where, node])
+        return clone
+
+    def filter(self, *args: Q, **lookups: Any) -> QuerySet[M]:
+        """The objects matching every lookup (``title__startswith='a'``) and ``Q``."""
+        return self._add(Q(*args, **lookups))
+
+    def exclude(self, *args: Q, **lookups: Any) -> QuerySet[M]:
+        """The objects not matching the lookups."""
+        return self._add(~Q(*args, **lookups))
+
+    def order_by(self, *names: str) -> QuerySet[M]:
+        """Sort by fields; ``'-title'`` descends. Missing values sort first."""
+        self._refuse_sliced("reorder")
+        for name in names:
+            if not isinstance(name, str) or not name.lstrip("-"):
+                raise FieldError(f"order_by() takes field names, not {name!r}")
+            field = _get_field(self.model, name.lstrip("-"))
+            if not field.stored_in_json:
+                raise FieldError(f"cannot order by blob field {field.name!r}")
+        clone = self._clone()
+        clone._order = tuple(names)
+        return clone
+
+    def all(self) -> QuerySet[M]:
+        """A fresh copy of this query (its result is read again)."""
+        return self._clone()
+
+    # -- running ------------------------------------------------------------
+    def _fetch_rows(self) -> list[Row]:
+        if self._rows is None:
+            from .planner import execute
+
+            rows = execute(self)
+            if self.errors == "skip":  # leave out (and report) what cannot be read
+                loaded = []
+                for row in rows:
+                    try:
+                        loaded.append((row, row.load()))
+                    except CorruptObject as exc:
+                        self.skipped.append(exc)
+                rows = [row for row, _obj in loaded]
+                self._cache = [obj for _row, obj in loaded]
+            self._rows = rows
+        return self._rows
 
     def _fetch(self) -> list[M]:
         if self._cache is None:
-            self._cache = list(self.model._iter_stored(self.treeish))
+            self._cache = [row.load() for row in self._fetch_rows()]
         return self._cache
 
     def __iter__(self) -> Iterator[M]:
         return iter(self._fetch())
 
     def __len__(self) -> int:
-        return len(self._fetch())
+        return len(self._fetch_rows())
+
+    def __bool__(self) -> bool:
+        return bool(self._fetch_rows())
 
     @overload
     def __getitem__(self, index: int) -> M: ...
 
     @overload
-    def __getitem__(self, index: slice) -> list[M]: ...
+    def __getitem__(self, index: slice) -> QuerySet[M]: ...
 
-    def __getitem__(self, index: Union[int, slice]) -> Union[M, list[M]]:
-        return self._fetch()[index]
+    def __getitem__(self, index: Union[int, slice]) -> Union[M, QuerySet[M], list[M]]:
+        if isinstance(index, slice):
+            start, stop, step = index.start, index.stop, index.step
+            if (start or 0) < 0 or (stop is not None and stop < 0) or step not in (None, 1):
+                return self._fetch()[index]
+            clone = self._clone()
+            base = self._low
+            clone._low = base + (start or 0)
+            if stop is not None:
+                clone._high = base + stop if self._high is None else min(self._high, base + stop)
+            if clone._high is not None and clone._high < clone._low:
+                clone._high = clone._low
+            if self._rows is not None:
+                clone._rows = self._rows[index]
+            return clone
+        if not isinstance(index, int):
+            raise TypeError(f"QuerySet indices must be integers or slices, not {type(index).__name__}")
+        rows = self._fetch_rows()
+        return rows[index].load()  # type: ignore[no-any-return]
 
     def count(self) -> int:
-        """How many objects there are."""
-        return len(self._fetch())
+        """How many objects match (objects are not built)."""
+        return len(self._fetch_rows())
 
     def exists(self) -> bool:
-        return bool(self._fetch())
+        """True if any object matches."""
+        if self._rows is not None:
+            return bool(self._rows)
+        return bool(self[:1]._fetch_rows())
+
+    def first(self) -> Optional[M]:
+        """The first match (in ``order_by`` order, else path order), or ``None``."""
+        rows = self._fetch_rows() if self._rows is not None else self[:1]._fetch_rows()
+        return rows[0].load() if rows else None
+
+    def last(self) -> Optional[M]:
+        """The last match, or ``None``."""
+        rows = self._fetch_rows()
+        return rows[-1].load() if rows else None
+
+    def get(self, *args: Q, **lookups: Any) -> M:
+        """The one object matching; ``DoesNotExist`` or ``MultipleObjectsReturned``."""
+        qs = self.filter(*args, **lookups) if (args or lookups) else self
+        rows = qs[:2]._fetch_rows() if qs._high is None and not qs._low else qs._fetch_rows()
+        if not rows:
+            raise self.model.DoesNotExist(
+                f"{self.model.__name__} matching {_describe(args, lookups)} does not exist"
+            )
+        if len(rows) > 1:
+            raise self.model.MultipleObjectsReturned(
+                f"more than one {self.model.__name__} matches {_describe(args, lookups)}"
+            )
+        return rows[0].load()  # type: ignore[no-any-return]
 
     def ids(self) -> list[Any]:
-        """The objects' ids."""
-        return [obj.get_id() for obj in self._fetch()]
+        """The ids of the matches, read from paths and indexes, not objects."""
+        return [row.object_id() for row in self._fetch_rows()]
+
+    def _fields_for(self, names: tuple[str, ...]) -> list[_fields.Field[Any]]:
+        if not names:
+            return list(self.model._meta.json_fields)
+        out = []
+        for name in names:
+            field = _get_field(self.model, name)
+            if not field.stored_in_json:
+                raise FieldError(f"{self.model.__name__}.{field.name} is a blob field")
+            out.append(field)
+        return out
+
+    def values(self, *fields: str) -> list[dict[str, Any]]:
+        """One dict per match: field name -> value (related fields give ids)."""
+        chosen = self._fields_for(fields)
+        return [{f.name: row.value(f) for f in chosen} for row in self._fetch_rows()]
+
+    def values_list(self, *fields: str, flat: bool = False) -> list[Any]:
+        """One tuple per match; ``flat=True`` with one field gives plain values."""
+        if flat and len(fields) != 1:
+            raise TypeError("values_list(flat=True) takes exactly one field")
+        chosen = self._fields_for(fields)
+        rows = self._fetch_rows()
+        if flat:
+            return [row.value(chosen[0]) for row in rows]
+        return [tuple(row.value(f) for f in chosen) for row in rows]
+
+    def explain(self) -> str:
+        """How the query would run: which index it uses, or a scan."""
+        from .planner import explain
+
+        return explain(self)
 
     def __repr__(self) -> str:
-        return f"<QuerySet {self.model.__name__}>"
+        where = "" if self._where is None else " filtered"
+        at = "" if self.treeish is None else f" at {self.treeish!r}"
+        return f"<QuerySet {self.model.__name__}{where}{at}>"
+
+
+def _describe(args: tuple[Q, ...], lookups: dict[str, Any]) -> str:
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in sorted(lookups.items())]
+    return ", ".join(parts) or "the query"

@@ -173,8 +173,7 @@ class StagingTree:
         """Yield ``(folder, name, entry)`` for each file below ``path`` whose
         name is ``match`` (or satisfies it, when it is a predicate)."""
         if isinstance(match, str):
-            wanted = match
-            match = lambda name: name == wanted  # noqa: E731
+            match = _Exact(match)
         parts = [p for p in path.split("/") if p]
         node: object = self._root
         base: Optional[pygit2.Object] = None if self._root.cleared else self.base
@@ -212,7 +211,7 @@ class StagingTree:
                 name = obj.name
                 if name in pending:
                     continue
-                if obj.filemode == TREE_MODE:  # type: ignore[attr-defined]
+                if obj.filemode == TREE_MODE and not _reported(filename, name or ""):  # type: ignore[attr-defined]
                     yield from _find_in_tree(obj, f"{prefix}{name}/", filename)  # type: ignore[arg-type]
                 elif filename(name):  # type: ignore[arg-type]
                     yield prefix.rstrip("/"), name, (obj.id, obj.filemode)  # type: ignore[attr-defined,misc]
@@ -224,7 +223,7 @@ class StagingTree:
                 if not child.cleared and isinstance(base, pygit2.Tree) and name in base:
                     sub = base[name]
                 yield from self._find(child, sub, f"{prefix}{name}/", filename)
-            elif child[1] == TREE_MODE:
+            elif child[1] == TREE_MODE and not _reported(filename, name):
                 yield from _find_in_tree(self.repo[child[0]], f"{prefix}{name}/", filename)  # type: ignore[arg-type]
             elif filename(name):
                 yield prefix.rstrip("/"), name, child
@@ -324,7 +323,22 @@ def _find_in_tree(
     # isinstance is far cheaper than ``filemode`` (an enum built per call)
     folder = prefix.rstrip("/")
     for obj in tree:
-        if isinstance(obj, pygit2.Tree):
+        if isinstance(obj, pygit2.Tree) and not _reported(filename, obj.name or ""):
             yield from _find_in_tree(obj, f"{prefix}{obj.name}/", filename)
         elif filename(obj.name):  # type: ignore[arg-type]
             yield folder, obj.name, (obj.id, obj.filemode)  # type: ignore[attr-defined,misc]
+
+
+class _Exact:
+    """Matches one file name. A folder of that name is yielded, not searched,
+    so that the reader reports it (a folder where a data file should be)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, name: str) -> bool:
+        return name == self.name
+
+
+def _reported(match: Callable[[str], bool], name: str) -> bool:
+    return isinstance(match, _Exact) and name == match.name

@@ -17,18 +17,19 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import ObjectType, SortMode
 
-from . import locks
+from . import concurrency, locks
 from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
     BranchNotFound,
     ConfigurationError,
+    CorruptObject,
     ReferenceNotFound,
     RepositoryError,
     RepositoryNotFound,
 )
 from .models import GitModel, ModelBase, _copy_data
-from .tree import BLOB_MODE, Entry, NameMatch, StagingTree
+from .tree import BLOB_MODE, TREE_MODE, Entry, NameMatch, StagingTree
 
 if TYPE_CHECKING:
     from .changes import Change, ObjectChange
@@ -106,6 +107,8 @@ class Workspace:
         author: Optional[Identity] = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         object_cache_size: int = DEFAULT_OBJECT_CACHE_SIZE,
+        follow: bool = True,
+        stale_lock_age: float = concurrency.DEFAULT_STALE_LOCK_AGE,
     ) -> None:
         path = os.fspath(repo_path)
         if not os.path.exists(path):
@@ -118,6 +121,10 @@ class Workspace:
         self.path = self.repo.path
         self._author = author
         self.lock_timeout = lock_timeout
+        #: with nothing pending, operations first move to the branch's latest commit
+        self.follow = follow
+        #: seconds after which a ref lock file is taken as left by a dead process
+        self.stale_lock_age = stale_lock_age
         self.object_cache_size = object_cache_size
         # an LRU map: OrderedDict evicts its oldest entry in O(1) (a plain dict
         # slows down as deleted slots pile up at its front)
@@ -127,7 +134,7 @@ class Workspace:
         self.head = self._initial_head(initial_branch)
         self._detached: Optional[pygit2.Commit] = None
         self._merge: Optional[MergeState] = None
-        branch = self.branch
+        branch = self.branch  # a corrupt branch ref raises RepositoryError here
         self._start: Optional[pygit2.Oid] = branch.commit.id if branch else None
         self.stage = StagingTree(self.repo, branch.tree if branch else None)
         self.GitModel: type[GitModel] = ModelBase(
@@ -155,7 +162,10 @@ class Workspace:
     def _initial_head(self, initial_branch: Optional[str]) -> str:
         if initial_branch:
             return _branch_ref(initial_branch)
-        head = self.repo.references.get("HEAD")
+        try:
+            head = self.repo.references.get("HEAD")
+        except (pygit2.GitError, ValueError) as exc:
+            raise RepositoryError(f"HEAD of {self.path!r} is corrupt: {exc}") from None
         if head is not None and head.type == pygit2.enums.ReferenceType.SYMBOLIC:
             return str(head.target)
         return "refs/heads/master"
@@ -180,14 +190,27 @@ class Workspace:
     @property
     def branch(self) -> Optional[Branch]:
         """The current branch, or ``None`` before its first commit."""
-        ref = self.repo.references.get(self.head)
-        if ref is None:
+        target = concurrency.read_ref(self.repo, self.head)
+        if target is None:
             return None
-        return Branch(ref, self.repo[ref.target])  # type: ignore[arg-type]
+        commit = self.repo.get(target)
+        if not isinstance(commit, pygit2.Commit):
+            what = "a missing object" if commit is None else f"a {type(commit).__name__}"
+            raise RepositoryError(f"{self.head} is corrupt: it points at {what} ({target})")
+        return Branch(self.repo.references[self.head], commit)
+
+    def refresh(self) -> None:
+        """Move to the branch's latest commit if nothing is pending.
+
+        Operations call this themselves while :attr:`follow` is true (one ref
+        read); pending changes stay built on the commit they started from.
+        """
+        concurrency.follow_branch(self)
 
     @property
     def index(self) -> pygit2.Tree:
         """The staged state as a ``pygit2.Tree`` (tree objects written now)."""
+        concurrency.follow_branch(self)
         with self.write_lock:
             return self.repo[self.stage.write()]  # type: ignore[return-value]
 
@@ -197,9 +220,7 @@ class Workspace:
         return self._detached is not None
 
     def _start_tree_id(self) -> Optional[pygit2.Oid]:
-        if self._start is None:
-            return None
-        return self.repo[self._start].tree_id  # type: ignore[attr-defined,no-any-return]
+        return concurrency.start_tree_id(self)
 
     # -- models -----------------------------------------------------------------
     def register_model(self, cls: type[M]) -> type[M]:
@@ -263,16 +284,6 @@ class Workspace:
         if self.object_cache_size <= 0:
             return False
         objects = self._objects
-        if oid in objects:
-            objects.move_to_end(oid)
-        elif not evict and len(objects) >= self.object_cache_size:
-            return False
-        else:
-            while len(objects) >= self.object_cache_size:
-                try:
-                    objects.popitem(last=False)
-                except KeyError:  # emptied meanwhile by another thread
-                    break
         if copy:
             snapshot = type(obj).__new__(type(obj))
             snapshot._data = _copy_data(obj._data, obj._meta.mutable_fields)
@@ -285,7 +296,15 @@ class Workspace:
             snapshot._stored_id = obj._stored_id
             snapshot._oid = oid
             obj = snapshot
-        objects[oid] = obj
+        with self.write_lock:  # threads reading at once: evict and add as one step
+            if oid in objects:
+                objects.move_to_end(oid)
+            elif len(objects) >= self.object_cache_size:
+                if not evict:
+                    return False
+                while len(objects) >= self.object_cache_size:
+                    objects.popitem(last=False)
+            objects[oid] = obj
         return True
 
     def read_object(self, oid: pygit2.Oid) -> tuple[int, bytes]:
@@ -298,7 +317,9 @@ class Workspace:
     # -- reading ---------------------------------------------------------------
     def lookup(self, path: str) -> Optional[Entry]:
         """``(oid, mode)`` at ``path`` in the staged state, or ``None``."""
-        return self.stage.lookup(path)
+        concurrency.follow_branch(self)
+        with self.write_lock:
+            return self.stage.lookup(path)
 
     def resolve(self, treeish: Any, choice: Any = _NO_CHOICE, *, value: Any = _NO_CHOICE) -> Any:
         """The commit (or tree) a branch, tag, id or object names.
@@ -359,11 +380,16 @@ class Workspace:
     ) -> Iterator[tuple[str, pygit2.Oid, Optional[pygit2.Tree]]]:
         """Like :meth:`find_data_files`, for file names equal to or satisfying ``match``."""
         if treeish is None:
+            concurrency.follow_branch(self)
             stage, tree = self.stage, None
         else:
             tree = self.resolve_tree(treeish)
             stage = StagingTree(self.repo, tree)
-        for rel, name, (oid, _mode) in stage.iter_files(folder, match):
+        with self.write_lock:  # a snapshot: other threads may stage meanwhile
+            if folder and _is_file(stage.base, folder) and _is_file(stage, folder):
+                raise CorruptObject(folder, "expected a folder, found a file")
+            found = list(stage.iter_files(folder, match))
+        for rel, name, (oid, _mode) in found:
             prefix = f"{folder}/{rel}/" if rel else (f"{folder}/" if folder else "")
             yield prefix + name, oid, tree
 
@@ -509,54 +535,23 @@ class Workspace:
         reflog: Optional[str] = None,
     ) -> None:
         """Point the branch at ``commit_id`` if it still is at ``expected``
-        (default: where this workspace started); else raise ``BranchMoved``."""
+        (default: where this workspace started); else raise ``BranchMoved``.
+
+        A ref locked by another writer is waited for (bounded); a lock file
+        left by a killed process is broken. See :mod:`gitmodel.concurrency`.
+        """
         if expected is _NO_CHOICE:
             expected = self._start
-        summary = message.splitlines()[0] if message else ""
-        log_message = reflog or f"commit: {summary}"
-        if not hasattr(self.repo, "transaction"):  # pygit2 < 1.19 (Python 3.10)
-            self._move_branch_matching(commit_id, log_message, expected)
-            return
-        with self.repo.transaction() as tx:
-            try:
-                tx.lock_ref(self.head)
-            except pygit2.GitError as exc:  # another writer holds the ref lock
-                if "lock" not in str(exc):
-                    raise
-                raise BranchMoved(f"{self.head} is being updated by another writer", None) from None
-            ref = self.repo.references.get(self.head)
-            self._check_start(ref.target if ref is not None else None, expected)
-            tx.set_target(self.head, commit_id, message=log_message)
+        concurrency.move_branch(self, commit_id, message, expected, reflog)
 
     def _move_branch_matching(
         self, commit_id: pygit2.Oid, log_message: str, expected: Any = _NO_CHOICE
     ) -> None:
-        # libgit2 updates a ref only if it still holds the value the Reference
-        # object was read with (git_reference_create_matching): the same
-        # compare-and-swap, without a transaction.
-        ref = self.repo.references.get(self.head)
-        self._check_start(ref.target if ref is not None else None, expected)
-        try:
-            if ref is None:
-                self.repo.create_reference_direct(self.head, commit_id, False, message=log_message)
-            else:
-                ref.set_target(commit_id, log_message)
-        except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError) as exc:
-            moved = self.repo.references.get(self.head)
-            self._check_start(moved.target if moved is not None else None, expected)
-            if "lock" in str(exc):
-                raise BranchMoved(f"{self.head} is being updated by another writer", None) from None
-            raise
-
-    def _check_start(self, current: Any, expected: Any = _NO_CHOICE) -> None:
+        """One compare-and-swap without ref transactions (pygit2 < 1.19)."""
         if expected is _NO_CHOICE:
             expected = self._start
-        if current != expected:
-            raise BranchMoved(
-                f"{self.head} moved to {current} while this workspace was at "
-                f"{expected}; nothing was committed",
-                current,
-            )
+        concurrency._swap_matching(self.repo, self.head, expected, commit_id, log_message)
+
     @contextmanager
     def commit_on_success(
         self,
@@ -564,17 +559,22 @@ class Workspace:
         author: Optional[Identity] = None,
         committer: Optional[Identity] = None,
     ) -> Iterator[None]:
-        """Commit the block's changes if it succeeds; discard them if it raises."""
-        if self.has_changes():
-            raise RepositoryError(
-                "there are pending changes; commit or reset them before commit_on_success()"
-            )
-        try:
-            yield
-        except BaseException:
-            self.reset()
-            raise
-        self.commit(message, author, committer)
+        """Commit the block's changes if it succeeds; discard them if it raises.
+
+        The block holds :attr:`write_lock`: other threads sharing this
+        workspace wait until it is committed or discarded.
+        """
+        with self.write_lock:
+            if self.has_changes():
+                raise RepositoryError(
+                    "there are pending changes; commit or reset them before commit_on_success()"
+                )
+            try:
+                yield
+            except BaseException:
+                self.reset()
+                raise
+            self.commit(message, author, committer)  # on failure the changes stay pending
 
     # -- branches --------------------------------------------------------------------
     def create_branch(self, name: str, start_point: Optional[Treeish] = None) -> Branch:
@@ -644,6 +644,7 @@ class Workspace:
         Topological order breaks ties between commits made in the same
         second, so a child always comes before its parent.
         """
+        concurrency.follow_branch(self)
         if self._start is None:
             return iter(())
         return self.repo.walk(self._start, sort)  # type: ignore[no-any-return]
@@ -731,7 +732,7 @@ class Workspace:
         raises ``LockWaitTimeoutExceeded``; a lock whose holder died is broken.
         """
         wait = self.lock_timeout if timeout is None else timeout
-        return locks.hold(self.repo, id, wait)
+        return locks.hold(self.repo, id, wait, stale_lock_age=self.stale_lock_age)
 
     def locked(self, id: str) -> bool:
         """True while someone holds lock ``id``."""
@@ -828,10 +829,23 @@ class Workspace:
 
 
 def _branch_ref(name: str) -> str:
+    if not isinstance(name, str) or "\x00" in name:
+        raise ConfigurationError(f"invalid branch name: {name!r}")
     ref = name if name.startswith("refs/") else f"refs/heads/{name}"
     if not pygit2.reference_is_valid_name(ref):
         raise ConfigurationError(f"invalid branch name: {name!r}")
     return ref
+
+
+def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
+    """True if ``path`` in ``tree`` is something other than a folder."""
+    if isinstance(tree, StagingTree):
+        entry = tree.lookup(path)
+        return entry is not None and entry[1] != TREE_MODE
+    try:
+        return tree is not None and tree[path].filemode != TREE_MODE  # type: ignore[attr-defined]
+    except KeyError:
+        return False
 
 
 def _peel(obj: Any, name: Any) -> Union[pygit2.Commit, pygit2.Tree]:

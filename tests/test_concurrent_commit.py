@@ -56,8 +56,9 @@ def test_loser_is_rebased_field_by_field(writers, run_git):
 def test_same_field_conflict_keeps_branch_and_pending(writers, run_git):
     one, Item1, two, Item2 = writers
     a = Item1.get("shared"); a.title = "one"; a.save()
+    b = Item2.get("shared")  # read before one commits (a clean workspace reads the latest)
     c1 = one.commit("one")
-    b = Item2.get("shared"); b.title = "two"; b.save()
+    b.title = "two"; b.save()
     with pytest.raises(MergeConflict) as info:
         two.commit("two")
     message = str(info.value)
@@ -79,9 +80,10 @@ def test_merge_rule_counter_is_exact(writers):
 
 def test_deleted_and_edited_elsewhere_conflicts(writers):
     one, Item1, two, Item2 = writers
+    b = Item2.get("shared")  # read before the delete is committed
     Item1.delete("shared")
     one.commit("delete")
-    b = Item2.get("shared"); b.note = "edit"; b.save()
+    b.note = "edit"; b.save()
     with pytest.raises(MergeConflict) as info:
         two.commit("edit")
     assert info.value.conflicts[0].kind == "modify/delete"

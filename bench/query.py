@@ -1,0 +1,271 @@
+"""Query benchmark: gitmodel side by side with SQLite and a raw pygit2 loop.
+
+    python bench/query.py            # 100,000 objects
+    python bench/query.py --n 10000  # a quick run
+
+Builds a store of ``--n`` pages (``group`` indexed, 10 pages per group)
+through ``save()``, the same rows in an SQLite table with an index, then
+measures, in one run on the same data:
+
+* an equality filter on the indexed field returning 10 objects, against the
+  same query on SQLite (rows parsed from JSON);
+* a full-scan filter, against a pygit2 loop reading every blob and parsing
+  its JSON;
+* the index update after one commit changing 10 objects, against building
+  the index from nothing;
+* a new process answering its first indexed query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Callable
+
+import pygit2
+
+from gitmodel import Workspace, fields
+from gitmodel.indexes import store_for, update_index
+
+CHILD = r"""
+import sys, time, json
+t0 = time.perf_counter()
+from gitmodel import Workspace, fields
+ws = Workspace(sys.argv[1])
+class Page(ws.GitModel):
+    title = fields.CharField()
+    group = fields.CharField(index=True)
+    body = fields.CharField()
+    rank = fields.IntegerField()
+    class Meta:
+        shard = int(sys.argv[3])
+t1 = time.perf_counter()
+found = list(Page.filter(group=sys.argv[2]))
+t2 = time.perf_counter()
+print(json.dumps({"import_open": t1 - t0, "first_query": t2 - t1, "found": len(found)}))
+"""
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """Median seconds of ``repeat`` calls, and the last result."""
+    times = []
+    result = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:9.2f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000, help="objects in the store")
+    parser.add_argument("--shard", type=int, default=1, help="Meta.shard of the model (0: flat)")
+    parser.add_argument("--pack", action="store_true",
+                        help="pack the objects (git repack -ad) before measuring")
+    parser.add_argument("--dir", help="work in this folder and keep it (a store built "
+                        "there before with the same --n and --shard is reused)")
+    args = parser.parse_args()
+    n = args.n
+    groups = max(1, n // 10)
+    tmp = args.dir or tempfile.mkdtemp(prefix="gitmodel-bench-")
+    os.makedirs(tmp, exist_ok=True)
+    try:
+        run(tmp, n, groups, args.shard, args.pack)
+    finally:
+        if not args.dir:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"kept {tmp}")  # pragma: no cover
+
+
+def run(tmp: str, n: int, groups: int, shard: int, pack: bool) -> None:
+    shard_count = shard
+    repo_path = os.path.join(tmp, "store.git")
+    reuse = os.path.exists(repo_path)
+    ws = Workspace(repo_path) if reuse else Workspace.init(repo_path)
+
+    class Page(ws.GitModel):
+        title = fields.CharField()
+        group = fields.CharField(index=True)
+        body = fields.CharField()
+        rank = fields.IntegerField()
+
+        class Meta:
+            shard = shard_count
+
+    rng = random.Random(7)
+    words = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "theta"]
+    if reuse:
+        print(f"reusing the store in {repo_path}", flush=True)
+    else:
+        print(f"building {n:,} objects (shard={shard}) ...", flush=True)
+        start = time.perf_counter()
+        for i in range(n):
+            Page(
+                title=f"page {i}",
+                group=f"g{i % groups:06d}",
+                body=" ".join(rng.choice(words) for _ in range(12))
+                + (" needle" if i % 1000 == 0 else ""),
+                rank=i,
+            ).save()
+        ws.commit("import")
+        build_s = time.perf_counter() - start
+        print(f"  saved and committed in {build_s:.1f} s", flush=True)
+
+    if pack:
+        start = time.perf_counter()
+        subprocess.run(["git", f"--git-dir={repo_path}", "repack", "-adq"], check=True)
+        print(f"  packed in {time.perf_counter() - start:.1f} s", flush=True)
+    layout = "packed" if pack else "loose objects"
+
+    # -- the SQLite baseline: same rows, same JSON, an index on group ---------------
+    baseline = os.path.join(tmp, "baseline.sqlite")
+    if os.path.exists(baseline):
+        os.unlink(baseline)
+    db = sqlite3.connect(baseline, isolation_level=None)
+    db.execute("CREATE TABLE page (id TEXT PRIMARY KEY, grp TEXT, data TEXT)")
+    db.execute("BEGIN")
+    for path, oid in _raw_files(ws.repo, ws.repo.head.peel().tree, "page", "data.json"):
+        doc = ws.repo[oid].data.decode()
+        db.execute(
+            "INSERT INTO page VALUES (?, ?, ?)",
+            (path.rsplit("/", 2)[-2], json.loads(doc)["fields"]["group"], doc),
+        )
+    db.execute("COMMIT")
+    db.execute("CREATE INDEX page_grp ON page (grp)")
+
+    def sqlite_query(group: str) -> list[dict[str, Any]]:
+        return [json.loads(d) for (d,) in db.execute("SELECT data FROM page WHERE grp = ?", (group,))]
+
+    # -- index build from nothing -------------------------------------------------------
+    store_for(ws)._discard_file()
+    build = update_index(Page)
+    assert build is not None
+    print(f"  index built from nothing in {build.seconds:.2f} s ({build.changed:,} files)", flush=True)
+
+    picks = [f"g{rng.randrange(groups):06d}" for _ in range(50)]
+    it = iter(picks * 100)
+
+    sq_s, sq_res = timed(lambda: sqlite_query(next(it)), 200)
+    assert len(sq_res) == 10
+    gm_warm_s, res = timed(lambda: list(Page.filter(group=next(it))), 200)
+    assert len(res) == 10
+
+    def cold() -> list[Any]:
+        ws._objects.clear()
+        return list(Page.filter(group=next(it)))
+
+    gm_cold_s, res = timed(cold, 200)
+    assert len(res) == 10
+    ids_s, res = timed(lambda: Page.filter(group=next(it)).ids(), 200)
+    assert len(res) == 10
+
+    # -- full scan ------------------------------------------------------------------------
+    tree = ws.repo.head.peel().tree
+
+    def raw_scan() -> list[dict[str, Any]]:
+        out = []
+        repo = ws.repo
+        for _path, oid in _raw_files(repo, tree, "page", "data.json"):
+            doc = json.loads(repo[oid].data)
+            if "needle" in doc["fields"]["body"]:
+                out.append(doc)
+        return out
+
+    def gm_scan() -> list[Any]:
+        return list(Page.filter(body__contains="needle"))
+
+    # interleaved, best of three each: the disk is shared, so take each side's
+    # least disturbed run
+    ws._objects.clear()
+    raw_times, gm_times = [], []
+    for _ in range(3):
+        t, raw_res = timed(raw_scan, 1)
+        raw_times.append(t)
+        t, gm_res = timed(gm_scan, 1)
+        gm_times.append(t)
+    raw_s, gm_scan_s = min(raw_times), min(gm_times)
+    assert len(raw_res) == len(gm_res) == (n + 999) // 1000, (len(raw_res), len(gm_res))
+
+    # -- one commit changing 10 objects ------------------------------------------------------
+    moved = f"moved-{time.time_ns()}"
+    changed = list(Page.all()[:: max(1, n // 10)])[:10]
+    for page in changed:
+        page.group = moved
+        page.save()
+    ws.commit("move ten pages")
+    update = update_index(Page)
+    assert update is not None
+    assert len(Page.filter(group=moved)) == 10
+    for page in changed:  # put them back, so a rerun with --dir finds the same groups
+        page.group = Page.all(treeish="HEAD~1").get(pk=page.id).group
+        page.save()
+    ws.commit("move them back")
+    update_index(Page)
+
+    # -- a new process ---------------------------------------------------------------------------
+    env = dict(os.environ)
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, repo_path, picks[0], str(shard)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    first = json.loads(child.stdout)
+    assert first["found"] == 10, first
+
+    # -- report --------------------------------------------------------------------------------------
+    rows = [
+        ("equality filter on an indexed field, 10 objects", "", ""),
+        ("  SQLite with an index (rows parsed from JSON)", ms(sq_s), "baseline"),
+        ("  gitmodel, objects cached by blob id", ms(gm_warm_s), f"{gm_warm_s / sq_s:.2f}x"),
+        ("  gitmodel, object cache cleared", ms(gm_cold_s), f"{gm_cold_s / sq_s:.2f}x"),
+        ("  gitmodel .ids() (no objects built)", ms(ids_s), f"{ids_s / sq_s:.2f}x"),
+        (f"full-scan filter ({n:,} objects, best of 3 interleaved)", "", ""),
+        ("  raw pygit2 loop: read every blob, json.loads", ms(raw_s), "baseline"),
+        ("  gitmodel Page.filter(body__contains=...)", ms(gm_scan_s), f"{gm_scan_s / raw_s:.2f}x"),
+        ("index maintenance", "", ""),
+        (f"  build from nothing ({build.changed:,} files)", ms(build.seconds), "baseline"),
+        (f"  update after a commit changing 10 ({update.changed} files)", ms(update.seconds),
+         f"{update.seconds / build.seconds:.4f}x"),
+        ("new process", "", ""),
+        ("  import + open workspace + declare model", ms(first["import_open"]), ""),
+        ("  first indexed query (index read from disk)", ms(first["first_query"]), ""),
+    ]
+    print()
+    print(f"gitmodel query benchmark: {n:,} objects ({layout}), shard={shard}, pygit2 {pygit2.__version__}, "
+          f"SQLite {sqlite3.sqlite_version}")
+    width = max(len(r[0]) for r in rows)
+    for label, value, ratio in rows:
+        print(f"{label:<{width}}  {value:>12}  {ratio}")
+
+
+def _raw_files(repo: pygit2.Repository, root: pygit2.Tree, folder: str, filename: str) -> Any:
+    """Every ``filename`` below ``folder`` in ``root``: the raw pygit2 walk."""
+    stack = [(root[folder], folder)]
+    while stack:
+        tree, prefix = stack.pop()
+        for entry in tree:
+            if entry.type_str == "tree":
+                stack.append((entry, f"{prefix}/{entry.name}"))
+            elif entry.name == filename:
+                yield f"{prefix}/{filename}", entry.id
+
+
+if __name__ == "__main__":
+    main()

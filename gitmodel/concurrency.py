@@ -1,0 +1,251 @@
+"""Many writers on one branch: compare-and-swap commits and branch following.
+
+Every commit moves the branch ref only if it still points at the commit the
+workspace built on (the ref is locked through ``repo.transaction()``, which
+creates ``<ref>.lock`` with ``O_EXCL``). Another writer holding that lock for
+its few microseconds is waited for with a bounded, jittered back-off; a lock
+file left behind by a killed process is removed once it is older than
+:attr:`Workspace.stale_lock_age` seconds.
+
+A workspace with nothing pending follows its branch: before an operation it
+reads the branch ref once and, if another writer moved it, starts over from
+the new commit. That is what lets a web worker see what another worker
+committed a moment ago.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, Optional
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not a POSIX system
+    fcntl = None  # type: ignore[assignment]
+
+import pygit2
+
+from .exceptions import BranchMoved, LockWaitTimeoutExceeded, RepositoryError
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+#: A ref lock file older than this (seconds) was left by a dead process.
+DEFAULT_STALE_LOCK_AGE = 30.0
+#: Lock breakers take turns through an ``flock`` on this file in the git folder.
+BREAKER_FILE = "gitmodel.breaker"
+_FIRST_DELAY = 0.0005
+_MAX_DELAY = 0.05
+
+
+def read_ref(repo: pygit2.Repository, name: str) -> Optional[pygit2.Oid]:
+    """The commit ref ``name`` points at (``None`` if it does not exist).
+
+    A ref file that git cannot parse raises :class:`RepositoryError`.
+    """
+    try:
+        ref = repo.references.get(name)
+    except (pygit2.GitError, ValueError) as exc:
+        raise RepositoryError(f"{name} is corrupt: {exc}") from None
+    if ref is None:
+        return None
+    target = ref.target
+    if not isinstance(target, pygit2.Oid):
+        raise RepositoryError(f"{name} is a symbolic ref to {target!r}, not a branch")
+    return target
+
+
+def lock_file_path(repo: pygit2.Repository, ref_name: str) -> str:
+    """Where git puts the lock file of loose ref ``ref_name``."""
+    return os.path.join(repo.path, *ref_name.split("/")) + ".lock"
+
+
+def break_stale_lock_file(repo: pygit2.Repository, path: str, max_age: float) -> bool:
+    """Remove lock file ``path`` if it is older than ``max_age`` seconds.
+
+    Breakers take turns through an ``flock`` on a file in the git folder, and
+    look at the age again once it is their turn: two processes that both saw
+    the same stale lock cannot remove the fresh lock the first one then took.
+    Returns True when the caller should try again at once.
+    """
+    with _breaker_turn(repo):
+        try:
+            age = time.time() - os.stat(path).st_mtime
+        except FileNotFoundError:
+            return True  # released meanwhile
+        if age < max_age:
+            return False
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+        return True
+
+
+@contextmanager
+def _breaker_turn(repo: pygit2.Repository) -> Iterator[None]:
+    if fcntl is None:  # pragma: no cover - not a POSIX system
+        yield
+        return
+    fd = os.open(os.path.join(repo.path, BREAKER_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def move_branch(
+    ws: Workspace,
+    commit_id: pygit2.Oid,
+    message: str,
+    expected: Optional[pygit2.Oid],
+    reflog: Optional[str] = None,
+) -> None:
+    """Point ``ws.head`` at ``commit_id`` if it is still at ``expected``.
+
+    Raises :class:`BranchMoved` (nothing changed) when another writer moved
+    the branch, :class:`LockWaitTimeoutExceeded` when the ref stays locked
+    longer than ``ws.lock_timeout``.
+    """
+    repo, head = ws.repo, ws.head
+    summary = message.splitlines()[0] if message else ""
+    reflog = reflog or f"commit: {summary}"
+    deadline = time.monotonic() + ws.lock_timeout
+    delay = _FIRST_DELAY
+    while True:
+        try:
+            _swap(repo, head, expected, commit_id, reflog)
+            return
+        except (pygit2.GitError, OSError, ValueError) as exc:
+            lock_path = lock_file_path(repo, head)
+            if os.path.exists(lock_path):
+                if break_stale_lock_file(repo, lock_path, ws.stale_lock_age):
+                    continue
+            elif "lock" not in str(exc):  # not a busy lock that was released meanwhile
+                raise RepositoryError(f"cannot move {head}: {exc}") from None
+            if time.monotonic() >= deadline:
+                raise LockWaitTimeoutExceeded(
+                    f"{head} stayed locked for {ws.lock_timeout:g}s ({lock_path} exists); "
+                    "nothing was committed"
+                ) from None
+        # back off with jitter so that many writers do not spin in step
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, _MAX_DELAY)
+
+
+def _moved(head: str, expected: Optional[pygit2.Oid], current: Optional[pygit2.Oid]) -> BranchMoved:
+    return BranchMoved(
+        f"{head} moved to {current} while this workspace was at {expected}; "
+        "nothing was committed",
+        current,
+    )
+
+
+def _swap(
+    repo: pygit2.Repository,
+    head: str,
+    expected: Optional[pygit2.Oid],
+    commit_id: pygit2.Oid,
+    reflog: str,
+) -> None:
+    """One compare-and-swap attempt; git errors (a busy lock) propagate."""
+    if not hasattr(repo, "transaction"):  # pygit2 < 1.19 (the only one on Python 3.10)
+        _swap_matching(repo, head, expected, commit_id, reflog)
+        return
+    with repo.transaction() as tx:
+        tx.lock_ref(head)
+        current = read_ref(repo, head)
+        if current != expected:
+            raise _moved(head, expected, current)
+        tx.set_target(head, commit_id, message=reflog)
+
+
+def _swap_matching(
+    repo: pygit2.Repository,
+    head: str,
+    expected: Optional[pygit2.Oid],
+    commit_id: pygit2.Oid,
+    reflog: str,
+) -> None:
+    # libgit2 moves a ref only if it still holds the value the Reference was
+    # read with (git_reference_create_matching): the same compare-and-swap
+    ref = repo.references.get(head)
+    current = read_ref(repo, head)
+    if current != expected:
+        raise _moved(head, expected, current)
+    try:
+        if ref is None:
+            repo.create_reference_direct(head, commit_id, False, message=reflog)
+        else:
+            ref.set_target(commit_id, reflog)
+    except (pygit2.GitError, pygit2.AlreadyExistsError, OSError, ValueError):
+        now = read_ref(repo, head)
+        if now != expected:
+            raise _moved(head, expected, now) from None
+        raise  # the ref lock is busy: the caller waits and retries
+
+
+def follow_branch(ws: Workspace) -> None:
+    """Move a workspace with nothing pending to its branch's latest commit.
+
+    Costs one ref read when the workspace is clean and nothing when changes
+    are pending (they stay built on the commit they started from).
+    """
+    if not ws.follow or ws._detached is not None or ws.__dict__.get("_follow_paused"):
+        return
+    stage = ws.stage
+    if stage.is_dirty:
+        return
+    try:
+        ref = ws.repo.references.get(ws.head)  # the one ref read
+    except (pygit2.GitError, ValueError) as exc:
+        raise RepositoryError(f"{ws.head} is corrupt: {exc}") from None
+    target = ref.target if ref is not None else None
+    if target == ws._start:
+        return  # the common case: nobody moved the branch
+    with ws.write_lock:
+        if stage.is_dirty or ws._detached is not None or ws.__dict__.get("_follow_paused"):
+            return
+        base_id = stage.base.id if stage.base is not None else None
+        if base_id != start_tree_id(ws):
+            return  # trees written (ws.index) but not committed: still pending
+        if target is not None and not isinstance(target, pygit2.Oid):
+            raise RepositoryError(f"{ws.head} is a symbolic ref to {target!r}, not a branch")
+        commit = ws.repo.get(target) if target is not None else None
+        if target is not None and not isinstance(commit, pygit2.Commit):
+            raise RepositoryError(f"{ws.head} points at {target}, which is not a commit")
+        ws._start = target
+        stage.reset(commit.tree if commit is not None else None)
+
+
+@contextmanager
+def paused(ws: Workspace) -> Iterator[None]:
+    """Hold ``ws.write_lock`` and do not follow the branch meanwhile.
+
+    A save builds on the commit its object was read from, even if the save
+    itself reads (unique checks): a concurrent edit of the same field is then
+    a merge conflict, never a silent overwrite.
+    """
+    with ws.write_lock:
+        ws.__dict__["_follow_paused"] = ws.__dict__.get("_follow_paused", 0) + 1
+        try:
+            yield
+        finally:
+            ws.__dict__["_follow_paused"] -= 1
+
+
+def start_tree_id(ws: Workspace) -> Optional[pygit2.Oid]:
+    """The tree id of ``ws._start``, memoized per start commit."""
+    start = ws._start
+    if start is None:
+        return None
+    cached = ws.__dict__.get("_start_tree_memo")
+    if cached is not None and cached[0] == start:
+        return cached[1]  # type: ignore[no-any-return]
+    tree_id = ws.repo[start].tree_id  # type: ignore[attr-defined]
+    ws.__dict__["_start_tree_memo"] = (start, tree_id)
+    return tree_id  # type: ignore[no-any-return]

@@ -1,0 +1,457 @@
+"""Field indexes derived from git trees, kept in SQLite.
+
+An index maps the values of a model's indexed fields to the data files that
+hold them, for one *tree*: the tree id of the model's folder. It lives in
+SQLite (``<git dir>/gitmodel/index.sqlite``) so a new process starts warm.
+When the tree a query needs differs from the tree an index was built for,
+the index is moved by the diff between the two trees, which skips subtrees
+with equal ids without opening them, so the work follows the change, not
+the size of the store.
+
+Git stays the source of truth: a missing, stale or corrupt index file is
+rebuilt from the trees, and a query that cannot use the index scans.
+
+Several processes may share the file. SQLite runs in WAL mode: readers see
+a consistent snapshot (an index and the tree it was built for are read in
+one statement) and index updates take SQLite's write lock
+(``BEGIN IMMEDIATE``), so two processes never move the same index at once.
+
+Indexes are kept in *slots*, one per lane (the branch a workspace is on, or
+``@rev`` for queries at other revisions), so workspaces on different
+branches do not undo each other's work; a new lane starts as a copy of the
+most recently used slot and is moved by a diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
+
+import pygit2
+
+from . import fields as _fields
+from .serializers import json as json_format
+
+if TYPE_CHECKING:
+    from .models import GitModel
+    from .planner import _Context
+    from .workspace import Workspace
+
+__all__ = ["IndexStore", "UpdateStats", "indexed_fields", "store_for", "update_index"]
+
+SCHEMA_VERSION = 1
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+#: slots kept per model index (lanes beyond this are dropped, least recent first)
+MAX_SLOTS = 6
+#: after moving an index by more files than this, the WAL is folded into the
+#: database at once, so the next small update does not pay for it
+CHECKPOINT_AFTER = 2000
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def indexed_fields(model: type[GitModel]) -> list[_fields.Field[Any]]:
+    """The fields of ``model`` with an index (``index=True``, ``unique=True``, ``Meta.indexes``)."""
+    opts = model._meta
+    return [
+        f
+        for f in opts.fields
+        if (f.index or f.name in opts.indexes) and f.stored_in_json and not f.id
+    ]
+
+
+def _signature(model: type[GitModel], names: Sequence[str]) -> str:
+    opts = model._meta
+    return f"{model.__name__}:{opts.folder}:{opts.data_filename}:{','.join(sorted(names))}"
+
+
+def _sql_value(value: Any) -> Any:
+    """What SQLite stores for a JSON field value (big ints become floats)."""
+    if value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value if _INT64[0] <= value <= _INT64[1] else float(value)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+class _Unavailable(Exception):
+    """The index file cannot be used now; the caller scans instead."""
+
+
+# -- the SQLite store -------------------------------------------------------------
+
+
+class IndexStore:
+    """The index file of one repository, opened by one workspace."""
+
+    def __init__(self, git_dir: str) -> None:
+        self.path = os.path.join(git_dir, "gitmodel", "index.sqlite")
+        self._lock = threading.RLock()
+        self._db: Optional[sqlite3.Connection] = None
+        self._inode: Optional[int] = None
+        self._checkpoint = False
+        #: (signature, tree) -> slot id, as last seen; checked on every use
+        self._known: dict[tuple[str, str], int] = {}
+
+    # -- connection ---------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            inode: Optional[int] = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            inode = None
+        if self._db is not None and inode is not None and inode == self._inode:
+            return self._db
+        self.close()
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                db.executescript(
+                    f"""
+                    BEGIN IMMEDIATE;
+                    DROP TABLE IF EXISTS slot;
+                    DROP TABLE IF EXISTS val;
+                    CREATE TABLE slot (
+                        id INTEGER PRIMARY KEY, sig TEXT NOT NULL, lane TEXT NOT NULL,
+                        tree TEXT NOT NULL, used REAL NOT NULL, UNIQUE (sig, lane));
+                    CREATE TABLE val (
+                        slot INTEGER NOT NULL, field TEXT NOT NULL, value,
+                        path TEXT NOT NULL, oid BLOB NOT NULL);
+                    CREATE INDEX val_value ON val (slot, field, value);
+                    CREATE INDEX val_path ON val (slot, path);
+                    PRAGMA user_version = {SCHEMA_VERSION};
+                    COMMIT;
+                    """
+                )
+        except sqlite3.Error:
+            db.close()
+            raise
+        self._db = db
+        self._inode = os.stat(self.path).st_ino
+        return db
+
+    def close(self) -> None:
+        """Close the connection (the file stays)."""
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:  # pragma: no cover - closing a broken handle
+                pass
+        self._db = None
+        self._inode = None
+        self._known = {}
+
+    def _discard_file(self) -> None:
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(self.path + suffix)
+            except FileNotFoundError:
+                pass
+
+    def _run(self, work: Any) -> Any:
+        """Run ``work(db)``; a corrupt file is deleted and rebuilt once."""
+        with self._lock:
+            for attempt in (1, 2):
+                db = None
+                try:
+                    db = self._connect()
+                    return work(db)
+                except sqlite3.Error as exc:
+                    if db is not None and db.in_transaction:
+                        try:
+                            db.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass
+                    text = str(exc).lower()
+                    if "locked" in text or "busy" in text or attempt == 2:
+                        raise _Unavailable(str(exc)) from exc
+                    self._discard_file()  # not a database, malformed, ...
+                except OSError as exc:
+                    raise _Unavailable(str(exc)) from exc
+        raise _Unavailable("unreachable")  # pragma: no cover
+
+    # -- slots ------------------------------------------------------------------
+    def lookup(
+        self,
+        ctx: _Context,
+        names: Sequence[str],
+        field: str,
+        where: str,
+        params: Sequence[Any],
+    ) -> list[tuple[str, pygit2.Oid]]:
+        """``(path, blob id)`` of the data files whose ``field`` matches ``where``."""
+        sig = _signature(ctx.model, names)
+        sql = f"SELECT path, oid FROM val WHERE slot = ? AND field = ? AND {where}"
+        # one statement, so one snapshot: the first part gives a row (NULL,
+        # NULL) only if the slot still describes this tree; the second, the
+        # slot's matches
+        checked = (
+            "SELECT NULL, NULL FROM slot WHERE id = ? AND sig = ? AND tree = ? UNION ALL " + sql
+        )
+        key = (sig, ctx.tree_hex)
+
+        def work(db: sqlite3.Connection) -> list[tuple[str, pygit2.Oid]]:
+            for _attempt in (1, 2):
+                slot = self._known.get(key)
+                if slot is None:
+                    row = db.execute(
+                        "SELECT id FROM slot WHERE sig = ? AND tree = ? "
+                        "ORDER BY lane = ? DESC LIMIT 1",
+                        (sig, ctx.tree_hex, ctx.lane),
+                    ).fetchone()
+                    if row is None:
+                        break
+                    if len(self._known) > 64:
+                        self._known.clear()
+                    slot = self._known[key] = row[0]
+                found = db.execute(
+                    checked, (slot, sig, ctx.tree_hex, slot, field, *params)
+                ).fetchall()
+                if any(p is None for p, _o in found):
+                    return [(p, pygit2.Oid(raw=o)) for p, o in found if p is not None]
+                self._known.pop(key, None)  # moved by someone since
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                slot, _changed = self._bring_up(db, ctx, sig, names)
+                found = db.execute(sql, (slot, field, *params)).fetchall()
+                db.execute("COMMIT")
+                self._known[key] = slot
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._fold_wal(db)
+            return [(p, pygit2.Oid(raw=o)) for p, o in found]
+
+        return self._run(work)  # type: ignore[no-any-return]
+
+    def update(self, ctx: _Context, names: Sequence[str]) -> UpdateStats:
+        """Bring the index of ``ctx``'s lane to ``ctx``'s tree."""
+        sig = _signature(ctx.model, names)
+
+        def work(db: sqlite3.Connection) -> UpdateStats:
+            started = time.perf_counter()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                _slot, changed = self._bring_up(db, ctx, sig, names)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._fold_wal(db)
+            return UpdateStats(changed, time.perf_counter() - started)
+
+        return self._run(work)  # type: ignore[no-any-return]
+
+    def _bring_up(
+        self, db: sqlite3.Connection, ctx: _Context, sig: str, names: Sequence[str]
+    ) -> tuple[int, int]:
+        """Inside a write transaction: the id of a slot at ``ctx.tree_hex``
+        and how many data files were re-read to get it there."""
+        now = time.time()
+        row = db.execute(
+            "SELECT id FROM slot WHERE sig = ? AND tree = ? ORDER BY lane = ? DESC LIMIT 1",
+            (sig, ctx.tree_hex, ctx.lane),
+        ).fetchone()
+        if row is not None:
+            return row[0], 0
+        row = db.execute(
+            "SELECT id, tree FROM slot WHERE sig = ? AND lane = ?", (sig, ctx.lane)
+        ).fetchone()
+        if row is None:
+            source = db.execute(
+                "SELECT id, tree FROM slot WHERE sig = ? ORDER BY used DESC LIMIT 1", (sig,)
+            ).fetchone()
+            cur = db.execute(
+                "INSERT INTO slot (sig, lane, tree, used) VALUES (?, ?, ?, ?)",
+                (sig, ctx.lane, source[1] if source else EMPTY_TREE, now),
+            )
+            slot = cur.lastrowid
+            assert slot is not None
+            if source is not None:
+                db.execute(
+                    "INSERT INTO val SELECT ?, field, value, path, oid FROM val WHERE slot = ?",
+                    (slot, source[0]),
+                )
+            old_tree = source[1] if source else EMPTY_TREE
+            self._evict(db, sig)
+        else:
+            slot, old_tree = row
+        changed = _move(db, slot, ctx, names, old_tree)
+        db.execute("UPDATE slot SET tree = ?, used = ? WHERE id = ?", (ctx.tree_hex, now, slot))
+        self._checkpoint = changed > CHECKPOINT_AFTER
+        return slot, changed
+
+    def _fold_wal(self, db: sqlite3.Connection) -> None:
+        if self._checkpoint:
+            self._checkpoint = False
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def _evict(self, db: sqlite3.Connection, sig: str) -> None:
+        stale = db.execute(
+            "SELECT id FROM slot WHERE sig = ? ORDER BY used DESC LIMIT -1 OFFSET ?",
+            (sig, MAX_SLOTS),
+        ).fetchall()
+        for (slot,) in stale:
+            db.execute("DELETE FROM val WHERE slot = ?", (slot,))
+            db.execute("DELETE FROM slot WHERE id = ?", (slot,))
+
+
+def _move(
+    db: sqlite3.Connection, slot: int, ctx: _Context, names: Sequence[str], old_hex: str
+) -> int:
+    """Apply the diff from tree ``old_hex`` to ``ctx.tree_hex`` to slot rows."""
+    repo = ctx.ws.repo
+    found = None if old_hex == EMPTY_TREE else repo.get(old_hex)
+    old = found if isinstance(found, pygit2.Tree) else None
+    if old_hex != EMPTY_TREE and old is None:
+        db.execute("DELETE FROM val WHERE slot = ?", (slot,))  # pruned: start over
+    new = ctx.folder_tree
+    prefix = ctx.folder + "/"
+    filename = ctx.filename
+    fields = [ctx.model._meta.get_field(n) for n in names]
+    removed: list[tuple[int, str]] = []
+    added: list[tuple[str, pygit2.Oid]] = []
+    if old is None and new is not None:
+        added = [(prefix + rel, oid) for rel, oid in _walk(new, "", filename)]
+    elif old is not None:
+        gone: list[str] = []
+        _tree_diff(repo, old, new, prefix, filename, gone, added)
+        removed = [(slot, path) for path in gone]
+    if removed:
+        db.executemany("DELETE FROM val WHERE slot = ? AND path = ?", removed)
+    rows = []
+    model_name = ctx.model.__name__
+    for path, oid in added:
+        try:
+            name, stored = json_format.loads(repo[oid].data)  # type: ignore[attr-defined]
+        except (KeyError, ValueError, RecursionError):
+            continue  # a scan reports it as CorruptObject
+        if name != model_name:
+            continue
+        raw = oid.raw
+        for field in fields:
+            if field.name in stored and field.serialize:
+                value = stored[field.name]
+            else:
+                value = field.to_json(field.get_default())
+            rows.append((slot, field.name, _sql_value(value), path, raw))
+    if rows:
+        db.executemany("INSERT INTO val VALUES (?, ?, ?, ?, ?)", rows)
+    return len(removed) + len(added)
+
+
+def _tree_diff(
+    repo: pygit2.Repository,
+    old: Optional[pygit2.Tree],
+    new: Optional[pygit2.Tree],
+    prefix: str,
+    filename: str,
+    removed: list[str],
+    added: list[tuple[str, pygit2.Oid]],
+) -> None:
+    """Collect the ``filename`` files that differ between two trees.
+
+    Entries with equal ids are skipped without being opened, so only the
+    folders on the path of a change are read.
+    """
+    before: dict[str, tuple[pygit2.Oid, bool]] = (
+        {e.name: (e.id, e.type_str == "tree") for e in old} if old is not None else {}  # type: ignore[misc]
+    )
+    after: dict[str, tuple[pygit2.Oid, bool]] = (
+        {e.name: (e.id, e.type_str == "tree") for e in new} if new is not None else {}  # type: ignore[misc]
+    )
+    for name, entry in before.items():
+        other = after.get(name)
+        if other == entry:
+            continue
+        if other is not None and entry[1] and other[1]:
+            _tree_diff(repo, repo[entry[0]], repo[other[0]], f"{prefix}{name}/", filename, removed, added)  # type: ignore[arg-type]
+            continue
+        if entry[1]:
+            removed.extend(path for path, _oid in _walk(repo[entry[0]], f"{prefix}{name}/", filename))  # type: ignore[arg-type]
+        elif name == filename:
+            removed.append(prefix + name)
+        if other is not None:
+            _add_side(repo, name, other, prefix, filename, added)
+    for name, entry in after.items():
+        if name not in before:
+            _add_side(repo, name, entry, prefix, filename, added)
+
+
+def _add_side(
+    repo: pygit2.Repository,
+    name: str,
+    entry: tuple[pygit2.Oid, bool],
+    prefix: str,
+    filename: str,
+    added: list[tuple[str, pygit2.Oid]],
+) -> None:
+    if entry[1]:
+        added.extend(_walk(repo[entry[0]], f"{prefix}{name}/", filename))  # type: ignore[arg-type]
+    elif name == filename:
+        added.append((prefix + name, entry[0]))
+
+
+def _walk(tree: pygit2.Tree, prefix: str, filename: str) -> Iterator[tuple[str, pygit2.Oid]]:
+    """``(path, blob id)`` of every ``filename`` below ``tree``."""
+    for obj in tree:
+        if obj.type_str == "tree":
+            yield from _walk(obj, f"{prefix}{obj.name}/", filename)  # type: ignore[arg-type]
+        elif obj.name == filename:
+            yield prefix + filename, obj.id
+
+
+_stores: weakref.WeakKeyDictionary[Workspace, IndexStore] = weakref.WeakKeyDictionary()
+_stores_lock = threading.Lock()
+
+
+def store_for(ws: Workspace) -> IndexStore:
+    """The index store of ``ws`` (one SQLite connection per workspace)."""
+    with _stores_lock:
+        store = _stores.get(ws)
+        if store is None:
+            store = _stores[ws] = IndexStore(ws.repo.path)
+        return store
+
+
+# -- maintenance --------------------------------------------------------------------
+
+
+@dataclass
+class UpdateStats:
+    """What :func:`update_index` did: data files re-read, and seconds taken."""
+
+    changed: int
+    seconds: float
+
+
+def update_index(model: type[GitModel], treeish: Any = None) -> Optional[UpdateStats]:
+    """Bring ``model``'s index up to date with the workspace (or ``treeish``) now.
+
+    Queries do this on their own when needed; call it to pay the cost at a
+    moment of your choosing. ``None`` if the model has no index (or stores
+    its objects at custom paths, which queries scan).
+    """
+    from .planner import _Context
+
+    names = [f.name for f in indexed_fields(model)]
+    if not names or model._meta._custom_data_path is not None:
+        return None
+    ctx = _Context(model, treeish)
+    try:
+        return store_for(ctx.ws).update(ctx, names)
+    except _Unavailable:
+        return None
+
+

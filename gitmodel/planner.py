@@ -1,0 +1,476 @@
+"""Running a query: what it reads, which index it uses, the rows it keeps.
+
+A query on the workspace reads the last written tree (``ws.stage.base``)
+through its index and checks the pending edits below the model's folder
+one by one on top; a query at a revision reads that revision's tree. A
+condition narrows the candidates through an index when one fits
+(:mod:`gitmodel.indexes`), else every data file of the model is read.
+Rows are read only as far as a condition needs: ids come from paths, and
+model objects are built only for the rows returned.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
+
+import pygit2
+
+from . import fields as _fields
+from .exceptions import CorruptObject, IntegrityError, ValidationError
+from .indexes import _INT64, EMPTY_TREE, _sql_value, _Unavailable, _walk, indexed_fields, store_for
+from .query import Leaf, Node, Q, QuerySet
+from .serializers import json as json_format
+from .tree import TREE_MODE, _Folder
+
+if TYPE_CHECKING:
+    from .models import GitModel
+    from .workspace import Workspace
+
+__all__ = ["Row", "check_unique", "execute", "explain"]
+
+#: pending edits under one model folder above which a query writes the tree
+#: objects first and moves the index instead of checking each edit
+PENDING_LIMIT = 256
+#: ``value IN (...)`` lists are sent in chunks of this size
+IN_CHUNK = 500
+
+#: field types whose JSON form is equal exactly when the values are equal
+_EXACT_TYPES = (
+    _fields.CharField,
+    _fields.IntegerField,
+    _fields.FloatField,
+    _fields.BooleanField,
+    _fields.DateField,
+    _fields.RelatedField,
+)
+#: field types whose JSON form sorts in SQLite as the values sort in Python
+_ORDERED_TYPES = (_fields.CharField, _fields.IntegerField, _fields.FloatField, _fields.DateField)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _exact_param(field: _fields.Field[Any], value: Any) -> Any:
+    """The SQL parameter for ``field == value``; ``_NO`` if SQL cannot say."""
+    stored = field.to_json(value)
+    if isinstance(stored, int) and not isinstance(stored, bool):
+        if not _INT64[0] <= stored <= _INT64[1]:
+            return _NO
+    if not isinstance(stored, (str, int, float)):
+        return _NO
+    return _sql_value(stored)
+
+
+_NO = object()
+
+
+# -- what a query runs against ------------------------------------------------
+
+
+class _Context:
+    """The model, the tree and the pending edits one query runs against."""
+
+    def __init__(self, model: type[GitModel], treeish: Any) -> None:
+        opts = model._meta
+        ws = opts.require_workspace()
+        self.model = model
+        self.ws = ws
+        self.folder = opts.folder
+        self.filename = opts.data_filename
+        self.custom_path = opts._custom_data_path is not None
+        self.treeish = treeish
+        self.pending = _Pending()
+        if self.custom_path:  # files found by pattern, in the staged view: no index
+            self.root: Optional[pygit2.Tree] = (
+                None if treeish is None else ws.resolve_tree(treeish)
+            )
+            self.lane = ws.head
+            self.folder_tree: Optional[pygit2.Tree] = None
+            self.tree_hex = EMPTY_TREE
+            return
+        if treeish is None:
+            ws.refresh()  # nothing pending: read the branch's latest commit
+            with ws.write_lock:
+                pending = _pending(ws, self.folder, self.filename)
+                if pending is None:
+                    ws.index  # writes tree objects for the staged folders
+                    pending = _Pending()
+                self.pending = pending
+                base = ws.stage.base
+            self.root = None
+            self.lane = ws.head
+        else:
+            base = ws.resolve_tree(treeish)
+            self.root = base
+            self.lane = "@rev"
+        folder_tree = None
+        if base is not None:
+            try:
+                folder_tree = base[self.folder]
+            except KeyError:
+                folder_tree = None
+        if folder_tree is not None and not isinstance(folder_tree, pygit2.Tree):
+            raise CorruptObject(self.folder, "expected a folder, found a file")
+        self.folder_tree = folder_tree if isinstance(folder_tree, pygit2.Tree) else None
+        self.tree_hex = str(self.folder_tree.id) if self.folder_tree is not None else EMPTY_TREE
+
+
+class _Pending:
+    """Staged edits below a model folder: what they hide and what they add."""
+
+    def __init__(self) -> None:
+        self.hidden: set[str] = set()
+        self.hidden_below: tuple[str, ...] = ()
+        self.files: list[tuple[str, pygit2.Oid]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.hidden or self.hidden_below)
+
+    def hides(self, path: str) -> bool:
+        return path in self.hidden or path.startswith(self.hidden_below)
+
+
+def _pending(ws: Workspace, folder: str, filename: str) -> Optional[_Pending]:
+    """The staged edits below ``folder``; ``None`` when writing trees is simpler."""
+    stage = ws.stage
+    node = stage._root
+    if node.cleared:
+        return None
+    for name in folder.split("/"):
+        child = node.entries.get(name, _ABSENT)
+        if child is _ABSENT:
+            return _Pending()
+        if not isinstance(child, _Folder) or child.cleared:
+            return None
+        node = child
+    out = _Pending()
+    below: list[str] = []
+    count = 0
+    stack = [(folder, node)]
+    while stack:
+        prefix, current = stack.pop()
+        for name, child in current.entries.items():
+            path = f"{prefix}/{name}"
+            count += 1
+            if count > PENDING_LIMIT:
+                return None
+            if isinstance(child, _Folder):
+                if child.cleared:
+                    below.append(path)
+                else:
+                    stack.append((path, child))
+            elif child is None or child[1] == TREE_MODE:
+                out.hidden.add(path)  # a removed or replaced file, or a folder
+                below.append(path)
+            elif name == filename:
+                out.hidden.add(path)
+                out.files.append((path, child[0]))
+    for path in below:
+        for rel, entry in stage.find_files(path, filename):
+            out.files.append((f"{path}/{rel}/{filename}" if rel else f"{path}/{filename}", entry[0]))
+    out.hidden_below = tuple(p + "/" for p in below)
+    return out
+
+
+_ABSENT = object()
+
+
+class Row:
+    """One data file a query considers; read only as far as needed."""
+
+    __slots__ = ("ctx", "path", "oid", "obj", "stored", "memo")
+
+    def __init__(self, ctx: _Context, path: str, oid: pygit2.Oid) -> None:
+        self.ctx = ctx
+        self.path = path
+        self.oid = oid
+        self.obj: Optional[GitModel] = None
+        self.stored: Optional[dict[str, Any]] = None
+        self.memo: Optional[dict[str, Any]] = None
+
+    def _read(self) -> None:
+        ctx = self.ctx
+        cached = ctx.ws.cached_object(self.oid)
+        if cached is not None:
+            self.obj = cached
+            return
+        try:
+            name, stored = json_format.loads(ctx.ws.repo[self.oid].data)  # type: ignore[attr-defined]
+        except (KeyError, ValueError, RecursionError, AttributeError):  # AttributeError: not a blob
+            name, stored = "", {}
+        if name != ctx.model.__name__:
+            ctx.model._load(ctx.ws, self.path, self.oid, ctx.root)  # raises CorruptObject
+        self.stored = stored
+
+    def get(self, field: _fields.Field[Any]) -> Any:
+        """The Python value of ``field`` (a related object as its id)."""
+        if self.obj is None:
+            if self.stored is None:
+                self._read()
+            if self.obj is None:
+                memo = self.memo
+                if memo is None:
+                    memo = self.memo = {}
+                elif field.name in memo:
+                    return memo[field.name]
+                stored = self.stored
+                assert stored is not None
+                if field.name in stored and field.serialize:
+                    try:
+                        value = field.from_json(stored[field.name])
+                    except ValidationError as exc:
+                        raise CorruptObject(self.path, exc.message) from None
+                else:
+                    value = field.get_default()
+                memo[field.name] = value
+                return value
+        value = self.obj._data.get(field.name)  # type: ignore[union-attr]
+        if isinstance(value, _model_class()):
+            return value.get_id()  # type: ignore[attr-defined]
+        return value
+
+    def value(self, field: _fields.Field[Any]) -> Any:
+        """Like :meth:`get`, but a copy safe to hand out."""
+        return field.copy_value(self.get(field))
+
+    def object_id(self) -> Any:
+        """The object's id: its folder's name (or its id field if paths are custom)."""
+        if not self.ctx.custom_path:
+            return self.path.rsplit("/", 2)[-2]
+        return self.get(self.ctx.model._meta.id_field)  # type: ignore[call-overload]
+
+    def load(self) -> Any:
+        """The model instance (decoded once per blob id, then copied from the cache)."""
+        ctx = self.ctx
+        if self.stored is not None and self.obj is None:
+            decoded = ctx.model._decode(self.path, ctx.model.__name__, self.stored)
+            ctx.ws.cache_object(self.oid, decoded)
+        return ctx.model._load(ctx.ws, self.path, self.oid, ctx.root)
+
+
+def _model_class() -> type:
+    from .models import GitModel
+
+    return GitModel
+
+
+# -- planning and running ---------------------------------------------------------
+
+
+def _conjuncts(node: Any) -> tuple[list[Leaf], bool]:
+    """Leaves ANDed at the top of ``node``, and whether that is all of it."""
+    if node is None:
+        return [], True
+    if isinstance(node, Leaf):
+        return [node], True
+    if node.negated or (node.connector != Q.AND and len(node.children) > 1):
+        return [], False
+    leaves: list[Leaf] = []
+    only = True
+    for child in node.children:
+        if isinstance(child, Leaf):
+            leaves.append(child)
+        elif not isinstance(child, Node):  # a related lookup not yet resolved
+            only = False
+        else:
+            sub, sub_only = _conjuncts(child)
+            leaves.extend(sub)
+            only = only and sub_only
+    return leaves, only
+
+
+@dataclass
+class _Plan:
+    leaf: Leaf
+    where: str
+    params: list[Any]
+    exact: bool  # the index alone decides (no need to check the rows)
+
+
+_PLAN_RANK = {"exact": 0, "isnull": 3, "in": 1, "range": 2, "gt": 4, "gte": 4, "lt": 4, "lte": 4}
+
+
+def _leaf_plan(leaf: Leaf, names: set[str]) -> Optional[_Plan]:
+    field = leaf.field
+    if leaf.keys or field.name not in names or leaf.lookup not in _PLAN_RANK:
+        return None
+    if not isinstance(field, _EXACT_TYPES):
+        return None
+    arg, lookup = leaf.arg, leaf.lookup
+    if lookup == "isnull" or (lookup == "exact" and arg is None):
+        null = arg if lookup == "isnull" else True
+        return _Plan(leaf, "value IS NULL" if null else "value IS NOT NULL", [], True)
+    if lookup == "exact":
+        param = _exact_param(field, arg)
+        return None if param is _NO else _Plan(leaf, "value = ?", [param], True)
+    if lookup == "in":
+        params = [_exact_param(field, a) for a in arg if a is not None]
+        if any(p is _NO for p in params):
+            return None
+        with_null = any(a is None for a in arg)
+        where = f"(value IN ({', '.join('?' * len(params))}){' OR value IS NULL' if with_null else ''})"
+        if not params:
+            where = "value IS NULL" if with_null else "0"
+        return _Plan(leaf, where, params, True)
+    if not isinstance(field, _ORDERED_TYPES):
+        return None
+    bounds = arg if lookup == "range" else (arg,)
+    params = [_exact_param(field, b) for b in bounds]
+    if any(p is _NO or p is None for p in params):
+        return None
+    ops = {"gt": "value > ?", "gte": "value >= ?", "lt": "value < ?", "lte": "value <= ?"}
+    where = "value BETWEEN ? AND ?" if lookup == "range" else ops[lookup]
+    # a text field's values are all text and a number field's are all numbers
+    return _Plan(leaf, where, params, True)
+
+
+def _choose_plan(model: type[GitModel], where: Any) -> Optional[_Plan]:
+    names = {f.name for f in indexed_fields(model)}
+    if not names or model._meta._custom_data_path is not None:
+        return None
+    leaves, only = _conjuncts(where)
+    plans = [p for p in (_leaf_plan(leaf, names) for leaf in leaves) if p is not None]
+    if not plans:
+        return None
+    plan = min(plans, key=lambda p: _PLAN_RANK[p.leaf.lookup])
+    plan.exact = plan.exact and only and len(leaves) == 1
+    return plan
+
+
+def _index_lookup(ctx: _Context, plan: _Plan) -> Optional[list[tuple[str, pygit2.Oid]]]:
+    names = [f.name for f in indexed_fields(ctx.model)]
+    store = store_for(ctx.ws)
+    params = plan.params
+    try:
+        if plan.where.startswith("(value IN") and len(params) > IN_CHUNK:
+            found: list[tuple[str, pygit2.Oid]] = []
+            null = " OR value IS NULL" if plan.where.endswith("IS NULL)") else ""
+            for start in range(0, len(params), IN_CHUNK):
+                chunk = params[start : start + IN_CHUNK]
+                where = f"(value IN ({', '.join('?' * len(chunk))}){null})"
+                found.extend(store.lookup(ctx, names, plan.leaf.field.name, where, chunk))
+                null = ""
+            return list(dict.fromkeys(found))
+        return store.lookup(ctx, names, plan.leaf.field.name, plan.where, params)
+    except _Unavailable:
+        return None
+
+
+def execute(qs: QuerySet[Any]) -> list[Row]:
+    """Run ``qs``: the matching rows, ordered and sliced."""
+    model = qs.model
+    where = qs._where.resolve(qs.treeish) if qs._where is not None else None
+    ctx = _Context(model, qs.treeish)
+    if ctx.custom_path:
+        return _finish(qs, [r for r in _custom_rows(ctx) if where is None or where(r)], False)
+    plan = _choose_plan(model, where)
+    indexed = _index_lookup(ctx, plan) if plan is not None else None
+    sort_paths = indexed is not None or bool(ctx.pending)
+    found: Iterable[tuple[str, pygit2.Oid]]
+    if indexed is not None:
+        found = indexed
+    else:
+        found = _walk_data(ctx.folder_tree, ctx.folder + "/", ctx.filename) if ctx.folder_tree else ()
+        plan = None
+    pending = ctx.pending
+    check = where is not None and not (plan is not None and plan.exact)
+    rows = []
+    for path, oid in found:
+        if pending and pending.hides(path):
+            continue
+        row = Row(ctx, path, oid)
+        if check and not _matches(qs, where, row):
+            continue
+        rows.append(row)
+    extra = [Row(ctx, p, o) for p, o in pending.files]
+    if where is not None:
+        extra = [row for row in extra if _matches(qs, where, row)]
+    rows.extend(extra)
+    return _finish(qs, rows, sort_paths)
+
+
+def _matches(qs: QuerySet[Any], where: Any, row: Row) -> bool:
+    """``where(row)``; with ``errors="skip"`` a corrupt row is reported and left out."""
+    if qs.errors != "skip":
+        return bool(where(row))
+    try:
+        return bool(where(row))
+    except CorruptObject as exc:
+        qs.skipped.append(exc)
+        return False
+
+
+def _walk_data(tree: pygit2.Tree, prefix: str, filename: str) -> Iterator[tuple[str, pygit2.Oid]]:
+    """``(path, id)`` of every ``filename`` below ``tree``; a folder of that
+    name is reported too (reading it raises ``CorruptObject``), not searched."""
+    for obj in tree:
+        if obj.name == filename:
+            yield prefix + filename, obj.id
+        elif obj.type_str == "tree":
+            yield from _walk_data(obj, f"{prefix}{obj.name}/", filename)  # type: ignore[arg-type]
+
+
+def _custom_rows(ctx: _Context) -> Iterator[Row]:
+    """Rows of a model whose ``Meta.get_data_path`` places files by pattern."""
+    custom = ctx.model._meta.custom_data_path
+    assert custom is not None
+    folder, is_data_path = custom
+    for path, oid, _tree in ctx.ws.iter_files(folder, lambda _name: True, ctx.treeish):
+        if is_data_path(path):
+            yield Row(ctx, path, oid)
+
+
+def _finish(qs: QuerySet[Any], rows: list[Row], sort_paths: bool) -> list[Row]:
+    """Order and slice the matching rows."""
+    model = qs.model
+    if qs._order:
+        for name in reversed(qs._order):
+            bare = name.lstrip("-")
+            field = model._meta.id_field if bare == "pk" else model._meta.get_field(bare)
+            rows.sort(key=_field_key(field), reverse=name.startswith("-"))
+    elif sort_paths:
+        rows.sort(key=lambda r: r.path)
+    if qs._low or qs._high is not None:
+        rows = rows[qs._low : qs._high]
+    return rows
+
+
+def _field_key(field: _fields.Field[Any]) -> Callable[[Row], tuple[int, Any]]:
+    return lambda row: _sort_key(row.get(field))
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if value is None:
+        return (0, 0)
+    if isinstance(value, (dict, list)):
+        return (2, json.dumps(value, sort_keys=True))
+    return (1, value)
+
+
+def explain(qs: QuerySet[Any]) -> str:
+    """``'index only: Page.slug (exact)'`` or ``'scan'``, as :func:`execute` would
+    run it (lookups across related fields are resolved first, which reads them)."""
+    where = qs._where.resolve(qs.treeish) if qs._where is not None else None
+    plan = _choose_plan(qs.model, where)
+    if plan is None:
+        return "scan"
+    how = "index only" if plan.exact else "index, rows checked"
+    return f"{how}: {qs.model.__name__}.{plan.leaf.field.name} ({plan.leaf.lookup})"
+
+
+def check_unique(obj: GitModel, ws: Workspace) -> None:
+    """Raise ``IntegrityError`` if another object holds one of ``obj``'s unique values.
+
+    Pending (uncommitted) objects count: they are part of the workspace.
+    """
+    model = type(obj)
+    mine = {obj.get_id(), obj._stored_id}
+    for field in model._meta.unique_fields:
+        value = obj._data.get(field.name)
+        if value is None or not field.stored_in_json:
+            continue
+        others = QuerySet(model).filter(**{field.name: value}).ids()
+        if any(other not in mine for other in others):
+            raise IntegrityError(
+                f'{model.__name__} with "{field.name}" = {field.to_json(value)!r} already exists'
+            )

@@ -1,0 +1,81 @@
+"""Child-process programs for the concurrency and crash tests.
+
+Run as ``python procs.py <command> <repo> ...``; each prints what it did, one
+line per finished step, so the parent can check nothing was lost.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from gitmodel import BranchMoved, fields
+from gitmodel.workspace import Workspace
+
+
+def models(ws: Workspace) -> type:
+    class Item(ws.GitModel):
+        n = fields.IntegerField(default=0)
+
+    return Item
+
+
+def writer(path: str, name: str, count: int) -> None:
+    """Commit ``count`` objects of our own, retrying when the branch moved."""
+    ws = Workspace(path)
+    Item = models(ws)
+    retries = 0
+    for i in range(count):
+        while True:
+            try:
+                oid = Item(id=f"{name}-{i}", n=i).save(commit=True, message=f"{name} {i}")
+                break
+            except BranchMoved:
+                retries += 1
+                ws.reset()
+        print(f"done {name}-{i} {oid}", flush=True)
+    print(f"retries {retries}", flush=True)
+
+
+def hold_lock(path: str, lock: str) -> None:
+    """Take ``lock``, say so, and hold it until stdin closes."""
+    ws = Workspace(path)
+    with ws.lock(lock, timeout=10):
+        print("held", os.getpid(), flush=True)
+        sys.stdin.read()
+    print("released", flush=True)
+
+
+def count_under_lock(path: str, lock: str, counter_file: str, count: int) -> None:
+    """Read-modify-write a number in a file ``count`` times, under ``lock``."""
+    ws = Workspace(path)
+    for _ in range(count):
+        with ws.lock(lock, timeout=30):
+            with open(counter_file) as f:
+                value = int(f.read() or 0)
+            time.sleep(0.0005)
+            with open(counter_file, "w") as f:
+                f.write(str(value + 1))
+    print("ok", flush=True)
+
+
+def commit_one(path: str, object_id: str) -> None:
+    ws = Workspace(path)
+    Item = models(ws)
+    oid = Item(id=object_id, n=1).save(commit=True, message=f"add {object_id}")
+    print(oid, flush=True)
+
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:]
+    if command == "writer":
+        writer(args[0], args[1], int(args[2]))
+    elif command == "hold_lock":
+        hold_lock(args[0], args[1])
+    elif command == "count":
+        count_under_lock(args[0], args[1], args[2], int(args[3]))
+    elif command == "commit_one":
+        commit_one(args[0], args[1])
+    else:
+        raise SystemExit(f"unknown command {command}")
