@@ -200,13 +200,17 @@ def follow_branch(ws: Workspace) -> None:
     stage = ws.stage
     if stage.is_dirty:
         return
+    stamp = ref_stamp(ws.repo.path, ws.head)
+    if stamp is not None and stamp == ws.__dict__.get("_follow_stamp"):
+        return  # the ref files have not changed since the last read
     try:
         ref = ws.repo.references.get(ws.head)  # the one ref read
     except (pygit2.GitError, ValueError) as exc:
         raise RepositoryError(f"{ws.head} is corrupt: {exc}") from None
     target = ref.target if ref is not None else None
     if target == ws._start:
-        return  # the common case: nobody moved the branch
+        ws.__dict__["_follow_stamp"] = stamp
+        return  # nobody moved the branch
     with ws.write_lock:
         if stage.is_dirty or ws._detached is not None or ws.__dict__.get("_follow_paused"):
             return
@@ -220,6 +224,35 @@ def follow_branch(ws: Workspace) -> None:
             raise RepositoryError(f"{ws.head} points at {target}, which is not a commit")
         ws._start = target
         stage.reset(commit.tree if commit is not None else None)
+
+
+#: A ref file written less than this long ago (ns) is read, not trusted by
+#: its stamp: file times are as coarse as the kernel's tick.
+_SETTLE_NS = 50_000_000
+
+
+def ref_stamp(git_dir: str, ref_name: str) -> Optional[tuple[int, ...]]:
+    """A cheap fingerprint of the files that hold ``ref_name``, or ``None``.
+
+    git and libgit2 write a ref by renaming a new lock file over it, so any
+    update gives the ref file (or ``packed-refs``) a new inode and time. Two
+    ``stat`` calls cost far less than parsing the ref. ``None`` (read the
+    ref) when the files are missing or changed within the last
+    ``_SETTLE_NS``, where equal times would not prove equal contents.
+    """
+    try:
+        st = os.stat(os.path.join(git_dir, ref_name))
+    except OSError:
+        try:  # a packed ref (or none at all): watch packed-refs instead
+            st = os.stat(os.path.join(git_dir, "packed-refs"))
+        except OSError:
+            return None
+        loose = 0
+    else:
+        loose = 1
+    if time.time_ns() - st.st_mtime_ns < _SETTLE_NS:
+        return None
+    return (loose, st.st_ino, st.st_dev, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
 
 
 @contextmanager

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pygit2
@@ -44,6 +45,27 @@ def test_clean_workspace_sees_commit_of_another_workspace(bare_repo_path):
     Item2(id="b", n=2).save(commit=True, message="b")
     assert sorted(Item1.all().ids()) == ["a", "b"]
     assert [c.message for c in ws1.walk()] == ["b", "a"]
+
+
+def test_follow_trusts_a_settled_ref_stamp_only_until_the_ref_changes(bare_repo_path, run_git):
+    """The stat fingerprint that spares a ref read never hides a new commit,
+    for a loose ref and for one that plain git has packed."""
+    ws1, ws2 = Workspace(bare_repo_path), Workspace(bare_repo_path)
+    Item1, Item2 = item_model(ws1), item_model(ws2)
+    Item1(id="a", n=1).save(commit=True, message="one")
+    for round_no, pack in enumerate([False, True], start=2):
+        if pack:
+            run_git(bare_repo_path, "pack-refs", "--all")
+            assert not (bare_repo_path / "refs" / "heads" / "master").exists()
+        time.sleep(0.1)  # older than the settle window: the stamp is trusted
+        assert Item1.get("a").n == round_no - 1
+        assert Item1.get("a").n == round_no - 1  # answered from the stamp
+        item = Item2.get("a")
+        item.n = round_no
+        item.save(commit=True, message=f"round {round_no}")
+        time.sleep(0.1)  # the new ref file settles too: only its stamp differs
+        assert Item1.get("a").n == round_no
+    assert [c.message for c in ws1.walk()] == ["round 3", "round 2", "one"]
 
 
 def test_clean_workspace_sees_commit_of_another_process(bare_repo_path):
