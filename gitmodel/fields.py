@@ -10,7 +10,6 @@ import copy
 import datetime as dt
 import decimal
 import io
-import json
 import math
 import re
 import unicodedata

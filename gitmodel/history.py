@@ -18,7 +18,8 @@ from .exceptions import BranchNotFound, MergeConflict, ReferenceNotFound, Reposi
 
 if TYPE_CHECKING:
     from .models import GitModel
-    from .workspace import Branch, Workspace
+    from .refs import Branch
+    from .workspace import Workspace
 
 TREE = int(FileMode.TREE)
 State = Optional[tuple[tuple[str, pygit2.Oid], ...]]
@@ -117,7 +118,7 @@ def object_history(
             return []
         start = ws._start
     else:
-        target = ws.resolve(treeish)
+        target = ws.resolve_treeish(treeish)
         if not isinstance(target, pygit2.Commit):
             raise ReferenceNotFound(treeish, f"{treeish!r} does not name a commit")
         start = target.id
@@ -234,7 +235,7 @@ def revert(ws: Workspace, commit: Any) -> list[ch.Change]:
     from . import merge
 
     ws._require_writable()
-    target = ws.resolve(commit)
+    target = ws.resolve_treeish(commit)
     if not isinstance(target, pygit2.Commit):
         raise ReferenceNotFound(commit, f"{commit!r} does not name a commit")
     parent_tree = target.parents[0].tree if target.parents else None
@@ -301,9 +302,9 @@ def create_tag(
     if target is None:
         if ws._start is None:
             raise RepositoryError(f"{ws.head} has no commits to tag")
-        commit = ws.repo[ws._start]
+        commit: Any = ws.repo[ws._start]
     else:
-        commit = ws.resolve(target)
+        commit = ws.resolve_treeish(target)
     if not isinstance(commit, pygit2.Commit):
         raise RepositoryError(f"{target!r} does not name a commit")
     if message is not None:
@@ -333,7 +334,7 @@ def delete_tag(ws: Workspace, name: str) -> None:
 
 def branches(ws: Workspace) -> dict[str, Branch]:
     """Branch name -> :class:`Branch`."""
-    from .workspace import Branch
+    from .refs import Branch
 
     out: dict[str, Branch] = {}
     for name in sorted(ws.repo.branches.local):

@@ -439,7 +439,7 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
     ws._require_writable()
     if ws._merge is not None:
         raise RepositoryError("a merge is in progress; commit or abort_merge() it first")
-    target = ws.resolve(other)
+    target = ws.resolve_treeish(other)
     if not isinstance(target, pygit2.Commit):
         raise ReferenceNotFound(other, f"{other!r} does not name a commit")
     repo = ws.repo

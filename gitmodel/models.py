@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, O
 import pygit2
 
 from . import concurrency
-from . import fields as _fields
 from .exceptions import (
     CorruptObject,
     FieldError,

@@ -19,7 +19,7 @@ import pygit2
 
 from . import fields as _fields
 from .exceptions import CorruptObject, IntegrityError, ValidationError
-from .indexes import _INT64, EMPTY_TREE, _sql_value, _Unavailable, _walk, indexed_fields, store_for
+from .indexes import _INT64, EMPTY_TREE, _sql_value, _Unavailable, indexed_fields, store_for
 from .query import Leaf, Node, Q, QuerySet
 from .serializers import json as json_format
 from .tree import TREE_MODE, _Folder
@@ -47,7 +47,6 @@ _EXACT_TYPES = (
 )
 #: field types whose JSON form sorts in SQLite as the values sort in Python
 _ORDERED_TYPES = (_fields.CharField, _fields.IntegerField, _fields.FloatField, _fields.DateField)
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 def _exact_param(field: _fields.Field[Any], value: Any) -> Any:

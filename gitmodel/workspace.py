@@ -17,29 +17,27 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import ObjectType, SortMode
 
-from . import concurrency, locks
+from . import concurrency, locks, refs
 from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
     BranchNotFound,
-    ConfigurationError,
     CorruptObject,
-    ReferenceNotFound,
     RepositoryError,
     RepositoryNotFound,
 )
 from .models import GitModel, ModelBase, _copy_data
+from .refs import Branch, Treeish, branch_ref
 from .tree import BLOB_MODE, TREE_MODE, Entry, NameMatch, StagingTree
 
 if TYPE_CHECKING:
-    from .changes import Change, ObjectChange
+    from .changes import Change
     from .locks import LockInfo
     from .merge import Conflict, MergeResult, MergeState
 
 Identity = tuple[str, str]
 _NO_CHOICE: Any = object()
 M = TypeVar("M", bound=GitModel)
-Treeish = Union[str, pygit2.Oid, pygit2.Object, "Branch"]
 
 DEFAULT_IDENTITY: Identity = ("gitmodel", "gitmodel@localhost")
 DEFAULT_LOCK_TIMEOUT = 10.0
@@ -56,26 +54,6 @@ def _tune_libgit2_cache() -> None:
 
 
 _tune_libgit2_cache()
-
-
-class Branch:
-    """A branch as seen when asked: its ref, commit and tree."""
-
-    def __init__(self, ref: pygit2.Reference, commit: pygit2.Commit) -> None:
-        self.ref = ref
-        self.commit = commit
-        self.tree: pygit2.Tree = commit.tree
-
-    @property
-    def name(self) -> str:
-        return self.ref.name.removeprefix("refs/heads/")
-
-    @property
-    def oid(self) -> pygit2.Oid:
-        return self.commit.id
-
-    def __repr__(self) -> str:
-        return f"<Branch {self.name} at {str(self.commit.id)[:10]}>"
 
 
 class ModelRegistry(dict):  # type: ignore[type-arg]
@@ -156,12 +134,12 @@ class Workspace:
         """Create a new repository at ``path`` (bare by default) and open it."""
         repo = pygit2.init_repository(os.fspath(path), bare=bare)
         if initial_branch:
-            repo.references["HEAD"].set_target(_branch_ref(initial_branch))
+            repo.references["HEAD"].set_target(branch_ref(initial_branch))
         return cls(repo.path, **kwargs)
 
     def _initial_head(self, initial_branch: Optional[str]) -> str:
         if initial_branch:
-            return _branch_ref(initial_branch)
+            return branch_ref(initial_branch)
         try:
             head = self.repo.references.get("HEAD")
         except (pygit2.GitError, ValueError) as exc:
@@ -321,49 +299,30 @@ class Workspace:
         with self.write_lock:
             return self.stage.lookup(path)
 
-    def resolve(self, treeish: Any, choice: Any = _NO_CHOICE, *, value: Any = _NO_CHOICE) -> Any:
-        """The commit (or tree) a branch, tag, id or object names.
+    def resolve(self, conflict: Conflict, choice: Any = _NO_CHOICE, *, value: Any = _NO_CHOICE) -> None:
+        """Settle a merge conflict: ``'ours'``, ``'theirs'``, ``'base'`` or a value.
+
+        ``value=`` stores a literal (for a value that is itself ``"ours"``).
+        """
+        from . import merge
+
+        if value is not _NO_CHOICE:
+            merge.resolve(self, conflict, value=value)
+        elif choice is not _NO_CHOICE:
+            merge.resolve(self, conflict, choice)
+        else:
+            raise TypeError("resolve(conflict, ...) needs 'ours', 'theirs', 'base' or a value")
+
+    def resolve_treeish(self, treeish: Treeish) -> Union[pygit2.Commit, pygit2.Tree]:
+        """The commit (or tree) a branch, tag, id (full or abbreviated) or object names.
 
         Unknown names raise :class:`ReferenceNotFound`, a ``KeyError`` too.
-        During a merge, ``resolve(conflict, 'ours' | 'theirs' | 'base' |
-        value)`` settles a conflict instead (``value=`` for a literal value).
         """
-        from .merge import Conflict
-
-        if isinstance(treeish, Conflict):
-            from . import merge
-
-            if value is not _NO_CHOICE:
-                merge.resolve(self, treeish, value=value)
-            elif choice is not _NO_CHOICE:
-                merge.resolve(self, treeish, choice)
-            else:
-                raise TypeError("resolve(conflict, ...) needs 'ours', 'theirs', 'base' or a value")
-            return None
-        if isinstance(treeish, Branch):
-            return treeish.commit
-        if isinstance(treeish, pygit2.Oid):
-            obj = self.repo.get(treeish)
-            if obj is None:
-                raise ReferenceNotFound(str(treeish))
-            return _peel(obj, treeish)
-        if isinstance(treeish, pygit2.Object):
-            return _peel(treeish, treeish)
-        if not isinstance(treeish, str) or not treeish:
-            raise ReferenceNotFound(treeish, f"not a treeish: {treeish!r}")
-        for candidate in (treeish, f"refs/heads/{treeish}", f"refs/tags/{treeish}"):
-            if candidate.startswith("refs/") or candidate == treeish == "HEAD":
-                ref = self.repo.references.get(candidate)
-                if ref is not None:
-                    return _peel(ref.peel(), treeish)
-        try:
-            return _peel(self.repo.revparse_single(treeish), treeish)
-        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
-            raise ReferenceNotFound(treeish, f"unknown branch, tag or commit: {treeish!r}") from None
+        return refs.resolve_treeish(self.repo, treeish)
 
     def resolve_tree(self, treeish: Treeish) -> pygit2.Tree:
         """The tree of what ``treeish`` names."""
-        obj = self.resolve(treeish)
+        obj = self.resolve_treeish(treeish)
         return obj.tree if isinstance(obj, pygit2.Commit) else obj  # type: ignore[return-value]
 
     def find_data_files(
@@ -579,7 +538,7 @@ class Workspace:
     # -- branches --------------------------------------------------------------------
     def create_branch(self, name: str, start_point: Optional[Treeish] = None) -> Branch:
         """Create branch ``name`` at ``start_point`` (default: the current branch)."""
-        ref_name = _branch_ref(name)
+        ref_name = branch_ref(name)
         if self.repo.references.get(ref_name) is not None:
             raise RepositoryError(f"branch {name!r} already exists")
         target: Any
@@ -588,7 +547,7 @@ class Workspace:
                 raise RepositoryError(f"{self.head} has no commits to branch from")
             target = self.repo[self._start]
         else:
-            target = self.resolve(start_point)
+            target = self.resolve_treeish(start_point)
         if not isinstance(target, pygit2.Commit):
             raise RepositoryError(f"{start_point!r} does not point to a commit")
         ref = self.repo.references.create(ref_name, target.id)
@@ -596,7 +555,7 @@ class Workspace:
 
     def get_branch(self, ref: str) -> Branch:
         """The branch called ``ref`` (name or ``refs/heads/...``)."""
-        ref_name = _branch_ref(ref)
+        ref_name = branch_ref(ref)
         reference = self.repo.references.get(ref_name)
         if reference is None:
             raise BranchNotFound(ref, f"branch not found: {ref!r}")
@@ -618,11 +577,11 @@ class Workspace:
             treeish = self.head
         if isinstance(treeish, Branch):
             treeish = treeish.ref.name
-        if isinstance(treeish, str) and self.repo.references.get(_branch_ref(treeish)) is not None:
+        if isinstance(treeish, str) and self.repo.references.get(branch_ref(treeish)) is not None:
             self.set_branch(treeish)
             return
         self._refuse_pending("move the index")
-        target = self.resolve(treeish)
+        target = self.resolve_treeish(treeish)
         if not isinstance(target, pygit2.Commit):
             raise RepositoryError(f"{treeish!r} does not point to a commit")
         with self.write_lock:
@@ -828,15 +787,6 @@ class Workspace:
         return f"<Workspace {self.path!r} on {self.head}>"
 
 
-def _branch_ref(name: str) -> str:
-    if not isinstance(name, str) or "\x00" in name:
-        raise ConfigurationError(f"invalid branch name: {name!r}")
-    ref = name if name.startswith("refs/") else f"refs/heads/{name}"
-    if not pygit2.reference_is_valid_name(ref):
-        raise ConfigurationError(f"invalid branch name: {name!r}")
-    return ref
-
-
 def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
     """True if ``path`` in ``tree`` is something other than a folder."""
     if isinstance(tree, StagingTree):
@@ -846,14 +796,6 @@ def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
         return tree is not None and tree[path].filemode != TREE_MODE  # type: ignore[attr-defined]
     except KeyError:
         return False
-
-
-def _peel(obj: Any, name: Any) -> Union[pygit2.Commit, pygit2.Tree]:
-    if isinstance(obj, pygit2.Tag):
-        obj = obj.peel(None)
-    if isinstance(obj, (pygit2.Commit, pygit2.Tree)):
-        return obj
-    raise ReferenceNotFound(name, f"{name!r} does not name a commit or tree")
 
 
 def _abstract_meta() -> type:
