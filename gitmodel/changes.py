@@ -10,8 +10,8 @@ Files that belong to no object (``add_blob``) are reported as paths.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Union
 
 import pygit2

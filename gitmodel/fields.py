@@ -32,6 +32,12 @@ from urllib.parse import urlsplit
 import pygit2
 
 from .exceptions import FieldError, ValidationError
+from .validation import (
+    INT_LIMIT,
+    has_surrogates,
+    id_problem,
+    json_problem,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -68,23 +74,6 @@ class _NotProvided:
 
 
 NOT_PROVIDED: Any = _NotProvided()
-
-MAX_ID_BYTES = 255
-MAX_JSON_DEPTH = 100
-_INT_LIMIT = 10**4000
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-_RESERVED_IDS = {".", "..", ".git"}
-
-
-def _has_surrogates(text: str) -> bool:
-    if text.isascii():
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
 
 class Field(Generic[T]):
     """Base of all fields.
@@ -278,25 +267,6 @@ class Field(Generic[T]):
         return f"<{type(self).__name__}: {name}>" if name else f"<{type(self).__name__}>"
 
 
-def id_problem(value: Any) -> str | None:
-    """Why ``value`` cannot be an object id, or ``None`` if it can."""
-    if not isinstance(value, str):
-        return "must be a string"
-    if not value or not value.strip():
-        return "must not be empty"
-    if "/" in value or "\\" in value:
-        return "must not contain '/' or '\\'"
-    if _CONTROL_CHARS.search(value):
-        return "must not contain control characters"
-    if value.lower() in _RESERVED_IDS:
-        return f"must not be {value!r}"
-    if _has_surrogates(value):
-        return "must not contain unpaired surrogates"
-    if len(value.encode("utf-8")) > MAX_ID_BYTES:
-        return f"must be at most {MAX_ID_BYTES} bytes"
-    return None
-
-
 class CharField(Field[str]):
     """Text. Numbers are accepted and turned into their string form."""
 
@@ -328,7 +298,7 @@ class CharField(Field[str]):
 
     def from_json(self, value: Any) -> Any:
         value = self.to_python(value)
-        if value is not None and _has_surrogates(value):  # stored as a "\ud800" escape
+        if value is not None and has_surrogates(value):  # stored as a "\ud800" escape
             raise self.error("invalid_characters")
         return value
 
@@ -336,7 +306,7 @@ class CharField(Field[str]):
         super().validate(value, instance)
         if value is None:
             return
-        if _has_surrogates(value):
+        if has_surrogates(value):
             raise self.error("invalid_characters")
         if self.max_length is not None and len(value) > self.max_length:
             raise self.error("max_length", max_length=self.max_length)
@@ -424,7 +394,7 @@ class IntegerField(Field[int]):
 
     def to_python(self, value: Any) -> int | None:
         if value is None or (type(value) is int):
-            if value is not None and value.bit_length() > 13_000 and abs(value) >= _INT_LIMIT:
+            if value is not None and value.bit_length() > 13_000 and abs(value) >= INT_LIMIT:
                 raise self.error("too_large", digits=IntegerField.max_digits)
             return value
         if isinstance(value, bool):
@@ -570,6 +540,18 @@ def _parse_iso(kind: Callable[[str], Any], value: str) -> Any:
     return kind(text)
 
 
+_TimeValue = TypeVar("_TimeValue", dt.datetime, dt.time)
+
+
+def _whole_second_offset(field: Field[Any], value: _TimeValue) -> _TimeValue:
+    """``value`` if its UTC offset is whole seconds; Python's ``fromisoformat``
+    would read a fractional-second offset back wrong."""
+    offset = value.utcoffset()
+    if offset is not None and offset.microseconds:
+        raise field.error("invalid_offset")
+    return value
+
+
 class DateField(Field[dt.date]):
     """A calendar date; ISO 8601 strings (``YYYY-MM-DD``) are parsed."""
 
@@ -603,11 +585,7 @@ class DateTimeField(Field[dt.datetime]):
 
     def to_python(self, value: Any) -> dt.datetime | None:
         if isinstance(value, dt.datetime):
-            offset = value.utcoffset()
-            if offset is not None and offset.microseconds:
-                # Python's fromisoformat drops fractional-second offsets
-                raise self.error("invalid_offset")
-            return value
+            return _whole_second_offset(self, value)
         if value is None:
             return value
         if isinstance(value, dt.date):
@@ -633,11 +611,7 @@ class TimeField(Field[dt.time]):
 
     def to_python(self, value: Any) -> dt.time | None:
         if isinstance(value, dt.time):
-            offset = value.utcoffset()
-            if offset is not None and offset.microseconds:
-                # Python's time.fromisoformat drops fractional-second offsets
-                raise self.error("invalid_offset")
-            return value
+            return _whole_second_offset(self, value)
         if value is None:
             return value
         if isinstance(value, str):
@@ -664,7 +638,7 @@ class JSONField(Field[Any]):
 
     def to_python(self, value: Any) -> Any:
         if value is not None:
-            reason = _json_problem(value)
+            reason = json_problem(value)
             if reason:
                 raise self.error("invalid_json", reason=reason)
         return value
@@ -674,45 +648,6 @@ class JSONField(Field[Any]):
 
     def to_json(self, value: Any) -> Any:
         return value
-
-
-def _json_problem(value: Any) -> str | None:
-    """Why ``value`` does not round-trip through JSON, or ``None``."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    seen: set[int] = set()
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            return f"nested deeper than {MAX_JSON_DEPTH} levels"
-        if item is None or isinstance(item, bool):
-            continue
-        if isinstance(item, str):
-            if _has_surrogates(item):
-                return "strings must not contain unpaired surrogates"
-        elif isinstance(item, int):
-            if abs(item) >= 10**4000:
-                return "integer too large"
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                return "numbers must be finite"
-        elif isinstance(item, (list, tuple, dict)):
-            if id(item) in seen:
-                return "value contains a reference cycle"
-            seen.add(id(item))
-            if isinstance(item, dict):
-                for key, sub in item.items():
-                    if not isinstance(key, str):
-                        return f"object keys must be strings, not {type(key).__name__}"
-                    if _has_surrogates(key):
-                        return "strings must not contain unpaired surrogates"
-                    stack.append((sub, depth + 1))
-            else:
-                if isinstance(item, tuple):
-                    return "tuples do not round-trip; use a list"
-                stack.extend((sub, depth + 1) for sub in item)
-        else:
-            return f"{type(item).__name__} is not a JSON type"
-    return None
 
 
 class BlobField(Field[IO[bytes]]):

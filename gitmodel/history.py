@@ -14,7 +14,12 @@ import pygit2
 from pygit2.enums import FileMode, ObjectType, SortMode
 
 from . import changes as ch
-from .exceptions import BranchNotFound, MergeConflict, ReferenceNotFound, RepositoryError
+from .exceptions import (
+    BranchNotFound,
+    MergeConflict,
+    ReferenceNotFound,
+    RepositoryError,
+)
 
 if TYPE_CHECKING:
     from .models import GitModel

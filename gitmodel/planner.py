@@ -19,7 +19,14 @@ import pygit2
 
 from . import fields as _fields
 from .exceptions import CorruptObject, IntegrityError, ValidationError
-from .indexes import _INT64, EMPTY_TREE, _sql_value, _Unavailable, indexed_fields, store_for
+from .indexes import (
+    _INT64,
+    EMPTY_TREE,
+    _sql_value,
+    _Unavailable,
+    indexed_fields,
+    store_for,
+)
 from .query import Leaf, Node, Q, QuerySet
 from .serializers import json as json_format
 from .tree import TREE_MODE, _Folder

@@ -11,14 +11,24 @@ narrows the candidates with an index when one fits and scans otherwise.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, Optional, TypeVar, Union, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Generic,
+    Iterator,
+    Optional,
+    TypeVar,
+    Union,
+    overload,
+)
 
 from . import fields as _fields
 from .exceptions import CorruptObject, FieldError
 
 if TYPE_CHECKING:
-    from .planner import Row
     from .models import GitModel
+    from .planner import Row
 
 M = TypeVar("M", bound="GitModel")
 

@@ -67,20 +67,18 @@ class StagingTree:
     def set(self, path: str, oid: pygit2.Oid, mode: int = BLOB_MODE) -> None:
         """Stage ``path`` to point at ``oid`` (a blob, or a tree with TREE mode)."""
         parts = split_path(path)
-        folder = self._root
-        for name in parts[:-1]:
-            child = folder.entries.get(name, _MISSING)
-            if not isinstance(child, _Folder):
-                child = self._folder_for(child)
-                folder.entries[name] = child
-            folder = child
-        folder.entries[parts[-1]] = (oid, mode)
+        self._parent_of(parts).entries[parts[-1]] = (oid, mode)
 
     def remove(self, path: str) -> bool:
         """Stage the removal of a file or folder; False if it did not exist."""
         if self.lookup(path) is None:
             return False
         parts = split_path(path)
+        self._parent_of(parts).entries[parts[-1]] = None
+        return True
+
+    def _parent_of(self, parts: list[str]) -> _Folder:
+        """The pending folder node that holds ``parts[-1]``, created on the way."""
         folder = self._root
         for name in parts[:-1]:
             child = folder.entries.get(name, _MISSING)
@@ -88,8 +86,7 @@ class StagingTree:
                 child = self._folder_for(child)
                 folder.entries[name] = child
             folder = child
-        folder.entries[parts[-1]] = None
-        return True
+        return folder
 
     def _folder_for(self, child: Union[Entry, None, object]) -> _Folder:
         """A folder node to descend into where ``child`` is staged now."""

@@ -1,0 +1,82 @@
+"""Checks on raw values: ids that are safe as one path component, and
+values that survive a round trip through JSON exactly."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+MAX_ID_BYTES = 255
+MAX_JSON_DEPTH = 100
+INT_LIMIT = 10**4000
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_RESERVED_IDS = {".", "..", ".git"}
+
+
+def has_surrogates(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def id_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be an object id, or ``None`` if it can."""
+    if not isinstance(value, str):
+        return "must be a string"
+    if not value or not value.strip():
+        return "must not be empty"
+    if "/" in value or "\\" in value:
+        return "must not contain '/' or '\\'"
+    if _CONTROL_CHARS.search(value):
+        return "must not contain control characters"
+    if value.lower() in _RESERVED_IDS:
+        return f"must not be {value!r}"
+    if has_surrogates(value):
+        return "must not contain unpaired surrogates"
+    if len(value.encode("utf-8")) > MAX_ID_BYTES:
+        return f"must be at most {MAX_ID_BYTES} bytes"
+    return None
+
+
+def json_problem(value: Any) -> str | None:
+    """Why ``value`` does not round-trip through JSON, or ``None``."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    seen: set[int] = set()
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"nested deeper than {MAX_JSON_DEPTH} levels"
+        if item is None or isinstance(item, bool):
+            continue
+        if isinstance(item, str):
+            if has_surrogates(item):
+                return "strings must not contain unpaired surrogates"
+        elif isinstance(item, int):
+            if abs(item) >= INT_LIMIT:
+                return "integer too large"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return "numbers must be finite"
+        elif isinstance(item, (list, tuple, dict)):
+            if id(item) in seen:
+                return "value contains a reference cycle"
+            seen.add(id(item))
+            if isinstance(item, dict):
+                for key, sub in item.items():
+                    if not isinstance(key, str):
+                        return f"object keys must be strings, not {type(key).__name__}"
+                    if has_surrogates(key):
+                        return "strings must not contain unpaired surrogates"
+                    stack.append((sub, depth + 1))
+            else:
+                if isinstance(item, tuple):
+                    return "tuples do not round-trip; use a list"
+                stack.extend((sub, depth + 1) for sub in item)
+        else:
+            return f"{type(item).__name__} is not a JSON type"
+    return None
