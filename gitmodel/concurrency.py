@@ -201,7 +201,7 @@ def follow_branch(ws: Workspace) -> None:
     if stage.is_dirty:
         return
     stamp = ref_stamp(ws.repo.path, ws.head)
-    if stamp is not None and stamp == ws.__dict__.get("_follow_stamp"):
+    if stamp is not None and stamp == ws._follow_stamp:
         return  # the ref files have not changed since the last read
     try:
         ref = ws.repo.references.get(ws.head)  # the one ref read
@@ -209,7 +209,8 @@ def follow_branch(ws: Workspace) -> None:
         raise RepositoryError(f"{ws.head} is corrupt: {exc}") from None
     target = ref.target if ref is not None else None
     if target == ws._start:
-        ws.__dict__["_follow_stamp"] = stamp
+        if stamp is not None and time.time_ns() - stamp[1] >= _SETTLE_NS:  # type: ignore[operator]
+            ws._follow_stamp = stamp  # settled: a later write gets a later time
         return  # nobody moved the branch
     with ws.write_lock:
         if stage.is_dirty or ws._detached is not None or ws.__dict__.get("_follow_paused"):
@@ -231,17 +232,20 @@ def follow_branch(ws: Workspace) -> None:
 _SETTLE_NS = 50_000_000
 
 
-def ref_stamp(git_dir: str, ref_name: str) -> Optional[tuple[int, ...]]:
-    """A cheap fingerprint of the files that hold ``ref_name``, or ``None``.
+def ref_stamp(git_dir: str, ref_name: str) -> Optional[tuple[object, ...]]:
+    """A cheap fingerprint of the file that holds ``ref_name``, or ``None``.
 
     git and libgit2 write a ref by renaming a new lock file over it, so any
-    update gives the ref file (or ``packed-refs``) a new inode and time. Two
-    ``stat`` calls cost far less than parsing the ref. ``None`` (read the
-    ref) when the files are missing or changed within the last
-    ``_SETTLE_NS``, where equal times would not prove equal contents.
+    update gives the ref file (or ``packed-refs``) a new inode and time, and
+    one ``stat`` costs far less than parsing the ref. A stamp is only
+    remembered once the file is older than ``_SETTLE_NS`` (file times are as
+    coarse as the kernel's tick), so equal stamps prove an unchanged file.
     """
+    path = _ref_paths.get((git_dir, ref_name))
+    if path is None:
+        path = _ref_paths[(git_dir, ref_name)] = os.path.join(git_dir, ref_name)
     try:
-        st = os.stat(os.path.join(git_dir, ref_name))
+        st = os.stat(path)
     except OSError:
         try:  # a packed ref (or none at all): watch packed-refs instead
             st = os.stat(os.path.join(git_dir, "packed-refs"))
@@ -250,9 +254,10 @@ def ref_stamp(git_dir: str, ref_name: str) -> Optional[tuple[int, ...]]:
         loose = 0
     else:
         loose = 1
-    if time.time_ns() - st.st_mtime_ns < _SETTLE_NS:
-        return None
-    return (loose, st.st_ino, st.st_dev, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+    return (ref_name, st.st_mtime_ns, loose, st.st_ino, st.st_dev, st.st_ctime_ns, st.st_size)
+
+
+_ref_paths: dict[tuple[str, str], str] = {}
 
 
 @contextmanager

@@ -297,6 +297,8 @@ class CharField(Field[str]):
         return value
 
     def from_json(self, value: Any) -> Any:
+        if type(value) is str and value.isascii():
+            return value  # ASCII is already NFC and has no surrogates
         value = self.to_python(value)
         if value is not None and has_surrogates(value):  # stored as a "\ud800" escape
             raise self.error("invalid_characters")

@@ -26,6 +26,17 @@ def has_surrogates(text: str) -> bool:
 
 def id_problem(value: Any) -> str | None:
     """Why ``value`` cannot be an object id, or ``None`` if it can."""
+    if (  # the common case, checked in one pass of cheap string methods
+        type(value) is str
+        and value.isascii()
+        and value.isprintable()  # for ASCII: no control characters
+        and 0 < len(value) <= MAX_ID_BYTES
+        and "/" not in value
+        and "\\" not in value
+        and not value.isspace()
+        and value.lower() not in _RESERVED_IDS
+    ):
+        return None
     if not isinstance(value, str):
         return "must be a string"
     if not value or not value.strip():

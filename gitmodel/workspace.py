@@ -101,6 +101,7 @@ class Workspace:
         self.lock_timeout = lock_timeout
         #: with nothing pending, operations first move to the branch's latest commit
         self.follow = follow
+        self._follow_stamp: Optional[tuple[object, ...]] = None  # see concurrency.ref_stamp
         #: seconds after which a ref lock file is taken as left by a dead process
         self.stale_lock_age = stale_lock_age
         self.object_cache_size = object_cache_size
