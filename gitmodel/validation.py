@@ -15,6 +15,7 @@ _RESERVED_IDS = {".", "..", ".git"}
 
 
 def has_surrogates(text: str) -> bool:
+    """True if ``text`` holds unpaired surrogates (it cannot be written as UTF-8)."""
     if text.isascii():
         return False
     try:
