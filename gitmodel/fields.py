@@ -554,10 +554,30 @@ def _whole_second_offset(field: Field[Any], value: _TimeValue) -> _TimeValue:
     return value
 
 
-class DateField(Field[dt.date]):
+class _ISOField(Field[T]):
+    """Dates and times: ISO 8601 strings in, ``isoformat()`` out."""
+
+    def parse(self, text: str) -> Any:
+        """Read one ISO 8601 string (``ValueError`` if it is not one)."""
+        raise NotImplementedError
+
+    def from_string(self, value: str) -> Any:
+        try:
+            return _parse_iso(self.parse, value)
+        except ValueError:
+            raise self.error("invalid_format") from None
+
+    def to_json(self, value: Any) -> Any:
+        return None if value is None else value.isoformat()
+
+
+class DateField(_ISOField[dt.date]):
     """A calendar date; ISO 8601 strings (``YYYY-MM-DD``) are parsed."""
 
     default_error_messages = {"invalid_format": "must be a date in the format YYYY-MM-DD"}
+
+    def parse(self, text: str) -> dt.date:
+        return dt.date.fromisoformat(text)
 
     def to_python(self, value: Any) -> dt.date | None:
         if value is None:
@@ -567,23 +587,23 @@ class DateField(Field[dt.date]):
         if isinstance(value, dt.date):
             return value
         if isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value.strip())
-            except ValueError:
-                raise self.error("invalid_format") from None
+            return self.from_string(value)  # type: ignore[no-any-return]
         raise self.error("invalid_format")
 
-    def to_json(self, value: Any) -> Any:
-        return None if value is None else value.isoformat()
+
+_OFFSET_MESSAGE = "has a UTC offset that cannot be stored exactly (use whole seconds)"
 
 
-class DateTimeField(Field[dt.datetime]):
+class DateTimeField(_ISOField[dt.datetime]):
     """A date and time; an aware value keeps its UTC offset exactly."""
 
     default_error_messages = {
         "invalid_format": "must be an ISO 8601 date/time (YYYY-MM-DD[THH:MM[:SS][+HH:MM]])",
-        "invalid_offset": "has a UTC offset that cannot be stored exactly (use whole seconds)",
+        "invalid_offset": _OFFSET_MESSAGE,
     }
+
+    def parse(self, text: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(text)
 
     def to_python(self, value: Any) -> dt.datetime | None:
         if isinstance(value, dt.datetime):
@@ -593,23 +613,20 @@ class DateTimeField(Field[dt.datetime]):
         if isinstance(value, dt.date):
             return dt.datetime(value.year, value.month, value.day)
         if isinstance(value, str):
-            try:
-                return _parse_iso(dt.datetime.fromisoformat, value)  # type: ignore[no-any-return]
-            except ValueError:
-                raise self.error("invalid_format") from None
+            return self.from_string(value)  # type: ignore[no-any-return]
         raise self.error("invalid_format")
 
-    def to_json(self, value: Any) -> Any:
-        return None if value is None else value.isoformat()
 
-
-class TimeField(Field[dt.time]):
+class TimeField(_ISOField[dt.time]):
     """A time of day, optionally with an offset."""
 
     default_error_messages = {
         "invalid_format": "must be a time in the format HH:MM[:SS]",
-        "invalid_offset": "has a UTC offset that cannot be stored exactly (use whole seconds)",
+        "invalid_offset": _OFFSET_MESSAGE,
     }
+
+    def parse(self, text: str) -> dt.time:
+        return dt.time.fromisoformat(text)
 
     def to_python(self, value: Any) -> dt.time | None:
         if isinstance(value, dt.time):
@@ -617,17 +634,8 @@ class TimeField(Field[dt.time]):
         if value is None:
             return value
         if isinstance(value, str):
-            try:
-                return _parse_iso(dt.time.fromisoformat, value)  # type: ignore[no-any-return]
-            except ValueError:
-                raise self.error("invalid_format") from None
+            return self.from_string(value)  # type: ignore[no-any-return]
         raise self.error("invalid_format")
-
-    def to_json(self, value: Any) -> Any:
-        return None if value is None else value.isoformat()
-
-
-JSONValue = Union[None, bool, int, float, str, list[Any], dict[str, Any]]
 
 
 class JSONField(Field[Any]):
