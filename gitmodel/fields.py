@@ -68,6 +68,10 @@ __all__ = [
 ]
 
 
+#: how many looked-up ids a field remembers as valid
+_CLEAN_ID_MEMO = 65_536
+
+
 class _NotProvided:
     def __repr__(self) -> str:
         return "NOT_PROVIDED"
@@ -142,6 +146,7 @@ class Field(Generic[T]):
     def contribute_to_class(self, cls: type[GitModel], name: str) -> Field[T]:
         """Attach (a copy of) this field to ``cls`` under ``name``."""
         field = copy.copy(self) if self.model is not None else self
+        field.__dict__.pop("_clean_ids", None)  # a copy remembers nothing yet
         field.name = name
         field.model = cls
         setattr(cls, name, field)
@@ -248,6 +253,20 @@ class Field(Generic[T]):
         self.validate(value, instance)
         self.run_validators(value)
         return value
+
+    def clean_id(self, value: Any) -> Any:
+        """``clean`` for an id being looked up; string ids are remembered
+        (bounded), since the same ids are looked up again and again."""
+        if type(value) is not str:
+            return self.clean(value)
+        memo = self.__dict__.setdefault("_clean_ids", {})
+        cleaned = memo.get(value)
+        if cleaned is None:
+            cleaned = self.clean(value)
+            if len(memo) >= _CLEAN_ID_MEMO:
+                memo.clear()
+            memo[value] = cleaned
+        return cleaned
 
     # -- storage ----------------------------------------------------------
     def to_json(self, value: Any) -> Any:

@@ -117,7 +117,7 @@ def object_history(
 ) -> list[Version]:
     """The versions of one object reachable from ``treeish`` (default: the branch), newest first."""
     opts = cls._meta  # type: ignore[attr-defined]
-    object_id = opts.id_field.clean(object_id)
+    object_id = opts.id_field.clean_id(object_id)
     if treeish is None:
         if ws._start is None:
             return []
@@ -204,7 +204,7 @@ def changes(ws: Workspace, a: Any, b: Any = None) -> list[ch.Change]:
 
 def object_diff(ws: Workspace, cls: type, object_id: Any, a: Any, b: Any = None) -> Optional[ch.ObjectChange]:
     """How one object changed from ``a`` to ``b`` (default: staged); ``None`` if equal."""
-    object_id = cls._meta.id_field.clean(object_id)  # type: ignore[attr-defined]
+    object_id = cls._meta.id_field.clean_id(object_id)  # type: ignore[attr-defined]
     return ch.object_change(ws, cls, object_id, ch.tree_of(ws, a), ch.tree_of(ws, b))
 
 
@@ -212,7 +212,7 @@ def object_diff(ws: Workspace, cls: type, object_id: Any, a: Any, b: Any = None)
 def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
     """Stage the object as it was at ``treeish`` (also a since-deleted one)."""
     opts = cls._meta  # type: ignore[attr-defined]
-    object_id = opts.id_field.clean(object_id)
+    object_id = opts.id_field.clean_id(object_id)
     tree = ws.resolve_tree(treeish)
     files = ch.object_files(tree, cls, object_id)
     folder, data, blobs = ch.object_paths(cls, object_id)

@@ -350,7 +350,7 @@ class GitModel(metaclass=ModelBase):
                 object_id = object_id._stored_id or object_id.get_id()
         opts = cls._meta
         ws = opts.require_workspace()
-        object_id = opts.id_field.clean(object_id)
+        object_id = opts.id_field.clean_id(object_id)
         owned = opts.object_paths(object_id)
         if commit:
             ws.require_only_pending(*owned)
@@ -373,7 +373,7 @@ class GitModel(metaclass=ModelBase):
         """The object with ``id`` in the workspace (or at ``treeish``)."""
         opts = cls._meta
         ws = opts.require_workspace()
-        object_id = opts.id_field.clean(id)
+        object_id = opts.id_field.clean_id(id)
         path = opts.get_data_path(object_id)
         if treeish is None:
             entry = ws.lookup(path)

@@ -373,3 +373,20 @@ def test_listing_everything_does_not_flush_the_cache(tmp_path):
     listed[9].tags.append("changed")
     again = list(Page.all())
     assert again[0].tags == [0, "x"] and again[9].tags == [9, "x"]
+
+
+def test_remembered_ids_are_still_checked_and_the_memory_is_bounded(tmp_path, monkeypatch):
+    ws = new_ws(tmp_path, "ids.git")
+    Page = make_page(ws)
+    Page(id="a", title="A").save()
+    assert Page.get("a").title == "A"
+    assert Page.get("a").title == "A"  # the id is remembered as valid now
+    for _ in range(2):  # a bad id is refused every time, never remembered
+        with pytest.raises(ValidationError, match='"id"'):
+            Page.get("../a")
+    monkeypatch.setattr(fields, "_CLEAN_ID_MEMO", 4)
+    for i in range(10):
+        with pytest.raises(Page.DoesNotExist):
+            Page.get(f"missing-{i}")
+    assert len(Page._meta.id_field.__dict__["_clean_ids"]) <= 4
+    assert Page.get("a").title == "A"
