@@ -8,8 +8,9 @@ file left behind by a killed process is removed once it is older than
 :attr:`Workspace.stale_lock_age` seconds.
 
 A workspace with nothing pending follows its branch: before an operation it
-reads the branch ref once and, if another writer moved it, starts over from
-the new commit. That is what lets a web worker see what another worker
+checks the branch ref (one ``stat`` of the ref file, a read only when the
+file changed) and, if another writer moved it, starts over from the new
+commit. That is what lets a web worker see what another worker
 committed a moment ago.
 """
 
@@ -192,8 +193,9 @@ def _swap_matching(
 def follow_branch(ws: Workspace) -> None:
     """Move a workspace with nothing pending to its branch's latest commit.
 
-    Costs one ref read when the workspace is clean and nothing when changes
-    are pending (they stay built on the commit they started from).
+    Costs one ``stat`` (a ref read when the ref file changed) when the
+    workspace is clean, nothing when changes are pending (they stay built on
+    the commit they started from).
     """
     if not ws.follow or ws._detached is not None or ws.__dict__.get("_follow_paused"):
         return
@@ -204,7 +206,7 @@ def follow_branch(ws: Workspace) -> None:
     if stamp is not None and stamp == ws._follow_stamp:
         return  # the ref files have not changed since the last read
     try:
-        ref = ws.repo.references.get(ws.head)  # the one ref read
+        ref = ws.repo.references.get(ws.head)  # the ref file changed: read it
     except (pygit2.GitError, ValueError) as exc:
         raise RepositoryError(f"{ws.head} is corrupt: {exc}") from None
     target = ref.target if ref is not None else None
