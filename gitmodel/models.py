@@ -504,18 +504,19 @@ class GitModel(metaclass=ModelBase):
             raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
         obj = cls.__new__(cls)
         obj._data = data = {}
-        for field in cls._meta.fields:
-            if not field.stored_in_json:
-                continue
-            if field.name in stored and field.serialize:
+        for field in cls._meta.json_fields:
+            name = field.name
+            if name in stored:
                 try:
-                    data[field.name] = field.from_json(stored[field.name])
+                    data[name] = field.from_json(stored[name])
                 except ValidationError as exc:
                     raise CorruptObject(path, exc.message) from None
                 except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
-                    raise CorruptObject(path, f'"{field.name}": {exc!r}') from None
+                    raise CorruptObject(path, f'"{name}": {exc!r}') from None
             else:
-                data[field.name] = field.get_default()
+                data[name] = field.get_default()
+        for field in cls._meta.transient_fields:
+            data[field.name] = field.get_default()
         id_attr = cls._meta.id_attr
         if id_attr not in stored and cls._meta._custom_data_path is None:
             # a data file without its id: the folder it sits in names it

@@ -89,6 +89,8 @@ class ModelOptions:
         self._by_name = {f.name: f for f in self.fields}
         self.json_fields = [f for f in self.fields if f.serialize and f.stored_in_json]
         self.blob_fields = [f for f in self.fields if not f.stored_in_json]
+        #: fields kept only in memory (``serialize=False``): their default on load
+        self.transient_fields = [f for f in self.fields if f.stored_in_json and not f.serialize]
         self.unique_fields = [f for f in self.fields if f.unique and not f.id]
         self.mutable_fields = [f for f in self.fields if f.mutable]
         for name in self.indexes:
