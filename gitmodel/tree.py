@@ -51,6 +51,10 @@ class StagingTree:
         self.base = base
         self._root = _Folder()
         self._memo: tuple[Optional[pygit2.Tree], dict[str, Entry]] = (None, {})
+        # the tree builders of the last write(), by folder path, valid while
+        # their root is the base: lookups there need no tree read back
+        self._fresh: tuple[Optional[pygit2.Tree], dict[str, pygit2.TreeBuilder]] = (None, {})
+        self._building: dict[str, pygit2.TreeBuilder] = {}
 
     # -- state ------------------------------------------------------------
     @property
@@ -147,8 +151,14 @@ class StagingTree:
             entry = memo.get(path)
             if entry is not None:
                 return entry
+        fresh_tree, fresh = self._fresh
         try:
-            obj = base[path]  # type: ignore[index]
+            if fresh_tree is base and "" in fresh:
+                obj = self._fresh_lookup(fresh, path)
+                if obj is None:
+                    return None
+            else:
+                obj = base[path]  # type: ignore[index]
         except KeyError:
             return None
         entry = (obj.id, obj.filemode)
@@ -156,6 +166,32 @@ class StagingTree:
             memo.clear()
         memo[path] = entry
         return entry
+
+    def _fresh_lookup(
+        self, fresh: dict[str, pygit2.TreeBuilder], path: str
+    ) -> Optional[pygit2.Object]:
+        """Look ``path`` up through the builders the last write left in memory.
+
+        A commit writes new trees along the paths it changed; reading them
+        back would inflate each one from its loose file. Below a folder that
+        write did not touch, the (cached) git tree is read as usual.
+        """
+        parts = path.split("/")
+        builder = fresh[""]
+        prefix = ""
+        last = len(parts) - 1
+        for depth, name in enumerate(parts):
+            obj = builder.get(name)
+            if obj is None or depth == last:
+                return obj
+            if not isinstance(obj, pygit2.Tree):
+                return None  # a file where the path wants a folder
+            prefix = f"{prefix}/{name}" if prefix else name
+            sub = fresh.get(prefix)
+            if sub is None:
+                return obj["/".join(parts[depth + 1 :])]
+            builder = sub
+        return None
 
     def find_files(self, path: str, filename: str) -> Iterator[tuple[str, Entry]]:
         """Yield ``(folder, entry)`` for each file called ``filename`` below ``path``.
@@ -259,9 +295,12 @@ class StagingTree:
         if not self.is_dirty and self.base is not None:
             return self.base.id
         base = None if self._root.cleared else self.base
+        self._building = {}
         oid = self._write(self._root, base, is_root=True)
         assert oid is not None
         self.base = self.repo[oid]  # type: ignore[assignment]
+        self._fresh = (self.base, self._building)
+        self._building = {}  # later partial writes must not touch the fresh set
         self._root = _Folder()
         return oid
 
@@ -276,7 +315,7 @@ class StagingTree:
         return oid if oid is not None else self.repo.TreeBuilder().write()
 
     def _write(
-        self, folder: _Folder, base: Optional[pygit2.Tree], is_root: bool = False
+        self, folder: _Folder, base: Optional[pygit2.Tree], is_root: bool = False, path: str = ""
     ) -> Optional[pygit2.Oid]:
         builder = self.repo.TreeBuilder(base) if base is not None else self.repo.TreeBuilder()
         for name, child in folder.entries.items():
@@ -293,7 +332,7 @@ class StagingTree:
                         candidate = None
                     if isinstance(candidate, pygit2.Tree):
                         sub_base = candidate
-                oid = self._write(child, sub_base)
+                oid = self._write(child, sub_base, path=f"{path}/{name}" if path else name)
                 if oid is None:
                     if builder.get(name) is not None:
                         builder.remove(name)
@@ -308,6 +347,7 @@ class StagingTree:
             builder.insert(name, oid, mode)
         if len(builder) == 0 and not is_root:
             return None
+        self._building[path] = builder
         return builder.write()
 
 

@@ -390,3 +390,29 @@ def test_remembered_ids_are_still_checked_and_the_memory_is_bounded(tmp_path, mo
             Page.get(f"missing-{i}")
     assert len(Page._meta.id_field.__dict__["_clean_ids"]) <= 4
     assert Page.get("a").title == "A"
+
+
+def test_lookups_after_a_commit_agree_with_the_written_tree(tmp_path):
+    """Right after a commit, lookups go through the tree builders the commit
+    left in memory; every kind of path must answer as git's own tree does."""
+    ws = new_ws(tmp_path, "fresh.git")
+    for path in ("a/b/one", "a/b/two", "a/c/three", "d/four", "top"):
+        ws.add_blob(path, path)
+    ws.commit("base")
+    ws.add_blob("a/b/one", "changed")  # one folder chain rewritten, a/c and d not
+    ws.remove("a/b/two")
+    ws.add_blob("a/new/five", "new")
+    ws.commit("edit")
+    tree = ws.repo.revparse_single("master").tree
+    paths = [
+        "a/b/one", "a/b/two", "a/c/three", "d/four", "top", "a/new/five",
+        "a/b", "a/c", "a", "missing", "a/missing", "a/b/missing", "top/below", "a/b/one/below",
+    ]
+    for path in paths:
+        try:
+            obj = tree[path]
+            expected = (obj.id, obj.filemode)
+        except KeyError:
+            expected = None
+        assert ws.lookup(path) == expected, path
+    assert ws.repo[ws.lookup("a/b/one")[0]].data == b"changed"
