@@ -54,7 +54,7 @@ class StagingTree:
         # the tree builders of the last write(), by folder path, valid while
         # their root is the base: lookups there need no tree read back
         self._fresh: tuple[Optional[pygit2.Tree], dict[str, pygit2.TreeBuilder]] = (None, {})
-        self._building: dict[str, pygit2.TreeBuilder] = {}
+        self._building: Optional[dict[str, pygit2.TreeBuilder]] = {}
 
     # -- state ------------------------------------------------------------
     @property
@@ -299,8 +299,8 @@ class StagingTree:
         oid = self._write(self._root, base, is_root=True)
         assert oid is not None
         self.base = self.repo[oid]  # type: ignore[assignment]
-        self._fresh = (self.base, self._building)
-        self._building = {}  # later partial writes must not touch the fresh set
+        self._fresh = (self.base, self._building or {})
+        self._building = None  # later partial writes must not touch the fresh set
         self._root = _Folder()
         return oid
 
@@ -347,11 +347,18 @@ class StagingTree:
             builder.insert(name, oid, mode)
         if len(builder) == 0 and not is_root:
             return None
-        self._building[path] = builder
+        building = self._building
+        if building is not None:  # kept for small writes only (a bulk import writes many)
+            if len(building) < FRESH_BUILDERS:
+                building[path] = builder
+            else:
+                self._building = None
         return builder.write()
 
 
 _MISSING = object()
+#: at most this many tree builders of the last write are kept for lookups
+FRESH_BUILDERS = 64
 
 
 def _find_in_tree(

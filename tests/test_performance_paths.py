@@ -416,3 +416,9 @@ def test_lookups_after_a_commit_agree_with_the_written_tree(tmp_path):
             expected = None
         assert ws.lookup(path) == expected, path
     assert ws.repo[ws.lookup("a/b/one")[0]].data == b"changed"
+    for i in range(100):  # a large write keeps no builders: plain tree reads
+        ws.add_blob(f"many/{i}/file", str(i))
+    ws.commit("many")
+    assert ws.repo[ws.lookup("many/42/file")[0]].data == b"42"
+    assert ws.lookup("many/42/missing") is None
+    assert ws.lookup("a/b/one") == (tree["a/b/one"].id, tree["a/b/one"].filemode)
