@@ -9,13 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-
-def number(value: float) -> str:
-    if value >= 1000:
-        return f"{value:,.0f}"
-    if value >= 100:
-        return f"{value:.1f}"
-    return f"{value:.3g}"
+from run import _num  # the same number format as the printed table
 
 
 def rows(result: dict) -> list[list[str]]:
@@ -26,8 +20,8 @@ def rows(result: dict) -> list[list[str]]:
             target += ": met" if row.get("met") else ": missed"
         out.append([
             row["scenario"],
-            f"{number(row['gitmodel'])} {row['unit']}",
-            f"{number(row['baseline_value'])} ({row['baseline']})",
+            f"{_num(row['gitmodel'])} {row['unit']}",
+            f"{_num(row['baseline_value'])} ({row['baseline']})",
             f"{row['ratio']:.2f}x",
             target,
         ])

@@ -89,10 +89,7 @@ def bulk_save(
                 stage.remove(moved)
             stage.set(target, oid, mode)
     for (obj, object_id, _f, _p, _m, _n, stored, _d), (_t, _o, _mode, blob_oid) in zip(prepared, staged):
-        obj._oid = blob_oid
-        obj._stored = stored
-        obj._stored_id = object_id
-        ws.cache_object(blob_oid, obj)
+        obj._mark_saved(ws, blob_oid, stored, object_id)
     if commit:
         return ws.commit(**commit_info)
     return None

@@ -292,13 +292,19 @@ class GitModel(metaclass=ModelBase):
                     ws.stage.set(path, value)
                 else:
                     ws.add_blob(path, value)
+        self._mark_saved(ws, oid, stored, object_id)
+        if commit:
+            return ws.commit(**commit_info)
+        return None
+
+    def _mark_saved(
+        self, ws: Workspace, oid: pygit2.Oid, stored: dict[str, Any], object_id: Any
+    ) -> None:
+        """Record that this object is now stored as blob ``oid`` under ``object_id``."""
         self._oid = oid
         self._stored = stored
         self._stored_id = object_id
         ws.cache_object(oid, self)
-        if commit:
-            return ws.commit(**commit_info)
-        return None
 
     @classmethod
     def bulk_save(

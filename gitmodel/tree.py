@@ -261,20 +261,9 @@ class StagingTree:
             elif filename(name):
                 yield prefix.rstrip("/"), name, child
 
-    def changed_paths(self) -> Iterator[str]:
-        """Paths with pending edits (folders, files and deletions)."""
-        stack: list[tuple[str, _Folder]] = [("", self._root)]
-        while stack:
-            prefix, folder = stack.pop()
-            for name, child in folder.entries.items():
-                path = f"{prefix}{name}"
-                if isinstance(child, _Folder):
-                    stack.append((path + "/", child))
-                else:
-                    yield path
-
     def touched_paths(self) -> Iterator[str]:
-        """Like :meth:`changed_paths`, plus every folder whose base content is dropped."""
+        """Paths with pending edits (files, deletions), plus every folder whose
+        base content is dropped."""
         if self._root.cleared:
             yield ""
         stack: list[tuple[str, _Folder]] = [("", self._root)]
