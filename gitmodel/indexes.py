@@ -25,6 +25,7 @@ most recently used slot and is moved by a diff.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -66,8 +67,76 @@ def indexed_fields(model: type[GitModel]) -> list[_fields.Field[Any]]:
 
 
 def _signature(model: type[GitModel], names: Sequence[str]) -> str:
+    """What an index depends on besides the tree: the model's layout, its
+    indexed fields and what a file without the field reads as (its default)."""
     opts = model._meta
-    return f"{model.__name__}:{opts.folder}:{opts.data_filename}:{','.join(sorted(names))}"
+    defaults = []
+    for name in sorted(names):
+        field = opts.get_field(name)
+        default = field._default
+        if default is _fields.NOT_PROVIDED:
+            defaults.append("-")
+        elif callable(default):
+            defaults.append("()")  # a new value each time: never answered by the index
+        else:
+            defaults.append(json.dumps(_json_or_repr(field, default), sort_keys=True))
+    key = f"{','.join(sorted(names))}:{'|'.join(defaults)}"
+    return f"{model.__name__}:{opts.folder}:{opts.data_filename}:{key}"
+
+
+def _json_or_repr(field: _fields.Field[Any], value: Any) -> Any:
+    try:
+        return field.to_json(value)
+    except Exception:  # a default the field cannot store: keyed by its text
+        return repr(value)
+
+
+#: the ``field`` column of a row saying that a data file's value of a field
+#: cannot be compared in SQL exactly as a scan compares it (a query on that
+#: field scans)
+_ANY_INEXACT = "SELECT 1 FROM val WHERE slot = ? AND field = ? LIMIT 1"
+
+
+def _inexact(name: str) -> str:
+    return f"\x00inexact:{name}"
+
+
+def _index_value(field: _fields.Field[Any], stored: dict[str, Any]) -> tuple[Any, bool]:
+    """``(value for SQL, exact)``: exact when SQL compares the value as a
+    scan does (the stored JSON is the field's own form of what ``get()``
+    reads, and SQLite holds it without loss)."""
+    if field.name in stored and field.serialize:
+        raw = stored[field.name]
+        try:
+            canonical = field.to_json(field.from_json(raw))
+        except Exception:  # a scan reports it as CorruptObject
+            return None, False
+        exact = _same_json(canonical, raw)
+    else:
+        if callable(field._default):
+            return None, False
+        try:
+            raw = field.to_json(field.get_default())
+        except Exception:
+            return None, False
+        exact = True
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return None, False
+    if isinstance(raw, int) and not isinstance(raw, bool) and not _INT64[0] <= raw <= _INT64[1]:
+        return _sql_value(raw), False
+    return _sql_value(raw), exact
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal JSON values of equal types (``1``, ``1.0``, ``True`` and ``"1"`` differ)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (dict, list)):
+        try:
+            return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+        except (TypeError, ValueError):
+            return False
+    return bool(a == b)
 
 
 def _sql_value(value: Any) -> Any:
@@ -197,8 +266,10 @@ class IndexStore:
         # NULL) only if the slot still describes this tree; the second, the
         # slot's matches
         checked = (
-            "SELECT NULL, NULL FROM slot WHERE id = ? AND sig = ? AND tree = ? UNION ALL " + sql
+            "SELECT NULL, NULL FROM slot WHERE id = ? AND sig = ? AND tree = ? UNION ALL "
+            f"SELECT '', NULL FROM ({_ANY_INEXACT}) UNION ALL " + sql
         )
+        inexact = _inexact(field)
         key = (sig, ctx.tree_hex)
 
         def work(db: sqlite3.Connection) -> list[tuple[str, pygit2.Oid]]:
@@ -216,21 +287,26 @@ class IndexStore:
                         self._known.clear()
                     slot = self._known[key] = row[0]
                 found = db.execute(
-                    checked, (slot, sig, ctx.tree_hex, slot, field, *params)
+                    checked, (slot, sig, ctx.tree_hex, slot, inexact, slot, field, *params)
                 ).fetchall()
                 if any(p is None for p, _o in found):
+                    if any(p == "" for p, _o in found):
+                        raise _Unavailable(f"some values of {field!r} need a scan")
                     return [(p, pygit2.Oid(raw=o)) for p, o in found if p is not None]
                 self._known.pop(key, None)  # moved by someone since
             db.execute("BEGIN IMMEDIATE")
             try:
                 slot, _changed = self._bring_up(db, ctx, sig, names)
                 found = db.execute(sql, (slot, field, *params)).fetchall()
+                needs_scan = db.execute(_ANY_INEXACT, (slot, inexact)).fetchone()
                 db.execute("COMMIT")
                 self._known[key] = slot
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             self._fold_wal(db)
+            if needs_scan:
+                raise _Unavailable(f"some values of {field!r} need a scan")
             return [(p, pygit2.Oid(raw=o)) for p, o in found]
 
         return self._run(work)  # type: ignore[no-any-return]
@@ -335,17 +411,16 @@ def _move(
     for path, oid in added:
         try:
             name, stored = json_format.loads(repo[oid].data)  # type: ignore[attr-defined]
-        except (KeyError, ValueError, RecursionError):
+        except (KeyError, ValueError, RecursionError, AttributeError, pygit2.GitError):
             continue  # a scan reports it as CorruptObject
         if name != model_name:
             continue
         raw = oid.raw
+        if not isinstance(stored, dict):
+            continue
         for field in fields:
-            if field.name in stored and field.serialize:
-                value = stored[field.name]
-            else:
-                value = field.to_json(field.get_default())
-            rows.append((slot, field.name, _sql_value(value), path, raw))
+            value, exact = _index_value(field, stored)
+            rows.append((slot, field.name if exact else _inexact(field.name), value, path, raw))
     if rows:
         db.executemany("INSERT INTO val VALUES (?, ?, ?, ?, ?)", rows)
     return len(removed) + len(added)

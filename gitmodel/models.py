@@ -462,6 +462,8 @@ class GitModel(metaclass=ModelBase):
         """
         opts = cls._meta
         cached = ws.cached_object(oid)
+        if cached is not None and type(cached).__name__ != cls.__name__:
+            cached = None  # equal bytes cached for another model: decoding refuses them
         obj: Optional[Self] = None
         if cached is None:
             try:

@@ -30,6 +30,7 @@ from .indexes import (
 from .query import Leaf, Node, Q, QuerySet
 from .serializers import json as json_format
 from .tree import TREE_MODE, _Folder
+from .validation import id_problem
 
 if TYPE_CHECKING:
     from .models import GitModel
@@ -197,7 +198,7 @@ class Row:
     def _read(self) -> None:
         ctx = self.ctx
         cached = ctx.ws.cached_object(self.oid)
-        if cached is not None:
+        if cached is not None and type(cached).__name__ == ctx.model.__name__:
             self.obj = cached
             return
         try:
@@ -384,15 +385,36 @@ def execute(qs: QuerySet[Any]) -> list[Row]:
     for path, oid in found:
         if pending and pending.hides(path):
             continue
+        if _foreign(qs, ctx, path):
+            continue
         row = Row(ctx, path, oid)
         if check and not _matches(qs, where, row):
             continue
         rows.append(row)
-    extra = [Row(ctx, p, o) for p, o in pending.files]
+    extra = [Row(ctx, p, o) for p, o in pending.files if not _foreign(qs, ctx, p)]
     if where is not None:
         extra = [row for row in extra if _matches(qs, where, row)]
     rows.extend(extra)
     return _finish(qs, rows, sort_paths)
+
+
+def _foreign(qs: QuerySet[Any], ctx: _Context, path: str) -> bool:
+    """True if ``path`` is not where an object of the model can be (a folder
+    named by another tool: ``..``, ``a\\b``, nested, not NFC...); reported as
+    ``CorruptObject`` like an unreadable object, or skipped with ``errors="skip"``."""
+    opts = ctx.model._meta
+    name = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else ""
+    if id_problem(name) is None and (
+        path == f"{ctx.folder}/{name}/{ctx.filename}"
+        if not opts.shard
+        else path == opts.get_data_path(name)
+    ):
+        return False
+    exc = CorruptObject(path, f"the folder name {name!r} is not a valid {ctx.model.__name__} id")
+    if qs.errors != "skip":
+        raise exc
+    qs.skipped.append(exc)
+    return True
 
 
 def _matches(qs: QuerySet[Any], where: Any, row: Row) -> bool:

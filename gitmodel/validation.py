@@ -7,11 +7,17 @@ import math
 import re
 from typing import Any
 
+from .pathsafety import name_problem
+
 MAX_ID_BYTES = 255
 MAX_JSON_DEPTH = 100
 INT_LIMIT = 10**4000
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _RESERVED_IDS = {".", "..", ".git"}
+#: ids with these take the slow path (names git or Windows may refuse)
+_ODD_FIRST = frozenset(". ")
+_ODD_ASCII = frozenset('/\\<>:"|?*~')
+_DEVICE_STEMS = frozenset(["CON", "PRN", "AUX", "NUL", "COM", "LPT"])
 
 
 def has_surrogates(text: str) -> bool:
@@ -26,16 +32,20 @@ def has_surrogates(text: str) -> bool:
 
 
 def id_problem(value: Any) -> str | None:
-    """Why ``value`` cannot be an object id, or ``None`` if it can."""
+    """Why ``value`` cannot be an object id, or ``None`` if it can.
+
+    An id is one path component: everything git's fsck or its checkout
+    protection refuses on any file system is refused (see :mod:`.pathsafety`).
+    """
     if (  # the common case, checked in one pass of cheap string methods
         type(value) is str
         and value.isascii()
         and value.isprintable()  # for ASCII: no control characters
         and 0 < len(value) <= MAX_ID_BYTES
-        and "/" not in value
-        and "\\" not in value
-        and not value.isspace()
-        and value.lower() not in _RESERVED_IDS
+        and value[0] not in _ODD_FIRST
+        and value[-1] not in ". "
+        and not _ODD_ASCII.intersection(value)
+        and value[:3].upper() not in _DEVICE_STEMS
     ):
         return None
     if not isinstance(value, str):
@@ -52,7 +62,7 @@ def id_problem(value: Any) -> str | None:
         return "must not contain unpaired surrogates"
     if len(value.encode("utf-8")) > MAX_ID_BYTES:
         return f"must be at most {MAX_ID_BYTES} bytes"
-    return None
+    return name_problem(value)
 
 
 def json_problem(value: Any) -> str | None:
