@@ -92,6 +92,18 @@ class ValidationError(GitModelError, ValueError):
         return out
 
 
+class InvalidReferenceName(ValidationError, ConfigurationError, RepositoryError):
+    """A branch, tag, lock, remote or ``HEAD`` name git would not accept.
+
+    Raised before anything is written; a ``ConfigurationError`` and a
+    ``RepositoryError`` too, as bad names were reported before.
+    """
+
+    def __init__(self, message: str, name: Any = None) -> None:
+        self.name = name
+        super().__init__(message, code="invalid_ref_name")
+
+
 class IntegrityError(GitModelError):
     """A save would break an invariant (duplicate id, unique value)."""
 

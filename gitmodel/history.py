@@ -14,6 +14,8 @@ import pygit2
 from pygit2.enums import FileMode, ObjectType, SortMode
 
 from . import changes as ch
+from .refs import branch_ref, check_ref_name
+from .validation import check_message
 from .exceptions import (
     BranchNotFound,
     MergeConflict,
@@ -299,9 +301,9 @@ def create_tag(
 
     Returns the id of the tagged commit.
     """
-    ref = f"refs/tags/{name}"
-    if not name or not pygit2.reference_is_valid_name(ref):
-        raise RepositoryError(f"invalid tag name: {name!r}")
+    ref = check_ref_name(f"refs/tags/{name}" if isinstance(name, str) else None, "tag", name)
+    if message is not None:
+        check_message(message, "tag message")
     if ws.repo.references.get(ref) is not None:
         raise RepositoryError(f"tag {name!r} already exists")
     if target is None:
@@ -313,7 +315,7 @@ def create_tag(
     if not isinstance(commit, pygit2.Commit):
         raise RepositoryError(f"{target!r} does not name a commit")
     if message is not None:
-        ws.repo.create_tag(name, commit.id, ObjectType.COMMIT, ws._signature(tagger), message)
+        ws.repo.create_tag(name, commit.id, ObjectType.COMMIT, ws._signature(tagger, "tagger"), message)
     else:
         ws.repo.references.create(ref, commit.id)
     return commit.id
@@ -331,7 +333,7 @@ def tags(ws: Workspace) -> dict[str, pygit2.Commit]:
 
 
 def delete_tag(ws: Workspace, name: str) -> None:
-    ref = ws.repo.references.get(f"refs/tags/{name}")
+    ref = ws.repo.references.get(check_ref_name(f"refs/tags/{name}", "tag", name))
     if ref is None:
         raise ReferenceNotFound(name, f"tag not found: {name!r}")
     ref.delete()
@@ -352,7 +354,7 @@ def branches(ws: Workspace) -> dict[str, Branch]:
 
 def delete_branch(ws: Workspace, name: str) -> None:
     """Delete branch ``name``; refused for the current branch."""
-    ref_name = name if name.startswith("refs/") else f"refs/heads/{name}"
+    ref_name = branch_ref(name)
     if ref_name == ws.head and not ws.detached:
         raise RepositoryError(f"cannot delete {name!r}: it is the current branch")
     ref = ws.repo.references.get(ref_name)

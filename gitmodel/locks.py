@@ -22,7 +22,8 @@ from typing import Iterator, Optional
 import pygit2
 
 from .concurrency import DEFAULT_STALE_LOCK_AGE, break_stale_lock_file, lock_file_path
-from .exceptions import GitModelError, LockWaitTimeoutExceeded
+from .exceptions import LockWaitTimeoutExceeded
+from .refs import check_ref_name
 
 LOCK_PREFIX = "refs/locks/"
 
@@ -58,12 +59,7 @@ def _pid_alive(pid: int) -> bool:
 
 def lock_ref_name(name: str) -> str:
     """``refs/locks/<name>``, refusing names git would not accept."""
-    if not isinstance(name, str) or not name or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise GitModelError(f"invalid lock name: {name!r}")
-    ref = LOCK_PREFIX + name
-    if not pygit2.reference_is_valid_name(ref):  # C string: checked for NUL above
-        raise GitModelError(f"invalid lock name: {name!r}")
-    return ref
+    return check_ref_name(LOCK_PREFIX + name if isinstance(name, str) and name else None, "lock", name)
 
 
 def read_lock(repo: pygit2.Repository, name: str) -> Optional[LockInfo]:

@@ -30,6 +30,7 @@ from .exceptions import (
     RemoteNotFound,
     RepositoryError,
 )
+from .refs import branch_ref
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -607,10 +608,7 @@ def _catch_up(ws: Workspace) -> None:
 
 
 def _local_ref(name: str) -> str:
-    ref = name if name.startswith("refs/") else f"refs/heads/{name}"
-    if not pygit2.reference_is_valid_name(ref):
-        raise ConfigurationError(f"invalid branch name: {name!r}")
-    return ref
+    return branch_ref(name)
 
 
 def _upstream_config(ws: Workspace, local: str) -> tuple[Optional[str], Optional[str]]:

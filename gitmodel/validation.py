@@ -7,6 +7,7 @@ import math
 import re
 from typing import Any
 
+from .exceptions import ValidationError
 from .pathsafety import name_problem
 
 MAX_ID_BYTES = 255
@@ -102,3 +103,41 @@ def json_problem(value: Any) -> str | None:
         else:
             return f"{type(item).__name__} is not a JSON type"
     return None
+
+
+def identity_problem(name: Any, email: Any) -> str | None:
+    """Why ``(name, email)`` cannot sign a commit that passes ``git fsck
+    --strict``, or ``None``: no ``<``, ``>``, newline or other control
+    character (each would inject header lines), a name that is not blank."""
+    for what, value in (("name", name), ("e-mail", email)):
+        if not isinstance(value, str):
+            return f"the {what} must be a string, not {type(value).__name__}"
+        if _CONTROL_CHARS.search(value):
+            return f"the {what} {value!r} must not contain newlines or other control characters"
+        if "<" in value or ">" in value:
+            return f"the {what} {value!r} must not contain '<' or '>'"
+        if has_surrogates(value):
+            return f"the {what} {value!r} must not contain unpaired surrogates"
+    if not name.strip():
+        return "the name must not be empty"
+    return None
+
+
+def check_identity(name: Any, email: Any, role: str) -> None:
+    """Raise :class:`ValidationError` (field ``role``) if ``(name, email)`` cannot sign."""
+    problem = identity_problem(name, email)
+    if problem:
+        raise ValidationError(f"invalid {role}: {problem}", field=role, code="invalid_identity")
+
+
+def check_message(message: Any, what: str = "commit message") -> None:
+    """Raise :class:`ValidationError` unless ``message`` can be stored in a git object."""
+    if not isinstance(message, str):
+        problem = f"must be a string, not {type(message).__name__}"
+    elif "\x00" in message:
+        problem = "must not contain NUL characters"
+    elif has_surrogates(message):
+        problem = "must not contain unpaired surrogates"
+    else:
+        return
+    raise ValidationError(f"invalid {what}: {problem}", field="message", code="invalid_message")

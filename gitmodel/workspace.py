@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import ObjectType, SortMode
 
-from . import concurrency, locks, refs
+from . import concurrency, locks, refs, validation
 from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
@@ -25,6 +25,7 @@ from .exceptions import (
     CorruptObject,
     RepositoryError,
     RepositoryNotFound,
+    ValidationError,
 )
 from .models import GitModel, ModelBase, _copy_data
 from .refs import Branch, Treeish, branch_ref
@@ -141,13 +142,7 @@ class Workspace:
     def _initial_head(self, initial_branch: Optional[str]) -> str:
         if initial_branch:
             return branch_ref(initial_branch)
-        try:
-            head = self.repo.references.get("HEAD")
-        except (pygit2.GitError, ValueError) as exc:
-            raise RepositoryError(f"HEAD of {self.path!r} is corrupt: {exc}") from None
-        if head is not None and head.type == pygit2.enums.ReferenceType.SYMBOLIC:
-            return str(head.target)
-        return "refs/heads/master"
+        return refs.head_branch(self.repo) or "refs/heads/master"
 
     # -- identity ---------------------------------------------------------------
     @property
@@ -439,10 +434,17 @@ class Workspace:
         history.reset(self, targets)
 
     # -- committing ----------------------------------------------------------------
-    def _signature(self, who: Optional[Union[Identity, pygit2.Signature]]) -> pygit2.Signature:
+    def _signature(
+        self, who: Optional[Union[Identity, pygit2.Signature]], role: str = "author"
+    ) -> pygit2.Signature:
         if isinstance(who, pygit2.Signature):
+            validation.check_identity(who.name, who.email, role)
             return who
-        name, email = who or self.default_author
+        try:
+            name, email = who or self.default_author
+        except (TypeError, ValueError):
+            raise ValidationError(f"invalid {role}: give (name, e-mail), not {who!r}", field=role) from None
+        validation.check_identity(name, email, role)
         return pygit2.Signature(name, email)
 
     def commit(
@@ -459,6 +461,7 @@ class Workspace:
         During a merge, writes the merge commit once every conflict is settled.
         """
         self._require_writable()
+        validation.check_message(message)
         if self._merge is not None:
             from . import merge
 
@@ -469,7 +472,7 @@ class Workspace:
             if tree_id == start_tree or (start_tree is None and len(self.repo[tree_id]) == 0):  # type: ignore[arg-type]
                 return None
             author_sig = self._signature(author)
-            committer_sig = self._signature(committer) if committer else author_sig
+            committer_sig = self._signature(committer, "committer") if committer else author_sig
             parents = [self._start] if self._start is not None else []
             commit_id = self.repo.create_commit(
                 None, author_sig, committer_sig, message, tree_id, parents
@@ -666,6 +669,8 @@ class Workspace:
         """Merge branch, tag or commit ``other`` into the current branch, field by field."""
         from . import merge
 
+        if message is not None:
+            validation.check_message(message)
         return merge.merge(self, other, message, strategy, fast_forward)
 
     @property
