@@ -14,6 +14,8 @@ id never becomes a name some git client cannot store or check out.
 
 from __future__ import annotations
 
+import os
+import stat
 import unicodedata
 from typing import Optional
 
@@ -139,4 +141,23 @@ def path_problem(path: str) -> Optional[str]:
         problem = name_problem(part)
         if problem:
             return f"{problem} (in {path!r})"
+    return None
+
+
+def unsafe_component(root: str, parts: list[str], last_is_file: bool = True) -> Optional[str]:
+    """The first of ``root/parts[0]/parts[1]/...`` that would lead a write
+    elsewhere: a symlink (or, before the last part, not a folder). Checked
+    with ``lstat``, so nothing is followed; missing parts are fine."""
+    path = root
+    for index, part in enumerate(parts):
+        path = os.path.join(path, part)
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return None
+        except OSError:  # e.g. a file where a folder should be (ENOTDIR)
+            return path
+        last = index == len(parts) - 1
+        if stat.S_ISLNK(mode) or (not stat.S_ISDIR(mode) and not (last and last_is_file)):
+            return path
     return None
