@@ -124,12 +124,17 @@ class ModelNotFound(GitModelError, LookupError):
 
 
 class CorruptObject(GitModelError):
-    """Data in the repository cannot be read as a model object."""
+    """Data in the repository cannot be read as a model object.
 
-    def __init__(self, path: str, reason: str) -> None:
+    ``path`` is where it is; ``commit``, when known, the commit it came from.
+    """
+
+    def __init__(self, path: str, reason: str, commit: Any = None) -> None:
         self.path = path
         self.reason = reason
-        super().__init__(f"corrupt object at {path!r}: {reason}")
+        self.commit = commit
+        where = f" in commit {str(commit)[:12]}" if commit is not None else ""
+        super().__init__(f"corrupt object at {path!r}{where}: {reason}")
 
 
 class LockWaitTimeoutExceeded(GitModelError, TimeoutError):

@@ -28,6 +28,7 @@ import json
 import math
 import os
 import sqlite3
+import stat
 import threading
 import time
 import weakref
@@ -54,6 +55,8 @@ MAX_SLOTS = 6
 #: database at once, so the next small update does not pay for it
 CHECKPOINT_AFTER = 2000
 _INT64 = (-(2**63), 2**63 - 1)
+#: files SQLite keeps beside the database
+_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def indexed_fields(model: type[GitModel]) -> list[_fields.Field[Any]]:
@@ -172,12 +175,13 @@ class IndexStore:
     # -- connection ---------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         try:
-            inode: Optional[int] = os.stat(self.path).st_ino
+            inode: Optional[int] = os.lstat(self.path).st_ino
         except FileNotFoundError:
             inode = None
         if self._db is not None and inode is not None and inode == self._inode:
             return self._db
         self.close()
+        self._make_safe()
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         try:
@@ -206,8 +210,23 @@ class IndexStore:
             db.close()
             raise
         self._db = db
-        self._inode = os.stat(self.path).st_ino
+        self._inode = os.lstat(self.path).st_ino
         return db
+
+    def _make_safe(self) -> None:
+        """Never follow a symlink out of the git folder: a symlink at the
+        place of the index folder or files is removed (the index is rebuilt);
+        something else than a folder or file there makes queries scan."""
+        folder = os.path.dirname(self.path)
+        for path in (folder, self.path, *(self.path + s for s in _SIDE_FILES)):
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(mode):
+                os.unlink(path)  # removes the link itself, never what it points at
+            elif not (stat.S_ISDIR(mode) if path == folder else stat.S_ISREG(mode)):
+                raise _Unavailable(f"{path!r} is not a {'folder' if path == folder else 'file'}")
 
     def close(self) -> None:
         """Close the connection (the file stays)."""
@@ -222,11 +241,13 @@ class IndexStore:
 
     def _discard_file(self) -> None:
         self.close()
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", *_SIDE_FILES):
             try:
                 os.unlink(self.path + suffix)
             except FileNotFoundError:
                 pass
+            except OSError as exc:
+                raise _Unavailable(str(exc)) from None
 
     def _run(self, work: Any) -> Any:
         """Run ``work(db)``; a corrupt file is deleted and rebuilt once."""

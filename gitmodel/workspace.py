@@ -782,12 +782,15 @@ class Workspace:
 
     # -- plain git --------------------------------------------------------------------
     def sync_repo_index(self, checkout: bool = True) -> None:
-        """Write the staged state into the repository's index (and work tree)."""
-        tree = self.index
-        self.repo.index.read_tree(tree)
-        self.repo.index.write()
-        if checkout and not self.repo.is_bare:
-            self.repo.checkout_index(strategy=pygit2.enums.CheckoutStrategy.FORCE)
+        """Write the staged state into the repository's index (and work tree).
+
+        Nothing is written through a symlink; a symlink or submodule entry,
+        a ``.git`` alias or a model folder that is not a folder raises
+        ``CorruptObject`` (see :mod:`gitmodel.checkout`).
+        """
+        from . import checkout as _checkout
+
+        _checkout.sync_repo_index(self, checkout)
 
     def __repr__(self) -> str:
         return f"<Workspace {self.path!r} on {self.head}>"
