@@ -333,7 +333,9 @@ def tags(ws: Workspace) -> dict[str, pygit2.Commit]:
 
 
 def delete_tag(ws: Workspace, name: str) -> None:
-    ref = ws.repo.references.get(check_ref_name(f"refs/tags/{name}", "tag", name))
+    ref = ws.repo.references.get(
+        check_ref_name(f"refs/tags/{name}" if isinstance(name, str) else None, "tag", name)
+    )
     if ref is None:
         raise ReferenceNotFound(name, f"tag not found: {name!r}")
     ref.delete()

@@ -13,6 +13,7 @@ from .pathsafety import name_problem
 MAX_ID_BYTES = 255
 MAX_JSON_DEPTH = 100
 INT_LIMIT = 10**4000
+IDENTITY_TRIMMED = "".join(chr(c) for c in range(33)) + ".,:;<>\"\\'"
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _RESERVED_IDS = {".", "..", ".git"}
 #: ids with these take the slow path (names git or Windows may refuse)
@@ -118,8 +119,11 @@ def identity_problem(name: Any, email: Any) -> str | None:
             return f"the {what} {value!r} must not contain '<' or '>'"
         if has_surrogates(value):
             return f"the {what} {value!r} must not contain unpaired surrogates"
-    if not name.strip():
-        return "the name must not be empty"
+    # git trims these from both ends of a name or e-mail; nothing may be left empty
+    if not name.strip(IDENTITY_TRIMMED):
+        return f"the name {name!r} must not be empty"
+    if not email.strip(IDENTITY_TRIMMED):
+        return f"the e-mail {email!r} must not be empty"
     return None
 
 

@@ -462,6 +462,9 @@ class Workspace:
         """
         self._require_writable()
         validation.check_message(message)
+        # identities are checked before anything is written
+        author_sig = self._signature(author)
+        committer_sig = self._signature(committer, "committer") if committer else author_sig
         if self._merge is not None:
             from . import merge
 
@@ -471,8 +474,6 @@ class Workspace:
             start_tree = self._start_tree_id()
             if tree_id == start_tree or (start_tree is None and len(self.repo[tree_id]) == 0):  # type: ignore[arg-type]
                 return None
-            author_sig = self._signature(author)
-            committer_sig = self._signature(committer, "committer") if committer else author_sig
             parents = [self._start] if self._start is not None else []
             commit_id = self.repo.create_commit(
                 None, author_sig, committer_sig, message, tree_id, parents
