@@ -39,6 +39,7 @@ import pygit2
 
 from . import fields as _fields
 from .serializers import json as json_format
+from .validation import has_surrogates, id_problem
 
 if TYPE_CHECKING:
     from .models import GitModel
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["IndexStore", "UpdateStats", "indexed_fields", "store_for", "update_index"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 #: slots kept per model index (lanes beyond this are dropped, least recent first)
 MAX_SLOTS = 6
@@ -97,7 +98,30 @@ def _json_or_repr(field: _fields.Field[Any], value: Any) -> Any:
 #: the ``field`` column of a row saying that a data file's value of a field
 #: cannot be compared in SQL exactly as a scan compares it (a query on that
 #: field scans)
-_ANY_INEXACT = "SELECT 1 FROM val WHERE slot = ? AND field = ? LIMIT 1"
+_ANY_INEXACT = "SELECT 1 FROM val WHERE slot = ? AND field IN (?, ?) LIMIT 1"
+#: the ``field`` column of a row saying a data file sits where no object of
+#: the model can be (a folder named ``..`` by another tool): queries scan,
+#: and the scan reports it
+FOREIGN = "\x00foreign"
+
+
+def misplaced(model: type[GitModel], path: str) -> Optional[str]:
+    """The folder name of data file ``path`` if no object of ``model`` can
+    sit there (not a valid id, nested, a wrong shard), else ``None``."""
+    opts = model._meta
+    name = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else ""
+    if id_problem(name) is None and (
+        path == f"{opts.folder}/{name}/{opts.data_filename}"
+        if not opts.shard
+        else path == opts.get_data_path(name)
+    ):
+        return None
+    return name
+
+
+def _sql_path(path: str) -> str:
+    """``path`` as SQLite can hold it (a name that is not UTF-8, spelled in hex)."""
+    return path if not has_surrogates(path) else "\x00" + path.encode("utf-8", "surrogateescape").hex()
 
 
 def _inexact(name: str) -> str:
@@ -308,7 +332,7 @@ class IndexStore:
                         self._known.clear()
                     slot = self._known[key] = row[0]
                 found = db.execute(
-                    checked, (slot, sig, ctx.tree_hex, slot, inexact, slot, field, *params)
+                    checked, (slot, sig, ctx.tree_hex, slot, inexact, FOREIGN, slot, field, *params)
                 ).fetchall()
                 if any(p is None for p, _o in found):
                     if any(p == "" for p, _o in found):
@@ -319,7 +343,7 @@ class IndexStore:
             try:
                 slot, _changed = self._bring_up(db, ctx, sig, names)
                 found = db.execute(sql, (slot, field, *params)).fetchall()
-                needs_scan = db.execute(_ANY_INEXACT, (slot, inexact)).fetchone()
+                needs_scan = db.execute(_ANY_INEXACT, (slot, inexact, FOREIGN)).fetchone()
                 db.execute("COMMIT")
                 self._known[key] = slot
             except BaseException:
@@ -424,12 +448,15 @@ def _move(
     elif old is not None:
         gone: list[str] = []
         _tree_diff(repo, old, new, prefix, filename, gone, added)
-        removed = [(slot, path) for path in gone]
+        removed = [(slot, _sql_path(path)) for path in gone]
     if removed:
         db.executemany("DELETE FROM val WHERE slot = ? AND path = ?", removed)
     rows = []
     model_name = ctx.model.__name__
     for path, oid in added:
+        if misplaced(ctx.model, path) is not None:
+            rows.append((slot, FOREIGN, None, _sql_path(path), oid.raw))
+            continue
         try:
             name, stored = json_format.loads(repo[oid].data)  # type: ignore[attr-defined]
         except (KeyError, ValueError, RecursionError, AttributeError, pygit2.GitError):

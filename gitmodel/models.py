@@ -470,6 +470,8 @@ class GitModel(metaclass=ModelBase):
                 kind, data = ws.read_object(oid)
             except KeyError:
                 raise CorruptObject(path, f"blob {oid} is missing") from None
+            except pygit2.GitError as exc:
+                raise CorruptObject(path, f"blob {oid} cannot be read ({exc})") from None
             if kind != _BLOB:
                 raise CorruptObject(path, f"expected a blob, found a {_type_name(kind)}")
             try:
@@ -654,5 +656,7 @@ def _tree_lookup(tree: pygit2.Tree, path: str) -> Optional[tuple[pygit2.Oid, int
         obj = tree[path]
     except KeyError:
         return None
+    except pygit2.GitError as exc:
+        raise CorruptObject(path, f"a tree on this path cannot be read ({exc})") from None
     return (obj.id, obj.filemode)  # type: ignore[attr-defined]
 

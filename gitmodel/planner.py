@@ -25,12 +25,12 @@ from .indexes import (
     _sql_value,
     _Unavailable,
     indexed_fields,
+    misplaced,
     store_for,
 )
 from .query import Leaf, Node, Q, QuerySet
 from .serializers import json as json_format
 from .tree import TREE_MODE, _Folder
-from .validation import id_problem
 
 if TYPE_CHECKING:
     from .models import GitModel
@@ -203,7 +203,7 @@ class Row:
             return
         try:
             name, stored = json_format.loads(ctx.ws.repo[self.oid].data)  # type: ignore[attr-defined]
-        except (KeyError, ValueError, RecursionError, AttributeError):  # AttributeError: not a blob
+        except (KeyError, ValueError, RecursionError, AttributeError, pygit2.GitError):  # not a blob, unreadable
             name, stored = "", {}
         if name != ctx.model.__name__:
             ctx.model._load(ctx.ws, self.path, self.oid, ctx.root)  # raises CorruptObject
@@ -364,7 +364,18 @@ def _index_lookup(ctx: _Context, plan: _Plan) -> Optional[list[tuple[str, pygit2
 
 
 def execute(qs: QuerySet[Any]) -> list[Row]:
-    """Run ``qs``: the matching rows, ordered and sliced."""
+    """Run ``qs``: the matching rows, ordered and sliced.
+
+    A tree git cannot parse (written by another tool) raises ``CorruptObject``.
+    """
+    try:
+        return _execute(qs)
+    except pygit2.GitError as exc:
+        folder = qs.model._meta.folder
+        raise CorruptObject(folder, f"a tree in this folder cannot be read ({exc})") from None
+
+
+def _execute(qs: QuerySet[Any]) -> list[Row]:
     model = qs.model
     where = qs._where.resolve(qs.treeish) if qs._where is not None else None
     ctx = _Context(model, qs.treeish)
@@ -402,13 +413,8 @@ def _foreign(qs: QuerySet[Any], ctx: _Context, path: str) -> bool:
     """True if ``path`` is not where an object of the model can be (a folder
     named by another tool: ``..``, ``a\\b``, nested, not NFC...); reported as
     ``CorruptObject`` like an unreadable object, or skipped with ``errors="skip"``."""
-    opts = ctx.model._meta
-    name = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else ""
-    if id_problem(name) is None and (
-        path == f"{ctx.folder}/{name}/{ctx.filename}"
-        if not opts.shard
-        else path == opts.get_data_path(name)
-    ):
+    name = misplaced(ctx.model, path)
+    if name is None:
         return False
     exc = CorruptObject(path, f"the folder name {name!r} is not a valid {ctx.model.__name__} id")
     if qs.errors != "skip":

@@ -293,7 +293,10 @@ class Workspace:
         """``(oid, mode)`` at ``path`` in the staged state, or ``None``."""
         concurrency.follow_branch(self)
         with self.write_lock:
-            return self.stage.lookup(path)
+            try:
+                return self.stage.lookup(path)
+            except pygit2.GitError as exc:  # a tree written by another tool
+                raise CorruptObject(path, f"a tree on this path cannot be read ({exc})") from None
 
     def resolve(self, conflict: Conflict, choice: Any = _NO_CHOICE, *, value: Any = _NO_CHOICE) -> None:
         """Settle a merge conflict: ``'ours'``, ``'theirs'``, ``'base'`` or a value.
@@ -343,7 +346,10 @@ class Workspace:
         with self.write_lock:  # a snapshot: other threads may stage meanwhile
             if folder and _is_file(stage.base, folder) and _is_file(stage, folder):
                 raise CorruptObject(folder, "expected a folder, found a file")
-            found = list(stage.iter_files(folder, match))
+            try:
+                found = list(stage.iter_files(folder, match))
+            except pygit2.GitError as exc:  # a tree written by another tool
+                raise CorruptObject(folder, f"a tree in this folder cannot be read ({exc})") from None
         for rel, name, (oid, _mode) in found:
             prefix = f"{folder}/{rel}/" if rel else (f"{folder}/" if folder else "")
             yield prefix + name, oid, tree
