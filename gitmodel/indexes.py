@@ -119,6 +119,29 @@ def misplaced(model: type[GitModel], path: str) -> Optional[str]:
     return name
 
 
+def _readable(
+    model: type[GitModel], path: str, repo: pygit2.Repository, oid: pygit2.Oid
+) -> Optional[dict[str, Any]]:
+    """The stored fields of data file ``path`` if ``get()`` would read it
+    without error, else ``None`` (it sits where no object can, cannot be
+    parsed, holds another model, a value its field refuses, a wrong id)."""
+    if misplaced(model, path) is not None:
+        return None
+    try:
+        name, stored = json_format.loads(repo[oid].data)  # type: ignore[attr-defined]
+        obj = model._decode(path, name, stored)
+    except Exception:  # whatever it is, the scan reports it as CorruptObject
+        return None
+    opts = model._meta
+    if opts.id_attr in stored:
+        try:
+            if opts.get_data_path(obj._stored_id) != path:  # type: ignore[arg-type]
+                return None
+        except Exception:
+            return None
+    return stored
+
+
 def _sql_path(path: str) -> str:
     """``path`` as SQLite can hold it (a name that is not UTF-8, spelled in hex)."""
     return path if not has_surrogates(path) else "\x00" + path.encode("utf-8", "surrogateescape").hex()
@@ -150,7 +173,7 @@ def _index_value(field: _fields.Field[Any], stored: dict[str, Any]) -> tuple[Any
     if isinstance(raw, float) and not math.isfinite(raw):
         return None, False
     if isinstance(raw, int) and not isinstance(raw, bool) and not _INT64[0] <= raw <= _INT64[1]:
-        return _sql_value(raw), False
+        return None, False  # SQLite would hold it as a float, inexactly
     return _sql_value(raw), exact
 
 
@@ -452,20 +475,12 @@ def _move(
     if removed:
         db.executemany("DELETE FROM val WHERE slot = ? AND path = ?", removed)
     rows = []
-    model_name = ctx.model.__name__
     for path, oid in added:
-        if misplaced(ctx.model, path) is not None:
+        stored = _readable(ctx.model, path, repo, oid)
+        if stored is None:  # a scan reports it: every query of this index scans
             rows.append((slot, FOREIGN, None, _sql_path(path), oid.raw))
             continue
-        try:
-            name, stored = json_format.loads(repo[oid].data)  # type: ignore[attr-defined]
-        except (KeyError, ValueError, RecursionError, AttributeError, pygit2.GitError):
-            continue  # a scan reports it as CorruptObject
-        if name != model_name:
-            continue
         raw = oid.raw
-        if not isinstance(stored, dict):
-            continue
         for field in fields:
             value, exact = _index_value(field, stored)
             rows.append((slot, field.name if exact else _inexact(field.name), value, path, raw))

@@ -185,7 +185,7 @@ _ABSENT = object()
 class Row:
     """One data file a query considers; read only as far as needed."""
 
-    __slots__ = ("ctx", "path", "oid", "obj", "stored", "memo")
+    __slots__ = ("ctx", "path", "oid", "obj", "stored", "memo", "loaded")
 
     def __init__(self, ctx: _Context, path: str, oid: pygit2.Oid) -> None:
         self.ctx = ctx
@@ -194,6 +194,7 @@ class Row:
         self.obj: Optional[GitModel] = None
         self.stored: Optional[dict[str, Any]] = None
         self.memo: Optional[dict[str, Any]] = None
+        self.loaded: Optional[GitModel] = None  # built by verify(), handed out once
 
     def _read(self) -> None:
         ctx = self.ctx
@@ -246,8 +247,16 @@ class Row:
             return self.path.rsplit("/", 2)[-2]
         return self.get(self.ctx.model._meta.id_field)  # type: ignore[call-overload]
 
+    def verify(self) -> None:
+        """Raise ``CorruptObject`` if ``get()`` would refuse this file."""
+        if self.loaded is None:
+            self.loaded = self.load()
+
     def load(self) -> Any:
         """The model instance (decoded once per blob id, then copied from the cache)."""
+        if self.loaded is not None:
+            obj, self.loaded = self.loaded, None
+            return obj
         ctx = self.ctx
         if self.stored is not None and self.obj is None:
             decoded = ctx.model._decode(self.path, ctx.model.__name__, self.stored)
@@ -382,6 +391,8 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
     if ctx.custom_path:
         return _finish(qs, [r for r in _custom_rows(ctx) if where is None or where(r)], False)
     plan = _choose_plan(model, where)
+    if plan is None and where is None:
+        plan = _every_row_plan(model)  # the index knows which files can be read
     indexed = _index_lookup(ctx, plan) if plan is not None else None
     sort_paths = indexed is not None or bool(ctx.pending)
     found: Iterable[tuple[str, pygit2.Oid]]
@@ -402,11 +413,27 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
         if check and not _matches(qs, where, row):
             continue
         rows.append(row)
+    if indexed is None and qs.errors != "skip":
+        # an index vouches for the files it lists; scanned ones are read, so a
+        # file get() would refuse raises here, in count() and ids() too
+        for row in rows:
+            row.verify()
     extra = [Row(ctx, p, o) for p, o in pending.files if not _foreign(qs, ctx, p)]
     if where is not None:
         extra = [row for row in extra if _matches(qs, where, row)]
+    if qs.errors != "skip":
+        for row in extra:
+            row.verify()
     rows.extend(extra)
     return _finish(qs, rows, sort_paths)
+
+
+def _every_row_plan(model: type[GitModel]) -> Optional[_Plan]:
+    """A plan listing every readable data file from an index, if the model has one."""
+    found = indexed_fields(model)
+    if not found or model._meta._custom_data_path is not None:
+        return None
+    return _Plan(Leaf(found[0], [], "isnull", True), "1", [], True)
 
 
 def _foreign(qs: QuerySet[Any], ctx: _Context, path: str) -> bool:
