@@ -39,10 +39,13 @@ def sync_repo_index(ws: Workspace, checkout: bool = True) -> None:
         root = os.fsencode(workdir)
         _check_disk(root, tree, b"")
         _check_old_index(root, repo)
-    repo.index.read_tree(tree)
-    repo.index.write()
-    if checkout and workdir:
-        repo.checkout_index(strategy=pygit2.enums.CheckoutStrategy.FORCE)
+    try:
+        repo.index.read_tree(tree)
+        repo.index.write()
+        if checkout and workdir:
+            repo.checkout_index(strategy=pygit2.enums.CheckoutStrategy.FORCE)
+    except (pygit2.GitError, OSError) as exc:
+        raise RepositoryError(f"cannot write the index or work tree: {exc}") from None
 
 
 def check_tree(repo: pygit2.Repository, tree: pygit2.Tree, commit: object = None) -> None:
@@ -57,7 +60,10 @@ def check_tree(repo: pygit2.Repository, tree: pygit2.Tree, commit: object = None
             if problem:
                 raise CorruptObject(path, problem, commit)
             if entry.filemode == TREE_MODE:
-                sub = repo.get(entry.id)
+                try:
+                    sub = repo.get(entry.id)
+                except pygit2.GitError as exc:
+                    raise CorruptObject(path, f"tree {entry.id} cannot be read ({exc})", commit) from None
                 if not isinstance(sub, pygit2.Tree):
                     raise CorruptObject(path, f"tree {entry.id} is missing", commit)
                 stack.append((prefix + raw + b"/", sub))

@@ -14,6 +14,7 @@ import pygit2
 from pygit2.enums import FileMode, ObjectType, SortMode
 
 from . import changes as ch
+from .objects import reads_others_trees
 from .refs import branch_ref, check_ref_name
 from .validation import check_message
 from .exceptions import (
@@ -114,6 +115,7 @@ class _PathState:
         return result
 
 
+@reads_others_trees
 def object_history(
     ws: Workspace, cls: type, object_id: Any, treeish: Any = None, follow: bool = True
 ) -> list[Version]:
@@ -199,11 +201,13 @@ def _renamed_from(
 
 
 # -- diffs -------------------------------------------------------------------------
+@reads_others_trees
 def changes(ws: Workspace, a: Any, b: Any = None) -> list[ch.Change]:
     """What changed from ``a`` to ``b`` (default: the staged state)."""
     return ch.changes_between(ws, ch.tree_of(ws, a), ch.tree_of(ws, b))
 
 
+@reads_others_trees
 def object_diff(ws: Workspace, cls: type, object_id: Any, a: Any, b: Any = None) -> Optional[ch.ObjectChange]:
     """How one object changed from ``a`` to ``b`` (default: staged); ``None`` if equal."""
     object_id = cls._meta.id_field.clean_id(object_id)  # type: ignore[attr-defined]
@@ -233,6 +237,7 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
     return cls.get(object_id)  # type: ignore[attr-defined,no-any-return]
 
 
+@reads_others_trees
 def revert(ws: Workspace, commit: Any) -> list[ch.Change]:
     """Stage the inverse of one commit's changes, field by field; returns them.
 

@@ -120,7 +120,7 @@ def misplaced(model: type[GitModel], path: str) -> Optional[str]:
 
 
 def _readable(
-    model: type[GitModel], path: str, repo: pygit2.Repository, oid: pygit2.Oid
+    model: type[GitModel], path: str, ws: Workspace, oid: pygit2.Oid
 ) -> Optional[dict[str, Any]]:
     """The stored fields of data file ``path`` if ``get()`` would read it
     without error, else ``None`` (it sits where no object can, cannot be
@@ -128,7 +128,10 @@ def _readable(
     if misplaced(model, path) is not None:
         return None
     try:
-        name, stored = json_format.loads(repo[oid].data)  # type: ignore[attr-defined]
+        kind, data = ws.read_object(oid)
+        if kind != pygit2.enums.ObjectType.BLOB:
+            return None
+        name, stored = json_format.loads(data)
         obj = model._decode(path, name, stored)
     except Exception:  # whatever it is, the scan reports it as CorruptObject
         return None
@@ -476,7 +479,7 @@ def _move(
         db.executemany("DELETE FROM val WHERE slot = ? AND path = ?", removed)
     rows = []
     for path, oid in added:
-        stored = _readable(ctx.model, path, repo, oid)
+        stored = _readable(ctx.model, path, ctx.ws, oid)
         if stored is None:  # a scan reports it: every query of this index scans
             rows.append((slot, FOREIGN, None, _sql_path(path), oid.raw))
             continue

@@ -69,6 +69,7 @@ def _exact_param(field: _fields.Field[Any], value: Any) -> Any:
 
 
 _NO = object()
+_BLOB = int(pygit2.enums.ObjectType.BLOB)
 
 
 # -- what a query runs against ------------------------------------------------
@@ -203,7 +204,8 @@ class Row:
             self.obj = cached
             return
         try:
-            name, stored = json_format.loads(ctx.ws.repo[self.oid].data)  # type: ignore[attr-defined]
+            kind, data = ctx.ws.read_object(self.oid)
+            name, stored = json_format.loads(data) if kind == _BLOB else ("", {})
         except (KeyError, ValueError, RecursionError, AttributeError, pygit2.GitError):  # not a blob, unreadable
             name, stored = "", {}
         if name != ctx.model.__name__:

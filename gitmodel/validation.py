@@ -7,7 +7,7 @@ import math
 import re
 from typing import Any
 
-from .exceptions import ValidationError
+from .exceptions import CorruptObject, ValidationError
 from .pathsafety import name_problem
 
 MAX_ID_BYTES = 255
@@ -145,3 +145,19 @@ def check_message(message: Any, what: str = "commit message") -> None:
     else:
         return
     raise ValidationError(f"invalid {what}: {problem}", field="message", code="invalid_message")
+
+
+def read_blob(repo: Any, oid: Any, path: str) -> bytes:
+    """The content of blob ``oid`` stored at ``path``; :class:`CorruptObject`
+    if it is missing, unreadable or not a blob."""
+    import pygit2
+
+    try:
+        obj = repo[oid]
+    except KeyError:
+        raise CorruptObject(path, f"blob {oid} is missing") from None
+    except (pygit2.GitError, ValueError) as exc:
+        raise CorruptObject(path, f"blob {oid} cannot be read ({exc})") from None
+    if not isinstance(obj, pygit2.Blob):
+        raise CorruptObject(path, f"expected a file, found a {type(obj).__name__.lower()}")
+    return obj.data  # type: ignore[no-any-return]

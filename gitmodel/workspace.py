@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import ObjectType, SortMode
 
-from . import concurrency, locks, refs, validation
+from . import concurrency, locks, objects, refs, validation
 from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
     BranchNotFound,
     CorruptObject,
+    GitModelError,
     RepositoryError,
     RepositoryNotFound,
     ValidationError,
@@ -286,7 +287,7 @@ class Workspace:
         odb: Optional[pygit2.Odb] = self.__dict__.get("_odb")
         if odb is None:
             odb = self.__dict__["_odb"] = self.repo.odb
-        return odb.read(oid)  # type: ignore[no-any-return]
+        return objects.read(self.repo, odb, oid)  # a loose object is checked first
 
     # -- reading ---------------------------------------------------------------
     def lookup(self, path: str) -> Optional[Entry]:
@@ -678,7 +679,18 @@ class Workspace:
 
         if message is not None:
             validation.check_message(message)
-        return merge.merge(self, other, message, strategy, fast_forward)
+        try:
+            return merge.merge(self, other, message, strategy, fast_forward)
+        except (ValueError, KeyError, pygit2.GitError) as exc:
+            if isinstance(exc, GitModelError):
+                raise
+            # data git or gitmodel cannot take (a foreign entry named ".."):
+            # nothing was committed; drop what the merge staged
+            with self.write_lock:
+                self._merge = None
+                start = self.repo[self._start] if self._start is not None else None
+                self.stage.reset(start.tree if start is not None else None)  # type: ignore[attr-defined]
+            raise CorruptObject(str(other), f"cannot merge it: {exc}") from None
 
     @property
     def conflicts(self) -> list[Conflict]:
