@@ -161,3 +161,18 @@ def unsafe_component(root: str, parts: list[str], last_is_file: bool = True) -> 
         if stat.S_ISLNK(mode) or (not stat.S_ISDIR(mode) and not (last and last_is_file)):
             return path
     return None
+
+
+def staged_path_problem(path: str) -> Optional[str]:
+    """Why ``path`` cannot be staged in a tree git (and libgit2) accept, or
+    ``None``: no empty, ``.`` or ``..`` component, no NUL, no name git
+    reads as ``.git`` (libgit2 refuses to write those, which would make
+    every later commit fail)."""
+    if not isinstance(path, str) or not path.strip("/"):
+        return "must be a non-empty string"
+    for part in path.strip("/").split("/"):
+        if part in ("", ".", "..") or "\x00" in part:
+            return f"has an invalid component {part!r}"
+        if is_ntfs_alias(part, "git") or is_hfs_alias(part, "git"):
+            return f"{part!r} is a name of the .git folder on some file systems"
+    return None

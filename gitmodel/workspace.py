@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import ObjectType, SortMode
 
-from . import concurrency, locks, objects, refs, validation
+from . import concurrency, locks, objects, pathsafety, refs, validation
 from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
@@ -366,6 +366,7 @@ class Workspace:
     def add_blob(self, path: str, content: Union[str, bytes], mode: int = BLOB_MODE) -> pygit2.Oid:
         """Write ``content`` as a blob and stage it at ``path``; returns its id."""
         self._require_writable()
+        _check_staged_path(path)
         data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
         with self.write_lock:
             oid = self.repo.create_blob(data)
@@ -376,11 +377,15 @@ class Workspace:
         """Stage entries ``(name, oid, mode)`` (or a name -> oid dict) under folder ``path``."""
         self._require_writable()
         items = entries.items() if isinstance(entries, dict) else entries
+        staged = []
+        for item in items:  # every path is checked before anything is staged
+            name, oid, *rest = item if not isinstance(entries, dict) else (*item,)
+            mode = rest[0] if rest else BLOB_MODE
+            target = f"{path.strip('/')}/{name}" if path.strip("/") else name
+            _check_staged_path(target)
+            staged.append((target, oid, mode))
         with self.write_lock:
-            for item in items:
-                name, oid, *rest = item if not isinstance(entries, dict) else (*item,)
-                mode = rest[0] if rest else BLOB_MODE
-                target = f"{path.strip('/')}/{name}" if path.strip("/") else name
+            for target, oid, mode in staged:
                 self.stage.set(target, pygit2.Oid(hex=oid) if isinstance(oid, str) else oid, int(mode))
 
     def remove(self, path: str) -> bool:
@@ -824,6 +829,12 @@ def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
         return tree is not None and tree[path].filemode != TREE_MODE  # type: ignore[attr-defined]
     except KeyError:
         return False
+
+
+def _check_staged_path(path: str) -> None:
+    problem = pathsafety.staged_path_problem(path)
+    if problem:
+        raise ValidationError(f"cannot stage {path!r}: the path {problem}", field="path")
 
 
 def _abstract_meta() -> type:

@@ -131,3 +131,22 @@ def test_random_names_accepted_are_checked_out_by_protected_git(Page, tmp_path):
     )
     assert checkout.returncode == 0, checkout.stderr
     assert len(list((tmp_path / "checkout" / "page").iterdir())) == accepted + 1
+
+
+@pytest.mark.parametrize(
+    "path", ["page/git~1/data.json", "page/.git./x", "page/GIT~1", ".g\u200cit/config", "a/./b", "a/../b", ""]
+)
+def test_raw_paths_git_refuses_are_refused_before_staging(Page, path):
+    """``add_blob()`` and ``add()`` check every component: a path libgit2
+    would refuse to write can never wedge later commits."""
+    ws = Page._meta.workspace
+    oid = ws.repo.create_blob(b"x")
+    with pytest.raises(ValidationError) as exc:
+        ws.add_blob(path, b"x")
+    assert exc.value.field == "path"
+    folder, _, name = path.rpartition("/")
+    with pytest.raises(ValidationError):
+        ws.add(folder, [("fine", oid), (name, oid)])
+    assert not ws.has_changes()
+    Page(id="later", title="x").save(commit=True)
+    assert fsck(ws.path).returncode == 0
