@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Iterable, Optional
 import pygit2
 
 from .exceptions import CorruptObject, RepositoryError
-from .pathsafety import git_special_problem
+from .pathsafety import git_special_problem, is_hfs_alias, is_ntfs_alias
 from .tree import TREE_MODE
 
 if TYPE_CHECKING:
@@ -76,7 +76,12 @@ def _entry_problem(raw: bytes, mode: int) -> Optional[str]:
         return "is a submodule; submodules are never checked out"
     if not raw or b"/" in raw or b"\x00" in raw:
         return f"the tree holds an entry named {raw!r}"
-    return git_special_problem(raw.decode("utf-8", "surrogateescape"))
+    name = raw.decode("utf-8", "surrogateescape")
+    if is_ntfs_alias(name, "git") or is_hfs_alias(name, "git"):
+        return git_special_problem(name)
+    # a folder named like .gitmodules or .gitattributes (git fsck refuses it);
+    # such files are fine
+    return git_special_problem(name) if mode == TREE_MODE else None
 
 
 def check_model_folders(ws: Workspace, tree: pygit2.Tree, commit: object = None) -> None:

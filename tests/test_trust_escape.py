@@ -255,3 +255,24 @@ def test_a_cloned_remote_cannot_point_head_outside(remote, tmp_path):
         return  # refused: fine
     assert ws.head.startswith("refs/heads/") and ".." not in ws.head
     assert git(ws.path, "fsck", "--strict").returncode == 0
+
+
+def test_ordinary_git_dot_files_are_checked_out(tmp_path):
+    repo = pygit2.init_repository(str(tmp_path / "victim"), bare=False)
+    commit_files(repo, {".gitignore": b"*.tmp\n", ".gitattributes": b"*.json text\n",
+                        "page/ok/data.json": page_json("ok")})
+    ws = Workspace(repo.path)
+    define_page(ws)
+    ws.sync_repo_index()
+    assert (tmp_path / "victim" / ".gitignore").read_text() == "*.tmp\n"
+    assert (tmp_path / "victim" / "page" / "ok" / "data.json").is_file()
+
+
+@pytest.mark.parametrize("name", [".gitmodules", "gitmod~1", ".GITATTRIBUTES"])
+def test_folders_named_like_git_dot_files_are_refused(tmp_path, name):
+    repo = pygit2.init_repository(str(tmp_path / "victim"), bare=False)
+    commit_files(repo, {f"{name}/x": b"x"})
+    with pytest.raises(CorruptObject) as exc:
+        Workspace(repo.path).sync_repo_index()
+    assert exc.value.path == name
+    assert not (tmp_path / "victim" / name).exists()
