@@ -250,9 +250,17 @@ class Row:
         return self.get(self.ctx.model._meta.id_field)  # type: ignore[call-overload]
 
     def verify(self) -> None:
-        """Raise ``CorruptObject`` if ``get()`` would refuse this file."""
-        if self.loaded is None:
-            self.loaded = self.load()
+        """Raise ``CorruptObject`` if ``get()`` would refuse this file
+        (each file read once per model and workspace, within a bound)."""
+        ws = self.ctx.ws
+        key = (id(self.ctx.model), self.oid, self.path)
+        verified: set[Any] = ws.__dict__.setdefault("_verified_files", set())
+        if key in verified or self.loaded is not None:
+            return
+        self.loaded = self.load()
+        if len(verified) >= max(ws.object_cache_size, 1) * 4:
+            verified.clear()
+        verified.add(key)
 
     def load(self) -> Any:
         """The model instance (decoded once per blob id, then copied from the cache)."""
@@ -393,8 +401,11 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
     if ctx.custom_path:
         return _finish(qs, [r for r in _custom_rows(ctx) if where is None or where(r)], False)
     plan = _choose_plan(model, where)
+    vouched = False
     if plan is None and where is None:
-        plan = _every_row_plan(model)  # the index knows which files can be read
+        # an index that lists no unreadable file vouches for the whole tree
+        clean = _every_row_plan(model)
+        vouched = clean is not None and _index_lookup(ctx, clean) == []
     indexed = _index_lookup(ctx, plan) if plan is not None else None
     sort_paths = indexed is not None or bool(ctx.pending)
     found: Iterable[tuple[str, pygit2.Oid]]
@@ -415,7 +426,7 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
         if check and not _matches(qs, where, row):
             continue
         rows.append(row)
-    if indexed is None and qs.errors != "skip":
+    if indexed is None and not vouched and qs.errors != "skip":
         # an index vouches for the files it lists; scanned ones are read, so a
         # file get() would refuse raises here, in count() and ids() too
         for row in rows:
@@ -431,11 +442,12 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
 
 
 def _every_row_plan(model: type[GitModel]) -> Optional[_Plan]:
-    """A plan listing every readable data file from an index, if the model has one."""
+    """A plan that lists nothing, and fails (``None`` rows) if the model's
+    index holds a file a scan must read; ``None`` if the model has no index."""
     found = indexed_fields(model)
     if not found or model._meta._custom_data_path is not None:
         return None
-    return _Plan(Leaf(found[0], [], "isnull", True), "1", [], True)
+    return _Plan(Leaf(found[0], [], "isnull", True), "0", [], True)
 
 
 def _foreign(qs: QuerySet[Any], ctx: _Context, path: str) -> bool:
