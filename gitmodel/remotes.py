@@ -290,7 +290,23 @@ def _none(oid: Optional[pygit2.Oid]) -> Optional[pygit2.Oid]:
     return None if oid is None or oid == ZERO_OID else oid
 
 
+#: a server that stops answering fails the transfer after this long (ms);
+#: applied when the process has set no timeout of its own (libgit2 has none)
+SERVER_TIMEOUT_MS = 120_000
+SERVER_CONNECT_TIMEOUT_MS = 30_000
+
+
+def _bound_waits() -> None:
+    """Give libgit2's network reads and connects a bound, unless set already."""
+    settings = pygit2.settings
+    if not settings.server_timeout:
+        settings.server_timeout = SERVER_TIMEOUT_MS
+    if not settings.server_connect_timeout:
+        settings.server_connect_timeout = SERVER_CONNECT_TIMEOUT_MS
+
+
 def _session(ws: Optional[Workspace], callbacks: Any, progress: Optional[ProgressCallback]) -> _Session:
+    _bound_waits()
     if callbacks is None and ws is not None:
         callbacks = ws.remote_callbacks
     if callbacks is not None and not isinstance(callbacks, pygit2.RemoteCallbacks):

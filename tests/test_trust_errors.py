@@ -209,3 +209,51 @@ def test_pulling_foreign_data_never_raises_raw_errors(hostile, tmp_path):
     assert only_gitmodel_errors(every_read(OtherPage, "ok")) >= 4
     qs = OtherPage.all(errors="skip")
     assert [p.id for p in qs] == [] and len(qs.skipped) == 5  # "page/.." is no data file
+
+
+def test_a_server_that_never_answers_fails_within_the_timeout(tmp_path, store):
+    """A hostile server accepts the connection and then says nothing."""
+    import socket
+    import threading
+
+    ws, _Page = store
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    held: list = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])  # and never write a byte
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    before = pygit2.settings.server_timeout
+    try:
+        from gitmodel import remotes
+
+        # with no timeout set in the process, any transfer sets gitmodel's bound
+        pygit2.settings.server_timeout = 0
+        ws.add_remote("itself", ws.path)
+        ws.fetch("itself")
+        assert pygit2.settings.server_timeout == remotes.SERVER_TIMEOUT_MS > 0
+        ws.add_remote("silent", f"git://127.0.0.1:{port}/x.git")
+        pygit2.settings.server_timeout = 1000  # shortened so that the test is quick
+        with pytest.raises(RemoteError):
+            ws.fetch("silent")
+        for url in (f"http://127.0.0.1:{port}/x.git",):
+            with pytest.raises(RemoteError):
+                Workspace.clone(url, tmp_path / "never")
+    finally:
+        pygit2.settings.server_timeout = before
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        listener.close()
