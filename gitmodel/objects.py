@@ -13,11 +13,15 @@ from __future__ import annotations
 import functools
 import os
 import zlib
-from typing import Any, Callable, TypeVar
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 import pygit2
 
-from .exceptions import CorruptObject
+from .exceptions import CorruptObject, GitModelError
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
 
 _TYPES = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}
 #: the largest loose object inflated here (larger ones are left to libgit2)
@@ -77,3 +81,20 @@ def _path_in(message: str) -> str:
     """The object id a libgit2 message starts with, else ``"(a tree)"``."""
     head = message.split(":", 1)[0]
     return head if len(head) == 40 and all(c in "0123456789abcdef" for c in head) else "(a tree)"
+
+
+@contextmanager
+def dropping_failed_merge(ws: Workspace, other: Any) -> Iterator[None]:
+    """A merge that meets data it cannot stage (a foreign entry named
+    ``..``, a tree git cannot parse) commits nothing and drops what it
+    staged; it raises :class:`CorruptObject`."""
+    try:
+        yield
+    except (ValueError, KeyError, pygit2.GitError) as exc:
+        if isinstance(exc, GitModelError):
+            raise
+        with ws.write_lock:
+            ws._merge = None
+            start = ws.repo[ws._start] if ws._start is not None else None
+            ws.stage.reset(start.tree if start is not None else None)  # type: ignore[attr-defined]
+        raise CorruptObject(str(other), f"cannot merge it: {exc}") from None

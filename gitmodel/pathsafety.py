@@ -19,6 +19,8 @@ import stat
 import unicodedata
 from typing import Optional
 
+from .exceptions import ValidationError
+
 MAX_NAME_BYTES = 255
 
 #: code points HFS+ ignores when it compares names (git's ``next_hfs_char``)
@@ -176,3 +178,10 @@ def staged_path_problem(path: str) -> Optional[str]:
         if is_ntfs_alias(part, "git") or is_hfs_alias(part, "git"):
             return f"{part!r} is a name of the .git folder on some file systems"
     return None
+
+
+def check_staged_path(path: str) -> None:
+    """Raise :class:`ValidationError` (field ``path``) if ``path`` cannot be staged."""
+    problem = staged_path_problem(path)
+    if problem:
+        raise ValidationError(f"cannot stage {path!r}: the path {problem}", field="path")

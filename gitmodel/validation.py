@@ -161,3 +161,19 @@ def read_blob(repo: Any, oid: Any, path: str) -> bytes:
     if not isinstance(obj, pygit2.Blob):
         raise CorruptObject(path, f"expected a file, found a {type(obj).__name__.lower()}")
     return obj.data  # type: ignore[no-any-return]
+
+
+def signature(who: Any, role: str) -> Any:
+    """A ``pygit2.Signature`` for ``who`` (one, or ``(name, e-mail)``), checked
+    as :func:`check_identity` does."""
+    import pygit2
+
+    if isinstance(who, pygit2.Signature):
+        check_identity(who.name, who.email, role)
+        return who
+    try:
+        name, email = who
+    except (TypeError, ValueError):
+        raise ValidationError(f"invalid {role}: give (name, e-mail), not {who!r}", field=role) from None
+    check_identity(name, email, role)
+    return pygit2.Signature(name, email)

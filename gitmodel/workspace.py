@@ -23,10 +23,8 @@ from .exceptions import (
     BranchMoved,
     BranchNotFound,
     CorruptObject,
-    GitModelError,
     RepositoryError,
     RepositoryNotFound,
-    ValidationError,
 )
 from .models import GitModel, ModelBase, _copy_data
 from .refs import Branch, Treeish, branch_ref
@@ -366,7 +364,7 @@ class Workspace:
     def add_blob(self, path: str, content: Union[str, bytes], mode: int = BLOB_MODE) -> pygit2.Oid:
         """Write ``content`` as a blob and stage it at ``path``; returns its id."""
         self._require_writable()
-        _check_staged_path(path)
+        pathsafety.check_staged_path(path)
         data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
         with self.write_lock:
             oid = self.repo.create_blob(data)
@@ -382,7 +380,7 @@ class Workspace:
             name, oid, *rest = item if not isinstance(entries, dict) else (*item,)
             mode = rest[0] if rest else BLOB_MODE
             target = f"{path.strip('/')}/{name}" if path.strip("/") else name
-            _check_staged_path(target)
+            pathsafety.check_staged_path(target)
             staged.append((target, oid, mode))
         with self.write_lock:
             for target, oid, mode in staged:
@@ -449,15 +447,7 @@ class Workspace:
     def _signature(
         self, who: Optional[Union[Identity, pygit2.Signature]], role: str = "author"
     ) -> pygit2.Signature:
-        if isinstance(who, pygit2.Signature):
-            validation.check_identity(who.name, who.email, role)
-            return who
-        try:
-            name, email = who or self.default_author
-        except (TypeError, ValueError):
-            raise ValidationError(f"invalid {role}: give (name, e-mail), not {who!r}", field=role) from None
-        validation.check_identity(name, email, role)
-        return pygit2.Signature(name, email)
+        return validation.signature(who or self.default_author, role)
 
     def commit(
         self,
@@ -684,18 +674,8 @@ class Workspace:
 
         if message is not None:
             validation.check_message(message)
-        try:
+        with objects.dropping_failed_merge(self, other):
             return merge.merge(self, other, message, strategy, fast_forward)
-        except (ValueError, KeyError, pygit2.GitError) as exc:
-            if isinstance(exc, GitModelError):
-                raise
-            # data git or gitmodel cannot take (a foreign entry named ".."):
-            # nothing was committed; drop what the merge staged
-            with self.write_lock:
-                self._merge = None
-                start = self.repo[self._start] if self._start is not None else None
-                self.stage.reset(start.tree if start is not None else None)  # type: ignore[attr-defined]
-            raise CorruptObject(str(other), f"cannot merge it: {exc}") from None
 
     @property
     def conflicts(self) -> list[Conflict]:
@@ -829,12 +809,6 @@ def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
         return tree is not None and tree[path].filemode != TREE_MODE  # type: ignore[attr-defined]
     except KeyError:
         return False
-
-
-def _check_staged_path(path: str) -> None:
-    problem = pathsafety.staged_path_problem(path)
-    if problem:
-        raise ValidationError(f"cannot stage {path!r}: the path {problem}", field="path")
 
 
 def _abstract_meta() -> type:
