@@ -136,6 +136,12 @@ class CorruptObject(GitModelError):
         where = f" in commit {str(commit)[:12]}" if commit is not None else ""
         super().__init__(f"corrupt object at {path!r}{where}: {reason}")
 
+    def at(self, commit: Any) -> CorruptObject:
+        """This error naming ``commit`` too (itself if it names one already)."""
+        if self.commit is not None or commit is None:
+            return self
+        return CorruptObject(self.path, self.reason, commit)
+
 
 class LockWaitTimeoutExceeded(GitModelError, TimeoutError):
     """A lock could not be acquired within the timeout."""

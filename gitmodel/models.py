@@ -41,6 +41,7 @@ from .exceptions import (
     ValidationError,
 )
 from .fields import NOT_PROVIDED, Field
+from .objects import commit_of
 from .options import ModelOptions
 from .serializers import json as json_format
 
@@ -389,7 +390,10 @@ class GitModel(metaclass=ModelBase):
             entry = _tree_lookup(tree, path)
         if entry is None:
             raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
-        return cls._load(ws, path, entry[0], tree, object_id)
+        try:
+            return cls._load(ws, path, entry[0], tree, object_id)
+        except CorruptObject as exc:  # name the commit the data came from
+            raise exc.at(commit_of(ws, treeish)) from None
 
     @classmethod
     def all(cls, treeish: Any = None, errors: str = "raise") -> QuerySet[Self]:

@@ -98,3 +98,15 @@ def dropping_failed_merge(ws: Workspace, other: Any) -> Iterator[None]:
             start = ws.repo[ws._start] if ws._start is not None else None
             ws.stage.reset(start.tree if start is not None else None)  # type: ignore[attr-defined]
         raise CorruptObject(str(other), f"cannot merge it: {exc}") from None
+
+
+def commit_of(ws: Workspace, treeish: Any = None) -> Any:
+    """The id of the commit data is read from: the workspace's, or ``treeish``'s
+    (``None`` before the first commit, or for a bare tree)."""
+    if treeish is None:
+        return ws._start
+    try:
+        found = ws.resolve_treeish(treeish)
+    except GitModelError:
+        return None
+    return found.id if isinstance(found, pygit2.Commit) else None

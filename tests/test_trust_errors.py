@@ -257,3 +257,16 @@ def test_a_server_that_never_answers_fails_within_the_timeout(tmp_path, store):
         for conn in held:
             conn.close()
         listener.close()
+
+
+def test_corrupt_objects_name_the_commit_they_came_from(store):
+    ws, Page = store
+    commit = commit_files(ws.repo, {"page/ok/data.json": b"not json"}, base=False)
+    ws.refresh()
+    for call in (lambda: Page.get("ok"), lambda: list(Page.all()), lambda: Page.all().count(),
+                 lambda: Page.get("ok", treeish="master")):
+        with pytest.raises(CorruptObject) as exc:
+            call()
+        assert exc.value.commit == commit and str(commit)[:12] in str(exc.value)
+    skipping = Page.all(errors="skip")
+    assert list(skipping) == [] and [e.commit for e in skipping.skipped] == [commit]
