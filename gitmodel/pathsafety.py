@@ -165,23 +165,28 @@ def unsafe_component(root: str, parts: list[str], last_is_file: bool = True) -> 
     return None
 
 
-def staged_path_problem(path: str) -> Optional[str]:
-    """Why ``path`` cannot be staged in a tree git (and libgit2) accept, or
-    ``None``: no empty, ``.`` or ``..`` component, no NUL, no name git
-    reads as ``.git`` (libgit2 refuses to write those, which would make
-    every later commit fail)."""
+def staged_path_problem(path: str, mode: int = 0o100644) -> Optional[str]:
+    """Why ``path`` cannot be staged as a file of ``mode`` in a tree that
+    libgit2 writes and ``git fsck --strict`` accepts, or ``None``: no empty,
+    ``.`` or ``..`` component, no NUL, no name git reads as ``.git``
+    (libgit2 refuses to write those, which would make every later commit
+    fail), no folder or symlink named like ``.gitmodules``."""
     if not isinstance(path, str) or not path.strip("/"):
         return "must be a non-empty string"
-    for part in path.strip("/").split("/"):
+    parts = path.strip("/").split("/")
+    for index, part in enumerate(parts):
         if part in ("", ".", "..") or "\x00" in part:
             return f"has an invalid component {part!r}"
         if is_ntfs_alias(part, "git") or is_hfs_alias(part, "git"):
             return f"{part!r} is a name of the .git folder on some file systems"
+        folder = index < len(parts) - 1 or mode in (0o040000, 0o120000)
+        if folder and git_special_problem(part):
+            return f"{part!r} must be a file: git reads it as one of its own"
     return None
 
 
-def check_staged_path(path: str) -> None:
+def check_staged_path(path: str, mode: int = 0o100644) -> None:
     """Raise :class:`ValidationError` (field ``path``) if ``path`` cannot be staged."""
-    problem = staged_path_problem(path)
+    problem = staged_path_problem(path, mode)
     if problem:
         raise ValidationError(f"cannot stage {path!r}: the path {problem}", field="path")

@@ -364,7 +364,7 @@ class Workspace:
     def add_blob(self, path: str, content: Union[str, bytes], mode: int = BLOB_MODE) -> pygit2.Oid:
         """Write ``content`` as a blob and stage it at ``path``; returns its id."""
         self._require_writable()
-        pathsafety.check_staged_path(path)
+        pathsafety.check_staged_path(path, mode)
         data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
         with self.write_lock:
             oid = self.repo.create_blob(data)
@@ -380,7 +380,7 @@ class Workspace:
             name, oid, *rest = item if not isinstance(entries, dict) else (*item,)
             mode = rest[0] if rest else BLOB_MODE
             target = f"{path.strip('/')}/{name}" if path.strip("/") else name
-            pathsafety.check_staged_path(target)
+            pathsafety.check_staged_path(target, int(mode))
             staged.append((target, oid, mode))
         with self.write_lock:
             for target, oid, mode in staged:

@@ -134,7 +134,9 @@ def test_random_names_accepted_are_checked_out_by_protected_git(Page, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "path", ["page/git~1/data.json", "page/.git./x", "page/GIT~1", ".g\u200cit/config", "a/./b", "a/../b", ""]
+    "path",
+    ["page/git~1/data.json", "page/.git./x", "page/GIT~1", ".g\u200cit/config", "a/./b", "a/../b", "",
+     ".gitmodules/x", "page/gitmod~1/x", "a/.GITATTRIBUTES/b"],
 )
 def test_raw_paths_git_refuses_are_refused_before_staging(Page, path):
     """``add_blob()`` and ``add()`` check every component: a path libgit2
@@ -150,3 +152,12 @@ def test_raw_paths_git_refuses_are_refused_before_staging(Page, path):
     assert not ws.has_changes()
     Page(id="later", title="x").save(commit=True)
     assert fsck(ws.path).returncode == 0
+
+
+def test_git_dot_files_may_be_staged_as_files(Page):
+    ws = Page._meta.workspace
+    ws.add_blob(".gitattributes", b"*.json text\n")
+    ws.commit("attributes")
+    assert fsck(ws.path).returncode == 0
+    with pytest.raises(ValidationError):
+        ws.add_blob(".gitmodules", b"../x", mode=0o120000)  # a symlink: git fsck refuses it
