@@ -36,6 +36,7 @@ def sync_repo_index(ws: Workspace, checkout: bool = True) -> None:
     repo = ws.repo
     workdir = None if repo.is_bare else repo.workdir
     if checkout and workdir:
+        _check_workdir(repo, workdir)
         root = os.fsencode(workdir)
         _check_disk(root, tree, b"")
         _check_old_index(root, repo)
@@ -46,6 +47,23 @@ def sync_repo_index(ws: Workspace, checkout: bool = True) -> None:
             repo.checkout_index(strategy=pygit2.enums.CheckoutStrategy.FORCE)
     except (pygit2.GitError, OSError) as exc:
         raise RepositoryError(f"cannot write the index or work tree: {exc}") from None
+
+
+def _check_workdir(repo: pygit2.Repository, workdir: str) -> None:
+    """Refuse a work tree that the repository's config moved elsewhere
+    (``core.worktree``): the work tree is the folder holding the git folder,
+    or, for a linked work tree, the one its ``gitdir`` file names."""
+    gitdir = os.path.realpath(repo.path)
+    expected = os.path.dirname(gitdir)
+    link = os.path.join(gitdir, "gitdir")
+    if os.path.isfile(link) and not os.path.islink(link):
+        with open(link, encoding="utf-8", errors="replace") as handle:
+            expected = os.path.dirname(os.path.realpath(handle.read().strip()))
+    if os.path.realpath(workdir) != expected:
+        raise RepositoryError(
+            f"the work tree {workdir!r} is not the repository's own folder (core.worktree?); "
+            "nothing is checked out there"
+        )
 
 
 def check_tree(repo: pygit2.Repository, tree: pygit2.Tree, commit: object = None) -> None:

@@ -276,3 +276,24 @@ def test_folders_named_like_git_dot_files_are_refused(tmp_path, name):
         Workspace(repo.path).sync_repo_index()
     assert exc.value.path == name
     assert not (tmp_path / "victim" / name).exists()
+
+
+def test_a_work_tree_moved_by_the_config_is_not_checked_out(tmp_path, outside):
+    repo = pygit2.init_repository(str(tmp_path / "victim"), bare=False)
+    commit_files(repo, {"authorized_keys": b"ssh-rsa attacker\n"})
+    repo.config["core.worktree"] = str(outside)
+    ws = Workspace(str(tmp_path / "victim" / ".git"))
+    assert os.path.realpath(ws.repo.workdir) == os.path.realpath(outside)
+    with pytest.raises(RepositoryError, match="work tree"):
+        ws.sync_repo_index()
+    assert untouched(outside)
+
+
+def test_a_linked_work_tree_is_checked_out(tmp_path):
+    main = pygit2.init_repository(str(tmp_path / "main"), bare=False)
+    commit_files(main, {"page/ok/data.json": page_json("ok")})
+    git(main.path, "worktree", "add", "-q", str(tmp_path / "linked"), "-b", "side")
+    ws = Workspace(str(tmp_path / "linked"))
+    define_page(ws)
+    ws.sync_repo_index()
+    assert (tmp_path / "linked" / "page" / "ok" / "data.json").is_file()
