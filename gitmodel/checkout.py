@@ -35,6 +35,7 @@ def sync_repo_index(ws: Workspace, checkout: bool = True) -> None:
     check_model_folders(ws, tree, commit)
     repo = ws.repo
     workdir = None if repo.is_bare else repo.workdir
+    _check_index_file(repo)
     if checkout and workdir:
         _check_workdir(repo, workdir)
         root = os.fsencode(workdir)
@@ -47,6 +48,21 @@ def sync_repo_index(ws: Workspace, checkout: bool = True) -> None:
             repo.checkout_index(strategy=pygit2.enums.CheckoutStrategy.FORCE)
     except (pygit2.GitError, OSError) as exc:
         raise RepositoryError(f"cannot write the index or work tree: {exc}") from None
+
+
+def _check_index_file(repo: pygit2.Repository) -> None:
+    """The repository's index file is never read or written through a
+    symlink (one is removed: the index is rewritten from the tree anyway),
+    and a folder in its place is refused."""
+    path = os.path.join(repo.path, "index")
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(mode):
+        os.unlink(path)  # the link itself, never what it points at
+    elif not stat.S_ISREG(mode):
+        raise RepositoryError(f"{path!r} is not a file; nothing was written")
 
 
 def _check_workdir(repo: pygit2.Repository, workdir: str) -> None:

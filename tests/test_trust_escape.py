@@ -297,3 +297,28 @@ def test_a_linked_work_tree_is_checked_out(tmp_path):
     define_page(ws)
     ws.sync_repo_index()
     assert (tmp_path / "linked" / "page" / "ok" / "data.json").is_file()
+
+
+@pytest.mark.parametrize("kind", ["symlink", "folder", "garbage"])
+def test_the_repository_index_file_is_never_followed(tmp_path, outside, kind):
+    repo = pygit2.init_repository(str(tmp_path / "victim"), bare=False)
+    commit_files(repo, {"page/ok/data.json": page_json("ok")})
+    index = Path(repo.path) / "index"
+    if index.exists():
+        index.unlink()
+    if kind == "symlink":
+        os.symlink(outside / "authorized_keys", index)
+    elif kind == "folder":
+        index.mkdir()
+    else:
+        index.write_bytes(b"DIRC garbage")
+    ws = Workspace(repo.path)
+    define_page(ws)
+    try:
+        ws.sync_repo_index()
+    except RepositoryError:
+        assert kind != "symlink"
+    else:
+        assert (tmp_path / "victim" / "page" / "ok" / "data.json").is_file()
+    assert untouched(outside)
+    assert not index.is_symlink()
