@@ -22,6 +22,9 @@ from .exceptions import (
     RemoteNotFound,
     RepositoryError,
     RepositoryNotFound,
+    ShallowHistoryError,
+    SignatureError,
+    SigningError,
     ValidationError,
 )
 from .models import GitModel
@@ -57,4 +60,7 @@ __all__ = [
     "AuthenticationError",
     "CertificateError",
     "PushRejected",
+    "ShallowHistoryError",
+    "SigningError",
+    "SignatureError",
 ]

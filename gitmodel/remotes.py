@@ -309,17 +309,30 @@ def clone(
     bare: bool = True,
     callbacks: Optional[pygit2.RemoteCallbacks] = None,
     progress: Optional[ProgressCallback] = None,
+    *,
+    depth: int = 0,
+    single_branch: Optional[bool] = None,
     **kwargs: Any,
 ) -> Workspace:
-    """Clone ``url`` into ``path`` and open a workspace on ``branch`` (default: the remote's HEAD)."""
+    """Clone ``url`` into ``path`` and open a workspace on ``branch`` (default: the remote's HEAD).
+
+    ``depth=N`` fetches only the last N commits (see :mod:`gitmodel.shallow`);
+    ``single_branch`` (default: true when ``depth`` is given) fetches that one branch.
+    """
     url = os.fspath(url)
     path = os.fspath(path)
     existed = os.path.exists(path)
     if existed and (not os.path.isdir(path) or os.listdir(path)):
         raise RepositoryError(f"cannot clone into {path!r}: it exists and is not an empty folder")
     session = _session(None, callbacks, progress)
+    from . import shallow
+
+    one_branch = shallow.clone_remote(depth, single_branch, branch, session)
     try:
-        repo = pygit2.clone_repository(url, path, bare=bare, checkout_branch=branch, callbacks=session)
+        repo = pygit2.clone_repository(
+            url, path, bare=bare, checkout_branch=branch, callbacks=session,
+            depth=shallow.clone_depth(depth), remote=one_branch,
+        )
     except (pygit2.GitError, KeyError, ValueError) as exc:
         _discard(path, existed)
         if branch is not None and "not found" in str(exc).lower() and "reference" in str(exc).lower():
@@ -445,19 +458,26 @@ def fetch(
     callbacks: Optional[pygit2.RemoteCallbacks] = None,
     progress: Optional[ProgressCallback] = None,
     prune: bool = False,
+    depth: Optional[int] = None,
+    unshallow: bool = False,
 ) -> RefUpdates:
     """Fetch ``remote``; returns the refs that moved, ``{ref: (old, new)}``.
 
     Only remote-tracking refs and tags move; the workspace and its branch do
-    not. A failed fetch leaves every ref as it was.
+    not. A failed fetch leaves every ref as it was. In a shallow clone,
+    ``depth=N`` deepens the history to the last N commits and ``unshallow``
+    fetches all of it.
     """
     target = Remotes(ws)._get(remote)
     session = _session(ws, callbacks, progress)
+    from . import shallow
+
     try:
         target.fetch(
             callbacks=session,
             prune=FetchPrune.PRUNE if prune else FetchPrune.NO_PRUNE,
             message=f"fetch {remote}",
+            depth=shallow.fetch_depth(ws, depth, unshallow),
         )
     except (pygit2.GitError, KeyError, ValueError) as exc:
         raise session.error(exc, "fetch from", target.url) from None
