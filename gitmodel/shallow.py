@@ -14,7 +14,7 @@ has none.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import pygit2
 
@@ -53,7 +53,7 @@ def fetch_depth(ws: Workspace, depth: Optional[int], unshallow: bool) -> int:
 
 def clone_remote(
     depth: int, single_branch: Optional[bool], branch: Optional[str], callbacks: pygit2.RemoteCallbacks
-) -> Optional[Callable[[pygit2.Repository, str, str], pygit2.Remote]]:
+) -> Optional[Callable[[pygit2.Repository, Any, Any], pygit2.Remote]]:
     """For a single-branch clone, the ``remote`` hook that fetches only that branch.
 
     ``single_branch`` defaults to true for a shallow clone, as with ``git clone --depth``.
@@ -61,7 +61,8 @@ def clone_remote(
     if not (bool(depth) if single_branch is None else single_branch):
         return None
 
-    def create(repo: pygit2.Repository, name: str, url: str) -> pygit2.Remote:
+    def create(repo: pygit2.Repository, name: str | bytes, url: str | bytes) -> pygit2.Remote:
+        name, url = os.fsdecode(name), os.fsdecode(url)  # pygit2 hands them over as bytes
         wanted = branch.removeprefix("refs/heads/") if branch else _remote_head(repo, url, callbacks)
         spec = f"+refs/heads/{wanted}:refs/remotes/{name}/{wanted}"
         return repo.remotes.create(name, url, spec)
