@@ -178,13 +178,16 @@ class _Session(pygit2.RemoteCallbacks):
     :class:`AuthenticationError` instead of letting libgit2 retry.
     """
 
-    def __init__(self, inner: Optional[pygit2.RemoteCallbacks], progress: Optional[ProgressCallback]) -> None:
+    def __init__(
+        self, inner: Optional[pygit2.RemoteCallbacks], progress: Optional[ProgressCallback], listen: bool = False
+    ) -> None:
         super().__init__()
         self.inner = inner
         self.progress = progress
         self.tips: RefUpdates = {}
         self.negotiated: RefUpdates = {}
         self.statuses: dict[str, Optional[str]] = {}
+        self.server_said: list[str] = []  # what the server's hooks printed (when listening)
         self.auth_asked = False
         self.cert_refused = False
         self._answered: set[tuple[str, int]] = set()
@@ -193,7 +196,7 @@ class _Session(pygit2.RemoteCallbacks):
         for name, wanted in (
             ("transfer_progress", progress is not None),
             ("push_transfer_progress", progress is not None),
-            ("sideband_progress", False),
+            ("sideband_progress", listen),
         ):
             if not wanted and not _overrides(inner, name):
                 setattr(self, name, None)
@@ -238,6 +241,7 @@ class _Session(pygit2.RemoteCallbacks):
     def sideband_progress(self, string: str) -> None:
         if self.inner is not None:
             self.inner.sideband_progress(string)
+        self.server_said.append(string)
 
     def update_tips(self, refname: str, old: pygit2.Oid, new: pygit2.Oid) -> None:
         if self.inner is not None:
@@ -289,13 +293,15 @@ def _none(oid: Optional[pygit2.Oid]) -> Optional[pygit2.Oid]:
     return None if oid is None or oid == ZERO_OID else oid
 
 
-def _session(ws: Optional[Workspace], callbacks: Any, progress: Optional[ProgressCallback]) -> _Session:
+def _session(
+    ws: Optional[Workspace], callbacks: Any, progress: Optional[ProgressCallback], listen: bool = False
+) -> _Session:
     if callbacks is None and ws is not None:
         callbacks = ws.remote_callbacks
     if callbacks is not None and not isinstance(callbacks, pygit2.RemoteCallbacks):
         kind = type(callbacks).__name__
         raise ConfigurationError(f"callbacks must be a pygit2.RemoteCallbacks, not {kind}")
-    return _Session(callbacks, progress)
+    return _Session(callbacks, progress, listen)
 
 
 # -- clone ----------------------------------------------------------------------
@@ -511,7 +517,7 @@ def push(
             raise BranchNotFound(name, f"branch {name!r} has no commits to push")
         pairs.append((local, _push_destination(ws, local, remote)))
     specs = [f"{'+' if force else ''}{src}:{dst}" for src, dst in pairs]
-    session = _session(ws, callbacks, progress)
+    session = _session(ws, callbacks, progress, listen=True)
     try:
         target.push(specs, callbacks=session)
     except (pygit2.GitError, KeyError, ValueError) as exc:
@@ -520,7 +526,7 @@ def push(
             rejected = _non_fast_forwards(ws, target, pairs, session)
             raise PushRejected(rejected or {dst: "non-fast-forward" for _, dst in pairs}) from None
         raise session.error(exc, "push to", target.push_url or target.url) from None
-    rejected = {ref: msg for ref, msg in session.statuses.items() if msg}
+    rejected = server_reasons({ref: msg for ref, msg in session.statuses.items() if msg}, session.server_said)
     pushed = {
         ref: session.negotiated.get(ref, (None, None))
         for ref, msg in session.statuses.items()
@@ -532,6 +538,23 @@ def push(
         for local, dst in pairs:
             set_upstream_config(ws, local, remote, dst)
     return pushed
+
+
+def server_reasons(rejected: dict[str, str], said: list[str]) -> dict[str, str]:
+    """Add to each refused ref's status the server's own words about it.
+
+    A hook's refusal reaches libgit2 as "hook declined"; why (a protected
+    branch, a rule) is what the hook printed. The lines that name the ref
+    are its reason; with one refused ref, every line the server printed.
+    """
+    lines = [line.strip() for line in "".join(said).replace("\r", "\n").splitlines() if line.strip()]
+    out = {}
+    for ref, status in rejected.items():
+        short = ref.removeprefix("refs/heads/")
+        mine = [line for line in lines if ref in line or f" {short} " in f" {line} "]
+        words = mine or (lines if len(rejected) == 1 else [])
+        out[ref] = f"{status}: {'; '.join(words)}" if words else status
+    return out
 
 
 def _push_destination(ws: Workspace, local: str, remote: str) -> str:
