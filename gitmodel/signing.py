@@ -14,7 +14,7 @@ import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Protocol, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Sequence, Union, cast
 
 import pygit2
 from pygit2.enums import SortMode
@@ -128,7 +128,8 @@ def create_commit(
     signer: Optional[Signer] = ws.signer
     if signer is None:
         return ws.repo.create_commit(None, author, committer, message, tree, parents)
-    content = ws.repo.create_commit_string(author, committer, message, tree, parents)
+    # pygit2's type stubs say Oid; create_commit_string returns the commit's text
+    content = cast(str, ws.repo.create_commit_string(author, committer, message, tree, list[Any](parents)))
     signature = signer.sign(content.encode("utf-8"))
     if not isinstance(signature, str) or not signature.strip():
         raise SigningError(f"{signer!r} returned no signature")

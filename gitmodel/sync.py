@@ -135,7 +135,7 @@ def _merge_incoming(
         return True  # the hub does not have the branch yet: the push creates it
     with ws.write_lock:
         _remotes._catch_up(ws)
-        theirs = ref.target
+        theirs = ref.peel(pygit2.Commit).id
         if ws._start == theirs or (ws._start is not None and ws.repo.descendant_of(ws._start, theirs)):
             return True
         if trusted is not None:
