@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, U
 import pygit2
 from pygit2.enums import CredentialType, FetchPrune
 
+from . import shallow
 from .exceptions import (
     AuthenticationError,
     BranchNotFound,
@@ -331,8 +332,6 @@ def clone(
     if existed and (not os.path.isdir(path) or os.listdir(path)):
         raise RepositoryError(f"cannot clone into {path!r}: it exists and is not an empty folder")
     session = _session(None, callbacks, progress)
-    from . import shallow
-
     one_branch = shallow.clone_remote(depth, single_branch, branch, session)
     try:
         repo = pygit2.clone_repository(
@@ -476,8 +475,6 @@ def fetch(
     """
     target = Remotes(ws)._get(remote)
     session = _session(ws, callbacks, progress)
-    from . import shallow
-
     try:
         target.fetch(
             callbacks=session,

@@ -255,8 +255,9 @@ class TrustedKeys:
                 proc = _run(argv, payload, "cannot verify")
             except SigningError as exc:
                 raise SignatureError(str(exc)) from None
-        status = proc.stdout.decode("utf-8", "replace").splitlines()
-        words = {line.split()[1]: line.split()[2:] for line in status if line.startswith("[GNUPG:] ") and len(line.split()) > 1}
+        # gpg's machine-readable lines: "[GNUPG:] KEYWORD args..."
+        status = [line.split() for line in proc.stdout.decode("utf-8", "replace").splitlines()]
+        words = {parts[1]: parts[2:] for parts in status if len(parts) > 1 and parts[0] == "[GNUPG:]"}
         if "GOODSIG" in words and "VALIDSIG" in words:
             who = " ".join(words["GOODSIG"][1:]) or words["VALIDSIG"][0]
             return SignatureStatus.VALID, who, "good signature"

@@ -41,9 +41,11 @@ class SyncResult:
     """What a sync did.
 
     ``commit`` is the branch's commit afterwards; ``pushed`` what moved on
-    the hub; ``attempts`` the pushes tried and ``rejected`` how many the hub
-    refused because another clone was first; ``conflicts`` the open merge's
-    conflicts when the sync stopped on one (then nothing was pushed).
+    the hub; ``merges`` how often the hub's commits were brought in (merged
+    or fast-forwarded to); ``attempts`` the pushes tried and ``rejected``
+    how many the hub refused because another clone was first;
+    ``conflicts`` the open merge's conflicts when the sync stopped on one
+    (then nothing was pushed).
     """
 
     commit: Optional[pygit2.Oid]
