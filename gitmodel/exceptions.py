@@ -171,6 +171,22 @@ class PushRejected(RemoteError):
         super().__init__(message)
 
 
+class PushRaceLost(PushRejected):
+    """A sync gave up: ``attempts`` pushes in a row found that another clone had pushed first.
+
+    The local commits are kept; a later sync pushes them.
+    """
+
+    def __init__(self, rejected: dict[str, str], attempts: int) -> None:
+        self.attempts = attempts
+        super().__init__(
+            rejected, None,
+            f"push rejected {attempts} times in a row: other clones kept pushing first "
+            f"({'; '.join(f'{ref}: {why}' for ref, why in sorted(rejected.items()))}); "
+            "the local commits are kept: sync again later",
+        )
+
+
 class ShallowHistoryError(RepositoryError):
     """The answer lies beyond the edge of a shallow clone.
 

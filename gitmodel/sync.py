@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import pygit2
 
 from . import remotes as _remotes
-from .exceptions import BranchNotFound, PushRejected, RepositoryError, ShallowHistoryError
+from .exceptions import BranchNotFound, PushRaceLost, PushRejected, RepositoryError, ShallowHistoryError
 
 if TYPE_CHECKING:
     from .signing import TrustedKeys
@@ -76,7 +76,8 @@ def sync(
 
     Fetch, merge what the hub has (fast-forward or field by field), push;
     on a push refused because another clone pushed first, pause (jittered,
-    growing) and start over, up to ``attempts`` pushes. Conflicts leave the
+    growing) and start over, up to ``attempts`` pushes, then raise
+    :class:`PushRaceLost` (the commits stay for the next sync). Conflicts leave the
     merge open and push nothing. With ``require_signed``, commits from the
     hub must carry a signature by one of those keys, else
     :class:`SignatureError` is raised before anything is merged.
@@ -115,11 +116,7 @@ def sync(
                 raise
             result.rejected += 1
             if attempt == attempts:
-                raise PushRejected(
-                    exc.rejected, exc.pushed,
-                    f"{exc}; gave up after {attempts} attempts (other clones kept pushing first); "
-                    "the local commits are kept: sync again later",
-                ) from None
+                raise PushRaceLost(exc.rejected, attempts) from None
             time.sleep(random.uniform(0, delay))
             delay = min(delay * 2, SYNC_BACKOFF_MAX)
             continue

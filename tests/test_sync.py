@@ -16,7 +16,7 @@ from typing import Any, Callable
 import pygit2
 import pytest
 
-from gitmodel import PushRejected, RemoteError, RepositoryError, fields
+from gitmodel import PushRaceLost, PushRejected, RemoteError, RepositoryError, fields
 from gitmodel.workspace import Workspace
 
 from gitservers import GitDaemon
@@ -137,9 +137,10 @@ def test_retries_are_bounded(hub: GitDaemon, tmp_path: Path):
 
     PageA(slug="a-page", title="A").save(commit=True, message="A")
     mine = a.branch.oid
-    with pytest.raises(PushRejected, match="gave up after 3 attempts") as info:
+    with pytest.raises(PushRaceLost, match="rejected 3 times in a row") as info:
         a.sync(attempts=3, backoff=0.001, callbacks=AlwaysFirst())
-    assert list(info.value.rejected) == ["refs/heads/master"]
+    assert list(info.value.rejected) == ["refs/heads/master"] and info.value.attempts == 3
+    assert isinstance(info.value, PushRejected)
     assert counter[0] == 3
     assert a.repo.descendant_of(a.branch.oid, mine) and not a.merging and not a.has_changes()
     assert a.sync().pushed  # later, with nobody in the way, it goes through
