@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any, Optional
 import pygit2
 
 from . import remotes as _remotes
-from .exceptions import BranchNotFound, PushRaceLost, PushRejected, RepositoryError, ShallowHistoryError
+from .exceptions import (
+    BranchNotFound,
+    ConfigurationError,
+    PushRaceLost,
+    PushRejected,
+    RepositoryError,
+    ShallowHistoryError,
+)
 
 if TYPE_CHECKING:
     from .signing import TrustedKeys
@@ -88,8 +95,8 @@ def sync(
         raise RepositoryError("cannot sync: a merge is in progress; resolve and commit it, or abort_merge()")
     if ws.has_changes():
         raise RepositoryError("cannot sync: there are pending changes; commit or reset them first")
-    if attempts < 1:
-        raise ValueError("attempts must be at least 1")
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        raise ConfigurationError(f"attempts must be a whole number, 1 or more, not {attempts!r}")
     local = ws.head
     up_remote, up_ref = _remotes._upstream_config(ws, local)
     remote_ref = up_ref if up_remote == remote and up_ref else local
@@ -98,7 +105,9 @@ def sync(
         raise BranchNotFound(remote_ref, f"remote {remote!r} fetches no ref for {remote_ref}")
     result = SyncResult(ws._start)
     delay = backoff
-    for attempt in range(1, attempts + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         result.fetched.update(_remotes.fetch(ws, remote, callbacks=callbacks, progress=progress))
         if not _merge_incoming(ws, tracking, result, require_signed):
             return result
@@ -122,7 +131,6 @@ def sync(
             continue
         result.commit = ws._start
         return result
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _merge_incoming(

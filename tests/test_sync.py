@@ -17,6 +17,7 @@ import pygit2
 import pytest
 
 from gitmodel import PushRaceLost, PushRejected, RemoteError, RepositoryError, fields
+from gitmodel.exceptions import ConfigurationError
 from gitmodel.workspace import Workspace
 
 from gitservers import GitDaemon
@@ -182,6 +183,11 @@ def test_sync_is_refused_with_pending_changes(hub: GitDaemon, tmp_path: Path):
     with pytest.raises(RepositoryError, match="pending changes"):
         a.sync()
     assert a.has_changes() and Page.get("draft").title == "not committed"
+    a.commit("draft")
+    for attempts in (0, -1, "3"):
+        with pytest.raises(ConfigurationError, match="attempts"):
+            a.sync(attempts=attempts)
+    assert hub_head(hub) != str(a.branch.oid)
 
 
 def test_a_hub_killed_mid_push_keeps_the_commits_and_syncs_later(hub: GitDaemon, tmp_path: Path):
