@@ -622,6 +622,7 @@ def pull(
         raise BranchNotFound(remote_ref, f"remote {remote!r} has no branch {short!r}")
     with ws.write_lock:
         _catch_up(ws)
+        shallow.require_merge_base(ws, ref.peel(pygit2.Commit).id)
         short = tracking.removeprefix("refs/remotes/")
         result = ws.merge(tracking, message=f"Merge {short} into {local.removeprefix('refs/heads/')}")
     return PullResult(

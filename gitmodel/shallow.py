@@ -104,3 +104,17 @@ def beyond_edge(commit: pygit2.Commit, what: str) -> ShallowHistoryError:
         "shallow clone; deepen it with ws.fetch(depth=...) or ws.fetch(unshallow=True)",
         commit.id,
     )
+
+
+def require_merge_base(ws: Workspace, theirs: pygit2.Oid) -> None:
+    """In a shallow clone, refuse a merge whose common ancestor was not fetched.
+
+    Without it, the merge would take the two sides for unrelated histories.
+    """
+    if ws._start is None or not ws.repo.is_shallow:
+        return
+    if ws.repo.merge_base(ws._start, theirs) is None:
+        raise ShallowHistoryError(
+            f"cannot merge {str(theirs)[:10]} into {ws.head}: their common ancestor lies beyond "
+            "the shallow edge of this clone; deepen it with ws.fetch(depth=...) first"
+        )

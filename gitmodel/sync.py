@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, Optional
 import pygit2
 
 from . import remotes as _remotes
+from . import shallow
 from .exceptions import (
     BranchNotFound,
     ConfigurationError,
     PushRaceLost,
     PushRejected,
     RepositoryError,
-    ShallowHistoryError,
 )
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def _merge_incoming(
             from .signing import require_signed
 
             require_signed(ws, trusted, theirs, since=ws._start)
-        _require_merge_base(ws, theirs)
+        shallow.require_merge_base(ws, theirs)
         short = tracking.removeprefix("refs/remotes/")
         merged = ws.merge(tracking, message=f"Merge {short} into {ws.head.removeprefix('refs/heads/')}")
     if merged.conflicts:
@@ -158,17 +158,6 @@ def _merge_incoming(
         return False
     result.merges += 1
     return True
-
-
-def _require_merge_base(ws: Workspace, theirs: pygit2.Oid) -> None:
-    """In a shallow clone, refuse a merge whose common ancestor was not fetched."""
-    if ws._start is None or not ws.repo.is_shallow:
-        return
-    if ws.repo.merge_base(ws._start, theirs) is None:
-        raise ShallowHistoryError(
-            f"cannot merge {str(theirs)[:10]} into {ws.head}: their common ancestor lies beyond "
-            "the shallow edge of this clone; deepen it with ws.fetch(depth=...) first"
-        )
 
 
 def _ahead(ws: Workspace, tracking: str) -> bool:

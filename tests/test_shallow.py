@@ -127,6 +127,8 @@ def test_a_shallow_clone_refuses_a_merge_whose_base_it_lacks(hub: GitDaemon, tmp
     before = ws.branch.oid
     with pytest.raises(ShallowHistoryError, match="beyond the shallow edge"):
         ws.sync()
+    with pytest.raises(ShallowHistoryError, match="beyond the shallow edge"):
+        ws.pull()
     assert ws.branch.oid == before and not ws.merging and not ws.has_changes()
     ws.fetch(unshallow=True)
     assert ws.sync().merges == 1

@@ -222,7 +222,7 @@ def test_a_hub_killed_mid_push_keeps_the_commits_and_syncs_later(hub: GitDaemon,
 
 def test_a_cluster_of_processes_converges(hub: GitDaemon, tmp_path: Path):
     """Three processes, each with its own clone, commit and sync through the hub at once."""
-    nodes, commits = 3, 8
+    nodes, commits = 3, 6
     paths = [tmp_path / f"node-{i}.git" for i in range(nodes)]
     for path in paths:
         Workspace.clone(hub.url("hub.git"), path)
