@@ -331,12 +331,12 @@ def clone(
     existed = os.path.exists(path)
     if existed and (not os.path.isdir(path) or os.listdir(path)):
         raise RepositoryError(f"cannot clone into {path!r}: it exists and is not an empty folder")
+    depth = shallow.clone_depth(depth)
     session = _session(None, callbacks, progress)
     one_branch = shallow.clone_remote(depth, single_branch, branch, session)
     try:
         repo = pygit2.clone_repository(
-            url, path, bare=bare, checkout_branch=branch, callbacks=session,
-            depth=shallow.clone_depth(depth), remote=one_branch,
+            url, path, bare=bare, checkout_branch=branch, callbacks=session, depth=depth, remote=one_branch
         )
     except (pygit2.GitError, KeyError, ValueError) as exc:
         _discard(path, existed)
@@ -523,7 +523,7 @@ def push(
             rejected = _non_fast_forwards(ws, target, pairs, session)
             raise PushRejected(rejected or {dst: "non-fast-forward" for _, dst in pairs}) from None
         raise session.error(exc, "push to", target.push_url or target.url) from None
-    rejected = server_reasons({ref: msg for ref, msg in session.statuses.items() if msg}, session.server_said)
+    rejected = _server_reasons({ref: msg for ref, msg in session.statuses.items() if msg}, session.server_said)
     pushed = {
         ref: session.negotiated.get(ref, (None, None))
         for ref, msg in session.statuses.items()
@@ -537,7 +537,7 @@ def push(
     return pushed
 
 
-def server_reasons(rejected: dict[str, str], said: list[str]) -> dict[str, str]:
+def _server_reasons(rejected: dict[str, str], said: list[str]) -> dict[str, str]:
     """Add to each refused ref's status the server's own words about it.
 
     A hook's refusal reaches libgit2 as "hook declined"; why (a protected
