@@ -16,12 +16,16 @@ from .exceptions import (
     ModelNotFound,
     MultipleObjectsReturned,
     ObjectDoesNotExist,
+    PushRaceLost,
     PushRejected,
     ReferenceNotFound,
     RemoteError,
     RemoteNotFound,
     RepositoryError,
     RepositoryNotFound,
+    ShallowHistoryError,
+    SignatureError,
+    SigningError,
     ValidationError,
 )
 from .models import GitModel
@@ -57,4 +61,8 @@ __all__ = [
     "AuthenticationError",
     "CertificateError",
     "PushRejected",
+    "PushRaceLost",
+    "ShallowHistoryError",
+    "SigningError",
+    "SignatureError",
 ]

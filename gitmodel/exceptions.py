@@ -169,3 +169,47 @@ class PushRejected(RemoteError):
             if any("fast-forward" in r or "fetch first" in r for r in self.rejected.values()):
                 message += ": the remote has commits you do not have; pull first, then push"
         super().__init__(message)
+
+
+class PushRaceLost(PushRejected):
+    """A sync gave up: ``attempts`` pushes in a row found that another clone had pushed first.
+
+    The local commits are kept; a later sync pushes them.
+    """
+
+    def __init__(self, rejected: dict[str, str], attempts: int) -> None:
+        self.attempts = attempts
+        super().__init__(
+            rejected, None,
+            f"push rejected {attempts} times in a row: other clones kept pushing first "
+            f"({'; '.join(f'{ref}: {why}' for ref, why in sorted(rejected.items()))}); "
+            "the local commits are kept: sync again later",
+        )
+
+
+class ShallowHistoryError(RepositoryError):
+    """The answer lies beyond the edge of a shallow clone.
+
+    ``commit`` is the shallow commit where the fetched history stops;
+    ``ws.fetch(depth=...)`` (or ``unshallow=True``) fetches more of it.
+    """
+
+    def __init__(self, message: str, commit: Any = None) -> None:
+        self.commit = commit
+        super().__init__(message)
+
+
+class SigningError(GitModelError):
+    """A commit could not be signed (missing key or program, refused); nothing was committed."""
+
+
+class SignatureError(GitModelError):
+    """Commits that must carry a trusted signature do not.
+
+    ``commits`` lists the :class:`~gitmodel.signing.CommitSignature` of each
+    commit that failed the check.
+    """
+
+    def __init__(self, message: str, commits: list[Any] | None = None) -> None:
+        self.commits = list(commits or [])
+        super().__init__(message)

@@ -14,6 +14,7 @@ import pygit2
 from pygit2.enums import FileMode, ObjectType, SortMode
 
 from . import changes as ch
+from . import shallow
 from .exceptions import (
     BranchNotFound,
     MergeConflict,
@@ -141,11 +142,14 @@ def object_history(
 
     versions: list[Version] = []
     followed: list[Version] = []
+    shallow_edge = shallow.edge(repo)
     for commit in repo.walk(start, SortMode.TOPOLOGICAL | SortMode.TIME):
         now = by_commit.pop(commit.id, _UNSEEN)
         if now is _UNSEEN:
             now = state(commit.tree_id)
         parents = commit.parent_ids
+        if now is not None and commit.id in shallow_edge:
+            raise shallow.beyond_edge(commit, f"{cls.__name__} {object_id!r}")
         before = [commit_state(p) for p in parents]
         if any(now == b for b in before) or (not before and now is None):
             continue

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import pygit2
 
 from . import changes as ch
+from . import signing
 from .exceptions import MergeConflict, ReferenceNotFound, RepositoryError
 from .fields import JSONField
 from .serializers import json as json_format
@@ -512,7 +513,7 @@ def commit_merge(ws: Workspace, message: str = "", author: Any = None, committer
         committer_sig = ws._signature(committer) if committer else author_sig
         parents = [p for p in (ws._start, state.theirs) if p is not None]
         text = message or state.message
-        commit_id = ws.repo.create_commit(None, author_sig, committer_sig, text, tree_id, parents)
+        commit_id = signing.create_commit(ws, author_sig, committer_sig, text, tree_id, parents)
         ws._move_branch(commit_id, text, reflog=f"merge: {text.splitlines()[0] if text else ''}")
         ws._start = commit_id
         ws._merge = None
@@ -571,7 +572,7 @@ def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
             ws.stage.reset(head_tree)
             return None
         parents = [head.id] if head is not None else []
-        commit_id = repo.create_commit(None, author, committer, message, new_tree, parents)
+        commit_id = signing.create_commit(ws, author, committer, message, new_tree, parents)
         try:
             ws._move_branch(commit_id, message, expected=head.id if head is not None else None)
         except BranchMoved:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import ObjectType, SortMode
 
-from . import concurrency, locks, refs
+from . import concurrency, locks, refs, signing
 from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from .changes import Change
     from .locks import LockInfo
     from .merge import Conflict, MergeResult, MergeState
+    from .signing import CommitSignature, Signer, TrustedKeys
+    from .sync import SyncResult
 
 Identity = tuple[str, str]
 _NO_CHOICE: Any = object()
@@ -76,6 +78,8 @@ class Workspace:
 
     #: Default credentials for fetch/push/pull (set by :meth:`clone`).
     remote_callbacks: Optional[pygit2.RemoteCallbacks] = None
+    #: Signs every commit when set (see :mod:`gitmodel.signing`).
+    signer: Optional[Signer] = None
 
     def __init__(
         self,
@@ -471,9 +475,7 @@ class Workspace:
             author_sig = self._signature(author)
             committer_sig = self._signature(committer) if committer else author_sig
             parents = [self._start] if self._start is not None else []
-            commit_id = self.repo.create_commit(
-                None, author_sig, committer_sig, message, tree_id, parents
-            )
+            commit_id = signing.create_commit(self, author_sig, committer_sig, message, tree_id, parents)
             try:
                 self._move_branch(commit_id, message)
             except BranchMoved:
@@ -728,10 +730,15 @@ class Workspace:
         bare: bool = True,
         callbacks: Optional[pygit2.RemoteCallbacks] = None,
         progress: Optional[_remotes.ProgressCallback] = None,
+        *,
+        depth: int = 0,
+        single_branch: Optional[bool] = None,
         **kwargs: Any,
     ) -> Workspace:
-        """Clone ``url`` into ``path`` and open a workspace on it."""
-        return _remotes.clone(cls, url, path, branch, bare, callbacks, progress, **kwargs)
+        """Clone ``url`` into ``path`` and open a workspace on it (``depth=N``: shallow)."""
+        return _remotes.clone(
+            cls, url, path, branch, bare, callbacks, progress, depth=depth, single_branch=single_branch, **kwargs
+        )
 
     @property
     def remotes(self) -> _remotes.Remotes:
@@ -761,6 +768,24 @@ class Workspace:
     ) -> _remotes.PullResult:
         """Fetch, then fast-forward or merge the current branch."""
         return _remotes.pull(self, remote, branch, **kwargs)
+
+    def sync(self, remote: str = "origin", **kwargs: Any) -> SyncResult:
+        """Fetch, merge field by field, push; retried while other clones push first."""
+        from . import sync
+
+        return sync.sync(self, remote, **kwargs)
+
+    def signatures(
+        self, trusted: TrustedKeys, treeish: Optional[Treeish] = None, since: Optional[Treeish] = None
+    ) -> list[CommitSignature]:
+        """Each commit of ``treeish`` (not in ``since``) with its signature checked, newest first."""
+        return signing.signatures(self, trusted, treeish, since)
+
+    def require_signed(
+        self, trusted: TrustedKeys, treeish: Optional[Treeish] = None, since: Optional[Treeish] = None
+    ) -> list[CommitSignature]:
+        """Like :meth:`signatures`; raises ``SignatureError`` unless every commit verifies."""
+        return signing.require_signed(self, trusted, treeish, since)
 
     def ahead_behind(self, remote_branch: Optional[str] = None) -> tuple[int, int]:
         """``(ahead, behind)`` of the current branch against ``remote_branch`` (default: upstream)."""
