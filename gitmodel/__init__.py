@@ -13,6 +13,7 @@ from .exceptions import (
     IntegrityError,
     LockWaitTimeoutExceeded,
     MergeConflict,
+    MigrationError,
     ModelNotFound,
     MultipleObjectsReturned,
     ObjectDoesNotExist,
@@ -22,6 +23,8 @@ from .exceptions import (
     RemoteNotFound,
     RepositoryError,
     RepositoryNotFound,
+    SchemaMismatch,
+    StoredValueMismatch,
     ValidationError,
 )
 from .models import GitModel
@@ -52,6 +55,9 @@ __all__ = [
     "CorruptObject",
     "LockWaitTimeoutExceeded",
     "MergeConflict",
+    "SchemaMismatch",
+    "StoredValueMismatch",
+    "MigrationError",
     "RemoteError",
     "RemoteNotFound",
     "AuthenticationError",

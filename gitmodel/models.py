@@ -38,6 +38,7 @@ from .exceptions import (
     IntegrityError,
     MultipleObjectsReturned,
     ObjectDoesNotExist,
+    StoredValueMismatch,
     ValidationError,
 )
 from .fields import NOT_PROVIDED, Field
@@ -474,7 +475,11 @@ class GitModel(metaclass=ModelBase):
                 model_name, stored = json_format.loads(data)
             except (ValueError, RecursionError) as exc:
                 raise CorruptObject(path, f"not a valid data file ({exc})") from None
-            fresh = cls._decode(path, model_name, stored)
+            try:
+                fresh = cls._decode(path, model_name, stored)
+            except StoredValueMismatch as exc:  # name the commit read
+                commit = ws._start if tree is None else None
+                raise StoredValueMismatch(path, exc.field, exc.reason, commit) from None
             fresh._oid = oid
             if ws.cache_object(oid, fresh, copy=False, evict=evict):
                 cached = fresh  # the cache holds it now: hand out a copy
@@ -512,13 +517,15 @@ class GitModel(metaclass=ModelBase):
         obj._data = data = {}
         for field in cls._meta.json_fields:
             name = field.name
+            if name not in stored and field.previous_names:  # stored under an older name
+                name = next((old for old in field.previous_names if old in stored), name)
             if name in stored:
                 try:
-                    data[name] = field.from_json(stored[name])
+                    data[field.name] = field.from_json(stored[name])
                 except ValidationError as exc:
-                    raise CorruptObject(path, exc.message) from None
+                    raise StoredValueMismatch(path, field.name, exc.message) from None
                 except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
-                    raise CorruptObject(path, f'"{name}": {exc!r}') from None
+                    raise StoredValueMismatch(path, field.name, repr(exc)) from None
             else:
                 data[name] = field.get_default()
         for field in cls._meta.transient_fields:
@@ -529,7 +536,7 @@ class GitModel(metaclass=ModelBase):
             data[id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
         known = cls._meta.__dict__.get("_json_names")
         if known is None:  # computed once per model
-            known = frozenset(f.name for f in cls._meta.json_fields)
+            known = frozenset(n for f in cls._meta.json_fields for n in (f.name, *f.previous_names))
             cls._meta.__dict__["_json_names"] = known
         if known.issuperset(stored):
             obj._extra = {}
