@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
 import pygit2
 
+from . import concurrency
 from . import fields as field_types
 from .exceptions import CorruptObject, SchemaMismatch
 from .validation import json_problem
@@ -353,9 +354,17 @@ def stored_schemas(ws: Workspace, treeish: Optional[Treeish] = None) -> dict[str
     return out
 
 
-def _stored_one(ws: Workspace, model_name: str) -> Optional[tuple[pygit2.Oid, ModelSchema]]:
+def _stored_one(
+    ws: Workspace, model_name: str, tree: Optional[pygit2.Tree] = None
+) -> Optional[tuple[pygit2.Oid, ModelSchema]]:
     path = schema_path(model_name)
-    entry = ws.stage.lookup(path)
+    if tree is None:
+        entry = ws.stage.lookup(path)
+    else:
+        try:
+            entry = (tree[path].id, 0)
+        except KeyError:
+            entry = None
     if entry is None:
         return None
     blob = ws.repo.get(entry[0])
@@ -364,14 +373,17 @@ def _stored_one(ws: Workspace, model_name: str) -> Optional[tuple[pygit2.Oid, Mo
     return entry[0], ModelSchema.from_json(blob.data, path)
 
 
-def check_model(ws: Workspace, model: type[GitModel]) -> list[SchemaDifference]:
-    """Compare ``model`` with its schema stored in ``ws``'s staged state.
+def check_model(
+    ws: Workspace, model: type[GitModel], tree: Optional[pygit2.Tree] = None
+) -> list[SchemaDifference]:
+    """Compare ``model`` with its schema stored in ``ws``'s staged state (or
+    in ``tree``).
 
     Returns the survivable differences; raises :class:`SchemaMismatch` if
     one needs a migration.
     """
     declared, _data, oid = _declared_entry(model)
-    found = _stored_one(ws, model.__name__)
+    found = _stored_one(ws, model.__name__, tree)
     if found is None or found[0] == oid:
         return []
     differences = compare(found[1], declared)
@@ -389,6 +401,8 @@ def stage_declared(ws: Workspace) -> bool:
     migration. Returns whether anything was staged.
     """
     staged = []
+    head = concurrency.read_ref(ws.repo, ws.head)
+    moved = ws.repo[head] if head is not None and head != ws._start else None
     for model in list(ws.models.values()):
         opts = getattr(model, "_meta", None)
         if opts is None or opts.abstract or opts.workspace is not ws:
@@ -396,6 +410,8 @@ def stage_declared(ws: Workspace) -> bool:
         declared, data, oid = _declared_entry(model)
         if not declared.folder or ws.stage.lookup(declared.folder) is None:
             continue
+        if moved is not None:  # the commit will be merged onto a newer head: check it too
+            check_model(ws, model, moved.tree)  # type: ignore[attr-defined]
         entry = ws.stage.lookup(declared.path)
         if entry is not None and entry[0] == oid:
             continue
