@@ -40,6 +40,7 @@ import pygit2
 from pygit2.enums import ObjectType
 
 from . import concurrency
+from . import fields as fields_module
 from .exceptions import BranchNotFound, MigrationError, RepositoryError, ValidationError
 from .fields import Field
 from .packs import PackWriter
@@ -48,6 +49,7 @@ from .schema import (
     META_FOLDER,
     FieldSchema,
     ModelSchema,
+    constructor_options,
     declared_schema,
     field_schema,
     schema_path,
@@ -531,16 +533,13 @@ def _exists(tree: pygit2.Tree, path: str) -> bool:
 
 
 # -- writing migrations ------------------------------------------------------------------
-_FIELD_ARGS = ("id", "required", "readonly", "unique", "serialize", "index", "choices",
-               "max_length", "schemes", "max_digits", "decimal_places", "nullable", "default")
-
-
 def _field_source(record: FieldSchema) -> str:
     options = dict(record.options)
-    args = [f"{k}={options[k]!r}" for k in _FIELD_ARGS if k in options]
+    klass = record.type if "." not in record.type else str(options.get("base", "JSONField"))
+    kwargs = constructor_options(getattr(fields_module, klass, fields_module.Field), options)
+    args = [f"{k}={v!r}" for k, v in sorted(kwargs.items())]
     if record.type == "RelatedField":
         args.insert(0, repr(options.get("to")))
-    klass = record.type if "." not in record.type else str(options.get("base", "JSONField"))
     note = "  # default_factory: set default= yourself" if "default_factory" in options else ""
     return f"fields.{klass}({', '.join(args)}){note}"
 

@@ -90,17 +90,27 @@ class FieldSchema:
         base = self.options.get("base")
         if not (isinstance(klass, type) and issubclass(klass, field_types.Field)):
             klass = getattr(field_types, str(base), field_types.JSONField)
-        kwargs = {k: v for k, v in self.options.items()
-                  if k in _OPTION_ATTRS or k == "default"}
+        kwargs = constructor_options(klass, self.options)
         if klass is field_types.RelatedField:
             kwargs["model"] = self.options.get("to", "")
-        kwargs.pop("previous_names", None)
         try:
             made = klass(**kwargs)
-        except TypeError:  # options of a subclass the base does not take
+        except (TypeError, ValueError):  # options a base class does not take
             made = field_types.JSONField()
         made.name = self.name
         return made
+
+
+def constructor_options(klass: type, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The recorded ``options`` that ``klass(...)`` takes as keywords."""
+    accepted: set[str] = set()
+    for base in klass.__mro__:
+        init = base.__dict__.get("__init__")
+        if hasattr(init, "__code__"):
+            code = init.__code__
+            accepted.update(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
+    accepted -= {"self", "model", "name", "type", "previous_names", "validators", "merge"}
+    return {k: v for k, v in options.items() if k in accepted}
 
 
 @dataclass(frozen=True)
