@@ -160,7 +160,13 @@ class AddField(Operation):
         return stored
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "name": self.name, "type": type(self.field).__name__}
+        return {**super().describe(), "name": self.name, "field": _field_record(self.field),
+                "computed": self.value is not None}
+
+
+def _field_record(field: Field[Any]) -> dict[str, Any]:
+    record = field_schema(field)
+    return {"type": record.type, **record.options}
 
 
 class RemoveField(Operation):
@@ -239,7 +245,8 @@ class AlterField(Operation):
         return stored
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "name": self.name, "type": type(self.field).__name__}
+        return {**super().describe(), "name": self.name, "field": _field_record(self.field),
+                "converted": self.convert is not None}
 
 
 class RenameModel(Operation):

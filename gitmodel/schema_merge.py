@@ -1,0 +1,158 @@
+"""Merging across a migration: the other side's edits, in today's shape.
+
+When one side of a merge applied migrations the other has not, the objects
+the other side changed since the merge base are passed through those
+migrations' recorded operations -- in the base and in that side alike --
+before the usual field-by-field merge. An edit to a renamed field lands on
+its new name, an object of a moved folder in the new folder; an edit to a
+field a migration removed is reported in ``MergeResult.dropped_edits``.
+Only the changed objects are read, so the cost follows the edits, not the
+store. Both sides having applied different migrations leaves the schema
+files to clash: a schema conflict, listed and resolved like any other.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Optional
+
+import pygit2
+
+from .exceptions import MigrationError
+from .migrations import (
+    MIGRATIONS_FOLDER,
+    AddField,
+    AlterField,
+    AlterModelLayout,
+    Operation,
+    RemoveField,
+    RenameField,
+    RenameModel,
+    _applied_in,
+)
+from .schema import FieldSchema, ModelSchema, stored_schemas
+from .serializers import json as json_format
+from .tree import StagingTree
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+Trees = tuple[Optional[pygit2.Tree], Optional[pygit2.Tree], Optional[pygit2.Tree]]
+
+
+def align(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit2.Tree],
+          theirs: Optional[pygit2.Tree]) -> tuple[Trees, list[str]]:
+    """``(base, ours, theirs)`` with the edits of the side that lacks the
+    other's new migrations passed through them, and the edits dropped."""
+    if base is None or ours is None or theirs is None:
+        return (base, ours, theirs), []
+    done = [set(_applied_in(ws.repo, t)) for t in (base, ours, theirs)]
+    new_ours, new_theirs = done[1] - done[0], done[2] - done[0]
+    if new_theirs and not new_ours:
+        base2, ours2, notes = _translate(ws, base, ours, theirs, sorted(new_theirs), "ours")
+        return (base2, ours2, theirs), notes
+    if new_ours and not new_theirs:
+        base2, theirs2, notes = _translate(ws, base, theirs, ours, sorted(new_ours), "theirs")
+        return (base2, ours, theirs2), notes
+    return (base, ours, theirs), []
+
+
+def _operations(migrated: pygit2.Tree, names: list[str]) -> list[tuple[str, Operation]]:
+    out = []
+    for name in names:
+        blob = migrated[f"{MIGRATIONS_FOLDER}/{name}.json"]
+        try:
+            records = json.loads(blob.data)["operations"]  # type: ignore[attr-defined]
+        except (ValueError, KeyError, TypeError):
+            raise MigrationError(f"the record of migration {name!r} is corrupt") from None
+        for record in records:
+            op = _replayable(record)
+            if op is not None:
+                out.append((name, op))
+    return out
+
+
+def _replayable(record: dict[str, Any]) -> Optional[Operation]:
+    """The operation a record describes, if it can run without the
+    application's code (functions are not stored: those are skipped)."""
+    kind, model = record.get("operation"), str(record.get("model"))
+    if kind == "RenameField":
+        return RenameField(model, record["old_name"], record["new_name"])
+    if kind == "RemoveField":
+        return RemoveField(model, record["name"])
+    if kind in ("AddField", "AlterField") and isinstance(record.get("field"), dict):
+        if record.get("computed"):
+            return None
+        spec = dict(record["field"])
+        field = FieldSchema(record["name"], str(spec.pop("type")), spec).to_field()
+        field.__dict__.pop("name", None)
+        if kind == "AddField":
+            return AddField(model, record["name"], field)
+        return AlterField(model, record["name"], field)
+    if kind == "RenameModel":
+        return RenameModel(model, record["new_name"], record.get("folder"))
+    if kind == "AlterModelLayout":
+        return AlterModelLayout(model, int(record["shard"]))
+    return None  # RunPython and the like
+
+
+def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: pygit2.Tree,
+               names: list[str], label: str) -> tuple[pygit2.Tree, pygit2.Tree, list[str]]:
+    schemas = stored_schemas(ws, base.id)
+    steps: list[tuple[str, Operation, ModelSchema]] = []  # op and the schema it applies to
+    for migration, op in _operations(migrated, names):
+        source = schemas.get(op.model_name)
+        if source is None:
+            continue
+        op.state_forwards(schemas)
+        steps.append((migration, op, source))
+    lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]] = {}
+    for migration, op, source in steps:  # keyed by the name the model has now
+        schema_before, ops = lineages.pop(op.model_name, (source, []))
+        ops.append((migration, op))
+        lineages[op.new_name if isinstance(op, RenameModel) else op.model_name] = (schema_before, ops)
+    notes: list[str] = []
+    trees = {"base": StagingTree(ws.repo, base), label: StagingTree(ws.repo, side)}
+    changed = [d for d in base.diff_to_tree(side).deltas]
+    for name, (schema, ops) in lineages.items():
+        prefix = f"{schema.folder}/"
+        paths = sorted({p for d in changed for p in (d.old_file.path, d.new_file.path)
+                        if p.startswith(prefix) and p.endswith(f"/{schema.data_filename}")})
+        end = schemas[name]
+        for path in paths:
+            versions = {which: _stored(tree, path) for which, tree in (("base", base), (label, side))}
+            object_id = path[: -len(schema.data_filename) - 1].rsplit("/", 1)[-1]
+            for migration, op in ops:
+                before = {k: (dict(v) if v is not None else None) for k, v in versions.items()}
+                for which, stored in versions.items():
+                    if stored is not None:
+                        try:
+                            versions[which] = op.object_forwards(stored, object_id)
+                        except MigrationError as exc:
+                            notes.append(f"{label}: {exc} (migration {migration}); kept as it was")
+                if isinstance(op, RemoveField):
+                    b, s = (before[k] or {} for k in ("base", label))
+                    if b.get(op.name) != s.get(op.name):
+                        notes.append(
+                            f"{end.model} {object_id!r}: the edit of field {op.name!r} on "
+                            f"{label} was not applied: migration {migration} removed the field")
+            for which, stored in versions.items():
+                stage = trees[which]
+                stage.remove(path)
+                if stored is not None:
+                    new_id = str(stored.get(end.id_field, object_id))
+                    blob = ws.repo.create_blob(json_format.dumps(end.model, stored))
+                    stage.set(end.data_path(new_id), blob)
+    out = [ws.repo[trees[k].write()] for k in ("base", label)]
+    return out[0], out[1], notes  # type: ignore[return-value]
+
+
+def _stored(tree: pygit2.Tree, path: str) -> Optional[dict[str, Any]]:
+    try:
+        blob = tree[path]
+    except KeyError:
+        return None
+    try:
+        return json_format.loads(blob.data)[1]  # type: ignore[attr-defined]
+    except (ValueError, RecursionError):
+        return None
