@@ -34,7 +34,7 @@ import json
 import pkgutil
 from dataclasses import replace
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import pygit2
 from pygit2.enums import ObjectType
@@ -495,40 +495,56 @@ def _rewrite(ws: Workspace, tree: pygit2.Tree, stage: StagingTree, writer: PackW
         return []
     out: list[tuple[str, pygit2.Oid, int]] = []
     filename = source.data_filename
-    entry_head = b"%o %s\0" % (BLOB_MODE, final.data_filename.encode("utf-8"))
-    for path, oid, _tree in ws.iter_files(source.folder, filename, tree.id):
-        kind, data = ws.read_object(oid)
+    for folder_path, folder in _object_folders(ws.repo, tree, source.folder, source.shard):
+        entries = [(e.name, e.id, e.filemode) for e in folder]
+        data_oid = next((oid for name, oid, _mode in entries if name == filename), None)
+        if data_oid is None:
+            continue  # not an object folder (a stray folder is left as it is)
+        kind, data = ws.read_object(data_oid)
         try:
             _name, stored = json_format.loads(data)
         except (ValueError, RecursionError) as exc:
-            raise MigrationError(f"{path!r} is not a data file ({exc})") from None
-        folder_path = path[: -len(filename) - 1]
+            raise MigrationError(f"{folder_path}/{filename!r} is not a data file ({exc})") from None
         object_id = stored.get(source.id_field, folder_path.rsplit("/", 1)[-1])
         for op in ops:
             stored = op.object_forwards(stored, object_id)
         new_data = json_format.dumps(final.model, stored)
-        if not moved:
-            if new_data != data:
-                out.append((path, writer.add(_BLOB, new_data), BLOB_MODE))
+        new_folder = folder_path
+        if moved:
+            new_id = stored.get(final.id_field, object_id)
+            problem = id_problem(new_id)
+            if problem:
+                raise MigrationError(f"{final.model} id {new_id!r} {problem}")
+            new_folder = final.object_folder(new_id)
+        elif new_data == data:
             continue
-        new_id = stored.get(final.id_field, object_id)
-        problem = id_problem(new_id)
-        if problem:
-            raise MigrationError(f"{final.model} id {new_id!r} {problem}")
-        new_folder = final.object_folder(new_id)
         new_oid = writer.add(_BLOB, new_data)
-        folder = tree[folder_path]
-        if len(folder) == 1:  # the usual object folder: only its data file
-            out.append((new_folder, writer.add(_TREE, entry_head + new_oid.raw), TREE_MODE))
-            continue
-        for entry in folder:  # blob fields and other files move along
-            if entry.name == filename:
-                out.append((f"{new_folder}/{final.data_filename}", new_oid, BLOB_MODE))
-            else:
-                out.append((f"{new_folder}/{entry.name}", entry.id, entry.filemode))
+        # the object's folder as one tree in the pack: entries keep git's order
+        raw = b"".join(b"%o %s\0" % (mode, name.encode("utf-8")) + (
+            new_oid if name == filename else oid).raw for name, oid, mode in entries)
+        out.append((new_folder, writer.add(_TREE, raw), TREE_MODE))
     if moved:
         stage.remove(source.folder)
     return out
+
+
+def _object_folders(repo: pygit2.Repository, tree: pygit2.Tree, folder: str,
+                    shard: int) -> Iterator[tuple[str, pygit2.Tree]]:
+    """``(path, tree)`` of each object folder of a model (``shard`` levels down)."""
+    try:
+        top = tree[folder]
+    except KeyError:
+        return
+    level: list[tuple[str, Any]] = [(folder, top)]
+    for _ in range(shard + 1):
+        below = []
+        for path, sub in level:
+            if isinstance(sub, pygit2.Tree):
+                below.extend((f"{path}/{e.name}", e) for e in sub)
+        level = below
+    for path, sub in level:
+        if isinstance(sub, pygit2.Tree):
+            yield path, sub
 
 
 def _exists(tree: pygit2.Tree, path: str) -> bool:
