@@ -218,7 +218,7 @@ class RenameField(Operation):
 
 class AlterField(Operation):
     """Give field ``name`` a new declaration (type or options); each stored
-    value is passed through ``convert`` (if given), then cleaned by the new
+    value but null is passed through ``convert`` (if given), then cleaned by the new
     field. A value that does not fit fails the whole migration."""
 
     def __init__(self, model_name: str, name: str, field: Field[Any],
@@ -235,7 +235,7 @@ class AlterField(Operation):
     def object_forwards(self, stored: Stored, object_id: str) -> Stored:
         if self.name in stored:
             value = stored[self.name]
-            if self.convert is not None:
+            if self.convert is not None and value is not None:
                 try:
                     value = self.convert(value)
                 except Exception as exc:
@@ -520,7 +520,7 @@ def _rewrite(ws: Workspace, tree: pygit2.Tree, stage: StagingTree, writer: PackW
             continue
         new_oid = writer.add(_BLOB, new_data)
         # the object's folder as one tree in the pack: entries keep git's order
-        raw = b"".join(b"%o %s\0" % (mode, name.encode("utf-8")) + (
+        raw = b"".join(b"%o %s\0" % (mode, str(name).encode("utf-8")) + (
             new_oid if name == filename else oid).raw for name, oid, mode in entries)
         out.append((new_folder, writer.add(_TREE, raw), TREE_MODE))
     if moved:
@@ -537,7 +537,7 @@ def _object_folders(repo: pygit2.Repository, tree: pygit2.Tree, folder: str,
         return
     level: list[tuple[str, Any]] = [(folder, top)]
     for _ in range(shard + 1):
-        below = []
+        below: list[tuple[str, Any]] = []
         for path, sub in level:
             if isinstance(sub, pygit2.Tree):
                 below.extend((f"{path}/{e.name}", e) for e in sub)

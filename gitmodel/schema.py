@@ -84,12 +84,14 @@ class FieldSchema:
         return "default" in self.options or "default_factory" in self.options
 
     def to_field(self) -> field_types.Field[Any]:
-        """A field instance for this record (``CharField`` for unknown types),
-        for reading values without the application's code."""
-        klass = getattr(field_types, self.type.rsplit(".", 1)[-1], None)
-        base = self.options.get("base")
-        if not (isinstance(klass, type) and issubclass(klass, field_types.Field)):
-            klass = getattr(field_types, str(base), field_types.JSONField)
+        """A field instance for this record, for reading values without the
+        application's code: another module's type is read as the
+        :mod:`gitmodel.fields` class it derives from (``JSONField`` if none)."""
+        name = str(self.options.get("base", "JSONField")) if "." in self.type else self.type
+        found = getattr(field_types, name, None)
+        klass: type[field_types.Field[Any]] = (
+            found if isinstance(found, type) and issubclass(found, field_types.Field)
+            else field_types.JSONField)
         kwargs = constructor_options(klass, self.options)
         if klass is field_types.RelatedField:
             kwargs["model"] = self.options.get("to", "")
@@ -105,9 +107,8 @@ def constructor_options(klass: type, options: Mapping[str, Any]) -> dict[str, An
     """The recorded ``options`` that ``klass(...)`` takes as keywords."""
     accepted: set[str] = set()
     for base in klass.__mro__:
-        init = base.__dict__.get("__init__")
-        if hasattr(init, "__code__"):
-            code = init.__code__
+        code = getattr(base.__dict__.get("__init__"), "__code__", None)
+        if code is not None:
             accepted.update(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
     accepted -= {"self", "model", "name", "type", "previous_names", "validators", "merge"}
     return {k: v for k, v in options.items() if k in accepted}
@@ -306,8 +307,8 @@ def compare(stored: ModelSchema, declared: ModelSchema) -> list[SchemaDifference
             if earlier:
                 old = stored.fields[earlier[0]]
                 if old.type != new.type:
-                    add(f'field "{field_name}" (was "{earlier[0]}") is a {old.type} in the '
-                        f"repository, a {new.type} in the class", False,
+                    add(f'field "{field_name}" (was "{earlier[0]}") is stored as {old.type}, '
+                        f"declared as {new.type}", False,
                         f"migrate with AlterField({name!r}, {earlier[0]!r}, ..., convert=...)")
                 else:
                     add(f'field "{earlier[0]}" is read as "{field_name}"', True,
@@ -319,8 +320,7 @@ def compare(stored: ModelSchema, declared: ModelSchema) -> list[SchemaDifference
                     f"give it a default, or migrate with AddField({name!r}, {field_name!r}, "
                     "field, value=...)")
         elif old.type != new.type:
-            add(f'field "{field_name}" is a {old.type} in the repository, a {new.type} in the '
-                "class", False, f"migrate with AlterField({name!r}, {field_name!r}, ..., convert=...)")
+            add(f'field "{field_name}" is stored as {old.type}, declared as {new.type}', False, f"migrate with AlterField({name!r}, {field_name!r}, ..., convert=...)")
         elif dict(old.options) != dict(new.options):
             add(f'field "{field_name}" changed options', True)
     for field_name in stored.fields:
@@ -352,12 +352,12 @@ def stored_schemas(ws: Workspace, treeish: Optional[Treeish] = None) -> dict[str
         if folder is not None and not isinstance(folder, pygit2.Tree):
             raise CorruptObject(SCHEMA_FOLDER, "expected a folder, found a file")
     out: dict[str, ModelSchema] = {}
-    for entry in folder or ():
-        name = entry.name or ""
-        if not name.endswith(".json") or not isinstance(entry, pygit2.Blob):
+    for item in folder if isinstance(folder, pygit2.Tree) else ():
+        name = item.name or ""
+        if not name.endswith(".json") or not isinstance(item, pygit2.Blob):
             continue
         path = f"{SCHEMA_FOLDER}/{name}"
-        schema = ModelSchema.from_json(entry.data, path)
+        schema = ModelSchema.from_json(item.data, path)
         if schema.model != name[: -len(".json")]:
             raise CorruptObject(path, f"holds the schema of {schema.model!r}")
         out[schema.model] = schema

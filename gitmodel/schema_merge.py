@@ -62,7 +62,7 @@ def _operations(migrated: pygit2.Tree, names: list[str]) -> list[tuple[str, Oper
     for name in names:
         blob = migrated[f"{MIGRATIONS_FOLDER}/{name}.json"]
         try:
-            records = json.loads(blob.data)["operations"]  # type: ignore[attr-defined]
+            records = json.loads(blob.data)["operations"]  # type: ignore[union-attr]
         except (ValueError, KeyError, TypeError):
             raise MigrationError(f"the record of migration {name!r} is corrupt") from None
         for record in records:
@@ -153,6 +153,6 @@ def _stored(tree: pygit2.Tree, path: str) -> Optional[dict[str, Any]]:
     except KeyError:
         return None
     try:
-        return json_format.loads(blob.data)[1]  # type: ignore[attr-defined]
+        return json_format.loads(blob.data)[1]  # type: ignore[union-attr]
     except (ValueError, RecursionError):
         return None

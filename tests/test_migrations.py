@@ -297,7 +297,7 @@ def test_a_second_process_declaring_the_old_class_is_refused(store: Workspace) -
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert "refused: Page does not match its stored schema" in done.stdout
-    assert 'field "rating" is a IntegerField in the repository, a CharField' in done.stdout
+    assert 'field "rating" is stored as IntegerField, declared as CharField' in done.stdout
 
 
 KILLED_MIGRATION = """

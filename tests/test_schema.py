@@ -101,7 +101,7 @@ def test_a_new_field_with_a_default_is_recorded_in_the_next_commit(stored: Works
     "declare, said",
     [
         (lambda ws: declare_page(ws, rating=fields.IntegerField(required=False)),
-         'field "rating" is a CharField in the repository, a IntegerField in the class'),
+         'field "rating" is stored as CharField, declared as IntegerField'),
         (lambda ws: declare_page(ws), 'stored field "rating" is not declared'),
         (lambda ws: declare_page(ws, rating=fields.CharField(required=False),
                                  category=fields.CharField()),
