@@ -356,8 +356,10 @@ def python_value(cls: type, name: str, value: Any) -> Any:
 def field_changes(cls: type, old: Optional[dict[str, Any]], new: Optional[dict[str, Any]],
                   old_files: Files, new_files: Files, object_id: str = "x") -> dict[str, tuple[Any, Any]]:
     """``{field: (old, new)}`` between two stored dicts and file maps."""
-    old = old or {}
-    new = new or {}
+    from .schema import with_current_names
+
+    old = with_current_names(cls, old or {})  # type: ignore[arg-type]
+    new = with_current_names(cls, new or {})  # type: ignore[arg-type]
     out: dict[str, tuple[Any, Any]] = {}
     for name in sorted(set(old) | set(new)):
         a, b = old.get(name), new.get(name)

@@ -35,7 +35,7 @@ import pygit2
 from . import concurrency
 from . import fields as field_types
 from .exceptions import CorruptObject, SchemaMismatch
-from .validation import json_problem
+from .validation import id_problem, json_problem
 
 if TYPE_CHECKING:
     from .models import GitModel
@@ -54,6 +54,7 @@ __all__ = [
     "schema_path",
     "unknown_fields",
     "drop_unknown_fields",
+    "with_current_names",
 ]
 
 #: the folder holding gitmodel's own records (schemas, applied migrations)
@@ -181,6 +182,14 @@ class ModelSchema:
             )
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
             raise CorruptObject(path, f"not a schema file ({exc!r})") from None
+        for label, value in (("model", schema.model), ("folder", schema.folder),
+                             ("data_filename", schema.data_filename)):
+            top_level = label == "folder" and not value and schema.custom_path
+            problem = None if top_level else id_problem(value)
+            if problem:  # a hostile schema must not steer writes outside its folder
+                raise CorruptObject(path, f"{label} {value!r} {problem}")
+        if not 0 <= schema.shard <= 8:
+            raise CorruptObject(path, f"shard {schema.shard} is not between 0 and 8")
         return schema
 
     def with_fields(self, fields: Mapping[str, FieldSchema]) -> ModelSchema:
@@ -430,6 +439,25 @@ def stage_declared(ws: Workspace) -> bool:
     for path, data in staged:
         ws.stage.set(path, ws.repo.create_blob(data))
     return bool(staged)
+
+
+def with_current_names(model: type[GitModel], stored: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` with values kept under a field's ``previous_names`` moved
+    to its name (``stored`` itself if there are none), so that diffs across
+    a rename compare today's names."""
+    renamed = model._meta.__dict__.get("_renamed_fields")
+    if renamed is None:  # computed once per model
+        renamed = [(f.name, f.previous_names) for f in model._meta.json_fields if f.previous_names]
+        model._meta.__dict__["_renamed_fields"] = renamed
+    if not renamed:
+        return stored
+    out = dict(stored)
+    for name, previous in renamed:
+        for old in previous:
+            if old in out:
+                value = out.pop(old)
+                out.setdefault(name, value)
+    return out
 
 
 # -- unknown stored fields ----------------------------------------------------------------

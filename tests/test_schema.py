@@ -209,3 +209,31 @@ def test_a_corrupt_schema_file_is_reported_with_its_path(stored: Workspace) -> N
         tool.schemas()
     with pytest.raises(CorruptObject, match="Page.json"):
         declare_page(reopen(stored), rating=fields.CharField(required=False))
+
+
+def test_diffs_across_a_rename_show_old_values_under_todays_names(stored: Workspace) -> None:
+    first = stored.branch.oid
+    ws = reopen(stored)
+    Page = declare_page(ws, score=fields.CharField(required=False, previous_names=["rating"]))
+    page = Page.get("a")
+    page.score = "good"
+    page.save(commit=True)
+    change = Page.diff("a", first, ws.branch.oid)
+    assert change is not None and change.changes == {"score": ("great", "good")}
+    by_id = {c.id: c.changes for c in ws.changes(first, ws.branch.oid) if hasattr(c, "changes")}
+    assert by_id["a"] == {"score": ("great", "good")}
+
+
+@pytest.mark.parametrize("folder", ["../escape", "a/b", ".git", ""])
+def test_a_hostile_schema_cannot_steer_paths(ws: Workspace, folder: str) -> None:
+    doc = {"format": 1, "model": "Page", "folder": folder, "id_field": "id",
+           "data_filename": "data.json", "layout": {"shard": 0, "custom_path": False},
+           "fields": {"id": {"type": "UUIDField"}}}
+    ws.add_blob(f"{SCHEMA_FOLDER}/Page.json", json.dumps(doc).encode())
+    ws.commit("hostile schema")
+    with pytest.raises(CorruptObject, match="folder"):
+        ws.schemas()
+    from gitmodel.migrations import AlterModelLayout, Migration
+
+    with pytest.raises(CorruptObject, match="folder"):
+        ws.migrate(Migration("0001", [AlterModelLayout("Page", shard=1)]))
