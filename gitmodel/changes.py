@@ -323,7 +323,7 @@ def stored_fields(ws: Workspace, cls: type, path: str, oid: pygit2.Oid) -> dict[
         model_name, stored = json_format.loads(obj.data)
     except (ValueError, RecursionError) as exc:
         raise CorruptObject(path, f"not a valid data file ({exc})") from None
-    if model_name != cls.__name__:
+    if model_name != cls.__name__ and model_name not in cls._meta.previous_names:  # type: ignore[attr-defined]
         raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
     return stored
 

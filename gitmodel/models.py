@@ -388,6 +388,12 @@ class GitModel(metaclass=ModelBase):
         else:
             tree = ws.resolve_tree(treeish)
             entry = _tree_lookup(tree, path)
+            if entry is None and opts.previous_names:  # a commit from before a RenameModel
+                for old_path in (opts.folder_path_of(name, path) for name in opts.previous_names):
+                    entry = _tree_lookup(tree, old_path)
+                    if entry is not None:
+                        path = old_path
+                        break
         if entry is None:
             raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
         return cls._load(ws, path, entry[0], tree, object_id)
@@ -511,7 +517,7 @@ class GitModel(metaclass=ModelBase):
 
     @classmethod
     def _decode(cls, path: str, model_name: str, stored: dict[str, Any]) -> GitModel:
-        if model_name != cls.__name__:
+        if model_name != cls.__name__ and model_name not in cls._meta.previous_names:
             raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
         obj = cls.__new__(cls)
         obj._data = data = {}

@@ -15,6 +15,7 @@ import pytest
 from gitmodel import (
     BranchNotFound,
     MigrationError,
+    ObjectDoesNotExist,
     RepositoryError,
     SchemaMismatch,
     Workspace,
@@ -326,3 +327,23 @@ def test_a_migration_killed_half_way_commits_nothing_and_reruns(store: Workspace
     commit = store.migrate(Migration("0001_rename", [RenameField("Page", "headline", "summary")]))
     assert commit is not None and applied(store) == ["0001_rename"]
     assert stored_json(run_git, store, "master:page/a/data.json")["fields"]["summary"] == "h-a"
+
+
+def test_a_renamed_model_reads_old_commits_through_its_previous_names(store: Workspace) -> None:
+    old = store.branch.oid
+    store.migrate(Migration("0001_rename", [RenameModel("Page", "Article")]))
+    ws = Workspace(store.path)
+    Article = declare_page(ws, "Article", meta={"previous_names": ["Page"]},
+                           headline=fields.CharField(required=False),
+                           rating=fields.CharField(required=False))
+    page = Article.get("a")
+    page.headline = "after the rename"
+    page.save(commit=True, message="edit")
+    assert Article.get("a", treeish=old).headline == "h-a"  # from page/a/data.json
+    versions = Article.history("a")
+    assert [v.instance.headline for v in versions] == ["after the rename", "h-a", "h-a"]
+    assert [v.commit.message for v in versions] == ["edit", "Migrate: 0001_rename", "old shape"]
+    assert versions[0].changes == {"headline": ("h-a", "after the rename")}
+    with pytest.raises(ObjectDoesNotExist):  # without previous_names: not found there
+        declare_page(Workspace(store.path), "Article", headline=fields.CharField(required=False),
+                     rating=fields.CharField(required=False)).get("a", treeish=old)
