@@ -464,8 +464,9 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
         ours_tree = repo[start].tree if start is not None else None  # type: ignore[attr-defined]
         from .schema_merge import align
 
-        (base_tree, aligned, theirs_tree), dropped = align(ws, base_tree, ours_tree, target.tree)
-        if aligned is not ours_tree:  # our edits in the shape their migrations left
+        (base_tree, aligned, theirs_tree), dropped = align(ws, base_id, start, target.id)
+        if aligned is not None and ours_tree is not None and aligned.id != ours_tree.id:
+            # our edits in the shape their migrations left
             ws.stage.reset(aligned)
         result = merge_trees(ws, base_tree, aligned, theirs_tree, strategy)
         result.apply(ws.stage)

@@ -31,6 +31,7 @@ from .migrations import (
     _applied_in,
 )
 from .schema import FieldSchema, ModelSchema, stored_schemas
+from .changes import tree_deltas
 from .serializers import json as json_format
 from .tree import StagingTree
 
@@ -40,21 +41,45 @@ if TYPE_CHECKING:
 Trees = tuple[Optional[pygit2.Tree], Optional[pygit2.Tree], Optional[pygit2.Tree]]
 
 
-def align(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit2.Tree],
-          theirs: Optional[pygit2.Tree]) -> tuple[Trees, list[str]]:
-    """``(base, ours, theirs)`` with the edits of the side that lacks the
-    other's new migrations passed through them, and the edits dropped."""
-    if base is None or ours is None or theirs is None:
-        return (base, ours, theirs), []
-    done = [set(_applied_in(ws.repo, t)) for t in (base, ours, theirs)]
+def align(ws: Workspace, base_id: Optional[pygit2.Oid], ours_id: Optional[pygit2.Oid],
+          theirs_id: pygit2.Oid) -> tuple[Trees, list[str]]:
+    """The trees to merge (base, ours, theirs) with the edits of the side that
+    lacks the other's new migrations passed through them, and the edits
+    that were dropped."""
+    repo = ws.repo
+    trees: Trees = tuple(  # type: ignore[assignment]
+        repo[c].tree if c is not None else None for c in (base_id, ours_id, theirs_id))  # type: ignore[attr-defined]
+    base, ours, theirs = trees
+    if base is None or ours is None or theirs is None or base_id is None or ours_id is None:
+        return trees, []
+    done = [set(_applied_in(repo, t)) for t in trees]
     new_ours, new_theirs = done[1] - done[0], done[2] - done[0]
     if new_theirs and not new_ours:
-        base2, ours2, notes = _translate(ws, base, ours, theirs, sorted(new_theirs), "ours")
+        landing = _migration_commit(ws, base_id, theirs_id, done[0])
+        base2, ours2, notes = _translate(ws, base, ours, theirs, sorted(new_theirs), "ours", landing)
         return (base2, ours2, theirs), notes
     if new_ours and not new_theirs:
-        base2, theirs2, notes = _translate(ws, base, theirs, ours, sorted(new_ours), "theirs")
+        landing = _migration_commit(ws, base_id, ours_id, done[0])
+        base2, theirs2, notes = _translate(ws, base, theirs, ours, sorted(new_ours), "theirs", landing)
         return (base2, ours, theirs2), notes
-    return (base, ours, theirs), []
+    return trees, []
+
+
+def _migration_commit(ws: Workspace, base_id: pygit2.Oid, tip: pygit2.Oid,
+                      before: set[str]) -> Optional[pygit2.Commit]:
+    """The commit right on top of the merge base that applied every new
+    migration of ``tip``'s side (then the merge starts from it, and costs
+    what the edits cost), or ``None``."""
+    commit = ws.repo[tip]
+    wanted = set(_applied_in(ws.repo, commit.tree)) - before  # type: ignore[attr-defined]
+    while isinstance(commit, pygit2.Commit) and commit.parent_ids:
+        if commit.parent_ids[0] == base_id:
+            made = set(_applied_in(ws.repo, commit.tree)) - before
+            return commit if made == wanted and len(commit.parent_ids) == 1 else None
+        if set(_applied_in(ws.repo, commit.tree)) - before != wanted:
+            return None  # the migrations came in several commits
+        commit = commit.parents[0]
+    return None
 
 
 def _operations(migrated: pygit2.Tree, names: list[str]) -> list[tuple[str, Operation]]:
@@ -97,27 +122,30 @@ def _replayable(record: dict[str, Any]) -> Optional[Operation]:
 
 
 def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: pygit2.Tree,
-               names: list[str], label: str) -> tuple[pygit2.Tree, pygit2.Tree, list[str]]:
+               names: list[str], label: str, landing: Optional[pygit2.Commit] = None,
+               ) -> tuple[pygit2.Tree, pygit2.Tree, list[str]]:
+    """``(base, side)`` with ``side``'s edits in the migrated shape. With the
+    ``landing`` commit that applied the migrations, the base becomes its
+    tree and the side that tree plus the edits (field by field)."""
     schemas = stored_schemas(ws, base.id)
-    steps: list[tuple[str, Operation, ModelSchema]] = []  # op and the schema it applies to
+    lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]] = {}
     for migration, op in _operations(migrated, names):
         source = schemas.get(op.model_name)
         if source is None:
             continue
         op.state_forwards(schemas)
-        steps.append((migration, op, source))
-    lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]] = {}
-    for migration, op, source in steps:  # keyed by the name the model has now
-        schema_before, ops = lineages.pop(op.model_name, (source, []))
+        schema_before, ops = lineages.pop(op.model_name, (source, []))  # keyed by today's name
         ops.append((migration, op))
         lineages[op.new_name if isinstance(op, RenameModel) else op.model_name] = (schema_before, ops)
     notes: list[str] = []
     trees = {"base": StagingTree(ws.repo, base), label: StagingTree(ws.repo, side)}
-    changed = [d for d in base.diff_to_tree(side).deltas]
+    if landing is not None:
+        trees = {label: StagingTree(ws.repo, landing.tree)}
     for name, (schema, ops) in lineages.items():
-        prefix = f"{schema.folder}/"
-        paths = sorted({p for d in changed for p in (d.old_file.path, d.new_file.path)
-                        if p.startswith(prefix) and p.endswith(f"/{schema.data_filename}")})
+        base_folder, side_folder = (_entry_id(t, schema.folder) for t in (base, side))
+        deltas = tree_deltas(ws.repo, base_folder, side_folder, f"{schema.folder}/")
+        paths = [p for p, _old, _new in deltas
+                 if p.endswith(f"/{schema.data_filename}")]  # only what the side changed
         end = schemas[name]
         for path in paths:
             versions = {which: _stored(tree, path) for which, tree in (("base", base), (label, side))}
@@ -136,6 +164,9 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
                         notes.append(
                             f"{end.model} {object_id!r}: the edit of field {op.name!r} on "
                             f"{label} was not applied: migration {migration} removed the field")
+            if landing is not None:
+                _land(ws, trees[label], landing.tree, end, object_id, versions["base"], versions[label])
+                continue
             for which, stored in versions.items():
                 stage = trees[which]
                 stage.remove(path)
@@ -143,8 +174,40 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
                     new_id = str(stored.get(end.id_field, object_id))
                     blob = ws.repo.create_blob(json_format.dumps(end.model, stored))
                     stage.set(end.data_path(new_id), blob)
+    if landing is not None:
+        return landing.tree, ws.repo[trees[label].write()], notes  # type: ignore[return-value]
     out = [ws.repo[trees[k].write()] for k in ("base", label)]
     return out[0], out[1], notes  # type: ignore[return-value]
+
+
+def _land(ws: Workspace, stage: StagingTree, landed: pygit2.Tree, end: ModelSchema, object_id: str,
+          base: Optional[dict[str, Any]], side: Optional[dict[str, Any]]) -> None:
+    """Apply one object's edit (``base`` to ``side``, both migrated) to its
+    version in the tree the migration commit left, field by field."""
+    new_id = str((side or base or {}).get(end.id_field, object_id))
+    path = end.data_path(new_id)
+    if side is None:
+        if stage.lookup(path) is not None:
+            stage.remove(path)
+        return
+    merged = dict(_stored(landed, path) or base or {})
+    for key in set(base or {}) | set(side):
+        if (base or {}).get(key, _GONE) != side.get(key, _GONE):
+            if key in side:
+                merged[key] = side[key]
+            else:
+                merged.pop(key, None)
+    stage.set(path, ws.repo.create_blob(json_format.dumps(end.model, merged)))
+
+
+_GONE: Any = object()
+
+
+def _entry_id(tree: pygit2.Tree, path: str) -> Optional[pygit2.Oid]:
+    try:
+        return tree[path].id
+    except KeyError:
+        return None
 
 
 def _stored(tree: pygit2.Tree, path: str) -> Optional[dict[str, Any]]:

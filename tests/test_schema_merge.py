@@ -130,3 +130,40 @@ def test_schema_changes_on_both_sides_that_disagree_are_a_schema_conflict(ws: Wo
     assert merger.commit("take right's schema") is not None
     assert "note" in merger.schemas()["Page"].fields
     assert applied(merger) == ["0001_left", "0001_right"]
+
+
+def test_a_migration_after_other_commits_on_its_branch_merges_the_same(ws: Workspace, run_git) -> None:
+    Page = old_page(ws)
+    Page.bulk_save([Page(slug=s, headline=f"h-{s}", obsolete="o") for s in "ab"], commit=True)
+    ws.create_branch("reshape")
+    branch = Workspace(ws.path, "reshape")
+    OnBranch = old_page(branch)
+    page = OnBranch.get("b")
+    page.views = 4
+    page.save(commit=True, message="before migrating")  # the migration is not on the base
+    branch.migrate(MIGRATION)
+    a = Page.get("a")
+    a.headline = "edited on master"
+    a.save(commit=True)
+    result = Workspace(ws.path).merge("reshape")
+    assert not result.conflicts and result.commit is not None
+    assert stored(run_git, ws, "master:page/a/data.json") == {
+        "slug": "a", "summary": "edited on master", "views": 0}
+    assert stored(run_git, ws, "master:page/b/data.json") == {"slug": "b", "summary": "h-b", "views": 4}
+
+
+def test_an_edit_on_both_sides_of_the_same_field_across_a_rename_conflicts(diverged: Workspace) -> None:
+    migrated = Workspace(diverged.path, "reshape")
+    Page = new_page(migrated)
+    page = Page.get("a")
+    page.summary = "edited on the branch"
+    page.save(commit=True)
+    ws = Workspace(diverged.path)
+    old_page(ws)
+    result = ws.merge("reshape")
+    assert [(c.id, c.field) for c in result.conflicts] == [("a", "summary")]
+    conflict = result.conflicts[0]
+    assert (conflict.ours, conflict.theirs) == ("edited on master", "edited on the branch")
+    ws.resolve(conflict, "theirs")
+    ws.commit()
+    assert new_page(Workspace(ws.path)).get("a").summary == "edited on the branch"
