@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import weakref
 from dataclasses import dataclass, field as dataclass_field, replace
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional
 
 import pygit2
 
@@ -420,17 +420,8 @@ def stage_declared(ws: Workspace) -> bool:
     migration. Returns whether anything was staged.
     """
     staged = []
-    head = concurrency.read_ref(ws.repo, ws.head)
-    moved = ws.repo[head] if head is not None and head != ws._start else None
-    for model in list(ws.models.values()):
-        opts = getattr(model, "_meta", None)
-        if opts is None or opts.abstract or opts.workspace is not ws:
-            continue
+    for model in _stored_models(ws):
         declared, data, oid = _declared_entry(model)
-        if not declared.folder or ws.stage.lookup(declared.folder) is None:
-            continue
-        if moved is not None:  # the commit will be merged onto a newer head: check it too
-            check_model(ws, model, moved.tree)  # type: ignore[attr-defined]
         entry = ws.stage.lookup(declared.path)
         if entry is not None and entry[0] == oid:
             continue
@@ -458,6 +449,28 @@ def with_current_names(model: type[GitModel], stored: dict[str, Any]) -> dict[st
                 value = out.pop(old)
                 out.setdefault(name, value)
     return out
+
+
+def check_moved_head(ws: Workspace) -> None:
+    """Before a commit is merged onto a branch head another writer made:
+    :class:`SchemaMismatch` if that head stores a schema the declarations
+    do not fit (a migration landed meanwhile)."""
+    head = concurrency.read_ref(ws.repo, ws.head)
+    commit = ws.repo.get(head) if head is not None else None
+    if isinstance(commit, pygit2.Commit):
+        for model in _stored_models(ws):
+            check_model(ws, model, commit.tree)
+
+
+def _stored_models(ws: Workspace) -> Iterator[type[GitModel]]:
+    """The models bound to ``ws`` that have objects in its staged state."""
+    for model in list(ws.models.values()):
+        opts = getattr(model, "_meta", None)
+        if opts is None or opts.abstract or opts.workspace is not ws:
+            continue
+        folder = _declared_entry(model)[0].folder
+        if folder and ws.stage.lookup(folder) is not None:
+            yield model
 
 
 # -- unknown stored fields ----------------------------------------------------------------

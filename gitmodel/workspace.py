@@ -495,6 +495,8 @@ class Workspace:
                 # another writer committed: merge our changes onto its head
                 from . import merge
 
+                schema.check_moved_head(self)  # unless it migrated what we declare
+
                 rebased = merge.commit_rebased(self, tree_id, message, author_sig, committer_sig)
                 if rebased is None:
                     return None
