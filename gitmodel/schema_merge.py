@@ -143,10 +143,19 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
         trees = {label: StagingTree(ws.repo, landing.tree)}
     for name, (schema, ops) in lineages.items():
         base_folder, side_folder = (_entry_id(t, schema.folder) for t in (base, side))
-        deltas = tree_deltas(ws.repo, base_folder, side_folder, f"{schema.folder}/")
+        deltas = list(tree_deltas(ws.repo, base_folder, side_folder, f"{schema.folder}/"))
         paths = [p for p, _old, _new in deltas
                  if p.endswith(f"/{schema.data_filename}")]  # only what the side changed
         end = schemas[name]
+        if landing is not None:  # other files the side changed (blob fields) move along
+            for path, _old, new in deltas:
+                folder, _, filename = path.rpartition("/")
+                if filename != schema.data_filename and folder.count("/") == schema.shard + 1:
+                    target = f"{end.object_folder(folder.rsplit('/', 1)[-1])}/{filename}"
+                    if new is not None:
+                        trees[label].set(target, new[0], new[1])
+                    elif trees[label].lookup(target) is not None:
+                        trees[label].remove(target)
         for path in paths:
             versions = {which: _stored(tree, path) for which, tree in (("base", base), (label, side))}
             object_id = path[: -len(schema.data_filename) - 1].rsplit("/", 1)[-1]

@@ -167,3 +167,18 @@ def test_an_edit_on_both_sides_of_the_same_field_across_a_rename_conflicts(diver
     ws.resolve(conflict, "theirs")
     ws.commit()
     assert new_page(Workspace(ws.path)).get("a").summary == "edited on the branch"
+
+
+def test_an_old_shape_edit_of_a_blob_field_survives_the_merge(ws: Workspace, run_git) -> None:
+    Doc = type("Doc", (ws.GitModel,), {"__module__": __name__, "name": fields.CharField(),
+                                       "body": fields.BlobField()})
+    Doc(id="d", name="n", body=b"v1").save(commit=True)
+    ws.create_branch("renamed")
+    ws.migrate(Migration("0001", [RenameField("Doc", "name", "title")]), branch="renamed")
+    doc = Doc.get("d")
+    doc.body = b"v2"
+    doc.save(commit=True)
+    result = Workspace(ws.path).merge("renamed")
+    assert not result.conflicts
+    assert run_git(ws.path, "show", "master:doc/d/body.data") == "v2"
+    assert stored(run_git, ws, "master:doc/d/data.json") == {"id": "d", "title": "n"}
