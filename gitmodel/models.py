@@ -396,7 +396,13 @@ class GitModel(metaclass=ModelBase):
                         break
         if entry is None:
             raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
-        return cls._load(ws, path, entry[0], tree, object_id)
+        try:
+            return cls._load(ws, path, entry[0], tree, object_id)
+        except StoredValueMismatch as exc:
+            target = ws.resolve_treeish(treeish) if exc.commit is None and treeish is not None else None
+            if not isinstance(target, pygit2.Commit):
+                raise
+            raise StoredValueMismatch(path, exc.field, exc.reason, target.id) from None  # name the commit
 
     @classmethod
     def all(cls, treeish: Any = None, errors: str = "raise") -> QuerySet[Self]:

@@ -152,6 +152,9 @@ def test_a_stored_value_that_no_longer_fits_names_object_field_and_commit(ws: Wo
     assert "'title'" in text and "page/b/data.json" in text and str(ws.branch.oid)[:10] in text
     assert exc.value.field == "title"
     assert isinstance(exc.value, CorruptObject)  # still what a scan skips
+    commit = ws.branch.oid
+    with pytest.raises(StoredValueMismatch, match=str(commit)[:10]):
+        Page.get("b", treeish="master")
     assert [p.slug for p in Page.all(errors="skip")] == ["a"]
 
 
