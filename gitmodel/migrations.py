@@ -41,7 +41,13 @@ from pygit2.enums import ObjectType
 
 from . import concurrency
 from . import fields as fields_module
-from .exceptions import BranchNotFound, MigrationError, RepositoryError, ValidationError
+from .exceptions import (
+    BranchNotFound,
+    CorruptObject,
+    MigrationError,
+    RepositoryError,
+    ValidationError,
+)
 from .fields import Field
 from .packs import PackWriter
 from .refs import branch_ref
@@ -500,11 +506,15 @@ def _rewrite(ws: Workspace, tree: pygit2.Tree, stage: StagingTree, writer: PackW
         data_oid = next((oid for name, oid, _mode in entries if name == filename), None)
         if data_oid is None:
             continue  # not an object folder (a stray folder is left as it is)
-        kind, data = ws.read_object(data_oid)
         try:
+            kind, data = ws.read_object(data_oid)
+            if kind != _BLOB:
+                raise ValueError(f"a {kind} object, not a blob")
             _name, stored = json_format.loads(data)
+        except KeyError:
+            raise CorruptObject(f"{folder_path}/{filename}", f"blob {data_oid} is missing") from None
         except (ValueError, RecursionError) as exc:
-            raise MigrationError(f"{folder_path}/{filename!r} is not a data file ({exc})") from None
+            raise CorruptObject(f"{folder_path}/{filename}", f"not a data file ({exc})") from None
         object_id = stored.get(source.id_field, folder_path.rsplit("/", 1)[-1])
         for op in ops:
             stored = op.object_forwards(stored, object_id)

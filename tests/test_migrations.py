@@ -14,6 +14,7 @@ import pytest
 
 from gitmodel import (
     BranchNotFound,
+    CorruptObject,
     MigrationError,
     ObjectDoesNotExist,
     RepositoryError,
@@ -347,3 +348,14 @@ def test_a_renamed_model_reads_old_commits_through_its_previous_names(store: Wor
     with pytest.raises(ObjectDoesNotExist):  # without previous_names: not found there
         declare_page(Workspace(store.path), "Article", headline=fields.CharField(required=False),
                      rating=fields.CharField(required=False)).get("a", treeish=old)
+
+
+def test_a_corrupt_object_fails_the_migration_naming_its_path(store: Workspace) -> None:
+    tool = Workspace(store.path)  # a writer that declares no model
+    tool.add_blob("page/z/data.json", b"{not json")
+    tool.commit("a broken file")
+    before = store.branch.oid
+    with pytest.raises(CorruptObject, match="page/z/data.json"):
+        store.migrate(RENAME_AND_RETYPE)
+    assert store.branch.oid == before
+    assert applied(store) == []
