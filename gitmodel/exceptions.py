@@ -213,3 +213,35 @@ class SignatureError(GitModelError):
     def __init__(self, message: str, commits: list[Any] | None = None) -> None:
         self.commits = list(commits or [])
         super().__init__(message)
+class SchemaMismatch(GitModelError):
+    """A model's declaration differs from its schema stored in the repository
+    in a way old objects do not survive; ``differences`` says how, each with
+    the migration that resolves it."""
+
+    def __init__(self, message: str, differences: list[Any] | None = None) -> None:
+        self.differences = differences or []
+        super().__init__(message)
+
+
+class StoredValueMismatch(SchemaMismatch, CorruptObject):
+    """A stored value no longer fits its field's type: names the object's
+    path, the field and the commit read."""
+
+    def __init__(self, path: str, field: str, reason: str, commit: Any = None) -> None:
+        self.field = field
+        self.commit = commit
+        where = f" at commit {str(commit)[:10]}" if commit is not None else ""
+        CorruptObject.__init__(self, path, reason)
+        self.differences = []
+        self.args = (
+            f"stored value of field {field!r} in {path!r}{where} does not fit the "
+            f"declared field: {reason}; migrate it with AlterField",
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class MigrationError(GitModelError):
+    """A migration cannot be applied (missing predecessor, a failing
+    operation); nothing was committed."""

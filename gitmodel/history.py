@@ -130,7 +130,11 @@ def object_history(
         start = target.id
     repo = ws.repo
     folder, data, blobs = ch.object_paths(cls, object_id)
-    state = _PathState(repo, folder, (data, *blobs.values()))
+    state: Union[_PathState, _FirstState] = _PathState(repo, folder, (data, *blobs.values()))
+    if opts.previous_names and opts._custom_data_path is None:  # followed across a RenameModel
+        state = _FirstState([_PathState(repo, folder, (data, *blobs.values()))] + [_PathState(repo, opts.folder_path_of(name, folder),
+                                                  (data, *blobs.values()))
+                                       for name in opts.previous_names])
     by_commit: dict[pygit2.Oid, State] = {}
 
     def commit_state(commit_id: pygit2.Oid) -> State:
@@ -169,6 +173,20 @@ def object_history(
         versions.extend(v for v in followed if v.commit.id not in seen)
         versions.sort(key=lambda v: -v.commit.commit_time)
     return versions
+
+
+class _FirstState:
+    """The state found first among several folders (today's, then older ones)."""
+
+    def __init__(self, states: list[_PathState]) -> None:
+        self.states = states
+
+    def __call__(self, tree_id: pygit2.Oid) -> State:
+        for state in self.states:
+            found = state(tree_id)
+            if found is not None:
+                return found
+        return None
 
 
 _UNSEEN: Any = object()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import ObjectType, SortMode
 
-from . import concurrency, locks, refs, signing
+from . import concurrency, locks, refs, schema, signing
 from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
@@ -216,6 +216,7 @@ class Workspace:
             raise TypeError(f"{cls!r} is not a GitModel subclass")
         if cls._meta.workspace is self:
             if not cls._meta.abstract:
+                schema.check_model(self, cls)  # SchemaMismatch: the class stays unbound
                 self.models[cls.__name__] = cls
             return cls
         existing = self.models.get(cls.__name__)
@@ -242,6 +243,18 @@ class Workspace:
             ):
                 self.register_model(value)
         return self.models
+
+    def schemas(self, treeish: Optional[Treeish] = None) -> dict[str, schema.ModelSchema]:
+        """Model name -> its schema stored in the repository, in the staged
+        state or at ``treeish``; readable without the models' classes."""
+        return schema.stored_schemas(self, treeish)
+
+    def migrate(self, migrations: Any, branch: Optional[str] = None, **commit_info: Any) -> Optional[pygit2.Oid]:
+        """Apply ``migrations`` (see :mod:`gitmodel.migrations`) as one commit on
+        ``branch`` (default: the current one); ``None`` if all were applied."""
+        from . import migrations as _migrations
+
+        return _migrations.migrate(self, migrations, branch, **commit_info)
 
     # -- object cache -------------------------------------------------------------
     def cached_object(self, oid: pygit2.Oid) -> Optional[GitModel]:
@@ -472,6 +485,8 @@ class Workspace:
             start_tree = self._start_tree_id()
             if tree_id == start_tree or (start_tree is None and len(self.repo[tree_id]) == 0):  # type: ignore[arg-type]
                 return None
+            if schema.stage_declared(self):  # the declarations of the models stored
+                tree_id = self.stage.write()
             author_sig = self._signature(author)
             committer_sig = self._signature(committer) if committer else author_sig
             parents = [self._start] if self._start is not None else []
@@ -481,6 +496,8 @@ class Workspace:
             except BranchMoved:
                 # another writer committed: merge our changes onto its head
                 from . import merge
+
+                schema.check_moved_head(self)  # unless it migrated what we declare
 
                 rebased = merge.commit_rebased(self, tree_id, message, author_sig, committer_sig)
                 if rebased is None:
