@@ -554,109 +554,6 @@ class BooleanField(Field[bool]):
         super().validate(value, instance)
 
 
-def _parse_iso(kind: Callable[[str], Any], value: str) -> Any:
-    text = value.strip()
-    if text.endswith(("Z", "z")):  # Python 3.10 does not read the "Z" suffix
-        text = text[:-1] + "+00:00"
-    return kind(text)
-
-
-_TimeValue = TypeVar("_TimeValue", dt.datetime, dt.time)
-
-
-def _whole_second_offset(field: Field[Any], value: _TimeValue) -> _TimeValue:
-    """``value`` if its UTC offset is whole seconds; Python's ``fromisoformat``
-    would read a fractional-second offset back wrong."""
-    offset = value.utcoffset()
-    if offset is not None and offset.microseconds:
-        raise field.error("invalid_offset")
-    return value
-
-
-class _ISOField(Field[T]):
-    """Dates and times: ISO 8601 strings in, ``isoformat()`` out."""
-
-    def parse(self, text: str) -> Any:
-        """Read one ISO 8601 string (``ValueError`` if it is not one)."""
-        raise NotImplementedError
-
-    def from_string(self, value: str) -> Any:
-        try:
-            return _parse_iso(self.parse, value)
-        except ValueError:
-            raise self.error("invalid_format") from None
-
-    def to_json(self, value: Any) -> Any:
-        return None if value is None else value.isoformat()
-
-
-class DateField(_ISOField[dt.date]):
-    """A calendar date; ISO 8601 strings (``YYYY-MM-DD``) are parsed."""
-
-    default_error_messages = {"invalid_format": "must be a date in the format YYYY-MM-DD"}
-
-    def parse(self, text: str) -> dt.date:
-        return dt.date.fromisoformat(text)
-
-    def to_python(self, value: Any) -> dt.date | None:
-        if value is None:
-            return None
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        if isinstance(value, str):
-            return self.from_string(value)  # type: ignore[no-any-return]
-        raise self.error("invalid_format")
-
-
-_OFFSET_MESSAGE = "has a UTC offset that cannot be stored exactly (use whole seconds)"
-
-
-class DateTimeField(_ISOField[dt.datetime]):
-    """A date and time; an aware value keeps its UTC offset exactly."""
-
-    default_error_messages = {
-        "invalid_format": "must be an ISO 8601 date/time (YYYY-MM-DD[THH:MM[:SS][+HH:MM]])",
-        "invalid_offset": _OFFSET_MESSAGE,
-    }
-
-    def parse(self, text: str) -> dt.datetime:
-        return dt.datetime.fromisoformat(text)
-
-    def to_python(self, value: Any) -> dt.datetime | None:
-        if isinstance(value, dt.datetime):
-            return _whole_second_offset(self, value)
-        if value is None:
-            return value
-        if isinstance(value, dt.date):
-            return dt.datetime(value.year, value.month, value.day)
-        if isinstance(value, str):
-            return self.from_string(value)  # type: ignore[no-any-return]
-        raise self.error("invalid_format")
-
-
-class TimeField(_ISOField[dt.time]):
-    """A time of day, optionally with an offset."""
-
-    default_error_messages = {
-        "invalid_format": "must be a time in the format HH:MM[:SS]",
-        "invalid_offset": _OFFSET_MESSAGE,
-    }
-
-    def parse(self, text: str) -> dt.time:
-        return dt.time.fromisoformat(text)
-
-    def to_python(self, value: Any) -> dt.time | None:
-        if isinstance(value, dt.time):
-            return _whole_second_offset(self, value)
-        if value is None:
-            return value
-        if isinstance(value, str):
-            return self.from_string(value)  # type: ignore[no-any-return]
-        raise self.error("invalid_format")
-
-
 class JSONField(Field[Any]):
     """Any JSON value: dicts with string keys, lists, strings, finite numbers."""
 
@@ -838,3 +735,7 @@ class GitObjectField(Field[Any]):
             raise self.error("missing_object")
         if self.type is not None and not isinstance(obj, self.type):
             raise self.error("invalid_type", type=self.type.__name__)
+
+
+# date and time fields live in their own module; they are fields all the same
+from .datefields import DateField, DateTimeField, TimeField  # noqa: E402

@@ -596,14 +596,15 @@ def test_bad_ids_on_custom_id_field(ws: Workspace, bad: str) -> None:
     assert info.value.field == "name"
 
 
-def test_unbound_model_instance_works_until_persisted() -> None:
+def test_unbound_model_refuses_to_be_instantiated() -> None:
     class Loose(GitModel):
         title = fields.CharField()
 
-    obj = Loose(title="x")
-    obj.full_clean()
-    with pytest.raises(GitModelError, match="not registered with a workspace"):
-        obj.save()
+    with pytest.raises(
+        GitModelError, match=r"Cannot call Loose.__init__\(\) because Loose has not been registered"
+    ) as info:
+        Loose(title="x")
+    assert "ws.register_model(Loose)" in str(info.value)
 
 
 def test_get_data_path_override_with_blob_field(ws: Workspace) -> None:
