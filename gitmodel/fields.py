@@ -286,11 +286,26 @@ class Field(Generic[T]):
         return f"<{type(self).__name__}: {name}>" if name else f"<{type(self).__name__}>"
 
 
+def _has_text_form(value: Any) -> bool:
+    """Whether ``str(value)`` is a text form worth storing: not for booleans
+    (``"True"`` is no JSON and is usually a mistake), bytes (the text depends
+    on an encoding), containers (their ``str`` is a repr) or objects without
+    their own ``__str__`` (``<object at 0x...>`` differs every run)."""
+    if isinstance(value, (bool, bytes, bytearray, memoryview, list, tuple, dict, set, frozenset)):
+        return False
+    return type(value).__str__ is not object.__str__ or type(value).__repr__ is not object.__repr__
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool)
+
+
 class CharField(Field[str]):
-    """Text. Numbers are accepted and turned into their string form."""
+    """Text. Other values with a text form (numbers, dates, UUIDs...) are
+    stored as ``str(value)``, as python-gitmodel 0.1 did."""
 
     default_error_messages = {
-        "invalid_string": "must be a string",
+        "invalid_string": "must be a string or a value with a text form (not {type})",
         "invalid_characters": "must not contain unpaired surrogates",
         "max_length": "must be at most {max_length} characters",
     }
@@ -305,12 +320,10 @@ class CharField(Field[str]):
     def to_python(self, value: Any) -> str | None:
         if value is None or isinstance(value, str):
             pass
-        elif isinstance(value, (int, float, decimal.Decimal)) and not isinstance(
-            value, bool
-        ):
-            value = str(value)
+        elif _is_number(value) or (_has_text_form(value) and not self.id):
+            value = str(value)  # an id (a path component) is text or a number only
         else:
-            raise self.error("invalid_string")
+            raise self.error("invalid_string", type=type(value).__name__)
         if value is not None and self.id:
             value = unicodedata.normalize("NFC", value)
         return value
@@ -628,7 +641,11 @@ class BlobField(Field[IO[bytes]]):
 class RelatedField(Field[T]):
     """A reference to another model's object, stored as its id."""
 
-    default_error_messages = {"invalid_related": "must be a {model} instance or id"}
+    default_error_messages = {
+        "invalid_related": "must be a {model} instance or id",
+        "wrong_model": "must be a {model} instance or id, not a {given} instance",
+        "invalid_related_id": "must be a valid {model} id: {reason}",
+    }
 
     @overload
     def __init__(self: RelatedField[T], model: type[T], **kwargs: Any) -> None: ...
@@ -680,10 +697,31 @@ class RelatedField(Field[T]):
         from .models import GitModel
 
         if isinstance(value, GitModel):
+            declared = self._to_model
+            if not isinstance(value, self.to_model) and not (
+                isinstance(declared, type) and isinstance(value, declared)
+            ):
+                raise self.error(
+                    "wrong_model", model=self._model_name(), given=type(value).__name__
+                )
             return value.get_id()
         if value is None or isinstance(value, str):
             return value
         raise self.error("invalid_related", model=self._model_name())
+
+    def validate(self, value: Any, instance: GitModel | None = None) -> None:
+        super().validate(value, instance)
+        if isinstance(value, str):  # an id the target model would refuse is no reference
+            try:
+                target = self.to_model
+            except FieldError:  # named by a string, not registered yet: read lazily
+                return
+            try:
+                target._meta.id_field.clean(value)
+            except ValidationError as exc:
+                raise self.error(
+                    "invalid_related_id", model=self._model_name(), reason=exc.message
+                ) from None
 
     def _model_name(self) -> str:
         target = self._to_model
@@ -694,7 +732,7 @@ class GitObjectField(Field[Any]):
     """A git object id, stored as hex; reads give the ``pygit2`` object."""
 
     default_error_messages = {
-        "invalid_oid": "must be a git object id",
+        "invalid_oid": "must be a valid git OID (40 or 64 hexadecimal digits)",
         "missing_object": "must point to an existing object",
         "invalid_type": "must point to a {type}",
     }

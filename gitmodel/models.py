@@ -147,7 +147,7 @@ class ModelBase(type):
                 "__qualname__": f"{cls.__qualname__}.MultipleObjectsReturned",
             },
         )
-        if opts.workspace is not None and not opts.abstract:
+        if opts.workspace is not None:
             opts.workspace.register_model(cls)  # type: ignore[arg-type]
         return cls
 

@@ -73,8 +73,9 @@ class ModelOptions:
     def finalize(self) -> None:
         """Resolve the id field, adding ``id = UUIDField(id=True)`` if needed."""
         if self.id_attr is not None:
-            field = self.get_field(self.id_attr)
-            field.id = True
+            self.get_field(self.id_attr)  # FieldError if there is no such field
+            for field in self.fields:  # Meta.id_attr names the one id field
+                field.id = field.name == self.id_attr
         else:
             declared = [f for f in self.fields if f.id]
             if len(declared) > 1:

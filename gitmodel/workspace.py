@@ -122,6 +122,7 @@ class Workspace:
             {"__module__": __name__, "__qualname__": "GitModel", "Meta": _abstract_meta()},
             workspace=self,
         )  # type: ignore[assignment]
+        del self.GitModel.Meta  # its models declare their own (or none)
         self.models["GitModel"] = self.GitModel
 
     @classmethod
@@ -211,21 +212,22 @@ class Workspace:
         if not (isinstance(cls, type) and issubclass(cls, GitModel)):
             raise TypeError(f"{cls!r} is not a GitModel subclass")
         if cls._meta.workspace is self:
-            if not cls._meta.abstract:
-                self.models[cls.__name__] = cls
+            self.models[cls.__name__] = cls
             return cls
         existing = self.models.get(cls.__name__)
         if existing is not None and issubclass(existing, cls):
             return existing  # type: ignore[no-any-return]
         attrs: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
         if cls._meta.abstract:
-            attrs["Meta"] = _abstract_meta()
+            attrs["Meta"] = _abstract_meta(getattr(cls, "Meta", None))
         # ws.GitModel joins the bases so that isinstance(obj, ws.GitModel) holds too
         bound = ModelBase(cls.__name__, (cls, self.GitModel), attrs, workspace=self)
+        self.models[cls.__name__] = bound  # abstract ones too, as ws.models.<Name>
         return bound  # type: ignore[return-value]
 
     def import_models(self, module: Union[str, ModuleType]) -> ModelRegistry:
-        """Register every concrete model declared in ``module`` (or its dotted name)."""
+        """Register every model declared in ``module`` (or its dotted name),
+        abstract ones included; returns :attr:`models`."""
         mod = importlib.import_module(module) if isinstance(module, str) else module
         for value in list(vars(mod).values()):
             if (
@@ -233,7 +235,6 @@ class Workspace:
                 and issubclass(value, GitModel)
                 and value is not GitModel
                 and hasattr(value, "_meta")
-                and not value._meta.abstract
                 and value._meta.workspace is not self
             ):
                 self.register_model(value)
@@ -799,5 +800,5 @@ def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
         return False
 
 
-def _abstract_meta() -> type:
-    return type("Meta", (), {"abstract": True})
+def _abstract_meta(declared: Optional[type] = None) -> type:
+    return type("Meta", (declared,) if declared else (), {"abstract": True})

@@ -46,12 +46,17 @@ def roundtrip(ws: Workspace, field_type: type, value, model_name: str = "Thing")
 
 
 # -- CharField and friends ------------------------------------------------------------
-def test_charfield_coerces_numbers_and_refuses_other_types() -> None:
+def test_charfield_stores_the_text_form_and_refuses_values_without_one() -> None:
     assert clean(fields.CharField(), "text") == "text"
     assert clean(fields.CharField(), 12) == "12"
     assert clean(fields.CharField(), 1.5) == "1.5"
+    assert clean(fields.CharField(), dt.datetime(2012, 12, 12)) == "2012-12-12 00:00:00"
+    assert clean(fields.CharField(), decimal.Decimal("0.10")) == "0.10"
+    assert invalid(fields.CharField(id=True), dt.date(2020, 1, 1)).code == "invalid_string"
     for bad in (True, [1], {"a": 1}, b"bytes", object()):
-        assert invalid(fields.CharField(), bad).code == "invalid_string"
+        error = invalid(fields.CharField(), bad)
+        assert error.code == "invalid_string"
+        assert type(bad).__name__ in error.message
 
 
 def test_charfield_required_max_length_and_surrogates() -> None:
@@ -326,7 +331,7 @@ def test_gitobjectfield(ws: Workspace) -> None:
     with pytest.raises(ValidationError) as info:
         Snapshot(commit=blob_id).save()
     assert str(info.value) == '"commit" must point to a Commit'
-    with pytest.raises(ValidationError, match="must be a git object id"):
+    with pytest.raises(ValidationError, match="must be a valid git OID"):
         Snapshot(commit="xyz").save()
     with pytest.raises(ValidationError, match="existing object"):
         Snapshot(commit="0" * 40).save()

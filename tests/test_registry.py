@@ -137,7 +137,10 @@ def test_import_models_binds_declared_classes(ws: Workspace, models_module) -> N
     registry = ws.import_models(models_module)
     assert registry is ws.models
     assert set(ws.models) >= {"Author", "Post"}
-    assert "Named" not in ws.models  # abstract models are not registered
+    assert ws.models.Named._meta.abstract  # abstract models are reachable too
+    assert issubclass(ws.models.Named, models_module.Named)
+    with pytest.raises(GitModelError, match="Cannot call Named.all.. on abstract model Named"):
+        ws.models.Named.all()
     Author = ws.models.Author
     Post = ws.models["Post"]
     assert issubclass(Author, models_module.Author)
