@@ -18,6 +18,7 @@ import pygit2
 from pygit2.enums import ObjectType, SortMode
 
 from . import concurrency, locks, refs
+from .conf import WorkspaceConfig
 from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
@@ -165,6 +166,14 @@ class Workspace:
     @default_author.setter
     def default_author(self, value: Identity) -> None:
         self._author = value
+
+    @property
+    def config(self) -> WorkspaceConfig:
+        """python-gitmodel 0.1's settings, bound to this workspace (see :mod:`gitmodel.conf`)."""
+        config = self.__dict__.get("_config")
+        if config is None:
+            config = self.__dict__["_config"] = WorkspaceConfig(self)
+        return config
 
     # -- position ---------------------------------------------------------------
     @property
