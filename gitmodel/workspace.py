@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import ObjectType, SortMode
 
-from . import concurrency, locks, refs
+from . import concurrency, locks, refs, worktree
 from .conf import WorkspaceConfig
 from . import remotes as _remotes
 from .exceptions import (
@@ -30,6 +30,7 @@ from .exceptions import (
 from .models import GitModel, ModelBase, _copy_data
 from .refs import Branch, Treeish, branch_ref
 from .tree import BLOB_MODE, TREE_MODE, Entry, NameMatch, StagingTree
+from .worktree import WorkTreePolicy
 
 if TYPE_CHECKING:
     from .changes import Change
@@ -72,7 +73,15 @@ class Workspace:
 
     ``repo_path`` is a repository (bare, its ``.git`` folder or its work
     tree). ``initial_branch`` is a branch name or ``refs/heads/...``; by
-    default, the branch the repository's HEAD names.
+    default, the branch the repository's HEAD names. A branch that does not
+    exist is refused when the repository has other branches (a typo would
+    start a history of its own); create it with :meth:`create_branch`, or
+    pass ``orphan=True`` to start it with no history, as ``git switch
+    --orphan`` does.
+
+    ``worktree``: what a commit to the branch checked out in a non-bare
+    repository's work tree does to git's index and files, ``"update"``
+    (keep them in step) or ``"refuse"``; see :mod:`gitmodel.worktree`.
     """
 
     #: Default credentials for fetch/push/pull (set by :meth:`clone`).
@@ -88,6 +97,8 @@ class Workspace:
         object_cache_size: int = DEFAULT_OBJECT_CACHE_SIZE,
         follow: bool = True,
         stale_lock_age: float = concurrency.DEFAULT_STALE_LOCK_AGE,
+        worktree: Union[WorkTreePolicy, str] = WorkTreePolicy.UPDATE,
+        orphan: bool = False,
     ) -> None:
         path = os.fspath(repo_path)
         if not os.path.exists(path):
@@ -106,6 +117,8 @@ class Workspace:
         #: seconds after which a ref lock file is taken as left by a dead process
         self.stale_lock_age = stale_lock_age
         self.object_cache_size = object_cache_size
+        #: a commit to the branch checked out in the work tree: see gitmodel.worktree
+        self.worktree = WorkTreePolicy(worktree)
         # an LRU map: OrderedDict evicts its oldest entry in O(1) (a plain dict
         # slows down as deleted slots pile up at its front)
         self._objects: OrderedDict[pygit2.Oid, GitModel] = OrderedDict()
@@ -115,6 +128,8 @@ class Workspace:
         self._detached: Optional[pygit2.Commit] = None
         self._merge: Optional[MergeState] = None
         branch = self.branch  # a corrupt branch ref raises RepositoryError here
+        if branch is None and initial_branch and not orphan:
+            _refuse_unborn_branch_beside_history(self.repo, self.head)
         self._start: Optional[pygit2.Oid] = branch.commit.id if branch else None
         self.stage = StagingTree(self.repo, branch.tree if branch else None)
         self.GitModel: type[GitModel] = ModelBase(
@@ -512,7 +527,15 @@ class Workspace:
         """
         if expected is _NO_CHOICE:
             expected = self._start
-        concurrency.move_branch(self, commit_id, message, expected, reflog)
+        checkout = worktree.prepare(self, expected, commit_id)  # raises if it would clobber
+        if checkout is None:
+            concurrency.move_branch(self, commit_id, message, expected, reflog)
+            return
+        try:
+            concurrency.move_branch(self, commit_id, message, expected, reflog)
+            checkout.apply()
+        finally:
+            checkout.release()
 
     def _move_branch_matching(
         self, commit_id: pygit2.Oid, log_message: str, expected: Any = _NO_CHOICE
@@ -807,6 +830,22 @@ def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
         return tree is not None and tree[path].filemode != TREE_MODE  # type: ignore[attr-defined]
     except KeyError:
         return False
+
+
+def _refuse_unborn_branch_beside_history(repo: pygit2.Repository, ref_name: str) -> None:
+    """A branch named at open that does not exist, in a repository that has
+    branches, is most likely a typo: its first commit would start a history
+    of its own. Refused; ``create_branch`` starts it from a commit instead."""
+    existing = sorted(r for r in repo.references if r.startswith("refs/heads/"))
+    if existing:
+        name = ref_name[len("refs/heads/"):]
+        raise BranchNotFound(
+            ref_name,
+            f"branch {name!r} does not exist (branches: "
+            f"{', '.join(r[len('refs/heads/'):] for r in existing[:10])}); to start it from "
+            f"HEAD as git switch -c does: Workspace(path).create_branch({name!r}), then open "
+            "it; to start it with no history: orphan=True",
+        )
 
 
 def _abstract_meta(declared: Optional[type] = None) -> type:
