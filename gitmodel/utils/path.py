@@ -43,16 +43,19 @@ def build_path(
     folder = path.strip("/")
     stage = StagingTree(repo, _tree(repo, root))
     items = list(entries or ())
-    if folder:
-        split_path(folder)  # refuse ".." and the like before writing anything
-    if not items and folder and stage.lookup(folder) is None:
-        stage.set(folder, repo.TreeBuilder().write(), TREE_MODE)  # the folder alone
-    for name, oid, mode in items:
-        if "/" in name or not name:
-            raise GitModelError(f"tree entry names are single path components, not {name!r}")
-        target = f"{folder}/{name}" if folder else name
-        stage.set(target, pygit2.Oid(hex=oid) if isinstance(oid, str) else oid, int(mode))
-    return stage.write()
+    try:
+        if folder:
+            split_path(folder)  # refuse ".." and the like before writing anything
+        if not items and folder and stage.lookup(folder) is None:
+            stage.set(folder, repo.TreeBuilder().write(), TREE_MODE)  # the folder alone
+        for name, oid, mode in items:
+            if "/" in name or name in ("", ".", ".."):
+                raise ValueError(f"a tree entry name is one path component, not {name!r}")
+            target = f"{folder}/{name}" if folder else name
+            stage.set(target, pygit2.Oid(hex=oid) if isinstance(oid, str) else oid, int(mode))
+        return stage.write()
+    except (ValueError, pygit2.GitError) as exc:
+        raise GitModelError(f"cannot build {path!r}: {exc}") from None
 
 
 def describe_tree(
