@@ -105,6 +105,8 @@ class ModelBase(type):
         if not parents:  # the root GitModel class itself
             return super().__new__(mcs, name, bases, attrs, **kwargs)
         meta = attrs.get("Meta")  # stays on the class: ``class Meta(Parent.Meta)`` works
+        if isinstance(meta, Field):  # refused below, as a field name
+            meta = None
         declared = {k: v for k, v in attrs.items() if isinstance(v, Field)}
         for key in declared:
             attrs.pop(key)

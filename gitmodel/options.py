@@ -190,6 +190,7 @@ class ModelOptions:
 #: names a field may not take although no attribute of the class has them
 _RESERVED_FIELD_NAMES = {
     "pk": "the id alias that queries use (filter(pk=...), order_by('pk'))",
+    "Meta": "it would shadow the class Meta that declares the model's options",
 }
 
 

@@ -496,3 +496,30 @@ def test_invalid_value_for_every_field_type(ws: Workspace, field, bad) -> None:
     assert info.value.field == "value"
     assert str(info.value).startswith('"value" ')
     assert not ws.has_changes()
+
+
+def test_relatedfield_takes_only_its_model(ws: Workspace) -> None:
+    class Author(ws.GitModel):
+        id = fields.SlugField(id=True)
+
+    class Editor(ws.GitModel):
+        id = fields.SlugField(id=True)
+
+    class Book(ws.GitModel):
+        author = fields.RelatedField(Author, required=False)
+
+    Author(id="ann").save()
+    editor = Editor(id="ed")
+    editor.save()
+    with pytest.raises(ValidationError) as info:
+        Book(author=editor).save()
+    assert info.value.field == "author" and info.value.code == "wrong_model"
+    assert str(info.value) == '"author" must be a Author instance or id, not a Editor instance'
+    with pytest.raises(ValidationError) as info:
+        Book(author="Not A Slug").save()
+    assert info.value.code == "invalid_related_id" and "must be a valid Author id" in str(info.value)
+    before = ws.stage.lookup("book")
+    assert before is None  # nothing was staged by the refused saves
+    book = Book(author="ann")
+    book.save()
+    assert Book.get(book.id).author.id == "ann"
