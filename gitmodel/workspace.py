@@ -592,7 +592,7 @@ class Workspace:
         ref_name = branch_ref(ref)
         reference = self.repo.references.get(ref_name)
         if reference is None:
-            raise BranchNotFound(ref, f"branch not found: {ref!r}")
+            raise BranchNotFound(ref, f"Reference not found: {ref_name} (no branch {ref!r})")
         return Branch(reference, self.repo[reference.target])  # type: ignore[arg-type]
 
     def set_branch(self, name: str) -> None:

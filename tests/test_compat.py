@@ -290,3 +290,22 @@ def test_stored_format_is_the_one_field_per_line_json(models, ws: Workspace) -> 
         },
     }
     assert data.endswith(b"\n") and b'\n    "email": "j@example.com",\n' in data
+
+
+def test_switching_to_a_missing_branch_says_reference_not_found(ws: Workspace) -> None:
+    with pytest.raises(RepositoryError, match="Reference not found: refs/heads/foobar"):
+        ws.set_branch("foobar")
+
+
+def test_compact_json_written_by_0_1_is_read(models, ws: Workspace) -> None:
+    blob = ws.repo.create_blob(
+        b'{"model": "Author", "fields": {"id": "old", "first_name": "John", '
+        b'"last_name": "Doe", "email": "j@example.com", "language": "fr"}}'
+    )
+    ws.stage.set("author/old/data.json", blob)
+    ws.commit("written by 0.1")
+    author = models.Author.get("old")
+    assert (author.first_name, author.language) == ("John", "fr")
+    author.save(commit=True)
+    data = ws.repo[author.oid].data  # type: ignore[index]
+    assert data.endswith(b"}\n") and b'\n    "first_name": "John",\n' in data  # rewritten
