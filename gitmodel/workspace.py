@@ -138,7 +138,7 @@ class Workspace:
             {"__module__": __name__, "__qualname__": "GitModel", "Meta": _abstract_meta()},
             workspace=self,
         )  # type: ignore[assignment]
-        del self.GitModel.Meta  # its models declare their own (or none)
+        delattr(self.GitModel, "Meta")  # its models declare their own (or none)
         self.models["GitModel"] = self.GitModel
 
     @classmethod

@@ -160,7 +160,7 @@ def _changes(
     repo: pygit2.Repository, old: Optional[pygit2.Oid], new: pygit2.Oid
 ) -> dict[str, tuple[Entry, Entry]]:
     """path -> (entry before, entry after) for every file the move changes."""
-    diff = repo.diff(_tree(repo, old), _tree(repo, new))
+    diff = _tree(repo, old).diff_to_tree(_tree(repo, new))
     changes: dict[str, tuple[Entry, Entry]] = {}
     for delta in diff.deltas:
         before = _entry(delta.old_file) if delta.status != pygit2.enums.DeltaStatus.ADDED else None
@@ -268,7 +268,7 @@ class Checkout:
                 _write_file(self.root, path, blob.data, after[1])  # type: ignore[attr-defined]
                 index.add(path)  # with the file's stat data, so git does not re-read it
                 if _index_entry(index, path) != after:  # a clean filter changed it
-                    index.add(pygit2.IndexEntry(path, after[0], after[1]))
+                    index.add(pygit2.IndexEntry(path, after[0], pygit2.enums.FileMode(after[1])))
         try:
             index.write()
         except pygit2.GitError as exc:
