@@ -7,7 +7,6 @@ A field is also the descriptor that stores its value on an instance, so
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import decimal
 import io
 import math

@@ -28,6 +28,7 @@ step, not those added with ``git worktree add``.
 from __future__ import annotations
 
 import enum
+import errno
 import os
 import stat
 import time
@@ -258,17 +259,21 @@ class Checkout:
             return
         index = self.repo.index
         index.read(False)
-        for path, (_before, after) in sorted(self.changes.items()):
-            if after is None:
-                _remove_file(self.root, path)
-                if _index_entry(index, path) is not None:
-                    index.remove(path)
-            elif after[1] != _TREE_MODE:
-                blob = self.repo[after[0]]
-                _write_file(self.root, path, blob.data, after[1])  # type: ignore[attr-defined]
-                index.add(path)  # with the file's stat data, so git does not re-read it
-                if _index_entry(index, path) != after:  # a clean filter changed it
+        folders = _Folders(self.root)
+        try:
+            for path, (_before, after) in sorted(self.changes.items()):
+                if after is None:
+                    folders.remove_file(path)
+                    if _index_entry(index, path) is not None:
+                        index.remove(path)
+                elif after[1] != _TREE_MODE:
+                    blob = self.repo[after[0]]
+                    folders.write_file(path, blob.data, after[1])  # type: ignore[attr-defined]
+                    # the commit's blob, as git checkout records it (git fills in
+                    # the stat data the next time it looks; no clean filter runs)
                     index.add(pygit2.IndexEntry(path, after[0], pygit2.enums.FileMode(after[1])))
+        finally:
+            folders.close()
         try:
             index.write()
         except pygit2.GitError as exc:
@@ -286,75 +291,92 @@ def _index_entry(index: pygit2.Index, path: str) -> Entry:
     return (entry.id, int(entry.mode))
 
 
-def _open_parent(root: str, path: str, create: bool) -> Optional[tuple[int, str, list[int]]]:
-    """A descriptor of ``path``'s folder (opened without following symlinks),
-    its file name, and the descriptors on the way; ``None`` if absent."""
-    parts = path.split("/")
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-    fds = [os.open(root, flags)]
-    try:
-        for part in parts[:-1]:
+class _Folders:
+    """Folders of the work tree, each opened once without following symlinks
+    (``O_NOFOLLOW``), so that nothing is written through a link or outside."""
+
+    _FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+    def __init__(self, root: str) -> None:
+        self.fds: dict[tuple[str, ...], int] = {(): os.open(root, self._FLAGS)}
+
+    def open(self, parts: tuple[str, ...], create: bool) -> Optional[int]:
+        """The descriptor of folder ``parts``; ``None`` if absent and not ``create``."""
+        fd = self.fds.get(parts)
+        if fd is not None:
+            return fd
+        parent = self.open(parts[:-1], create)
+        if parent is None:
+            return None
+        try:
             try:
-                fd = os.open(part, flags, dir_fd=fds[-1])
+                fd = os.open(parts[-1], self._FLAGS, dir_fd=parent)
             except FileNotFoundError:
                 if not create:
-                    raise
-                os.mkdir(part, 0o777, dir_fd=fds[-1])
-                fd = os.open(part, flags, dir_fd=fds[-1])
-            fds.append(fd)
-    except FileNotFoundError:
-        _close(fds)
-        return None
-    except OSError as exc:
-        _close(fds)
-        raise RepositoryError(f"cannot update {path!r} in the work tree: {exc}") from None
-    return fds[-1], parts[-1], fds
+                    return None
+                os.mkdir(parts[-1], 0o777, dir_fd=parent)
+                fd = os.open(parts[-1], self._FLAGS, dir_fd=parent)
+        except OSError as exc:
+            raise RepositoryError(
+                f"cannot update {'/'.join(parts)!r} in the work tree: {exc}"
+            ) from None
+        self.fds[parts] = fd
+        return fd
 
-
-def _close(fds: list[int]) -> None:
-    for fd in fds:
-        os.close(fd)
-
-
-def _write_file(root: str, path: str, data: bytes, mode: int) -> None:
-    opened = _open_parent(root, path, create=True)
-    assert opened is not None
-    folder, name, fds = opened
-    temp = f".{name}.gitmodel-{os.getpid()}"
-    try:
-        if mode == _LINK_MODE:
-            os.symlink(data, temp, dir_fd=folder)
-        else:
+    def write_file(self, path: str, data: bytes, mode: int) -> None:
+        *parts, name = path.split("/")
+        folder = self.open(tuple(parts), create=True)
+        assert folder is not None
+        try:
+            if mode == _LINK_MODE:
+                _unlink(name, folder)
+                os.symlink(data, name, dir_fd=folder)
+                return
             perms = 0o777 if mode == _EXEC_MODE else 0o666
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, perms, dir_fd=folder)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+            try:
+                fd = os.open(name, flags, perms, dir_fd=folder)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                _unlink(name, folder)  # a symlink: replaced, never written through
+                fd = os.open(name, flags | os.O_EXCL, perms, dir_fd=folder)
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
-        os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)  # replaces a link, not its target
-    except OSError as exc:
-        try:
-            os.unlink(temp, dir_fd=folder)
-        except OSError:
-            pass
-        raise RepositoryError(f"cannot write {path!r} in the work tree: {exc}") from None
-    finally:
-        _close(fds)
+                _set_executable(out.fileno(), mode == _EXEC_MODE)
+        except OSError as exc:
+            raise RepositoryError(f"cannot write {path!r} in the work tree: {exc}") from None
 
-
-def _remove_file(root: str, path: str) -> None:
-    opened = _open_parent(root, path, create=False)
-    if opened is None:
-        return
-    folder, name, fds = opened
-    try:
-        try:
-            os.unlink(name, dir_fd=folder)  # a symlink itself, never what it points at
-        except FileNotFoundError:
-            pass
-        parts = path.split("/")[:-1]
-        for depth in range(len(parts), 0, -1):  # drop folders left empty
+    def remove_file(self, path: str) -> None:
+        *parts, name = path.split("/")
+        folder = self.open(tuple(parts), create=False)
+        if folder is None:
+            return
+        _unlink(name, folder)  # a symlink itself, never what it points at
+        key = tuple(parts)
+        while key:  # drop the folders left empty
             try:
-                os.rmdir(parts[depth - 1], dir_fd=fds[depth - 1])
+                os.rmdir(key[-1], dir_fd=self.fds[key[:-1]])
             except OSError:
                 break
-    finally:
-        _close(fds)
+            os.close(self.fds.pop(key))
+            key = key[:-1]
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+
+
+def _unlink(name: str, folder: int) -> None:
+    try:
+        os.unlink(name, dir_fd=folder)
+    except FileNotFoundError:
+        pass
+
+
+def _set_executable(fd: int, executable: bool) -> None:
+    """Give or take the execute bits as git does (x wherever r is set)."""
+    current = stat.S_IMODE(os.fstat(fd).st_mode)
+    if bool(current & 0o111) != executable:
+        os.fchmod(fd, current | ((current & 0o444) >> 2) if executable else current & ~0o111)

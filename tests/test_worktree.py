@@ -192,3 +192,16 @@ def test_a_new_branch_in_an_empty_repository_is_fine(workdir: Path) -> None:
     ws = Workspace(workdir, initial_branch="develop")
     declare(ws)(id="one", title="first").save(commit=True)
     assert ws.repo.references["refs/heads/develop"].target == ws.branch.commit.id
+
+
+def test_file_modes_are_checked_out_as_git_would(workdir: Path) -> None:
+    ws = Workspace(workdir)
+    ws.add_blob("tool.sh", "#!/bin/sh\n", mode=int(pygit2.enums.FileMode.BLOB_EXECUTABLE))
+    ws.add_blob("link", "tool.sh", mode=int(pygit2.enums.FileMode.LINK))
+    ws.commit("modes")
+    assert os.access(workdir / "tool.sh", os.X_OK)
+    assert os.readlink(workdir / "link") == "tool.sh"
+    ws.add_blob("tool.sh", "#!/bin/sh\necho\n")  # no longer executable
+    ws.commit("plain")
+    assert not os.access(workdir / "tool.sh", os.X_OK)
+    assert git(workdir, "status", "--porcelain") == ""
