@@ -2,6 +2,8 @@
 
 A field is also the descriptor that stores its value on an instance, so
 ``page.title`` is typed as the field's Python type for type checkers.
+The date and time fields live in :mod:`gitmodel.datefields` (importable
+from here as well), with their rule for naive and aware values.
 """
 
 from __future__ import annotations

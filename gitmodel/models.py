@@ -89,7 +89,14 @@ class class_or_instance_method:
 # save time), so to a type checker a field declaration is that field's default.
 @dataclass_transform(kw_only_default=True, field_specifiers=())
 class ModelBase(type):
-    """Collects declared fields and ``Meta`` into ``cls._meta``."""
+    """Collects declared fields and ``Meta`` into ``cls._meta``.
+
+    ``Meta`` stays on the class (``class Meta(Parent.Meta)`` extends a
+    parent's). A field name that would shadow the model's API or state is
+    refused with ``FieldError``: a name of any attribute of the class
+    (``save``, ``filter``, ``oid``, ``Meta``...), ``pk``, a name starting
+    with ``_`` (instance state lives there) or containing ``__``.
+    """
 
     _meta: ModelOptions
 
@@ -384,10 +391,12 @@ class GitModel(metaclass=ModelBase):
 
     # -- reading -------------------------------------------------------------
     @classmethod
-    def get(cls, id: Any, treeish: Any = None) -> Self:
+    def get(cls, id: Any = NOT_PROVIDED, treeish: Any = None) -> Self:
         """The object with ``id`` in the workspace (or at ``treeish``)."""
         opts = cls._meta
-        ws = opts.require_workspace("get")
+        ws = opts.require_workspace("get")  # first, as 0.1 did: even without an id
+        if id is NOT_PROVIDED:
+            raise TypeError(f"{cls.__name__}.get() needs an id")
         object_id = opts.id_field.clean_id(id)
         path = opts.get_data_path(object_id)
         if treeish is None:

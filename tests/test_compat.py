@@ -221,12 +221,19 @@ def test_treeish_to_tree(ws: Workspace) -> None:
 def test_import_models_reaches_every_model_abstract_included(models, ws: Workspace) -> None:
     assert models is ws.models
     assert {"Author", "Post", "PostAlternate", "PostAlternateSub", "AbstractBase", "Concrete"} <= set(models)
-    for call in (models.AbstractBase.all, lambda: models.AbstractBase.get("1"), models.AbstractBase):
+    for call in (
+        models.AbstractBase.all,
+        models.AbstractBase.get,
+        lambda: models.AbstractBase.get("1"),
+        models.AbstractBase,
+    ):
         with pytest.raises(GitModelError, match="abstract model AbstractBase"):
             call()
     concrete = models.Concrete(field_one="1", field_two="2")
     concrete.save()
-    assert models.Concrete.get(concrete.id).field_one == "1"
+    assert models.Concrete.get(id=concrete.id).field_one == "1"
+    with pytest.raises(TypeError, match=r"Concrete.get\(\) needs an id"):
+        models.Concrete.get()
 
 
 def test_unregistered_model_is_refused_when_used(models, old_models) -> None:
