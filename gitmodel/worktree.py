@@ -107,8 +107,9 @@ def prepare(
     if ws.worktree is WorkTreePolicy.REFUSE:
         raise WorkTreeRefused(
             f"{ws.head} is checked out in the work tree {repo.workdir!r}; this workspace "
-            "was opened with worktree='refuse'. Nothing was committed: commit to another "
-            "branch, or open it with worktree='update' to keep the work tree in step"
+            "was opened with worktree='refuse'. Nothing was committed (the changes stay "
+            "pending): commit to another branch, or open it with worktree='update' to "
+            "keep the work tree in step"
         )
     lock = _take_lock(repo, ws.lock_timeout)  # check, swap and update are one step
     try:
@@ -209,8 +210,9 @@ class Checkout:
             named = ", ".join(blocked[:_NAMED]) + (" ..." if len(blocked) > _NAMED else "")
             raise WorkTreeConflict(
                 f"{len(blocked)} path(s) this commit changes have local changes in the work "
-                f"tree or index of {self.repo.workdir!r}: {named}. Nothing was committed; "
-                "commit or discard them with git (git status shows them), then commit again",
+                f"tree or index of {self.repo.workdir!r}: {named}. Nothing was committed and "
+                "the changes stay pending; commit or discard those paths with git (git "
+                "status shows them), then commit again",
                 blocked,
             )
 
