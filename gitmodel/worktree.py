@@ -201,16 +201,22 @@ class Checkout:
             return
         index = self.repo.index
         index.read(False)
+        unsafe = [path for path in sorted(self.changes) if _unsafe(path)]
+        if unsafe:
+            raise WorkTreeConflict(
+                f"this commit holds paths that git refuses to check out ({_named(unsafe)}); "
+                f"nothing was committed and nothing was written in {self.repo.workdir!r}",
+                unsafe,
+            )
         blocked = [
             path
             for path, (before, after) in sorted(self.changes.items())
-            if _unsafe(path) or not self._clean(index, path, before, after)
+            if not self._clean(index, path, before, after)
         ]
         if blocked:
-            named = ", ".join(blocked[:_NAMED]) + (" ..." if len(blocked) > _NAMED else "")
             raise WorkTreeConflict(
                 f"{len(blocked)} path(s) this commit changes have local changes in the work "
-                f"tree or index of {self.repo.workdir!r}: {named}. Nothing was committed and "
+                f"tree or index of {self.repo.workdir!r}: {_named(blocked)}. Nothing was committed and "
                 "the changes stay pending; commit or discard those paths with git (git "
                 "status shows them), then commit again",
                 blocked,
@@ -283,6 +289,10 @@ class Checkout:
                 f"committed, but git's index in {self.repo.workdir!r} could not be updated "
                 f"({exc}); run git reset to bring it in step"
             ) from None
+
+
+def _named(paths: list[str]) -> str:
+    return ", ".join(paths[:_NAMED]) + (" ..." if len(paths) > _NAMED else "")
 
 
 def _index_entry(index: pygit2.Index, path: str) -> Entry:

@@ -16,9 +16,9 @@ from gitmodel.workspace import Workspace
 from gitmodel.worktree import WorkTreeConflict, WorkTreePolicy, WorkTreeRefused
 
 
-def git(workdir: Path, *args: str) -> str:
+def git(workdir: Path, *args: str, input: str | None = None) -> str:
     return subprocess.run(
-        ["git", "-C", str(workdir), *args], check=True, capture_output=True, text=True
+        ["git", "-C", str(workdir), *args], check=True, capture_output=True, text=True, input=input
     ).stdout
 
 
@@ -180,7 +180,7 @@ def test_a_missing_branch_beside_others_is_refused(workdir: Path) -> None:
     with pytest.raises(BranchNotFound, match="'typo' does not exist .branches: master.") as info:
         Workspace(workdir, initial_branch="typo")
     assert "create_branch('typo')" in str(info.value) and "orphan=True" in str(info.value)
-    assert isinstance(info.value, RepositoryError) or isinstance(info.value, KeyError)
+    assert isinstance(info.value, RepositoryError) and isinstance(info.value, KeyError)
     assert "refs/heads/typo" not in ws.repo.references
     orphan = Workspace(workdir, initial_branch="typo", orphan=True)
     assert orphan.branch is None
@@ -204,4 +204,25 @@ def test_file_modes_are_checked_out_as_git_would(workdir: Path) -> None:
     ws.add_blob("tool.sh", "#!/bin/sh\necho\n")  # no longer executable
     ws.commit("plain")
     assert not os.access(workdir / "tool.sh", os.X_OK)
+    assert git(workdir, "status", "--porcelain") == ""
+
+
+def test_a_hostile_tree_is_never_checked_out_into_the_git_folder(workdir: Path) -> None:
+    ws = Workspace(workdir)
+    declare(ws)(id="one", title="first").save(commit=True)
+    head = ws.branch.commit.id
+    # plain git accepts a tree holding ".git/hooks/post-checkout"; libgit2 refuses to write one
+    blob = git(workdir, "hash-object", "-w", "--stdin", input="#!/bin/sh\necho owned\n").strip()
+    hooks = git(workdir, "mktree", input=f"100755 blob {blob}\tpost-checkout\n").strip()
+    dot_git = git(workdir, "mktree", input=f"040000 tree {hooks}\thooks\n").strip()
+    base = git(workdir, "rev-parse", "HEAD^{tree}").strip()
+    listing = git(workdir, "ls-tree", base) + f"040000 tree {dot_git}\t.git\n"
+    tree = git(workdir, "mktree", input=listing).strip()
+    evil = git(workdir, "commit-tree", tree, "-p", str(head), "-m", "evil").strip()
+    git(workdir, "update-ref", "refs/heads/evil", evil)
+    with pytest.raises(WorkTreeConflict, match="paths that git refuses to check out") as info:
+        ws.merge("evil")
+    assert info.value.paths == [".git/hooks/post-checkout"]
+    assert ws.repo.references["refs/heads/master"].target == head
+    assert not (workdir / ".git" / "hooks" / "post-checkout").exists()
     assert git(workdir, "status", "--porcelain") == ""
