@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import pygit2
 
 from . import changes as ch
+from . import signing
 from .exceptions import MergeConflict, ReferenceNotFound, RepositoryError
 from .fields import JSONField
 from .serializers import json as json_format
@@ -88,6 +89,8 @@ class MergeResult:
     fast_forward: bool = False
     conflicts: list[Conflict] = dc_field(default_factory=list)
     up_to_date: bool = False
+    #: edits of fields a migration on the other side removed (not applied)
+    dropped_edits: list[str] = dc_field(default_factory=list)
 
 
 def describe_conflicts(conflicts: list[Conflict]) -> str:
@@ -460,13 +463,19 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
             return MergeResult(target.id, fast_forward=True)
         base_tree = repo[base_id].tree if base_id is not None else None  # type: ignore[attr-defined]
         ours_tree = repo[start].tree if start is not None else None  # type: ignore[attr-defined]
-        result = merge_trees(ws, base_tree, ours_tree, target.tree, strategy)
+        from .schema_merge import align
+
+        (base_tree, aligned, theirs_tree), dropped = align(ws, base_id, start, target.id)
+        if aligned is not None and ours_tree is not None and aligned.id != ours_tree.id:
+            # our edits in the shape their migrations left
+            ws.stage.reset(aligned)
+        result = merge_trees(ws, base_tree, aligned, theirs_tree, strategy)
         result.apply(ws.stage)
         ws._merge = MergeState(target.id, message, result)
         if result.conflicts:
-            return MergeResult(None, conflicts=list(result.conflicts))
+            return MergeResult(None, conflicts=list(result.conflicts), dropped_edits=dropped)
         commit_id = commit_merge(ws, message)
-        return MergeResult(commit_id)
+        return MergeResult(commit_id, dropped_edits=dropped)
 
 
 def resolve(ws: Workspace, conflict: Conflict, choice: Any = _MISSING, value: Any = _MISSING) -> None:
@@ -512,7 +521,7 @@ def commit_merge(ws: Workspace, message: str = "", author: Any = None, committer
         committer_sig = ws._signature(committer, "committer") if committer else author_sig
         parents = [p for p in (ws._start, state.theirs) if p is not None]
         text = message or state.message
-        commit_id = ws.repo.create_commit(None, author_sig, committer_sig, text, tree_id, parents)
+        commit_id = signing.create_commit(ws, author_sig, committer_sig, text, tree_id, parents)
         ws._move_branch(commit_id, text, reflog=f"merge: {text.splitlines()[0] if text else ''}")
         ws._start = commit_id
         ws._merge = None
@@ -571,7 +580,7 @@ def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
             ws.stage.reset(head_tree)
             return None
         parents = [head.id] if head is not None else []
-        commit_id = repo.create_commit(None, author, committer, message, new_tree, parents)
+        commit_id = signing.create_commit(ws, author, committer, message, new_tree, parents)
         try:
             ws._move_branch(commit_id, message, expected=head.id if head is not None else None)
         except BranchMoved:

@@ -38,11 +38,12 @@ from .exceptions import (
     IntegrityError,
     MultipleObjectsReturned,
     ObjectDoesNotExist,
+    StoredValueMismatch,
     ValidationError,
 )
 from .fields import NOT_PROVIDED, Field
 from .objects import commit_of
-from .options import ModelOptions
+from .options import ModelOptions, check_field_name
 from .serializers import json as json_format
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ else:  # pragma: no cover - Python 3.10 without typing_extensions
         def dataclass_transform(**_kwargs: Any) -> Any:
             return lambda obj: obj
 
-__all__ = ["GitModel", "ModelBase", "class_or_instance_method"]
+__all__ = ["GitModel", "ModelBase", "DeclarativeMetaclass", "class_or_instance_method"]
 
 
 class class_or_instance_method:
@@ -90,7 +91,14 @@ class class_or_instance_method:
 # save time), so to a type checker a field declaration is that field's default.
 @dataclass_transform(kw_only_default=True, field_specifiers=())
 class ModelBase(type):
-    """Collects declared fields and ``Meta`` into ``cls._meta``."""
+    """Collects declared fields and ``Meta`` into ``cls._meta``.
+
+    ``Meta`` stays on the class (``class Meta(Parent.Meta)`` extends a
+    parent's). A field name that would shadow the model's API or state is
+    refused with ``FieldError``: a name of any attribute of the class
+    (``save``, ``filter``, ``oid``, ``Meta``...), ``pk``, a name starting
+    with ``_`` (instance state lives there) or containing ``__``.
+    """
 
     _meta: ModelOptions
 
@@ -105,11 +113,15 @@ class ModelBase(type):
         parents = [b for b in bases if isinstance(b, ModelBase)]
         if not parents:  # the root GitModel class itself
             return super().__new__(mcs, name, bases, attrs, **kwargs)
-        meta = attrs.pop("Meta", None)
+        meta = attrs.get("Meta")  # stays on the class: ``class Meta(Parent.Meta)`` works
+        if isinstance(meta, Field):  # refused below, as a field name
+            meta = None
         declared = {k: v for k, v in attrs.items() if isinstance(v, Field)}
         for key in declared:
             attrs.pop(key)
         cls = super().__new__(mcs, name, bases, attrs, **kwargs)
+        for field_name in declared:
+            check_field_name(cls, field_name)
 
         parent_opts = next((p._meta for p in parents if hasattr(p, "_meta")), None)
         opts = ModelOptions(meta, parent_opts)
@@ -146,9 +158,13 @@ class ModelBase(type):
                 "__qualname__": f"{cls.__qualname__}.MultipleObjectsReturned",
             },
         )
-        if opts.workspace is not None and not opts.abstract:
+        if opts.workspace is not None:
             opts.workspace.register_model(cls)  # type: ignore[arg-type]
         return cls
+
+
+#: the metaclass under its python-gitmodel 0.1 name
+DeclarativeMetaclass = ModelBase
 
 
 class GitModel(metaclass=ModelBase):
@@ -163,6 +179,7 @@ class GitModel(metaclass=ModelBase):
 
     def __init__(self, **kwargs: Any) -> None:
         opts = self._meta
+        opts.require_workspace("__init__")
         self._data: dict[str, Any] = {}
         #: the JSON fields as last read or written
         self._stored: Optional[dict[str, Any]] = None
@@ -254,7 +271,7 @@ class GitModel(metaclass=ModelBase):
         workspace's ``write_lock`` throughout, so a save (and its commit) is
         one step for the other threads sharing the workspace.
         """
-        ws = self._meta.require_workspace()
+        ws = self._meta.require_workspace("save")
         # no refresh here: the change builds on the commit the object was read
         # from, so a concurrent edit of the same field is a conflict, not lost
         with concurrency.paused(ws):
@@ -273,7 +290,7 @@ class GitModel(metaclass=ModelBase):
             ws.require_only_pending(*owned, *old_paths)
         if self._stored_id != object_id and ws.stage.lookup(self.get_data_path()) is not None:
             raise IntegrityError(
-                f"{type(self).__name__} with id {object_id!r} already exists"
+                f'A {type(self).__name__} instance already exists with id "{object_id}"'
             )
         self._check_unique(ws)
         stored = self.to_json_fields()
@@ -335,7 +352,7 @@ class GitModel(metaclass=ModelBase):
         Returns the commit id when ``commit=True``. Holds the workspace's
         ``write_lock`` throughout, like :meth:`save`.
         """
-        ws = cls._meta.require_workspace()
+        ws = cls._meta.require_workspace("delete")
         if instance is None:
             ws.refresh()  # by id: the latest commit; an instance: where it was read
         with concurrency.paused(ws):
@@ -376,10 +393,12 @@ class GitModel(metaclass=ModelBase):
 
     # -- reading -------------------------------------------------------------
     @classmethod
-    def get(cls, id: Any, treeish: Any = None) -> Self:
+    def get(cls, id: Any = NOT_PROVIDED, treeish: Any = None) -> Self:
         """The object with ``id`` in the workspace (or at ``treeish``)."""
         opts = cls._meta
-        ws = opts.require_workspace()
+        ws = opts.require_workspace("get")  # first, as 0.1 did: even without an id
+        if id is NOT_PROVIDED:
+            raise TypeError(f"{cls.__name__}.get() needs an id")
         object_id = opts.id_field.clean_id(id)
         path = opts.get_data_path(object_id)
         if treeish is None:
@@ -388,10 +407,21 @@ class GitModel(metaclass=ModelBase):
         else:
             tree = ws.resolve_tree(treeish)
             entry = _tree_lookup(tree, path)
+            if entry is None and opts.previous_names:  # a commit from before a RenameModel
+                for old_path in (opts.folder_path_of(name, path) for name in opts.previous_names):
+                    entry = _tree_lookup(tree, old_path)
+                    if entry is not None:
+                        path = old_path
+                        break
         if entry is None:
             raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
         try:
             return cls._load(ws, path, entry[0], tree, object_id)
+        except StoredValueMismatch as exc:
+            target = ws.resolve_treeish(treeish) if exc.commit is None and treeish is not None else None
+            if not isinstance(target, pygit2.Commit):
+                raise
+            raise StoredValueMismatch(path, exc.field, exc.reason, target.id) from None  # name the commit
         except CorruptObject as exc:  # name the commit the data came from
             raise exc.at(commit_of(ws, treeish)) from None
 
@@ -405,7 +435,7 @@ class GitModel(metaclass=ModelBase):
         """
         from .query import QuerySet
 
-        cls._meta.require_workspace()
+        cls._meta.require_workspace("all")
         return QuerySet(cls, treeish=treeish, errors=errors)
 
     @classmethod
@@ -482,7 +512,11 @@ class GitModel(metaclass=ModelBase):
                 model_name, stored = json_format.loads(data)
             except (ValueError, RecursionError) as exc:
                 raise CorruptObject(path, f"not a valid data file ({exc})") from None
-            fresh = cls._decode(path, model_name, stored)
+            try:
+                fresh = cls._decode(path, model_name, stored)
+            except StoredValueMismatch as exc:  # name the commit read
+                commit = ws._start if tree is None else None
+                raise StoredValueMismatch(path, exc.field, exc.reason, commit) from None
             fresh._oid = oid
             if ws.cache_object(oid, fresh, copy=False, evict=evict):
                 cached = fresh  # the cache holds it now: hand out a copy
@@ -514,19 +548,21 @@ class GitModel(metaclass=ModelBase):
 
     @classmethod
     def _decode(cls, path: str, model_name: str, stored: dict[str, Any]) -> GitModel:
-        if model_name != cls.__name__:
+        if model_name != cls.__name__ and model_name not in cls._meta.previous_names:
             raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
         obj = cls.__new__(cls)
         obj._data = data = {}
         for field in cls._meta.json_fields:
             name = field.name
+            if name not in stored and field.previous_names:  # stored under an older name
+                name = next((old for old in field.previous_names if old in stored), name)
             if name in stored:
                 try:
-                    data[name] = field.from_json(stored[name])
+                    data[field.name] = field.from_json(stored[name])
                 except ValidationError as exc:
-                    raise CorruptObject(path, exc.message) from None
+                    raise StoredValueMismatch(path, field.name, exc.message) from None
                 except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
-                    raise CorruptObject(path, f'"{name}": {exc!r}') from None
+                    raise StoredValueMismatch(path, field.name, repr(exc)) from None
             else:
                 data[name] = field.get_default()
         for field in cls._meta.transient_fields:
@@ -537,7 +573,7 @@ class GitModel(metaclass=ModelBase):
             data[id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
         known = cls._meta.__dict__.get("_json_names")
         if known is None:  # computed once per model
-            known = frozenset(f.name for f in cls._meta.json_fields)
+            known = frozenset(n for f in cls._meta.json_fields for n in (f.name, *f.previous_names))
             cls._meta.__dict__["_json_names"] = known
         if known.issuperset(stored):
             obj._extra = {}

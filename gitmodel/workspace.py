@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import ObjectType, SortMode
 
-from . import concurrency, locks, objects, pathsafety, refs, validation
+from . import concurrency, locks, objects, pathsafety, refs, schema, signing, validation, worktree
+from .conf import WorkspaceConfig
 from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
@@ -29,11 +30,14 @@ from .exceptions import (
 from .models import GitModel, ModelBase, _copy_data
 from .refs import Branch, Treeish, branch_ref
 from .tree import BLOB_MODE, TREE_MODE, Entry, NameMatch, StagingTree
+from .worktree import WorkTreePolicy
 
 if TYPE_CHECKING:
     from .changes import Change
     from .locks import LockInfo
     from .merge import Conflict, MergeResult, MergeState
+    from .signing import CommitSignature, Signer, TrustedKeys
+    from .sync import SyncResult
 
 Identity = tuple[str, str]
 _NO_CHOICE: Any = object()
@@ -71,11 +75,21 @@ class Workspace:
 
     ``repo_path`` is a repository (bare, its ``.git`` folder or its work
     tree). ``initial_branch`` is a branch name or ``refs/heads/...``; by
-    default, the branch the repository's HEAD names.
+    default, the branch the repository's HEAD names. A branch that does not
+    exist is refused when the repository has other branches (a typo would
+    start a history of its own); create it with :meth:`create_branch`, or
+    pass ``orphan=True`` to start it with no history, as ``git switch
+    --orphan`` does.
+
+    ``worktree``: what a commit to the branch checked out in a non-bare
+    repository's work tree does to git's index and files, ``"update"``
+    (keep them in step) or ``"refuse"``; see :mod:`gitmodel.worktree`.
     """
 
     #: Default credentials for fetch/push/pull (set by :meth:`clone`).
     remote_callbacks: Optional[pygit2.RemoteCallbacks] = None
+    #: Signs every commit when set (see :mod:`gitmodel.signing`).
+    signer: Optional[Signer] = None
 
     def __init__(
         self,
@@ -87,6 +101,8 @@ class Workspace:
         object_cache_size: int = DEFAULT_OBJECT_CACHE_SIZE,
         follow: bool = True,
         stale_lock_age: float = concurrency.DEFAULT_STALE_LOCK_AGE,
+        worktree: Union[WorkTreePolicy, str] = WorkTreePolicy.UPDATE,
+        orphan: bool = False,
     ) -> None:
         path = os.fspath(repo_path)
         if not os.path.exists(path):
@@ -105,6 +121,8 @@ class Workspace:
         #: seconds after which a ref lock file is taken as left by a dead process
         self.stale_lock_age = stale_lock_age
         self.object_cache_size = object_cache_size
+        #: a commit to the branch checked out in the work tree: see gitmodel.worktree
+        self.worktree = WorkTreePolicy(worktree)
         # an LRU map: OrderedDict evicts its oldest entry in O(1) (a plain dict
         # slows down as deleted slots pile up at its front)
         self._objects: OrderedDict[pygit2.Oid, GitModel] = OrderedDict()
@@ -114,6 +132,8 @@ class Workspace:
         self._detached: Optional[pygit2.Commit] = None
         self._merge: Optional[MergeState] = None
         branch = self.branch  # a corrupt branch ref raises RepositoryError here
+        if branch is None and initial_branch and not orphan:
+            _refuse_unborn_branch_beside_history(self.repo, self.head)
         self._start: Optional[pygit2.Oid] = branch.commit.id if branch else None
         self.stage = StagingTree(self.repo, branch.tree if branch else None)
         self.GitModel: type[GitModel] = ModelBase(
@@ -122,6 +142,7 @@ class Workspace:
             {"__module__": __name__, "__qualname__": "GitModel", "Meta": _abstract_meta()},
             workspace=self,
         )  # type: ignore[assignment]
+        delattr(self.GitModel, "Meta")  # its models declare their own (or none)
         self.models["GitModel"] = self.GitModel
 
     @classmethod
@@ -158,6 +179,14 @@ class Workspace:
     @default_author.setter
     def default_author(self, value: Identity) -> None:
         self._author = value
+
+    @property
+    def config(self) -> WorkspaceConfig:
+        """python-gitmodel 0.1's settings, bound to this workspace (see :mod:`gitmodel.conf`)."""
+        config = self.__dict__.get("_config")
+        if config is None:
+            config = self.__dict__["_config"] = WorkspaceConfig(self)
+        return config
 
     # -- position ---------------------------------------------------------------
     @property
@@ -206,20 +235,23 @@ class Workspace:
             raise TypeError(f"{cls!r} is not a GitModel subclass")
         if cls._meta.workspace is self:
             if not cls._meta.abstract:
-                self.models[cls.__name__] = cls
+                schema.check_model(self, cls)  # SchemaMismatch: the class stays unbound
+            self.models[cls.__name__] = cls
             return cls
         existing = self.models.get(cls.__name__)
         if existing is not None and issubclass(existing, cls):
             return existing  # type: ignore[no-any-return]
         attrs: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
         if cls._meta.abstract:
-            attrs["Meta"] = _abstract_meta()
+            attrs["Meta"] = _abstract_meta(getattr(cls, "Meta", None))
         # ws.GitModel joins the bases so that isinstance(obj, ws.GitModel) holds too
         bound = ModelBase(cls.__name__, (cls, self.GitModel), attrs, workspace=self)
+        self.models[cls.__name__] = bound  # abstract ones too, as ws.models.<Name>
         return bound  # type: ignore[return-value]
 
     def import_models(self, module: Union[str, ModuleType]) -> ModelRegistry:
-        """Register every concrete model declared in ``module`` (or its dotted name)."""
+        """Register every model declared in ``module`` (or its dotted name),
+        abstract ones included; returns :attr:`models`."""
         mod = importlib.import_module(module) if isinstance(module, str) else module
         for value in list(vars(mod).values()):
             if (
@@ -227,11 +259,22 @@ class Workspace:
                 and issubclass(value, GitModel)
                 and value is not GitModel
                 and hasattr(value, "_meta")
-                and not value._meta.abstract
                 and value._meta.workspace is not self
             ):
                 self.register_model(value)
         return self.models
+
+    def schemas(self, treeish: Optional[Treeish] = None) -> dict[str, schema.ModelSchema]:
+        """Model name -> its schema stored in the repository, in the staged
+        state or at ``treeish``; readable without the models' classes."""
+        return schema.stored_schemas(self, treeish)
+
+    def migrate(self, migrations: Any, branch: Optional[str] = None, **commit_info: Any) -> Optional[pygit2.Oid]:
+        """Apply ``migrations`` (see :mod:`gitmodel.migrations`) as one commit on
+        ``branch`` (default: the current one); ``None`` if all were applied."""
+        from . import migrations as _migrations
+
+        return _migrations.migrate(self, migrations, branch, **commit_info)
 
     # -- object cache -------------------------------------------------------------
     def cached_object(self, oid: pygit2.Oid) -> Optional[GitModel]:
@@ -476,15 +519,17 @@ class Workspace:
             start_tree = self._start_tree_id()
             if tree_id == start_tree or (start_tree is None and len(self.repo[tree_id]) == 0):  # type: ignore[arg-type]
                 return None
+            if schema.stage_declared(self):  # the declarations of the models stored
+                tree_id = self.stage.write()
             parents = [self._start] if self._start is not None else []
-            commit_id = self.repo.create_commit(
-                None, author_sig, committer_sig, message, tree_id, parents
-            )
+            commit_id = signing.create_commit(self, author_sig, committer_sig, message, tree_id, parents)
             try:
                 self._move_branch(commit_id, message)
             except BranchMoved:
                 # another writer committed: merge our changes onto its head
                 from . import merge
+
+                schema.check_moved_head(self)  # unless it migrated what we declare
 
                 rebased = merge.commit_rebased(self, tree_id, message, author_sig, committer_sig)
                 if rebased is None:
@@ -508,7 +553,15 @@ class Workspace:
         """
         if expected is _NO_CHOICE:
             expected = self._start
-        concurrency.move_branch(self, commit_id, message, expected, reflog)
+        checkout = worktree.prepare(self, expected, commit_id)  # raises if it would clobber
+        if checkout is None:
+            concurrency.move_branch(self, commit_id, message, expected, reflog)
+            return
+        try:
+            concurrency.move_branch(self, commit_id, message, expected, reflog)
+            checkout.apply()
+        finally:
+            checkout.release()
 
     def _move_branch_matching(
         self, commit_id: pygit2.Oid, log_message: str, expected: Any = _NO_CHOICE
@@ -565,7 +618,7 @@ class Workspace:
         ref_name = branch_ref(ref)
         reference = self.repo.references.get(ref_name)
         if reference is None:
-            raise BranchNotFound(ref, f"branch not found: {ref!r}")
+            raise BranchNotFound(ref, f"Reference not found: {ref_name} (no branch {ref!r})")
         return Branch(reference, self.repo[reference.target])  # type: ignore[arg-type]
 
     def set_branch(self, name: str) -> None:
@@ -737,10 +790,15 @@ class Workspace:
         bare: bool = True,
         callbacks: Optional[pygit2.RemoteCallbacks] = None,
         progress: Optional[_remotes.ProgressCallback] = None,
+        *,
+        depth: int = 0,
+        single_branch: Optional[bool] = None,
         **kwargs: Any,
     ) -> Workspace:
-        """Clone ``url`` into ``path`` and open a workspace on it."""
-        return _remotes.clone(cls, url, path, branch, bare, callbacks, progress, **kwargs)
+        """Clone ``url`` into ``path`` and open a workspace on it (``depth=N``: shallow)."""
+        return _remotes.clone(
+            cls, url, path, branch, bare, callbacks, progress, depth=depth, single_branch=single_branch, **kwargs
+        )
 
     @property
     def remotes(self) -> _remotes.Remotes:
@@ -770,6 +828,24 @@ class Workspace:
     ) -> _remotes.PullResult:
         """Fetch, then fast-forward or merge the current branch."""
         return _remotes.pull(self, remote, branch, **kwargs)
+
+    def sync(self, remote: str = "origin", **kwargs: Any) -> SyncResult:
+        """Fetch, merge field by field, push; retried while other clones push first."""
+        from . import sync
+
+        return sync.sync(self, remote, **kwargs)
+
+    def signatures(
+        self, trusted: TrustedKeys, treeish: Optional[Treeish] = None, since: Optional[Treeish] = None
+    ) -> list[CommitSignature]:
+        """Each commit of ``treeish`` (not in ``since``) with its signature checked, newest first."""
+        return signing.signatures(self, trusted, treeish, since)
+
+    def require_signed(
+        self, trusted: TrustedKeys, treeish: Optional[Treeish] = None, since: Optional[Treeish] = None
+    ) -> list[CommitSignature]:
+        """Like :meth:`signatures`; raises ``SignatureError`` unless every commit verifies."""
+        return signing.require_signed(self, trusted, treeish, since)
 
     def ahead_behind(self, remote_branch: Optional[str] = None) -> tuple[int, int]:
         """``(ahead, behind)`` of the current branch against ``remote_branch`` (default: upstream)."""
@@ -811,5 +887,21 @@ def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
         return False
 
 
-def _abstract_meta() -> type:
-    return type("Meta", (), {"abstract": True})
+def _refuse_unborn_branch_beside_history(repo: pygit2.Repository, ref_name: str) -> None:
+    """A branch named at open that does not exist, in a repository that has
+    branches, is most likely a typo: its first commit would start a history
+    of its own. Refused; ``create_branch`` starts it from a commit instead."""
+    existing = sorted(r for r in repo.references if r.startswith("refs/heads/"))
+    if existing:
+        name = ref_name[len("refs/heads/"):]
+        raise BranchNotFound(
+            ref_name,
+            f"branch {name!r} does not exist (branches: "
+            f"{', '.join(r[len('refs/heads/'):] for r in existing[:10])}); to start it from "
+            f"HEAD as git switch -c does: Workspace(path).create_branch({name!r}), then open "
+            "it; to start it with no history: orphan=True",
+        )
+
+
+def _abstract_meta(declared: Optional[type] = None) -> type:
+    return type("Meta", (declared,) if declared else (), {"abstract": True})
