@@ -518,7 +518,7 @@ def commit_merge(ws: Workspace, message: str = "", author: Any = None, committer
     with ws.write_lock:
         tree_id = ws.stage.write()
         author_sig = ws._signature(author)
-        committer_sig = ws._signature(committer) if committer else author_sig
+        committer_sig = ws._signature(committer, "committer") if committer else author_sig
         parents = [p for p in (ws._start, state.theirs) if p is not None]
         text = message or state.message
         commit_id = signing.create_commit(ws, author_sig, committer_sig, text, tree_id, parents)

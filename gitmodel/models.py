@@ -42,6 +42,7 @@ from .exceptions import (
     ValidationError,
 )
 from .fields import NOT_PROVIDED, Field
+from .objects import commit_of
 from .options import ModelOptions, check_field_name
 from .serializers import json as json_format
 
@@ -421,6 +422,8 @@ class GitModel(metaclass=ModelBase):
             if not isinstance(target, pygit2.Commit):
                 raise
             raise StoredValueMismatch(path, exc.field, exc.reason, target.id) from None  # name the commit
+        except CorruptObject as exc:  # name the commit the data came from
+            raise exc.at(commit_of(ws, treeish)) from None
 
     @classmethod
     def all(cls, treeish: Any = None, errors: str = "raise") -> QuerySet[Self]:
@@ -493,12 +496,16 @@ class GitModel(metaclass=ModelBase):
         """
         opts = cls._meta
         cached = ws.cached_object(oid)
+        if cached is not None and type(cached).__name__ != cls.__name__:
+            cached = None  # equal bytes cached for another model: decoding refuses them
         obj: Optional[Self] = None
         if cached is None:
             try:
                 kind, data = ws.read_object(oid)
             except KeyError:
                 raise CorruptObject(path, f"blob {oid} is missing") from None
+            except pygit2.GitError as exc:
+                raise CorruptObject(path, f"blob {oid} cannot be read ({exc})") from None
             if kind != _BLOB:
                 raise CorruptObject(path, f"expected a blob, found a {_type_name(kind)}")
             try:
@@ -689,5 +696,7 @@ def _tree_lookup(tree: pygit2.Tree, path: str) -> Optional[tuple[pygit2.Oid, int
         obj = tree[path]
     except KeyError:
         return None
+    except pygit2.GitError as exc:
+        raise CorruptObject(path, f"a tree on this path cannot be read ({exc})") from None
     return (obj.id, obj.filemode)  # type: ignore[attr-defined]
 

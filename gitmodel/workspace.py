@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import ObjectType, SortMode
 
-from . import concurrency, locks, refs, schema, signing, worktree
+from . import concurrency, locks, objects, pathsafety, refs, schema, signing, validation, worktree
 from .conf import WorkspaceConfig
 from . import remotes as _remotes
 from .exceptions import (
@@ -162,13 +162,7 @@ class Workspace:
     def _initial_head(self, initial_branch: Optional[str]) -> str:
         if initial_branch:
             return branch_ref(initial_branch)
-        try:
-            head = self.repo.references.get("HEAD")
-        except (pygit2.GitError, ValueError) as exc:
-            raise RepositoryError(f"HEAD of {self.path!r} is corrupt: {exc}") from None
-        if head is not None and head.type == pygit2.enums.ReferenceType.SYMBOLIC:
-            return str(head.target)
-        return "refs/heads/master"
+        return refs.head_branch(self.repo) or "refs/heads/master"
 
     # -- identity ---------------------------------------------------------------
     @property
@@ -334,14 +328,17 @@ class Workspace:
         odb: Optional[pygit2.Odb] = self.__dict__.get("_odb")
         if odb is None:
             odb = self.__dict__["_odb"] = self.repo.odb
-        return odb.read(oid)  # type: ignore[no-any-return]
+        return objects.read(self.repo, odb, oid)  # a loose object is checked first
 
     # -- reading ---------------------------------------------------------------
     def lookup(self, path: str) -> Optional[Entry]:
         """``(oid, mode)`` at ``path`` in the staged state, or ``None``."""
         concurrency.follow_branch(self)
         with self.write_lock:
-            return self.stage.lookup(path)
+            try:
+                return self.stage.lookup(path)
+            except pygit2.GitError as exc:  # a tree written by another tool
+                raise CorruptObject(path, f"a tree on this path cannot be read ({exc})") from None
 
     def resolve(self, conflict: Conflict, choice: Any = _NO_CHOICE, *, value: Any = _NO_CHOICE) -> None:
         """Settle a merge conflict: ``'ours'``, ``'theirs'``, ``'base'`` or a value.
@@ -391,7 +388,10 @@ class Workspace:
         with self.write_lock:  # a snapshot: other threads may stage meanwhile
             if folder and _is_file(stage.base, folder) and _is_file(stage, folder):
                 raise CorruptObject(folder, "expected a folder, found a file")
-            found = list(stage.iter_files(folder, match))
+            try:
+                found = list(stage.iter_files(folder, match))
+            except pygit2.GitError as exc:  # a tree written by another tool
+                raise CorruptObject(folder, f"a tree in this folder cannot be read ({exc})") from None
         for rel, name, (oid, _mode) in found:
             prefix = f"{folder}/{rel}/" if rel else (f"{folder}/" if folder else "")
             yield prefix + name, oid, tree
@@ -407,6 +407,7 @@ class Workspace:
     def add_blob(self, path: str, content: Union[str, bytes], mode: int = BLOB_MODE) -> pygit2.Oid:
         """Write ``content`` as a blob and stage it at ``path``; returns its id."""
         self._require_writable()
+        pathsafety.check_staged_path(path, mode)
         data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
         with self.write_lock:
             oid = self.repo.create_blob(data)
@@ -417,11 +418,15 @@ class Workspace:
         """Stage entries ``(name, oid, mode)`` (or a name -> oid dict) under folder ``path``."""
         self._require_writable()
         items = entries.items() if isinstance(entries, dict) else entries
+        staged = []
+        for item in items:  # every path is checked before anything is staged
+            name, oid, *rest = item if not isinstance(entries, dict) else (*item,)
+            mode = rest[0] if rest else BLOB_MODE
+            target = f"{path.strip('/')}/{name}" if path.strip("/") else name
+            pathsafety.check_staged_path(target, int(mode))
+            staged.append((target, oid, mode))
         with self.write_lock:
-            for item in items:
-                name, oid, *rest = item if not isinstance(entries, dict) else (*item,)
-                mode = rest[0] if rest else BLOB_MODE
-                target = f"{path.strip('/')}/{name}" if path.strip("/") else name
+            for target, oid, mode in staged:
                 self.stage.set(target, pygit2.Oid(hex=oid) if isinstance(oid, str) else oid, int(mode))
 
     def remove(self, path: str) -> bool:
@@ -482,11 +487,10 @@ class Workspace:
         history.reset(self, targets)
 
     # -- committing ----------------------------------------------------------------
-    def _signature(self, who: Optional[Union[Identity, pygit2.Signature]]) -> pygit2.Signature:
-        if isinstance(who, pygit2.Signature):
-            return who
-        name, email = who or self.default_author
-        return pygit2.Signature(name, email)
+    def _signature(
+        self, who: Optional[Union[Identity, pygit2.Signature]], role: str = "author"
+    ) -> pygit2.Signature:
+        return validation.signature(who or self.default_author, role)
 
     def commit(
         self,
@@ -502,6 +506,10 @@ class Workspace:
         During a merge, writes the merge commit once every conflict is settled.
         """
         self._require_writable()
+        validation.check_message(message)
+        # identities are checked before anything is written
+        author_sig = self._signature(author)
+        committer_sig = self._signature(committer, "committer") if committer else author_sig
         if self._merge is not None:
             from . import merge
 
@@ -513,8 +521,6 @@ class Workspace:
                 return None
             if schema.stage_declared(self):  # the declarations of the models stored
                 tree_id = self.stage.write()
-            author_sig = self._signature(author)
-            committer_sig = self._signature(committer) if committer else author_sig
             parents = [self._start] if self._start is not None else []
             commit_id = signing.create_commit(self, author_sig, committer_sig, message, tree_id, parents)
             try:
@@ -719,7 +725,10 @@ class Workspace:
         """Merge branch, tag or commit ``other`` into the current branch, field by field."""
         from . import merge
 
-        return merge.merge(self, other, message, strategy, fast_forward)
+        if message is not None:
+            validation.check_message(message)
+        with objects.dropping_failed_merge(self, other):
+            return merge.merge(self, other, message, strategy, fast_forward)
 
     @property
     def conflicts(self) -> list[Conflict]:
@@ -853,12 +862,15 @@ class Workspace:
 
     # -- plain git --------------------------------------------------------------------
     def sync_repo_index(self, checkout: bool = True) -> None:
-        """Write the staged state into the repository's index (and work tree)."""
-        tree = self.index
-        self.repo.index.read_tree(tree)
-        self.repo.index.write()
-        if checkout and not self.repo.is_bare:
-            self.repo.checkout_index(strategy=pygit2.enums.CheckoutStrategy.FORCE)
+        """Write the staged state into the repository's index (and work tree).
+
+        Nothing is written through a symlink; a symlink or submodule entry,
+        a ``.git`` alias or a model folder that is not a folder raises
+        ``CorruptObject`` (see :mod:`gitmodel.checkout`).
+        """
+        from . import checkout as _checkout
+
+        _checkout.sync_repo_index(self, checkout)
 
     def __repr__(self) -> str:
         return f"<Workspace {self.path!r} on {self.head}>"
