@@ -20,7 +20,7 @@ from .query import LOOKUPS, Q, QuerySet, compile_q
 if TYPE_CHECKING:
     from .models import GitModel
 
-__all__ = ["lookups_from_strings", "filter_from_strings"]
+__all__ = ["lookups_from_strings", "filter_from_strings", "values_from_strings"]
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
@@ -74,3 +74,27 @@ def _boolean(key: str, text: str) -> bool:
     if folded in _FALSE:
         return False
     raise FieldError(f'"{key}" takes true or false, not {text!r}')
+
+
+def values_from_strings(model: type[GitModel], items: Iterable[str]) -> dict[str, Any]:
+    """``["title=Home", "views=3"]`` -> ``{field: value}`` in each field's
+    type, as a form would convert them (a ``JSONField`` takes JSON, an empty
+    value is ``None`` for a field that is not text): :class:`FieldError` for
+    an unknown field or an item without ``=``, :class:`ValidationError` for
+    a value the field refuses."""
+    from .fields import CharField
+
+    opts = model._meta
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise FieldError(f"{item!r} is not a value: write FIELD=VALUE")
+        field = opts.get_field(name)
+        if type(field).__name__ == "JSONField":
+            out[name] = _one(text, raw_json=True)
+        elif text == "" and not isinstance(field, CharField):
+            out[name] = None
+        else:
+            out[name] = field.to_python(text)
+    return out

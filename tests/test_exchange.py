@@ -194,3 +194,14 @@ def test_a_schema_whose_layout_is_code_cannot_be_rebuilt(ws):
     with pytest.raises(SchemaMismatch, match="application's models"):
         model_from_schema(Workspace(ws.path), ws.schemas()["Doc"])
     assert isinstance(ws.branch.commit, pygit2.Commit)
+
+
+def test_value_strings_take_each_fields_type(ws, Book):
+    from gitmodel.lookups import values_from_strings
+
+    values = values_from_strings(Book, ["year=1999", "price=1.50", "tags=[1, 2]", "title=", "in_print=no"])
+    assert values == {"year": 1999, "price": Decimal("1.50"), "tags": [1, 2], "title": "", "in_print": False}
+    with pytest.raises(ValidationError):
+        values_from_strings(Book, ["year=soon"])
+    with pytest.raises(FieldError):
+        values_from_strings(Book, ["colour=red"])

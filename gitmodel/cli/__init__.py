@@ -1,0 +1,107 @@
+"""The ``gitmodel`` command: objects, fields and their history from a terminal.
+
+A thin layer over the public API (as dulwich's ``cli`` over its porcelain).
+Each command lives in a module of this package and is imported only when it
+runs (:data:`COMMANDS`), so ``gitmodel --version`` starts fast. Errors are
+one line and exit with the code of their class (:mod:`gitmodel.cli.errors`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Optional
+
+import click
+
+from .. import __version__
+from .errors import run_guarded
+
+__all__ = ["COMMANDS", "main", "cli"]
+
+#: command name -> "module:attribute" of its click command, imported when used
+COMMANDS: dict[str, str] = {
+    "models": "gitmodel.cli.data:models",
+    "ls": "gitmodel.cli.data:ls",
+    "show": "gitmodel.cli.data:show",
+    "set": "gitmodel.cli.data:set_fields",
+    "rm": "gitmodel.cli.data:rm",
+    "import": "gitmodel.cli.data:import_file",
+    "export": "gitmodel.cli.data:export",
+    "check": "gitmodel.cli.data:check",
+    "log": "gitmodel.cli.versions:log",
+    "diff": "gitmodel.cli.versions:diff",
+    "blame": "gitmodel.cli.versions:blame",
+    "revert": "gitmodel.cli.versions:revert",
+    "restore": "gitmodel.cli.versions:restore",
+    "branch": "gitmodel.cli.refs:branch",
+    "tag": "gitmodel.cli.refs:tag",
+    "merge": "gitmodel.cli.refs:merge",
+    "conflicts": "gitmodel.cli.refs:conflicts",
+    "resolve": "gitmodel.cli.refs:resolve",
+    "clone": "gitmodel.cli.remote:clone",
+    "fetch": "gitmodel.cli.remote:fetch",
+    "pull": "gitmodel.cli.remote:pull",
+    "push": "gitmodel.cli.remote:push",
+    "pack": "gitmodel.cli.maintenance:pack",
+    "gc": "gitmodel.cli.maintenance:pack",
+    "migrate": "gitmodel.cli.maintenance:migrate",
+    "makemigrations": "gitmodel.cli.maintenance:makemigrations",
+    "serve": "gitmodel.web.command:serve",
+}
+
+#: commands whose module comes with another extra
+_EXTRAS = {"serve": "web"}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported from :data:`COMMANDS` on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attribute = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            extra = _EXTRAS.get(cmd_name)
+            if extra is None:
+                raise
+            return _missing_extra(cmd_name, extra)
+        command: click.Command = getattr(module, attribute)
+        return command
+
+
+def _missing_extra(name: str, extra: str) -> click.Command:
+    @click.command(name, context_settings={"ignore_unknown_options": True},
+                   help=f"(needs the {extra} extra)")
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def missing(args: Any) -> None:
+        raise click.UsageError(f"'gitmodel {name}' needs the {extra} extra: "
+                               f"pip install 'gitmodel[{extra}]'")
+
+    return missing
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "path", default=".", metavar="PATH", show_default=True,
+              help="The repository (bare, its .git folder or its work tree).")
+@click.option("--models", "models", metavar="MODULE",
+              help="Import the application's models from MODULE (package.module) "
+                   "instead of building them from the stored schema.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
+@click.version_option(__version__, "--version", prog_name="gitmodel", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, path: str, models: Optional[str], debug: bool) -> None:
+    """Browse, change and merge the objects of a gitmodel repository."""
+    from .context import CliState
+
+    ctx.obj = CliState(path=path, models=models, debug=debug)
+
+
+def main(args: Optional[list[str]] = None, prog_name: str = "gitmodel") -> None:
+    """Run the command line (the ``gitmodel`` console script)."""
+    run_guarded(cli, args, prog_name)
