@@ -385,8 +385,9 @@ def stored_schemas(ws: Workspace, treeish: Optional[Treeish] = None) -> dict[str
             raise CorruptObject(SCHEMA_FOLDER, "expected a folder, found a file")
         folder = ws.repo[tree_id] if tree_id is not None else None
     else:
+        tree = ws.resolve_tree(treeish)  # ReferenceNotFound (a KeyError) for a bad name
         try:
-            folder = ws.resolve_tree(treeish)[SCHEMA_FOLDER]
+            folder = tree[SCHEMA_FOLDER]
         except KeyError:
             folder = None
         if folder is not None and not isinstance(folder, pygit2.Tree):

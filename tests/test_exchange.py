@@ -181,6 +181,13 @@ def test_a_model_built_from_the_stored_schema_reads_and_writes(ws, Book):
     assert Book.get("1", treeish=commit).year == 1966
 
 
+def test_stored_schemas_at_an_unknown_revision_raise_reference_not_found(ws, Book):
+    from gitmodel import ReferenceNotFound
+
+    with pytest.raises(ReferenceNotFound):
+        ws.schemas("no-such-tag")
+
+
 def test_a_schema_whose_layout_is_code_cannot_be_rebuilt(ws):
     class Doc(ws.GitModel):
         name = fields.CharField(id=True)
