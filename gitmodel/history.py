@@ -50,6 +50,7 @@ class Version:
     _prev_files: ch.Files = field(repr=False, default_factory=dict)
     _prev_id: Optional[str] = field(repr=False, default=None)
     _made: Optional[frozenset[str]] = field(repr=False, default=None)  # a merge's own fields
+    _decoded: dict[pygit2.Oid, dict[str, Any]] = field(repr=False, default_factory=dict)  # shared by a history
 
     @property
     def instance(self) -> Optional[GitModel]:
@@ -64,7 +65,12 @@ class Version:
             data = ch.object_paths(self.model, object_id)[1]
             if data not in files:
                 return None
-            return ch.stored_fields(self._ws, self.model, opts.get_data_path(object_id), files[data])
+            oid = files[data]
+            found = self._decoded.get(oid)
+            if found is None:
+                found = ch.stored_fields(self._ws, self.model, opts.get_data_path(object_id), oid)
+                self._decoded[oid] = found
+            return found
 
         found = ch.field_changes(
             self.model, stored(self._prev_files, prev_id), stored(self._files, self.id),
@@ -151,6 +157,7 @@ def object_history(
 
     versions: list[Version] = []
     followed: list[Version] = []
+    decoded: dict[pygit2.Oid, dict[str, Any]] = {}  # each version's blob is read once
     shallow_edge = shallow.edge(repo)
     for commit in repo.walk(start, SortMode.TOPOLOGICAL | SortMode.TIME):
         now = by_commit.pop(commit.id, _UNSEEN)
@@ -170,7 +177,7 @@ def object_history(
         prev = before[0] if before else None
         kind = ch.ADDED if prev is None else ch.DELETED if now is None else ch.MODIFIED
         version = Version(commit, kind, cls, object_id, ws, dict(now or ()), dict(prev or ()),
-                          _made=made)
+                          _made=made, _decoded=decoded)
         if kind == ch.ADDED and follow and parents and opts._custom_data_path is None:
             old_id = _renamed_from(ws, cls, object_id, repo[parents[0]], commit, dict(now or ()))
             if old_id is not None:
