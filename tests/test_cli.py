@@ -431,3 +431,15 @@ def test_an_unknown_models_module_is_one_line(store):
     done = store.run("--models", "no.such.module", "models")
     assert done.returncode == 1 and "cannot import the models module 'no.such.module'" in done.stderr
     assert pygit2.Repository(str(store.path)).head.target
+
+
+def test_the_benchmark_runs_end_to_end_at_a_small_size():
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "cli.py"), "--n", "200", "--versions", "20",
+                           "--repeat", "1"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()[2:]]
+    assert [r[0] for r in rows] == ["export", "import", "log", "blame", "gitmodel"]
+    for row in rows:
+        numbers = [float(x) for x in row if x.replace(".", "", 1).isdigit()]
+        assert len(numbers) >= 3 and all(n > 0 for n in numbers[-3:])
