@@ -101,7 +101,7 @@ def _stored_records(objs: Iterable[GitModel], progress: Optional[Progress],
     done = 0
     for obj in objs:
         stored = obj._stored if obj._stored is not None else obj.to_json_fields()
-        id_attr = obj._meta.id_attr
+        id_attr = str(obj._meta.id_attr)
         if id_attr not in stored:  # a data file that leaves its id to its folder
             stored = {id_attr: obj.get_id(), **stored}
         yield stored
@@ -121,7 +121,7 @@ def _write_csv(model: type[GitModel], records: Iterator[dict[str, Any]], out: Te
     for record in records:
         extra = set(record) - set(names)
         if extra:
-            raise ValidationError(f"{model.__name__} {record.get(model._meta.id_attr)!r} has stored "
+            raise ValidationError(f"{model.__name__} {record.get(str(model._meta.id_attr))!r} has stored "
                                   f"values no field reads ({', '.join(sorted(extra))}): export it "
                                   "as jsonl or json")
         writer.writerow([_cell(record.get(name), name in text) for name in names])
@@ -223,8 +223,9 @@ def import_objects(model: type[GitModel], source: Union[TextIO, str], format: Un
         unknown = set(record) - known
         if unknown:
             raise ValidationError(f"{where}: {model.__name__} has no field {sorted(unknown)[0]!r}")
-        if record.get(opts.id_attr) is None and opts.id_attr in record:
-            record.pop(opts.id_attr)  # an empty id: a new one
+        id_attr = str(opts.id_attr)
+        if record.get(id_attr) is None and id_attr in record:
+            record.pop(id_attr)  # an empty id: a new one
         obj = _instance(model, record, where)
         if ws.stage.lookup(opts.get_data_path(obj.get_id())) is None:
             obj._stored_id = None  # new: saved as a new object
@@ -242,10 +243,11 @@ def import_objects(model: type[GitModel], source: Union[TextIO, str], format: Un
 def _instance(model: type[GitModel], record: dict[str, Any], where: str) -> GitModel:
     """An object of ``model`` holding ``record``'s stored values (a new id if it has none)."""
     opts = model._meta
+    id_attr = str(opts.id_attr)
     try:
-        if opts.id_attr not in record:
-            record[opts.id_attr] = opts.id_field.to_json(model().get_id())
-        object_id = opts.id_field.clean_id(record[opts.id_attr])
+        if id_attr not in record:
+            record[id_attr] = opts.id_field.to_json(model().get_id())
+        object_id = opts.id_field.clean_id(record[id_attr])
         obj = model._decode(opts.get_data_path(object_id), model.__name__, record)
         obj._stored_id = object_id
         obj.full_clean()

@@ -38,7 +38,7 @@ def lookups_from_strings(model: type[GitModel], items: Iterable[str]) -> dict[st
             raise FieldError(f"{item!r} is not a lookup: write FIELD=VALUE or FIELD__LOOKUP=VALUE")
         parts = key.split("__")
         lookup = parts[-1] if len(parts) > 1 and parts[-1] in LOOKUPS else "exact"
-        field = model._meta._by_name.get(model._meta.id_attr if parts[0] == "pk" else parts[0])
+        field = model._meta._by_name.get(str(model._meta.id_attr) if parts[0] == "pk" else parts[0])
         raw_json = field is not None and type(field).__name__ == "JSONField"
         if lookup == "isnull":
             value: Any = _boolean(key, text)

@@ -600,7 +600,7 @@ class GitModel(metaclass=ModelBase):
         from . import history
 
         object_id = _object_id(instance, args, "blame")
-        return history.object_blame(cls._meta.require_workspace(), cls, object_id, treeish)
+        return history.object_blame(cls._meta.require_workspace(), cls, object_id, treeish)  # type: ignore[arg-type]
 
     @class_or_instance_method
     def diff(cls, instance: Optional[GitModel], *args: Any) -> Optional[ObjectChange]:

@@ -309,7 +309,7 @@ def model_from_schema(ws: Workspace, schema: ModelSchema) -> type[GitModel]:
     data = schema.to_json()
     _declared[model] = (schema, data, pygit2.hash(data))  # it declares what is stored
     model._meta.workspace = ws
-    return ws.register_model(model)
+    return ws.register_model(model)  # type: ignore[arg-type]
 
 
 def declared_schema(model: type[GitModel]) -> ModelSchema:

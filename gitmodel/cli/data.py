@@ -110,7 +110,7 @@ def set_fields(state: CliState, model_name: str, object_id: str, values: tuple[s
         obj = model.get(object_id)
         created = False
     except model.DoesNotExist:
-        obj = model(**{model._meta.id_attr: object_id})
+        obj = model(**{str(model._meta.id_attr): object_id})
         created = True
     for name, value in changes.items():
         setattr(obj, name, value)
@@ -200,7 +200,7 @@ def export(state: CliState, model_name: str, fmt: Optional[str], target: Any, at
 def check(state: CliState, at: Optional[str], as_json: bool) -> int:
     """Check that every object decodes under its model; list those that do not."""
     ws = state.workspace(treeish=at)
-    report = []
+    report: list[dict[str, Any]] = []
     for name in model_names(ws):
         objs = ws.models[name].all(treeish=at, errors="skip")
         count = sum(1 for _ in objs)

@@ -36,7 +36,7 @@ def branch(state: CliState, name: Optional[str], start: Optional[str], delete: O
               f"created branch {name} at {str(made.commit.id)[:10]}")
     else:
         current = ws.head.removeprefix("refs/heads/")
-        rows = [{"branch": n, "commit": str(b.commit.id), "current": n == current}
+        rows: list[dict[str, Any]] = [{"branch": n, "commit": str(b.commit.id), "current": n == current}
                 for n, b in sorted(ws.branches.items())]
         if as_json:
             print_json(rows)

@@ -85,7 +85,7 @@ def log(state: CliState, model_name: Optional[str], object_id: Optional[str], li
 
 def _split_diff_args(ws: Workspace, args: tuple[str, ...]) -> tuple[list[str], Optional[str], Optional[str]]:
     """``[REV [REV]] [MODEL [ID]]``: a word naming a model starts the object part."""
-    revs = []
+    revs: list[str] = []
     for index, arg in enumerate(args):
         if arg in ws.models and arg != "GitModel":
             rest = args[index + 1:]
@@ -126,7 +126,7 @@ def diff(state: CliState, args: tuple[str, ...], as_json: bool) -> None:
         model = get_model(ws, model_name)  # type: ignore[arg-type]
         found = [c for c in [model.diff(object_id, before, new)] if c is not None]
     else:
-        found = ws.changes(before, new)
+        found = ws.changes(before, new)  # type: ignore[arg-type]
         if model_name is not None:
             model = get_model(ws, model_name)
             found = [c for c in found if isinstance(c, ObjectChange) and c.model is model]
@@ -174,7 +174,7 @@ def revert(state: CliState, rev: str, message: Optional[str], as_json: bool) -> 
     """Undo the changes of commit REV, field by field, as a new commit."""
     ws = state.workspace()
     target = _commit(ws, rev)
-    changes = ws.revert(target)
+    changes = ws.revert(target.id)
     commit = ws.commit(message or f"Revert {str(target.id)[:10]}: {target.message.splitlines()[0] if target.message else ''}")
     result = {"commit": str(commit) if commit else None, "changes": [_change_record(c) for c in changes]}
     if as_json:
