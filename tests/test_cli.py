@@ -141,6 +141,10 @@ def test_without_click_the_module_says_which_extra_to_install(tmp_path):
     done = gm("--version", extra_path=None, env={"PYTHONPATH": f"{blocker}{os.pathsep}{ROOT}"})
     assert done.returncode == 1
     assert done.stderr.strip() == "gitmodel: the command line needs its extra: pip install 'gitmodel[cli]'"
+    code = "import sys, gitmodel.cli.context; print('click' in sys.modules)"
+    opened = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{ROOT}"})
+    assert opened.stdout.strip() == "False"  # the admin opens repositories without the cli extra
 
 
 def test_serve_without_the_web_module_names_the_web_extra():

@@ -4,19 +4,18 @@ A thin layer over the public API (as dulwich's ``cli`` over its porcelain).
 Each command lives in a module of this package and is imported only when it
 runs (:data:`COMMANDS`), so ``gitmodel --version`` starts fast. Errors are
 one line and exit with the code of their class (:mod:`gitmodel.cli.errors`).
+The command-line libraries (click, rich) come with the ``cli`` extra and are
+imported only when the command runs: :mod:`gitmodel.cli.context` works
+without them.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, Optional
+import sys
+from importlib.util import find_spec
+from typing import Optional
 
-import click
-
-from .. import __version__
-from .errors import run_guarded
-
-__all__ = ["COMMANDS", "main", "cli"]
+__all__ = ["COMMANDS", "main"]
 
 #: command name -> "module:attribute" of its click command, imported when used
 COMMANDS: dict[str, str] = {
@@ -49,59 +48,18 @@ COMMANDS: dict[str, str] = {
     "serve": "gitmodel.web.command:serve",
 }
 
-#: commands whose module comes with another extra
-_EXTRAS = {"serve": "web"}
-
-
-class LazyGroup(click.Group):
-    """A group whose commands are imported from :data:`COMMANDS` on first use."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module_name, _, attribute = target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            extra = _EXTRAS.get(cmd_name)
-            if extra is None:
-                raise
-            return _missing_extra(cmd_name, extra)
-        command: click.Command = getattr(module, attribute)
-        return command
-
-
-def _missing_extra(name: str, extra: str) -> click.Command:
-    @click.command(name, context_settings={"ignore_unknown_options": True},
-                   help=f"(needs the {extra} extra)")
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def missing(args: Any) -> None:
-        raise click.UsageError(f"'gitmodel {name}' needs the {extra} extra: "
-                               f"pip install 'gitmodel[{extra}]'")
-
-    return missing
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-C", "path", default=".", metavar="PATH", show_default=True,
-              help="The repository (bare, its .git folder or its work tree).")
-@click.option("--models", "models", metavar="MODULE",
-              help="Import the application's models from MODULE (package.module) "
-                   "instead of building them from the stored schema.")
-@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
-@click.version_option(__version__, "--version", prog_name="gitmodel", message="%(prog)s %(version)s")
-@click.pass_context
-def cli(ctx: click.Context, path: str, models: Optional[str], debug: bool) -> None:
-    """Browse, change and merge the objects of a gitmodel repository."""
-    from .context import CliState
-
-    ctx.obj = CliState(path=path, models=models, debug=debug)
+MISSING_EXTRA = "gitmodel: the command line needs its extra: pip install 'gitmodel[cli]'"
 
 
 def main(args: Optional[list[str]] = None, prog_name: str = "gitmodel") -> None:
-    """Run the command line (the ``gitmodel`` console script)."""
+    """Run the command line (the ``gitmodel`` console script and ``python -m gitmodel``)."""
+    try:
+        import click  # noqa: F401
+    except ImportError:
+        sys.exit(MISSING_EXTRA)
+    if find_spec("rich") is None:  # imported only to draw tables and progress bars
+        sys.exit(MISSING_EXTRA)
+    from .errors import run_guarded
+    from .main import cli
+
     run_guarded(cli, args, prog_name)
