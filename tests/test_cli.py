@@ -447,3 +447,42 @@ def test_the_benchmark_runs_end_to_end_at_a_small_size():
     for row in rows:
         numbers = [float(x) for x in row if x.replace(".", "", 1).isdigit()]
         assert len(numbers) >= 3 and all(n > 0 for n in numbers[-3:])
+
+
+def test_resolve_and_continue_finish_a_merge_the_workspace_keeps_open(store):
+    """Within one workspace (the open merge lives there): conflicts, resolve, merge --continue."""
+    from click.testing import CliRunner
+
+    from gitmodel.cli.context import CliState, open_workspace
+    from gitmodel.cli.main import cli
+
+    store.json("branch", "feature")
+    other = Workspace(store.path, "feature")
+    Page = other.register_model(store.load().Page)
+    page = Page.get("home")
+    page.title, page.views = "Their title", 5
+    page.save()
+    other.commit("their edit")
+    store.json("set", "Page", "home", "title=Our title", "views=2")
+    state = CliState(path=str(store.path))
+    state._ws = open_workspace(store.path)
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(cli, ["-C", str(store.path), *args], obj=state, standalone_mode=False)
+
+    started = invoke("merge", "feature", "--json")
+    assert started.return_value == 7 and state._ws.merging
+    listed = invoke("conflicts", "--json")
+    assert listed.return_value == 7
+    assert {c["field"] for c in json.loads(listed.output)["conflicts"]} == {"title", "views"}
+    assert invoke("resolve", "Page", "home", "title", "--theirs").exception is None
+    refused = invoke("resolve", "Page", "home", "views")
+    assert refused.exception is not None and "--ours" in str(refused.exception)
+    assert invoke("resolve", "Page", "home", "views", "--value", "9").exception is None
+    done = invoke("merge", "--continue", "--json")
+    assert done.exception is None and json.loads(done.output)["commit"] == store.head()
+    assert store.json("show", "Page", "home") | {"body": None} == {
+        "body": None, "slug": "home", "title": "Their title", "views": 9}
+    assert git(store.path, "rev-list", "--parents", "-n1", "HEAD").count(" ") == 2
+    fsck(store.path)

@@ -61,4 +61,5 @@ def _missing_extra(name: str, extra: str) -> click.Command:
 @click.pass_context
 def cli(ctx: click.Context, path: str, models: Optional[str], debug: bool) -> None:
     """Browse, change and merge the objects of a gitmodel repository."""
-    ctx.obj = CliState(path=path, models=models, debug=debug)
+    if not isinstance(ctx.obj, CliState):  # a caller may hand in its own (and its open workspace)
+        ctx.obj = CliState(path=path, models=models, debug=debug)
