@@ -8,6 +8,7 @@ the way ``git log -- <path>`` does. Nothing else of a commit's tree is read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
 import pygit2
@@ -51,6 +52,8 @@ class Version:
     _files: ch.Files = field(repr=False, default_factory=dict)
     _prev_files: ch.Files = field(repr=False, default_factory=dict)
     _prev_id: Optional[str] = field(repr=False, default=None)
+    _made: Optional[frozenset[str]] = field(repr=False, default=None)  # a merge's own fields
+    _decoded: dict[pygit2.Oid, dict[str, Any]] = field(repr=False, default_factory=dict)  # shared by a history
 
     @property
     def instance(self) -> Optional[GitModel]:
@@ -65,12 +68,20 @@ class Version:
             data = ch.object_paths(self.model, object_id)[1]
             if data not in files:
                 return None
-            return ch.stored_fields(self._ws, self.model, opts.get_data_path(object_id), files[data])
+            oid = files[data]
+            found = self._decoded.get(oid)
+            if found is None:
+                found = ch.stored_fields(self._ws, self.model, opts.get_data_path(object_id), oid)
+                self._decoded[oid] = found
+            return found
 
-        return ch.field_changes(
+        found = ch.field_changes(
             self.model, stored(self._prev_files, prev_id), stored(self._files, self.id),
             self._prev_files, self._files, self.id,
         )
+        if self._made is not None:  # a merge: only what neither parent had
+            return {k: v for k, v in found.items() if k in self._made}
+        return found
 
     def __repr__(self) -> str:
         return f"<Version {self.change} {self.model.__name__} {self.id!r} at {str(self.commit.id)[:10]}>"
@@ -150,6 +161,7 @@ def object_history(
 
     versions: list[Version] = []
     followed: list[Version] = []
+    decoded: dict[pygit2.Oid, dict[str, Any]] = {}  # each version's blob is read once
     shallow_edge = shallow.edge(repo)
     for commit in repo.walk(start, SortMode.TOPOLOGICAL | SortMode.TIME):
         now = by_commit.pop(commit.id, _UNSEEN)
@@ -161,9 +173,15 @@ def object_history(
         before = [commit_state(p) for p in parents]
         if any(now == b for b in before) or (not before and now is None):
             continue
+        made = None
+        if len(before) > 1 and now is not None:
+            made = _merge_made(ws, cls, object_id, now, before)
+            if not made:  # every field as one parent had it: the change was made there
+                continue
         prev = before[0] if before else None
         kind = ch.ADDED if prev is None else ch.DELETED if now is None else ch.MODIFIED
-        version = Version(commit, kind, cls, object_id, ws, dict(now or ()), dict(prev or ()))
+        version = Version(commit, kind, cls, object_id, ws, dict(now or ()), dict(prev or ()),
+                          _made=made, _decoded=decoded)
         if kind == ch.ADDED and follow and parents and opts._custom_data_path is None:
             old_id = _renamed_from(ws, cls, object_id, repo[parents[0]], commit, dict(now or ()))
             if old_id is not None:
@@ -177,6 +195,29 @@ def object_history(
         versions.extend(v for v in followed if v.commit.id not in seen)
         versions.sort(key=lambda v: -v.commit.commit_time)
     return versions
+
+
+def _merge_made(ws: Workspace, cls: type, object_id: str, now: State, before: list[State]) -> frozenset[str]:
+    """The fields whose value at a merge commit no parent had: the merge's own changes."""
+    path = cls._meta.get_data_path(object_id)  # type: ignore[attr-defined]
+    data = ch.object_paths(cls, object_id)[1]
+
+    def fields(state: State) -> tuple[dict[str, Any], ch.Files]:
+        files = dict(state or ())
+        stored = ch.stored_fields(ws, cls, path, files[data]) if data in files else {}
+        return stored, files
+
+    merged, merged_files = fields(now)
+    parents = [fields(b) for b in before]
+    made = set()
+    for name in set(merged).union(*(p[0] for p in parents)):
+        if all(p[0].get(name, _UNSEEN) != merged.get(name, _UNSEEN) for p in parents):
+            made.add(name)
+    blob_names = ch.object_paths(cls, object_id)[2]
+    for field_name, file_name in blob_names.items():
+        if all(p[1].get(file_name) != merged_files.get(file_name) for p in parents):
+            made.add(field_name)
+    return frozenset(made)
 
 
 class _FirstState:
@@ -220,6 +261,55 @@ def _renamed_from(
         if old_stored == new_stored:
             return old_id
     return None
+
+
+# -- blame -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BlameEntry:
+    """One field of an object: its value and the commit that last set it."""
+
+    field: str
+    value: Any
+    commit: pygit2.Commit
+
+    @property
+    def author(self) -> str:
+        """``Name <email>`` of the commit's author."""
+        return f"{self.commit.author.name} <{self.commit.author.email}>"
+
+    @property
+    def date(self) -> datetime:
+        """When the commit was authored, with its author's offset."""
+        sig = self.commit.author
+        return datetime.fromtimestamp(sig.time, timezone(timedelta(minutes=sig.offset)))
+
+
+def object_blame(ws: Workspace, cls: type, object_id: Any, treeish: Any = None) -> dict[str, BlameEntry]:
+    """Field name -> :class:`BlameEntry` for the object as of ``treeish``
+    (default: the branch), in field order. A field is blamed on the newest
+    version that set it to its current value; a merge only for the values
+    it made itself (see :func:`object_history`)."""
+    versions = object_history(ws, cls, object_id, treeish)
+    tip = treeish if treeish is not None else ws._start
+    if not versions or tip is None:
+        raise cls.DoesNotExist(  # type: ignore[attr-defined]
+            f"{cls.__name__} with id {object_id!r} has no committed version")
+    latest = cls.get(object_id, treeish=tip)  # type: ignore[attr-defined]
+    names = [f.name for f in cls._meta.fields if f.serialize]  # type: ignore[attr-defined]
+    current = {name: getattr(latest, name) for name in names}
+    found: dict[str, pygit2.Commit] = {}
+    for version in versions:
+        if version.change == ch.ADDED:
+            for name in names:
+                found.setdefault(name, version.commit)
+            break
+        for name, (_old, new) in version.changes.items():
+            if name in current and name not in found and new == current[name]:
+                found[name] = version.commit
+        if len(found) == len(names):
+            break
+    oldest = versions[-1].commit
+    return {name: BlameEntry(name, current[name], found.get(name, oldest)) for name in names}
 
 
 # -- diffs -------------------------------------------------------------------------

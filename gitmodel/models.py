@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from .changes import ObjectChange
-    from .history import Version
+    from .history import BlameEntry, Version
     from .query import QuerySet
     from .workspace import Workspace
 
@@ -598,6 +598,16 @@ class GitModel(metaclass=ModelBase):
 
         object_id = _object_id(instance, args, "history")
         return history.object_history(cls._meta.require_workspace(), cls, object_id, treeish, follow)  # type: ignore[arg-type]
+
+    @class_or_instance_method
+    def blame(cls, instance: Optional[GitModel], *args: Any, treeish: Any = None) -> dict[str, BlameEntry]:
+        """``Page.blame(id)`` or ``page.blame()``: field name -> its value and
+        the commit, author and date that last set it (as of ``treeish``,
+        default: the branch)."""
+        from . import history
+
+        object_id = _object_id(instance, args, "blame")
+        return history.object_blame(cls._meta.require_workspace(), cls, object_id, treeish)  # type: ignore[arg-type]
 
     @class_or_instance_method
     def diff(cls, instance: Optional[GitModel], *args: Any) -> Optional[ObjectChange]:

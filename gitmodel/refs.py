@@ -107,7 +107,11 @@ def resolve_treeish(repo: pygit2.Repository, treeish: Treeish) -> Union[pygit2.C
         if candidate.startswith("refs/") or candidate == treeish == "HEAD":
             ref = repo.references.get(candidate)
             if ref is not None:
-                return peel(ref.peel(), treeish)
+                try:
+                    target = ref.peel()
+                except (KeyError, pygit2.GitError):  # HEAD of a branch without commits
+                    raise ReferenceNotFound(treeish, f"{treeish!r} names no commit yet") from None
+                return peel(target, treeish)
     try:
         return peel(repo.revparse_single(treeish), treeish)
     except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional
 
 import pygit2
 
-from . import concurrency
+from . import concurrency, datefields
 from . import fields as field_types
 from .exceptions import CorruptObject, SchemaMismatch
 from .validation import id_problem, json_problem
@@ -49,6 +49,7 @@ __all__ = [
     "ModelSchema",
     "SchemaDifference",
     "declared_schema",
+    "model_from_schema",
     "compare",
     "stored_schemas",
     "schema_path",
@@ -86,10 +87,14 @@ class FieldSchema:
 
     def to_field(self) -> field_types.Field[Any]:
         """A field instance for this record, for reading values without the
-        application's code: another module's type is read as the
-        :mod:`gitmodel.fields` class it derives from (``JSONField`` if none)."""
-        name = str(self.options.get("base", "JSONField")) if "." in self.type else self.type
-        found = getattr(field_types, name, None)
+        application's code: gitmodel's own types are themselves, another
+        module's type is read as the :mod:`gitmodel.fields` class it derives
+        from (``JSONField`` if none)."""
+        module, _, name = self.type.rpartition(".")
+        found = getattr(datefields, name, None) if module == datefields.__name__ else None
+        if found is None:
+            name = str(self.options.get("base", "JSONField")) if module else name
+            found = getattr(field_types, name, None)
         klass: type[field_types.Field[Any]] = (
             found if isinstance(found, type) and issubclass(found, field_types.Field)
             else field_types.JSONField)
@@ -281,6 +286,32 @@ def _declared_entry(model: type[GitModel]) -> tuple[ModelSchema, bytes, pygit2.O
     return entry
 
 
+def model_from_schema(ws: Workspace, schema: ModelSchema) -> type[GitModel]:
+    """A model class bound to ``ws`` built from a stored ``schema``: reads
+    and writes that model's objects without the application's code.
+
+    Each field is :meth:`FieldSchema.to_field`; commits record ``schema``
+    itself, unchanged. A schema whose layout is code (``Meta.get_data_path``)
+    or whose folder is not the model's own name cannot be rebuilt:
+    :class:`SchemaMismatch` says the application's models are needed.
+    """
+    from .models import GitModel, ModelBase
+
+    if schema.custom_path or schema.folder != schema.model.lower():
+        raise SchemaMismatch(
+            f"{schema.model} is stored in a layout of the application's code "
+            f"(folder {schema.folder!r}); read it with the application's models")
+    meta = type("Meta", (), {"id_attr": schema.id_field, "shard": schema.shard,
+                              "data_filename": schema.data_filename})
+    attrs: dict[str, Any] = {"__module__": __name__, "__qualname__": schema.model, "Meta": meta}
+    attrs.update((name, record.to_field()) for name, record in schema.fields.items())
+    model = ModelBase(schema.model, (GitModel,), attrs)
+    data = schema.to_json()
+    _declared[model] = (schema, data, pygit2.hash(data))  # it declares what is stored
+    model._meta.workspace = ws
+    return ws.register_model(model)  # type: ignore[arg-type]
+
+
 def declared_schema(model: type[GitModel]) -> ModelSchema:
     """The schema a model class declares (what would be stored for it)."""
     return _declared_entry(model)[0]
@@ -354,8 +385,9 @@ def stored_schemas(ws: Workspace, treeish: Optional[Treeish] = None) -> dict[str
             raise CorruptObject(SCHEMA_FOLDER, "expected a folder, found a file")
         folder = ws.repo[tree_id] if tree_id is not None else None
     else:
+        tree = ws.resolve_tree(treeish)  # ReferenceNotFound (a KeyError) for a bad name
         try:
-            folder = ws.resolve_tree(treeish)[SCHEMA_FOLDER]
+            folder = tree[SCHEMA_FOLDER]
         except KeyError:
             folder = None
         if folder is not None and not isinstance(folder, pygit2.Tree):
