@@ -4,6 +4,8 @@ about models and objects (branches, merges and remotes are in :mod:`.vcs`)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 import re
 import threading
 from dataclasses import dataclass, field as dc_field
@@ -194,10 +196,7 @@ def list_query(model: type[GitModel], params: Any) -> tuple[Any, dict[str, Any]]
     errors: dict[str, str] = {}
     searched = [fd.name for fd in model._meta.json_fields if isinstance(fd, _SEARCHED)]  # type: ignore[attr-defined]
     if search and searched:
-        cond = Q()
-        for name in searched:
-            cond |= Q(**{f"{name}__icontains": search})
-        qs = qs.filter(cond)
+        qs = qs.filter(functools.reduce(operator.or_, (Q(**{f"{name}__icontains": search}) for name in searched)))
     filters: dict[str, str] = {}
     by_name = {fd.name: fd for fd in model._meta.json_fields}  # type: ignore[attr-defined]
     for key, text in params.multi_items():

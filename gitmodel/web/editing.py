@@ -37,8 +37,8 @@ def submitted(model: type[GitModel], form: FormData, creating: bool) -> tuple[di
                 values[field.name] = None
             continue
         text = form.get(field.name)
-        if creating and field.id and not text:
-            continue  # the id field's default (a new UUID) applies
+        if creating and not text and (field.id or field.has_default()):
+            continue  # the field's default (for the id field, a new UUID) applies
         try:
             values[field.name] = forms.parse(field, text if isinstance(text, str) else None)
         except ValidationError as exc:

@@ -3,7 +3,7 @@ from the schema stored in the repository (no application code needed)."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .. import datefields
 from ..exceptions import GitModelError
@@ -38,15 +38,23 @@ def _model_from_schema(ws: Workspace, stored: ModelSchema) -> type[GitModel]:
         raise GitModelError(f"{stored.model}: its stored schema cannot be read ({exc})") from None
 
 
+#: default factories a stored schema may name (nothing else is called)
+_FACTORIES: dict[str, Callable[[], Any]] = {"list": list, "dict": dict}
+
+
 def _field(record: FieldSchema) -> Field[Any]:
     """The field ``record`` describes; gitmodel's own date fields by their
     class (a name only: nothing is imported from the repository's say)."""
     module, _, name = record.type.rpartition(".")
     klass = getattr(datefields, name, None) if module == datefields.__name__ else None
-    if not (isinstance(klass, type) and issubclass(klass, Field)):
-        return record.to_field()
-    made = klass(**constructor_options(klass, record.options))
-    made.name = record.name
+    if isinstance(klass, type) and issubclass(klass, Field):
+        made = klass(**constructor_options(klass, record.options))
+        made.name = record.name
+    else:
+        made = record.to_field()
+    factory = _FACTORIES.get(str(record.options.get("default_factory")))
+    if factory is not None and not made.has_default():
+        made._default = factory
     return made
 
 

@@ -31,8 +31,8 @@ def check_hash_format(password_hash: str) -> None:
     """``ConfigurationError`` unless ``password_hash`` came from :func:`hash_password`."""
     parts = password_hash.split("$")
     try:
-        ok = len(parts) == 3 and parts[0] == "scrypt" and len(base64.b64decode(parts[2], validate=True)) == 32
-        base64.b64decode(parts[1], validate=True)
+        ok = (len(parts) == 3 and parts[0] == "scrypt" and len(base64.b64decode(parts[2], validate=True)) == 32
+              and len(base64.b64decode(parts[1], validate=True)) == 16)
     except ValueError:
         ok = False
     if not ok:
