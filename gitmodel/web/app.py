@@ -38,7 +38,7 @@ _HEX = re.compile(r"[0-9a-f]{4,40}\Z")
 _IMAGES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg",
            b"GIF87a": "image/gif", b"GIF89a": "image/gif"}
 _STATIC = {"htmx.min.js": "application/javascript", "htmx.LICENSE": "text/plain", "admin.css": "text/css"}
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
@@ -308,6 +308,7 @@ def routes() -> list[Route]:
     return [
         Route("/", home),
         Route("/static/{name}", static),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
         Route("/m/{model}", object_list),
         *editing.routes(),
         Route("/m/{model}/o/{id}", object_page),
