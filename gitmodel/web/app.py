@@ -17,7 +17,7 @@ import pygit2
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -94,7 +94,7 @@ class Admin:
         token = csrf_token(request)
         branch = ws.head.removeprefix("refs/heads/")
         page = self.env.get_template(template).render(
-            csrf=token, csrf_field=security.CSRF_FIELD, branch=branch, merging=ws.merging,
+            csrf=token, csrf_field=security.CSRF_FIELD, branch=branch, root=request.scope.get("root_path", ""), merging=ws.merging,
             models=self.models, flashes=self.flashes.pop(token, []), request=request,
             author=request.cookies.get("gitmodel_author", ""),
             email=request.cookies.get("gitmodel_email", ""), **context,
@@ -128,6 +128,11 @@ class Admin:
             return model.get(object_id, treeish=treeish)
         except (model.DoesNotExist, ValidationError):  # type: ignore[attr-defined]
             raise HTTPException(404, f"no {model.__name__} {object_id!r}") from None
+
+
+def redirect(request: Request, url: str) -> RedirectResponse:
+    """See ``url`` (a path of the admin, wherever it is mounted) after a POST."""
+    return RedirectResponse(request.scope.get("root_path", "") + url, 303)
 
 
 def csrf_token(request: Request) -> str:
@@ -258,10 +263,10 @@ async def object_page(request: Request) -> Response:
     def work() -> Response:
         at = admin.treeish(request.query_params.get("at"))
         obj = admin.get(model, object_id, at)
-        history = model.history(object_id)
+        history = [(version, sorted(version.changes)) for version in model.history(object_id)]
         blame: dict[str, Any] = {}
-        for version in reversed(history):
-            for name in version.changes:
+        for version, changed in reversed(history):
+            for name in changed:
                 blame[name] = version
         fields = forms.form_fields(model)
         images = {fd.name: blob_kind(obj._data.get(fd.name) and getattr(obj, fd.name).getvalue())
@@ -344,4 +349,4 @@ def build(ws: Workspace, models: Optional[str], upload_limit: int,
     return Guard(app, admin)  # type: ignore[return-value]
 
 
-__all__ = ["Admin", "build", "object_url", "identity", "errors_of", "remember_author", "UploadFile"]
+__all__ = ["Admin", "build", "object_url", "identity", "errors_of", "redirect", "remember_author"]

@@ -10,14 +10,14 @@ import pygit2
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import fields as f
 from ..exceptions import GitModelError, IntegrityError, ValidationError
 from ..models import GitModel
 from . import forms
-from .app import Admin, errors_of, identity, object_url, remember_author
+from .app import Admin, errors_of, identity, object_url, redirect, remember_author
 
 _NOT_SUBMITTED = object()
 
@@ -103,7 +103,7 @@ def commit_save(admin: Admin, request: Request, model: type[GitModel], obj: GitM
         return render_form(admin, request, model, None if creating else obj, texts_of(model, obj, form),
                            400, errors=errors, creating=creating)
     admin.flash(request, "ok", f"Saved {model.__name__} {obj.get_id()!s}: {message}")
-    return remember_author(RedirectResponse(object_url(model, obj.get_id()), 303), who)
+    return remember_author(redirect(request, object_url(model, obj.get_id())), who)
 
 
 async def create(request: Request) -> Response:
@@ -192,14 +192,14 @@ async def delete(request: Request) -> Response:
             who, message = identity(form)
         except ValidationError as exc:
             admin.flash(request, "error", f"Not deleted: {exc.message}")
-            return RedirectResponse(object_url(model, object_id), 303)
+            return redirect(request, object_url(model, object_id))
         if str(obj.oid) != form.get("_version"):
             admin.flash(request, "error", "Not deleted: someone changed this object since you opened it; "
                         "check the change below and delete again if you still want to")
-            return RedirectResponse(object_url(model, object_id), 303)
+            return redirect(request, object_url(model, object_id))
         obj.delete(commit=True, message=message, author=who)
         admin.flash(request, "ok", f"Deleted {model.__name__} {object_id}: {message}")
-        return remember_author(RedirectResponse(f"/m/{model.__name__}", 303), who)
+        return remember_author(redirect(request, f"/m/{model.__name__}"), who)
     return await admin.run(work)
 
 
@@ -215,7 +215,7 @@ async def restore(request: Request) -> Response:
             who, message = identity(form)
         except ValidationError as exc:
             admin.flash(request, "error", f"Not restored: {exc.message}")
-            return RedirectResponse(object_url(model, object_id, at=at), 303)
+            return redirect(request, object_url(model, object_id, at=at))
         try:
             model.restore(object_id, at)
         except (model.DoesNotExist, ValidationError):  # type: ignore[attr-defined]
@@ -226,7 +226,7 @@ async def restore(request: Request) -> Response:
             admin.ws.reset()
             raise
         admin.flash(request, "ok", f"Restored {model.__name__} {object_id} as of {at[:10]}")
-        return remember_author(RedirectResponse(object_url(model, object_id), 303), who)
+        return remember_author(redirect(request, object_url(model, object_id)), who)
     return await admin.run(work)
 
 

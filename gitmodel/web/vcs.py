@@ -10,20 +10,20 @@ from typing import Any, Optional
 import pygit2
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..exceptions import GitModelError, PushRejected, RemoteError, ValidationError
 from ..models import GitModel
 from . import forms
-from .app import Admin, errors_of, identity, object_url, remember_author
+from .app import Admin, errors_of, identity, object_url, redirect, remember_author
 
 LOG_LENGTH = 100
 
 
 def _done(admin: Admin, request: Request, url: str, kind: str, text: str) -> Response:
     admin.flash(request, kind, text)
-    return RedirectResponse(url, 303)
+    return redirect(request, url)
 
 
 async def log(request: Request) -> Response:
