@@ -74,7 +74,7 @@ def demo(path: Path) -> None:
 def shoot(driver: webdriver.Chrome, url: str, name: str) -> None:
     driver.get(url)
     height = driver.execute_script("return document.body.scrollHeight")
-    driver.set_window_size(1280, min(max(height + 40, 500), 1400))
+    driver.set_window_size(1280, min(max(height + 200, 600), 1500))  # the window frame included
     driver.save_screenshot(str(OUT / f"admin-{name}.png"))
 
 
@@ -107,7 +107,9 @@ def main() -> None:
         for branch, title in (("redesign", "Spring, redesigned"), ("master", "Spring, edited")):
             driver.get(base + "/branches")
             if f"on branch {branch}" not in driver.find_element(By.ID, "branch").text:
-                driver.find_element(By.CSS_SELECTOR, "button.switch").click()  # the one other branch
+                buttons = driver.find_elements(By.CSS_SELECTOR, "button.switch")
+                assert buttons, driver.find_element(By.TAG_NAME, "main").text
+                buttons[0].click()  # the one other branch
             driver.get(base + "/m/Article/o/why-we-walk/edit")
             box = driver.find_element(By.NAME, "title")
             box.clear()
