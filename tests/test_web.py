@@ -473,3 +473,21 @@ def test_the_server_prints_its_url_first_and_serves_the_admin(store: Path) -> No
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_serve_reads_the_repository_given_to_the_command_line_group(tmp_path: Path) -> None:
+    import click
+    from click.testing import CliRunner
+
+    from gitmodel.web.command import serve
+
+    @click.group()
+    @click.option("-C", "repo")
+    @click.pass_context
+    def cli(ctx: click.Context, repo: str) -> None:
+        ctx.obj = {"repo": repo}
+
+    cli.add_command(serve)
+    missing = tmp_path / "not-a-repo"
+    result = CliRunner().invoke(cli, ["-C", str(missing), "serve", "--port", "0"])
+    assert result.exit_code != 0 and "no git repository" in result.output and str(missing) in result.output

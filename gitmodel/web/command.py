@@ -25,7 +25,7 @@ def _root_params(ctx: click.Context) -> dict[str, Any]:
     if isinstance(obj, dict):
         params.update({k: v for k, v in obj.items() if v is not None})
     else:
-        for key in ("repo", "path", "models"):
+        for key in ("repo", "path", "directory", "models"):
             value = getattr(obj, key, None)
             if value is not None:
                 params.setdefault(key, value)
@@ -58,7 +58,7 @@ def serve(ctx: click.Context, repo: Optional[str], host: str, port: int, models:
         click.echo(hash_password(sys.stdin.readline().rstrip("\n")))
         return
     root = _root_params(ctx)
-    repo = repo or root.get("repo") or root.get("path") or os.getcwd()
+    repo = repo or root.get("repo") or root.get("path") or root.get("directory") or os.getcwd()
     models = models or root.get("models")
     if not is_loopback(host) and not password_hash:
         raise click.UsageError(
