@@ -156,6 +156,7 @@ def test_two_editors_changing_different_fields_are_both_kept(site: Site, store: 
     site.post("/m/Article/o/a001/edit", {**first, "title": "First editor's title"})
     response = site.post("/m/Article/o/a001/edit", {**second, "views": "99"})
     assert response.status_code == 303
+    assert "their changes are kept and yours are applied on top" in site.get("/m/Article/o/a001")
     data = git(store, "show", "HEAD:article/a001/data.json")
     assert '"title": "First editor\'s title"' in data and '"views": 99' in data
 

@@ -143,6 +143,10 @@ async def edit(request: Request) -> Response:
             if clashes:
                 return render_form(admin, request, model, obj, texts_of(model, obj, form, keep=values), 409,
                                    conflicts=clashes, changed_by=last_change(model, object_id), creating=False)
+            other = last_change(model, object_id)
+            who = f" by {other.author.name}" if other is not None else ""
+            admin.flash(request, "ok", f"This object was changed{who} while you edited it; "
+                        "their changes are kept and yours are applied on top.")
         return commit_save(admin, request, model, obj, values, form, creating=False)
     return await admin.run(work)
 
