@@ -87,7 +87,9 @@ def test_readme_tells_a_newcomer_how_to_run_the_example_and_the_tests():
     tests = [c for c in commands if "-m pytest" in c]
     assert len(example) == 1 and len(tests) == 1
     assert example[0].startswith("python3 -m venv .venv && .venv/bin/pip install . &&")
-    assert tests[0].startswith("python3 -m venv .venv && .venv/bin/pip install '.[test]' &&")
+    # the test extra, and the web extra the admin's tests need
+    assert tests[0].startswith("python3 -m venv .venv && .venv/bin/pip install '.[test,")
+    assert "web" in tests[0].split("'")[1]
     assert (ROOT / "examples" / "cms.py").is_file()
 
 

@@ -214,7 +214,9 @@ async def restore(request: Request) -> Response:
     form = await admin.form(request)
 
     def work() -> Response:
-        at = admin.treeish(str(form.get("at") or "")) or ""
+        at = admin.treeish(str(form.get("at") or ""))
+        if at is None:
+            raise HTTPException(400, "name the commit to restore from")
         try:
             who, message = identity(form)
         except ValidationError as exc:
