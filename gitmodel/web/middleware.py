@@ -21,7 +21,6 @@ class Guard:
     def __init__(self, app: ASGIApp, admin: Any) -> None:
         self.app = app
         self.admin = admin
-        self.state = getattr(app, "state", None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
