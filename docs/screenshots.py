@@ -18,9 +18,12 @@ import time
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import Any
 
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from gitmodel import Workspace, datefields, fields
 
@@ -71,6 +74,13 @@ def demo(path: Path) -> None:
     ws.create_branch("redesign")
 
 
+def submit(driver: webdriver.Chrome, button: Any) -> None:
+    """Click a button that submits its form and wait for the next page."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+
 def shoot(driver: webdriver.Chrome, url: str, name: str) -> None:
     driver.get(url)
     height = driver.execute_script("return document.body.scrollHeight")
@@ -109,7 +119,7 @@ def main() -> None:
             if f"on branch {branch}" not in driver.find_element(By.ID, "branch").text:
                 buttons = driver.find_elements(By.CSS_SELECTOR, "button.switch")
                 assert buttons, driver.find_element(By.TAG_NAME, "main").text
-                buttons[0].click()  # the one other branch
+                submit(driver, buttons[0])  # the one other branch
             driver.get(base + "/m/Article/o/why-we-walk/edit")
             box = driver.find_element(By.NAME, "title")
             box.clear()
@@ -117,11 +127,11 @@ def main() -> None:
             for name, value in (("author_name", "Ann"), ("author_email", "ann@example.com")):
                 driver.find_element(By.NAME, name).clear()
                 driver.find_element(By.NAME, name).send_keys(value)
-            driver.find_element(By.ID, "save").click()
+            submit(driver, driver.find_element(By.ID, "save"))
         shoot(driver, base + "/branches", "branches")
         shoot(driver, base + "/compare?other=redesign", "compare")
         driver.get(base + "/branches")
-        driver.find_element(By.CSS_SELECTOR, "button.merge").click()
+        submit(driver, driver.find_element(By.CSS_SELECTOR, "button.merge"))
         shoot(driver, base + "/merge", "merge")
     finally:
         driver.quit()

@@ -14,7 +14,11 @@ import pytest
 
 webdriver = pytest.importorskip("selenium.webdriver")
 pytest.importorskip("starlette")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from webapp import git, make_store  # noqa: E402
 
@@ -68,6 +72,13 @@ def browser() -> Iterator[webdriver.Chrome]:
         driver.quit()
 
 
+def submit(driver: webdriver.Chrome, button: WebElement) -> None:
+    """Click a button that submits its form and wait for the next page."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+
 def fill(driver: webdriver.Chrome, name: str, value: str) -> None:
     box = driver.find_element(By.NAME, name)
     box.clear()
@@ -88,7 +99,7 @@ def edit(driver: webdriver.Chrome, url: str, object_id: str, **values: str) -> N
     for name, value in values.items():
         fill(driver, name, value)
     sign(driver, f"Edit {object_id}")
-    driver.find_element(By.ID, "save").click()
+    submit(driver, driver.find_element(By.ID, "save"))
 
 
 def text(driver: webdriver.Chrome) -> str:
@@ -101,10 +112,10 @@ def test_edit_save_see_history_and_restore(server: str, browser: webdriver.Chrom
     assert "Edited in a browser" in browser.find_element(By.ID, "fields").text
     rows = browser.find_elements(By.CSS_SELECTOR, "#history tr.version")
     assert len(rows) == 2 and "Editor" in rows[0].text and "title" in rows[0].text
-    rows[1].find_element(By.TAG_NAME, "a").click()
+    submit(browser, rows[1].find_element(By.TAG_NAME, "a"))
     assert "Article 1" in browser.find_element(By.ID, "fields").text
     sign(browser, "Restore the first title")
-    browser.find_element(By.ID, "restore").click()
+    submit(browser, browser.find_element(By.ID, "restore"))
     assert "Restored Article a001" in text(browser)
     assert '"title": "Article 1"' in git(store, "show", "HEAD:article/a001/data.json")
     assert git(store, "log", "-1", "--format=%an %s").strip() == "Editor Restore the first title"
@@ -116,7 +127,7 @@ def test_validation_errors_appear_beside_the_field(server: str, browser: webdriv
     browser.execute_script("document.querySelector('[name=views]').type = 'text'")
     fill(browser, "views", "lots")
     sign(browser, "Bad views")
-    browser.find_element(By.ID, "save").click()
+    submit(browser, browser.find_element(By.ID, "save"))
     field = browser.find_element(By.NAME, "views").find_element(By.XPATH, "..")
     assert "is not a valid integer value" in field.text
     assert git(store, "rev-parse", "HEAD") == before
@@ -126,23 +137,23 @@ def test_branch_edit_merge_with_a_conflict_resolved_in_the_form(server: str, bro
                                                                 store: Path) -> None:
     browser.get(f"{server}/branches")
     fill(browser, "name", "draft")
-    browser.find_element(By.ID, "create").click()
+    submit(browser, browser.find_element(By.ID, "create"))
     assert "on branch draft" in browser.find_element(By.ID, "branch").text
     edit(browser, server, "a000", title="Draft title")
     browser.get(f"{server}/branches")
-    browser.find_element(By.CSS_SELECTOR, "button.switch").click()
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "button.switch"))
     assert "on branch master" in browser.find_element(By.ID, "branch").text
     edit(browser, server, "a000", title="Master title")
     browser.get(f"{server}/compare?other=draft")
     assert "a000" in browser.find_element(By.ID, "changes-theirs").text
-    browser.find_element(By.ID, "merge").click()
+    submit(browser, browser.find_element(By.ID, "merge"))
     assert "conflict" in text(browser) and browser.current_url.endswith("/merge")
     browser.find_element(By.ID, "c0-value").click()
     box = browser.find_element(By.ID, "c0-text")
     box.clear()
     box.send_keys("Both titles")
     sign(browser, "Merge draft")
-    browser.find_element(By.ID, "commit-merge").click()
+    submit(browser, browser.find_element(By.ID, "commit-merge"))
     assert "Merge committed" in text(browser)
     assert '"title": "Both titles"' in git(store, "show", "master:article/a000/data.json")
     assert len(git(store, "log", "-1", "--format=%P", "master").split()) == 2
@@ -155,17 +166,17 @@ def test_two_editors_at_once(server: str, browser: webdriver.Chrome, store: Path
         other.get(f"{server}/m/Article/o/a002/edit")
         fill(browser, "title", "First editor")
         sign(browser, "First", "Alice")
-        browser.find_element(By.ID, "save").click()
+        submit(browser, browser.find_element(By.ID, "save"))
         assert "Saved" in text(browser)
         fill(other, "title", "Second editor")
         sign(other, "Second", "Bob")
-        other.find_element(By.ID, "save").click()
+        submit(other, other.find_element(By.ID, "save"))
         conflict = other.find_element(By.ID, "conflict").text
         assert "Someone else changed this object" in conflict and "Alice" in conflict
         assert "First editor" in conflict and "Second editor" in conflict
         assert '"title": "First editor"' in git(store, "show", "HEAD:article/a002/data.json")
         sign(other, "Second, after seeing the first", "Bob")
-        other.find_element(By.ID, "save").click()
+        submit(other, other.find_element(By.ID, "save"))
         assert "Saved" in text(other)
         assert '"title": "Second editor"' in git(store, "show", "HEAD:article/a002/data.json")
     finally:
@@ -176,11 +187,10 @@ def test_the_list_search_updates_as_one_types(server: str, browser: webdriver.Ch
     browser.get(f"{server}/m/Article")
     assert "3 objects" in browser.find_element(By.ID, "total").text
     browser.find_element(By.ID, "search").send_keys("Article 2")
-    for _ in range(100):  # htmx swaps the rows in without a page load
-        if "1 object" in browser.find_element(By.ID, "total").text:
-            break
-        time.sleep(0.05)
-    assert browser.find_element(By.ID, "total").text == "1 object"
+    def total_is_one(driver: webdriver.Chrome) -> bool:  # htmx swaps the rows in without a page load
+        return driver.find_element(By.ID, "total").text == "1 object"
+
+    WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(total_is_one)
     assert "q=Article" in browser.current_url
     logs = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert logs == []
