@@ -93,8 +93,7 @@ def commit_save(admin: Admin, request: Request, model: type[GitModel], obj: GitM
         setattr(obj, name, value)
     if not errors:
         try:
-            obj.full_clean()
-            obj.save(commit=True, message=message, author=who)
+            obj.save(commit=True, message=message, author=who)  # validated first: nothing staged if invalid
         except IntegrityError as exc:
             errors[model._meta.id_attr or ""] = str(exc)  # type: ignore[attr-defined]
         except ValidationError as exc:
