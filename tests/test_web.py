@@ -15,7 +15,7 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from gitmodel.web import create_app  # noqa: E402
 from gitmodel.workspace import Workspace  # noqa: E402
-from webapp import PNG, Site, git, hidden, make_store  # noqa: E402
+from webapp import MODELS, PNG, Site, git, hidden, make_store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,6 +71,20 @@ def test_lists_search_filter_order_and_paginate(tmp_path: Path) -> None:
     assert "60 objects" in site.get("/m/Article?f.published=&f.kind=news")
     assert "120 objects" in site.get("/m/Article?f.published=false")
     assert "0 objects" in site.get("/m/Article?f.published=true")
+
+
+def test_with_the_application_models_their_own_validation_applies(store: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "newsroom_models.py").write_text(MODELS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    site = site_for(store, models="newsroom_models")
+    assert 'class="count">3<' in site.get("/")
+    refused = site.post("/m/Article/o/a000/edit", {**site.edit_form("Article", "a000"), "title": "forbidden"},
+                        status=400)
+    assert "this title is reserved" in refused.text
+    schema_only = site_for(store)
+    schema_only.post("/m/Article/o/a000/edit", {**schema_only.edit_form("Article", "a000"), "title": "forbidden"})
+    assert '"title": "forbidden"' in git(store, "show", "HEAD:article/a000/data.json")
 
 
 def test_an_object_page_shows_fields_blobs_history_and_blame(site: Site, store: Path) -> None:

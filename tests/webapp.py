@@ -14,8 +14,11 @@ from gitmodel.workspace import Workspace
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
+#: the application's models module for the stores make_store builds; its
+#: clean() is a rule no stored schema can tell
 MODELS = '''
 from gitmodel import fields, datefields
+from gitmodel.exceptions import ValidationError
 from gitmodel.models import GitModel
 
 
@@ -35,6 +38,10 @@ class Article(GitModel):
     author = fields.RelatedField("Author", required=False)
     tags = fields.JSONField(default=list)
     image = fields.BlobField()
+
+    def clean(self):
+        if self.title == "forbidden":
+            raise ValidationError("this title is reserved", "title", "reserved")
 '''
 
 
