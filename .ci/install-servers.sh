@@ -3,7 +3,8 @@
 #   git daemon and git http-backend come with git; sshd with openssh-server;
 #   gitolite (per-branch rules over SSH) with gitolite3, which the tests set up
 #   inside their own temporary folders (no system account is configured);
-#   gpg (gnupg) and ssh-keygen for the signed-commit tests.
+#   gpg (gnupg) and ssh-keygen for the signed-commit tests;
+#   chromium and chromium-driver for the web admin's browser tests (Selenium).
 # The smart HTTP server itself is tests/gitservers.py (Python standard library).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
@@ -15,6 +16,8 @@ command -v git >/dev/null 2>&1 || need+=(git)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 { command -v gitolite >/dev/null 2>&1 && [ -x /usr/share/gitolite3/gitolite-shell ]; } || need+=(gitolite3)
 command -v gpg >/dev/null 2>&1 || need+=(gnupg)
+{ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; } || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -28,13 +28,13 @@ from __future__ import annotations
 import json
 import weakref
 from dataclasses import dataclass, field as dataclass_field, replace
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Optional
 
 import pygit2
 
 from . import concurrency, datefields
 from . import fields as field_types
-from .exceptions import CorruptObject, SchemaMismatch
+from .exceptions import CorruptObject, GitModelError, SchemaMismatch
 from .validation import id_problem, json_problem
 
 if TYPE_CHECKING:
@@ -106,7 +106,14 @@ class FieldSchema:
         except (TypeError, ValueError):  # options a base class does not take
             made = field_types.JSONField()
         made.name = self.name
+        factory = _DEFAULT_FACTORIES.get(str(self.options.get("default_factory")))
+        if factory is not None and made._default is field_types.NOT_PROVIDED:
+            made._default = factory
         return made
+
+
+#: the default factories a stored schema may name (nothing else is ever called)
+_DEFAULT_FACTORIES: dict[str, Callable[[], Any]] = {"list": list, "dict": dict}
 
 
 def constructor_options(klass: type, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -305,7 +312,10 @@ def model_from_schema(ws: Workspace, schema: ModelSchema) -> type[GitModel]:
                               "data_filename": schema.data_filename})
     attrs: dict[str, Any] = {"__module__": __name__, "__qualname__": schema.model, "Meta": meta}
     attrs.update((name, record.to_field()) for name, record in schema.fields.items())
-    model = ModelBase(schema.model, (GitModel,), attrs)
+    try:
+        model = ModelBase(schema.model, (GitModel,), attrs)
+    except (GitModelError, TypeError, ValueError) as exc:
+        raise SchemaMismatch(f"{schema.model}: its stored schema cannot be read ({exc})") from None
     data = schema.to_json()
     _declared[model] = (schema, data, pygit2.hash(data))  # it declares what is stored
     model._meta.workspace = ws

@@ -1,0 +1,174 @@
+"""Web admin benchmark: the admin's server time beside the library doing the same.
+
+    python bench/web.py              # a quick run (2,000 objects)
+    python bench/web.py --n 100000   # the figure quoted in the admin guide
+
+Builds a store of ``--n`` pages and gives one of them ``--versions``
+versions, then measures in one run, each through the admin (the ASGI
+application called in process, so the time is the server's: routing, the
+query, the template, the response) and through the library:
+
+* a list page of 50 objects (with the total count), against
+  ``Page.all().count()`` and ``list(Page.all()[:50])``;
+* the object page of the page with the long history (fields, history,
+  blame), against ``Page.get(id)`` and ``Page.history(id)`` with each
+  version's changed fields;
+* a save from the edit form (one commit), against ``obj.save(commit=True)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+from gitmodel import Workspace, fields
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+from starlette.testclient import TestClient  # noqa: E402
+
+from gitmodel.web import create_app  # noqa: E402
+
+TARGET = 1.5
+
+
+class ServerTime:
+    """An ASGI wrapper that records how long the application took to answer."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.last = 0.0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        start = time.perf_counter()
+        await self.app(scope, receive, send)
+        self.last = time.perf_counter() - start
+
+
+def served(fn: Callable[[], float], repeat: int) -> float:
+    """Median server seconds of ``repeat`` requests made by ``fn``."""
+    return statistics.median(fn() for _ in range(repeat))
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> float:
+    """Median seconds of ``repeat`` calls."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def build(path: Path, n: int, versions: int) -> None:
+    ws = Workspace.init(path)
+
+    class Page(ws.GitModel):
+        title = fields.CharField()
+        body = fields.CharField()
+        rank = fields.IntegerField()
+
+        class Meta:
+            shard = 1
+
+    print(f"building {n:,} objects and {versions} versions of one ...", flush=True)
+    start = time.perf_counter()
+    for i in range(n):
+        Page(id=f"p{i:07d}", title=f"page {i}", body="lorem ipsum " * 8, rank=i).save()
+    ws.commit("import")
+    page = Page.get("p0000000")
+    for v in range(versions - 1):
+        page.rank = v
+        page.save(commit=True, message=f"version {v + 2}")
+    print(f"  built in {time.perf_counter() - start:.1f} s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2_000, help="objects in the store")
+    parser.add_argument("--versions", type=int, default=100, help="versions of the object page's object")
+    parser.add_argument("--repeat", type=int, default=7, help="runs per measure (the median is shown)")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="gitmodel-web-bench-"))
+    try:
+        run(tmp / "store.git", args.n, args.versions, args.repeat)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(path: Path, n: int, versions: int, repeat: int) -> None:
+    build(path, n, versions)
+    ws = Workspace(path)
+    server = ServerTime(create_app(ws))
+    client = TestClient(server, base_url="http://127.0.0.1")
+    from gitmodel.web.models import admin_models
+
+    Page = admin_models(Workspace(path))[0]["Page"]
+    library_ws = Page._meta.workspace
+    object_id = "p0000000"
+
+    def admin_list() -> float:
+        assert client.get("/m/Page").status_code == 200
+        return server.last
+
+    def library_list() -> None:
+        library_ws.refresh()
+        qs = Page.all()
+        qs.count()
+        list(qs[:50])
+
+    def admin_object() -> float:
+        assert client.get(f"/m/Page/o/{object_id}").status_code == 200
+        return server.last
+
+    def library_object() -> None:
+        library_ws.refresh()
+        Page.get(object_id)
+        for version in Page.history(object_id):
+            list(version.changes)
+
+    client.get("/")
+    token = client.cookies.get("gitmodel_csrf")
+    counter = iter(range(10**9))
+
+    def admin_save() -> float:
+        page = client.get(f"/m/Page/o/{object_id}/edit").text
+        version = re.search(r'name="_version" value="(\w+)"', page).group(1)  # type: ignore[union-attr]
+        commit = re.search(r'name="_commit" value="(\w+)"', page).group(1)  # type: ignore[union-attr]
+        form = {"csrf_token": token, "_version": version, "_commit": commit, "title": f"t{next(counter)}",
+                "body": "x", "rank": "1", "message": "edit", "author_name": "B", "author_email": "b@x"}
+        response = client.post(f"/m/Page/o/{object_id}/edit", data=form, follow_redirects=False)
+        assert response.status_code == 303, response.text[:500]
+        return server.last
+
+    def library_save() -> None:
+        library_ws.refresh()
+        obj = Page.get(object_id)
+        obj.title = f"t{next(counter)}"
+        obj.save(commit=True, message="edit", author=("B", "b@x"))
+
+    rows = []
+    for label, admin_fn, library_fn in (
+        ("list page of 50 (with the count)", admin_list, library_list),
+        (f"object page, {versions} versions", admin_object, library_object),
+    ):
+        admin_fn()
+        library_fn()  # warm both
+        rows.append((label, served(admin_fn, repeat), timed(library_fn, repeat)))
+    rows.append(("save from the edit form (one commit)", served(admin_save, repeat), timed(library_save, repeat)))
+    print(f"\n{n:,} objects; median of {repeat} runs; the admin's time is its server's, from request to response\n")
+    print(f"{'operation':40} {'admin':>10} {'library':>10} {'ratio':>7}")
+    for label, admin_s, library_s in rows:
+        ratio = admin_s / library_s if library_s else float("inf")
+        mark = "" if ratio <= TARGET else f"  (target {TARGET}x missed)"
+        print(f"{label:40} {admin_s * 1000:8.1f}ms {library_s * 1000:8.1f}ms {ratio:6.2f}x{mark}")
+
+
+if __name__ == "__main__":
+    main()

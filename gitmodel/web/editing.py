@@ -1,0 +1,244 @@
+"""Creating, editing, deleting and restoring objects; a save that finds the
+object changed since its form was loaded is merged field by field or shown
+as a conflict, never written over the other editor's change."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pygit2
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .. import fields as f
+from ..exceptions import GitModelError, IntegrityError, ValidationError
+from ..models import GitModel
+from . import forms
+from .app import Admin, errors_of, identity, object_url, redirect, remember_author
+
+_NOT_SUBMITTED = object()
+
+
+def submitted(model: type[GitModel], form: FormData, creating: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """``(values, errors)``: the value of each field the form changes."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for field in forms.form_fields(model):
+        if isinstance(field, f.GitObjectField) or (not creating and (field.id or field.readonly)):
+            continue
+        if isinstance(field, f.BlobField):
+            upload = form.get(field.name)
+            if isinstance(upload, UploadFile) and upload.filename:
+                values[field.name] = upload.file.read()
+            elif form.get(f"{field.name}.remove"):
+                values[field.name] = None
+            continue
+        text = form.get(field.name)
+        if creating and not text and (field.id or field.has_default()):
+            continue  # the field's default (for the id field, a new UUID) applies
+        try:
+            values[field.name] = forms.parse(field, text if isinstance(text, str) else None)
+        except ValidationError as exc:
+            errors[field.name] = exc.message
+    return values, errors
+
+
+def comparable_value(field: f.Field[Any], value: Any) -> Any:
+    if isinstance(field, f.BlobField) and isinstance(value, bytes):
+        return pygit2.hash(value)
+    return forms.comparable(field, value)
+
+
+def texts_of(model: type[GitModel], obj: Optional[GitModel], form: Optional[FormData] = None,
+             keep: Optional[dict[str, Any]] = None) -> dict[str, str]:
+    """What each input shows: the submitted text, else the object's value."""
+    out: dict[str, str] = {}
+    for field in forms.form_fields(model):
+        if form is not None and (keep is None or field.name in keep) and isinstance(form.get(field.name), str):
+            out[field.name] = str(form.get(field.name))
+        elif obj is not None and not isinstance(field, f.BlobField):
+            out[field.name] = forms.shown(field, forms.current(obj, field))
+    return out
+
+
+def render_form(admin: Admin, request: Request, model: type[GitModel], obj: Optional[GitModel],
+                texts: dict[str, str], status: int = 200, **context: Any) -> Response:
+    fields = forms.form_fields(model)
+    ws = admin.ws
+    suggestions: dict[str, list[Any]] = {}
+    for field in fields:
+        if isinstance(field, f.RelatedField) and field.to_model is not None:
+            suggestions[field.name] = field.to_model.all()[: forms.PICKER_SUGGESTIONS].ids()
+    context.setdefault("errors", {})
+    head = ws.branch
+    context.setdefault("version", str(obj.oid) if obj is not None and obj.oid else "")
+    context.setdefault("commit", str(head.commit.id) if head else "")
+    return admin.render(request, "edit.html", status=status, model=model, obj=obj, fields=fields, texts=texts,
+                        widgets={fd.name: forms.widget(fd) for fd in fields}, suggestions=suggestions,
+                        object_url=object_url, **context)
+
+
+def commit_save(admin: Admin, request: Request, model: type[GitModel], obj: GitModel,
+                values: dict[str, Any], form: FormData, creating: bool) -> Response:
+    """Set ``values`` on ``obj`` and commit it, or show the form with its errors."""
+    errors: dict[str, str] = {}
+    try:
+        who, message = identity(form)
+    except ValidationError as exc:
+        who, message, errors = ("", ""), "", errors_of(exc)
+    for name, value in values.items():
+        setattr(obj, name, value)
+    if not errors:
+        try:
+            obj.save(commit=True, message=message, author=who)  # validated first: nothing staged if invalid
+        except IntegrityError as exc:
+            errors[model._meta.id_attr or ""] = str(exc)  # type: ignore[attr-defined]
+        except ValidationError as exc:
+            errors = errors_of(exc)
+    if errors:
+        return render_form(admin, request, model, None if creating else obj, texts_of(model, obj, form),
+                           400, errors=errors, creating=creating)
+    admin.flash(request, "ok", f"Saved {model.__name__} {obj.get_id()!s}: {message}")
+    return remember_author(redirect(request, object_url(model, obj.get_id())), who)
+
+
+async def create(request: Request) -> Response:
+    admin: Admin = request.app.state.admin
+    model = admin.model(request.path_params["model"])
+    form = await admin.form(request) if request.method == "POST" else None
+
+    def work() -> Response:
+        if form is None:
+            fresh = model()
+            return render_form(admin, request, model, None, texts_of(model, fresh), creating=True)
+        values, errors = submitted(model, form, creating=True)
+        if errors:
+            return render_form(admin, request, model, None, texts_of(model, None, form), 400,
+                               errors=errors, creating=True)
+        return commit_save(admin, request, model, model(), values, form, creating=True)
+    return await admin.run(work)
+
+
+async def edit(request: Request) -> Response:
+    admin: Admin = request.app.state.admin
+    model = admin.model(request.path_params["model"])
+    object_id = request.path_params["id"]
+    form = await admin.form(request) if request.method == "POST" else None
+
+    def work() -> Response:
+        obj = admin.get(model, object_id)
+        if form is None:
+            return render_form(admin, request, model, obj, texts_of(model, obj), creating=False)
+        values, errors = submitted(model, form, creating=False)
+        if errors:
+            return render_form(admin, request, model, obj, texts_of(model, obj, form), 400,
+                               errors=errors, creating=False, version=form.get("_version"),
+                               commit=form.get("_commit"))
+        if str(obj.oid) != form.get("_version"):
+            values, clashes = merge_edits(admin, model, obj, values, str(form.get("_commit") or ""))
+            if clashes:
+                return render_form(admin, request, model, obj, texts_of(model, obj, form, keep=values), 409,
+                                   conflicts=clashes, changed_by=last_change(model, object_id), creating=False)
+            other = last_change(model, object_id)
+            who = f" by {other.author.name}" if other is not None else ""
+            admin.flash(request, "ok", f"This object was changed{who} while you edited it; "
+                        "their changes are kept and yours are applied on top.")
+        return commit_save(admin, request, model, obj, values, form, creating=False)
+    return await admin.run(work)
+
+
+def merge_edits(admin: Admin, model: type[GitModel], current: GitModel, values: dict[str, Any],
+                loaded_at: str) -> tuple[dict[str, Any], list[tuple[str, str, str, str]]]:
+    """The edits of a form loaded from an older version: the fields it
+    changed, and those both editors changed differently (``(field, base,
+    theirs, ours)`` as texts)."""
+    try:
+        base: Optional[GitModel] = model.get(current.get_id(), treeish=admin.treeish(loaded_at))
+    except (GitModelError, HTTPException):
+        base = None
+    fields = {fd.name: fd for fd in model._meta.fields}  # type: ignore[attr-defined]
+    ours: dict[str, Any] = {}
+    clashes: list[tuple[str, str, str, str]] = []
+    for name, value in values.items():
+        field = fields[name]
+        old = comparable_value(field, forms.current(base, field)) if base is not None else _NOT_SUBMITTED
+        mine = comparable_value(field, value)
+        theirs = comparable_value(field, forms.current(current, field))
+        if mine == old:
+            continue
+        if theirs != old and theirs != mine:
+            def text(v: Any) -> str:
+                return "" if v is _NOT_SUBMITTED or v is None else forms.shown(field, v)
+            clashes.append((name, text(forms.current(base, field)) if base is not None else "",
+                            text(forms.current(current, field)), text(value)))
+        ours[name] = value
+    return ours, clashes
+
+
+def last_change(model: type[GitModel], object_id: str) -> Optional[pygit2.Commit]:
+    history = model.history(object_id)
+    return history[0].commit if history else None
+
+
+async def delete(request: Request) -> Response:
+    admin: Admin = request.app.state.admin
+    model = admin.model(request.path_params["model"])
+    object_id = request.path_params["id"]
+    form = await admin.form(request)
+
+    def work() -> Response:
+        obj = admin.get(model, object_id)
+        try:
+            who, message = identity(form)
+        except ValidationError as exc:
+            admin.flash(request, "error", f"Not deleted: {exc.message}")
+            return redirect(request, object_url(model, object_id))
+        if str(obj.oid) != form.get("_version"):
+            admin.flash(request, "error", "Not deleted: someone changed this object since you opened it; "
+                        "check the change below and delete again if you still want to")
+            return redirect(request, object_url(model, object_id))
+        obj.delete(commit=True, message=message, author=who)
+        admin.flash(request, "ok", f"Deleted {model.__name__} {object_id}: {message}")
+        return remember_author(redirect(request, f"/m/{model.__name__}"), who)
+    return await admin.run(work)
+
+
+async def restore(request: Request) -> Response:
+    admin: Admin = request.app.state.admin
+    model = admin.model(request.path_params["model"])
+    object_id = request.path_params["id"]
+    form = await admin.form(request)
+
+    def work() -> Response:
+        at = admin.treeish(str(form.get("at") or ""))
+        if at is None:
+            raise HTTPException(400, "name the commit to restore from")
+        try:
+            who, message = identity(form)
+        except ValidationError as exc:
+            admin.flash(request, "error", f"Not restored: {exc.message}")
+            return redirect(request, object_url(model, object_id, at=at))
+        try:
+            model.restore(object_id, at)
+        except (model.DoesNotExist, ValidationError):  # type: ignore[attr-defined]
+            raise HTTPException(404, f"no {model.__name__} {object_id!r} at {at}") from None
+        try:
+            admin.ws.commit(message, author=who)
+        except GitModelError:
+            admin.ws.reset()
+            raise
+        admin.flash(request, "ok", f"Restored {model.__name__} {object_id} as of {at[:10]}")
+        return remember_author(redirect(request, object_url(model, object_id)), who)
+    return await admin.run(work)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/m/{model}/new", create, methods=["GET", "POST"]),
+        Route("/m/{model}/o/{id}/edit", edit, methods=["GET", "POST"]),
+        Route("/m/{model}/o/{id}/delete", delete, methods=["POST"]),
+        Route("/m/{model}/o/{id}/restore", restore, methods=["POST"]),
+    ]

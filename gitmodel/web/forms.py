@@ -1,0 +1,131 @@
+"""Forms generated from field types: the widget each field gets, the text a
+value shows as, and the value a submitted text means."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pygit2
+
+from .. import datefields
+from .. import fields as f
+from ..exceptions import ValidationError
+from ..models import GitModel
+
+#: how many related ids a picker offers as suggestions
+PICKER_SUGGESTIONS = 200
+
+
+@dataclass
+class Widget:
+    """How one field is edited: ``kind`` is the template's name for it."""
+
+    name: str
+    kind: str
+    label_type: str
+    required: bool
+    choices: tuple[Any, ...] = ()
+    related: Optional[str] = None
+    max_length: Optional[int] = None
+
+
+def widget(field: f.Field[Any]) -> Widget:
+    """The widget for ``field``."""
+    kind = "text"
+    if field.choices:
+        kind = "select"
+    elif isinstance(field, f.BooleanField):
+        kind = "checkbox"
+    elif isinstance(field, (f.IntegerField, f.FloatField, f.DecimalField)):
+        kind = "number"
+    elif isinstance(field, datefields.DateTimeField):
+        kind = "datetime"
+    elif isinstance(field, datefields.DateField):
+        kind = "date"
+    elif isinstance(field, datefields.TimeField):
+        kind = "time"
+    elif isinstance(field, f.RelatedField):
+        kind = "related"
+    elif isinstance(field, f.BlobField):
+        kind = "blob"
+    elif isinstance(field, f.JSONField):
+        kind = "json"
+    elif isinstance(field, f.GitObjectField):
+        kind = "readonly"
+    related = field._model_name() if isinstance(field, f.RelatedField) else None
+    return Widget(
+        name=field.name, kind=kind, label_type=type(field).__name__, required=bool(field.required),
+        choices=tuple(c[0] if isinstance(c, tuple) else c for c in (field.choices or ())),
+        related=related, max_length=getattr(field, "max_length", None),
+    )
+
+
+def form_fields(model: type[GitModel]) -> list[f.Field[Any]]:
+    """The fields a form shows: the id first, then the others as declared."""
+    opts = model._meta  # type: ignore[attr-defined]
+    fields = [fd for fd in opts.fields if fd.serialize or not fd.stored_in_json]
+    return sorted(fields, key=lambda fd: not fd.id)
+
+
+def shown(field: f.Field[Any], value: Any) -> str:
+    """``value`` as the text a form input holds."""
+    if value is None:
+        return ""
+    if isinstance(field, f.JSONField):
+        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, GitModel):
+        return str(value.get_id())
+    return str(value)
+
+
+def parse(field: f.Field[Any], text: Optional[str]) -> Any:
+    """The Python value the submitted ``text`` means for ``field``;
+    ``ValidationError`` naming the field if it means none."""
+    if isinstance(field, f.BooleanField):
+        return text is not None and text not in ("", "0", "false", "off")
+    if text is None or text.strip() == "":
+        return None
+    try:
+        if isinstance(field, f.JSONField):
+            return json.loads(text)
+        if isinstance(field, f.IntegerField):
+            return int(text.strip())
+        if isinstance(field, f.FloatField):
+            return float(text.strip())
+        if isinstance(field, f.DecimalField):
+            return decimal.Decimal(text.strip())
+        if isinstance(field, (datefields.DateField, datefields.DateTimeField, datefields.TimeField)):
+            return field.to_python(text.strip())
+    except (ValueError, decimal.InvalidOperation, ValidationError):
+        kind = "JSON" if isinstance(field, f.JSONField) else type(field).__name__.removesuffix("Field").lower()
+        raise ValidationError(f"is not a valid {kind} value", field.name, "invalid") from None
+    return text
+
+
+def current(obj: GitModel, field: f.Field[Any]) -> Any:
+    """The value of ``field`` on ``obj`` as a form compares it (blobs by id)."""
+    if isinstance(field, f.BlobField):
+        value = obj._data.get(field.name)
+        if isinstance(value, bytes):
+            return pygit2.hash(value)
+        return value
+    if isinstance(field, f.RelatedField):
+        value = obj._data.get(field.name)
+        return value.get_id() if isinstance(value, GitModel) else value
+    return getattr(obj, field.name)
+
+
+def comparable(field: f.Field[Any], value: Any) -> Any:
+    """A form of ``value`` equal for equal stored values."""
+    if value is None or isinstance(field, f.BlobField):
+        return value
+    try:
+        return json.dumps(field.to_json(value), sort_keys=True, default=str)
+    except (TypeError, ValueError, ValidationError):
+        return repr(value)

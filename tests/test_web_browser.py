@@ -1,0 +1,196 @@
+"""The admin's main journeys in a real browser: headless Chromium driven by
+Selenium against ``python -m gitmodel.web`` serving a real repository."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+webdriver = pytest.importorskip("selenium.webdriver")
+pytest.importorskip("starlette")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from webapp import git, make_store  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs chromium and chromium-driver")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    make_store(tmp_path / "store.git")
+    return tmp_path / "store.git"
+
+
+@pytest.fixture
+def server(store: Path) -> Iterator[str]:
+    process = subprocess.Popen([sys.executable, "-m", "gitmodel.web", "-C", str(store), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    url = process.stdout.readline().strip().rstrip("/")
+    try:
+        import urllib.request
+
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(url + "/", timeout=5)
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def new_browser() -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM  # type: ignore[assignment]
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,1000"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=options)
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    driver = new_browser()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def submit(driver: webdriver.Chrome, button: WebElement) -> None:
+    """Click a button that submits its form and wait for the next page."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+
+def fill(driver: webdriver.Chrome, name: str, value: str) -> None:
+    box = driver.find_element(By.NAME, name)
+    box.clear()
+    box.send_keys(value)
+
+
+def sign(driver: webdriver.Chrome, message: str, who: str = "Editor") -> None:
+    """Fill in the commit message and author the form asks for."""
+    form = driver.find_elements(By.CSS_SELECTOR, "fieldset.who")[-1]
+    for name, value in (("message", message), ("author_name", who), ("author_email", f"{who.lower()}@example.com")):
+        box = form.find_element(By.NAME, name)
+        box.clear()
+        box.send_keys(value)
+
+
+def edit(driver: webdriver.Chrome, url: str, object_id: str, **values: str) -> None:
+    driver.get(f"{url}/m/Article/o/{object_id}/edit")
+    for name, value in values.items():
+        fill(driver, name, value)
+    sign(driver, f"Edit {object_id}")
+    submit(driver, driver.find_element(By.ID, "save"))
+
+
+def text(driver: webdriver.Chrome) -> str:
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def test_edit_save_see_history_and_restore(server: str, browser: webdriver.Chrome, store: Path) -> None:
+    edit(browser, server, "a001", title="Edited in a browser")
+    assert "Saved Article a001" in text(browser)
+    assert "Edited in a browser" in browser.find_element(By.ID, "fields").text
+    rows = browser.find_elements(By.CSS_SELECTOR, "#history tr.version")
+    assert len(rows) == 2 and "Editor" in rows[0].text and "title" in rows[0].text
+    submit(browser, rows[1].find_element(By.TAG_NAME, "a"))
+    assert "Article 1" in browser.find_element(By.ID, "fields").text
+    sign(browser, "Restore the first title")
+    submit(browser, browser.find_element(By.ID, "restore"))
+    assert "Restored Article a001" in text(browser)
+    assert '"title": "Article 1"' in git(store, "show", "HEAD:article/a001/data.json")
+    assert git(store, "log", "-1", "--format=%an %s").strip() == "Editor Restore the first title"
+
+
+def test_validation_errors_appear_beside_the_field(server: str, browser: webdriver.Chrome, store: Path) -> None:
+    before = git(store, "rev-parse", "HEAD")
+    browser.get(f"{server}/m/Article/o/a000/edit")
+    browser.execute_script("document.querySelector('[name=views]').type = 'text'")
+    fill(browser, "views", "lots")
+    sign(browser, "Bad views")
+    submit(browser, browser.find_element(By.ID, "save"))
+    field = browser.find_element(By.NAME, "views").find_element(By.XPATH, "..")
+    assert "is not a valid integer value" in field.text
+    assert git(store, "rev-parse", "HEAD") == before
+
+
+def test_branch_edit_merge_with_a_conflict_resolved_in_the_form(server: str, browser: webdriver.Chrome,
+                                                                store: Path) -> None:
+    browser.get(f"{server}/branches")
+    fill(browser, "name", "draft")
+    submit(browser, browser.find_element(By.ID, "create"))
+    assert "on branch draft" in browser.find_element(By.ID, "branch").text
+    edit(browser, server, "a000", title="Draft title")
+    browser.get(f"{server}/branches")
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "button.switch"))
+    assert "on branch master" in browser.find_element(By.ID, "branch").text
+    edit(browser, server, "a000", title="Master title")
+    browser.get(f"{server}/compare?other=draft")
+    assert "a000" in browser.find_element(By.ID, "changes-theirs").text
+    submit(browser, browser.find_element(By.ID, "merge"))
+    assert "conflict" in text(browser) and browser.current_url.endswith("/merge")
+    browser.find_element(By.ID, "c0-value").click()
+    box = browser.find_element(By.ID, "c0-text")
+    box.clear()
+    box.send_keys("Both titles")
+    sign(browser, "Merge draft")
+    submit(browser, browser.find_element(By.ID, "commit-merge"))
+    assert "Merge committed" in text(browser)
+    assert '"title": "Both titles"' in git(store, "show", "master:article/a000/data.json")
+    assert len(git(store, "log", "-1", "--format=%P", "master").split()) == 2
+
+
+def test_two_editors_at_once(server: str, browser: webdriver.Chrome, store: Path) -> None:
+    other = new_browser()
+    try:
+        browser.get(f"{server}/m/Article/o/a002/edit")
+        other.get(f"{server}/m/Article/o/a002/edit")
+        fill(browser, "title", "First editor")
+        sign(browser, "First", "Alice")
+        submit(browser, browser.find_element(By.ID, "save"))
+        assert "Saved" in text(browser)
+        fill(other, "title", "Second editor")
+        sign(other, "Second", "Bob")
+        submit(other, other.find_element(By.ID, "save"))
+        conflict = other.find_element(By.ID, "conflict").text
+        assert "Someone else changed this object" in conflict and "Alice" in conflict
+        assert "First editor" in conflict and "Second editor" in conflict
+        assert '"title": "First editor"' in git(store, "show", "HEAD:article/a002/data.json")
+        sign(other, "Second, after seeing the first", "Bob")
+        submit(other, other.find_element(By.ID, "save"))
+        assert "Saved" in text(other)
+        assert '"title": "Second editor"' in git(store, "show", "HEAD:article/a002/data.json")
+    finally:
+        other.quit()
+
+
+def test_the_list_search_updates_as_one_types(server: str, browser: webdriver.Chrome) -> None:
+    browser.get(f"{server}/m/Article")
+    assert "3 objects" in browser.find_element(By.ID, "total").text
+    browser.find_element(By.ID, "search").send_keys("Article 2")
+    def total_is_one(driver: webdriver.Chrome) -> bool:  # htmx swaps the rows in without a page load
+        return driver.find_element(By.ID, "total").text == "1 object"
+
+    WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(total_is_one)
+    assert "q=Article" in browser.current_url
+    logs = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert logs == []
