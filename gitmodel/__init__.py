@@ -11,12 +11,14 @@ from .exceptions import (
     FieldError,
     GitModelError,
     IntegrityError,
+    InvalidPage,
     LockWaitTimeoutExceeded,
     MergeConflict,
     MigrationError,
     ModelNotFound,
     MultipleObjectsReturned,
     ObjectDoesNotExist,
+    ProtectedError,
     PushRaceLost,
     PushRejected,
     ReferenceNotFound,
@@ -31,7 +33,9 @@ from .exceptions import (
     StoredValueMismatch,
     ValidationError,
 )
+from .aggregates import Avg, Count, Max, Min, Sum
 from .models import GitModel
+from .paginator import KeysetPaginator, Paginator
 from .query import Q, QuerySet
 from .workspace import Workspace
 
@@ -43,6 +47,13 @@ __all__ = [
     "Q",
     "QuerySet",
     "Workspace",
+    "Count",
+    "Sum",
+    "Min",
+    "Max",
+    "Avg",
+    "Paginator",
+    "KeysetPaginator",
     "GitModelError",
     "RepositoryError",
     "RepositoryNotFound",
@@ -52,6 +63,8 @@ __all__ = [
     "FieldError",
     "ValidationError",
     "IntegrityError",
+    "ProtectedError",
+    "InvalidPage",
     "DoesNotExist",
     "ObjectDoesNotExist",
     "MultipleObjectsReturned",

@@ -23,6 +23,7 @@ from . import changes as ch
 from . import signing
 from .exceptions import MergeConflict, ReferenceNotFound, RepositoryError
 from .fields import JSONField
+from .listfield import ElementConflict
 from .serializers import json as json_format
 from .tree import StagingTree
 
@@ -217,7 +218,11 @@ class ObjectMerge:
                 # both sides changed it: the rule decides, even when they agree
                 # (two +1s to a counter are +2)
                 py = [None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t)]
-                value = fld.to_json(fld.clean(fld.merge(*py)))
+                try:
+                    value = fld.to_json(fld.clean(fld.merge(*py)))
+                except ElementConflict:  # a list both sides reordered differently
+                    self.conflicts.append(Conflict(self.cls, self.id, name, MODIFY_MODIFY, *py, _owner=self))
+                    value = o
             elif value is _CLASH and (fld is None or isinstance(fld, JSONField)) and all(
                 isinstance(v, dict) or v is _MISSING or v is None for v in (b,)
             ) and isinstance(o, dict) and isinstance(t, dict):

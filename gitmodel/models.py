@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, O
 
 import pygit2
 
-from . import concurrency
+from . import concurrency, relations
 from .exceptions import (
     CorruptObject,
     FieldError,
@@ -292,6 +292,7 @@ class GitModel(metaclass=ModelBase):
                 f'A {type(self).__name__} instance already exists with id "{object_id}"'
             )
         self._check_unique(ws)
+        relations.check_targets(self, ws)
         stored = self.to_json_fields()
         blob = json_format.dumps(type(self).__name__, stored)
         blobs = {}
@@ -374,14 +375,13 @@ class GitModel(metaclass=ModelBase):
         opts = cls._meta
         ws = opts.require_workspace()
         object_id = opts.id_field.clean_id(object_id)
-        owned = opts.object_paths(object_id)
-        if commit:
-            ws.require_only_pending(*owned)
         with ws.write_lock:
             if ws.stage.lookup(opts.get_data_path(object_id)) is None:
                 raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
-            for path in owned:
-                ws.remove(path)
+            plan = relations.plan_delete(ws, cls, [object_id])  # on_delete rules, same commit
+            if commit:
+                ws.require_only_pending(*plan.paths())
+            plan.apply(ws)
         if instance is not None:
             instance._stored_id = None
             instance._stored = None
@@ -526,6 +526,7 @@ class GitModel(metaclass=ModelBase):
             # the id comes from the folder, and equal blobs may sit in several folders
             obj._data[opts.id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
         obj._stored_id = obj.get_id()
+        obj._read_at = tree  # related objects are read in the same tree
         expected = path if path_id is not None and obj._stored_id == path_id else (
             _expected_path(opts, obj._stored_id))
         if expected != path:

@@ -432,13 +432,28 @@ def _finish(qs: QuerySet[Any], rows: list[Row], sort_paths: bool) -> list[Row]:
     if qs._order:
         for name in reversed(qs._order):
             bare = name.lstrip("-")
-            field = model._meta.id_field if bare == "pk" else model._meta.get_field(bare)
-            rows.sort(key=_field_key(field), reverse=name.startswith("-"))
+            if "__" in bare:
+                key = _related_key(model, bare, rows)
+            else:
+                field = model._meta.id_field if bare == "pk" else model._meta.get_field(bare)
+                key = _field_key(field)
+            rows.sort(key=key, reverse=name.startswith("-"))
     elif sort_paths:
         rows.sort(key=lambda r: r.path)
     if qs._low or qs._high is not None:
         rows = rows[qs._low : qs._high]
     return rows
+
+
+def _related_key(model: type[GitModel], name: str, rows: list[Row]) -> Callable[[Row], tuple[int, Any]]:
+    """The sort key for ``author__name``: the related objects are read once each."""
+    from .relations import related_sort_values
+
+    first, *path = name.split("__")
+    field = model._meta.get_field(first)
+    tree = rows[0].ctx.root if rows else None
+    values = related_sort_values(field, path, {row.get(field) for row in rows} - {None}, tree)
+    return lambda row: _sort_key(values.get(row.get(field)))
 
 
 def _field_key(field: _fields.Field[Any]) -> Callable[[Row], tuple[int, Any]]:

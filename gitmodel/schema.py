@@ -94,8 +94,13 @@ class FieldSchema:
             found if isinstance(found, type) and issubclass(found, field_types.Field)
             else field_types.JSONField)
         kwargs = constructor_options(klass, self.options)
-        if klass is field_types.RelatedField:
+        if issubclass(klass, (field_types.RelatedField, field_types.ManyToManyField)):
             kwargs["model"] = self.options.get("to", "")
+        elif issubclass(klass, field_types.ListField):
+            of = self.options.get("of")
+            kwargs["base_field"] = (
+                FieldSchema("element", str(of.get("type", "")), dict(of.get("options", {}))).to_field()
+                if isinstance(of, Mapping) else None)
         try:
             made = klass(**kwargs)
         except (TypeError, ValueError):  # options a base class does not take
@@ -248,9 +253,18 @@ def field_schema(field: field_types.Field[Any], name: Optional[str] = None) -> F
                 stored = None
             if stored is None or json_problem(stored) is None:
                 options["default"] = stored
-    if isinstance(field, field_types.RelatedField):
-        target = field._to_model
-        options["to"] = target if isinstance(target, str) else target.__name__  # type: ignore[union-attr]
+    if isinstance(field, (field_types.RelatedField, field_types.ManyToManyField)):
+        options["to"] = field._model_name()
+        if field.on_delete is not None:
+            options["on_delete"] = field.on_delete.value
+        if field.related_name is not None:
+            options["related_name"] = field.related_name
+    elif isinstance(field, field_types.ListField):
+        of = field_schema(field.base_field, "element")
+        options["of"] = {"type": of.type, "options": dict(of.options)}
+    if isinstance(field, field_types.ListField) and field.kind != "sequence" and not isinstance(
+            field, field_types.ManyToManyField):
+        options["kind"] = field.kind
     if isinstance(field, field_types.GitObjectField) and field.type is not None:
         options["object_type"] = getattr(field.type, "__name__", str(field.type))
     return FieldSchema(name or field.name, type_name, options)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import ObjectType, SortMode
 
-from . import concurrency, locks, refs, schema, signing, worktree
+from . import concurrency, locks, refs, relations, schema, signing, worktree
 from .conf import WorkspaceConfig
 from . import remotes as _remotes
 from .exceptions import (
@@ -243,6 +243,7 @@ class Workspace:
             if not cls._meta.abstract:
                 schema.check_model(self, cls)  # SchemaMismatch: the class stays unbound
             self.models[cls.__name__] = cls
+            relations.install_reverse(self)
             return cls
         existing = self.models.get(cls.__name__)
         if existing is not None and issubclass(existing, cls):
@@ -253,6 +254,7 @@ class Workspace:
         # ws.GitModel joins the bases so that isinstance(obj, ws.GitModel) holds too
         bound = ModelBase(cls.__name__, (cls, self.GitModel), attrs, workspace=self)
         self.models[cls.__name__] = bound  # abstract ones too, as ws.models.<Name>
+        relations.install_reverse(self)
         return bound  # type: ignore[return-value]
 
     def import_models(self, module: Union[str, ModuleType]) -> ModelRegistry:
