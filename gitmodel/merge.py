@@ -476,6 +476,10 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
             ws.stage.reset(aligned)
         result = merge_trees(ws, base_tree, aligned, theirs_tree, strategy)
         result.apply(ws.stage)
+        from .integrity import merge_violations  # unique values and references, merged
+
+        ours_shape = aligned if aligned is not None else ours_tree
+        result.conflicts.extend(merge_violations(ws, (base_tree, ours_shape, theirs_tree), result))
         ws._merge = MergeState(target.id, message, result)
         if result.conflicts:
             return MergeResult(None, conflicts=list(result.conflicts), dropped_edits=dropped)
