@@ -229,11 +229,11 @@ def field_schema(field: field_types.Field[Any], name: Optional[str] = None) -> F
     """The record of a declared field."""
     klass = type(field)
     options: dict[str, Any] = {}
-    if klass.__module__ == field_types.__name__:
+    if _is_builtin_field(klass):
         type_name = klass.__name__
     else:
         type_name = f"{klass.__module__}.{klass.__qualname__}"
-        base = next(k for k in klass.__mro__ if k.__module__ == field_types.__name__)
+        base = next(k for k in klass.__mro__ if _is_builtin_field(k))
         options["base"] = base.__name__
     for attr in _OPTION_ATTRS:
         value = getattr(field, attr, None)
@@ -268,6 +268,12 @@ def field_schema(field: field_types.Field[Any], name: Optional[str] = None) -> F
     if isinstance(field, field_types.GitObjectField) and field.type is not None:
         options["object_type"] = getattr(field.type, "__name__", str(field.type))
     return FieldSchema(name or field.name, type_name, options)
+
+
+def _is_builtin_field(klass: type) -> bool:
+    """Whether ``klass`` is one of gitmodel's field types (importable from
+    :mod:`gitmodel.fields`, wherever it is defined)."""
+    return getattr(field_types, klass.__name__, None) is klass
 
 
 _declared: weakref.WeakKeyDictionary[type, tuple[ModelSchema, bytes, pygit2.Oid]] = (
