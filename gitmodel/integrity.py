@@ -85,12 +85,13 @@ def merge_violations(ws: Workspace, trees: tuple[Optional[pygit2.Tree], ...],
     def report(model: Any, object_id: Any, field: str, kind: str, detail: str) -> None:
         key = (model.__name__, object_id, field)
         if key not in found:
-            values = [_side_value(model, object_id, field, tree) for tree in trees]
-            found[key] = IntegrityConflict(model, object_id, field, kind, *values,
-                                           _owner=owner, detail=detail)
+            base_value, ours_value, theirs_value = (
+                _side_value(model, object_id, field, tree) for tree in trees)
+            found[key] = IntegrityConflict(model, object_id, field, kind, base_value, ours_value,
+                                           theirs_value, _owner=owner, detail=detail)
 
-    for model, object_id in sorted((k for k in changed if k[0] is not None),
-                                   key=lambda k: (k[0].__name__, k[1])):
+    keys: list[tuple[Any, Any]] = [k for k in changed if k[0] is not None]
+    for model, object_id in sorted(keys, key=lambda k: (k[0].__name__, k[1])):
         opts = model._meta
         if ws.lookup(opts.get_data_path(object_id)) is None:  # gone in the merged state
             for source, field in referrers(ws, model):
@@ -121,7 +122,8 @@ def merge_violations(ws: Workspace, trees: tuple[Optional[pygit2.Tree], ...],
 
 def _only(obj: Any, field: Any) -> Any:
     """A copy of ``obj`` whose references are those of ``field`` alone."""
-    probe = type(obj).__new__(type(obj))
+    model: Any = type(obj)
+    probe = model.__new__(model)
     probe._data = {f.name: (obj._data.get(f.name) if f is field else None) for f in relation_fields(type(obj))}
     probe._data[obj._meta.id_attr] = obj.get_id()
     return probe

@@ -11,7 +11,7 @@ when both sides reordered the same elements differently.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from .exceptions import FieldError, ValidationError
 from .fields import NOT_PROVIDED, CharField, Field
@@ -193,7 +193,7 @@ class ManyToManyField(RelationMixin, ListField):
     many = True
     default_error_messages = _RELATED_MESSAGES
 
-    def __init__(self, model: Any, *, on_delete: Union[OnDelete, str, None] = None,
+    def __init__(self, model: Any, *, on_delete: Any = None,
                  related_name: Optional[str] = None, **kwargs: Any) -> None:
         self._init_relation(model, on_delete, related_name, kwargs)
         if self.on_delete is OnDelete.SET_DEFAULT:

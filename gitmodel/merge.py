@@ -221,7 +221,7 @@ class ObjectMerge:
                 try:
                     value = fld.to_json(fld.clean(fld.merge(*py)))
                 except ElementConflict:  # a list both sides reordered differently
-                    self.conflicts.append(Conflict(self.cls, self.id, name, MODIFY_MODIFY, *py, _owner=self))
+                    self.conflicts.append(Conflict(self.cls, self.id, name, MODIFY_MODIFY, py[0], py[1], py[2], _owner=self))
                     value = o
             elif value is _CLASH and (fld is None or isinstance(fld, JSONField)) and all(
                 isinstance(v, dict) or v is _MISSING or v is None for v in (b,)

@@ -526,7 +526,7 @@ class GitModel(metaclass=ModelBase):
             # the id comes from the folder, and equal blobs may sit in several folders
             obj._data[opts.id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
         obj._stored_id = obj.get_id()
-        obj._read_at = tree  # related objects are read in the same tree
+        obj._read_at = tree  # type: ignore[attr-defined]  # related objects are read in the same tree
         expected = path if path_id is not None and obj._stored_id == path_id else (
             _expected_path(opts, obj._stored_id))
         if expected != path:

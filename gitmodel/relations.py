@@ -408,9 +408,10 @@ def prefetch(model: Any, objs: list[Any], names: Iterable[str], treeish: Any) ->
     so reading ``obj.<name>`` costs no lookup (targets that are missing
     are left as ids: reading them raises ``DoesNotExist`` as before)."""
     for name in names:
-        field = model._meta._by_name.get(name)
-        if not isinstance(field, RelationMixin):
+        found = model._meta._by_name.get(name)
+        if not isinstance(found, RelationMixin):
             raise FieldError(f"{model.__name__}.{name} is not a relation (select_related takes relations)")
+        field: Any = found
         target = field.to_model
         wanted = {i for obj in objs for i in field.referenced_ids(field.to_python(obj._data.get(name)))}
         loaded = target.all(treeish=treeish).in_bulk(sorted(wanted))
