@@ -52,10 +52,12 @@ class Aggregate:
     def compute(self, values: list[Any]) -> Any:
         raise NotImplementedError
 
-    def over(self, field: Any, rows: Iterable[Row]) -> Any:
+    def over(self, field: Any, rows: list[Row]) -> Any:
+        from .planner import column
+
         if field is None:
-            return sum(1 for _row in rows)
-        values = [v for v in (row.get(field) for row in rows) if v is not None]
+            return len(rows)
+        values = [v for v in column(rows, field) if v is not None]
         if self.distinct:
             values = list(dict.fromkeys(values))
         return self.compute(values)

@@ -428,9 +428,11 @@ def related_sort_values(field: Any, path: list[str], ids: Iterable[Any], treeish
     far = _get_field(target, path[0])
     if not far.stored_in_json:
         raise FieldError(f"cannot order by blob field {target.__name__}.{far.name}")
-    objs = target.all(treeish=treeish).in_bulk(sorted(set(ids)))
-    values = {i: far.target_id(o._data.get(far.name)) if isinstance(far, RelatedField)
-              else o._data.get(far.name) for i, o in objs.items()}
+    from .planner import column
+
+    wanted = set(ids)
+    rows = [row for row in target.all(treeish=treeish)._fetch_rows() if row.object_id() in wanted]
+    values = dict(zip((row.object_id() for row in rows), column(rows, far)))
     if len(path) == 1:
         return values
     if not isinstance(far, RelatedField):
