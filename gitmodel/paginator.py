@@ -15,7 +15,7 @@ import math
 from typing import TYPE_CHECKING, Any, Generic, Iterator, Optional, Sequence, TypeVar
 
 from .exceptions import FieldError, InvalidPage
-from .query import Q, _get_field
+from .query import _get_field
 
 if TYPE_CHECKING:
     from .query import QuerySet
@@ -154,19 +154,35 @@ class KeysetPaginator(Generic[M]):
 
     def page(self, cursor: Optional[str] = None) -> KeysetPage[M]:
         """The page after ``cursor`` (the first page when ``None``)."""
+        from .planner import column
+
         qs = self.queryset.order_by(*self.order)
+        after: Optional[list[Any]] = None
         if cursor is not None:
-            qs = qs.filter(self._after(cursor))
-        objs = list(qs[: self.per_page + 1])
-        more = len(objs) > self.per_page
-        objs = objs[: self.per_page]
+            after = self._decode(cursor)
+            first, desc = self.fields[0] if self.fields else (None, False)
+            if first is not None and after[0] is not None and not desc:
+                qs = qs.filter(**{f"{first.name}__gte": after[0]})  # a range the index serves
+        rows = qs._fetch_rows()
+        start = 0
+        if after is not None:
+            id_field = self.queryset.model._meta.id_field
+            columns = [column(rows, f) for f, _desc in self.fields] + [column(rows, id_field)]
+            fields = [*self.fields, (id_field, False)]
+            bounds = [_key(f, v) for (f, _d), v in zip(fields, after)]
+            start = next((i for i in range(len(rows))
+                          if _beyond([_key(f, col[i]) for (f, _d), col in zip(fields, columns)],
+                                     bounds, [d for _f, d in fields])), len(rows))
+        chosen = [row.load() for row in rows[start : start + self.per_page + 1]]
+        more = len(chosen) > self.per_page
+        objs = chosen[: self.per_page]
         return KeysetPage(objs, self._cursor(objs[-1]) if more else None)
 
     def _cursor(self, obj: Any) -> str:
         values = [f.to_json(obj._data.get(f.name)) for f, _desc in self.fields]
         return json.dumps([*values, obj.get_id()], ensure_ascii=True)
 
-    def _after(self, cursor: str) -> Q:
+    def _decode(self, cursor: str) -> list[Any]:
         try:
             *stored, last_id = json.loads(cursor)
             if len(stored) != len(self.fields):
@@ -174,21 +190,23 @@ class KeysetPaginator(Generic[M]):
             values = [f.from_json(v) for (f, _desc), v in zip(self.fields, stored)]
         except (ValueError, TypeError) as exc:
             raise InvalidPage(f"not a cursor of this paginator: {cursor!r} ({exc})") from None
-        # (f1, f2, id) > (v1, v2, last): f1 beyond v1, or equal and the rest beyond
-        condition = Q(pk__gt=last_id)
-        for (field, desc), value in reversed(list(zip(self.fields, values))):
-            name = field.name
-            if value is None:  # missing values sort first (last when descending)
-                beyond = Q(**{f"{name}__in": []}) if desc else Q(**{f"{name}__isnull": False})
-                equal = Q(**{f"{name}__isnull": True})
-            else:
-                beyond = Q(**{f"{name}__{'lt' if desc else 'gt'}": value})
-                equal = Q(**{name: value})
-                if desc:
-                    beyond = beyond | Q(**{f"{name}__isnull": True})
-            condition = beyond | (equal & condition)
-        if self.fields and values[0] is not None:  # a range the index can serve first
-            field, desc = self.fields[0]
-            if not desc:
-                condition = Q(**{f"{field.name}__gte": values[0]}) & condition
-        return condition
+        return [*values, self.queryset.model._meta.id_field.clean_id(last_id)]
+
+
+def _key(field: Any, value: Any) -> tuple[int, Any]:
+    """The sort key ``order_by`` uses for ``value``."""
+    from .planner import _sort_key
+
+    comparable = getattr(field, "comparable", None)
+    return _sort_key(comparable(value) if comparable is not None else value)
+
+
+def _beyond(keys: list[tuple[int, Any]], bounds: list[tuple[int, Any]], descending: list[bool]) -> bool:
+    """Whether a row with sort ``keys`` comes after the cursor's ``bounds``."""
+    for key, bound, desc in zip(keys, bounds, descending):
+        if key != bound:
+            try:
+                return key < bound if desc else key > bound
+            except TypeError:
+                return False
+    return False

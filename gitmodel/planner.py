@@ -210,6 +210,8 @@ class Row:
 
     def get(self, field: _fields.Field[Any]) -> Any:
         """The Python value of ``field`` (a related object as its id)."""
+        if field.id and not self.ctx.custom_path and isinstance(field, _fields.CharField):
+            return self.object_id()  # the folder names it (a mismatch raises on load)
         if self.obj is None:
             if self.stored is None:
                 self._read()
