@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import decimal
-import io
 import math
 import re
 import unicodedata
@@ -603,8 +602,10 @@ class JSONField(Field[Any]):
 class BlobField(Field[IO[bytes]]):
     """Binary content stored as its own git blob beside ``data.json``.
 
-    Assign bytes, str or a file-like object; reading gives a fresh
-    ``io.BytesIO`` each time, loaded from git only when first read.
+    Assign bytes, str or a file-like object, or a
+    :class:`~gitmodel.blobs.BlobFile` to keep a file name and content type;
+    reading gives a fresh ``io.BytesIO`` each time (with ``name``,
+    ``content_type`` and ``size``), loaded from git only when first read.
     """
 
     stored_in_json = False
@@ -623,16 +624,23 @@ class BlobField(Field[IO[bytes]]):
     def __get__(self, instance: Any, owner: Any) -> Any:
         if instance is None:
             return self
+        from .blobs import read
+
         value = instance._data.get(self.name)
         if isinstance(value, pygit2.Oid):
             value = instance._meta.workspace.repo[value].data
             instance._data[self.name] = value
-        return None if value is None else io.BytesIO(value)
+        return read(instance._meta.workspace, value)
 
     def __set__(  # type: ignore[override]
         self, instance: Any, value: Union[IO[bytes], bytes, str, None]
     ) -> None:
+        from .blobs import BlobFile
+
         data: Any = value
+        if isinstance(data, BlobFile):
+            instance._data[self.name] = data  # kept whole: a file is streamed on save
+            return
         if hasattr(data, "read"):
             data = data.read()
         if isinstance(data, str):
@@ -640,7 +648,9 @@ class BlobField(Field[IO[bytes]]):
         instance._data[self.name] = data
 
     def to_python(self, value: Any) -> Any:
-        if value is None or isinstance(value, (bytes, pygit2.Oid)):
+        from .blobs import BlobFile
+
+        if value is None or isinstance(value, (bytes, pygit2.Oid, BlobFile)):
             return value
         raise self.error("invalid_blob")
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, O
 
 import pygit2
 
+from . import blobs as blob_files
 from . import concurrency, relations
 from .exceptions import (
     CorruptObject,
@@ -295,21 +296,15 @@ class GitModel(metaclass=ModelBase):
         relations.check_targets(self, ws)
         stored = self.to_json_fields()
         blob = json_format.dumps(type(self).__name__, stored)
-        blobs = {}
-        for field in opts.blob_fields:
-            value = self._data.get(field.name)
-            blobs[opts.get_blob_path(object_id, field)] = value
+        blobs: dict[str, Any] = {}
+        for field in opts.blob_fields:  # named files in a folder of their own (gitmodel.blobs)
+            blobs.update(blob_files.writes(opts, object_id, field, self._data.get(field.name)))
         with ws.write_lock:
             for old_path in old_paths:
                 ws.remove(old_path)
             oid = ws.add_blob(self.get_data_path(), blob)
             for path, value in blobs.items():
-                if value is None:
-                    ws.remove(path)
-                elif isinstance(value, pygit2.Oid):
-                    ws.stage.set(path, value)
-                else:
-                    ws.add_blob(path, value)
+                blob_files.stage(ws, path, value)
         self._mark_saved(ws, oid, stored, object_id)
         if commit:
             return ws.commit(**commit_info)
@@ -535,9 +530,7 @@ class GitModel(metaclass=ModelBase):
             )
         if cls._meta.blob_fields:
             for field in cls._meta.blob_fields:
-                blob_path = cls._meta.get_blob_path(obj._stored_id, field)  # type: ignore[arg-type]
-                entry = ws.stage.lookup(blob_path) if tree is None else _tree_lookup(tree, blob_path)
-                obj._data[field.name] = entry[0] if entry else None
+                obj._data[field.name] = blob_files.find(ws, opts, obj._stored_id, field, tree)
         return obj
 
     @classmethod
