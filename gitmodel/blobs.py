@@ -21,7 +21,7 @@ from .exceptions import ValidationError
 from .validation import id_problem
 
 if TYPE_CHECKING:
-    from .fields import BlobField
+    from .fields import Field
     from .models import GitModel
     from .options import ModelOptions
     from .workspace import Workspace
@@ -61,14 +61,14 @@ class BlobFile:
         return f"<BlobFile {self.name or '(no name)'} {self.content_type}>"
 
 
-def stored_path(opts: ModelOptions, object_id: Any, field: BlobField, value: Any) -> str:
+def stored_path(opts: ModelOptions, object_id: Any, field: Field[Any], value: Any) -> str:
     """Where ``value`` goes: ``<field>/<name>`` for a named file, else the usual blob path."""
     if isinstance(value, BlobFile) and value.name and opts._custom_data_path is None:
         return f"{opts.get_object_folder(object_id)}/{field.name}/{value.name}"
     return opts.get_blob_path(object_id, field)
 
 
-def writes(opts: ModelOptions, object_id: Any, field: BlobField, value: Any) -> dict[str, Any]:
+def writes(opts: ModelOptions, object_id: Any, field: Field[Any], value: Any) -> dict[str, Any]:
     """Path -> what to stage (``None``: remove) for ``value`` of ``field``."""
     out: dict[str, Any] = {opts.get_blob_path(object_id, field): None}
     if opts._custom_data_path is None:
@@ -91,7 +91,7 @@ def stage(ws: Workspace, path: str, content: Any) -> None:
         ws.stage.set(path, ws.repo.create_blob_fromiobase(content))
 
 
-def find(ws: Workspace, opts: ModelOptions, object_id: Any, field: BlobField,
+def find(ws: Workspace, opts: ModelOptions, object_id: Any, field: Field[Any],
          tree: Optional[pygit2.Tree]) -> Any:
     """The stored value of ``field``: a blob id, a ``BlobFile`` (named), or ``None``."""
     path = opts.get_blob_path(object_id, field)
