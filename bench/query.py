@@ -13,7 +13,14 @@ measures, in one run on the same data:
   its JSON;
 * the index update after one commit changing 10 objects, against building
   the index from nothing;
-* a new process answering its first indexed query.
+* a new process answering its first indexed query;
+* on a second store of ``--n`` posts by ``--n``/10 authors (a
+  ``RelatedField`` with ``related_name``, an indexed ``score``), beside
+  SQLite doing the same with indexes and a join: the reverse relation
+  (``author.posts``, 10 results), listing 10,000 posts with
+  ``post.author.name`` (``select_related``) against listing them alone,
+  ``order_by("author__name")[:20]``, ``Count``/``Sum`` over the indexed
+  field, and page 500 against page 1 (numbered and keyset pages).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from typing import Any, Callable
 
 import pygit2
 
-from gitmodel import Workspace, fields
+from gitmodel import Count, KeysetPaginator, Paginator, Sum, Workspace, fields
 from gitmodel.indexes import store_for, update_index
 
 CHILD = r"""
@@ -229,6 +236,8 @@ def run(tmp: str, n: int, groups: int, shard: int, pack: bool) -> None:
     first = json.loads(child.stdout)
     assert first["found"] == 10, first
 
+    relation_rows = relations_bench(tmp, n)
+
     # -- report --------------------------------------------------------------------------------------
     rows = [
         ("equality filter on an indexed field, 10 objects", "", ""),
@@ -246,6 +255,7 @@ def run(tmp: str, n: int, groups: int, shard: int, pack: bool) -> None:
         ("new process", "", ""),
         ("  import + open workspace + declare model", ms(first["import_open"]), ""),
         ("  first indexed query (index read from disk)", ms(first["first_query"]), ""),
+        *relation_rows,
     ]
     print()
     print(f"gitmodel query benchmark: {n:,} objects ({layout}), shard={shard}, pygit2 {pygit2.__version__}, "
@@ -253,6 +263,108 @@ def run(tmp: str, n: int, groups: int, shard: int, pack: bool) -> None:
     width = max(len(r[0]) for r in rows)
     for label, value, ratio in rows:
         print(f"{label:<{width}}  {value:>12}  {ratio}")
+
+
+def relations_bench(tmp: str, n: int) -> list[tuple[str, str, str]]:
+    """Relations, aggregates and pages on a store of ``n`` posts, beside SQLite."""
+    path = os.path.join(tmp, "relations.git")
+    ws = Workspace(path) if os.path.exists(path) else Workspace.init(path)
+
+    class Author(ws.GitModel):
+        name = fields.CharField(index=True)
+
+    class Post(ws.GitModel):
+        title = fields.CharField()
+        author = fields.RelatedField(Author, related_name="posts")
+        score = fields.IntegerField(index=True)
+
+    authors = max(1, n // 10)
+    if not Author.all().exists():
+        print(f"building {authors:,} authors and {n:,} posts (bulk_save) ...", flush=True)
+        start = time.perf_counter()
+        Author.bulk_save(Author(id=f"a{i:06d}", name=f"author {(i * 7919) % authors:06d}")
+                         for i in range(authors))
+        ws.commit("authors")
+        Post.bulk_save(Post(id=f"p{i:07d}", title=f"post {i}", author=f"a{i // 10:06d}",
+                            score=(i * 31) % 1000) for i in range(n))
+        ws.commit("posts")
+        print(f"  saved and committed in {time.perf_counter() - start:.1f} s", flush=True)
+    update_index(Post)
+    update_index(Author)
+
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.execute("CREATE TABLE author (id TEXT PRIMARY KEY, name TEXT, data TEXT)")
+    db.execute("CREATE TABLE post (id TEXT PRIMARY KEY, author TEXT, score INTEGER, data TEXT)")
+    tree = ws.repo.head.peel().tree
+    db.execute("BEGIN")
+    for table in ("author", "post"):
+        for file_path, oid in _raw_files(ws.repo, tree, table, "data.json"):
+            doc = ws.repo[oid].data.decode()
+            f = json.loads(doc)["fields"]
+            key = file_path.rsplit("/", 2)[-2]
+            if table == "author":
+                db.execute("INSERT INTO author VALUES (?, ?, ?)", (key, f["name"], doc))
+            else:
+                db.execute("INSERT INTO post VALUES (?, ?, ?, ?)", (key, f["author"], f["score"], doc))
+    db.execute("COMMIT")
+    db.execute("CREATE INDEX post_author ON post (author)")
+    db.execute("CREATE INDEX post_score ON post (score)")
+    db.execute("CREATE INDEX author_name ON author (name)")
+
+    rng = random.Random(11)
+    picks = iter([f"a{rng.randrange(authors):06d}" for _ in range(400)])
+    sq_rev, res = timed(lambda: [json.loads(d) for (d,) in db.execute(
+        "SELECT data FROM post WHERE author = ?", (next(picks),))], 100)
+    assert len(res) == min(10, n)
+    held = iter([Author.get(f"a{rng.randrange(authors):06d}") for _ in range(200)])
+    gm_rev, res = timed(lambda: list(next(held).posts), 100)
+    assert len(res) == min(10, n)
+
+    k = min(n, 10_000)
+    alone, res = timed(lambda: [p.title for p in Post.all()[:k]], 3)
+    assert len(res) == k
+    joined, res = timed(lambda: [p.author.name for p in Post.all()[:k].select_related("author")], 3)
+    assert len(res) == k
+    sq_list, res = timed(lambda: [(json.loads(d), name) for d, name in db.execute(
+        "SELECT p.data, a.name FROM post p JOIN author a ON a.id = p.author ORDER BY p.id LIMIT ?",
+        (k,))], 3)
+
+    sq_order, sq_top = timed(lambda: [r[0] for r in db.execute(
+        "SELECT p.id FROM post p JOIN author a ON a.id = p.author ORDER BY a.name, p.id LIMIT 20")], 3)
+    gm_order, gm_top = timed(lambda: [p.author.name for p in Post.all().order_by("author__name", "pk")[:20]], 3)
+    assert len(gm_top) == len(sq_top) == min(20, n)
+
+    sq_agg, sq_res = timed(lambda: db.execute("SELECT COUNT(*), SUM(score) FROM post").fetchone(), 3)
+    gm_agg, gm_res = timed(lambda: Post.all().aggregate(n=Count("pk"), total=Sum("score")), 3)
+    assert (gm_res["n"], gm_res["total"]) == tuple(sq_res), (gm_res, sq_res)
+
+    last = min(500, max(1, n // 20))
+    first_page, _ = timed(lambda: list(Paginator(Post.all().order_by("score"), 20).page(1)), 3)
+    far_page, res = timed(lambda: list(Paginator(Post.all().order_by("score"), 20).page(last)), 3)
+    assert len(res) == 20 or n < 20
+    keyset = KeysetPaginator(Post.all(), 20, order_by=("score",))
+    cursor_obj = list(Post.all().order_by("score", "pk")[(last - 1) * 20 - 1:(last - 1) * 20])
+    cursor = keyset._cursor(cursor_obj[0]) if cursor_obj else None
+    key_first, _ = timed(lambda: list(keyset.page()), 3)
+    key_far, res = timed(lambda: list(keyset.page(cursor)), 3)
+    assert len(res) == 20 or n < 20
+
+    return [
+        (f"relations: {n:,} posts, {authors:,} authors", "", ""),
+        ("  author.posts (10 results), SQLite with an index", ms(sq_rev), "baseline"),
+        ("  author.posts (10 results), gitmodel (index)", ms(gm_rev), f"{gm_rev / sq_rev:.2f}x"),
+        (f"  list {k:,} posts alone, gitmodel", ms(alone), "baseline"),
+        (f"  list {k:,} posts with post.author.name (select_related)", ms(joined), f"{joined / alone:.2f}x"),
+        (f"  list {k:,} posts with the author's name, SQLite join", ms(sq_list), f"{sq_list / alone:.2f}x"),
+        ('  order_by("author__name")[:20], SQLite join', ms(sq_order), "baseline"),
+        ('  order_by("author__name")[:20], gitmodel', ms(gm_order), f"{gm_order / sq_order:.2f}x"),
+        ("  Count + Sum over the indexed score, SQLite", ms(sq_agg), "baseline"),
+        ("  Count + Sum over the indexed score, gitmodel", ms(gm_agg), f"{gm_agg / sq_agg:.2f}x"),
+        ("  Paginator page 1 (20 per page, by score)", ms(first_page), "baseline"),
+        (f"  Paginator page {last}", ms(far_page), f"{far_page / first_page:.2f}x"),
+        ("  KeysetPaginator first page", ms(key_first), "baseline"),
+        (f"  KeysetPaginator page {last} (from its cursor)", ms(key_far), f"{key_far / key_first:.2f}x"),
+    ]
 
 
 def _raw_files(repo: pygit2.Repository, root: pygit2.Tree, folder: str, filename: str) -> Any:

@@ -9,6 +9,8 @@ can look at it afterwards::
 
 It creates pages, commits, edits one, works on a branch, reads old versions
 (by commit id and by tag), shows what a bad value does, and prints the log.
+Then, on a branch of their own, authors, tags and articles: relations with
+integrity, reverse queries, lists, aggregates and pages.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import tempfile
 
 import pygit2
 
-from gitmodel import ValidationError, fields
+from gitmodel import Count, Paginator, ProtectedError, Sum, ValidationError, fields
 from gitmodel.workspace import Workspace
 
 EDITOR = ("Ada Editor", "ada@example.com")
@@ -36,6 +38,66 @@ def build_model(ws: Workspace) -> type:
         published = fields.BooleanField(default=True)
 
     return Page
+
+
+def build_content_models(ws: Workspace) -> tuple[type, type, type]:
+    """Authors, tags and the articles that refer to them."""
+
+    class Author(ws.GitModel):  # type: ignore[name-defined,misc]
+        slug = fields.SlugField(id=True)
+        name = fields.CharField()
+
+    class Tag(ws.GitModel):  # type: ignore[name-defined,misc]
+        slug = fields.SlugField(id=True)
+
+    class Article(ws.GitModel):  # type: ignore[name-defined,misc]
+        slug = fields.SlugField(id=True)
+        title = fields.CharField()
+        author = fields.RelatedField(Author, related_name="articles")  # PROTECT
+        tags = fields.ManyToManyField(Tag, related_name="articles", on_delete=fields.SET_NULL)
+        keywords = fields.ListField(fields.CharField())
+        words = fields.IntegerField(default=0)
+
+    return Author, Tag, Article
+
+
+def relations_tour(ws: Workspace) -> None:
+    """Relations, lists, aggregates and pages, on the branch ``people``."""
+    ws.create_branch("people")
+    ws.set_branch("people")
+    Author, Tag, Article = build_content_models(ws)
+    with ws.commit_on_success("Add authors, tags and articles", author=EDITOR):
+        for slug, name in (("ada", "Ada Editor"), ("bob", "Bob Writer")):
+            Author(slug=slug, name=name).save()
+        for slug in ("python", "git", "howto"):
+            Tag(slug=slug).save()
+        Article(slug="intro", title="Introduction", author="ada", tags=["python", "howto"],
+                keywords=["python", "git"], words=900).save()
+        Article(slug="branches", title="Branches", author="bob", tags=["git"],
+                keywords=["git"], words=400).save()
+        Article(slug="merging", title="Merging", author="ada", tags=["git", "howto"],
+                keywords=["git", "merge"], words=700).save()
+    tagged = ws.branch.commit.id
+    for article in Article.all().select_related("author").order_by("author__name", "slug"):
+        print(f"[people] {article.slug} by {article.author.name}")
+    print(f"[people] ada wrote: {', '.join(a.slug for a in Author.get('ada').articles)}")
+    print(f"[people] tagged git: {', '.join(sorted(Tag.get('git').articles.ids()))}")
+    print(f"[people] keyword 'merge': {Article.filter(keywords__contains='merge').ids()}")
+    print(f"[people] words: {Article.all().aggregate(total=Sum('words'), n=Count('pk'))}")
+    by_author = Article.all().values("author").annotate(n=Count("pk"))
+    print(f"[people] per author: {sorted((g['author'], g['n']) for g in by_author)}")
+    pages = Paginator(Article.all().order_by("slug"), 2)
+    print(f"[people] page 2 of {pages.num_pages}: {[a.slug for a in pages.page(2)]}")
+    try:
+        Author.delete("bob")
+    except ProtectedError as exc:
+        print(f"refused: {exc}")
+    Tag.delete("git")  # SET_NULL: the articles drop it, in the same commit
+    Article.filter(author="bob").update(title="Branching, explained")
+    ws.commit("Retire the git tag, retitle Bob's article", author=EDITOR)
+    print(f"[people] merging tags now: {[t.slug for t in Article.get('merging').tags]}")
+    then = Article.get("merging", treeish=tagged)
+    print(f"[people] merging tags then: {[t.slug for t in then.tags]}")
 
 
 def short(oid: pygit2.Oid) -> str:
@@ -112,6 +174,10 @@ def run(path: str) -> None:
         for name in names
     )
     print("work tree:", ", ".join(files))
+
+    # 9. authors, tags and articles, on a branch of their own
+    relations_tour(ws)
+    ws.set_branch(main_branch)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from .exceptions import (
     FieldError,
     GitModelError,
     IntegrityError,
+    InvalidPage,
     InvalidReferenceName,
     LockWaitTimeoutExceeded,
     MergeConflict,
@@ -18,6 +19,7 @@ from .exceptions import (
     ModelNotFound,
     MultipleObjectsReturned,
     ObjectDoesNotExist,
+    ProtectedError,
     PushRaceLost,
     PushRejected,
     ReferenceNotFound,
@@ -32,7 +34,9 @@ from .exceptions import (
     StoredValueMismatch,
     ValidationError,
 )
+from .aggregates import Avg, Count, Max, Min, Sum
 from .models import GitModel
+from .paginator import KeysetPaginator, Paginator
 from .query import Q, QuerySet
 from .workspace import Workspace
 
@@ -44,6 +48,13 @@ __all__ = [
     "Q",
     "QuerySet",
     "Workspace",
+    "Count",
+    "Sum",
+    "Min",
+    "Max",
+    "Avg",
+    "Paginator",
+    "KeysetPaginator",
     "GitModelError",
     "RepositoryError",
     "RepositoryNotFound",
@@ -54,6 +65,8 @@ __all__ = [
     "ValidationError",
     "IntegrityError",
     "InvalidReferenceName",
+    "ProtectedError",
+    "InvalidPage",
     "DoesNotExist",
     "ObjectDoesNotExist",
     "MultipleObjectsReturned",

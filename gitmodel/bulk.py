@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 import pygit2
 from pygit2.enums import ObjectType
 
+from . import relations
 from .exceptions import IntegrityError
 from .packs import PackWriter
 from .serializers import json as json_format
@@ -53,6 +54,7 @@ def bulk_save(
     seen: set[Any] = set()
     for obj in objs:
         obj.full_clean()
+        relations.check_targets(obj, ws)
         object_id = obj.get_id()
         if object_id in seen:
             raise IntegrityError(f"{name} with id {object_id!r} appears twice in bulk_save()")

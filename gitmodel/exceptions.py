@@ -108,6 +108,19 @@ class IntegrityError(GitModelError):
     """A save would break an invariant (duplicate id, unique value)."""
 
 
+class ProtectedError(IntegrityError):
+    """A delete refused because objects still refer to the target
+    (``on_delete=PROTECT``); ``protected`` lists them as ``(model name, id)``."""
+
+    def __init__(self, message: str, protected: list[tuple[str, Any]]) -> None:
+        super().__init__(message)
+        self.protected = protected
+
+
+class InvalidPage(GitModelError, ValueError):
+    """A page number, page size or cursor that names no page."""
+
+
 class ObjectDoesNotExist(GitModelError, LookupError):
     """The requested object does not exist. Each model has a subclass."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import decimal
-import io
 import math
 import re
 import unicodedata
@@ -66,6 +65,13 @@ __all__ = [
     "JSONField",
     "BlobField",
     "RelatedField",
+    "ManyToManyField",
+    "ListField",
+    "OnDelete",
+    "PROTECT",
+    "CASCADE",
+    "SET_NULL",
+    "SET_DEFAULT",
     "GitObjectField",
 ]
 
@@ -597,8 +603,10 @@ class JSONField(Field[Any]):
 class BlobField(Field[IO[bytes]]):
     """Binary content stored as its own git blob beside ``data.json``.
 
-    Assign bytes, str or a file-like object; reading gives a fresh
-    ``io.BytesIO`` each time, loaded from git only when first read.
+    Assign bytes, str or a file-like object, or a
+    :class:`~gitmodel.blobs.BlobFile` to keep a file name and content type;
+    reading gives a fresh ``io.BytesIO`` each time (with ``name``,
+    ``content_type`` and ``size``), loaded from git only when first read.
     """
 
     stored_in_json = False
@@ -617,17 +625,24 @@ class BlobField(Field[IO[bytes]]):
     def __get__(self, instance: Any, owner: Any) -> Any:
         if instance is None:
             return self
+        from .blobs import read
+
         value = instance._data.get(self.name)
         if isinstance(value, pygit2.Oid):
             path = instance._meta.get_blob_path(instance._stored_id, self)
             value = read_blob(instance._meta.workspace.repo, value, path)
             instance._data[self.name] = value
-        return None if value is None else io.BytesIO(value)
+        return read(instance._meta.workspace, value)
 
     def __set__(  # type: ignore[override]
         self, instance: Any, value: Union[IO[bytes], bytes, str, None]
     ) -> None:
+        from .blobs import BlobFile
+
         data: Any = value
+        if isinstance(data, BlobFile):
+            instance._data[self.name] = data  # kept whole: a file is streamed on save
+            return
         if hasattr(data, "read"):
             data = data.read()
         if isinstance(data, str):
@@ -635,103 +650,15 @@ class BlobField(Field[IO[bytes]]):
         instance._data[self.name] = data
 
     def to_python(self, value: Any) -> Any:
-        if value is None or isinstance(value, (bytes, pygit2.Oid)):
+        from .blobs import BlobFile
+
+        if value is None or isinstance(value, (bytes, pygit2.Oid, BlobFile)):
             return value
         raise self.error("invalid_blob")
 
     def blob_name(self, data_filename: str) -> str:
         """The file name used beside the data file."""
         return f"{self.name}.data"
-
-
-class RelatedField(Field[T]):
-    """A reference to another model's object, stored as its id."""
-
-    default_error_messages = {
-        "invalid_related": "must be a {model} instance or id",
-        "wrong_model": "must be a {model} instance or id, not a {given} instance",
-        "invalid_related_id": "must be a valid {model} id: {reason}",
-    }
-
-    @overload
-    def __init__(self: RelatedField[T], model: type[T], **kwargs: Any) -> None: ...
-
-    @overload
-    def __init__(self: RelatedField[Any], model: str, **kwargs: Any) -> None: ...
-
-    def __init__(self, model: type[T] | str, **kwargs: Any) -> None:
-        self._to_model = model
-        super().__init__(**kwargs)
-
-    @property
-    def to_model(self) -> Any:
-        """The related model class, resolved in this model's workspace."""
-        target = self._to_model
-        name = target if isinstance(target, str) else target.__name__  # type: ignore[union-attr]
-        workspace = self.model._meta.workspace if self.model is not None else None
-        if workspace is None:
-            if isinstance(target, str):
-                raise FieldError(f"cannot resolve model {name!r} without a workspace")
-            return target
-        model = workspace.models.get(name)
-        if model is None:
-            if isinstance(target, str):
-                raise FieldError(f'"{self.name}" refers to unknown model {name!r}')
-            model = workspace.register_model(target)
-        return model
-
-    @overload
-    def __get__(self, instance: None, owner: Any) -> Self: ...
-
-    @overload
-    def __get__(self, instance: object, owner: Any) -> T: ...
-
-    def __get__(self, instance: Any, owner: Any) -> Any:
-        if instance is None:
-            return self
-        value = instance._data.get(self.name)
-        if value is None or not isinstance(value, str):
-            return value
-        obj = self.to_model.get(value)
-        instance._data[self.name] = obj
-        return obj
-
-    def __set__(self, instance: Any, value: Union[T, str, None]) -> None:
-        instance._data[self.name] = value  # an instance or its id
-
-    def to_python(self, value: Any) -> Any:
-        from .models import GitModel
-
-        if isinstance(value, GitModel):
-            declared = self._to_model
-            if not isinstance(value, self.to_model) and not (
-                isinstance(declared, type) and isinstance(value, declared)
-            ):
-                raise self.error(
-                    "wrong_model", model=self._model_name(), given=type(value).__name__
-                )
-            return value.get_id()
-        if value is None or isinstance(value, str):
-            return value
-        raise self.error("invalid_related", model=self._model_name())
-
-    def validate(self, value: Any, instance: GitModel | None = None) -> None:
-        super().validate(value, instance)
-        if isinstance(value, str):  # an id the target model would refuse is no reference
-            try:
-                target = self.to_model
-            except FieldError:  # named by a string, not registered yet: read lazily
-                return
-            try:
-                target._meta.id_field.clean(value)
-            except ValidationError as exc:
-                raise self.error(
-                    "invalid_related_id", model=self._model_name(), reason=exc.message
-                ) from None
-
-    def _model_name(self) -> str:
-        target = self._to_model
-        return target if isinstance(target, str) else target.__name__  # type: ignore[union-attr]
 
 
 class GitObjectField(Field[Any]):
@@ -783,3 +710,6 @@ class GitObjectField(Field[Any]):
 
 # date and time fields live in their own module; they are fields all the same
 from .datefields import DateField, DateTimeField, TimeField  # noqa: E402
+# relations and lists too: their integrity and merge rules live beside them
+from .relations import CASCADE, PROTECT, SET_DEFAULT, SET_NULL, OnDelete, RelatedField  # noqa: E402
+from .listfield import ListField, ManyToManyField  # noqa: E402

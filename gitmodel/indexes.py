@@ -400,6 +400,27 @@ class IndexStore:
 
         return self._run(work)  # type: ignore[no-any-return]
 
+    def field_values(self, ctx: _Context, names: Sequence[str], field: str) -> list[tuple[str, Any]]:
+        """``(path, value as SQLite holds it)`` of ``field`` for every data
+        file of ``ctx``'s tree (the index is brought there first)."""
+        sig = _signature(ctx.model, names)
+
+        def work(db: sqlite3.Connection) -> list[tuple[str, Any]]:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                slot, _changed = self._bring_up(db, ctx, sig, names)
+                found = db.execute(
+                    "SELECT path, value FROM val WHERE slot = ? AND field = ?", (slot, field)
+                ).fetchall()
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._fold_wal(db)
+            return found
+
+        return self._run(work)  # type: ignore[no-any-return]
+
     def _bring_up(
         self, db: sqlite3.Connection, ctx: _Context, sig: str, names: Sequence[str]
     ) -> tuple[int, int]:

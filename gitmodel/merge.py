@@ -23,6 +23,7 @@ from . import changes as ch
 from . import signing
 from .exceptions import MergeConflict, ReferenceNotFound, RepositoryError
 from .fields import JSONField
+from .listfield import ElementConflict
 from .serializers import json as json_format
 from .tree import StagingTree
 
@@ -217,7 +218,11 @@ class ObjectMerge:
                 # both sides changed it: the rule decides, even when they agree
                 # (two +1s to a counter are +2)
                 py = [None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t)]
-                value = fld.to_json(fld.clean(fld.merge(*py)))
+                try:
+                    value = fld.to_json(fld.clean(fld.merge(*py)))
+                except ElementConflict:  # a list both sides reordered differently
+                    self.conflicts.append(Conflict(self.cls, self.id, name, MODIFY_MODIFY, py[0], py[1], py[2], _owner=self))
+                    value = o
             elif value is _CLASH and (fld is None or isinstance(fld, JSONField)) and all(
                 isinstance(v, dict) or v is _MISSING or v is None for v in (b,)
             ) and isinstance(o, dict) and isinstance(t, dict):
@@ -471,6 +476,10 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
             ws.stage.reset(aligned)
         result = merge_trees(ws, base_tree, aligned, theirs_tree, strategy)
         result.apply(ws.stage)
+        from .integrity import merge_violations  # unique values and references, merged
+
+        ours_shape = aligned if aligned is not None else ours_tree
+        result.conflicts.extend(merge_violations(ws, (base_tree, ours_shape, theirs_tree), result))
         ws._merge = MergeState(target.id, message, result)
         if result.conflicts:
             return MergeResult(None, conflicts=list(result.conflicts), dropped_edits=dropped)

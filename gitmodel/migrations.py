@@ -571,8 +571,11 @@ def _field_source(record: FieldSchema) -> str:
     klass = record.type if "." not in record.type else str(options.get("base", "JSONField"))
     kwargs = constructor_options(getattr(fields_module, klass, fields_module.Field), options)
     args = [f"{k}={v!r}" for k, v in sorted(kwargs.items())]
-    if record.type == "RelatedField":
+    if record.type in ("RelatedField", "ManyToManyField"):
         args.insert(0, repr(options.get("to")))
+    elif record.type == "ListField" and isinstance(options.get("of"), dict):
+        of = options["of"]
+        args.insert(0, _field_source(FieldSchema("element", str(of.get("type")), dict(of.get("options", {})))))
     note = "  # default_factory: set default= yourself" if "default_factory" in options else ""
     return f"fields.{klass}({', '.join(args)}){note}"
 

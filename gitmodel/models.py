@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, O
 
 import pygit2
 
-from . import concurrency
+from . import blobs as blob_files
+from . import concurrency, relations
 from .exceptions import (
     CorruptObject,
     FieldError,
@@ -293,23 +294,18 @@ class GitModel(metaclass=ModelBase):
                 f'A {type(self).__name__} instance already exists with id "{object_id}"'
             )
         self._check_unique(ws)
+        relations.check_targets(self, ws)
         stored = self.to_json_fields()
         blob = json_format.dumps(type(self).__name__, stored)
-        blobs = {}
-        for field in opts.blob_fields:
-            value = self._data.get(field.name)
-            blobs[opts.get_blob_path(object_id, field)] = value
+        blobs: dict[str, Any] = {}
+        for field in opts.blob_fields:  # named files in a folder of their own (gitmodel.blobs)
+            blobs.update(blob_files.writes(opts, object_id, field, self._data.get(field.name)))
         with ws.write_lock:
             for old_path in old_paths:
                 ws.remove(old_path)
             oid = ws.add_blob(self.get_data_path(), blob)
             for path, value in blobs.items():
-                if value is None:
-                    ws.remove(path)
-                elif isinstance(value, pygit2.Oid):
-                    ws.stage.set(path, value)
-                else:
-                    ws.add_blob(path, value)
+                blob_files.stage(ws, path, value)
         self._mark_saved(ws, oid, stored, object_id)
         if commit:
             return ws.commit(**commit_info)
@@ -375,14 +371,13 @@ class GitModel(metaclass=ModelBase):
         opts = cls._meta
         ws = opts.require_workspace()
         object_id = opts.id_field.clean_id(object_id)
-        owned = opts.object_paths(object_id)
-        if commit:
-            ws.require_only_pending(*owned)
         with ws.write_lock:
             if ws.stage.lookup(opts.get_data_path(object_id)) is None:
                 raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
-            for path in owned:
-                ws.remove(path)
+            plan = relations.plan_delete(ws, cls, [object_id])  # on_delete rules, same commit
+            if commit:
+                ws.require_only_pending(*plan.paths())
+            plan.apply(ws)
         if instance is not None:
             instance._stored_id = None
             instance._stored = None
@@ -533,6 +528,7 @@ class GitModel(metaclass=ModelBase):
             # the id comes from the folder, and equal blobs may sit in several folders
             obj._data[opts.id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
         obj._stored_id = obj.get_id()
+        obj._read_at = tree  # type: ignore[attr-defined]  # related objects are read in the same tree
         expected = path if path_id is not None and obj._stored_id == path_id else (
             _expected_path(opts, obj._stored_id))
         if expected != path:
@@ -541,9 +537,7 @@ class GitModel(metaclass=ModelBase):
             )
         if cls._meta.blob_fields:
             for field in cls._meta.blob_fields:
-                blob_path = cls._meta.get_blob_path(obj._stored_id, field)  # type: ignore[arg-type]
-                entry = ws.stage.lookup(blob_path) if tree is None else _tree_lookup(tree, blob_path)
-                obj._data[field.name] = entry[0] if entry else None
+                obj._data[field.name] = blob_files.find(ws, opts, obj._stored_id, field, tree)
         return obj
 
     @classmethod

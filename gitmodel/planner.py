@@ -214,6 +214,8 @@ class Row:
 
     def get(self, field: _fields.Field[Any]) -> Any:
         """The Python value of ``field`` (a related object as its id)."""
+        if field.id and not self.ctx.custom_path and isinstance(field, _fields.CharField):
+            return self.object_id()  # the folder names it (a mismatch raises on load)
         if self.obj is None:
             if self.stored is None:
                 self._read()
@@ -501,13 +503,35 @@ def _finish(qs: QuerySet[Any], rows: list[Row], sort_paths: bool) -> list[Row]:
     if qs._order:
         for name in reversed(qs._order):
             bare = name.lstrip("-")
-            field = model._meta.id_field if bare == "pk" else model._meta.get_field(bare)
-            rows.sort(key=_field_key(field), reverse=name.startswith("-"))
+            if "__" in bare:
+                key = _related_key(model, bare, rows)
+            else:
+                field = model._meta.id_field if bare == "pk" else model._meta.get_field(bare)
+                key = _column_key(field, rows) if isinstance(field, _VALUE_TYPES) else _field_key(field)
+            rows.sort(key=key, reverse=name.startswith("-"))
     elif sort_paths:
         rows.sort(key=lambda r: r.path)
     if qs._low or qs._high is not None:
         rows = rows[qs._low : qs._high]
     return rows
+
+
+def _related_key(model: type[GitModel], name: str, rows: list[Row]) -> Callable[[Row], tuple[int, Any]]:
+    """The sort key for ``author__name``: the related objects are read once each."""
+    from .relations import related_sort_values
+
+    first, *path = name.split("__")
+    field = model._meta.get_field(first)
+    tree = rows[0].ctx.root if rows else None
+    ids = dict(zip((id(row) for row in rows), column(rows, field)))
+    values = related_sort_values(field, path, set(ids.values()) - {None}, tree)
+    return lambda row: _sort_key(values.get(ids[id(row)]))
+
+
+def _column_key(field: _fields.Field[Any], rows: list[Row]) -> Callable[[Row], tuple[int, Any]]:
+    """The sort key of ``field``, its values read at once (from its index if it has one)."""
+    values = dict(zip((id(row) for row in rows), column(rows, field)))
+    return lambda row: _sort_key(values[id(row)])
 
 
 def _field_key(field: _fields.Field[Any]) -> Callable[[Row], tuple[int, Any]]:
@@ -534,6 +558,42 @@ def explain(qs: QuerySet[Any]) -> str:
         return "scan"
     how = "index only" if plan.exact else "index, rows checked"
     return f"{how}: {qs.model.__name__}.{plan.leaf.field.name} ({plan.leaf.lookup})"
+
+
+#: field types whose values the index holds exactly as the rows decode them
+_VALUE_TYPES = (_fields.CharField, _fields.IntegerField, _fields.FloatField, _fields.RelatedField)
+
+
+def column(rows: list[Row], field: _fields.Field[Any]) -> list[Any]:
+    """``row.get(field)`` for each row, read from the field's index when it
+    holds every row's value exactly (nothing pending, no big integers);
+    else from the rows themselves."""
+    if rows and field.id and isinstance(field, _fields.CharField) and not rows[0].ctx.custom_path:
+        return [row.object_id() for row in rows]  # the folder names it: no need to read
+    if rows and isinstance(field, _VALUE_TYPES) and not field.id:
+        found = _indexed_column(rows, field)
+        if found is not None:
+            return found
+    return [row.get(field) for row in rows]
+
+
+def _indexed_column(rows: list[Row], field: _fields.Field[Any]) -> Optional[list[Any]]:
+    ctx = rows[0].ctx
+    names = [f.name for f in indexed_fields(ctx.model)]
+    if field.name not in names or ctx.custom_path or ctx.pending or ctx.pending.files:
+        return None
+    try:
+        by_path = dict(store_for(ctx.ws).field_values(ctx, names, field.name))
+    except _Unavailable:
+        return None
+    out = []
+    integer = isinstance(field, _fields.IntegerField)
+    for row in rows:
+        value = by_path.get(row.path, _NO)
+        if value is _NO or (integer and isinstance(value, float)):
+            return None  # not indexed (unreadable) or too big for SQLite: read the rows
+        out.append(value)
+    return out
 
 
 def check_unique(obj: GitModel, ws: Workspace) -> None:

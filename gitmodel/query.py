@@ -16,6 +16,7 @@ from typing import (
     Any,
     Callable,
     Generic,
+    Iterable,
     Iterator,
     Optional,
     TypeVar,
@@ -27,6 +28,7 @@ from . import fields as _fields
 from .exceptions import CorruptObject, FieldError
 
 if TYPE_CHECKING:
+    from .aggregates import Values
     from .models import GitModel
     from .planner import Row
 
@@ -267,6 +269,8 @@ def parse_lookup(model: Any, key: str, value: Any) -> Union[Leaf, Related]:
                 sub_key = "__".join(rest)
                 compile_q(target, Q(**{sub_key: value}))  # checks the far side now
                 return Related(field, sub_key, value, target)
+    if isinstance(field, _fields.ListField):
+        return _list_lookup(model, field, rest, value)
     if isinstance(field, _fields.JSONField):
         if rest and rest[-1] in LOOKUPS:
             keys, lookup = rest[:-1], rest[-1]
@@ -281,6 +285,38 @@ def parse_lookup(model: Any, key: str, value: Any) -> Union[Leaf, Related]:
         )
     lookup = rest[0] if rest else "exact"
     return Leaf(field, [], lookup, _prepare(field, lookup, value))
+
+
+#: what a list field can be asked: the whole list, one element, or nothing
+_LIST_LOOKUPS = ("exact", "contains", "isnull")
+
+
+def _list_lookup(model: Any, field: _fields.ListField, rest: list[str], value: Any) -> Leaf:
+    """``tags__contains="python"``: an exact element match (never a substring)."""
+    lookup = rest[0] if len(rest) == 1 else "exact" if not rest else ""
+    if lookup not in _LIST_LOOKUPS:
+        raise FieldError(
+            f'unknown lookup "{"__".join(rest)}" on list field {model.__name__}.{field.name} '
+            f"(lookups: {', '.join(_LIST_LOOKUPS)})"
+        )
+    if lookup == "isnull":
+        return Leaf(field, [], lookup, _prepare(field, lookup, value))
+    arg = field.prepare_element(value) if lookup == "contains" else field.to_python(value)
+    return Leaf(field, [], lookup, arg)
+
+
+def _order_field(model: Any, name: str) -> _fields.Field[Any]:
+    """Check an ``order_by`` name (``title``, ``author__name``...) and return its first field."""
+    first, *path = name.split("__")
+    field = _get_field(model, first)
+    current = field
+    for part in path:
+        if not isinstance(current, _fields.RelatedField):
+            raise FieldError(f"cannot order {model.__name__} by {name!r}: {current.name!r} is not a relation")
+        current = _get_field(current.to_model, part)
+    if not current.stored_in_json:
+        raise FieldError(f"cannot order by blob field {current.name!r}")
+    return field
 
 
 def _prepare(field: _fields.Field[Any], lookup: str, value: Any, raw: bool = False) -> Any:
@@ -350,6 +386,8 @@ class QuerySet(Generic[M]):
         self.skipped: list[CorruptObject] = []
         self._cache: Optional[list[M]] = None
         self._rows: Optional[list[Row]] = None
+        #: relations whose targets are loaded in one batch with the objects
+        self._related: tuple[str, ...] = ()
 
     # -- building -----------------------------------------------------------
     def _clone(self) -> QuerySet[M]:
@@ -381,14 +419,13 @@ class QuerySet(Generic[M]):
         return self._add(~Q(*args, **lookups))
 
     def order_by(self, *names: str) -> QuerySet[M]:
-        """Sort by fields; ``'-title'`` descends. Missing values sort first."""
+        """Sort by fields; ``'-title'`` descends, ``'author__name'`` sorts by
+        a related object's field. Missing values sort first."""
         self._refuse_sliced("reorder")
         for name in names:
             if not isinstance(name, str) or not name.lstrip("-"):
                 raise FieldError(f"order_by() takes field names, not {name!r}")
-            field = _get_field(self.model, name.lstrip("-"))
-            if not field.stored_in_json:
-                raise FieldError(f"cannot order by blob field {field.name!r}")
+            _order_field(self.model, name.lstrip("-"))
         clone = self._clone()
         clone._order = tuple(names)
         return clone
@@ -428,9 +465,14 @@ class QuerySet(Generic[M]):
     def _fetch(self) -> list[M]:
         if self._cache is None:
             try:
-                self._cache = [row.load() for row in self._fetch_rows()]
+                rows = self._fetch_rows()
+                self._cache = [row.load() for row in rows]
             except CorruptObject as exc:
                 raise exc.at(self._commit()) from None
+            if self._related and rows:
+                from .relations import prefetch
+
+                prefetch(self.model, self._cache, self._related, rows[0].ctx.root)
         return self._cache
 
     def __iter__(self) -> Iterator[M]:
@@ -517,20 +559,109 @@ class QuerySet(Generic[M]):
             out.append(field)
         return out
 
-    def values(self, *fields: str) -> list[dict[str, Any]]:
-        """One dict per match: field name -> value (related fields give ids)."""
-        chosen = self._fields_for(fields)
-        return [{f.name: row.value(f) for f in chosen} for row in self._fetch_rows()]
+    def values(self, *fields: str, json_safe: bool = False) -> Values:
+        """One dict per match: field name -> value (related fields give ids).
 
-    def values_list(self, *fields: str, flat: bool = False) -> list[Any]:
-        """One tuple per match; ``flat=True`` with one field gives plain values."""
+        ``json_safe=True`` gives the values as stored (dates as ISO 8601
+        text, decimals as strings), ready for ``json.dumps``. The list has
+        ``annotate()`` (group-by aggregates) and ``distinct()``.
+        """
+        from .aggregates import Values
+
+        chosen = self._fields_for(fields)
+        rows = self._fetch_rows()
+        get = _json_value if json_safe else _python_value
+        return Values(({f.name: get(row, f) for f in chosen} for row in rows),
+                      self.model, rows, tuple(f.name for f in chosen) if fields else (), json_safe)
+
+    def values_list(self, *fields: str, flat: bool = False, json_safe: bool = False) -> list[Any]:
+        """One tuple per match; ``flat=True`` with one field gives plain values;
+        ``json_safe=True`` as for :meth:`values`."""
         if flat and len(fields) != 1:
             raise TypeError("values_list(flat=True) takes exactly one field")
         chosen = self._fields_for(fields)
         rows = self._fetch_rows()
+        get = _json_value if json_safe else _python_value
         if flat:
-            return [row.value(chosen[0]) for row in rows]
-        return [tuple(row.value(f) for f in chosen) for row in rows]
+            return [get(row, chosen[0]) for row in rows]
+        return [tuple(get(row, f) for f in chosen) for row in rows]
+
+    # -- relations, aggregates, bulk changes ----------------------------------
+    def select_related(self, *names: str) -> QuerySet[M]:
+        """Load the targets of the relations ``names`` in one batch with the
+        objects (each target read once), so ``page.author`` costs no lookup."""
+        from .relations import RelationMixin
+
+        for name in names:
+            if not isinstance(_get_field(self.model, name), RelationMixin):
+                raise FieldError(f"{self.model.__name__}.{name} is not a relation")
+        clone = self._clone()
+        clone._related = tuple(dict.fromkeys((*self._related, *names)))
+        return clone
+
+    def prefetch_related(self, *names: str) -> QuerySet[M]:
+        """The same as :meth:`select_related` (for many-to-many relations too)."""
+        return self.select_related(*names)
+
+    def distinct(self) -> QuerySet[M]:
+        """This query: objects are distinct already (``values(...).distinct()``
+        drops repeated values)."""
+        return self._clone()
+
+    def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """``{"rank__sum": ..., "n": ...}`` for ``aggregate(Sum("rank"), n=Count("pk"))``."""
+        from .aggregates import aggregate, named
+
+        aggregates = named(args, kwargs)
+        return aggregate(self.model, self._fetch_rows(), aggregates)
+
+    def in_bulk(self, ids: Optional[Iterable[Any]] = None) -> dict[Any, M]:
+        """``id -> object`` for the ``ids`` that exist (all matches if ``None``)."""
+        if ids is None:
+            return {obj.get_id(): obj for obj in self}
+        if isinstance(ids, (str, bytes)):
+            raise TypeError("in_bulk() takes a list of ids, not a string")
+        if self._where is not None or self._low or self._high is not None:
+            return {obj.get_id(): obj for obj in self.filter(pk__in=list(ids))}
+        treeish = self.model._meta.require_workspace().resolve_tree(self.treeish) \
+            if self.treeish is not None else None
+        out: dict[Any, M] = {}
+        for object_id in ids:
+            try:
+                obj = self.model.get(object_id, treeish=treeish)
+            except self.model.DoesNotExist:
+                continue
+            out[obj.get_id()] = obj
+        return out
+
+    def get_or_create(self, defaults: Optional[dict[str, Any]] = None, **lookups: Any) -> tuple[M, bool]:
+        """The object matching ``lookups``, or a new one made from them and
+        ``defaults`` and saved (staged); and whether it was created."""
+        from .bulkops import get_or_create
+
+        return get_or_create(self, defaults, lookups)  # type: ignore[return-value]
+
+    def update_or_create(self, defaults: Optional[dict[str, Any]] = None, **lookups: Any) -> tuple[M, bool]:
+        """Like :meth:`get_or_create`, but an existing object gets ``defaults`` and is saved."""
+        from .bulkops import update_or_create
+
+        return update_or_create(self, defaults, lookups)  # type: ignore[return-value]
+
+    def update(self, commit: bool = False, **values: Any) -> int:
+        """Set ``values`` on every match and save them all (validated first:
+        nothing is staged if one is refused); ``commit=True`` makes it one
+        commit. Returns how many objects were updated."""
+        from .bulkops import update
+
+        return update(self, values, commit)
+
+    def delete(self, commit: bool = False, **commit_info: Any) -> int:
+        """Delete every match, with the ``on_delete`` rules of relations to
+        them, staged together (``commit=True``: one commit). Returns how
+        many objects were deleted, cascades included."""
+        from .bulkops import delete
+
+        return delete(self, commit, commit_info)
 
     def explain(self) -> str:
         """How the query would run: which index it uses, or a scan."""
@@ -542,6 +673,14 @@ class QuerySet(Generic[M]):
         where = "" if self._where is None else " filtered"
         at = "" if self.treeish is None else f" at {self.treeish!r}"
         return f"<QuerySet {self.model.__name__}{where}{at}>"
+
+
+def _python_value(row: Row, field: _fields.Field[Any]) -> Any:
+    return row.value(field)
+
+
+def _json_value(row: Row, field: _fields.Field[Any]) -> Any:
+    return field.to_json(row.get(field))
 
 
 def _describe(args: tuple[Q, ...], lookups: dict[str, Any]) -> str:

@@ -99,8 +99,13 @@ class FieldSchema:
             found if isinstance(found, type) and issubclass(found, field_types.Field)
             else field_types.JSONField)
         kwargs = constructor_options(klass, self.options)
-        if klass is field_types.RelatedField:
+        if issubclass(klass, (field_types.RelatedField, field_types.ManyToManyField)):
             kwargs["model"] = self.options.get("to", "")
+        elif issubclass(klass, field_types.ListField):
+            of = self.options.get("of")
+            kwargs["base_field"] = (
+                FieldSchema("element", str(of.get("type", "")), dict(of.get("options", {}))).to_field()
+                if isinstance(of, Mapping) else None)
         try:
             made = klass(**kwargs)
         except (TypeError, ValueError):  # options a base class does not take
@@ -236,11 +241,11 @@ def field_schema(field: field_types.Field[Any], name: Optional[str] = None) -> F
     """The record of a declared field."""
     klass = type(field)
     options: dict[str, Any] = {}
-    if klass.__module__ == field_types.__name__:
+    if _is_builtin_field(klass):
         type_name = klass.__name__
     else:
         type_name = f"{klass.__module__}.{klass.__qualname__}"
-        base = next(k for k in klass.__mro__ if k.__module__ == field_types.__name__)
+        base = next(k for k in klass.__mro__ if _is_builtin_field(k))
         options["base"] = base.__name__
     for attr in _OPTION_ATTRS:
         value = getattr(field, attr, None)
@@ -260,12 +265,27 @@ def field_schema(field: field_types.Field[Any], name: Optional[str] = None) -> F
                 stored = None
             if stored is None or json_problem(stored) is None:
                 options["default"] = stored
-    if isinstance(field, field_types.RelatedField):
-        target = field._to_model
-        options["to"] = target if isinstance(target, str) else target.__name__  # type: ignore[union-attr]
+    if isinstance(field, (field_types.RelatedField, field_types.ManyToManyField)):
+        options["to"] = field._model_name()
+        if field.on_delete is not None:
+            options["on_delete"] = field.on_delete.value
+        if field.related_name is not None:
+            options["related_name"] = field.related_name
+    elif isinstance(field, field_types.ListField):
+        of = field_schema(field.base_field, "element")
+        options["of"] = {"type": of.type, "options": dict(of.options)}
+    if isinstance(field, field_types.ListField) and field.kind != "sequence" and not isinstance(
+            field, field_types.ManyToManyField):
+        options["kind"] = field.kind
     if isinstance(field, field_types.GitObjectField) and field.type is not None:
         options["object_type"] = getattr(field.type, "__name__", str(field.type))
     return FieldSchema(name or field.name, type_name, options)
+
+
+def _is_builtin_field(klass: type) -> bool:
+    """Whether ``klass`` is one of gitmodel's field types (importable from
+    :mod:`gitmodel.fields`, wherever it is defined)."""
+    return getattr(field_types, klass.__name__, None) is klass
 
 
 _declared: weakref.WeakKeyDictionary[type, tuple[ModelSchema, bytes, pygit2.Oid]] = (

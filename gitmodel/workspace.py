@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import ObjectType, SortMode
 
-from . import concurrency, locks, objects, pathsafety, refs, schema, signing, validation, worktree
+from . import concurrency, locks, objects, pathsafety, refs, relations, schema, signing, validation, worktree
 from .conf import WorkspaceConfig
 from . import remotes as _remotes
 from .exceptions import (
@@ -237,6 +237,7 @@ class Workspace:
             if not cls._meta.abstract:
                 schema.check_model(self, cls)  # SchemaMismatch: the class stays unbound
             self.models[cls.__name__] = cls
+            relations.install_reverse(self)
             return cls
         existing = self.models.get(cls.__name__)
         if existing is not None and issubclass(existing, cls):
@@ -247,6 +248,7 @@ class Workspace:
         # ws.GitModel joins the bases so that isinstance(obj, ws.GitModel) holds too
         bound = ModelBase(cls.__name__, (cls, self.GitModel), attrs, workspace=self)
         self.models[cls.__name__] = bound  # abstract ones too, as ws.models.<Name>
+        relations.install_reverse(self)
         return bound  # type: ignore[return-value]
 
     def import_models(self, module: Union[str, ModuleType]) -> ModelRegistry:

@@ -78,6 +78,25 @@ def test_cms_example_builds_a_repository_git_can_read(tmp_path):
         "page/home/data.json",
     ]
 
+    # relations, lists, aggregates and pages on the branch "people"
+    assert "[people] branches by Bob Writer" in out
+    assert "[people] ada wrote: intro, merging" in out
+    assert "[people] keyword 'merge': ['merging']" in out
+    assert "[people] words: {'total': 2000, 'n': 3}" in out
+    assert "[people] per author: [('ada', 2), ('bob', 1)]" in out
+    assert "[people] page 2 of 2: ['merging']" in out
+    assert "refused: cannot delete Author 'bob': Article 'branches' (author) refers to it" in out
+    assert "[people] merging tags now: ['howto']" in out
+    assert "[people] merging tags then: ['git', 'howto']" in out
+    merging = git(repo, "show", "people:article/merging/data.json")
+    assert '"tags": [\n      "howto"\n    ]' in merging  # one element per line
+    changed = git(repo, "show", "--name-status", "--format=", "people").split()
+    assert "tag/git/data.json" in changed and "article/merging/data.json" in changed  # one commit
+    assert git(repo, "log", "--format=%s", "people", "-2").splitlines() == [
+        "Retire the git tag, retitle Bob's article",
+        "Add authors, tags and articles",
+    ]
+
     # sync_repo_index() left a clean work tree on the checked-out branch
     assert git(repo, "status", "--porcelain") == ""
     assert (repo / "page" / "home" / "data.json").read_text().endswith("}\n")

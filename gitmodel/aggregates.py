@@ -1,0 +1,202 @@
+"""Aggregates over querysets: ``Count``, ``Sum``, ``Min``, ``Max``, ``Avg``,
+for ``QuerySet.aggregate()`` and ``values(...).annotate(...)`` (group-by).
+
+Values are read from the rows a query keeps (decoded field by field, no
+model objects are built); ``None`` values are left out, as SQL does.
+"""
+
+from __future__ import annotations
+
+import decimal
+from typing import TYPE_CHECKING, Any, Iterable, Optional
+
+from .exceptions import FieldError
+
+if TYPE_CHECKING:
+    from .planner import Row
+
+__all__ = ["Aggregate", "Count", "Sum", "Min", "Max", "Avg", "Values"]
+
+
+class Aggregate:
+    """One aggregate of one field (``"pk"`` or ``"*"`` counts objects)."""
+
+    #: the suffix of the default result name (``rank__sum``)
+    function = ""
+
+    def __init__(self, field: str, *, distinct: bool = False) -> None:
+        if not isinstance(field, str) or not field:
+            raise FieldError(f"{type(self).__name__}() takes a field name, not {field!r}")
+        self.field_name = field
+        self.distinct = distinct
+
+    @property
+    def default_alias(self) -> str:
+        return f"{self.field_name}__{self.function}"
+
+    def bind(self, model: Any) -> Any:
+        """The field this aggregate reads on ``model`` (``None``: the objects)."""
+        from .query import _get_field
+
+        if self.field_name in ("*", "pk") and self.function == "count":
+            return None
+        field = _get_field(model, self.field_name)
+        if not field.stored_in_json:
+            raise FieldError(f"cannot aggregate blob field {model.__name__}.{field.name}")
+        self.check(model, field)
+        return field
+
+    def check(self, model: Any, field: Any) -> None:
+        """Refuse a field this aggregate cannot compute over."""
+
+    def compute(self, values: list[Any]) -> Any:
+        raise NotImplementedError
+
+    def over(self, field: Any, rows: list[Row]) -> Any:
+        from .planner import column
+
+        if field is None:
+            return len(rows)
+        values = [v for v in column(rows, field) if v is not None]
+        if self.distinct:
+            values = list(dict.fromkeys(values))
+        return self.compute(values)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.field_name!r})"
+
+
+def _numeric(aggregate: Aggregate, model: Any, field: Any) -> None:
+    from . import fields
+
+    if not isinstance(field, (fields.IntegerField, fields.FloatField, fields.DecimalField)):
+        raise FieldError(
+            f"{type(aggregate).__name__}() needs a number field; "
+            f"{model.__name__}.{field.name} is a {type(field).__name__}"
+        )
+
+
+class Count(Aggregate):
+    """How many objects (``Count("pk")``) or non-null values."""
+
+    function = "count"
+
+    def compute(self, values: list[Any]) -> int:
+        return len(values)
+
+
+class Sum(Aggregate):
+    """The sum of a number field (``None`` when there is nothing to add)."""
+
+    function = "sum"
+    check = _numeric
+
+    def compute(self, values: list[Any]) -> Any:
+        return sum(values) if values else None
+
+
+class Avg(Aggregate):
+    """The mean of a number field (a ``Decimal`` for a decimal field)."""
+
+    function = "avg"
+    check = _numeric
+
+    def compute(self, values: list[Any]) -> Any:
+        if not values:
+            return None
+        total = sum(values)
+        return total / len(values) if not isinstance(total, decimal.Decimal) else total / decimal.Decimal(len(values))
+
+
+class Min(Aggregate):
+    """The smallest value."""
+
+    function = "min"
+
+    def compute(self, values: list[Any]) -> Any:
+        return _extreme(self, values, min)
+
+
+class Max(Aggregate):
+    """The largest value."""
+
+    function = "max"
+
+    def compute(self, values: list[Any]) -> Any:
+        return _extreme(self, values, max)
+
+
+def _extreme(aggregate: Aggregate, values: list[Any], pick: Any) -> Any:
+    if not values:
+        return None
+    try:
+        return pick(values)
+    except TypeError:
+        raise FieldError(f"{aggregate!r}: the values cannot be compared") from None
+
+
+def named(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Aggregate]:
+    """Result name -> aggregate, for ``aggregate(Count("pk"), top=Max("rank"))``."""
+    out: dict[str, Aggregate] = {}
+    for agg in args:
+        if not isinstance(agg, Aggregate):
+            raise FieldError(f"aggregate() takes Count, Sum, Min, Max or Avg, not {agg!r}")
+        out[agg.default_alias] = agg
+    for name, agg in kwargs.items():
+        if not isinstance(agg, Aggregate):
+            raise FieldError(f"{name}= takes Count, Sum, Min, Max or Avg, not {agg!r}")
+        out[name] = agg
+    if not out:
+        raise FieldError("aggregate() needs at least one aggregate")
+    return out
+
+
+def aggregate(model: Any, rows: list[Row], aggregates: dict[str, Aggregate]) -> dict[str, Any]:
+    """Compute each aggregate over ``rows``."""
+    bound = {name: (agg, agg.bind(model)) for name, agg in aggregates.items()}
+    return {name: agg.over(field, rows) for name, (agg, field) in bound.items()}
+
+
+class Values(list):  # type: ignore[type-arg]
+    """The list ``values()`` returns; ``annotate()`` groups it, ``distinct()``
+    drops repeated dicts."""
+
+    def __init__(self, items: Iterable[dict[str, Any]], model: Any = None,
+                 rows: Optional[list[Row]] = None, names: tuple[str, ...] = (),
+                 json_safe: bool = False) -> None:
+        super().__init__(items)
+        self._model = model
+        self._rows = rows
+        self._names = names
+        self._json_safe = json_safe
+
+    def annotate(self, *args: Aggregate, **kwargs: Aggregate) -> Values:
+        """One dict per distinct combination of the chosen fields, with each
+        aggregate computed over that group: ``values("author").annotate(n=Count("pk"))``."""
+        if self._rows is None or not self._names:
+            raise FieldError("annotate() follows values() with the fields to group by")
+        aggregates = named(args, kwargs)
+        clash = set(aggregates) & set(self._names)
+        if clash:
+            raise FieldError(f"annotate() name {sorted(clash)[0]!r} is also a grouped field")
+        groups: dict[str, tuple[dict[str, Any], list[Row]]] = {}
+        for item, row in zip(self, self._rows):
+            key = _group_key(item)
+            groups.setdefault(key, (item, []))[1].append(row)
+        out = []
+        for item, rows in groups.values():
+            out.append({**item, **aggregate(self._model, rows, aggregates)})
+        return Values(out, self._model, None, self._names, self._json_safe)
+
+    def distinct(self) -> Values:
+        """The dicts with repeats left out (first occurrence kept)."""
+        seen: dict[str, dict[str, Any]] = {}
+        for item in self:
+            seen.setdefault(_group_key(item), item)
+        return Values(seen.values(), self._model, None, self._names, self._json_safe)
+
+
+def _group_key(item: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(item, sort_keys=True, default=repr)

@@ -1,0 +1,108 @@
+"""Changes to every object a queryset matches: ``update()``, ``delete()``,
+``get_or_create()``, ``update_or_create()``.
+
+Each validates everything before it stages anything, so a refused change
+leaves the staging area as it was; with ``commit=True`` the whole change
+is one commit.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+from . import concurrency, relations
+from .exceptions import FieldError, IntegrityError, RepositoryError
+
+if TYPE_CHECKING:
+    from .models import GitModel
+    from .query import QuerySet
+
+
+def _require_workspace_view(qs: QuerySet[Any], action: str) -> Any:
+    if qs.treeish is not None:
+        raise RepositoryError(f"{action}() changes the workspace; this query reads {qs.treeish!r}")
+    return qs.model._meta.require_workspace(action)
+
+
+def update(qs: QuerySet[Any], values: dict[str, Any], commit: bool) -> int:
+    """Set ``values`` on every match of ``qs`` and stage (or commit) them."""
+    from .query import _get_field
+
+    model = qs.model
+    ws = _require_workspace_view(qs, "update")
+    if not values:
+        raise FieldError("update() needs at least one field=value")
+    for name in values:
+        field = _get_field(model, name)
+        if field.id:
+            raise FieldError(f"update() cannot change the id field {model.__name__}.{field.name}")
+    objs = list(qs.all())
+    if not objs:
+        return 0
+    unique = [n for n in values if _get_field(model, n).unique and values[n] is not None]
+    if unique and len(objs) > 1:
+        raise IntegrityError(
+            f"update() would give {len(objs)} {model.__name__} objects the same "
+            f'"{unique[0]}", which is unique; nothing was staged'
+        )
+    for obj in objs:
+        for name, value in values.items():
+            setattr(obj, _get_field(model, name).name, value)
+    with concurrency.paused(ws):
+        model.bulk_save(objs, commit=commit)
+    return len(objs)
+
+
+def delete(qs: QuerySet[Any], commit: bool, commit_info: dict[str, Any]) -> int:
+    """Delete every match of ``qs`` with the ``on_delete`` rules applied."""
+    model = qs.model
+    ws = _require_workspace_view(qs, "delete")
+    with concurrency.paused(ws), ws.write_lock:
+        ids = qs.all().ids()
+        if not ids:
+            return 0
+        plan = relations.plan_delete(ws, model, ids)
+        if commit:
+            ws.require_only_pending(*plan.paths())
+        plan.apply(ws)
+        if commit:
+            ws.commit(**commit_info)
+    return len(plan.deletes)
+
+
+def _creation_values(qs: QuerySet[Any], defaults: Optional[dict[str, Any]],
+                     lookups: dict[str, Any]) -> dict[str, Any]:
+    values = {k: v for k, v in lookups.items() if "__" not in k or k.endswith("__exact")}
+    values = {k.removesuffix("__exact"): v for k, v in values.items()}
+    if "pk" in values:
+        values[qs.model._meta.id_attr] = values.pop("pk")
+    values.update(defaults or {})
+    return values
+
+
+def get_or_create(qs: QuerySet[Any], defaults: Optional[dict[str, Any]],
+                  lookups: dict[str, Any]) -> tuple[GitModel, bool]:
+    """The one object matching ``lookups``, or a new one, saved."""
+    _require_workspace_view(qs, "get_or_create")
+    try:
+        return qs.get(**lookups), False
+    except qs.model.DoesNotExist:
+        obj = qs.model(**_creation_values(qs, defaults, lookups))
+        obj.save()
+        return obj, True
+
+
+def update_or_create(qs: QuerySet[Any], defaults: Optional[dict[str, Any]],
+                     lookups: dict[str, Any]) -> tuple[GitModel, bool]:
+    """The one object matching ``lookups`` updated with ``defaults``, or a new one."""
+    _require_workspace_view(qs, "update_or_create")
+    try:
+        obj = qs.get(**lookups)
+    except qs.model.DoesNotExist:
+        return get_or_create(qs, defaults, lookups)
+    for name, value in (defaults or {}).items():
+        if name not in qs.model._meta._by_name:
+            raise FieldError(f'{qs.model.__name__} has no field "{name}"')
+        setattr(obj, name, value)
+    obj.save()
+    return obj, False

@@ -1,0 +1,212 @@
+"""Pages of a queryset: numbered (``Paginator``) or by key (``KeysetPaginator``).
+
+A numbered page is a slice of the query's result, which the paginator
+reads once. A keyset page starts after the last object of the page before
+(its sort values and id, carried in an opaque ``cursor`` string), so
+objects committed meanwhile never shift or repeat what a reader pages
+through; with an index on the first sort field the later pages read only
+the objects from the cursor on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any, Generic, Iterator, Optional, Sequence, TypeVar
+
+from .exceptions import FieldError, InvalidPage
+from .query import _get_field
+
+if TYPE_CHECKING:
+    from .query import QuerySet
+
+M = TypeVar("M")
+
+__all__ = ["Paginator", "Page", "KeysetPaginator", "KeysetPage"]
+
+
+def _per_page(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidPage(f"per_page must be a positive integer, not {value!r}")
+    return value
+
+
+class Page(Generic[M]):
+    """One numbered page: its objects and where it sits."""
+
+    def __init__(self, object_list: list[M], number: int, paginator: Paginator[M]) -> None:
+        self.object_list = object_list
+        self.number = number
+        self.paginator = paginator
+
+    def __iter__(self) -> Iterator[M]:
+        return iter(self.object_list)
+
+    def __len__(self) -> int:
+        return len(self.object_list)
+
+    def has_next(self) -> bool:
+        return self.number < self.paginator.num_pages
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def next_page_number(self) -> int:
+        return self.paginator.validate_number(self.number + 1)
+
+    def previous_page_number(self) -> int:
+        return self.paginator.validate_number(self.number - 1)
+
+    def start_index(self) -> int:
+        """The 1-based position of the first object on this page (0 if none)."""
+        if not self.object_list:
+            return 0
+        return (self.number - 1) * self.paginator.per_page + 1
+
+    def end_index(self) -> int:
+        """The 1-based position of the last object on this page."""
+        return self.start_index() + len(self.object_list) - 1 if self.object_list else 0
+
+    def __repr__(self) -> str:
+        return f"<Page {self.number} of {self.paginator.num_pages}>"
+
+
+class Paginator(Generic[M]):
+    """``Paginator(Page.all().order_by("title"), 20).page(3)``.
+
+    The query runs once (on the first use); pages are slices of its result.
+    ``InvalidPage`` for a number that is not a page.
+    """
+
+    def __init__(self, queryset: QuerySet[Any], per_page: int) -> None:
+        self.queryset = queryset.all()
+        self.per_page = _per_page(per_page)
+
+    @property
+    def count(self) -> int:
+        """How many objects there are over all pages."""
+        return self.queryset.count()
+
+    @property
+    def num_pages(self) -> int:
+        """How many pages (at least 1, even when there is nothing)."""
+        return max(1, math.ceil(self.count / self.per_page))
+
+    @property
+    def page_range(self) -> range:
+        return range(1, self.num_pages + 1)
+
+    def validate_number(self, number: Any) -> int:
+        """``number`` if it names a page, else ``InvalidPage``."""
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise InvalidPage(f"a page number is a whole number, not {number!r}")
+        if number < 1 or number > self.num_pages:
+            raise InvalidPage(f"page {number} does not exist (pages 1 to {self.num_pages})")
+        return number
+
+    def page(self, number: int) -> Page[M]:
+        """The objects of page ``number`` (1-based)."""
+        number = self.validate_number(number)
+        low = (number - 1) * self.per_page
+        return Page(list(self.queryset[low : low + self.per_page]), number, self)
+
+
+class KeysetPage(Generic[M]):
+    """One keyset page: its objects and the cursor of the next (``None`` at the end)."""
+
+    def __init__(self, object_list: list[M], next_cursor: Optional[str]) -> None:
+        self.object_list = object_list
+        self.next_cursor = next_cursor
+
+    def __iter__(self) -> Iterator[M]:
+        return iter(self.object_list)
+
+    def __len__(self) -> int:
+        return len(self.object_list)
+
+    def has_next(self) -> bool:
+        return self.next_cursor is not None
+
+
+class KeysetPaginator(Generic[M]):
+    """``KeysetPaginator(Page.all(), 20, order_by=("title",))``; ``page()``
+    gives the first page, ``page(cursor)`` the one after ``cursor``.
+
+    Ordered by ``order_by`` (``'-title'`` descends) and then by id, so the
+    order is total. Sort fields must be fields of the model itself.
+    """
+
+    def __init__(self, queryset: QuerySet[Any], per_page: int, order_by: Sequence[str] = ()) -> None:
+        if isinstance(order_by, str):
+            order_by = (order_by,)
+        model = queryset.model
+        self.fields = []
+        for name in order_by:
+            if not isinstance(name, str) or "__" in name:
+                raise FieldError(f"keyset pages sort by fields of {model.__name__}, not {name!r}")
+            field = _get_field(model, name.lstrip("-"))
+            if field.id or not field.stored_in_json:
+                raise FieldError(f"keyset pages cannot sort by {model.__name__}.{field.name}")
+            self.fields.append((field, name.startswith("-")))
+        self.queryset = queryset
+        self.per_page = _per_page(per_page)
+        self.order = tuple(order_by) + ("pk",)
+
+    def page(self, cursor: Optional[str] = None) -> KeysetPage[M]:
+        """The page after ``cursor`` (the first page when ``None``)."""
+        from .planner import column
+
+        qs = self.queryset.order_by(*self.order)
+        after: Optional[list[Any]] = None
+        if cursor is not None:
+            after = self._decode(cursor)
+            first, desc = self.fields[0] if self.fields else (None, False)
+            if first is not None and after[0] is not None and not desc:
+                qs = qs.filter(**{f"{first.name}__gte": after[0]})  # a range the index serves
+        rows = qs._fetch_rows()
+        start = 0
+        if after is not None:
+            id_field = self.queryset.model._meta.id_field
+            columns = [column(rows, f) for f, _desc in self.fields] + [column(rows, id_field)]
+            fields = [*self.fields, (id_field, False)]
+            bounds = [_key(f, v) for (f, _d), v in zip(fields, after)]
+            start = next((i for i in range(len(rows))
+                          if _beyond([_key(f, col[i]) for (f, _d), col in zip(fields, columns)],
+                                     bounds, [d for _f, d in fields])), len(rows))
+        chosen = [row.load() for row in rows[start : start + self.per_page + 1]]
+        more = len(chosen) > self.per_page
+        objs = chosen[: self.per_page]
+        return KeysetPage(objs, self._cursor(objs[-1]) if more else None)
+
+    def _cursor(self, obj: Any) -> str:
+        values = [f.to_json(obj._data.get(f.name)) for f, _desc in self.fields]
+        return json.dumps([*values, obj.get_id()], ensure_ascii=True)
+
+    def _decode(self, cursor: str) -> list[Any]:
+        try:
+            *stored, last_id = json.loads(cursor)
+            if len(stored) != len(self.fields):
+                raise ValueError("wrong length")
+            values = [f.from_json(v) for (f, _desc), v in zip(self.fields, stored)]
+        except (ValueError, TypeError) as exc:
+            raise InvalidPage(f"not a cursor of this paginator: {cursor!r} ({exc})") from None
+        return [*values, self.queryset.model._meta.id_field.clean_id(last_id)]
+
+
+def _key(field: Any, value: Any) -> tuple[int, Any]:
+    """The sort key ``order_by`` uses for ``value``."""
+    from .planner import _sort_key
+
+    comparable = getattr(field, "comparable", None)
+    return _sort_key(comparable(value) if comparable is not None else value)
+
+
+def _beyond(keys: list[tuple[int, Any]], bounds: list[tuple[int, Any]], descending: list[bool]) -> bool:
+    """Whether a row with sort ``keys`` comes after the cursor's ``bounds``."""
+    for key, bound, desc in zip(keys, bounds, descending):
+        if key != bound:
+            try:
+                return key < bound if desc else key > bound
+            except TypeError:
+                return False
+    return False

@@ -1,0 +1,441 @@
+"""Relations between models: ``RelatedField``, its integrity rules, reverse
+queries and batched loading of related objects.
+
+A reference is stored as the target's id. It is checked when the object
+is saved (the target exists, in the staged state, and is of the declared
+model) and when a target is deleted: ``on_delete`` says what happens to
+the objects pointing at it, all staged with the delete itself so they go
+into the same commit. An object read at a commit, branch or tag reads
+its related objects in that same tree, deleted ones included.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field as dc_field
+from typing import TYPE_CHECKING, Any, Iterable, Optional, TypeVar, Union, overload
+
+from .exceptions import FieldError, IntegrityError, ProtectedError, ValidationError
+from .fields import NOT_PROVIDED, Field
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from .models import GitModel
+    from .query import QuerySet
+    from .workspace import Workspace
+
+T = TypeVar("T")
+
+__all__ = [
+    "OnDelete",
+    "PROTECT",
+    "CASCADE",
+    "SET_NULL",
+    "SET_DEFAULT",
+    "ProtectedError",
+    "RelatedField",
+    "ReverseRelation",
+    "prefetch",
+]
+
+
+class OnDelete(str, enum.Enum):
+    """What deleting a target does to the objects that refer to it."""
+
+    #: refuse the delete while objects refer to the target (the default)
+    PROTECT = "protect"
+    #: delete the referring objects too
+    CASCADE = "cascade"
+    #: set the reference to ``None`` (many-to-many: drop the element)
+    SET_NULL = "set_null"
+    #: set the reference to the field's default
+    SET_DEFAULT = "set_default"
+
+
+PROTECT = OnDelete.PROTECT
+CASCADE = OnDelete.CASCADE
+SET_NULL = OnDelete.SET_NULL
+SET_DEFAULT = OnDelete.SET_DEFAULT
+
+
+def _on_delete(value: Union[OnDelete, str, None], name: str) -> Optional[OnDelete]:
+    if value is None or isinstance(value, OnDelete):
+        return value
+    try:
+        return OnDelete(value)
+    except ValueError:
+        choices = ", ".join(rule.name for rule in OnDelete)
+        raise FieldError(f'"{name}": on_delete must be one of {choices}, not {value!r}') from None
+
+
+class RelationMixin:
+    """What a reference to another model's objects needs, single or many:
+    the target model, ``on_delete`` and ``related_name``."""
+
+    _to_model: Any
+    on_delete: Optional[OnDelete]
+    related_name: Optional[str]
+    name: str
+    model: Any
+
+    def _init_relation(self, model: Any, on_delete: Any, related_name: Optional[str],
+                       kwargs: dict[str, Any]) -> None:
+        self._to_model = model
+        self.on_delete = _on_delete(on_delete, kwargs.get("name") or "related field")
+        if related_name is not None and (not isinstance(related_name, str)
+                                         or not related_name.isidentifier()
+                                         or related_name.startswith("_")):
+            raise FieldError(f"related_name must be a public identifier, not {related_name!r}")
+        self.related_name = related_name
+        if related_name is not None and not self.many:
+            kwargs["index"] = True  # the reverse query is served by an index
+        if self.on_delete is OnDelete.SET_NULL and kwargs.get("required", True) and not self.many:
+            raise FieldError("on_delete=SET_NULL needs required=False: the reference may become None")
+        if self.on_delete is OnDelete.SET_DEFAULT and kwargs.get("default", NOT_PROVIDED) is NOT_PROVIDED:
+            raise FieldError("on_delete=SET_DEFAULT needs a default")
+
+    many = False
+
+    @property
+    def rule(self) -> OnDelete:
+        """``on_delete``, ``PROTECT`` when none was declared."""
+        return self.on_delete or OnDelete.PROTECT
+
+    @property
+    def to_model(self) -> Any:
+        """The related model class, resolved in this model's workspace."""
+        target = self._to_model
+        name = self._model_name()
+        workspace = self.model._meta.workspace if self.model is not None else None
+        if workspace is None:
+            if isinstance(target, str):
+                raise FieldError(f"cannot resolve model {name!r} without a workspace")
+            return target
+        model = workspace.models.get(name)
+        if model is None:
+            if isinstance(target, str):
+                raise FieldError(f'"{self.name}" refers to unknown model {name!r}')
+            model = workspace.register_model(target)
+        return model
+
+    def _model_name(self) -> str:
+        target = self._to_model
+        return target if isinstance(target, str) else target.__name__  # type: ignore[no-any-return]
+
+    def target_id(self, value: Any) -> Any:
+        """The id a (possibly not yet cleaned) value refers to."""
+        from .models import GitModel
+
+        if isinstance(value, GitModel):
+            declared = self._to_model
+            if not isinstance(value, self.to_model) and not (
+                isinstance(declared, type) and isinstance(value, declared)
+            ):
+                raise self.error(  # type: ignore[attr-defined]
+                    "wrong_model", model=self._model_name(), given=type(value).__name__
+                )
+            return value.get_id()
+        if value is None or isinstance(value, str):
+            return value
+        raise self.error("invalid_related", model=self._model_name())  # type: ignore[attr-defined]
+
+    def check_target_id(self, value: str) -> None:
+        """Refuse an id the target model would refuse (no reference at all)."""
+        try:
+            target = self.to_model
+        except FieldError:  # named by a string, not registered yet: read lazily
+            return
+        try:
+            target._meta.id_field.clean(value)
+        except ValidationError as exc:
+            raise self.error(  # type: ignore[attr-defined]
+                "invalid_related_id", model=self._model_name(), reason=exc.message
+            ) from None
+
+    def referenced_ids(self, value: Any) -> list[Any]:
+        """The target ids a clean value refers to."""
+        return [value] if isinstance(value, str) else []
+
+    def load_target(self, instance: Any, object_id: Any) -> Any:
+        """The target object ``object_id``, read where ``instance`` was read."""
+        return self.to_model.get(object_id, treeish=getattr(instance, "_read_at", None))
+
+
+_RELATED_MESSAGES = {
+    "invalid_related": "must be a {model} instance or id",
+    "wrong_model": "must be a {model} instance or id, not a {given} instance",
+    "invalid_related_id": "must be a valid {model} id: {reason}",
+}
+
+
+class RelatedField(RelationMixin, Field[T]):
+    """A reference to another model's object, stored as its id.
+
+    ``on_delete`` (``PROTECT`` when not given) says what deleting the
+    target does; ``related_name`` adds a reverse query on the target
+    (``author.pages``) served by an index on this field.
+    """
+
+    default_error_messages = _RELATED_MESSAGES
+
+    @overload
+    def __init__(self: RelatedField[T], model: type[T], *, on_delete: Any = ...,
+                 related_name: Optional[str] = ..., **kwargs: Any) -> None: ...
+
+    @overload
+    def __init__(self: RelatedField[Any], model: str, *, on_delete: Any = ...,
+                 related_name: Optional[str] = ..., **kwargs: Any) -> None: ...
+
+    def __init__(self, model: Any, *, on_delete: Union[OnDelete, str, None] = None,
+                 related_name: Optional[str] = None, **kwargs: Any) -> None:
+        self._init_relation(model, on_delete, related_name, kwargs)
+        super().__init__(**kwargs)
+
+    @overload
+    def __get__(self, instance: None, owner: Any) -> Self: ...
+
+    @overload
+    def __get__(self, instance: object, owner: Any) -> T: ...
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        if instance is None:
+            return self
+        value = instance._data.get(self.name)
+        if value is None or not isinstance(value, str):
+            return value
+        obj = self.load_target(instance, value)
+        instance._data[self.name] = obj
+        return obj
+
+    def __set__(self, instance: Any, value: Union[T, str, None]) -> None:
+        instance._data[self.name] = value  # an instance or its id
+
+    def attach(self, instance: Any, loaded: dict[Any, Any]) -> None:
+        """Put the loaded target in place of the stored id (see :func:`prefetch`)."""
+        value = instance._data.get(self.name)
+        if isinstance(value, str) and value in loaded:
+            instance._data[self.name] = loaded[value]
+
+    def to_python(self, value: Any) -> Any:
+        return self.target_id(value)
+
+    def validate(self, value: Any, instance: GitModel | None = None) -> None:
+        super().validate(value, instance)
+        if isinstance(value, str):
+            self.check_target_id(value)
+
+
+# -- reverse queries ---------------------------------------------------------------
+
+
+class ReverseRelation:
+    """``author.pages``: the objects whose field refers to this one, as a
+    queryset read where the instance was read."""
+
+    def __init__(self, source: str, field_name: str) -> None:
+        self.source = source
+        self.field_name = field_name
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        if instance is None:
+            return self
+        ws = instance._meta.require_workspace("query")
+        model = ws.models[self.source]
+        field = model._meta.get_field(self.field_name)
+        lookup = f"{self.field_name}__contains" if field.many else self.field_name
+        treeish = getattr(instance, "_read_at", None)
+        return model.all(treeish=treeish).filter(**{lookup: instance.get_id()})
+
+
+def relation_fields(model: Any) -> list[Any]:
+    """The fields of ``model`` that refer to other objects."""
+    return [f for f in model._meta.fields if isinstance(f, RelationMixin)]
+
+
+def install_reverse(ws: Workspace) -> None:
+    """Give each target model of ``ws`` the reverse queries naming it."""
+    for model in list(ws.models.values()):
+        for field in relation_fields(model):
+            if field.related_name is None:
+                continue
+            target = ws.models.get(field._model_name())
+            if target is None:
+                continue
+            current = target.__dict__.get(field.related_name)
+            if isinstance(current, ReverseRelation):
+                continue
+            if field.related_name in target._meta._by_name or hasattr(target, field.related_name):
+                raise FieldError(
+                    f'related_name "{field.related_name}" of {model.__name__}.{field.name} '
+                    f"is already an attribute of {target.__name__}"
+                )
+            setattr(target, field.related_name, ReverseRelation(model.__name__, field.name))
+
+
+def referrers(ws: Workspace, model: Any) -> list[tuple[Any, Any]]:
+    """``(model, field)`` for every field of ``ws``'s models that refers to ``model``."""
+    out = []
+    for source in list(ws.models.values()):
+        if source._meta.abstract:
+            continue
+        for field in relation_fields(source):
+            if field._model_name() == model.__name__:
+                out.append((source, field))
+    return out
+
+
+# -- integrity on save ----------------------------------------------------------------
+
+
+def check_targets(obj: GitModel, ws: Workspace, deleting: frozenset[tuple[str, Any]] = frozenset()) -> None:
+    """Raise ``IntegrityError`` if a reference of ``obj`` names no object
+    (in the staged state, or one in ``deleting``)."""
+    for field in relation_fields(type(obj)):
+        ids = field.referenced_ids(obj._data.get(field.name))
+        if not ids:
+            continue
+        try:
+            target = field.to_model
+        except FieldError:
+            continue
+        for target_id in ids:
+            missing = (target.__name__, target_id) in deleting
+            if not missing:
+                try:
+                    path = target._meta.get_data_path(target_id)
+                except (TypeError, ValueError):
+                    path = None
+                missing = path is None or ws.lookup(path) is None
+            if missing:
+                raise IntegrityError(
+                    f'{type(obj).__name__} {obj.get_id()!r}: "{field.name}" refers to '
+                    f"{target.__name__} {target_id!r}, which does not exist"
+                )
+
+
+# -- integrity on delete ----------------------------------------------------------------
+
+
+@dataclass
+class DeletePlan:
+    """What deleting some objects stages: the objects removed (targets and
+    cascades) and the referring objects changed by ``SET_NULL``/``SET_DEFAULT``."""
+
+    deletes: list[tuple[Any, Any]] = dc_field(default_factory=list)
+    updates: list[Any] = dc_field(default_factory=list)
+
+    def paths(self) -> list[str]:
+        """Every path the plan writes or removes."""
+        out = [p for model, object_id in self.deletes for p in model._meta.object_paths(object_id)]
+        return out + [p for obj in self.updates for p in obj._meta.object_paths(obj.get_id())]
+
+    def apply(self, ws: Workspace) -> None:
+        """Stage the plan (the caller holds the write lock)."""
+        for obj in self.updates:
+            obj._save()
+        for model, object_id in self.deletes:
+            for path in model._meta.object_paths(object_id):
+                ws.remove(path)
+
+
+def plan_delete(ws: Workspace, model: Any, ids: Iterable[Any]) -> DeletePlan:
+    """The delete of ``model``'s ``ids`` with every ``on_delete`` rule applied;
+    ``ProtectedError`` (nothing staged) if a ``PROTECT`` reference remains."""
+    plan = DeletePlan()
+    doomed: set[tuple[str, Any]] = set()
+    queue: list[tuple[Any, Any]] = []
+    for object_id in ids:
+        if (model.__name__, object_id) not in doomed:
+            doomed.add((model.__name__, object_id))
+            queue.append((model, object_id))
+    protected: list[tuple[Any, Any, Any]] = []
+    changed: dict[tuple[str, Any], Any] = {}
+    while queue:
+        target, target_id = queue.pop(0)
+        plan.deletes.append((target, target_id))
+        for source, field in referrers(ws, target):
+            lookup = f"{field.name}__contains" if field.many else field.name
+            for ref_id in source.filter(**{lookup: target_id}).ids():
+                key = (source.__name__, ref_id)
+                if key in doomed:
+                    continue
+                rule = field.rule
+                if rule is OnDelete.PROTECT:
+                    protected.append((source, ref_id, field))
+                elif rule is OnDelete.CASCADE:
+                    doomed.add(key)
+                    queue.append((source, ref_id))
+                else:
+                    obj = changed.get(key) or source.get(ref_id)
+                    changed[key] = obj
+                    _clear_reference(obj, field, target_id, rule)
+    blocking = [(s, i, f) for s, i, f in protected if (s.__name__, i) not in doomed]
+    if blocking:
+        names = ", ".join(f"{s.__name__} {i!r} ({f.name})" for s, i, f in blocking[:5])
+        more = f" and {len(blocking) - 5} more" if len(blocking) > 5 else ""
+        first = plan.deletes[0]
+        raise ProtectedError(
+            f"cannot delete {first[0].__name__} {first[1]!r}: {names}{more} "
+            f"{'refers' if len(blocking) == 1 else 'refer'} to it "
+            "(on_delete=PROTECT); nothing was staged",
+            [(s.__name__, i) for s, i, _f in blocking],
+        )
+    plan.updates = [obj for key, obj in changed.items() if key not in doomed]
+    frozen = frozenset(doomed)
+    for obj in plan.updates:
+        obj.full_clean()
+        check_targets(obj, ws, frozen)
+    return plan
+
+
+def _clear_reference(obj: Any, field: Any, target_id: Any, rule: OnDelete) -> None:
+    value = obj._data.get(field.name)
+    if field.many:
+        ids = field.referenced_ids(field.to_python(value))
+        obj._data[field.name] = [i for i in ids if i != target_id]
+    elif rule is OnDelete.SET_NULL:
+        obj._data[field.name] = None
+    else:
+        obj._data[field.name] = field.get_default()
+
+
+# -- batched loading --------------------------------------------------------------------
+
+
+def prefetch(model: Any, objs: list[Any], names: Iterable[str], treeish: Any) -> None:
+    """Load the targets of the relations ``names`` of ``objs`` once per id,
+    so reading ``obj.<name>`` costs no lookup (targets that are missing
+    are left as ids: reading them raises ``DoesNotExist`` as before)."""
+    for name in names:
+        found = model._meta._by_name.get(name)
+        if not isinstance(found, RelationMixin):
+            raise FieldError(f"{model.__name__}.{name} is not a relation (select_related takes relations)")
+        field: Any = found
+        target = field.to_model
+        wanted = {i for obj in objs for i in field.referenced_ids(field.to_python(obj._data.get(name)))}
+        loaded = target.all(treeish=treeish).in_bulk(sorted(wanted))
+        for obj in objs:
+            field.attach(obj, loaded)
+
+
+def related_sort_values(field: Any, path: list[str], ids: Iterable[Any], treeish: Any) -> dict[Any, Any]:
+    """``id -> value`` of ``path`` (``["name"]``, or deeper across further
+    relations) on the targets ``ids`` of ``field``, for ordering across it."""
+    from .query import _get_field
+
+    target = field.to_model
+    far = _get_field(target, path[0])
+    if not far.stored_in_json:
+        raise FieldError(f"cannot order by blob field {target.__name__}.{far.name}")
+    from .planner import column
+
+    wanted = set(ids)
+    rows = [row for row in target.all(treeish=treeish)._fetch_rows() if row.object_id() in wanted]
+    values = dict(zip((row.object_id() for row in rows), column(rows, far)))
+    if len(path) == 1:
+        return values
+    if not isinstance(far, RelatedField):
+        raise FieldError(f"{target.__name__}.{far.name} is not a relation")
+    inner = related_sort_values(far, path[1:], [v for v in values.values() if v is not None], treeish)
+    return {i: inner.get(v) for i, v in values.items()}
