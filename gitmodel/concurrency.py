@@ -20,7 +20,7 @@ import os
 import random
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
 try:
     import fcntl
@@ -99,39 +99,49 @@ def _breaker_turn(repo: pygit2.Repository) -> Iterator[None]:
         os.close(fd)
 
 
+#: one ref update: ``(ref name, expected target, new target or None to delete)``
+RefMove = tuple[str, Optional[pygit2.Oid], Optional[pygit2.Oid]]
+
+
 def move_branch(
     ws: Workspace,
     commit_id: pygit2.Oid,
     message: str,
     expected: Optional[pygit2.Oid],
     reflog: Optional[str] = None,
+    also: Sequence[RefMove] = (),
 ) -> None:
     """Point ``ws.head`` at ``commit_id`` if it is still at ``expected``.
 
-    Raises :class:`BranchMoved` (nothing changed) when another writer moved
-    the branch, :class:`LockWaitTimeoutExceeded` when the ref stays locked
-    longer than ``ws.lock_timeout``.
+    ``also``: more refs moved in the same step, each only if it still is at
+    its expected target. Raises :class:`BranchMoved` (nothing changed) when
+    another writer moved a ref, :class:`LockWaitTimeoutExceeded` when a ref
+    stays locked longer than ``ws.lock_timeout``.
     """
-    repo, head = ws.repo, ws.head
     summary = message.splitlines()[0] if message else ""
-    reflog = reflog or f"commit: {summary}"
+    move_refs(ws, [(ws.head, expected, commit_id), *also], reflog or f"commit: {summary}")
+
+
+def move_refs(ws: Workspace, moves: Sequence[RefMove], reflog: str) -> None:
+    """Compare-and-swap ``moves`` together (see :func:`move_branch`)."""
+    repo = ws.repo
     deadline = time.monotonic() + ws.lock_timeout
     delay = _FIRST_DELAY
     while True:
         try:
-            _swap(repo, head, expected, commit_id, reflog)
+            _swap(repo, moves, reflog)
             return
         except (pygit2.GitError, OSError, ValueError) as exc:
-            lock_path = lock_file_path(repo, head)
-            if os.path.exists(lock_path):
-                if break_stale_lock_file(repo, lock_path, ws.stale_lock_age):
+            locked = [p for p in (lock_file_path(repo, m[0]) for m in moves) if os.path.exists(p)]
+            if locked:
+                if break_stale_lock_file(repo, locked[0], ws.stale_lock_age):
                     continue
             elif "lock" not in str(exc):  # not a busy lock that was released meanwhile
-                raise RepositoryError(f"cannot move {head}: {exc}") from None
+                raise RepositoryError(f"cannot move {moves[0][0]}: {exc}") from None
             if time.monotonic() >= deadline:
                 raise LockWaitTimeoutExceeded(
-                    f"{head} stayed locked for {ws.lock_timeout:g}s ({lock_path} exists); "
-                    "nothing was committed"
+                    f"{moves[0][0]} stayed locked for {ws.lock_timeout:g}s "
+                    f"({', '.join(locked) or 'a lock file'} exists); nothing was committed"
                 ) from None
         # back off with jitter so that many writers do not spin in step
         time.sleep(delay * (0.5 + random.random()))
@@ -143,33 +153,34 @@ def _moved(head: str, expected: Optional[pygit2.Oid], current: Optional[pygit2.O
         f"{head} moved to {current} while this workspace was at {expected}; "
         "nothing was committed",
         current,
+        ref=head,
     )
 
 
-def _swap(
-    repo: pygit2.Repository,
-    head: str,
-    expected: Optional[pygit2.Oid],
-    commit_id: pygit2.Oid,
-    reflog: str,
-) -> None:
+def _swap(repo: pygit2.Repository, moves: Sequence[RefMove], reflog: str) -> None:
     """One compare-and-swap attempt; git errors (a busy lock) propagate."""
     if not hasattr(repo, "transaction"):  # pygit2 < 1.19 (the only one on Python 3.10)
-        _swap_matching(repo, head, expected, commit_id, reflog)
+        for name, expected, new in moves:
+            _swap_matching(repo, name, expected, new, reflog)
         return
     with repo.transaction() as tx:
-        tx.lock_ref(head)
-        current = read_ref(repo, head)
-        if current != expected:
-            raise _moved(head, expected, current)
-        tx.set_target(head, commit_id, message=reflog)
+        for name, expected, _new in moves:
+            tx.lock_ref(name)
+            current = read_ref(repo, name)
+            if current != expected:
+                raise _moved(name, expected, current)
+        for name, _expected, new in moves:
+            if new is None:
+                tx.remove(name)
+            else:
+                tx.set_target(name, new, message=reflog)
 
 
 def _swap_matching(
     repo: pygit2.Repository,
     head: str,
     expected: Optional[pygit2.Oid],
-    commit_id: pygit2.Oid,
+    commit_id: Optional[pygit2.Oid],
     reflog: str,
 ) -> None:
     # libgit2 moves a ref only if it still holds the value the Reference was
@@ -179,7 +190,10 @@ def _swap_matching(
     if current != expected:
         raise _moved(head, expected, current)
     try:
-        if ref is None:
+        if commit_id is None:
+            if ref is not None:
+                ref.delete()
+        elif ref is None:
             repo.create_reference_direct(head, commit_id, False, message=reflog)
         else:
             ref.set_target(commit_id, reflog)
@@ -191,42 +205,43 @@ def _swap_matching(
 
 
 def follow_branch(ws: Workspace) -> None:
-    """Move a workspace with nothing pending to its branch's latest commit.
+    """Move a unit of work with nothing pending to its branch's latest commit.
 
     Costs one ``stat`` (a ref read when the ref file changed) when the
-    workspace is clean, nothing when changes are pending (they stay built on
+    unit is clean, nothing when changes are pending (they stay built on
     the commit they started from).
     """
-    if not ws.follow or ws._detached is not None or ws.__dict__.get("_follow_paused"):
+    unit = ws._unit
+    if not ws.follow or unit.detached is not None or unit.follow_paused or unit.merge is not None:
         return
-    stage = ws.stage
+    stage = unit.stage
     if stage.is_dirty:
         return
-    stamp = ref_stamp(ws.repo.path, ws.head)
-    if stamp is not None and stamp == ws._follow_stamp:
+    head = unit.head
+    stamp = ref_stamp(ws.repo.path, head)
+    if stamp is not None and stamp == unit.follow_stamp:
         return  # the ref files have not changed since the last read
     try:
-        ref = ws.repo.references.get(ws.head)  # the ref file changed: read it
+        ref = ws.repo.references.get(head)  # the ref file changed: read it
     except (pygit2.GitError, ValueError) as exc:
-        raise RepositoryError(f"{ws.head} is corrupt: {exc}") from None
+        raise RepositoryError(f"{head} is corrupt: {exc}") from None
     target = ref.target if ref is not None else None
-    if target == ws._start:
+    if target == unit.start:
         if stamp is not None and time.time_ns() - stamp[1] >= _SETTLE_NS:  # type: ignore[operator]
-            ws._follow_stamp = stamp  # settled: a later write gets a later time
+            unit.follow_stamp = stamp  # settled: a later write gets a later time
         return  # nobody moved the branch
     with ws.write_lock:
-        if stage.is_dirty or ws._detached is not None or ws.__dict__.get("_follow_paused"):
+        if stage.is_dirty:
             return
         base_id = stage.base.id if stage.base is not None else None
         if base_id != start_tree_id(ws):
             return  # trees written (ws.index) but not committed: still pending
         if target is not None and not isinstance(target, pygit2.Oid):
-            raise RepositoryError(f"{ws.head} is a symbolic ref to {target!r}, not a branch")
+            raise RepositoryError(f"{head} is a symbolic ref to {target!r}, not a branch")
         commit = ws.repo.get(target) if target is not None else None
         if target is not None and not isinstance(commit, pygit2.Commit):
-            raise RepositoryError(f"{ws.head} points at {target}, which is not a commit")
-        ws._start = target
-        stage.reset(commit.tree if commit is not None else None)
+            raise RepositoryError(f"{head} points at {target}, which is not a commit")
+        unit.move_to(target, commit.tree if commit is not None else None)
 
 
 #: A ref file written less than this long ago (ns) is read, not trusted by
@@ -266,21 +281,21 @@ _ref_paths: dict[tuple[str, str], str] = {}
 def paused(ws: Workspace) -> Iterator[None]:
     """Hold ``ws.write_lock`` and do not follow the branch meanwhile.
 
-    A save builds on the commit its object was read from, even if the save
-    itself reads (unique checks): a concurrent edit of the same field is then
-    a merge conflict, never a silent overwrite.
+    A save builds on what its unit of work holds, even if the save itself
+    reads (unique checks).
     """
+    unit = ws._unit
     with ws.write_lock:
-        ws.__dict__["_follow_paused"] = ws.__dict__.get("_follow_paused", 0) + 1
+        unit.follow_paused += 1
         try:
             yield
         finally:
-            ws.__dict__["_follow_paused"] -= 1
+            unit.follow_paused -= 1
 
 
 def start_tree_id(ws: Workspace) -> Optional[pygit2.Oid]:
-    """The tree id of ``ws._start``, memoized per start commit."""
-    start = ws._start
+    """The tree id of the calling unit's start commit, memoized per commit."""
+    start = ws._unit.start
     if start is None:
         return None
     cached = ws.__dict__.get("_start_tree_memo")

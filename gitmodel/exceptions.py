@@ -43,8 +43,10 @@ class BranchMoved(RepositoryError):
     where the branch is now.
     """
 
-    def __init__(self, message: str, current: Any = None) -> None:
+    def __init__(self, message: str, current: Any = None, ref: str | None = None) -> None:
         self.current = current
+        #: the ref that moved (the branch, or the record of its open merge)
+        self.ref = ref
         super().__init__(message)
 
 

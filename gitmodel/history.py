@@ -221,14 +221,14 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
             f"{cls.__name__} with id {object_id!r} did not exist at {treeish!r}"
         )
     ws._require_writable()
-    with ws.write_lock:
+    with ws._unit_kept():
         for name in (data, *blobs.values()):
             path = f"{folder}/{name}" if folder else name
             if name in files:
                 ws.stage.set(path, files[name])
             elif ws.stage.lookup(path) is not None:
                 ws.stage.remove(path)
-    return cls.get(object_id)  # type: ignore[attr-defined,no-any-return]
+        return cls.get(object_id)  # type: ignore[attr-defined,no-any-return]
 
 
 def revert(ws: Workspace, commit: Any) -> list[ch.Change]:

@@ -580,7 +580,7 @@ def pull(
     if tracking is None or ref is None:
         short = remote_ref.removeprefix("refs/heads/")
         raise BranchNotFound(remote_ref, f"remote {remote!r} has no branch {short!r}")
-    with ws.write_lock:
+    with ws.write_lock, ws._unit_kept():
         _catch_up(ws)
         short = tracking.removeprefix("refs/remotes/")
         result = ws.merge(tracking, message=f"Merge {short} into {local.removeprefix('refs/heads/')}")
@@ -599,8 +599,7 @@ def _catch_up(ws: Workspace) -> None:
     ref = ws.repo.references.get(ws.head)
     current = ref.target if ref is not None else None
     if current != ws._start:
-        ws._start = current  # type: ignore[assignment]
-        ws.stage.reset(ws.repo[current].tree if current is not None else None)  # type: ignore[union-attr]
+        ws._unit.move_to(current, ws.repo[current].tree if current is not None else None)  # type: ignore[arg-type,union-attr]
 
 
 # -- tracking ----------------------------------------------------------------------

@@ -28,6 +28,7 @@ from .exceptions import (
 )
 from .models import GitModel, ModelBase, _copy_data
 from .refs import Branch, Treeish, branch_ref
+from .session import Savepoint, UnitOfWork
 from .tree import BLOB_MODE, TREE_MODE, Entry, NameMatch, StagingTree
 
 if TYPE_CHECKING:
@@ -110,12 +111,10 @@ class Workspace:
         self._objects: OrderedDict[pygit2.Oid, GitModel] = OrderedDict()
         self.write_lock = threading.RLock()
         self.models = ModelRegistry()
-        self.head = self._initial_head(initial_branch)
-        self._detached: Optional[pygit2.Commit] = None
-        self._merge: Optional[MergeState] = None
-        branch = self.branch  # a corrupt branch ref raises RepositoryError here
-        self._start: Optional[pygit2.Oid] = branch.commit.id if branch else None
-        self.stage = StagingTree(self.repo, branch.tree if branch else None)
+        #: the branch a new unit of work starts on (see :mod:`gitmodel.session`)
+        self._default_head = self._initial_head(initial_branch)
+        self._local = threading.local()
+        self._new_unit()  # a corrupt branch ref raises RepositoryError here
         self.GitModel: type[GitModel] = ModelBase(
             "GitModel",
             (GitModel,),
@@ -165,18 +164,66 @@ class Workspace:
     def default_author(self, value: Identity) -> None:
         self._author = value
 
+    # -- the unit of work of the calling thread ------------------------------------
+    @property
+    def _unit(self) -> UnitOfWork:
+        """The calling thread's unit of work (made on first use)."""
+        try:
+            return self._local.unit  # type: ignore[no-any-return]
+        except AttributeError:
+            return self._new_unit()
+
+    def _new_unit(self) -> UnitOfWork:
+        head = self._default_head
+        target = concurrency.read_ref(self.repo, head)
+        unit = UnitOfWork(self.repo, head, _commit_at(self.repo, head, target))
+        self._local.unit = unit
+        return unit
+
+    @contextmanager
+    def _unit_kept(self) -> Iterator[None]:
+        """Run an operation that either succeeds or leaves the calling unit of
+        work (staging, base commit, branch, open merge) exactly as it was."""
+        unit = self._unit
+        with self.write_lock:
+            snap = unit.snapshot()
+            try:
+                yield
+            except BaseException:
+                unit.restore(snap)
+                raise
+
+    @property
+    def head(self) -> str:
+        """The branch ref (``refs/heads/...``) the calling thread works on."""
+        return self._unit.head
+
+    @property
+    def stage(self) -> StagingTree:
+        """The calling thread's staging tree."""
+        return self._unit.stage
+
+    @property
+    def _start(self) -> Optional[pygit2.Oid]:
+        return self._unit.start
+
+    @property
+    def _detached(self) -> Optional[pygit2.Commit]:
+        return self._unit.detached
+
+    @property
+    def _merge(self) -> Optional[MergeState]:
+        return self._unit.merge
+
     # -- position ---------------------------------------------------------------
     @property
     def branch(self) -> Optional[Branch]:
         """The current branch, or ``None`` before its first commit."""
-        target = concurrency.read_ref(self.repo, self.head)
-        if target is None:
+        head = self.head
+        commit = _commit_at(self.repo, head, concurrency.read_ref(self.repo, head))
+        if commit is None:
             return None
-        commit = self.repo.get(target)
-        if not isinstance(commit, pygit2.Commit):
-            what = "a missing object" if commit is None else f"a {type(commit).__name__}"
-            raise RepositoryError(f"{self.head} is corrupt: it points at {what} ({target})")
-        return Branch(self.repo.references[self.head], commit)
+        return Branch(self.repo.references[head], commit)
 
     def refresh(self) -> None:
         """Move to the branch's latest commit if nothing is pending.
@@ -432,10 +479,13 @@ class Workspace:
 
     def reset(self, targets: Any = None) -> None:
         """Drop every pending change, or those of some paths or objects."""
-        from . import history
+        from . import history, openmerge
 
-        if targets is None and self._merge is not None:
-            self._merge = None
+        unit = self._unit
+        if targets is None and unit.merge is not None:
+            with self.write_lock:
+                openmerge.clear(self, unit.merge)
+                unit.merge = None
         history.reset(self, targets)
 
     # -- committing ----------------------------------------------------------------
@@ -451,26 +501,29 @@ class Workspace:
         author: Optional[Union[Identity, pygit2.Signature]] = None,
         committer: Optional[Union[Identity, pygit2.Signature]] = None,
     ) -> Optional[pygit2.Oid]:
-        """Commit the staged state to the branch; ``None`` if nothing changed.
+        """Commit the calling thread's staged changes to the branch; ``None`` if none.
 
         If another writer moved the branch meanwhile, the pending changes are
-        merged onto its head field by field and committed on top; a field
-        changed on both sides raises ``MergeConflict`` and commits nothing.
-        During a merge, writes the merge commit once every conflict is settled.
+        merged onto its head field by field and committed on top. A field
+        changed on both sides opens a merge holding every edit and raises
+        ``MergeConflict``: settle it with :meth:`resolve` and ``commit()``
+        again, or :meth:`abort_merge`. During a merge, writes the merge
+        commit once every conflict is settled.
         """
         self._require_writable()
-        if self._merge is not None:
+        unit = self._unit
+        if unit.merge is not None:
             from . import merge
 
             return merge.commit_merge(self, message, author, committer)
         with self.write_lock:
-            tree_id = self.stage.write()
+            tree_id = unit.stage.write()
             start_tree = self._start_tree_id()
             if tree_id == start_tree or (start_tree is None and len(self.repo[tree_id]) == 0):  # type: ignore[arg-type]
                 return None
             author_sig = self._signature(author)
             committer_sig = self._signature(committer) if committer else author_sig
-            parents = [self._start] if self._start is not None else []
+            parents = [unit.start] if unit.start is not None else []
             commit_id = self.repo.create_commit(
                 None, author_sig, committer_sig, message, tree_id, parents
             )
@@ -480,11 +533,8 @@ class Workspace:
                 # another writer committed: merge our changes onto its head
                 from . import merge
 
-                rebased = merge.commit_rebased(self, tree_id, message, author_sig, committer_sig)
-                if rebased is None:
-                    return None
-                commit_id = rebased
-            self._start = commit_id
+                return merge.commit_rebased(self, commit_id, message, author_sig, committer_sig)
+            unit.move_to(commit_id, unit.stage.base)
             return commit_id
 
     def _move_branch(
@@ -493,16 +543,18 @@ class Workspace:
         message: str,
         expected: Any = _NO_CHOICE,
         reflog: Optional[str] = None,
+        also: Any = (),
     ) -> None:
         """Point the branch at ``commit_id`` if it still is at ``expected``
-        (default: where this workspace started); else raise ``BranchMoved``.
+        (default: where this unit of work started); else raise ``BranchMoved``.
 
-        A ref locked by another writer is waited for (bounded); a lock file
-        left by a killed process is broken. See :mod:`gitmodel.concurrency`.
+        ``also``: more ref moves made in the same step. A ref locked by
+        another writer is waited for (bounded); a lock file left by a killed
+        process is broken. See :mod:`gitmodel.concurrency`.
         """
         if expected is _NO_CHOICE:
             expected = self._start
-        concurrency.move_branch(self, commit_id, message, expected, reflog)
+        concurrency.move_branch(self, commit_id, message, expected, reflog, also)
 
     def _move_branch_matching(
         self, commit_id: pygit2.Oid, log_message: str, expected: Any = _NO_CHOICE
@@ -519,22 +571,51 @@ class Workspace:
         author: Optional[Identity] = None,
         committer: Optional[Identity] = None,
     ) -> Iterator[None]:
-        """Commit the block's changes if it succeeds; discard them if it raises.
+        """One atomic unit of work: commit the block's changes if it succeeds.
 
-        The block holds :attr:`write_lock`: other threads sharing this
-        workspace wait until it is committed or discarded.
+        If the block raises, or its commit fails (for example a conflict with
+        another writer), nothing is committed and the calling thread's staging
+        area is as it was before the block. Other threads are not held up:
+        each has its own unit of work. A nested block is a savepoint: if it
+        raises, its own changes are undone and the outer block goes on.
         """
+        unit = self._unit
+        if not unit.savepoints and (unit.merge is not None or self.has_changes()):
+            raise RepositoryError(
+                "there are pending changes; commit or reset them before commit_on_success()"
+            )
         with self.write_lock:
-            if self.has_changes():
-                raise RepositoryError(
-                    "there are pending changes; commit or reset them before commit_on_success()"
-                )
-            try:
-                yield
-            except BaseException:
-                self.reset()
-                raise
-            self.commit(message, author, committer)  # on failure the changes stay pending
+            point = Savepoint(unit.snapshot())
+        unit.savepoints.append(point)
+        try:
+            yield
+            if len(unit.savepoints) == 1:
+                self._commit_atomically(unit, message, author, committer)
+        except BaseException:
+            with self.write_lock:
+                point.roll_back(unit)
+            raise
+        finally:
+            unit.savepoints.pop()
+        if unit.savepoints:
+            point.merge_into(unit.savepoints[-1])
+
+    def _commit_atomically(
+        self, unit: UnitOfWork, message: str, author: Any, committer: Any
+    ) -> None:
+        """Commit for ``commit_on_success``: a conflict leaves no open merge behind."""
+        from .exceptions import MergeConflict
+
+        try:
+            self.commit(message, author, committer)
+        except MergeConflict:
+            if unit.merge is not None:
+                with self.write_lock:
+                    from . import openmerge
+
+                    openmerge.clear(self, unit.merge)
+                    unit.merge = None
+            raise
 
     # -- branches --------------------------------------------------------------------
     def create_branch(self, name: str, start_point: Optional[Treeish] = None) -> Branch:
@@ -566,11 +647,12 @@ class Workspace:
         """Switch to branch ``name``; refused while changes are pending."""
         self._refuse_pending("switch branches")
         branch = self.get_branch(name)
+        unit = self._unit
         with self.write_lock:
-            self.head = branch.ref.name
-            self._detached = None
-            self._start = branch.commit.id
-            self.stage.reset(branch.tree)
+            unit.head = self._default_head = branch.ref.name
+            unit.detached = None
+            unit.follow_stamp = None
+            unit.move_to(branch.commit.id, branch.tree)
 
     def update_index(self, treeish: Optional[Treeish] = None) -> None:
         """Move to ``treeish``: a branch switches; a tag or commit is read-only."""
@@ -585,13 +667,13 @@ class Workspace:
         target = self.resolve_treeish(treeish)
         if not isinstance(target, pygit2.Commit):
             raise RepositoryError(f"{treeish!r} does not point to a commit")
+        unit = self._unit
         with self.write_lock:
-            self._detached = target
-            self._start = target.id
-            self.stage.reset(target.tree)
+            unit.detached = target
+            unit.move_to(target.id, target.tree)
 
     def _refuse_pending(self, action: str) -> None:
-        if self._merge is not None:
+        if self.merging:
             raise RepositoryError(f"cannot {action}: a merge is in progress; commit or abort it")
         if self.has_changes():
             raise RepositoryError(f"cannot {action}: there are pending changes")
@@ -620,7 +702,8 @@ class Workspace:
         """Stage the field-level inverse of ``commit``'s changes (not committed)."""
         from . import history
 
-        return history.revert(self, commit)
+        with self._unit_kept():
+            return history.revert(self, commit)
 
     def create_tag(
         self, name: str, target: Optional[Treeish] = None, message: Optional[str] = None
@@ -671,15 +754,25 @@ class Workspace:
     @property
     def conflicts(self) -> list[Conflict]:
         """The open conflicts of the merge in progress (empty if none)."""
-        return self._merge.conflicts if self._merge is not None else []
+        from . import merge
+
+        state = merge.join(self, pending_ok=True)
+        return state.conflicts if state is not None else []
 
     @property
     def merging(self) -> bool:
-        """True while a merge waits for its conflicts to be settled."""
-        return self._merge is not None
+        """True while a merge of this branch (from any workspace) waits to be finished."""
+        from . import openmerge
+
+        return self._unit.merge is not None or openmerge.recorded(self) is not None
 
     def abort_merge(self) -> None:
-        """Drop the merge in progress and return to the branch's last commit."""
+        """Drop the open merge and return to where it started.
+
+        After ``merge()`` or ``pull()``: the branch's last commit. After a
+        commit that lost the race: its pending edits on the commit they were
+        built on, so nothing is lost.
+        """
         from . import merge
 
         merge.abort_merge(self)
@@ -797,6 +890,19 @@ def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
         return tree is not None and tree[path].filemode != TREE_MODE  # type: ignore[attr-defined]
     except KeyError:
         return False
+
+
+def _commit_at(
+    repo: pygit2.Repository, ref: str, target: Optional[pygit2.Oid]
+) -> Optional[pygit2.Commit]:
+    """The commit ``ref`` points at (``target``); a corrupt ref raises ``RepositoryError``."""
+    if target is None:
+        return None
+    commit = repo.get(target)
+    if not isinstance(commit, pygit2.Commit):
+        what = "a missing object" if commit is None else f"a {type(commit).__name__}"
+        raise RepositoryError(f"{ref} is corrupt: it points at {what} ({target})")
+    return commit
 
 
 def _abstract_meta() -> type:
