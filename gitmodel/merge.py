@@ -25,7 +25,7 @@ from .exceptions import BranchMoved, MergeConflict, ReferenceNotFound, Repositor
 from .fields import JSONField
 from .serializers import json as json_format
 from .openmerge import MERGE, REBASE, MergeState
-from .tree import StagingTree
+from .tree import TREE_MODE, StagingTree
 
 if TYPE_CHECKING:
     from .models import GitModel
@@ -348,13 +348,14 @@ class TreeMerge:
     def apply(self, stage: StagingTree) -> None:
         """Stage the merged state on top of ``ours``."""
         for path, entry in self.edits.items():
-            _stage(stage, path, entry)
+            stage_entry(stage, path, entry)
         for om in self.objects:
             for path, entry in om.edits().items():
-                _stage(stage, path, entry)
+                stage_entry(stage, path, entry)
 
 
-def _stage(stage: StagingTree, path: str, entry: Optional[Entry]) -> None:
+def stage_entry(stage: StagingTree, path: str, entry: Optional[Entry]) -> None:
+    """Stage ``entry`` at ``path`` (``None``: remove whatever is there)."""
     if entry is None:
         if stage.lookup(path) is not None:
             stage.remove(path)
@@ -536,7 +537,7 @@ def _resolve(ws: Workspace, conflict: Conflict, choice: Any, literal: bool) -> N
         om: ObjectMerge = conflict._owner
         om.resolve(conflict, choice, literal)
         for path, entry in om.edits().items():
-            _stage(ws.stage, path, entry)
+            stage_entry(ws.stage, path, entry)
         return
     if not literal and isinstance(choice, str) and choice in CHOICES:
         oid = getattr(conflict, choice)
@@ -544,7 +545,7 @@ def _resolve(ws: Workspace, conflict: Conflict, choice: Any, literal: bool) -> N
         oid = ws.repo.create_blob(choice.encode() if isinstance(choice, str) else choice)
     else:
         oid = choice
-    _stage(ws.stage, conflict.id, (oid, int(pygit2.enums.FileMode.BLOB)) if oid else None)
+    stage_entry(ws.stage, conflict.id, (oid, int(pygit2.enums.FileMode.BLOB)) if oid else None)
     conflict.resolved = True
 
 

@@ -36,6 +36,7 @@ from .exceptions import (
     CorruptObject,
     FieldError,
     IntegrityError,
+    MergeConflict,
     MultipleObjectsReturned,
     ObjectDoesNotExist,
     ValidationError,
@@ -167,6 +168,8 @@ class GitModel(metaclass=ModelBase):
         self._stored: Optional[dict[str, Any]] = None
         self._stored_id: Optional[str] = None
         self._oid: Optional[pygit2.Oid] = None
+        #: blob field name -> blob id as last read or saved (models with blob fields)
+        self._blob_oids: Optional[dict[str, Optional[pygit2.Oid]]] = None
         self._extra: dict[str, Any] = {}
         for field in opts.fields:
             value = kwargs.pop(field.name, NOT_PROVIDED)
@@ -270,32 +273,132 @@ class GitModel(metaclass=ModelBase):
             old_paths = opts.object_paths(self._stored_id)
         if commit:
             ws.require_only_pending(*owned, *old_paths)
-        if self._stored_id != object_id and ws.stage.lookup(self.get_data_path()) is not None:
+        stage = ws.stage
+        if self._stored_id != object_id and stage.lookup(self.get_data_path()) is not None:
             raise IntegrityError(
                 f"{type(self).__name__} with id {object_id!r} already exists"
+            )
+        changed = self._changed_meanwhile(ws)
+        if changed and old_paths:
+            raise MergeConflict(
+                f"{type(self).__name__} {self._stored_id!r} changed since it was read, so it "
+                f"cannot move to {object_id!r}; get() it again", [],
             )
         self._check_unique(ws)
         stored = self.to_json_fields()
         blob = json_format.dumps(type(self).__name__, stored)
-        blobs = {}
-        for field in opts.blob_fields:
-            value = self._data.get(field.name)
-            blobs[opts.get_blob_path(object_id, field)] = value
-        with ws.write_lock:
-            for old_path in old_paths:
-                ws.remove(old_path)
-            oid = ws.add_blob(self.get_data_path(), blob)
-            for path, value in blobs.items():
-                if value is None:
-                    ws.remove(path)
-                elif isinstance(value, pygit2.Oid):
-                    ws.stage.set(path, value)
-                else:
-                    ws.add_blob(path, value)
-        self._mark_saved(ws, oid, stored, object_id)
+        ws._unit.remember_saved(self)
+        if changed:
+            self._save_merged(ws, blob)
+        else:
+            blobs = {}
+            for field in opts.blob_fields:
+                blobs[field.name] = (opts.get_blob_path(object_id, field), self._data.get(field.name))
+            with ws.write_lock:
+                for old_path in old_paths:
+                    ws.remove(old_path)
+                oid = ws.add_blob(self.get_data_path(), blob)
+                saved_blobs: dict[str, Optional[pygit2.Oid]] = {}
+                for name, (path, value) in blobs.items():
+                    if value is None:
+                        ws.remove(path)
+                    elif isinstance(value, pygit2.Oid):
+                        ws.stage.set(path, value)
+                    else:
+                        value = ws.add_blob(path, value)
+                    saved_blobs[name] = value
+            self._mark_saved(ws, oid, stored, object_id)
+            if blobs:
+                self._blob_oids = saved_blobs
         if commit:
             return ws.commit(**commit_info)
         return None
+
+    def _changed_meanwhile(self, ws: Workspace) -> bool:
+        """True if the workspace no longer holds the version this object was
+        read from (or last saved as): another writer changed or deleted it."""
+        if self._oid is None or self._stored_id is None:
+            return False
+        opts = self._meta
+        stage = ws.stage
+        entry = stage.lookup(opts.get_data_path(self._stored_id))
+        if entry is None or entry[0] != self._oid:
+            return True
+        if self._blob_oids is not None:
+            for field in opts.blob_fields:
+                entry = stage.lookup(opts.get_blob_path(self._stored_id, field))
+                if (entry[0] if entry else None) != self._blob_oids.get(field.name):
+                    return True
+        return False
+
+    def _merge_with_current(self, ws: Workspace, mine: dict[str, pygit2.Oid]) -> Any:
+        """Merge ``mine`` (this object's files, empty to delete) with what the
+        workspace holds now, against the version this object was read from.
+
+        Same-field clashes raise :class:`MergeConflict`, or join the open
+        merge as conflicts. Returns the object merge, whose edits are staged.
+        """
+        from . import changes as ch
+        from . import merge, openmerge
+
+        cls = type(self)
+        object_id = self._stored_id
+        folder, data, blob_names = ch.object_paths(cls, object_id)
+        base = {data: self._oid}
+        for name, oid in (self._blob_oids or {}).items():
+            if oid is not None:
+                base[blob_names[name]] = oid
+        current = {}
+        for name in (data, *blob_names.values()):
+            entry = ws.stage.lookup(f"{folder}/{name}" if folder else name)
+            if entry is not None and entry[1] != merge.TREE_MODE:
+                current[name] = entry[0]
+        om = merge.ObjectMerge(ws, cls, object_id, (None, None, None), (base, mine, current))  # type: ignore[arg-type]
+        om.run(None)
+        state = ws._unit.merge
+        if om.conflicts:
+            if state is None:
+                raise MergeConflict(
+                    f"{cls.__name__} {object_id!r} changed since it was read, and the same "
+                    f"data changed here: {merge.describe_conflicts(om.conflicts)}; "
+                    "nothing was staged", om.conflicts,
+                )
+        with ws.write_lock:
+            for path, entry in om.edits().items():
+                merge.stage_entry(ws.stage, path, entry)
+            if om.conflicts:
+                state.add(om)  # type: ignore[union-attr]
+                openmerge.save(ws, state)  # type: ignore[arg-type]
+        return om
+
+    def _save_merged(self, ws: Workspace, blob: bytes) -> None:
+        """Save the fields changed since this object was read onto what the
+        workspace holds now (another writer's changes to other fields stay)."""
+        from . import changes as ch
+
+        opts = self._meta
+        repo = ws.repo
+        _folder, data, blob_names = ch.object_paths(type(self), self._stored_id)
+        mine = {data: repo.create_blob(blob)}
+        for field in opts.blob_fields:
+            value = self._data.get(field.name)
+            if value is not None:
+                mine[blob_names[field.name]] = (
+                    value if isinstance(value, pygit2.Oid) else repo.create_blob(bytes(value)))
+        om = self._merge_with_current(ws, mine)
+        merged = om.result
+        path = self.get_data_path()
+        fresh = type(self)._decode(path, type(self).__name__, merged)
+        for field in opts.json_fields:
+            self._data[field.name] = fresh._data[field.name]
+        self._extra = fresh._extra
+        blobs = {f.name: om.result_files.get(blob_names[f.name]) for f in opts.blob_fields}
+        self._data.update(blobs)
+        entry = ws.stage.lookup(path)
+        assert entry is not None
+        self._mark_saved(ws, entry[0], merged, self._stored_id)
+        if blobs:
+            self._blob_oids = blobs
 
     def _mark_saved(
         self, ws: Workspace, oid: pygit2.Oid, stored: dict[str, Any], object_id: Any
@@ -363,12 +466,18 @@ class GitModel(metaclass=ModelBase):
         with ws.write_lock:
             if ws.stage.lookup(opts.get_data_path(object_id)) is None:
                 raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
-            for path in owned:
-                ws.remove(path)
+            if instance is not None:
+                ws._unit.remember_saved(instance)
+            if instance is not None and instance._changed_meanwhile(ws):
+                instance._merge_with_current(ws, {})  # changed meanwhile: a conflict
+            else:
+                for path in owned:
+                    ws.remove(path)
         if instance is not None:
             instance._stored_id = None
             instance._stored = None
             instance._oid = None
+            instance._blob_oids = None
         if commit:
             return ws.commit(**commit_info)
         return None
@@ -483,6 +592,7 @@ class GitModel(metaclass=ModelBase):
         if obj is None:
             assert cached is not None
             obj = cls.__new__(cls)
+            obj._blob_oids = None
             obj._data = _copy_data(cached._data, opts.mutable_fields)
             obj._stored = cached._stored
             obj._extra = dict(cached._extra)
@@ -498,10 +608,11 @@ class GitModel(metaclass=ModelBase):
                 path, f"holds {cls.__name__} id {obj._stored_id!r}, which belongs at {expected!r}"
             )
         if cls._meta.blob_fields:
+            obj._blob_oids = {}
             for field in cls._meta.blob_fields:
                 blob_path = cls._meta.get_blob_path(obj._stored_id, field)  # type: ignore[arg-type]
                 entry = ws.stage.lookup(blob_path) if tree is None else _tree_lookup(tree, blob_path)
-                obj._data[field.name] = entry[0] if entry else None
+                obj._data[field.name] = obj._blob_oids[field.name] = entry[0] if entry else None
         return obj
 
     @classmethod
@@ -509,6 +620,7 @@ class GitModel(metaclass=ModelBase):
         if model_name != cls.__name__:
             raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
         obj = cls.__new__(cls)
+        obj._blob_oids = None
         obj._data = data = {}
         for field in cls._meta.json_fields:
             name = field.name

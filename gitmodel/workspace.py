@@ -312,6 +312,7 @@ class Workspace:
         objects = self._objects
         if copy:
             snapshot = type(obj).__new__(type(obj))
+            snapshot._blob_oids = None
             snapshot._data = _copy_data(obj._data, obj._meta.mutable_fields)
             # what a fresh read would give: fields that are not serialized get their default
             for field in obj._meta.fields:
