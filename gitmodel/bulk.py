@@ -43,7 +43,9 @@ def bulk_save(
     for obj in objs:
         if not isinstance(obj, model):
             raise TypeError(f"bulk_save() of {model.__name__} got {type(obj).__name__}")
-    if opts.unique_fields or opts.blob_fields or opts._custom_data_path is not None:
+    if opts.unique_fields or opts.blob_fields or opts._custom_data_path is not None or any(
+        obj._oid is not None and obj._changed_meanwhile(ws) for obj in objs
+    ):  # (objects changed since they were read are merged by save())
         return _one_by_one(model, objs, commit, commit_info)
 
     name = model.__name__

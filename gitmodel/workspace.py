@@ -22,6 +22,7 @@ from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
     BranchNotFound,
+    ConfigurationError,
     CorruptObject,
     RepositoryError,
     RepositoryNotFound,
@@ -259,6 +260,7 @@ class Workspace:
             raise TypeError(f"{cls!r} is not a GitModel subclass")
         if cls._meta.workspace is self:
             if not cls._meta.abstract:
+                self._refuse_shared_folder(cls)
                 self.models[cls.__name__] = cls
             return cls
         existing = self.models.get(cls.__name__)
@@ -270,6 +272,29 @@ class Workspace:
         # ws.GitModel joins the bases so that isinstance(obj, ws.GitModel) holds too
         bound = ModelBase(cls.__name__, (cls, self.GitModel), attrs, workspace=self)
         return bound  # type: ignore[return-value]
+
+    def _refuse_shared_folder(self, cls: type[GitModel]) -> None:
+        """Two models may not share a folder, not even one differing in case
+        only (a case-insensitive checkout would put both in one folder)."""
+        opts = cls._meta
+        if opts._custom_data_path is not None:
+            return
+        folder = opts.folder.casefold()
+        for other in self.models.values():
+            other_opts = getattr(other, "_meta", None)
+            if (
+                other.__name__ != cls.__name__
+                and other_opts is not None
+                and not other_opts.abstract
+                and other_opts._custom_data_path is None
+                and other_opts.folder.casefold() == folder
+            ):
+                raise ConfigurationError(
+                    f"models {other.__name__} and {cls.__name__} would share the folder "
+                    f"{other_opts.folder!r}" + (
+                        f" / {opts.folder!r}" if opts.folder != other_opts.folder else "")
+                    + ": rename one of them"
+                )
 
     def import_models(self, module: Union[str, ModuleType]) -> ModelRegistry:
         """Register every concrete model declared in ``module`` (or its dotted name)."""
@@ -763,9 +788,13 @@ class Workspace:
     @property
     def merging(self) -> bool:
         """True while a merge of this branch (from any workspace) waits to be finished."""
-        from . import openmerge
+        from . import merge, openmerge
 
-        return self._unit.merge is not None or openmerge.recorded(self) is not None
+        unit = self._unit
+        record = openmerge.recorded(self)
+        if unit.merge is not None and unit.merge.record not in (None, record):
+            merge.join(self)  # finished or changed by another workspace: catch up
+        return unit.merge is not None or record is not None
 
     def abort_merge(self) -> None:
         """Drop the open merge and return to where it started.
