@@ -499,3 +499,19 @@ def test_two_models_sharing_a_folder_are_refused(bare_repo_path):
     assert list(ws.models) == ["GitModel", "Page"]
     Page(id="x").save(commit=True)
     assert [e.name for e in ws.index["page"]] == ["x"]
+
+
+# -- the web app bench, at small numbers ----------------------------------------------------------
+def test_webapp_bench_runs_and_checks_every_commit(tmp_path):
+    bench = Path(__file__).resolve().parent.parent / "bench" / "webapp.py"
+    out = subprocess.run(
+        [sys.executable, str(bench), "--clients", "4", "--requests", "15", "--pages", "5",
+         "--tmpdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0] + " " + line.split()[1]: line.split() for line in out.stdout.splitlines()
+            if line.startswith(("1 client", "4 clients"))}
+    for row in rows.values():  # requests/s, ok, refused, commits, counter
+        assert row[3:] == ["60", "0", "60", "60"]
+    assert "threaded / single" in out.stdout
