@@ -342,7 +342,7 @@ class GitModel(metaclass=ModelBase):
         from . import merge, openmerge
 
         cls = type(self)
-        object_id = self._stored_id
+        object_id: str = self._stored_id  # type: ignore[assignment]
         folder, data, blob_names = ch.object_paths(cls, object_id)
         base = {data: self._oid}
         for name, oid in (self._blob_oids or {}).items():
@@ -378,7 +378,7 @@ class GitModel(metaclass=ModelBase):
 
         opts = self._meta
         repo = ws.repo
-        _folder, data, blob_names = ch.object_paths(type(self), self._stored_id)
+        _folder, data, blob_names = ch.object_paths(type(self), self._stored_id)  # type: ignore[arg-type]
         mine = {data: repo.create_blob(blob)}
         for field in opts.blob_fields:
             value = self._data.get(field.name)

@@ -133,10 +133,10 @@ def save(ws: Workspace, state: MergeState) -> None:
                    BLOB_MODE)
     builder.insert(STAGED_FOLDER, staged, TREE_MODE)
     builder.insert(SIDES_FOLDER, sides.write(), TREE_MODE)
-    parents = []
-    for oid in (state.head, state.ours, state.theirs, state.base):
-        if oid is not None and oid not in parents:
-            parents.append(oid)
+    parents: list[pygit2.Oid] = []
+    for parent in (state.head, state.ours, state.theirs, state.base):
+        if parent is not None and parent not in parents:
+            parents.append(parent)
     sig = ws._signature(None)
     record = repo.create_commit(None, sig, sig, f"open {state.kind} on {ws.head}", builder.write(),
                                 parents)
@@ -192,9 +192,9 @@ def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
     commit = repo.get(record)
     try:
         tree = commit.tree  # type: ignore[union-attr]
-        meta = json.loads(tree[RECORD_FILE].data)
+        meta = json.loads(tree[RECORD_FILE].data)  # type: ignore[union-attr]
         staged = tree[STAGED_FOLDER]
-        sides = tree[SIDES_FOLDER]
+        tree[SIDES_FOLDER]  # keeps the blobs of ``added`` reachable; their ids are in merge.json
         if meta.get("format") != FORMAT or not isinstance(staged, pygit2.Tree):
             raise ValueError(f"unknown record format {meta.get('format')!r}")
         head, base, ours, theirs = (_oid(meta[k]) for k in ("head", "base", "ours", "theirs"))
@@ -203,24 +203,24 @@ def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
         added = meta["added"]
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise CorruptObject(ref, f"not a readable merge record ({exc})") from None
-    trees = [repo[c].tree if c is not None else None for c in (base, ours, theirs)]  # type: ignore[attr-defined]
-    result = merge.merge_trees(ws, *trees, strategy=strategy)  # type: ignore[arg-type]
-    state = MergeState(kind, head, base, ours, theirs, message, result, strategy, record)
+    base_tree, ours_tree, theirs_tree = (
+        repo[c].tree if c is not None else None for c in (base, ours, theirs))  # type: ignore[attr-defined]
+    result = merge.merge_trees(ws, base_tree, ours_tree, theirs_tree, strategy)
+    state = MergeState(kind, head, base, ours, theirs, message, result, strategy, record)  # type: ignore[arg-type]
     for entry in added:
         cls = ws.models.get(entry["model"])
         if cls is None:
             raise ModelNotFound(f"the open merge of {ws.head} names model {entry['model']!r}, "
                                 "which is not registered")
-        files = tuple({n: pygit2.Oid(hex=h) for n, h in side.items()} for side in entry["files"])
-        om = merge.ObjectMerge(ws, cls, entry["id"], (None, None, None), files)  # type: ignore[arg-type]
+        sides = tuple({n: pygit2.Oid(hex=h) for n, h in side.items()} for side in entry["files"])
+        om = merge.ObjectMerge(ws, cls, entry["id"], (None, None, None), sides)  # type: ignore[arg-type]
         om.run(None)
         state.add(om)
-    del sides  # its blobs are kept reachable by the record; the ids are in merge.json
     for om in result.objects:
         if om.conflicts:
-            files = ch.object_files(staged, om.cls, om.id)  # type: ignore[arg-type]
-            stored = ch.stored_fields(ws, om.cls, om.cls._meta.get_data_path(om.id), files[om.data]) \
-                if om.data in files else None
+            files = ch.object_files(staged, om.cls, om.id)
+            path = om.cls._meta.get_data_path(om.id)  # type: ignore[attr-defined]
+            stored = ch.stored_fields(ws, om.cls, path, files[om.data]) if om.data in files else None
             om.result = dict(stored) if stored is not None else None
             om.result_files = {k: v for k, v in files.items() if k != om.data}
     for conflict in result.conflicts:

@@ -699,7 +699,7 @@ class Workspace:
             unit.move_to(target.id, target.tree)
 
     def _refuse_pending(self, action: str) -> None:
-        if self.merging:
+        if self._unit.merge is not None:
             raise RepositoryError(f"cannot {action}: a merge is in progress; commit or abort it")
         if self.has_changes():
             raise RepositoryError(f"cannot {action}: there are pending changes")

@@ -324,18 +324,22 @@ def test_one_open_merge_per_branch(lost_race):
     a, PageA, b, PageB, _exc = lost_race
     c = Workspace(a.path)
     PageC = pages(c)
-    x = PageC.get("x")
-    x.title = "C"
-    x.save()
-    PageA.get("y")
-    a.resolve(a.conflicts[0], "ours")
+    y = PageC.get("y")
+    y.title = "C"
+    y.save()
     with pytest.raises(RepositoryError, match="merge"):
         c.merge("master")
-    # another writer commits meanwhile: never blocked, never merged into the open merge
-    PageB(id="z", title="z").save(commit=True)
-    a.resolve(a.conflicts[0], "ours")
-    a.commit()
-    assert PageB.get("z").title == "z" and PageB.get("x").title == "A title"
+    other_y = PageB.get("y")
+    other_y.title = "B again"
+    other_y.save(commit=True)  # other writers are never blocked by the open merge
+    with pytest.raises(MergeConflict, match="another merge is open"):
+        c.commit("c")  # lost its race on y.title: no second open merge
+    assert c._unit.merge is None and c.has_changes() and PageC.get("y").title == "C"
+    c.reset()
+    for conflict in a.conflicts:
+        a.resolve(conflict, "ours")
+    a.commit()  # goes on top of the commit made meanwhile
+    assert PageB.get("y").title == "B again" and PageB.get("x").title == "A title"
 
 
 # -- 4. open merges live in the repository ---------------------------------------------------
