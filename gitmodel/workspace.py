@@ -616,32 +616,19 @@ class Workspace:
         try:
             yield
             if len(unit.savepoints) == 1:
-                self._commit_atomically(unit, message, author, committer)
+                self.commit(message, author, committer)  # a failure is rolled back below
         except BaseException:
             with self.write_lock:
+                if unit.merge is not None and unit.merge is not point.snap.merge:
+                    from . import openmerge
+
+                    openmerge.clear(self, unit.merge)  # a merge opened in the block goes too
                 point.roll_back(unit)
             raise
         finally:
             unit.savepoints.pop()
         if unit.savepoints:
             point.merge_into(unit.savepoints[-1])
-
-    def _commit_atomically(
-        self, unit: UnitOfWork, message: str, author: Any, committer: Any
-    ) -> None:
-        """Commit for ``commit_on_success``: a conflict leaves no open merge behind."""
-        from .exceptions import MergeConflict
-
-        try:
-            self.commit(message, author, committer)
-        except MergeConflict:
-            if unit.merge is not None:
-                with self.write_lock:
-                    from . import openmerge
-
-                    openmerge.clear(self, unit.merge)
-                    unit.merge = None
-            raise
 
     # -- branches --------------------------------------------------------------------
     def create_branch(self, name: str, start_point: Optional[Treeish] = None) -> Branch:
