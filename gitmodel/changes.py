@@ -422,7 +422,3 @@ def changes_between(ws: Workspace, old: Optional[pygit2.Tree], new: Optional[pyg
 def _key_order(item: tuple[Key, Any]) -> tuple[str, str]:
     (cls, ident), _ = item
     return ("" if cls is None else cls.__name__, ident)
-
-
-def describe(keys: Iterable[Key]) -> str:
-    return ", ".join(f"{c.__name__ if c else 'path'} {i!r}" for c, i in keys)

@@ -21,7 +21,7 @@ import pygit2
 
 from . import changes as ch
 from . import concurrency, openmerge
-from .exceptions import BranchMoved, MergeConflict, ReferenceNotFound, RepositoryError
+from .exceptions import BranchMoved, MergeConflict, PendingChanges, ReferenceNotFound, RepositoryError
 from .fields import JSONField
 from .serializers import json as json_format
 from .openmerge import MERGE, REBASE, MergeState
@@ -436,7 +436,7 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
     unit = ws._unit
     with ws.write_lock:
         if ws.has_changes():
-            raise RepositoryError("cannot merge: there are pending changes; commit or reset them")
+            raise PendingChanges("merge")
         start = unit.start
         name = other if isinstance(other, str) else str(target.id)[:10]
         if message is None:
@@ -494,10 +494,7 @@ def join(ws: Workspace, pending_ok: bool = False) -> Optional[MergeState]:
     if ws.has_changes():
         if pending_ok:
             return loaded
-        raise RepositoryError(
-            f"cannot take up the open merge of {ws.head}: there are pending changes; "
-            "commit or reset them first"
-        )
+        raise PendingChanges(f"take up the open merge of {ws.head}")
     unit.merge = loaded
     unit.move_to(loaded.head, staged)
     return loaded

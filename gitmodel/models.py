@@ -27,7 +27,7 @@ be checked declares models on ``gitmodel.models.GitModel``.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Optional
 
 import pygit2
 
@@ -522,35 +522,6 @@ class GitModel(metaclass=ModelBase):
     def exclude(cls, *args: Any, **lookups: Any) -> QuerySet[Self]:
         """``Model.all().exclude(...)``: the objects not matching the lookups."""
         return cls.all().exclude(*args, **lookups)
-
-    @classmethod
-    def _iter_stored(
-        cls, treeish: Any = None, on_error: Optional[Callable[[CorruptObject], None]] = None
-    ) -> Iterator[Self]:
-        """Load every stored object, in path order of their folders.
-
-        A corrupt object raises, or is passed to ``on_error`` and skipped.
-        """
-        opts = cls._meta
-        ws = opts.require_workspace()
-        if opts.custom_data_path is not None:
-            folder, is_data_path = opts.custom_data_path
-            found: Iterator[tuple[str, pygit2.Oid, Optional[pygit2.Tree]]] = (
-                (path, oid, tree)
-                for path, oid, tree in ws.iter_files(folder, lambda _name: True, treeish)
-                if is_data_path(path)
-            )
-        else:
-            found = ws.find_data_files(opts.folder, opts.data_filename, treeish)
-        for path, oid, tree in found:
-            try:
-                obj = cls._load(ws, path, oid, tree, evict=False)
-            except CorruptObject as exc:
-                if on_error is None:
-                    raise
-                on_error(exc)
-                continue
-            yield obj
 
     @classmethod
     def _load(

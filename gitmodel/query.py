@@ -37,10 +37,6 @@ __all__ = ["Q", "QuerySet", "LOOKUPS"]
 _MISSING = object()
 
 
-def _text(value: Any) -> Optional[str]:
-    return value if isinstance(value, str) else None
-
-
 def _cmp(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     def test(value: Any, arg: Any) -> bool:
         if value is None:

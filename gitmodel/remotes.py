@@ -24,6 +24,7 @@ from .exceptions import (
     CertificateError,
     ConfigurationError,
     GitModelError,
+    PendingChanges,
     PushRejected,
     ReferenceNotFound,
     RemoteError,
@@ -569,7 +570,7 @@ def pull(
     if ws.merging:
         raise RepositoryError("cannot pull: a merge is in progress; commit or abort_merge() it first")
     if ws.has_changes():
-        raise RepositoryError("cannot pull: there are pending changes; commit or reset them first")
+        raise PendingChanges("pull")
     local = ws.head
     up_remote, up_ref = _upstream_config(ws, local)
     remote = remote or up_remote or "origin"

@@ -24,6 +24,7 @@ from .exceptions import (
     BranchNotFound,
     ConfigurationError,
     CorruptObject,
+    PendingChanges,
     RepositoryError,
     RepositoryNotFound,
 )
@@ -399,19 +400,14 @@ class Workspace:
         obj = self.resolve_treeish(treeish)
         return obj.tree if isinstance(obj, pygit2.Commit) else obj  # type: ignore[return-value]
 
-    def find_data_files(
-        self, folder: str, filename: str, treeish: Optional[Treeish] = None
-    ) -> Iterator[tuple[str, pygit2.Oid, Optional[pygit2.Tree]]]:
-        """``(path, blob id, tree)`` of every ``filename`` below ``folder``.
-
-        ``tree`` is ``None`` for the staged state, else the tree searched.
-        """
-        yield from self.iter_files(folder, filename, treeish)
-
     def iter_files(
         self, folder: str, match: NameMatch, treeish: Optional[Treeish] = None
     ) -> Iterator[tuple[str, pygit2.Oid, Optional[pygit2.Tree]]]:
-        """Like :meth:`find_data_files`, for file names equal to or satisfying ``match``."""
+        """``(path, blob id, tree)`` of every file below ``folder`` whose name
+        is ``match`` (or satisfies it, when it is a predicate).
+
+        ``tree`` is ``None`` for the staged state, else the tree searched.
+        """
         if treeish is None:
             concurrency.follow_branch(self)
             stage, tree = self.stage, None
@@ -482,7 +478,7 @@ class Workspace:
         return paths
 
     def require_only_pending(self, *paths: Optional[str]) -> None:
-        """Raise ``RepositoryError`` if changes outside ``paths`` (files or folders) are pending."""
+        """Raise :class:`PendingChanges` if changes outside ``paths`` (files or folders) are pending."""
         exact = {p for p in paths if p}
         prefixes = tuple(f"{p}/" for p in exact)
         if self.stage.base is not None and self.stage.base.id == self._start_tree_id():
@@ -491,9 +487,8 @@ class Workspace:
                 return
         others = [p for p in self.changed_paths() if p not in exact and not p.startswith(prefixes)]
         if others:
-            raise RepositoryError(
-                f"cannot commit: other changes are pending ({len(others)} path(s), "
-                f"e.g. {sorted(others)[0]!r}); commit or reset them first"
+            raise PendingChanges(
+                "commit", f"{len(others)} path(s), e.g. {sorted(others)[0]!r}"
             )
 
     def diff(self) -> pygit2.Diff:
@@ -607,9 +602,7 @@ class Workspace:
         """
         unit = self._unit
         if not unit.savepoints and (unit.merge is not None or self.has_changes()):
-            raise RepositoryError(
-                "there are pending changes; commit or reset them before commit_on_success()"
-            )
+            raise PendingChanges("start commit_on_success()")
         with self.write_lock:
             point = Savepoint(unit.snapshot())
         unit.savepoints.append(point)
@@ -689,7 +682,7 @@ class Workspace:
         if self._unit.merge is not None:
             raise RepositoryError(f"cannot {action}: a merge is in progress; commit or abort it")
         if self.has_changes():
-            raise RepositoryError(f"cannot {action}: there are pending changes")
+            raise PendingChanges(action)
 
     def walk(
         self, sort: SortMode = SortMode.TOPOLOGICAL | SortMode.TIME
