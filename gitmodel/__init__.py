@@ -32,6 +32,24 @@ from .workspace import Workspace
 
 __version__ = "0.2.0"
 
+
+def _keep_moved_import_paths() -> None:
+    """Modules that moved into the layers' folders keep their old import paths."""
+    import importlib
+    import sys
+
+    for old, new in _MOVED.items():
+        module = importlib.import_module(new)
+        sys.modules[f"{__name__}.{old}"] = module
+        globals()[old] = module
+
+
+#: old module name -> where it lives now (see the architecture page of the docs)
+_MOVED = {
+    "concurrency": "gitmodel.git.refs",
+}
+_keep_moved_import_paths()
+
 __all__ = [
     "fields",
     "GitModel",

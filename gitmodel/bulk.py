@@ -86,10 +86,11 @@ def bulk_save(
             staged.append((path, oid, BLOB_MODE, oid))
     with ws.write_lock:
         writer.write()  # objects first: a path is staged only once its object exists
+        unit = ws._unit
         for (obj, _i, _f, _p, moved, _n, _s, _d), (target, oid, mode, _blob) in zip(prepared, staged):
             if moved:
-                stage.remove(moved)
-            stage.set(target, oid, mode)
+                unit.write(moved, None)
+            unit.write(target, (oid, mode))
     for (obj, object_id, _f, _p, _m, _n, stored, _d), (_t, _o, _mode, blob_oid) in zip(prepared, staged):
         obj._mark_saved(ws, blob_oid, stored, object_id)
     if commit:

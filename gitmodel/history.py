@@ -20,6 +20,7 @@ from .exceptions import (
     ReferenceNotFound,
     RepositoryError,
 )
+from .tree import BLOB_MODE
 
 if TYPE_CHECKING:
     from .models import GitModel
@@ -224,10 +225,7 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
     with ws._unit_kept():
         for name in (data, *blobs.values()):
             path = f"{folder}/{name}" if folder else name
-            if name in files:
-                ws.stage.set(path, files[name])
-            elif ws.stage.lookup(path) is not None:
-                ws.stage.remove(path)
+            ws._unit.write(path, (files[name], BLOB_MODE) if name in files else None)
         return cls.get(object_id)  # type: ignore[attr-defined,no-any-return]
 
 
@@ -253,26 +251,22 @@ def revert(ws: Workspace, commit: Any) -> list[ch.Change]:
                 + merge.describe_conflicts(result.conflicts),
                 result.conflicts,
             )
-        result.apply(ws.stage)
+        ws._unit.write_all(result.staged())
         return ch.changes_between(ws, ours, ws.index)
 
 
 def reset(ws: Workspace, targets: Optional[Iterable[Any]] = None) -> None:
     """Drop pending changes: all of them, or those of some objects or paths."""
+    unit = ws._unit
     with ws.write_lock:
-        start = ws._start_tree_id()
+        start = unit.start_tree_id()
         base = ws.repo[start] if start is not None else None
         if targets is None:
-            ws.stage.reset(base)  # type: ignore[arg-type]
+            unit.move_to(unit.start, base)  # type: ignore[arg-type]
             return
         if isinstance(targets, (str, bytes)) or hasattr(targets, "_meta"):
             targets = [targets]
-        for path in _target_paths(targets):
-            entry = ch.path_entry(base, path)  # type: ignore[arg-type]
-            if entry is not None:
-                ws.stage.set(path, entry[0], entry[1])
-            elif ws.stage.lookup(path) is not None:
-                ws.stage.remove(path)
+        unit.write_all((path, ch.path_entry(base, path)) for path in _target_paths(targets))  # type: ignore[arg-type]
 
 
 def _target_paths(targets: Iterable[Any]) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Iterator, Optional
 
 import pygit2
 
-from .concurrency import DEFAULT_STALE_LOCK_AGE, break_stale_lock_file, lock_file_path
+from .git.refs import DEFAULT_STALE_LOCK_AGE, break_stale_lock_file, lock_file_path
 from .exceptions import GitModelError, LockWaitTimeoutExceeded
 
 LOCK_PREFIX = "refs/locks/"

@@ -15,12 +15,12 @@ import random
 import time
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import pygit2
 
 from . import changes as ch
-from . import concurrency, openmerge
+from . import openmerge
 from .exceptions import BranchMoved, MergeConflict, PendingChanges, ReferenceNotFound, RepositoryError
 from .fields import JSONField
 from .serializers import json as json_format
@@ -345,22 +345,11 @@ class TreeMerge:
     objects: list[ObjectMerge] = dc_field(default_factory=list)
     conflicts: list[Conflict] = dc_field(default_factory=list)
 
-    def apply(self, stage: StagingTree) -> None:
-        """Stage the merged state on top of ``ours``."""
-        for path, entry in self.edits.items():
-            stage_entry(stage, path, entry)
+    def staged(self) -> Iterator[tuple[str, Optional[Entry]]]:
+        """``(path, entry or None)`` that put the merged state on top of ``ours``."""
+        yield from self.edits.items()
         for om in self.objects:
-            for path, entry in om.edits().items():
-                stage_entry(stage, path, entry)
-
-
-def stage_entry(stage: StagingTree, path: str, entry: Optional[Entry]) -> None:
-    """Stage ``entry`` at ``path`` (``None``: remove whatever is there)."""
-    if entry is None:
-        if stage.lookup(path) is not None:
-            stage.remove(path)
-    else:
-        stage.set(path, entry[0], entry[1])
+            yield from om.edits().items()
 
 
 def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit2.Tree],
@@ -454,7 +443,7 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
         state = MergeState(MERGE, start, base_id, start, target.id, message, result, strategy)
         snap = unit.snapshot()
         try:
-            result.apply(unit.stage)
+            unit.write_all(result.staged())
             unit.merge = state
             if result.conflicts:
                 openmerge.save(ws, state)
@@ -487,7 +476,7 @@ def join(ws: Workspace, pending_ok: bool = False) -> Optional[MergeState]:
     if record is None:
         return None
     loaded, staged = openmerge.load(ws, record)
-    branch = concurrency.read_ref(ws.repo, ws.head)
+    branch = ws.store.read_ref(ws.head)
     if openmerge.finished_by(ws, loaded, staged, branch):
         openmerge.clear(ws, loaded)  # a process died between finishing and clearing it
         return None
@@ -533,8 +522,7 @@ def _resolve(ws: Workspace, conflict: Conflict, choice: Any, literal: bool) -> N
     if conflict._owner is not None:
         om: ObjectMerge = conflict._owner
         om.resolve(conflict, choice, literal)
-        for path, entry in om.edits().items():
-            stage_entry(ws.stage, path, entry)
+        ws._unit.write_all(om.edits().items())
         return
     if not literal and isinstance(choice, str) and choice in CHOICES:
         oid = getattr(conflict, choice)
@@ -542,7 +530,7 @@ def _resolve(ws: Workspace, conflict: Conflict, choice: Any, literal: bool) -> N
         oid = ws.repo.create_blob(choice.encode() if isinstance(choice, str) else choice)
     else:
         oid = choice
-    stage_entry(ws.stage, conflict.id, (oid, int(pygit2.enums.FileMode.BLOB)) if oid else None)
+    ws._unit.write(conflict.id, (oid, int(pygit2.enums.FileMode.BLOB)) if oid else None)
     conflict.resolved = True
 
 
@@ -630,7 +618,7 @@ def commit_rebased(ws: Workspace, own: pygit2.Oid, message: str,
     attempt = 0
     while attempt < REBASE_ATTEMPTS or time.monotonic() < deadline:
         attempt += 1
-        head_id = concurrency.read_ref(repo, ws.head)
+        head_id = ws.store.read_ref(ws.head)
         head = repo[head_id] if head_id is not None else None
         head_tree = head.tree if head is not None else None  # type: ignore[attr-defined]
         result = merge_trees(ws, base, head_tree, mine)  # type: ignore[arg-type]
@@ -643,7 +631,7 @@ def commit_rebased(ws: Workspace, own: pygit2.Oid, message: str,
                 )
             _open_lost_race(ws, start, own, head_id, message, base, head_tree, mine)
         stage = StagingTree(repo, head_tree)
-        result.apply(stage)
+        stage.apply(result.staged())
         new_tree = stage.write()
         if head is not None and new_tree == head.tree_id and not extra_parents:  # type: ignore[attr-defined]
             unit.move_to(head.id, head_tree)
@@ -679,7 +667,7 @@ def _open_lost_race(ws: Workspace, start: Optional[pygit2.Oid], own: pygit2.Oid,
     snap = unit.snapshot()
     try:
         unit.move_to(head_id, mine)
-        result.apply(unit.stage)
+        unit.write_all(result.staged())
         unit.merge = state
         openmerge.save(ws, state)
     except RepositoryError as exc:  # another merge is open on the branch: keep the edits pending

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Optional
 
 import pygit2
 
-from . import concurrency
 from .exceptions import (
     CorruptObject,
     FieldError,
@@ -43,6 +42,7 @@ from .exceptions import (
 )
 from .fields import NOT_PROVIDED, Field
 from .options import ModelOptions
+from .tree import BLOB_MODE
 from .serializers import json as json_format
 
 if TYPE_CHECKING:
@@ -259,7 +259,7 @@ class GitModel(metaclass=ModelBase):
         ws = self._meta.require_workspace()
         # no refresh here: the change builds on the commit the object was read
         # from, so a concurrent edit of the same field is a conflict, not lost
-        with concurrency.paused(ws):
+        with ws._unit.paused():
             return self._save(commit, **commit_info)
 
     def _save(self, commit: bool = False, **commit_info: Any) -> Optional[pygit2.Oid]:
@@ -303,7 +303,7 @@ class GitModel(metaclass=ModelBase):
                     if value is None:
                         ws.remove(path)
                     elif isinstance(value, pygit2.Oid):
-                        ws.stage.set(path, value)
+                        ws._unit.write(path, (value, BLOB_MODE))
                     else:
                         value = ws.add_blob(path, value)
                     saved_blobs[name] = value
@@ -364,8 +364,7 @@ class GitModel(metaclass=ModelBase):
                     "nothing was staged", om.conflicts,
                 )
         with ws.write_lock:
-            for path, entry in om.edits().items():
-                merge.stage_entry(ws.stage, path, entry)
+            ws._unit.write_all(om.edits().items())
             if om.conflicts:
                 state.add(om)  # type: ignore[union-attr]
                 openmerge.save(ws, state)  # type: ignore[arg-type]
@@ -399,6 +398,21 @@ class GitModel(metaclass=ModelBase):
         self._mark_saved(ws, entry[0], merged, self._stored_id)
         if blobs:
             self._blob_oids = blobs
+
+    def _as_read(self, oid: pygit2.Oid) -> GitModel:
+        """A copy of this object as a fresh read of blob ``oid`` would give it
+        (fields that are not serialized get their default), sharing nothing mutable."""
+        snapshot = type(self).__new__(type(self))
+        snapshot._blob_oids = None
+        snapshot._data = _copy_data(self._data, self._meta.mutable_fields)
+        for field in self._meta.fields:
+            if not field.serialize:
+                snapshot._data[field.name] = field.get_default()
+        snapshot._stored = self._stored
+        snapshot._extra = dict(self._extra)
+        snapshot._stored_id = self._stored_id
+        snapshot._oid = oid
+        return snapshot
 
     def _mark_saved(
         self, ws: Workspace, oid: pygit2.Oid, stored: dict[str, Any], object_id: Any
@@ -440,7 +454,7 @@ class GitModel(metaclass=ModelBase):
         ws = cls._meta.require_workspace()
         if instance is None:
             ws.refresh()  # by id: the latest commit; an instance: where it was read
-        with concurrency.paused(ws):
+        with ws._unit.paused():
             return cls._delete(instance, *args, commit=commit, **commit_info)
 
     @classmethod

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Optional
 import pygit2
 
 from . import changes as ch
-from . import concurrency
 from .exceptions import BranchMoved, CorruptObject, ModelNotFound, RepositoryError
+from .git.refs import RefMove
 from .tree import BLOB_MODE, TREE_MODE
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def save(ws: Workspace, state: MergeState) -> None:
                                 parents)
     ref = merge_ref(ws.head)
     try:
-        concurrency.move_refs(ws, [(ref, state.record, record)], f"gitmodel: {state.kind} recorded")
+        ws.store.move_refs([(ref, state.record, record)], f"gitmodel: {state.kind} recorded")
     except BranchMoved:
         if state.record is None:
             raise RepositoryError(
@@ -156,7 +156,7 @@ def save(ws: Workspace, state: MergeState) -> None:
     state.record = record
 
 
-def drop_move(ws: Workspace, state: MergeState) -> concurrency.RefMove:
+def drop_move(ws: Workspace, state: MergeState) -> RefMove:
     """The ref move that deletes ``state``'s record (joined to the branch move)."""
     return (merge_ref(ws.head), state.record, None)
 
@@ -164,7 +164,7 @@ def drop_move(ws: Workspace, state: MergeState) -> concurrency.RefMove:
 def clear(ws: Workspace, state: MergeState) -> None:
     """Delete ``state``'s record (if it still is the one recorded)."""
     if state.record is not None:
-        concurrency.move_refs(ws, [drop_move(ws, state)], f"gitmodel: {state.kind} closed")
+        ws.store.move_refs([drop_move(ws, state)], f"gitmodel: {state.kind} closed")
         state.record = None
 
 
@@ -175,7 +175,7 @@ def _hex(oid: Optional[pygit2.Oid]) -> Optional[str]:
 # -- reading the record -------------------------------------------------------------------
 def recorded(ws: Workspace) -> Optional[pygit2.Oid]:
     """The record commit of the open merge of the calling unit's branch, if any."""
-    return concurrency.read_ref(ws.repo, merge_ref(ws.head))
+    return ws.store.read_ref(merge_ref(ws.head))
 
 
 def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:

@@ -5,31 +5,53 @@ it writes to and, while one is open, its merge. Each thread that uses a
 :class:`~gitmodel.workspace.Workspace` gets its own unit, so saves staged in
 one thread are never committed by another. A single-threaded program has one
 unit and sees the workspace exactly as before.
+
+Every change of staged state goes through :meth:`UnitOfWork.write`; a unit
+moves to another commit only through :meth:`UnitOfWork.move_to`, and its
+work becomes a commit only through :meth:`UnitOfWork.commit`, which is
+handed in what to do when another writer won the race (it knows nothing of
+merges).
 """
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
 import pygit2
 
-from .tree import StagingTree
+from .exceptions import BranchMoved, RepositoryError
+from .git.refs import ref_stamp
+from .tree import BLOB_MODE, Entry, StagingTree
 
 if TYPE_CHECKING:
     from .merge import MergeState
     from .models import GitModel
+    from .store import Store
+
+#: ``rebase(own commit, message, author, committer)``: put a commit that lost
+#: the race on top of the branch's new head; returns the commit made (or None)
+RebaseHook = Callable[[pygit2.Oid, str, pygit2.Signature, pygit2.Signature], Optional[pygit2.Oid]]
+#: ``move_branch(commit, message)``: compare-and-swap the branch, else ``BranchMoved``
+MoveHook = Callable[[pygit2.Oid, str], None]
+#: A ref file written less than this long ago (ns) is read, not trusted by
+#: its stamp: file times are as coarse as the kernel's tick.
+_SETTLE_NS = 50_000_000
 
 
 class UnitOfWork:
     """The staging overlay, base commit, branch and open merge of one thread."""
 
     __slots__ = (
-        "head", "start", "stage", "detached", "merge",
-        "follow_stamp", "follow_paused", "savepoints",
+        "store", "head", "start", "stage", "detached", "merge",
+        "follow_stamp", "follow_paused", "savepoints", "_start_tree",
     )
 
-    def __init__(self, repo: pygit2.Repository, head: str, start: Optional[pygit2.Commit]) -> None:
+    def __init__(self, store: Store, head: str, start: Optional[pygit2.Commit]) -> None:
+        self.store = store
+        repo = store.repo
         #: the branch ref this unit commits to
         self.head = head
         #: the commit the staged changes are built on (``None``: an unborn branch)
@@ -43,6 +65,130 @@ class UnitOfWork:
         self.follow_paused = 0
         #: open ``commit_on_success`` blocks, outermost first
         self.savepoints: list[Savepoint] = []
+        self._start_tree: tuple[Optional[pygit2.Oid], Optional[pygit2.Oid]] = (None, None)
+
+    # -- state --------------------------------------------------------------------
+    def start_tree_id(self) -> Optional[pygit2.Oid]:
+        """The tree id of the start commit (memoized per commit)."""
+        start = self.start
+        if start is None:
+            return None
+        memo_start, tree_id = self._start_tree
+        if memo_start != start:
+            tree_id = self.store.repo[start].tree_id  # type: ignore[attr-defined]
+            self._start_tree = (start, tree_id)
+        return tree_id
+
+    def has_changes(self) -> bool:
+        """True when the staged state differs from the start commit."""
+        stage = self.stage
+        start = self.start_tree_id()
+        tree_id = stage.base.id if not stage.is_dirty and stage.base is not None else stage.write()
+        if start is None:
+            return len(self.store.repo[tree_id]) > 0  # type: ignore[arg-type]
+        return tree_id != start
+
+    # -- the one write path into the staging tree ---------------------------------------
+    def write(self, path: str, entry: Optional[Entry]) -> bool:
+        """Stage ``entry`` (blob or tree id, mode) at ``path``, or remove what is
+        there if ``entry`` is ``None``; False when there was nothing to remove."""
+        if entry is None:
+            return self.stage.remove(path)
+        self.stage.set(path, entry[0], entry[1])
+        return True
+
+    def write_all(self, edits: Iterable[tuple[str, Optional[Entry]]]) -> None:
+        """:meth:`write` each ``(path, entry)``."""
+        self.stage.apply(edits)
+
+    def add_blob(self, path: str, data: bytes, mode: int = BLOB_MODE) -> pygit2.Oid:
+        """Write ``data`` as a blob and stage it at ``path``."""
+        oid = self.store.repo.create_blob(data)
+        self.write(path, (oid, mode))
+        return oid
+
+    # -- following the branch ---------------------------------------------------------------
+    def follow(self) -> None:
+        """With nothing pending, move to the branch's latest commit.
+
+        Costs one ``stat`` of the ref file (a ref read when the file changed)
+        when the unit is clean, nothing when changes are pending (they stay
+        built on the commit they started from).
+        """
+        if self.detached is not None or self.follow_paused or self.merge is not None:
+            return
+        stage = self.stage
+        if stage.is_dirty:
+            return
+        store, head = self.store, self.head
+        stamp = ref_stamp(store.path, head)
+        if stamp is not None and stamp == self.follow_stamp:
+            return  # the ref files have not changed since the last read
+        try:
+            ref = store.repo.references.get(head)  # the ref file changed: read it
+        except (pygit2.GitError, ValueError) as exc:
+            raise RepositoryError(f"{head} is corrupt: {exc}") from None
+        target = ref.target if ref is not None else None
+        if target == self.start:
+            if stamp is not None and time.time_ns() - stamp[1] >= _SETTLE_NS:  # type: ignore[operator]
+                self.follow_stamp = stamp  # settled: a later write gets a later time
+            return  # nobody moved the branch
+        with store.write_lock:
+            if stage.is_dirty:
+                return
+            base_id = stage.base.id if stage.base is not None else None
+            if base_id != self.start_tree_id():
+                return  # trees written (ws.index) but not committed: still pending
+            if target is not None and not isinstance(target, pygit2.Oid):
+                raise RepositoryError(f"{head} is a symbolic ref to {target!r}, not a branch")
+            commit = store.repo.get(target) if target is not None else None
+            if target is not None and not isinstance(commit, pygit2.Commit):
+                raise RepositoryError(f"{head} points at {target}, which is not a commit")
+            self.move_to(target, commit.tree if commit is not None else None)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold the store's write lock and do not follow the branch meanwhile.
+
+        A save builds on what its unit of work holds, even if the save itself
+        reads (unique checks).
+        """
+        with self.store.write_lock:
+            self.follow_paused += 1
+            try:
+                yield
+            finally:
+                self.follow_paused -= 1
+
+    # -- committing ---------------------------------------------------------------------------
+    def commit(
+        self,
+        message: str,
+        author: pygit2.Signature,
+        committer: pygit2.Signature,
+        move_branch: MoveHook,
+        rebase: RebaseHook,
+    ) -> Optional[pygit2.Oid]:
+        """The one way a unit's work becomes a commit; ``None`` if nothing changed.
+
+        Writes the trees and the commit, then ``move_branch`` compares and
+        swaps the branch; if another writer moved it, ``rebase`` puts the
+        commit on top of theirs (and moves the unit itself).
+        """
+        with self.store.write_lock:
+            stage = self.stage
+            tree_id = stage.write()
+            start_tree = self.start_tree_id()
+            if tree_id == start_tree or (start_tree is None and len(self.store.repo[tree_id]) == 0):  # type: ignore[arg-type]
+                return None
+            parents = [self.start] if self.start is not None else []
+            commit_id = self.store.write_commit(tree_id, parents, message, author, committer)
+            try:
+                move_branch(commit_id, message)
+            except BranchMoved:
+                return rebase(commit_id, message, author, committer)
+            self.move_to(commit_id, stage.base)
+            return commit_id
 
     def move_to(self, start: Optional[pygit2.Oid], tree: Optional[pygit2.Tree]) -> None:
         """Stand on commit ``start`` with ``tree`` staged (its own tree: nothing pending).

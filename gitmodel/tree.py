@@ -8,7 +8,7 @@ the 100,000th object costs what staging the first did.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Optional, Union
+from typing import Callable, Iterable, Iterator, Optional, Union
 
 import pygit2
 from pygit2.enums import FileMode
@@ -72,6 +72,14 @@ class StagingTree:
         """Stage ``path`` to point at ``oid`` (a blob, or a tree with TREE mode)."""
         parts = split_path(path)
         self._parent_of(parts).entries[parts[-1]] = (oid, mode)
+
+    def apply(self, edits: Iterable[tuple[str, Optional[Entry]]]) -> None:
+        """Stage each ``(path, entry)``; an entry of ``None`` removes the path."""
+        for path, entry in edits:
+            if entry is None:
+                self.remove(path)
+            else:
+                self.set(path, entry[0], entry[1])
 
     def remove(self, path: str) -> bool:
         """Stage the removal of a file or folder; False if it did not exist."""

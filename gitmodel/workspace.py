@@ -9,15 +9,14 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from collections import OrderedDict
 from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 
 import pygit2
-from pygit2.enums import ObjectType, SortMode
+from pygit2.enums import SortMode
 
-from . import concurrency, locks, refs
+from . import locks, refs
 from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
@@ -26,11 +25,18 @@ from .exceptions import (
     CorruptObject,
     PendingChanges,
     RepositoryError,
-    RepositoryNotFound,
 )
-from .models import GitModel, ModelBase, _copy_data
+from .git import refs as git_refs
+from .models import GitModel, ModelBase
 from .refs import Branch, Treeish, branch_ref
 from .session import Savepoint, UnitOfWork
+from .store import (  # noqa: F401 - TREE_CACHE_LIMIT and CACHE_MAX_SIZE are documented here
+    CACHE_MAX_SIZE,
+    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_OBJECT_CACHE_SIZE,
+    TREE_CACHE_LIMIT,
+    Store,
+)
 from .tree import BLOB_MODE, TREE_MODE, Entry, NameMatch, StagingTree
 
 if TYPE_CHECKING:
@@ -43,20 +49,6 @@ _NO_CHOICE: Any = object()
 M = TypeVar("M", bound=GitModel)
 
 DEFAULT_IDENTITY: Identity = ("gitmodel", "gitmodel@localhost")
-DEFAULT_LOCK_TIMEOUT = 10.0
-DEFAULT_OBJECT_CACHE_SIZE = 20_000
-TREE_CACHE_LIMIT = 64 * 1024 * 1024
-CACHE_MAX_SIZE = 512 * 1024 * 1024
-
-
-def _tune_libgit2_cache() -> None:
-    # libgit2 keeps no tree over 4 KiB in its cache by default, so a large
-    # model folder would be parsed again on every lookup.
-    pygit2.settings.cache_object_limit(ObjectType.TREE, TREE_CACHE_LIMIT)
-    pygit2.settings.cache_max_size(CACHE_MAX_SIZE)
-
-
-_tune_libgit2_cache()
 
 
 class ModelRegistry(dict):  # type: ignore[type-arg]
@@ -89,29 +81,17 @@ class Workspace:
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         object_cache_size: int = DEFAULT_OBJECT_CACHE_SIZE,
         follow: bool = True,
-        stale_lock_age: float = concurrency.DEFAULT_STALE_LOCK_AGE,
+        stale_lock_age: float = git_refs.DEFAULT_STALE_LOCK_AGE,
     ) -> None:
-        path = os.fspath(repo_path)
-        if not os.path.exists(path):
-            raise RepositoryNotFound(f"no git repository at {path!r}: the path does not exist")
-        try:
-            # NO_SEARCH: a folder inside some other repository is not that repository
-            self.repo = pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
-        except (pygit2.GitError, KeyError) as exc:
-            raise RepositoryNotFound(f"no git repository at {path!r}: {exc}") from None
-        self.path = self.repo.path
+        #: the repository, its object cache and its refs (see :mod:`gitmodel.store`)
+        self.store = Store(repo_path, lock_timeout, stale_lock_age, object_cache_size)
+        self.repo = self.store.repo
+        self.path = self.store.path
+        #: serializes the short steps that change shared state
+        self.write_lock = self.store.write_lock
         self._author = author
-        self.lock_timeout = lock_timeout
         #: with nothing pending, operations first move to the branch's latest commit
         self.follow = follow
-        self._follow_stamp: Optional[tuple[object, ...]] = None  # see concurrency.ref_stamp
-        #: seconds after which a ref lock file is taken as left by a dead process
-        self.stale_lock_age = stale_lock_age
-        self.object_cache_size = object_cache_size
-        # an LRU map: OrderedDict evicts its oldest entry in O(1) (a plain dict
-        # slows down as deleted slots pile up at its front)
-        self._objects: OrderedDict[pygit2.Oid, GitModel] = OrderedDict()
-        self.write_lock = threading.RLock()
         self.models = ModelRegistry()
         #: the branch a new unit of work starts on (see :mod:`gitmodel.session`)
         self._default_head = self._initial_head(initial_branch)
@@ -150,6 +130,37 @@ class Workspace:
             return str(head.target)
         return "refs/heads/master"
 
+    @property
+    def lock_timeout(self) -> float:
+        """Seconds a busy ref lock (or a lock taken with :meth:`lock`) is waited for."""
+        return self.store.lock_timeout
+
+    @lock_timeout.setter
+    def lock_timeout(self, value: float) -> None:
+        self.store.lock_timeout = value
+
+    @property
+    def stale_lock_age(self) -> float:
+        """Seconds after which a ref lock file is taken as left by a dead process."""
+        return self.store.stale_lock_age
+
+    @stale_lock_age.setter
+    def stale_lock_age(self, value: float) -> None:
+        self.store.stale_lock_age = value
+
+    @property
+    def object_cache_size(self) -> int:
+        """How many decoded objects the workspace keeps (least recently used go first)."""
+        return self.store.object_cache_size
+
+    @object_cache_size.setter
+    def object_cache_size(self, value: int) -> None:
+        self.store.object_cache_size = value
+
+    @property
+    def _objects(self) -> Any:
+        return self.store.objects
+
     # -- identity ---------------------------------------------------------------
     @property
     def default_author(self) -> Identity:
@@ -177,8 +188,7 @@ class Workspace:
 
     def _new_unit(self) -> UnitOfWork:
         head = self._default_head
-        target = concurrency.read_ref(self.repo, head)
-        unit = UnitOfWork(self.repo, head, _commit_at(self.repo, head, target))
+        unit = UnitOfWork(self.store, head, self.store.commit_at(head))
         self._local.unit = unit
         return unit
 
@@ -222,7 +232,7 @@ class Workspace:
     def branch(self) -> Optional[Branch]:
         """The current branch, or ``None`` before its first commit."""
         head = self.head
-        commit = _commit_at(self.repo, head, concurrency.read_ref(self.repo, head))
+        commit = self.store.commit_at(head)
         if commit is None:
             return None
         return Branch(self.repo.references[head], commit)
@@ -233,14 +243,17 @@ class Workspace:
         Operations call this themselves while :attr:`follow` is true (one ref
         read); pending changes stay built on the commit they started from.
         """
-        concurrency.follow_branch(self)
+        if self.follow:
+            self._unit.follow()
 
     @property
     def index(self) -> pygit2.Tree:
         """The staged state as a ``pygit2.Tree`` (tree objects written now)."""
-        concurrency.follow_branch(self)
+        unit = self._unit
+        if self.follow:
+            unit.follow()
         with self.write_lock:
-            return self.repo[self.stage.write()]  # type: ignore[return-value]
+            return self.repo[unit.stage.write()]  # type: ignore[return-value]
 
     @property
     def detached(self) -> bool:
@@ -248,7 +261,7 @@ class Workspace:
         return self._detached is not None
 
     def _start_tree_id(self) -> Optional[pygit2.Oid]:
-        return concurrency.start_tree_id(self)
+        return self._unit.start_tree_id()
 
     # -- models -----------------------------------------------------------------
     def register_model(self, cls: type[M]) -> type[M]:
@@ -315,13 +328,7 @@ class Workspace:
     # -- object cache -------------------------------------------------------------
     def cached_object(self, oid: pygit2.Oid) -> Optional[GitModel]:
         """The decoded object for data blob ``oid`` if cached (do not mutate it)."""
-        obj = self._objects.get(oid)
-        if obj is not None:
-            try:
-                self._objects.move_to_end(oid)  # least recently used goes first
-            except KeyError:  # evicted meanwhile by another thread
-                pass
-        return obj
+        return self.store.cached(oid)  # type: ignore[no-any-return]
 
     def cache_object(
         self, oid: pygit2.Oid, obj: GitModel, copy: bool = True, evict: bool = True
@@ -333,46 +340,22 @@ class Workspace:
         entry goes first, or, with ``evict=False``, nothing is added to a full
         cache. Returns whether ``obj`` was cached.
         """
-        if self.object_cache_size <= 0:
+        if self.store.object_cache_size <= 0:
             return False
-        objects = self._objects
-        if copy:
-            snapshot = type(obj).__new__(type(obj))
-            snapshot._blob_oids = None
-            snapshot._data = _copy_data(obj._data, obj._meta.mutable_fields)
-            # what a fresh read would give: fields that are not serialized get their default
-            for field in obj._meta.fields:
-                if not field.serialize:
-                    snapshot._data[field.name] = field.get_default()
-            snapshot._stored = obj._stored
-            snapshot._extra = dict(obj._extra)
-            snapshot._stored_id = obj._stored_id
-            snapshot._oid = oid
-            obj = snapshot
-        with self.write_lock:  # threads reading at once: evict and add as one step
-            if oid in objects:
-                objects.move_to_end(oid)
-            elif len(objects) >= self.object_cache_size:
-                if not evict:
-                    return False
-                while len(objects) >= self.object_cache_size:
-                    objects.popitem(last=False)
-            objects[oid] = obj
-        return True
+        return self.store.remember(oid, obj._as_read(oid) if copy else obj, evict)
 
     def read_object(self, oid: pygit2.Oid) -> tuple[int, bytes]:
         """``(type, raw data)`` of object ``oid`` in one read; ``KeyError`` if missing."""
-        odb: Optional[pygit2.Odb] = self.__dict__.get("_odb")
-        if odb is None:
-            odb = self.__dict__["_odb"] = self.repo.odb
-        return odb.read(oid)  # type: ignore[no-any-return]
+        return self.store.read_object(oid)
 
     # -- reading ---------------------------------------------------------------
     def lookup(self, path: str) -> Optional[Entry]:
         """``(oid, mode)`` at ``path`` in the staged state, or ``None``."""
-        concurrency.follow_branch(self)
+        unit = self._unit
+        if self.follow:
+            unit.follow()
         with self.write_lock:
-            return self.stage.lookup(path)
+            return unit.stage.lookup(path)
 
     def resolve(self, conflict: Conflict, choice: Any = _NO_CHOICE, *, value: Any = _NO_CHOICE) -> None:
         """Settle a merge conflict: ``'ours'``, ``'theirs'``, ``'base'`` or a value.
@@ -409,7 +392,7 @@ class Workspace:
         ``tree`` is ``None`` for the staged state, else the tree searched.
         """
         if treeish is None:
-            concurrency.follow_branch(self)
+            self.refresh()
             stage, tree = self.stage, None
         else:
             tree = self.resolve_tree(treeish)
@@ -435,38 +418,32 @@ class Workspace:
         self._require_writable()
         data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
         with self.write_lock:
-            oid = self.repo.create_blob(data)
-            self.stage.set(path, oid, mode)
-        return oid
+            return self._unit.add_blob(path, data, mode)
 
     def add(self, path: str, entries: Any) -> None:
         """Stage entries ``(name, oid, mode)`` (or a name -> oid dict) under folder ``path``."""
         self._require_writable()
         items = entries.items() if isinstance(entries, dict) else entries
+        folder = path.strip("/")
+        edits = []
+        for item in items:
+            name, oid, *rest = item if not isinstance(entries, dict) else (*item,)
+            mode = rest[0] if rest else BLOB_MODE
+            target = f"{folder}/{name}" if folder else name
+            edits.append((target, (pygit2.Oid(hex=oid) if isinstance(oid, str) else oid, int(mode))))
         with self.write_lock:
-            for item in items:
-                name, oid, *rest = item if not isinstance(entries, dict) else (*item,)
-                mode = rest[0] if rest else BLOB_MODE
-                target = f"{path.strip('/')}/{name}" if path.strip("/") else name
-                self.stage.set(target, pygit2.Oid(hex=oid) if isinstance(oid, str) else oid, int(mode))
+            self._unit.write_all(edits)
 
     def remove(self, path: str) -> bool:
         """Stage the removal of a file or folder; False if it was not there."""
         self._require_writable()
         with self.write_lock:
-            return self.stage.remove(path)
+            return self._unit.write(path, None)
 
     def has_changes(self) -> bool:
         """True when the staged state differs from the branch's last commit."""
         with self.write_lock:
-            start = self._start_tree_id()
-            if not self.stage.is_dirty and self.stage.base is not None:
-                tree_id = self.stage.base.id
-            else:
-                tree_id = self.stage.write()
-            if start is None:
-                return len(self.repo[tree_id]) > 0  # type: ignore[arg-type]
-            return tree_id != start
+            return self._unit.has_changes()
 
     def changed_paths(self) -> set[str]:
         """Paths (files) whose staged state differs from the last commit."""
@@ -533,30 +510,17 @@ class Workspace:
         """
         self._require_writable()
         unit = self._unit
+        from . import merge  # the facade hands the merge layer in as the rebase hook
+
         if unit.merge is not None:
-            from . import merge
-
             return merge.commit_merge(self, message, author, committer)
-        with self.write_lock:
-            tree_id = unit.stage.write()
-            start_tree = self._start_tree_id()
-            if tree_id == start_tree or (start_tree is None and len(self.repo[tree_id]) == 0):  # type: ignore[arg-type]
-                return None
-            author_sig = self._signature(author)
-            committer_sig = self._signature(committer) if committer else author_sig
-            parents = [unit.start] if unit.start is not None else []
-            commit_id = self.repo.create_commit(
-                None, author_sig, committer_sig, message, tree_id, parents
-            )
-            try:
-                self._move_branch(commit_id, message)
-            except BranchMoved:
-                # another writer committed: merge our changes onto its head
-                from . import merge
+        author_sig = self._signature(author)
+        committer_sig = self._signature(committer) if committer else author_sig
 
-                return merge.commit_rebased(self, commit_id, message, author_sig, committer_sig)
-            unit.move_to(commit_id, unit.stage.base)
-            return commit_id
+        def rebase(own: pygit2.Oid, text: str, who: pygit2.Signature, by: pygit2.Signature) -> Any:
+            return merge.commit_rebased(self, own, text, who, by)
+
+        return unit.commit(message, author_sig, committer_sig, self._move_branch, rebase)
 
     def _move_branch(
         self,
@@ -571,11 +535,12 @@ class Workspace:
 
         ``also``: more ref moves made in the same step. A ref locked by
         another writer is waited for (bounded); a lock file left by a killed
-        process is broken. See :mod:`gitmodel.concurrency`.
+        process is broken. See :mod:`gitmodel.git.refs`.
         """
         if expected is _NO_CHOICE:
             expected = self._start
-        concurrency.move_branch(self, commit_id, message, expected, reflog, also)
+        summary = message.splitlines()[0] if message else ""
+        self.store.move_refs([(self.head, expected, commit_id), *also], reflog or f"commit: {summary}")
 
     def _move_branch_matching(
         self, commit_id: pygit2.Oid, log_message: str, expected: Any = _NO_CHOICE
@@ -583,7 +548,7 @@ class Workspace:
         """One compare-and-swap without ref transactions (pygit2 < 1.19)."""
         if expected is _NO_CHOICE:
             expected = self._start
-        concurrency._swap_matching(self.repo, self.head, expected, commit_id, log_message)
+        git_refs._swap_matching(self.repo, self.head, expected, commit_id, log_message)
 
     @contextmanager
     def commit_on_success(
@@ -692,7 +657,7 @@ class Workspace:
         Topological order breaks ties between commits made in the same
         second, so a child always comes before its parent.
         """
-        concurrency.follow_branch(self)
+        self.refresh()
         if self._start is None:
             return iter(())
         return self.repo.walk(self._start, sort)  # type: ignore[no-any-return]
@@ -900,19 +865,6 @@ def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
         return tree is not None and tree[path].filemode != TREE_MODE  # type: ignore[attr-defined]
     except KeyError:
         return False
-
-
-def _commit_at(
-    repo: pygit2.Repository, ref: str, target: Optional[pygit2.Oid]
-) -> Optional[pygit2.Commit]:
-    """The commit ``ref`` points at (``target``); a corrupt ref raises ``RepositoryError``."""
-    if target is None:
-        return None
-    commit = repo.get(target)
-    if not isinstance(commit, pygit2.Commit):
-        what = "a missing object" if commit is None else f"a {type(commit).__name__}"
-        raise RepositoryError(f"{ref} is corrupt: it points at {what} ({target})")
-    return commit
 
 
 def _abstract_meta() -> type:

@@ -1,17 +1,11 @@
-"""Many writers on one branch: compare-and-swap commits and branch following.
+"""Refs: reading them, moving them by compare-and-swap, and their lock files.
 
-Every commit moves the branch ref only if it still points at the commit the
-workspace built on (the ref is locked through ``repo.transaction()``, which
-creates ``<ref>.lock`` with ``O_EXCL``). Another writer holding that lock for
-its few microseconds is waited for with a bounded, jittered back-off; a lock
-file left behind by a killed process is removed once it is older than
-:attr:`Workspace.stale_lock_age` seconds.
-
-A workspace with nothing pending follows its branch: before an operation it
-checks the branch ref (one ``stat`` of the ref file, a read only when the
-file changed) and, if another writer moved it, starts over from the new
-commit. That is what lets a web worker see what another worker
-committed a moment ago.
+Every move is a compare-and-swap: a ref moves only if it still points
+where the caller expects (the ref is locked through ``repo.transaction()``,
+which creates ``<ref>.lock`` with ``O_EXCL``). Another writer holding that
+lock for its few microseconds is waited for with a bounded, jittered
+back-off; a lock file left behind by a killed process is removed once it
+is older than ``stale_lock_age`` seconds. Knows nothing of models.
 """
 
 from __future__ import annotations
@@ -20,7 +14,7 @@ import os
 import random
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 try:
     import fcntl
@@ -29,10 +23,7 @@ except ImportError:  # pragma: no cover - not a POSIX system
 
 import pygit2
 
-from .exceptions import BranchMoved, LockWaitTimeoutExceeded, RepositoryError
-
-if TYPE_CHECKING:
-    from .workspace import Workspace
+from ..exceptions import BranchMoved, LockWaitTimeoutExceeded, RepositoryError
 
 #: A ref lock file older than this (seconds) was left by a dead process.
 DEFAULT_STALE_LOCK_AGE = 30.0
@@ -40,6 +31,8 @@ DEFAULT_STALE_LOCK_AGE = 30.0
 BREAKER_FILE = "gitmodel.breaker"
 _FIRST_DELAY = 0.0005
 _MAX_DELAY = 0.05
+#: one ref update: ``(ref name, expected target, new target or None to delete)``
+RefMove = tuple[str, Optional[pygit2.Oid], Optional[pygit2.Oid]]
 
 
 def read_ref(repo: pygit2.Repository, name: str) -> Optional[pygit2.Oid]:
@@ -99,33 +92,21 @@ def _breaker_turn(repo: pygit2.Repository) -> Iterator[None]:
         os.close(fd)
 
 
-#: one ref update: ``(ref name, expected target, new target or None to delete)``
-RefMove = tuple[str, Optional[pygit2.Oid], Optional[pygit2.Oid]]
-
-
-def move_branch(
-    ws: Workspace,
-    commit_id: pygit2.Oid,
-    message: str,
-    expected: Optional[pygit2.Oid],
-    reflog: Optional[str] = None,
-    also: Sequence[RefMove] = (),
+def move_refs(
+    repo: pygit2.Repository,
+    moves: Sequence[RefMove],
+    reflog: str,
+    lock_timeout: float,
+    stale_lock_age: float = DEFAULT_STALE_LOCK_AGE,
 ) -> None:
-    """Point ``ws.head`` at ``commit_id`` if it is still at ``expected``.
+    """Compare-and-swap ``moves`` together: each ref only if it is still at
+    its expected target, else :class:`BranchMoved` and nothing changed.
 
-    ``also``: more refs moved in the same step, each only if it still is at
-    its expected target. Raises :class:`BranchMoved` (nothing changed) when
-    another writer moved a ref, :class:`LockWaitTimeoutExceeded` when a ref
-    stays locked longer than ``ws.lock_timeout``.
+    A busy ref lock is waited for up to ``lock_timeout`` seconds, then
+    :class:`LockWaitTimeoutExceeded`; a lock file older than
+    ``stale_lock_age`` seconds is broken.
     """
-    summary = message.splitlines()[0] if message else ""
-    move_refs(ws, [(ws.head, expected, commit_id), *also], reflog or f"commit: {summary}")
-
-
-def move_refs(ws: Workspace, moves: Sequence[RefMove], reflog: str) -> None:
-    """Compare-and-swap ``moves`` together (see :func:`move_branch`)."""
-    repo = ws.repo
-    deadline = time.monotonic() + ws.lock_timeout
+    deadline = time.monotonic() + lock_timeout
     delay = _FIRST_DELAY
     while True:
         try:
@@ -134,13 +115,13 @@ def move_refs(ws: Workspace, moves: Sequence[RefMove], reflog: str) -> None:
         except (pygit2.GitError, OSError, ValueError) as exc:
             locked = [p for p in (lock_file_path(repo, m[0]) for m in moves) if os.path.exists(p)]
             if locked:
-                if break_stale_lock_file(repo, locked[0], ws.stale_lock_age):
+                if break_stale_lock_file(repo, locked[0], stale_lock_age):
                     continue
             elif "lock" not in str(exc):  # not a busy lock that was released meanwhile
                 raise RepositoryError(f"cannot move {moves[0][0]}: {exc}") from None
             if time.monotonic() >= deadline:
                 raise LockWaitTimeoutExceeded(
-                    f"{moves[0][0]} stayed locked for {ws.lock_timeout:g}s "
+                    f"{moves[0][0]} stayed locked for {lock_timeout:g}s "
                     f"({', '.join(locked) or 'a lock file'} exists); nothing was committed"
                 ) from None
         # back off with jitter so that many writers do not spin in step
@@ -150,7 +131,7 @@ def move_refs(ws: Workspace, moves: Sequence[RefMove], reflog: str) -> None:
 
 def _moved(head: str, expected: Optional[pygit2.Oid], current: Optional[pygit2.Oid]) -> BranchMoved:
     return BranchMoved(
-        f"{head} moved to {current} while this workspace was at {expected}; "
+        f"{head} moved to {current} while the writer was at {expected}; "
         "nothing was committed",
         current,
         ref=head,
@@ -204,46 +185,6 @@ def _swap_matching(
         raise  # the ref lock is busy: the caller waits and retries
 
 
-def follow_branch(ws: Workspace) -> None:
-    """Move a unit of work with nothing pending to its branch's latest commit.
-
-    Costs one ``stat`` (a ref read when the ref file changed) when the
-    unit is clean, nothing when changes are pending (they stay built on
-    the commit they started from).
-    """
-    unit = ws._unit
-    if not ws.follow or unit.detached is not None or unit.follow_paused or unit.merge is not None:
-        return
-    stage = unit.stage
-    if stage.is_dirty:
-        return
-    head = unit.head
-    stamp = ref_stamp(ws.repo.path, head)
-    if stamp is not None and stamp == unit.follow_stamp:
-        return  # the ref files have not changed since the last read
-    try:
-        ref = ws.repo.references.get(head)  # the ref file changed: read it
-    except (pygit2.GitError, ValueError) as exc:
-        raise RepositoryError(f"{head} is corrupt: {exc}") from None
-    target = ref.target if ref is not None else None
-    if target == unit.start:
-        if stamp is not None and time.time_ns() - stamp[1] >= _SETTLE_NS:  # type: ignore[operator]
-            unit.follow_stamp = stamp  # settled: a later write gets a later time
-        return  # nobody moved the branch
-    with ws.write_lock:
-        if stage.is_dirty:
-            return
-        base_id = stage.base.id if stage.base is not None else None
-        if base_id != start_tree_id(ws):
-            return  # trees written (ws.index) but not committed: still pending
-        if target is not None and not isinstance(target, pygit2.Oid):
-            raise RepositoryError(f"{head} is a symbolic ref to {target!r}, not a branch")
-        commit = ws.repo.get(target) if target is not None else None
-        if target is not None and not isinstance(commit, pygit2.Commit):
-            raise RepositoryError(f"{head} points at {target}, which is not a commit")
-        unit.move_to(target, commit.tree if commit is not None else None)
-
-
 #: A ref file written less than this long ago (ns) is read, not trusted by
 #: its stamp: file times are as coarse as the kernel's tick.
 _SETTLE_NS = 50_000_000
@@ -275,32 +216,3 @@ def ref_stamp(git_dir: str, ref_name: str) -> Optional[tuple[object, ...]]:
 
 
 _ref_paths: dict[tuple[str, str], str] = {}
-
-
-@contextmanager
-def paused(ws: Workspace) -> Iterator[None]:
-    """Hold ``ws.write_lock`` and do not follow the branch meanwhile.
-
-    A save builds on what its unit of work holds, even if the save itself
-    reads (unique checks).
-    """
-    unit = ws._unit
-    with ws.write_lock:
-        unit.follow_paused += 1
-        try:
-            yield
-        finally:
-            unit.follow_paused -= 1
-
-
-def start_tree_id(ws: Workspace) -> Optional[pygit2.Oid]:
-    """The tree id of the calling unit's start commit, memoized per commit."""
-    start = ws._unit.start
-    if start is None:
-        return None
-    cached = ws.__dict__.get("_start_tree_memo")
-    if cached is not None and cached[0] == start:
-        return cached[1]  # type: ignore[no-any-return]
-    tree_id = ws.repo[start].tree_id  # type: ignore[attr-defined]
-    ws.__dict__["_start_tree_memo"] = (start, tree_id)
-    return tree_id  # type: ignore[no-any-return]

@@ -1,0 +1,133 @@
+"""The store: one repository, its object cache, and its refs moved by compare-and-swap.
+
+Knows nothing of models or merges: it reads and writes git objects, keeps
+decoded values of data blobs in a bounded cache (equal blob id, equal
+data), and moves refs only if they still point where the caller expects.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from typing import Any, Optional, Sequence, Union
+
+import pygit2
+from pygit2.enums import ObjectType
+
+from .exceptions import RepositoryError, RepositoryNotFound
+from .git import refs
+from .git.refs import DEFAULT_STALE_LOCK_AGE, RefMove
+
+DEFAULT_LOCK_TIMEOUT = 10.0
+DEFAULT_OBJECT_CACHE_SIZE = 20_000
+TREE_CACHE_LIMIT = 64 * 1024 * 1024
+CACHE_MAX_SIZE = 512 * 1024 * 1024
+
+
+def _tune_libgit2_cache() -> None:
+    # libgit2 keeps no tree over 4 KiB in its cache by default, so a large
+    # model folder would be parsed again on every lookup.
+    pygit2.settings.cache_object_limit(ObjectType.TREE, TREE_CACHE_LIMIT)
+    pygit2.settings.cache_max_size(CACHE_MAX_SIZE)
+
+
+_tune_libgit2_cache()
+
+
+class Store:
+    """A git repository opened for gitmodel, shared by every unit of work."""
+
+    def __init__(
+        self,
+        path: Union[str, os.PathLike[str]],
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        stale_lock_age: float = DEFAULT_STALE_LOCK_AGE,
+        object_cache_size: int = DEFAULT_OBJECT_CACHE_SIZE,
+    ) -> None:
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise RepositoryNotFound(f"no git repository at {path!r}: the path does not exist")
+        try:
+            # NO_SEARCH: a folder inside some other repository is not that repository
+            self.repo = pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+        except (pygit2.GitError, KeyError) as exc:
+            raise RepositoryNotFound(f"no git repository at {path!r}: {exc}") from None
+        self.path: str = self.repo.path
+        self.odb = self.repo.odb
+        #: seconds a busy ref lock is waited for
+        self.lock_timeout = lock_timeout
+        #: seconds after which a ref lock file is taken as left by a dead process
+        self.stale_lock_age = stale_lock_age
+        self.object_cache_size = object_cache_size
+        # an LRU map: OrderedDict evicts its oldest entry in O(1) (a plain dict
+        # slows down as deleted slots pile up at its front)
+        self.objects: OrderedDict[pygit2.Oid, Any] = OrderedDict()
+        #: serializes the short steps that change shared state (cache, objects, refs)
+        self.write_lock = threading.RLock()
+
+    # -- objects ----------------------------------------------------------------
+    def read_object(self, oid: pygit2.Oid) -> tuple[int, bytes]:
+        """``(type, raw data)`` of object ``oid`` in one read; ``KeyError`` if missing."""
+        return self.odb.read(oid)  # type: ignore[no-any-return]
+
+    def cached(self, oid: pygit2.Oid) -> Any:
+        """The decoded value remembered for blob ``oid``, or ``None``."""
+        value = self.objects.get(oid)
+        if value is not None:
+            try:
+                self.objects.move_to_end(oid)  # least recently used goes first
+            except KeyError:  # evicted meanwhile by another thread
+                pass
+        return value
+
+    def remember(self, oid: pygit2.Oid, value: Any, evict: bool = True) -> bool:
+        """Keep ``value`` as the decoded form of blob ``oid``; False if not kept.
+
+        The least recently used entry goes first, or, with ``evict=False``,
+        nothing is added to a full cache.
+        """
+        if self.object_cache_size <= 0:
+            return False
+        objects = self.objects
+        with self.write_lock:  # threads reading at once: evict and add as one step
+            if oid in objects:
+                objects.move_to_end(oid)
+            elif len(objects) >= self.object_cache_size:
+                if not evict:
+                    return False
+                while len(objects) >= self.object_cache_size:
+                    objects.popitem(last=False)
+            objects[oid] = value
+        return True
+
+    # -- refs ---------------------------------------------------------------------
+    def read_ref(self, name: str) -> Optional[pygit2.Oid]:
+        """The target of ref ``name`` (``None`` if it does not exist)."""
+        return refs.read_ref(self.repo, name)
+
+    def commit_at(self, ref: str) -> Optional[pygit2.Commit]:
+        """The commit ``ref`` points at; a corrupt ref raises ``RepositoryError``."""
+        target = refs.read_ref(self.repo, ref)
+        if target is None:
+            return None
+        commit = self.repo.get(target)
+        if not isinstance(commit, pygit2.Commit):
+            what = "a missing object" if commit is None else f"a {type(commit).__name__}"
+            raise RepositoryError(f"{ref} is corrupt: it points at {what} ({target})")
+        return commit
+
+    def move_refs(self, moves: Sequence[RefMove], reflog: str) -> None:
+        """Compare-and-swap ``moves`` together (see :func:`gitmodel.git.refs.move_refs`)."""
+        refs.move_refs(self.repo, moves, reflog, self.lock_timeout, self.stale_lock_age)
+
+    def write_commit(
+        self,
+        tree: pygit2.Oid,
+        parents: list[pygit2.Oid],
+        message: str,
+        author: pygit2.Signature,
+        committer: pygit2.Signature,
+    ) -> pygit2.Oid:
+        """Write a commit object (no ref moves)."""
+        return self.repo.create_commit(None, author, committer, message, tree, parents)  # type: ignore[no-any-return]
