@@ -20,6 +20,7 @@ from .exceptions import (
     ReferenceNotFound,
     RepositoryError,
 )
+from .git.diff import tree_deltas
 from .tree import BLOB_MODE
 
 if TYPE_CHECKING:
@@ -183,14 +184,14 @@ def _renamed_from(
         return None
     new_stored = dict(ch.stored_fields(ws, cls, opts.get_data_path(object_id), files[data]))
     new_stored.pop(opts.id_attr, None)
-    for delta in old_folder.diff_to_tree(new_folder).deltas:
-        if delta.status != pygit2.enums.DeltaStatus.DELETED:
-            continue
-        parts = delta.old_file.path.split("/")
+    for path, old_entry, new_entry in tree_deltas(ws.repo, old_folder.id, new_folder.id):
+        if old_entry is None or new_entry is not None:
+            continue  # not a deleted file
+        parts = path.split("/")
         if parts[-1] != data or len(parts) != opts.shard + 2:
             continue
         old_id = parts[-2]
-        old_stored = dict(ch.stored_fields(ws, cls, opts.get_data_path(old_id), delta.old_file.id))
+        old_stored = dict(ch.stored_fields(ws, cls, opts.get_data_path(old_id), old_entry[0]))
         old_stored.pop(opts.id_attr, None)
         if old_stored == new_stored:
             return old_id

@@ -379,7 +379,7 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
         folder = cls._meta.get_object_folder(ident)  # type: ignore[attr-defined]
         for name in sorted(set().union(*entries) - set(owned)):  # stray files in the folder
             _merge_entry(out, f"{folder}/{name}", [e.get(name) for e in entries], strategy)
-        files = tuple({n: e[n][0] for n in owned if n in e and e[n][1] != ch.TREE_MODE} for e in entries)
+        files = tuple({n: e[n][0] for n in owned if n in e and e[n][1] != TREE_MODE} for e in entries)
         if files[2] == files[0] or (files[1] == files[2] and not _has_rules(cls)):
             continue
         om = ObjectMerge(ws, cls, ident, trees, files)  # type: ignore[arg-type]

@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
 import pygit2
 
-from .exceptions import BranchMoved, RepositoryError
+from .exceptions import BranchMoved, PendingChanges, RepositoryError
+from .git.diff import tree_deltas
 from .git.refs import ref_stamp
 from .tree import BLOB_MODE, Entry, StagingTree
 
 if TYPE_CHECKING:
-    from .merge import MergeState
+    from .openmerge import MergeState
     from .models import GitModel
     from .store import Store
 
@@ -87,6 +88,25 @@ class UnitOfWork:
         if start is None:
             return len(self.store.repo[tree_id]) > 0  # type: ignore[arg-type]
         return tree_id != start
+
+    def changed_paths(self) -> set[str]:
+        """Paths (files) whose staged state differs from the start commit."""
+        tree_id = self.stage.write()
+        return {path for path, _old, _new in tree_deltas(self.store.repo, self.start_tree_id(), tree_id)}
+
+    def require_only_pending(self, paths: Iterable[Optional[str]]) -> None:
+        """Raise :class:`PendingChanges` if changes outside ``paths`` (files or
+        folders) are pending: what ``save(commit=True)`` may commit."""
+        exact = {p for p in paths if p}
+        prefixes = tuple(f"{p}/" for p in exact)
+        stage = self.stage
+        if stage.base is not None and stage.base.id == self.start_tree_id():
+            # the overlay alone says what is pending: no need to diff whole trees
+            if all(p in exact or p.startswith(prefixes) for p in stage.touched_paths()):
+                return
+        others = [p for p in self.changed_paths() if p not in exact and not p.startswith(prefixes)]
+        if others:
+            raise PendingChanges("commit", f"{len(others)} path(s), e.g. {sorted(others)[0]!r}")
 
     # -- the one write path into the staging tree ---------------------------------------
     def write(self, path: str, entry: Optional[Entry]) -> bool:
@@ -203,6 +223,46 @@ class UnitOfWork:
         if tree is not None and base is not None and not stage.is_dirty and base.id == tree.id:
             return
         stage.reset(tree)
+
+    @contextmanager
+    def atomic(
+        self, commit: Callable[[], Any], drop_merge: Callable[[MergeState], None]
+    ) -> Iterator[None]:
+        """One atomic unit of work (``commit_on_success``): ``commit()`` at the
+        end of the outermost block; on any failure, back to the state at the
+        start of the block (a merge opened meanwhile dropped with
+        ``drop_merge``). A nested block is a savepoint."""
+        with self.store.write_lock:
+            if not self.savepoints and (self.merge is not None or self.has_changes()):
+                raise PendingChanges("start commit_on_success()")
+            point = Savepoint(self.snapshot())
+        self.savepoints.append(point)
+        try:
+            yield
+            if len(self.savepoints) == 1:
+                commit()
+        except BaseException:
+            with self.store.write_lock:
+                if self.merge is not None and self.merge is not point.snap.merge:
+                    drop_merge(self.merge)
+                point.roll_back(self)
+            raise
+        finally:
+            self.savepoints.pop()
+        if self.savepoints:
+            point.merge_into(self.savepoints[-1])
+
+    @contextmanager
+    def kept(self) -> Iterator[None]:
+        """Run an operation that either succeeds or leaves this unit (staging,
+        base commit, branch, open merge) exactly as it was."""
+        with self.store.write_lock:
+            snap = self.snapshot()
+            try:
+                yield
+            except BaseException:
+                self.restore(snap)
+                raise
 
     def snapshot(self) -> Snapshot:
         """The unit's state, to come back to if an operation fails."""

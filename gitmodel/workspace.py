@@ -29,7 +29,7 @@ from .exceptions import (
 from .git import refs as git_refs
 from .models import GitModel, ModelBase
 from .refs import Branch, Treeish, branch_ref
-from .session import Savepoint, UnitOfWork
+from .session import UnitOfWork
 from .store import (  # noqa: F401 - TREE_CACHE_LIMIT and CACHE_MAX_SIZE are documented here
     CACHE_MAX_SIZE,
     DEFAULT_LOCK_TIMEOUT,
@@ -192,18 +192,10 @@ class Workspace:
         self._local.unit = unit
         return unit
 
-    @contextmanager
-    def _unit_kept(self) -> Iterator[None]:
+    def _unit_kept(self) -> Any:
         """Run an operation that either succeeds or leaves the calling unit of
         work (staging, base commit, branch, open merge) exactly as it was."""
-        unit = self._unit
-        with self.write_lock:
-            snap = unit.snapshot()
-            try:
-                yield
-            except BaseException:
-                unit.restore(snap)
-                raise
+        return self._unit.kept()
 
     @property
     def head(self) -> str:
@@ -447,26 +439,13 @@ class Workspace:
 
     def changed_paths(self) -> set[str]:
         """Paths (files) whose staged state differs from the last commit."""
-        diff = self.diff()
-        paths = set()
-        for delta in diff.deltas:
-            paths.add(delta.old_file.path)
-            paths.add(delta.new_file.path)
-        return paths
+        with self.write_lock:
+            return self._unit.changed_paths()
 
     def require_only_pending(self, *paths: Optional[str]) -> None:
         """Raise :class:`PendingChanges` if changes outside ``paths`` (files or folders) are pending."""
-        exact = {p for p in paths if p}
-        prefixes = tuple(f"{p}/" for p in exact)
-        if self.stage.base is not None and self.stage.base.id == self._start_tree_id():
-            # the overlay alone says what is pending: no need to diff whole trees
-            if all(p in exact or p.startswith(prefixes) for p in self.stage.touched_paths()):
-                return
-        others = [p for p in self.changed_paths() if p not in exact and not p.startswith(prefixes)]
-        if others:
-            raise PendingChanges(
-                "commit", f"{len(others)} path(s), e.g. {sorted(others)[0]!r}"
-            )
+        with self.write_lock:
+            self._unit.require_only_pending(paths)
 
     def diff(self) -> pygit2.Diff:
         """A ``pygit2.Diff`` from the branch's last commit to the staged state."""
@@ -565,28 +544,16 @@ class Workspace:
         each has its own unit of work. A nested block is a savepoint: if it
         raises, its own changes are undone and the outer block goes on.
         """
-        unit = self._unit
-        if not unit.savepoints and (unit.merge is not None or self.has_changes()):
-            raise PendingChanges("start commit_on_success()")
-        with self.write_lock:
-            point = Savepoint(unit.snapshot())
-        unit.savepoints.append(point)
-        try:
-            yield
-            if len(unit.savepoints) == 1:
-                self.commit(message, author, committer)  # a failure is rolled back below
-        except BaseException:
-            with self.write_lock:
-                if unit.merge is not None and unit.merge is not point.snap.merge:
-                    from . import openmerge
+        from . import openmerge
 
-                    openmerge.clear(self, unit.merge)  # a merge opened in the block goes too
-                point.roll_back(unit)
-            raise
-        finally:
-            unit.savepoints.pop()
-        if unit.savepoints:
-            point.merge_into(unit.savepoints[-1])
+        def commit() -> None:
+            self.commit(message, author, committer)
+
+        def drop_merge(state: MergeState) -> None:
+            openmerge.clear(self, state)
+
+        with self._unit.atomic(commit, drop_merge):
+            yield
 
     # -- branches --------------------------------------------------------------------
     def create_branch(self, name: str, start_point: Optional[Treeish] = None) -> Branch:
