@@ -240,7 +240,7 @@ def stored_fields(ws: Workspace, cls: type, path: str, oid: pygit2.Oid) -> dict[
         model_name, stored = json_format.loads(obj.data)
     except (ValueError, RecursionError) as exc:
         raise CorruptObject(path, f"not a valid data file ({exc})") from None
-    if model_name != cls.__name__:
+    if model_name != cls.__name__ and model_name not in cls._meta.previous_names:  # type: ignore[attr-defined]
         raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
     return stored
 
@@ -273,8 +273,10 @@ def python_value(cls: type, name: str, value: Any) -> Any:
 def field_changes(cls: type, old: Optional[dict[str, Any]], new: Optional[dict[str, Any]],
                   old_files: Files, new_files: Files, object_id: str = "x") -> dict[str, tuple[Any, Any]]:
     """``{field: (old, new)}`` between two stored dicts and file maps."""
-    old = old or {}
-    new = new or {}
+    from .schema import with_current_names
+
+    old = with_current_names(cls, old or {})  # type: ignore[arg-type]
+    new = with_current_names(cls, new or {})  # type: ignore[arg-type]
     out: dict[str, tuple[Any, Any]] = {}
     for name in sorted(set(old) | set(new)):
         a, b = old.get(name), new.get(name)

@@ -183,3 +183,79 @@ class PushRejected(RemoteError):
             if any("fast-forward" in r or "fetch first" in r for r in self.rejected.values()):
                 message += ": the remote has commits you do not have; pull first, then push"
         super().__init__(message)
+
+
+class PushRaceLost(PushRejected):
+    """A sync gave up: ``attempts`` pushes in a row found that another clone had pushed first.
+
+    The local commits are kept; a later sync pushes them.
+    """
+
+    def __init__(self, rejected: dict[str, str], attempts: int) -> None:
+        self.attempts = attempts
+        super().__init__(
+            rejected, None,
+            f"push rejected {attempts} times in a row: other clones kept pushing first "
+            f"({'; '.join(f'{ref}: {why}' for ref, why in sorted(rejected.items()))}); "
+            "the local commits are kept: sync again later",
+        )
+
+
+class ShallowHistoryError(RepositoryError):
+    """The answer lies beyond the edge of a shallow clone.
+
+    ``commit`` is the shallow commit where the fetched history stops;
+    ``ws.fetch(depth=...)`` (or ``unshallow=True``) fetches more of it.
+    """
+
+    def __init__(self, message: str, commit: Any = None) -> None:
+        self.commit = commit
+        super().__init__(message)
+
+
+class SigningError(GitModelError):
+    """A commit could not be signed (missing key or program, refused); nothing was committed."""
+
+
+class SignatureError(GitModelError):
+    """Commits that must carry a trusted signature do not.
+
+    ``commits`` lists the :class:`~gitmodel.signing.CommitSignature` of each
+    commit that failed the check.
+    """
+
+    def __init__(self, message: str, commits: list[Any] | None = None) -> None:
+        self.commits = list(commits or [])
+        super().__init__(message)
+class SchemaMismatch(GitModelError):
+    """A model's declaration differs from its schema stored in the repository
+    in a way old objects do not survive; ``differences`` says how, each with
+    the migration that resolves it."""
+
+    def __init__(self, message: str, differences: list[Any] | None = None) -> None:
+        self.differences = differences or []
+        super().__init__(message)
+
+
+class StoredValueMismatch(SchemaMismatch, CorruptObject):
+    """A stored value no longer fits its field's type: names the object's
+    path, the field and the commit read."""
+
+    def __init__(self, path: str, field: str, reason: str, commit: Any = None) -> None:
+        self.field = field
+        self.commit = commit
+        where = f" at commit {str(commit)[:10]}" if commit is not None else ""
+        CorruptObject.__init__(self, path, reason)
+        self.differences = []
+        self.args = (
+            f"stored value of field {field!r} in {path!r}{where} does not fit the "
+            f"declared field: {reason}; migrate it with AlterField",
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class MigrationError(GitModelError):
+    """A migration cannot be applied (missing predecessor, a failing
+    operation); nothing was committed."""

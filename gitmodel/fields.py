@@ -120,6 +120,7 @@ class Field(Generic[T]):
         index: bool = False,
         merge: Callable[[Any, Any, Any], Any] | None = None,
         name: str | None = None,
+        previous_names: Sequence[str] = (),
     ) -> None:
         self.id = id
         self._default = default
@@ -131,6 +132,8 @@ class Field(Generic[T]):
         self.validators = list(validators)
         self.index = index or unique
         self.merge = merge
+        #: names this field was stored under before (read when it is missing)
+        self.previous_names = tuple(previous_names)
         if name is not None:
             self.name = name
         self.model = None

@@ -14,6 +14,7 @@ import pygit2
 from pygit2.enums import FileMode, ObjectType, SortMode
 
 from . import changes as ch
+from . import shallow
 from .exceptions import (
     BranchNotFound,
     MergeConflict,
@@ -131,7 +132,11 @@ def object_history(
         start = target.id
     repo = ws.repo
     folder, data, blobs = ch.object_paths(cls, object_id)
-    state = _PathState(repo, folder, (data, *blobs.values()))
+    state: Union[_PathState, _FirstState] = _PathState(repo, folder, (data, *blobs.values()))
+    if opts.previous_names and opts._custom_data_path is None:  # followed across a RenameModel
+        state = _FirstState([_PathState(repo, folder, (data, *blobs.values()))] + [_PathState(repo, opts.folder_path_of(name, folder),
+                                                  (data, *blobs.values()))
+                                       for name in opts.previous_names])
     by_commit: dict[pygit2.Oid, State] = {}
 
     def commit_state(commit_id: pygit2.Oid) -> State:
@@ -143,11 +148,14 @@ def object_history(
 
     versions: list[Version] = []
     followed: list[Version] = []
+    shallow_edge = shallow.edge(repo)
     for commit in repo.walk(start, SortMode.TOPOLOGICAL | SortMode.TIME):
         now = by_commit.pop(commit.id, _UNSEEN)
         if now is _UNSEEN:
             now = state(commit.tree_id)
         parents = commit.parent_ids
+        if now is not None and commit.id in shallow_edge:
+            raise shallow.beyond_edge(commit, f"{cls.__name__} {object_id!r}")
         before = [commit_state(p) for p in parents]
         if any(now == b for b in before) or (not before and now is None):
             continue
@@ -167,6 +175,20 @@ def object_history(
         versions.extend(v for v in followed if v.commit.id not in seen)
         versions.sort(key=lambda v: -v.commit.commit_time)
     return versions
+
+
+class _FirstState:
+    """The state found first among several folders (today's, then older ones)."""
+
+    def __init__(self, states: list[_PathState]) -> None:
+        self.states = states
+
+    def __call__(self, tree_id: pygit2.Oid) -> State:
+        for state in self.states:
+            found = state(tree_id)
+            if found is not None:
+                return found
+        return None
 
 
 _UNSEEN: Any = object()

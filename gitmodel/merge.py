@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 import pygit2
 
 from . import changes as ch
-from . import openmerge
+from . import openmerge, signing
 from .exceptions import BranchMoved, MergeConflict, PendingChanges, ReferenceNotFound, RepositoryError
 from .fields import JSONField
 from .serializers import json as json_format
@@ -90,6 +90,8 @@ class MergeResult:
     fast_forward: bool = False
     conflicts: list[Conflict] = dc_field(default_factory=list)
     up_to_date: bool = False
+    #: edits of fields a migration on the other side removed (not applied)
+    dropped_edits: list[str] = dc_field(default_factory=list)
 
 
 def describe_conflicts(conflicts: list[Conflict]) -> str:
@@ -439,20 +441,25 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
             return MergeResult(target.id, fast_forward=True)
         base_tree = repo[base_id].tree if base_id is not None else None  # type: ignore[attr-defined]
         ours_tree = repo[start].tree if start is not None else None  # type: ignore[attr-defined]
-        result = merge_trees(ws, base_tree, ours_tree, target.tree, strategy)
+        from .schema_merge import align
+
+        (base_tree, aligned, theirs_tree), dropped = align(ws, base_id, start, target.id)
+        result = merge_trees(ws, base_tree, aligned, theirs_tree, strategy)
         state = MergeState(MERGE, start, base_id, start, target.id, message, result, strategy)
         snap = unit.snapshot()
         try:
+            if aligned is not None and ours_tree is not None and aligned.id != ours_tree.id:
+                unit.move_to(start, aligned)  # our edits in the shape their migrations left
             unit.write_all(result.staged())
             unit.merge = state
             if result.conflicts:
                 openmerge.save(ws, state)
-                return MergeResult(None, conflicts=list(result.conflicts))
+                return MergeResult(None, conflicts=list(result.conflicts), dropped_edits=dropped)
             commit_id = commit_merge(ws, message)
         except BaseException:
             unit.restore(snap)
             raise
-        return MergeResult(commit_id)
+        return MergeResult(commit_id, dropped_edits=dropped)
 
 
 def join(ws: Workspace, pending_ok: bool = False) -> Optional[MergeState]:
@@ -554,7 +561,7 @@ def commit_merge(ws: Workspace, message: str = "", author: Any = None, committer
         author_sig = ws._signature(author)
         committer_sig = ws._signature(committer) if committer else ws._signature(None)
         text = message or state.message
-        commit_id = repo.create_commit(None, author_sig, committer_sig, text, tree_id, state.parents)
+        commit_id = signing.create_commit(ws, author_sig, committer_sig, text, tree_id, state.parents)
         also = [openmerge.drop_move(ws, state)] if state.record is not None else []
         try:
             ws._move_branch(commit_id, text, expected=state.head,
@@ -637,7 +644,7 @@ def commit_rebased(ws: Workspace, own: pygit2.Oid, message: str,
             unit.move_to(head.id, head_tree)
             return None
         parents = ([head.id] if head is not None else []) + list(extra_parents)
-        commit_id = repo.create_commit(None, author, committer, message, new_tree, parents)
+        commit_id = signing.create_commit(ws, author, committer, message, new_tree, parents)
         try:
             ws._move_branch(commit_id, message, expected=head_id, also=also)
         except BranchMoved as exc:

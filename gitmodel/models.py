@@ -38,6 +38,7 @@ from .exceptions import (
     MergeConflict,
     MultipleObjectsReturned,
     ObjectDoesNotExist,
+    StoredValueMismatch,
     ValidationError,
 )
 from .fields import NOT_PROVIDED, Field
@@ -510,9 +511,21 @@ class GitModel(metaclass=ModelBase):
         else:
             tree = ws.resolve_tree(treeish)
             entry = _tree_lookup(tree, path)
+            if entry is None and opts.previous_names:  # a commit from before a RenameModel
+                for old_path in (opts.folder_path_of(name, path) for name in opts.previous_names):
+                    entry = _tree_lookup(tree, old_path)
+                    if entry is not None:
+                        path = old_path
+                        break
         if entry is None:
             raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
-        return cls._load(ws, path, entry[0], tree, object_id)
+        try:
+            return cls._load(ws, path, entry[0], tree, object_id)
+        except StoredValueMismatch as exc:
+            target = ws.resolve_treeish(treeish) if exc.commit is None and treeish is not None else None
+            if not isinstance(target, pygit2.Commit):
+                raise
+            raise StoredValueMismatch(path, exc.field, exc.reason, target.id) from None  # name the commit
 
     @classmethod
     def all(cls, treeish: Any = None, errors: str = "raise") -> QuerySet[Self]:
@@ -568,7 +581,11 @@ class GitModel(metaclass=ModelBase):
                 model_name, stored = json_format.loads(data)
             except (ValueError, RecursionError) as exc:
                 raise CorruptObject(path, f"not a valid data file ({exc})") from None
-            fresh = cls._decode(path, model_name, stored)
+            try:
+                fresh = cls._decode(path, model_name, stored)
+            except StoredValueMismatch as exc:  # name the commit read
+                commit = ws._start if tree is None else None
+                raise StoredValueMismatch(path, exc.field, exc.reason, commit) from None
             fresh._oid = oid
             if ws.cache_object(oid, fresh, copy=False, evict=evict):
                 cached = fresh  # the cache holds it now: hand out a copy
@@ -602,20 +619,22 @@ class GitModel(metaclass=ModelBase):
 
     @classmethod
     def _decode(cls, path: str, model_name: str, stored: dict[str, Any]) -> GitModel:
-        if model_name != cls.__name__:
+        if model_name != cls.__name__ and model_name not in cls._meta.previous_names:
             raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
         obj = cls.__new__(cls)
         obj._blob_oids = None
         obj._data = data = {}
         for field in cls._meta.json_fields:
             name = field.name
+            if name not in stored and field.previous_names:  # stored under an older name
+                name = next((old for old in field.previous_names if old in stored), name)
             if name in stored:
                 try:
-                    data[name] = field.from_json(stored[name])
+                    data[field.name] = field.from_json(stored[name])
                 except ValidationError as exc:
-                    raise CorruptObject(path, exc.message) from None
+                    raise StoredValueMismatch(path, field.name, exc.message) from None
                 except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
-                    raise CorruptObject(path, f'"{name}": {exc!r}') from None
+                    raise StoredValueMismatch(path, field.name, repr(exc)) from None
             else:
                 data[name] = field.get_default()
         for field in cls._meta.transient_fields:
@@ -626,7 +645,7 @@ class GitModel(metaclass=ModelBase):
             data[id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
         known = cls._meta.__dict__.get("_json_names")
         if known is None:  # computed once per model
-            known = frozenset(f.name for f in cls._meta.json_fields)
+            known = frozenset(n for f in cls._meta.json_fields for n in (f.name, *f.previous_names))
             cls._meta.__dict__["_json_names"] = known
         if known.issuperset(stored):
             obj._extra = {}

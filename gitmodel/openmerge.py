@@ -203,8 +203,13 @@ def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
         added = meta["added"]
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise CorruptObject(ref, f"not a readable merge record ({exc})") from None
-    base_tree, ours_tree, theirs_tree = (
-        repo[c].tree if c is not None else None for c in (base, ours, theirs))  # type: ignore[attr-defined]
+    if kind == MERGE and theirs is not None:
+        from .schema_merge import align  # the trees as merge() aligned them
+
+        (base_tree, ours_tree, theirs_tree), _dropped = align(ws, base, ours, theirs)
+    else:
+        base_tree, ours_tree, theirs_tree = (
+            repo[c].tree if c is not None else None for c in (base, ours, theirs))  # type: ignore[attr-defined]
     result = merge.merge_trees(ws, base_tree, ours_tree, theirs_tree, strategy)
     state = MergeState(kind, head, base, ours, theirs, message, result, strategy, record)  # type: ignore[arg-type]
     for entry in added:

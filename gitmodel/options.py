@@ -23,6 +23,7 @@ META_OPTIONS = {
     "id_field",
     "shard",
     "indexes",
+    "previous_names",
 }
 
 
@@ -54,6 +55,9 @@ class ModelOptions:
         if not 0 <= self.shard <= 8:
             raise ConfigurationError("Meta.shard must be between 0 and 8")
         self.indexes = list(values.get("indexes", self.indexes))
+        #: the names the model had before (``RenameModel``): old commits keep
+        #: its objects in their folders, under those names
+        self.previous_names: tuple[str, ...] = tuple(values.get("previous_names", ()))
         custom_path = values.get("get_data_path", custom_path)
         self._custom_data_path: Optional[Callable[..., str]] = custom_path
         if custom_path is not None:
@@ -149,6 +153,11 @@ class ModelOptions:
         folder = before.rsplit("/", 1)[0] if "/" in before else ""
         pattern = re.compile(re.escape(before) + r"[^/]+" + re.escape(after) + r"\Z")
         return folder, lambda candidate: pattern.match(candidate) is not None
+
+    def folder_path_of(self, model_name: str, path: str) -> str:
+        """``path`` (below this model's folder) as it was under the model's
+        previous name ``model_name``."""
+        return model_name.lower() + path[len(self.folder):]
 
     def get_blob_path(self, object_id: str, field: Field[Any]) -> str:
         """Where a ``BlobField`` value of the object is stored: beside its data file."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, U
 import pygit2
 from pygit2.enums import CredentialType, FetchPrune
 
+from . import shallow
 from .exceptions import (
     AuthenticationError,
     BranchNotFound,
@@ -179,13 +180,16 @@ class _Session(pygit2.RemoteCallbacks):
     :class:`AuthenticationError` instead of letting libgit2 retry.
     """
 
-    def __init__(self, inner: Optional[pygit2.RemoteCallbacks], progress: Optional[ProgressCallback]) -> None:
+    def __init__(
+        self, inner: Optional[pygit2.RemoteCallbacks], progress: Optional[ProgressCallback], listen: bool = False
+    ) -> None:
         super().__init__()
         self.inner = inner
         self.progress = progress
         self.tips: RefUpdates = {}
         self.negotiated: RefUpdates = {}
         self.statuses: dict[str, Optional[str]] = {}
+        self.server_said: list[str] = []  # what the server's hooks printed (when listening)
         self.auth_asked = False
         self.cert_refused = False
         self._answered: set[tuple[str, int]] = set()
@@ -194,7 +198,7 @@ class _Session(pygit2.RemoteCallbacks):
         for name, wanted in (
             ("transfer_progress", progress is not None),
             ("push_transfer_progress", progress is not None),
-            ("sideband_progress", False),
+            ("sideband_progress", listen),
         ):
             if not wanted and not _overrides(inner, name):
                 setattr(self, name, None)
@@ -239,6 +243,7 @@ class _Session(pygit2.RemoteCallbacks):
     def sideband_progress(self, string: str) -> None:
         if self.inner is not None:
             self.inner.sideband_progress(string)
+        self.server_said.append(string)
 
     def update_tips(self, refname: str, old: pygit2.Oid, new: pygit2.Oid) -> None:
         if self.inner is not None:
@@ -290,13 +295,15 @@ def _none(oid: Optional[pygit2.Oid]) -> Optional[pygit2.Oid]:
     return None if oid is None or oid == ZERO_OID else oid
 
 
-def _session(ws: Optional[Workspace], callbacks: Any, progress: Optional[ProgressCallback]) -> _Session:
+def _session(
+    ws: Optional[Workspace], callbacks: Any, progress: Optional[ProgressCallback], listen: bool = False
+) -> _Session:
     if callbacks is None and ws is not None:
         callbacks = ws.remote_callbacks
     if callbacks is not None and not isinstance(callbacks, pygit2.RemoteCallbacks):
         kind = type(callbacks).__name__
         raise ConfigurationError(f"callbacks must be a pygit2.RemoteCallbacks, not {kind}")
-    return _Session(callbacks, progress)
+    return _Session(callbacks, progress, listen)
 
 
 # -- clone ----------------------------------------------------------------------
@@ -310,17 +317,28 @@ def clone(
     bare: bool = True,
     callbacks: Optional[pygit2.RemoteCallbacks] = None,
     progress: Optional[ProgressCallback] = None,
+    *,
+    depth: int = 0,
+    single_branch: Optional[bool] = None,
     **kwargs: Any,
 ) -> Workspace:
-    """Clone ``url`` into ``path`` and open a workspace on ``branch`` (default: the remote's HEAD)."""
+    """Clone ``url`` into ``path`` and open a workspace on ``branch`` (default: the remote's HEAD).
+
+    ``depth=N`` fetches only the last N commits (see :mod:`gitmodel.shallow`);
+    ``single_branch`` (default: true when ``depth`` is given) fetches that one branch.
+    """
     url = os.fspath(url)
     path = os.fspath(path)
     existed = os.path.exists(path)
     if existed and (not os.path.isdir(path) or os.listdir(path)):
         raise RepositoryError(f"cannot clone into {path!r}: it exists and is not an empty folder")
+    depth = shallow.clone_depth(depth)
     session = _session(None, callbacks, progress)
+    one_branch = shallow.clone_remote(depth, single_branch, branch, session)
     try:
-        repo = pygit2.clone_repository(url, path, bare=bare, checkout_branch=branch, callbacks=session)
+        repo = pygit2.clone_repository(
+            url, path, bare=bare, checkout_branch=branch, callbacks=session, depth=depth, remote=one_branch
+        )
     except (pygit2.GitError, KeyError, ValueError) as exc:
         _discard(path, existed)
         if branch is not None and "not found" in str(exc).lower() and "reference" in str(exc).lower():
@@ -446,11 +464,15 @@ def fetch(
     callbacks: Optional[pygit2.RemoteCallbacks] = None,
     progress: Optional[ProgressCallback] = None,
     prune: bool = False,
+    depth: Optional[int] = None,
+    unshallow: bool = False,
 ) -> RefUpdates:
     """Fetch ``remote``; returns the refs that moved, ``{ref: (old, new)}``.
 
     Only remote-tracking refs and tags move; the workspace and its branch do
-    not. A failed fetch leaves every ref as it was.
+    not. A failed fetch leaves every ref as it was. In a shallow clone,
+    ``depth=N`` deepens the history to the last N commits and ``unshallow``
+    fetches all of it.
     """
     target = Remotes(ws)._get(remote)
     session = _session(ws, callbacks, progress)
@@ -459,6 +481,7 @@ def fetch(
             callbacks=session,
             prune=FetchPrune.PRUNE if prune else FetchPrune.NO_PRUNE,
             message=f"fetch {remote}",
+            depth=shallow.fetch_depth(ws, depth, unshallow),
         )
     except (pygit2.GitError, KeyError, ValueError) as exc:
         raise session.error(exc, "fetch from", target.url) from None
@@ -492,7 +515,7 @@ def push(
             raise BranchNotFound(name, f"branch {name!r} has no commits to push")
         pairs.append((local, _push_destination(ws, local, remote)))
     specs = [f"{'+' if force else ''}{src}:{dst}" for src, dst in pairs]
-    session = _session(ws, callbacks, progress)
+    session = _session(ws, callbacks, progress, listen=True)
     try:
         target.push(specs, callbacks=session)
     except (pygit2.GitError, KeyError, ValueError) as exc:
@@ -501,7 +524,7 @@ def push(
             rejected = _non_fast_forwards(ws, target, pairs, session)
             raise PushRejected(rejected or {dst: "non-fast-forward" for _, dst in pairs}) from None
         raise session.error(exc, "push to", target.push_url or target.url) from None
-    rejected = {ref: msg for ref, msg in session.statuses.items() if msg}
+    rejected = _server_reasons({ref: msg for ref, msg in session.statuses.items() if msg}, session.server_said)
     pushed = {
         ref: session.negotiated.get(ref, (None, None))
         for ref, msg in session.statuses.items()
@@ -513,6 +536,23 @@ def push(
         for local, dst in pairs:
             set_upstream_config(ws, local, remote, dst)
     return pushed
+
+
+def _server_reasons(rejected: dict[str, str], said: list[str]) -> dict[str, str]:
+    """Add to each refused ref's status the server's own words about it.
+
+    A hook's refusal reaches libgit2 as "hook declined"; why (a protected
+    branch, a rule) is what the hook printed. The lines that name the ref
+    are its reason; with one refused ref, every line the server printed.
+    """
+    lines = [line.strip() for line in "".join(said).replace("\r", "\n").splitlines() if line.strip()]
+    out = {}
+    for ref, status in rejected.items():
+        short = ref.removeprefix("refs/heads/")
+        mine = [line for line in lines if ref in line or f" {short} " in f" {line} "]
+        words = mine or (lines if len(rejected) == 1 else [])
+        out[ref] = f"{status}: {'; '.join(words)}" if words else status
+    return out
 
 
 def _push_destination(ws: Workspace, local: str, remote: str) -> str:
@@ -583,6 +623,7 @@ def pull(
         raise BranchNotFound(remote_ref, f"remote {remote!r} has no branch {short!r}")
     with ws.write_lock, ws._unit_kept():
         _catch_up(ws)
+        shallow.require_merge_base(ws, ref.peel(pygit2.Commit).id)
         short = tracking.removeprefix("refs/remotes/")
         result = ws.merge(tracking, message=f"Merge {short} into {local.removeprefix('refs/heads/')}")
     return PullResult(

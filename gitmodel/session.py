@@ -32,11 +32,22 @@ if TYPE_CHECKING:
     from .models import GitModel
     from .store import Store
 
-#: ``rebase(own commit, message, author, committer)``: put a commit that lost
-#: the race on top of the branch's new head; returns the commit made (or None)
-RebaseHook = Callable[[pygit2.Oid, str, pygit2.Signature, pygit2.Signature], Optional[pygit2.Oid]]
-#: ``move_branch(commit, message)``: compare-and-swap the branch, else ``BranchMoved``
-MoveHook = Callable[[pygit2.Oid, str], None]
+
+
+@dataclass
+class CommitHooks:
+    """What the layers above hand the commit path, which knows nothing of them."""
+
+    #: ``(author, committer, message, tree, parents) -> commit id`` (signed or not)
+    write_commit: Callable[[pygit2.Signature, pygit2.Signature, str, pygit2.Oid, list[pygit2.Oid]], pygit2.Oid]
+    #: ``(commit, message)``: compare-and-swap the branch, else ``BranchMoved``
+    move_branch: Callable[[pygit2.Oid, str], None]
+    #: ``(own commit, message, author, committer)``: put a commit that lost the
+    #: race on top of the branch's new head; the commit made, or ``None``
+    rebase: Callable[[pygit2.Oid, str, pygit2.Signature, pygit2.Signature], Optional[pygit2.Oid]]
+    #: stage what every commit must also hold; True if it staged anything
+    prepare: Callable[[], bool] = lambda: False
+
 #: A ref file written less than this long ago (ns) is read, not trusted by
 #: its stamp: file times are as coarse as the kernel's tick.
 _SETTLE_NS = 50_000_000
@@ -186,14 +197,13 @@ class UnitOfWork:
         message: str,
         author: pygit2.Signature,
         committer: pygit2.Signature,
-        move_branch: MoveHook,
-        rebase: RebaseHook,
+        hooks: CommitHooks,
     ) -> Optional[pygit2.Oid]:
         """The one way a unit's work becomes a commit; ``None`` if nothing changed.
 
-        Writes the trees and the commit, then ``move_branch`` compares and
-        swaps the branch; if another writer moved it, ``rebase`` puts the
-        commit on top of theirs (and moves the unit itself).
+        Writes the trees and the commit, then compares and swaps the branch;
+        if another writer moved it, ``hooks.rebase`` puts the commit on top
+        of theirs (and moves the unit itself).
         """
         with self.store.write_lock:
             stage = self.stage
@@ -201,12 +211,14 @@ class UnitOfWork:
             start_tree = self.start_tree_id()
             if tree_id == start_tree or (start_tree is None and len(self.store.repo[tree_id]) == 0):  # type: ignore[arg-type]
                 return None
+            if hooks.prepare():
+                tree_id = stage.write()
             parents = [self.start] if self.start is not None else []
-            commit_id = self.store.write_commit(tree_id, parents, message, author, committer)
+            commit_id = hooks.write_commit(author, committer, message, tree_id, parents)
             try:
-                move_branch(commit_id, message)
+                hooks.move_branch(commit_id, message)
             except BranchMoved:
-                return rebase(commit_id, message, author, committer)
+                return hooks.rebase(commit_id, message, author, committer)
             self.move_to(commit_id, stage.base)
             return commit_id
 

@@ -120,14 +120,3 @@ class Store:
     def move_refs(self, moves: Sequence[RefMove], reflog: str) -> None:
         """Compare-and-swap ``moves`` together (see :func:`gitmodel.git.refs.move_refs`)."""
         refs.move_refs(self.repo, moves, reflog, self.lock_timeout, self.stale_lock_age)
-
-    def write_commit(
-        self,
-        tree: pygit2.Oid,
-        parents: list[pygit2.Oid],
-        message: str,
-        author: pygit2.Signature,
-        committer: pygit2.Signature,
-    ) -> pygit2.Oid:
-        """Write a commit object (no ref moves)."""
-        return self.repo.create_commit(None, author, committer, message, tree, parents)  # type: ignore[no-any-return]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import SortMode
 
-from . import locks, refs
+from . import locks, refs, schema, signing
 from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
@@ -29,7 +29,7 @@ from .exceptions import (
 from .git import refs as git_refs
 from .models import GitModel, ModelBase
 from .refs import Branch, Treeish, branch_ref
-from .session import UnitOfWork
+from .session import CommitHooks, UnitOfWork
 from .store import (  # noqa: F401 - TREE_CACHE_LIMIT and CACHE_MAX_SIZE are documented here
     CACHE_MAX_SIZE,
     DEFAULT_LOCK_TIMEOUT,
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from .changes import Change
     from .locks import LockInfo
     from .merge import Conflict, MergeResult, MergeState
+    from .signing import CommitSignature, Signer, TrustedKeys
+    from .sync import SyncResult
 
 Identity = tuple[str, str]
 _NO_CHOICE: Any = object()
@@ -71,6 +73,8 @@ class Workspace:
 
     #: Default credentials for fetch/push/pull (set by :meth:`clone`).
     remote_callbacks: Optional[pygit2.RemoteCallbacks] = None
+    #: Signs every commit when set (see :mod:`gitmodel.signing`).
+    signer: Optional[Signer] = None
 
     def __init__(
         self,
@@ -267,6 +271,7 @@ class Workspace:
         if cls._meta.workspace is self:
             if not cls._meta.abstract:
                 self._refuse_shared_folder(cls)
+                schema.check_model(self, cls)  # SchemaMismatch: the class stays unbound
                 self.models[cls.__name__] = cls
             return cls
         existing = self.models.get(cls.__name__)
@@ -316,6 +321,18 @@ class Workspace:
             ):
                 self.register_model(value)
         return self.models
+
+    def schemas(self, treeish: Optional[Treeish] = None) -> dict[str, schema.ModelSchema]:
+        """Model name -> its schema stored in the repository, in the staged
+        state or at ``treeish``; readable without the models' classes."""
+        return schema.stored_schemas(self, treeish)
+
+    def migrate(self, migrations: Any, branch: Optional[str] = None, **commit_info: Any) -> Optional[pygit2.Oid]:
+        """Apply ``migrations`` (see :mod:`gitmodel.migrations`) as one commit on
+        ``branch`` (default: the current one); ``None`` if all were applied."""
+        from . import migrations as _migrations
+
+        return _migrations.migrate(self, migrations, branch, **commit_info)
 
     # -- object cache -------------------------------------------------------------
     def cached_object(self, oid: pygit2.Oid) -> Optional[GitModel]:
@@ -489,17 +506,34 @@ class Workspace:
         """
         self._require_writable()
         unit = self._unit
-        from . import merge  # the facade hands the merge layer in as the rebase hook
-
         if unit.merge is not None:
+            from . import merge
+
             return merge.commit_merge(self, message, author, committer)
         author_sig = self._signature(author)
         committer_sig = self._signature(committer) if committer else author_sig
+        return unit.commit(message, author_sig, committer_sig, self._commit_hooks)
 
-        def rebase(own: pygit2.Oid, text: str, who: pygit2.Signature, by: pygit2.Signature) -> Any:
-            return merge.commit_rebased(self, own, text, who, by)
+    @property
+    def _commit_hooks(self) -> CommitHooks:
+        """What the commit path is handed from above: schema records, signing,
+        the branch move and the rebase of a lost race (the merge layer)."""
+        hooks = self.__dict__.get("_hooks")
+        if hooks is None:
+            from . import merge
 
-        return unit.commit(message, author_sig, committer_sig, self._move_branch, rebase)
+            def rebase(own: pygit2.Oid, text: str, who: pygit2.Signature, by: pygit2.Signature) -> Any:
+                schema.check_moved_head(self)  # unless it migrated what we declare
+                return merge.commit_rebased(self, own, text, who, by)
+
+            def write_commit(who: pygit2.Signature, by: pygit2.Signature, text: str,
+                             tree: pygit2.Oid, parents: list[pygit2.Oid]) -> pygit2.Oid:
+                return signing.create_commit(self, who, by, text, tree, parents)
+
+            hooks = self.__dict__["_hooks"] = CommitHooks(
+                write_commit, self._move_branch, rebase, lambda: schema.stage_declared(self)
+            )
+        return hooks  # type: ignore[no-any-return]
 
     def _move_branch(
         self,
@@ -763,10 +797,15 @@ class Workspace:
         bare: bool = True,
         callbacks: Optional[pygit2.RemoteCallbacks] = None,
         progress: Optional[_remotes.ProgressCallback] = None,
+        *,
+        depth: int = 0,
+        single_branch: Optional[bool] = None,
         **kwargs: Any,
     ) -> Workspace:
-        """Clone ``url`` into ``path`` and open a workspace on it."""
-        return _remotes.clone(cls, url, path, branch, bare, callbacks, progress, **kwargs)
+        """Clone ``url`` into ``path`` and open a workspace on it (``depth=N``: shallow)."""
+        return _remotes.clone(
+            cls, url, path, branch, bare, callbacks, progress, depth=depth, single_branch=single_branch, **kwargs
+        )
 
     @property
     def remotes(self) -> _remotes.Remotes:
@@ -796,6 +835,24 @@ class Workspace:
     ) -> _remotes.PullResult:
         """Fetch, then fast-forward or merge the current branch."""
         return _remotes.pull(self, remote, branch, **kwargs)
+
+    def sync(self, remote: str = "origin", **kwargs: Any) -> SyncResult:
+        """Fetch, merge field by field, push; retried while other clones push first."""
+        from . import sync
+
+        return sync.sync(self, remote, **kwargs)
+
+    def signatures(
+        self, trusted: TrustedKeys, treeish: Optional[Treeish] = None, since: Optional[Treeish] = None
+    ) -> list[CommitSignature]:
+        """Each commit of ``treeish`` (not in ``since``) with its signature checked, newest first."""
+        return signing.signatures(self, trusted, treeish, since)
+
+    def require_signed(
+        self, trusted: TrustedKeys, treeish: Optional[Treeish] = None, since: Optional[Treeish] = None
+    ) -> list[CommitSignature]:
+        """Like :meth:`signatures`; raises ``SignatureError`` unless every commit verifies."""
+        return signing.require_signed(self, trusted, treeish, since)
 
     def ahead_behind(self, remote_branch: Optional[str] = None) -> tuple[int, int]:
         """``(ahead, behind)`` of the current branch against ``remote_branch`` (default: upstream)."""

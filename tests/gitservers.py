@@ -6,6 +6,7 @@
   authentication; run as its own process (``python gitservers.py http ...``).
 - :class:`SshServer`: ``sshd`` with its own config and host keys on a high
   port, accepting one generated key for the current user.
+- :class:`GitoliteServer`: gitolite's per-branch rules behind that ``sshd``.
 
 Every server listens on a free port of the loopback address, runs in its own
 process group and is stopped (or killed, to simulate a crash) by the caller.
@@ -153,18 +154,17 @@ class SshServer(_Server):
     def available(cls) -> bool:
         return os.path.exists(cls.SSHD) and shutil.which("ssh-keygen") is not None
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, authorized_keys: Optional[str] = None) -> None:
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.user = pwd.getpwuid(os.getuid()).pw_name
         self.host_key = self.dir / "host_ecdsa"
         self.client_key = self.dir / "client_ecdsa"
         for key in (self.host_key, self.client_key):
-            subprocess.run(
-                ["ssh-keygen", "-q", "-t", "ecdsa", "-b", "256", "-m", "PEM", "-N", "", "-f", str(key)],
-                check=True,
-            )
-        (self.dir / "authorized_keys").write_text(self.client_key.with_suffix(".pub").read_text())
+            make_key(key)
+        if authorized_keys is None:
+            authorized_keys = self.client_key.with_suffix(".pub").read_text()
+        (self.dir / "authorized_keys").write_text(authorized_keys)
         port = self.port = free_port()
         config = self.dir / "sshd_config"
         config.write_text(
@@ -194,6 +194,71 @@ class SshServer(_Server):
 
     def url(self, path: Path) -> str:
         return f"ssh://{self.user}@{HOST}:{self.port}{Path(path).resolve()}"
+
+
+def make_key(path: Path) -> Path:
+    """A passphrase-less ECDSA key in PEM form (what libssh2 reads everywhere)."""
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ecdsa", "-b", "256", "-m", "PEM", "-N", "", "-f", str(path)], check=True
+    )
+    return path
+
+
+class GitoliteServer:
+    """Gitolite (Debian's ``gitolite3``) behind :class:`SshServer`, set up inside ``workdir``.
+
+    ``users`` get a key each (``keys[name]``); ``conf`` is the text of
+    ``gitolite.conf`` (repositories and per-branch rules). Gitolite runs as
+    the current user with its own home folder: the keys' forced commands
+    point ``HOME`` there, so nothing outside ``workdir`` is touched.
+    """
+
+    SHELL = "/usr/share/gitolite3/gitolite-shell"
+
+    @classmethod
+    def available(cls) -> bool:
+        return SshServer.available() and shutil.which("gitolite") is not None and os.path.exists(cls.SHELL)
+
+    def __init__(self, workdir: Path, users: list[str], conf: str) -> None:
+        self.dir = Path(workdir)
+        self.home = self.dir / "home"
+        self.home.mkdir(parents=True)
+        keys = self.dir / "keys"
+        keys.mkdir()
+        self.keys = {name: make_key(keys / name) for name in ["admin", *users]}
+        self._gitolite("setup", "-pk", str(self.keys["admin"].with_suffix(".pub")))
+        keydir = self.home / ".gitolite" / "keydir"
+        for name in users:
+            shutil.copy(self.keys[name].with_suffix(".pub"), keydir / f"{name}.pub")
+        (self.home / ".gitolite" / "conf" / "gitolite.conf").write_text(
+            "repo gitolite-admin\n    RW+ = admin\n\n" + conf
+        )
+        self._gitolite("compile")
+        self._gitolite("trigger", "POST_COMPILE")
+        generated = (self.home / ".ssh" / "authorized_keys").read_text()
+        forced = generated.replace(f'command="{self.SHELL} ', f'command="env HOME={self.home} {self.SHELL} ')
+        self.ssh = SshServer(self.dir / "ssh", authorized_keys=forced)
+
+    def _gitolite(self, *args: str) -> None:
+        subprocess.run(
+            ["gitolite", *args], check=True, capture_output=True, env={**os.environ, "HOME": str(self.home)}
+        )
+
+    def repository(self, name: str) -> Path:
+        """The bare repository gitolite keeps for ``name``, as plain git sees it."""
+        return self.home / "repositories" / f"{name}.git"
+
+    def url(self, name: str) -> str:
+        return f"ssh://{self.ssh.user}@{HOST}:{self.ssh.port}/{name}"
+
+    def stop(self) -> None:
+        self.ssh.stop()
+
+    def __enter__(self) -> "GitoliteServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 # -- the smart HTTP server (runs in its own process) ------------------------------------

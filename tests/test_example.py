@@ -39,7 +39,7 @@ def test_cms_example_builds_a_repository_git_can_read(tmp_path):
     assert "[redesign] home title: 'Welcome to the new site'" in out
     assert "about at tag 'launch': <p>We make things.</p>" in out
     assert "about now: <p>We make things, carefully, since 2012.</p>" in out
-    assert "work tree: page/about/data.json, page/home/data.json" in out
+    assert "work tree: .gitmodel/schema/Page.json, page/about/data.json, page/home/data.json" in out
 
     # what the example printed as the log is what git sees, newest first
     printed = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("  ")]
@@ -73,6 +73,7 @@ def test_cms_example_builds_a_repository_git_can_read(tmp_path):
     blog = json.loads(git(repo, "show", "redesign:page/blog/data.json"))
     assert blog["fields"]["published"] is False
     assert git(repo, "ls-tree", "-r", "--name-only", main).split() == [
+        ".gitmodel/schema/Page.json",
         "page/about/data.json",
         "page/home/data.json",
     ]

@@ -80,6 +80,7 @@ def test_bad_ids_are_refused_everywhere(Page, bad, run_git):
     assert not ws.has_changes()
     assert ws.branch.oid == before
     assert run_git(ws.path, "ls-tree", "-r", "--name-only", "master").split() == [
+        ".gitmodel/schema/Page.json",
         "page/ok/data.json"
     ]
 

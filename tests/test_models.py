@@ -492,7 +492,7 @@ def test_delete_by_id_and_instance(ws: Workspace, Page, run_git) -> None:
     assert b.oid is None
     assert ws.has_changes()
     oid = ws.commit("drop b")
-    assert run_git(ws.path, "ls-tree", "-r", "--name-only", "master").strip() == ""
+    assert run_git(ws.path, "ls-tree", "-r", "--name-only", "master").split() == [".gitmodel/schema/Page.json"]
     assert Page.get("b", ws.repo[oid].parents[0].id).title == "B"
 
 

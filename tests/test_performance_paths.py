@@ -198,7 +198,7 @@ def test_sharded_paths_fan_out_on_a_hash_of_the_id(ws, run_git):
     expected = f"page/{digest[:2]}/{digest[2:4]}/hello/data.json"
     assert page.get_data_path() == expected
     listed = run_git(ws.path, "ls-tree", "-r", "--name-only", "master").split()
-    assert listed == [expected]
+    assert listed == [".gitmodel/schema/Page.json", expected]
 
 
 def test_sharded_get_all_save_delete_agree(ws, run_git):
@@ -216,10 +216,10 @@ def test_sharded_get_all_save_delete_agree(ws, run_git):
     with pytest.raises(Page.DoesNotExist):
         Page.get("p0010")
     assert len(Page.all()) == 40
-    paths = run_git(ws.path, "ls-tree", "-r", "--name-only", "master").split()
-    assert Page._meta.get_data_path("p0010") not in paths
+    paths = run_git(ws.path, "ls-tree", "-r", "--name-only", "master:page").split()
+    assert Page._meta.get_data_path("p0010").removeprefix("page/") not in paths
     assert len(paths) == 40
-    assert all(p.count("/") == 4 for p in paths)  # page/ab/cd/<id>/data.json
+    assert all(p.count("/") == 3 for p in paths)  # page/ab/cd/<id>/data.json
     run_git(ws.path, "fsck", "--strict")
 
 

@@ -47,7 +47,7 @@ def test_git_show_prints_the_json(ws: Workspace, Page, run_git) -> None:
     }
     assert run_git(ws.path, "show", "master:page/p/body.data") == "raw bytes"
     listing = run_git(ws.path, "ls-tree", "-r", "--name-only", "master").split()
-    assert listing == ["page/p/body.data", "page/p/data.json"]
+    assert listing == [".gitmodel/schema/Page.json", "page/p/body.data", "page/p/data.json"]
 
 
 def test_git_diff_between_commits_reads_as_fields(ws: Workspace, Page, run_git) -> None:

@@ -24,5 +24,9 @@ def test_the_remotes_guide_runs(tmp_path, monkeypatch, capsys):
         ["git", f"--git-dir={hub}", "log", "--format=%s", "master"],
         check=True, capture_output=True, text=True,
     ).stdout.splitlines()
-    assert log[0] == "Alice: contact page" and "Agree on the title" in log
+    assert log[0] == "Alice: signed" and "Alice: contact page" in log and "Agree on the title" in log
+    assert "Bob: events" in log and "Alice: news" in log
+    assert "1 0 ['refs/heads/master']" in out
+    assert "Alice: signed valid alice@example.com" in out
+    assert "['About', 'Contact', 'Events', 'Home', 'News']" in out
     subprocess.run(["git", f"--git-dir={hub}", "fsck", "--strict"], check=True, capture_output=True)

@@ -1,0 +1,498 @@
+"""The schema kept in the repository, and how a declaration compares to it.
+
+Each model's schema -- its fields with their types and options, the id
+field, the folder and the layout -- is stored as
+``.gitmodel/schema/<Model>.json``, one item per line with sorted keys, so it
+diffs and merges like data and tools can read objects without the
+application's code. Ids cannot start a top-level folder (they live below
+their model's folder, and model folders are class names), so the
+``.gitmodel`` folder never collides with an object.
+
+The schema is written in the commit that first stores a model and in each
+commit after its declaration changed in a way old objects survive (a new
+field with a default, changed options). A difference old objects do not
+survive (a removed or retyped field, a new required field without a
+default, another id field or layout) raises :class:`SchemaMismatch` when the
+model is bound to the workspace and when it would be committed; a migration
+(:mod:`gitmodel.migrations`) resolves it.
+
+Public entry points: :meth:`Workspace.schemas <gitmodel.Workspace.schemas>`
+(every stored schema at a treeish), :class:`ModelSchema` /
+:class:`FieldSchema` (the typed records), :func:`declared_schema`,
+:func:`compare`, and :func:`unknown_fields` / :func:`drop_unknown_fields`
+for stored values no declared field reads.
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from dataclasses import dataclass, field as dataclass_field, replace
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional
+
+import pygit2
+
+from . import fields as field_types
+from .exceptions import CorruptObject, SchemaMismatch
+from .validation import id_problem, json_problem
+
+if TYPE_CHECKING:
+    from .models import GitModel
+    from .refs import Treeish
+    from .workspace import Workspace
+
+__all__ = [
+    "SCHEMA_FOLDER",
+    "FORMAT_VERSION",
+    "FieldSchema",
+    "ModelSchema",
+    "SchemaDifference",
+    "declared_schema",
+    "compare",
+    "stored_schemas",
+    "schema_path",
+    "unknown_fields",
+    "drop_unknown_fields",
+    "with_current_names",
+]
+
+#: the folder holding gitmodel's own records (schemas, applied migrations)
+META_FOLDER = ".gitmodel"
+SCHEMA_FOLDER = f"{META_FOLDER}/schema"
+FORMAT_VERSION = 1
+
+#: field attributes recorded as options when the field has them
+_OPTION_ATTRS = (
+    "required", "readonly", "unique", "serialize", "index", "choices",
+    "max_length", "schemes", "max_digits", "decimal_places", "nullable",
+    "previous_names",
+)
+
+
+@dataclass(frozen=True)
+class FieldSchema:
+    """One stored field: its name, type (a :mod:`gitmodel.fields` class
+    name, or ``module.Class`` for another) and options."""
+
+    name: str
+    type: str
+    options: Mapping[str, Any] = dataclass_field(default_factory=dict)
+
+    @property
+    def has_default(self) -> bool:
+        """True if objects that lack this field read a default."""
+        return "default" in self.options or "default_factory" in self.options
+
+    def to_field(self) -> field_types.Field[Any]:
+        """A field instance for this record, for reading values without the
+        application's code: another module's type is read as the
+        :mod:`gitmodel.fields` class it derives from (``JSONField`` if none)."""
+        name = str(self.options.get("base", "JSONField")) if "." in self.type else self.type
+        found = getattr(field_types, name, None)
+        klass: type[field_types.Field[Any]] = (
+            found if isinstance(found, type) and issubclass(found, field_types.Field)
+            else field_types.JSONField)
+        kwargs = constructor_options(klass, self.options)
+        if klass is field_types.RelatedField:
+            kwargs["model"] = self.options.get("to", "")
+        try:
+            made = klass(**kwargs)
+        except (TypeError, ValueError):  # options a base class does not take
+            made = field_types.JSONField()
+        made.name = self.name
+        return made
+
+
+def constructor_options(klass: type, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The recorded ``options`` that ``klass(...)`` takes as keywords."""
+    accepted: set[str] = set()
+    for base in klass.__mro__:
+        code = getattr(base.__dict__.get("__init__"), "__code__", None)
+        if code is not None:
+            accepted.update(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
+    accepted -= {"self", "model", "name", "type", "previous_names", "validators", "merge"}
+    return {k: v for k, v in options.items() if k in accepted}
+
+
+@dataclass(frozen=True)
+class ModelSchema:
+    """The stored schema of one model."""
+
+    model: str
+    folder: str
+    id_field: str
+    data_filename: str = "data.json"
+    shard: int = 0
+    custom_path: bool = False
+    fields: Mapping[str, FieldSchema] = dataclass_field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        """Where this schema is stored in the repository."""
+        return schema_path(self.model)
+
+    def object_folder(self, object_id: str) -> str:
+        """The folder of one object in this layout."""
+        from .options import _shard_digest
+
+        if self.shard:
+            digest = _shard_digest(object_id)
+            shards = "/".join(digest[i * 2 : i * 2 + 2] for i in range(self.shard))
+            return f"{self.folder}/{shards}/{object_id}"
+        return f"{self.folder}/{object_id}"
+
+    def data_path(self, object_id: str) -> str:
+        """Where one object's JSON is stored in this layout."""
+        return f"{self.object_folder(object_id)}/{self.data_filename}"
+
+    def to_json(self) -> bytes:
+        """The stored bytes: sorted keys, one item per line, trailing newline."""
+        doc = {
+            "format": FORMAT_VERSION,
+            "model": self.model,
+            "folder": self.folder,
+            "id_field": self.id_field,
+            "data_filename": self.data_filename,
+            "layout": {"shard": self.shard, "custom_path": self.custom_path},
+            "fields": {
+                name: {"type": f.type, **dict(f.options)} for name, f in self.fields.items()
+            },
+        }
+        return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, path: str = "") -> ModelSchema:
+        """Decode stored bytes; :class:`CorruptObject` if they are not a schema."""
+        try:
+            doc = json.loads(data)
+            layout = doc.get("layout", {})
+            fields = {}
+            for name, spec in doc["fields"].items():
+                options = {k: v for k, v in spec.items() if k != "type"}
+                fields[str(name)] = FieldSchema(str(name), str(spec["type"]), options)
+            schema = cls(
+                model=str(doc["model"]),
+                folder=str(doc["folder"]),
+                id_field=str(doc["id_field"]),
+                data_filename=str(doc.get("data_filename", "data.json")),
+                shard=int(layout.get("shard", 0)),
+                custom_path=bool(layout.get("custom_path", False)),
+                fields=fields,
+            )
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            raise CorruptObject(path, f"not a schema file ({exc!r})") from None
+        for label, value in (("model", schema.model), ("folder", schema.folder),
+                             ("data_filename", schema.data_filename)):
+            top_level = label == "folder" and not value and schema.custom_path
+            problem = None if top_level else id_problem(value)
+            if problem:  # a hostile schema must not steer writes outside its folder
+                raise CorruptObject(path, f"{label} {value!r} {problem}")
+        if not 0 <= schema.shard <= 8:
+            raise CorruptObject(path, f"shard {schema.shard} is not between 0 and 8")
+        return schema
+
+    def with_fields(self, fields: Mapping[str, FieldSchema]) -> ModelSchema:
+        """A copy with other fields."""
+        return replace(self, fields=dict(fields))
+
+
+@dataclass(frozen=True)
+class SchemaDifference:
+    """One way a declaration differs from the stored schema.
+
+    ``survivable``: old objects read correctly without a migration (the
+    declaration is recorded in the next commit). ``hint``: how to migrate.
+    """
+
+    model: str
+    what: str
+    survivable: bool
+    hint: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.what} ({self.hint})" if self.hint else self.what
+
+
+def schema_path(model_name: str) -> str:
+    """The path of a model's stored schema."""
+    return f"{SCHEMA_FOLDER}/{model_name}.json"
+
+
+# -- declarations -------------------------------------------------------------------
+def field_schema(field: field_types.Field[Any], name: Optional[str] = None) -> FieldSchema:
+    """The record of a declared field."""
+    klass = type(field)
+    options: dict[str, Any] = {}
+    if klass.__module__ == field_types.__name__:
+        type_name = klass.__name__
+    else:
+        type_name = f"{klass.__module__}.{klass.__qualname__}"
+        base = next(k for k in klass.__mro__ if k.__module__ == field_types.__name__)
+        options["base"] = base.__name__
+    for attr in _OPTION_ATTRS:
+        value = getattr(field, attr, None)
+        if value is None or (attr == "previous_names" and not value):
+            continue
+        options[attr] = list(value) if isinstance(value, (list, tuple)) else value
+    if field.id:
+        options["id"] = True
+    if field.has_default():
+        default = field._default
+        if callable(default):
+            options["default_factory"] = getattr(default, "__qualname__", type(default).__name__)
+        else:
+            try:
+                stored = field.to_json(default)
+            except (TypeError, ValueError, AttributeError):
+                stored = None
+            if stored is None or json_problem(stored) is None:
+                options["default"] = stored
+    if isinstance(field, field_types.RelatedField):
+        target = field._to_model
+        options["to"] = target if isinstance(target, str) else target.__name__  # type: ignore[union-attr]
+    if isinstance(field, field_types.GitObjectField) and field.type is not None:
+        options["object_type"] = getattr(field.type, "__name__", str(field.type))
+    return FieldSchema(name or field.name, type_name, options)
+
+
+_declared: weakref.WeakKeyDictionary[type, tuple[ModelSchema, bytes, pygit2.Oid]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _declared_entry(model: type[GitModel]) -> tuple[ModelSchema, bytes, pygit2.Oid]:
+    entry = _declared.get(model)
+    if entry is None:
+        opts = model._meta
+        custom = opts.custom_data_path
+        schema = ModelSchema(
+            model=model.__name__,
+            folder=custom[0] if custom is not None else opts.folder,
+            id_field=str(opts.id_attr),
+            data_filename=opts.data_filename,
+            shard=opts.shard,
+            custom_path=custom is not None,
+            fields={f.name: field_schema(f) for f in opts.fields},
+        )
+        data = schema.to_json()
+        entry = (schema, data, pygit2.hash(data))
+        _declared[model] = entry
+    return entry
+
+
+def declared_schema(model: type[GitModel]) -> ModelSchema:
+    """The schema a model class declares (what would be stored for it)."""
+    return _declared_entry(model)[0]
+
+
+# -- comparing ----------------------------------------------------------------------
+def compare(stored: ModelSchema, declared: ModelSchema) -> list[SchemaDifference]:
+    """How ``declared`` differs from ``stored``; empty if they are equal."""
+    name = declared.model
+    out: list[SchemaDifference] = []
+
+    def add(what: str, survivable: bool, hint: str = "") -> None:
+        out.append(SchemaDifference(name, what, survivable, hint))
+
+    for attr, label in (("folder", "folder"), ("data_filename", "data file name"),
+                        ("custom_path", "custom data path")):
+        before, after = getattr(stored, attr), getattr(declared, attr)
+        if before != after:
+            add(f"{label} is {before!r} in the repository, {after!r} in the class", False,
+                f"migrate with RenameModel({stored.model!r}, {name!r})" if attr == "folder" else "")
+    if stored.shard != declared.shard:
+        add(f"layout is shard={stored.shard} in the repository, shard={declared.shard} "
+            "in the class", False, f"migrate with AlterModelLayout({name!r}, shard={declared.shard})")
+    if stored.id_field != declared.id_field:
+        add(f"the id field is {stored.id_field!r} in the repository, {declared.id_field!r} "
+            "in the class", False, "declare the stored id field")
+    renamed_from = {old: f.name for f in declared.fields.values()
+                    for old in f.options.get("previous_names", ())}
+    for field_name, new in declared.fields.items():
+        old = stored.fields.get(field_name)
+        if old is None:
+            earlier = [p for p in new.options.get("previous_names", ()) if p in stored.fields]
+            if earlier:
+                old = stored.fields[earlier[0]]
+                if old.type != new.type:
+                    add(f'field "{field_name}" (was "{earlier[0]}") is stored as {old.type}, '
+                        f"declared as {new.type}", False,
+                        f"migrate with AlterField({name!r}, {earlier[0]!r}, ..., convert=...)")
+                else:
+                    add(f'field "{earlier[0]}" is read as "{field_name}"', True,
+                        f"migrate with RenameField({name!r}, {earlier[0]!r}, {field_name!r})")
+            elif new.has_default or not new.options.get("required", True):
+                add(f'new field "{field_name}"', True)
+            else:
+                add(f'new required field "{field_name}" has no default', False,
+                    f"give it a default, or migrate with AddField({name!r}, {field_name!r}, "
+                    "field, value=...)")
+        elif old.type != new.type:
+            add(f'field "{field_name}" is stored as {old.type}, declared as {new.type}', False, f"migrate with AlterField({name!r}, {field_name!r}, ..., convert=...)")
+        elif dict(old.options) != dict(new.options):
+            add(f'field "{field_name}" changed options', True)
+    for field_name in stored.fields:
+        if field_name not in declared.fields and field_name not in renamed_from:
+            add(f'stored field "{field_name}" is not declared', False,
+                f"migrate with RemoveField({name!r}, {field_name!r}) or RenameField, or "
+                "declare it")
+    return out
+
+
+def describe(model: str, differences: Iterable[SchemaDifference]) -> str:
+    return f"{model} does not match its stored schema: " + "; ".join(map(str, differences))
+
+
+# -- reading and writing stored schemas ----------------------------------------------------
+def stored_schemas(ws: Workspace, treeish: Optional[Treeish] = None) -> dict[str, ModelSchema]:
+    """Model name -> stored schema, in the staged state or at ``treeish``."""
+    if treeish is None:
+        entry = ws.lookup(SCHEMA_FOLDER)
+        tree_id = entry[0] if entry is not None and entry[1] == 0o040000 else None
+        if entry is not None and tree_id is None:
+            raise CorruptObject(SCHEMA_FOLDER, "expected a folder, found a file")
+        folder = ws.repo[tree_id] if tree_id is not None else None
+    else:
+        try:
+            folder = ws.resolve_tree(treeish)[SCHEMA_FOLDER]
+        except KeyError:
+            folder = None
+        if folder is not None and not isinstance(folder, pygit2.Tree):
+            raise CorruptObject(SCHEMA_FOLDER, "expected a folder, found a file")
+    out: dict[str, ModelSchema] = {}
+    for item in folder if isinstance(folder, pygit2.Tree) else ():
+        name = item.name or ""
+        if not name.endswith(".json") or not isinstance(item, pygit2.Blob):
+            continue
+        path = f"{SCHEMA_FOLDER}/{name}"
+        schema = ModelSchema.from_json(item.data, path)
+        if schema.model != name[: -len(".json")]:
+            raise CorruptObject(path, f"holds the schema of {schema.model!r}")
+        out[schema.model] = schema
+    return out
+
+
+def _stored_one(
+    ws: Workspace, model_name: str, tree: Optional[pygit2.Tree] = None
+) -> Optional[tuple[pygit2.Oid, ModelSchema]]:
+    path = schema_path(model_name)
+    if tree is None:
+        entry = ws.stage.lookup(path)
+    else:
+        try:
+            entry = (tree[path].id, 0)
+        except KeyError:
+            entry = None
+    if entry is None:
+        return None
+    blob = ws.repo.get(entry[0])
+    if not isinstance(blob, pygit2.Blob):
+        raise CorruptObject(path, "expected a blob")
+    return entry[0], ModelSchema.from_json(blob.data, path)
+
+
+def check_model(
+    ws: Workspace, model: type[GitModel], tree: Optional[pygit2.Tree] = None
+) -> list[SchemaDifference]:
+    """Compare ``model`` with its schema stored in ``ws``'s staged state (or
+    in ``tree``).
+
+    Returns the survivable differences; raises :class:`SchemaMismatch` if
+    one needs a migration.
+    """
+    declared, _data, oid = _declared_entry(model)
+    found = _stored_one(ws, model.__name__, tree)
+    if found is None or found[0] == oid:
+        return []
+    differences = compare(found[1], declared)
+    blocking = [d for d in differences if not d.survivable]
+    if blocking:
+        raise SchemaMismatch(describe(model.__name__, blocking), blocking)
+    return differences
+
+
+def stage_declared(ws: Workspace) -> bool:
+    """Before a commit: stage the declared schema of every model that has
+    objects and whose stored schema is missing or survivably different.
+
+    Raises :class:`SchemaMismatch` (nothing staged) if one needs a
+    migration. Returns whether anything was staged.
+    """
+    staged = []
+    for model in _stored_models(ws):
+        declared, data, oid = _declared_entry(model)
+        entry = ws.stage.lookup(declared.path)
+        if entry is not None and entry[0] == oid:
+            continue
+        check_model(ws, model)
+        staged.append((declared.path, data))
+    for path, data in staged:
+        ws._unit.add_blob(path, data)
+    return bool(staged)
+
+
+def with_current_names(model: type[GitModel], stored: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` with values kept under a field's ``previous_names`` moved
+    to its name (``stored`` itself if there are none), so that diffs across
+    a rename compare today's names."""
+    renamed = model._meta.__dict__.get("_renamed_fields")
+    if renamed is None:  # computed once per model
+        renamed = [(f.name, f.previous_names) for f in model._meta.json_fields if f.previous_names]
+        model._meta.__dict__["_renamed_fields"] = renamed
+    if not renamed:
+        return stored
+    out = dict(stored)
+    for name, previous in renamed:
+        for old in previous:
+            if old in out:
+                value = out.pop(old)
+                out.setdefault(name, value)
+    return out
+
+
+def check_moved_head(ws: Workspace) -> None:
+    """Before a commit is merged onto a branch head another writer made:
+    :class:`SchemaMismatch` if that head stores a schema the declarations
+    do not fit (a migration landed meanwhile)."""
+    head = ws.store.read_ref(ws.head)
+    commit = ws.repo.get(head) if head is not None else None
+    if isinstance(commit, pygit2.Commit):
+        for model in _stored_models(ws):
+            check_model(ws, model, commit.tree)
+
+
+def _stored_models(ws: Workspace) -> Iterator[type[GitModel]]:
+    """The models bound to ``ws`` that have objects in its staged state."""
+    for model in list(ws.models.values()):
+        opts = getattr(model, "_meta", None)
+        if opts is None or opts.abstract or opts.workspace is not ws:
+            continue
+        folder = _declared_entry(model)[0].folder
+        if folder and ws.stage.lookup(folder) is not None:
+            yield model
+
+
+# -- unknown stored fields ----------------------------------------------------------------
+def unknown_fields(obj: GitModel) -> dict[str, Any]:
+    """The stored values of ``obj`` that no declared field reads (a copy).
+
+    They are written back on save unless dropped with
+    :func:`drop_unknown_fields`.
+    """
+    return json.loads(json.dumps(obj._extra)) if obj._extra else {}
+
+
+def drop_unknown_fields(obj: GitModel, *names: str) -> dict[str, Any]:
+    """Forget unknown stored values of ``obj`` (all, or those ``names``), so
+    the next save does not write them back; returns what was dropped."""
+    extra = obj._extra
+    missing = [n for n in names if n not in extra]
+    if missing:
+        from .exceptions import FieldError
+
+        raise FieldError(f"{type(obj).__name__} object has no unknown stored field(s) "
+                         f"{', '.join(map(repr, missing))}")
+    targets = names or tuple(extra)
+    dropped = {n: extra[n] for n in targets}
+    obj._extra = {k: v for k, v in extra.items() if k not in dropped}
+    return dropped
