@@ -2,12 +2,13 @@
 
 A field is also the descriptor that stores its value on an instance, so
 ``page.title`` is typed as the field's Python type for type checkers.
+The date and time fields live in :mod:`gitmodel.datefields` (importable
+from here as well), with their rule for naive and aware values.
 """
 
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import decimal
 import io
 import math
@@ -289,11 +290,26 @@ class Field(Generic[T]):
         return f"<{type(self).__name__}: {name}>" if name else f"<{type(self).__name__}>"
 
 
+def _has_text_form(value: Any) -> bool:
+    """Whether ``str(value)`` is a text form worth storing: not for booleans
+    (``"True"`` is no JSON and is usually a mistake), bytes (the text depends
+    on an encoding), containers (their ``str`` is a repr) or objects without
+    their own ``__str__`` (``<object at 0x...>`` differs every run)."""
+    if isinstance(value, (bool, bytes, bytearray, memoryview, list, tuple, dict, set, frozenset)):
+        return False
+    return type(value).__str__ is not object.__str__ or type(value).__repr__ is not object.__repr__
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool)
+
+
 class CharField(Field[str]):
-    """Text. Numbers are accepted and turned into their string form."""
+    """Text. Other values with a text form (numbers, dates, UUIDs...) are
+    stored as ``str(value)``, as python-gitmodel 0.1 did."""
 
     default_error_messages = {
-        "invalid_string": "must be a string",
+        "invalid_string": "must be a string or a value with a text form (not {type})",
         "invalid_characters": "must not contain unpaired surrogates",
         "max_length": "must be at most {max_length} characters",
     }
@@ -308,12 +324,10 @@ class CharField(Field[str]):
     def to_python(self, value: Any) -> str | None:
         if value is None or isinstance(value, str):
             pass
-        elif isinstance(value, (int, float, decimal.Decimal)) and not isinstance(
-            value, bool
-        ):
-            value = str(value)
+        elif _is_number(value) or (_has_text_form(value) and not self.id):
+            value = str(value)  # an id (a path component) is text or a number only
         else:
-            raise self.error("invalid_string")
+            raise self.error("invalid_string", type=type(value).__name__)
         if value is not None and self.id:
             value = unicodedata.normalize("NFC", value)
         return value
@@ -557,109 +571,6 @@ class BooleanField(Field[bool]):
         super().validate(value, instance)
 
 
-def _parse_iso(kind: Callable[[str], Any], value: str) -> Any:
-    text = value.strip()
-    if text.endswith(("Z", "z")):  # Python 3.10 does not read the "Z" suffix
-        text = text[:-1] + "+00:00"
-    return kind(text)
-
-
-_TimeValue = TypeVar("_TimeValue", dt.datetime, dt.time)
-
-
-def _whole_second_offset(field: Field[Any], value: _TimeValue) -> _TimeValue:
-    """``value`` if its UTC offset is whole seconds; Python's ``fromisoformat``
-    would read a fractional-second offset back wrong."""
-    offset = value.utcoffset()
-    if offset is not None and offset.microseconds:
-        raise field.error("invalid_offset")
-    return value
-
-
-class _ISOField(Field[T]):
-    """Dates and times: ISO 8601 strings in, ``isoformat()`` out."""
-
-    def parse(self, text: str) -> Any:
-        """Read one ISO 8601 string (``ValueError`` if it is not one)."""
-        raise NotImplementedError
-
-    def from_string(self, value: str) -> Any:
-        try:
-            return _parse_iso(self.parse, value)
-        except ValueError:
-            raise self.error("invalid_format") from None
-
-    def to_json(self, value: Any) -> Any:
-        return None if value is None else value.isoformat()
-
-
-class DateField(_ISOField[dt.date]):
-    """A calendar date; ISO 8601 strings (``YYYY-MM-DD``) are parsed."""
-
-    default_error_messages = {"invalid_format": "must be a date in the format YYYY-MM-DD"}
-
-    def parse(self, text: str) -> dt.date:
-        return dt.date.fromisoformat(text)
-
-    def to_python(self, value: Any) -> dt.date | None:
-        if value is None:
-            return None
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        if isinstance(value, str):
-            return self.from_string(value)  # type: ignore[no-any-return]
-        raise self.error("invalid_format")
-
-
-_OFFSET_MESSAGE = "has a UTC offset that cannot be stored exactly (use whole seconds)"
-
-
-class DateTimeField(_ISOField[dt.datetime]):
-    """A date and time; an aware value keeps its UTC offset exactly."""
-
-    default_error_messages = {
-        "invalid_format": "must be an ISO 8601 date/time (YYYY-MM-DD[THH:MM[:SS][+HH:MM]])",
-        "invalid_offset": _OFFSET_MESSAGE,
-    }
-
-    def parse(self, text: str) -> dt.datetime:
-        return dt.datetime.fromisoformat(text)
-
-    def to_python(self, value: Any) -> dt.datetime | None:
-        if isinstance(value, dt.datetime):
-            return _whole_second_offset(self, value)
-        if value is None:
-            return value
-        if isinstance(value, dt.date):
-            return dt.datetime(value.year, value.month, value.day)
-        if isinstance(value, str):
-            return self.from_string(value)  # type: ignore[no-any-return]
-        raise self.error("invalid_format")
-
-
-class TimeField(_ISOField[dt.time]):
-    """A time of day, optionally with an offset."""
-
-    default_error_messages = {
-        "invalid_format": "must be a time in the format HH:MM[:SS]",
-        "invalid_offset": _OFFSET_MESSAGE,
-    }
-
-    def parse(self, text: str) -> dt.time:
-        return dt.time.fromisoformat(text)
-
-    def to_python(self, value: Any) -> dt.time | None:
-        if isinstance(value, dt.time):
-            return _whole_second_offset(self, value)
-        if value is None:
-            return value
-        if isinstance(value, str):
-            return self.from_string(value)  # type: ignore[no-any-return]
-        raise self.error("invalid_format")
-
-
 class JSONField(Field[Any]):
     """Any JSON value: dicts with string keys, lists, strings, finite numbers."""
 
@@ -734,7 +645,11 @@ class BlobField(Field[IO[bytes]]):
 class RelatedField(Field[T]):
     """A reference to another model's object, stored as its id."""
 
-    default_error_messages = {"invalid_related": "must be a {model} instance or id"}
+    default_error_messages = {
+        "invalid_related": "must be a {model} instance or id",
+        "wrong_model": "must be a {model} instance or id, not a {given} instance",
+        "invalid_related_id": "must be a valid {model} id: {reason}",
+    }
 
     @overload
     def __init__(self: RelatedField[T], model: type[T], **kwargs: Any) -> None: ...
@@ -786,10 +701,31 @@ class RelatedField(Field[T]):
         from .models import GitModel
 
         if isinstance(value, GitModel):
+            declared = self._to_model
+            if not isinstance(value, self.to_model) and not (
+                isinstance(declared, type) and isinstance(value, declared)
+            ):
+                raise self.error(
+                    "wrong_model", model=self._model_name(), given=type(value).__name__
+                )
             return value.get_id()
         if value is None or isinstance(value, str):
             return value
         raise self.error("invalid_related", model=self._model_name())
+
+    def validate(self, value: Any, instance: GitModel | None = None) -> None:
+        super().validate(value, instance)
+        if isinstance(value, str):  # an id the target model would refuse is no reference
+            try:
+                target = self.to_model
+            except FieldError:  # named by a string, not registered yet: read lazily
+                return
+            try:
+                target._meta.id_field.clean(value)
+            except ValidationError as exc:
+                raise self.error(
+                    "invalid_related_id", model=self._model_name(), reason=exc.message
+                ) from None
 
     def _model_name(self) -> str:
         target = self._to_model
@@ -800,7 +736,7 @@ class GitObjectField(Field[Any]):
     """A git object id, stored as hex; reads give the ``pygit2`` object."""
 
     default_error_messages = {
-        "invalid_oid": "must be a git object id",
+        "invalid_oid": "must be a valid git OID (40 or 64 hexadecimal digits)",
         "missing_object": "must point to an existing object",
         "invalid_type": "must point to a {type}",
     }
@@ -841,3 +777,7 @@ class GitObjectField(Field[Any]):
             raise self.error("missing_object")
         if self.type is not None and not isinstance(obj, self.type):
             raise self.error("invalid_type", type=self.type.__name__)
+
+
+# date and time fields live in their own module; they are fields all the same
+from .datefields import DateField, DateTimeField, TimeField  # noqa: E402

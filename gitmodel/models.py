@@ -42,7 +42,7 @@ from .exceptions import (
     ValidationError,
 )
 from .fields import NOT_PROVIDED, Field
-from .options import ModelOptions
+from .options import ModelOptions, check_field_name
 from .tree import BLOB_MODE
 from .serializers import json as json_format
 
@@ -65,7 +65,7 @@ else:  # pragma: no cover - Python 3.10 without typing_extensions
         def dataclass_transform(**_kwargs: Any) -> Any:
             return lambda obj: obj
 
-__all__ = ["GitModel", "ModelBase", "class_or_instance_method"]
+__all__ = ["GitModel", "ModelBase", "DeclarativeMetaclass", "class_or_instance_method"]
 
 
 class class_or_instance_method:
@@ -91,7 +91,14 @@ class class_or_instance_method:
 # save time), so to a type checker a field declaration is that field's default.
 @dataclass_transform(kw_only_default=True, field_specifiers=())
 class ModelBase(type):
-    """Collects declared fields and ``Meta`` into ``cls._meta``."""
+    """Collects declared fields and ``Meta`` into ``cls._meta``.
+
+    ``Meta`` stays on the class (``class Meta(Parent.Meta)`` extends a
+    parent's). A field name that would shadow the model's API or state is
+    refused with ``FieldError``: a name of any attribute of the class
+    (``save``, ``filter``, ``oid``, ``Meta``...), ``pk``, a name starting
+    with ``_`` (instance state lives there) or containing ``__``.
+    """
 
     _meta: ModelOptions
 
@@ -106,11 +113,15 @@ class ModelBase(type):
         parents = [b for b in bases if isinstance(b, ModelBase)]
         if not parents:  # the root GitModel class itself
             return super().__new__(mcs, name, bases, attrs, **kwargs)
-        meta = attrs.pop("Meta", None)
+        meta = attrs.get("Meta")  # stays on the class: ``class Meta(Parent.Meta)`` works
+        if isinstance(meta, Field):  # refused below, as a field name
+            meta = None
         declared = {k: v for k, v in attrs.items() if isinstance(v, Field)}
         for key in declared:
             attrs.pop(key)
         cls = super().__new__(mcs, name, bases, attrs, **kwargs)
+        for field_name in declared:
+            check_field_name(cls, field_name)
 
         parent_opts = next((p._meta for p in parents if hasattr(p, "_meta")), None)
         opts = ModelOptions(meta, parent_opts)
@@ -147,9 +158,13 @@ class ModelBase(type):
                 "__qualname__": f"{cls.__qualname__}.MultipleObjectsReturned",
             },
         )
-        if opts.workspace is not None and not opts.abstract:
+        if opts.workspace is not None:
             opts.workspace.register_model(cls)  # type: ignore[arg-type]
         return cls
+
+
+#: the metaclass under its python-gitmodel 0.1 name
+DeclarativeMetaclass = ModelBase
 
 
 class GitModel(metaclass=ModelBase):
@@ -164,6 +179,7 @@ class GitModel(metaclass=ModelBase):
 
     def __init__(self, **kwargs: Any) -> None:
         opts = self._meta
+        opts.require_workspace("__init__")
         self._data: dict[str, Any] = {}
         #: the JSON fields as last read or written
         self._stored: Optional[dict[str, Any]] = None
@@ -257,7 +273,7 @@ class GitModel(metaclass=ModelBase):
         workspace's ``write_lock`` throughout, so a save (and its commit) is
         one step for the other threads sharing the workspace.
         """
-        ws = self._meta.require_workspace()
+        ws = self._meta.require_workspace("save")
         # no refresh here: the change builds on the commit the object was read
         # from, so a concurrent edit of the same field is a conflict, not lost
         with ws._unit.paused():
@@ -277,7 +293,7 @@ class GitModel(metaclass=ModelBase):
         stage = ws.stage
         if self._stored_id != object_id and stage.lookup(self.get_data_path()) is not None:
             raise IntegrityError(
-                f"{type(self).__name__} with id {object_id!r} already exists"
+                f'A {type(self).__name__} instance already exists with id "{object_id}"'
             )
         changed = self._changed_meanwhile(ws)
         if changed and old_paths:
@@ -452,7 +468,7 @@ class GitModel(metaclass=ModelBase):
         Returns the commit id when ``commit=True``. Holds the workspace's
         ``write_lock`` throughout, like :meth:`save`.
         """
-        ws = cls._meta.require_workspace()
+        ws = cls._meta.require_workspace("delete")
         if instance is None:
             ws.refresh()  # by id: the latest commit; an instance: where it was read
         with ws._unit.paused():
@@ -499,10 +515,12 @@ class GitModel(metaclass=ModelBase):
 
     # -- reading -------------------------------------------------------------
     @classmethod
-    def get(cls, id: Any, treeish: Any = None) -> Self:
+    def get(cls, id: Any = NOT_PROVIDED, treeish: Any = None) -> Self:
         """The object with ``id`` in the workspace (or at ``treeish``)."""
         opts = cls._meta
-        ws = opts.require_workspace()
+        ws = opts.require_workspace("get")  # first, as 0.1 did: even without an id
+        if id is NOT_PROVIDED:
+            raise TypeError(f"{cls.__name__}.get() needs an id")
         object_id = opts.id_field.clean_id(id)
         path = opts.get_data_path(object_id)
         if treeish is None:
@@ -537,7 +555,7 @@ class GitModel(metaclass=ModelBase):
         """
         from .query import QuerySet
 
-        cls._meta.require_workspace()
+        cls._meta.require_workspace("all")
         return QuerySet(cls, treeish=treeish, errors=errors)
 
     @classmethod

@@ -77,8 +77,9 @@ class ModelOptions:
     def finalize(self) -> None:
         """Resolve the id field, adding ``id = UUIDField(id=True)`` if needed."""
         if self.id_attr is not None:
-            field = self.get_field(self.id_attr)
-            field.id = True
+            self.get_field(self.id_attr)  # FieldError if there is no such field
+            for field in self.fields:  # Meta.id_attr names the one id field
+                field.id = field.name == self.id_attr
         else:
             declared = [f for f in self.fields if f.id]
             if len(declared) > 1:
@@ -174,19 +175,57 @@ class ModelOptions:
             self.get_blob_path(object_id, f) for f in self.blob_fields
         ]
 
-    def require_workspace(self) -> Workspace:
-        """The bound workspace, or a ``GitModelError`` saying there is none."""
+    def require_workspace(self, action: str = "save") -> Workspace:
+        """The bound workspace, or a ``GitModelError`` naming the model,
+        the refused call (``action``) and what to do instead."""
+        name = self.model.__name__
         if self.workspace is None:
             raise GitModelError(
-                f"{self.model.__name__} is not registered with a workspace; "
-                "subclass ws.GitModel or call ws.register_model()"
+                f"Cannot call {name}.{action}() because {name} has not been registered "
+                f"with a workspace: use ws.register_model({name}) or ws.import_models() "
+                f"and the class they return (ws.models.{name}), or declare it on ws.GitModel"
             )
         if self.abstract:
-            raise GitModelError(f"{self.model.__name__} is abstract")
+            raise GitModelError(
+                f"Cannot call {name}.{action}() on abstract model {name}: "
+                "declare a concrete subclass and use that"
+            )
         return self.workspace
 
     def __repr__(self) -> str:
         return f"<Options for {self.model.__name__}>"
+
+
+#: names a field may not take although no attribute of the class has them
+_RESERVED_FIELD_NAMES = {
+    "pk": "the id alias that queries use (filter(pk=...), order_by('pk'))",
+    "Meta": "it would shadow the class Meta that declares the model's options",
+}
+
+
+class _NoField:
+    pass
+
+
+_NO_FIELD = _NoField()
+
+
+def check_field_name(cls: type, name: str) -> None:
+    """Refuse a field name that would shadow the model's API or internals
+    (Django's checks E001-E003, pydantic's "shadows an attribute")."""
+    clash: Optional[str] = None
+    if name.startswith("_"):
+        clash = "names starting with '_' are kept for the model's internal state"
+    elif "__" in name:
+        clash = "'__' separates a field from its lookup in queries (title__startswith)"
+    elif name in _RESERVED_FIELD_NAMES:
+        clash = _RESERVED_FIELD_NAMES[name]
+    elif name != "id" and not isinstance(getattr(cls, name, _NO_FIELD), (Field, _NoField)):
+        # (the automatic id replaces GitModel.id; a parent's field is re-declared)
+        owner = next((k for k in cls.__mro__ if name in vars(k)), type(cls))
+        clash = f"it would shadow {owner.__name__}.{name}, part of the model's API"
+    if clash is not None:
+        raise FieldError(f'{cls.__name__}: a field cannot be named "{name}": {clash}')
 
 
 def _shard_digest(object_id: str) -> str:

@@ -442,6 +442,9 @@ def _finish(qs: QuerySet[Any], rows: list[Row], sort_paths: bool) -> list[Row]:
 
 
 def _field_key(field: _fields.Field[Any]) -> Callable[[Row], tuple[int, Any]]:
+    comparable = getattr(field, "comparable", None)  # dates and times: one frame
+    if comparable is not None:
+        return lambda row: _sort_key(comparable(row.get(field)))
     return lambda row: _sort_key(row.get(field))
 
 

@@ -147,17 +147,21 @@ class Q:
 class Leaf:
     """One lookup on one field: ``field`` [json ``keys``] ``lookup`` ``arg``."""
 
-    __slots__ = ("field", "keys", "lookup", "arg", "test")
+    __slots__ = ("field", "keys", "lookup", "arg", "test", "comparable")
 
     def __init__(self, field: _fields.Field[Any], keys: list[str], lookup: str, arg: Any) -> None:
         self.field = field
         self.keys = keys
         self.lookup = lookup
-        self.arg = arg
+        #: date and time fields compare values in one frame (see gitmodel.datefields)
+        self.comparable = getattr(field, "comparable", None)
+        self.arg = arg if self.comparable is None else _comparable_arg(self.comparable, lookup, arg)
         self.test = LOOKUPS[lookup]
 
     def __call__(self, row: Row) -> bool:
         value = row.get(self.field)
+        if self.comparable is not None:
+            value = self.comparable(value)
         for key in self.keys:
             if isinstance(value, dict):
                 value = value.get(key)
@@ -166,6 +170,14 @@ class Leaf:
             else:
                 value = None
         return self.test(value, self.arg)
+
+
+def _comparable_arg(comparable: Callable[[Any], Any], lookup: str, arg: Any) -> Any:
+    if lookup == "in":
+        return {comparable(a) for a in arg}
+    if lookup == "range":
+        return tuple(comparable(a) for a in arg)
+    return arg if lookup == "isnull" else comparable(arg)
 
 
 class Related:

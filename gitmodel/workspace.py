@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import SortMode
 
-from . import locks, refs, schema, signing
+from . import locks, refs, schema, signing, worktree
+from .conf import WorkspaceConfig
 from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
@@ -38,6 +39,7 @@ from .store import (  # noqa: F401 - TREE_CACHE_LIMIT and CACHE_MAX_SIZE are doc
     Store,
 )
 from .tree import BLOB_MODE, TREE_MODE, Entry, NameMatch, StagingTree
+from .worktree import WorkTreePolicy
 
 if TYPE_CHECKING:
     from .changes import Change
@@ -68,7 +70,15 @@ class Workspace:
 
     ``repo_path`` is a repository (bare, its ``.git`` folder or its work
     tree). ``initial_branch`` is a branch name or ``refs/heads/...``; by
-    default, the branch the repository's HEAD names.
+    default, the branch the repository's HEAD names. A branch that does not
+    exist is refused when the repository has other branches (a typo would
+    start a history of its own); create it with :meth:`create_branch`, or
+    pass ``orphan=True`` to start it with no history, as ``git switch
+    --orphan`` does.
+
+    ``worktree``: what a commit to the branch checked out in a non-bare
+    repository's work tree does to git's index and files, ``"update"``
+    (keep them in step) or ``"refuse"``; see :mod:`gitmodel.worktree`.
     """
 
     #: Default credentials for fetch/push/pull (set by :meth:`clone`).
@@ -86,6 +96,8 @@ class Workspace:
         object_cache_size: int = DEFAULT_OBJECT_CACHE_SIZE,
         follow: bool = True,
         stale_lock_age: float = git_refs.DEFAULT_STALE_LOCK_AGE,
+        worktree: Union[WorkTreePolicy, str] = WorkTreePolicy.UPDATE,
+        orphan: bool = False,
     ) -> None:
         #: the repository, its object cache and its refs (see :mod:`gitmodel.store`)
         self.store = Store(repo_path, lock_timeout, stale_lock_age, object_cache_size)
@@ -96,17 +108,22 @@ class Workspace:
         self._author = author
         #: with nothing pending, operations first move to the branch's latest commit
         self.follow = follow
+        #: a commit to the branch checked out in the work tree: see gitmodel.worktree
+        self.worktree = WorkTreePolicy(worktree)
         self.models = ModelRegistry()
         #: the branch a new unit of work starts on (see :mod:`gitmodel.session`)
         self._default_head = self._initial_head(initial_branch)
         self._local = threading.local()
-        self._new_unit()  # a corrupt branch ref raises RepositoryError here
+        unit = self._new_unit()  # a corrupt branch ref raises RepositoryError here
+        if unit.start is None and initial_branch and not orphan:
+            _refuse_unborn_branch_beside_history(self.repo, self._default_head)
         self.GitModel: type[GitModel] = ModelBase(
             "GitModel",
             (GitModel,),
             {"__module__": __name__, "__qualname__": "GitModel", "Meta": _abstract_meta()},
             workspace=self,
         )  # type: ignore[assignment]
+        delattr(self.GitModel, "Meta")  # its models declare their own (or none)
         self.models["GitModel"] = self.GitModel
 
     @classmethod
@@ -223,6 +240,14 @@ class Workspace:
     def _merge(self) -> Optional[MergeState]:
         return self._unit.merge
 
+    @property
+    def config(self) -> WorkspaceConfig:
+        """python-gitmodel 0.1's settings, bound to this workspace (see :mod:`gitmodel.conf`)."""
+        config = self.__dict__.get("_config")
+        if config is None:
+            config = self.__dict__["_config"] = WorkspaceConfig(self)
+        return config
+
     # -- position ---------------------------------------------------------------
     @property
     def branch(self) -> Optional[Branch]:
@@ -272,16 +297,17 @@ class Workspace:
             if not cls._meta.abstract:
                 self._refuse_shared_folder(cls)
                 schema.check_model(self, cls)  # SchemaMismatch: the class stays unbound
-                self.models[cls.__name__] = cls
+            self.models[cls.__name__] = cls
             return cls
         existing = self.models.get(cls.__name__)
         if existing is not None and issubclass(existing, cls):
             return existing  # type: ignore[no-any-return]
         attrs: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
         if cls._meta.abstract:
-            attrs["Meta"] = _abstract_meta()
+            attrs["Meta"] = _abstract_meta(getattr(cls, "Meta", None))
         # ws.GitModel joins the bases so that isinstance(obj, ws.GitModel) holds too
         bound = ModelBase(cls.__name__, (cls, self.GitModel), attrs, workspace=self)
+        self.models[cls.__name__] = bound  # abstract ones too, as ws.models.<Name>
         return bound  # type: ignore[return-value]
 
     def _refuse_shared_folder(self, cls: type[GitModel]) -> None:
@@ -308,7 +334,8 @@ class Workspace:
                 )
 
     def import_models(self, module: Union[str, ModuleType]) -> ModelRegistry:
-        """Register every concrete model declared in ``module`` (or its dotted name)."""
+        """Register every model declared in ``module`` (or its dotted name),
+        abstract ones included; returns :attr:`models`."""
         mod = importlib.import_module(module) if isinstance(module, str) else module
         for value in list(vars(mod).values()):
             if (
@@ -316,7 +343,6 @@ class Workspace:
                 and issubclass(value, GitModel)
                 and value is not GitModel
                 and hasattr(value, "_meta")
-                and not value._meta.abstract
                 and value._meta.workspace is not self
             ):
                 self.register_model(value)
@@ -553,7 +579,16 @@ class Workspace:
         if expected is _NO_CHOICE:
             expected = self._start
         summary = message.splitlines()[0] if message else ""
-        self.store.move_refs([(self.head, expected, commit_id), *also], reflog or f"commit: {summary}")
+        moves = [(self.head, expected, commit_id), *also]
+        checkout = worktree.prepare(self, expected, commit_id)  # raises if it would clobber
+        if checkout is None:
+            self.store.move_refs(moves, reflog or f"commit: {summary}")
+            return
+        try:
+            self.store.move_refs(moves, reflog or f"commit: {summary}")
+            checkout.apply()
+        finally:
+            checkout.release()
 
     def _move_branch_matching(
         self, commit_id: pygit2.Oid, log_message: str, expected: Any = _NO_CHOICE
@@ -612,7 +647,7 @@ class Workspace:
         ref_name = branch_ref(ref)
         reference = self.repo.references.get(ref_name)
         if reference is None:
-            raise BranchNotFound(ref, f"branch not found: {ref!r}")
+            raise BranchNotFound(ref, f"Reference not found: {ref_name} (no branch {ref!r})")
         return Branch(reference, self.repo[reference.target])  # type: ignore[arg-type]
 
     def set_branch(self, name: str) -> None:
@@ -891,5 +926,21 @@ def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
         return False
 
 
-def _abstract_meta() -> type:
-    return type("Meta", (), {"abstract": True})
+def _refuse_unborn_branch_beside_history(repo: pygit2.Repository, ref_name: str) -> None:
+    """A branch named at open that does not exist, in a repository that has
+    branches, is most likely a typo: its first commit would start a history
+    of its own. Refused; ``create_branch`` starts it from a commit instead."""
+    existing = sorted(r for r in repo.references if r.startswith("refs/heads/"))
+    if existing:
+        name = ref_name[len("refs/heads/"):]
+        raise BranchNotFound(
+            ref_name,
+            f"branch {name!r} does not exist (branches: "
+            f"{', '.join(r[len('refs/heads/'):] for r in existing[:10])}); to start it from "
+            f"HEAD as git switch -c does: Workspace(path).create_branch({name!r}), then open "
+            "it; to start it with no history: orphan=True",
+        )
+
+
+def _abstract_meta(declared: Optional[type] = None) -> type:
+    return type("Meta", (declared,) if declared else (), {"abstract": True})

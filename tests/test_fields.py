@@ -46,12 +46,17 @@ def roundtrip(ws: Workspace, field_type: type, value, model_name: str = "Thing")
 
 
 # -- CharField and friends ------------------------------------------------------------
-def test_charfield_coerces_numbers_and_refuses_other_types() -> None:
+def test_charfield_stores_the_text_form_and_refuses_values_without_one() -> None:
     assert clean(fields.CharField(), "text") == "text"
     assert clean(fields.CharField(), 12) == "12"
     assert clean(fields.CharField(), 1.5) == "1.5"
+    assert clean(fields.CharField(), dt.datetime(2012, 12, 12)) == "2012-12-12 00:00:00"
+    assert clean(fields.CharField(), decimal.Decimal("0.10")) == "0.10"
+    assert invalid(fields.CharField(id=True), dt.date(2020, 1, 1)).code == "invalid_string"
     for bad in (True, [1], {"a": 1}, b"bytes", object()):
-        assert invalid(fields.CharField(), bad).code == "invalid_string"
+        error = invalid(fields.CharField(), bad)
+        assert error.code == "invalid_string"
+        assert type(bad).__name__ in error.message
 
 
 def test_charfield_required_max_length_and_surrogates() -> None:
@@ -326,7 +331,7 @@ def test_gitobjectfield(ws: Workspace) -> None:
     with pytest.raises(ValidationError) as info:
         Snapshot(commit=blob_id).save()
     assert str(info.value) == '"commit" must point to a Commit'
-    with pytest.raises(ValidationError, match="must be a git object id"):
+    with pytest.raises(ValidationError, match="must be a valid git OID"):
         Snapshot(commit="xyz").save()
     with pytest.raises(ValidationError, match="existing object"):
         Snapshot(commit="0" * 40).save()
@@ -491,3 +496,30 @@ def test_invalid_value_for_every_field_type(ws: Workspace, field, bad) -> None:
     assert info.value.field == "value"
     assert str(info.value).startswith('"value" ')
     assert not ws.has_changes()
+
+
+def test_relatedfield_takes_only_its_model(ws: Workspace) -> None:
+    class Author(ws.GitModel):
+        id = fields.SlugField(id=True)
+
+    class Editor(ws.GitModel):
+        id = fields.SlugField(id=True)
+
+    class Book(ws.GitModel):
+        author = fields.RelatedField(Author, required=False)
+
+    Author(id="ann").save()
+    editor = Editor(id="ed")
+    editor.save()
+    with pytest.raises(ValidationError) as info:
+        Book(author=editor).save()
+    assert info.value.field == "author" and info.value.code == "wrong_model"
+    assert str(info.value) == '"author" must be a Author instance or id, not a Editor instance'
+    with pytest.raises(ValidationError) as info:
+        Book(author="Not A Slug").save()
+    assert info.value.code == "invalid_related_id" and "must be a valid Author id" in str(info.value)
+    before = ws.stage.lookup("book")
+    assert before is None  # nothing was staged by the refused saves
+    book = Book(author="ann")
+    book.save()
+    assert Book.get(book.id).author.id == "ann"

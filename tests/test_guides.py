@@ -19,6 +19,6 @@ def guide_code(name: str) -> str:
     return "\n".join(blocks)
 
 
-@pytest.mark.parametrize("name", ["history.rst", "merging.rst", "schema.rst"])
+@pytest.mark.parametrize("name", ["history.rst", "merging.rst", "schema.rst", "coming-from-0.1.rst"])
 def test_guide_runs(name, capsys):
     exec(compile(guide_code(name), name, "exec"), {"__name__": "guide"})

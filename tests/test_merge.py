@@ -368,7 +368,7 @@ def test_merge_into_unborn_branch_and_unrelated_history(ws, Page):
     Page(id="p", title="on master").save()
     c = ws.commit("master")
     ws.repo.references.create("refs/heads/empty-start", c)
-    other = type(ws)(ws.path, "fresh")  # a branch with no commits yet
+    other = type(ws)(ws.path, "fresh", orphan=True)  # a branch with no commits yet
     assert other.merge("master").fast_forward
     assert other.branch.commit.id == c
     # an unrelated history: no merge base, merged against nothing

@@ -77,11 +77,17 @@ def test_unbound_model_refuses_to_be_used(ws: Workspace) -> None:
     class Loose(GitModel):
         title = fields.CharField()
 
-    obj = Loose(title="x")  # building an instance is fine
-    assert obj.title == "x"
-    for action in (obj.save, lambda: Loose.get("x"), Loose.all, lambda: Loose.delete("x")):
-        with pytest.raises(GitModelError, match="not registered with a workspace"):
+    actions = [
+        ("__init__", lambda: Loose(title="x")),
+        ("get", lambda: Loose.get("x")),
+        ("all", Loose.all),
+        ("all", lambda: Loose.filter(title="x")),
+        ("delete", lambda: Loose.delete("x")),
+    ]
+    for name, action in actions:
+        with pytest.raises(GitModelError, match="has not been registered with a workspace") as info:
             action()
+        assert f"Cannot call Loose.{name}()" in str(info.value)
 
 
 def test_register_model_binds_a_subclass(ws: Workspace) -> None:
@@ -97,7 +103,7 @@ def test_register_model_binds_a_subclass(ws: Workspace) -> None:
     obj.save()
     assert isinstance(obj, Loose) and isinstance(obj, Bound) and isinstance(obj, ws.GitModel)
     assert Bound.get(obj.id).title == "hello"
-    with pytest.raises(GitModelError, match="not registered"):
+    with pytest.raises(GitModelError, match="has not been registered"):
         Loose.get(obj.id)  # the declared class itself stays unbound
 
 
@@ -131,7 +137,10 @@ def test_import_models_binds_declared_classes(ws: Workspace, models_module) -> N
     registry = ws.import_models(models_module)
     assert registry is ws.models
     assert set(ws.models) >= {"Author", "Post"}
-    assert "Named" not in ws.models  # abstract models are not registered
+    assert ws.models.Named._meta.abstract  # abstract models are reachable too
+    assert issubclass(ws.models.Named, models_module.Named)
+    with pytest.raises(GitModelError, match="Cannot call Named.all.. on abstract model Named"):
+        ws.models.Named.all()
     Author = ws.models.Author
     Post = ws.models["Post"]
     assert issubclass(Author, models_module.Author)
@@ -146,7 +155,7 @@ def test_import_models_binds_declared_classes(ws: Workspace, models_module) -> N
     assert isinstance(loaded.author, models_module.Author)
     assert isinstance(loaded.author, models_module.Named)
     assert loaded.author.name == "Ann"
-    with pytest.raises(GitModelError, match="not registered with a workspace"):
+    with pytest.raises(GitModelError, match="has not been registered with a workspace"):
         models_module.Author.get(ann.id)
 
 

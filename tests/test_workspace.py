@@ -98,13 +98,16 @@ def test_invalid_initial_branch_is_refused(bare_repo_path: Path) -> None:
         Workspace(str(bare_repo_path), initial_branch="bad..name")
 
 
-def test_workspace_does_not_touch_repository_head_or_index(workdir_repo_path: Path) -> None:
+def test_workspace_does_not_touch_head_and_keeps_the_checked_out_branch_in_step(
+    workdir_repo_path: Path,
+) -> None:
     ws = Workspace(str(workdir_repo_path))
     ws.add_blob("a.txt", "a")
     ws.commit("one")
     repo = pygit2.Repository(str(workdir_repo_path))
-    assert len(repo.index) == 0
-    assert not (workdir_repo_path / "a.txt").exists()
+    assert repo.references["HEAD"].target == "refs/heads/master"
+    assert [entry.path for entry in repo.index] == ["a.txt"]  # see test_worktree.py
+    assert (workdir_repo_path / "a.txt").read_text() == "a"
 
 
 # -- position -------------------------------------------------------------------
