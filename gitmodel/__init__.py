@@ -54,6 +54,12 @@ def _keep_moved_import_paths() -> None:
 #: old module name -> where it lives now (see the architecture page of the docs)
 _MOVED = {
     "concurrency": "gitmodel.git.refs",
+    "tree": "gitmodel.git.tree",
+    "packs": "gitmodel.git.packs",
+    "changes": "gitmodel.versions.changes",
+    "openmerge": "gitmodel.versions.openmerge",
+    "schema_merge": "gitmodel.schema.merge",
+    "options": "gitmodel.schema.options",
 }
 _keep_moved_import_paths()
 

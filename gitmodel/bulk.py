@@ -3,7 +3,7 @@
 Every object is validated and serialized first, so a bad one raises before
 anything is written. Then the data blobs of all objects, and a one-entry
 folder tree for each new object, go into a single pack
-(:class:`~gitmodel.packs.PackWriter`), and the staging tree records them.
+(:class:`~gitmodel.git.packs.PackWriter`), and the staging tree records them.
 The result is what saving each object in turn would give (same paths, same
 blob ids, same commit tree), without one loose file per object.
 """
@@ -16,9 +16,9 @@ import pygit2
 from pygit2.enums import ObjectType
 
 from .exceptions import IntegrityError
-from .packs import PackWriter
+from .git.packs import PackWriter
 from .serializers import json as json_format
-from .tree import BLOB_MODE, TREE_MODE
+from .git.tree import BLOB_MODE, TREE_MODE
 
 if TYPE_CHECKING:
     from .models import GitModel

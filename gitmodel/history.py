@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 import pygit2
 from pygit2.enums import FileMode, ObjectType, SortMode
 
-from . import changes as ch
+from .versions import changes as ch
 from . import shallow
 from .exceptions import (
     BranchNotFound,
@@ -22,7 +22,7 @@ from .exceptions import (
     RepositoryError,
 )
 from .git.diff import tree_deltas
-from .tree import BLOB_MODE
+from .git.tree import BLOB_MODE
 
 if TYPE_CHECKING:
     from .models import GitModel

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import pygit2
 
-from . import changes as ch
-from . import openmerge, signing
+from .versions import changes as ch
+from .versions import openmerge
+from . import signing
 from .exceptions import BranchMoved, MergeConflict, PendingChanges, ReferenceNotFound, RepositoryError
 from .fields import JSONField
 from .serializers import json as json_format
-from .openmerge import MERGE, REBASE, MergeState
-from .tree import TREE_MODE, StagingTree
+from .versions.openmerge import MERGE, REBASE, MergeState
+from .git.tree import TREE_MODE, StagingTree
 
 if TYPE_CHECKING:
     from .models import GitModel
@@ -441,7 +442,7 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
             return MergeResult(target.id, fast_forward=True)
         base_tree = repo[base_id].tree if base_id is not None else None  # type: ignore[attr-defined]
         ours_tree = repo[start].tree if start is not None else None  # type: ignore[attr-defined]
-        from .schema_merge import align
+        from .schema.merge import align
 
         (base_tree, aligned, theirs_tree), dropped = align(ws, base_id, start, target.id)
         result = merge_trees(ws, base_tree, aligned, theirs_tree, strategy)

@@ -48,7 +48,8 @@ from .exceptions import (
     ValidationError,
 )
 from .fields import Field
-from .packs import PackWriter
+from .git.packs import PackWriter
+from .git.tree import BLOB_MODE, TREE_MODE, StagingTree
 from .refs import branch_ref
 from .schema import (
     META_FOLDER,
@@ -61,7 +62,6 @@ from .schema import (
     stored_schemas,
 )
 from .serializers import json as json_format
-from .tree import BLOB_MODE, TREE_MODE, StagingTree
 from .validation import id_problem
 
 if TYPE_CHECKING:

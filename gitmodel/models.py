@@ -42,14 +42,14 @@ from .exceptions import (
     ValidationError,
 )
 from .fields import NOT_PROVIDED, Field
-from .options import ModelOptions, check_field_name
-from .tree import BLOB_MODE
+from .schema.options import ModelOptions, check_field_name
+from .git.tree import BLOB_MODE
 from .serializers import json as json_format
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from .changes import ObjectChange
+    from .versions.changes import ObjectChange
     from .history import Version
     from .query import QuerySet
     from .workspace import Workspace
@@ -355,8 +355,9 @@ class GitModel(metaclass=ModelBase):
         Same-field clashes raise :class:`MergeConflict`, or join the open
         merge as conflicts. Returns the object merge, whose edits are staged.
         """
-        from . import changes as ch
-        from . import merge, openmerge
+        from .versions import changes as ch
+        from . import merge
+        from .versions import openmerge
 
         cls = type(self)
         object_id: str = self._stored_id  # type: ignore[assignment]
@@ -390,7 +391,7 @@ class GitModel(metaclass=ModelBase):
     def _save_merged(self, ws: Workspace, blob: bytes) -> None:
         """Save the fields changed since this object was read onto what the
         workspace holds now (another writer's changes to other fields stay)."""
-        from . import changes as ch
+        from .versions import changes as ch
 
         opts = self._meta
         repo = ws.repo

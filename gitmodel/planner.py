@@ -29,7 +29,7 @@ from .indexes import (
 )
 from .query import Leaf, Node, Q, QuerySet
 from .serializers import json as json_format
-from .tree import TREE_MODE, _Folder
+from .git.tree import TREE_MODE, _Folder
 
 if TYPE_CHECKING:
     from .models import GitModel

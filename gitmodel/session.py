@@ -25,10 +25,10 @@ import pygit2
 from .exceptions import BranchMoved, PendingChanges, RepositoryError
 from .git.diff import tree_deltas
 from .git.refs import ref_stamp
-from .tree import BLOB_MODE, Entry, StagingTree
+from .git.tree import BLOB_MODE, Entry, StagingTree
 
 if TYPE_CHECKING:
-    from .openmerge import MergeState
+    from .versions.openmerge import MergeState
     from .models import GitModel
     from .store import Store
 

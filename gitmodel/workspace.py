@@ -38,11 +38,11 @@ from .store import (  # noqa: F401 - TREE_CACHE_LIMIT and CACHE_MAX_SIZE are doc
     TREE_CACHE_LIMIT,
     Store,
 )
-from .tree import BLOB_MODE, TREE_MODE, Entry, NameMatch, StagingTree
+from .git.tree import BLOB_MODE, TREE_MODE, Entry, NameMatch, StagingTree
 from .worktree import WorkTreePolicy
 
 if TYPE_CHECKING:
-    from .changes import Change
+    from .versions.changes import Change
     from .locks import LockInfo
     from .merge import Conflict, MergeResult, MergeState
     from .signing import CommitSignature, Signer, TrustedKeys
@@ -499,7 +499,8 @@ class Workspace:
 
     def reset(self, targets: Any = None) -> None:
         """Drop every pending change, or those of some paths or objects."""
-        from . import history, openmerge
+        from . import history
+        from .versions import openmerge
 
         unit = self._unit
         if targets is None and unit.merge is not None:
@@ -613,7 +614,7 @@ class Workspace:
         each has its own unit of work. A nested block is a savepoint: if it
         raises, its own changes are undone and the outer block goes on.
         """
-        from . import openmerge
+        from .versions import openmerge
 
         def commit() -> None:
             self.commit(message, author, committer)
@@ -769,7 +770,8 @@ class Workspace:
     @property
     def merging(self) -> bool:
         """True while a merge of this branch (from any workspace) waits to be finished."""
-        from . import merge, openmerge
+        from . import merge
+        from .versions import openmerge
 
         unit = self._unit
         record = openmerge.recorded(self)
@@ -817,7 +819,7 @@ class Workspace:
         Reads from a pack are faster than from thousands of loose files, and
         the pack stores similar objects as deltas (like ``git repack -d``).
         """
-        from .packs import pack_loose
+        from .git.packs import pack_loose
 
         with self.write_lock:
             return pack_loose(self.repo)

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, Optional
 import pygit2
 
 from . import changes as ch
-from .exceptions import BranchMoved, CorruptObject, ModelNotFound, RepositoryError
-from .git.refs import RefMove
-from .tree import BLOB_MODE, TREE_MODE
+from ..exceptions import BranchMoved, CorruptObject, ModelNotFound, RepositoryError
+from ..git.refs import RefMove
+from ..git.tree import BLOB_MODE, TREE_MODE
 
 if TYPE_CHECKING:
-    from .merge import Conflict, ObjectMerge, TreeMerge
-    from .workspace import Workspace
+    from ..merge import Conflict, ObjectMerge, TreeMerge
+    from ..workspace import Workspace
 
 MERGE_REF_PREFIX = "refs/gitmodel/merge/"
 RECORD_FILE = "merge.json"
@@ -185,7 +185,7 @@ def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
     deterministic), then marked settled as recorded; objects with conflicts
     take their staged state, so later resolutions build on earlier ones.
     """
-    from . import merge
+    from .. import merge
 
     repo = ws.repo
     ref = merge_ref(ws.head)
@@ -204,7 +204,7 @@ def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise CorruptObject(ref, f"not a readable merge record ({exc})") from None
     if kind == MERGE and theirs is not None:
-        from .schema_merge import align  # the trees as merge() aligned them
+        from ..schema.merge import align  # the trees as merge() aligned them
 
         (base_tree, ours_tree, theirs_tree), _dropped = align(ws, base, ours, theirs)
     else:

@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional
 
 import pygit2
 
-from . import fields as field_types
-from .exceptions import CorruptObject, SchemaMismatch
-from .validation import id_problem, json_problem
+from .. import fields as field_types
+from ..exceptions import CorruptObject, SchemaMismatch
+from ..validation import id_problem, json_problem
 
 if TYPE_CHECKING:
-    from .models import GitModel
-    from .refs import Treeish
-    from .workspace import Workspace
+    from ..models import GitModel
+    from ..refs import Treeish
+    from ..workspace import Workspace
 
 __all__ = [
     "SCHEMA_FOLDER",
@@ -488,7 +488,7 @@ def drop_unknown_fields(obj: GitModel, *names: str) -> dict[str, Any]:
     extra = obj._extra
     missing = [n for n in names if n not in extra]
     if missing:
-        from .exceptions import FieldError
+        from ..exceptions import FieldError
 
         raise FieldError(f"{type(obj).__name__} object has no unknown stored field(s) "
                          f"{', '.join(map(repr, missing))}")

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 import pygit2
 
-from .exceptions import CorruptObject
-from .git.diff import Delta, FileEntry, tree_deltas
-from .serializers import json as json_format
+from ..exceptions import CorruptObject
+from ..git.diff import Delta, FileEntry, tree_deltas
+from ..serializers import json as json_format
 
 if TYPE_CHECKING:
-    from .models import GitModel
-    from .workspace import Workspace
+    from ..models import GitModel
+    from ..workspace import Workspace
 
 ADDED, MODIFIED, DELETED = "added", "modified", "deleted"
 
@@ -273,7 +273,7 @@ def python_value(cls: type, name: str, value: Any) -> Any:
 def field_changes(cls: type, old: Optional[dict[str, Any]], new: Optional[dict[str, Any]],
                   old_files: Files, new_files: Files, object_id: str = "x") -> dict[str, tuple[Any, Any]]:
     """``{field: (old, new)}`` between two stored dicts and file maps."""
-    from .schema import with_current_names
+    from ..schema import with_current_names
 
     old = with_current_names(cls, old or {})  # type: ignore[arg-type]
     new = with_current_names(cls, new or {})  # type: ignore[arg-type]

@@ -23,12 +23,12 @@ from typing import (
     overload,
 )
 
-from . import fields as _fields
-from .exceptions import CorruptObject, FieldError
+from .. import fields as _fields
+from ..exceptions import CorruptObject, FieldError
 
 if TYPE_CHECKING:
-    from .models import GitModel
-    from .planner import Row
+    from ..models import GitModel
+    from ..planner import Row
 
 M = TypeVar("M", bound="GitModel")
 
@@ -281,7 +281,7 @@ def parse_lookup(model: Any, key: str, value: Any) -> Union[Leaf, Related]:
 
 def _prepare(field: _fields.Field[Any], lookup: str, value: Any, raw: bool = False) -> Any:
     """Coerce a lookup's argument to what the field's values compare with."""
-    from .models import GitModel
+    from ..models import GitModel
 
     def one(item: Any) -> Any:
         if isinstance(item, GitModel):
@@ -396,7 +396,7 @@ class QuerySet(Generic[M]):
     # -- running ------------------------------------------------------------
     def _fetch_rows(self) -> list[Row]:
         if self._rows is None:
-            from .planner import execute
+            from ..planner import execute
 
             rows = execute(self)
             if self.errors == "skip":  # leave out (and report) what cannot be read
@@ -517,7 +517,7 @@ class QuerySet(Generic[M]):
 
     def explain(self) -> str:
         """How the query would run: which index it uses, or a scan."""
-        from .planner import explain
+        from ..planner import explain
 
         return explain(self)
 
