@@ -22,6 +22,7 @@ from .exceptions import (
     RepositoryError,
 )
 from .git.diff import tree_deltas
+from .schema import codec
 from .git.tree import BLOB_MODE
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class Version:
             data = ch.object_paths(self.model, object_id)[1]
             if data not in files:
                 return None
-            return ch.stored_fields(self._ws, self.model, opts.get_data_path(object_id), files[data])
+            return codec.stored_fields(self._ws, self.model, opts.get_data_path(object_id), files[data])
 
         return ch.field_changes(
             self.model, stored(self._prev_files, prev_id), stored(self._files, self.id),
@@ -204,7 +205,7 @@ def _renamed_from(
         old_folder, new_folder = parent.tree[opts.folder], commit.tree[opts.folder]
     except KeyError:
         return None
-    new_stored = dict(ch.stored_fields(ws, cls, opts.get_data_path(object_id), files[data]))
+    new_stored = dict(codec.stored_fields(ws, cls, opts.get_data_path(object_id), files[data]))
     new_stored.pop(opts.id_attr, None)
     for path, old_entry, new_entry in tree_deltas(ws.repo, old_folder.id, new_folder.id):
         if old_entry is None or new_entry is not None:
@@ -213,7 +214,7 @@ def _renamed_from(
         if parts[-1] != data or len(parts) != opts.shard + 2:
             continue
         old_id = parts[-2]
-        old_stored = dict(ch.stored_fields(ws, cls, opts.get_data_path(old_id), old_entry[0]))
+        old_stored = dict(codec.stored_fields(ws, cls, opts.get_data_path(old_id), old_entry[0]))
         old_stored.pop(opts.id_attr, None)
         if old_stored == new_stored:
             return old_id

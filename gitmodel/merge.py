@@ -24,6 +24,7 @@ from .versions import openmerge
 from . import signing
 from .exceptions import BranchMoved, MergeConflict, PendingChanges, ReferenceNotFound, RepositoryError
 from .fields import JSONField
+from .schema import codec
 from .serializers import json as json_format
 from .versions.openmerge import MERGE, REBASE, MergeState
 from .git.tree import TREE_MODE, StagingTree
@@ -141,7 +142,7 @@ class ObjectMerge:
         self.folder, self.data, self.blob_names = ch.object_paths(cls, object_id)
         path = opts.get_data_path(object_id)
         self.stored = tuple(
-            dict(ch.stored_fields(ws, cls, path, f[self.data])) if self.data in f else None
+            dict(codec.stored_fields(ws, cls, path, f[self.data])) if self.data in f else None
             for f in files
         )
         self.result: Optional[dict[str, Any]] = None  # merged JSON fields (None: deleted)

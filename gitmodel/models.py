@@ -42,8 +42,9 @@ from .exceptions import (
     ValidationError,
 )
 from .fields import NOT_PROVIDED, Field
-from .schema.options import ModelOptions, check_field_name
 from .git.tree import BLOB_MODE
+from .schema import codec
+from .schema.options import ModelOptions, check_field_name
 from .serializers import json as json_format
 
 if TYPE_CHECKING:
@@ -405,7 +406,7 @@ class GitModel(metaclass=ModelBase):
         om = self._merge_with_current(ws, mine)
         merged = om.result
         path = self.get_data_path()
-        fresh = type(self)._decode(path, type(self).__name__, merged)
+        fresh = codec.decode(type(self), path, type(self).__name__, merged)
         for field in opts.json_fields:
             self._data[field.name] = fresh._data[field.name]
         self._extra = fresh._extra
@@ -529,17 +530,17 @@ class GitModel(metaclass=ModelBase):
             tree = None
         else:
             tree = ws.resolve_tree(treeish)
-            entry = _tree_lookup(tree, path)
+            entry = codec.tree_lookup(tree, path)
             if entry is None and opts.previous_names:  # a commit from before a RenameModel
                 for old_path in (opts.folder_path_of(name, path) for name in opts.previous_names):
-                    entry = _tree_lookup(tree, old_path)
+                    entry = codec.tree_lookup(tree, old_path)
                     if entry is not None:
                         path = old_path
                         break
         if entry is None:
             raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
         try:
-            return cls._load(ws, path, entry[0], tree, object_id)
+            return codec.load(ws, cls, path, entry[0], tree, object_id)
         except StoredValueMismatch as exc:
             target = ws.resolve_treeish(treeish) if exc.commit is None and treeish is not None else None
             if not isinstance(target, pygit2.Commit):
@@ -570,110 +571,10 @@ class GitModel(metaclass=ModelBase):
         return cls.all().exclude(*args, **lookups)
 
     @classmethod
-    def _load(
-        cls,
-        ws: Workspace,
-        path: str,
-        oid: pygit2.Oid,
-        tree: Optional[pygit2.Tree] = None,
-        path_id: Any = None,
-        evict: bool = True,
-    ) -> Self:
-        """Build an instance from the data blob ``oid`` stored at ``path``.
-
-        ``path_id``: the id ``path`` was computed from, if known (then an
-        object holding that id is known to sit where it belongs). ``evict``:
-        whether caching this object may push older ones out of a full cache
-        (a scan over every object should not flush what is read often).
-        """
-        opts = cls._meta
-        cached = ws.cached_object(oid)
-        obj: Optional[Self] = None
-        if cached is None:
-            try:
-                kind, data = ws.read_object(oid)
-            except KeyError:
-                raise CorruptObject(path, f"blob {oid} is missing") from None
-            if kind != _BLOB:
-                raise CorruptObject(path, f"expected a blob, found a {_type_name(kind)}")
-            try:
-                model_name, stored = json_format.loads(data)
-            except (ValueError, RecursionError) as exc:
-                raise CorruptObject(path, f"not a valid data file ({exc})") from None
-            try:
-                fresh = cls._decode(path, model_name, stored)
-            except StoredValueMismatch as exc:  # name the commit read
-                commit = ws._start if tree is None else None
-                raise StoredValueMismatch(path, exc.field, exc.reason, commit) from None
-            fresh._oid = oid
-            if ws.cache_object(oid, fresh, copy=False, evict=evict):
-                cached = fresh  # the cache holds it now: hand out a copy
-            else:
-                obj = fresh  # type: ignore[assignment]  # nobody else holds it: no copy needed
-        if obj is None:
-            assert cached is not None
-            obj = cls.__new__(cls)
-            obj._blob_oids = None
-            obj._data = _copy_data(cached._data, opts.mutable_fields)
-            obj._stored = cached._stored
-            obj._extra = dict(cached._extra)
-        obj._oid = oid
-        if opts.id_attr not in obj._stored and opts._custom_data_path is None:  # type: ignore[operator]
-            # the id comes from the folder, and equal blobs may sit in several folders
-            obj._data[opts.id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
-        obj._stored_id = obj.get_id()
-        expected = path if path_id is not None and obj._stored_id == path_id else (
-            _expected_path(opts, obj._stored_id))
-        if expected != path:
-            raise CorruptObject(
-                path, f"holds {cls.__name__} id {obj._stored_id!r}, which belongs at {expected!r}"
-            )
-        if cls._meta.blob_fields:
-            obj._blob_oids = {}
-            for field in cls._meta.blob_fields:
-                blob_path = cls._meta.get_blob_path(obj._stored_id, field)  # type: ignore[arg-type]
-                entry = ws.stage.lookup(blob_path) if tree is None else _tree_lookup(tree, blob_path)
-                obj._data[field.name] = obj._blob_oids[field.name] = entry[0] if entry else None
-        return obj
-
-    @classmethod
-    def _decode(cls, path: str, model_name: str, stored: dict[str, Any]) -> GitModel:
-        if model_name != cls.__name__ and model_name not in cls._meta.previous_names:
-            raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
-        obj = cls.__new__(cls)
-        obj._blob_oids = None
-        obj._data = data = {}
-        for field in cls._meta.json_fields:
-            name = field.name
-            if name not in stored and field.previous_names:  # stored under an older name
-                name = next((old for old in field.previous_names if old in stored), name)
-            if name in stored:
-                try:
-                    data[field.name] = field.from_json(stored[name])
-                except ValidationError as exc:
-                    raise StoredValueMismatch(path, field.name, exc.message) from None
-                except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
-                    raise StoredValueMismatch(path, field.name, repr(exc)) from None
-            else:
-                data[name] = field.get_default()
-        for field in cls._meta.transient_fields:
-            data[field.name] = field.get_default()
-        id_attr = cls._meta.id_attr
-        if id_attr not in stored and cls._meta._custom_data_path is None:
-            # a data file without its id: the folder it sits in names it
-            data[id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
-        known = cls._meta.__dict__.get("_json_names")
-        if known is None:  # computed once per model
-            known = frozenset(n for f in cls._meta.json_fields for n in (f.name, *f.previous_names))
-            cls._meta.__dict__["_json_names"] = known
-        if known.issuperset(stored):
-            obj._extra = {}
-        else:  # keys no field reads: keep them as they were
-            obj._extra = {k: v for k, v in stored.items() if k not in known}
-        obj._stored = stored
-        obj._stored_id = obj.get_id()
-        obj._oid = None
-        return obj
+    def _load(cls, ws: Workspace, path: str, oid: pygit2.Oid, tree: Optional[pygit2.Tree] = None,
+              path_id: Any = None, evict: bool = True) -> Self:
+        """The instance stored in data blob ``oid`` at ``path`` (see :func:`gitmodel.schema.codec.load`)."""
+        return codec.load(ws, cls, path, oid, tree, path_id, evict)
 
     # -- history and merging (see history.py and merge.py) ---------------------------
     @class_or_instance_method
@@ -746,16 +647,6 @@ class GitModel(metaclass=ModelBase):
         self.__dict__.update(fresh.__dict__)
 
 
-_BLOB = int(pygit2.enums.ObjectType.BLOB)
-
-
-def _type_name(kind: int) -> str:
-    try:
-        return pygit2.enums.ObjectType(kind).name.lower()
-    except ValueError:
-        return f"object of type {kind}"
-
-
 def _copy_data(data: dict[str, Any], mutable_fields: list[Field[Any]]) -> dict[str, Any]:
     """A copy of ``data`` that shares no mutable value (immutable ones are shared)."""
     out = dict(data)
@@ -773,19 +664,3 @@ def _object_id(instance: Optional[GitModel], args: tuple[Any, ...], name: str) -
     if len(args) != 1:
         raise TypeError(f"Model.{name}() needs an id")
     return args[0]
-
-
-def _expected_path(opts: ModelOptions, object_id: Any) -> Optional[str]:
-    try:
-        return opts.get_data_path(object_id)
-    except (TypeError, ValueError):
-        return None
-
-
-def _tree_lookup(tree: pygit2.Tree, path: str) -> Optional[tuple[pygit2.Oid, int]]:
-    try:
-        obj = tree[path]
-    except KeyError:
-        return None
-    return (obj.id, obj.filemode)  # type: ignore[attr-defined]
-

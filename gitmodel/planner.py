@@ -28,8 +28,9 @@ from .indexes import (
     store_for,
 )
 from .query import Leaf, Node, Q, QuerySet
-from .serializers import json as json_format
 from .git.tree import TREE_MODE, _Folder
+from .schema import codec
+from .serializers import json as json_format
 
 if TYPE_CHECKING:
     from .models import GitModel
@@ -249,7 +250,7 @@ class Row:
         """The model instance (decoded once per blob id, then copied from the cache)."""
         ctx = self.ctx
         if self.stored is not None and self.obj is None:
-            decoded = ctx.model._decode(self.path, ctx.model.__name__, self.stored)
+            decoded = codec.decode(ctx.model, self.path, ctx.model.__name__, self.stored)
             ctx.ws.cache_object(self.oid, decoded)
         return ctx.model._load(ctx.ws, self.path, self.oid, ctx.root)
 

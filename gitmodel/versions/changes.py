@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 import pygit2
 
-from ..exceptions import CorruptObject
 from ..git.diff import Delta, FileEntry, tree_deltas
-from ..serializers import json as json_format
+from ..schema import codec
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -228,23 +227,6 @@ def path_entry(tree: Optional[pygit2.Tree], path: str) -> Optional[tuple[pygit2.
 
 
 # -- decoding --------------------------------------------------------------------
-def stored_fields(ws: Workspace, cls: type, path: str, oid: pygit2.Oid) -> dict[str, Any]:
-    """The JSON field dict of data blob ``oid`` (shared, do not mutate)."""
-    cached = ws.cached_object(oid)
-    if cached is not None and cached._stored is not None:
-        return cached._stored
-    obj = ws.repo.get(oid)
-    if not isinstance(obj, pygit2.Blob):
-        raise CorruptObject(path, f"blob {oid} is missing")
-    try:
-        model_name, stored = json_format.loads(obj.data)
-    except (ValueError, RecursionError) as exc:
-        raise CorruptObject(path, f"not a valid data file ({exc})") from None
-    if model_name != cls.__name__ and model_name not in cls._meta.previous_names:  # type: ignore[attr-defined]
-        raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
-    return stored
-
-
 def load(ws: Workspace, cls: type, object_id: str, files: Files, tree: Optional[pygit2.Tree]) -> Optional[GitModel]:
     """The object as stored in ``files``/``tree``, or ``None`` if it has no data file."""
     opts = cls._meta  # type: ignore[attr-defined]
@@ -308,8 +290,8 @@ def object_change(
         return None
     data = object_paths(cls, object_id)[1]
     path = opts.get_data_path(object_id)
-    old_stored = stored_fields(ws, cls, path, a[data]) if data in a else None
-    new_stored = stored_fields(ws, cls, path, b[data]) if data in b else None
+    old_stored = codec.stored_fields(ws, cls, path, a[data]) if data in a else None
+    new_stored = codec.stored_fields(ws, cls, path, b[data]) if data in b else None
     if old_stored is None and new_stored is None:
         return None  # only stray blob files without a data file: not an object
     kind = ADDED if old_stored is None else DELETED if new_stored is None else MODIFIED

@@ -22,6 +22,7 @@ import pygit2
 from . import changes as ch
 from ..exceptions import BranchMoved, CorruptObject, ModelNotFound, RepositoryError
 from ..git.refs import RefMove
+from ..schema import codec
 from ..git.tree import BLOB_MODE, TREE_MODE
 
 if TYPE_CHECKING:
@@ -225,7 +226,7 @@ def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
         if om.conflicts:
             files = ch.object_files(staged, om.cls, om.id)
             path = om.cls._meta.get_data_path(om.id)  # type: ignore[attr-defined]
-            stored = ch.stored_fields(ws, om.cls, path, files[om.data]) if om.data in files else None
+            stored = codec.stored_fields(ws, om.cls, path, files[om.data]) if om.data in files else None
             om.result = dict(stored) if stored is not None else None
             om.result_files = {k: v for k, v in files.items() if k != om.data}
     for conflict in result.conflicts:
