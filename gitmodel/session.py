@@ -276,6 +276,13 @@ class UnitOfWork:
                 self.restore(snap)
                 raise
 
+    def switch(self, head: str, commit: pygit2.Commit, detached: bool = False) -> None:
+        """Stand on ``commit`` of branch ``head`` with nothing pending (read-only if ``detached``)."""
+        self.head = head
+        self.detached = commit if detached else None
+        self.follow_stamp = None
+        self.move_to(commit.id, commit.tree)
+
     def snapshot(self) -> Snapshot:
         """The unit's state, to come back to if an operation fails."""
         stage = self.stage

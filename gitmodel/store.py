@@ -15,9 +15,10 @@ from typing import Any, Optional, Sequence, Union
 import pygit2
 from pygit2.enums import ObjectType
 
-from .exceptions import RepositoryError, RepositoryNotFound
+from .exceptions import BranchNotFound, RepositoryError, RepositoryNotFound
 from .git import refs
 from .git.refs import DEFAULT_STALE_LOCK_AGE, RefMove
+from .refs import Branch, branch_ref
 
 DEFAULT_LOCK_TIMEOUT = 10.0
 DEFAULT_OBJECT_CACHE_SIZE = 20_000
@@ -116,6 +117,36 @@ class Store:
             what = "a missing object" if commit is None else f"a {type(commit).__name__}"
             raise RepositoryError(f"{ref} is corrupt: it points at {what} ({target})")
         return commit
+
+    def get_branch(self, name: str) -> Branch:
+        """The branch called ``name`` (or ``refs/heads/...``)."""
+        ref_name = branch_ref(name)
+        reference = self.repo.references.get(ref_name)
+        if reference is None:
+            raise BranchNotFound(name, f"Reference not found: {ref_name} (no branch {name!r})")
+        return Branch(reference, self.repo[reference.target])  # type: ignore[arg-type]
+
+    def create_branch(self, name: str, commit: pygit2.Commit) -> Branch:
+        """Create branch ``name`` at ``commit``; refused if it exists."""
+        ref_name = branch_ref(name)
+        if self.repo.references.get(ref_name) is not None:
+            raise RepositoryError(f"branch {name!r} already exists")
+        return Branch(self.repo.references.create(ref_name, commit.id), commit)
+
+    def refuse_unborn_branch(self, ref_name: str) -> None:
+        """A branch named at open that does not exist, in a repository that has
+        branches, is most likely a typo: its first commit would start a history
+        of its own. Refused; ``create_branch`` starts it from a commit instead."""
+        existing = sorted(r for r in self.repo.references if r.startswith("refs/heads/"))
+        if existing:
+            name = ref_name[len("refs/heads/"):]
+            raise BranchNotFound(
+                ref_name,
+                f"branch {name!r} does not exist (branches: "
+                f"{', '.join(r[len('refs/heads/'):] for r in existing[:10])}); to start it from "
+                f"HEAD as git switch -c does: Workspace(path).create_branch({name!r}), then open "
+                "it; to start it with no history: orphan=True",
+            )
 
     def move_refs(self, moves: Sequence[RefMove], reflog: str) -> None:
         """Compare-and-swap ``moves`` together (see :func:`gitmodel.git.refs.move_refs`)."""

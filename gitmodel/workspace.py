@@ -6,7 +6,6 @@ repository's own ``HEAD`` or ``index`` (see :meth:`Workspace.sync_repo_index`).
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
 from contextlib import contextmanager
@@ -16,19 +15,18 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import SortMode
 
-from . import locks, refs, schema, signing, worktree
+from . import locks, refs, registry, schema, signing, worktree
 from .conf import WorkspaceConfig
 from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
-    BranchNotFound,
-    ConfigurationError,
     CorruptObject,
     PendingChanges,
     RepositoryError,
 )
 from .git import refs as git_refs
-from .models import GitModel, ModelBase
+from .models import GitModel
+from .registry import ModelRegistry
 from .refs import Branch, Treeish, branch_ref
 from .session import CommitHooks, UnitOfWork
 from .store import (  # noqa: F401 - TREE_CACHE_LIMIT and CACHE_MAX_SIZE are documented here
@@ -53,16 +51,6 @@ _NO_CHOICE: Any = object()
 M = TypeVar("M", bound=GitModel)
 
 DEFAULT_IDENTITY: Identity = ("gitmodel", "gitmodel@localhost")
-
-
-class ModelRegistry(dict):  # type: ignore[type-arg]
-    """Model name -> class; also readable as attributes (``ws.models.Page``)."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(f"no model named {name!r} is registered") from None
 
 
 class Workspace:
@@ -116,14 +104,8 @@ class Workspace:
         self._local = threading.local()
         unit = self._new_unit()  # a corrupt branch ref raises RepositoryError here
         if unit.start is None and initial_branch and not orphan:
-            _refuse_unborn_branch_beside_history(self.repo, self._default_head)
-        self.GitModel: type[GitModel] = ModelBase(
-            "GitModel",
-            (GitModel,),
-            {"__module__": __name__, "__qualname__": "GitModel", "Meta": _abstract_meta()},
-            workspace=self,
-        )  # type: ignore[assignment]
-        delattr(self.GitModel, "Meta")  # its models declare their own (or none)
+            self.store.refuse_unborn_branch(self._default_head)
+        self.GitModel: type[GitModel] = registry.base_model(self)
         self.models["GitModel"] = self.GitModel
 
     @classmethod
@@ -289,64 +271,15 @@ class Workspace:
         """Bind ``cls`` to this workspace; returns the bound class.
 
         A class bound elsewhere (or to nothing) is bound through a subclass of
-        the same name, so ``isinstance`` holds for both.
+        the same name, so ``isinstance`` holds for both. A model whose folder
+        another registered model has (or has ignoring case) is refused.
         """
-        if not (isinstance(cls, type) and issubclass(cls, GitModel)):
-            raise TypeError(f"{cls!r} is not a GitModel subclass")
-        if cls._meta.workspace is self:
-            if not cls._meta.abstract:
-                self._refuse_shared_folder(cls)
-                schema.check_model(self, cls)  # SchemaMismatch: the class stays unbound
-            self.models[cls.__name__] = cls
-            return cls
-        existing = self.models.get(cls.__name__)
-        if existing is not None and issubclass(existing, cls):
-            return existing  # type: ignore[no-any-return]
-        attrs: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
-        if cls._meta.abstract:
-            attrs["Meta"] = _abstract_meta(getattr(cls, "Meta", None))
-        # ws.GitModel joins the bases so that isinstance(obj, ws.GitModel) holds too
-        bound = ModelBase(cls.__name__, (cls, self.GitModel), attrs, workspace=self)
-        self.models[cls.__name__] = bound  # abstract ones too, as ws.models.<Name>
-        return bound  # type: ignore[return-value]
-
-    def _refuse_shared_folder(self, cls: type[GitModel]) -> None:
-        """Two models may not share a folder, not even one differing in case
-        only (a case-insensitive checkout would put both in one folder)."""
-        opts = cls._meta
-        if opts._custom_data_path is not None:
-            return
-        folder = opts.folder.casefold()
-        for other in self.models.values():
-            other_opts = getattr(other, "_meta", None)
-            if (
-                other.__name__ != cls.__name__
-                and other_opts is not None
-                and not other_opts.abstract
-                and other_opts._custom_data_path is None
-                and other_opts.folder.casefold() == folder
-            ):
-                raise ConfigurationError(
-                    f"models {other.__name__} and {cls.__name__} would share the folder "
-                    f"{other_opts.folder!r}" + (
-                        f" / {opts.folder!r}" if opts.folder != other_opts.folder else "")
-                    + ": rename one of them"
-                )
+        return registry.register(self, cls)
 
     def import_models(self, module: Union[str, ModuleType]) -> ModelRegistry:
         """Register every model declared in ``module`` (or its dotted name),
         abstract ones included; returns :attr:`models`."""
-        mod = importlib.import_module(module) if isinstance(module, str) else module
-        for value in list(vars(mod).values()):
-            if (
-                isinstance(value, type)
-                and issubclass(value, GitModel)
-                and value is not GitModel
-                and hasattr(value, "_meta")
-                and value._meta.workspace is not self
-            ):
-                self.register_model(value)
-        return self.models
+        return registry.import_models(self, module)
 
     def schemas(self, treeish: Optional[Treeish] = None) -> dict[str, schema.ModelSchema]:
         """Model name -> its schema stored in the repository, in the staged
@@ -628,39 +561,27 @@ class Workspace:
     # -- branches --------------------------------------------------------------------
     def create_branch(self, name: str, start_point: Optional[Treeish] = None) -> Branch:
         """Create branch ``name`` at ``start_point`` (default: the current branch)."""
-        ref_name = branch_ref(name)
-        if self.repo.references.get(ref_name) is not None:
-            raise RepositoryError(f"branch {name!r} already exists")
-        target: Any
         if start_point is None:
             if self._start is None:
                 raise RepositoryError(f"{self.head} has no commits to branch from")
-            target = self.repo[self._start]
+            target: Any = self.repo[self._start]
         else:
             target = self.resolve_treeish(start_point)
         if not isinstance(target, pygit2.Commit):
             raise RepositoryError(f"{start_point!r} does not point to a commit")
-        ref = self.repo.references.create(ref_name, target.id)
-        return Branch(ref, target)
+        return self.store.create_branch(name, target)
 
     def get_branch(self, ref: str) -> Branch:
         """The branch called ``ref`` (name or ``refs/heads/...``)."""
-        ref_name = branch_ref(ref)
-        reference = self.repo.references.get(ref_name)
-        if reference is None:
-            raise BranchNotFound(ref, f"Reference not found: {ref_name} (no branch {ref!r})")
-        return Branch(reference, self.repo[reference.target])  # type: ignore[arg-type]
+        return self.store.get_branch(ref)
 
     def set_branch(self, name: str) -> None:
         """Switch to branch ``name``; refused while changes are pending."""
         self._refuse_pending("switch branches")
         branch = self.get_branch(name)
-        unit = self._unit
         with self.write_lock:
-            unit.head = self._default_head = branch.ref.name
-            unit.detached = None
-            unit.follow_stamp = None
-            unit.move_to(branch.commit.id, branch.tree)
+            self._default_head = branch.ref.name  # new threads start there too
+            self._unit.switch(branch.ref.name, branch.commit)
 
     def update_index(self, treeish: Optional[Treeish] = None) -> None:
         """Move to ``treeish``: a branch switches; a tag or commit is read-only."""
@@ -675,10 +596,8 @@ class Workspace:
         target = self.resolve_treeish(treeish)
         if not isinstance(target, pygit2.Commit):
             raise RepositoryError(f"{treeish!r} does not point to a commit")
-        unit = self._unit
         with self.write_lock:
-            unit.detached = target
-            unit.move_to(target.id, target.tree)
+            self._unit.switch(self.head, target, detached=True)
 
     def _refuse_pending(self, action: str) -> None:
         if self._unit.merge is not None:
@@ -926,23 +845,3 @@ def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
         return tree is not None and tree[path].filemode != TREE_MODE  # type: ignore[attr-defined]
     except KeyError:
         return False
-
-
-def _refuse_unborn_branch_beside_history(repo: pygit2.Repository, ref_name: str) -> None:
-    """A branch named at open that does not exist, in a repository that has
-    branches, is most likely a typo: its first commit would start a history
-    of its own. Refused; ``create_branch`` starts it from a commit instead."""
-    existing = sorted(r for r in repo.references if r.startswith("refs/heads/"))
-    if existing:
-        name = ref_name[len("refs/heads/"):]
-        raise BranchNotFound(
-            ref_name,
-            f"branch {name!r} does not exist (branches: "
-            f"{', '.join(r[len('refs/heads/'):] for r in existing[:10])}); to start it from "
-            f"HEAD as git switch -c does: Workspace(path).create_branch({name!r}), then open "
-            "it; to start it with no history: orphan=True",
-        )
-
-
-def _abstract_meta(declared: Optional[type] = None) -> type:
-    return type("Meta", (declared,) if declared else (), {"abstract": True})
