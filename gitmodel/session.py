@@ -215,6 +215,8 @@ class UnitOfWork:
                 tree_id = stage.write()
             parents = [self.start] if self.start is not None else []
             commit_id = hooks.write_commit(author, committer, message, tree_id, parents)
+            if self.store.read_ref(self.head) != self.start:  # lost already: skip a doomed swap
+                return hooks.rebase(commit_id, message, author, committer)
             try:
                 hooks.move_branch(commit_id, message)
             except BranchMoved:

@@ -456,9 +456,20 @@ def check_moved_head(ws: Workspace) -> None:
     do not fit (a migration landed meanwhile)."""
     head = ws.store.read_ref(ws.head)
     commit = ws.repo.get(head) if head is not None else None
+    start = ws.repo.get(ws._start) if ws._start is not None else None
+    if isinstance(commit, pygit2.Commit) and isinstance(start, pygit2.Commit):
+        if _meta_entry(commit.tree) == _meta_entry(start.tree):
+            return  # no schema record changed since this unit's start: nothing migrated
     if isinstance(commit, pygit2.Commit):
         for model in _stored_models(ws):
             check_model(ws, model, commit.tree)
+
+
+def _meta_entry(tree: pygit2.Tree) -> Optional[pygit2.Oid]:
+    try:
+        return tree[META_FOLDER].id  # type: ignore[no-any-return]
+    except KeyError:
+        return None
 
 
 def _stored_models(ws: Workspace) -> Iterator[type[GitModel]]:
