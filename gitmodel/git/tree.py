@@ -213,8 +213,7 @@ class StagingTree:
     def iter_files(self, path: str, match: NameMatch) -> Iterator[tuple[str, str, Entry]]:
         """Yield ``(folder, name, entry)`` for each file below ``path`` whose
         name is ``match`` (or satisfies it, when it is a predicate)."""
-        if isinstance(match, str):
-            match = _Exact(match)
+        match = _matcher(match)
         parts = [p for p in path.split("/") if p]
         node: object = self._root
         base: Optional[pygit2.Object] = None if self._root.cleared else self.base
@@ -356,6 +355,21 @@ class StagingTree:
 _MISSING = object()
 #: at most this many tree builders of the last write are kept for lookups
 FRESH_BUILDERS = 64
+
+
+def walk_files(
+    tree: pygit2.Tree, match: NameMatch, prefix: str = ""
+) -> Iterator[tuple[str, pygit2.Oid]]:
+    """``(prefix + path, blob id)`` of every file below ``tree`` whose name is
+    ``match`` (or satisfies it, when it is a predicate). The one tree walker:
+    a folder named ``match`` is reported, not searched, so that its reader
+    reports it (a folder where a data file should be)."""
+    for _folder, name, (oid, _mode) in _find_in_tree(tree, prefix, _matcher(match)):
+        yield f"{_folder}/{name}" if _folder else name, oid
+
+
+def _matcher(match: NameMatch) -> Callable[[str], bool]:
+    return _Exact(match) if isinstance(match, str) else match
 
 
 def _find_in_tree(
