@@ -106,6 +106,18 @@ class ValidationError(GitModelError, ValueError):
         return out
 
 
+class InvalidReferenceName(ValidationError, ConfigurationError, RepositoryError):
+    """A branch, tag, lock, remote or ``HEAD`` name git would not accept.
+
+    Raised before anything is written; a ``ConfigurationError`` and a
+    ``RepositoryError`` too, as bad names were reported before.
+    """
+
+    def __init__(self, message: str, name: Any = None) -> None:
+        self.name = name
+        super().__init__(message, code="invalid_ref_name")
+
+
 class IntegrityError(GitModelError):
     """A save would break an invariant (duplicate id, unique value)."""
 
@@ -126,12 +138,25 @@ class ModelNotFound(GitModelError, LookupError):
 
 
 class CorruptObject(GitModelError):
-    """Data in the repository cannot be read as a model object."""
+    """Data in the repository cannot be read as a model object.
 
-    def __init__(self, path: str, reason: str) -> None:
+    ``path`` is where it is; ``commit``, when known, the commit it came from.
+    """
+
+    def __init__(self, path: str, reason: str, commit: Any = None) -> None:
         self.path = path
         self.reason = reason
-        super().__init__(f"corrupt object at {path!r}: {reason}")
+        self.commit = commit
+        where = f" in commit {str(commit)[:12]}" if commit is not None else ""
+        super().__init__(f"corrupt object at {path!r}{where}: {reason}")
+
+    def at(self, commit: Any) -> CorruptObject:
+        """This error, naming ``commit`` too unless it names one already."""
+        if self.commit is None and commit is not None:
+            self.commit = commit
+            if type(self) is CorruptObject:
+                self.args = (f"corrupt object at {self.path!r} in commit {str(commit)[:12]}: {self.reason}",)
+        return self
 
 
 class LockWaitTimeoutExceeded(GitModelError, TimeoutError):
@@ -245,7 +270,7 @@ class StoredValueMismatch(SchemaMismatch, CorruptObject):
         self.field = field
         self.commit = commit
         where = f" at commit {str(commit)[:10]}" if commit is not None else ""
-        CorruptObject.__init__(self, path, reason)
+        CorruptObject.__init__(self, path, reason, commit)
         self.differences = []
         self.args = (
             f"stored value of field {field!r} in {path!r}{where} does not fit the "

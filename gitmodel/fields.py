@@ -38,6 +38,7 @@ from .validation import (
     has_surrogates,
     id_problem,
     json_problem,
+    read_blob,
 )
 
 if TYPE_CHECKING:
@@ -618,7 +619,8 @@ class BlobField(Field[IO[bytes]]):
             return self
         value = instance._data.get(self.name)
         if isinstance(value, pygit2.Oid):
-            value = instance._meta.workspace.repo[value].data
+            path = instance._meta.get_blob_path(instance._stored_id, self)
+            value = read_blob(instance._meta.workspace.repo, value, path)
             instance._data[self.name] = value
         return None if value is None else io.BytesIO(value)
 

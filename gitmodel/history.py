@@ -15,6 +15,9 @@ from pygit2.enums import FileMode, ObjectType, SortMode
 
 from .versions import changes as ch
 from . import shallow
+from .objects import reads_others_trees
+from .refs import branch_ref, check_ref_name
+from .validation import check_message
 from .exceptions import (
     BranchNotFound,
     MergeConflict,
@@ -116,6 +119,7 @@ class _PathState:
         return result
 
 
+@reads_others_trees
 def object_history(
     ws: Workspace, cls: type, object_id: Any, treeish: Any = None, follow: bool = True
 ) -> list[Version]:
@@ -222,11 +226,13 @@ def _renamed_from(
 
 
 # -- diffs -------------------------------------------------------------------------
+@reads_others_trees
 def changes(ws: Workspace, a: Any, b: Any = None) -> list[ch.Change]:
     """What changed from ``a`` to ``b`` (default: the staged state)."""
     return ch.changes_between(ws, ch.tree_of(ws, a), ch.tree_of(ws, b))
 
 
+@reads_others_trees
 def object_diff(ws: Workspace, cls: type, object_id: Any, a: Any, b: Any = None) -> Optional[ch.ObjectChange]:
     """How one object changed from ``a`` to ``b`` (default: staged); ``None`` if equal."""
     object_id = cls._meta.id_field.clean_id(object_id)  # type: ignore[attr-defined]
@@ -253,6 +259,7 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
         return cls.get(object_id)  # type: ignore[attr-defined,no-any-return]
 
 
+@reads_others_trees
 def revert(ws: Workspace, commit: Any) -> list[ch.Change]:
     """Stage the inverse of one commit's changes, field by field; returns them.
 
@@ -317,9 +324,9 @@ def create_tag(
 
     Returns the id of the tagged commit.
     """
-    ref = f"refs/tags/{name}"
-    if not name or not pygit2.reference_is_valid_name(ref):
-        raise RepositoryError(f"invalid tag name: {name!r}")
+    ref = check_ref_name(f"refs/tags/{name}" if isinstance(name, str) else None, "tag", name)
+    if message is not None:
+        check_message(message, "tag message")
     if ws.repo.references.get(ref) is not None:
         raise RepositoryError(f"tag {name!r} already exists")
     if target is None:
@@ -331,7 +338,7 @@ def create_tag(
     if not isinstance(commit, pygit2.Commit):
         raise RepositoryError(f"{target!r} does not name a commit")
     if message is not None:
-        ws.repo.create_tag(name, commit.id, ObjectType.COMMIT, ws._signature(tagger), message)
+        ws.repo.create_tag(name, commit.id, ObjectType.COMMIT, ws._signature(tagger, "tagger"), message)
     else:
         ws.repo.references.create(ref, commit.id)
     return commit.id
@@ -349,7 +356,9 @@ def tags(ws: Workspace) -> dict[str, pygit2.Commit]:
 
 
 def delete_tag(ws: Workspace, name: str) -> None:
-    ref = ws.repo.references.get(f"refs/tags/{name}")
+    ref = ws.repo.references.get(
+        check_ref_name(f"refs/tags/{name}" if isinstance(name, str) else None, "tag", name)
+    )
     if ref is None:
         raise ReferenceNotFound(name, f"tag not found: {name!r}")
     ref.delete()
@@ -370,7 +379,7 @@ def branches(ws: Workspace) -> dict[str, Branch]:
 
 def delete_branch(ws: Workspace, name: str) -> None:
     """Delete branch ``name``; refused for the current branch."""
-    ref_name = name if name.startswith("refs/") else f"refs/heads/{name}"
+    ref_name = branch_ref(name)
     if ref_name == ws.head and not ws.detached:
         raise RepositoryError(f"cannot delete {name!r}: it is the current branch")
     ref = ws.repo.references.get(ref_name)

@@ -25,8 +25,10 @@ most recently used slot and is moved by a diff.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
+import stat
 import threading
 import time
 import weakref
@@ -36,7 +38,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 import pygit2
 
 from . import fields as _fields
-from .serializers import json as json_format
+from .schema import codec
+from .validation import has_surrogates, id_problem
 
 if TYPE_CHECKING:
     from .models import GitModel
@@ -45,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["IndexStore", "UpdateStats", "indexed_fields", "store_for", "update_index"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 #: slots kept per model index (lanes beyond this are dropped, least recent first)
 MAX_SLOTS = 6
@@ -53,6 +56,8 @@ MAX_SLOTS = 6
 #: database at once, so the next small update does not pay for it
 CHECKPOINT_AFTER = 2000
 _INT64 = (-(2**63), 2**63 - 1)
+#: files SQLite keeps beside the database
+_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def indexed_fields(model: type[GitModel]) -> list[_fields.Field[Any]]:
@@ -66,8 +71,122 @@ def indexed_fields(model: type[GitModel]) -> list[_fields.Field[Any]]:
 
 
 def _signature(model: type[GitModel], names: Sequence[str]) -> str:
+    """What an index depends on besides the tree: the model's layout, its
+    indexed fields and what a file without the field reads as (its default)."""
     opts = model._meta
-    return f"{model.__name__}:{opts.folder}:{opts.data_filename}:{','.join(sorted(names))}"
+    defaults = []
+    for name in sorted(names):
+        field = opts.get_field(name)
+        default = field._default
+        if default is _fields.NOT_PROVIDED:
+            defaults.append("-")
+        elif callable(default):
+            defaults.append("()")  # a new value each time: never answered by the index
+        else:
+            defaults.append(json.dumps(_json_or_repr(field, default), sort_keys=True))
+    key = f"{','.join(sorted(names))}:{'|'.join(defaults)}"
+    return f"{model.__name__}:{opts.folder}:{opts.data_filename}:{key}"
+
+
+def _json_or_repr(field: _fields.Field[Any], value: Any) -> Any:
+    try:
+        return field.to_json(value)
+    except Exception:  # a default the field cannot store: keyed by its text
+        return repr(value)
+
+
+#: the ``field`` column of a row saying that a data file's value of a field
+#: cannot be compared in SQL exactly as a scan compares it (a query on that
+#: field scans)
+_ANY_INEXACT = "SELECT 1 FROM val WHERE slot = ? AND field IN (?, ?) LIMIT 1"
+#: the ``field`` column of a row saying a data file sits where no object of
+#: the model can be (a folder named ``..`` by another tool): queries scan,
+#: and the scan reports it
+FOREIGN = "\x00foreign"
+
+
+def misplaced(model: type[GitModel], path: str) -> Optional[str]:
+    """The folder name of data file ``path`` if no object of ``model`` can
+    sit there (not a valid id, nested, a wrong shard), else ``None``."""
+    opts = model._meta
+    name = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else ""
+    if id_problem(name) is None and (
+        path == f"{opts.folder}/{name}/{opts.data_filename}"
+        if not opts.shard
+        else path == opts.get_data_path(name)
+    ):
+        return None
+    return name
+
+
+def _readable(
+    model: type[GitModel], path: str, ws: Workspace, oid: pygit2.Oid
+) -> Optional[dict[str, Any]]:
+    """The stored fields of data file ``path`` if ``get()`` would read it
+    without error, else ``None`` (it sits where no object can, cannot be
+    parsed, holds another model, a value its field refuses, a wrong id)."""
+    if misplaced(model, path) is not None:
+        return None
+    try:
+        name, stored = codec.read_stored(ws, path, oid)
+        obj = codec.decode(model, path, name, stored)
+    except Exception:  # whatever it is, the scan reports it as CorruptObject
+        return None
+    opts = model._meta
+    if opts.id_attr in stored:
+        try:
+            if opts.get_data_path(obj._stored_id) != path:  # type: ignore[arg-type]
+                return None
+        except Exception:
+            return None
+    return stored
+
+
+def _sql_path(path: str) -> str:
+    """``path`` as SQLite can hold it (a name that is not UTF-8, spelled in hex)."""
+    return path if not has_surrogates(path) else "\x00" + path.encode("utf-8", "surrogateescape").hex()
+
+
+def _inexact(name: str) -> str:
+    return f"\x00inexact:{name}"
+
+
+def _index_value(field: _fields.Field[Any], stored: dict[str, Any]) -> tuple[Any, bool]:
+    """``(value for SQL, exact)``: exact when SQL compares the value as a
+    scan does (the stored JSON is the field's own form of what ``get()``
+    reads, and SQLite holds it without loss)."""
+    if field.name in stored and field.serialize:
+        raw = stored[field.name]
+        try:
+            canonical = field.to_json(field.from_json(raw))
+        except Exception:  # a scan reports it as CorruptObject
+            return None, False
+        exact = _same_json(canonical, raw)
+    else:
+        if callable(field._default):
+            return None, False
+        try:
+            raw = field.to_json(field.get_default())
+        except Exception:
+            return None, False
+        exact = True
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return None, False
+    if isinstance(raw, int) and not isinstance(raw, bool) and not _INT64[0] <= raw <= _INT64[1]:
+        return None, False  # SQLite would hold it as a float, inexactly
+    return _sql_value(raw), exact
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal JSON values of equal types (``1``, ``1.0``, ``True`` and ``"1"`` differ)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (dict, list)):
+        try:
+            return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+        except (TypeError, ValueError):
+            return False
+    return bool(a == b)
 
 
 def _sql_value(value: Any) -> Any:
@@ -103,12 +222,13 @@ class IndexStore:
     # -- connection ---------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         try:
-            inode: Optional[int] = os.stat(self.path).st_ino
+            inode: Optional[int] = os.lstat(self.path).st_ino
         except FileNotFoundError:
             inode = None
         if self._db is not None and inode is not None and inode == self._inode:
             return self._db
         self.close()
+        self._make_safe()
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         try:
@@ -137,8 +257,23 @@ class IndexStore:
             db.close()
             raise
         self._db = db
-        self._inode = os.stat(self.path).st_ino
+        self._inode = os.lstat(self.path).st_ino
         return db
+
+    def _make_safe(self) -> None:
+        """Never follow a symlink out of the git folder: a symlink at the
+        place of the index folder or files is removed (the index is rebuilt);
+        something else than a folder or file there makes queries scan."""
+        folder = os.path.dirname(self.path)
+        for path in (folder, self.path, *(self.path + s for s in _SIDE_FILES)):
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(mode):
+                os.unlink(path)  # removes the link itself, never what it points at
+            elif not (stat.S_ISDIR(mode) if path == folder else stat.S_ISREG(mode)):
+                raise _Unavailable(f"{path!r} is not a {'folder' if path == folder else 'file'}")
 
     def close(self) -> None:
         """Close the connection (the file stays)."""
@@ -153,11 +288,13 @@ class IndexStore:
 
     def _discard_file(self) -> None:
         self.close()
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", *_SIDE_FILES):
             try:
                 os.unlink(self.path + suffix)
             except FileNotFoundError:
                 pass
+            except OSError as exc:
+                raise _Unavailable(str(exc)) from None
 
     def _run(self, work: Any) -> Any:
         """Run ``work(db)``; a corrupt file is deleted and rebuilt once."""
@@ -197,8 +334,10 @@ class IndexStore:
         # NULL) only if the slot still describes this tree; the second, the
         # slot's matches
         checked = (
-            "SELECT NULL, NULL FROM slot WHERE id = ? AND sig = ? AND tree = ? UNION ALL " + sql
+            "SELECT NULL, NULL FROM slot WHERE id = ? AND sig = ? AND tree = ? UNION ALL "
+            f"SELECT '', NULL FROM ({_ANY_INEXACT}) UNION ALL " + sql
         )
+        inexact = _inexact(field)
         key = (sig, ctx.tree_hex)
 
         def work(db: sqlite3.Connection) -> list[tuple[str, pygit2.Oid]]:
@@ -216,21 +355,26 @@ class IndexStore:
                         self._known.clear()
                     slot = self._known[key] = row[0]
                 found = db.execute(
-                    checked, (slot, sig, ctx.tree_hex, slot, field, *params)
+                    checked, (slot, sig, ctx.tree_hex, slot, inexact, FOREIGN, slot, field, *params)
                 ).fetchall()
                 if any(p is None for p, _o in found):
+                    if any(p == "" for p, _o in found):
+                        raise _Unavailable(f"some values of {field!r} need a scan")
                     return [(p, pygit2.Oid(raw=o)) for p, o in found if p is not None]
                 self._known.pop(key, None)  # moved by someone since
             db.execute("BEGIN IMMEDIATE")
             try:
                 slot, _changed = self._bring_up(db, ctx, sig, names)
                 found = db.execute(sql, (slot, field, *params)).fetchall()
+                needs_scan = db.execute(_ANY_INEXACT, (slot, inexact, FOREIGN)).fetchone()
                 db.execute("COMMIT")
                 self._known[key] = slot
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             self._fold_wal(db)
+            if needs_scan:
+                raise _Unavailable(f"some values of {field!r} need a scan")
             return [(p, pygit2.Oid(raw=o)) for p, o in found]
 
         return self._run(work)  # type: ignore[no-any-return]
@@ -327,25 +471,19 @@ def _move(
     elif old is not None:
         gone: list[str] = []
         _tree_diff(repo, old, new, prefix, filename, gone, added)
-        removed = [(slot, path) for path in gone]
+        removed = [(slot, _sql_path(path)) for path in gone]
     if removed:
         db.executemany("DELETE FROM val WHERE slot = ? AND path = ?", removed)
     rows = []
-    model_name = ctx.model.__name__
     for path, oid in added:
-        try:
-            name, stored = json_format.loads(repo[oid].data)  # type: ignore[attr-defined]
-        except (KeyError, ValueError, RecursionError):
-            continue  # a scan reports it as CorruptObject
-        if name != model_name:
+        stored = _readable(ctx.model, path, ctx.ws, oid)
+        if stored is None:  # a scan reports it: every query of this index scans
+            rows.append((slot, FOREIGN, None, _sql_path(path), oid.raw))
             continue
         raw = oid.raw
         for field in fields:
-            if field.name in stored and field.serialize:
-                value = stored[field.name]
-            else:
-                value = field.to_json(field.get_default())
-            rows.append((slot, field.name, _sql_value(value), path, raw))
+            value, exact = _index_value(field, stored)
+            rows.append((slot, field.name if exact else _inexact(field.name), value, path, raw))
     if rows:
         db.executemany("INSERT INTO val VALUES (?, ?, ?, ?, ?)", rows)
     return len(removed) + len(added)

@@ -17,12 +17,14 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import pygit2
 
+from .exceptions import LockWaitTimeoutExceeded, RepositoryError
 from .git.refs import DEFAULT_STALE_LOCK_AGE, break_stale_lock_file, lock_file_path
-from .exceptions import GitModelError, LockWaitTimeoutExceeded
+from .pathsafety import unsafe_component
+from .refs import check_ref_name
 
 LOCK_PREFIX = "refs/locks/"
 
@@ -58,29 +60,43 @@ def _pid_alive(pid: int) -> bool:
 
 def lock_ref_name(name: str) -> str:
     """``refs/locks/<name>``, refusing names git would not accept."""
-    if not isinstance(name, str) or not name or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise GitModelError(f"invalid lock name: {name!r}")
-    ref = LOCK_PREFIX + name
-    if not pygit2.reference_is_valid_name(ref):  # C string: checked for NUL above
-        raise GitModelError(f"invalid lock name: {name!r}")
-    return ref
+    return check_ref_name(LOCK_PREFIX + name if isinstance(name, str) and name else None, "lock", name)
+
+
+_UNREADABLE: Any = object()
+
+
+def _get_ref(repo: pygit2.Repository, ref_name: str) -> Any:
+    """The lock's ref, ``None`` if there is none, or ``_UNREADABLE`` if its
+    file holds something git cannot parse (a lock of unknown origin)."""
+    try:
+        return repo.references.get(ref_name)
+    except (pygit2.GitError, ValueError, OSError):
+        return _UNREADABLE
+
+
+def _unknown(name: str) -> LockInfo:
+    return LockInfo(name, 0, "", 0.0)  # held, by someone we cannot tell
 
 
 def read_lock(repo: pygit2.Repository, name: str) -> Optional[LockInfo]:
-    """The holder of lock ``name``, or ``None`` if it is free."""
-    ref = repo.references.get(lock_ref_name(name))
+    """The holder of lock ``name``, or ``None`` if it is free.
+
+    Whatever the lock's ref holds (garbage, a tree, a missing object, a
+    symbolic ref), a held lock is reported, as of unknown origin if need be.
+    """
+    ref = _get_ref(repo, lock_ref_name(name))
     if ref is None:
         return None
-    try:
-        info = json.loads(repo[ref.target].data)  # type: ignore[union-attr,attr-defined]
-        return LockInfo(name, int(info["pid"]), str(info["host"]), float(info["time"]))
-    except (KeyError, ValueError, TypeError, AttributeError):
-        return LockInfo(name, 0, "", 0.0)  # a lock of unknown origin (e.g. the 2012 format)
+    if ref is _UNREADABLE or not isinstance(ref.target, pygit2.Oid):
+        return _unknown(name)
+    return _holder(repo, name, ref.target)
 
 
 def try_acquire(repo: pygit2.Repository, name: str) -> Optional[pygit2.Oid]:
     """Take lock ``name`` if it is free (returns the holder blob id); never waits."""
     ref = lock_ref_name(name)
+    _refuse_unsafe_path(repo, ref)
     holder = json.dumps(
         {
             "pid": os.getpid(),
@@ -98,6 +114,13 @@ def try_acquire(repo: pygit2.Repository, name: str) -> Optional[pygit2.Oid]:
     return oid
 
 
+def _refuse_unsafe_path(repo: pygit2.Repository, ref_name: str) -> None:
+    """Refuse a lock whose ref file would be written through a symlink."""
+    bad = unsafe_component(repo.path, ref_name.split("/"))
+    if bad is not None and os.path.islink(bad):
+        raise RepositoryError(f"cannot take lock {ref_name!r}: {bad!r} is a symlink")
+
+
 def release(repo: pygit2.Repository, name: str, token: Optional[pygit2.Oid] = None) -> bool:
     """Delete the lock ref (only if it still holds ``token``, when given).
 
@@ -113,28 +136,59 @@ def release(repo: pygit2.Repository, name: str, token: Optional[pygit2.Oid] = No
                 return False
             tx.remove(ref_name)
         return True
-    except (pygit2.GitError, OSError, KeyError):  # the ref is being changed right now
+    except (pygit2.GitError, OSError, KeyError, ValueError):  # being changed right now, or unreadable
         return False
 
 
 def break_lock(repo: pygit2.Repository, name: str) -> bool:
-    """Remove lock ``name`` whoever holds it; True if there was one."""
+    """Remove lock ``name`` whoever holds it, whatever its ref holds; True if there was one."""
     had = read_lock(repo, name) is not None
-    release(repo, name)
+    if had and not release(repo, name) and _get_ref(repo, lock_ref_name(name)) is _UNREADABLE:
+        _remove_unreadable(repo, lock_ref_name(name))
     return had
+
+
+def _remove_unreadable(repo: pygit2.Repository, ref_name: str) -> None:
+    """Delete a loose ref file git cannot parse (never anything through a symlink)."""
+    parts = ref_name.split("/")
+    if unsafe_component(repo.path, parts[:-1], last_is_file=False) is not None:
+        return
+    path = os.path.join(repo.path, *parts)
+    try:
+        if not os.path.isdir(path) or os.path.islink(path):
+            os.unlink(path)  # a symlink is removed itself, never what it points at
+    except OSError:
+        pass
+
+
+def _nested_with(repo: pygit2.Repository, name: str) -> Optional[str]:
+    """A held lock whose name is a folder of ``name`` or has ``name`` as one."""
+    parts = name.split("/")
+    for end in range(1, len(parts)):
+        outer = "/".join(parts[:end])
+        if _get_ref(repo, LOCK_PREFIX + outer) is not None:
+            return outer
+    below = f"{LOCK_PREFIX}{name}/"
+    try:
+        inner = [r for r in repo.references if r.startswith(below)]
+    except (pygit2.GitError, ValueError, OSError):
+        inner = []
+    return inner[0].removeprefix(LOCK_PREFIX) if inner else None
 
 
 def _break_if_stale(repo: pygit2.Repository, name: str, stale_lock_age: float) -> bool:
     """Free lock ``name`` if its holder is dead; True if the caller may retry now."""
     ref_name = lock_ref_name(name)
-    try:
-        ref = repo.references.get(ref_name)
-    except pygit2.GitError:
-        ref = None
+    ref = _get_ref(repo, ref_name)
+    if ref is _UNREADABLE:
+        return False  # held by something we cannot read: only break_lock() frees it
     if ref is None:
         # no ref, yet creating it failed: a ``.lock`` file, maybe left by a
         # process killed in the middle of taking or releasing the lock
-        return break_stale_lock_file(repo, lock_file_path(repo, ref_name), stale_lock_age)
+        try:
+            return break_stale_lock_file(repo, lock_file_path(repo, ref_name), stale_lock_age)
+        except OSError:
+            return False
     token = ref.target
     if not isinstance(token, pygit2.Oid):  # a symbolic ref: not one of ours
         return False
@@ -148,8 +202,8 @@ def _holder(repo: pygit2.Repository, name: str, token: pygit2.Oid) -> LockInfo:
     try:
         info = json.loads(repo[token].data)  # type: ignore[attr-defined]
         return LockInfo(name, int(info["pid"]), str(info["host"]), float(info["time"]))
-    except (KeyError, ValueError, TypeError, AttributeError):
-        return LockInfo(name, 0, "", 0.0)
+    except (KeyError, ValueError, TypeError, AttributeError, OverflowError, pygit2.GitError):
+        return _unknown(name)  # a lock of unknown origin (e.g. the 2012 format)
 
 
 @contextmanager
@@ -169,16 +223,23 @@ def hold(
     deadline = time.monotonic() + timeout
     delay = 0.002
     while (token := try_acquire(repo, name)) is None:
-        if break_stale and _break_if_stale(repo, name, stale_lock_age):
-            continue
-        if time.monotonic() >= deadline:
+        if _get_ref(repo, lock_ref_name(name)) is None:
+            other = _nested_with(repo, name)
+            if other is not None:
+                raise RepositoryError(
+                    f"cannot take lock {name!r} while lock {other!r} is held: "
+                    "lock names must not nest (one is a folder of the other)"
+                )
+        retry = break_stale and _break_if_stale(repo, name, stale_lock_age)
+        if time.monotonic() >= deadline:  # checked on every turn: the wait is bounded
             holder = read_lock(repo, name)
-            who = f" (held by pid {holder.pid} on {holder.host})" if holder else ""
+            who = f" (held by pid {holder.pid} on {holder.host})" if holder and holder.pid else ""
             raise LockWaitTimeoutExceeded(
                 f"lock wait timeout exceeded after {timeout:g}s for lock {name!r}{who}"
             )
-        time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, 0.05)
+        if not retry:
+            time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.05)
     info = read_lock(repo, name)
     try:
         yield info  # type: ignore[misc]

@@ -561,7 +561,7 @@ def commit_merge(ws: Workspace, message: str = "", author: Any = None, committer
         if author is None and state.kind == REBASE and state.ours is not None:
             author = repo[state.ours].author  # a lost race keeps its own author
         author_sig = ws._signature(author)
-        committer_sig = ws._signature(committer) if committer else ws._signature(None)
+        committer_sig = ws._signature(committer, "committer") if committer else ws._signature(None)
         text = message or state.message
         commit_id = signing.create_commit(ws, author_sig, committer_sig, text, tree_id, state.parents)
         also = [openmerge.drop_move(ws, state)] if state.record is not None else []

@@ -43,6 +43,7 @@ from .exceptions import (
 )
 from .fields import NOT_PROVIDED, Field
 from .git.tree import BLOB_MODE
+from .objects import commit_of
 from .schema import codec
 from .schema.options import ModelOptions, check_field_name
 from .serializers import json as json_format
@@ -546,6 +547,8 @@ class GitModel(metaclass=ModelBase):
             if not isinstance(target, pygit2.Commit):
                 raise
             raise StoredValueMismatch(path, exc.field, exc.reason, target.id) from None  # name the commit
+        except CorruptObject as exc:  # name the commit the data came from
+            raise exc.at(commit_of(ws, treeish)) from None
 
     @classmethod
     def all(cls, treeish: Any = None, errors: str = "raise") -> QuerySet[Self]:

@@ -25,6 +25,7 @@ from .indexes import (
     _sql_value,
     _Unavailable,
     indexed_fields,
+    misplaced,
     store_for,
 )
 from .query import Leaf, Node, Q, QuerySet
@@ -69,6 +70,7 @@ def _exact_param(field: _fields.Field[Any], value: Any) -> Any:
 
 
 _NO = object()
+_BLOB = int(pygit2.enums.ObjectType.BLOB)
 
 
 # -- what a query runs against ------------------------------------------------
@@ -185,7 +187,7 @@ _ABSENT = object()
 class Row:
     """One data file a query considers; read only as far as needed."""
 
-    __slots__ = ("ctx", "path", "oid", "obj", "stored", "memo")
+    __slots__ = ("ctx", "path", "oid", "obj", "stored", "memo", "loaded")
 
     def __init__(self, ctx: _Context, path: str, oid: pygit2.Oid) -> None:
         self.ctx = ctx
@@ -194,16 +196,18 @@ class Row:
         self.obj: Optional[GitModel] = None
         self.stored: Optional[dict[str, Any]] = None
         self.memo: Optional[dict[str, Any]] = None
+        self.loaded: Optional[GitModel] = None  # built by verify(), handed out once
 
     def _read(self) -> None:
         ctx = self.ctx
         cached = ctx.ws.cached_object(self.oid)
-        if cached is not None:
+        if cached is not None and type(cached).__name__ == ctx.model.__name__:
             self.obj = cached
             return
         try:
-            name, stored = json_format.loads(ctx.ws.repo[self.oid].data)  # type: ignore[attr-defined]
-        except (KeyError, ValueError, RecursionError, AttributeError):  # AttributeError: not a blob
+            kind, data = ctx.ws.read_object(self.oid)
+            name, stored = json_format.loads(data) if kind == _BLOB else ("", {})
+        except (KeyError, ValueError, RecursionError, AttributeError, pygit2.GitError):  # not a blob, unreadable
             name, stored = "", {}
         if name != ctx.model.__name__:
             ctx.model._load(ctx.ws, self.path, self.oid, ctx.root)  # raises CorruptObject
@@ -246,8 +250,24 @@ class Row:
             return self.path.rsplit("/", 2)[-2]
         return self.get(self.ctx.model._meta.id_field)  # type: ignore[call-overload]
 
+    def verify(self) -> None:
+        """Raise ``CorruptObject`` if ``get()`` would refuse this file
+        (each file read once per model and workspace, within a bound)."""
+        ws = self.ctx.ws
+        key = (id(self.ctx.model), self.oid, self.path)
+        verified: set[Any] = ws.__dict__.setdefault("_verified_files", set())
+        if key in verified or self.loaded is not None:
+            return
+        self.loaded = self.load()
+        if len(verified) >= max(ws.object_cache_size, 1) * 4:
+            verified.clear()
+        verified.add(key)
+
     def load(self) -> Any:
         """The model instance (decoded once per blob id, then copied from the cache)."""
+        if self.loaded is not None:
+            obj, self.loaded = self.loaded, None
+            return obj
         ctx = self.ctx
         if self.stored is not None and self.obj is None:
             decoded = codec.decode(ctx.model, self.path, ctx.model.__name__, self.stored)
@@ -364,13 +384,29 @@ def _index_lookup(ctx: _Context, plan: _Plan) -> Optional[list[tuple[str, pygit2
 
 
 def execute(qs: QuerySet[Any]) -> list[Row]:
-    """Run ``qs``: the matching rows, ordered and sliced."""
+    """Run ``qs``: the matching rows, ordered and sliced.
+
+    A tree git cannot parse (written by another tool) raises ``CorruptObject``.
+    """
+    try:
+        return _execute(qs)
+    except pygit2.GitError as exc:
+        folder = qs.model._meta.folder
+        raise CorruptObject(folder, f"a tree in this folder cannot be read ({exc})") from None
+
+
+def _execute(qs: QuerySet[Any]) -> list[Row]:
     model = qs.model
     where = qs._where.resolve(qs.treeish) if qs._where is not None else None
     ctx = _Context(model, qs.treeish)
     if ctx.custom_path:
         return _finish(qs, [r for r in _custom_rows(ctx) if where is None or where(r)], False)
     plan = _choose_plan(model, where)
+    vouched = False
+    if plan is None and where is None:
+        # an index that lists no unreadable file vouches for the whole tree
+        clean = _every_row_plan(model)
+        vouched = clean is not None and _index_lookup(ctx, clean) == []
     indexed = _index_lookup(ctx, plan) if plan is not None else None
     sort_paths = indexed is not None or bool(ctx.pending)
     found: Iterable[tuple[str, pygit2.Oid]]
@@ -385,15 +421,48 @@ def execute(qs: QuerySet[Any]) -> list[Row]:
     for path, oid in found:
         if pending and pending.hides(path):
             continue
+        if _foreign(qs, ctx, path):
+            continue
         row = Row(ctx, path, oid)
         if check and not _matches(qs, where, row):
             continue
         rows.append(row)
-    extra = [Row(ctx, p, o) for p, o in pending.files]
+    if indexed is None and not vouched and qs.errors != "skip":
+        # an index vouches for the files it lists; scanned ones are read, so a
+        # file get() would refuse raises here, in count() and ids() too
+        for row in rows:
+            row.verify()
+    extra = [Row(ctx, p, o) for p, o in pending.files if not _foreign(qs, ctx, p)]
     if where is not None:
         extra = [row for row in extra if _matches(qs, where, row)]
+    if qs.errors != "skip":
+        for row in extra:
+            row.verify()
     rows.extend(extra)
     return _finish(qs, rows, sort_paths)
+
+
+def _every_row_plan(model: type[GitModel]) -> Optional[_Plan]:
+    """A plan that lists nothing, and fails (``None`` rows) if the model's
+    index holds a file a scan must read; ``None`` if the model has no index."""
+    found = indexed_fields(model)
+    if not found or model._meta._custom_data_path is not None:
+        return None
+    return _Plan(Leaf(found[0], [], "isnull", True), "0", [], True)
+
+
+def _foreign(qs: QuerySet[Any], ctx: _Context, path: str) -> bool:
+    """True if ``path`` is not where an object of the model can be (a folder
+    named by another tool: ``..``, ``a\\b``, nested, not NFC...); reported as
+    ``CorruptObject`` like an unreadable object, or skipped with ``errors="skip"``."""
+    name = misplaced(ctx.model, path)
+    if name is None:
+        return False
+    exc = CorruptObject(path, f"the folder name {name!r} is not a valid {ctx.model.__name__} id")
+    if qs.errors != "skip":
+        raise exc
+    qs.skipped.append(exc)
+    return True
 
 
 def _matches(qs: QuerySet[Any], where: Any, row: Row) -> bool:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import pygit2
 
-from .exceptions import ConfigurationError, ReferenceNotFound
+from .exceptions import InvalidReferenceName, ReferenceNotFound, RepositoryError
 
 Treeish = Union[str, pygit2.Oid, pygit2.Object, "Branch"]
 
@@ -31,14 +31,63 @@ class Branch:
         return f"<Branch {self.name} at {str(self.commit.id)[:10]}>"
 
 
+def check_ref_name(ref: Any, what: str, name: Any) -> str:
+    """``ref`` if git accepts it as a full ref name, else :class:`InvalidReferenceName`.
+
+    ``what`` (``"branch"``, ``"tag"``...) and ``name`` (as the caller gave
+    it) make the message.
+    """
+    problem = ref_name_problem(ref)
+    if problem:
+        raise InvalidReferenceName(f"invalid {what} name {name!r}: {problem}", name)
+    return ref  # type: ignore[no-any-return]
+
+
+def ref_name_problem(ref: Any) -> Optional[str]:
+    """Why ``ref`` is not a full ref name git accepts (``git check-ref-format``), or ``None``."""
+    if not isinstance(ref, str):
+        return "must be a string"
+    if any(ord(c) < 32 or ord(c) == 127 for c in ref):  # NUL would cut the C string short
+        return "must not contain control characters"
+    try:
+        ref.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must not contain unpaired surrogates"
+    if not ref.startswith("refs/") or not pygit2.reference_is_valid_name(ref):
+        return "not a valid git ref name (see git check-ref-format)"
+    return None
+
+
 def branch_ref(name: str) -> str:
     """``refs/heads/<name>`` (or ``name`` if it is a full ref), checked by git's rules."""
-    if not isinstance(name, str) or "\x00" in name:
-        raise ConfigurationError(f"invalid branch name: {name!r}")
-    ref = name if name.startswith("refs/") else f"refs/heads/{name}"
-    if not pygit2.reference_is_valid_name(ref):
-        raise ConfigurationError(f"invalid branch name: {name!r}")
-    return ref
+    ref = name if isinstance(name, str) and name.startswith("refs/") else f"refs/heads/{name}"
+    return check_ref_name(ref if isinstance(name, str) else None, "branch", name)
+
+
+def head_branch(repo: pygit2.Repository) -> Optional[str]:
+    """The branch ref ``HEAD`` names; ``None`` for a detached ``HEAD``.
+
+    A ``HEAD`` git cannot parse, naming something outside ``refs/heads/``,
+    an invalid ref name or a missing commit raises :class:`RepositoryError`:
+    it is never opened as an empty branch, nor followed outside the repository.
+    """
+    try:
+        head = repo.references.get("HEAD")
+    except (pygit2.GitError, ValueError) as exc:
+        raise RepositoryError(f"HEAD of {repo.path!r} is corrupt: {exc}") from None
+    if head is None:
+        raise RepositoryError(f"HEAD of {repo.path!r} is missing")
+    target = head.target
+    if head.type == pygit2.enums.ReferenceType.SYMBOLIC:
+        problem = ref_name_problem(target)
+        if problem is None and not str(target).startswith("refs/heads/"):
+            problem = "it must name a branch (refs/heads/...)"
+        if problem:
+            raise RepositoryError(f"HEAD of {repo.path!r} is corrupt: {target!r}: {problem}")
+        return str(target)
+    if not isinstance(repo.get(target), pygit2.Commit):
+        raise RepositoryError(f"HEAD of {repo.path!r} is corrupt: {target} is not a commit")
+    return None
 
 
 def resolve_treeish(repo: pygit2.Repository, treeish: Treeish) -> Union[pygit2.Commit, pygit2.Tree]:

@@ -32,6 +32,7 @@ from .exceptions import (
     RemoteNotFound,
     RepositoryError,
 )
+from .refs import branch_ref
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -295,9 +296,25 @@ def _none(oid: Optional[pygit2.Oid]) -> Optional[pygit2.Oid]:
     return None if oid is None or oid == ZERO_OID else oid
 
 
+#: a server that stops answering fails the transfer after this long (ms);
+#: applied when the process has set no timeout of its own (libgit2 has none)
+SERVER_TIMEOUT_MS = 120_000
+SERVER_CONNECT_TIMEOUT_MS = 30_000
+
+
+def _bound_waits() -> None:
+    """Give libgit2's network reads and connects a bound, unless set already."""
+    settings = pygit2.settings
+    if not settings.server_timeout:
+        settings.server_timeout = SERVER_TIMEOUT_MS
+    if not settings.server_connect_timeout:
+        settings.server_connect_timeout = SERVER_CONNECT_TIMEOUT_MS
+
+
 def _session(
     ws: Optional[Workspace], callbacks: Any, progress: Optional[ProgressCallback], listen: bool = False
 ) -> _Session:
+    _bound_waits()
     if callbacks is None and ws is not None:
         callbacks = ws.remote_callbacks
     if callbacks is not None and not isinstance(callbacks, pygit2.RemoteCallbacks):
@@ -648,10 +665,7 @@ def _catch_up(ws: Workspace) -> None:
 
 
 def _local_ref(name: str) -> str:
-    ref = name if name.startswith("refs/") else f"refs/heads/{name}"
-    if not pygit2.reference_is_valid_name(ref):
-        raise ConfigurationError(f"invalid branch name: {name!r}")
-    return ref
+    return branch_ref(name)
 
 
 def _upstream_config(ws: Workspace, local: str) -> tuple[Optional[str], Optional[str]]:

@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence, Union
 import pygit2
 from pygit2.enums import ObjectType
 
+from . import objects
 from .exceptions import BranchNotFound, RepositoryError, RepositoryNotFound
 from .git import refs
 from .git.refs import DEFAULT_STALE_LOCK_AGE, RefMove
@@ -69,8 +70,9 @@ class Store:
 
     # -- objects ----------------------------------------------------------------
     def read_object(self, oid: pygit2.Oid) -> tuple[int, bytes]:
-        """``(type, raw data)`` of object ``oid`` in one read; ``KeyError`` if missing."""
-        return self.odb.read(oid)  # type: ignore[no-any-return]
+        """``(type, raw data)`` of object ``oid`` in one read; ``KeyError`` if missing,
+        ``pygit2.GitError`` if it cannot be read (a loose object is checked first)."""
+        return objects.read(self.repo, self.odb, oid)
 
     def cached(self, oid: pygit2.Oid) -> Any:
         """The decoded value remembered for blob ``oid``, or ``None``."""

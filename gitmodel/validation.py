@@ -7,11 +7,19 @@ import math
 import re
 from typing import Any
 
+from .exceptions import CorruptObject, ValidationError
+from .pathsafety import name_problem
+
 MAX_ID_BYTES = 255
 MAX_JSON_DEPTH = 100
 INT_LIMIT = 10**4000
+IDENTITY_TRIMMED = "".join(chr(c) for c in range(33)) + ".,:;<>\"\\'"
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _RESERVED_IDS = {".", "..", ".git"}
+#: ids with these take the slow path (names git or Windows may refuse)
+_ODD_FIRST = frozenset(". ")
+_ODD_ASCII = frozenset('/\\<>:"|?*~')
+_DEVICE_STEMS = frozenset(["CON", "PRN", "AUX", "NUL", "COM", "LPT"])
 
 
 def has_surrogates(text: str) -> bool:
@@ -26,16 +34,20 @@ def has_surrogates(text: str) -> bool:
 
 
 def id_problem(value: Any) -> str | None:
-    """Why ``value`` cannot be an object id, or ``None`` if it can."""
+    """Why ``value`` cannot be an object id, or ``None`` if it can.
+
+    An id is one path component: everything git's fsck or its checkout
+    protection refuses on any file system is refused (see :mod:`.pathsafety`).
+    """
     if (  # the common case, checked in one pass of cheap string methods
         type(value) is str
         and value.isascii()
         and value.isprintable()  # for ASCII: no control characters
         and 0 < len(value) <= MAX_ID_BYTES
-        and "/" not in value
-        and "\\" not in value
-        and not value.isspace()
-        and value.lower() not in _RESERVED_IDS
+        and value[0] not in _ODD_FIRST
+        and value[-1] not in ". "
+        and not _ODD_ASCII.intersection(value)
+        and value[:3].upper() not in _DEVICE_STEMS
     ):
         return None
     if not isinstance(value, str):
@@ -52,7 +64,7 @@ def id_problem(value: Any) -> str | None:
         return "must not contain unpaired surrogates"
     if len(value.encode("utf-8")) > MAX_ID_BYTES:
         return f"must be at most {MAX_ID_BYTES} bytes"
-    return None
+    return name_problem(value)
 
 
 def json_problem(value: Any) -> str | None:
@@ -92,3 +104,76 @@ def json_problem(value: Any) -> str | None:
         else:
             return f"{type(item).__name__} is not a JSON type"
     return None
+
+
+def identity_problem(name: Any, email: Any) -> str | None:
+    """Why ``(name, email)`` cannot sign a commit that passes ``git fsck
+    --strict``, or ``None``: no ``<``, ``>``, newline or other control
+    character (each would inject header lines), a name that is not blank."""
+    for what, value in (("name", name), ("e-mail", email)):
+        if not isinstance(value, str):
+            return f"the {what} must be a string, not {type(value).__name__}"
+        if _CONTROL_CHARS.search(value):
+            return f"the {what} {value!r} must not contain newlines or other control characters"
+        if "<" in value or ">" in value:
+            return f"the {what} {value!r} must not contain '<' or '>'"
+        if has_surrogates(value):
+            return f"the {what} {value!r} must not contain unpaired surrogates"
+    # git trims these from both ends of a name or e-mail; nothing may be left empty
+    if not name.strip(IDENTITY_TRIMMED):
+        return f"the name {name!r} must not be empty"
+    if not email.strip(IDENTITY_TRIMMED):
+        return f"the e-mail {email!r} must not be empty"
+    return None
+
+
+def check_identity(name: Any, email: Any, role: str) -> None:
+    """Raise :class:`ValidationError` (field ``role``) if ``(name, email)`` cannot sign."""
+    problem = identity_problem(name, email)
+    if problem:
+        raise ValidationError(f"invalid {role}: {problem}", field=role, code="invalid_identity")
+
+
+def check_message(message: Any, what: str = "commit message") -> None:
+    """Raise :class:`ValidationError` unless ``message`` can be stored in a git object."""
+    if not isinstance(message, str):
+        problem = f"must be a string, not {type(message).__name__}"
+    elif "\x00" in message:
+        problem = "must not contain NUL characters"
+    elif has_surrogates(message):
+        problem = "must not contain unpaired surrogates"
+    else:
+        return
+    raise ValidationError(f"invalid {what}: {problem}", field="message", code="invalid_message")
+
+
+def read_blob(repo: Any, oid: Any, path: str) -> bytes:
+    """The content of blob ``oid`` stored at ``path``; :class:`CorruptObject`
+    if it is missing, unreadable or not a blob."""
+    import pygit2
+
+    try:
+        obj = repo[oid]
+    except KeyError:
+        raise CorruptObject(path, f"blob {oid} is missing") from None
+    except (pygit2.GitError, ValueError) as exc:
+        raise CorruptObject(path, f"blob {oid} cannot be read ({exc})") from None
+    if not isinstance(obj, pygit2.Blob):
+        raise CorruptObject(path, f"expected a file, found a {type(obj).__name__.lower()}")
+    return obj.data  # type: ignore[no-any-return]
+
+
+def signature(who: Any, role: str) -> Any:
+    """A ``pygit2.Signature`` for ``who`` (one, or ``(name, e-mail)``), checked
+    as :func:`check_identity` does."""
+    import pygit2
+
+    if isinstance(who, pygit2.Signature):
+        check_identity(who.name, who.email, role)
+        return who
+    try:
+        name, email = who
+    except (TypeError, ValueError):
+        raise ValidationError(f"invalid {role}: give (name, e-mail), not {who!r}", field=role) from None
+    check_identity(name, email, role)
+    return pygit2.Signature(name, email)

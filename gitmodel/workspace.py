@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import SortMode
 
-from . import locks, refs, registry, schema, signing, worktree
+from . import locks, objects, pathsafety, refs, registry, schema, signing, validation, worktree
 from .conf import WorkspaceConfig
 from . import remotes as _remotes
 from .exceptions import (
@@ -125,13 +125,7 @@ class Workspace:
     def _initial_head(self, initial_branch: Optional[str]) -> str:
         if initial_branch:
             return branch_ref(initial_branch)
-        try:
-            head = self.repo.references.get("HEAD")
-        except (pygit2.GitError, ValueError) as exc:
-            raise RepositoryError(f"HEAD of {self.path!r} is corrupt: {exc}") from None
-        if head is not None and head.type == pygit2.enums.ReferenceType.SYMBOLIC:
-            return str(head.target)
-        return "refs/heads/master"
+        return refs.head_branch(self.repo) or "refs/heads/master"
 
     @property
     def lock_timeout(self) -> float:
@@ -323,7 +317,10 @@ class Workspace:
         if self.follow:
             unit.follow()
         with self.write_lock:
-            return unit.stage.lookup(path)
+            try:
+                return unit.stage.lookup(path)
+            except pygit2.GitError as exc:  # a tree written by another tool
+                raise CorruptObject(path, f"a tree on this path cannot be read ({exc})") from None
 
     def resolve(self, conflict: Conflict, choice: Any = _NO_CHOICE, *, value: Any = _NO_CHOICE) -> None:
         """Settle a merge conflict: ``'ours'``, ``'theirs'``, ``'base'`` or a value.
@@ -368,7 +365,10 @@ class Workspace:
         with self.write_lock:  # a snapshot: other threads may stage meanwhile
             if folder and _is_file(stage.base, folder) and _is_file(stage, folder):
                 raise CorruptObject(folder, "expected a folder, found a file")
-            found = list(stage.iter_files(folder, match))
+            try:
+                found = list(stage.iter_files(folder, match))
+            except pygit2.GitError as exc:  # a tree written by another tool
+                raise CorruptObject(folder, f"a tree in this folder cannot be read ({exc})") from None
         for rel, name, (oid, _mode) in found:
             prefix = f"{folder}/{rel}/" if rel else (f"{folder}/" if folder else "")
             yield prefix + name, oid, tree
@@ -384,6 +384,7 @@ class Workspace:
     def add_blob(self, path: str, content: Union[str, bytes], mode: int = BLOB_MODE) -> pygit2.Oid:
         """Write ``content`` as a blob and stage it at ``path``; returns its id."""
         self._require_writable()
+        pathsafety.check_staged_path(path, mode)
         data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
         with self.write_lock:
             return self._unit.add_blob(path, data, mode)
@@ -394,10 +395,11 @@ class Workspace:
         items = entries.items() if isinstance(entries, dict) else entries
         folder = path.strip("/")
         edits = []
-        for item in items:
+        for item in items:  # every path is checked before anything is staged
             name, oid, *rest = item if not isinstance(entries, dict) else (*item,)
             mode = rest[0] if rest else BLOB_MODE
             target = f"{folder}/{name}" if folder else name
+            pathsafety.check_staged_path(target, int(mode))
             edits.append((target, (pygit2.Oid(hex=oid) if isinstance(oid, str) else oid, int(mode))))
         with self.write_lock:
             self._unit.write_all(edits)
@@ -443,11 +445,10 @@ class Workspace:
         history.reset(self, targets)
 
     # -- committing ----------------------------------------------------------------
-    def _signature(self, who: Optional[Union[Identity, pygit2.Signature]]) -> pygit2.Signature:
-        if isinstance(who, pygit2.Signature):
-            return who
-        name, email = who or self.default_author
-        return pygit2.Signature(name, email)
+    def _signature(
+        self, who: Optional[Union[Identity, pygit2.Signature]], role: str = "author"
+    ) -> pygit2.Signature:
+        return validation.signature(who or self.default_author, role)
 
     def commit(
         self,
@@ -465,13 +466,15 @@ class Workspace:
         commit once every conflict is settled.
         """
         self._require_writable()
+        validation.check_message(message)
+        # identities are checked before anything is written
+        author_sig = self._signature(author)
+        committer_sig = self._signature(committer, "committer") if committer else author_sig
         unit = self._unit
         if unit.merge is not None:
             from . import merge
 
             return merge.commit_merge(self, message, author, committer)
-        author_sig = self._signature(author)
-        committer_sig = self._signature(committer) if committer else author_sig
         return unit.commit(message, author_sig, committer_sig, self._commit_hooks)
 
     @property
@@ -676,7 +679,10 @@ class Workspace:
         """Merge branch, tag or commit ``other`` into the current branch, field by field."""
         from . import merge
 
-        return merge.merge(self, other, message, strategy, fast_forward)
+        if message is not None:
+            validation.check_message(message)
+        with objects.dropping_failed_merge(self, other):
+            return merge.merge(self, other, message, strategy, fast_forward)
 
     @property
     def conflicts(self) -> list[Conflict]:
@@ -825,12 +831,15 @@ class Workspace:
 
     # -- plain git --------------------------------------------------------------------
     def sync_repo_index(self, checkout: bool = True) -> None:
-        """Write the staged state into the repository's index (and work tree)."""
-        tree = self.index
-        self.repo.index.read_tree(tree)
-        self.repo.index.write()
-        if checkout and not self.repo.is_bare:
-            self.repo.checkout_index(strategy=pygit2.enums.CheckoutStrategy.FORCE)
+        """Write the staged state into the repository's index (and work tree).
+
+        Nothing is written through a symlink; a symlink or submodule entry,
+        a ``.git`` alias or a model folder that is not a folder raises
+        ``CorruptObject`` (see :mod:`gitmodel.checkout`).
+        """
+        from . import checkout as _checkout
+
+        _checkout.sync_repo_index(self, checkout)
 
     def __repr__(self) -> str:
         return f"<Workspace {self.path!r} on {self.head}>"

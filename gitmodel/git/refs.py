@@ -29,6 +29,8 @@ from ..exceptions import BranchMoved, LockWaitTimeoutExceeded, RepositoryError
 DEFAULT_STALE_LOCK_AGE = 30.0
 #: Lock breakers take turns through an ``flock`` on this file in the git folder.
 BREAKER_FILE = "gitmodel.breaker"
+#: the longest wait (seconds) for another lock breaker's turn
+BREAKER_WAIT = 10.0
 _FIRST_DELAY = 0.0005
 _MAX_DELAY = 0.05
 #: one ref update: ``(ref name, expected target, new target or None to delete)``
@@ -84,9 +86,23 @@ def _breaker_turn(repo: pygit2.Repository) -> Iterator[None]:
     if fcntl is None:  # pragma: no cover - not a POSIX system
         yield
         return
-    fd = os.open(os.path.join(repo.path, BREAKER_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    path = os.path.join(repo.path, BREAKER_FILE)
+    try:  # O_NOFOLLOW: a symlink planted there is not followed out of the git folder
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        raise RepositoryError(f"cannot open {path!r}: {exc}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        deadline = time.monotonic() + BREAKER_WAIT
+        while True:  # bounded: a process holding the file forever cannot hang us
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockWaitTimeoutExceeded(
+                        f"{path!r} stayed locked for {BREAKER_WAIT:g}s; nothing was changed"
+                    ) from None
+                time.sleep(0.005)
         yield
     finally:
         os.close(fd)

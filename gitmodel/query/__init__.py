@@ -398,7 +398,10 @@ class QuerySet(Generic[M]):
         if self._rows is None:
             from ..planner import execute
 
-            rows = execute(self)
+            try:
+                rows = execute(self)
+            except CorruptObject as exc:
+                raise exc.at(self._commit()) from None
             if self.errors == "skip":  # leave out (and report) what cannot be read
                 loaded = []
                 for row in rows:
@@ -408,12 +411,22 @@ class QuerySet(Generic[M]):
                         self.skipped.append(exc)
                 rows = [row for row, _obj in loaded]
                 self._cache = [obj for _row, obj in loaded]
+                commit = self._commit()
+                self.skipped = [exc.at(commit) for exc in self.skipped]
             self._rows = rows
         return self._rows
 
+    def _commit(self) -> Any:
+        from ..objects import commit_of
+
+        return commit_of(self.model._meta.require_workspace(), self.treeish)
+
     def _fetch(self) -> list[M]:
         if self._cache is None:
-            self._cache = [row.load() for row in self._fetch_rows()]
+            try:
+                self._cache = [row.load() for row in self._fetch_rows()]
+            except CorruptObject as exc:
+                raise exc.at(self._commit()) from None
         return self._cache
 
     def __iter__(self) -> Iterator[M]:

@@ -16,7 +16,22 @@ _encode_nested = json.JSONEncoder(
 ).encode
 
 
-_decode = json.JSONDecoder().decode
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (and never written by gitmodel)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (_INF, -_INF):  # e.g. 1e999: would be written back as Infinity
+        raise ValueError(f"number {text[:20]!r} is out of range")
+    return value
+
+
+_INF = float("inf")
+# NaN and Infinity literals, and numbers too large for a float, are refused:
+# no value gitmodel reads may be one it cannot write back
+_decoder = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
+_decode = _decoder.decode
 
 
 def dumps(model_name: str, fields: dict[str, Any]) -> bytes:
@@ -45,7 +60,11 @@ def loads(data: bytes) -> tuple[str, dict[str, Any]]:
     elif isinstance(data, str):
         text = data
     # the fast path for plain UTF-8; json.loads for a BOM or another encoding
-    doc = _decode(text) if text is not None and not text.startswith("\ufeff") else json.loads(data)
+    doc = (
+        _decode(text)
+        if text is not None and not text.startswith("\ufeff")
+        else json.loads(data, parse_constant=_no_constant, parse_float=_finite_float)
+    )
     if not isinstance(doc, dict):
         raise ValueError("top level is not a JSON object")
     model = doc.get("model")
