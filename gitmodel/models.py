@@ -424,7 +424,7 @@ class GitModel(metaclass=ModelBase):
         (fields that are not serialized get their default), sharing nothing mutable."""
         snapshot = type(self).__new__(type(self))
         snapshot._blob_oids = None
-        snapshot._data = _copy_data(self._data, self._meta.mutable_fields)
+        snapshot._data = codec.copy_data(self._data, self._meta.mutable_fields)
         for field in self._meta.fields:
             if not field.serialize:
                 snapshot._data[field.name] = field.get_default()
@@ -649,15 +649,6 @@ class GitModel(metaclass=ModelBase):
         fresh = type(self).get(self._stored_id or self.get_id())
         self.__dict__.update(fresh.__dict__)
 
-
-def _copy_data(data: dict[str, Any], mutable_fields: list[Field[Any]]) -> dict[str, Any]:
-    """A copy of ``data`` that shares no mutable value (immutable ones are shared)."""
-    out = dict(data)
-    for field in mutable_fields:
-        name = field.name
-        if name in out:
-            out[name] = field.copy_value(out[name])
-    return out
 
 def _object_id(instance: Optional[GitModel], args: tuple[Any, ...], name: str) -> Any:
     if instance is not None:

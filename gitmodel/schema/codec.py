@@ -17,6 +17,7 @@ from ..exceptions import CorruptObject, StoredValueMismatch, ValidationError
 from ..serializers import json as json_format
 
 if TYPE_CHECKING:
+    from ..fields import Field
     from ..models import GitModel
     from ..workspace import Workspace
 
@@ -114,10 +115,8 @@ def load(
     caching this object may push older ones out of a full cache (a scan over
     every object should not flush what is read often).
     """
-    from ..models import _copy_data
-
     opts = cls._meta
-    cached = ws.cached_object(oid)
+    cached = ws.store.cached(oid)
     if cached is not None and type(cached).__name__ != cls.__name__:
         cached = None  # equal bytes cached for another model: decoding refuses them
     obj: Optional[M] = None
@@ -137,7 +136,7 @@ def load(
         assert cached is not None
         obj = cls.__new__(cls)
         obj._blob_oids = None
-        obj._data = _copy_data(cached._data, opts.mutable_fields)
+        obj._data = copy_data(cached._data, opts.mutable_fields)
         obj._stored = cached._stored
         obj._extra = dict(cached._extra)
     obj._oid = oid
@@ -158,6 +157,16 @@ def load(
             entry = ws.stage.lookup(blob_path) if tree is None else tree_lookup(tree, blob_path)
             obj._data[field.name] = obj._blob_oids[field.name] = entry[0] if entry else None
     return obj
+
+
+def copy_data(data: dict[str, Any], mutable_fields: list[Field[Any]]) -> dict[str, Any]:
+    """A copy of ``data`` that shares no mutable value (immutable ones are shared)."""
+    out = dict(data)
+    for field in mutable_fields:
+        name = field.name
+        if name in out:
+            out[name] = field.copy_value(out[name])
+    return out
 
 
 def tree_lookup(tree: pygit2.Tree, path: str) -> Optional[tuple[pygit2.Oid, int]]:
