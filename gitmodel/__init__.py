@@ -60,6 +60,11 @@ _MOVED = {
     "changes": "gitmodel.versions.changes",
     "openmerge": "gitmodel.versions.openmerge",
     "schema_merge": "gitmodel.schema.merge",
+    "history": "gitmodel.versions.history",
+    "merge": "gitmodel.versions.merge",
+    "planner": "gitmodel.query.planner",
+    "indexes": "gitmodel.query.indexes",
+    "locks": "gitmodel.git.locks",
     "options": "gitmodel.schema.options",
 }
 _keep_moved_import_paths()

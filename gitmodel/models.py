@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from .versions.changes import ObjectChange
-    from .history import Version
+    from .versions.history import Version
     from .query import QuerySet
     from .workspace import Workspace
 
@@ -358,7 +358,7 @@ class GitModel(metaclass=ModelBase):
         merge as conflicts. Returns the object merge, whose edits are staged.
         """
         from .versions import changes as ch
-        from . import merge
+        from .versions import merge
         from .versions import openmerge
 
         cls = type(self)
@@ -458,7 +458,7 @@ class GitModel(metaclass=ModelBase):
         return bulk_save(cls, objs, commit, **commit_info)
 
     def _check_unique(self, ws: Workspace) -> None:
-        from .planner import check_unique
+        from .query.planner import check_unique
 
         check_unique(self, ws)
 
@@ -589,7 +589,7 @@ class GitModel(metaclass=ModelBase):
         ``treeish`` starts elsewhere than the branch; ``follow`` continues
         through a change of id (a moved object).
         """
-        from . import history
+        from .versions import history
 
         object_id = _object_id(instance, args, "history")
         return history.object_history(cls._meta.require_workspace(), cls, object_id, treeish, follow)  # type: ignore[arg-type]
@@ -598,7 +598,7 @@ class GitModel(metaclass=ModelBase):
     def diff(cls, instance: Optional[GitModel], *args: Any) -> Optional[ObjectChange]:
         """``Page.diff(id, a, b=None)`` or ``page.diff(a)``: the object's change
         from ``a`` to ``b`` (default: the staged state), ``None`` if equal."""
-        from . import history
+        from .versions import history
 
         if instance is not None:
             object_id, rest = instance._stored_id or instance.get_id(), args
@@ -615,7 +615,7 @@ class GitModel(metaclass=ModelBase):
     def restore(cls, instance: Optional[GitModel], *args: Any) -> Self:
         """``Page.restore(id, treeish)`` or ``page.restore(treeish)``: stage the
         object as it was at ``treeish`` (not committed); returns it."""
-        from . import history
+        from .versions import history
 
         if instance is not None:
             object_id, rest = instance._stored_id or instance.get_id(), args

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Generic, Optional, Sequence, TypeVar, Union
 
 import pygit2
 from pygit2.enums import ObjectType
@@ -35,6 +35,24 @@ def _tune_libgit2_cache() -> None:
 
 
 _tune_libgit2_cache()
+
+
+T = TypeVar("T")
+
+
+class StoreSetting(Generic[T]):
+    """An attribute of a workspace that its store keeps (read and set there)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: Any = None) -> T:
+        if obj is None:
+            return self  # type: ignore[return-value]
+        return getattr(obj.store, self.name)  # type: ignore[no-any-return]
+
+    def __set__(self, obj: Any, value: T) -> None:
+        setattr(obj.store, self.name, value)
 
 
 class Store:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 import pygit2
 from pygit2.enums import SortMode
 
-from . import locks, objects, pathsafety, refs, registry, schema, signing, validation, worktree
+from .git import locks
+from . import objects, pathsafety, refs, registry, schema, signing, validation, worktree
 from .conf import WorkspaceConfig
 from . import remotes as _remotes
 from .exceptions import (
@@ -35,14 +36,16 @@ from .store import (  # noqa: F401 - TREE_CACHE_LIMIT and CACHE_MAX_SIZE are doc
     DEFAULT_OBJECT_CACHE_SIZE,
     TREE_CACHE_LIMIT,
     Store,
+    StoreSetting,
 )
-from .git.tree import BLOB_MODE, TREE_MODE, Entry, NameMatch, StagingTree
+from .versions.merge import NOT_GIVEN
+from .git.tree import BLOB_MODE, Entry, NameMatch, StagingTree
 from .worktree import WorkTreePolicy
 
 if TYPE_CHECKING:
     from .versions.changes import Change
-    from .locks import LockInfo
-    from .merge import Conflict, MergeResult, MergeState
+    from .git.locks import LockInfo
+    from .versions.merge import Conflict, MergeResult, MergeState
     from .signing import CommitSignature, Signer, TrustedKeys
     from .sync import SyncResult
 
@@ -127,36 +130,13 @@ class Workspace:
             return branch_ref(initial_branch)
         return refs.head_branch(self.repo) or "refs/heads/master"
 
-    @property
-    def lock_timeout(self) -> float:
-        """Seconds a busy ref lock (or a lock taken with :meth:`lock`) is waited for."""
-        return self.store.lock_timeout
-
-    @lock_timeout.setter
-    def lock_timeout(self, value: float) -> None:
-        self.store.lock_timeout = value
-
-    @property
-    def stale_lock_age(self) -> float:
-        """Seconds after which a ref lock file is taken as left by a dead process."""
-        return self.store.stale_lock_age
-
-    @stale_lock_age.setter
-    def stale_lock_age(self, value: float) -> None:
-        self.store.stale_lock_age = value
-
-    @property
-    def object_cache_size(self) -> int:
-        """How many decoded objects the workspace keeps (least recently used go first)."""
-        return self.store.object_cache_size
-
-    @object_cache_size.setter
-    def object_cache_size(self, value: int) -> None:
-        self.store.object_cache_size = value
-
-    @property
-    def _objects(self) -> Any:
-        return self.store.objects
+    #: Seconds a busy ref lock (or a lock taken with :meth:`lock`) is waited for.
+    lock_timeout = StoreSetting[float]("lock_timeout")
+    #: Seconds after which a ref lock file is taken as left by a dead process.
+    stale_lock_age = StoreSetting[float]("stale_lock_age")
+    #: How many decoded objects are kept (least recently used go first).
+    object_cache_size = StoreSetting[int]("object_cache_size")
+    _objects = StoreSetting[Any]("objects")
 
     # -- identity ---------------------------------------------------------------
     @property
@@ -322,19 +302,14 @@ class Workspace:
             except pygit2.GitError as exc:  # a tree written by another tool
                 raise CorruptObject(path, f"a tree on this path cannot be read ({exc})") from None
 
-    def resolve(self, conflict: Conflict, choice: Any = _NO_CHOICE, *, value: Any = _NO_CHOICE) -> None:
+    def resolve(self, conflict: Conflict, choice: Any = NOT_GIVEN, *, value: Any = NOT_GIVEN) -> None:
         """Settle a merge conflict: ``'ours'``, ``'theirs'``, ``'base'`` or a value.
 
         ``value=`` stores a literal (for a value that is itself ``"ours"``).
         """
-        from . import merge
+        from .versions import merge
 
-        if value is not _NO_CHOICE:
-            merge.resolve(self, conflict, value=value)
-        elif choice is not _NO_CHOICE:
-            merge.resolve(self, conflict, choice)
-        else:
-            raise TypeError("resolve(conflict, ...) needs 'ours', 'theirs', 'base' or a value")
+        merge.resolve(self, conflict, choice, value)
 
     def resolve_treeish(self, treeish: Treeish) -> Union[pygit2.Commit, pygit2.Tree]:
         """The commit (or tree) a branch, tag, id (full or abbreviated) or object names.
@@ -363,15 +338,9 @@ class Workspace:
             tree = self.resolve_tree(treeish)
             stage = StagingTree(self.repo, tree)
         with self.write_lock:  # a snapshot: other threads may stage meanwhile
-            if folder and _is_file(stage.base, folder) and _is_file(stage, folder):
-                raise CorruptObject(folder, "expected a folder, found a file")
-            try:
-                found = list(stage.iter_files(folder, match))
-            except pygit2.GitError as exc:  # a tree written by another tool
-                raise CorruptObject(folder, f"a tree in this folder cannot be read ({exc})") from None
-        for rel, name, (oid, _mode) in found:
-            prefix = f"{folder}/{rel}/" if rel else (f"{folder}/" if folder else "")
-            yield prefix + name, oid, tree
+            found = stage.files_below(folder, match)
+        for path, oid in found:
+            yield path, oid, tree
 
     # -- staging ---------------------------------------------------------------
     def _require_writable(self) -> None:
@@ -434,7 +403,7 @@ class Workspace:
 
     def reset(self, targets: Any = None) -> None:
         """Drop every pending change, or those of some paths or objects."""
-        from . import history
+        from .versions import history
         from .versions import openmerge
 
         unit = self._unit
@@ -472,7 +441,7 @@ class Workspace:
         committer_sig = self._signature(committer, "committer") if committer else author_sig
         unit = self._unit
         if unit.merge is not None:
-            from . import merge
+            from .versions import merge
 
             return merge.commit_merge(self, message, author, committer)
         return unit.commit(message, author_sig, committer_sig, self._commit_hooks)
@@ -483,7 +452,7 @@ class Workspace:
         the branch move and the rebase of a lost race (the merge layer)."""
         hooks = self.__dict__.get("_hooks")
         if hooks is None:
-            from . import merge
+            from .versions import merge
 
             def rebase(own: pygit2.Oid, text: str, who: pygit2.Signature, by: pygit2.Signature) -> Any:
                 schema.check_moved_head(self)  # unless it migrated what we declare
@@ -564,15 +533,18 @@ class Workspace:
     # -- branches --------------------------------------------------------------------
     def create_branch(self, name: str, start_point: Optional[Treeish] = None) -> Branch:
         """Create branch ``name`` at ``start_point`` (default: the current branch)."""
-        if start_point is None:
+        return self.store.create_branch(name, self._commit_of(start_point, "branch from"))
+
+    def _commit_of(self, treeish: Optional[Treeish], action: str) -> pygit2.Commit:
+        """The commit ``treeish`` names (default: the one this unit of work is on)."""
+        if treeish is None:
             if self._start is None:
-                raise RepositoryError(f"{self.head} has no commits to branch from")
-            target: Any = self.repo[self._start]
-        else:
-            target = self.resolve_treeish(start_point)
+                raise RepositoryError(f"{self.head} has no commits to {action}")
+            return self.repo[self._start]  # type: ignore[return-value]
+        target = self.resolve_treeish(treeish)
         if not isinstance(target, pygit2.Commit):
-            raise RepositoryError(f"{start_point!r} does not point to a commit")
-        return self.store.create_branch(name, target)
+            raise RepositoryError(f"{treeish!r} does not point to a commit")
+        return target
 
     def get_branch(self, ref: str) -> Branch:
         """The branch called ``ref`` (name or ``refs/heads/...``)."""
@@ -624,13 +596,13 @@ class Workspace:
     # -- history, tags, merges (see history.py and merge.py) ------------------------
     def changes(self, a: Treeish, b: Optional[Treeish] = None) -> list[Change]:
         """Object-level changes from ``a`` to ``b`` (default: the staged state)."""
-        from . import history
+        from .versions import history
 
         return history.changes(self, a, b)
 
     def revert(self, commit: Treeish) -> list[Change]:
         """Stage the field-level inverse of ``commit``'s changes (not committed)."""
-        from . import history
+        from .versions import history
 
         with self._unit_kept():
             return history.revert(self, commit)
@@ -639,33 +611,33 @@ class Workspace:
         self, name: str, target: Optional[Treeish] = None, message: Optional[str] = None
     ) -> pygit2.Oid:
         """Tag ``target`` (default: the branch's last commit); annotated if ``message``."""
-        from . import history
+        from .versions import history
 
         return history.create_tag(self, name, target, message)
 
     def delete_tag(self, name: str) -> None:
         """Delete tag ``name``."""
-        from . import history
+        from .versions import history
 
         history.delete_tag(self, name)
 
     @property
     def tags(self) -> dict[str, pygit2.Commit]:
         """Tag name -> tagged commit."""
-        from . import history
+        from .versions import history
 
         return history.tags(self)
 
     @property
     def branches(self) -> dict[str, Branch]:
         """Branch name -> :class:`Branch`."""
-        from . import history
+        from .versions import history
 
         return history.branches(self)
 
     def delete_branch(self, name: str) -> None:
         """Delete branch ``name`` (not the current one)."""
-        from . import history
+        from .versions import history
 
         history.delete_branch(self, name)
 
@@ -677,7 +649,7 @@ class Workspace:
         fast_forward: bool = True,
     ) -> MergeResult:
         """Merge branch, tag or commit ``other`` into the current branch, field by field."""
-        from . import merge
+        from .versions import merge
 
         if message is not None:
             validation.check_message(message)
@@ -687,7 +659,7 @@ class Workspace:
     @property
     def conflicts(self) -> list[Conflict]:
         """The open conflicts of the merge in progress (empty if none)."""
-        from . import merge
+        from .versions import merge
 
         state = merge.join(self, pending_ok=True)
         return state.conflicts if state is not None else []
@@ -695,14 +667,9 @@ class Workspace:
     @property
     def merging(self) -> bool:
         """True while a merge of this branch (from any workspace) waits to be finished."""
-        from . import merge
-        from .versions import openmerge
+        from .versions import merge
 
-        unit = self._unit
-        record = openmerge.recorded(self)
-        if unit.merge is not None and unit.merge.record not in (None, record):
-            merge.join(self)  # finished or changed by another workspace: catch up
-        return unit.merge is not None or record is not None
+        return merge.merging(self)
 
     def abort_merge(self) -> None:
         """Drop the open merge and return to where it started.
@@ -711,7 +678,7 @@ class Workspace:
         commit that lost the race: its pending edits on the commit they were
         built on, so nothing is lost.
         """
-        from . import merge
+        from .versions import merge
 
         merge.abort_merge(self)
 
@@ -843,14 +810,3 @@ class Workspace:
 
     def __repr__(self) -> str:
         return f"<Workspace {self.path!r} on {self.head}>"
-
-
-def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
-    """True if ``path`` in ``tree`` is something other than a folder."""
-    if isinstance(tree, StagingTree):
-        entry = tree.lookup(path)
-        return entry is not None and entry[1] != TREE_MODE
-    try:
-        return tree is not None and tree[path].filemode != TREE_MODE  # type: ignore[attr-defined]
-    except KeyError:
-        return False

@@ -13,6 +13,8 @@ from typing import Callable, Iterable, Iterator, Optional, Union
 import pygit2
 from pygit2.enums import FileMode
 
+from ..exceptions import CorruptObject
+
 Entry = tuple[pygit2.Oid, int]
 #: a file name, or a predicate on file names
 NameMatch = Union[str, Callable[[str], bool]]
@@ -201,6 +203,22 @@ class StagingTree:
             builder = sub
         return None
 
+    def files_below(self, folder: str, match: NameMatch) -> list[tuple[str, pygit2.Oid]]:
+        """``(path, blob id)`` of every file below ``folder`` whose name is
+        ``match`` (or satisfies it): a snapshot, as a list. A file where the
+        folder should be, or a tree git cannot parse, raises ``CorruptObject``."""
+        if folder and _is_file(self.base, folder) and _is_file(self, folder):
+            raise CorruptObject(folder, "expected a folder, found a file")
+        try:
+            found = list(self.iter_files(folder, match))
+        except pygit2.GitError as exc:  # a tree written by another tool
+            raise CorruptObject(folder, f"a tree in this folder cannot be read ({exc})") from None
+        out = []
+        for rel, name, (oid, _mode) in found:
+            prefix = f"{folder}/{rel}/" if rel else (f"{folder}/" if folder else "")
+            out.append((prefix + name, oid))
+        return out
+
     def find_files(self, path: str, filename: str) -> Iterator[tuple[str, Entry]]:
         """Yield ``(folder, entry)`` for each file called ``filename`` below ``path``.
 
@@ -350,6 +368,17 @@ class StagingTree:
             else:
                 self._building = None
         return builder.write()
+
+
+def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
+    """True if ``path`` in ``tree`` is something other than a folder."""
+    if isinstance(tree, StagingTree):
+        entry = tree.lookup(path)
+        return entry is not None and entry[1] != TREE_MODE
+    try:
+        return tree is not None and tree[path].filemode != TREE_MODE  # type: ignore[attr-defined]
+    except KeyError:
+        return False
 
 
 _MISSING = object()

@@ -4,7 +4,7 @@ A :class:`QuerySet` names a model, a revision (``None``: the workspace with
 its pending changes) and a condition; nothing is read until it is iterated
 or asked for a count. Conditions are checked when ``filter()`` is called, so
 a misspelt field or lookup raises :class:`~gitmodel.exceptions.FieldError`
-before any data is read. Execution lives in :mod:`gitmodel.planner`, which
+before any data is read. Execution lives in :mod:`gitmodel.query.planner`, which
 narrows the candidates with an index when one fits and scans otherwise.
 """
 
@@ -28,7 +28,7 @@ from ..exceptions import CorruptObject, FieldError
 
 if TYPE_CHECKING:
     from ..models import GitModel
-    from ..planner import Row
+    from .planner import Row
 
 M = TypeVar("M", bound="GitModel")
 
@@ -396,7 +396,7 @@ class QuerySet(Generic[M]):
     # -- running ------------------------------------------------------------
     def _fetch_rows(self) -> list[Row]:
         if self._rows is None:
-            from ..planner import execute
+            from .planner import execute
 
             try:
                 rows = execute(self)
@@ -530,7 +530,7 @@ class QuerySet(Generic[M]):
 
     def explain(self) -> str:
         """How the query would run: which index it uses, or a scan."""
-        from ..planner import explain
+        from .planner import explain
 
         return explain(self)
 

@@ -26,7 +26,7 @@ from ..schema import codec
 from ..git.tree import BLOB_MODE, TREE_MODE
 
 if TYPE_CHECKING:
-    from ..merge import Conflict, ObjectMerge, TreeMerge
+    from .merge import Conflict, ObjectMerge, TreeMerge
     from ..workspace import Workspace
 
 MERGE_REF_PREFIX = "refs/gitmodel/merge/"
@@ -186,7 +186,7 @@ def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
     deterministic), then marked settled as recorded; objects with conflicts
     take their staged state, so later resolutions build on earlier ones.
     """
-    from .. import merge
+    from . import merge
 
     repo = ws.repo
     ref = merge_ref(ws.head)

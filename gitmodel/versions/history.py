@@ -13,25 +13,25 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 import pygit2
 from pygit2.enums import FileMode, ObjectType, SortMode
 
-from .versions import changes as ch
-from . import shallow
-from .objects import reads_others_trees
-from .refs import branch_ref, check_ref_name
-from .validation import check_message
-from .exceptions import (
+from . import changes as ch
+from .. import shallow
+from ..objects import reads_others_trees
+from ..refs import branch_ref, check_ref_name
+from ..validation import check_message
+from ..exceptions import (
     BranchNotFound,
     MergeConflict,
     ReferenceNotFound,
     RepositoryError,
 )
-from .git.diff import tree_deltas
-from .schema import codec
-from .git.tree import BLOB_MODE
+from ..git.diff import tree_deltas
+from ..schema import codec
+from ..git.tree import BLOB_MODE
 
 if TYPE_CHECKING:
-    from .models import GitModel
-    from .refs import Branch
-    from .workspace import Workspace
+    from ..models import GitModel
+    from ..refs import Branch
+    from ..workspace import Workspace
 
 TREE = int(FileMode.TREE)
 State = Optional[tuple[tuple[str, pygit2.Oid], ...]]
@@ -329,14 +329,7 @@ def create_tag(
         check_message(message, "tag message")
     if ws.repo.references.get(ref) is not None:
         raise RepositoryError(f"tag {name!r} already exists")
-    if target is None:
-        if ws._start is None:
-            raise RepositoryError(f"{ws.head} has no commits to tag")
-        commit: Any = ws.repo[ws._start]
-    else:
-        commit = ws.resolve_treeish(target)
-    if not isinstance(commit, pygit2.Commit):
-        raise RepositoryError(f"{target!r} does not name a commit")
+    commit = ws._commit_of(target, "tag")
     if message is not None:
         ws.repo.create_tag(name, commit.id, ObjectType.COMMIT, ws._signature(tagger, "tagger"), message)
     else:
@@ -366,7 +359,7 @@ def delete_tag(ws: Workspace, name: str) -> None:
 
 def branches(ws: Workspace) -> dict[str, Branch]:
     """Branch name -> :class:`Branch`."""
-    from .refs import Branch
+    from ..refs import Branch
 
     out: dict[str, Branch] = {}
     for name in sorted(ws.repo.branches.local):

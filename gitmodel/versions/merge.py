@@ -19,25 +19,27 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import pygit2
 
-from .versions import changes as ch
-from .versions import openmerge
-from . import signing
-from .exceptions import BranchMoved, MergeConflict, PendingChanges, ReferenceNotFound, RepositoryError
-from .fields import JSONField
-from .schema import codec
-from .serializers import json as json_format
-from .versions.openmerge import MERGE, REBASE, MergeState
-from .git.tree import TREE_MODE, StagingTree
+from . import changes as ch
+from . import openmerge
+from .. import signing
+from ..exceptions import BranchMoved, MergeConflict, PendingChanges, ReferenceNotFound, RepositoryError
+from ..fields import JSONField
+from ..schema import codec
+from ..serializers import json as json_format
+from .openmerge import MERGE, REBASE, MergeState
+from ..git.tree import TREE_MODE, StagingTree
 
 if TYPE_CHECKING:
-    from .models import GitModel
-    from .workspace import Workspace
+    from ..models import GitModel
+    from ..workspace import Workspace
 
 MODIFY_MODIFY, DELETE_MODIFY, MODIFY_DELETE, ADD_ADD = (
     "modify/modify", "delete/modify", "modify/delete", "add/add",
 )
 CHOICES = ("ours", "theirs", "base")
 _MISSING: Any = object()
+#: "no choice given" for :func:`resolve` (and ``Workspace.resolve``)
+NOT_GIVEN: Any = _MISSING
 Entry = tuple[pygit2.Oid, int]
 
 #: a commit that lost the race to another writer is rebased and retried at
@@ -331,7 +333,7 @@ def _has_rules(cls: type) -> bool:
 
 
 def _custom_merge(cls: type) -> Any:
-    from .models import GitModel
+    from ..models import GitModel
 
     impl = getattr(cls, "merge_fields", None)
     base_impl = getattr(GitModel, "merge_fields", None)
@@ -443,7 +445,7 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
             return MergeResult(target.id, fast_forward=True)
         base_tree = repo[base_id].tree if base_id is not None else None  # type: ignore[attr-defined]
         ours_tree = repo[start].tree if start is not None else None  # type: ignore[attr-defined]
-        from .schema.merge import align
+        from ..schema.merge import align
 
         (base_tree, aligned, theirs_tree), dropped = align(ws, base_id, start, target.id)
         result = merge_trees(ws, base_tree, aligned, theirs_tree, strategy)
@@ -498,16 +500,25 @@ def join(ws: Workspace, pending_ok: bool = False) -> Optional[MergeState]:
     return loaded
 
 
+def merging(ws: Workspace) -> bool:
+    """True while a merge of the calling unit's branch (from any workspace) waits."""
+    unit = ws._unit
+    record = openmerge.recorded(ws)
+    if unit.merge is not None and unit.merge.record not in (None, record):
+        join(ws)  # finished or changed by another workspace: catch up
+    return unit.merge is not None or record is not None
+
+
 def resolve(ws: Workspace, conflict: Conflict, choice: Any = _MISSING, value: Any = _MISSING) -> None:
     """Settle ``conflict`` with ``'ours'``, ``'theirs'``, ``'base'`` or a value."""
-    state = join(ws)
-    if state is None or all(c is not conflict for c in state.result.conflicts):
-        raise RepositoryError(f"{conflict!r} is not a conflict of the open merge")
     literal = value is not _MISSING
     if literal:
         choice = value
     elif choice is _MISSING:
-        raise TypeError("resolve() needs 'ours', 'theirs', 'base' or a value")
+        raise TypeError("resolve(conflict, ...) needs 'ours', 'theirs', 'base' or a value")
+    state = join(ws)
+    if state is None or all(c is not conflict for c in state.result.conflicts):
+        raise RepositoryError(f"{conflict!r} is not a conflict of the open merge")
     unit = ws._unit
     with ws.write_lock:
         snap = unit.snapshot()

@@ -4,7 +4,7 @@ A query on the workspace reads the last written tree (``ws.stage.base``)
 through its index and checks the pending edits below the model's folder
 one by one on top; a query at a revision reads that revision's tree. A
 condition narrows the candidates through an index when one fits
-(:mod:`gitmodel.indexes`), else every data file of the model is read.
+(:mod:`gitmodel.query.indexes`), else every data file of the model is read.
 Rows are read only as far as a condition needs: ids come from paths, and
 model objects are built only for the rows returned.
 """
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
 import pygit2
 
-from . import fields as _fields
-from .exceptions import CorruptObject, IntegrityError, ValidationError
+from .. import fields as _fields
+from ..exceptions import CorruptObject, IntegrityError, ValidationError
 from .indexes import (
     _INT64,
     EMPTY_TREE,
@@ -28,14 +28,14 @@ from .indexes import (
     misplaced,
     store_for,
 )
-from .query import Leaf, Node, Q, QuerySet
-from .git.tree import TREE_MODE, _Folder
-from .schema import codec
-from .serializers import json as json_format
+from . import Leaf, Node, Q, QuerySet
+from ..git.tree import TREE_MODE, _Folder, walk_files
+from ..schema import codec
+from ..serializers import json as json_format
 
 if TYPE_CHECKING:
-    from .models import GitModel
-    from .workspace import Workspace
+    from ..models import GitModel
+    from ..workspace import Workspace
 
 __all__ = ["Row", "check_unique", "execute", "explain"]
 
@@ -276,7 +276,7 @@ class Row:
 
 
 def _model_class() -> type:
-    from .models import GitModel
+    from ..models import GitModel
 
     return GitModel
 
@@ -413,7 +413,7 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
     if indexed is not None:
         found = indexed
     else:
-        found = _walk_data(ctx.folder_tree, ctx.folder + "/", ctx.filename) if ctx.folder_tree else ()
+        found = walk_files(ctx.folder_tree, ctx.filename, ctx.folder + "/") if ctx.folder_tree else ()
         plan = None
     pending = ctx.pending
     check = where is not None and not (plan is not None and plan.exact)
@@ -474,16 +474,6 @@ def _matches(qs: QuerySet[Any], where: Any, row: Row) -> bool:
     except CorruptObject as exc:
         qs.skipped.append(exc)
         return False
-
-
-def _walk_data(tree: pygit2.Tree, prefix: str, filename: str) -> Iterator[tuple[str, pygit2.Oid]]:
-    """``(path, id)`` of every ``filename`` below ``tree``; a folder of that
-    name is reported too (reading it raises ``CorruptObject``), not searched."""
-    for obj in tree:
-        if obj.name == filename:
-            yield prefix + filename, obj.id
-        elif obj.type_str == "tree":
-            yield from _walk_data(obj, f"{prefix}{obj.name}/", filename)  # type: ignore[arg-type]
 
 
 def _custom_rows(ctx: _Context) -> Iterator[Row]:
