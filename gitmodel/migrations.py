@@ -42,7 +42,6 @@ from pygit2.enums import ObjectType
 from . import fields as fields_module
 from .exceptions import (
     BranchNotFound,
-    CorruptObject,
     MigrationError,
     RepositoryError,
     ValidationError,
@@ -51,6 +50,7 @@ from .fields import Field
 from .git.packs import PackWriter
 from .git.tree import BLOB_MODE, TREE_MODE, StagingTree
 from .refs import branch_ref
+from .schema import codec
 from .schema import (
     META_FOLDER,
     FieldSchema,
@@ -504,15 +504,7 @@ def _rewrite(ws: Workspace, tree: pygit2.Tree, stage: StagingTree, writer: PackW
         data_oid = next((oid for name, oid, _mode in entries if name == filename), None)
         if data_oid is None:
             continue  # not an object folder (a stray folder is left as it is)
-        try:
-            kind, data = ws.read_object(data_oid)
-            if kind != _BLOB:
-                raise ValueError(f"a {kind} object, not a blob")
-            _name, stored = json_format.loads(data)
-        except KeyError:
-            raise CorruptObject(f"{folder_path}/{filename}", f"blob {data_oid} is missing") from None
-        except (ValueError, RecursionError) as exc:
-            raise CorruptObject(f"{folder_path}/{filename}", f"not a data file ({exc})") from None
+        _name, stored = codec.read_stored(ws, f"{folder_path}/{filename}", data_oid)
         object_id = stored.get(source.id_field, folder_path.rsplit("/", 1)[-1])
         for op in ops:
             stored = op.object_forwards(stored, object_id)
@@ -524,7 +516,7 @@ def _rewrite(ws: Workspace, tree: pygit2.Tree, stage: StagingTree, writer: PackW
             if problem:
                 raise MigrationError(f"{final.model} id {new_id!r} {problem}")
             new_folder = final.object_folder(new_id)
-        elif new_data == data:
+        elif pygit2.hash(new_data) == data_oid:
             continue
         new_oid = writer.add(_BLOB, new_data)
         # the object's folder as one tree in the pack: entries keep git's order

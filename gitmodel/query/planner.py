@@ -31,7 +31,6 @@ from .indexes import (
 from . import Leaf, Node, Q, QuerySet
 from ..git.tree import TREE_MODE, _Folder, walk_files
 from ..schema import codec
-from ..serializers import json as json_format
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -70,7 +69,6 @@ def _exact_param(field: _fields.Field[Any], value: Any) -> Any:
 
 
 _NO = object()
-_BLOB = int(pygit2.enums.ObjectType.BLOB)
 
 
 # -- what a query runs against ------------------------------------------------
@@ -205,9 +203,8 @@ class Row:
             self.obj = cached
             return
         try:
-            kind, data = ctx.ws.read_object(self.oid)
-            name, stored = json_format.loads(data) if kind == _BLOB else ("", {})
-        except (KeyError, ValueError, RecursionError, AttributeError, pygit2.GitError):  # not a blob, unreadable
+            name, stored = codec.read_stored(ctx.ws, self.path, self.oid)
+        except CorruptObject:  # not a blob, unreadable
             name, stored = "", {}
         if name != ctx.model.__name__:
             ctx.model._load(ctx.ws, self.path, self.oid, ctx.root)  # raises CorruptObject
