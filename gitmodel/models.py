@@ -573,12 +573,6 @@ class GitModel(metaclass=ModelBase):
         """``Model.all().exclude(...)``: the objects not matching the lookups."""
         return cls.all().exclude(*args, **lookups)
 
-    @classmethod
-    def _load(cls, ws: Workspace, path: str, oid: pygit2.Oid, tree: Optional[pygit2.Tree] = None,
-              path_id: Any = None, evict: bool = True) -> Self:
-        """The instance stored in data blob ``oid`` at ``path`` (see :func:`gitmodel.schema.codec.load`)."""
-        return codec.load(ws, cls, path, oid, tree, path_id, evict)
-
     # -- history and merging (see history.py and merge.py) ---------------------------
     @class_or_instance_method
     def history(

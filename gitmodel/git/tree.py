@@ -393,8 +393,16 @@ def walk_files(
     ``match`` (or satisfies it, when it is a predicate). The one tree walker:
     a folder named ``match`` is reported, not searched, so that its reader
     reports it (a folder where a data file should be)."""
-    for _folder, name, (oid, _mode) in _find_in_tree(tree, prefix, _matcher(match)):
-        yield f"{_folder}/{name}" if _folder else name, oid
+    if not isinstance(match, str):
+        for folder, found, (oid, _mode) in _find_in_tree(tree, prefix, match):
+            yield f"{folder}/{found}" if folder else found, oid
+        return
+    for obj in tree:  # the common case, inline: one file name
+        name = obj.name
+        if name == match:
+            yield prefix + match, obj.id
+        elif isinstance(obj, pygit2.Tree):
+            yield from walk_files(obj, match, f"{prefix}{name}/")
 
 
 def _matcher(match: NameMatch) -> Callable[[str], bool]:

@@ -207,7 +207,7 @@ class Row:
         except CorruptObject:  # not a blob, unreadable
             name, stored = "", {}
         if name != ctx.model.__name__:
-            ctx.model._load(ctx.ws, self.path, self.oid, ctx.root)  # raises CorruptObject
+            codec.load(ctx.ws, ctx.model, self.path, self.oid, ctx.root)  # raises CorruptObject
         self.stored = stored
 
     def get(self, field: _fields.Field[Any]) -> Any:
@@ -269,7 +269,7 @@ class Row:
         if self.stored is not None and self.obj is None:
             decoded = codec.decode(ctx.model, self.path, ctx.model.__name__, self.stored)
             ctx.ws.cache_object(self.oid, decoded)
-        return ctx.model._load(ctx.ws, self.path, self.oid, ctx.root)
+        return codec.load(ctx.ws, ctx.model, self.path, self.oid, ctx.root)
 
 
 def _model_class() -> type:

@@ -128,7 +128,7 @@ def load(
             commit = ws._start if tree is None else None
             raise StoredValueMismatch(path, exc.field, exc.reason, commit) from None
         fresh._oid = oid
-        if ws.cache_object(oid, fresh, copy=False, evict=evict):
+        if ws.store.remember(oid, fresh, evict):
             cached = fresh  # the cache holds it now: hand out a copy
         else:
             obj = fresh  # nobody else holds it: no copy needed

@@ -235,7 +235,7 @@ def load(ws: Workspace, cls: type, object_id: str, files: Files, tree: Optional[
     if oid is None:
         return None
     path = opts.get_data_path(object_id)
-    obj = cls._load(ws, path, oid, tree if tree is not None else empty_tree(ws.repo))  # type: ignore[attr-defined]
+    obj: Any = codec.load(ws, cls, path, oid, tree if tree is not None else empty_tree(ws.repo))  # type: ignore[type-var,misc]
     for f in opts.blob_fields:
         obj._data[f.name] = files.get(blobs[f.name])
     return obj  # type: ignore[no-any-return]
