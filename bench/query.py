@@ -41,7 +41,7 @@ from typing import Any, Callable
 import pygit2
 
 from gitmodel import Count, KeysetPaginator, Paginator, Sum, Workspace, fields
-from gitmodel.indexes import store_for, update_index
+from gitmodel.query.indexes import store_for, update_index
 
 CHILD = r"""
 import sys, time, json

@@ -6,6 +6,7 @@ from .exceptions import (
     BranchMoved,
     BranchNotFound,
     CertificateError,
+    ConfigurationError,
     CorruptObject,
     DoesNotExist,
     FieldError,
@@ -19,6 +20,7 @@ from .exceptions import (
     ModelNotFound,
     MultipleObjectsReturned,
     ObjectDoesNotExist,
+    PendingChanges,
     ProtectedError,
     PushRaceLost,
     PushRejected,
@@ -42,6 +44,35 @@ from .workspace import Workspace
 
 __version__ = "0.2.0"
 
+
+def _keep_moved_import_paths() -> None:
+    """Modules that moved into the layers' folders keep their old import paths."""
+    import importlib
+    import sys
+
+    for old, new in _MOVED.items():
+        module = importlib.import_module(new)
+        sys.modules[f"{__name__}.{old}"] = module
+        globals()[old] = module
+
+
+#: old module name -> where it lives now (see the architecture page of the docs)
+_MOVED = {
+    "concurrency": "gitmodel.git.refs",
+    "tree": "gitmodel.git.tree",
+    "packs": "gitmodel.git.packs",
+    "changes": "gitmodel.versions.changes",
+    "openmerge": "gitmodel.versions.openmerge",
+    "schema_merge": "gitmodel.schema.merge",
+    "history": "gitmodel.versions.history",
+    "merge": "gitmodel.versions.merge",
+    "planner": "gitmodel.query.planner",
+    "indexes": "gitmodel.query.indexes",
+    "locks": "gitmodel.git.locks",
+    "options": "gitmodel.schema.options",
+}
+_keep_moved_import_paths()
+
 __all__ = [
     "fields",
     "GitModel",
@@ -56,11 +87,13 @@ __all__ = [
     "Paginator",
     "KeysetPaginator",
     "GitModelError",
+    "ConfigurationError",
     "RepositoryError",
     "RepositoryNotFound",
     "ReferenceNotFound",
     "BranchNotFound",
     "BranchMoved",
+    "PendingChanges",
     "FieldError",
     "ValidationError",
     "IntegrityError",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 from .exceptions import FieldError
 
 if TYPE_CHECKING:
-    from .planner import Row
+    from .query.planner import Row
 
 __all__ = ["Aggregate", "Count", "Sum", "Min", "Max", "Avg", "Values"]
 
@@ -53,7 +53,7 @@ class Aggregate:
         raise NotImplementedError
 
     def over(self, field: Any, rows: list[Row]) -> Any:
-        from .planner import column
+        from .query.planner import column
 
         if field is None:
             return len(rows)

@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any, Optional, Union
 import pygit2
 
 from .exceptions import ValidationError
+from .git.tree import BLOB_MODE
 from .validation import id_problem
 
 if TYPE_CHECKING:
@@ -83,12 +84,27 @@ def stage(ws: Workspace, path: str, content: Any) -> None:
     """Stage ``content`` (bytes, a blob id, a readable file, or ``None``) at ``path``."""
     if content is None:
         ws.remove(path)
-    elif isinstance(content, pygit2.Oid):
-        ws.stage.set(path, content)
     elif isinstance(content, (bytes, bytearray)):
         ws.add_blob(path, bytes(content))
-    else:  # a file: streamed into the object store
-        ws.stage.set(path, ws.repo.create_blob_fromiobase(content))
+    else:
+        ws._unit.write(path, (content_oid(ws.repo, content), BLOB_MODE))
+
+
+def content_oid(repo: pygit2.Repository, value: Any) -> pygit2.Oid:
+    """The blob id of ``value`` (a blob id, bytes, a readable file or a
+    ``BlobFile`` of one of them), writing the blob if it is new."""
+    if isinstance(value, BlobFile):
+        value = value.content
+    if isinstance(value, pygit2.Oid):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return repo.create_blob(bytes(value))
+    return repo.create_blob_fromiobase(value)  # a file: streamed into the object store
+
+
+def plain_entry(entry: Optional[tuple[pygit2.Oid, int]]) -> Optional[pygit2.Oid]:
+    """The blob id of a staged ``(oid, mode)`` entry, or ``None``."""
+    return entry[0] if entry else None
 
 
 def find(ws: Workspace, opts: ModelOptions, object_id: Any, field: Field[Any],

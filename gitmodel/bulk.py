@@ -3,7 +3,7 @@
 Every object is validated and serialized first, so a bad one raises before
 anything is written. Then the data blobs of all objects, and a one-entry
 folder tree for each new object, go into a single pack
-(:class:`~gitmodel.packs.PackWriter`), and the staging tree records them.
+(:class:`~gitmodel.git.packs.PackWriter`), and the staging tree records them.
 The result is what saving each object in turn would give (same paths, same
 blob ids, same commit tree), without one loose file per object.
 """
@@ -17,9 +17,9 @@ from pygit2.enums import ObjectType
 
 from . import relations
 from .exceptions import IntegrityError
-from .packs import PackWriter
+from .git.packs import PackWriter
 from .serializers import json as json_format
-from .tree import BLOB_MODE, TREE_MODE
+from .git.tree import BLOB_MODE, TREE_MODE
 
 if TYPE_CHECKING:
     from .models import GitModel
@@ -44,7 +44,9 @@ def bulk_save(
     for obj in objs:
         if not isinstance(obj, model):
             raise TypeError(f"bulk_save() of {model.__name__} got {type(obj).__name__}")
-    if opts.unique_fields or opts.blob_fields or opts._custom_data_path is not None:
+    if opts.unique_fields or opts.blob_fields or opts._custom_data_path is not None or any(
+        obj._oid is not None and obj._changed_meanwhile(ws) for obj in objs
+    ):  # (objects changed since they were read are merged by save())
         return _one_by_one(model, objs, commit, commit_info)
 
     name = model.__name__
@@ -86,10 +88,11 @@ def bulk_save(
             staged.append((path, oid, BLOB_MODE, oid))
     with ws.write_lock:
         writer.write()  # objects first: a path is staged only once its object exists
+        unit = ws._unit
         for (obj, _i, _f, _p, moved, _n, _s, _d), (target, oid, mode, _blob) in zip(prepared, staged):
             if moved:
-                stage.remove(moved)
-            stage.set(target, oid, mode)
+                unit.write(moved, None)
+            unit.write(target, (oid, mode))
     for (obj, object_id, _f, _p, _m, _n, stored, _d), (_t, _o, _mode, blob_oid) in zip(prepared, staged):
         obj._mark_saved(ws, blob_oid, stored, object_id)
     if commit:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
-from . import concurrency, relations
+from . import relations
 from .exceptions import FieldError, IntegrityError, RepositoryError
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def update(qs: QuerySet[Any], values: dict[str, Any], commit: bool) -> int:
     for obj in objs:
         for name, value in values.items():
             setattr(obj, _get_field(model, name).name, value)
-    with concurrency.paused(ws):
+    with ws._unit.paused():
         model.bulk_save(objs, commit=commit)
     return len(objs)
 
@@ -57,7 +57,7 @@ def delete(qs: QuerySet[Any], commit: bool, commit_info: dict[str, Any]) -> int:
     """Delete every match of ``qs`` with the ``on_delete`` rules applied."""
     model = qs.model
     ws = _require_workspace_view(qs, "delete")
-    with concurrency.paused(ws), ws.write_lock:
+    with ws._unit.paused(), ws.write_lock:
         ids = qs.all().ids()
         if not ids:
             return 0

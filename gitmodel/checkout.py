@@ -18,7 +18,7 @@ import pygit2
 
 from .exceptions import CorruptObject, RepositoryError
 from .pathsafety import git_special_problem, is_hfs_alias, is_ntfs_alias
-from .tree import TREE_MODE
+from .git.tree import TREE_MODE
 
 if TYPE_CHECKING:
     from .workspace import Workspace

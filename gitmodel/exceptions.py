@@ -36,6 +36,18 @@ class BranchNotFound(ReferenceNotFound):
     """The named branch does not exist."""
 
 
+class PendingChanges(RepositoryError):
+    """Refused because the unit of work has changes that are not committed.
+
+    Commit them, or ``reset()`` them, first. ``action`` is what was refused.
+    """
+
+    def __init__(self, action: str, detail: str = "") -> None:
+        self.action = action
+        what = f"other changes are pending ({detail})" if detail else "there are pending changes"
+        super().__init__(f"cannot {action}: {what}; commit or reset them first")
+
+
 class BranchMoved(RepositoryError):
     """Another writer moved the branch since this workspace started from it.
 
@@ -43,8 +55,10 @@ class BranchMoved(RepositoryError):
     where the branch is now.
     """
 
-    def __init__(self, message: str, current: Any = None) -> None:
+    def __init__(self, message: str, current: Any = None, ref: str | None = None) -> None:
         self.current = current
+        #: the ref that moved (the branch, or the record of its open merge)
+        self.ref = ref
         super().__init__(message)
 
 

@@ -27,6 +27,7 @@ import pygit2
 from . import datefields
 from . import fields as field_types
 from .exceptions import CorruptObject, ValidationError
+from .schema import codec
 
 if TYPE_CHECKING:
     from .models import GitModel
@@ -248,7 +249,7 @@ def _instance(model: type[GitModel], record: dict[str, Any], where: str) -> GitM
         if id_attr not in record:
             record[id_attr] = opts.id_field.to_json(model().get_id())
         object_id = opts.id_field.clean_id(record[id_attr])
-        obj = model._decode(opts.get_data_path(object_id), model.__name__, record)
+        obj = codec.decode(model, opts.get_data_path(object_id), model.__name__, record)
         obj._stored_id = object_id
         obj.full_clean()
     except ValidationError as exc:

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import pygit2
 
-from . import changes as ch
+from .versions import changes as ch
 from .exceptions import IntegrityError, RepositoryError
-from .merge import CHOICES, Conflict
+from .versions.merge import CHOICES, Conflict
 from .relations import check_targets, referrers, relation_fields
 
 if TYPE_CHECKING:
-    from .merge import TreeMerge
+    from .versions.merge import TreeMerge
     from .workspace import Workspace
 
 __all__ = ["IntegrityConflict", "UNIQUE", "DANGLING", "merge_violations"]

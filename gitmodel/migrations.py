@@ -39,18 +39,18 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, S
 import pygit2
 from pygit2.enums import ObjectType
 
-from . import concurrency
 from . import fields as fields_module
 from .exceptions import (
     BranchNotFound,
-    CorruptObject,
     MigrationError,
     RepositoryError,
     ValidationError,
 )
 from .fields import Field
-from .packs import PackWriter
+from .git.packs import PackWriter
+from .git.tree import BLOB_MODE, TREE_MODE, StagingTree
 from .refs import branch_ref
+from .schema import codec
 from .schema import (
     META_FOLDER,
     FieldSchema,
@@ -62,7 +62,6 @@ from .schema import (
     stored_schemas,
 )
 from .serializers import json as json_format
-from .tree import BLOB_MODE, TREE_MODE, StagingTree
 from .validation import id_problem
 
 if TYPE_CHECKING:
@@ -418,7 +417,7 @@ def migrate(ws: Workspace, source: Any, branch: Optional[str] = None, *,
         ws._require_writable()
         if ws.merging or ws.has_changes():
             raise RepositoryError("cannot migrate: there are pending changes; commit or reset them")
-    target = concurrency.read_ref(ws.repo, ref)
+    target = ws.store.read_ref(ref)
     if target is None:
         raise BranchNotFound(ref, f"branch {ref!r} has no commits to migrate")
     start = ws.repo[target]
@@ -475,8 +474,7 @@ def migrate(ws: Workspace, source: Any, branch: Optional[str] = None, *,
     if current:
         with ws.write_lock:
             ws._move_branch(commit_id, text, expected=start.id)
-            ws._start = commit_id
-            ws.stage.reset(ws.repo[commit_id].tree)  # type: ignore[attr-defined]
+            ws._unit.move_to(commit_id, ws.repo[commit_id].tree)  # type: ignore[attr-defined]
     else:
         from .workspace import Workspace
 
@@ -506,15 +504,7 @@ def _rewrite(ws: Workspace, tree: pygit2.Tree, stage: StagingTree, writer: PackW
         data_oid = next((oid for name, oid, _mode in entries if name == filename), None)
         if data_oid is None:
             continue  # not an object folder (a stray folder is left as it is)
-        try:
-            kind, data = ws.read_object(data_oid)
-            if kind != _BLOB:
-                raise ValueError(f"a {kind} object, not a blob")
-            _name, stored = json_format.loads(data)
-        except KeyError:
-            raise CorruptObject(f"{folder_path}/{filename}", f"blob {data_oid} is missing") from None
-        except (ValueError, RecursionError) as exc:
-            raise CorruptObject(f"{folder_path}/{filename}", f"not a data file ({exc})") from None
+        _name, stored = codec.read_stored(ws, f"{folder_path}/{filename}", data_oid)
         object_id = stored.get(source.id_field, folder_path.rsplit("/", 1)[-1])
         for op in ops:
             stored = op.object_forwards(stored, object_id)
@@ -526,7 +516,7 @@ def _rewrite(ws: Workspace, tree: pygit2.Tree, stage: StagingTree, writer: PackW
             if problem:
                 raise MigrationError(f"{final.model} id {new_id!r} {problem}")
             new_folder = final.object_folder(new_id)
-        elif new_data == data:
+        elif pygit2.hash(new_data) == data_oid:
             continue
         new_oid = writer.add(_BLOB, new_data)
         # the object's folder as one tree in the pack: entries keep git's order

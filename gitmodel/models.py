@@ -27,31 +27,34 @@ be checked declares models on ``gitmodel.models.GitModel``.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Optional
 
 import pygit2
 
 from . import blobs as blob_files
-from . import concurrency, relations
+from . import relations
 from .exceptions import (
     CorruptObject,
     FieldError,
     IntegrityError,
+    MergeConflict,
     MultipleObjectsReturned,
     ObjectDoesNotExist,
     StoredValueMismatch,
     ValidationError,
 )
 from .fields import NOT_PROVIDED, Field
+from .git.tree import BLOB_MODE
 from .objects import commit_of
-from .options import ModelOptions, check_field_name
+from .schema import codec
+from .schema.options import ModelOptions, check_field_name
 from .serializers import json as json_format
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from .changes import ObjectChange
-    from .history import BlameEntry, Version
+    from .versions.changes import ObjectChange
+    from .versions.history import BlameEntry, Version
     from .query import QuerySet
     from .workspace import Workspace
 
@@ -186,6 +189,8 @@ class GitModel(metaclass=ModelBase):
         self._stored: Optional[dict[str, Any]] = None
         self._stored_id: Optional[str] = None
         self._oid: Optional[pygit2.Oid] = None
+        #: blob field name -> blob id as last read or saved (models with blob fields)
+        self._blob_oids: Optional[dict[str, Optional[pygit2.Oid]]] = None
         self._extra: dict[str, Any] = {}
         for field in opts.fields:
             value = kwargs.pop(field.name, NOT_PROVIDED)
@@ -275,7 +280,7 @@ class GitModel(metaclass=ModelBase):
         ws = self._meta.require_workspace("save")
         # no refresh here: the change builds on the commit the object was read
         # from, so a concurrent edit of the same field is a conflict, not lost
-        with concurrency.paused(ws):
+        with ws._unit.paused():
             return self._save(commit, **commit_info)
 
     def _save(self, commit: bool = False, **commit_info: Any) -> Optional[pygit2.Oid]:
@@ -289,27 +294,142 @@ class GitModel(metaclass=ModelBase):
             old_paths = opts.object_paths(self._stored_id)
         if commit:
             ws.require_only_pending(*owned, *old_paths)
-        if self._stored_id != object_id and ws.stage.lookup(self.get_data_path()) is not None:
+        stage = ws.stage
+        if self._stored_id != object_id and stage.lookup(self.get_data_path()) is not None:
             raise IntegrityError(
                 f'A {type(self).__name__} instance already exists with id "{object_id}"'
+            )
+        changed = self._changed_meanwhile(ws)
+        if changed and old_paths:
+            raise MergeConflict(
+                f"{type(self).__name__} {self._stored_id!r} changed since it was read, so it "
+                f"cannot move to {object_id!r}; get() it again", [],
             )
         self._check_unique(ws)
         relations.check_targets(self, ws)
         stored = self.to_json_fields()
         blob = json_format.dumps(type(self).__name__, stored)
-        blobs: dict[str, Any] = {}
-        for field in opts.blob_fields:  # named files in a folder of their own (gitmodel.blobs)
-            blobs.update(blob_files.writes(opts, object_id, field, self._data.get(field.name)))
-        with ws.write_lock:
-            for old_path in old_paths:
-                ws.remove(old_path)
-            oid = ws.add_blob(self.get_data_path(), blob)
-            for path, value in blobs.items():
-                blob_files.stage(ws, path, value)
-        self._mark_saved(ws, oid, stored, object_id)
+        ws._unit.remember_saved(self)
+        if changed:
+            self._save_merged(ws, blob)
+        else:
+            blobs: dict[str, Any] = {}
+            for field in opts.blob_fields:  # named files in a folder of their own (gitmodel.blobs)
+                blobs.update(blob_files.writes(opts, object_id, field, self._data.get(field.name)))
+            with ws.write_lock:
+                for old_path in old_paths:
+                    ws.remove(old_path)
+                oid = ws.add_blob(self.get_data_path(), blob)
+                for path, value in blobs.items():
+                    blob_files.stage(ws, path, value)
+                saved_blobs = {field.name: blob_files.plain_entry(ws.stage.lookup(opts.get_blob_path(object_id, field)))
+                               for field in opts.blob_fields}
+            self._mark_saved(ws, oid, stored, object_id)
+            if saved_blobs:
+                self._blob_oids = saved_blobs
         if commit:
             return ws.commit(**commit_info)
         return None
+
+    def _changed_meanwhile(self, ws: Workspace) -> bool:
+        """True if the workspace no longer holds the version this object was
+        read from (or last saved as): another writer changed or deleted it."""
+        if self._oid is None or self._stored_id is None:
+            return False
+        opts = self._meta
+        stage = ws.stage
+        entry = stage.lookup(opts.get_data_path(self._stored_id))
+        if entry is None or entry[0] != self._oid:
+            return True
+        if self._blob_oids is not None:
+            for field in opts.blob_fields:
+                entry = stage.lookup(opts.get_blob_path(self._stored_id, field))
+                if (entry[0] if entry else None) != self._blob_oids.get(field.name):
+                    return True
+        return False
+
+    def _merge_with_current(self, ws: Workspace, mine: dict[str, pygit2.Oid]) -> Any:
+        """Merge ``mine`` (this object's files, empty to delete) with what the
+        workspace holds now, against the version this object was read from.
+
+        Same-field clashes raise :class:`MergeConflict`, or join the open
+        merge as conflicts. Returns the object merge, whose edits are staged.
+        """
+        from .versions import changes as ch
+        from .versions import merge
+        from .versions import openmerge
+
+        cls = type(self)
+        object_id: str = self._stored_id  # type: ignore[assignment]
+        folder, data, blob_names = ch.object_paths(cls, object_id)
+        base = {data: self._oid}
+        for name, oid in (self._blob_oids or {}).items():
+            if oid is not None:
+                base[blob_names[name]] = oid
+        current = {}
+        for name in (data, *blob_names.values()):
+            entry = ws.stage.lookup(f"{folder}/{name}" if folder else name)
+            if entry is not None and entry[1] != merge.TREE_MODE:
+                current[name] = entry[0]
+        om = merge.ObjectMerge(ws, cls, object_id, (None, None, None), (base, mine, current))  # type: ignore[arg-type]
+        om.run(None)
+        state = ws._unit.merge
+        if om.conflicts:
+            if state is None:
+                raise MergeConflict(
+                    f"{cls.__name__} {object_id!r} changed since it was read, and the same "
+                    f"data changed here: {merge.describe_conflicts(om.conflicts)}; "
+                    "nothing was staged", om.conflicts,
+                )
+        with ws.write_lock:
+            ws._unit.write_all(om.edits().items())
+            if om.conflicts:
+                state.add(om)  # type: ignore[union-attr]
+                openmerge.save(ws, state)  # type: ignore[arg-type]
+        return om
+
+    def _save_merged(self, ws: Workspace, blob: bytes) -> None:
+        """Save the fields changed since this object was read onto what the
+        workspace holds now (another writer's changes to other fields stay)."""
+        from .versions import changes as ch
+
+        opts = self._meta
+        repo = ws.repo
+        _folder, data, blob_names = ch.object_paths(type(self), self._stored_id)  # type: ignore[arg-type]
+        mine = {data: repo.create_blob(blob)}
+        for field in opts.blob_fields:
+            value = self._data.get(field.name)
+            if value is not None:
+                mine[blob_names[field.name]] = blob_files.content_oid(repo, value)
+        om = self._merge_with_current(ws, mine)
+        merged = om.result
+        path = self.get_data_path()
+        fresh = codec.decode(type(self), path, type(self).__name__, merged)
+        for field in opts.json_fields:
+            self._data[field.name] = fresh._data[field.name]
+        self._extra = fresh._extra
+        blobs = {f.name: om.result_files.get(blob_names[f.name]) for f in opts.blob_fields}
+        self._data.update(blobs)
+        entry = ws.stage.lookup(path)
+        assert entry is not None
+        self._mark_saved(ws, entry[0], merged, self._stored_id)
+        if blobs:
+            self._blob_oids = blobs
+
+    def _as_read(self, oid: pygit2.Oid) -> GitModel:
+        """A copy of this object as a fresh read of blob ``oid`` would give it
+        (fields that are not serialized get their default), sharing nothing mutable."""
+        snapshot = type(self).__new__(type(self))
+        snapshot._blob_oids = None
+        snapshot._data = codec.copy_data(self._data, self._meta.mutable_fields)
+        for field in self._meta.fields:
+            if not field.serialize:
+                snapshot._data[field.name] = field.get_default()
+        snapshot._stored = self._stored
+        snapshot._extra = dict(self._extra)
+        snapshot._stored_id = self._stored_id
+        snapshot._oid = oid
+        return snapshot
 
     def _mark_saved(
         self, ws: Workspace, oid: pygit2.Oid, stored: dict[str, Any], object_id: Any
@@ -335,7 +455,7 @@ class GitModel(metaclass=ModelBase):
         return bulk_save(cls, objs, commit, **commit_info)
 
     def _check_unique(self, ws: Workspace) -> None:
-        from .planner import check_unique
+        from .query.planner import check_unique
 
         check_unique(self, ws)
 
@@ -351,7 +471,7 @@ class GitModel(metaclass=ModelBase):
         ws = cls._meta.require_workspace("delete")
         if instance is None:
             ws.refresh()  # by id: the latest commit; an instance: where it was read
-        with concurrency.paused(ws):
+        with ws._unit.paused():
             return cls._delete(instance, *args, commit=commit, **commit_info)
 
     @classmethod
@@ -374,14 +494,20 @@ class GitModel(metaclass=ModelBase):
         with ws.write_lock:
             if ws.stage.lookup(opts.get_data_path(object_id)) is None:
                 raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
-            plan = relations.plan_delete(ws, cls, [object_id])  # on_delete rules, same commit
-            if commit:
-                ws.require_only_pending(*plan.paths())
-            plan.apply(ws)
+            if instance is not None:
+                ws._unit.remember_saved(instance)
+            if instance is not None and instance._changed_meanwhile(ws):
+                instance._merge_with_current(ws, {})  # changed meanwhile: a conflict
+            else:
+                plan = relations.plan_delete(ws, cls, [object_id])  # on_delete rules, same commit
+                if commit:
+                    ws.require_only_pending(*plan.paths())
+                plan.apply(ws)
         if instance is not None:
             instance._stored_id = None
             instance._stored = None
             instance._oid = None
+            instance._blob_oids = None
         if commit:
             return ws.commit(**commit_info)
         return None
@@ -401,17 +527,17 @@ class GitModel(metaclass=ModelBase):
             tree = None
         else:
             tree = ws.resolve_tree(treeish)
-            entry = _tree_lookup(tree, path)
+            entry = codec.tree_lookup(tree, path)
             if entry is None and opts.previous_names:  # a commit from before a RenameModel
                 for old_path in (opts.folder_path_of(name, path) for name in opts.previous_names):
-                    entry = _tree_lookup(tree, old_path)
+                    entry = codec.tree_lookup(tree, old_path)
                     if entry is not None:
                         path = old_path
                         break
         if entry is None:
             raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
         try:
-            return cls._load(ws, path, entry[0], tree, object_id)
+            return codec.load(ws, cls, path, entry[0], tree, object_id)
         except StoredValueMismatch as exc:
             target = ws.resolve_treeish(treeish) if exc.commit is None and treeish is not None else None
             if not isinstance(target, pygit2.Commit):
@@ -443,141 +569,6 @@ class GitModel(metaclass=ModelBase):
         """``Model.all().exclude(...)``: the objects not matching the lookups."""
         return cls.all().exclude(*args, **lookups)
 
-    @classmethod
-    def _iter_stored(
-        cls, treeish: Any = None, on_error: Optional[Callable[[CorruptObject], None]] = None
-    ) -> Iterator[Self]:
-        """Load every stored object, in path order of their folders.
-
-        A corrupt object raises, or is passed to ``on_error`` and skipped.
-        """
-        opts = cls._meta
-        ws = opts.require_workspace()
-        if opts.custom_data_path is not None:
-            folder, is_data_path = opts.custom_data_path
-            found: Iterator[tuple[str, pygit2.Oid, Optional[pygit2.Tree]]] = (
-                (path, oid, tree)
-                for path, oid, tree in ws.iter_files(folder, lambda _name: True, treeish)
-                if is_data_path(path)
-            )
-        else:
-            found = ws.find_data_files(opts.folder, opts.data_filename, treeish)
-        for path, oid, tree in found:
-            try:
-                obj = cls._load(ws, path, oid, tree, evict=False)
-            except CorruptObject as exc:
-                if on_error is None:
-                    raise
-                on_error(exc)
-                continue
-            yield obj
-
-    @classmethod
-    def _load(
-        cls,
-        ws: Workspace,
-        path: str,
-        oid: pygit2.Oid,
-        tree: Optional[pygit2.Tree] = None,
-        path_id: Any = None,
-        evict: bool = True,
-    ) -> Self:
-        """Build an instance from the data blob ``oid`` stored at ``path``.
-
-        ``path_id``: the id ``path`` was computed from, if known (then an
-        object holding that id is known to sit where it belongs). ``evict``:
-        whether caching this object may push older ones out of a full cache
-        (a scan over every object should not flush what is read often).
-        """
-        opts = cls._meta
-        cached = ws.cached_object(oid)
-        if cached is not None and type(cached).__name__ != cls.__name__:
-            cached = None  # equal bytes cached for another model: decoding refuses them
-        obj: Optional[Self] = None
-        if cached is None:
-            try:
-                kind, data = ws.read_object(oid)
-            except KeyError:
-                raise CorruptObject(path, f"blob {oid} is missing") from None
-            except pygit2.GitError as exc:
-                raise CorruptObject(path, f"blob {oid} cannot be read ({exc})") from None
-            if kind != _BLOB:
-                raise CorruptObject(path, f"expected a blob, found a {_type_name(kind)}")
-            try:
-                model_name, stored = json_format.loads(data)
-            except (ValueError, RecursionError) as exc:
-                raise CorruptObject(path, f"not a valid data file ({exc})") from None
-            try:
-                fresh = cls._decode(path, model_name, stored)
-            except StoredValueMismatch as exc:  # name the commit read
-                commit = ws._start if tree is None else None
-                raise StoredValueMismatch(path, exc.field, exc.reason, commit) from None
-            fresh._oid = oid
-            if ws.cache_object(oid, fresh, copy=False, evict=evict):
-                cached = fresh  # the cache holds it now: hand out a copy
-            else:
-                obj = fresh  # type: ignore[assignment]  # nobody else holds it: no copy needed
-        if obj is None:
-            assert cached is not None
-            obj = cls.__new__(cls)
-            obj._data = _copy_data(cached._data, opts.mutable_fields)
-            obj._stored = cached._stored
-            obj._extra = dict(cached._extra)
-        obj._oid = oid
-        if opts.id_attr not in obj._stored and opts._custom_data_path is None:  # type: ignore[operator]
-            # the id comes from the folder, and equal blobs may sit in several folders
-            obj._data[opts.id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
-        obj._stored_id = obj.get_id()
-        obj._read_at = tree  # type: ignore[attr-defined]  # related objects are read in the same tree
-        expected = path if path_id is not None and obj._stored_id == path_id else (
-            _expected_path(opts, obj._stored_id))
-        if expected != path:
-            raise CorruptObject(
-                path, f"holds {cls.__name__} id {obj._stored_id!r}, which belongs at {expected!r}"
-            )
-        if cls._meta.blob_fields:
-            for field in cls._meta.blob_fields:
-                obj._data[field.name] = blob_files.find(ws, opts, obj._stored_id, field, tree)
-        return obj
-
-    @classmethod
-    def _decode(cls, path: str, model_name: str, stored: dict[str, Any]) -> GitModel:
-        if model_name != cls.__name__ and model_name not in cls._meta.previous_names:
-            raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
-        obj = cls.__new__(cls)
-        obj._data = data = {}
-        for field in cls._meta.json_fields:
-            name = field.name
-            if name not in stored and field.previous_names:  # stored under an older name
-                name = next((old for old in field.previous_names if old in stored), name)
-            if name in stored:
-                try:
-                    data[field.name] = field.from_json(stored[name])
-                except ValidationError as exc:
-                    raise StoredValueMismatch(path, field.name, exc.message) from None
-                except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
-                    raise StoredValueMismatch(path, field.name, repr(exc)) from None
-            else:
-                data[name] = field.get_default()
-        for field in cls._meta.transient_fields:
-            data[field.name] = field.get_default()
-        id_attr = cls._meta.id_attr
-        if id_attr not in stored and cls._meta._custom_data_path is None:
-            # a data file without its id: the folder it sits in names it
-            data[id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
-        known = cls._meta.__dict__.get("_json_names")
-        if known is None:  # computed once per model
-            known = frozenset(n for f in cls._meta.json_fields for n in (f.name, *f.previous_names))
-            cls._meta.__dict__["_json_names"] = known
-        if known.issuperset(stored):
-            obj._extra = {}
-        else:  # keys no field reads: keep them as they were
-            obj._extra = {k: v for k, v in stored.items() if k not in known}
-        obj._stored = stored
-        obj._stored_id = obj.get_id()
-        obj._oid = None
-        return obj
-
     # -- history and merging (see history.py and merge.py) ---------------------------
     @class_or_instance_method
     def history(
@@ -588,7 +579,7 @@ class GitModel(metaclass=ModelBase):
         ``treeish`` starts elsewhere than the branch; ``follow`` continues
         through a change of id (a moved object).
         """
-        from . import history
+        from .versions import history
 
         object_id = _object_id(instance, args, "history")
         return history.object_history(cls._meta.require_workspace(), cls, object_id, treeish, follow)  # type: ignore[arg-type]
@@ -598,7 +589,7 @@ class GitModel(metaclass=ModelBase):
         """``Page.blame(id)`` or ``page.blame()``: field name -> its value and
         the commit, author and date that last set it (as of ``treeish``,
         default: the branch)."""
-        from . import history
+        from .versions import history
 
         object_id = _object_id(instance, args, "blame")
         return history.object_blame(cls._meta.require_workspace(), cls, object_id, treeish)  # type: ignore[arg-type]
@@ -607,7 +598,7 @@ class GitModel(metaclass=ModelBase):
     def diff(cls, instance: Optional[GitModel], *args: Any) -> Optional[ObjectChange]:
         """``Page.diff(id, a, b=None)`` or ``page.diff(a)``: the object's change
         from ``a`` to ``b`` (default: the staged state), ``None`` if equal."""
-        from . import history
+        from .versions import history
 
         if instance is not None:
             object_id, rest = instance._stored_id or instance.get_id(), args
@@ -624,7 +615,7 @@ class GitModel(metaclass=ModelBase):
     def restore(cls, instance: Optional[GitModel], *args: Any) -> Self:
         """``Page.restore(id, treeish)`` or ``page.restore(treeish)``: stage the
         object as it was at ``treeish`` (not committed); returns it."""
-        from . import history
+        from .versions import history
 
         if instance is not None:
             object_id, rest = instance._stored_id or instance.get_id(), args
@@ -659,25 +650,6 @@ class GitModel(metaclass=ModelBase):
         self.__dict__.update(fresh.__dict__)
 
 
-_BLOB = int(pygit2.enums.ObjectType.BLOB)
-
-
-def _type_name(kind: int) -> str:
-    try:
-        return pygit2.enums.ObjectType(kind).name.lower()
-    except ValueError:
-        return f"object of type {kind}"
-
-
-def _copy_data(data: dict[str, Any], mutable_fields: list[Field[Any]]) -> dict[str, Any]:
-    """A copy of ``data`` that shares no mutable value (immutable ones are shared)."""
-    out = dict(data)
-    for field in mutable_fields:
-        name = field.name
-        if name in out:
-            out[name] = field.copy_value(out[name])
-    return out
-
 def _object_id(instance: Optional[GitModel], args: tuple[Any, ...], name: str) -> Any:
     if instance is not None:
         if args:
@@ -686,21 +658,3 @@ def _object_id(instance: Optional[GitModel], args: tuple[Any, ...], name: str) -
     if len(args) != 1:
         raise TypeError(f"Model.{name}() needs an id")
     return args[0]
-
-
-def _expected_path(opts: ModelOptions, object_id: Any) -> Optional[str]:
-    try:
-        return opts.get_data_path(object_id)
-    except (TypeError, ValueError):
-        return None
-
-
-def _tree_lookup(tree: pygit2.Tree, path: str) -> Optional[tuple[pygit2.Oid, int]]:
-    try:
-        obj = tree[path]
-    except KeyError:
-        return None
-    except pygit2.GitError as exc:
-        raise CorruptObject(path, f"a tree on this path cannot be read ({exc})") from None
-    return (obj.id, obj.filemode)  # type: ignore[attr-defined]
-

@@ -86,17 +86,13 @@ def _path_in(message: str) -> str:
 @contextmanager
 def dropping_failed_merge(ws: Workspace, other: Any) -> Iterator[None]:
     """A merge that meets data it cannot stage (a foreign entry named
-    ``..``, a tree git cannot parse) commits nothing and drops what it
-    staged; it raises :class:`CorruptObject`."""
+    ``..``, a tree git cannot parse) commits nothing and leaves the unit of
+    work as it was (the merge restores it); it raises :class:`CorruptObject`."""
     try:
         yield
     except (ValueError, KeyError, pygit2.GitError) as exc:
         if isinstance(exc, GitModelError):
             raise
-        with ws.write_lock:
-            ws._merge = None
-            start = ws.repo[ws._start] if ws._start is not None else None
-            ws.stage.reset(start.tree if start is not None else None)  # type: ignore[attr-defined]
         raise CorruptObject(str(other), f"cannot merge it: {exc}") from None
 
 

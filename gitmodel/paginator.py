@@ -154,7 +154,7 @@ class KeysetPaginator(Generic[M]):
 
     def page(self, cursor: Optional[str] = None) -> KeysetPage[M]:
         """The page after ``cursor`` (the first page when ``None``)."""
-        from .planner import column
+        from .query.planner import column
 
         qs = self.queryset.order_by(*self.order)
         after: Optional[list[Any]] = None
@@ -195,7 +195,7 @@ class KeysetPaginator(Generic[M]):
 
 def _key(field: Any, value: Any) -> tuple[int, Any]:
     """The sort key ``order_by`` uses for ``value``."""
-    from .planner import _sort_key
+    from .query.planner import _sort_key
 
     comparable = getattr(field, "comparable", None)
     return _sort_key(comparable(value) if comparable is not None else value)

@@ -428,7 +428,7 @@ def related_sort_values(field: Any, path: list[str], ids: Iterable[Any], treeish
     far = _get_field(target, path[0])
     if not far.stored_in_json:
         raise FieldError(f"cannot order by blob field {target.__name__}.{far.name}")
-    from .planner import column
+    from .query.planner import column
 
     wanted = set(ids)
     rows = [row for row in target.all(treeish=treeish)._fetch_rows() if row.object_id() in wanted]

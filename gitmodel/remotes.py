@@ -25,6 +25,7 @@ from .exceptions import (
     CertificateError,
     ConfigurationError,
     GitModelError,
+    PendingChanges,
     PushRejected,
     ReferenceNotFound,
     RemoteError,
@@ -626,7 +627,7 @@ def pull(
     if ws.merging:
         raise RepositoryError("cannot pull: a merge is in progress; commit or abort_merge() it first")
     if ws.has_changes():
-        raise RepositoryError("cannot pull: there are pending changes; commit or reset them first")
+        raise PendingChanges("pull")
     local = ws.head
     up_remote, up_ref = _upstream_config(ws, local)
     remote = remote or up_remote or "origin"
@@ -637,7 +638,7 @@ def pull(
     if tracking is None or ref is None:
         short = remote_ref.removeprefix("refs/heads/")
         raise BranchNotFound(remote_ref, f"remote {remote!r} has no branch {short!r}")
-    with ws.write_lock:
+    with ws.write_lock, ws._unit_kept():
         _catch_up(ws)
         shallow.require_merge_base(ws, ref.peel(pygit2.Commit).id)
         short = tracking.removeprefix("refs/remotes/")
@@ -657,8 +658,7 @@ def _catch_up(ws: Workspace) -> None:
     ref = ws.repo.references.get(ws.head)
     current = ref.target if ref is not None else None
     if current != ws._start:
-        ws._start = current  # type: ignore[assignment]
-        ws.stage.reset(ws.repo[current].tree if current is not None else None)  # type: ignore[union-attr]
+        ws._unit.move_to(current, ws.repo[current].tree if current is not None else None)  # type: ignore[arg-type,union-attr]
 
 
 # -- tracking ----------------------------------------------------------------------

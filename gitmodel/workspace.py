@@ -6,36 +6,46 @@ repository's own ``HEAD`` or ``index`` (see :meth:`Workspace.sync_repo_index`).
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
-from collections import OrderedDict
 from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
 
 import pygit2
-from pygit2.enums import ObjectType, SortMode
+from pygit2.enums import SortMode
 
-from . import concurrency, locks, objects, pathsafety, refs, relations, schema, signing, validation, worktree
+from .git import locks
+from . import objects, pathsafety, refs, registry, schema, signing, validation, worktree
 from .conf import WorkspaceConfig
 from . import remotes as _remotes
 from .exceptions import (
     BranchMoved,
-    BranchNotFound,
     CorruptObject,
+    PendingChanges,
     RepositoryError,
-    RepositoryNotFound,
 )
-from .models import GitModel, ModelBase, _copy_data
+from .git import refs as git_refs
+from .models import GitModel
+from .registry import ModelRegistry
 from .refs import Branch, Treeish, branch_ref
-from .tree import BLOB_MODE, TREE_MODE, Entry, NameMatch, StagingTree
+from .session import CommitHooks, UnitOfWork
+from .store import (  # noqa: F401 - TREE_CACHE_LIMIT and CACHE_MAX_SIZE are documented here
+    CACHE_MAX_SIZE,
+    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_OBJECT_CACHE_SIZE,
+    TREE_CACHE_LIMIT,
+    Store,
+    StoreSetting,
+)
+from .versions.merge import NOT_GIVEN
+from .git.tree import BLOB_MODE, Entry, NameMatch, StagingTree
 from .worktree import WorkTreePolicy
 
 if TYPE_CHECKING:
-    from .changes import Change
-    from .locks import LockInfo
-    from .merge import Conflict, MergeResult, MergeState
+    from .versions.changes import Change
+    from .git.locks import LockInfo
+    from .versions.merge import Conflict, MergeResult, MergeState
     from .signing import CommitSignature, Signer, TrustedKeys
     from .sync import SyncResult
 
@@ -44,30 +54,6 @@ _NO_CHOICE: Any = object()
 M = TypeVar("M", bound=GitModel)
 
 DEFAULT_IDENTITY: Identity = ("gitmodel", "gitmodel@localhost")
-DEFAULT_LOCK_TIMEOUT = 10.0
-DEFAULT_OBJECT_CACHE_SIZE = 20_000
-TREE_CACHE_LIMIT = 64 * 1024 * 1024
-CACHE_MAX_SIZE = 512 * 1024 * 1024
-
-
-def _tune_libgit2_cache() -> None:
-    # libgit2 keeps no tree over 4 KiB in its cache by default, so a large
-    # model folder would be parsed again on every lookup.
-    pygit2.settings.cache_object_limit(ObjectType.TREE, TREE_CACHE_LIMIT)
-    pygit2.settings.cache_max_size(CACHE_MAX_SIZE)
-
-
-_tune_libgit2_cache()
-
-
-class ModelRegistry(dict):  # type: ignore[type-arg]
-    """Model name -> class; also readable as attributes (``ws.models.Page``)."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(f"no model named {name!r} is registered") from None
 
 
 class Workspace:
@@ -100,49 +86,29 @@ class Workspace:
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         object_cache_size: int = DEFAULT_OBJECT_CACHE_SIZE,
         follow: bool = True,
-        stale_lock_age: float = concurrency.DEFAULT_STALE_LOCK_AGE,
+        stale_lock_age: float = git_refs.DEFAULT_STALE_LOCK_AGE,
         worktree: Union[WorkTreePolicy, str] = WorkTreePolicy.UPDATE,
         orphan: bool = False,
     ) -> None:
-        path = os.fspath(repo_path)
-        if not os.path.exists(path):
-            raise RepositoryNotFound(f"no git repository at {path!r}: the path does not exist")
-        try:
-            # NO_SEARCH: a folder inside some other repository is not that repository
-            self.repo = pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
-        except (pygit2.GitError, KeyError) as exc:
-            raise RepositoryNotFound(f"no git repository at {path!r}: {exc}") from None
-        self.path = self.repo.path
+        #: the repository, its object cache and its refs (see :mod:`gitmodel.store`)
+        self.store = Store(repo_path, lock_timeout, stale_lock_age, object_cache_size)
+        self.repo = self.store.repo
+        self.path = self.store.path
+        #: serializes the short steps that change shared state
+        self.write_lock = self.store.write_lock
         self._author = author
-        self.lock_timeout = lock_timeout
         #: with nothing pending, operations first move to the branch's latest commit
         self.follow = follow
-        self._follow_stamp: Optional[tuple[object, ...]] = None  # see concurrency.ref_stamp
-        #: seconds after which a ref lock file is taken as left by a dead process
-        self.stale_lock_age = stale_lock_age
-        self.object_cache_size = object_cache_size
         #: a commit to the branch checked out in the work tree: see gitmodel.worktree
         self.worktree = WorkTreePolicy(worktree)
-        # an LRU map: OrderedDict evicts its oldest entry in O(1) (a plain dict
-        # slows down as deleted slots pile up at its front)
-        self._objects: OrderedDict[pygit2.Oid, GitModel] = OrderedDict()
-        self.write_lock = threading.RLock()
         self.models = ModelRegistry()
-        self.head = self._initial_head(initial_branch)
-        self._detached: Optional[pygit2.Commit] = None
-        self._merge: Optional[MergeState] = None
-        branch = self.branch  # a corrupt branch ref raises RepositoryError here
-        if branch is None and initial_branch and not orphan:
-            _refuse_unborn_branch_beside_history(self.repo, self.head)
-        self._start: Optional[pygit2.Oid] = branch.commit.id if branch else None
-        self.stage = StagingTree(self.repo, branch.tree if branch else None)
-        self.GitModel: type[GitModel] = ModelBase(
-            "GitModel",
-            (GitModel,),
-            {"__module__": __name__, "__qualname__": "GitModel", "Meta": _abstract_meta()},
-            workspace=self,
-        )  # type: ignore[assignment]
-        delattr(self.GitModel, "Meta")  # its models declare their own (or none)
+        #: the branch a new unit of work starts on (see :mod:`gitmodel.session`)
+        self._default_head = self._initial_head(initial_branch)
+        self._local = threading.local()
+        unit = self._new_unit()  # a corrupt branch ref raises RepositoryError here
+        if unit.start is None and initial_branch and not orphan:
+            self.store.refuse_unborn_branch(self._default_head)
+        self.GitModel: type[GitModel] = registry.base_model(self)
         self.models["GitModel"] = self.GitModel
 
     @classmethod
@@ -164,6 +130,14 @@ class Workspace:
             return branch_ref(initial_branch)
         return refs.head_branch(self.repo) or "refs/heads/master"
 
+    #: Seconds a busy ref lock (or a lock taken with :meth:`lock`) is waited for.
+    lock_timeout = StoreSetting[float]("lock_timeout")
+    #: Seconds after which a ref lock file is taken as left by a dead process.
+    stale_lock_age = StoreSetting[float]("stale_lock_age")
+    #: How many decoded objects are kept (least recently used go first).
+    object_cache_size = StoreSetting[int]("object_cache_size")
+    _objects = StoreSetting[Any]("objects")
+
     # -- identity ---------------------------------------------------------------
     @property
     def default_author(self) -> Identity:
@@ -180,6 +154,48 @@ class Workspace:
     def default_author(self, value: Identity) -> None:
         self._author = value
 
+    # -- the unit of work of the calling thread ------------------------------------
+    @property
+    def _unit(self) -> UnitOfWork:
+        """The calling thread's unit of work (made on first use)."""
+        try:
+            return self._local.unit  # type: ignore[no-any-return]
+        except AttributeError:
+            return self._new_unit()
+
+    def _new_unit(self) -> UnitOfWork:
+        head = self._default_head
+        unit = UnitOfWork(self.store, head, self.store.commit_at(head))
+        self._local.unit = unit
+        return unit
+
+    def _unit_kept(self) -> Any:
+        """Run an operation that either succeeds or leaves the calling unit of
+        work (staging, base commit, branch, open merge) exactly as it was."""
+        return self._unit.kept()
+
+    @property
+    def head(self) -> str:
+        """The branch ref (``refs/heads/...``) the calling thread works on."""
+        return self._unit.head
+
+    @property
+    def stage(self) -> StagingTree:
+        """The calling thread's staging tree."""
+        return self._unit.stage
+
+    @property
+    def _start(self) -> Optional[pygit2.Oid]:
+        return self._unit.start
+
+    @property
+    def _detached(self) -> Optional[pygit2.Commit]:
+        return self._unit.detached
+
+    @property
+    def _merge(self) -> Optional[MergeState]:
+        return self._unit.merge
+
     @property
     def config(self) -> WorkspaceConfig:
         """python-gitmodel 0.1's settings, bound to this workspace (see :mod:`gitmodel.conf`)."""
@@ -192,14 +208,11 @@ class Workspace:
     @property
     def branch(self) -> Optional[Branch]:
         """The current branch, or ``None`` before its first commit."""
-        target = concurrency.read_ref(self.repo, self.head)
-        if target is None:
+        head = self.head
+        commit = self.store.commit_at(head)
+        if commit is None:
             return None
-        commit = self.repo.get(target)
-        if not isinstance(commit, pygit2.Commit):
-            what = "a missing object" if commit is None else f"a {type(commit).__name__}"
-            raise RepositoryError(f"{self.head} is corrupt: it points at {what} ({target})")
-        return Branch(self.repo.references[self.head], commit)
+        return Branch(self.repo.references[head], commit)
 
     def refresh(self) -> None:
         """Move to the branch's latest commit if nothing is pending.
@@ -207,14 +220,17 @@ class Workspace:
         Operations call this themselves while :attr:`follow` is true (one ref
         read); pending changes stay built on the commit they started from.
         """
-        concurrency.follow_branch(self)
+        if self.follow:
+            self._unit.follow()
 
     @property
     def index(self) -> pygit2.Tree:
         """The staged state as a ``pygit2.Tree`` (tree objects written now)."""
-        concurrency.follow_branch(self)
+        unit = self._unit
+        if self.follow:
+            unit.follow()
         with self.write_lock:
-            return self.repo[self.stage.write()]  # type: ignore[return-value]
+            return self.repo[unit.stage.write()]  # type: ignore[return-value]
 
     @property
     def detached(self) -> bool:
@@ -222,49 +238,22 @@ class Workspace:
         return self._detached is not None
 
     def _start_tree_id(self) -> Optional[pygit2.Oid]:
-        return concurrency.start_tree_id(self)
+        return self._unit.start_tree_id()
 
     # -- models -----------------------------------------------------------------
     def register_model(self, cls: type[M]) -> type[M]:
         """Bind ``cls`` to this workspace; returns the bound class.
 
         A class bound elsewhere (or to nothing) is bound through a subclass of
-        the same name, so ``isinstance`` holds for both.
+        the same name, so ``isinstance`` holds for both. A model whose folder
+        another registered model has (or has ignoring case) is refused.
         """
-        if not (isinstance(cls, type) and issubclass(cls, GitModel)):
-            raise TypeError(f"{cls!r} is not a GitModel subclass")
-        if cls._meta.workspace is self:
-            if not cls._meta.abstract:
-                schema.check_model(self, cls)  # SchemaMismatch: the class stays unbound
-            self.models[cls.__name__] = cls
-            relations.install_reverse(self)
-            return cls
-        existing = self.models.get(cls.__name__)
-        if existing is not None and issubclass(existing, cls):
-            return existing  # type: ignore[no-any-return]
-        attrs: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
-        if cls._meta.abstract:
-            attrs["Meta"] = _abstract_meta(getattr(cls, "Meta", None))
-        # ws.GitModel joins the bases so that isinstance(obj, ws.GitModel) holds too
-        bound = ModelBase(cls.__name__, (cls, self.GitModel), attrs, workspace=self)
-        self.models[cls.__name__] = bound  # abstract ones too, as ws.models.<Name>
-        relations.install_reverse(self)
-        return bound  # type: ignore[return-value]
+        return registry.register(self, cls)
 
     def import_models(self, module: Union[str, ModuleType]) -> ModelRegistry:
         """Register every model declared in ``module`` (or its dotted name),
         abstract ones included; returns :attr:`models`."""
-        mod = importlib.import_module(module) if isinstance(module, str) else module
-        for value in list(vars(mod).values()):
-            if (
-                isinstance(value, type)
-                and issubclass(value, GitModel)
-                and value is not GitModel
-                and hasattr(value, "_meta")
-                and value._meta.workspace is not self
-            ):
-                self.register_model(value)
-        return self.models
+        return registry.import_models(self, module)
 
     def schemas(self, treeish: Optional[Treeish] = None) -> dict[str, schema.ModelSchema]:
         """Model name -> its schema stored in the repository, in the staged
@@ -281,13 +270,7 @@ class Workspace:
     # -- object cache -------------------------------------------------------------
     def cached_object(self, oid: pygit2.Oid) -> Optional[GitModel]:
         """The decoded object for data blob ``oid`` if cached (do not mutate it)."""
-        obj = self._objects.get(oid)
-        if obj is not None:
-            try:
-                self._objects.move_to_end(oid)  # least recently used goes first
-            except KeyError:  # evicted meanwhile by another thread
-                pass
-        return obj
+        return self.store.cached(oid)  # type: ignore[no-any-return]
 
     def cache_object(
         self, oid: pygit2.Oid, obj: GitModel, copy: bool = True, evict: bool = True
@@ -299,62 +282,34 @@ class Workspace:
         entry goes first, or, with ``evict=False``, nothing is added to a full
         cache. Returns whether ``obj`` was cached.
         """
-        if self.object_cache_size <= 0:
+        if self.store.object_cache_size <= 0:
             return False
-        objects = self._objects
-        if copy:
-            snapshot = type(obj).__new__(type(obj))
-            snapshot._data = _copy_data(obj._data, obj._meta.mutable_fields)
-            # what a fresh read would give: fields that are not serialized get their default
-            for field in obj._meta.fields:
-                if not field.serialize:
-                    snapshot._data[field.name] = field.get_default()
-            snapshot._stored = obj._stored
-            snapshot._extra = dict(obj._extra)
-            snapshot._stored_id = obj._stored_id
-            snapshot._oid = oid
-            obj = snapshot
-        with self.write_lock:  # threads reading at once: evict and add as one step
-            if oid in objects:
-                objects.move_to_end(oid)
-            elif len(objects) >= self.object_cache_size:
-                if not evict:
-                    return False
-                while len(objects) >= self.object_cache_size:
-                    objects.popitem(last=False)
-            objects[oid] = obj
-        return True
+        return self.store.remember(oid, obj._as_read(oid) if copy else obj, evict)
 
     def read_object(self, oid: pygit2.Oid) -> tuple[int, bytes]:
         """``(type, raw data)`` of object ``oid`` in one read; ``KeyError`` if missing."""
-        odb: Optional[pygit2.Odb] = self.__dict__.get("_odb")
-        if odb is None:
-            odb = self.__dict__["_odb"] = self.repo.odb
-        return objects.read(self.repo, odb, oid)  # a loose object is checked first
+        return self.store.read_object(oid)
 
     # -- reading ---------------------------------------------------------------
     def lookup(self, path: str) -> Optional[Entry]:
         """``(oid, mode)`` at ``path`` in the staged state, or ``None``."""
-        concurrency.follow_branch(self)
+        unit = self._unit
+        if self.follow:
+            unit.follow()
         with self.write_lock:
             try:
-                return self.stage.lookup(path)
+                return unit.stage.lookup(path)
             except pygit2.GitError as exc:  # a tree written by another tool
                 raise CorruptObject(path, f"a tree on this path cannot be read ({exc})") from None
 
-    def resolve(self, conflict: Conflict, choice: Any = _NO_CHOICE, *, value: Any = _NO_CHOICE) -> None:
+    def resolve(self, conflict: Conflict, choice: Any = NOT_GIVEN, *, value: Any = NOT_GIVEN) -> None:
         """Settle a merge conflict: ``'ours'``, ``'theirs'``, ``'base'`` or a value.
 
         ``value=`` stores a literal (for a value that is itself ``"ours"``).
         """
-        from . import merge
+        from .versions import merge
 
-        if value is not _NO_CHOICE:
-            merge.resolve(self, conflict, value=value)
-        elif choice is not _NO_CHOICE:
-            merge.resolve(self, conflict, choice)
-        else:
-            raise TypeError("resolve(conflict, ...) needs 'ours', 'theirs', 'base' or a value")
+        merge.resolve(self, conflict, choice, value)
 
     def resolve_treeish(self, treeish: Treeish) -> Union[pygit2.Commit, pygit2.Tree]:
         """The commit (or tree) a branch, tag, id (full or abbreviated) or object names.
@@ -368,35 +323,24 @@ class Workspace:
         obj = self.resolve_treeish(treeish)
         return obj.tree if isinstance(obj, pygit2.Commit) else obj  # type: ignore[return-value]
 
-    def find_data_files(
-        self, folder: str, filename: str, treeish: Optional[Treeish] = None
-    ) -> Iterator[tuple[str, pygit2.Oid, Optional[pygit2.Tree]]]:
-        """``(path, blob id, tree)`` of every ``filename`` below ``folder``.
-
-        ``tree`` is ``None`` for the staged state, else the tree searched.
-        """
-        yield from self.iter_files(folder, filename, treeish)
-
     def iter_files(
         self, folder: str, match: NameMatch, treeish: Optional[Treeish] = None
     ) -> Iterator[tuple[str, pygit2.Oid, Optional[pygit2.Tree]]]:
-        """Like :meth:`find_data_files`, for file names equal to or satisfying ``match``."""
+        """``(path, blob id, tree)`` of every file below ``folder`` whose name
+        is ``match`` (or satisfies it, when it is a predicate).
+
+        ``tree`` is ``None`` for the staged state, else the tree searched.
+        """
         if treeish is None:
-            concurrency.follow_branch(self)
+            self.refresh()
             stage, tree = self.stage, None
         else:
             tree = self.resolve_tree(treeish)
             stage = StagingTree(self.repo, tree)
         with self.write_lock:  # a snapshot: other threads may stage meanwhile
-            if folder and _is_file(stage.base, folder) and _is_file(stage, folder):
-                raise CorruptObject(folder, "expected a folder, found a file")
-            try:
-                found = list(stage.iter_files(folder, match))
-            except pygit2.GitError as exc:  # a tree written by another tool
-                raise CorruptObject(folder, f"a tree in this folder cannot be read ({exc})") from None
-        for rel, name, (oid, _mode) in found:
-            prefix = f"{folder}/{rel}/" if rel else (f"{folder}/" if folder else "")
-            yield prefix + name, oid, tree
+            found = stage.files_below(folder, match)
+        for path, oid in found:
+            yield path, oid, tree
 
     # -- staging ---------------------------------------------------------------
     def _require_writable(self) -> None:
@@ -412,66 +356,43 @@ class Workspace:
         pathsafety.check_staged_path(path, mode)
         data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
         with self.write_lock:
-            oid = self.repo.create_blob(data)
-            self.stage.set(path, oid, mode)
-        return oid
+            return self._unit.add_blob(path, data, mode)
 
     def add(self, path: str, entries: Any) -> None:
         """Stage entries ``(name, oid, mode)`` (or a name -> oid dict) under folder ``path``."""
         self._require_writable()
         items = entries.items() if isinstance(entries, dict) else entries
-        staged = []
+        folder = path.strip("/")
+        edits = []
         for item in items:  # every path is checked before anything is staged
             name, oid, *rest = item if not isinstance(entries, dict) else (*item,)
             mode = rest[0] if rest else BLOB_MODE
-            target = f"{path.strip('/')}/{name}" if path.strip("/") else name
+            target = f"{folder}/{name}" if folder else name
             pathsafety.check_staged_path(target, int(mode))
-            staged.append((target, oid, mode))
+            edits.append((target, (pygit2.Oid(hex=oid) if isinstance(oid, str) else oid, int(mode))))
         with self.write_lock:
-            for target, oid, mode in staged:
-                self.stage.set(target, pygit2.Oid(hex=oid) if isinstance(oid, str) else oid, int(mode))
+            self._unit.write_all(edits)
 
     def remove(self, path: str) -> bool:
         """Stage the removal of a file or folder; False if it was not there."""
         self._require_writable()
         with self.write_lock:
-            return self.stage.remove(path)
+            return self._unit.write(path, None)
 
     def has_changes(self) -> bool:
         """True when the staged state differs from the branch's last commit."""
         with self.write_lock:
-            start = self._start_tree_id()
-            if not self.stage.is_dirty and self.stage.base is not None:
-                tree_id = self.stage.base.id
-            else:
-                tree_id = self.stage.write()
-            if start is None:
-                return len(self.repo[tree_id]) > 0  # type: ignore[arg-type]
-            return tree_id != start
+            return self._unit.has_changes()
 
     def changed_paths(self) -> set[str]:
         """Paths (files) whose staged state differs from the last commit."""
-        diff = self.diff()
-        paths = set()
-        for delta in diff.deltas:
-            paths.add(delta.old_file.path)
-            paths.add(delta.new_file.path)
-        return paths
+        with self.write_lock:
+            return self._unit.changed_paths()
 
     def require_only_pending(self, *paths: Optional[str]) -> None:
-        """Raise ``RepositoryError`` if changes outside ``paths`` (files or folders) are pending."""
-        exact = {p for p in paths if p}
-        prefixes = tuple(f"{p}/" for p in exact)
-        if self.stage.base is not None and self.stage.base.id == self._start_tree_id():
-            # the overlay alone says what is pending: no need to diff whole trees
-            if all(p in exact or p.startswith(prefixes) for p in self.stage.touched_paths()):
-                return
-        others = [p for p in self.changed_paths() if p not in exact and not p.startswith(prefixes)]
-        if others:
-            raise RepositoryError(
-                f"cannot commit: other changes are pending ({len(others)} path(s), "
-                f"e.g. {sorted(others)[0]!r}); commit or reset them first"
-            )
+        """Raise :class:`PendingChanges` if changes outside ``paths`` (files or folders) are pending."""
+        with self.write_lock:
+            self._unit.require_only_pending(paths)
 
     def diff(self) -> pygit2.Diff:
         """A ``pygit2.Diff`` from the branch's last commit to the staged state."""
@@ -482,10 +403,14 @@ class Workspace:
 
     def reset(self, targets: Any = None) -> None:
         """Drop every pending change, or those of some paths or objects."""
-        from . import history
+        from .versions import history
+        from .versions import openmerge
 
-        if targets is None and self._merge is not None:
-            self._merge = None
+        unit = self._unit
+        if targets is None and unit.merge is not None:
+            with self.write_lock:
+                openmerge.clear(self, unit.merge)
+                unit.merge = None
         history.reset(self, targets)
 
     # -- committing ----------------------------------------------------------------
@@ -500,45 +425,47 @@ class Workspace:
         author: Optional[Union[Identity, pygit2.Signature]] = None,
         committer: Optional[Union[Identity, pygit2.Signature]] = None,
     ) -> Optional[pygit2.Oid]:
-        """Commit the staged state to the branch; ``None`` if nothing changed.
+        """Commit the calling thread's staged changes to the branch; ``None`` if none.
 
         If another writer moved the branch meanwhile, the pending changes are
-        merged onto its head field by field and committed on top; a field
-        changed on both sides raises ``MergeConflict`` and commits nothing.
-        During a merge, writes the merge commit once every conflict is settled.
+        merged onto its head field by field and committed on top. A field
+        changed on both sides opens a merge holding every edit and raises
+        ``MergeConflict``: settle it with :meth:`resolve` and ``commit()``
+        again, or :meth:`abort_merge`. During a merge, writes the merge
+        commit once every conflict is settled.
         """
         self._require_writable()
         validation.check_message(message)
         # identities are checked before anything is written
         author_sig = self._signature(author)
         committer_sig = self._signature(committer, "committer") if committer else author_sig
-        if self._merge is not None:
-            from . import merge
+        unit = self._unit
+        if unit.merge is not None:
+            from .versions import merge
 
             return merge.commit_merge(self, message, author, committer)
-        with self.write_lock:
-            tree_id = self.stage.write()
-            start_tree = self._start_tree_id()
-            if tree_id == start_tree or (start_tree is None and len(self.repo[tree_id]) == 0):  # type: ignore[arg-type]
-                return None
-            if schema.stage_declared(self):  # the declarations of the models stored
-                tree_id = self.stage.write()
-            parents = [self._start] if self._start is not None else []
-            commit_id = signing.create_commit(self, author_sig, committer_sig, message, tree_id, parents)
-            try:
-                self._move_branch(commit_id, message)
-            except BranchMoved:
-                # another writer committed: merge our changes onto its head
-                from . import merge
+        return unit.commit(message, author_sig, committer_sig, self._commit_hooks)
 
+    @property
+    def _commit_hooks(self) -> CommitHooks:
+        """What the commit path is handed from above: schema records, signing,
+        the branch move and the rebase of a lost race (the merge layer)."""
+        hooks = self.__dict__.get("_hooks")
+        if hooks is None:
+            from .versions import merge
+
+            def rebase(own: pygit2.Oid, text: str, who: pygit2.Signature, by: pygit2.Signature) -> Any:
                 schema.check_moved_head(self)  # unless it migrated what we declare
+                return merge.commit_rebased(self, own, text, who, by)
 
-                rebased = merge.commit_rebased(self, tree_id, message, author_sig, committer_sig)
-                if rebased is None:
-                    return None
-                commit_id = rebased
-            self._start = commit_id
-            return commit_id
+            def write_commit(who: pygit2.Signature, by: pygit2.Signature, text: str,
+                             tree: pygit2.Oid, parents: list[pygit2.Oid]) -> pygit2.Oid:
+                return signing.create_commit(self, who, by, text, tree, parents)
+
+            hooks = self.__dict__["_hooks"] = CommitHooks(
+                write_commit, self._move_branch, rebase, lambda: schema.stage_declared(self)
+            )
+        return hooks  # type: ignore[no-any-return]
 
     def _move_branch(
         self,
@@ -546,21 +473,25 @@ class Workspace:
         message: str,
         expected: Any = _NO_CHOICE,
         reflog: Optional[str] = None,
+        also: Any = (),
     ) -> None:
         """Point the branch at ``commit_id`` if it still is at ``expected``
-        (default: where this workspace started); else raise ``BranchMoved``.
+        (default: where this unit of work started); else raise ``BranchMoved``.
 
-        A ref locked by another writer is waited for (bounded); a lock file
-        left by a killed process is broken. See :mod:`gitmodel.concurrency`.
+        ``also``: more ref moves made in the same step. A ref locked by
+        another writer is waited for (bounded); a lock file left by a killed
+        process is broken. See :mod:`gitmodel.git.refs`.
         """
         if expected is _NO_CHOICE:
             expected = self._start
+        summary = message.splitlines()[0] if message else ""
+        moves = [(self.head, expected, commit_id), *also]
         checkout = worktree.prepare(self, expected, commit_id)  # raises if it would clobber
         if checkout is None:
-            concurrency.move_branch(self, commit_id, message, expected, reflog)
+            self.store.move_refs(moves, reflog or f"commit: {summary}")
             return
         try:
-            concurrency.move_branch(self, commit_id, message, expected, reflog)
+            self.store.move_refs(moves, reflog or f"commit: {summary}")
             checkout.apply()
         finally:
             checkout.release()
@@ -571,7 +502,7 @@ class Workspace:
         """One compare-and-swap without ref transactions (pygit2 < 1.19)."""
         if expected is _NO_CHOICE:
             expected = self._start
-        concurrency._swap_matching(self.repo, self.head, expected, commit_id, log_message)
+        git_refs._swap_matching(self.repo, self.head, expected, commit_id, log_message)
 
     @contextmanager
     def commit_on_success(
@@ -580,58 +511,52 @@ class Workspace:
         author: Optional[Identity] = None,
         committer: Optional[Identity] = None,
     ) -> Iterator[None]:
-        """Commit the block's changes if it succeeds; discard them if it raises.
+        """One atomic unit of work: commit the block's changes if it succeeds.
 
-        The block holds :attr:`write_lock`: other threads sharing this
-        workspace wait until it is committed or discarded.
+        If the block raises, or its commit fails (for example a conflict with
+        another writer), nothing is committed and the calling thread's staging
+        area is as it was before the block. Other threads are not held up:
+        each has its own unit of work. A nested block is a savepoint: if it
+        raises, its own changes are undone and the outer block goes on.
         """
-        with self.write_lock:
-            if self.has_changes():
-                raise RepositoryError(
-                    "there are pending changes; commit or reset them before commit_on_success()"
-                )
-            try:
-                yield
-            except BaseException:
-                self.reset()
-                raise
-            self.commit(message, author, committer)  # on failure the changes stay pending
+        from .versions import openmerge
+
+        def commit() -> None:
+            self.commit(message, author, committer)
+
+        def drop_merge(state: MergeState) -> None:
+            openmerge.clear(self, state)
+
+        with self._unit.atomic(commit, drop_merge):
+            yield
 
     # -- branches --------------------------------------------------------------------
     def create_branch(self, name: str, start_point: Optional[Treeish] = None) -> Branch:
         """Create branch ``name`` at ``start_point`` (default: the current branch)."""
-        ref_name = branch_ref(name)
-        if self.repo.references.get(ref_name) is not None:
-            raise RepositoryError(f"branch {name!r} already exists")
-        target: Any
-        if start_point is None:
+        return self.store.create_branch(name, self._commit_of(start_point, "branch from"))
+
+    def _commit_of(self, treeish: Optional[Treeish], action: str) -> pygit2.Commit:
+        """The commit ``treeish`` names (default: the one this unit of work is on)."""
+        if treeish is None:
             if self._start is None:
-                raise RepositoryError(f"{self.head} has no commits to branch from")
-            target = self.repo[self._start]
-        else:
-            target = self.resolve_treeish(start_point)
+                raise RepositoryError(f"{self.head} has no commits to {action}")
+            return self.repo[self._start]  # type: ignore[return-value]
+        target = self.resolve_treeish(treeish)
         if not isinstance(target, pygit2.Commit):
-            raise RepositoryError(f"{start_point!r} does not point to a commit")
-        ref = self.repo.references.create(ref_name, target.id)
-        return Branch(ref, target)
+            raise RepositoryError(f"{treeish!r} does not point to a commit")
+        return target
 
     def get_branch(self, ref: str) -> Branch:
         """The branch called ``ref`` (name or ``refs/heads/...``)."""
-        ref_name = branch_ref(ref)
-        reference = self.repo.references.get(ref_name)
-        if reference is None:
-            raise BranchNotFound(ref, f"Reference not found: {ref_name} (no branch {ref!r})")
-        return Branch(reference, self.repo[reference.target])  # type: ignore[arg-type]
+        return self.store.get_branch(ref)
 
     def set_branch(self, name: str) -> None:
         """Switch to branch ``name``; refused while changes are pending."""
         self._refuse_pending("switch branches")
         branch = self.get_branch(name)
         with self.write_lock:
-            self.head = branch.ref.name
-            self._detached = None
-            self._start = branch.commit.id
-            self.stage.reset(branch.tree)
+            self._default_head = branch.ref.name  # new threads start there too
+            self._unit.switch(branch.ref.name, branch.commit)
 
     def update_index(self, treeish: Optional[Treeish] = None) -> None:
         """Move to ``treeish``: a branch switches; a tag or commit is read-only."""
@@ -647,15 +572,13 @@ class Workspace:
         if not isinstance(target, pygit2.Commit):
             raise RepositoryError(f"{treeish!r} does not point to a commit")
         with self.write_lock:
-            self._detached = target
-            self._start = target.id
-            self.stage.reset(target.tree)
+            self._unit.switch(self.head, target, detached=True)
 
     def _refuse_pending(self, action: str) -> None:
-        if self._merge is not None:
+        if self._unit.merge is not None:
             raise RepositoryError(f"cannot {action}: a merge is in progress; commit or abort it")
         if self.has_changes():
-            raise RepositoryError(f"cannot {action}: there are pending changes")
+            raise PendingChanges(action)
 
     def walk(
         self, sort: SortMode = SortMode.TOPOLOGICAL | SortMode.TIME
@@ -665,7 +588,7 @@ class Workspace:
         Topological order breaks ties between commits made in the same
         second, so a child always comes before its parent.
         """
-        concurrency.follow_branch(self)
+        self.refresh()
         if self._start is None:
             return iter(())
         return self.repo.walk(self._start, sort)  # type: ignore[no-any-return]
@@ -673,47 +596,48 @@ class Workspace:
     # -- history, tags, merges (see history.py and merge.py) ------------------------
     def changes(self, a: Treeish, b: Optional[Treeish] = None) -> list[Change]:
         """Object-level changes from ``a`` to ``b`` (default: the staged state)."""
-        from . import history
+        from .versions import history
 
         return history.changes(self, a, b)
 
     def revert(self, commit: Treeish) -> list[Change]:
         """Stage the field-level inverse of ``commit``'s changes (not committed)."""
-        from . import history
+        from .versions import history
 
-        return history.revert(self, commit)
+        with self._unit_kept():
+            return history.revert(self, commit)
 
     def create_tag(
         self, name: str, target: Optional[Treeish] = None, message: Optional[str] = None
     ) -> pygit2.Oid:
         """Tag ``target`` (default: the branch's last commit); annotated if ``message``."""
-        from . import history
+        from .versions import history
 
         return history.create_tag(self, name, target, message)
 
     def delete_tag(self, name: str) -> None:
         """Delete tag ``name``."""
-        from . import history
+        from .versions import history
 
         history.delete_tag(self, name)
 
     @property
     def tags(self) -> dict[str, pygit2.Commit]:
         """Tag name -> tagged commit."""
-        from . import history
+        from .versions import history
 
         return history.tags(self)
 
     @property
     def branches(self) -> dict[str, Branch]:
         """Branch name -> :class:`Branch`."""
-        from . import history
+        from .versions import history
 
         return history.branches(self)
 
     def delete_branch(self, name: str) -> None:
         """Delete branch ``name`` (not the current one)."""
-        from . import history
+        from .versions import history
 
         history.delete_branch(self, name)
 
@@ -725,7 +649,7 @@ class Workspace:
         fast_forward: bool = True,
     ) -> MergeResult:
         """Merge branch, tag or commit ``other`` into the current branch, field by field."""
-        from . import merge
+        from .versions import merge
 
         if message is not None:
             validation.check_message(message)
@@ -735,16 +659,26 @@ class Workspace:
     @property
     def conflicts(self) -> list[Conflict]:
         """The open conflicts of the merge in progress (empty if none)."""
-        return self._merge.conflicts if self._merge is not None else []
+        from .versions import merge
+
+        state = merge.join(self, pending_ok=True)
+        return state.conflicts if state is not None else []
 
     @property
     def merging(self) -> bool:
-        """True while a merge waits for its conflicts to be settled."""
-        return self._merge is not None
+        """True while a merge of this branch (from any workspace) waits to be finished."""
+        from .versions import merge
+
+        return merge.merging(self)
 
     def abort_merge(self) -> None:
-        """Drop the merge in progress and return to the branch's last commit."""
-        from . import merge
+        """Drop the open merge and return to where it started.
+
+        After ``merge()`` or ``pull()``: the branch's last commit. After a
+        commit that lost the race: its pending edits on the commit they were
+        built on, so nothing is lost.
+        """
+        from .versions import merge
 
         merge.abort_merge(self)
 
@@ -777,7 +711,7 @@ class Workspace:
         Reads from a pack are faster than from thousands of loose files, and
         the pack stores similar objects as deltas (like ``git repack -d``).
         """
-        from .packs import pack_loose
+        from .git.packs import pack_loose
 
         with self.write_lock:
             return pack_loose(self.repo)
@@ -876,34 +810,3 @@ class Workspace:
 
     def __repr__(self) -> str:
         return f"<Workspace {self.path!r} on {self.head}>"
-
-
-def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
-    """True if ``path`` in ``tree`` is something other than a folder."""
-    if isinstance(tree, StagingTree):
-        entry = tree.lookup(path)
-        return entry is not None and entry[1] != TREE_MODE
-    try:
-        return tree is not None and tree[path].filemode != TREE_MODE  # type: ignore[attr-defined]
-    except KeyError:
-        return False
-
-
-def _refuse_unborn_branch_beside_history(repo: pygit2.Repository, ref_name: str) -> None:
-    """A branch named at open that does not exist, in a repository that has
-    branches, is most likely a typo: its first commit would start a history
-    of its own. Refused; ``create_branch`` starts it from a commit instead."""
-    existing = sorted(r for r in repo.references if r.startswith("refs/heads/"))
-    if existing:
-        name = ref_name[len("refs/heads/"):]
-        raise BranchNotFound(
-            ref_name,
-            f"branch {name!r} does not exist (branches: "
-            f"{', '.join(r[len('refs/heads/'):] for r in existing[:10])}); to start it from "
-            f"HEAD as git switch -c does: Workspace(path).create_branch({name!r}), then open "
-            "it; to start it with no history: orphan=True",
-        )
-
-
-def _abstract_meta(declared: Optional[type] = None) -> type:
-    return type("Meta", (declared,) if declared else (), {"abstract": True})

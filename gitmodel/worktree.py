@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Optional, Union
 
 import pygit2
 
-from .concurrency import read_ref
 from .exceptions import LockWaitTimeoutExceeded, RepositoryError
+from .git.diff import tree_deltas
+from .git.refs import read_ref
 
 try:
     import fcntl
@@ -162,18 +163,8 @@ def _changes(
     repo: pygit2.Repository, old: Optional[pygit2.Oid], new: pygit2.Oid
 ) -> dict[str, tuple[Entry, Entry]]:
     """path -> (entry before, entry after) for every file the move changes."""
-    diff = _tree(repo, old).diff_to_tree(_tree(repo, new))
-    changes: dict[str, tuple[Entry, Entry]] = {}
-    for delta in diff.deltas:
-        before = _entry(delta.old_file) if delta.status != pygit2.enums.DeltaStatus.ADDED else None
-        after = _entry(delta.new_file) if delta.status != pygit2.enums.DeltaStatus.DELETED else None
-        path = delta.new_file.path if after is not None else delta.old_file.path
-        changes[path] = (before, after)
-    return changes
-
-
-def _entry(diff_file: pygit2.DiffFile) -> Entry:
-    return (diff_file.id, int(diff_file.mode))
+    return {path: (before, after)
+            for path, before, after in tree_deltas(repo, _tree(repo, old).id, _tree(repo, new).id)}
 
 
 def _unsafe(path: str) -> bool:

@@ -67,6 +67,33 @@ def commit_one(path: str, object_id: str) -> None:
     print(oid, flush=True)
 
 
+def pages(ws: Workspace) -> type:
+    class Page(ws.GitModel):
+        title = fields.CharField(default="", required=False)
+        content = fields.CharField(default="", required=False)
+
+    return Page
+
+
+def resolve(path: str, choice: str, how_many: int, then: str) -> None:
+    """Settle ``how_many`` conflicts of the open merge with ``choice``, then
+    ``commit``, ``abort`` or ``wait`` (until killed)."""
+    ws = Workspace(path)
+    pages(ws)
+    print("merging", ws.merging, len(ws.conflicts), flush=True)
+    for conflict in ws.conflicts[:how_many]:
+        ws.resolve(conflict, choice)
+        print("resolved", conflict.id, conflict.field, flush=True)
+    if then == "commit":
+        print("committed", ws.commit(), flush=True)
+    elif then == "abort":
+        ws.abort_merge()
+        print("aborted", ws.has_changes(), flush=True)
+    else:
+        print("waiting", flush=True)
+        sys.stdin.read()
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "writer":
@@ -75,6 +102,8 @@ if __name__ == "__main__":
         hold_lock(args[0], args[1])
     elif command == "count":
         count_under_lock(args[0], args[1], args[2], int(args[3]))
+    elif command == "resolve":
+        resolve(args[0], args[1], int(args[2]), args[3])
     elif command == "commit_one":
         commit_one(args[0], args[1])
     else:

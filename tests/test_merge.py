@@ -382,10 +382,12 @@ def test_merge_into_unborn_branch_and_unrelated_history(ws, Page):
     assert Page.get("p").title == "on master" and ws.lookup("elsewhere.txt") is not None
 
 
-def test_conflict_while_branch_moves_elsewhere_is_refused(forked, Page):
+def test_merge_finished_after_the_branch_moved_goes_on_top(forked, Page, run_git):
+    """Another writer may commit while a merge is open; the merge commit then
+    goes on top of its commit, keeping both (never a silent overwrite)."""
     ws = forked
     edit(ws, Page, "master", "p", "m", title="mine")
-    edit(ws, Page, "feature", "p", "f", title="yours")
+    feature = edit(ws, Page, "feature", "p", "f", title="yours")
     ws.set_branch("master")
     (conflict,) = ws.merge("feature").conflicts
     other = type(ws)(ws.path)
@@ -393,10 +395,11 @@ def test_conflict_while_branch_moves_elsewhere_is_refused(forked, Page):
     Other(id="late", title="late").save()
     moved = other.commit("someone else")
     ws.resolve(conflict, "ours")
-    with pytest.raises(RepositoryError):
-        ws.commit("merge")
-    assert ws.repo.references["refs/heads/master"].target == moved
-    ws.abort_merge()
+    merged = ws.commit("merge")
+    assert ws.repo[merged].parent_ids == [moved, feature]
+    assert Page.get("p").title == "mine" and Page.get("late").title == "late"
+    assert not ws.merging
+    run_git(ws.path, "fsck", "--strict")
 
 
 def test_stray_files_in_an_object_folder_merge_at_blob_level(forked, Page):

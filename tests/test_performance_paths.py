@@ -15,7 +15,7 @@ import pytest
 
 from gitmodel import fields
 from gitmodel.exceptions import IntegrityError, RepositoryError, ValidationError
-from gitmodel.packs import PackWriter, loose_object_ids
+from gitmodel.git.packs import PackWriter, loose_object_ids
 from gitmodel.serializers import json as json_format
 from gitmodel.workspace import Workspace
 

@@ -13,7 +13,7 @@ import pygit2
 import pytest
 
 from gitmodel import IntegrityError, Q, Workspace, fields
-from gitmodel.indexes import indexed_fields, store_for, update_index
+from gitmodel.query.indexes import indexed_fields, store_for, update_index
 
 
 def declare(ws, shard=0):
@@ -299,7 +299,7 @@ def test_new_process_reuses_the_index(ws):
         """
         import sys
         from gitmodel import Workspace, fields
-        from gitmodel.indexes import update_index
+        from gitmodel.query.indexes import update_index
         ws = Workspace(sys.argv[1])
         class Page(ws.GitModel):
             title = fields.CharField(index=True)

@@ -1,7 +1,7 @@
 """python-gitmodel 0.1's tree helpers: ``build_path``, ``describe_tree``, ``glob``.
 
 Part of the 0.1 compatibility layer. ``build_path`` writes through
-:class:`gitmodel.tree.StagingTree`, the one tree writer every save uses, so
+:class:`gitmodel.git.tree.StagingTree`, the one tree writer every save uses, so
 its paths are checked the same way (no empty, ``.`` or ``..`` components).
 """
 
@@ -15,7 +15,7 @@ import pygit2
 
 from ..exceptions import GitModelError
 from ..refs import Treeish
-from ..tree import TREE_MODE, StagingTree, split_path
+from ..git.tree import TREE_MODE, StagingTree, split_path
 
 __all__ = ["build_path", "describe_tree", "glob"]
 

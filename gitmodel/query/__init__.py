@@ -4,7 +4,7 @@ A :class:`QuerySet` names a model, a revision (``None``: the workspace with
 its pending changes) and a condition; nothing is read until it is iterated
 or asked for a count. Conditions are checked when ``filter()`` is called, so
 a misspelt field or lookup raises :class:`~gitmodel.exceptions.FieldError`
-before any data is read. Execution lives in :mod:`gitmodel.planner`, which
+before any data is read. Execution lives in :mod:`gitmodel.query.planner`, which
 narrows the candidates with an index when one fits and scans otherwise.
 """
 
@@ -24,12 +24,12 @@ from typing import (
     overload,
 )
 
-from . import fields as _fields
-from .exceptions import CorruptObject, FieldError
+from .. import fields as _fields
+from ..exceptions import CorruptObject, FieldError
 
 if TYPE_CHECKING:
-    from .aggregates import Values
-    from .models import GitModel
+    from ..aggregates import Values
+    from ..models import GitModel
     from .planner import Row
 
 M = TypeVar("M", bound="GitModel")
@@ -37,10 +37,6 @@ M = TypeVar("M", bound="GitModel")
 __all__ = ["Q", "QuerySet", "LOOKUPS"]
 
 _MISSING = object()
-
-
-def _text(value: Any) -> Optional[str]:
-    return value if isinstance(value, str) else None
 
 
 def _cmp(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
@@ -321,7 +317,7 @@ def _order_field(model: Any, name: str) -> _fields.Field[Any]:
 
 def _prepare(field: _fields.Field[Any], lookup: str, value: Any, raw: bool = False) -> Any:
     """Coerce a lookup's argument to what the field's values compare with."""
-    from .models import GitModel
+    from ..models import GitModel
 
     def one(item: Any) -> Any:
         if isinstance(item, GitModel):
@@ -458,7 +454,7 @@ class QuerySet(Generic[M]):
         return self._rows
 
     def _commit(self) -> Any:
-        from .objects import commit_of
+        from ..objects import commit_of
 
         return commit_of(self.model._meta.require_workspace(), self.treeish)
 
@@ -470,7 +466,7 @@ class QuerySet(Generic[M]):
             except CorruptObject as exc:
                 raise exc.at(self._commit()) from None
             if self._related and rows:
-                from .relations import prefetch
+                from ..relations import prefetch
 
                 prefetch(self.model, self._cache, self._related, rows[0].ctx.root)
         return self._cache
@@ -566,7 +562,7 @@ class QuerySet(Generic[M]):
         text, decimals as strings), ready for ``json.dumps``. The list has
         ``annotate()`` (group-by aggregates) and ``distinct()``.
         """
-        from .aggregates import Values
+        from ..aggregates import Values
 
         chosen = self._fields_for(fields)
         rows = self._fetch_rows()
@@ -590,7 +586,7 @@ class QuerySet(Generic[M]):
     def select_related(self, *names: str) -> QuerySet[M]:
         """Load the targets of the relations ``names`` in one batch with the
         objects (each target read once), so ``page.author`` costs no lookup."""
-        from .relations import RelationMixin
+        from ..relations import RelationMixin
 
         for name in names:
             if not isinstance(_get_field(self.model, name), RelationMixin):
@@ -610,7 +606,7 @@ class QuerySet(Generic[M]):
 
     def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """``{"rank__sum": ..., "n": ...}`` for ``aggregate(Sum("rank"), n=Count("pk"))``."""
-        from .aggregates import aggregate, named
+        from ..aggregates import aggregate, named
 
         aggregates = named(args, kwargs)
         return aggregate(self.model, self._fetch_rows(), aggregates)
@@ -637,13 +633,13 @@ class QuerySet(Generic[M]):
     def get_or_create(self, defaults: Optional[dict[str, Any]] = None, **lookups: Any) -> tuple[M, bool]:
         """The object matching ``lookups``, or a new one made from them and
         ``defaults`` and saved (staged); and whether it was created."""
-        from .bulkops import get_or_create
+        from ..bulkops import get_or_create
 
         return get_or_create(self, defaults, lookups)  # type: ignore[return-value]
 
     def update_or_create(self, defaults: Optional[dict[str, Any]] = None, **lookups: Any) -> tuple[M, bool]:
         """Like :meth:`get_or_create`, but an existing object gets ``defaults`` and is saved."""
-        from .bulkops import update_or_create
+        from ..bulkops import update_or_create
 
         return update_or_create(self, defaults, lookups)  # type: ignore[return-value]
 
@@ -651,7 +647,7 @@ class QuerySet(Generic[M]):
         """Set ``values`` on every match and save them all (validated first:
         nothing is staged if one is refused); ``commit=True`` makes it one
         commit. Returns how many objects were updated."""
-        from .bulkops import update
+        from ..bulkops import update
 
         return update(self, values, commit)
 
@@ -659,7 +655,7 @@ class QuerySet(Generic[M]):
         """Delete every match, with the ``on_delete`` rules of relations to
         them, staged together (``commit=True``: one commit). Returns how
         many objects were deleted, cascades included."""
-        from .bulkops import delete
+        from ..bulkops import delete
 
         return delete(self, commit, commit_info)
 

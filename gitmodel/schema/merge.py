@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import pygit2
 
-from .exceptions import MigrationError
-from .migrations import (
+from ..exceptions import MigrationError
+from ..migrations import (
     MIGRATIONS_FOLDER,
     AddField,
     AlterField,
@@ -30,13 +30,13 @@ from .migrations import (
     RenameModel,
     _applied_in,
 )
-from .schema import FieldSchema, ModelSchema, stored_schemas
-from .changes import tree_deltas
-from .serializers import json as json_format
-from .tree import StagingTree
+from . import FieldSchema, ModelSchema, stored_schemas
+from ..versions.changes import tree_deltas
+from ..serializers import json as json_format
+from ..git.tree import StagingTree
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 Trees = tuple[Optional[pygit2.Tree], Optional[pygit2.Tree], Optional[pygit2.Tree]]
 

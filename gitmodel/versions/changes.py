@@ -10,18 +10,17 @@ Files that belong to no object (``add_blob``) are reported as paths.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import pygit2
 
-from .exceptions import CorruptObject
-from .serializers import json as json_format
+from ..git.diff import Delta, FileEntry, tree_deltas
+from ..schema import codec
 
 if TYPE_CHECKING:
-    from .models import GitModel
-    from .workspace import Workspace
+    from ..models import GitModel
+    from ..workspace import Workspace
 
 ADDED, MODIFIED, DELETED = "added", "modified", "deleted"
 
@@ -161,90 +160,7 @@ def tree_of(ws: Workspace, treeish: Any) -> pygit2.Tree:
     return ws.resolve_tree(treeish)
 
 
-# -- raw deltas ------------------------------------------------------------------
-_TREE_MODE = b"40000"
-TREE_MODE = int(pygit2.enums.FileMode.TREE)
-_ENTRY_RES: dict[int, Any] = {}
-
-
-def _entry_re(id_len: int) -> Any:
-    pattern = _ENTRY_RES.get(id_len)
-    if pattern is None:
-        pattern = _ENTRY_RES[id_len] = re.compile(rb"[0-7]+ [^\0]*\0.{%d}" % id_len, re.DOTALL)
-    return pattern
-
-
-def _raw_tree(repo: pygit2.Repository, oid: Optional[pygit2.Oid]) -> bytes:
-    if oid is None:
-        return b""
-    return repo.odb.read(oid)[1]  # type: ignore[no-any-return]
-
-
-def _parse(entries: Iterable[bytes], id_len: int) -> dict[bytes, tuple[bytes, bytes]]:
-    out = {}
-    for entry in entries:
-        head, _, _ = entry[:-id_len].partition(b"\0")
-        mode, _, name = head.partition(b" ")
-        out[name] = (mode, entry[-id_len:])
-    return out
-
-
-FileEntry = tuple[pygit2.Oid, int]
-Delta = tuple[Optional[FileEntry], Optional[FileEntry]]
-
-
-def tree_deltas(
-    repo: pygit2.Repository,
-    old: Optional[pygit2.Oid],
-    new: Optional[pygit2.Oid],
-    prefix: str = "",
-    cache: Optional[dict[pygit2.Oid, set[bytes]]] = None,
-    stop: Optional[Callable[[str], bool]] = None,
-) -> Iterator[tuple[str, Optional[FileEntry], Optional[FileEntry]]]:
-    """``(path, old (id, mode), new (id, mode))`` of every file that differs.
-
-    Walks top-down and opens only folders whose ids differ; within a folder
-    the entries are compared as raw bytes (in C), so a large flat folder with
-    a few changes costs one scan, not one Python object per entry. ``cache``
-    keeps folders' entry sets between calls (e.g. base->ours, base->theirs).
-    A folder for which ``stop(path)`` is true is reported as a whole, as
-    ``(path + '/', old tree entry, new tree entry)``, and not opened.
-    """
-    if old == new:
-        return
-    id_len = len((old or new).raw)  # type: ignore[union-attr]
-    pattern = _entry_re(id_len)
-
-    def entries(oid: Optional[pygit2.Oid]) -> set[bytes]:
-        if oid is None:
-            return set()
-        if cache is not None and oid in cache:
-            return cache[oid]
-        found = set(pattern.findall(_raw_tree(repo, oid)))
-        if cache is not None:
-            cache[oid] = found
-        return found
-
-    a, b = entries(old), entries(new)
-    before, after = _parse(a - b, id_len), _parse(b - a, id_len)
-    for name in sorted(before.keys() | after.keys()):
-        path = prefix + name.decode("utf-8", "surrogateescape")
-        ma, ia = before.get(name, (None, None))
-        mb, ib = after.get(name, (None, None))
-        old_tree = pygit2.Oid(raw=ia) if ma == _TREE_MODE else None  # type: ignore[arg-type]
-        new_tree = pygit2.Oid(raw=ib) if mb == _TREE_MODE else None  # type: ignore[arg-type]
-        if old_tree is not None or new_tree is not None:
-            if stop is not None and stop(path):
-                yield (path + "/", None if old_tree is None else (old_tree, TREE_MODE),
-                       None if new_tree is None else (new_tree, TREE_MODE))
-            else:
-                yield from tree_deltas(repo, old_tree, new_tree, path + "/", cache, stop)
-        old_file = None if ia is None or ma == _TREE_MODE else (pygit2.Oid(raw=ia), int(ma, 8))  # type: ignore[arg-type]
-        new_file = None if ib is None or mb == _TREE_MODE else (pygit2.Oid(raw=ib), int(mb, 8))  # type: ignore[arg-type]
-        if old_file is not None or new_file is not None:
-            yield path, old_file, new_file
-
-
+# -- raw deltas: gitmodel.git.diff ------------------------------------------------
 def changed_keys(
     ws: Workspace,
     old: Optional[pygit2.Tree],
@@ -311,23 +227,6 @@ def path_entry(tree: Optional[pygit2.Tree], path: str) -> Optional[tuple[pygit2.
 
 
 # -- decoding --------------------------------------------------------------------
-def stored_fields(ws: Workspace, cls: type, path: str, oid: pygit2.Oid) -> dict[str, Any]:
-    """The JSON field dict of data blob ``oid`` (shared, do not mutate)."""
-    cached = ws.cached_object(oid)
-    if cached is not None and cached._stored is not None:
-        return cached._stored
-    obj = ws.repo.get(oid)
-    if not isinstance(obj, pygit2.Blob):
-        raise CorruptObject(path, f"blob {oid} is missing")
-    try:
-        model_name, stored = json_format.loads(obj.data)
-    except (ValueError, RecursionError) as exc:
-        raise CorruptObject(path, f"not a valid data file ({exc})") from None
-    if model_name != cls.__name__ and model_name not in cls._meta.previous_names:  # type: ignore[attr-defined]
-        raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
-    return stored
-
-
 def load(ws: Workspace, cls: type, object_id: str, files: Files, tree: Optional[pygit2.Tree]) -> Optional[GitModel]:
     """The object as stored in ``files``/``tree``, or ``None`` if it has no data file."""
     opts = cls._meta  # type: ignore[attr-defined]
@@ -336,7 +235,7 @@ def load(ws: Workspace, cls: type, object_id: str, files: Files, tree: Optional[
     if oid is None:
         return None
     path = opts.get_data_path(object_id)
-    obj = cls._load(ws, path, oid, tree if tree is not None else empty_tree(ws.repo))  # type: ignore[attr-defined]
+    obj: Any = codec.load(ws, cls, path, oid, tree if tree is not None else empty_tree(ws.repo))  # type: ignore[type-var,misc]
     for f in opts.blob_fields:
         obj._data[f.name] = files.get(blobs[f.name])
     return obj  # type: ignore[no-any-return]
@@ -356,7 +255,7 @@ def python_value(cls: type, name: str, value: Any) -> Any:
 def field_changes(cls: type, old: Optional[dict[str, Any]], new: Optional[dict[str, Any]],
                   old_files: Files, new_files: Files, object_id: str = "x") -> dict[str, tuple[Any, Any]]:
     """``{field: (old, new)}`` between two stored dicts and file maps."""
-    from .schema import with_current_names
+    from ..schema import with_current_names
 
     old = with_current_names(cls, old or {})  # type: ignore[arg-type]
     new = with_current_names(cls, new or {})  # type: ignore[arg-type]
@@ -391,8 +290,8 @@ def object_change(
         return None
     data = object_paths(cls, object_id)[1]
     path = opts.get_data_path(object_id)
-    old_stored = stored_fields(ws, cls, path, a[data]) if data in a else None
-    new_stored = stored_fields(ws, cls, path, b[data]) if data in b else None
+    old_stored = codec.stored_fields(ws, cls, path, a[data]) if data in a else None
+    new_stored = codec.stored_fields(ws, cls, path, b[data]) if data in b else None
     if old_stored is None and new_stored is None:
         return None  # only stray blob files without a data file: not an object
     kind = ADDED if old_stored is None else DELETED if new_stored is None else MODIFIED
@@ -424,7 +323,3 @@ def changes_between(ws: Workspace, old: Optional[pygit2.Tree], new: Optional[pyg
 def _key_order(item: tuple[Key, Any]) -> tuple[str, str]:
     (cls, ident), _ = item
     return ("" if cls is None else cls.__name__, ident)
-
-
-def describe(keys: Iterable[Key]) -> str:
-    return ", ".join(f"{c.__name__ if c else 'path'} {i!r}" for c, i in keys)

@@ -33,18 +33,20 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import pygit2
 
-from . import fields as _fields
-from .serializers import json as json_format
-from .validation import has_surrogates, id_problem
+from .. import fields as _fields
+from ..git.diff import tree_deltas
+from ..git.tree import walk_files
+from ..schema import codec
+from ..validation import has_surrogates, id_problem
 
 if TYPE_CHECKING:
-    from .models import GitModel
+    from ..models import GitModel
     from .planner import _Context
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["IndexStore", "UpdateStats", "indexed_fields", "store_for", "update_index"]
 
@@ -128,11 +130,8 @@ def _readable(
     if misplaced(model, path) is not None:
         return None
     try:
-        kind, data = ws.read_object(oid)
-        if kind != pygit2.enums.ObjectType.BLOB:
-            return None
-        name, stored = json_format.loads(data)
-        obj = model._decode(path, name, stored)
+        name, stored = codec.read_stored(ws, path, oid)
+        obj = codec.decode(model, path, name, stored)
     except Exception:  # whatever it is, the scan reports it as CorruptObject
         return None
     opts = model._meta
@@ -491,10 +490,20 @@ def _move(
     removed: list[tuple[int, str]] = []
     added: list[tuple[str, pygit2.Oid]] = []
     if old is None and new is not None:
-        added = [(prefix + rel, oid) for rel, oid in _walk(new, "", filename)]
+        added = list(walk_files(new, filename, prefix))
     elif old is not None:
         gone: list[str] = []
-        _tree_diff(repo, old, new, prefix, filename, gone, added)
+        # a folder named like the data file is an entry (that get() refuses), as in a scan
+        stop = lambda path: path.rpartition("/")[2] == filename  # noqa: E731
+        for path, before, after in tree_deltas(repo, old.id, new.id if new is not None else None,
+                                               "", None, stop):
+            path = path.rstrip("/")
+            if path.rpartition("/")[2] != filename:
+                continue
+            if before is not None:
+                gone.append(prefix + path)
+            if after is not None:
+                added.append((prefix + path, after[0]))
         removed = [(slot, _sql_path(path)) for path in gone]
     if removed:
         db.executemany("DELETE FROM val WHERE slot = ? AND path = ?", removed)
@@ -511,67 +520,6 @@ def _move(
     if rows:
         db.executemany("INSERT INTO val VALUES (?, ?, ?, ?, ?)", rows)
     return len(removed) + len(added)
-
-
-def _tree_diff(
-    repo: pygit2.Repository,
-    old: Optional[pygit2.Tree],
-    new: Optional[pygit2.Tree],
-    prefix: str,
-    filename: str,
-    removed: list[str],
-    added: list[tuple[str, pygit2.Oid]],
-) -> None:
-    """Collect the ``filename`` files that differ between two trees.
-
-    Entries with equal ids are skipped without being opened, so only the
-    folders on the path of a change are read.
-    """
-    before: dict[str, tuple[pygit2.Oid, bool]] = (
-        {e.name: (e.id, e.type_str == "tree") for e in old} if old is not None else {}  # type: ignore[misc]
-    )
-    after: dict[str, tuple[pygit2.Oid, bool]] = (
-        {e.name: (e.id, e.type_str == "tree") for e in new} if new is not None else {}  # type: ignore[misc]
-    )
-    for name, entry in before.items():
-        other = after.get(name)
-        if other == entry:
-            continue
-        if other is not None and entry[1] and other[1]:
-            _tree_diff(repo, repo[entry[0]], repo[other[0]], f"{prefix}{name}/", filename, removed, added)  # type: ignore[arg-type]
-            continue
-        if entry[1]:
-            removed.extend(path for path, _oid in _walk(repo[entry[0]], f"{prefix}{name}/", filename))  # type: ignore[arg-type]
-        elif name == filename:
-            removed.append(prefix + name)
-        if other is not None:
-            _add_side(repo, name, other, prefix, filename, added)
-    for name, entry in after.items():
-        if name not in before:
-            _add_side(repo, name, entry, prefix, filename, added)
-
-
-def _add_side(
-    repo: pygit2.Repository,
-    name: str,
-    entry: tuple[pygit2.Oid, bool],
-    prefix: str,
-    filename: str,
-    added: list[tuple[str, pygit2.Oid]],
-) -> None:
-    if entry[1]:
-        added.extend(_walk(repo[entry[0]], f"{prefix}{name}/", filename))  # type: ignore[arg-type]
-    elif name == filename:
-        added.append((prefix + name, entry[0]))
-
-
-def _walk(tree: pygit2.Tree, prefix: str, filename: str) -> Iterator[tuple[str, pygit2.Oid]]:
-    """``(path, blob id)`` of every ``filename`` below ``tree``."""
-    for obj in tree:
-        if obj.type_str == "tree":
-            yield from _walk(obj, f"{prefix}{obj.name}/", filename)  # type: ignore[arg-type]
-        elif obj.name == filename:
-            yield prefix + filename, obj.id
 
 
 _stores: weakref.WeakKeyDictionary[Workspace, IndexStore] = weakref.WeakKeyDictionary()

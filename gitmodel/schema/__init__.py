@@ -32,15 +32,15 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Op
 
 import pygit2
 
-from . import concurrency, datefields
-from . import fields as field_types
-from .exceptions import CorruptObject, GitModelError, SchemaMismatch
-from .validation import id_problem, json_problem
+from .. import datefields
+from .. import fields as field_types
+from ..exceptions import CorruptObject, GitModelError, SchemaMismatch
+from ..validation import id_problem, json_problem
 
 if TYPE_CHECKING:
-    from .models import GitModel
-    from .refs import Treeish
-    from .workspace import Workspace
+    from ..models import GitModel
+    from ..refs import Treeish
+    from ..workspace import Workspace
 
 __all__ = [
     "SCHEMA_FOLDER",
@@ -322,7 +322,7 @@ def model_from_schema(ws: Workspace, schema: ModelSchema) -> type[GitModel]:
     or whose folder is not the model's own name cannot be rebuilt:
     :class:`SchemaMismatch` says the application's models are needed.
     """
-    from .models import GitModel, ModelBase
+    from ..models import GitModel, ModelBase
 
     if schema.custom_path or schema.folder != schema.model.lower():
         raise SchemaMismatch(
@@ -490,7 +490,7 @@ def stage_declared(ws: Workspace) -> bool:
         check_model(ws, model)
         staged.append((declared.path, data))
     for path, data in staged:
-        ws.stage.set(path, ws.repo.create_blob(data))
+        ws._unit.add_blob(path, data)
     return bool(staged)
 
 
@@ -517,11 +517,22 @@ def check_moved_head(ws: Workspace) -> None:
     """Before a commit is merged onto a branch head another writer made:
     :class:`SchemaMismatch` if that head stores a schema the declarations
     do not fit (a migration landed meanwhile)."""
-    head = concurrency.read_ref(ws.repo, ws.head)
+    head = ws.store.read_ref(ws.head)
     commit = ws.repo.get(head) if head is not None else None
+    start = ws.repo.get(ws._start) if ws._start is not None else None
+    if isinstance(commit, pygit2.Commit) and isinstance(start, pygit2.Commit):
+        if _meta_entry(commit.tree) == _meta_entry(start.tree):
+            return  # no schema record changed since this unit's start: nothing migrated
     if isinstance(commit, pygit2.Commit):
         for model in _stored_models(ws):
             check_model(ws, model, commit.tree)
+
+
+def _meta_entry(tree: pygit2.Tree) -> Optional[pygit2.Oid]:
+    try:
+        return tree[META_FOLDER].id  # type: ignore[no-any-return]
+    except KeyError:
+        return None
 
 
 def _stored_models(ws: Workspace) -> Iterator[type[GitModel]]:
@@ -551,7 +562,7 @@ def drop_unknown_fields(obj: GitModel, *names: str) -> dict[str, Any]:
     extra = obj._extra
     missing = [n for n in names if n not in extra]
     if missing:
-        from .exceptions import FieldError
+        from ..exceptions import FieldError
 
         raise FieldError(f"{type(obj).__name__} object has no unknown stored field(s) "
                          f"{', '.join(map(repr, missing))}")

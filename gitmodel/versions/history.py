@@ -15,21 +15,24 @@ import pygit2
 from pygit2.enums import FileMode, ObjectType, SortMode
 
 from . import changes as ch
-from . import shallow
-from .objects import reads_others_trees
-from .refs import branch_ref, check_ref_name
-from .validation import check_message
-from .exceptions import (
+from .. import shallow
+from ..objects import reads_others_trees
+from ..refs import branch_ref, check_ref_name
+from ..validation import check_message
+from ..exceptions import (
     BranchNotFound,
     MergeConflict,
     ReferenceNotFound,
     RepositoryError,
 )
+from ..git.diff import tree_deltas
+from ..schema import codec
+from ..git.tree import BLOB_MODE
 
 if TYPE_CHECKING:
-    from .models import GitModel
-    from .refs import Branch
-    from .workspace import Workspace
+    from ..models import GitModel
+    from ..refs import Branch
+    from ..workspace import Workspace
 
 TREE = int(FileMode.TREE)
 State = Optional[tuple[tuple[str, pygit2.Oid], ...]]
@@ -71,7 +74,7 @@ class Version:
             oid = files[data]
             found = self._decoded.get(oid)
             if found is None:
-                found = ch.stored_fields(self._ws, self.model, opts.get_data_path(object_id), oid)
+                found = codec.stored_fields(self._ws, self.model, opts.get_data_path(object_id), oid)
                 self._decoded[oid] = found
             return found
 
@@ -204,7 +207,7 @@ def _merge_made(ws: Workspace, cls: type, object_id: str, now: State, before: li
 
     def fields(state: State) -> tuple[dict[str, Any], ch.Files]:
         files = dict(state or ())
-        stored = ch.stored_fields(ws, cls, path, files[data]) if data in files else {}
+        stored = codec.stored_fields(ws, cls, path, files[data]) if data in files else {}
         return stored, files
 
     merged, merged_files = fields(now)
@@ -247,16 +250,16 @@ def _renamed_from(
         old_folder, new_folder = parent.tree[opts.folder], commit.tree[opts.folder]
     except KeyError:
         return None
-    new_stored = dict(ch.stored_fields(ws, cls, opts.get_data_path(object_id), files[data]))
+    new_stored = dict(codec.stored_fields(ws, cls, opts.get_data_path(object_id), files[data]))
     new_stored.pop(opts.id_attr, None)
-    for delta in old_folder.diff_to_tree(new_folder).deltas:
-        if delta.status != pygit2.enums.DeltaStatus.DELETED:
-            continue
-        parts = delta.old_file.path.split("/")
+    for path, old_entry, new_entry in tree_deltas(ws.repo, old_folder.id, new_folder.id):
+        if old_entry is None or new_entry is not None:
+            continue  # not a deleted file
+        parts = path.split("/")
         if parts[-1] != data or len(parts) != opts.shard + 2:
             continue
         old_id = parts[-2]
-        old_stored = dict(ch.stored_fields(ws, cls, opts.get_data_path(old_id), delta.old_file.id))
+        old_stored = dict(codec.stored_fields(ws, cls, opts.get_data_path(old_id), old_entry[0]))
         old_stored.pop(opts.id_attr, None)
         if old_stored == new_stored:
             return old_id
@@ -339,14 +342,11 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
             f"{cls.__name__} with id {object_id!r} did not exist at {treeish!r}"
         )
     ws._require_writable()
-    with ws.write_lock:
+    with ws._unit_kept():
         for name in (data, *blobs.values()):
             path = f"{folder}/{name}" if folder else name
-            if name in files:
-                ws.stage.set(path, files[name])
-            elif ws.stage.lookup(path) is not None:
-                ws.stage.remove(path)
-    return cls.get(object_id)  # type: ignore[attr-defined,no-any-return]
+            ws._unit.write(path, (files[name], BLOB_MODE) if name in files else None)
+        return cls.get(object_id)  # type: ignore[attr-defined,no-any-return]
 
 
 @reads_others_trees
@@ -372,26 +372,22 @@ def revert(ws: Workspace, commit: Any) -> list[ch.Change]:
                 + merge.describe_conflicts(result.conflicts),
                 result.conflicts,
             )
-        result.apply(ws.stage)
+        ws._unit.write_all(result.staged())
         return ch.changes_between(ws, ours, ws.index)
 
 
 def reset(ws: Workspace, targets: Optional[Iterable[Any]] = None) -> None:
     """Drop pending changes: all of them, or those of some objects or paths."""
+    unit = ws._unit
     with ws.write_lock:
-        start = ws._start_tree_id()
+        start = unit.start_tree_id()
         base = ws.repo[start] if start is not None else None
         if targets is None:
-            ws.stage.reset(base)  # type: ignore[arg-type]
+            unit.move_to(unit.start, base)  # type: ignore[arg-type]
             return
         if isinstance(targets, (str, bytes)) or hasattr(targets, "_meta"):
             targets = [targets]
-        for path in _target_paths(targets):
-            entry = ch.path_entry(base, path)  # type: ignore[arg-type]
-            if entry is not None:
-                ws.stage.set(path, entry[0], entry[1])
-            elif ws.stage.lookup(path) is not None:
-                ws.stage.remove(path)
+        unit.write_all((path, ch.path_entry(base, path)) for path in _target_paths(targets))  # type: ignore[arg-type]
 
 
 def _target_paths(targets: Iterable[Any]) -> list[str]:
@@ -423,14 +419,7 @@ def create_tag(
         check_message(message, "tag message")
     if ws.repo.references.get(ref) is not None:
         raise RepositoryError(f"tag {name!r} already exists")
-    if target is None:
-        if ws._start is None:
-            raise RepositoryError(f"{ws.head} has no commits to tag")
-        commit: Any = ws.repo[ws._start]
-    else:
-        commit = ws.resolve_treeish(target)
-    if not isinstance(commit, pygit2.Commit):
-        raise RepositoryError(f"{target!r} does not name a commit")
+    commit = ws._commit_of(target, "tag")
     if message is not None:
         ws.repo.create_tag(name, commit.id, ObjectType.COMMIT, ws._signature(tagger, "tagger"), message)
     else:
@@ -460,7 +449,7 @@ def delete_tag(ws: Workspace, name: str) -> None:
 
 def branches(ws: Workspace) -> dict[str, Branch]:
     """Branch name -> :class:`Branch`."""
-    from .refs import Branch
+    from ..refs import Branch
 
     out: dict[str, Branch] = {}
     for name in sorted(ws.repo.branches.local):

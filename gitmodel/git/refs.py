@@ -1,17 +1,11 @@
-"""Many writers on one branch: compare-and-swap commits and branch following.
+"""Refs: reading them, moving them by compare-and-swap, and their lock files.
 
-Every commit moves the branch ref only if it still points at the commit the
-workspace built on (the ref is locked through ``repo.transaction()``, which
-creates ``<ref>.lock`` with ``O_EXCL``). Another writer holding that lock for
-its few microseconds is waited for with a bounded, jittered back-off; a lock
-file left behind by a killed process is removed once it is older than
-:attr:`Workspace.stale_lock_age` seconds.
-
-A workspace with nothing pending follows its branch: before an operation it
-checks the branch ref (one ``stat`` of the ref file, a read only when the
-file changed) and, if another writer moved it, starts over from the new
-commit. That is what lets a web worker see what another worker
-committed a moment ago.
+Every move is a compare-and-swap: a ref moves only if it still points
+where the caller expects (the ref is locked through ``repo.transaction()``,
+which creates ``<ref>.lock`` with ``O_EXCL``). Another writer holding that
+lock for its few microseconds is waited for with a bounded, jittered
+back-off; a lock file left behind by a killed process is removed once it
+is older than ``stale_lock_age`` seconds. Knows nothing of models.
 """
 
 from __future__ import annotations
@@ -20,7 +14,7 @@ import os
 import random
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 try:
     import fcntl
@@ -29,10 +23,7 @@ except ImportError:  # pragma: no cover - not a POSIX system
 
 import pygit2
 
-from .exceptions import BranchMoved, LockWaitTimeoutExceeded, RepositoryError
-
-if TYPE_CHECKING:
-    from .workspace import Workspace
+from ..exceptions import BranchMoved, LockWaitTimeoutExceeded, RepositoryError
 
 #: A ref lock file older than this (seconds) was left by a dead process.
 DEFAULT_STALE_LOCK_AGE = 30.0
@@ -42,6 +33,8 @@ BREAKER_FILE = "gitmodel.breaker"
 BREAKER_WAIT = 10.0
 _FIRST_DELAY = 0.0005
 _MAX_DELAY = 0.05
+#: one ref update: ``(ref name, expected target, new target or None to delete)``
+RefMove = tuple[str, Optional[pygit2.Oid], Optional[pygit2.Oid]]
 
 
 def read_ref(repo: pygit2.Repository, name: str) -> Optional[pygit2.Oid]:
@@ -115,39 +108,37 @@ def _breaker_turn(repo: pygit2.Repository) -> Iterator[None]:
         os.close(fd)
 
 
-def move_branch(
-    ws: Workspace,
-    commit_id: pygit2.Oid,
-    message: str,
-    expected: Optional[pygit2.Oid],
-    reflog: Optional[str] = None,
+def move_refs(
+    repo: pygit2.Repository,
+    moves: Sequence[RefMove],
+    reflog: str,
+    lock_timeout: float,
+    stale_lock_age: float = DEFAULT_STALE_LOCK_AGE,
 ) -> None:
-    """Point ``ws.head`` at ``commit_id`` if it is still at ``expected``.
+    """Compare-and-swap ``moves`` together: each ref only if it is still at
+    its expected target, else :class:`BranchMoved` and nothing changed.
 
-    Raises :class:`BranchMoved` (nothing changed) when another writer moved
-    the branch, :class:`LockWaitTimeoutExceeded` when the ref stays locked
-    longer than ``ws.lock_timeout``.
+    A busy ref lock is waited for up to ``lock_timeout`` seconds, then
+    :class:`LockWaitTimeoutExceeded`; a lock file older than
+    ``stale_lock_age`` seconds is broken.
     """
-    repo, head = ws.repo, ws.head
-    summary = message.splitlines()[0] if message else ""
-    reflog = reflog or f"commit: {summary}"
-    deadline = time.monotonic() + ws.lock_timeout
+    deadline = time.monotonic() + lock_timeout
     delay = _FIRST_DELAY
     while True:
         try:
-            _swap(repo, head, expected, commit_id, reflog)
+            _swap(repo, moves, reflog)
             return
         except (pygit2.GitError, OSError, ValueError) as exc:
-            lock_path = lock_file_path(repo, head)
-            if os.path.exists(lock_path):
-                if break_stale_lock_file(repo, lock_path, ws.stale_lock_age):
+            locked = [p for p in (lock_file_path(repo, m[0]) for m in moves) if os.path.exists(p)]
+            if locked:
+                if break_stale_lock_file(repo, locked[0], stale_lock_age):
                     continue
             elif "lock" not in str(exc):  # not a busy lock that was released meanwhile
-                raise RepositoryError(f"cannot move {head}: {exc}") from None
+                raise RepositoryError(f"cannot move {moves[0][0]}: {exc}") from None
             if time.monotonic() >= deadline:
                 raise LockWaitTimeoutExceeded(
-                    f"{head} stayed locked for {ws.lock_timeout:g}s ({lock_path} exists); "
-                    "nothing was committed"
+                    f"{moves[0][0]} stayed locked for {lock_timeout:g}s "
+                    f"({', '.join(locked) or 'a lock file'} exists); nothing was committed"
                 ) from None
         # back off with jitter so that many writers do not spin in step
         time.sleep(delay * (0.5 + random.random()))
@@ -156,36 +147,37 @@ def move_branch(
 
 def _moved(head: str, expected: Optional[pygit2.Oid], current: Optional[pygit2.Oid]) -> BranchMoved:
     return BranchMoved(
-        f"{head} moved to {current} while this workspace was at {expected}; "
+        f"{head} moved to {current} while the writer was at {expected}; "
         "nothing was committed",
         current,
+        ref=head,
     )
 
 
-def _swap(
-    repo: pygit2.Repository,
-    head: str,
-    expected: Optional[pygit2.Oid],
-    commit_id: pygit2.Oid,
-    reflog: str,
-) -> None:
+def _swap(repo: pygit2.Repository, moves: Sequence[RefMove], reflog: str) -> None:
     """One compare-and-swap attempt; git errors (a busy lock) propagate."""
     if not hasattr(repo, "transaction"):  # pygit2 < 1.19 (the only one on Python 3.10)
-        _swap_matching(repo, head, expected, commit_id, reflog)
+        for name, expected, new in moves:
+            _swap_matching(repo, name, expected, new, reflog)
         return
     with repo.transaction() as tx:
-        tx.lock_ref(head)
-        current = read_ref(repo, head)
-        if current != expected:
-            raise _moved(head, expected, current)
-        tx.set_target(head, commit_id, message=reflog)
+        for name, expected, _new in moves:
+            tx.lock_ref(name)
+            current = read_ref(repo, name)
+            if current != expected:
+                raise _moved(name, expected, current)
+        for name, _expected, new in moves:
+            if new is None:
+                tx.remove(name)
+            else:
+                tx.set_target(name, new, message=reflog)
 
 
 def _swap_matching(
     repo: pygit2.Repository,
     head: str,
     expected: Optional[pygit2.Oid],
-    commit_id: pygit2.Oid,
+    commit_id: Optional[pygit2.Oid],
     reflog: str,
 ) -> None:
     # libgit2 moves a ref only if it still holds the value the Reference was
@@ -195,7 +187,10 @@ def _swap_matching(
     if current != expected:
         raise _moved(head, expected, current)
     try:
-        if ref is None:
+        if commit_id is None:
+            if ref is not None:
+                ref.delete()
+        elif ref is None:
             repo.create_reference_direct(head, commit_id, False, message=reflog)
         else:
             ref.set_target(commit_id, reflog)
@@ -204,45 +199,6 @@ def _swap_matching(
         if now != expected:
             raise _moved(head, expected, now) from None
         raise  # the ref lock is busy: the caller waits and retries
-
-
-def follow_branch(ws: Workspace) -> None:
-    """Move a workspace with nothing pending to its branch's latest commit.
-
-    Costs one ``stat`` (a ref read when the ref file changed) when the
-    workspace is clean, nothing when changes are pending (they stay built on
-    the commit they started from).
-    """
-    if not ws.follow or ws._detached is not None or ws.__dict__.get("_follow_paused"):
-        return
-    stage = ws.stage
-    if stage.is_dirty:
-        return
-    stamp = ref_stamp(ws.repo.path, ws.head)
-    if stamp is not None and stamp == ws._follow_stamp:
-        return  # the ref files have not changed since the last read
-    try:
-        ref = ws.repo.references.get(ws.head)  # the ref file changed: read it
-    except (pygit2.GitError, ValueError) as exc:
-        raise RepositoryError(f"{ws.head} is corrupt: {exc}") from None
-    target = ref.target if ref is not None else None
-    if target == ws._start:
-        if stamp is not None and time.time_ns() - stamp[1] >= _SETTLE_NS:  # type: ignore[operator]
-            ws._follow_stamp = stamp  # settled: a later write gets a later time
-        return  # nobody moved the branch
-    with ws.write_lock:
-        if stage.is_dirty or ws._detached is not None or ws.__dict__.get("_follow_paused"):
-            return
-        base_id = stage.base.id if stage.base is not None else None
-        if base_id != start_tree_id(ws):
-            return  # trees written (ws.index) but not committed: still pending
-        if target is not None and not isinstance(target, pygit2.Oid):
-            raise RepositoryError(f"{ws.head} is a symbolic ref to {target!r}, not a branch")
-        commit = ws.repo.get(target) if target is not None else None
-        if target is not None and not isinstance(commit, pygit2.Commit):
-            raise RepositoryError(f"{ws.head} points at {target}, which is not a commit")
-        ws._start = target
-        stage.reset(commit.tree if commit is not None else None)
 
 
 #: A ref file written less than this long ago (ns) is read, not trusted by
@@ -276,32 +232,3 @@ def ref_stamp(git_dir: str, ref_name: str) -> Optional[tuple[object, ...]]:
 
 
 _ref_paths: dict[tuple[str, str], str] = {}
-
-
-@contextmanager
-def paused(ws: Workspace) -> Iterator[None]:
-    """Hold ``ws.write_lock`` and do not follow the branch meanwhile.
-
-    A save builds on the commit its object was read from, even if the save
-    itself reads (unique checks): a concurrent edit of the same field is then
-    a merge conflict, never a silent overwrite.
-    """
-    with ws.write_lock:
-        ws.__dict__["_follow_paused"] = ws.__dict__.get("_follow_paused", 0) + 1
-        try:
-            yield
-        finally:
-            ws.__dict__["_follow_paused"] -= 1
-
-
-def start_tree_id(ws: Workspace) -> Optional[pygit2.Oid]:
-    """The tree id of ``ws._start``, memoized per start commit."""
-    start = ws._start
-    if start is None:
-        return None
-    cached = ws.__dict__.get("_start_tree_memo")
-    if cached is not None and cached[0] == start:
-        return cached[1]  # type: ignore[no-any-return]
-    tree_id = ws.repo[start].tree_id  # type: ignore[attr-defined]
-    ws.__dict__["_start_tree_memo"] = (start, tree_id)
-    return tree_id  # type: ignore[no-any-return]

@@ -15,27 +15,32 @@ import random
 import time
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import pygit2
 
 from . import changes as ch
-from . import signing
-from .exceptions import MergeConflict, ReferenceNotFound, RepositoryError
-from .fields import JSONField
-from .listfield import ElementConflict
-from .serializers import json as json_format
-from .tree import StagingTree
+from . import openmerge
+from .. import signing
+from ..exceptions import BranchMoved, MergeConflict, PendingChanges, ReferenceNotFound, RepositoryError
+from ..fields import JSONField
+from ..listfield import ElementConflict
+from ..schema import codec
+from ..serializers import json as json_format
+from .openmerge import MERGE, REBASE, MergeState
+from ..git.tree import TREE_MODE, StagingTree
 
 if TYPE_CHECKING:
-    from .models import GitModel
-    from .workspace import Workspace
+    from ..models import GitModel
+    from ..workspace import Workspace
 
 MODIFY_MODIFY, DELETE_MODIFY, MODIFY_DELETE, ADD_ADD = (
     "modify/modify", "delete/modify", "modify/delete", "add/add",
 )
 CHOICES = ("ours", "theirs", "base")
 _MISSING: Any = object()
+#: "no choice given" for :func:`resolve` (and ``Workspace.resolve``)
+NOT_GIVEN: Any = _MISSING
 Entry = tuple[pygit2.Oid, int]
 
 #: a commit that lost the race to another writer is rebased and retried at
@@ -140,7 +145,7 @@ class ObjectMerge:
         self.folder, self.data, self.blob_names = ch.object_paths(cls, object_id)
         path = opts.get_data_path(object_id)
         self.stored = tuple(
-            dict(ch.stored_fields(ws, cls, path, f[self.data])) if self.data in f else None
+            dict(codec.stored_fields(ws, cls, path, f[self.data])) if self.data in f else None
             for f in files
         )
         self.result: Optional[dict[str, Any]] = None  # merged JSON fields (None: deleted)
@@ -333,7 +338,7 @@ def _has_rules(cls: type) -> bool:
 
 
 def _custom_merge(cls: type) -> Any:
-    from .models import GitModel
+    from ..models import GitModel
 
     impl = getattr(cls, "merge_fields", None)
     base_impl = getattr(GitModel, "merge_fields", None)
@@ -351,21 +356,11 @@ class TreeMerge:
     objects: list[ObjectMerge] = dc_field(default_factory=list)
     conflicts: list[Conflict] = dc_field(default_factory=list)
 
-    def apply(self, stage: StagingTree) -> None:
-        """Stage the merged state on top of ``ours``."""
-        for path, entry in self.edits.items():
-            _stage(stage, path, entry)
+    def staged(self) -> Iterator[tuple[str, Optional[Entry]]]:
+        """``(path, entry or None)`` that put the merged state on top of ``ours``."""
+        yield from self.edits.items()
         for om in self.objects:
-            for path, entry in om.edits().items():
-                _stage(stage, path, entry)
-
-
-def _stage(stage: StagingTree, path: str, entry: Optional[Entry]) -> None:
-    if entry is None:
-        if stage.lookup(path) is not None:
-            stage.remove(path)
-    else:
-        stage.set(path, entry[0], entry[1])
+            yield from om.edits().items()
 
 
 def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit2.Tree],
@@ -395,7 +390,7 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
         folder = cls._meta.get_object_folder(ident)  # type: ignore[attr-defined]
         for name in sorted(set().union(*entries) - set(owned)):  # stray files in the folder
             _merge_entry(out, f"{folder}/{name}", [e.get(name) for e in entries], strategy)
-        files = tuple({n: e[n][0] for n in owned if n in e and e[n][1] != ch.TREE_MODE} for e in entries)
+        files = tuple({n: e[n][0] for n in owned if n in e and e[n][1] != TREE_MODE} for e in entries)
         if files[2] == files[0] or (files[1] == files[2] and not _has_rules(cls)):
             continue
         om = ObjectMerge(ws, cls, ident, trees, files)  # type: ignore[arg-type]
@@ -426,35 +421,23 @@ def _merge_entry(out: TreeMerge, path: str, entries: list[Optional[Entry]], stra
 
 
 # -- workspace operations ----------------------------------------------------------------
-class MergeState:
-    """An open merge: the other commit and the conflicts still to settle."""
-
-    def __init__(self, theirs: pygit2.Oid, message: str, result: TreeMerge) -> None:
-        self.theirs = theirs
-        self.message = message
-        self.result = result
-
-    @property
-    def conflicts(self) -> list[Conflict]:
-        return [c for c in self.result.conflicts if not c.resolved]
-
-
 def merge(ws: Workspace, other: Any, message: Optional[str] = None,
           strategy: Optional[str] = None, fast_forward: bool = True) -> MergeResult:
     """Merge ``other`` (branch, tag or commit) into the current branch."""
     if strategy not in (None, "ours", "theirs"):
         raise ValueError(f"unknown merge strategy {strategy!r}: use 'ours' or 'theirs'")
     ws._require_writable()
-    if ws._merge is not None:
+    if ws.merging:
         raise RepositoryError("a merge is in progress; commit or abort_merge() it first")
     target = ws.resolve_treeish(other)
     if not isinstance(target, pygit2.Commit):
         raise ReferenceNotFound(other, f"{other!r} does not name a commit")
     repo = ws.repo
+    unit = ws._unit
     with ws.write_lock:
         if ws.has_changes():
-            raise RepositoryError("cannot merge: there are pending changes; commit or reset them")
-        start = ws._start
+            raise PendingChanges("merge")
+        start = unit.start
         name = other if isinstance(other, str) else str(target.id)[:10]
         if message is None:
             message = f"Merge {name!r} into {ws.head.removeprefix('refs/heads/')}"
@@ -463,141 +446,266 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
         base_id = repo.merge_base(start, target.id) if start is not None else None
         if fast_forward and (start is None or base_id == start):
             ws._move_branch(target.id, "", reflog=f"merge {name}: Fast-forward")
-            ws._start = target.id
-            ws.stage.reset(target.tree)
+            unit.move_to(target.id, target.tree)
             return MergeResult(target.id, fast_forward=True)
         base_tree = repo[base_id].tree if base_id is not None else None  # type: ignore[attr-defined]
         ours_tree = repo[start].tree if start is not None else None  # type: ignore[attr-defined]
-        from .schema_merge import align
+        from ..schema.merge import align
 
         (base_tree, aligned, theirs_tree), dropped = align(ws, base_id, start, target.id)
-        if aligned is not None and ours_tree is not None and aligned.id != ours_tree.id:
-            # our edits in the shape their migrations left
-            ws.stage.reset(aligned)
         result = merge_trees(ws, base_tree, aligned, theirs_tree, strategy)
-        result.apply(ws.stage)
-        from .integrity import merge_violations  # unique values and references, merged
+        state = MergeState(MERGE, start, base_id, start, target.id, message, result, strategy)
+        snap = unit.snapshot()
+        try:
+            if aligned is not None and ours_tree is not None and aligned.id != ours_tree.id:
+                unit.move_to(start, aligned)  # our edits in the shape their migrations left
+            unit.write_all(result.staged())
+            from ..integrity import merge_violations  # unique values and references, merged
 
-        ours_shape = aligned if aligned is not None else ours_tree
-        result.conflicts.extend(merge_violations(ws, (base_tree, ours_shape, theirs_tree), result))
-        ws._merge = MergeState(target.id, message, result)
-        if result.conflicts:
-            return MergeResult(None, conflicts=list(result.conflicts), dropped_edits=dropped)
-        commit_id = commit_merge(ws, message)
+            ours_shape = aligned if aligned is not None else ours_tree
+            result.conflicts.extend(merge_violations(ws, (base_tree, ours_shape, theirs_tree), result))
+            unit.merge = state
+            if result.conflicts:
+                openmerge.save(ws, state)
+                return MergeResult(None, conflicts=list(result.conflicts), dropped_edits=dropped)
+            commit_id = commit_merge(ws, message)
+        except BaseException:
+            unit.restore(snap)
+            raise
         return MergeResult(commit_id, dropped_edits=dropped)
+
+
+def join(ws: Workspace, pending_ok: bool = False) -> Optional[MergeState]:
+    """The open merge of the calling unit's branch, taken up by the unit if needed.
+
+    A unit that has nothing pending takes up a merge recorded by another
+    workspace or process: its staging becomes the merge's staged state. With
+    ``pending_ok``, a unit with changes of its own gets the merge to look at
+    (not joined) instead of a refusal.
+    """
+    unit = ws._unit
+    record = openmerge.recorded(ws)
+    state = unit.merge
+    if state is not None and state.record == record:
+        return state
+    if state is not None:  # committed, aborted or changed by another process meanwhile
+        unit.merge = None
+        start = unit.start
+        commit = ws.repo[start] if start is not None else None
+        unit.move_to(start, commit.tree if commit is not None else None)  # type: ignore[union-attr]
+    if record is None:
+        return None
+    loaded, staged = openmerge.load(ws, record)
+    branch = ws.store.read_ref(ws.head)
+    if openmerge.finished_by(ws, loaded, staged, branch):
+        openmerge.clear(ws, loaded)  # a process died between finishing and clearing it
+        return None
+    if ws.has_changes():
+        if pending_ok:
+            return loaded
+        raise PendingChanges(f"take up the open merge of {ws.head}")
+    unit.merge = loaded
+    unit.move_to(loaded.head, staged)
+    return loaded
+
+
+def merging(ws: Workspace) -> bool:
+    """True while a merge of the calling unit's branch (from any workspace) waits."""
+    unit = ws._unit
+    record = openmerge.recorded(ws)
+    if unit.merge is not None and unit.merge.record not in (None, record):
+        join(ws)  # finished or changed by another workspace: catch up
+    return unit.merge is not None or record is not None
 
 
 def resolve(ws: Workspace, conflict: Conflict, choice: Any = _MISSING, value: Any = _MISSING) -> None:
     """Settle ``conflict`` with ``'ours'``, ``'theirs'``, ``'base'`` or a value."""
-    state = ws._merge
-    if state is None or all(c is not conflict for c in state.result.conflicts):
-        raise RepositoryError(f"{conflict!r} is not a conflict of the open merge")
     literal = value is not _MISSING
     if literal:
         choice = value
     elif choice is _MISSING:
-        raise TypeError("resolve() needs 'ours', 'theirs', 'base' or a value")
+        raise TypeError("resolve(conflict, ...) needs 'ours', 'theirs', 'base' or a value")
+    state = join(ws)
+    if state is None or all(c is not conflict for c in state.result.conflicts):
+        raise RepositoryError(f"{conflict!r} is not a conflict of the open merge")
+    unit = ws._unit
     with ws.write_lock:
-        if conflict._owner is not None:
-            om: ObjectMerge = conflict._owner
-            om.resolve(conflict, choice, literal)
-            for path, entry in om.edits().items():
-                _stage(ws.stage, path, entry)
-            return
-        if not literal and isinstance(choice, str) and choice in CHOICES:
-            oid = getattr(conflict, choice)
-        elif isinstance(choice, (bytes, str)):
-            oid = ws.repo.create_blob(choice.encode() if isinstance(choice, str) else choice)
-        else:
-            oid = choice
-        _stage(ws.stage, conflict.id, (oid, int(pygit2.enums.FileMode.BLOB)) if oid else None)
-        conflict.resolved = True
+        snap = unit.snapshot()
+        was = (conflict.resolved, conflict._owner and _owner_state(conflict._owner))
+        try:
+            _resolve(ws, conflict, choice, literal)
+            openmerge.save(ws, state)
+        except BaseException:
+            unit.restore(snap)
+            conflict.resolved = was[0]
+            if was[1] is not None:
+                conflict._owner.result, conflict._owner.result_files = was[1]
+            raise
+
+
+def _owner_state(om: ObjectMerge) -> tuple[Any, Any]:
+    return (dict(om.result) if om.result is not None else None, dict(om.result_files))
+
+
+def _resolve(ws: Workspace, conflict: Conflict, choice: Any, literal: bool) -> None:
+    if conflict._owner is not None:
+        om: ObjectMerge = conflict._owner
+        om.resolve(conflict, choice, literal)
+        ws._unit.write_all(om.edits().items())
+        return
+    if not literal and isinstance(choice, str) and choice in CHOICES:
+        oid = getattr(conflict, choice)
+    elif isinstance(choice, (bytes, str)):
+        oid = ws.repo.create_blob(choice.encode() if isinstance(choice, str) else choice)
+    else:
+        oid = choice
+    ws._unit.write(conflict.id, (oid, int(pygit2.enums.FileMode.BLOB)) if oid else None)
+    conflict.resolved = True
 
 
 def commit_merge(ws: Workspace, message: str = "", author: Any = None, committer: Any = None) -> pygit2.Oid:
-    """Write the two-parent merge commit once every conflict is settled."""
-    state = ws._merge
-    assert state is not None
+    """Write the commit that finishes the open merge once every conflict is settled."""
+    state = join(ws)
+    if state is None:
+        raise RepositoryError("no merge is in progress")
     open_ = state.conflicts
     if open_:
         raise MergeConflict(
             f"{len(open_)} conflict(s) still open: {describe_conflicts(open_)}; "
             "resolve() them or abort_merge()", open_,
         )
+    unit = ws._unit
+    repo = ws.repo
     with ws.write_lock:
-        tree_id = ws.stage.write()
+        tree_id = unit.stage.write()
+        if author is None and state.kind == REBASE and state.ours is not None:
+            author = repo[state.ours].author  # a lost race keeps its own author
         author_sig = ws._signature(author)
-        committer_sig = ws._signature(committer, "committer") if committer else author_sig
-        parents = [p for p in (ws._start, state.theirs) if p is not None]
+        committer_sig = ws._signature(committer, "committer") if committer else ws._signature(None)
         text = message or state.message
-        commit_id = signing.create_commit(ws, author_sig, committer_sig, text, tree_id, parents)
-        ws._move_branch(commit_id, text, reflog=f"merge: {text.splitlines()[0] if text else ''}")
-        ws._start = commit_id
-        ws._merge = None
+        commit_id = signing.create_commit(ws, author_sig, committer_sig, text, tree_id, state.parents)
+        also = [openmerge.drop_move(ws, state)] if state.record is not None else []
+        try:
+            ws._move_branch(commit_id, text, expected=state.head,
+                            reflog=f"merge: {text.splitlines()[0] if text else ''}", also=also)
+        except BranchMoved as exc:
+            if exc.ref != ws.head:
+                raise RepositoryError("the open merge was changed by another workspace meanwhile; "
+                                      "look at ws.conflicts again") from None
+            # another writer committed on the branch: put the result on top of it
+            parents = state.parents[1:]
+            rebased = commit_rebased(ws, commit_id, text, author_sig, committer_sig,
+                                     also=also, extra_parents=parents)
+            unit.merge = None
+            return rebased if rebased is not None else commit_id
+        unit.merge = None
+        unit.move_to(commit_id, unit.stage.base)
         return commit_id
 
 
 def abort_merge(ws: Workspace) -> None:
-    """Drop an open merge and its staged result."""
-    if ws._merge is None:
+    """Drop the open merge; return to the commit (and pending edits) it started from."""
+    state = join(ws)
+    if state is None:
         raise RepositoryError("no merge is in progress")
+    unit = ws._unit
+    repo = ws.repo
     with ws.write_lock:
-        ws._merge = None
-        start = ws._start_tree_id()
-        ws.stage.reset(ws.repo[start] if start is not None else None)  # type: ignore[arg-type]
+        openmerge.clear(ws, state)
+        unit.merge = None
+        if state.kind == REBASE and state.ours is not None:
+            own = repo[state.ours]  # the unit's own commit: its pending edits on its start
+            start = own.parent_ids[0] if own.parent_ids else None  # type: ignore[attr-defined]
+            unit.move_to(start, own.tree)  # type: ignore[attr-defined]
+        else:
+            head = repo[state.head] if state.head is not None else None
+            unit.move_to(state.head, head.tree if head is not None else None)  # type: ignore[union-attr]
 
 
 # -- rebasing a commit that lost the race -----------------------------------------------------
-def commit_rebased(ws: Workspace, tree_id: pygit2.Oid, message: str,
-                   author: pygit2.Signature, committer: pygit2.Signature) -> Optional[pygit2.Oid]:
-    """Merge this workspace's pending tree onto the branch's new head and commit on top.
+def commit_rebased(ws: Workspace, own: pygit2.Oid, message: str,
+                   author: pygit2.Signature, committer: pygit2.Signature,
+                   also: Any = (), extra_parents: Any = ()) -> Optional[pygit2.Oid]:
+    """Merge the unit's commit ``own`` (built on its start) onto the branch's new head.
 
     Retries with jittered exponential backoff while other writers keep winning
     the race: at least ``REBASE_ATTEMPTS`` times and until ``ws.lock_timeout``
     seconds have passed, then gives up with ``RepositoryError``.
-    A field changed on both sides raises :class:`MergeConflict`; the branch is
-    untouched and the pending changes are kept.
+    A field changed on both sides opens a merge (recorded in the repository)
+    holding every edit, and raises :class:`MergeConflict` with its conflicts:
+    settle them with ``ws.resolve()`` and ``ws.commit()``, or
+    ``ws.abort_merge()`` to get the pending edits back. The branch is untouched.
     """
-    from .exceptions import BranchMoved
-
     repo = ws.repo
-    base = repo[ws._start].tree if ws._start is not None else None  # type: ignore[attr-defined]
-    mine = repo[tree_id]
+    unit = ws._unit
+    own_commit = repo[own]
+    start = own_commit.parent_ids[0] if own_commit.parent_ids else None  # type: ignore[attr-defined]
+    base = repo[start].tree if start is not None else None  # type: ignore[attr-defined]
+    mine = own_commit.tree  # type: ignore[attr-defined]
     delay = REBASE_BACKOFF
     deadline = time.monotonic() + max(float(ws.lock_timeout), 0.0)
     attempt = 0
     while attempt < REBASE_ATTEMPTS or time.monotonic() < deadline:
         attempt += 1
-        ref = repo.references.get(ws.head)
-        head = repo[ref.target] if ref is not None else None
+        head_id = ws.store.read_ref(ws.head)
+        head = repo[head_id] if head_id is not None else None
         head_tree = head.tree if head is not None else None  # type: ignore[attr-defined]
         result = merge_trees(ws, base, head_tree, mine)  # type: ignore[arg-type]
         if result.conflicts:
-            for c in result.conflicts:  # report from this workspace's point of view
-                c.ours, c.theirs = c.theirs, c.ours
-                c.kind = {DELETE_MODIFY: MODIFY_DELETE, MODIFY_DELETE: DELETE_MODIFY}.get(c.kind, c.kind)
-            raise MergeConflict(
-                f"{ws.head} moved (another writer committed) and the same data changed "
-                f"on both sides: {describe_conflicts(result.conflicts)}; nothing was committed",
-                result.conflicts,
-            )
+            if also:  # finishing a merge: a second round of conflicts is not opened
+                raise MergeConflict(
+                    f"{ws.head} moved while the merge was finished and the same data changed "
+                    f"again: {describe_conflicts(result.conflicts)}; nothing was committed",
+                    result.conflicts,
+                )
+            _open_lost_race(ws, start, own, head_id, message, base, head_tree, mine)
         stage = StagingTree(repo, head_tree)
-        result.apply(stage)
+        stage.apply(result.staged())
         new_tree = stage.write()
-        if head is not None and new_tree == head.tree_id:  # type: ignore[attr-defined]
-            ws._start = head.id
-            ws.stage.reset(head_tree)
+        if head is not None and new_tree == head.tree_id and not extra_parents:  # type: ignore[attr-defined]
+            unit.move_to(head.id, head_tree)
             return None
-        parents = [head.id] if head is not None else []
+        parents = ([head.id] if head is not None else []) + list(extra_parents)
         commit_id = signing.create_commit(ws, author, committer, message, new_tree, parents)
         try:
-            ws._move_branch(commit_id, message, expected=head.id if head is not None else None)
-        except BranchMoved:
+            ws._move_branch(commit_id, message, expected=head_id, also=also)
+        except BranchMoved as exc:
+            if exc.ref != ws.head:
+                raise RepositoryError("the open merge was changed by another workspace meanwhile; "
+                                      "look at ws.conflicts again") from None
             time.sleep(random.uniform(0, delay))
             delay = min(delay * 2, REBASE_BACKOFF_MAX)
             continue
-        ws.stage.reset(repo[new_tree])  # type: ignore[arg-type]
+        unit.move_to(commit_id, stage.base)
         return commit_id
     raise RepositoryError(
         f"{ws.head} kept moving: gave up after {attempt} attempts; nothing was committed"
+    )
+
+
+def _open_lost_race(ws: Workspace, start: Optional[pygit2.Oid], own: pygit2.Oid,
+                    head_id: Optional[pygit2.Oid], message: str, base: Any, head_tree: Any,
+                    mine: pygit2.Tree) -> None:
+    """Open the merge of a lost race (ours: the unit's own edits) and raise ``MergeConflict``."""
+    unit = ws._unit
+    result = merge_trees(ws, base, mine, head_tree)  # ours: what this unit changed
+    conflicts = list(result.conflicts)
+    text = (f"{ws.head} moved (another writer committed) and the same data changed on both "
+            f"sides: {describe_conflicts(conflicts)}; nothing was committed")
+    state = MergeState(REBASE, head_id, start, own, head_id, message, result)  # type: ignore[arg-type]
+    snap = unit.snapshot()
+    try:
+        unit.move_to(head_id, mine)
+        unit.write_all(result.staged())
+        unit.merge = state
+        openmerge.save(ws, state)
+    except RepositoryError as exc:  # another merge is open on the branch: keep the edits pending
+        unit.restore(snap)
+        raise MergeConflict(f"{text}; {exc}", conflicts) from None
+    except BaseException:
+        unit.restore(snap)
+        raise
+    raise MergeConflict(
+        f"{text}; the merge is open: ws.resolve() each conflict then ws.commit(), "
+        "or ws.abort_merge() to get the edits back", conflicts,
     )

@@ -4,7 +4,7 @@ A query on the workspace reads the last written tree (``ws.stage.base``)
 through its index and checks the pending edits below the model's folder
 one by one on top; a query at a revision reads that revision's tree. A
 condition narrows the candidates through an index when one fits
-(:mod:`gitmodel.indexes`), else every data file of the model is read.
+(:mod:`gitmodel.query.indexes`), else every data file of the model is read.
 Rows are read only as far as a condition needs: ids come from paths, and
 model objects are built only for the rows returned.
 """
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
 import pygit2
 
-from . import fields as _fields
-from .exceptions import CorruptObject, IntegrityError, ValidationError
+from .. import fields as _fields
+from ..exceptions import CorruptObject, IntegrityError, ValidationError
 from .indexes import (
     _INT64,
     EMPTY_TREE,
@@ -28,13 +28,13 @@ from .indexes import (
     misplaced,
     store_for,
 )
-from .query import Leaf, Node, Q, QuerySet
-from .serializers import json as json_format
-from .tree import TREE_MODE, _Folder
+from . import Leaf, Node, Q, QuerySet
+from ..git.tree import TREE_MODE, _Folder, walk_files
+from ..schema import codec
 
 if TYPE_CHECKING:
-    from .models import GitModel
-    from .workspace import Workspace
+    from ..models import GitModel
+    from ..workspace import Workspace
 
 __all__ = ["Row", "check_unique", "execute", "explain"]
 
@@ -69,7 +69,6 @@ def _exact_param(field: _fields.Field[Any], value: Any) -> Any:
 
 
 _NO = object()
-_BLOB = int(pygit2.enums.ObjectType.BLOB)
 
 
 # -- what a query runs against ------------------------------------------------
@@ -204,12 +203,11 @@ class Row:
             self.obj = cached
             return
         try:
-            kind, data = ctx.ws.read_object(self.oid)
-            name, stored = json_format.loads(data) if kind == _BLOB else ("", {})
-        except (KeyError, ValueError, RecursionError, AttributeError, pygit2.GitError):  # not a blob, unreadable
+            name, stored = codec.read_stored(ctx.ws, self.path, self.oid)
+        except CorruptObject:  # not a blob, unreadable
             name, stored = "", {}
         if name != ctx.model.__name__:
-            ctx.model._load(ctx.ws, self.path, self.oid, ctx.root)  # raises CorruptObject
+            codec.load(ctx.ws, ctx.model, self.path, self.oid, ctx.root)  # raises CorruptObject
         self.stored = stored
 
     def get(self, field: _fields.Field[Any]) -> Any:
@@ -271,13 +269,13 @@ class Row:
             return obj
         ctx = self.ctx
         if self.stored is not None and self.obj is None:
-            decoded = ctx.model._decode(self.path, ctx.model.__name__, self.stored)
+            decoded = codec.decode(ctx.model, self.path, ctx.model.__name__, self.stored)
             ctx.ws.cache_object(self.oid, decoded)
-        return ctx.model._load(ctx.ws, self.path, self.oid, ctx.root)
+        return codec.load(ctx.ws, ctx.model, self.path, self.oid, ctx.root)
 
 
 def _model_class() -> type:
-    from .models import GitModel
+    from ..models import GitModel
 
     return GitModel
 
@@ -414,7 +412,7 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
     if indexed is not None:
         found = indexed
     else:
-        found = _walk_data(ctx.folder_tree, ctx.folder + "/", ctx.filename) if ctx.folder_tree else ()
+        found = walk_files(ctx.folder_tree, ctx.filename, ctx.folder + "/") if ctx.folder_tree else ()
         plan = None
     pending = ctx.pending
     check = where is not None and not (plan is not None and plan.exact)
@@ -477,16 +475,6 @@ def _matches(qs: QuerySet[Any], where: Any, row: Row) -> bool:
         return False
 
 
-def _walk_data(tree: pygit2.Tree, prefix: str, filename: str) -> Iterator[tuple[str, pygit2.Oid]]:
-    """``(path, id)`` of every ``filename`` below ``tree``; a folder of that
-    name is reported too (reading it raises ``CorruptObject``), not searched."""
-    for obj in tree:
-        if obj.name == filename:
-            yield prefix + filename, obj.id
-        elif obj.type_str == "tree":
-            yield from _walk_data(obj, f"{prefix}{obj.name}/", filename)  # type: ignore[arg-type]
-
-
 def _custom_rows(ctx: _Context) -> Iterator[Row]:
     """Rows of a model whose ``Meta.get_data_path`` places files by pattern."""
     custom = ctx.model._meta.custom_data_path
@@ -518,7 +506,7 @@ def _finish(qs: QuerySet[Any], rows: list[Row], sort_paths: bool) -> list[Row]:
 
 def _related_key(model: type[GitModel], name: str, rows: list[Row]) -> Callable[[Row], tuple[int, Any]]:
     """The sort key for ``author__name``: the related objects are read once each."""
-    from .relations import related_sort_values
+    from ..relations import related_sort_values
 
     first, *path = name.split("__")
     field = model._meta.get_field(first)

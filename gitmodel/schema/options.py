@@ -7,12 +7,12 @@ import re
 import types
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from .exceptions import ConfigurationError, FieldError, GitModelError
-from .fields import Field, UUIDField
+from ..exceptions import ConfigurationError, FieldError, GitModelError
+from ..fields import Field, UUIDField
 
 if TYPE_CHECKING:
-    from .models import GitModel
-    from .workspace import Workspace
+    from ..models import GitModel
+    from ..workspace import Workspace
 
 #: Meta attributes a model may declare; anything else is a typo.
 META_OPTIONS = {

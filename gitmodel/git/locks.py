@@ -21,10 +21,10 @@ from typing import Any, Iterator, Optional
 
 import pygit2
 
-from .concurrency import DEFAULT_STALE_LOCK_AGE, break_stale_lock_file, lock_file_path
-from .exceptions import LockWaitTimeoutExceeded, RepositoryError
-from .pathsafety import unsafe_component
-from .refs import check_ref_name
+from ..exceptions import LockWaitTimeoutExceeded, RepositoryError
+from .refs import DEFAULT_STALE_LOCK_AGE, break_stale_lock_file, lock_file_path
+from ..pathsafety import unsafe_component
+from ..refs import check_ref_name
 
 LOCK_PREFIX = "refs/locks/"
 

@@ -8,10 +8,12 @@ the 100,000th object costs what staging the first did.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Optional, Union
+from typing import Callable, Iterable, Iterator, Optional, Union
 
 import pygit2
 from pygit2.enums import FileMode
+
+from ..exceptions import CorruptObject
 
 Entry = tuple[pygit2.Oid, int]
 #: a file name, or a predicate on file names
@@ -72,6 +74,14 @@ class StagingTree:
         """Stage ``path`` to point at ``oid`` (a blob, or a tree with TREE mode)."""
         parts = split_path(path)
         self._parent_of(parts).entries[parts[-1]] = (oid, mode)
+
+    def apply(self, edits: Iterable[tuple[str, Optional[Entry]]]) -> None:
+        """Stage each ``(path, entry)``; an entry of ``None`` removes the path."""
+        for path, entry in edits:
+            if entry is None:
+                self.remove(path)
+            else:
+                self.set(path, entry[0], entry[1])
 
     def remove(self, path: str) -> bool:
         """Stage the removal of a file or folder; False if it did not exist."""
@@ -193,6 +203,22 @@ class StagingTree:
             builder = sub
         return None
 
+    def files_below(self, folder: str, match: NameMatch) -> list[tuple[str, pygit2.Oid]]:
+        """``(path, blob id)`` of every file below ``folder`` whose name is
+        ``match`` (or satisfies it): a snapshot, as a list. A file where the
+        folder should be, or a tree git cannot parse, raises ``CorruptObject``."""
+        if folder and _is_file(self.base, folder) and _is_file(self, folder):
+            raise CorruptObject(folder, "expected a folder, found a file")
+        try:
+            found = list(self.iter_files(folder, match))
+        except pygit2.GitError as exc:  # a tree written by another tool
+            raise CorruptObject(folder, f"a tree in this folder cannot be read ({exc})") from None
+        out = []
+        for rel, name, (oid, _mode) in found:
+            prefix = f"{folder}/{rel}/" if rel else (f"{folder}/" if folder else "")
+            out.append((prefix + name, oid))
+        return out
+
     def find_files(self, path: str, filename: str) -> Iterator[tuple[str, Entry]]:
         """Yield ``(folder, entry)`` for each file called ``filename`` below ``path``.
 
@@ -205,8 +231,7 @@ class StagingTree:
     def iter_files(self, path: str, match: NameMatch) -> Iterator[tuple[str, str, Entry]]:
         """Yield ``(folder, name, entry)`` for each file below ``path`` whose
         name is ``match`` (or satisfies it, when it is a predicate)."""
-        if isinstance(match, str):
-            match = _Exact(match)
+        match = _matcher(match)
         parts = [p for p in path.split("/") if p]
         node: object = self._root
         base: Optional[pygit2.Object] = None if self._root.cleared else self.base
@@ -345,9 +370,43 @@ class StagingTree:
         return builder.write()
 
 
+def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
+    """True if ``path`` in ``tree`` is something other than a folder."""
+    if isinstance(tree, StagingTree):
+        entry = tree.lookup(path)
+        return entry is not None and entry[1] != TREE_MODE
+    try:
+        return tree is not None and tree[path].filemode != TREE_MODE  # type: ignore[attr-defined]
+    except KeyError:
+        return False
+
+
 _MISSING = object()
 #: at most this many tree builders of the last write are kept for lookups
 FRESH_BUILDERS = 64
+
+
+def walk_files(
+    tree: pygit2.Tree, match: NameMatch, prefix: str = ""
+) -> Iterator[tuple[str, pygit2.Oid]]:
+    """``(prefix + path, blob id)`` of every file below ``tree`` whose name is
+    ``match`` (or satisfies it, when it is a predicate). The one tree walker:
+    a folder named ``match`` is reported, not searched, so that its reader
+    reports it (a folder where a data file should be)."""
+    if not isinstance(match, str):
+        for folder, found, (oid, _mode) in _find_in_tree(tree, prefix, match):
+            yield f"{folder}/{found}" if folder else found, oid
+        return
+    for obj in tree:  # the common case, inline: one file name
+        name = obj.name
+        if name == match:
+            yield prefix + match, obj.id
+        elif isinstance(obj, pygit2.Tree):
+            yield from walk_files(obj, match, f"{prefix}{name}/")
+
+
+def _matcher(match: NameMatch) -> Callable[[str], bool]:
+    return _Exact(match) if isinstance(match, str) else match
 
 
 def _find_in_tree(

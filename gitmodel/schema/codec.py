@@ -1,0 +1,198 @@
+"""The one decoder from data blob to model instance.
+
+Everything that reads stored objects goes through here: ``get``, listings
+and query rows, indexes, history, diffs and merges. Data that cannot be
+read is reported one way, as :class:`~gitmodel.exceptions.CorruptObject`
+naming the path (a value that no longer fits its field as
+:class:`~gitmodel.exceptions.StoredValueMismatch`, which is one).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
+
+import pygit2
+
+from .. import blobs as blob_files
+from ..exceptions import CorruptObject, StoredValueMismatch, ValidationError
+from ..serializers import json as json_format
+
+if TYPE_CHECKING:
+    from ..fields import Field
+    from ..models import GitModel
+    from ..workspace import Workspace
+
+M = TypeVar("M", bound="GitModel")
+_BLOB = int(pygit2.enums.ObjectType.BLOB)
+
+
+# -- blob -> stored JSON fields ----------------------------------------------------------
+def read_stored(ws: Workspace, path: str, oid: pygit2.Oid) -> tuple[str, dict[str, Any]]:
+    """``(model name, stored fields)`` of data blob ``oid`` at ``path``."""
+    try:
+        kind, data = ws.read_object(oid)
+    except KeyError:
+        raise CorruptObject(path, f"blob {oid} is missing") from None
+    except pygit2.GitError as exc:
+        raise CorruptObject(path, f"blob {oid} cannot be read ({exc})") from None
+    if kind != _BLOB:
+        raise CorruptObject(path, f"expected a blob, found a {_type_name(kind)}")
+    try:
+        return json_format.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise CorruptObject(path, f"not a valid data file ({exc})") from None
+
+
+def stored_fields(ws: Workspace, cls: type, path: str, oid: pygit2.Oid) -> dict[str, Any]:
+    """The stored fields of data blob ``oid``, checked to hold a ``cls`` (shared: do not mutate)."""
+    cached = ws.cached_object(oid)
+    if cached is not None and cached._stored is not None and type(cached).__name__ == cls.__name__:
+        return cached._stored
+    model_name, stored = read_stored(ws, path, oid)
+    check_model_name(cls, path, model_name)
+    return stored
+
+
+def check_model_name(cls: type, path: str, model_name: str) -> None:
+    """Refuse data written for another model (its current or a previous name is fine)."""
+    if model_name != cls.__name__ and model_name not in cls._meta.previous_names:  # type: ignore[attr-defined]
+        raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
+
+
+# -- stored fields -> instance ---------------------------------------------------------------
+def decode(cls: type[M], path: str, model_name: str, stored: dict[str, Any]) -> M:
+    """An instance of ``cls`` from its stored fields (not yet tied to a blob)."""
+    check_model_name(cls, path, model_name)
+    opts = cls._meta
+    obj = cls.__new__(cls)
+    obj._blob_oids = None
+    obj._data = data = {}
+    for field in opts.json_fields:
+        name = field.name
+        if name not in stored and field.previous_names:  # stored under an older name
+            name = next((old for old in field.previous_names if old in stored), name)
+        if name in stored:
+            try:
+                data[field.name] = field.from_json(stored[name])
+            except ValidationError as exc:
+                raise StoredValueMismatch(path, field.name, exc.message) from None
+            except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+                raise StoredValueMismatch(path, field.name, repr(exc)) from None
+        else:
+            data[name] = field.get_default()
+    for field in opts.transient_fields:
+        data[field.name] = field.get_default()
+    id_attr = opts.id_attr
+    if id_attr not in stored and opts._custom_data_path is None:
+        # a data file without its id: the folder it sits in names it
+        data[id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
+    known = opts.__dict__.get("_json_names")
+    if known is None:  # computed once per model
+        known = frozenset(n for f in opts.json_fields for n in (f.name, *f.previous_names))
+        opts.__dict__["_json_names"] = known
+    if known.issuperset(stored):
+        obj._extra = {}
+    else:  # keys no field reads: keep them as they were
+        obj._extra = {k: v for k, v in stored.items() if k not in known}
+    obj._stored = stored
+    obj._stored_id = obj.get_id()
+    obj._oid = None
+    return obj
+
+
+def load(
+    ws: Workspace,
+    cls: type[M],
+    path: str,
+    oid: pygit2.Oid,
+    tree: Optional[pygit2.Tree] = None,
+    path_id: Any = None,
+    evict: bool = True,
+) -> M:
+    """The instance stored in data blob ``oid`` at ``path`` (in ``tree``, or the staged state).
+
+    ``path_id``: the id ``path`` was computed from, if known (then an object
+    holding that id is known to sit where it belongs). ``evict``: whether
+    caching this object may push older ones out of a full cache (a scan over
+    every object should not flush what is read often).
+    """
+    opts = cls._meta
+    cached = ws.store.cached(oid)
+    if cached is not None and type(cached).__name__ != cls.__name__:
+        cached = None  # equal bytes cached for another model: decoding refuses them
+    obj: Optional[M] = None
+    if cached is None:
+        model_name, stored = read_stored(ws, path, oid)
+        try:
+            fresh = decode(cls, path, model_name, stored)
+        except StoredValueMismatch as exc:  # name the commit read
+            commit = ws._start if tree is None else None
+            raise StoredValueMismatch(path, exc.field, exc.reason, commit) from None
+        fresh._oid = oid
+        if ws.store.remember(oid, fresh, evict):
+            cached = fresh  # the cache holds it now: hand out a copy
+        else:
+            obj = fresh  # nobody else holds it: no copy needed
+    if obj is None:
+        assert cached is not None
+        obj = cls.__new__(cls)
+        obj._blob_oids = None
+        obj._data = copy_data(cached._data, opts.mutable_fields)
+        obj._stored = cached._stored
+        obj._extra = dict(cached._extra)
+    obj._oid = oid
+    if opts.id_attr not in obj._stored and opts._custom_data_path is None:  # type: ignore[operator]
+        # the id comes from the folder, and equal blobs may sit in several folders
+        obj._data[opts.id_attr] = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else None  # type: ignore[index]
+    obj._stored_id = obj.get_id()
+    expected = path if path_id is not None and obj._stored_id == path_id else (
+        _expected_path(opts, obj._stored_id))
+    if expected != path:
+        raise CorruptObject(
+            path, f"holds {cls.__name__} id {obj._stored_id!r}, which belongs at {expected!r}"
+        )
+    obj._read_at = tree  # related objects are read in the same tree
+    if opts.blob_fields:
+        obj._blob_oids = {}
+        for field in opts.blob_fields:
+            blob_path = opts.get_blob_path(obj._stored_id, field)  # type: ignore[arg-type]
+            entry = ws.stage.lookup(blob_path) if tree is None else tree_lookup(tree, blob_path)
+            obj._blob_oids[field.name] = entry[0] if entry else None
+            # a named file (gitmodel.blobs) sits in a folder of its own
+            obj._data[field.name] = entry[0] if entry else blob_files.find(ws, opts, obj._stored_id, field, tree)
+    return obj
+
+
+def copy_data(data: dict[str, Any], mutable_fields: list[Field[Any]]) -> dict[str, Any]:
+    """A copy of ``data`` that shares no mutable value (immutable ones are shared)."""
+    out = dict(data)
+    for field in mutable_fields:
+        name = field.name
+        if name in out:
+            out[name] = field.copy_value(out[name])
+    return out
+
+
+def tree_lookup(tree: pygit2.Tree, path: str) -> Optional[tuple[pygit2.Oid, int]]:
+    """``(id, mode)`` at ``path`` in ``tree``, or ``None``."""
+    try:
+        obj = tree[path]
+    except KeyError:
+        return None
+    except pygit2.GitError as exc:
+        raise CorruptObject(path, f"a tree on this path cannot be read ({exc})") from None
+    return (obj.id, obj.filemode)  # type: ignore[attr-defined]
+
+
+def _expected_path(opts: Any, object_id: Any) -> Optional[str]:
+    try:
+        return opts.get_data_path(object_id)  # type: ignore[no-any-return]
+    except (TypeError, ValueError):
+        return None
+
+
+def _type_name(kind: int) -> str:
+    try:
+        return pygit2.enums.ObjectType(kind).name.lower()
+    except ValueError:
+        return f"object of type {kind}"

@@ -1,0 +1,250 @@
+"""Open merges, kept in the repository as git keeps ``MERGE_HEAD``.
+
+A merge with conflicts (from :meth:`Workspace.merge`, a pull, or a commit
+that lost the race to another writer) is recorded under
+``refs/gitmodel/merge/<branch>``: a commit, never on any branch, whose tree
+holds ``merge.json`` (what is merged, which conflicts are settled) and
+``staged/`` (the staged result so far). Its parents keep every commit the
+merge needs reachable. Each change of the record is one compare-and-swap of
+that ref, objects written first, so a process killed while resolving leaves
+the previous record whole: another workspace (another process) sees
+``merging``, lists the same conflicts and resolves, commits or aborts.
+One open merge per branch.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Optional
+
+import pygit2
+
+from . import changes as ch
+from ..exceptions import BranchMoved, CorruptObject, ModelNotFound, RepositoryError
+from ..git.refs import RefMove
+from ..schema import codec
+from ..git.tree import BLOB_MODE, TREE_MODE
+
+if TYPE_CHECKING:
+    from .merge import Conflict, ObjectMerge, TreeMerge
+    from ..workspace import Workspace
+
+MERGE_REF_PREFIX = "refs/gitmodel/merge/"
+RECORD_FILE = "merge.json"
+STAGED_FOLDER = "staged"
+SIDES_FOLDER = "objects"
+#: ``Workspace.merge`` of another commit: the result has two parents
+MERGE = "merge"
+#: a commit that lost the race: its own changes merged onto the new head
+REBASE = "rebase"
+FORMAT = 1
+
+
+def merge_ref(head: str) -> str:
+    """The ref that records the open merge of branch ``head``."""
+    return MERGE_REF_PREFIX + head.removeprefix("refs/heads/")
+
+
+class MergeState:
+    """An open merge: what is merged, its conflicts, and its record in the repository.
+
+    ``head`` is the commit the merge result goes on top of; ``ours`` and
+    ``theirs`` the commits merged against ``base``. For a merge the result's
+    parents are ``head`` and ``theirs``; for a lost race (``kind == REBASE``)
+    ``ours`` is the unit of work's own commit and the result has ``head``
+    alone as parent.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        head: Optional[pygit2.Oid],
+        base: Optional[pygit2.Oid],
+        ours: Optional[pygit2.Oid],
+        theirs: pygit2.Oid,
+        message: str,
+        result: TreeMerge,
+        strategy: Optional[str] = None,
+        record: Optional[pygit2.Oid] = None,
+    ) -> None:
+        self.kind, self.head, self.base, self.ours, self.theirs = kind, head, base, ours, theirs
+        self.message = message
+        self.result = result
+        self.strategy = strategy
+        #: the record commit the merge ref points at (``None``: not recorded yet)
+        self.record = record
+        #: objects merged by saves during the merge (not derived from the trees)
+        self.added: list[ObjectMerge] = []
+
+    @property
+    def conflicts(self) -> list[Conflict]:
+        return [c for c in self.result.conflicts if not c.resolved]
+
+    @property
+    def parents(self) -> list[pygit2.Oid]:
+        """The parents of the commit that finishes the merge."""
+        heads = [self.head] if self.head is not None else []
+        return heads if self.kind == REBASE else heads + [self.theirs]
+
+    def add(self, om: ObjectMerge) -> None:
+        """Take the conflicts of a save that clashed during the merge."""
+        self.added.append(om)
+        self.result.objects.append(om)
+        self.result.conflicts.extend(om.conflicts)
+
+
+def conflict_key(conflict: Conflict) -> list[Any]:
+    model = conflict.model.__name__ if conflict.model is not None else None
+    return [model, conflict.id, conflict.field, list(conflict.key), conflict.kind]
+
+
+# -- writing the record -------------------------------------------------------------
+def save(ws: Workspace, state: MergeState) -> None:
+    """Record ``state`` and the staged result (one compare-and-swap of the merge ref).
+
+    A record that moved meanwhile (another process resolved) raises
+    :class:`RepositoryError`; a new record where one exists refuses: one
+    open merge per branch.
+    """
+    repo = ws.repo
+    staged = ws.stage.write()
+    sides = repo.TreeBuilder()
+    added = []
+    for n, om in enumerate(state.added):
+        files = []
+        for side, side_files in enumerate(om.files):
+            files.append({name: str(oid) for name, oid in side_files.items()})
+            for name, oid in side_files.items():
+                sides.insert(f"{n}-{side}-{name}", oid, BLOB_MODE)
+        added.append({"model": om.cls.__name__, "id": om.id, "files": files})
+    meta = {
+        "format": FORMAT,
+        "kind": state.kind,
+        "head": _hex(state.head),
+        "base": _hex(state.base),
+        "ours": _hex(state.ours),
+        "theirs": _hex(state.theirs),
+        "message": state.message,
+        "strategy": state.strategy,
+        "resolved": [conflict_key(c) for c in state.result.conflicts if c.resolved],
+        "added": added,
+    }
+    builder = repo.TreeBuilder()
+    builder.insert(RECORD_FILE, repo.create_blob(json.dumps(meta, indent=1, sort_keys=True) + "\n"),
+                   BLOB_MODE)
+    builder.insert(STAGED_FOLDER, staged, TREE_MODE)
+    builder.insert(SIDES_FOLDER, sides.write(), TREE_MODE)
+    parents: list[pygit2.Oid] = []
+    for parent in (state.head, state.ours, state.theirs, state.base):
+        if parent is not None and parent not in parents:
+            parents.append(parent)
+    sig = ws._signature(None)
+    record = repo.create_commit(None, sig, sig, f"open {state.kind} on {ws.head}", builder.write(),
+                                parents)
+    ref = merge_ref(ws.head)
+    try:
+        ws.store.move_refs([(ref, state.record, record)], f"gitmodel: {state.kind} recorded")
+    except BranchMoved:
+        if state.record is None:
+            raise RepositoryError(
+                f"another merge is open on {ws.head} ({ref}); "
+                "settle and commit it, or abort it, first"
+            ) from None
+        raise RepositoryError(
+            f"the open merge of {ws.head} was changed by another workspace meanwhile; "
+            "look at ws.conflicts again"
+        ) from None
+    state.record = record
+
+
+def drop_move(ws: Workspace, state: MergeState) -> RefMove:
+    """The ref move that deletes ``state``'s record (joined to the branch move)."""
+    return (merge_ref(ws.head), state.record, None)
+
+
+def clear(ws: Workspace, state: MergeState) -> None:
+    """Delete ``state``'s record (if it still is the one recorded)."""
+    if state.record is not None:
+        ws.store.move_refs([drop_move(ws, state)], f"gitmodel: {state.kind} closed")
+        state.record = None
+
+
+def _hex(oid: Optional[pygit2.Oid]) -> Optional[str]:
+    return str(oid) if oid is not None else None
+
+
+# -- reading the record -------------------------------------------------------------------
+def recorded(ws: Workspace) -> Optional[pygit2.Oid]:
+    """The record commit of the open merge of the calling unit's branch, if any."""
+    return ws.store.read_ref(merge_ref(ws.head))
+
+
+def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
+    """The merge recorded by commit ``record`` and its staged tree.
+
+    The conflicts are computed again from the merged commits (the merge is
+    deterministic), then marked settled as recorded; objects with conflicts
+    take their staged state, so later resolutions build on earlier ones.
+    """
+    from . import merge
+
+    repo = ws.repo
+    ref = merge_ref(ws.head)
+    commit = repo.get(record)
+    try:
+        tree = commit.tree  # type: ignore[union-attr]
+        meta = json.loads(tree[RECORD_FILE].data)  # type: ignore[union-attr]
+        staged = tree[STAGED_FOLDER]
+        tree[SIDES_FOLDER]  # keeps the blobs of ``added`` reachable; their ids are in merge.json
+        if meta.get("format") != FORMAT or not isinstance(staged, pygit2.Tree):
+            raise ValueError(f"unknown record format {meta.get('format')!r}")
+        head, base, ours, theirs = (_oid(meta[k]) for k in ("head", "base", "ours", "theirs"))
+        kind, message, strategy = meta["kind"], meta["message"], meta["strategy"]
+        resolved = {json.dumps(k) for k in meta["resolved"]}
+        added = meta["added"]
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise CorruptObject(ref, f"not a readable merge record ({exc})") from None
+    if kind == MERGE and theirs is not None:
+        from ..schema.merge import align  # the trees as merge() aligned them
+
+        (base_tree, ours_tree, theirs_tree), _dropped = align(ws, base, ours, theirs)
+    else:
+        base_tree, ours_tree, theirs_tree = (
+            repo[c].tree if c is not None else None for c in (base, ours, theirs))  # type: ignore[attr-defined]
+    result = merge.merge_trees(ws, base_tree, ours_tree, theirs_tree, strategy)
+    state = MergeState(kind, head, base, ours, theirs, message, result, strategy, record)  # type: ignore[arg-type]
+    for entry in added:
+        cls = ws.models.get(entry["model"])
+        if cls is None:
+            raise ModelNotFound(f"the open merge of {ws.head} names model {entry['model']!r}, "
+                                "which is not registered")
+        sides = tuple({n: pygit2.Oid(hex=h) for n, h in side.items()} for side in entry["files"])
+        om = merge.ObjectMerge(ws, cls, entry["id"], (None, None, None), sides)  # type: ignore[arg-type]
+        om.run(None)
+        state.add(om)
+    for om in result.objects:
+        if om.conflicts:
+            files = ch.object_files(staged, om.cls, om.id)
+            path = om.cls._meta.get_data_path(om.id)  # type: ignore[attr-defined]
+            stored = codec.stored_fields(ws, om.cls, path, files[om.data]) if om.data in files else None
+            om.result = dict(stored) if stored is not None else None
+            om.result_files = {k: v for k, v in files.items() if k != om.data}
+    for conflict in result.conflicts:
+        if json.dumps(conflict_key(conflict)) in resolved:
+            conflict.resolved = True
+    return state, staged
+
+
+def _oid(value: Optional[str]) -> Optional[pygit2.Oid]:
+    return pygit2.Oid(hex=value) if value is not None else None
+
+
+def finished_by(ws: Workspace, state: MergeState, staged: pygit2.Tree,
+                branch: Optional[pygit2.Oid]) -> bool:
+    """True if the branch already holds the result of ``state`` (a process
+    died between moving the branch and dropping the record)."""
+    if branch is None or branch == state.head:
+        return False
+    commit = ws.repo.get(branch)
+    return (isinstance(commit, pygit2.Commit) and commit.parent_ids == state.parents
+            and commit.tree_id == staged.id)
