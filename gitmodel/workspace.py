@@ -440,6 +440,10 @@ class Workspace:
         author_sig = self._signature(author)
         committer_sig = self._signature(committer, "committer") if committer else author_sig
         unit = self._unit
+        if unit.merge is None and not unit.has_changes() and self.merging:
+            from .versions import merge
+
+            merge.join(self)  # an open merge kept by another workspace: finish it here
         if unit.merge is not None:
             from .versions import merge
 
@@ -538,6 +542,7 @@ class Workspace:
     def _commit_of(self, treeish: Optional[Treeish], action: str) -> pygit2.Commit:
         """The commit ``treeish`` names (default: the one this unit of work is on)."""
         if treeish is None:
+            self._unit.follow()  # a clean unit is on the branch's latest commit
             if self._start is None:
                 raise RepositoryError(f"{self.head} has no commits to {action}")
             return self.repo[self._start]  # type: ignore[return-value]

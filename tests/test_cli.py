@@ -147,14 +147,15 @@ def test_without_click_the_module_says_which_extra_to_install(tmp_path):
     assert opened.stdout.strip() == "False"  # the admin opens repositories without the cli extra
 
 
-def test_serve_without_the_web_module_names_the_web_extra():
+def test_serve_is_the_web_admin_or_names_the_web_extra():
     try:
         import gitmodel.web.command  # noqa: F401
     except ImportError:
         done = gm("serve")
         assert done.returncode == 2 and "pip install 'gitmodel[web]'" in done.stderr
     else:
-        pytest.skip("the web admin is installed")
+        done = gm("serve", "--help")
+        assert done.returncode == 0 and "--host" in done.stdout and "--port" in done.stdout
 
 
 # -- reading -------------------------------------------------------------------------
@@ -275,10 +276,25 @@ def test_merge_that_conflicts_stops_with_exit_code_7_and_changes_nothing(store):
     (conflict,) = report["conflicts"]
     assert (conflict["model"], conflict["id"], conflict["field"]) == ("Page", "home", "title")
     assert (conflict["base"], conflict["ours"], conflict["theirs"]) == ("Welcome", "Our title", "Their title")
-    assert refs(store.path) == before
+    # the branches stay where they were; the open merge is kept in the repository
+    after = refs(store.path).splitlines()
+    assert [line for line in after if not line.startswith("refs/gitmodel/merge/")] == before.splitlines()
+    assert any(line.startswith("refs/gitmodel/merge/master ") for line in after)
     fsck(store.path)
-    theirs = store.json("merge", "feature", "--strategy", "theirs")
-    assert theirs["commit"] == store.head() and store.json("show", "Page", "home")["title"] == "Their title"
+    # so another process can list, resolve and finish it
+    listed = store.run("conflicts", "--json")
+    assert listed.returncode == 7, listed.stderr  # conflicts still open
+    assert [(c["model"], c["id"], c["field"]) for c in json.loads(listed.stdout)["conflicts"]] == [
+        ("Page", "home", "title")]
+    resolved = store.run("resolve", "Page", "home", "title", "--theirs")
+    assert resolved.returncode == 0, resolved.stderr
+    finished = store.run("merge", "--continue")
+    assert finished.returncode == 0, finished.stderr
+    assert not any(line.startswith("refs/gitmodel/merge/") for line in refs(store.path).splitlines())
+    assert store.json("show", "Page", "home")["title"] == "Their title"
+    fsck(store.path)
+    again = store.json("merge", "feature")
+    assert again["up_to_date"] and again["commit"] is None
 
 
 def test_merge_continue_and_abort_need_an_open_merge(store):

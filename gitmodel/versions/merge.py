@@ -543,8 +543,11 @@ def resolve(ws: Workspace, conflict: Conflict, choice: Any = _MISSING, value: An
             raise
 
 
-def _owner_state(om: ObjectMerge) -> tuple[Any, Any]:
-    return (dict(om.result) if om.result is not None else None, dict(om.result_files))
+def _owner_state(owner: Any) -> Optional[tuple[Any, Any]]:
+    """What resolving may change in an object merge (other owners keep their own)."""
+    if not isinstance(owner, ObjectMerge):
+        return None
+    return (dict(owner.result) if owner.result is not None else None, dict(owner.result_files))
 
 
 def _resolve(ws: Workspace, conflict: Conflict, choice: Any, literal: bool) -> None:
