@@ -519,3 +519,25 @@ def test_webapp_bench_runs_and_checks_every_commit(tmp_path):
     for row in rows.values():  # requests/s, ok, refused, commits, counter
         assert row[3:] == ["60", "0", "60", "60"]
     assert "threaded / single" in out.stdout
+
+
+def test_a_tag_made_after_another_thread_committed_names_that_commit(bare_repo_path, run_git):
+    ws = Workspace(bare_repo_path)
+
+    class Note(ws.GitModel):
+        slug = fields.SlugField(id=True)
+        text = fields.CharField()
+
+    Note(slug="first", text="one").save(commit=True)
+
+    def request() -> None:
+        with ws.commit_on_success("a request's edit"):
+            Note(slug="second", text="two").save()
+
+    worker = threading.Thread(target=request)
+    worker.start()
+    worker.join()
+    tagged = ws.create_tag("published")
+    assert tagged == ws.branch.oid
+    assert run_git(bare_repo_path, "rev-parse", "published^{commit}").strip() == str(tagged)
+    assert [n.slug for n in Note.all(treeish="published").order_by("slug")] == ["first", "second"]
