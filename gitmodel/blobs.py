@@ -24,7 +24,7 @@ from .validation import id_problem
 if TYPE_CHECKING:
     from .fields import Field
     from .models import GitModel
-    from .options import ModelOptions
+    from .schema.options import ModelOptions
     from .workspace import Workspace
 
 __all__ = ["BlobFile", "open_blob", "blob_info"]

@@ -162,7 +162,7 @@ class RelationMixin:
         return self.to_model.get(object_id, treeish=getattr(instance, "_read_at", None))
 
 
-_RELATED_MESSAGES = {
+_RELATED_MESSAGES: dict[str, str] = {
     "invalid_related": "must be a {model} instance or id",
     "wrong_model": "must be a {model} instance or id, not a {given} instance",
     "invalid_related_id": "must be a valid {model} id: {reason}",

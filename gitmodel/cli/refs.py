@@ -8,7 +8,7 @@ from typing import Any, Optional
 import click
 
 from ..exceptions import RepositoryError
-from ..merge import Conflict
+from ..versions.merge import Conflict
 from ..workspace import Workspace
 from .context import CliState, get_model
 from .errors import CONFLICT

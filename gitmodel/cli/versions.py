@@ -9,7 +9,7 @@ import click
 import pygit2
 from pygit2.enums import SortMode
 
-from ..changes import ObjectChange
+from ..versions.changes import ObjectChange
 from ..exceptions import ReferenceNotFound
 from ..workspace import Workspace
 from .context import CliState, get_model

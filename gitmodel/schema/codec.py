@@ -151,7 +151,7 @@ def load(
         raise CorruptObject(
             path, f"holds {cls.__name__} id {obj._stored_id!r}, which belongs at {expected!r}"
         )
-    obj._read_at = tree  # related objects are read in the same tree
+    obj._read_at = tree  # type: ignore[attr-defined]  # related objects are read in the same tree
     if opts.blob_fields:
         obj._blob_oids = {}
         for field in opts.blob_fields:
