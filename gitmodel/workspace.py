@@ -471,14 +471,8 @@ class Workspace:
             )
         return hooks  # type: ignore[no-any-return]
 
-    def _move_branch(
-        self,
-        commit_id: pygit2.Oid,
-        message: str,
-        expected: Any = _NO_CHOICE,
-        reflog: Optional[str] = None,
-        also: Any = (),
-    ) -> None:
+    def _move_branch(self, commit_id: pygit2.Oid, message: str, expected: Any = _NO_CHOICE,
+                     reflog: Optional[str] = None, also: Any = ()) -> None:
         """Point the branch at ``commit_id`` if it still is at ``expected``
         (default: where this unit of work started); else raise ``BranchMoved``.
 
@@ -490,23 +484,7 @@ class Workspace:
             expected = self._start
         summary = message.splitlines()[0] if message else ""
         moves = [(self.head, expected, commit_id), *also]
-        checkout = worktree.prepare(self, expected, commit_id)  # raises if it would clobber
-        if checkout is None:
-            self.store.move_refs(moves, reflog or f"commit: {summary}")
-            return
-        try:
-            self.store.move_refs(moves, reflog or f"commit: {summary}")
-            checkout.apply()
-        finally:
-            checkout.release()
-
-    def _move_branch_matching(
-        self, commit_id: pygit2.Oid, log_message: str, expected: Any = _NO_CHOICE
-    ) -> None:
-        """One compare-and-swap without ref transactions (pygit2 < 1.19)."""
-        if expected is _NO_CHOICE:
-            expected = self._start
-        git_refs._swap_matching(self.repo, self.head, expected, commit_id, log_message)
+        worktree.move_branch(self, moves, reflog or f"commit: {summary}")
 
     @contextmanager
     def commit_on_success(

@@ -32,7 +32,7 @@ import errno
 import os
 import stat
 import time
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import pygit2
 
@@ -95,6 +95,21 @@ def checked_out(repo: pygit2.Repository, ref_name: str) -> bool:
         and head.type == pygit2.enums.ReferenceType.SYMBOLIC
         and head.target == ref_name
     )
+
+
+def move_branch(ws: Workspace, moves: list[Any], reflog: str) -> None:
+    """Make the ref ``moves`` (the first one is ``ws.head``'s) in one step,
+    keeping git's index and work tree in step when the branch is checked out."""
+    _head, old, new = moves[0]
+    checkout = prepare(ws, old, new)  # raises if it would clobber local changes
+    if checkout is None:
+        ws.store.move_refs(moves, reflog)
+        return
+    try:
+        ws.store.move_refs(moves, reflog)
+        checkout.apply()
+    finally:
+        checkout.release()
 
 
 def prepare(

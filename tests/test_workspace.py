@@ -19,6 +19,7 @@ from gitmodel.exceptions import (
     RepositoryError,
     RepositoryNotFound,
 )
+from gitmodel.git import refs as git_refs
 from gitmodel.workspace import Branch, Workspace
 
 
@@ -282,7 +283,7 @@ def test_stale_reference_cannot_be_moved(ws: Workspace) -> None:
         stale.set_target(first, "should not move")
     assert ws.repo.references["refs/heads/master"].target == theirs
     with pytest.raises(RepositoryError, match="moved"):
-        ws._move_branch_matching(first, "commit: stale")  # the fallback path refuses too
+        git_refs._swap_matching(ws.repo, ws.head, first, first, "commit: stale")  # the fallback path refuses too
     assert ws.repo.references["refs/heads/master"].target == theirs
 
 
