@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any, Optional, Union
 import pygit2
 
 from .exceptions import ValidationError
-from .git.tree import BLOB_MODE
+from .git.tree import BLOB_MODE, tree_entry
 from .validation import id_problem
 
 if TYPE_CHECKING:
@@ -112,11 +112,11 @@ def find(ws: Workspace, opts: ModelOptions, object_id: Any, field: Field[Any],
     """The stored value of ``field``: a blob id, a ``BlobFile`` (named), or ``None``."""
     path = opts.get_blob_path(object_id, field)
     view = ws.stage if tree is None else None
-    entry = view.lookup(path) if view is not None else _tree_entry(tree, path)
+    entry = view.lookup(path) if view is not None else tree_entry(tree, path)
     if entry is not None or opts._custom_data_path is not None:
         return entry[0] if entry else None
     folder = f"{opts.get_object_folder(object_id)}/{field.name}"
-    found = view.lookup(folder) if view is not None else _tree_entry(tree, folder)
+    found = view.lookup(folder) if view is not None else tree_entry(tree, folder)
     if found is None or found[1] != int(pygit2.enums.FileMode.TREE):
         return None
     files = [(obj.name, obj.id) for obj in ws.repo[found[0]] if obj.type_str == "blob"]  # type: ignore[attr-defined]
@@ -124,16 +124,6 @@ def find(ws: Workspace, opts: ModelOptions, object_id: Any, field: Field[Any],
         return None
     name, oid = files[0]
     return BlobFile(oid, name=name)
-
-
-def _tree_entry(tree: Optional[pygit2.Tree], path: str) -> Optional[tuple[pygit2.Oid, int]]:
-    if tree is None:
-        return None
-    try:
-        obj = tree[path]
-    except KeyError:
-        return None
-    return (obj.id, obj.filemode)  # type: ignore[attr-defined]
 
 
 def read(ws: Workspace, value: Any) -> Optional[io.BytesIO]:

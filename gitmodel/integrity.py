@@ -19,6 +19,7 @@ import pygit2
 
 from .versions import changes as ch
 from .exceptions import IntegrityError, RepositoryError
+from .git.tree import tree_entry
 from .versions.merge import CHOICES, Conflict
 from .relations import check_targets, referrers, relation_fields
 
@@ -63,7 +64,7 @@ class _ObjectChoice:
             tree = self.trees[{"base": 0, "ours": 1, "theirs": 2}[choice]]
             assert conflict.model is not None
             folder = conflict.model._meta.get_object_folder(conflict.id)  # type: ignore[attr-defined]
-            self._edits[folder] = ch.path_entry(tree, folder) if tree is not None else None
+            self._edits[folder] = tree_entry(tree, folder)
         conflict.resolved = True
 
     def edits(self) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from .exceptions import (
     ValidationError,
 )
 from .fields import NOT_PROVIDED, Field
-from .git.tree import BLOB_MODE
+from .git.tree import BLOB_MODE, tree_entry
 from .objects import commit_of
 from .schema import codec
 from .schema.options import ModelOptions, check_field_name
@@ -527,10 +527,10 @@ class GitModel(metaclass=ModelBase):
             tree = None
         else:
             tree = ws.resolve_tree(treeish)
-            entry = codec.tree_lookup(tree, path)
+            entry = tree_entry(tree, path)
             if entry is None and opts.previous_names:  # a commit from before a RenameModel
                 for old_path in (opts.folder_path_of(name, path) for name in opts.previous_names):
-                    entry = codec.tree_lookup(tree, old_path)
+                    entry = tree_entry(tree, old_path)
                     if entry is not None:
                         path = old_path
                         break

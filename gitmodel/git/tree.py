@@ -434,3 +434,17 @@ class _Exact:
 
 def _reported(match: Callable[[str], bool], name: str) -> bool:
     return isinstance(match, _Exact) and name == match.name
+
+
+def tree_entry(tree: Optional[pygit2.Tree], path: str) -> Optional[tuple[pygit2.Oid, int]]:
+    """``(id, mode)`` at ``path`` in ``tree``, or ``None`` (also for no tree);
+    a tree on the way that cannot be read is :class:`CorruptObject`."""
+    if tree is None:
+        return None
+    try:
+        obj = tree[path]
+    except KeyError:
+        return None
+    except pygit2.GitError as exc:
+        raise CorruptObject(path, f"a tree on this path cannot be read ({exc})") from None
+    return (obj.id, obj.filemode)  # type: ignore[attr-defined]

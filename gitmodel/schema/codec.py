@@ -15,6 +15,7 @@ import pygit2
 
 from .. import blobs as blob_files
 from ..exceptions import CorruptObject, StoredValueMismatch, ValidationError
+from ..git.tree import tree_entry
 from ..serializers import json as json_format
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ def load(
         obj._blob_oids = {}
         for field in opts.blob_fields:
             blob_path = opts.get_blob_path(obj._stored_id, field)  # type: ignore[arg-type]
-            entry = ws.stage.lookup(blob_path) if tree is None else tree_lookup(tree, blob_path)
+            entry = ws.stage.lookup(blob_path) if tree is None else tree_entry(tree, blob_path)
             obj._blob_oids[field.name] = entry[0] if entry else None
             # a named file (gitmodel.blobs) sits in a folder of its own
             obj._data[field.name] = entry[0] if entry else blob_files.find(ws, opts, obj._stored_id, field, tree)
@@ -171,17 +172,6 @@ def copy_data(data: dict[str, Any], mutable_fields: list[Field[Any]]) -> dict[st
         if name in out:
             out[name] = field.copy_value(out[name])
     return out
-
-
-def tree_lookup(tree: pygit2.Tree, path: str) -> Optional[tuple[pygit2.Oid, int]]:
-    """``(id, mode)`` at ``path`` in ``tree``, or ``None``."""
-    try:
-        obj = tree[path]
-    except KeyError:
-        return None
-    except pygit2.GitError as exc:
-        raise CorruptObject(path, f"a tree on this path cannot be read ({exc})") from None
-    return (obj.id, obj.filemode)  # type: ignore[attr-defined]
 
 
 def _expected_path(opts: Any, object_id: Any) -> Optional[str]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import pygit2
 
 from ..git.diff import Delta, FileEntry, tree_deltas
+from ..git.tree import tree_entry
 from ..schema import codec
 
 if TYPE_CHECKING:
@@ -216,16 +217,6 @@ def object_files(tree: Optional[pygit2.Tree], cls: type, object_id: str) -> File
     return files
 
 
-def path_entry(tree: Optional[pygit2.Tree], path: str) -> Optional[tuple[pygit2.Oid, int]]:
-    if tree is None:
-        return None
-    try:
-        obj = tree[path]
-    except KeyError:
-        return None
-    return (obj.id, obj.filemode)  # type: ignore[attr-defined]
-
-
 # -- decoding --------------------------------------------------------------------
 def load(ws: Workspace, cls: type, object_id: str, files: Files, tree: Optional[pygit2.Tree]) -> Optional[GitModel]:
     """The object as stored in ``files``/``tree``, or ``None`` if it has no data file."""
@@ -308,7 +299,7 @@ def changes_between(ws: Workspace, old: Optional[pygit2.Tree], new: Optional[pyg
     out: list[Change] = []
     for (cls, ident), _names in sorted(changed_keys(ws, old, new).items(), key=_key_order):
         if cls is None:
-            a, b = path_entry(old, ident), path_entry(new, ident)
+            a, b = tree_entry(old, ident), tree_entry(new, ident)
             if a == b:
                 continue
             kind = ADDED if a is None else DELETED if b is None else MODIFIED

@@ -27,7 +27,7 @@ from ..exceptions import (
 )
 from ..git.diff import tree_deltas
 from ..schema import codec
-from ..git.tree import BLOB_MODE
+from ..git.tree import BLOB_MODE, tree_entry
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -387,7 +387,7 @@ def reset(ws: Workspace, targets: Optional[Iterable[Any]] = None) -> None:
             return
         if isinstance(targets, (str, bytes)) or hasattr(targets, "_meta"):
             targets = [targets]
-        unit.write_all((path, ch.path_entry(base, path)) for path in _target_paths(targets))  # type: ignore[arg-type]
+        unit.write_all((path, tree_entry(base, path)) for path in _target_paths(targets))  # type: ignore[arg-type]
 
 
 def _target_paths(targets: Iterable[Any]) -> list[str]:

@@ -28,7 +28,7 @@ from ..listfield import ElementConflict
 from ..schema import codec
 from ..serializers import json as json_format
 from .openmerge import MERGE, REBASE, MergeState
-from ..git.tree import TREE_MODE, StagingTree
+from ..git.tree import TREE_MODE, StagingTree, tree_entry
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -382,7 +382,7 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
                 out.edits[path] = new
             continue
         if cls is None:
-            _merge_entry(out, ident, [ch.path_entry(t, ident) for t in trees], strategy)
+            _merge_entry(out, ident, [tree_entry(t, ident) for t in trees], strategy)
             continue
         (base_dir, theirs_dir), (_, ours_dir) = other[key]["/"], mine[key]["/"]
         entries = [ch.folder_entries(ws.repo, d[0] if d else None) for d in (base_dir, ours_dir, theirs_dir)]
