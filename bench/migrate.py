@@ -5,7 +5,9 @@ baseline), then, on a branch, applies one migration that renames one field
 and converts another's type (``RenameField`` + ``AlterField`` with a
 converter) as one commit (timed, with its peak memory). Then 1% of the
 objects are edited on master in the old shape and the migrated branch is
-merged back (timed: it should follow the edits, not the store). Each phase
+merged back (timed: it should follow the edits, not the store), beside the
+raw baseline of a merge of the same edits without a migration (a branch
+that edited one object, merged into a copy of the same master). Each phase
 runs in its own process, so each peak memory is its own.
 
     python bench/migrate.py                 # 10,000 objects, well under a minute
@@ -30,7 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import pygit2  # noqa: E402
 
 from gitmodel import Workspace, fields  # noqa: E402
-from gitmodel.migrations import AlterField, Migration, RenameField  # noqa: E402
+from gitmodel.migrations import AlterField, Migration, RenameField, load  # noqa: E402
 
 AUTHOR = ("bench", "bench@example.com")
 
@@ -77,17 +79,23 @@ def phase_migrate(path: str, n: int) -> dict[str, float]:
     return {"seconds": seconds, "peak_mb": peak_mb()}
 
 
-def phase_merge(path: str, n: int) -> dict[str, float]:
+def phase_merge(path: str, n: int, branch: str = "migrated") -> dict[str, float]:
+    load(MIGRATION)  # the application's migrations: the converter replays on master's edits
     ws = Workspace(path, author=AUTHOR)
     old_page(ws)
     start = time.perf_counter()
-    result = ws.merge("migrated")
+    result = ws.merge(branch)
     seconds = time.perf_counter() - start
     assert result.commit is not None and not result.conflicts
     return {"seconds": seconds, "peak_mb": peak_mb()}
 
 
-PHASES = {"bulk": phase_bulk, "migrate": phase_migrate, "merge": phase_merge}
+def phase_plain_merge(path: str, n: int) -> dict[str, float]:
+    return phase_merge(path, n, "plain")
+
+
+PHASES = {"bulk": phase_bulk, "migrate": phase_migrate, "merge": phase_merge,
+          "plain_merge": phase_plain_merge}
 
 
 def run_phase(name: str, path: str, n: int) -> dict[str, float]:
@@ -107,6 +115,16 @@ def edit_master(path: str, n: int, percent: float) -> int:
     return len(pages)
 
 
+def plain_branch(path: str, base: pygit2.Oid) -> None:
+    """A branch from ``base`` that edited one object, without a migration."""
+    ws = Workspace(path, author=AUTHOR)
+    ws.repo.branches.create("plain", ws.repo[base])
+    other = Workspace(path, "plain", author=AUTHOR)
+    page = old_page(other).get("page-000000")
+    page.title = "edited without a migration"
+    page.save(commit=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000, help="objects in the store")
@@ -123,19 +141,25 @@ def main() -> None:
     try:
         pygit2.init_repository(path, bare=True)
         bulk = run_phase("bulk", path, args.n)
-        Workspace(path).create_branch("migrated")
+        stored = Workspace(path).create_branch("migrated").oid
         migrate = run_phase("migrate", path, args.n)
         edited = edit_master(path, args.n, args.percent)
+        plain_branch(path, stored)
+        shutil.copytree(path, path + "-plain")
+        plain = run_phase("plain_merge", path + "-plain", args.n)
         merge = run_phase("merge", path, args.n)
     finally:
         shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(path + "-plain", ignore_errors=True)
     ratio = migrate["seconds"] / bulk["seconds"]
     print(f"store: {args.n} objects; migration: RenameField + AlterField(convert=int), one commit")
     print(f"  Model.bulk_save(N) + commit      {bulk['seconds']:8.2f} s   peak {bulk['peak_mb']:7.1f} MB")
     print(f"  ws.migrate() on a branch         {migrate['seconds']:8.2f} s   peak "
           f"{migrate['peak_mb']:7.1f} MB   ({ratio:.2f}x bulk_save; target <= 1.5x, < 500 MB)")
-    print(f"  merge back after {edited} old-shape edits {merge['seconds'] * 1000:8.1f} ms  "
-          f"({merge['seconds'] * 1e6 / edited:.0f} us per edit)")
+    print(f"  merge of {edited} edits, no migration {plain['seconds'] * 1000:8.1f} ms   (the raw baseline)")
+    print(f"  merge back after {edited} old-shape edits {merge['seconds'] * 1000:8.1f} ms   "
+          f"({merge['seconds'] / plain['seconds']:.2f}x the baseline; "
+          f"{(merge['seconds'] - plain['seconds']) * 1e6 / edited:.0f} us more per edit)")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ __all__ = [
     "RunPython",
     "Migration",
     "load",
+    "known",
     "applied",
     "migrate",
     "make_migration",
@@ -347,9 +348,32 @@ class Migration:
         return f"<Migration {self.name}>"
 
 
+#: record blob id -> a migration this process loaded: its functions
+#: (``RunPython``, ``AddField(value=)``, ``AlterField(convert=)``) replay on
+#: the other side's edits when a migrated branch is merged
+_LOADED: dict[pygit2.Oid, Migration] = {}
+
+
+def known(record_id: pygit2.Oid) -> Optional[Migration]:
+    """The loaded migration whose record (``.gitmodel/migrations/<name>.json``)
+    has blob id ``record_id``, if this process loaded it (:func:`load`,
+    ``ws.migrate``). Only the application's own migrations are ever run:
+    the repository names a record, never code."""
+    return _LOADED.get(record_id)
+
+
 def load(source: Any) -> list[Migration]:
     """The migrations in ``source``: a :class:`Migration`, a migration module
-    (or its dotted name), a package of them (in name order) or a list."""
+    (or its dotted name), a package of them (in name order) or a list.
+
+    Each is remembered for merges (see :func:`known`)."""
+    found = _load(source)
+    for migration in found:
+        _LOADED[pygit2.hash(migration.record())] = migration
+    return found
+
+
+def _load(source: Any) -> list[Migration]:
     if isinstance(source, Migration):
         return [source]
     if isinstance(source, str):
@@ -361,7 +385,7 @@ def load(source: Any) -> list[Migration]:
         if hasattr(source, "__path__"):
             names = sorted(m.name for m in pkgutil.iter_modules(source.__path__)
                            if not m.name.startswith("_"))
-            return [m for n in names for m in load(f"{source.__name__}.{n}")]
+            return [m for n in names for m in _load(f"{source.__name__}.{n}")]
         name = source.__name__.rsplit(".", 1)[-1]
         klass = getattr(source, "Migration", None)
         if isinstance(klass, type) and issubclass(klass, Migration):
@@ -372,7 +396,7 @@ def load(source: Any) -> list[Migration]:
     if isinstance(source, type) and issubclass(source, Migration):
         return [source(source.name or source.__module__.rsplit(".", 1)[-1])]
     if isinstance(source, Iterable):
-        return [m for item in source for m in load(item)]
+        return [m for item in source for m in _load(item)]
     raise MigrationError(f"not a migration: {source!r}")
 
 

@@ -355,6 +355,8 @@ class TreeMerge:
     edits: dict[str, Optional[Entry]] = dc_field(default_factory=dict)
     objects: list[ObjectMerge] = dc_field(default_factory=list)
     conflicts: list[Conflict] = dc_field(default_factory=list)
+    #: the objects (and raw paths) either side changed, if they were listed
+    changed: Optional[set[ch.Key]] = None
 
     def staged(self) -> Iterator[tuple[str, Optional[Entry]]]:
         """``(path, entry or None)`` that put the merged state on top of ``ours``."""
@@ -368,11 +370,13 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
     """Merge ``theirs`` into ``ours`` against ``base``; nothing is staged yet."""
     if strategy not in (None, "ours", "theirs"):
         raise ValueError(f"unknown merge strategy {strategy!r}: use 'ours' or 'theirs'")
+    if base is not None and theirs is not None and base.id == theirs.id:
+        return TreeMerge()  # nothing changed on their side: ours is the result
     layout = ch.Layout(ws)
     cache: dict[pygit2.Oid, set[bytes]] = {}
-    mine = ch.changed_keys(ws, base, ours, layout, cache, folders=True)
     other = ch.changed_keys(ws, base, theirs, layout, cache, folders=True)
-    out = TreeMerge()
+    mine = ch.changed_keys(ws, base, ours, layout, cache, folders=True)
+    out = TreeMerge(changed=set(mine) | set(other))
     trees = (base, ours, theirs)
     for key in sorted(other, key=lambda k: ("" if k[0] is None else k[0].__name__, k[1])):
         cls, ident = key
