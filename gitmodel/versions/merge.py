@@ -386,7 +386,13 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
                 out.edits[path] = new
             continue
         if cls is None:
-            _merge_entry(out, ident, [tree_entry(t, ident) for t in trees], strategy)
+            found = [tree_entry(t, ident) for t in trees]
+            if found[1] is not None and found[2] is not None and _is_schema(ident):
+                from .schemas import merge_schema_file  # field by field, not as text
+
+                merge_schema_file(ws, out, ident, trees, found, strategy)
+                continue
+            _merge_entry(out, ident, found, strategy)
             continue
         (base_dir, theirs_dir), (_, ours_dir) = other[key]["/"], mine[key]["/"]
         entries = [ch.folder_entries(ws.repo, d[0] if d else None) for d in (base_dir, ours_dir, theirs_dir)]
@@ -403,6 +409,10 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
         out.conflicts.extend(om.conflicts)
     out.conflicts = [c for c in out.conflicts if not c.resolved]
     return out
+
+
+def _is_schema(path: str) -> bool:
+    return path.startswith(".gitmodel/schema/") and path.endswith(".json") and path.count("/") == 2
 
 
 def _merge_entry(out: TreeMerge, path: str, entries: list[Optional[Entry]], strategy: Optional[str]) -> None:
