@@ -27,6 +27,7 @@ from ..exceptions import (
 )
 from ..git.diff import tree_deltas
 from ..schema import codec
+from ..schema.renames import previous_folders
 from ..git.tree import BLOB_MODE, tree_entry
 
 if TYPE_CHECKING:
@@ -149,10 +150,12 @@ def object_history(
     repo = ws.repo
     folder, data, blobs = ch.object_paths(cls, object_id)
     state: Union[_PathState, _FirstState] = _PathState(repo, folder, (data, *blobs.values()))
-    if opts.previous_names and opts._custom_data_path is None:  # followed across a RenameModel
-        state = _FirstState([_PathState(repo, folder, (data, *blobs.values()))] + [_PathState(repo, opts.folder_path_of(name, folder),
-                                                  (data, *blobs.values()))
-                                       for name in opts.previous_names])
+    earlier = previous_folders(ws, cls)
+    if earlier:  # followed across a RenameModel: its folders before
+        names = (data, *blobs.values())
+        below = folder[len(opts.folder):]
+        state = _FirstState([_PathState(repo, folder, names)]
+                            + [_PathState(repo, old + below, names) for old in earlier])
     by_commit: dict[pygit2.Oid, State] = {}
 
     def commit_state(commit_id: pygit2.Oid) -> State:
