@@ -17,6 +17,7 @@ from gitmodel.migrations import (
     Migration,
     RemoveField,
     RenameField,
+    RenameModel,
     RunPython,
     applied,
 )
@@ -387,3 +388,31 @@ def test_a_schema_merge_with_a_strategy_takes_that_side(ws: Workspace) -> None:
     assert result.commit is not None and not result.conflicts
     schema = merger.schemas()["Page"]
     assert schema.fields["views"].type == "IntegerField" and "score" in schema.fields
+
+
+def test_old_shape_edits_follow_a_renamed_model_into_its_new_folder(ws: Workspace, run_git) -> None:
+    Page = old_page(ws)
+    Page.bulk_save([Page(slug=s, headline=f"h-{s}") for s in "abc"], commit=True, message="pages")
+    ws.create_branch("renamed")
+    ws.migrate(Migration("0001_article", [RenameModel("Page", "Article")]), branch="renamed")
+    a = Page.get("a")
+    a.headline = "edited as a page"
+    a.save()
+    Page.get("b").delete()
+    Page(slug="d", headline="new page").save()
+    ws.commit("page edits")
+    result = Workspace(ws.path).merge("renamed")
+    assert result.commit is not None and not result.conflicts
+    listing = run_git(ws.path, "ls-tree", "-r", "--name-only", "master").split()
+    assert sorted(p for p in listing if not p.startswith(".gitmodel")) == [
+        "article/a/data.json", "article/c/data.json", "article/d/data.json"]
+    assert stored(run_git, ws, "master:article/a/data.json")["headline"] == "edited as a page"
+    assert json.loads(run_git(ws.path, "show", "master:article/d/data.json"))["model"] == "Article"
+    Article = type("Article", (Workspace(ws.path).GitModel,), {
+        "__module__": __name__, "slug": fields.SlugField(id=True),
+        "headline": fields.CharField(required=False), "obsolete": fields.CharField(required=False),
+        "views": fields.IntegerField(default=0)})
+    assert Article.get("a").headline == "edited as a page"
+    assert [v.commit.message for v in Article.history("a")] == [  # back to when it was a page
+        "page edits", "Migrate: 0001_article", "pages"]
+    run_git(ws.path, "fsck", "--strict")
