@@ -416,3 +416,24 @@ def test_old_shape_edits_follow_a_renamed_model_into_its_new_folder(ws: Workspac
     assert [v.commit.message for v in Article.history("a")] == [  # back to when it was a page
         "page edits", "Migrate: 0001_article", "pages"]
     run_git(ws.path, "fsck", "--strict")
+
+
+def test_a_refused_edit_is_dropped_when_the_migration_came_after_other_commits(ws: Workspace,
+                                                                             run_git) -> None:
+    Page = rated_page(ws)
+    Page.bulk_save([Page(slug=s, headline=s, rating="3") for s in "ab"], commit=True)
+    ws.create_branch("code")
+    branch = Workspace(ws.path, "code")
+    on_branch = rated_page(branch).get("a")
+    on_branch.headline = "edited first"
+    on_branch.save(commit=True)  # the migration is not right on the merge base
+    branch.migrate(CODE_MIGRATION)
+    b = Page.get("b")
+    b.rating = "not a number"
+    b.save(commit=True)
+    result = Workspace(ws.path).merge("code")
+    assert not result.conflicts and result.commit is not None
+    assert len(result.dropped_edits) == 1 and result.dropped_edits[0].startswith("Page 'b'")
+    assert stored(run_git, ws, "master:page/b/data.json") == {
+        "slug": "b", "headline": "B", "length": 1, "rating": 3}
+    assert stored(run_git, ws, "master:page/a/data.json")["headline"] == "EDITED FIRST"

@@ -173,6 +173,9 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
                         for which, entry in (("base", data[0]), (label, data[1]))}
             migrated_versions = _forwards(versions, ops, object_id, end.model, label, notes)
             if migrated_versions is None:  # the edit cannot take the new shape: dropped
+                if landing is None:  # the side keeps the base version: the migrated one wins
+                    path = f"{schema.object_folder(object_id)}/{schema.data_filename}"
+                    _stage_entry(stages[label], path, data[0])
                 continue
             if landing is not None:
                 _land(ws, writer, stages[label], landed, end, object_id,
