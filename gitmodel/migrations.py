@@ -25,6 +25,11 @@ Operations work on the stored JSON values and the stored schema, not on the
 application's classes, so a migration written today still applies to a
 branch that is years behind. :func:`make_migration` writes the module for
 the difference between a class and its stored schema.
+
+Merging a migrated branch with one that edited data in the old shape passes
+those edits through the migrations (:mod:`gitmodel.schema.merge`); the
+functions of an operation are the application's, so the process must have
+loaded the migrations (``ws.migrate`` or :func:`load` does).
 """
 
 from __future__ import annotations

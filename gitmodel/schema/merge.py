@@ -2,13 +2,17 @@
 
 When one side of a merge applied migrations the other has not, the objects
 the other side changed since the merge base are passed through those
-migrations' recorded operations -- in the base and in that side alike --
-before the usual field-by-field merge. An edit to a renamed field lands on
-its new name, an object of a moved folder in the new folder; an edit to a
-field a migration removed is reported in ``MergeResult.dropped_edits``.
-Only the changed objects are read, so the cost follows the edits, not the
-store. Both sides having applied different migrations leaves the schema
-files to clash: a schema conflict, listed and resolved like any other.
+migrations' operations -- in the base and in that side alike -- before the
+usual field-by-field merge. An edit to a renamed field lands on its new
+name, an object of a moved folder in the new folder; an edit to a field a
+migration removed, or one a converter refuses, is reported in
+``MergeResult.dropped_edits``. Operations with functions (``RunPython``,
+``AddField(value=)``, ``AlterField(convert=)``) run as the application's
+own migration, which this process must have loaded
+(:func:`gitmodel.migrations.known`); without it the merge is refused.
+Only the changed objects are read, and written into one pack, so the cost
+follows the edits, not the store. Both sides having applied migrations of
+their own merge schema files field by field (:mod:`gitmodel.versions.schemas`).
 """
 
 from __future__ import annotations
