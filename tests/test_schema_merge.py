@@ -437,3 +437,23 @@ def test_a_refused_edit_is_dropped_when_the_migration_came_after_other_commits(w
     assert stored(run_git, ws, "master:page/b/data.json") == {
         "slug": "b", "headline": "B", "length": 1, "rating": 3}
     assert stored(run_git, ws, "master:page/a/data.json")["headline"] == "EDITED FIRST"
+
+
+def test_a_field_the_old_shape_side_added_survives_the_merge(ws: Workspace, run_git) -> None:
+    Page = old_page(ws)
+    Page.bulk_save([Page(slug=s, headline=f"h-{s}") for s in "ab"], commit=True)
+    ws.create_branch("reshape")
+    ws.migrate(MIGRATION, branch="reshape")
+    live = Workspace(ws.path)  # master's application adds a field with a default meanwhile
+    Tagged = page_as(live, tags=fields.CharField(default="none"))
+    a = Tagged.get("a")
+    a.tags = "news"
+    a.save(commit=True)
+    assert "tags" in live.schemas()["Page"].fields
+    result = Workspace(ws.path).merge("reshape")
+    assert result.commit is not None and not result.conflicts
+    schema = ws.schemas("master")["Page"]
+    assert {"summary", "tags"} <= set(schema.fields) and not {"headline", "obsolete"} & set(schema.fields)
+    assert schema.fields["tags"].options["default"] == "none"
+    assert stored(run_git, ws, "master:page/a/data.json") == {
+        "slug": "a", "summary": "h-a", "views": 0, "tags": "news"}

@@ -164,6 +164,7 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
     if landing is not None:
         stages = {label: StagingTree(ws.repo, landing.tree)}
         _carry_other_edits(ws, base, side, stages[label], lineages, schemas)
+        _carry_schema_edits(ws, side, stages[label], lineages, schemas)
     for name, (schema, ops) in lineages.items():
         end = schemas[name]
         landed = _subtree(landing.tree, end.folder) if landing is not None else None
@@ -259,6 +260,37 @@ def _carry_other_edits(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, stag
                                        _entry_id(side, META_FOLDER), f"{META_FOLDER}/"):
         if path not in skipped:
             _stage_entry(stage, path, new)
+
+
+def _carry_schema_edits(ws: Workspace, side: pygit2.Tree, stage: StagingTree,
+                        lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]],
+                        schemas: dict[str, ModelSchema]) -> None:
+    """The side's own changes to a migrated model's schema (a field added
+    with a default, other options), staged onto the migrated schema: each
+    field the side changed that no operation touched."""
+    for name, (source, ops) in lineages.items():
+        path = schema_path(source.model)
+        try:
+            blob = side[path]
+        except KeyError:
+            continue
+        if not isinstance(blob, pygit2.Blob) or blob.id == pygit2.hash(source.to_json()):
+            continue
+        mine = ModelSchema.from_json(blob.data, path)
+        touched = {str(getattr(op, attr)) for _m, op in ops
+                   if isinstance(op, (AddField, RemoveField, RenameField, AlterField))
+                   for attr in ("name", "old_name", "new_name") if hasattr(op, attr)}
+        end = schemas[name]
+        fields = dict(end.fields)
+        for field in set(source.fields) | set(mine.fields):
+            if field in touched or source.fields.get(field) == mine.fields.get(field):
+                continue
+            if field in mine.fields:
+                fields[field] = mine.fields[field]
+            else:
+                fields.pop(field, None)
+        if fields != dict(end.fields):
+            stage.set(schema_path(name), ws.repo.create_blob(end.with_fields(fields).to_json()))
 
 
 def _stage_entry(stage: StagingTree, path: str, entry: Optional[tuple[pygit2.Oid, int]]) -> None:
