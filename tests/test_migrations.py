@@ -402,6 +402,10 @@ def test_changes_and_diffs_across_a_rename_show_only_what_changed(renamed) -> No
         (Article, "a", "modified", {"headline": ("h-a", "after the rename")})]
     assert Article.diff("a", old, "master").changes == {"headline": ("h-a", "after the rename")}
     assert Article.diff("b", old, "master") is None
+    restored = Article.restore("a", old)  # the page as it was, in today's folder and name
+    assert restored.headline == "h-a"
+    ws.commit("restore a")
+    assert json.loads(ws.repo.revparse_single("master:article/a/data.json").data)["model"] == "Article"
 
 
 def test_a_class_built_from_the_stored_schema_follows_the_rename(renamed) -> None:

@@ -27,6 +27,7 @@ from ..exceptions import (
 )
 from ..git.diff import tree_deltas
 from ..schema import codec
+from ..serializers import json as json_format
 from ..schema.renames import previous_folders
 from ..git.tree import BLOB_MODE, tree_entry
 
@@ -337,7 +338,7 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
     """Stage the object as it was at ``treeish`` (also a since-deleted one)."""
     opts = cls._meta  # type: ignore[attr-defined]
     object_id = opts.id_field.clean_id(object_id)
-    tree = ws.resolve_tree(treeish)
+    tree = ch.tree_of(ws, treeish)  # from before a RenameModel too
     files = ch.object_files(tree, cls, object_id)
     folder, data, blobs = ch.object_paths(cls, object_id)
     if data not in files:
@@ -345,6 +346,10 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
             f"{cls.__name__} with id {object_id!r} did not exist at {treeish!r}"
         )
     ws._require_writable()
+    model_name, stored = codec.read_stored(ws, opts.get_data_path(object_id), files[data])
+    if model_name != cls.__name__:  # stored under the model's previous name: today's
+        codec.check_model_name(cls, opts.get_data_path(object_id), model_name)
+        files[data] = ws.repo.create_blob(json_format.dumps(cls.__name__, stored))
     with ws._unit_kept():
         for name in (data, *blobs.values()):
             path = f"{folder}/{name}" if folder else name
