@@ -457,3 +457,20 @@ def test_a_field_the_old_shape_side_added_survives_the_merge(ws: Workspace, run_
     assert schema.fields["tags"].options["default"] == "none"
     assert stored(run_git, ws, "master:page/a/data.json") == {
         "slug": "a", "summary": "h-a", "views": 0, "tags": "news"}
+
+
+def test_a_schema_conflict_takes_a_record_of_ones_own(ws: Workspace) -> None:
+    merger = two_branches(
+        ws, [AlterField("Page", "views", fields.IntegerField(default=1))],
+        [AlterField("Page", "views", fields.FloatField(default=0.0))],
+        views=fields.IntegerField(default=1))
+    result = merger.merge("right")
+    [conflict] = [c for c in result.conflicts if isinstance(c, SchemaConflict)]
+    with pytest.raises(ValueError, match="a field record is a dict"):
+        merger.resolve(conflict, value="IntegerField")
+    assert not conflict.resolved
+    merger.resolve(conflict, value={"type": "IntegerField", "default": 7})
+    for rest in list(merger.conflicts):
+        merger.resolve(rest, "ours")
+    merger.commit()
+    assert merger.schemas()["Page"].fields["views"].options == {"default": 7}
