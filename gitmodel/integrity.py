@@ -76,10 +76,14 @@ def merge_violations(ws: Workspace, trees: tuple[Optional[pygit2.Tree], ...],
     """The unique and reference violations of the staged merge result, for
     the objects either side changed."""
     base, ours, theirs = trees
-    layout = ch.Layout(ws)
-    cache: dict[pygit2.Oid, set[bytes]] = {}
-    changed = set(ch.changed_keys(ws, base, ours, layout, cache, folders=True))
-    changed |= set(ch.changed_keys(ws, base, theirs, layout, cache, folders=True))
+    if not any(_has_rules(model) for model in list(ws.models.values())):
+        return []  # no unique field and no reference: nothing a merge can break
+    changed = result.changed
+    if changed is None:
+        layout = ch.Layout(ws)
+        cache: dict[pygit2.Oid, set[bytes]] = {}
+        changed = set(ch.changed_keys(ws, base, ours, layout, cache, folders=True))
+        changed |= set(ch.changed_keys(ws, base, theirs, layout, cache, folders=True))
     owner = _ObjectChoice(ws, trees)
     found: dict[tuple[str, Any, str], IntegrityConflict] = {}
 
@@ -119,6 +123,12 @@ def merge_violations(ws: Workspace, trees: tuple[Optional[pygit2.Tree], ...],
                        f"{field.to_json(value)!r} is also held by "
                        + ", ".join(f"{model.__name__} {i!r}" for i in others))
     return list(found.values())
+
+
+def _has_rules(model: Any) -> bool:
+    """True if objects of ``model`` have unique values or references to check."""
+    opts = getattr(model, "_meta", None)
+    return opts is not None and not opts.abstract and bool(opts.unique_fields or relation_fields(model))
 
 
 def _only(obj: Any, field: Any) -> Any:

@@ -25,6 +25,11 @@ Operations work on the stored JSON values and the stored schema, not on the
 application's classes, so a migration written today still applies to a
 branch that is years behind. :func:`make_migration` writes the module for
 the difference between a class and its stored schema.
+
+Merging a migrated branch with one that edited data in the old shape passes
+those edits through the migrations (:mod:`gitmodel.schema.merge`); the
+functions of an operation are the application's, so the process must have
+loaded the migrations (``ws.migrate`` or :func:`load` does).
 """
 
 from __future__ import annotations
@@ -81,6 +86,7 @@ __all__ = [
     "RunPython",
     "Migration",
     "load",
+    "known",
     "applied",
     "migrate",
     "make_migration",
@@ -347,9 +353,32 @@ class Migration:
         return f"<Migration {self.name}>"
 
 
+#: record blob id -> a migration this process loaded: its functions
+#: (``RunPython``, ``AddField(value=)``, ``AlterField(convert=)``) replay on
+#: the other side's edits when a migrated branch is merged
+_LOADED: dict[pygit2.Oid, Migration] = {}
+
+
+def known(record_id: pygit2.Oid) -> Optional[Migration]:
+    """The loaded migration whose record (``.gitmodel/migrations/<name>.json``)
+    has blob id ``record_id``, if this process loaded it (:func:`load`,
+    ``ws.migrate``). Only the application's own migrations are ever run:
+    the repository names a record, never code."""
+    return _LOADED.get(record_id)
+
+
 def load(source: Any) -> list[Migration]:
     """The migrations in ``source``: a :class:`Migration`, a migration module
-    (or its dotted name), a package of them (in name order) or a list."""
+    (or its dotted name), a package of them (in name order) or a list.
+
+    Each is remembered for merges (see :func:`known`)."""
+    found = _load(source)
+    for migration in found:
+        _LOADED[pygit2.hash(migration.record())] = migration
+    return found
+
+
+def _load(source: Any) -> list[Migration]:
     if isinstance(source, Migration):
         return [source]
     if isinstance(source, str):
@@ -361,7 +390,7 @@ def load(source: Any) -> list[Migration]:
         if hasattr(source, "__path__"):
             names = sorted(m.name for m in pkgutil.iter_modules(source.__path__)
                            if not m.name.startswith("_"))
-            return [m for n in names for m in load(f"{source.__name__}.{n}")]
+            return [m for n in names for m in _load(f"{source.__name__}.{n}")]
         name = source.__name__.rsplit(".", 1)[-1]
         klass = getattr(source, "Migration", None)
         if isinstance(klass, type) and issubclass(klass, Migration):
@@ -372,7 +401,7 @@ def load(source: Any) -> list[Migration]:
     if isinstance(source, type) and issubclass(source, Migration):
         return [source(source.name or source.__module__.rsplit(".", 1)[-1])]
     if isinstance(source, Iterable):
-        return [m for item in source for m in load(item)]
+        return [m for item in source for m in _load(item)]
     raise MigrationError(f"not a migration: {source!r}")
 
 

@@ -528,12 +528,11 @@ class GitModel(metaclass=ModelBase):
         else:
             tree = ws.resolve_tree(treeish)
             entry = tree_entry(tree, path)
-            if entry is None and opts.previous_names:  # a commit from before a RenameModel
-                for old_path in (opts.folder_path_of(name, path) for name in opts.previous_names):
-                    entry = tree_entry(tree, old_path)
-                    if entry is not None:
-                        path = old_path
-                        break
+            if entry is None and opts._custom_data_path is None:  # from before a RenameModel?
+                from .schema.renames import current_view
+
+                tree = current_view(ws, tree)
+                entry = tree_entry(tree, path)
         if entry is None:
             raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
         try:

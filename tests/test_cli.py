@@ -385,6 +385,28 @@ def test_migrate_and_makemigrations(store):
     assert store.json("migrate", "site_migration_0001") == {"commit": None}
 
 
+def test_merge_replays_a_migrations_functions_with_migrations(store):
+    (store.modules / "site_migration_shout.py").write_text(textwrap.dedent('''
+        from gitmodel.migrations import RunPython
+
+        def shout(stored):
+            stored["title"] = stored["title"].upper()
+
+        operations = [RunPython(shout, "Page")]
+    '''))
+    Workspace(store.path).create_branch("loud")
+    assert store.json("migrate", "site_migration_shout", "--branch", "loud")["commit"]
+    store.json("set", "Page", "about", "title=About the team")  # master, in the old shape
+    head = store.head()
+    refused = store.run("merge", "loud")
+    assert refused.returncode == 11 and head == store.head()
+    assert "merging needs the code of migration 'site_migration_shout'" in refused.stderr
+    assert store.json("merge", "loud", "--migrations", "site_migration_shout")["commit"]
+    assert store.json("show", "Page", "about")["title"] == "ABOUT THE TEAM"
+    assert store.json("show", "Page", "home")["title"] == "WELCOME"
+    fsck(store.path)
+
+
 # -- bad input -------------------------------------------------------------------------
 @pytest.mark.parametrize("args, code, message", [
     (["show", "Nope", "home"], 5, "no model named 'Nope'"),

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from gitmodel import (
@@ -35,6 +36,7 @@ from gitmodel.migrations import (
     load,
     make_migration,
 )
+from gitmodel.schema import model_from_schema
 
 
 def declare_page(ws: Workspace, name: str = "Page", meta: dict | None = None, **declared) -> type:
@@ -345,9 +347,81 @@ def test_a_renamed_model_reads_old_commits_through_its_previous_names(store: Wor
     assert [v.instance.headline for v in versions] == ["after the rename", "h-a", "h-a"]
     assert [v.commit.message for v in versions] == ["edit", "Migrate: 0001_rename", "old shape"]
     assert versions[0].changes == {"headline": ("h-a", "after the rename")}
-    with pytest.raises(ObjectDoesNotExist):  # without previous_names: not found there
-        declare_page(Workspace(store.path), "Article", headline=fields.CharField(required=False),
-                     rating=fields.CharField(required=False)).get("a", treeish=old)
+
+
+@pytest.fixture
+def renamed(store: Workspace) -> tuple[Workspace, pygit2.Oid]:
+    """``Page`` became ``Article`` (its folder moved), then ``a`` was edited;
+    with the commit from before the rename."""
+    old = store.branch.oid
+    store.migrate(Migration("0001_rename", [RenameModel("Page", "Article")]))
+    Article = article(Workspace(store.path))
+    page = Article.get("a")
+    page.headline = "after the rename"
+    page.save(commit=True, message="edit")
+    return store, old
+
+
+def article(ws: Workspace) -> type:
+    return declare_page(ws, "Article", headline=fields.CharField(required=False),
+                        rating=fields.CharField(required=False))
+
+
+def test_queries_at_a_commit_before_a_rename_read_the_old_folder(renamed, run_git) -> None:
+    store, old = renamed
+    ws = Workspace(store.path)
+    Article = article(ws)  # no Meta.previous_names: the recorded RenameModel is followed
+    assert Article.get("a", treeish=old).headline == "h-a"
+    assert Article.all(treeish=old).order_by("slug").ids() == ["a", "b", "c"]
+    assert Article.all(treeish=old).filter(headline="h-b").ids() == ["b"]
+    assert Article.all(treeish=old).count() == 3
+    assert "page/a/data.json" in run_git(store.path, "ls-tree", "-r", "--name-only", str(old))
+    with pytest.raises(ObjectDoesNotExist):
+        Article.get("zz", treeish=old)
+
+
+def test_history_and_blame_continue_through_a_rename(renamed) -> None:
+    store, _old = renamed
+    Article = article(Workspace(store.path))
+    versions = Article.history("a")
+    assert [v.commit.message for v in versions] == ["edit", "Migrate: 0001_rename", "old shape"]
+    assert [v.instance.headline for v in versions] == ["after the rename", "h-a", "h-a"]
+    assert versions[0].changes == {"headline": ("h-a", "after the rename")}
+    assert versions[-1].change == "added"
+    blame = Article.blame("a")
+    assert blame["headline"].commit.message == "edit"
+    assert blame["title"].commit.message == "old shape"  # set before the rename
+
+
+def test_changes_and_diffs_across_a_rename_show_only_what_changed(renamed) -> None:
+    store, old = renamed
+    ws = Workspace(store.path)
+    Article = article(ws)
+    found = ws.changes(old, "master")
+    assert [(c.model, c.id, c.kind, c.changes) for c in found if c.model is not None] == [
+        (Article, "a", "modified", {"headline": ("h-a", "after the rename")})]
+    assert Article.diff("a", old, "master").changes == {"headline": ("h-a", "after the rename")}
+    assert Article.diff("b", old, "master") is None
+    restored = Article.restore("a", old)  # the page as it was, in today's folder and name
+    assert restored.headline == "h-a"
+    ws.commit("restore a")
+    assert json.loads(ws.repo.revparse_single("master:article/a/data.json").data)["model"] == "Article"
+
+
+def test_a_class_built_from_the_stored_schema_follows_the_rename(renamed) -> None:
+    store, old = renamed
+    tool = Workspace(store.path)
+    Article = model_from_schema(tool, tool.schemas()["Article"])
+    assert Article.get("c", treeish=old).headline == "h-c"
+    assert [v.commit.message for v in Article.history("c")] == ["Migrate: 0001_rename", "old shape"]
+
+
+def test_a_branch_without_the_rename_does_not_follow_it(renamed) -> None:
+    store, old = renamed
+    store.create_branch("before", old)
+    elsewhere = Workspace(store.path, "before")
+    with pytest.raises(ObjectDoesNotExist):  # its records name no RenameModel
+        article(elsewhere).get("a", treeish=old)
 
 
 def test_a_corrupt_object_fails_the_migration_naming_its_path(store: Workspace) -> None:

@@ -104,12 +104,20 @@ def _report_conflicts(conflicts: list[Conflict], as_json: bool, extra: dict[str,
 @click.option("-m", "--message", metavar="MSG", help="The merge commit's message.")
 @click.option("--continue", "continue_", is_flag=True, help="Commit the open merge once its conflicts are resolved.")
 @click.option("--abort", is_flag=True, help="Drop the open merge.")
+@click.option("--migrations", metavar="MODULE",
+              help="The application's migrations (package.module), for a side that applied "
+                   "some with functions.")
 @JSON_OPTION
 @pass_state
 def merge(state: CliState, other: Optional[str], into: Optional[str], strategy: Optional[str], no_ff: bool,
-          message: Optional[str], continue_: bool, abort: bool, as_json: bool) -> int:
+          message: Optional[str], continue_: bool, abort: bool, migrations: Optional[str],
+          as_json: bool) -> int:
     """Merge BRANCH field by field; on conflicts stop with the merge kept open
     (see ``conflicts``, ``resolve``, ``merge --continue`` and ``merge --abort``)."""
+    if migrations:
+        from ..migrations import load
+
+        load(migrations)  # their functions replay on the other side's edits
     ws = state.workspace(branch=into)
     if continue_ or abort:
         if other:

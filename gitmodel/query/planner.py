@@ -107,7 +107,9 @@ class _Context:
             self.root = None
             self.lane = ws.head
         else:
-            base = ws.resolve_tree(treeish)
+            from ..schema.renames import current_view  # a commit from before a RenameModel
+
+            base = current_view(ws, ws.resolve_tree(treeish))
             self.root = base
             self.lane = "@rev"
         folder_tree = None

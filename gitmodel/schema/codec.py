@@ -56,7 +56,9 @@ def stored_fields(ws: Workspace, cls: type, path: str, oid: pygit2.Oid) -> dict[
 
 def check_model_name(cls: type, path: str, model_name: str) -> None:
     """Refuse data written for another model (its current or a previous name is fine)."""
-    if model_name != cls.__name__ and model_name not in cls._meta.previous_names:  # type: ignore[attr-defined]
+    opts = cls._meta  # type: ignore[attr-defined]
+    if model_name != cls.__name__ and model_name not in opts.previous_names and (
+            model_name not in opts.__dict__.get("recorded_names", ())):  # see schema.renames
         raise CorruptObject(path, f"holds a {model_name!r}, expected {cls.__name__!r}")
 
 

@@ -2,13 +2,17 @@
 
 When one side of a merge applied migrations the other has not, the objects
 the other side changed since the merge base are passed through those
-migrations' recorded operations -- in the base and in that side alike --
-before the usual field-by-field merge. An edit to a renamed field lands on
-its new name, an object of a moved folder in the new folder; an edit to a
-field a migration removed is reported in ``MergeResult.dropped_edits``.
-Only the changed objects are read, so the cost follows the edits, not the
-store. Both sides having applied different migrations leaves the schema
-files to clash: a schema conflict, listed and resolved like any other.
+migrations' operations -- in the base and in that side alike -- before the
+usual field-by-field merge. An edit to a renamed field lands on its new
+name, an object of a moved folder in the new folder; an edit to a field a
+migration removed, or one a converter refuses, is reported in
+``MergeResult.dropped_edits``. Operations with functions (``RunPython``,
+``AddField(value=)``, ``AlterField(convert=)``) run as the application's
+own migration, which this process must have loaded
+(:func:`gitmodel.migrations.known`); without it the merge is refused.
+Only the changed objects are read, and written into one pack, so the cost
+follows the edits, not the store. Both sides having applied migrations of
+their own merge schema files field by field (:mod:`gitmodel.versions.schemas`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,12 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import pygit2
 
+from pygit2.enums import ObjectType
+
 from ..exceptions import MigrationError
+from ..git.diff import Delta, tree_deltas
+from ..git.packs import PackWriter
+from ..git.tree import BLOB_MODE, TREE_MODE, StagingTree
 from ..migrations import (
     MIGRATIONS_FOLDER,
     AddField,
@@ -29,15 +38,16 @@ from ..migrations import (
     RenameField,
     RenameModel,
     _applied_in,
+    known,
 )
-from . import FieldSchema, ModelSchema, stored_schemas
-from ..versions.changes import tree_deltas
 from ..serializers import json as json_format
-from ..git.tree import StagingTree
+from . import META_FOLDER, FieldSchema, ModelSchema, schema_path, stored_schemas
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
+_BLOB = int(ObjectType.BLOB)
+_TREE = int(ObjectType.TREE)
 Trees = tuple[Optional[pygit2.Tree], Optional[pygit2.Tree], Optional[pygit2.Tree]]
 
 
@@ -83,31 +93,36 @@ def _migration_commit(ws: Workspace, base_id: pygit2.Oid, tip: pygit2.Oid,
 
 
 def _operations(migrated: pygit2.Tree, names: list[str]) -> list[tuple[str, Operation]]:
-    out = []
+    """The operations of migrations ``names`` as recorded in ``migrated``: the
+    application's own (with their functions) where this process loaded that
+    very migration, else rebuilt from the record."""
+    out: list[tuple[str, Operation]] = []
     for name in names:
         blob = migrated[f"{MIGRATIONS_FOLDER}/{name}.json"]
+        loaded = known(blob.id)
+        if loaded is not None:
+            out.extend((name, op) for op in loaded.operations)
+            continue
         try:
             records = json.loads(blob.data)["operations"]  # type: ignore[union-attr]
-        except (ValueError, KeyError, TypeError):
+            ops = [_replayable(name, record) for record in records]
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise MigrationError(f"the record of migration {name!r} is corrupt") from None
-        for record in records:
-            op = _replayable(record)
-            if op is not None:
-                out.append((name, op))
+        out.extend((name, op) for op in ops)
     return out
 
 
-def _replayable(record: dict[str, Any]) -> Optional[Operation]:
-    """The operation a record describes, if it can run without the
-    application's code (functions are not stored: those are skipped)."""
+def _replayable(migration: str, record: dict[str, Any]) -> Operation:
+    """The operation a record describes. One that needs the application's
+    code (a function is never stored) refuses: the edits would come out in
+    the old shape."""
     kind, model = record.get("operation"), str(record.get("model"))
     if kind == "RenameField":
         return RenameField(model, record["old_name"], record["new_name"])
     if kind == "RemoveField":
         return RemoveField(model, record["name"])
-    if kind in ("AddField", "AlterField") and isinstance(record.get("field"), dict):
-        if record.get("computed"):
-            return None
+    if kind in ("AddField", "AlterField") and isinstance(record.get("field"), dict) and not (
+            record.get("computed") or record.get("converted")):
         spec = dict(record["field"])
         field = FieldSchema(record["name"], str(spec.pop("type")), spec).to_field()
         field.__dict__.pop("name", None)
@@ -118,7 +133,10 @@ def _replayable(record: dict[str, Any]) -> Optional[Operation]:
         return RenameModel(model, record["new_name"], record.get("folder"))
     if kind == "AlterModelLayout":
         return AlterModelLayout(model, int(record["shard"]))
-    return None  # RunPython and the like
+    raise MigrationError(
+        f"merging needs the code of migration {migration!r} ({kind} on {model}), which this "
+        "process has not loaded: load the application's migrations first "
+        "(gitmodel.migrations.load(...) or ws.migrate(...)); nothing was merged")
 
 
 def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: pygit2.Tree,
@@ -126,7 +144,10 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
                ) -> tuple[pygit2.Tree, pygit2.Tree, list[str]]:
     """``(base, side)`` with ``side``'s edits in the migrated shape. With the
     ``landing`` commit that applied the migrations, the base becomes its
-    tree and the side that tree plus the edits (field by field)."""
+    tree and the side that tree plus the edits (field by field).
+
+    Only the objects ``side`` changed are read and written (their blobs and
+    folders go into one pack), so the cost follows the edits."""
     schemas = stored_schemas(ws, base.id)
     lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]] = {}
     for migration, op in _operations(migrated, names):
@@ -138,75 +159,218 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
         ops.append((migration, op))
         lineages[op.new_name if isinstance(op, RenameModel) else op.model_name] = (schema_before, ops)
     notes: list[str] = []
-    trees = {"base": StagingTree(ws.repo, base), label: StagingTree(ws.repo, side)}
+    writer = PackWriter(ws.repo)
+    stages = {"base": StagingTree(ws.repo, base), label: StagingTree(ws.repo, side)}
     if landing is not None:
-        trees = {label: StagingTree(ws.repo, landing.tree)}
+        stages = {label: StagingTree(ws.repo, landing.tree)}
+        _carry_other_edits(ws, base, side, stages[label], lineages, schemas)
+        _carry_schema_edits(ws, side, stages[label], lineages, schemas)
     for name, (schema, ops) in lineages.items():
-        base_folder, side_folder = (_entry_id(t, schema.folder) for t in (base, side))
-        deltas = list(tree_deltas(ws.repo, base_folder, side_folder, f"{schema.folder}/"))
-        paths = [p for p, _old, _new in deltas
-                 if p.endswith(f"/{schema.data_filename}")]  # only what the side changed
         end = schemas[name]
-        if landing is not None:  # other files the side changed (blob fields) move along
-            for path, _old, new in deltas:
-                folder, _, filename = path.rpartition("/")
-                if filename != schema.data_filename and folder.count("/") == schema.shard + 1:
-                    target = f"{end.object_folder(folder.rsplit('/', 1)[-1])}/{filename}"
-                    if new is not None:
-                        trees[label].set(target, new[0], new[1])
-                    elif trees[label].lookup(target) is not None:
-                        trees[label].remove(target)
-        for path in paths:
-            versions = {which: _stored(tree, path) for which, tree in (("base", base), (label, side))}
-            object_id = path[: -len(schema.data_filename) - 1].rsplit("/", 1)[-1]
-            for migration, op in ops:
-                before = {k: (dict(v) if v is not None else None) for k, v in versions.items()}
-                for which, stored in versions.items():
-                    if stored is not None:
-                        try:
-                            versions[which] = op.object_forwards(stored, object_id)
-                        except MigrationError as exc:
-                            notes.append(f"{label}: {exc} (migration {migration}); kept as it was")
-                if isinstance(op, RemoveField):
-                    b, s = (before[k] or {} for k in ("base", label))
-                    if b.get(op.name) != s.get(op.name):
-                        notes.append(
-                            f"{end.model} {object_id!r}: the edit of field {op.name!r} on "
-                            f"{label} was not applied: migration {migration} removed the field")
-            if landing is not None:
-                _land(ws, trees[label], landing.tree, end, object_id, versions["base"], versions[label])
+        landed = _subtree(landing.tree, end.folder) if landing is not None else None
+        for object_id, files in _changed_objects(ws, base, side, schema).items():
+            data = files.pop(schema.data_filename, None)
+            if data is None:
+                if landing is not None:  # only other files changed (blob fields)
+                    _land_files(stages[label], end, object_id, files)
                 continue
-            for which, stored in versions.items():
-                stage = trees[which]
-                stage.remove(path)
+            versions = {which: (_read(ws, entry) if entry is not None else None)
+                        for which, entry in (("base", data[0]), (label, data[1]))}
+            migrated_versions = _forwards(versions, ops, object_id, end.model, label, notes)
+            if migrated_versions is None:  # the edit cannot take the new shape: dropped
+                if landing is None:  # the side keeps the base version: the migrated one wins
+                    path = f"{schema.object_folder(object_id)}/{schema.data_filename}"
+                    _stage_entry(stages[label], path, data[0])
+                continue
+            if landing is not None:
+                _land(ws, writer, stages[label], landed, end, object_id,
+                      migrated_versions["base"], migrated_versions[label], files)
+                continue
+            folder = schema.object_folder(object_id)
+            for which, stored in migrated_versions.items():
+                stage = stages[which]
+                stage.remove(f"{folder}/{schema.data_filename}")
                 if stored is not None:
                     new_id = str(stored.get(end.id_field, object_id))
-                    blob = ws.repo.create_blob(json_format.dumps(end.model, stored))
+                    blob = writer.add(_BLOB, json_format.dumps(end.model, stored))
                     stage.set(end.data_path(new_id), blob)
+    writer.write()  # objects before the trees that name them
     if landing is not None:
-        return landing.tree, ws.repo[trees[label].write()], notes  # type: ignore[return-value]
-    out = [ws.repo[trees[k].write()] for k in ("base", label)]
+        return landing.tree, ws.repo[stages[label].write()], notes  # type: ignore[return-value]
+    out = [ws.repo[stages[k].write()] for k in ("base", label)]
     return out[0], out[1], notes  # type: ignore[return-value]
 
 
-def _land(ws: Workspace, stage: StagingTree, landed: pygit2.Tree, end: ModelSchema, object_id: str,
-          base: Optional[dict[str, Any]], side: Optional[dict[str, Any]]) -> None:
+def _forwards(versions: dict[str, Optional[dict[str, Any]]], ops: list[tuple[str, Operation]],
+              object_id: str, model: str, label: str, notes: list[str],
+              ) -> Optional[dict[str, Optional[dict[str, Any]]]]:
+    """Both versions of one object through the operations, or ``None`` (and
+    a note) if one of them fails: the side's edit is then not applied."""
+    for migration, op in ops:
+        before = {k: (dict(v) if v is not None else None) for k, v in versions.items()}
+        for which, stored in versions.items():
+            if stored is None:
+                continue
+            try:
+                versions[which] = op.object_forwards(stored, object_id)
+            except MigrationError as exc:
+                notes.append(f"{model} {object_id!r}: the edit on {label} was not applied: "
+                             f"{exc} (migration {migration})")
+                return None
+        if isinstance(op, RemoveField):
+            b, s = (before[k] or {} for k in ("base", label))
+            if b.get(op.name) != s.get(op.name):
+                notes.append(
+                    f"{model} {object_id!r}: the edit of field {op.name!r} on "
+                    f"{label} was not applied: migration {migration} removed the field")
+    return versions
+
+
+def _changed_objects(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, schema: ModelSchema,
+                     ) -> dict[str, dict[str, Delta]]:
+    """object id -> {path below its folder: (base entry, side entry)} for the
+    objects of ``schema`` that ``side`` changed since ``base``."""
+    out: dict[str, dict[str, Delta]] = {}
+    depth = schema.shard + 1  # slashes from the model folder to an object folder
+    folders = [_entry_id(t, schema.folder) for t in (base, side)]
+    for path, old, new in tree_deltas(ws.repo, folders[0], folders[1], f"{schema.folder}/"):
+        parts = path.split("/")
+        if len(parts) < depth + 2:
+            continue  # a stray file above the object folders
+        object_id = parts[depth]
+        out.setdefault(object_id, {})["/".join(parts[depth + 1:])] = (old, new)
+    return out
+
+
+def _carry_other_edits(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, stage: StagingTree,
+                       lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]],
+                       schemas: dict[str, ModelSchema]) -> None:
+    """Stage on the landing tree what ``side`` changed outside the migrated
+    models (other models, raw files, other schemas): the migration commit
+    did not touch those, so the side's version is the merge's."""
+    folders = {s.folder for s, _ops in lineages.values()} | {schemas[n].folder for n in lineages}
+    skipped = {schema_path(n) for n in lineages} | {schema_path(s.model) for s, _ in lineages.values()}
+    top = lambda path: "/" not in path  # noqa: E731 -- a whole top-level folder at once
+    for path, _old, new in tree_deltas(ws.repo, base.id, side.id, "", None, top):
+        name = path.rstrip("/")
+        if name in folders or name == META_FOLDER:
+            continue
+        _stage_entry(stage, name, new)
+    for path, _old, new in tree_deltas(ws.repo, _entry_id(base, META_FOLDER),
+                                       _entry_id(side, META_FOLDER), f"{META_FOLDER}/"):
+        if path not in skipped:
+            _stage_entry(stage, path, new)
+
+
+def _carry_schema_edits(ws: Workspace, side: pygit2.Tree, stage: StagingTree,
+                        lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]],
+                        schemas: dict[str, ModelSchema]) -> None:
+    """The side's own changes to a migrated model's schema (a field added
+    with a default, other options), staged onto the migrated schema: each
+    field the side changed that no operation touched."""
+    for name, (source, ops) in lineages.items():
+        path = schema_path(source.model)
+        try:
+            blob = side[path]
+        except KeyError:
+            continue
+        if not isinstance(blob, pygit2.Blob) or blob.id == pygit2.hash(source.to_json()):
+            continue
+        mine = ModelSchema.from_json(blob.data, path)
+        touched = {str(getattr(op, attr)) for _m, op in ops
+                   if isinstance(op, (AddField, RemoveField, RenameField, AlterField))
+                   for attr in ("name", "old_name", "new_name") if hasattr(op, attr)}
+        end = schemas[name]
+        fields = dict(end.fields)
+        for field in set(source.fields) | set(mine.fields):
+            if field in touched or source.fields.get(field) == mine.fields.get(field):
+                continue
+            if field in mine.fields:
+                fields[field] = mine.fields[field]
+            else:
+                fields.pop(field, None)
+        if fields != dict(end.fields):
+            stage.set(schema_path(name), ws.repo.create_blob(end.with_fields(fields).to_json()))
+
+
+def _stage_entry(stage: StagingTree, path: str, entry: Optional[tuple[pygit2.Oid, int]]) -> None:
+    if entry is None:
+        stage.remove(path)
+    else:
+        stage.set(path, entry[0], entry[1])
+
+
+def _land_files(stage: StagingTree, end: ModelSchema, object_id: str,
+                files: dict[str, Delta]) -> None:
+    """Stage the side's other files of one object (blob fields) where the
+    migrated object sits."""
+    folder = end.object_folder(object_id)
+    for relative, (_old, new) in files.items():
+        _stage_entry(stage, f"{folder}/{relative}", new)
+
+
+def _land(ws: Workspace, writer: PackWriter, stage: StagingTree, landed: Optional[pygit2.Tree],
+          end: ModelSchema, object_id: str, base: Optional[dict[str, Any]],
+          side: Optional[dict[str, Any]], files: dict[str, Delta]) -> None:
     """Apply one object's edit (``base`` to ``side``, both migrated) to its
-    version in the tree the migration commit left, field by field."""
+    version in the tree the migration commit left, field by field; its
+    folder goes into the pack as one tree."""
     new_id = str((side or base or {}).get(end.id_field, object_id))
-    path = end.data_path(new_id)
+    folder = end.object_folder(new_id)
+    relative = folder[len(end.folder) + 1:]
+    landed_folder = _subtree(landed, relative) if landed is not None else None
     if side is None:
-        if stage.lookup(path) is not None:
-            stage.remove(path)
+        if landed_folder is not None:
+            stage.remove(folder)
         return
-    merged = dict(_stored(landed, path) or base or {})
+    landed_data = landed_folder[end.data_filename] if (
+        landed_folder is not None and end.data_filename in landed_folder) else None
+    merged = dict((_read(ws, (landed_data.id, 0)) if landed_data is not None else None) or base or {})
     for key in set(base or {}) | set(side):
         if (base or {}).get(key, _GONE) != side.get(key, _GONE):
             if key in side:
                 merged[key] = side[key]
             else:
                 merged.pop(key, None)
-    stage.set(path, ws.repo.create_blob(json_format.dumps(end.model, merged)))
+    blob = writer.add(_BLOB, json_format.dumps(end.model, merged))
+    entries: dict[str, tuple[pygit2.Oid, int]] = {
+        str(e.name): (e.id, int(e.filemode)) for e in landed_folder} if landed_folder is not None else {}
+    if any("/" in name for name in files):  # named blob files in folders of their own
+        stage.set(f"{folder}/{end.data_filename}", blob)
+        _land_files(stage, end, new_id, files)
+        return
+    for name, (_old, new) in files.items():
+        if new is None:
+            entries.pop(name, None)
+        else:
+            entries[name] = new
+    entries[end.data_filename] = (blob, BLOB_MODE)
+    stage.set(folder, writer.add(_TREE, _raw_tree(entries)), TREE_MODE)
+
+
+def _raw_tree(entries: dict[str, tuple[pygit2.Oid, int]]) -> bytes:
+    """The bytes of a git tree holding ``entries``, in git's order."""
+    order = sorted(entries, key=lambda n: n + "/" if entries[n][1] == TREE_MODE else n)
+    return b"".join(b"%o %s\0" % (entries[n][1], n.encode("utf-8")) + entries[n][0].raw
+                    for n in order)
+
+
+def _subtree(tree: pygit2.Tree, path: str) -> Optional[pygit2.Tree]:
+    try:
+        found = tree[path] if path else tree
+    except KeyError:
+        return None
+    return found if isinstance(found, pygit2.Tree) else None
+
+
+def _read(ws: Workspace, entry: tuple[pygit2.Oid, int]) -> Optional[dict[str, Any]]:
+    blob = ws.repo.get(entry[0])
+    if not isinstance(blob, pygit2.Blob):
+        return None
+    try:
+        return json_format.loads(blob.data)[1]
+    except (ValueError, RecursionError):
+        return None
 
 
 _GONE: Any = object()
@@ -216,15 +380,4 @@ def _entry_id(tree: pygit2.Tree, path: str) -> Optional[pygit2.Oid]:
     try:
         return tree[path].id
     except KeyError:
-        return None
-
-
-def _stored(tree: pygit2.Tree, path: str) -> Optional[dict[str, Any]]:
-    try:
-        blob = tree[path]
-    except KeyError:
-        return None
-    try:
-        return json_format.loads(blob.data)[1]  # type: ignore[union-attr]
-    except (ValueError, RecursionError):
         return None

@@ -155,11 +155,6 @@ class ModelOptions:
         pattern = re.compile(re.escape(before) + r"[^/]+" + re.escape(after) + r"\Z")
         return folder, lambda candidate: pattern.match(candidate) is not None
 
-    def folder_path_of(self, model_name: str, path: str) -> str:
-        """``path`` (below this model's folder) as it was under the model's
-        previous name ``model_name``."""
-        return model_name.lower() + path[len(self.folder):]
-
     def get_blob_path(self, object_id: str, field: Field[Any]) -> str:
         """Where a ``BlobField`` value of the object is stored: beside its data file."""
         if self._custom_data_path is None:

@@ -156,9 +156,9 @@ def tree_of(ws: Workspace, treeish: Any) -> pygit2.Tree:
     """The tree ``treeish`` names; ``None`` means the staged state (the index)."""
     if treeish is None:
         return ws.index
-    if isinstance(treeish, pygit2.Tree):
-        return treeish
-    return ws.resolve_tree(treeish)
+    from ..schema.renames import current_view  # a commit from before a RenameModel
+
+    return current_view(ws, treeish if isinstance(treeish, pygit2.Tree) else ws.resolve_tree(treeish))
 
 
 # -- raw deltas: gitmodel.git.diff ------------------------------------------------
@@ -287,11 +287,18 @@ def object_change(
         return None  # only stray blob files without a data file: not an object
     kind = ADDED if old_stored is None else DELETED if new_stored is None else MODIFIED
     changes = field_changes(cls, old_stored, new_stored, a, b, object_id) if kind == MODIFIED else {}
+    if kind == MODIFIED and not changes and _renamed_model(ws, path, a[data], b[data]):
+        return None  # the same fields, stored under the model's new name (RenameModel)
     return ObjectChange(
         cls, object_id, kind, changes,
         old=load(ws, cls, object_id, a, old_tree),
         new=load(ws, cls, object_id, b, new_tree),
     )
+
+
+def _renamed_model(ws: Workspace, path: str, old: pygit2.Oid, new: pygit2.Oid) -> bool:
+    """True if two data blobs name different models (a ``RenameModel`` between them)."""
+    return codec.read_stored(ws, path, old)[0] != codec.read_stored(ws, path, new)[0]
 
 
 def changes_between(ws: Workspace, old: Optional[pygit2.Tree], new: Optional[pygit2.Tree]) -> list[Change]:

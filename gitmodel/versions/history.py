@@ -27,6 +27,8 @@ from ..exceptions import (
 )
 from ..git.diff import tree_deltas
 from ..schema import codec
+from ..serializers import json as json_format
+from ..schema.renames import previous_folders
 from ..git.tree import BLOB_MODE, tree_entry
 
 if TYPE_CHECKING:
@@ -149,10 +151,12 @@ def object_history(
     repo = ws.repo
     folder, data, blobs = ch.object_paths(cls, object_id)
     state: Union[_PathState, _FirstState] = _PathState(repo, folder, (data, *blobs.values()))
-    if opts.previous_names and opts._custom_data_path is None:  # followed across a RenameModel
-        state = _FirstState([_PathState(repo, folder, (data, *blobs.values()))] + [_PathState(repo, opts.folder_path_of(name, folder),
-                                                  (data, *blobs.values()))
-                                       for name in opts.previous_names])
+    earlier = previous_folders(ws, cls)
+    if earlier:  # followed across a RenameModel: its folders before
+        names = (data, *blobs.values())
+        below = folder[len(opts.folder):]
+        state = _FirstState([_PathState(repo, folder, names)]
+                            + [_PathState(repo, old + below, names) for old in earlier])
     by_commit: dict[pygit2.Oid, State] = {}
 
     def commit_state(commit_id: pygit2.Oid) -> State:
@@ -334,7 +338,7 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
     """Stage the object as it was at ``treeish`` (also a since-deleted one)."""
     opts = cls._meta  # type: ignore[attr-defined]
     object_id = opts.id_field.clean_id(object_id)
-    tree = ws.resolve_tree(treeish)
+    tree = ch.tree_of(ws, treeish)  # from before a RenameModel too
     files = ch.object_files(tree, cls, object_id)
     folder, data, blobs = ch.object_paths(cls, object_id)
     if data not in files:
@@ -342,6 +346,10 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
             f"{cls.__name__} with id {object_id!r} did not exist at {treeish!r}"
         )
     ws._require_writable()
+    model_name, stored = codec.read_stored(ws, opts.get_data_path(object_id), files[data])
+    if model_name != cls.__name__:  # stored under the model's previous name: today's
+        codec.check_model_name(cls, opts.get_data_path(object_id), model_name)
+        files[data] = ws.repo.create_blob(json_format.dumps(cls.__name__, stored))
     with ws._unit_kept():
         for name in (data, *blobs.values()):
             path = f"{folder}/{name}" if folder else name

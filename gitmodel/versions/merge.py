@@ -355,6 +355,8 @@ class TreeMerge:
     edits: dict[str, Optional[Entry]] = dc_field(default_factory=dict)
     objects: list[ObjectMerge] = dc_field(default_factory=list)
     conflicts: list[Conflict] = dc_field(default_factory=list)
+    #: the objects (and raw paths) either side changed, if they were listed
+    changed: Optional[set[ch.Key]] = None
 
     def staged(self) -> Iterator[tuple[str, Optional[Entry]]]:
         """``(path, entry or None)`` that put the merged state on top of ``ours``."""
@@ -368,11 +370,13 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
     """Merge ``theirs`` into ``ours`` against ``base``; nothing is staged yet."""
     if strategy not in (None, "ours", "theirs"):
         raise ValueError(f"unknown merge strategy {strategy!r}: use 'ours' or 'theirs'")
+    if base is not None and theirs is not None and base.id == theirs.id:
+        return TreeMerge()  # nothing changed on their side: ours is the result
     layout = ch.Layout(ws)
     cache: dict[pygit2.Oid, set[bytes]] = {}
-    mine = ch.changed_keys(ws, base, ours, layout, cache, folders=True)
     other = ch.changed_keys(ws, base, theirs, layout, cache, folders=True)
-    out = TreeMerge()
+    mine = ch.changed_keys(ws, base, ours, layout, cache, folders=True)
+    out = TreeMerge(changed=set(mine) | set(other))
     trees = (base, ours, theirs)
     for key in sorted(other, key=lambda k: ("" if k[0] is None else k[0].__name__, k[1])):
         cls, ident = key
@@ -382,7 +386,13 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
                 out.edits[path] = new
             continue
         if cls is None:
-            _merge_entry(out, ident, [tree_entry(t, ident) for t in trees], strategy)
+            found = [tree_entry(t, ident) for t in trees]
+            if found[1] is not None and found[2] is not None and _is_schema(ident):
+                from .schemas import merge_schema_file  # field by field, not as text
+
+                merge_schema_file(ws, out, ident, trees, found, strategy)
+                continue
+            _merge_entry(out, ident, found, strategy)
             continue
         (base_dir, theirs_dir), (_, ours_dir) = other[key]["/"], mine[key]["/"]
         entries = [ch.folder_entries(ws.repo, d[0] if d else None) for d in (base_dir, ours_dir, theirs_dir)]
@@ -399,6 +409,10 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
         out.conflicts.extend(om.conflicts)
     out.conflicts = [c for c in out.conflicts if not c.resolved]
     return out
+
+
+def _is_schema(path: str) -> bool:
+    return path.startswith(".gitmodel/schema/") and path.endswith(".json") and path.count("/") == 2
 
 
 def _merge_entry(out: TreeMerge, path: str, entries: list[Optional[Entry]], strategy: Optional[str]) -> None:
