@@ -420,6 +420,66 @@ class IndexStore:
 
         return self._run(work)  # type: ignore[no-any-return]
 
+    def read(
+        self,
+        specs: Sequence[tuple[_Context, Sequence[str], Sequence[str]]],
+        work: Any,
+    ) -> Any:
+        """``work(db, slots)`` in one snapshot of the slots of ``specs``, each
+        ``(ctx, indexed names, fields that must be exact)`` brought to its
+        tree first. ``_Unavailable`` if a slot holds a file a scan must read
+        (or, for the named fields, a value SQL cannot compare exactly) or a
+        path SQL cannot spell."""
+        sigs = [_signature(ctx.model, names) for ctx, names, _f in specs]
+
+        def fresh(db: sqlite3.Connection) -> Optional[list[int]]:
+            slots = []
+            for (ctx, _n, _f), sig in zip(specs, sigs):
+                row = db.execute(
+                    "SELECT id FROM slot WHERE sig = ? AND tree = ? ORDER BY lane = ? DESC LIMIT 1",
+                    (sig, ctx.tree_hex, ctx.lane),
+                ).fetchone()
+                if row is None:
+                    return None
+                slots.append(row[0])
+            return slots
+
+        def checked(db: sqlite3.Connection, slots: list[int]) -> Any:
+            for slot, (_ctx, _n, exact) in zip(slots, specs):
+                marks = [FOREIGN, *(_inexact(name) for name in exact)]
+                bad = db.execute(
+                    f"SELECT 1 FROM val WHERE slot = ? AND field IN ({', '.join('?' * len(marks))}) "
+                    "LIMIT 1", (slot, *marks),
+                ).fetchone() or db.execute(
+                    "SELECT 1 FROM val WHERE slot = ? AND path < ' ' LIMIT 1", (slot,)
+                ).fetchone()
+                if bad:
+                    raise _Unavailable("the index cannot answer this alone")
+            try:
+                return work(db, slots)
+            except sqlite3.OperationalError as exc:  # an integer overflow in SUM, ...
+                raise _Unavailable(str(exc)) from None
+
+        def run(db: sqlite3.Connection) -> Any:
+            db.execute("BEGIN")
+            try:
+                slots = fresh(db)
+                if slots is None:
+                    db.execute("COMMIT")
+                    db.execute("BEGIN IMMEDIATE")
+                    slots = [self._bring_up(db, ctx, sig, names)[0]
+                             for (ctx, names, _f), sig in zip(specs, sigs)]
+                result = checked(db, slots)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            self._fold_wal(db)
+            return result
+
+        return self._run(run)
+
     def _bring_up(
         self, db: sqlite3.Connection, ctx: _Context, sig: str, names: Sequence[str]
     ) -> tuple[int, int]:
