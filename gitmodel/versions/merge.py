@@ -22,7 +22,8 @@ import pygit2
 from . import changes as ch
 from . import openmerge
 from .. import signing
-from ..exceptions import BranchMoved, MergeConflict, PendingChanges, ReferenceNotFound, RepositoryError
+from ..exceptions import (BranchMoved, IntegrityError, MergeConflict, PendingChanges, ReferenceNotFound,
+                          RepositoryError)
 from ..fields import JSONField
 from ..listfield import ElementConflict
 from ..schema import codec
@@ -444,7 +445,7 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
         if start is not None and (start == target.id or repo.descendant_of(start, target.id)):
             return MergeResult(None, up_to_date=True)
         base_id = repo.merge_base(start, target.id) if start is not None else None
-        if fast_forward and (start is None or base_id == start):
+        if fast_forward and (start is None or base_id == start) and not _breaks_integrity(ws, start, target):
             ws._move_branch(target.id, "", reflog=f"merge {name}: Fast-forward")
             unit.move_to(target.id, target.tree)
             return MergeResult(target.id, fast_forward=True)
@@ -473,6 +474,29 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
             unit.restore(snap)
             raise
         return MergeResult(commit_id, dropped_edits=dropped)
+
+
+def _breaks_integrity(ws: Workspace, start: Optional[pygit2.Oid], target: pygit2.Commit) -> bool:
+    """True if moving the branch to ``target`` would bring objects breaking a
+    unique field or a reference (their commits were written by another tool
+    or clone); the merge is then made as a three-way merge, which reports
+    them as conflicts. ``IntegrityError`` (nothing changed) if the branch
+    has no commit yet, so there is nothing to merge with."""
+    from ..integrity import merge_violations
+
+    unit = ws._unit
+    ours = ws.repo[start].tree if start is not None else None  # type: ignore[attr-defined]
+    result = merge_trees(ws, ours, ours, target.tree, None)
+    snap = unit.snapshot()
+    try:
+        unit.write_all(result.staged())  # their changes, staged on ours, as a merge stages them
+        found = merge_violations(ws, (ours, ours, target.tree), result)
+    finally:
+        unit.restore(snap)
+    if found and start is None:
+        raise IntegrityError(
+            f"cannot take {str(target.id)[:10]}: {describe_conflicts(found)}; nothing was changed")
+    return bool(found)
 
 
 def join(ws: Workspace, pending_ok: bool = False) -> Optional[MergeState]:
