@@ -27,7 +27,7 @@ from ..exceptions import (
 )
 from ..git.diff import tree_deltas
 from ..schema import codec
-from ..git.tree import BLOB_MODE, tree_entry
+from ..git.tree import tree_entry
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -148,10 +148,11 @@ def object_history(
         start = target.id
     repo = ws.repo
     folder, data, blobs = ch.object_paths(cls, object_id)
-    state: Union[_PathState, _FirstState] = _PathState(repo, folder, (data, *blobs.values()))
+    names = (data, *blobs.values(), *ch.blob_folders(cls))  # named files' folders too
+    state: Union[_PathState, _FirstState] = _PathState(repo, folder, names)
     if opts.previous_names and opts._custom_data_path is None:  # followed across a RenameModel
-        state = _FirstState([_PathState(repo, folder, (data, *blobs.values()))] + [_PathState(repo, opts.folder_path_of(name, folder),
-                                                  (data, *blobs.values()))
+        state = _FirstState([_PathState(repo, folder, names)] + [_PathState(repo, opts.folder_path_of(name, folder),
+                                                  names)
                                        for name in opts.previous_names])
     by_commit: dict[pygit2.Oid, State] = {}
 
@@ -216,10 +217,10 @@ def _merge_made(ws: Workspace, cls: type, object_id: str, now: State, before: li
     for name in set(merged).union(*(p[0] for p in parents)):
         if all(p[0].get(name, _UNSEEN) != merged.get(name, _UNSEEN) for p in parents):
             made.add(name)
-    blob_names = ch.object_paths(cls, object_id)[2]
-    for field_name, file_name in blob_names.items():
-        if all(p[1].get(file_name) != merged_files.get(file_name) for p in parents):
-            made.add(field_name)
+    for fld in cls._meta.blob_fields:  # type: ignore[attr-defined]
+        if all(ch.blob_key(cls, fld, p[1], object_id) != ch.blob_key(cls, fld, merged_files, object_id)
+               for p in parents):
+            made.add(fld.name)
     return frozenset(made)
 
 
@@ -343,9 +344,9 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
         )
     ws._require_writable()
     with ws._unit_kept():
-        for name in (data, *blobs.values()):
+        for name in (data, *blobs.values(), *ch.blob_folders(cls)):
             path = f"{folder}/{name}" if folder else name
-            ws._unit.write(path, (files[name], BLOB_MODE) if name in files else None)
+            ws._unit.write(path, (files[name], ch.entry_mode(cls, name)) if name in files else None)
         return cls.get(object_id)  # type: ignore[attr-defined,no-any-return]
 
 

@@ -115,7 +115,7 @@ def save(ws: Workspace, state: MergeState) -> None:
         for side, side_files in enumerate(om.files):
             files.append({name: str(oid) for name, oid in side_files.items()})
             for name, oid in side_files.items():
-                sides.insert(f"{n}-{side}-{name}", oid, BLOB_MODE)
+                sides.insert(f"{n}-{side}-{name}", oid, ch.entry_mode(om.cls, name))  # a named file's folder
         added.append({"model": om.cls.__name__, "id": om.id, "files": files})
     meta = {
         "format": FORMAT,
