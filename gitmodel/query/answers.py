@@ -13,6 +13,7 @@ ties are broken by path as the scan does, missing values sort first.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -154,6 +155,14 @@ def ordered(qs: QuerySet[Any], ctx: _Context, where: Any) -> Optional[list[tuple
     else:
         base, base_params = _base(ctx)
     where_sql, where_params = cond
+    if exact and where_sql and where_params[0] == exact[0]:
+        # the condition is on the first key field: applied to its rows, read in order
+        from .planner import _choose_plan
+
+        plan = _choose_plan(model, where)
+        assert plan is not None
+        where_sql, where_params = " AND " + re.sub(r"\bvalue\b", "p.value", plan.where), plan.params
+        cond = ("", [])
 
     def work(db: sqlite3.Connection, slots: list[int]) -> Any:
         joins: list[str] = []
@@ -192,7 +201,7 @@ def ordered(qs: QuerySet[Any], ctx: _Context, where: Any) -> Optional[list[tuple
             + f"ORDER BY {', '.join([*order, 'p.path'])} LIMIT ? OFFSET ?"
         )
         slot = slots[0]
-        cond_params = [slot, *where_params] if where_sql else []
+        cond_params = [slot, *where_params] if cond[0] else list(where_params)
         args = [*join_params, slot, *base_params, *cond_params, limit, low]
         return db.execute(sql, args).fetchall()
 

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["IndexStore", "UpdateStats", "indexed_fields", "store_for", "update_index"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 #: slots kept per model index (lanes beyond this are dropped, least recent first)
 MAX_SLOTS = 6
@@ -249,7 +249,8 @@ class IndexStore:
                     CREATE TABLE val (
                         slot INTEGER NOT NULL, field TEXT NOT NULL, value,
                         path TEXT NOT NULL, oid BLOB NOT NULL);
-                    CREATE INDEX val_value ON val (slot, field, value);
+                    -- lookups by value; orders by value, ties by path, read in index order
+                    CREATE INDEX val_value ON val (slot, field, value, path);
                     CREATE INDEX val_path ON val (slot, path);
                     PRAGMA user_version = {SCHEMA_VERSION};
                     COMMIT;
@@ -399,18 +400,27 @@ class IndexStore:
 
         return self._run(work)  # type: ignore[no-any-return]
 
-    def field_values(self, ctx: _Context, names: Sequence[str], field: str) -> list[tuple[str, Any]]:
+    def field_values(self, ctx: _Context, names: Sequence[str], field: str,
+                     paths: Optional[Sequence[str]] = None) -> list[tuple[str, Any]]:
         """``(path, value as SQLite holds it)`` of ``field`` for every data
-        file of ``ctx``'s tree (the index is brought there first)."""
+        file of ``ctx``'s tree, or for ``paths`` (the index is brought there first)."""
         sig = _signature(ctx.model, names)
 
         def work(db: sqlite3.Connection) -> list[tuple[str, Any]]:
             db.execute("BEGIN IMMEDIATE")
             try:
                 slot, _changed = self._bring_up(db, ctx, sig, names)
-                found = db.execute(
-                    "SELECT path, value FROM val WHERE slot = ? AND field = ?", (slot, field)
-                ).fetchall()
+                if paths is None:
+                    found = db.execute(
+                        "SELECT path, value FROM val WHERE slot = ? AND field = ?", (slot, field)
+                    ).fetchall()
+                else:  # a few rows: looked up by path
+                    found = []
+                    for start in range(0, len(paths), 500):
+                        chunk = paths[start : start + 500]
+                        found += db.execute(
+                            "SELECT path, value FROM val WHERE slot = ? AND field = ? AND path IN "
+                            f"({', '.join('?' * len(chunk))})", (slot, field, *chunk)).fetchall()
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

@@ -43,6 +43,8 @@ __all__ = ["Row", "check_unique", "execute", "explain"]
 PENDING_LIMIT = 256
 #: ``value IN (...)`` lists are sent in chunks of this size
 IN_CHUNK = 500
+#: rows up to this many read an indexed column by path, not whole
+FEW_ROWS = 5000
 
 #: field types whose JSON form is equal exactly when the values are equal
 _EXACT_TYPES = (
@@ -484,6 +486,8 @@ def _custom_rows(ctx: _Context) -> Iterator[Row]:
 def _finish(qs: QuerySet[Any], rows: list[Row], sort_paths: bool) -> list[Row]:
     """Order and slice the matching rows."""
     model = qs.model
+    if sort_paths:  # index answers come in index order: ties go by path, as in a scan
+        rows.sort(key=lambda r: r.path)
     if qs._order:
         for name in reversed(qs._order):
             bare = name.lstrip("-")
@@ -493,8 +497,6 @@ def _finish(qs: QuerySet[Any], rows: list[Row], sort_paths: bool) -> list[Row]:
                 field = model._meta.id_field if bare == "pk" else model._meta.get_field(bare)
                 key = _column_key(field, rows) if isinstance(field, _VALUE_TYPES) else _field_key(field)
             rows.sort(key=key, reverse=name.startswith("-"))
-    elif sort_paths:
-        rows.sort(key=lambda r: r.path)
     if qs._low or qs._high is not None:
         rows = rows[qs._low : qs._high]
     return rows
@@ -567,7 +569,9 @@ def _indexed_column(rows: list[Row], field: _fields.Field[Any]) -> Optional[list
     if field.name not in names or ctx.custom_path or ctx.pending or ctx.pending.files:
         return None
     try:
-        by_path = dict(store_for(ctx.ws).field_values(ctx, names, field.name))
+        # a few rows are looked up by path; many, with the whole column
+        few = [row.path for row in rows] if len(rows) <= FEW_ROWS else None
+        by_path = dict(store_for(ctx.ws).field_values(ctx, names, field.name, few))
     except _Unavailable:
         return None
     out = []
