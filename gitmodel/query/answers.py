@@ -279,7 +279,9 @@ def _aggregate(qs: QuerySet[Any], bound: dict[str, tuple[Any, Any]]) -> Optional
             columns = []
             for i in mine:
                 distinct = "DISTINCT " if parts[i][3].distinct else ""
-                columns += [parts[i][1], f"COUNT({distinct}p.value)"]
+                # an average also needs how many values it divides by
+                count = f"COUNT({distinct}p.value)" if parts[i][3].function == "avg" else "0"
+                columns += [parts[i][1], count]
             found = db.execute(
                 f"SELECT COUNT(*), {', '.join(columns)} FROM val p "
                 f"WHERE p.slot = ? AND p.field = ?{where_sql}", (slot, fname, *cond_params),

@@ -419,7 +419,9 @@ class IndexStore:
                     for start in range(0, len(paths), 500):
                         chunk = paths[start : start + 500]
                         found += db.execute(
-                            "SELECT path, value FROM val WHERE slot = ? AND field = ? AND path IN "
+                            # found through (slot, path), not by scanning the field's rows
+                            "SELECT path, value FROM val INDEXED BY val_path "
+                            "WHERE slot = ? AND field = ? AND path IN "
                             f"({', '.join('?' * len(chunk))})", (slot, field, *chunk)).fetchall()
                 db.execute("COMMIT")
             except BaseException:
