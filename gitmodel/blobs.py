@@ -173,9 +173,12 @@ def from_folder(repo: pygit2.Repository, folder: pygit2.Oid) -> Optional[BlobFil
     content_type = None
     if CONTENT_TYPE_FILE in tree:
         type_id = tree[CONTENT_TYPE_FILE].id
-        if repo.odb.read_header(type_id)[1] <= _MAX_CONTENT_TYPE:  # untrusted: small, or ignored
-            text = repo[type_id].data.decode("ascii", "replace").strip()  # type: ignore[attr-defined]
-            content_type = text if _CONTENT_TYPE.match(text) else None
+        try:
+            if repo.odb.read_header(type_id)[1] <= _MAX_CONTENT_TYPE:  # untrusted: small, or ignored
+                text = repo[type_id].data.decode("ascii", "replace").strip()  # type: ignore[attr-defined]
+                content_type = text if _CONTENT_TYPE.match(text) else None
+        except (KeyError, pygit2.GitError):  # missing or unreadable: the name's guess stands
+            content_type = None
     try:
         return BlobFile(oid, name=name, content_type=content_type)
     except ValidationError:  # a name no save would write (another tool): not a named file
@@ -227,7 +230,10 @@ class BlobReader(io.RawIOBase):
         self.oid = oid
         self.name = name
         self.content_type = content_type
-        self.size = int(repo.odb.read_header(oid)[1])
+        try:
+            self.size = int(repo.odb.read_header(oid)[1])
+        except (KeyError, pygit2.GitError) as exc:
+            raise CorruptObject(str(oid), f"the blob cannot be read ({exc})") from None
         self._loose: Optional[IO[bytes]] = None
         self._inner: Optional[IO[bytes]] = None
         self._pending = b""

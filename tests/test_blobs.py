@@ -239,3 +239,24 @@ def test_history_and_restore_follow_a_named_file(images):
     ws.commit("restored")
     files = git(ws.repo.path, "ls-tree", "-r", "--name-only", "HEAD").split()
     assert files[-1] == "image/a/data/one.txt" and "image/a/data/two.txt" not in files
+
+
+def test_a_named_file_folder_written_by_another_tool_is_read_safely(images):
+    ws, Image = images
+    repo = ws.repo
+    huge = repo.create_blob(b"text/" + b"x" * 1000)
+    for case, entries in {
+        "big-type": [("a.txt", repo.create_blob(b"a")), (".content-type", huge)],
+        "bad-type": [("a.txt", repo.create_blob(b"a")), (".content-type", repo.create_blob(b"not a type"))],
+        "two-files": [("a.txt", repo.create_blob(b"a")), ("b.txt", repo.create_blob(b"b"))],
+    }.items():
+        Image(id=case, data=b"x").save()
+        builder = repo.TreeBuilder()
+        for name, oid in entries:
+            builder.insert(name, oid, 0o100644)
+        ws.remove(f"image/{case}/data.data")
+        ws._unit.write(f"image/{case}/data", (builder.write(), 0o040000))
+    ws.commit("folders from elsewhere")
+    assert Image.get("big-type").data.content_type == "text/plain"  # the guess: the stored one is ignored
+    assert Image.get("bad-type").data.content_type == "text/plain"
+    assert Image.get("two-files").data is None  # not one named file: no value
