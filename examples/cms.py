@@ -10,7 +10,7 @@ can look at it afterwards::
 It creates pages, commits, edits one, works on a branch, reads old versions
 (by commit id and by tag), shows what a bad value does, and prints the log.
 Then, on a branch of their own, authors, tags and articles: relations with
-integrity, reverse queries, lists, aggregates and pages.
+integrity, reverse queries, lists, aggregates, pages and a named image file.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import tempfile
 import pygit2
 
 from gitmodel import Count, Paginator, ProtectedError, Sum, ValidationError, fields
+from gitmodel.blobs import BlobFile
 from gitmodel.workspace import Workspace
 
 EDITOR = ("Ada Editor", "ada@example.com")
@@ -57,6 +58,7 @@ def build_content_models(ws: Workspace) -> tuple[type, type, type]:
         tags = fields.ManyToManyField(Tag, related_name="articles", on_delete=fields.SET_NULL)
         keywords = fields.ListField(fields.CharField())
         words = fields.IntegerField(default=0)
+        cover = fields.BlobField()  # an image, kept under its own file name
 
     return Author, Tag, Article
 
@@ -98,6 +100,15 @@ def relations_tour(ws: Workspace) -> None:
     print(f"[people] merging tags now: {[t.slug for t in Article.get('merging').tags]}")
     then = Article.get("merging", treeish=tagged)
     print(f"[people] merging tags then: {[t.slug for t in then.tags]}")
+    intro = Article.get("intro")
+    intro.cover = BlobFile(COVER, name="intro-cover.svg")
+    intro.save()
+    ws.commit("Add a cover to the introduction", author=EDITOR)  # git log --stat names the file
+    cover = Article.get("intro").cover
+    print(f"[people] cover: {cover.name} ({cover.content_type}, {cover.size} bytes)")
+
+
+COVER = b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>\n'
 
 
 def short(oid: pygit2.Oid) -> str:

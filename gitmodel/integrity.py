@@ -72,7 +72,7 @@ class _ObjectChoice:
 
 
 def merge_violations(ws: Workspace, trees: tuple[Optional[pygit2.Tree], ...],
-                     result: TreeMerge) -> list[Conflict]:
+                     result: Optional[TreeMerge] = None) -> list[Conflict]:
     """The unique and reference violations of the staged merge result, for
     the objects either side changed."""
     base, ours, theirs = trees

@@ -322,7 +322,7 @@ class GitModel(metaclass=ModelBase):
                 oid = ws.add_blob(self.get_data_path(), blob)
                 for path, value in blobs.items():
                     blob_files.stage(ws, path, value)
-                saved_blobs = {field.name: blob_files.plain_entry(ws.stage.lookup(opts.get_blob_path(object_id, field)))
+                saved_blobs = {field.name: blob_files.entry_id(ws.stage.lookup, opts, object_id, field)
                                for field in opts.blob_fields}
             self._mark_saved(ws, oid, stored, object_id)
             if saved_blobs:
@@ -343,8 +343,7 @@ class GitModel(metaclass=ModelBase):
             return True
         if self._blob_oids is not None:
             for field in opts.blob_fields:
-                entry = stage.lookup(opts.get_blob_path(self._stored_id, field))
-                if (entry[0] if entry else None) != self._blob_oids.get(field.name):
+                if blob_files.entry_id(stage.lookup, opts, self._stored_id, field) != self._blob_oids.get(field.name):
                     return True
         return False
 
@@ -364,13 +363,16 @@ class GitModel(metaclass=ModelBase):
         folder, data, blob_names = ch.object_paths(cls, object_id)
         base = {data: self._oid}
         for name, oid in (self._blob_oids or {}).items():
-            if oid is not None:
-                base[blob_names[name]] = oid
-        current = {}
-        for name in (data, *blob_names.values()):
+            if oid is not None:  # a named file is kept as its folder (gitmodel.blobs)
+                named = isinstance(ws.repo.get(oid), pygit2.Tree)
+                base[name if named else blob_names[name]] = oid
+        names = (data, *blob_names.values(), *ch.blob_folders(cls))
+        entries = {}
+        for name in names:
             entry = ws.stage.lookup(f"{folder}/{name}" if folder else name)
-            if entry is not None and entry[1] != merge.TREE_MODE:
-                current[name] = entry[0]
+            if entry is not None:
+                entries[name] = entry
+        current = ch.owned_entries(cls, entries, names)
         om = merge.ObjectMerge(ws, cls, object_id, (None, None, None), (base, mine, current))  # type: ignore[arg-type]
         om.run(None)
         state = ws._unit.merge
@@ -397,10 +399,9 @@ class GitModel(metaclass=ModelBase):
         repo = ws.repo
         _folder, data, blob_names = ch.object_paths(type(self), self._stored_id)  # type: ignore[arg-type]
         mine = {data: repo.create_blob(blob)}
-        for field in opts.blob_fields:
-            value = self._data.get(field.name)
-            if value is not None:
-                mine[blob_names[field.name]] = blob_files.content_oid(repo, value)
+        for field in opts.blob_fields:  # a named file keeps its name
+            mine.update(blob_files.value_files(repo, opts, field, self._data.get(field.name),
+                                               blob_names[field.name]))
         om = self._merge_with_current(ws, mine)
         merged = om.result
         path = self.get_data_path()
@@ -408,13 +409,15 @@ class GitModel(metaclass=ModelBase):
         for field in opts.json_fields:
             self._data[field.name] = fresh._data[field.name]
         self._extra = fresh._extra
-        blobs = {f.name: om.result_files.get(blob_names[f.name]) for f in opts.blob_fields}
-        self._data.update(blobs)
+        object_id: str = self._stored_id  # type: ignore[assignment]
+        blobs = {f.name: ch.blob_key(type(self), f, om.result_files, object_id) for f in opts.blob_fields}
+        for f in opts.blob_fields:
+            self._data[f.name] = ch.blob_value(repo, type(self), f, om.result_files, object_id)
         entry = ws.stage.lookup(path)
         assert entry is not None
         self._mark_saved(ws, entry[0], merged, self._stored_id)
         if blobs:
-            self._blob_oids = blobs
+            self._blob_oids = {name: key[1] or key[0] for name, key in blobs.items()}
 
     def _as_read(self, oid: pygit2.Oid) -> GitModel:
         """A copy of this object as a fresh read of blob ``oid`` would give it

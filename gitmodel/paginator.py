@@ -163,16 +163,22 @@ class KeysetPaginator(Generic[M]):
             first, desc = self.fields[0] if self.fields else (None, False)
             if first is not None and after[0] is not None and not desc:
                 qs = qs.filter(**{f"{first.name}__gte": after[0]})  # a range the index serves
-        rows = qs._fetch_rows()
-        start = 0
-        if after is not None:
-            id_field = self.queryset.model._meta.id_field
-            columns = [column(rows, f) for f, _desc in self.fields] + [column(rows, id_field)]
-            fields = [*self.fields, (id_field, False)]
-            bounds = [_key(f, v) for (f, _d), v in zip(fields, after)]
-            start = next((i for i in range(len(rows))
-                          if _beyond([_key(f, col[i]) for (f, _d), col in zip(fields, columns)],
-                                     bounds, [d for _f, d in fields])), len(rows))
+        # the first rows of the order usually hold the page (the index orders and
+        # slices them); else every row is read once
+        wanted = self.per_page + 1
+        for limit in (wanted + 256, (wanted + 256) * 16, None):
+            rows = (qs[:limit] if limit is not None else qs)._fetch_rows()
+            start = 0
+            if after is not None:
+                id_field = self.queryset.model._meta.id_field
+                columns = [column(rows, f) for f, _desc in self.fields] + [column(rows, id_field)]
+                fields = [*self.fields, (id_field, False)]
+                bounds = [_key(f, v) for (f, _d), v in zip(fields, after)]
+                start = next((i for i in range(len(rows))
+                              if _beyond([_key(f, col[i]) for (f, _d), col in zip(fields, columns)],
+                                         bounds, [d for _f, d in fields])), len(rows))
+            if limit is None or len(rows) < limit or start + wanted <= len(rows):
+                break
         chosen = [row.load() for row in rows[start : start + self.per_page + 1]]
         more = len(chosen) > self.per_page
         objs = chosen[: self.per_page]

@@ -90,12 +90,16 @@ def test_cms_example_builds_a_repository_git_can_read(tmp_path):
     assert "[people] merging tags then: ['git', 'howto']" in out
     merging = git(repo, "show", "people:article/merging/data.json")
     assert '"tags": [\n      "howto"\n    ]' in merging  # one element per line
-    changed = git(repo, "show", "--name-status", "--format=", "people").split()
+    changed = git(repo, "show", "--name-status", "--format=", "people~1").split()
     assert "tag/git/data.json" in changed and "article/merging/data.json" in changed  # one commit
-    assert git(repo, "log", "--format=%s", "people", "-2").splitlines() == [
+    assert git(repo, "log", "--format=%s", "people", "-3").splitlines() == [
+        "Add a cover to the introduction",
         "Retire the git tag, retitle Bob's article",
         "Add authors, tags and articles",
     ]
+    size = len(git(repo, "show", "people:article/intro/cover/intro-cover.svg"))
+    assert f"[people] cover: intro-cover.svg (image/svg+xml, {size} bytes)" in out
+    assert "article/intro/cover/intro-cover.svg" in git(repo, "log", "--stat", "--format=", "-1", "people")
 
     # sync_repo_index() left a clean work tree on the checked-out branch
     assert git(repo, "status", "--porcelain") == ""

@@ -508,6 +508,15 @@ class QuerySet(Generic[M]):
 
     def count(self) -> int:
         """How many objects match (objects are not built)."""
+        if self._rows is None:
+            from .answers import count
+
+            try:
+                found = count(self)
+            except CorruptObject as exc:
+                raise exc.at(self._commit()) from None
+            if found is not None:
+                return found
         return len(self._fetch_rows())
 
     def exists(self) -> bool:
@@ -608,7 +617,17 @@ class QuerySet(Generic[M]):
         """``{"rank__sum": ..., "n": ...}`` for ``aggregate(Sum("rank"), n=Count("pk"))``."""
         from ..aggregates import aggregate, named
 
+        from .answers import aggregate as from_index
+
         aggregates = named(args, kwargs)
+        bound = {name: (agg, agg.bind(self.model)) for name, agg in aggregates.items()}
+        if self._rows is None:
+            try:
+                found = from_index(self, bound)
+            except CorruptObject as exc:
+                raise exc.at(self._commit()) from None
+            if found is not None:
+                return found
         return aggregate(self.model, self._fetch_rows(), aggregates)
 
     def in_bulk(self, ids: Optional[Iterable[Any]] = None) -> dict[Any, M]:

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["IndexStore", "UpdateStats", "indexed_fields", "store_for", "update_index"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 #: slots kept per model index (lanes beyond this are dropped, least recent first)
 MAX_SLOTS = 6
@@ -249,7 +249,8 @@ class IndexStore:
                     CREATE TABLE val (
                         slot INTEGER NOT NULL, field TEXT NOT NULL, value,
                         path TEXT NOT NULL, oid BLOB NOT NULL);
-                    CREATE INDEX val_value ON val (slot, field, value);
+                    -- lookups by value; orders by value, ties by path, read in index order
+                    CREATE INDEX val_value ON val (slot, field, value, path);
                     CREATE INDEX val_path ON val (slot, path);
                     PRAGMA user_version = {SCHEMA_VERSION};
                     COMMIT;
@@ -399,18 +400,29 @@ class IndexStore:
 
         return self._run(work)  # type: ignore[no-any-return]
 
-    def field_values(self, ctx: _Context, names: Sequence[str], field: str) -> list[tuple[str, Any]]:
+    def field_values(self, ctx: _Context, names: Sequence[str], field: str,
+                     paths: Optional[Sequence[str]] = None) -> list[tuple[str, Any]]:
         """``(path, value as SQLite holds it)`` of ``field`` for every data
-        file of ``ctx``'s tree (the index is brought there first)."""
+        file of ``ctx``'s tree, or for ``paths`` (the index is brought there first)."""
         sig = _signature(ctx.model, names)
 
         def work(db: sqlite3.Connection) -> list[tuple[str, Any]]:
             db.execute("BEGIN IMMEDIATE")
             try:
                 slot, _changed = self._bring_up(db, ctx, sig, names)
-                found = db.execute(
-                    "SELECT path, value FROM val WHERE slot = ? AND field = ?", (slot, field)
-                ).fetchall()
+                if paths is None:
+                    found = db.execute(
+                        "SELECT path, value FROM val WHERE slot = ? AND field = ?", (slot, field)
+                    ).fetchall()
+                else:  # a few rows: looked up by path
+                    found = []
+                    for start in range(0, len(paths), 500):
+                        chunk = paths[start : start + 500]
+                        found += db.execute(
+                            # found through (slot, path), not by scanning the field's rows
+                            "SELECT path, value FROM val INDEXED BY val_path "
+                            "WHERE slot = ? AND field = ? AND path IN "
+                            f"({', '.join('?' * len(chunk))})", (slot, field, *chunk)).fetchall()
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -419,6 +431,66 @@ class IndexStore:
             return found
 
         return self._run(work)  # type: ignore[no-any-return]
+
+    def read(
+        self,
+        specs: Sequence[tuple[_Context, Sequence[str], Sequence[str]]],
+        work: Any,
+    ) -> Any:
+        """``work(db, slots)`` in one snapshot of the slots of ``specs``, each
+        ``(ctx, indexed names, fields that must be exact)`` brought to its
+        tree first. ``_Unavailable`` if a slot holds a file a scan must read
+        (or, for the named fields, a value SQL cannot compare exactly) or a
+        path SQL cannot spell."""
+        sigs = [_signature(ctx.model, names) for ctx, names, _f in specs]
+
+        def fresh(db: sqlite3.Connection) -> Optional[list[int]]:
+            slots = []
+            for (ctx, _n, _f), sig in zip(specs, sigs):
+                row = db.execute(
+                    "SELECT id FROM slot WHERE sig = ? AND tree = ? ORDER BY lane = ? DESC LIMIT 1",
+                    (sig, ctx.tree_hex, ctx.lane),
+                ).fetchone()
+                if row is None:
+                    return None
+                slots.append(row[0])
+            return slots
+
+        def checked(db: sqlite3.Connection, slots: list[int]) -> Any:
+            for slot, (_ctx, _n, exact) in zip(slots, specs):
+                marks = [FOREIGN, *(_inexact(name) for name in exact)]
+                bad = db.execute(
+                    f"SELECT 1 FROM val WHERE slot = ? AND field IN ({', '.join('?' * len(marks))}) "
+                    "LIMIT 1", (slot, *marks),
+                ).fetchone() or db.execute(
+                    "SELECT 1 FROM val WHERE slot = ? AND path < ' ' LIMIT 1", (slot,)
+                ).fetchone()
+                if bad:
+                    raise _Unavailable("the index cannot answer this alone")
+            try:
+                return work(db, slots)
+            except sqlite3.OperationalError as exc:  # an integer overflow in SUM, ...
+                raise _Unavailable(str(exc)) from None
+
+        def run(db: sqlite3.Connection) -> Any:
+            db.execute("BEGIN")
+            try:
+                slots = fresh(db)
+                if slots is None:
+                    db.execute("COMMIT")
+                    db.execute("BEGIN IMMEDIATE")
+                    slots = [self._bring_up(db, ctx, sig, names)[0]
+                             for (ctx, names, _f), sig in zip(specs, sigs)]
+                result = checked(db, slots)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            self._fold_wal(db)
+            return result
+
+        return self._run(run)
 
     def _bring_up(
         self, db: sqlite3.Connection, ctx: _Context, sig: str, names: Sequence[str]

@@ -28,7 +28,7 @@ from .indexes import (
     misplaced,
     store_for,
 )
-from . import Leaf, Node, Q, QuerySet
+from . import Leaf, Node, Q, QuerySet, answers
 from ..git.tree import TREE_MODE, _Folder, walk_files
 from ..schema import codec
 
@@ -43,6 +43,8 @@ __all__ = ["Row", "check_unique", "execute", "explain"]
 PENDING_LIMIT = 256
 #: ``value IN (...)`` lists are sent in chunks of this size
 IN_CHUNK = 500
+#: rows up to this many read an indexed column by path, not whole
+FEW_ROWS = 5000
 
 #: field types whose JSON form is equal exactly when the values are equal
 _EXACT_TYPES = (
@@ -402,13 +404,18 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
     ctx = _Context(model, qs.treeish)
     if ctx.custom_path:
         return _finish(qs, [r for r in _custom_rows(ctx) if where is None or where(r)], False)
+    if qs._order:
+        # ordered and sliced by SQL when the keys are indexed (the index vouches)
+        found_ordered = answers.ordered(qs, ctx, where)
+        if found_ordered is not None:
+            return [Row(ctx, p, o) for p, o in found_ordered]
     plan = _choose_plan(model, where)
-    vouched = False
-    if plan is None and where is None:
-        # an index that lists no unreadable file vouches for the whole tree
-        clean = _every_row_plan(model)
-        vouched = clean is not None and _index_lookup(ctx, clean) == []
     indexed = _index_lookup(ctx, plan) if plan is not None else None
+    if indexed is None:
+        # an index that lists no unreadable file vouches for the whole tree
+        # and lists it faster than a walk of the folder
+        indexed = answers.listing(ctx)
+        plan = None
     sort_paths = indexed is not None or bool(ctx.pending)
     found: Iterable[tuple[str, pygit2.Oid]]
     if indexed is not None:
@@ -422,13 +429,13 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
     for path, oid in found:
         if pending and pending.hides(path):
             continue
-        if _foreign(qs, ctx, path):
+        if indexed is None and _foreign(qs, ctx, path):  # the index lists no such file
             continue
         row = Row(ctx, path, oid)
         if check and not _matches(qs, where, row):
             continue
         rows.append(row)
-    if indexed is None and not vouched and qs.errors != "skip":
+    if indexed is None and qs.errors != "skip":
         # an index vouches for the files it lists; scanned ones are read, so a
         # file get() would refuse raises here, in count() and ids() too
         for row in rows:
@@ -441,15 +448,6 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
             row.verify()
     rows.extend(extra)
     return _finish(qs, rows, sort_paths)
-
-
-def _every_row_plan(model: type[GitModel]) -> Optional[_Plan]:
-    """A plan that lists nothing, and fails (``None`` rows) if the model's
-    index holds a file a scan must read; ``None`` if the model has no index."""
-    found = indexed_fields(model)
-    if not found or model._meta._custom_data_path is not None:
-        return None
-    return _Plan(Leaf(found[0], [], "isnull", True), "0", [], True)
 
 
 def _foreign(qs: QuerySet[Any], ctx: _Context, path: str) -> bool:
@@ -490,6 +488,8 @@ def _custom_rows(ctx: _Context) -> Iterator[Row]:
 def _finish(qs: QuerySet[Any], rows: list[Row], sort_paths: bool) -> list[Row]:
     """Order and slice the matching rows."""
     model = qs.model
+    if sort_paths:  # index answers come in index order: ties go by path, as in a scan
+        rows.sort(key=lambda r: r.path)
     if qs._order:
         for name in reversed(qs._order):
             bare = name.lstrip("-")
@@ -499,8 +499,6 @@ def _finish(qs: QuerySet[Any], rows: list[Row], sort_paths: bool) -> list[Row]:
                 field = model._meta.id_field if bare == "pk" else model._meta.get_field(bare)
                 key = _column_key(field, rows) if isinstance(field, _VALUE_TYPES) else _field_key(field)
             rows.sort(key=key, reverse=name.startswith("-"))
-    elif sort_paths:
-        rows.sort(key=lambda r: r.path)
     if qs._low or qs._high is not None:
         rows = rows[qs._low : qs._high]
     return rows
@@ -573,7 +571,9 @@ def _indexed_column(rows: list[Row], field: _fields.Field[Any]) -> Optional[list
     if field.name not in names or ctx.custom_path or ctx.pending or ctx.pending.files:
         return None
     try:
-        by_path = dict(store_for(ctx.ws).field_values(ctx, names, field.name))
+        # a few rows are looked up by path; many, with the whole column
+        few = [row.path for row in rows] if len(rows) <= FEW_ROWS else None
+        by_path = dict(store_for(ctx.ws).field_values(ctx, names, field.name, few))
     except _Unavailable:
         return None
     out = []

@@ -160,8 +160,10 @@ def load(
         for field in opts.blob_fields:
             blob_path = opts.get_blob_path(obj._stored_id, field)  # type: ignore[arg-type]
             entry = ws.stage.lookup(blob_path) if tree is None else tree_entry(tree, blob_path)
-            obj._blob_oids[field.name] = entry[0] if entry else None
-            # a named file (gitmodel.blobs) sits in a folder of its own
+            # a named file (gitmodel.blobs) sits in a folder of its own, which stands for it
+            lookup = ws.stage.lookup if tree is None else (lambda p, t=tree: tree_entry(t, p))
+            obj._blob_oids[field.name] = entry[0] if entry else blob_files.entry_id(
+                lookup, opts, obj._stored_id, field)
             obj._data[field.name] = entry[0] if entry else blob_files.find(ws, opts, obj._stored_id, field, tree)
     return obj
 

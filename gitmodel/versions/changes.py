@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import pygit2
 
 from ..git.diff import Delta, FileEntry, tree_deltas
-from ..git.tree import tree_entry
+from ..git.tree import BLOB_MODE, TREE_MODE, tree_entry
 from ..schema import codec
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class ObjectChange:
     """How one object differs between two states.
 
     ``changes`` maps field names to ``(old, new)`` Python values; blob fields
-    report their two blob ids. Empty for additions and deletions.
+    report their two blob ids (a named file: the id of its folder). Empty for additions and deletions.
     """
 
     model: type
@@ -137,15 +137,39 @@ def object_paths(cls: type, object_id: str) -> tuple[str, str, dict[str, str]]:
 
 
 def owned_files(cls: type) -> tuple[str, ...]:
-    """The file names an object of ``cls`` owns: its data file and blob fields."""
+    """The entry names an object of ``cls`` owns in its folder: its data
+    file, its blob fields' ``<field>.data`` files, then their named-file
+    folders (``<field>``, see :mod:`gitmodel.blobs`)."""
     opts = cls._meta  # type: ignore[attr-defined]
     cached = opts.__dict__.get("_owned_files")
     if cached is None:
         cached = (opts.data_filename,) + tuple(
             f.blob_name(opts.data_filename) for f in opts.blob_fields
-        )
+        ) + tuple(blob_folders(cls))
         opts._owned_files = cached
     return cached  # type: ignore[no-any-return]
+
+
+def blob_folders(cls: type) -> tuple[str, ...]:
+    """The folder names (one per blob field) that hold named files."""
+    opts = cls._meta  # type: ignore[attr-defined]
+    if opts._custom_data_path is not None:
+        return ()
+    return tuple(f.name for f in opts.blob_fields)
+
+
+def owned_entries(cls: type, entries: dict[str, Any], names: Optional[tuple[str, ...]] = None) -> Files:
+    """The entries (``name -> (id, mode)``) of an object folder that belong
+    to the object (``names``, else :func:`owned_files`): files, except for
+    the named-file folders, which are folders."""
+    folders = blob_folders(cls)
+    return {n: entries[n][0] for n in (names or owned_files(cls))
+            if n in entries and (entries[n][1] == TREE_MODE) == (n in folders)}
+
+
+def entry_mode(cls: type, name: str) -> int:
+    """The git mode of owned entry ``name``: a folder for a named file, else a file."""
+    return TREE_MODE if name in blob_folders(cls) else BLOB_MODE
 
 
 def empty_tree(repo: pygit2.Repository) -> pygit2.Tree:
@@ -208,13 +232,8 @@ def object_files(tree: Optional[pygit2.Tree], cls: type, object_id: str) -> File
         return {}
     if not isinstance(sub, pygit2.Tree):
         return {}
-    files: Files = {}
-    for name in (data, *blobs.values()):
-        if name in sub:
-            entry = sub[name]
-            if entry.filemode != pygit2.enums.FileMode.TREE:
-                files[name] = entry.id
-    return files
+    names = (data, *blobs.values(), *blob_folders(cls))
+    return owned_entries(cls, {n: (sub[n].id, sub[n].filemode) for n in names if n in sub}, names)
 
 
 # -- decoding --------------------------------------------------------------------
@@ -228,8 +247,23 @@ def load(ws: Workspace, cls: type, object_id: str, files: Files, tree: Optional[
     path = opts.get_data_path(object_id)
     obj: Any = codec.load(ws, cls, path, oid, tree if tree is not None else empty_tree(ws.repo))  # type: ignore[type-var,misc]
     for f in opts.blob_fields:
-        obj._data[f.name] = files.get(blobs[f.name])
+        obj._data[f.name] = blob_value(ws.repo, cls, f, files, object_id)
     return obj  # type: ignore[no-any-return]
+
+
+def blob_value(repo: pygit2.Repository, cls: type, field: Any, files: Files, object_id: str) -> Any:
+    """A blob field's value in ``files``: a ``BlobFile`` (named), a blob id, or ``None``."""
+    from .. import blobs as blob_files
+
+    data_name = object_paths(cls, object_id)[2][field.name]
+    return blob_files.value_of(repo, cls._meta, field, files, data_name)  # type: ignore[attr-defined]
+
+
+def blob_key(cls: type, field: Any, files: Files,
+             object_id: str) -> tuple[Optional[pygit2.Oid], Optional[pygit2.Oid]]:
+    """What stands for a blob field in ``files``: (plain blob id, named-file folder id)."""
+    folder = files.get(field.name) if field.name in blob_folders(cls) else None
+    return files.get(object_paths(cls, object_id)[2][field.name]), folder
 
 
 def python_value(cls: type, name: str, value: Any) -> Any:
@@ -256,12 +290,17 @@ def field_changes(cls: type, old: Optional[dict[str, Any]], new: Optional[dict[s
         if a != b or (name in old) != (name in new):
             out[name] = (python_value(cls, name, a), python_value(cls, name, b))
     opts = cls._meta  # type: ignore[attr-defined]
-    blobs = object_paths(cls, object_id)[2]
     for f in opts.blob_fields:
-        fname = blobs[f.name]
-        if old_files.get(fname) != new_files.get(fname):
-            out[f.name] = (old_files.get(fname), new_files.get(fname))
+        if blob_key(cls, f, old_files, object_id) != blob_key(cls, f, new_files, object_id):
+            out[f.name] = (_reported(cls, f, old_files, object_id), _reported(cls, f, new_files, object_id))
     return out
+
+
+def _reported(cls: type, field: Any, files: Files, object_id: str) -> Optional[pygit2.Oid]:
+    """A blob field's value as a change reports it: the blob id, or for a
+    named file the id of the folder holding it (name, bytes, content type)."""
+    plain, folder = blob_key(cls, field, files, object_id)
+    return folder if folder is not None else plain
 
 
 def object_change(

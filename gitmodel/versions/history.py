@@ -29,7 +29,7 @@ from ..git.diff import tree_deltas
 from ..schema import codec
 from ..serializers import json as json_format
 from ..schema.renames import previous_folders
-from ..git.tree import BLOB_MODE, tree_entry
+from ..git.tree import tree_entry
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -150,10 +150,10 @@ def object_history(
         start = target.id
     repo = ws.repo
     folder, data, blobs = ch.object_paths(cls, object_id)
-    state: Union[_PathState, _FirstState] = _PathState(repo, folder, (data, *blobs.values()))
+    names = (data, *blobs.values(), *ch.blob_folders(cls))  # named files' folders too
+    state: Union[_PathState, _FirstState] = _PathState(repo, folder, names)
     earlier = previous_folders(ws, cls)
     if earlier:  # followed across a RenameModel: its folders before
-        names = (data, *blobs.values())
         below = folder[len(opts.folder):]
         state = _FirstState([_PathState(repo, folder, names)]
                             + [_PathState(repo, old + below, names) for old in earlier])
@@ -220,10 +220,10 @@ def _merge_made(ws: Workspace, cls: type, object_id: str, now: State, before: li
     for name in set(merged).union(*(p[0] for p in parents)):
         if all(p[0].get(name, _UNSEEN) != merged.get(name, _UNSEEN) for p in parents):
             made.add(name)
-    blob_names = ch.object_paths(cls, object_id)[2]
-    for field_name, file_name in blob_names.items():
-        if all(p[1].get(file_name) != merged_files.get(file_name) for p in parents):
-            made.add(field_name)
+    for fld in cls._meta.blob_fields:  # type: ignore[attr-defined]
+        if all(ch.blob_key(cls, fld, p[1], object_id) != ch.blob_key(cls, fld, merged_files, object_id)
+               for p in parents):
+            made.add(fld.name)
     return frozenset(made)
 
 
@@ -351,9 +351,9 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
         codec.check_model_name(cls, opts.get_data_path(object_id), model_name)
         files[data] = ws.repo.create_blob(json_format.dumps(cls.__name__, stored))
     with ws._unit_kept():
-        for name in (data, *blobs.values()):
+        for name in (data, *blobs.values(), *ch.blob_folders(cls)):
             path = f"{folder}/{name}" if folder else name
-            ws._unit.write(path, (files[name], BLOB_MODE) if name in files else None)
+            ws._unit.write(path, (files[name], ch.entry_mode(cls, name)) if name in files else None)
         return cls.get(object_id)  # type: ignore[attr-defined,no-any-return]
 
 

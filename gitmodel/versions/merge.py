@@ -21,8 +21,10 @@ import pygit2
 
 from . import changes as ch
 from . import openmerge
+from .. import blobs as blob_files
 from .. import signing
-from ..exceptions import BranchMoved, MergeConflict, PendingChanges, ReferenceNotFound, RepositoryError
+from ..exceptions import (BranchMoved, IntegrityError, MergeConflict, PendingChanges, ReferenceNotFound,
+                          RepositoryError)
 from ..fields import JSONField
 from ..listfield import ElementConflict
 from ..schema import codec
@@ -203,12 +205,9 @@ class ObjectMerge:
         self.result = obj.to_json_fields()
         opts = self.cls._meta  # type: ignore[attr-defined]
         files: ch.Files = {}
-        for f in opts.blob_fields:
-            value = obj._data.get(f.name)
-            if isinstance(value, pygit2.Oid):
-                files[self.blob_names[f.name]] = value
-            elif value is not None:
-                files[self.blob_names[f.name]] = self.ws.repo.create_blob(bytes(value))
+        for f in opts.blob_fields:  # a named file keeps its name (gitmodel.blobs)
+            files.update(blob_files.value_files(self.ws.repo, opts, f, obj._data.get(f.name),
+                                                self.blob_names[f.name]))
         self.result_files = files
 
     def _merge_fields(self, base: dict[str, Any], ours: dict[str, Any],
@@ -264,15 +263,27 @@ class ObjectMerge:
         opts = self.cls._meta  # type: ignore[attr-defined]
         out: ch.Files = {}
         for f in opts.blob_fields:
-            name = self.blob_names[f.name]
-            b, o, t = (files.get(name) for files in self.files)
+            # the plain blob and the named file's folder are one value
+            b, o, t = (ch.blob_key(self.cls, f, files, self.id) for files in self.files)
             value = _pick(b, o, t)
+            side = 1
             if value is _CLASH:
-                self.conflicts.append(Conflict(self.cls, self.id, f.name, MODIFY_MODIFY, b, o, t, _owner=self))
-                value = o
-            if value is not None:
-                out[name] = value
+                b_v, o_v, t_v = (ch.blob_value(self.ws.repo, self.cls, f, files, self.id) for files in self.files)
+                self.conflicts.append(Conflict(self.cls, self.id, f.name, MODIFY_MODIFY, b_v, o_v, t_v,
+                                               _owner=self))
+            else:
+                side = (b, o, t).index(value)
+            out.update(self._blob_entries(f, self.files[side]))
         return out
+
+    def _blob_entries(self, field: Any, files: ch.Files) -> ch.Files:
+        """The entries of ``files`` that hold blob field ``field``."""
+        plain, folder = ch.blob_key(self.cls, field, files, self.id)
+        if folder is not None:
+            return {field.name: folder}
+        if plain is not None:
+            return {self.blob_names[field.name]: plain}
+        return {}
 
     # -- resolving --------------------------------------------------------------
     def resolve(self, conflict: Conflict, choice: Any, literal: bool = False) -> None:
@@ -288,13 +299,12 @@ class ObjectMerge:
                 self._take_instance(value)
         elif any(f.name == conflict.field for f in self.cls._meta.blob_fields):  # type: ignore[attr-defined]
             fld = self.cls._meta.get_field(conflict.field)  # type: ignore[attr-defined]
-            name = self.blob_names[fld.name]
-            if isinstance(value, (bytes, str)):
-                value = self.ws.repo.create_blob(value.encode() if isinstance(value, str) else value)
-            if value is None:
+            for name in (self.blob_names[fld.name], *(n for n in ch.blob_folders(self.cls) if n == fld.name)):
                 self.result_files.pop(name, None)
-            else:
-                self.result_files[name] = value
+            if isinstance(value, str):
+                value = value.encode()
+            self.result_files.update(blob_files.value_files(
+                self.ws.repo, self.cls._meta, fld, value, self.blob_names[fld.name]))  # type: ignore[attr-defined]
         else:
             assert self.result is not None
             fld = self.cls._meta._by_name.get(conflict.field)  # type: ignore[attr-defined]
@@ -321,13 +331,13 @@ class ObjectMerge:
         """``path -> entry`` (``None``: removed) that put the merged object in place."""
         out: dict[str, Optional[Entry]] = {}
         blob_mode = int(pygit2.enums.FileMode.BLOB)
-        for name in (self.data, *self.blob_names.values()):
+        for name in (self.data, *self.blob_names.values(), *ch.blob_folders(self.cls)):
             out[f"{self.folder}/{name}"] = None
         if self.result is not None:
             blob = json_format.dumps(self.cls.__name__, self.result)
             out[f"{self.folder}/{self.data}"] = (self.ws.repo.create_blob(blob), blob_mode)
             for name, oid in self.result_files.items():
-                out[f"{self.folder}/{name}"] = (oid, blob_mode)
+                out[f"{self.folder}/{name}"] = (oid, ch.entry_mode(self.cls, name))
         return out
 
 
@@ -400,7 +410,7 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
         folder = cls._meta.get_object_folder(ident)  # type: ignore[attr-defined]
         for name in sorted(set().union(*entries) - set(owned)):  # stray files in the folder
             _merge_entry(out, f"{folder}/{name}", [e.get(name) for e in entries], strategy)
-        files = tuple({n: e[n][0] for n in owned if n in e and e[n][1] != TREE_MODE} for e in entries)
+        files = tuple(ch.owned_entries(cls, e) for e in entries)
         if files[2] == files[0] or (files[1] == files[2] and not _has_rules(cls)):
             continue
         om = ObjectMerge(ws, cls, ident, trees, files)  # type: ignore[arg-type]
@@ -458,7 +468,7 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
         if start is not None and (start == target.id or repo.descendant_of(start, target.id)):
             return MergeResult(None, up_to_date=True)
         base_id = repo.merge_base(start, target.id) if start is not None else None
-        if fast_forward and (start is None or base_id == start):
+        if fast_forward and (start is None or base_id == start) and not _breaks_integrity(ws, start, target):
             ws._move_branch(target.id, "", reflog=f"merge {name}: Fast-forward")
             unit.move_to(target.id, target.tree)
             return MergeResult(target.id, fast_forward=True)
@@ -487,6 +497,29 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
             unit.restore(snap)
             raise
         return MergeResult(commit_id, dropped_edits=dropped)
+
+
+def _breaks_integrity(ws: Workspace, start: Optional[pygit2.Oid], target: pygit2.Commit) -> bool:
+    """True if moving the branch to ``target`` would bring objects breaking a
+    unique field or a reference (their commits were written by another tool
+    or clone); the merge is then made as a three-way merge, which reports
+    them as conflicts. ``IntegrityError`` (nothing changed) if the branch
+    has no commit yet, so there is nothing to merge with."""
+    from ..integrity import merge_violations
+
+    unit = ws._unit
+    ours = ws.repo[start].tree if start is not None else None  # type: ignore[attr-defined]
+    result = merge_trees(ws, ours, ours, target.tree, None)
+    snap = unit.snapshot()
+    try:
+        unit.write_all(result.staged())  # their changes, staged on ours, as a merge stages them
+        found = merge_violations(ws, (ours, ours, target.tree), result)
+    finally:
+        unit.restore(snap)
+    if found and start is None:
+        raise IntegrityError(
+            f"cannot take {str(target.id)[:10]}: {describe_conflicts(found)}; nothing was changed")
+    return bool(found)
 
 
 def join(ws: Workspace, pending_ok: bool = False) -> Optional[MergeState]:

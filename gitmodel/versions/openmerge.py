@@ -115,7 +115,7 @@ def save(ws: Workspace, state: MergeState) -> None:
         for side, side_files in enumerate(om.files):
             files.append({name: str(oid) for name, oid in side_files.items()})
             for name, oid in side_files.items():
-                sides.insert(f"{n}-{side}-{name}", oid, BLOB_MODE)
+                sides.insert(f"{n}-{side}-{name}", oid, ch.entry_mode(om.cls, name))  # a named file's folder
         added.append({"model": om.cls.__name__, "id": om.id, "files": files})
     meta = {
         "format": FORMAT,
@@ -229,6 +229,16 @@ def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
             stored = codec.stored_fields(ws, om.cls, path, files[om.data]) if om.data in files else None
             om.result = dict(stored) if stored is not None else None
             om.result_files = {k: v for k, v in files.items() if k != om.data}
+    if kind == MERGE:  # unique values and references, checked on the staged state again
+        from ..integrity import merge_violations
+
+        unit = ws._unit
+        snap = unit.snapshot()
+        try:
+            unit.move_to(head, staged)
+            result.conflicts.extend(merge_violations(ws, (base_tree, ours_tree, theirs_tree), result))
+        finally:
+            unit.restore(snap)
     for conflict in result.conflicts:
         if json.dumps(conflict_key(conflict)) in resolved:
             conflict.resolved = True

@@ -1,0 +1,310 @@
+"""Answers computed inside the SQLite index: listings, orders and aggregates.
+
+A query that only needs what the index holds (every data file's path and
+blob id, and the values of indexed fields) is answered by SQL instead of a
+walk of the model's folder: the full listing, ``order_by`` over indexed
+fields (one hop across a relation included) with its slice, and ``Count``,
+``Sum``, ``Min``, ``Max``, ``Avg`` over indexed fields. It applies only when
+the index describes exactly the tree being read (no pending edits under the
+model's folder), holds no file a scan must read and every value involved is
+held exactly; otherwise the caller scans. The answers equal the scan's:
+ties are broken by path as the scan does, missing values sort first.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import TYPE_CHECKING, Any, Optional
+
+import pygit2
+
+from .. import fields as _fields
+from ..exceptions import CorruptObject
+from .indexes import _inexact, _Unavailable, indexed_fields, store_for
+
+if TYPE_CHECKING:
+    from . import QuerySet
+    from .planner import _Context
+
+__all__ = ["aggregate", "count", "listing", "ordered"]
+
+#: field types whose index values sort, count and compare as the rows' values
+_KEY_TYPES = (_fields.CharField, _fields.IntegerField, _fields.FloatField, _fields.RelatedField)
+
+
+def _names(model: Any) -> list[str]:
+    return [f.name for f in indexed_fields(model)]
+
+
+def _usable(ctx: _Context) -> bool:
+    return not ctx.custom_path and not ctx.pending and not ctx.pending.files and bool(_names(ctx.model))
+
+
+def _base(ctx: _Context) -> tuple[str, list[Any]]:
+    """The rows standing for the data files (one per file) of the slot ``?``."""
+    name = _names(ctx.model)[0]
+    return "p.slot = ? AND p.field IN (?, ?)", [name, _inexact(name)]
+
+
+def _id_sql(alias: str, ctx: _Context) -> str:
+    """SQL for the object id of ``alias.path`` (the folder holding the data file)."""
+    opts = ctx.model._meta
+    tail = len(ctx.filename) + 1
+    try:
+        heads = {len(opts.get_data_path(i)) - len(i) - tail for i in ("a", "bb", "c-d")}
+    except Exception:  # a layout that refuses these ids: use the general form
+        heads = set()
+    if len(heads) == 1:  # every id sits after a prefix of one length (shards are fixed width)
+        head = heads.pop()
+        return f"substr({alias}.path, {head + 1}, length({alias}.path) - {head + tail})"
+    folder = f"substr({alias}.path, 1, length({alias}.path) - {tail})"
+    return f"replace({folder}, rtrim({folder}, replace({folder}, '/', '')), '')"
+
+
+def _where_sql(qs: QuerySet[Any], where: Any) -> Optional[tuple[str, list[Any]]]:
+    """The condition as SQL on ``p`` (slot given as the first ``?``); ``None``
+    if the index cannot decide it alone."""
+    if where is None:
+        return "", []
+    from .planner import IN_CHUNK, _choose_plan
+
+    plan = _choose_plan(qs.model, where)
+    if plan is None or not plan.exact or len(plan.params) > IN_CHUNK:
+        return None
+    sql = f" AND p.path IN (SELECT path FROM val WHERE slot = ? AND field = ? AND {plan.where})"
+    return sql, [plan.leaf.field.name, *plan.params]
+
+
+def _where_fields(cond: tuple[str, list[Any]]) -> list[str]:
+    """The field a condition reads (it must be held exactly too)."""
+    return [cond[1][0]] if cond[0] else []
+
+
+def _oids(found: list[tuple[str, bytes]]) -> list[tuple[str, pygit2.Oid]]:
+    return [(path, pygit2.Oid(raw=raw)) for path, raw in found]
+
+
+def listing(ctx: _Context) -> Optional[list[tuple[str, pygit2.Oid]]]:
+    """Every data file of ``ctx``'s tree (pending edits not applied), in
+    path order, from the index."""
+    if ctx.custom_path or not _names(ctx.model):
+        return None
+    base, params = _base(ctx)
+
+    def work(db: sqlite3.Connection, slots: list[int]) -> Any:
+        return db.execute(
+            f"SELECT p.path, p.oid FROM val p WHERE {base} ORDER BY p.path", (slots[0], *params)
+        ).fetchall()
+
+    try:
+        return _oids(store_for(ctx.ws).read([(ctx, _names(ctx.model), [])], work))
+    except _Unavailable:
+        return None
+
+
+def ordered(qs: QuerySet[Any], ctx: _Context, where: Any) -> Optional[list[tuple[str, pygit2.Oid]]]:
+    """The data files ``qs`` returns, ordered and sliced by SQL; ``None`` if
+    an order key is not an indexed field of the model (or of a model one
+    relation away) held exactly."""
+    from ..relations import RelatedField
+    from . import _get_field
+
+    model = qs.model
+    if not _usable(ctx):
+        return None
+    cond = _where_sql(qs, where)
+    if cond is None:
+        return None
+    names = _names(model)
+    exact: list[str] = []
+    specs: list[tuple[Any, Any, Any]] = [(ctx, names, exact)]
+    keys: list[tuple[str, bool, Optional[int]]] = []  # (kind or field, descending, spec index)
+    for name in qs._order:
+        bare = name.lstrip("-")
+        desc = name.startswith("-")
+        first, _, far_name = bare.partition("__")
+        field = _get_field(model, first)
+        if field.id or first == "pk":
+            if far_name or not isinstance(field, _fields.CharField):
+                return None
+            keys.append(("@id", desc, None))
+            continue
+        if field.name not in names or not isinstance(field, _KEY_TYPES):
+            return None
+        exact.append(field.name)
+        if not far_name:
+            keys.append((field.name, desc, None))
+            continue
+        if not isinstance(field, RelatedField) or "__" in far_name:
+            return None
+        target = field.to_model
+        far = _get_field(target, far_name)
+        if far.id or far.name not in _names(target) or not isinstance(far, _KEY_TYPES):
+            return None
+        from .planner import _Context
+
+        tctx = _Context(target, ctx.root)
+        if not _usable(tctx):
+            return None
+        specs.append((tctx, _names(target), [far.name]))
+        keys.append((f"{field.name}\x00{far.name}", desc, len(specs) - 1))
+    specs[0] = (ctx, names, [*exact, *_where_fields(cond)])
+    if exact:  # the rows of an exactly held key field stand for the files (one each)
+        base, base_params = "p.slot = ? AND p.field = ?", [exact[0]]
+    else:
+        base, base_params = _base(ctx)
+    where_sql, where_params = cond
+    if exact and where_sql and where_params[0] == exact[0]:
+        # the condition is on the first key field: applied to its rows, read in order
+        from .planner import _choose_plan
+
+        plan = _choose_plan(model, where)
+        assert plan is not None
+        where_sql, where_params = " AND " + re.sub(r"\bvalue\b", "p.value", plan.where), plan.params
+        cond = ("", [])
+
+    def work(db: sqlite3.Connection, slots: list[int]) -> Any:
+        joins: list[str] = []
+        order: list[str] = []
+        join_params: list[Any] = []
+        for i, (key, desc, spec) in enumerate(keys):
+            direction = " DESC" if desc else ""
+            if key == "@id":
+                order.append(_id_sql("p", ctx) + direction)
+                continue
+            local, _, far_field = key.partition("\x00")
+            if local == exact[0]:
+                value = "p.value"
+            else:
+                joins.append(f"LEFT JOIN val k{i} ON k{i}.slot = p.slot AND k{i}.path = p.path "
+                             f"AND k{i}.field = ?")
+                join_params.append(local)
+                value = f"k{i}.value"
+            if spec is None:
+                order.append(f"{value}{direction}")
+                continue
+            # the related values by id, in a temporary table keyed by id (SQLite
+            # would not index a subquery's computed id and loop instead)
+            tctx = specs[spec][0]
+            db.execute(f"CREATE TEMP TABLE IF NOT EXISTS gm_order{i} "
+                       "(id TEXT PRIMARY KEY, v) WITHOUT ROWID")
+            db.execute(f"DELETE FROM gm_order{i}")
+            db.execute(f"INSERT OR IGNORE INTO gm_order{i} SELECT {_id_sql('t', tctx)}, "
+                       "t.value FROM val t WHERE t.slot = ? AND t.field = ?", (slots[spec], far_field))
+            joins.append(f"LEFT JOIN gm_order{i} t{i} ON t{i}.id = {value}")
+            order.append(f"t{i}.v{direction}")
+        low, high = qs._low, qs._high
+        limit = -1 if high is None else max(0, high - low)
+        sql = (
+            f"SELECT p.path, p.oid FROM val p {' '.join(joins)} WHERE {base}{where_sql} "
+            + f"ORDER BY {', '.join([*order, 'p.path'])} LIMIT ? OFFSET ?"
+        )
+        slot = slots[0]
+        cond_params = [slot, *where_params] if cond[0] else list(where_params)
+        args = [*join_params, slot, *base_params, *cond_params, limit, low]
+        return db.execute(sql, args).fetchall()
+
+    try:
+        return _oids(store_for(ctx.ws).read(specs, work))
+    except _Unavailable:
+        return None
+
+
+def _corrupt(model: Any, exc: Exception) -> CorruptObject:
+    return CorruptObject(model._meta.folder, f"a tree in this folder cannot be read ({exc})")
+
+
+def count(qs: QuerySet[Any]) -> Optional[int]:
+    """``qs.count()`` by SQL, or ``None``."""
+    from ..aggregates import Count
+
+    found = aggregate(qs, {"n": (Count("pk"), None)})
+    return None if found is None else int(found["n"])
+
+
+def aggregate(qs: QuerySet[Any], bound: dict[str, tuple[Any, Any]]) -> Optional[dict[str, Any]]:
+    """``name -> value`` of the aggregates, by SQL, or ``None`` (see :func:`_aggregate`)."""
+    try:
+        return _aggregate(qs, bound)
+    except pygit2.GitError as exc:
+        raise _corrupt(qs.model, exc) from None
+
+
+def _aggregate(qs: QuerySet[Any], bound: dict[str, tuple[Any, Any]]) -> Optional[dict[str, Any]]:
+    """``name -> value`` for aggregates bound to their fields, by SQL; ``None``
+    if a field is not indexed, not held exactly, or of a type whose SQL
+    result could differ from Python's (floats summed, booleans)."""
+    if qs._low or qs._high is not None:
+        return None
+    from .planner import _Context
+
+    model = qs.model
+    names = _names(model)
+    parts: list[tuple[str, str, Optional[str], Any]] = []  # (result, SQL, field, field object)
+    for result, (agg, field) in bound.items():
+        if field is None:
+            parts.append((result, "COUNT(*)", None, None))
+            continue
+        if field.name not in names or field.id or not isinstance(field, _KEY_TYPES):
+            return None
+        fn = agg.function
+        if fn in ("sum", "avg") and not isinstance(field, _fields.IntegerField):
+            return None
+        distinct = "DISTINCT " if agg.distinct else ""
+        sql = {"count": "COUNT", "sum": "SUM", "avg": "SUM", "min": "MIN", "max": "MAX"}[fn]
+        parts.append((result, f"{sql}({distinct}p.value)", field.name, agg))
+    where = qs._where.resolve(qs.treeish) if qs._where is not None else None
+    ctx = _Context(model, qs.treeish)
+    if not _usable(ctx):
+        return None
+    cond = _where_sql(qs, where)
+    if cond is None:
+        return None
+    base, base_params = _base(ctx)
+    where_sql, where_params = cond
+    exact = [f for _r, _s, f, _a in parts if f is not None]
+
+    def work(db: sqlite3.Connection, slots: list[int]) -> Any:
+        # every file has one row per exactly held field: the aggregates of a
+        # field read its rows alone, through the (slot, field, value) index,
+        # in one pass that counts the files too
+        slot = slots[0]
+        cond_params = [slot, *where_params] if where_sql else []
+        values: list[Any] = [None] * len(parts)
+        counts: list[Any] = [0] * len(parts)
+        files: Optional[int] = None
+        for fname in dict.fromkeys(exact):
+            mine = [i for i, part in enumerate(parts) if part[2] == fname]
+            columns = []
+            for i in mine:
+                distinct = "DISTINCT " if parts[i][3].distinct else ""
+                # an average also needs how many values it divides by
+                count = f"COUNT({distinct}p.value)" if parts[i][3].function == "avg" else "0"
+                columns += [parts[i][1], count]
+            found = db.execute(
+                f"SELECT COUNT(*), {', '.join(columns)} FROM val p "
+                f"WHERE p.slot = ? AND p.field = ?{where_sql}", (slot, fname, *cond_params),
+            ).fetchone()
+            files = found[0]
+            for k, i in enumerate(mine):
+                values[i], counts[i] = found[1 + 2 * k], found[2 + 2 * k]
+        if files is None:
+            files = db.execute(f"SELECT COUNT(*) FROM val p WHERE {base}{where_sql}",
+                               (slot, *base_params, *cond_params)).fetchone()[0]
+        for i, part in enumerate(parts):
+            if part[2] is None:
+                values[i] = files
+        return values, counts
+
+    try:
+        values, counts = store_for(ctx.ws).read([(ctx, names, [*exact, *_where_fields(cond)])], work)
+    except _Unavailable:
+        return None
+    out: dict[str, Any] = {}
+    for i, (result, _sql, _fname, agg) in enumerate(parts):
+        value = values[i]
+        if agg is not None and agg.function == "avg":
+            value = None if not counts[i] else value / counts[i]
+        out[result] = value
+    return out

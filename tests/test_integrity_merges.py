@@ -1,0 +1,141 @@
+"""Integrity across fast-forwards and across processes taking up an open
+merge, against real repositories."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from gitmodel import IntegrityError, Workspace, fields
+
+
+def build(ws):
+    class Author(ws.GitModel):
+        name = fields.CharField()
+        email = fields.CharField(unique=True, required=False)
+
+    class Page(ws.GitModel):
+        author = fields.RelatedField(Author, related_name="pages")
+
+    return Author, Page
+
+
+def dangling_branch(ws, Author, Page, branch="other"):
+    """A branch whose last commit holds a page pointing at a removed author,
+    as another tool (bypassing on_delete) could write it."""
+    main = ws.branch.name
+    ws.create_branch(branch)
+    ws.set_branch(branch)
+    Page(id="ghost", author="ada").save()
+    ws.commit("a page")
+    ws.remove("author/ada")  # below the library's checks
+    ws.commit("drop the author behind the page's back")
+    ws.set_branch(main)
+
+
+@pytest.fixture
+def store(tmp_path):
+    ws = Workspace.init(tmp_path / "s.git")
+    Author, Page = build(ws)
+    Author(id="ada", name="Ada").save()
+    Author(id="bob", name="Bob").save()
+    ws.commit("authors")
+    return ws, Author, Page
+
+
+def test_a_fast_forward_bringing_a_dangling_reference_becomes_a_conflict(store):
+    ws, Author, Page = store
+    dangling_branch(ws, Author, Page)
+    head = ws.branch.commit.id
+    result = ws.merge("other")
+    assert not result.fast_forward and result.commit is None
+    assert [c.describe() for c in result.conflicts] == [
+        "Page 'ghost' field 'author' (dangling reference): refers to Author 'ada', deleted on one side"]
+    assert ws.branch.commit.id == head  # the branch did not move
+    ws.abort_merge()
+    assert ws.branch.commit.id == head and Author.get("ada").name == "Ada"
+    # taking our version of the page (none) settles it: a merge commit without the ghost
+    result = ws.merge("other")
+    ws.resolve(result.conflicts[0], "ours")
+    merged = ws.commit("merged")
+    assert len(ws.repo[merged].parents) == 2
+    assert "ghost" not in Page.all().ids()
+    assert subprocess.run(["git", f"--git-dir={ws.repo.path}", "fsck", "--strict"],
+                          capture_output=True).returncode == 0
+
+
+def test_a_fast_forward_of_a_clean_branch_still_fast_forwards(store):
+    ws, Author, Page = store
+    main = ws.branch.name
+    ws.create_branch("clean")
+    ws.set_branch("clean")
+    Page(id="home", author="bob").save()
+    ws.commit("a page")
+    target = ws.branch.commit.id
+    ws.set_branch(main)
+    result = ws.merge("clean")
+    assert result.fast_forward and ws.branch.commit.id == target
+
+
+def test_a_pull_fast_forwarding_onto_a_dangling_reference_reports_it(tmp_path):
+    origin = Workspace.init(tmp_path / "origin.git")
+    Author, Page = build(origin)
+    Author(id="ada", name="Ada").save()
+    origin.commit("start")
+    clone = Workspace.clone(str(tmp_path / "origin.git"), tmp_path / "clone.git")
+    CAuthor, CPage = build(clone)
+    Page(id="ghost", author="ada").save(commit=True)
+    origin.remove("author/ada")
+    origin.commit("another tool drops the author")
+    head = clone.branch.commit.id
+    result = clone.pull()
+    conflicts = result.conflicts or result.merge.conflicts
+    assert [(c.model.__name__, c.id, c.field) for c in conflicts] == [("Page", "ghost", "author")]
+    assert clone.branch.commit.id == head
+    clone.abort_merge()
+    assert CAuthor.get("ada").name == "Ada"
+
+
+def test_an_unborn_branch_refuses_to_take_a_dangling_commit(tmp_path, store):
+    ws, Author, Page = store
+    dangling_branch(ws, Author, Page)
+    empty = Workspace.init(tmp_path / "empty.git")
+    build(empty)
+    subprocess.run(["git", f"--git-dir={empty.repo.path}", "fetch", "-q", ws.repo.path,
+                    "refs/heads/other:refs/heads/other"], check=True)
+    with pytest.raises(IntegrityError, match="Page 'ghost'"):
+        empty.merge("other")
+    assert empty.repo.head_is_unborn
+
+
+def test_another_process_taking_up_an_open_merge_sees_its_integrity_conflicts(store):
+    ws, Author, Page = store
+    main = ws.branch.name
+    ws.create_branch("other")
+    Author.delete("bob")
+    Author(id="cy", name="Cy", email="same@x").save()
+    ws.commit("ours")
+    ws.set_branch("other")
+    Page(id="new", author="bob").save()
+    Author(id="dee", name="Dee", email="same@x").save()
+    ws.commit("theirs")
+    ws.set_branch(main)
+    result = ws.merge("other")
+    first = sorted(c.describe() for c in result.conflicts)
+    assert len(first) == 3  # the page, and each author holding the value
+    for conflict in result.conflicts:
+        if conflict.field == "email":
+            ws.resolve(conflict, "ours")
+    # another workspace on the same repository takes the merge up
+    other = Workspace(ws.repo.path)
+    OAuthor, OPage = build(other)
+    assert other.merging
+    seen = sorted(c.describe() for c in other.conflicts)
+    assert seen == ["Page 'new' field 'author' (dangling reference): refers to Author 'bob', "
+                    "deleted on one side"]
+    with pytest.raises(Exception):
+        other.commit("too early")  # an integrity conflict is still open
+    other.resolve(other.conflicts[0], "ours")
+    other.commit("merged")
+    assert "new" not in OPage.all().ids() and sorted(OAuthor.all().ids()) == ["ada", "cy"]
