@@ -153,6 +153,9 @@ def object_history(
         state = _FirstState([_PathState(repo, folder, (data, *blobs.values()))] + [_PathState(repo, opts.folder_path_of(name, folder),
                                                   (data, *blobs.values()))
                                        for name in opts.previous_names])
+    elif opts.adaptive:  # flat in older commits, fanned out in newer ones
+        state = _FirstState([_PathState(repo, opts.object_folder_at(object_id, shard), (data, *blobs.values()))
+                             for shard in opts.layouts()])
     by_commit: dict[pygit2.Oid, State] = {}
 
     def commit_state(commit_id: pygit2.Oid) -> State:
@@ -256,7 +259,7 @@ def _renamed_from(
         if old_entry is None or new_entry is not None:
             continue  # not a deleted file
         parts = path.split("/")
-        if parts[-1] != data or len(parts) != opts.shard + 2:
+        if parts[-1] != data or len(parts) - 2 not in opts.layouts():
             continue
         old_id = parts[-2]
         old_stored = dict(codec.stored_fields(ws, cls, opts.get_data_path(old_id), old_entry[0]))
@@ -365,7 +368,10 @@ def revert(ws: Workspace, commit: Any) -> list[ch.Change]:
     parent_tree = target.parents[0].tree if target.parents else None
     with ws.write_lock:
         ours = ws.index
-        result = merge.merge_trees(ws, target.tree, ours, parent_tree)
+        from ..schema.layout import aligned  # a commit from before a fan-out: in today's layout
+
+        base, _ours, theirs = aligned(ws, target.tree, ours, parent_tree)
+        result = merge.merge_trees(ws, base, ours, theirs)
         if result.conflicts:
             raise MergeConflict(
                 f"cannot revert {str(target.id)[:10]}: changed since in "
