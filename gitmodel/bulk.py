@@ -1,31 +1,44 @@
 """``Model.bulk_save(objs)``: many saves, one pack.
 
-Every object is validated and serialized first, so a bad one raises before
-anything is written. Then the data blobs of all objects, and a one-entry
-folder tree for each new object, go into a single pack
-(:class:`~gitmodel.git.packs.PackWriter`), and the staging tree records them.
-The result is what saving each object in turn would give (same paths, same
-blob ids, same commit tree), without one loose file per object.
+Every object is validated and serialized first, and unique values are
+checked in one pass (against each other and, with one query per unique
+field, against the store), so a bad one raises before anything is written.
+Then the data blobs, ``BlobField`` values and, for each new object, its
+whole folder as one tree go into a single pack
+(:class:`~gitmodel.git.packs.PackWriter`), and the staging tree records
+them. The result is what saving each object in turn would give (same paths,
+same blob ids, same commit tree), without one loose file per object, for
+every model: blob fields, unique fields and ``Meta.get_data_path`` alike.
+An adaptive model whose folder the bulk takes past the fan-out bound is
+fanned out first (:mod:`gitmodel.schema.layout`), so the objects are staged
+in their final place.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+import json
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
 import pygit2
 from pygit2.enums import ObjectType
 
 from . import relations
+from .blobs import BlobFile, content_oid
+from .blobs import writes as blob_writes
 from .exceptions import IntegrityError
 from .git.packs import PackWriter
-from .serializers import json as json_format
 from .git.tree import BLOB_MODE, TREE_MODE
+from .schema import layout
+from .serializers import json as json_format
 
 if TYPE_CHECKING:
     from .models import GitModel
+    from .workspace import Workspace
 
 _BLOB = int(ObjectType.BLOB)
 _TREE = int(ObjectType.TREE)
+#: a folder tree built in memory: name -> (mode, id) or a subfolder
+_Node = dict[str, Union[tuple[int, pygit2.Oid], "_Node"]]
 
 
 def bulk_save(
@@ -34,7 +47,8 @@ def bulk_save(
     """Validate and stage ``objs`` (instances of ``model``) at once.
 
     Raises before anything is staged if any object is invalid, if two share
-    an id, or if a new object's id is taken. With ``commit=True`` also
+    an id or a unique value, if a new object's id is taken or another
+    object holds one of their unique values. With ``commit=True`` also
     commits (nothing else may be pending then) and returns the commit id.
     """
     opts = model._meta
@@ -44,15 +58,30 @@ def bulk_save(
     for obj in objs:
         if not isinstance(obj, model):
             raise TypeError(f"bulk_save() of {model.__name__} got {type(obj).__name__}")
-    if opts.unique_fields or opts.blob_fields or opts._custom_data_path is not None or any(
-        obj._oid is not None and obj._changed_meanwhile(ws) for obj in objs
-    ):  # (objects changed since they were read are merged by save())
-        return _one_by_one(model, objs, commit, commit_info)
+    if any(obj._oid is not None and obj._changed_meanwhile(ws) for obj in objs):
+        return _one_by_one(model, objs, commit, commit_info)  # (save() merges those)
+    with ws._unit.paused():
+        ids = _validate(ws, model, objs)
+        if commit:
+            paths = [p for i in ids for p in opts.object_paths(i)]
+            paths += [p for o in objs if o._stored_id not in (None, o.get_id())
+                      for p in opts.object_paths(o._stored_id)]  # type: ignore[arg-type]
+            ws.require_only_pending(*paths)
+        new = sum(1 for obj in objs if obj._stored_id is None)
+        if opts.adaptive and new and opts.shard == 0:  # a bulk that passes the bound fans out first
+            layout.fan_out_grown(ws, {model: new})
+        _stage(ws, model, objs, ids)
+    if commit:
+        return ws.commit(**commit_info)
+    return None
 
+
+def _validate(ws: Workspace, model: type[GitModel], objs: list[GitModel]) -> list[str]:
+    """Clean every object, check references, ids and unique values; the ids."""
+    opts = model._meta
     name = model.__name__
-    filename = opts.data_filename
     stage = ws.stage
-    prepared = []
+    ids = []
     seen: set[Any] = set()
     for obj in objs:
         obj.full_clean()
@@ -61,49 +90,144 @@ def bulk_save(
         if object_id in seen:
             raise IntegrityError(f"{name} with id {object_id!r} appears twice in bulk_save()")
         seen.add(object_id)
-        folder = opts.get_object_folder(object_id)
-        path = f"{folder}/{filename}"
-        moved = None  # the folder the object leaves, if its id changed
-        if obj._stored_id is not None and obj._stored_id != object_id:
-            moved = opts.get_object_folder(obj._stored_id)
-        new_folder = False
-        if obj._stored_id != object_id:
-            if stage.lookup(path) is not None:
-                raise IntegrityError(f"{name} with id {object_id!r} already exists")
-            new_folder = "/" not in filename and stage.lookup(folder) is None
-        stored = obj.to_json_fields()
-        prepared.append((obj, object_id, folder, path, moved, new_folder, stored,
-                         json_format.dumps(name, stored)))
-    if commit:
-        ws.require_only_pending(*(p[2] for p in prepared), *(p[4] for p in prepared if p[4]))
+        if obj._stored_id != object_id and stage.lookup(opts.get_data_path(object_id)) is not None:
+            raise IntegrityError(f"{name} with id {object_id!r} already exists")
+        ids.append(object_id)
+    if opts.unique_fields:
+        _check_unique(model, objs, seen)
+    return ids
 
+
+def _check_unique(model: type[GitModel], objs: list[GitModel], ids: set[Any]) -> None:
+    """One pass per unique field: no two objects of the bulk share a value,
+    and no other object holds one (one query, answered by the field's index)."""
+    from .query import QuerySet
+
+    name = model.__name__
+    mine = ids | {o._stored_id for o in objs if o._stored_id is not None}
+    for field in model._meta.unique_fields:
+        if not field.stored_in_json:
+            continue
+        by_value: dict[str, GitModel] = {}
+        for obj in objs:
+            value = obj._data.get(field.name)
+            if value is None:
+                continue
+            stored = field.to_json(value)
+            key = json.dumps(stored, sort_keys=True, default=str)
+            other = by_value.setdefault(key, obj)
+            if other is not obj:
+                raise IntegrityError(
+                    f'{name} objects {other.get_id()!r} and {obj.get_id()!r} both have '
+                    f'"{field.name}" = {stored!r} in bulk_save(), which is unique; nothing was staged')
+        if not by_value:
+            continue
+        values = [o._data.get(field.name) for o in by_value.values()]
+        for holder in QuerySet(model).filter(**{f"{field.name}__in": values}):
+            if holder.get_id() not in mine:
+                raise IntegrityError(
+                    f'{name} with "{field.name}" = {field.to_json(holder._data.get(field.name))!r} '
+                    "already exists; nothing was staged")
+
+
+def _stage(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids: list[str]) -> None:
+    """Write every object's files into one pack, then stage them."""
+    opts = model._meta
+    name = model.__name__
+    filename = opts.data_filename
+    custom = opts._custom_data_path is not None
+    stage = ws.stage
     writer = PackWriter(ws.repo)
+    repo = ws.repo
+    plain = not opts.blob_fields and not custom and "/" not in filename
     entry_head = b"%o %s\0" % (BLOB_MODE, filename.encode("utf-8"))
-    staged = []
-    for obj, _object_id, folder, path, _moved, new_folder, _stored, data in prepared:
-        oid = writer.add(_BLOB, data)
-        if new_folder:  # the object's whole folder as one tree: one entry less to build later
-            staged.append((folder, writer.add(_TREE, entry_head + oid.raw), TREE_MODE, oid))
+    edits: list[tuple[str, Optional[tuple[pygit2.Oid, int]]]] = []
+    saved = []
+    for obj, object_id in zip(objs, ids):
+        stored = obj.to_json_fields()
+        oid = writer.add(_BLOB, json_format.dumps(name, stored))
+        moved = obj._stored_id is not None and obj._stored_id != object_id
+        if moved:
+            edits.extend((p, None) for p in opts.object_paths(obj._stored_id))  # type: ignore[arg-type]
+        fresh = obj._stored_id != object_id and not custom and (
+            stage.lookup(opts.get_object_folder(object_id)) is None)
+        if plain:
+            if fresh:  # the object's whole folder as one tree: one entry less to build later
+                folder = opts.get_object_folder(object_id)
+                edits.append((folder, (writer.add(_TREE, entry_head + oid.raw), TREE_MODE)))
+            else:
+                edits.append((opts.get_data_path(object_id), (oid, BLOB_MODE)))
+            saved.append((obj, oid, stored, object_id, None))
+            continue
+        files: dict[str, Any] = {}
+        for field in opts.blob_fields:
+            files.update(blob_writes(opts, object_id, field, obj._data.get(field.name)))
+        files[opts.get_data_path(object_id)] = oid
+        blob_oids: dict[str, Optional[pygit2.Oid]] = {}
+        written: dict[str, pygit2.Oid] = {}
+        for path, content in files.items():
+            if content is not None:
+                written[path] = _blob_id(writer, repo, content)
+        for field in opts.blob_fields:
+            blob_oids[field.name] = written.get(opts.get_blob_path(object_id, field))
+        if fresh:  # a new folder: built here, staged as one tree
+            folder = opts.get_object_folder(object_id)
+            node: _Node = {}
+            for path, blob in written.items():
+                _insert(node, path[len(folder) + 1:].split("/"), blob)
+            edits.append((folder, (_pack_tree(writer, node), TREE_MODE)))
         else:
-            staged.append((path, oid, BLOB_MODE, oid))
-    with ws.write_lock:
-        writer.write()  # objects first: a path is staged only once its object exists
-        unit = ws._unit
-        for (obj, _i, _f, _p, moved, _n, _s, _d), (target, oid, mode, _blob) in zip(prepared, staged):
-            if moved:
-                unit.write(moved, None)
-            unit.write(target, (oid, mode))
-    for (obj, object_id, _f, _p, _m, _n, stored, _d), (_t, _o, _mode, blob_oid) in zip(prepared, staged):
-        obj._mark_saved(ws, blob_oid, stored, object_id)
-    if commit:
-        return ws.commit(**commit_info)
-    return None
+            for path, content in files.items():
+                if content is None:
+                    if path not in written and stage.lookup(path) is not None:
+                        edits.append((path, None))
+                else:
+                    edits.append((path, (written[path], BLOB_MODE)))
+        saved.append((obj, oid, stored, object_id, blob_oids))
+    writer.write()  # objects first: a path is staged only once its object exists
+    ws._unit.write_all(edits)
+    for obj, oid, stored, object_id, blob_oids in saved:
+        obj._mark_saved(ws, oid, stored, object_id)
+        if blob_oids is not None:
+            obj._blob_oids = blob_oids
+
+
+def _blob_id(writer: PackWriter, repo: pygit2.Repository, content: Any) -> pygit2.Oid:
+    """The blob id of a file's content: bytes go into the pack, a blob id
+    is itself, a readable file is streamed into the object store."""
+    if isinstance(content, BlobFile):
+        content = content.content
+    if isinstance(content, (bytes, bytearray)):
+        return writer.add(_BLOB, bytes(content))
+    return content_oid(repo, content)
+
+
+def _insert(node: _Node, parts: list[str], oid: pygit2.Oid) -> None:
+    for name in parts[:-1]:
+        child = node.setdefault(name, {})
+        assert isinstance(child, dict)
+        node = child
+    node[parts[-1]] = (BLOB_MODE, oid)
+
+
+def _pack_tree(writer: PackWriter, node: _Node) -> pygit2.Oid:
+    """Add the tree of ``node`` (and its subtrees) to the pack, in git's entry order."""
+    entries = []
+    for name, value in node.items():
+        if isinstance(value, dict):
+            entries.append((name.encode("utf-8") + b"/", TREE_MODE, _pack_tree(writer, value), name))
+        else:
+            entries.append((name.encode("utf-8"), value[0], value[1], name))
+    entries.sort(key=lambda e: e[0])  # git sorts a folder as if its name ended in "/"
+    raw = b"".join(b"%o %s\0" % (mode, name.encode("utf-8")) + oid.raw
+                   for _key, mode, oid, name in entries)
+    return writer.add(_TREE, raw)
 
 
 def _one_by_one(
     model: type[GitModel], objs: list[GitModel], commit: bool, commit_info: dict[str, Any]
 ) -> Optional[pygit2.Oid]:
-    """Models with unique fields, blob fields or custom paths: ``save()`` each."""
+    """Objects changed since they were read: ``save()`` each (it merges)."""
     ws = model._meta.require_workspace()
     for obj in objs:
         obj.full_clean()
