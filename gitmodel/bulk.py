@@ -130,8 +130,18 @@ def _check_unique(model: type[GitModel], objs: list[GitModel], ids: set[Any]) ->
                     "already exists; nothing was staged")
 
 
+#: a bulk adding at least this many new objects builds the model's folder
+#: trees in the pack too (as ``git fast-import`` does), not at the commit
+PACKED_FOLDERS_FROM = 64
+
+
 def _stage(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids: list[str]) -> None:
     """Write every object's files into one pack, then stage them."""
+    with layout.fixed(model):  # one layout throughout: asked once, not per path
+        _stage_fixed(ws, model, objs, ids)
+
+
+def _stage_fixed(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids: list[str]) -> None:
     opts = model._meta
     name = model.__name__
     filename = opts.data_filename
@@ -142,6 +152,7 @@ def _stage(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids: list
     plain = not opts.blob_fields and not custom and "/" not in filename
     entry_head = b"%o %s\0" % (BLOB_MODE, filename.encode("utf-8"))
     edits: list[tuple[str, Optional[tuple[pygit2.Oid, int]]]] = []
+    folders: list[tuple[str, pygit2.Oid]] = []  # new object folders, as trees in the pack
     saved = []
     for obj, object_id in zip(objs, ids):
         stored = obj.to_json_fields()
@@ -153,8 +164,7 @@ def _stage(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids: list
             stage.lookup(opts.get_object_folder(object_id)) is None)
         if plain:
             if fresh:  # the object's whole folder as one tree: one entry less to build later
-                folder = opts.get_object_folder(object_id)
-                edits.append((folder, (writer.add(_TREE, entry_head + oid.raw), TREE_MODE)))
+                folders.append((opts.get_object_folder(object_id), writer.add(_TREE, entry_head + oid.raw)))
             else:
                 edits.append((opts.get_data_path(object_id), (oid, BLOB_MODE)))
             saved.append((obj, oid, stored, object_id, None))
@@ -175,7 +185,7 @@ def _stage(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids: list
             node: _Node = {}
             for path, blob in written.items():
                 _insert(node, path[len(folder) + 1:].split("/"), blob)
-            edits.append((folder, (_pack_tree(writer, node), TREE_MODE)))
+            folders.append((folder, _pack_tree(writer, node)))
         else:
             for path, content in files.items():
                 if content is None:
@@ -184,7 +194,14 @@ def _stage(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids: list
                 else:
                     edits.append((path, (written[path], BLOB_MODE)))
         saved.append((obj, oid, stored, object_id, blob_oids))
+    packed = None
+    if len(folders) >= PACKED_FOLDERS_FROM:  # the model folder with every new object in it
+        packed = _packed_folder(ws, writer, opts.folder, folders)
+    else:
+        edits[:0] = [(path, (oid, TREE_MODE)) for path, oid in folders]
     writer.write()  # objects first: a path is staged only once its object exists
+    if packed is not None:
+        ws._unit.write(opts.folder, (packed, TREE_MODE))
     ws._unit.write_all(edits)
     for obj, oid, stored, object_id, blob_oids in saved:
         obj._mark_saved(ws, oid, stored, object_id)
@@ -212,16 +229,46 @@ def _insert(node: _Node, parts: list[str], oid: pygit2.Oid) -> None:
 
 def _pack_tree(writer: PackWriter, node: _Node) -> pygit2.Oid:
     """Add the tree of ``node`` (and its subtrees) to the pack, in git's entry order."""
-    entries = []
+    entries: dict[str, tuple[int, pygit2.Oid]] = {}
     for name, value in node.items():
-        if isinstance(value, dict):
-            entries.append((name.encode("utf-8") + b"/", TREE_MODE, _pack_tree(writer, value), name))
-        else:
-            entries.append((name.encode("utf-8"), value[0], value[1], name))
-    entries.sort(key=lambda e: e[0])  # git sorts a folder as if its name ended in "/"
+        entries[name] = (TREE_MODE, _pack_tree(writer, value)) if isinstance(value, dict) else value
+    return _raw_tree(writer, entries)
+
+
+def _raw_tree(writer: PackWriter, entries: dict[str, tuple[int, pygit2.Oid]]) -> pygit2.Oid:
+    """Add a tree of ``name -> (mode, id)`` to the pack, in git's entry order
+    (a folder sorts as if its name ended in ``/``)."""
+    keyed = sorted((name.encode("utf-8") + (b"/" if mode == TREE_MODE else b""), name, mode, oid)
+                   for name, (mode, oid) in entries.items())
     raw = b"".join(b"%o %s\0" % (mode, name.encode("utf-8")) + oid.raw
-                   for _key, mode, oid, name in entries)
+                   for _key, name, mode, oid in keyed)
     return writer.add(_TREE, raw)
+
+
+def _packed_folder(ws: Workspace, writer: PackWriter, top: str,
+                   folders: list[tuple[str, pygit2.Oid]]) -> pygit2.Oid:
+    """The tree of model folder ``top`` as staged, plus the new object
+    ``folders``: every tree on the way built in the pack."""
+    root: dict[str, Any] = {}
+    for path, oid in folders:
+        parts = path[len(top) + 1:].split("/")
+        node = root
+        for name in parts[:-1]:
+            node = node.setdefault(name, {})
+        node[parts[-1]] = oid
+    stage, repo = ws.stage, ws.repo
+
+    def build(prefix: str, node: dict[str, Any]) -> pygit2.Oid:
+        entries: dict[str, tuple[int, pygit2.Oid]] = {}
+        found = stage.lookup(prefix)
+        if found is not None and found[1] == TREE_MODE:
+            for entry in repo[found[0]]:  # type: ignore[attr-defined]
+                entries[entry.name] = (int(entry.filemode), entry.id)
+        for name, value in node.items():
+            entries[name] = (TREE_MODE, build(f"{prefix}/{name}", value) if isinstance(value, dict) else value)
+        return _raw_tree(writer, entries)
+
+    return build(top, root)
 
 
 def _one_by_one(

@@ -44,6 +44,8 @@ FAN_OUT_AT = 2048
 FANNED_SHARD = 2
 
 _reading: ContextVar[Optional[pygit2.Tree]] = ContextVar("gitmodel_layout_tree", default=None)
+#: model name -> shard, for a block that works in one layout throughout
+_fixed: ContextVar[Optional[dict[str, int]]] = ContextVar("gitmodel_layout_fixed", default=None)
 #: schema blob id -> the shard it records (a schema blob never changes)
 _shard_of_blob: dict[pygit2.Oid, int] = {}
 
@@ -91,15 +93,33 @@ def current_shard(opts: ModelOptions) -> int:
     ws = opts.workspace
     if ws is None:
         return 0
-    tree = _reading.get()
     name = opts.model.__name__
+    fixed = _fixed.get()
+    if fixed is not None and name in fixed:
+        return fixed[name]
+    tree = _reading.get()
     if tree is not None:
         return shard_in(ws.repo, tree, name)
+    path = opts.__dict__.get("_schema_path")
+    if path is None:
+        path = opts.__dict__["_schema_path"] = _schema_path(name)
     try:
-        entry = ws.stage.lookup(_schema_path(name))
+        entry = ws.stage.lookup(path)
     except (pygit2.GitError, ValueError):
         return 0
     return _shard_of(ws.repo, entry[0] if entry is not None else None)
+
+
+@contextmanager
+def fixed(model: type[GitModel]) -> Iterator[int]:
+    """Within the block, ``model`` keeps the layout it has now (a bulk
+    operation asks once, not for every path); yields it."""
+    shard = model._meta.shard
+    token = _fixed.set({**(_fixed.get() or {}), model.__name__: shard})
+    try:
+        yield shard
+    finally:
+        _fixed.reset(token)
 
 
 @contextmanager
