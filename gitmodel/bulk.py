@@ -153,7 +153,7 @@ def _stage_fixed(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids
     entry_head = b"%o %s\0" % (BLOB_MODE, filename.encode("utf-8"))
     edits: list[tuple[str, Optional[tuple[pygit2.Oid, int]]]] = []
     folders: list[tuple[str, pygit2.Oid]] = []  # new object folders, as trees in the pack
-    saved = []
+    saved: list[tuple[GitModel, pygit2.Oid, dict[str, Any], str, Optional[dict[str, Optional[pygit2.Oid]]]]] = []
     for obj, object_id in zip(objs, ids):
         stored = obj.to_json_fields()
         oid = writer.add(_BLOB, json_format.dumps(name, stored))
@@ -203,10 +203,10 @@ def _stage_fixed(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids
     if packed is not None:
         ws._unit.write(opts.folder, (packed, TREE_MODE))
     ws._unit.write_all(edits)
-    for obj, oid, stored, object_id, blob_oids in saved:
+    for obj, oid, stored, object_id, saved_blobs in saved:
         obj._mark_saved(ws, oid, stored, object_id)
-        if blob_oids is not None:
-            obj._blob_oids = blob_oids
+        if saved_blobs is not None:
+            obj._blob_oids = saved_blobs
 
 
 def _blob_id(writer: PackWriter, repo: pygit2.Repository, content: Any) -> pygit2.Oid:
