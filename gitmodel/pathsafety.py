@@ -177,6 +177,8 @@ def staged_path_problem(path: str, mode: int = 0o100644) -> Optional[str]:
     parts = path.strip("/").split("/")
     last = len(parts) - 1
     for index, part in enumerate(parts):
+        if part and part[0] != "." and part.isascii() and "~" not in part and "\x00" not in part:
+            continue  # every alias below starts with "." or holds "~" (or is not ASCII)
         problem = _component_problem(part, index < last or mode in (0o040000, 0o120000))
         if problem:
             return problem
