@@ -16,8 +16,9 @@ in their final place.
 
 from __future__ import annotations
 
+import itertools
 import json
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Union
 
 import pygit2
 from pygit2.enums import ObjectType
@@ -41,6 +42,11 @@ _TREE = int(ObjectType.TREE)
 _Node = dict[str, Union[tuple[int, pygit2.Oid], "_Node"]]
 
 
+#: an iterable that is not a list is read and staged in chunks of this many
+#: objects, so that a bulk of millions holds one chunk in memory at a time
+CHUNK = 50_000
+
+
 def bulk_save(
     model: type[GitModel], objs: Iterable[GitModel], commit: bool = False, **commit_info: Any
 ) -> Optional[pygit2.Oid]:
@@ -50,84 +56,152 @@ def bulk_save(
     an id or a unique value, if a new object's id is taken or another
     object holds one of their unique values. With ``commit=True`` also
     commits (nothing else may be pending then) and returns the commit id.
+    An iterable that is not a list or tuple (a generator) is read once, in
+    chunks; if one object is refused, nothing stays staged either.
     """
     opts = model._meta
     ws = opts.require_workspace()
     ws._require_writable()
-    objs = list(objs)
-    for obj in objs:
-        if not isinstance(obj, model):
-            raise TypeError(f"bulk_save() of {model.__name__} got {type(obj).__name__}")
-    if any(obj._oid is not None and obj._changed_meanwhile(ws) for obj in objs):
-        return _one_by_one(model, objs, commit, commit_info)  # (save() merges those)
-    with ws._unit.paused():
-        ids = _validate(ws, model, objs)
-        if commit:
-            paths = [p for i in ids for p in opts.object_paths(i)]
-            paths += [p for o in objs if o._stored_id not in (None, o.get_id())
-                      for p in opts.object_paths(o._stored_id)]  # type: ignore[arg-type]
-            ws.require_only_pending(*paths)
-        new = sum(1 for obj in objs if obj._stored_id is None)
-        if opts.adaptive and new and opts.shard == 0:  # a bulk that passes the bound fans out first
-            layout.fan_out_grown(ws, {model: new})
-        _stage(ws, model, objs, ids)
+    if isinstance(objs, (list, tuple)):
+        objs = list(objs)
+        for obj in objs:
+            _check_type(model, obj)
+        if any(obj._oid is not None and obj._changed_meanwhile(ws) for obj in objs):
+            return _one_by_one(model, objs, commit, commit_info)  # (save() merges those)
+        with ws._unit.paused():
+            bulk = _Bulk(ws, model)
+            ids = bulk.validate(objs)
+            if commit:
+                paths = [p for i in ids for p in opts.object_paths(i)]
+                paths += [p for o in objs if o._stored_id not in (None, o.get_id())
+                          for p in opts.object_paths(o._stored_id)]  # type: ignore[arg-type]
+                ws.require_only_pending(*paths)
+            bulk.stage(objs, ids)
+            bulk.finish()
+    else:
+        with ws._unit.paused():
+            if commit:
+                ws.require_only_pending()  # the paths are not known before the end
+            with ws._unit.kept():  # a refused object in a later chunk: nothing stays staged
+                bulk = _Bulk(ws, model)
+                for chunk in _chunks(iter(objs), CHUNK):
+                    for obj in chunk:
+                        _check_type(model, obj)
+                        if obj._oid is not None and obj._changed_meanwhile(ws):
+                            raise IntegrityError(
+                                f"{model.__name__} {obj._stored_id!r} changed since it was read; "
+                                "bulk_save() a list to have it merged")
+                    bulk.stage(chunk, bulk.validate(chunk))
+                bulk.finish()
     if commit:
         return ws.commit(**commit_info)
     return None
 
 
-def _validate(ws: Workspace, model: type[GitModel], objs: list[GitModel]) -> list[str]:
-    """Clean every object, check references, ids and unique values; the ids."""
-    opts = model._meta
-    name = model.__name__
-    stage = ws.stage
-    ids = []
-    seen: set[Any] = set()
-    for obj in objs:
-        obj.full_clean()
-        relations.check_targets(obj, ws)
-        object_id = obj.get_id()
-        if object_id in seen:
-            raise IntegrityError(f"{name} with id {object_id!r} appears twice in bulk_save()")
-        seen.add(object_id)
-        if obj._stored_id != object_id and stage.lookup(opts.get_data_path(object_id)) is not None:
-            raise IntegrityError(f"{name} with id {object_id!r} already exists")
-        ids.append(object_id)
-    if opts.unique_fields:
-        _check_unique(model, objs, seen)
-    return ids
+def _check_type(model: type[GitModel], obj: Any) -> None:
+    if not isinstance(obj, model):
+        raise TypeError(f"bulk_save() of {model.__name__} got {type(obj).__name__}")
 
 
-def _check_unique(model: type[GitModel], objs: list[GitModel], ids: set[Any]) -> None:
-    """One pass per unique field: no two objects of the bulk share a value,
-    and no other object holds one (one query, answered by the field's index)."""
-    from .query import QuerySet
+def _chunks(objs: Iterator[GitModel], size: int) -> Iterator[list[GitModel]]:
+    while True:
+        chunk = list(itertools.islice(objs, size))
+        if not chunk:
+            return
+        yield chunk
 
-    name = model.__name__
-    mine = ids | {o._stored_id for o in objs if o._stored_id is not None}
-    for field in model._meta.unique_fields:
-        if not field.stored_in_json:
-            continue
-        by_value: dict[str, GitModel] = {}
+
+class _Bulk:
+    """One bulk save: what its chunks have seen and staged so far."""
+
+    def __init__(self, ws: Workspace, model: type[GitModel]) -> None:
+        self.ws, self.model = ws, model
+        self.seen: set[Any] = set()
+        #: unique field -> stored value (as JSON) -> id of the object of this bulk holding it
+        self.values: dict[str, dict[str, Any]] = {}
+        #: new object folders, written as trees in the pack: ``(id, tree id)``
+        self.folders: list[tuple[str, pygit2.Oid]] = []
+        self.added = 0
+
+    def validate(self, objs: list[GitModel]) -> list[str]:
+        """Clean every object, check references, ids and unique values; the ids."""
+        ws, model = self.ws, self.model
+        opts = model._meta
+        name = model.__name__
+        stage = ws.stage
+        ids = []
+        seen = self.seen
         for obj in objs:
-            value = obj._data.get(field.name)
-            if value is None:
+            obj.full_clean()
+            relations.check_targets(obj, ws)
+            object_id = obj.get_id()
+            if object_id in seen:
+                raise IntegrityError(f"{name} with id {object_id!r} appears twice in bulk_save()")
+            seen.add(object_id)
+            if obj._stored_id != object_id and stage.lookup(opts.get_data_path(object_id)) is not None:
+                raise IntegrityError(f"{name} with id {object_id!r} already exists")
+            ids.append(object_id)
+        if opts.unique_fields:
+            self._check_unique(objs)
+        return ids
+
+    def _check_unique(self, objs: list[GitModel]) -> None:
+        """One pass per unique field: no two objects of the bulk share a value,
+        and no other object holds one (one query, answered by the field's index)."""
+        from .query import QuerySet
+
+        model = self.model
+        name = model.__name__
+        mine = self.seen | {o._stored_id for o in objs if o._stored_id is not None}
+        for field in model._meta.unique_fields:
+            if not field.stored_in_json:
                 continue
-            stored = field.to_json(value)
-            key = json.dumps(stored, sort_keys=True, default=str)
-            other = by_value.setdefault(key, obj)
-            if other is not obj:
-                raise IntegrityError(
-                    f'{name} objects {other.get_id()!r} and {obj.get_id()!r} both have '
-                    f'"{field.name}" = {stored!r} in bulk_save(), which is unique; nothing was staged')
-        if not by_value:
-            continue
-        values = [o._data.get(field.name) for o in by_value.values()]
-        for holder in QuerySet(model).filter(**{f"{field.name}__in": values}):
-            if holder.get_id() not in mine:
-                raise IntegrityError(
-                    f'{name} with "{field.name}" = {field.to_json(holder._data.get(field.name))!r} '
-                    "already exists; nothing was staged")
+            by_value = self.values.setdefault(field.name, {})
+            asked = []
+            for obj in objs:
+                value = obj._data.get(field.name)
+                if value is None:
+                    continue
+                stored = field.to_json(value)
+                key = json.dumps(stored, sort_keys=True, default=str)
+                other = by_value.setdefault(key, obj.get_id())
+                if other != obj.get_id():
+                    raise IntegrityError(
+                        f'{name} objects {other!r} and {obj.get_id()!r} both have '
+                        f'"{field.name}" = {stored!r} in bulk_save(), which is unique; nothing was staged')
+                asked.append(value)
+            if not asked:
+                continue
+            for holder in QuerySet(model).filter(**{f"{field.name}__in": asked}):
+                if holder.get_id() not in mine:
+                    raise IntegrityError(
+                        f'{name} with "{field.name}" = {field.to_json(holder._data.get(field.name))!r} '
+                        "already exists; nothing was staged")
+
+    def stage(self, objs: list[GitModel], ids: list[str]) -> None:
+        """Write the objects' files into a pack and stage them (new folders: at :meth:`finish`)."""
+        opts = self.model._meta
+        new = sum(1 for obj in objs if obj._stored_id is None)
+        self.added += new
+        if opts.adaptive and new and opts.shard == 0:  # a bulk that passes the bound fans out first
+            layout.fan_out_grown(self.ws, {self.model: self.added})
+        with layout.fixed(self.model):  # one layout throughout: asked once, not per path
+            _stage(self.ws, self.model, objs, ids, self.folders)
+
+    def finish(self) -> None:
+        """Stage the new object folders: the model's folder trees built in a pack."""
+        ws, opts = self.ws, self.model._meta
+        if not self.folders:
+            return
+        with layout.fixed(self.model):
+            folders = [(opts.get_object_folder(i), oid) for i, oid in self.folders]
+        if len(folders) < PACKED_FOLDERS_FROM:
+            ws._unit.write_all((path, (oid, TREE_MODE)) for path, oid in folders)
+            return
+        writer = PackWriter(ws.repo)
+        packed = _packed_folder(ws, writer, opts.folder, folders)
+        writer.write()
+        ws._unit.write(opts.folder, (packed, TREE_MODE))
 
 
 #: a bulk adding at least this many new objects builds the model's folder
@@ -135,13 +209,10 @@ def _check_unique(model: type[GitModel], objs: list[GitModel], ids: set[Any]) ->
 PACKED_FOLDERS_FROM = 64
 
 
-def _stage(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids: list[str]) -> None:
-    """Write every object's files into one pack, then stage them."""
-    with layout.fixed(model):  # one layout throughout: asked once, not per path
-        _stage_fixed(ws, model, objs, ids)
-
-
-def _stage_fixed(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids: list[str]) -> None:
+def _stage(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids: list[str],
+           folders: list[tuple[str, pygit2.Oid]]) -> None:
+    """Write every object's files into one pack, then stage them; the trees
+    of new object folders are added to ``folders`` as ``(id, tree id)``."""
     opts = model._meta
     name = model.__name__
     filename = opts.data_filename
@@ -152,7 +223,6 @@ def _stage_fixed(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids
     plain = not opts.blob_fields and not custom and "/" not in filename
     entry_head = b"%o %s\0" % (BLOB_MODE, filename.encode("utf-8"))
     edits: list[tuple[str, Optional[tuple[pygit2.Oid, int]]]] = []
-    folders: list[tuple[str, pygit2.Oid]] = []  # new object folders, as trees in the pack
     saved: list[tuple[GitModel, pygit2.Oid, dict[str, Any], str, Optional[dict[str, Optional[pygit2.Oid]]]]] = []
     for obj, object_id in zip(objs, ids):
         stored = obj.to_json_fields()
@@ -164,7 +234,7 @@ def _stage_fixed(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids
             stage.lookup(opts.get_object_folder(object_id)) is None)
         if plain:
             if fresh:  # the object's whole folder as one tree: one entry less to build later
-                folders.append((opts.get_object_folder(object_id), writer.add(_TREE, entry_head + oid.raw)))
+                folders.append((object_id, writer.add(_TREE, entry_head + oid.raw)))
             else:
                 edits.append((opts.get_data_path(object_id), (oid, BLOB_MODE)))
             saved.append((obj, oid, stored, object_id, None))
@@ -185,7 +255,7 @@ def _stage_fixed(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids
             node: _Node = {}
             for path, blob in written.items():
                 _insert(node, path[len(folder) + 1:].split("/"), blob)
-            folders.append((folder, _pack_tree(writer, node)))
+            folders.append((object_id, _pack_tree(writer, node)))
         else:
             for path, content in files.items():
                 if content is None:
@@ -194,14 +264,7 @@ def _stage_fixed(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids
                 else:
                     edits.append((path, (written[path], BLOB_MODE)))
         saved.append((obj, oid, stored, object_id, blob_oids))
-    packed = None
-    if len(folders) >= PACKED_FOLDERS_FROM:  # the model folder with every new object in it
-        packed = _packed_folder(ws, writer, opts.folder, folders)
-    else:
-        edits[:0] = [(path, (oid, TREE_MODE)) for path, oid in folders]
     writer.write()  # objects first: a path is staged only once its object exists
-    if packed is not None:
-        ws._unit.write(opts.folder, (packed, TREE_MODE))
     ws._unit.write_all(edits)
     for obj, oid, stored, object_id, saved_blobs in saved:
         obj._mark_saved(ws, oid, stored, object_id)

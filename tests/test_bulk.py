@@ -123,3 +123,20 @@ def test_a_bulk_past_the_bound_is_staged_fanned_out(tmp_path, run_git, monkeypat
     assert len([p for p in listing if p.endswith("/data.json")]) == 12
     assert Doc.get("d001").body.read() == b"raw bytes 1" and len(Doc.all()) == 12
     run_git(ws.path, "fsck", "--strict")
+
+
+def test_a_generator_is_staged_in_chunks_and_a_late_refusal_stages_nothing(tmp_path, run_git,
+                                                                          monkeypatch) -> None:
+    import gitmodel.bulk
+
+    monkeypatch.setattr(gitmodel.bulk, "CHUNK", 4)
+    ws = Workspace.init(tmp_path / "s.git", bare=True)
+    Doc = declare(ws, "unique")
+    Doc.bulk_save((Doc(**r) for r in records("unique", 10)), commit=True)
+    assert len(Doc.all()) == 10 and Doc.get("d007").slug == "slug-7"
+    run_git(ws.path, "fsck", "--strict")
+    late = [Doc(**r) for r in records("unique", 9, start=20)]
+    late[8].slug = late[1].slug  # two chunks later than the value it repeats
+    with pytest.raises(IntegrityError, match="slug-21"):
+        Doc.bulk_save(iter(late))
+    assert not ws.has_changes() and len(Doc.all()) == 10
