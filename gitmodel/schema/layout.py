@@ -100,14 +100,22 @@ def current_shard(opts: ModelOptions) -> int:
     tree = _reading.get()
     if tree is not None:
         return shard_in(ws.repo, tree, name)
+    stage = ws.stage
+    clean = not stage.is_dirty
+    memo = opts.__dict__.get("_layout_memo")
+    if clean and memo is not None and memo[0] is stage.base:
+        return memo[1]  # nothing staged since: the layout of the same tree
     path = opts.__dict__.get("_schema_path")
     if path is None:
         path = opts.__dict__["_schema_path"] = _schema_path(name)
     try:
-        entry = ws.stage.lookup(path)
+        entry = stage.lookup(path)
     except (pygit2.GitError, ValueError):
         return 0
-    return _shard_of(ws.repo, entry[0] if entry is not None else None)
+    shard = _shard_of(ws.repo, entry[0] if entry is not None else None)
+    if clean:
+        opts.__dict__["_layout_memo"] = (stage.base, shard)
+    return shard
 
 
 @contextmanager

@@ -134,9 +134,7 @@ class ModelOptions:
             return declared
         if self._custom_data_path is not None:
             return 0
-        from . import layout
-
-        return layout.current_shard(self)
+        return _current_shard(self)
 
     @shard.setter
     def shard(self, value: int) -> None:
@@ -272,3 +270,13 @@ def check_field_name(cls: type, name: str) -> None:
 
 def _shard_digest(object_id: str) -> str:
     return hashlib.sha1(object_id.encode("utf-8")).hexdigest()
+
+
+def _current_shard(opts: ModelOptions) -> int:
+    """:func:`gitmodel.schema.layout.current_shard`, imported on first use
+    (the layout module imports this one)."""
+    global _current_shard
+    from .layout import current_shard
+
+    _current_shard = current_shard
+    return current_shard(opts)
