@@ -101,10 +101,10 @@ def current_shard(opts: ModelOptions) -> int:
     if tree is not None:
         return shard_in(ws.repo, tree, name)
     stage = ws.stage
-    clean = not stage.is_dirty
+    clean = not stage.touches(".gitmodel")  # the schema records read as in the base tree
     memo = opts.__dict__.get("_layout_memo")
     if clean and memo is not None and memo[0] is stage.base:
-        return memo[1]  # nothing staged since: the layout of the same tree
+        return memo[1]  # the layout recorded in the same tree
     path = opts.__dict__.get("_schema_path")
     if path is None:
         path = opts.__dict__["_schema_path"] = _schema_path(name)
