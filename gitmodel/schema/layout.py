@@ -39,7 +39,7 @@ __all__ = ["FAN_OUT_AT", "FANNED_SHARD", "current_shard", "shard_in", "reading",
            "fan_out_grown", "aligned", "relocated_folder"]
 
 #: a flat adaptive folder fans out in the commit that gives it this many objects
-FAN_OUT_AT = 2048
+FAN_OUT_AT = 1024
 #: the layout it fans out to (two levels of two hex digits: 65,536 leaf folders)
 FANNED_SHARD = 2
 
