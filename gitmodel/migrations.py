@@ -643,7 +643,7 @@ def make_migration(ws: Workspace, *models: type[GitModel], name: str = "auto",
             if field_name not in declared.fields and field_name not in renamed:
                 lines.append(f"    RemoveField({label!r}, {field_name!r}),")
                 used.add("RemoveField")
-        if old.shard != declared.shard:
+        if old.shard != declared.shard and not declared.adaptive:
             lines.append(f"    AlterModelLayout({label!r}, shard={declared.shard}),")
             used.add("AlterModelLayout")
     head = f'"""Migration {name}: the stored schema to what the models declare."""\n\n'

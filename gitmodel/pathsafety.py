@@ -14,6 +14,7 @@ id never becomes a name some git client cannot store or check out.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import unicodedata
@@ -174,14 +175,26 @@ def staged_path_problem(path: str, mode: int = 0o100644) -> Optional[str]:
     if not isinstance(path, str) or not path.strip("/"):
         return "must be a non-empty string"
     parts = path.strip("/").split("/")
+    last = len(parts) - 1
     for index, part in enumerate(parts):
-        if part in ("", ".", "..") or "\x00" in part:
-            return f"has an invalid component {part!r}"
-        if is_ntfs_alias(part, "git") or is_hfs_alias(part, "git"):
-            return f"{part!r} is a name of the .git folder on some file systems"
-        folder = index < len(parts) - 1 or mode in (0o040000, 0o120000)
-        if folder and git_special_problem(part):
-            return f"{part!r} must be a file: git reads it as one of its own"
+        if part and part[0] != "." and part.isascii() and "~" not in part and "\x00" not in part:
+            continue  # every alias below starts with "." or holds "~" (or is not ASCII)
+        problem = _component_problem(part, index < last or mode in (0o040000, 0o120000))
+        if problem:
+            return problem
+    return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _component_problem(part: str, folder: bool) -> Optional[str]:
+    """:func:`staged_path_problem` for one component (remembered: model and
+    shard folder names come back on every save)."""
+    if part in ("", ".", "..") or "\x00" in part:
+        return f"has an invalid component {part!r}"
+    if is_ntfs_alias(part, "git") or is_hfs_alias(part, "git"):
+        return f"{part!r} is a name of the .git folder on some file systems"
+    if folder and git_special_problem(part):
+        return f"{part!r} must be a file: git reads it as one of its own"
     return None
 
 

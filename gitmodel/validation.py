@@ -4,8 +4,12 @@ values that survive a round trip through JSON exactly."""
 from __future__ import annotations
 
 import math
+import os
 import re
-from typing import Any
+from typing import Any, Optional
+
+import pygit2
+from pygit2.enums import ConfigLevel
 
 from .exceptions import CorruptObject, ValidationError
 from .pathsafety import name_problem
@@ -177,3 +181,53 @@ def signature(who: Any, role: str) -> Any:
         raise ValidationError(f"invalid {role}: give (name, e-mail), not {who!r}", field=role) from None
     check_identity(name, email, role)
     return pygit2.Signature(name, email)
+
+
+#: repository path -> (stamp of its config files, identity they give)
+_identities: dict[str, tuple[tuple[Any, ...], Optional[tuple[str, str]]]] = {}
+_CONFIG_FILES = ((ConfigLevel.GLOBAL, ".gitconfig"), (ConfigLevel.XDG, "config"),
+                 (ConfigLevel.SYSTEM, "gitconfig"))
+
+
+def config_identity(repo: pygit2.Repository) -> Optional[tuple[str, str]]:
+    """``(user.name, user.email)`` from git's configuration for ``repo``, or
+    ``None``. Read again only when a config file changed (one ``stat`` each):
+    reading two values through libgit2 costs more than a commit's tree."""
+    stamp = _config_stamp(repo)
+    found = _identities.get(repo.path)
+    if found is not None and found[0] == stamp:
+        return found[1]
+    config = repo.config
+    try:
+        value: Optional[tuple[str, str]] = (str(config["user.name"]), str(config["user.email"]))
+    except KeyError:
+        value = None
+    _identities[repo.path] = (stamp, value)
+    return value
+
+
+#: the global config files libgit2 reads, per search path setting
+_global_files: dict[tuple[Any, ...], list[str]] = {}
+
+
+def _config_stamp(repo: pygit2.Repository) -> tuple[Any, ...]:
+    env = tuple(os.environ.get(k) for k in ("HOME", "XDG_CONFIG_HOME", "GIT_CONFIG_NOSYSTEM"))
+    files = _global_files.get(env)
+    if files is None:
+        files = []
+        for level, name in _CONFIG_FILES:
+            for folder in str(pygit2.settings.search_path[level] or "").split(os.pathsep):
+                if folder:
+                    files.append(os.path.join(folder, name))
+                    if level == ConfigLevel.XDG:
+                        files.append(os.path.join(folder, "git", name))
+        _global_files[env] = files
+    out: list[Any] = [env]
+    for path in [os.path.join(repo.path, "config"), *files]:
+        try:
+            st = os.stat(path)
+        except OSError:
+            out.append(None)
+            continue
+        out.append((path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(out)

@@ -144,11 +144,7 @@ class Workspace:
         """``(name, email)`` used when a commit names no author."""
         if self._author:
             return self._author
-        config = self.repo.config
-        try:
-            return (str(config["user.name"]), str(config["user.email"]))
-        except KeyError:
-            return DEFAULT_IDENTITY
+        return validation.config_identity(self.repo) or DEFAULT_IDENTITY
 
     @default_author.setter
     def default_author(self, value: Identity) -> None:

@@ -64,6 +64,12 @@ class StagingTree:
         """True when edits are pending on top of :attr:`base`."""
         return bool(self._root.entries) or self._root.cleared
 
+    def touches(self, top: str) -> bool:
+        """True if edits are pending in top-level entry ``top`` (or the whole
+        base is dropped): else ``top`` reads as in :attr:`base`."""
+        root = self._root
+        return root.cleared or top in root.entries
+
     def reset(self, base: Optional[pygit2.Tree]) -> None:
         """Drop every pending edit and start over from ``base``."""
         self.base = base

@@ -40,7 +40,7 @@ import pygit2
 from .. import fields as _fields
 from ..git.diff import tree_deltas
 from ..git.tree import walk_files
-from ..schema import codec
+from ..schema import codec, layout
 from ..validation import has_surrogates, id_problem
 
 if TYPE_CHECKING:
@@ -632,7 +632,8 @@ def update_index(model: type[GitModel], treeish: Any = None) -> Optional[UpdateS
         return None
     ctx = _Context(model, treeish)
     try:
-        return store_for(ctx.ws).update(ctx, names)
+        with layout.reading(ctx.root):  # adaptive models: the layout of the tree indexed
+            return store_for(ctx.ws).update(ctx, names)
     except _Unavailable:
         return None
 

@@ -30,7 +30,7 @@ from .indexes import (
 )
 from . import Leaf, Node, Q, QuerySet, answers
 from ..git.tree import TREE_MODE, _Folder, walk_files
-from ..schema import codec
+from ..schema import codec, layout
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -392,7 +392,11 @@ def execute(qs: QuerySet[Any]) -> list[Row]:
     A tree git cannot parse (written by another tool) raises ``CorruptObject``.
     """
     try:
-        return _execute(qs)
+        if qs.treeish is None:
+            return _execute(qs)
+        tree = qs.model._meta.require_workspace().resolve_tree(qs.treeish)
+        with layout.reading(tree):  # adaptive models: the layout that commit records
+            return _execute(qs)
     except pygit2.GitError as exc:
         folder = qs.model._meta.folder
         raise CorruptObject(folder, f"a tree in this folder cannot be read ({exc})") from None

@@ -143,6 +143,8 @@ class ModelSchema:
     shard: int = 0
     custom_path: bool = False
     fields: Mapping[str, FieldSchema] = dataclass_field(default_factory=dict)
+    #: declared without ``Meta.shard``: any stored layout fits (not stored)
+    adaptive: bool = dataclass_field(default=False, compare=False)
 
     @property
     def path(self) -> str:
@@ -293,24 +295,42 @@ _declared: weakref.WeakKeyDictionary[type, tuple[ModelSchema, bytes, pygit2.Oid]
 )
 
 
+#: adaptive models: their declaration in each layout they were seen in
+_declared_adaptive: weakref.WeakKeyDictionary[type, dict[int, tuple[ModelSchema, bytes, pygit2.Oid]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _declared_entry(model: type[GitModel]) -> tuple[ModelSchema, bytes, pygit2.Oid]:
+    opts = model._meta
+    if opts.adaptive and model not in _declared:  # in the layout of the staged state
+        shard = opts.shard
+        by_shard = _declared_adaptive.setdefault(model, {})
+        found = by_shard.get(shard)
+        if found is None:
+            found = by_shard[shard] = _declaration(model, shard)
+        return found
     entry = _declared.get(model)
     if entry is None:
-        opts = model._meta
-        custom = opts.custom_data_path
-        schema = ModelSchema(
-            model=model.__name__,
-            folder=custom[0] if custom is not None else opts.folder,
-            id_field=str(opts.id_attr),
-            data_filename=opts.data_filename,
-            shard=opts.shard,
-            custom_path=custom is not None,
-            fields={f.name: field_schema(f) for f in opts.fields},
-        )
-        data = schema.to_json()
-        entry = (schema, data, pygit2.hash(data))
-        _declared[model] = entry
+        entry = _declared[model] = _declaration(model, opts.shard)
     return entry
+
+
+def _declaration(model: type[GitModel], shard: int) -> tuple[ModelSchema, bytes, pygit2.Oid]:
+    opts = model._meta
+    custom = opts.custom_data_path
+    schema = ModelSchema(
+        model=model.__name__,
+        folder=custom[0] if custom is not None else opts.folder,
+        id_field=str(opts.id_attr),
+        data_filename=opts.data_filename,
+        shard=shard,
+        custom_path=custom is not None,
+        fields={f.name: field_schema(f) for f in opts.fields},
+        adaptive=opts.adaptive,
+    )
+    data = schema.to_json()
+    return (schema, data, pygit2.hash(data))
 
 
 def model_from_schema(ws: Workspace, schema: ModelSchema) -> type[GitModel]:
@@ -362,7 +382,7 @@ def compare(stored: ModelSchema, declared: ModelSchema) -> list[SchemaDifference
         if before != after:
             add(f"{label} is {before!r} in the repository, {after!r} in the class", False,
                 f"migrate with RenameModel({stored.model!r}, {name!r})" if attr == "folder" else "")
-    if stored.shard != declared.shard:
+    if stored.shard != declared.shard and not declared.adaptive:  # adaptive: any layout reads
         add(f"layout is shard={stored.shard} in the repository, shard={declared.shard} "
             "in the class", False, f"migrate with AlterModelLayout({name!r}, shard={declared.shard})")
     if stored.id_field != declared.id_field:
@@ -481,6 +501,9 @@ def stage_declared(ws: Workspace) -> bool:
     Raises :class:`SchemaMismatch` (nothing staged) if one needs a
     migration. Returns whether anything was staged.
     """
+    from .layout import fan_out_grown
+
+    fanned = fan_out_grown(ws)  # a folder grown past the bound fans out in this commit
     staged = []
     for model in _stored_models(ws):
         declared, data, oid = _declared_entry(model)
@@ -491,7 +514,7 @@ def stage_declared(ws: Workspace) -> bool:
         staged.append((declared.path, data))
     for path, data in staged:
         ws._unit.add_blob(path, data)
-    return bool(staged)
+    return bool(staged) or fanned
 
 
 def with_current_names(model: type[GitModel], stored: dict[str, Any]) -> dict[str, Any]:

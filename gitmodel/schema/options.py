@@ -39,7 +39,8 @@ class ModelOptions:
         self.abstract = False
         self.data_filename: str = parent.data_filename if parent else "data.json"
         self.id_attr: Optional[str] = parent.id_attr if parent else None
-        self.shard: int = parent.shard if parent else 0
+        #: ``Meta.shard`` if declared (here or by a parent); ``None``: adaptive
+        self.declared_shard: Optional[int] = parent.declared_shard if parent else None
         self.indexes: list[str] = list(parent.indexes) if parent else []
         custom_path = parent._custom_data_path if parent else None
         values = {k: v for k, v in vars(meta).items() if not k.startswith("__")} if meta else {}
@@ -51,9 +52,10 @@ class ModelOptions:
         id_attr = values.get("id_attr", values.get("id_field"))
         if id_attr is not None:
             self.id_attr = id_attr
-        self.shard = int(values.get("shard", self.shard) or 0)
-        if not 0 <= self.shard <= 8:
-            raise ConfigurationError("Meta.shard must be between 0 and 8")
+        if "shard" in values:
+            self.declared_shard = int(values["shard"] or 0)
+            if not 0 <= self.declared_shard <= 8:
+                raise ConfigurationError("Meta.shard must be between 0 and 8")
         self.indexes = list(values.get("indexes", self.indexes))
         #: the names the model had before (``RenameModel``): old commits keep
         #: its objects in their folders, under those names
@@ -116,18 +118,56 @@ class ModelOptions:
 
     # -- storage layout ------------------------------------------------------
     @property
+    def adaptive(self) -> bool:
+        """True if the layout follows the store (no ``Meta.shard``, no custom
+        path): flat while the folder is small, fanned out once it grows."""
+        return self.declared_shard is None and self._custom_data_path is None
+
+    @property
+    def shard(self) -> int:
+        """Levels of hash folders above each object folder: ``Meta.shard``,
+        or for an adaptive model the layout recorded in the tree being read
+        (the staged state unless :func:`~gitmodel.schema.layout.reading` says
+        another)."""
+        declared = self.declared_shard
+        if declared is not None:
+            return declared
+        if self._custom_data_path is not None:
+            return 0
+        return _current_shard(self)
+
+    @shard.setter
+    def shard(self, value: int) -> None:
+        self.declared_shard = value
+
+    @property
     def folder(self) -> str:
         """The top folder that holds every object of this model."""
         return self.model_name
 
     def get_object_folder(self, object_id: str) -> str:
         """The folder of one object: ``page/<id>`` or, sharded, ``page/ab/cd/<id>``."""
-        if self.shard:
+        return self.object_folder_at(object_id, self.shard)
+
+    def object_folder_at(self, object_id: str, shard: int) -> str:
+        """The folder of one object in the layout of ``shard`` hash levels."""
+        if shard:
             # shard on a hash of the id, so sequential or short ids fan out too
             digest = _shard_digest(object_id)
-            shards = "/".join(digest[i * 2 : i * 2 + 2] for i in range(self.shard))
+            shards = "/".join(digest[i * 2 : i * 2 + 2] for i in range(shard))
             return f"{self.folder}/{shards}/{object_id}"
         return f"{self.folder}/{object_id}"
+
+    def layouts(self) -> tuple[int, ...]:
+        """The layouts (shard levels) this model's objects may have in some
+        tree: the declared one, or for an adaptive model flat, fanned out,
+        and the one the staged state records."""
+        if not self.adaptive:
+            return (self.shard,)
+        from .layout import FANNED_SHARD
+
+        current = self.shard
+        return (current,) + tuple(s for s in (0, FANNED_SHARD) if s != current)
 
     def get_data_path(self, object_id: str) -> str:
         """Where the object's JSON lives (override with ``Meta.get_data_path``)."""
@@ -225,3 +265,13 @@ def check_field_name(cls: type, name: str) -> None:
 
 def _shard_digest(object_id: str) -> str:
     return hashlib.sha1(object_id.encode("utf-8")).hexdigest()
+
+
+def _current_shard(opts: ModelOptions) -> int:
+    """:func:`gitmodel.schema.layout.current_shard`, imported on first use
+    (the layout module imports this one)."""
+    global _current_shard
+    from .layout import current_shard
+
+    _current_shard = current_shard
+    return current_shard(opts)

@@ -17,7 +17,7 @@ import pygit2
 
 from ..git.diff import Delta, FileEntry, tree_deltas
 from ..git.tree import BLOB_MODE, TREE_MODE, tree_entry
-from ..schema import codec
+from ..schema import codec, layout
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -85,14 +85,22 @@ Change = Union[ObjectChange, PathChange]
 class Layout:
     """Maps file paths to the objects that own them, for one workspace."""
 
-    def __init__(self, ws: Workspace) -> None:
+    def __init__(self, ws: Workspace, trees: Optional[tuple[Optional[pygit2.Tree], ...]] = None) -> None:
         self.ws = ws
         self.by_folder: dict[str, type] = {}
+        #: the layouts each model has in the trees compared (adaptive models
+        #: may be flat in one, fanned out in the other)
+        self.shards: dict[type, tuple[int, ...]] = {}
         for cls in ws.models.values():
             opts = getattr(cls, "_meta", None)
             if opts is None or opts.abstract or opts._custom_data_path is not None:
                 continue
             self.by_folder.setdefault(opts.folder, cls)
+            if trees is None or not opts.adaptive:
+                self.shards[cls] = (opts.shard,)
+            else:
+                found = {layout.shard_in(ws.repo, t, cls.__name__) for t in trees if t is not None}
+                self.shards[cls] = tuple(sorted(found)) or (opts.shard,)
 
     def owner(self, path: str) -> tuple[Key, str]:
         """``((model, id), filename)`` owning ``path``; ``((None, path), '')`` for raw files."""
@@ -100,12 +108,12 @@ class Layout:
         cls = self.by_folder.get(parts[0])
         if cls is not None:
             opts = cls._meta  # type: ignore[attr-defined]
-            depth = opts.shard + 3
-            if len(parts) == depth:
+            shard = len(parts) - 3
+            if shard in self.shards[cls]:  # (adaptive models: flat or fanned out)
                 name = parts[-1]
                 if name in owned_files(cls):
                     object_id = parts[-2]
-                    if opts.get_object_folder(object_id) == "/".join(parts[:-1]):
+                    if opts.object_folder_at(object_id, shard) == "/".join(parts[:-1]):
                         return (cls, object_id), name
         return (None, path), ""
 
@@ -113,9 +121,10 @@ class Layout:
         """``(model, id)`` if ``path`` is an object's folder, else ``None``."""
         parts = path.split("/")
         cls = self.by_folder.get(parts[0])
-        if cls is None or len(parts) != cls._meta.shard + 2:  # type: ignore[attr-defined]
+        shard = len(parts) - 2
+        if cls is None or shard not in self.shards[cls]:
             return None
-        if cls._meta.get_object_folder(parts[-1]) != path:  # type: ignore[attr-defined]
+        if cls._meta.object_folder_at(parts[-1], shard) != path:  # type: ignore[attr-defined]
             return None
         return (cls, parts[-1])
 
@@ -199,7 +208,7 @@ def changed_keys(
     With ``folders``, object folders are not opened: each changed object maps
     ``'/'`` to its old and new folder (tree) entries.
     """
-    lay = layout or Layout(ws)
+    lay = layout or Layout(ws, (old, new))
     out: dict[Key, dict[str, Delta]] = {}
     a = old.id if old is not None else None
     b = new.id if new is not None else None
@@ -210,7 +219,11 @@ def changed_keys(
             name = "/"
         else:
             key, name = lay.owner(path)
-        out.setdefault(key, {})[name] = (old_entry, new_entry)  # type: ignore[arg-type]
+        files = out.setdefault(key, {})  # type: ignore[arg-type]
+        before = files.get(name)
+        if before is not None:  # the object moved folders (a fan-out): gone here, added there
+            old_entry, new_entry = before[0] or old_entry, before[1] or new_entry
+        files[name] = (old_entry, new_entry)
     return out
 
 
@@ -225,7 +238,8 @@ def object_files(tree: Optional[pygit2.Tree], cls: type, object_id: str) -> File
     """The files object ``object_id`` owns in ``tree`` (empty if it is not there)."""
     if tree is None:
         return {}
-    folder, data, blobs = object_paths(cls, object_id)
+    with layout.reading(tree):  # the layout that tree records
+        folder, data, blobs = object_paths(cls, object_id)
     try:
         sub = tree[folder] if folder else tree
     except KeyError:
@@ -244,7 +258,8 @@ def load(ws: Workspace, cls: type, object_id: str, files: Files, tree: Optional[
     oid = files.get(data)
     if oid is None:
         return None
-    path = opts.get_data_path(object_id)
+    with layout.reading(tree):
+        path = opts.get_data_path(object_id)
     obj: Any = codec.load(ws, cls, path, oid, tree if tree is not None else empty_tree(ws.repo))  # type: ignore[type-var,misc]
     for f in opts.blob_fields:
         obj._data[f.name] = blob_value(ws.repo, cls, f, files, object_id)

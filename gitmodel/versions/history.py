@@ -151,12 +151,15 @@ def object_history(
     repo = ws.repo
     folder, data, blobs = ch.object_paths(cls, object_id)
     names = (data, *blobs.values(), *ch.blob_folders(cls))  # named files' folders too
-    state: Union[_PathState, _FirstState] = _PathState(repo, folder, names)
-    earlier = previous_folders(ws, cls)
-    if earlier:  # followed across a RenameModel: its folders before
-        below = folder[len(opts.folder):]
-        state = _FirstState([_PathState(repo, folder, names)]
-                            + [_PathState(repo, old + below, names) for old in earlier])
+    # every folder the object may have had: its layouts (an adaptive model is
+    # flat in older commits, fanned out in newer ones), under each name it had
+    layouts = [opts.object_folder_at(object_id, shard) for shard in opts.layouts()] \
+        if opts.adaptive else [folder]
+    folders = list(layouts)
+    for old in previous_folders(ws, cls):  # followed across a RenameModel
+        folders += [old + place[len(opts.folder):] for place in layouts]
+    state: Union[_PathState, _FirstState] = _PathState(repo, folder, names) if len(folders) == 1 \
+        else _FirstState([_PathState(repo, place, names) for place in folders])
     by_commit: dict[pygit2.Oid, State] = {}
 
     def commit_state(commit_id: pygit2.Oid) -> State:
@@ -260,7 +263,7 @@ def _renamed_from(
         if old_entry is None or new_entry is not None:
             continue  # not a deleted file
         parts = path.split("/")
-        if parts[-1] != data or len(parts) != opts.shard + 2:
+        if parts[-1] != data or len(parts) - 2 not in opts.layouts():
             continue
         old_id = parts[-2]
         old_stored = dict(codec.stored_fields(ws, cls, opts.get_data_path(old_id), old_entry[0]))
@@ -373,7 +376,10 @@ def revert(ws: Workspace, commit: Any) -> list[ch.Change]:
     parent_tree = target.parents[0].tree if target.parents else None
     with ws.write_lock:
         ours = ws.index
-        result = merge.merge_trees(ws, target.tree, ours, parent_tree)
+        from ..schema.layout import aligned  # a commit from before a fan-out: in today's layout
+
+        base, _ours, theirs = aligned(ws, target.tree, ours, parent_tree)
+        result = merge.merge_trees(ws, base, ours, theirs)
         if result.conflicts:
             raise MergeConflict(
                 f"cannot revert {str(target.id)[:10]}: changed since in "

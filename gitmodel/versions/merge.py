@@ -28,6 +28,7 @@ from ..exceptions import (BranchMoved, IntegrityError, MergeConflict, PendingCha
 from ..fields import JSONField
 from ..listfield import ElementConflict
 from ..schema import codec
+from ..schema import layout as adaptive_layout
 from ..serializers import json as json_format
 from .openmerge import MERGE, REBASE, MergeState
 from ..git.tree import TREE_MODE, StagingTree, tree_entry
@@ -377,12 +378,22 @@ class TreeMerge:
 
 def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit2.Tree],
                 theirs: Optional[pygit2.Tree], strategy: Optional[str] = None) -> TreeMerge:
-    """Merge ``theirs`` into ``ours`` against ``base``; nothing is staged yet."""
+    """Merge ``theirs`` into ``ours`` against ``base``; nothing is staged yet.
+
+    The trees should agree on the layout of adaptive models
+    (:func:`gitmodel.schema.layout.aligned`); the edits are in that layout.
+    """
     if strategy not in (None, "ours", "theirs"):
         raise ValueError(f"unknown merge strategy {strategy!r}: use 'ours' or 'theirs'")
     if base is not None and theirs is not None and base.id == theirs.id:
         return TreeMerge()  # nothing changed on their side: ours is the result
-    layout = ch.Layout(ws)
+    with adaptive_layout.reading(ours if ours is not None else theirs):
+        return _merge_trees(ws, base, ours, theirs, strategy)
+
+
+def _merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit2.Tree],
+                 theirs: Optional[pygit2.Tree], strategy: Optional[str]) -> TreeMerge:
+    layout = ch.Layout(ws, (base, ours, theirs))
     cache: dict[pygit2.Oid, set[bytes]] = {}
     other = ch.changed_keys(ws, base, theirs, layout, cache, folders=True)
     mine = ch.changed_keys(ws, base, ours, layout, cache, folders=True)
@@ -477,6 +488,7 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
         from ..schema.merge import align
 
         (base_tree, aligned, theirs_tree), dropped = align(ws, base_id, start, target.id)
+        base_tree, aligned, theirs_tree = adaptive_layout.aligned(ws, base_tree, aligned, theirs_tree)
         result = merge_trees(ws, base_tree, aligned, theirs_tree, strategy)
         state = MergeState(MERGE, start, base_id, start, target.id, message, result, strategy)
         snap = unit.snapshot()
@@ -700,6 +712,8 @@ def commit_rebased(ws: Workspace, own: pygit2.Oid, message: str,
         head_id = ws.store.read_ref(ws.head)
         head = repo[head_id] if head_id is not None else None
         head_tree = head.tree if head is not None else None  # type: ignore[attr-defined]
+        # a side that fanned a folder out: the other's edits land in the sharded place
+        base, head_tree, mine = adaptive_layout.aligned(ws, base, head_tree, mine)  # type: ignore[assignment]
         result = merge_trees(ws, base, head_tree, mine)  # type: ignore[arg-type]
         if result.conflicts:
             if also:  # finishing a merge: a second round of conflicts is not opened

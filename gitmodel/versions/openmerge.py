@@ -211,6 +211,9 @@ def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
     else:
         base_tree, ours_tree, theirs_tree = (
             repo[c].tree if c is not None else None for c in (base, ours, theirs))  # type: ignore[attr-defined]
+    from ..schema.layout import aligned  # and across a fan-out, as the merge aligned them
+
+    base_tree, ours_tree, theirs_tree = aligned(ws, base_tree, ours_tree, theirs_tree)
     result = merge.merge_trees(ws, base_tree, ours_tree, theirs_tree, strategy)
     state = MergeState(kind, head, base, ours, theirs, message, result, strategy, record)  # type: ignore[arg-type]
     for entry in added:
