@@ -219,6 +219,22 @@ def test_branches_are_created_switched_compared_and_merged(site: Site, store: Pa
     assert '"title": "Draft title"' in git(store, "show", "master:article/a000/data.json")
 
 
+def test_a_clean_merge_is_made_by_the_editor_who_asked_for_it(site: Site, store: Path) -> None:
+    site.post("/branches/create", {"name": "side", "switch": "1"})
+    site.post("/m/Article/o/a000/edit", {**site.edit_form("Article", "a000"), "title": "Side"})
+    site.post("/branches/switch", {"name": "master"})
+    site.post("/m/Article/o/a001/edit", {**site.edit_form("Article", "a001"), "title": "Main"})
+    before = head(store).id
+    site.post("/branches/merge", {"name": "side", "author_name": ""})
+    assert "your name is required" in site.get("/branches") and head(store).id == before
+    site.post("/branches/merge", {"name": "side", "author_name": "Mia", "author_email": "mia@example.com"})
+    merged = head(store)
+    assert len(merged.parents) == 2 and merged.parents[0].id == before
+    who = git(store, "log", "-1", "--format=%an%n%ae%n%cn%n%ce").split()
+    assert who == ["Mia", "mia@example.com", "Mia", "mia@example.com"]
+    assert "Mia" in site.get("/compare?other=side")  # remembered for the next merge form
+
+
 def test_a_merge_with_conflicts_is_settled_per_field_in_the_form(site: Site, store: Path) -> None:
     site.post("/branches/create", {"name": "side", "switch": "1"})
     site.post("/m/Article/o/a000/edit", {**site.edit_form("Article", "a000"), "title": "Side", "views": "50"})
@@ -311,8 +327,10 @@ def test_pull_and_push_through_a_hub_show_their_result(tmp_path: Path, store: Pa
     site.post("/remotes/push")
     page = site.get("/remotes")
     assert "The hub refused the push" in page and "pull" in page
-    site.post("/remotes/pull")
+    site.post("/remotes/pull", {"author_name": "Puller", "author_email": "puller@example.com"})
     assert "Pulled: merged as" in site.get("/remotes")
+    who = git(store, "log", "-1", "--format=%an%n%ae%n%cn%n%ce").split()
+    assert who == ["Puller", "puller@example.com", "Puller", "puller@example.com"]
     site.post("/remotes/push")
     assert "Pushed: refs/heads/master" in site.get("/remotes")
     assert git(hub, "rev-parse", "master").strip() == str(head(store).id)

@@ -7,7 +7,6 @@ import datetime as dt
 import functools
 import operator
 import re
-import threading
 from dataclasses import dataclass, field as dc_field
 from importlib import resources
 from typing import Any, Callable, Optional
@@ -24,14 +23,17 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import fields as f
-from ..exceptions import GitModelError, ValidationError
+from ..exceptions import GitModelError, MergeConflict, ValidationError
 from ..models import GitModel
 from ..query import Q
+from ..versions.openmerge import REBASE
 from ..workspace import Workspace
 from . import forms, security
 from .models import admin_models
 
 PAGE_SIZE = 50
+#: how many times a request that lost the race to another editor runs again
+RACE_RETRIES = 2
 #: text fields searched by the list page's search box
 _SEARCHED = (f.CharField,)
 _HEX = re.compile(r"[0-9a-f]{4,40}\Z")
@@ -51,7 +53,6 @@ class Admin:
     problems: dict[str, str]
     upload_limit: int
     credentials: Optional[security.Credentials]
-    lock: threading.RLock = dc_field(default_factory=threading.RLock)
     flashes: dict[str, list[tuple[str, str]]] = dc_field(default_factory=dict)
     static: dict[str, bytes] = dc_field(default_factory=dict)
     env: Environment = dc_field(init=False)
@@ -69,12 +70,24 @@ class Admin:
 
     # -- plumbing ---------------------------------------------------------------
     async def run(self, work: Callable[..., Any], *args: Any) -> Any:
-        """Run ``work`` in a thread, one request at a time, on the latest commit."""
-        def locked() -> Any:
-            with self.lock:
-                self.ws.refresh()
-                return work(*args)
-        return await run_in_threadpool(locked)
+        """Run ``work`` in a worker thread as one unit of work of its own.
+
+        Requests run in parallel; each starts on the latest commit of the
+        admin's branch with nothing staged. A save that loses the race to
+        another editor and changes the same field opens no merge: it is
+        dropped and the request runs again, so it sees the other change
+        (the edit form then shows it as a conflict); nothing is lost.
+        """
+        def in_own_unit() -> Any:
+            for attempt in range(RACE_RETRIES + 1):
+                fresh_unit(self.ws)
+                try:
+                    return work(*args)
+                except MergeConflict:
+                    if not drop_lost_race(self.ws) or attempt == RACE_RETRIES:
+                        raise
+            raise AssertionError("unreachable")
+        return await run_in_threadpool(in_own_unit)
 
     async def form(self, request: Request) -> FormData:
         """The submitted form, after its CSRF token is checked (403 if not)."""
@@ -130,6 +143,28 @@ class Admin:
             raise HTTPException(404, f"no {model.__name__} {object_id!r}") from None
 
 
+def fresh_unit(ws: Workspace) -> None:
+    """Give the calling thread a new unit of work on the workspace's branch.
+
+    Worker threads serve one request after another: a request never sees
+    what an earlier one left in its thread (staging, an open merge, the
+    branch it stood on).
+    """
+    ws._new_unit()
+
+
+def drop_lost_race(ws: Workspace) -> bool:
+    """If the calling unit's commit lost the race and opened a merge of its
+    own edits, abort it (the edits are in the request, not lost); True if so."""
+    state = ws._merge
+    if state is None:
+        return ws.has_changes()  # lost while another merge was open: its edits stayed staged
+    if state.kind != REBASE:
+        return False
+    ws.abort_merge()
+    return True
+
+
 def redirect(request: Request, url: str) -> RedirectResponse:
     """See ``url`` (a path of the admin, wherever it is mounted) after a POST."""
     return RedirectResponse(request.scope.get("root_path", "") + url, 303)
@@ -154,14 +189,16 @@ def object_url(model: type[GitModel], object_id: Any, action: str = "", **params
     return url + ("?" + urlencode(query) if query else "")
 
 
-def identity(form: FormData) -> tuple[tuple[str, str], str]:
-    """``((name, email), message)`` asked on every save; ``ValidationError`` if missing."""
+def identity(form: FormData, message_required: bool = True) -> tuple[tuple[str, str], str]:
+    """``((name, email), message)`` asked on every save, merge and pull:
+    the editor's identity is the commit's author and committer;
+    ``ValidationError`` if missing."""
     name = str(form.get("author_name") or "").strip()
     email = str(form.get("author_email") or "").strip()
     message = str(form.get("message") or "").strip()
     problems = [ValidationError(text, key, "required") for key, value, text in (
         ("author_name", name, "your name is required"), ("author_email", email, "your email is required"),
-        ("message", message, "a commit message is required")) if not value]
+        ("message", message or not message_required, "a commit message is required")) if not value]
     if any(c in name + email for c in "<>\n\x00"):
         problems.append(ValidationError("must not contain <, > or line breaks", "author_name", "invalid"))
     if problems:
