@@ -3,6 +3,7 @@ merge), the conflict screen, tags and remotes."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from typing import Any, Optional
@@ -139,7 +140,9 @@ def typed_value(conflict: Any, text: str) -> Any:
 
 
 def fingerprint(conflicts: list[Any]) -> str:
-    return "\n".join(c.describe() for c in conflicts)
+    """What the conflict screen was showing, as one token (browsers turn a
+    line break in a submitted value into CR LF: the token has none)."""
+    return hashlib.sha256("\n".join(c.describe() for c in conflicts).encode()).hexdigest()
 
 
 async def merge_page(request: Request) -> Response:
