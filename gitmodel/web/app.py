@@ -58,7 +58,7 @@ class Admin:
     env: Environment = dc_field(init=False)
 
     def __post_init__(self) -> None:
-        self.env = Environment(loader=PackageLoader("gitmodel.web", "templates"),
+        self.env = Environment(loader=PackageLoader("gitmodel.web", "templates"), auto_reload=False,
                                autoescape=select_autoescape(default=True, default_for_string=True))
         self.env.filters["q"] = lambda text: quote(str(text), safe="")
         self.env.filters["short"] = lambda oid: str(oid)[:10]
@@ -144,13 +144,23 @@ class Admin:
 
 
 def fresh_unit(ws: Workspace) -> None:
-    """Give the calling thread a new unit of work on the workspace's branch.
+    """Start the calling thread's unit of work afresh on the latest commit of
+    the workspace's branch.
 
     Worker threads serve one request after another: a request never sees
-    what an earlier one left in its thread (staging, an open merge, the
-    branch it stood on).
+    what an earlier one left in its thread (staging, an open merge, another
+    branch). A unit left clean is kept (what it learnt of the trees makes
+    reads faster) and moved to the branch's latest commit.
     """
-    ws._new_unit()
+    unit = ws._unit
+    stage = unit.stage
+    clean = (unit.merge is None and unit.detached is None and not unit.savepoints
+             and unit.head == ws._default_head and not stage.is_dirty
+             and (stage.base.id if stage.base is not None else None) == unit.start_tree_id())
+    if clean:
+        unit.follow()
+    else:
+        ws._new_unit()
 
 
 def drop_lost_race(ws: Workspace) -> bool:
@@ -285,6 +295,27 @@ async def object_list(request: Request) -> Response:
 
 
 # -- pages: one object ---------------------------------------------------------------
+@dataclass
+class HistoryRow:
+    """One version of an object as its page shows it (worked out here, not in
+    the template: an object page lists up to hundreds of versions)."""
+
+    commit: str
+    when: str
+    author: str
+    change: str
+    changed: list[str]
+    message: str
+
+    @classmethod
+    def of(cls, version: Any, changed: list[str]) -> HistoryRow:
+        commit = version.commit
+        author = commit.author
+        message = commit.message
+        return cls(str(commit.id), when(author), author.name, version.change, changed,
+                   message if len(message) <= 60 else message[:57] + "...")
+
+
 def blob_kind(data: Optional[bytes]) -> Optional[str]:
     """The image type of ``data`` if it is a PNG, JPEG or GIF, else ``None``."""
     if data is None:
@@ -301,15 +332,16 @@ async def object_page(request: Request) -> Response:
         at = admin.treeish(request.query_params.get("at"))
         obj = admin.get(model, object_id, at)
         history = [(version, sorted(version.changes)) for version in model.history(object_id)]
-        blame: dict[str, Any] = {}
-        for version, changed in reversed(history):
-            for name in changed:
-                blame[name] = version
+        blame: dict[str, HistoryRow] = {}
+        rows = [HistoryRow.of(version, changed) for version, changed in history]
+        for row in reversed(rows):
+            for name in row.changed:
+                blame[name] = row
         fields = forms.form_fields(model)
         images = {fd.name: blob_kind(obj._data.get(fd.name) and getattr(obj, fd.name).getvalue())
                   for fd in fields if isinstance(fd, f.BlobField)}
         return admin.render(request, "object.html", model=model, obj=obj, fields=fields, at=at,
-                            history=history, blame=blame, images=images, object_url=object_url,
+                            history=rows, blame=blame, images=images, object_url=object_url,
                             widgets={fd.name: forms.widget(fd) for fd in fields})
     return await admin.run(work)
 
