@@ -64,7 +64,10 @@ class WSGIBridge:
             elif message["type"] == "http.response.body":
                 body.append(bytes(message.get("body", b"")))
 
-        asyncio.run_coroutine_threadsafe(self.app(scope, receive, send), loop).result()
+        async def answer() -> None:
+            await self.app(scope, receive, send)
+
+        asyncio.run_coroutine_threadsafe(answer(), loop).result()
         if not status:
             raise RuntimeError("the admin sent no response")
         start = status[0]
