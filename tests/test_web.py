@@ -3,6 +3,7 @@ real application and a real repository, checked with plain git."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -521,3 +522,33 @@ def test_serve_reads_the_repository_given_to_the_command_line_group(tmp_path: Pa
     missing = tmp_path / "not-a-repo"
     result = CliRunner().invoke(cli, ["-C", str(missing), "serve", "--port", "0"])
     assert result.exit_code != 0 and "no git repository" in result.output and str(missing) in result.output
+
+
+def test_lists_and_many_relations_are_edited_one_element_per_line(tmp_path: Path) -> None:
+    from gitmodel import fields
+
+    ws = Workspace.init(tmp_path / "lists.git")
+
+    class Tag(ws.GitModel):
+        slug = fields.SlugField(id=True)
+
+    class Post(ws.GitModel):
+        slug = fields.SlugField(id=True)
+        words = fields.ListField(fields.CharField())
+        nums = fields.ListField(fields.IntegerField())
+        tags = fields.ManyToManyField(Tag, on_delete=fields.SET_NULL)
+
+    for slug in ("a", "b"):
+        Tag(slug=slug).save()
+    Post(slug="p", words=["x", "y z"], nums=[1, 2], tags=["a"]).save()
+    ws.commit("Add a post")
+    site = site_for(tmp_path / "lists.git")
+    form = site.edit_form("Post", "p")
+    assert (form["words"], form["nums"], form["tags"]) == ("x\ny z", "1\n2", "a")
+    assert "one Tag id per line" in site.get("/m/Post/o/p/edit")
+    bad = site.post("/m/Post/o/p/edit", {**form, "nums": "3\nmany"}, status=400)
+    assert "line 2: is not a valid integer value" in bad.text
+    site.post("/m/Post/o/p/edit", {**form, "words": "one\n\n two \n", "nums": "3\n4", "tags": "b\na"})
+    stored = json.loads(git(tmp_path / "lists.git", "show", "HEAD:post/p/data.json"))["fields"]
+    assert stored["nums"] == [3, 4] and stored["words"] == ["one", "two"] and sorted(stored["tags"]) == ["a", "b"]
+    site.post("/m/Post/o/p/edit", {**site.edit_form("Post", "p"), "tags": "nobody"}, status=400)
