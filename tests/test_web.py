@@ -3,6 +3,7 @@ real application and a real repository, checked with plain git."""
 
 from __future__ import annotations
 
+import html
 import json
 import subprocess
 import sys
@@ -552,3 +553,29 @@ def test_lists_and_many_relations_are_edited_one_element_per_line(tmp_path: Path
     stored = json.loads(git(tmp_path / "lists.git", "show", "HEAD:post/p/data.json"))["fields"]
     assert stored["nums"] == [3, 4] and stored["words"] == ["one", "two"] and sorted(stored["tags"]) == ["a", "b"]
     site.post("/m/Post/o/p/edit", {**site.edit_form("Post", "p"), "tags": "nobody"}, status=400)
+
+
+def test_bad_input_gets_a_message_or_a_404_never_a_server_error(site: Site, store: Path) -> None:
+    before = git(store, "for-each-ref")
+    for url in ("/compare?other=nope", "/compare", "/m/Article/o/a000?at=zzz", "/m/Article/o/a000?at=0000000000",
+                "/m/Article/o/%2e%2e", "/m/Article/o/a000/blob/nope", "/m/Article/o/a000/blob/title",
+                "/static/..%2fapp.py", "/m/Article/o/%00", "/m/Nope"):
+        site.get(url, status=404)
+    for url in ("/m/Article?o=title;drop", "/m/Article?p=-5", "/m/Article?p=99999999999999999999", "/merge",
+                "/m/Article?f.day=notadate", "/m/Article?q=%00", "/branches?start=%3Cscript%3E"):
+        site.get(url)
+    flashes = [
+        ("/branches/create", {"name": "bad..name"}, "/branches", "invalid branch name"),
+        ("/branches/create", {"name": "a" * 300}, "/branches", "longer than 250 bytes"),
+        ("/branches/switch", {"name": "nope"}, "/branches", "no branch"),
+        ("/branches/merge", {"name": "nope"}, "/branches", "unknown branch, tag or commit"),
+        ("/merge/resolve", {}, "/", "No merge is open"),
+        ("/remotes/pull", {}, "/remotes", "no remote named"),
+        ("/tags/create", {"name": "t" * 300}, "/tags", "longer than 250 bytes"),
+    ]
+    for url, data, shown_at, message in flashes:
+        site.post(url, data)
+        assert message in html.unescape(site.get(shown_at)), (url, data)
+    site.post("/m/Article/o/a000/restore", {"at": "nope"}, status=404)
+    site.post("/branches/create", {"name": "x", "start": "nope"}, status=404)
+    assert git(store, "for-each-ref") == before
