@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 import operator
 import re
+import threading
 from dataclasses import dataclass, field as dc_field
 from importlib import resources
 from typing import Any, Callable, Optional
@@ -54,6 +55,7 @@ class Admin:
     upload_limit: int
     credentials: Optional[security.Credentials]
     flashes: dict[str, list[tuple[str, str]]] = dc_field(default_factory=dict)
+    flash_lock: threading.Lock = dc_field(default_factory=threading.Lock)
     static: dict[str, bytes] = dc_field(default_factory=dict)
     env: Environment = dc_field(init=False)
 
@@ -97,10 +99,16 @@ class Admin:
         return form
 
     def flash(self, request: Request, kind: str, text: str) -> None:
+        """Show ``text`` on the next page this browser loads."""
         token = csrf_token(request)
-        self.flashes.setdefault(token, []).append((kind, text))
-        while len(self.flashes) > 1000:
-            self.flashes.pop(next(iter(self.flashes)))
+        with self.flash_lock:
+            self.flashes.setdefault(token, []).append((kind, text))
+            while len(self.flashes) > 1000:
+                self.flashes.pop(next(iter(self.flashes)))
+
+    def take_flashes(self, token: str) -> list[tuple[str, str]]:
+        with self.flash_lock:
+            return self.flashes.pop(token, [])
 
     def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         ws = self.ws
@@ -108,7 +116,7 @@ class Admin:
         branch = ws.head.removeprefix("refs/heads/")
         page = self.env.get_template(template).render(
             csrf=token, csrf_field=security.CSRF_FIELD, branch=branch, root=request.scope.get("root_path", ""), merging=ws.merging,
-            models=self.models, flashes=self.flashes.pop(token, []), request=request,
+            models=self.models, flashes=self.take_flashes(token), request=request,
             author=request.cookies.get("gitmodel_author", ""),
             email=request.cookies.get("gitmodel_email", ""), **context,
         )
