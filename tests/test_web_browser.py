@@ -15,10 +15,9 @@ import pytest
 
 webdriver = pytest.importorskip("selenium.webdriver")
 pytest.importorskip("starlette")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from webapp import git, make_store  # noqa: E402
@@ -80,7 +79,20 @@ def submit(driver: webdriver.Chrome, button: WebElement) -> None:
     """Click a button that submits its form and wait for the next page."""
     page = driver.find_element(By.TAG_NAME, "html")
     button.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+    def replaced(_: object) -> bool:
+        try:
+            page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:  # how chromedriver sometimes says "stale"
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    WebDriverWait(driver, 30).until(replaced)
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def fill(driver: webdriver.Chrome, name: str, value: str) -> None:
