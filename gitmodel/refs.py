@@ -31,6 +31,11 @@ class Branch:
         return f"<Branch {self.name} at {str(self.commit.id)[:10]}>"
 
 
+#: the longest part of a ref name between slashes, in bytes (file names are
+#: at most 255 bytes, and a ref's lock file adds ``.lock``)
+MAX_REF_PART = 250
+
+
 def check_ref_name(ref: Any, what: str, name: Any) -> str:
     """``ref`` if git accepts it as a full ref name, else :class:`InvalidReferenceName`.
 
@@ -55,6 +60,8 @@ def ref_name_problem(ref: Any) -> Optional[str]:
         return "must not contain unpaired surrogates"
     if not ref.startswith("refs/") or not pygit2.reference_is_valid_name(ref):
         return "not a valid git ref name (see git check-ref-format)"
+    if any(len(part.encode("utf-8")) > MAX_REF_PART for part in ref.split("/")):
+        return f"a part of it is longer than {MAX_REF_PART} bytes (a ref is a file: its lock file must fit)"
     return None
 
 

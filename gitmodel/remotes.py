@@ -614,8 +614,11 @@ def pull(
     branch: Optional[str] = None,
     callbacks: Optional[pygit2.RemoteCallbacks] = None,
     progress: Optional[ProgressCallback] = None,
+    author: Any = None,
+    committer: Any = None,
 ) -> PullResult:
-    """Fetch, then fast-forward the current branch or merge, field by field.
+    """Fetch, then fast-forward the current branch or merge, field by field
+    (a merge commit by ``author`` and ``committer``, default the workspace's).
 
     The merge is :meth:`Workspace.merge` itself: conflicts are left open in
     ``ws.conflicts`` for ``ws.resolve()``, then ``ws.commit()`` (or
@@ -642,7 +645,8 @@ def pull(
         _catch_up(ws)
         shallow.require_merge_base(ws, ref.peel(pygit2.Commit).id)
         short = tracking.removeprefix("refs/remotes/")
-        result = ws.merge(tracking, message=f"Merge {short} into {local.removeprefix('refs/heads/')}")
+        result = ws.merge(tracking, message=f"Merge {short} into {local.removeprefix('refs/heads/')}",
+                          author=author, committer=committer)
     return PullResult(
         fetched,
         ws._start if result.commit is None and not result.conflicts else result.commit,

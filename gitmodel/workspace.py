@@ -626,6 +626,8 @@ class Workspace:
         message: Optional[str] = None,
         strategy: Optional[str] = None,
         fast_forward: bool = True,
+        author: Optional[Identity] = None,
+        committer: Optional[Identity] = None,
     ) -> MergeResult:
         """Merge branch, tag or commit ``other`` into the current branch, field by field."""
         from .versions import merge
@@ -633,7 +635,7 @@ class Workspace:
         if message is not None:
             validation.check_message(message)
         with objects.dropping_failed_merge(self, other):
-            return merge.merge(self, other, message, strategy, fast_forward)
+            return merge.merge(self, other, message, strategy, fast_forward, author, committer)
 
     @property
     def conflicts(self) -> list[Conflict]:

@@ -419,3 +419,16 @@ def test_stray_files_in_an_object_folder_merge_at_blob_level(forked, Page):
     assert (page.title, page.views) == ("mine", 4)
     assert ws.repo[ws.lookup(f"{folder}/notes.txt")[0]].data == b"from master"
     assert ws.repo[ws.lookup(f"{folder}/other.txt")[0]].data == b"from feature"
+
+
+def test_a_merge_commit_names_the_author_and_committer_given(forked, Page, run_git):
+    ws = forked
+    edit(ws, Page, "feature", "p", "feature work", title="theirs")
+    edit(ws, Page, "master", "q", "master work", title="ours")
+    before = ws.branch.commit.id
+    with pytest.raises(ValueError):
+        ws.merge("feature", author=("Bad <name>", "x@example.com"))
+    assert ws.branch.commit.id == before and not ws.merging
+    result = ws.merge("feature", author=("Mia", "mia@example.com"), committer=("Bot", "bot@example.com"))
+    who = run_git(ws.path, "log", "-1", "--format=%an%n%ae%n%cn%n%ce", str(result.commit)).split()
+    assert who == ["Mia", "mia@example.com", "Bot", "bot@example.com"]

@@ -3,6 +3,8 @@ real application and a real repository, checked with plain git."""
 
 from __future__ import annotations
 
+import html
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -219,6 +221,22 @@ def test_branches_are_created_switched_compared_and_merged(site: Site, store: Pa
     assert '"title": "Draft title"' in git(store, "show", "master:article/a000/data.json")
 
 
+def test_a_clean_merge_is_made_by_the_editor_who_asked_for_it(site: Site, store: Path) -> None:
+    site.post("/branches/create", {"name": "side", "switch": "1"})
+    site.post("/m/Article/o/a000/edit", {**site.edit_form("Article", "a000"), "title": "Side"})
+    site.post("/branches/switch", {"name": "master"})
+    site.post("/m/Article/o/a001/edit", {**site.edit_form("Article", "a001"), "title": "Main"})
+    before = head(store).id
+    site.post("/branches/merge", {"name": "side", "author_name": ""})
+    assert "your name is required" in site.get("/branches") and head(store).id == before
+    site.post("/branches/merge", {"name": "side", "author_name": "Mia", "author_email": "mia@example.com"})
+    merged = head(store)
+    assert len(merged.parents) == 2 and merged.parents[0].id == before
+    who = git(store, "log", "-1", "--format=%an%n%ae%n%cn%n%ce").split()
+    assert who == ["Mia", "mia@example.com", "Mia", "mia@example.com"]
+    assert "Mia" in site.get("/compare?other=side")  # remembered for the next merge form
+
+
 def test_a_merge_with_conflicts_is_settled_per_field_in_the_form(site: Site, store: Path) -> None:
     site.post("/branches/create", {"name": "side", "switch": "1"})
     site.post("/m/Article/o/a000/edit", {**site.edit_form("Article", "a000"), "title": "Side", "views": "50"})
@@ -311,8 +329,10 @@ def test_pull_and_push_through_a_hub_show_their_result(tmp_path: Path, store: Pa
     site.post("/remotes/push")
     page = site.get("/remotes")
     assert "The hub refused the push" in page and "pull" in page
-    site.post("/remotes/pull")
+    site.post("/remotes/pull", {"author_name": "Puller", "author_email": "puller@example.com"})
     assert "Pulled: merged as" in site.get("/remotes")
+    who = git(store, "log", "-1", "--format=%an%n%ae%n%cn%n%ce").split()
+    assert who == ["Puller", "puller@example.com", "Puller", "puller@example.com"]
     site.post("/remotes/push")
     assert "Pushed: refs/heads/master" in site.get("/remotes")
     assert git(hub, "rev-parse", "master").strip() == str(head(store).id)
@@ -503,3 +523,59 @@ def test_serve_reads_the_repository_given_to_the_command_line_group(tmp_path: Pa
     missing = tmp_path / "not-a-repo"
     result = CliRunner().invoke(cli, ["-C", str(missing), "serve", "--port", "0"])
     assert result.exit_code != 0 and "no git repository" in result.output and str(missing) in result.output
+
+
+def test_lists_and_many_relations_are_edited_one_element_per_line(tmp_path: Path) -> None:
+    from gitmodel import fields
+
+    ws = Workspace.init(tmp_path / "lists.git")
+
+    class Tag(ws.GitModel):
+        slug = fields.SlugField(id=True)
+
+    class Post(ws.GitModel):
+        slug = fields.SlugField(id=True)
+        words = fields.ListField(fields.CharField())
+        nums = fields.ListField(fields.IntegerField())
+        tags = fields.ManyToManyField(Tag, on_delete=fields.SET_NULL)
+
+    for slug in ("a", "b"):
+        Tag(slug=slug).save()
+    Post(slug="p", words=["x", "y z"], nums=[1, 2], tags=["a"]).save()
+    ws.commit("Add a post")
+    site = site_for(tmp_path / "lists.git")
+    form = site.edit_form("Post", "p")
+    assert (form["words"], form["nums"], form["tags"]) == ("x\ny z", "1\n2", "a")
+    assert "one Tag id per line" in site.get("/m/Post/o/p/edit")
+    bad = site.post("/m/Post/o/p/edit", {**form, "nums": "3\nmany"}, status=400)
+    assert "line 2: is not a valid integer value" in bad.text
+    site.post("/m/Post/o/p/edit", {**form, "words": "one\n\n two \n", "nums": "3\n4", "tags": "b\na"})
+    stored = json.loads(git(tmp_path / "lists.git", "show", "HEAD:post/p/data.json"))["fields"]
+    assert stored["nums"] == [3, 4] and stored["words"] == ["one", "two"] and sorted(stored["tags"]) == ["a", "b"]
+    site.post("/m/Post/o/p/edit", {**site.edit_form("Post", "p"), "tags": "nobody"}, status=400)
+
+
+def test_bad_input_gets_a_message_or_a_404_never_a_server_error(site: Site, store: Path) -> None:
+    before = git(store, "for-each-ref")
+    for url in ("/compare?other=nope", "/compare", "/m/Article/o/a000?at=zzz", "/m/Article/o/a000?at=0000000000",
+                "/m/Article/o/%2e%2e", "/m/Article/o/a000/blob/nope", "/m/Article/o/a000/blob/title",
+                "/static/..%2fapp.py", "/m/Article/o/%00", "/m/Nope"):
+        site.get(url, status=404)
+    for url in ("/m/Article?o=title;drop", "/m/Article?p=-5", "/m/Article?p=99999999999999999999", "/merge",
+                "/m/Article?f.day=notadate", "/m/Article?q=%00", "/branches?start=%3Cscript%3E"):
+        site.get(url)
+    flashes = [
+        ("/branches/create", {"name": "bad..name"}, "/branches", "invalid branch name"),
+        ("/branches/create", {"name": "a" * 300}, "/branches", "longer than 250 bytes"),
+        ("/branches/switch", {"name": "nope"}, "/branches", "no branch"),
+        ("/branches/merge", {"name": "nope"}, "/branches", "unknown branch, tag or commit"),
+        ("/merge/resolve", {}, "/", "No merge is open"),
+        ("/remotes/pull", {}, "/remotes", "no remote named"),
+        ("/tags/create", {"name": "t" * 300}, "/tags", "longer than 250 bytes"),
+    ]
+    for url, data, shown_at, message in flashes:
+        site.post(url, data)
+        assert message in html.unescape(site.get(shown_at)), (url, data)
+    site.post("/m/Article/o/a000/restore", {"at": "nope"}, status=404)
+    site.post("/branches/create", {"name": "x", "start": "nope"}, status=404)
+    assert git(store, "for-each-ref") == before

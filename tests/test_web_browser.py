@@ -15,10 +15,9 @@ import pytest
 
 webdriver = pytest.importorskip("selenium.webdriver")
 pytest.importorskip("starlette")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from webapp import git, make_store  # noqa: E402
@@ -80,7 +79,20 @@ def submit(driver: webdriver.Chrome, button: WebElement) -> None:
     """Click a button that submits its form and wait for the next page."""
     page = driver.find_element(By.TAG_NAME, "html")
     button.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+    def replaced(_: object) -> bool:
+        try:
+            page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:  # how chromedriver sometimes says "stale"
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    WebDriverWait(driver, 30).until(replaced)
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def fill(driver: webdriver.Chrome, name: str, value: str) -> None:
@@ -198,3 +210,51 @@ def test_the_list_search_updates_as_one_types(server: str, browser: webdriver.Ch
     assert "q=Article" in browser.current_url
     logs = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert logs == []
+
+
+def test_a_merge_stopped_on_the_command_line_is_finished_in_the_admin(server: str, browser: webdriver.Chrome,
+                                                                      store: Path) -> None:
+    git(store, "branch", "other")
+    edit(browser, server, "a001", title="Here", views="11")
+    browser.get(f"{server}/branches")
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "button.switch"))
+    edit(browser, server, "a001", title="There", views="12")
+    browser.get(f"{server}/branches")
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "button.switch"))
+    assert "on branch master" in browser.find_element(By.ID, "branch").text
+    ours = git(store, "rev-parse", "master").strip()
+    stopped = subprocess.run([sys.executable, "-m", "gitmodel", "-C", str(store), "merge", "other"],
+                             capture_output=True, text=True)
+    assert stopped.returncode == 7 and "2 conflict(s)" in stopped.stdout + stopped.stderr, stopped
+    assert git(store, "for-each-ref", "--format=%(refname)", "refs/gitmodel/merge").strip() == \
+        "refs/gitmodel/merge/master"
+    browser.get(f"{server}/")
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "#merging a"))
+    assert "2 conflict(s) to settle" in browser.find_element(By.ID, "open-count").text
+    for i in range(2):
+        conflict = browser.find_element(By.ID, f"conflict-{i}")
+        legend = conflict.find_element(By.TAG_NAME, "legend").text
+        if "title" in legend:
+            assert "Here" in conflict.text and "There" in conflict.text and "Article 1" in conflict.text
+            browser.find_element(By.ID, f"c{i}-theirs").click()
+        else:
+            assert "views" in legend
+            browser.find_element(By.ID, f"c{i}-value").click()
+            box = browser.find_element(By.ID, f"c{i}-text")
+            box.clear()
+            box.send_keys("23")
+    sign(browser, "Finish the merge from the command line", "Finisher")
+    submit(browser, browser.find_element(By.ID, "commit-merge"))
+    assert "Merge committed" in text(browser) and "A merge is open" not in text(browser)
+    data = git(store, "show", "master:article/a001/data.json")
+    assert '"title": "There"' in data and '"views": 23' in data
+    parents = git(store, "log", "-1", "--format=%P", "master").split()
+    assert parents == [ours, git(store, "rev-parse", "other").strip()]
+    assert git(store, "log", "-1", "--format=%an%n%ae%n%cn%n%ce%n%s", "master").splitlines() == [
+        "Finisher", "finisher@example.com", "Finisher", "finisher@example.com",
+        "Finish the merge from the command line"]
+    assert git(store, "for-each-ref", "refs/gitmodel/merge") == ""
+    after = subprocess.run([sys.executable, "-m", "gitmodel", "-C", str(store), "conflicts"],
+                           capture_output=True, text=True)
+    assert after.returncode != 0 and "no merge is in progress" in after.stdout + after.stderr
+    git(store, "fsck", "--strict")

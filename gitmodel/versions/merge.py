@@ -457,11 +457,18 @@ def _merge_entry(out: TreeMerge, path: str, entries: list[Optional[Entry]], stra
 
 # -- workspace operations ----------------------------------------------------------------
 def merge(ws: Workspace, other: Any, message: Optional[str] = None,
-          strategy: Optional[str] = None, fast_forward: bool = True) -> MergeResult:
-    """Merge ``other`` (branch, tag or commit) into the current branch."""
+          strategy: Optional[str] = None, fast_forward: bool = True,
+          author: Any = None, committer: Any = None) -> MergeResult:
+    """Merge ``other`` (branch, tag or commit) into the current branch.
+
+    A merge commit is made by ``author`` and ``committer`` (default: the
+    workspace's :attr:`~gitmodel.workspace.Workspace.default_author`)."""
     if strategy not in (None, "ours", "theirs"):
         raise ValueError(f"unknown merge strategy {strategy!r}: use 'ours' or 'theirs'")
     ws._require_writable()
+    if author is not None or committer is not None:  # identities are checked before anything is written
+        ws._signature(author)
+        ws._signature(committer, "committer")
     if ws.merging:
         raise RepositoryError("a merge is in progress; commit or abort_merge() it first")
     target = ws.resolve_treeish(other)
@@ -504,7 +511,7 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
             if result.conflicts:
                 openmerge.save(ws, state)
                 return MergeResult(None, conflicts=list(result.conflicts), dropped_edits=dropped)
-            commit_id = commit_merge(ws, message)
+            commit_id = commit_merge(ws, message, author, committer)
         except BaseException:
             unit.restore(snap)
             raise

@@ -6,6 +6,9 @@ to serve with any ASGI server or mount in an application::
 
     from gitmodel.web import create_app
     app = create_app(ws)                 # or create_app(ws, models="myapp.models")
+
+:func:`create_wsgi_app` gives the same admin as a WSGI application (Flask,
+Django, any WSGI server).
 """
 
 from __future__ import annotations
@@ -40,4 +43,19 @@ def create_app(
     return build(ws, models, upload_limit, password_hash)
 
 
-__all__ = ["create_app", "hash_password", "is_loopback", "DEFAULT_UPLOAD_LIMIT"]
+def create_wsgi_app(
+    ws: Workspace,
+    models: Optional[str] = None,
+    *,
+    password_hash: Optional[str] = None,
+    upload_limit: int = DEFAULT_UPLOAD_LIMIT,
+) -> Any:
+    """The admin of :func:`create_app` as a WSGI application: mount it in a
+    WSGI application under a prefix (``SCRIPT_NAME`` is its root path), for
+    example with werkzeug's ``DispatcherMiddleware`` in Flask."""
+    from .wsgi import WSGIBridge
+
+    return WSGIBridge(create_app(ws, models, password_hash=password_hash, upload_limit=upload_limit))
+
+
+__all__ = ["create_app", "create_wsgi_app", "hash_password", "is_loopback", "DEFAULT_UPLOAD_LIMIT"]

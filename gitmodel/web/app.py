@@ -24,14 +24,17 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import fields as f
-from ..exceptions import GitModelError, ValidationError
+from ..exceptions import GitModelError, MergeConflict, ValidationError
 from ..models import GitModel
 from ..query import Q
+from ..versions.openmerge import REBASE
 from ..workspace import Workspace
 from . import forms, security
 from .models import admin_models
 
 PAGE_SIZE = 50
+#: how many times a request that lost the race to another editor runs again
+RACE_RETRIES = 2
 #: text fields searched by the list page's search box
 _SEARCHED = (f.CharField,)
 _HEX = re.compile(r"[0-9a-f]{4,40}\Z")
@@ -51,13 +54,13 @@ class Admin:
     problems: dict[str, str]
     upload_limit: int
     credentials: Optional[security.Credentials]
-    lock: threading.RLock = dc_field(default_factory=threading.RLock)
     flashes: dict[str, list[tuple[str, str]]] = dc_field(default_factory=dict)
+    flash_lock: threading.Lock = dc_field(default_factory=threading.Lock)
     static: dict[str, bytes] = dc_field(default_factory=dict)
     env: Environment = dc_field(init=False)
 
     def __post_init__(self) -> None:
-        self.env = Environment(loader=PackageLoader("gitmodel.web", "templates"),
+        self.env = Environment(loader=PackageLoader("gitmodel.web", "templates"), auto_reload=False,
                                autoescape=select_autoescape(default=True, default_for_string=True))
         self.env.filters["q"] = lambda text: quote(str(text), safe="")
         self.env.filters["short"] = lambda oid: str(oid)[:10]
@@ -69,12 +72,24 @@ class Admin:
 
     # -- plumbing ---------------------------------------------------------------
     async def run(self, work: Callable[..., Any], *args: Any) -> Any:
-        """Run ``work`` in a thread, one request at a time, on the latest commit."""
-        def locked() -> Any:
-            with self.lock:
-                self.ws.refresh()
-                return work(*args)
-        return await run_in_threadpool(locked)
+        """Run ``work`` in a worker thread as one unit of work of its own.
+
+        Requests run in parallel; each starts on the latest commit of the
+        admin's branch with nothing staged. A save that loses the race to
+        another editor and changes the same field opens no merge: it is
+        dropped and the request runs again, so it sees the other change
+        (the edit form then shows it as a conflict); nothing is lost.
+        """
+        def in_own_unit() -> Any:
+            for attempt in range(RACE_RETRIES + 1):
+                fresh_unit(self.ws)
+                try:
+                    return work(*args)
+                except MergeConflict:
+                    if not drop_lost_race(self.ws) or attempt == RACE_RETRIES:
+                        raise
+            raise AssertionError("unreachable")
+        return await run_in_threadpool(in_own_unit)
 
     async def form(self, request: Request) -> FormData:
         """The submitted form, after its CSRF token is checked (403 if not)."""
@@ -84,10 +99,16 @@ class Admin:
         return form
 
     def flash(self, request: Request, kind: str, text: str) -> None:
+        """Show ``text`` on the next page this browser loads."""
         token = csrf_token(request)
-        self.flashes.setdefault(token, []).append((kind, text))
-        while len(self.flashes) > 1000:
-            self.flashes.pop(next(iter(self.flashes)))
+        with self.flash_lock:
+            self.flashes.setdefault(token, []).append((kind, text))
+            while len(self.flashes) > 1000:
+                self.flashes.pop(next(iter(self.flashes)))
+
+    def take_flashes(self, token: str) -> list[tuple[str, str]]:
+        with self.flash_lock:
+            return self.flashes.pop(token, [])
 
     def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         ws = self.ws
@@ -95,7 +116,7 @@ class Admin:
         branch = ws.head.removeprefix("refs/heads/")
         page = self.env.get_template(template).render(
             csrf=token, csrf_field=security.CSRF_FIELD, branch=branch, root=request.scope.get("root_path", ""), merging=ws.merging,
-            models=self.models, flashes=self.flashes.pop(token, []), request=request,
+            models=self.models, flashes=self.take_flashes(token), request=request,
             author=request.cookies.get("gitmodel_author", ""),
             email=request.cookies.get("gitmodel_email", ""), **context,
         )
@@ -130,6 +151,38 @@ class Admin:
             raise HTTPException(404, f"no {model.__name__} {object_id!r}") from None
 
 
+def fresh_unit(ws: Workspace) -> None:
+    """Start the calling thread's unit of work afresh on the latest commit of
+    the workspace's branch.
+
+    Worker threads serve one request after another: a request never sees
+    what an earlier one left in its thread (staging, an open merge, another
+    branch). A unit left clean is kept (what it learnt of the trees makes
+    reads faster) and moved to the branch's latest commit.
+    """
+    unit = ws._unit
+    stage = unit.stage
+    clean = (unit.merge is None and unit.detached is None and not unit.savepoints
+             and unit.head == ws._default_head and not stage.is_dirty
+             and (stage.base.id if stage.base is not None else None) == unit.start_tree_id())
+    if clean:
+        unit.follow()
+    else:
+        ws._new_unit()
+
+
+def drop_lost_race(ws: Workspace) -> bool:
+    """If the calling unit's commit lost the race and opened a merge of its
+    own edits, abort it (the edits are in the request, not lost); True if so."""
+    state = ws._merge
+    if state is None:
+        return ws.has_changes()  # lost while another merge was open: its edits stayed staged
+    if state.kind != REBASE:
+        return False
+    ws.abort_merge()
+    return True
+
+
 def redirect(request: Request, url: str) -> RedirectResponse:
     """See ``url`` (a path of the admin, wherever it is mounted) after a POST."""
     return RedirectResponse(request.scope.get("root_path", "") + url, 303)
@@ -154,14 +207,16 @@ def object_url(model: type[GitModel], object_id: Any, action: str = "", **params
     return url + ("?" + urlencode(query) if query else "")
 
 
-def identity(form: FormData) -> tuple[tuple[str, str], str]:
-    """``((name, email), message)`` asked on every save; ``ValidationError`` if missing."""
+def identity(form: FormData, message_required: bool = True) -> tuple[tuple[str, str], str]:
+    """``((name, email), message)`` asked on every save, merge and pull:
+    the editor's identity is the commit's author and committer;
+    ``ValidationError`` if missing."""
     name = str(form.get("author_name") or "").strip()
     email = str(form.get("author_email") or "").strip()
     message = str(form.get("message") or "").strip()
     problems = [ValidationError(text, key, "required") for key, value, text in (
         ("author_name", name, "your name is required"), ("author_email", email, "your email is required"),
-        ("message", message, "a commit message is required")) if not value]
+        ("message", message or not message_required, "a commit message is required")) if not value]
     if any(c in name + email for c in "<>\n\x00"):
         problems.append(ValidationError("must not contain <, > or line breaks", "author_name", "invalid"))
     if problems:
@@ -248,6 +303,27 @@ async def object_list(request: Request) -> Response:
 
 
 # -- pages: one object ---------------------------------------------------------------
+@dataclass
+class HistoryRow:
+    """One version of an object as its page shows it (worked out here, not in
+    the template: an object page lists up to hundreds of versions)."""
+
+    commit: str
+    when: str
+    author: str
+    change: str
+    changed: list[str]
+    message: str
+
+    @classmethod
+    def of(cls, version: Any, changed: list[str]) -> HistoryRow:
+        commit = version.commit
+        author = commit.author
+        message = commit.message
+        return cls(str(commit.id), when(author), author.name, version.change, changed,
+                   message if len(message) <= 60 else message[:57] + "...")
+
+
 def blob_kind(data: Optional[bytes]) -> Optional[str]:
     """The image type of ``data`` if it is a PNG, JPEG or GIF, else ``None``."""
     if data is None:
@@ -264,15 +340,16 @@ async def object_page(request: Request) -> Response:
         at = admin.treeish(request.query_params.get("at"))
         obj = admin.get(model, object_id, at)
         history = [(version, sorted(version.changes)) for version in model.history(object_id)]
-        blame: dict[str, Any] = {}
-        for version, changed in reversed(history):
-            for name in changed:
-                blame[name] = version
+        blame: dict[str, HistoryRow] = {}
+        rows = [HistoryRow.of(version, changed) for version, changed in history]
+        for row in reversed(rows):
+            for name in row.changed:
+                blame[name] = row
         fields = forms.form_fields(model)
         images = {fd.name: blob_kind(obj._data.get(fd.name) and getattr(obj, fd.name).getvalue())
                   for fd in fields if isinstance(fd, f.BlobField)}
         return admin.render(request, "object.html", model=model, obj=obj, fields=fields, at=at,
-                            history=history, blame=blame, images=images, object_url=object_url,
+                            history=rows, blame=blame, images=images, object_url=object_url,
                             widgets={fd.name: forms.widget(fd) for fd in fields})
     return await admin.run(work)
 

@@ -225,11 +225,7 @@ async def restore(request: Request) -> Response:
             model.restore(object_id, at)
         except (model.DoesNotExist, ValidationError):  # type: ignore[attr-defined]
             raise HTTPException(404, f"no {model.__name__} {object_id!r} at {at}") from None
-        try:
-            admin.ws.commit(message, author=who)
-        except GitModelError:
-            admin.ws.reset()
-            raise
+        admin.ws.commit(message, author=who)  # if it fails, the request's unit of work is dropped
         admin.flash(request, "ok", f"Restored {model.__name__} {object_id} as of {at[:10]}")
         return remember_author(redirect(request, object_url(model, object_id)), who)
     return await admin.run(work)

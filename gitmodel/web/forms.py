@@ -14,7 +14,9 @@ import pygit2
 from .. import datefields
 from .. import fields as f
 from ..exceptions import ValidationError
+from ..listfield import ListField
 from ..models import GitModel
+from ..relations import RelationMixin
 
 #: how many related ids a picker offers as suggestions
 PICKER_SUGGESTIONS = 200
@@ -50,13 +52,15 @@ def widget(field: f.Field[Any]) -> Widget:
         kind = "time"
     elif isinstance(field, f.RelatedField):
         kind = "related"
+    elif isinstance(field, ListField):
+        kind = "list"  # one element (or related id) per line
     elif isinstance(field, f.BlobField):
         kind = "blob"
     elif isinstance(field, f.JSONField):
         kind = "json"
     elif isinstance(field, f.GitObjectField):
         kind = "readonly"
-    related = field._model_name() if isinstance(field, f.RelatedField) else None
+    related = field._model_name() if isinstance(field, RelationMixin) else None
     return Widget(
         name=field.name, kind=kind, label_type=type(field).__name__, required=bool(field.required),
         choices=tuple(c[0] if isinstance(c, tuple) else c for c in (field.choices or ())),
@@ -75,6 +79,9 @@ def shown(field: f.Field[Any], value: Any) -> str:
     """``value`` as the text a form input holds."""
     if value is None:
         return ""
+    if isinstance(field, ListField) and isinstance(value, (list, tuple, set, frozenset)):
+        items = value if isinstance(value, (list, tuple)) else sorted(value, key=str)
+        return "\n".join(shown(field.base_field, item) for item in items)
     if isinstance(field, f.JSONField):
         return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
     if isinstance(value, (dt.date, dt.time)):
@@ -89,6 +96,8 @@ def parse(field: f.Field[Any], text: Optional[str]) -> Any:
     ``ValidationError`` naming the field if it means none."""
     if isinstance(field, f.BooleanField):
         return text is not None and text not in ("", "0", "false", "off")
+    if isinstance(field, ListField):
+        return parse_list(field, text or "")
     if text is None or text.strip() == "":
         return None
     try:
@@ -108,6 +117,20 @@ def parse(field: f.Field[Any], text: Optional[str]) -> Any:
     return text
 
 
+def parse_list(field: ListField, text: str) -> list[Any]:
+    """The elements of a list typed one per line (blank lines skipped)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if isinstance(field, RelationMixin):
+        return lines  # related ids
+    out = []
+    for number, line in enumerate(lines, 1):
+        try:
+            out.append(parse(field.base_field, line))
+        except ValidationError as exc:
+            raise ValidationError(f"line {number}: {exc.message}", field.name, "invalid") from None
+    return out
+
+
 def current(obj: GitModel, field: f.Field[Any]) -> Any:
     """The value of ``field`` on ``obj`` as a form compares it (blobs by id)."""
     if isinstance(field, f.BlobField):
@@ -118,6 +141,9 @@ def current(obj: GitModel, field: f.Field[Any]) -> Any:
     if isinstance(field, f.RelatedField):
         value = obj._data.get(field.name)
         return value.get_id() if isinstance(value, GitModel) else value
+    if isinstance(field, RelationMixin):  # many: their ids
+        value = obj._data.get(field.name)
+        return [v.get_id() if isinstance(v, GitModel) else v for v in value] if value is not None else None
     return getattr(obj, field.name)
 
 

@@ -3,6 +3,7 @@ merge), the conflict screen, tags and remotes."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from typing import Any, Optional
@@ -64,17 +65,22 @@ async def branch_action(request: Request) -> Response:
             if action == "switch":
                 ws.set_branch(name)
                 return _done(admin, request, "/", "ok", f"The admin now works on branch {name}")
-            result = ws.merge(name)
+            who, message = identity(form, message_required=False)
+            result = ws.merge(name, message or None, author=who, committer=who)
         except HTTPException:
             raise
+        except ValidationError as exc:
+            return _done(admin, request, "/branches", "error", f"Could not {action} {name!r}: "
+                         + "; ".join(errors_of(exc).values()))
         except GitModelError as exc:
             return _done(admin, request, "/branches", "error", f"Could not {action} {name!r}: {exc}")
         if result.conflicts:
-            return _done(admin, request, "/merge", "error",
-                         f"Merging {name} left {len(result.conflicts)} conflict(s): choose a value for each")
+            response = _done(admin, request, "/merge", "error",
+                             f"Merging {name} left {len(result.conflicts)} conflict(s): choose a value for each")
+            return remember_author(response, who)
         text = "already merged" if result.up_to_date else (
             "fast-forward" if result.fast_forward else f"merge commit {str(result.commit)[:10]}")
-        return _done(admin, request, "/branches", "ok", f"Merged {name}: {text}")
+        return remember_author(_done(admin, request, "/branches", "ok", f"Merged {name}: {text}"), who)
     if action not in ("create", "switch", "merge"):
         raise HTTPException(404, "no such action")
     return await admin.run(work)
@@ -134,7 +140,9 @@ def typed_value(conflict: Any, text: str) -> Any:
 
 
 def fingerprint(conflicts: list[Any]) -> str:
-    return "\n".join(c.describe() for c in conflicts)
+    """What the conflict screen was showing, as one token (browsers turn a
+    line break in a submitted value into CR LF: the token has none)."""
+    return hashlib.sha256("\n".join(c.describe() for c in conflicts).encode()).hexdigest()
 
 
 async def merge_page(request: Request) -> Response:
@@ -188,7 +196,7 @@ async def merge_action(request: Request) -> Response:
                 ws.resolve(conflict, value=value)
             else:
                 ws.resolve(conflict, choice)
-        commit = ws.commit(message, author=who)
+        commit = ws.commit(message, author=who, committer=who)
         response = _done(admin, request, "/", "ok", f"Merge committed as {str(commit)[:10]}")
         return remember_author(response, who)
     if action not in ("resolve", "abort"):
@@ -256,20 +264,24 @@ def explain(exc: GitModelError) -> str:
 async def remote_action(request: Request) -> Response:
     admin: Admin = request.app.state.admin
     action = request.path_params["action"]
-    await admin.form(request)
+    form = await admin.form(request)
 
     def work() -> Response:
         ws = admin.ws
         try:
             if action == "pull":
-                result = ws.pull()
+                who, _ = identity(form, message_required=False)
+                result = ws.pull(author=who, committer=who)
                 if result.conflicts:
-                    return _done(admin, request, "/merge", "error",
-                                 f"The pull left {len(result.conflicts)} conflict(s): choose a value for each")
+                    return remember_author(_done(
+                        admin, request, "/merge", "error",
+                        f"The pull left {len(result.conflicts)} conflict(s): choose a value for each"), who)
                 text = ("already up to date" if result.up_to_date else "fast-forward" if result.fast_forward
                         else f"merged as {str(result.commit)[:10]}")
-                return _done(admin, request, "/remotes", "ok", f"Pulled: {text}")
+                return remember_author(_done(admin, request, "/remotes", "ok", f"Pulled: {text}"), who)
             moved = ws.push()
+        except ValidationError as exc:
+            return _done(admin, request, "/remotes", "error", "Not pulled: " + "; ".join(errors_of(exc).values()))
         except GitModelError as exc:
             return _done(admin, request, "/remotes", "error", explain(exc))
         text = ", ".join(f"{ref} {str(old)[:10]}..{str(new)[:10]}" for ref, (old, new) in moved.items())
