@@ -31,8 +31,6 @@ from .packs import _index_bytes, objects_dir, pack_loose
 DEFAULT_LOOSE_LIMIT = 1000
 #: packs are merged until each is at least this many times all smaller ones
 GEOMETRIC_FACTOR = 2
-#: the object folders sampled to estimate the loose objects (of 256)
-_SAMPLED = ("17", "5c", "a3", "e8")
 LOCK_NAME = "gitmodel-pack.lock"
 #: packs of loose objects in a row at most, before the lock is let go
 _ROUNDS = 8
@@ -40,16 +38,18 @@ _ROUNDS = 8
 STALE_LOCK_AGE = 3600.0
 
 
-def estimate_loose(objects_path: str) -> int:
-    """About how many loose objects there are (from a sample of the folders)."""
+def estimate_loose(objects_path: str, limit: int = DEFAULT_LOOSE_LIMIT) -> int:
+    """About how many loose objects there are, from a sample of the 256 object
+    folders (larger for a small ``limit``, where a few folders say little)."""
+    step = max(1, min(64, limit // 16))  # about 16 objects expected at the limit
     found = 0
-    for prefix in _SAMPLED:
+    for first in range(0, 256, step):
         try:
-            names = os.listdir(os.path.join(objects_path, prefix))
+            names = os.listdir(os.path.join(objects_path, f"{first:02x}"))
         except OSError:
             continue
         found += sum(1 for name in names if len(name) == 38)
-    return found * (256 // len(_SAMPLED))
+    return found * step
 
 
 def pack_count(objects_path: str) -> int:
@@ -196,7 +196,7 @@ def pack_now(git_dir: str, loose_limit: int, merge: bool = True) -> bool:
         return False
     try:
         for _ in range(_ROUNDS):  # what commits wrote during a long merge is packed too
-            if estimate_loose(objects_path) < loose_limit:
+            if estimate_loose(objects_path, loose_limit) < loose_limit:
                 break
             pack_loose(repo)
             if merge:
@@ -246,7 +246,8 @@ class AutoPacker:
 
     def after_commit(self) -> bool:
         """Start packing in the background if due; True if a pack was started."""
-        if self.loose_limit <= 0 or estimate_loose(self.objects_path) < self.loose_limit:
+        limit = self.loose_limit
+        if limit <= 0 or estimate_loose(self.objects_path, limit) < limit:
             return False
         with self._guard:
             if self._thread is not None and self._thread.is_alive():
