@@ -20,7 +20,7 @@ import pygit2
 from .versions import changes as ch
 from .exceptions import IntegrityError, RepositoryError
 from .git.tree import tree_entry
-from .versions.merge import CHOICES, Conflict
+from .versions.merge import CHOICES, Conflict, tree_ids
 from .relations import check_targets, referrers, relation_fields
 
 if TYPE_CHECKING:
@@ -76,10 +76,13 @@ def merge_violations(ws: Workspace, trees: tuple[Optional[pygit2.Tree], ...],
     """The unique and reference violations of the staged merge result, for
     the objects either side changed."""
     base, ours, theirs = trees
-    layout = ch.Layout(ws)
-    cache: dict[pygit2.Oid, set[bytes]] = {}
-    changed = set(ch.changed_keys(ws, base, ours, layout, cache, folders=True))
-    changed |= set(ch.changed_keys(ws, base, theirs, layout, cache, folders=True))
+    if result.changed is not None and result.changed[0] == tree_ids(trees):
+        changed = result.changed[1]  # the merge diffed the same trees already
+    else:
+        layout = ch.Layout(ws)
+        cache: dict[pygit2.Oid, set[bytes]] = {}
+        changed = set(ch.changed_keys(ws, base, ours, layout, cache, folders=True))
+        changed |= set(ch.changed_keys(ws, base, theirs, layout, cache, folders=True))
     owner = _ObjectChoice(ws, trees)
     found: dict[tuple[str, Any, str], IntegrityConflict] = {}
 
