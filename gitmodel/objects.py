@@ -14,7 +14,7 @@ import functools
 import os
 import zlib
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
 
 import pygit2
 
@@ -38,19 +38,25 @@ def read(repo: pygit2.Repository, odb: pygit2.Odb, oid: pygit2.Oid,
     """``(type, raw data)`` of object ``oid``; ``KeyError`` if missing,
     ``pygit2.GitError`` if it cannot be read. ``objects_dir``: the
     repository's ``objects`` folder with a trailing slash, if known."""
+    found = read_loose(objects_dir or os.path.join(repo.path, "objects", ""), oid)
+    return odb.read(oid) if found is None else found  # type: ignore[no-any-return]
+
+
+def read_loose(objects_dir: str, oid: pygit2.Oid) -> Optional[tuple[int, bytes]]:
+    """``(type, raw data)`` of loose object ``oid``, or ``None`` if there is no
+    loose file for it (or it is too large to be checked here)."""
     hexid = str(oid)
-    path = f"{objects_dir or os.path.join(repo.path, 'objects', '')}{hexid[:2]}/{hexid[2:]}"
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = os.open(f"{objects_dir}{hexid[:2]}/{hexid[2:]}", _OPEN_FLAGS)
     except (FileNotFoundError, NotADirectoryError):
-        return odb.read(oid)  # type: ignore[no-any-return]
+        return None
     except OSError as exc:
         raise pygit2.GitError(f"{hexid}: cannot read the loose object: {exc}") from None
     try:
         packed = os.read(fd, _CHUNK)
         if len(packed) == _CHUNK:  # a large object: read the rest, if not too large
             if os.fstat(fd).st_size > MAX_CHECKED:
-                return odb.read(oid)  # type: ignore[no-any-return]
+                return None
             parts = [packed]
             total = len(packed)
             while total <= MAX_CHECKED:
@@ -60,7 +66,7 @@ def read(repo: pygit2.Repository, odb: pygit2.Odb, oid: pygit2.Oid,
                 parts.append(more)
                 total += len(more)
             if total > MAX_CHECKED:  # grew while read
-                return odb.read(oid)  # type: ignore[no-any-return]
+                return None
             packed = b"".join(parts)
     except OSError as exc:
         raise pygit2.GitError(f"{hexid}: cannot read the loose object: {exc}") from None

@@ -77,7 +77,11 @@ class Store:
             raise RepositoryNotFound(f"no git repository at {path!r}: {exc}") from None
         self.path: str = self.repo.path
         self.odb = self.repo.odb
-        self.objects_dir = os.path.join(self.path, "objects", "")
+        self.objects_dir = os.path.join(objects_dir(self.repo), "")
+        # the packs alone, read first while reads keep finding objects there
+        self.packs = pygit2.Odb()
+        self.packs.add_backend(pygit2.OdbBackendPack(self.objects_dir), 1)
+        self.packed_first = False
         #: seconds a busy ref lock is waited for
         self.lock_timeout = lock_timeout
         #: seconds after which a ref lock file is taken as left by a dead process
@@ -118,7 +122,16 @@ class Store:
     def read_object(self, oid: pygit2.Oid) -> tuple[int, bytes]:
         """``(type, raw data)`` of object ``oid`` in one read; ``KeyError`` if missing,
         ``pygit2.GitError`` if it cannot be read (a loose object is checked first)."""
-        return objects.read(self.repo, self.odb, oid, self.objects_dir)
+        if self.packed_first:  # the last read found a packed object
+            try:
+                return self.packs.read(oid)  # type: ignore[no-any-return]
+            except KeyError:  # a miss rescans the pack folder: try the loose file first next time
+                self.packed_first = False
+        found = objects.read_loose(self.objects_dir, oid)
+        if found is None:
+            self.packed_first = True
+            return self.odb.read(oid)  # type: ignore[no-any-return]  # packs, alternates
+        return found
 
     def cached(self, oid: pygit2.Oid) -> Any:
         """The decoded value remembered for blob ``oid``, or ``None``."""
