@@ -128,8 +128,14 @@ def load(
         except StoredValueMismatch as exc:  # name the commit read
             commit = ws._start if tree is None else None
             raise StoredValueMismatch(path, exc.field, exc.reason, commit) from None
-        if ws.store.object_cache_size > 0:
-            ws.store.remember(oid, snapshot(obj), evict)
+        if ws.store.object_cache_size > 0:  # the cache takes the decoded values as they are
+            ws.store.remember(oid, snapshot(obj, copy=False), evict)
+        # the caller's object shares nothing mutable with the cache or with
+        # ``_stored`` (what a save compares against to find changed fields)
+        if opts.mutable_fields:
+            obj._data = copy_data(obj._data, opts.mutable_fields)
+        if obj._extra:
+            obj._extra = dict(obj._extra)
     obj._oid = oid
     if opts.id_attr not in obj._stored and opts._custom_data_path is None:  # type: ignore[operator]
         # the id comes from the folder, and equal blobs may sit in several folders
