@@ -130,10 +130,9 @@ def load(
             raise StoredValueMismatch(path, exc.field, exc.reason, commit) from None
         if ws.store.object_cache_size > 0:  # the cache takes the decoded values as they are
             ws.store.remember(oid, snapshot(obj, copy=False), evict)
-        # the caller's object shares nothing mutable with the cache or with
-        # ``_stored`` (what a save compares against to find changed fields)
-        if opts.mutable_fields:
-            obj._data = copy_data(obj._data, opts.mutable_fields)
+        # the caller's object shares nothing it may change with the cache: its
+        # own dict of values, its own copies of mutable ones
+        obj._data = copy_data(obj._data, opts.mutable_fields)
         if obj._extra:
             obj._extra = dict(obj._extra)
     obj._oid = oid
