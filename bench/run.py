@@ -476,15 +476,16 @@ def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None
         del ws, Page, repo
         gc.collect()
     report.add("get by id, each object once", "get/s", rate(n, gets["gm1"]),
-               "raw pygit2 lookup+read+loads", rate(n, gets["raw1"]), target=">= 0.7x",
-               met=lambda r: r >= 0.7)
+               "raw pygit2 lookup+read+loads", rate(n, gets["raw1"]), target=">= 0.8x",
+               met=lambda r: r >= 0.8)
     report.add(f"get by id, again ({len(hot):,} most recent)", "get/s",
                rate(len(hot), gets["gm2"]), "raw pygit2 lookup+read+loads",
                rate(len(hot), gets["raw2"]))
     report.add(f"get by id, again ({len(hot):,}) vs once", "get/s", rate(len(hot), gets["gm2"]),
                "gitmodel, once", rate(n, gets["gm1"]), target=">= 5x", met=lambda r: r >= 5)
     report.add("get by id, all N again", "get/s", rate(n, gets["gm3"]),
-               "raw pygit2 lookup+read+loads", rate(n, gets["raw3"]))
+               "raw pygit2 lookup+read+loads", rate(n, gets["raw3"]), target=">= 1.0x",
+               met=lambda r: r >= 1.0)
 
     def fresh_list_gm() -> float:
         fresh = Workspace(str(root / "gm.git"))
@@ -497,7 +498,7 @@ def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None
 
     t_gm, t_raw = best(fresh_list_gm, fresh_list_raw, repeat=repeat)
     report.add("list all N", "obj/s", rate(n, t_gm), "raw pygit2 folder loop",
-               rate(n, t_raw), target=">= 0.7x", met=lambda r: r >= 0.7)
+               rate(n, t_raw), target=">= 0.9x", met=lambda r: r >= 0.9)
 
     # -- update 1% and commit ------------------------------------------------------
     ws = Workspace(str(root / "gm.git"))
@@ -582,6 +583,9 @@ def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None
                target=">= 0.8x", met=lambda r: r >= 0.8)
     del opened
 
+    # -- auto-pack: many single commits, then the size on disk against git gc --------------
+    auto_pack(root, 50 * commits, report)
+
     # -- size on disk --------------------------------------------------------------------
     loose_gm = repo_size_mb(root / "gm.git", gc=False)
     loose_raw = repo_size_mb(root / "raw.git", gc=False)
@@ -611,7 +615,7 @@ def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None
 
     t_gm, t_raw = best(packed_gm, packed_raw, repeat=repeat)
     report.add("get by id once, packed", "get/s", rate(n, t_gm),
-               "raw pygit2, same pack", rate(n, t_raw), target=">= 0.7x", met=lambda r: r >= 0.7)
+               "raw pygit2, same pack", rate(n, t_raw), target=">= 0.8x", met=lambda r: r >= 0.8)
 
     raw_gc = repo_size_mb(root / "raw.git")
     report.add("repository size after git gc", "MB", repo_size_mb(root / "gm.git"),
@@ -620,6 +624,24 @@ def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None
         report.add("repository size after git gc, bulk_save store", "MB",
                    repo_size_mb(root / "gmb.git"), "git fast-import store",
                    repo_size_mb(root / "fi.git"), higher_is_better=False)
+
+
+def auto_pack(root: Path, k: int, report: Report) -> None:
+    """``k`` single commits on a sharded model, packed automatically along the way;
+    then the repository's size beside what ``git gc`` leaves of a copy of it."""
+    path = root / "autopack.git"
+    ws = Workspace.init(str(path), bare=True)
+    model = define_model(ws, shard=2)
+    news = make_records(k, start=10_000_000)
+    for r in news:
+        model(**r).save(commit=True, message=f"save {r['id']}")
+    ws.store.auto_pack.wait()  # a pack still running in the background finishes
+    ours = repo_size_mb(path, gc=False)
+    shutil.copytree(path, root / "autopack-gc.git")
+    report.add(f"size after {k:,} single commits, auto-pack", "MB", ours,
+               "the same after git gc", repo_size_mb(root / "autopack-gc.git"),
+               higher_is_better=False, target="<= 1.5x", met=lambda r: r >= 1 / 1.5)
+    del ws, model
 
 
 def _best_run(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -77,7 +77,7 @@ __all__ = [
 
 
 #: how many looked-up ids a field remembers as valid
-_CLEAN_ID_MEMO = 65_536
+_CLEAN_ID_MEMO = 262_144
 
 
 class _NotProvided:

@@ -20,7 +20,7 @@ import pygit2
 from .versions import changes as ch
 from .exceptions import IntegrityError, RepositoryError
 from .git.tree import tree_entry
-from .versions.merge import CHOICES, Conflict
+from .versions.merge import CHOICES, Conflict, tree_ids
 from .relations import check_targets, referrers, relation_fields
 
 if TYPE_CHECKING:
@@ -78,8 +78,9 @@ def merge_violations(ws: Workspace, trees: tuple[Optional[pygit2.Tree], ...],
     base, ours, theirs = trees
     if not any(_has_rules(model) for model in list(ws.models.values())):
         return []  # no unique field and no reference: nothing a merge can break
-    changed = result.changed
-    if changed is None:
+    if result is not None and result.changed is not None and result.changed[0] == tree_ids(trees):
+        changed = result.changed[1]  # the merge diffed the same trees already
+    else:
         layout = ch.Layout(ws)
         cache: dict[pygit2.Oid, set[bytes]] = {}
         changed = set(ch.changed_keys(ws, base, ours, layout, cache, folders=True))

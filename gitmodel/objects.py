@@ -14,7 +14,7 @@ import functools
 import os
 import zlib
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
 
 import pygit2
 
@@ -28,36 +28,67 @@ _TYPES = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}
 MAX_CHECKED = 64 * 1024 * 1024
 
 
-def read(repo: pygit2.Repository, odb: pygit2.Odb, oid: pygit2.Oid) -> tuple[int, bytes]:
+#: bytes read at once: data blobs are far smaller, larger objects read on
+_CHUNK = 64 * 1024
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+
+
+def read(repo: pygit2.Repository, odb: pygit2.Odb, oid: pygit2.Oid,
+         objects_dir: str = "") -> tuple[int, bytes]:
     """``(type, raw data)`` of object ``oid``; ``KeyError`` if missing,
-    ``pygit2.GitError`` if it cannot be read."""
+    ``pygit2.GitError`` if it cannot be read. ``objects_dir``: the
+    repository's ``objects`` folder with a trailing slash, if known."""
+    found = read_loose(objects_dir or os.path.join(repo.path, "objects", ""), oid)
+    return odb.read(oid) if found is None else found  # type: ignore[no-any-return]
+
+
+def read_loose(objects_dir: str, oid: pygit2.Oid) -> Optional[tuple[int, bytes]]:
+    """``(type, raw data)`` of loose object ``oid``, or ``None`` if there is no
+    loose file for it (or it is too large to be checked here)."""
     hexid = str(oid)
-    path = os.path.join(repo.path, "objects", hexid[:2], hexid[2:])
     try:
-        with open(path, "rb") as handle:
-            packed = handle.read(MAX_CHECKED + 1)
+        fd = os.open(f"{objects_dir}{hexid[:2]}/{hexid[2:]}", _OPEN_FLAGS)
     except (FileNotFoundError, NotADirectoryError):
-        return odb.read(oid)  # type: ignore[no-any-return]
+        return None
     except OSError as exc:
         raise pygit2.GitError(f"{hexid}: cannot read the loose object: {exc}") from None
-    if len(packed) > MAX_CHECKED:
-        return odb.read(oid)  # type: ignore[no-any-return]
+    try:
+        packed = os.read(fd, _CHUNK)
+        if len(packed) == _CHUNK:  # a large object: read the rest, if not too large
+            if os.fstat(fd).st_size > MAX_CHECKED:
+                return None
+            parts = [packed]
+            total = len(packed)
+            while total <= MAX_CHECKED:
+                more = os.read(fd, _CHUNK)
+                if not more:
+                    break
+                parts.append(more)
+                total += len(more)
+            if total > MAX_CHECKED:  # grew while read
+                return None
+            packed = b"".join(parts)
+    except OSError as exc:
+        raise pygit2.GitError(f"{hexid}: cannot read the loose object: {exc}") from None
+    finally:
+        os.close(fd)
     return _inflate(hexid, packed)
 
 
 def _inflate(hexid: str, packed: bytes) -> tuple[int, bytes]:
-    inflater = zlib.decompressobj()
-    try:
-        raw = inflater.decompress(packed)
+    try:  # a stream cut short is an error here ("incomplete or truncated stream")
+        raw = zlib.decompress(packed)
     except zlib.error as exc:
+        if "truncated" in str(exc) or "incomplete" in str(exc):
+            raise pygit2.GitError(f"{hexid}: the loose object is cut short") from None
         raise pygit2.GitError(f"{hexid}: the loose object is corrupt: {exc}") from None
-    if not inflater.eof:
-        raise pygit2.GitError(f"{hexid}: the loose object is cut short")
-    header, sep, data = raw.partition(b"\x00")
+    end = raw.find(b"\x00")
+    header = raw[:end] if end >= 0 else b""
     kind, _space, size = header.partition(b" ")
-    if not sep or kind not in _TYPES or not size.isdigit() or int(size) != len(data):
+    code = _TYPES.get(kind)
+    if code is None or not size.isdigit() or int(size) != len(raw) - end - 1:
         raise pygit2.GitError(f"{hexid}: the loose object has a bad header")
-    return _TYPES[kind], data
+    return code, raw[end + 1:]
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -203,8 +203,21 @@ class UnitOfWork:
 
         Writes the trees and the commit, then compares and swaps the branch;
         if another writer moved it, ``hooks.rebase`` puts the commit on top
-        of theirs (and moves the unit itself).
+        of theirs (and moves the unit itself). Then, once enough loose
+        objects piled up, they are packed in the background.
         """
+        commit_id = self._commit(message, author, committer, hooks)
+        if commit_id is not None:
+            self.store.after_commit()
+        return commit_id
+
+    def _commit(
+        self,
+        message: str,
+        author: pygit2.Signature,
+        committer: pygit2.Signature,
+        hooks: CommitHooks,
+    ) -> Optional[pygit2.Oid]:
         with self.store.write_lock:
             stage = self.stage
             tree_id = stage.write()

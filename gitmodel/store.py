@@ -16,13 +16,15 @@ import pygit2
 from pygit2.enums import ObjectType
 
 from . import objects
-from .exceptions import BranchNotFound, RepositoryError, RepositoryNotFound
+from .exceptions import BranchNotFound, ConfigurationError, RepositoryError, RepositoryNotFound
 from .git import refs
+from .git.autopack import DEFAULT_LOOSE_LIMIT, AutoPacker
+from .git.packs import objects_dir
 from .git.refs import DEFAULT_STALE_LOCK_AGE, RefMove
 from .refs import Branch, branch_ref
 
 DEFAULT_LOCK_TIMEOUT = 10.0
-DEFAULT_OBJECT_CACHE_SIZE = 20_000
+DEFAULT_OBJECT_CACHE_SIZE = 131_072
 TREE_CACHE_LIMIT = 64 * 1024 * 1024
 CACHE_MAX_SIZE = 512 * 1024 * 1024
 
@@ -75,6 +77,11 @@ class Store:
             raise RepositoryNotFound(f"no git repository at {path!r}: {exc}") from None
         self.path: str = self.repo.path
         self.odb = self.repo.odb
+        self.objects_dir = os.path.join(objects_dir(self.repo), "")
+        # the packs alone, read first while reads keep finding objects there
+        self.packs = pygit2.Odb()
+        self.packs.add_backend(pygit2.OdbBackendPack(self.objects_dir), 1)
+        self.packed_first = False
         #: seconds a busy ref lock is waited for
         self.lock_timeout = lock_timeout
         #: seconds after which a ref lock file is taken as left by a dead process
@@ -85,12 +92,46 @@ class Store:
         self.objects: OrderedDict[pygit2.Oid, Any] = OrderedDict()
         #: serializes the short steps that change shared state (cache, objects, refs)
         self.write_lock = threading.RLock()
+        #: packs loose objects after a commit (``git config gitmodel.autoPack N``:
+        #: from about N loose objects; ``0``, or ``gc.auto=0``, turns it off;
+        #: ``gitmodel.autoPackMerge=0`` keeps every pack as written)
+        self.auto_pack = AutoPacker(
+            self.path,
+            objects_dir(self.repo),
+            self._config_int("gitmodel.autopack", 0 if self._config_int("gc.auto", 1) == 0
+                             else DEFAULT_LOOSE_LIMIT),
+            self._config_int("gitmodel.autopackmerge", 1) > 0,
+        )
+
+    def _config_int(self, name: str, default: int) -> int:
+        try:
+            text = str(self.repo.config[name])
+        except (KeyError, pygit2.GitError, ValueError):
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigurationError(f"{name} = {text!r} in the repository's config: "
+                                     "expected a whole number") from None
+        if value < 0:
+            raise ConfigurationError(f"{name} = {text!r} in the repository's config: "
+                                     "expected 0 or more")
+        return value
 
     # -- objects ----------------------------------------------------------------
     def read_object(self, oid: pygit2.Oid) -> tuple[int, bytes]:
         """``(type, raw data)`` of object ``oid`` in one read; ``KeyError`` if missing,
         ``pygit2.GitError`` if it cannot be read (a loose object is checked first)."""
-        return objects.read(self.repo, self.odb, oid)
+        if self.packed_first:  # the last read found a packed object
+            try:
+                return self.packs.read(oid)  # type: ignore[no-any-return]
+            except KeyError:  # a miss rescans the pack folder: try the loose file first next time
+                self.packed_first = False
+        found = objects.read_loose(self.objects_dir, oid)
+        if found is None:
+            self.packed_first = True
+            return self.odb.read(oid)  # type: ignore[no-any-return]  # packs, alternates
+        return found
 
     def cached(self, oid: pygit2.Oid) -> Any:
         """The decoded value remembered for blob ``oid``, or ``None``."""
@@ -121,6 +162,10 @@ class Store:
                     objects.popitem(last=False)
             objects[oid] = value
         return True
+
+    def after_commit(self) -> None:
+        """A commit was written: pack loose objects in the background if due."""
+        self.auto_pack.after_commit()
 
     # -- refs ---------------------------------------------------------------------
     def read_ref(self, name: str) -> Optional[pygit2.Oid]:

@@ -265,8 +265,8 @@ class Workspace:
 
     # -- object cache -------------------------------------------------------------
     def cached_object(self, oid: pygit2.Oid) -> Optional[GitModel]:
-        """The decoded object for data blob ``oid`` if cached (do not mutate it)."""
-        return self.store.cached(oid)  # type: ignore[no-any-return]
+        """A copy of the decoded object for data blob ``oid`` if cached."""
+        return schema.codec.cached_instance(self, oid)
 
     def cache_object(
         self, oid: pygit2.Oid, obj: GitModel, copy: bool = True, evict: bool = True
@@ -278,9 +278,7 @@ class Workspace:
         entry goes first, or, with ``evict=False``, nothing is added to a full
         cache. Returns whether ``obj`` was cached.
         """
-        if self.store.object_cache_size <= 0:
-            return False
-        return self.store.remember(oid, obj._as_read(oid) if copy else obj, evict)
+        return schema.codec.cache_instance(self, oid, obj._as_read(oid) if copy else obj, evict)
 
     def read_object(self, oid: pygit2.Oid) -> tuple[int, bytes]:
         """``(type, raw data)`` of object ``oid`` in one read; ``KeyError`` if missing."""

@@ -94,6 +94,30 @@ def resolve(path: str, choice: str, how_many: int, then: str) -> None:
         sys.stdin.read()
 
 
+def read_items(path: str, count: int) -> None:
+    """Read items ``0..count-1`` (``n`` equal to the number in the id) in fresh
+    workspaces, round after round, until a file ``stop`` appears beside the
+    repository; prints the rounds and the reads that went wrong."""
+    stop = os.path.join(os.path.dirname(os.path.abspath(path)), "stop")
+    rounds = wrong = 0
+    print("reading", flush=True)
+    while not os.path.exists(stop) or rounds == 0:
+        ws = Workspace(path)
+        Item = models(ws)
+        for i in range(count):
+            try:
+                if Item.get(f"item-{i}").n != i:
+                    wrong += 1
+            except Exception as exc:  # reported to the parent, which fails the test
+                wrong += 1
+                print("error", type(exc).__name__, exc, flush=True)
+        listed = {item.id: item.n for item in Item.all()}
+        if any(listed.get(f"item-{i}") != i for i in range(count)):
+            wrong += 1
+        rounds += 1
+    print("rounds", rounds, "wrong", wrong, flush=True)
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "writer":
@@ -106,5 +130,7 @@ if __name__ == "__main__":
         resolve(args[0], args[1], int(args[2]), args[3])
     elif command == "commit_one":
         commit_one(args[0], args[1])
+    elif command == "read_items":
+        read_items(args[0], int(args[1]))
     else:
         raise SystemExit(f"unknown command {command}")

@@ -37,6 +37,7 @@ SCENARIOS = [
     ("save+commit each, Meta.shard=2", "raw pygit2 sharded"),
     ("save+commit each, sharded: N vs 1,000", "gitmodel at"),
     ("repository size after git gc", "raw pygit2 (count-objects)"),
+    ("size after", "the same after git gc"),
     ("repository size after git gc, bulk_save store", "git fast-import store"),
 ]
 

@@ -240,6 +240,38 @@ def test_cached_objects_are_copies(ws):
     assert second is not first
 
 
+@pytest.mark.parametrize("cache_size", [0, 100])
+def test_a_change_in_place_to_a_first_read_is_saved_and_not_cached(tmp_path, cache_size):
+    path = tmp_path / "s.git"
+    Workspace.init(path)
+    Page = make_page(Workspace(path))
+    Page(id="a", title="A", tags=["one"]).save(commit=True)
+    ws = Workspace(path, object_cache_size=cache_size)
+    Page = make_page(ws)
+    first = Page.get("a")  # a first read: decoded here, then cached
+    first.tags.append("two")  # changed in place, not assigned
+    first.title = "B"
+    again = Page.get("a")
+    assert (again.title, again.tags) == ("A", ["one"])  # neither the cache nor another read sees it
+    first.save(commit=True)
+    assert (Page.get("a").title, Page.get("a").tags) == ("B", ["one", "two"])
+    fresh = make_page(Workspace(path))
+    assert fresh.get("a").tags == ["one", "two"]  # the change was stored, not lost
+
+
+def test_a_full_pass_over_more_objects_than_the_old_cache_is_served_from_it(tmp_path):
+    path = tmp_path / "s.git"
+    Workspace.init(path)
+    ws = Workspace(path, object_cache_size=300)
+    Page = make_page(ws)
+    Page.bulk_save([Page(**r) for r in records(250)], commit=True)
+    first = [Page.get(r["id"]) for r in records(250)]
+    assert len(ws._objects) == 250
+    again = [Page.get(r["id"]) for r in records(250)]
+    assert [p.views for p in again] == [p.views for p in first] == [r["views"] for r in records(250)]
+    assert all(a is not b and a.tags is not b.tags for a, b in zip(first, again))
+
+
 def test_object_cache_is_bounded_and_keyed_by_blob_id(tmp_path):
     path = tmp_path / "s.git"
     Workspace.init(path)

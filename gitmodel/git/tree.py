@@ -21,7 +21,7 @@ NameMatch = Union[str, Callable[[str], bool]]
 TREE_MODE = int(FileMode.TREE)
 BLOB_MODE = int(FileMode.BLOB)
 #: How many base lookups a staging tree remembers (path -> entry).
-MEMO_SIZE = 50_000
+MEMO_SIZE = 262_144
 #: The id of the empty tree (the only tree with no entries).
 EMPTY_TREE = pygit2.Oid(hex="4b825dc642cb6eb9a060e54bf8d69288fbee4904")
 

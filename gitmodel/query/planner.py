@@ -195,16 +195,16 @@ class Row:
         self.ctx = ctx
         self.path = path
         self.oid = oid
-        self.obj: Optional[GitModel] = None
+        self.obj: Optional[dict[str, Any]] = None  # the decoded fields, if cached
         self.stored: Optional[dict[str, Any]] = None
         self.memo: Optional[dict[str, Any]] = None
         self.loaded: Optional[GitModel] = None  # built by verify(), handed out once
 
     def _read(self) -> None:
         ctx = self.ctx
-        cached = ctx.ws.cached_object(self.oid)
-        if cached is not None and type(cached).__name__ == ctx.model.__name__:
-            self.obj = cached
+        cached = ctx.ws.store.cached(self.oid)  # a codec snapshot: (model, data, stored, extra)
+        if cached is not None and cached[0] == ctx.model.__name__:
+            self.obj = cached[1]
             return
         try:
             name, stored = codec.read_stored(ctx.ws, self.path, self.oid)
@@ -238,7 +238,7 @@ class Row:
                     value = field.get_default()
                 memo[field.name] = value
                 return value
-        value = self.obj._data.get(field.name)  # type: ignore[union-attr]
+        value = self.obj.get(field.name)
         if isinstance(value, _model_class()):
             return value.get_id()  # type: ignore[attr-defined]
         return value

@@ -46,9 +46,9 @@ def read_stored(ws: Workspace, path: str, oid: pygit2.Oid) -> tuple[str, dict[st
 
 def stored_fields(ws: Workspace, cls: type, path: str, oid: pygit2.Oid) -> dict[str, Any]:
     """The stored fields of data blob ``oid``, checked to hold a ``cls`` (shared: do not mutate)."""
-    cached = ws.cached_object(oid)
-    if cached is not None and cached._stored is not None and type(cached).__name__ == cls.__name__:
-        return cached._stored
+    cached = ws.store.cached(oid)
+    if cached is not None and cached[0] == cls.__name__:
+        return cached[2]  # type: ignore[no-any-return]
     model_name, stored = read_stored(ws, path, oid)
     check_model_name(cls, path, model_name)
     return stored
@@ -121,28 +121,22 @@ def load(
     """
     opts = cls._meta
     cached = ws.store.cached(oid)
-    if cached is not None and type(cached).__name__ != cls.__name__:
-        cached = None  # equal bytes cached for another model: decoding refuses them
-    obj: Optional[M] = None
-    if cached is None:
+    if cached is not None and cached[0] == cls.__name__:
+        obj = from_snapshot(cls, cached)
+    else:  # not cached, or equal bytes cached for another model: decoding refuses them
         model_name, stored = read_stored(ws, path, oid)
         try:
-            fresh = decode(cls, path, model_name, stored)
+            obj = decode(cls, path, model_name, stored)
         except StoredValueMismatch as exc:  # name the commit read
             commit = ws._start if tree is None else None
             raise StoredValueMismatch(path, exc.field, exc.reason, commit) from None
-        fresh._oid = oid
-        if ws.store.remember(oid, fresh, evict):
-            cached = fresh  # the cache holds it now: hand out a copy
-        else:
-            obj = fresh  # nobody else holds it: no copy needed
-    if obj is None:
-        assert cached is not None
-        obj = cls.__new__(cls)
-        obj._blob_oids = None
-        obj._data = copy_data(cached._data, opts.mutable_fields)
-        obj._stored = cached._stored
-        obj._extra = dict(cached._extra)
+        if ws.store.object_cache_size > 0:  # the cache takes the decoded values as they are
+            ws.store.remember(oid, snapshot(obj, copy=False), evict)
+        # the caller's object shares nothing it may change with the cache: its
+        # own dict of values, its own copies of mutable ones
+        obj._data = copy_data(obj._data, opts.mutable_fields)
+        if obj._extra:
+            obj._extra = dict(obj._extra)
     obj._oid = oid
     if opts.id_attr not in obj._stored and opts._custom_data_path is None:  # type: ignore[operator]
         # the id comes from the folder, and equal blobs may sit in several folders
@@ -166,6 +160,49 @@ def load(
                 lookup, opts, obj._stored_id, field)
             obj._data[field.name] = entry[0] if entry else blob_files.find(ws, opts, obj._stored_id, field, tree)
     return obj
+
+
+Snapshot = tuple  # (model name, decoded fields, stored fields, unknown stored keys or None)
+
+
+def snapshot(obj: GitModel, copy: bool = True) -> Snapshot:
+    """What the object cache keeps of ``obj`` as read: plain dicts in a tuple
+    (which the garbage collector stops walking), sharing nothing mutable
+    with ``obj`` unless ``copy`` is false."""
+    data = copy_data(obj._data, obj._meta.mutable_fields) if copy else obj._data
+    extra = obj._extra
+    return (type(obj).__name__, data, obj._stored, (dict(extra) if copy else extra) or None)
+
+
+def from_snapshot(cls: type[M], snap: Snapshot) -> M:
+    """A fresh instance of ``cls`` from a cache :func:`snapshot` (sharing nothing mutable)."""
+    obj = cls.__new__(cls)
+    obj._blob_oids = None
+    obj._data = copy_data(snap[1], cls._meta.mutable_fields)
+    obj._stored = snap[2]
+    extra = snap[3]
+    obj._extra = dict(extra) if extra else {}
+    return obj
+
+
+def cached_instance(ws: Workspace, oid: pygit2.Oid) -> Optional[GitModel]:
+    """A fresh instance of what the cache holds for blob ``oid`` (``None`` if nothing,
+    or a model this workspace does not know)."""
+    snap = ws.store.cached(oid)
+    model = ws.models.get(snap[0]) if snap is not None else None
+    if model is None:
+        return None
+    obj = from_snapshot(model, snap)
+    obj._oid = oid
+    obj._stored_id = obj.get_id()
+    return obj
+
+
+def cache_instance(ws: Workspace, oid: pygit2.Oid, obj: GitModel, evict: bool = True) -> bool:
+    """Keep ``obj`` (handed over: it shares its values) as the decoded blob ``oid``."""
+    if ws.store.object_cache_size <= 0:
+        return False
+    return ws.store.remember(oid, snapshot(obj, copy=False), evict)  # type: ignore[no-any-return]
 
 
 def copy_data(data: dict[str, Any], mutable_fields: list[Field[Any]]) -> dict[str, Any]:

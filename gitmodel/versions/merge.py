@@ -366,14 +366,19 @@ class TreeMerge:
     edits: dict[str, Optional[Entry]] = dc_field(default_factory=dict)
     objects: list[ObjectMerge] = dc_field(default_factory=list)
     conflicts: list[Conflict] = dc_field(default_factory=list)
-    #: the objects (and raw paths) either side changed, if they were listed
-    changed: Optional[set[ch.Key]] = None
+    #: the ids of (base, ours, theirs) and the objects either side changed
+    changed: Optional[tuple[tuple[Optional[pygit2.Oid], ...], set[Any]]] = None
 
     def staged(self) -> Iterator[tuple[str, Optional[Entry]]]:
         """``(path, entry or None)`` that put the merged state on top of ``ours``."""
         yield from self.edits.items()
         for om in self.objects:
             yield from om.edits().items()
+
+
+def tree_ids(trees: tuple[Optional[pygit2.Tree], ...]) -> tuple[Optional[pygit2.Oid], ...]:
+    """The ids of ``trees`` (``None`` for a missing one)."""
+    return tuple(None if tree is None else tree.id for tree in trees)
 
 
 def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit2.Tree],
@@ -397,7 +402,7 @@ def _merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygi
     cache: dict[pygit2.Oid, set[bytes]] = {}
     other = ch.changed_keys(ws, base, theirs, layout, cache, folders=True)
     mine = ch.changed_keys(ws, base, ours, layout, cache, folders=True)
-    out = TreeMerge(changed=set(mine) | set(other))
+    out = TreeMerge(changed=(tree_ids((base, ours, theirs)), set(mine) | set(other)))
     trees = (base, ours, theirs)
     for key in sorted(other, key=lambda k: ("" if k[0] is None else k[0].__name__, k[1])):
         cls, ident = key
