@@ -94,13 +94,15 @@ class Store:
         self.write_lock = threading.RLock()
         #: packs loose objects after a commit (``git config gitmodel.autoPack N``:
         #: from about N loose objects; ``0``, or ``gc.auto=0``, turns it off;
-        #: ``gitmodel.autoPackMerge=0`` keeps every pack as written)
+        #: ``gitmodel.autoPackMerge=0`` keeps every pack as written;
+        #: ``gitmodel.autoPackDetach=1`` packs in a background thread)
         self.auto_pack = AutoPacker(
             self.path,
             objects_dir(self.repo),
             self._config_int("gitmodel.autopack", 0 if self._config_int("gc.auto", 1) == 0
                              else DEFAULT_LOOSE_LIMIT),
             self._config_int("gitmodel.autopackmerge", 1) > 0,
+            self._config_int("gitmodel.autopackdetach", 0) > 0,
         )
 
     def _config_int(self, name: str, default: int) -> int:

@@ -182,3 +182,33 @@ def test_a_reader_in_another_process_sees_consistent_data_while_packing(tmp_path
     assert int(rounds) >= 1 and wrong == "0", out
     assert counts(ws.path)["in-pack"] > packs_before
     git(ws.path, "fsck", "--strict", "--no-dangling")
+
+
+def test_a_commit_that_packs_returns_with_the_repository_settled(tmp_path):
+    """By default the commit that crosses the limit packs before it returns:
+    no thread is left moving files, so plain git run right after agrees."""
+    ws = workspace(tmp_path, **{"gitmodel.autoPack": "64"})
+    Item = item_model(ws)
+    for i in range(60):
+        Item(id=f"item-{i}", n=i).save(commit=True, message=f"item {i}")
+        thread = ws.store.auto_pack._thread
+        assert thread is None or not thread.is_alive()
+        if i % 15 == 14:
+            git(ws.path, "fsck", "--strict", "--no-dangling")
+    assert counts(ws.path)["packs"] >= 1
+
+
+def test_detached_packing_runs_in_a_thread_of_its_own(tmp_path):
+    ws = workspace(tmp_path, **{"gitmodel.autoPack": "64", "gitmodel.autoPackDetach": "1"})
+    assert ws.store.auto_pack.detach is True
+    commit_items(ws, 0, 60)
+    assert ws.store.auto_pack._thread is not None  # a pack was started in the background
+    ws.store.auto_pack.wait()
+    assert ws.store.auto_pack.last_error is None
+    assert counts(ws.path)["packs"] >= 1
+    git(ws.path, "fsck", "--strict", "--no-dangling")
+
+
+def test_a_bad_detach_setting_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigurationError, match="autopackdetach"):
+        workspace(tmp_path, **{"gitmodel.autoPackDetach": "yes-please"})

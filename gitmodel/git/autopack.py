@@ -2,9 +2,10 @@
 
 Every commit writes a handful of loose files (a blob, the trees along its
 path, the commit). Once a sample of the object folders says there are more
-than ``loose_limit`` of them, they are moved into one pack, in a thread of
-its own so that the commit that crossed the limit returns at once; then
-small packs are merged, as ``git repack --geometric=2`` does, so that only
+than ``loose_limit`` of them, they are moved into one pack by the committing
+thread, after its commit landed (or, with ``detach``, by a thread of its own,
+so that the commit that crossed the limit returns at once; a plain ``git
+fsck`` run meanwhile may then see loose files vanish under it); then small packs are merged, as ``git repack --geometric=2`` does, so that only
 a few packs remain (their entries are copied, not compressed again). Both steps
 write the new pack before anything is removed, so a reader in any thread or
 process finds each object somewhere; unreachable objects are kept (nothing
@@ -232,23 +233,30 @@ def _take_lock(lock: str) -> bool:
 class AutoPacker:
     """Starts a pack after a commit once there are enough loose objects."""
 
-    def __init__(self, git_dir: str, objects_path: str, loose_limit: int, merge: bool = True) -> None:
+    def __init__(self, git_dir: str, objects_path: str, loose_limit: int, merge: bool = True,
+                 detach: bool = False) -> None:
         self.git_dir = git_dir
         self.objects_path = objects_path
         #: loose objects that start a pack (0: never)
         self.loose_limit = loose_limit
         #: whether small packs are merged (as ``git repack --geometric=2``)
         self.merge = merge
+        #: whether packing runs in a background thread (else in the committing one)
+        self.detach = detach
         #: the last error of a background pack (it never reaches a commit)
         self.last_error: Optional[BaseException] = None
         self._thread: Optional[threading.Thread] = None
         self._guard = threading.Lock()
 
     def after_commit(self) -> bool:
-        """Start packing in the background if due; True if a pack was started."""
+        """Pack if due (in the background with ``detach``); True if a pack was
+        started. A failed pack never fails the commit that already landed."""
         limit = self.loose_limit
         if limit <= 0 or estimate_loose(self.objects_path, limit) < limit:
             return False
+        if not self.detach:
+            self._run()
+            return True
         with self._guard:
             if self._thread is not None and self._thread.is_alive():
                 return False
@@ -263,7 +271,7 @@ class AutoPacker:
             self.last_error = exc
 
     def wait(self, timeout: Optional[float] = None) -> None:
-        """Wait for a background pack to finish."""
+        """Wait for a background pack to finish (``detach`` only)."""
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
