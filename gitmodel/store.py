@@ -18,6 +18,7 @@ from pygit2.enums import ObjectType
 from . import objects
 from .exceptions import BranchNotFound, RepositoryError, RepositoryNotFound
 from .git import refs
+from .git.packs import objects_dir
 from .git.refs import DEFAULT_STALE_LOCK_AGE, RefMove
 from .refs import Branch, branch_ref
 
@@ -73,6 +74,7 @@ class Store:
             self.repo = pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
         except (pygit2.GitError, KeyError) as exc:
             raise RepositoryNotFound(f"no git repository at {path!r}: {exc}") from None
+        objects.harden(self.repo, objects_dir(self.repo))
         self.path: str = self.repo.path
         self.odb = self.repo.odb
         #: seconds a busy ref lock is waited for
@@ -89,7 +91,7 @@ class Store:
     # -- objects ----------------------------------------------------------------
     def read_object(self, oid: pygit2.Oid) -> tuple[int, bytes]:
         """``(type, raw data)`` of object ``oid`` in one read; ``KeyError`` if missing,
-        ``pygit2.GitError`` if it cannot be read (a loose object is checked first)."""
+        ``pygit2.GitError`` if it cannot be read (see :mod:`gitmodel.objects`)."""
         return objects.read(self.repo, self.odb, oid)
 
     def cached(self, oid: pygit2.Oid) -> Any:
