@@ -45,7 +45,7 @@ from .exceptions import (
 )
 from .fields import NOT_PROVIDED, Field
 from .git.tree import BLOB_MODE, tree_entry
-from .objects import commit_of
+from .objects import commit_of, naming_commits
 from .schema import codec
 from .schema.options import ModelOptions, check_field_name
 from .serializers import json as json_format
@@ -522,29 +522,30 @@ class GitModel(metaclass=ModelBase):
             raise TypeError(f"{cls.__name__}.get() needs an id")
         object_id = opts.id_field.clean_id(id)
         path = opts.get_data_path(object_id)
-        if treeish is None:
-            entry = ws.lookup(path)
-            tree = None
-        else:
-            tree = ws.resolve_tree(treeish)
-            entry = tree_entry(tree, path)
-            if entry is None and opts.previous_names:  # a commit from before a RenameModel
-                for old_path in (opts.folder_path_of(name, path) for name in opts.previous_names):
-                    entry = tree_entry(tree, old_path)
-                    if entry is not None:
-                        path = old_path
-                        break
-        if entry is None:
-            raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
-        try:
-            return codec.load(ws, cls, path, entry[0], tree, object_id)
-        except StoredValueMismatch as exc:
-            target = ws.resolve_treeish(treeish) if exc.commit is None and treeish is not None else None
-            if not isinstance(target, pygit2.Commit):
-                raise
-            raise StoredValueMismatch(path, exc.field, exc.reason, target.id) from None  # name the commit
-        except CorruptObject as exc:  # name the commit the data came from
-            raise exc.at(commit_of(ws, treeish)) from None
+        with naming_commits(ws, treeish):  # a tree on the way that cannot be read names it too
+            if treeish is None:
+                entry = ws.lookup(path)
+                tree = None
+            else:
+                tree = ws.resolve_tree(treeish)
+                entry = tree_entry(tree, path)
+                if entry is None and opts.previous_names:  # a commit from before a RenameModel
+                    for old_path in (opts.folder_path_of(name, path) for name in opts.previous_names):
+                        entry = tree_entry(tree, old_path)
+                        if entry is not None:
+                            path = old_path
+                            break
+            if entry is None:
+                raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
+            try:
+                return codec.load(ws, cls, path, entry[0], tree, object_id)
+            except StoredValueMismatch as exc:
+                target = ws.resolve_treeish(treeish) if exc.commit is None and treeish is not None else None
+                if not isinstance(target, pygit2.Commit):
+                    raise
+                raise StoredValueMismatch(path, exc.field, exc.reason, target.id) from None  # name the commit
+            except CorruptObject as exc:  # name the commit the data came from
+                raise exc.at(commit_of(ws, treeish)) from None
 
     @classmethod
     def all(cls, treeish: Any = None, errors: str = "raise") -> QuerySet[Self]:

@@ -1,25 +1,31 @@
 """Reading objects defensively.
 
-libgit2 can loop forever on a loose object whose zlib stream is cut short
-(as a disk error or a hostile repository leaves it), whatever its type: a
-tree, a commit or a tag as well as a data blob. So no loose object reaches
-libgit2's own loose reader: :func:`harden` gives a repository an object
-database whose loose objects are read by :class:`CheckedLooseObjects`
-(inflated here, bounded by their header, their length checked), packs by
-libgit2 (its pack reader fails cleanly on cut or corrupt entries, and
-fetched packs pass its indexer), and whose loose writes are made here, as
-git makes them. Every read gitmodel or libgit2 makes (a tree walk, a diff, a
-checkout, a revision walk) goes through it.
+libgit2 loops forever on a loose object whose zlib stream is cut short (as
+a disk error or a hostile repository leaves it), whatever its type: a tree,
+a commit or a tag as well as a data blob, and whoever reads it (a tree walk,
+a diff, a revision walk inside libgit2). So when a store is opened,
+:func:`refuse_cut_objects` inflates every loose object once (a folder of
+objects is checked again only when its content changed) and refuses the
+repository, naming the path and commit of the first cut object, before
+libgit2 reads any. Other damage (a flipped byte, a bad header, a wrong
+length) libgit2 reports at once, and gitmodel reports as
+:class:`CorruptObject`. Loose data blobs, read most from others, are
+inflated here too, with their header and length checked. Packed objects
+(which fetches write, after libgit2's indexer checked them) are read by
+libgit2, whose pack reader fails cleanly on a cut or corrupt entry.
+
+(An object backend written in Python cannot do this: libgit2 holds its
+object database lock while it calls one, and a thread switch inside the
+call deadlocks any other thread that reads an object.)
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import tempfile
 import zlib
-from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
 
 import pygit2
 
@@ -29,225 +35,167 @@ if TYPE_CHECKING:
     from .workspace import Workspace
 
 _TYPES = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}
-_NAMES = {number: name for name, number in _TYPES.items()}
-#: zlib level of loose objects (git's ``core.looseCompression`` default)
-LOOSE_COMPRESSION = zlib.Z_BEST_SPEED
-#: the longest object header git writes (``"commit 18446744073709551615\0"``)
-_MAX_HEADER = 32
-#: compressed bytes read from a loose object file at a time
-_CHUNK = 1024 * 1024
+#: the largest loose object inflated here (larger ones are left to libgit2)
+MAX_CHECKED = 64 * 1024 * 1024
 
 
 def read(repo: pygit2.Repository, odb: pygit2.Odb, oid: pygit2.Oid) -> tuple[int, bytes]:
     """``(type, raw data)`` of object ``oid``; ``KeyError`` if missing,
     ``pygit2.GitError`` if it cannot be read."""
-    return odb.read(oid)  # type: ignore[no-any-return]
+    hexid = str(oid)
+    path = os.path.join(repo.path, "objects", hexid[:2], hexid[2:])
+    try:
+        with open(path, "rb") as handle:
+            packed = handle.read(MAX_CHECKED + 1)
+    except (FileNotFoundError, NotADirectoryError):
+        return odb.read(oid)  # type: ignore[no-any-return]
+    except OSError as exc:
+        raise pygit2.GitError(f"{hexid}: cannot read the loose object: {exc}") from None
+    if len(packed) > MAX_CHECKED:
+        return odb.read(oid)  # type: ignore[no-any-return]
+    return _inflate(hexid, packed)
 
 
-def harden(repo: pygit2.Repository, objects_dir: str) -> None:
-    """Give ``repo`` an object database whose loose objects are read by
-    :class:`CheckedLooseObjects` (packs and writes stay libgit2's)."""
-    odb = pygit2.Odb()
-    folders = [objects_dir, *_alternates(objects_dir)]
-    for index, folder in enumerate(folders):
-        rank = 2 * (len(folders) - index)  # the repository's own objects first, packs first
-        odb.add_backend(pygit2.OdbBackendPack(folder), rank + 1)
-        odb.add_backend(CheckedLooseObjects(folder), rank)
-    repo.set_odb(odb)
+def _inflate(hexid: str, packed: bytes) -> tuple[int, bytes]:
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(packed)
+    except zlib.error as exc:
+        raise pygit2.GitError(f"{hexid}: the loose object is corrupt: {exc}") from None
+    if not inflater.eof:
+        raise pygit2.GitError(f"{hexid}: the loose object is cut short")
+    header, sep, data = raw.partition(b"\x00")
+    kind, _space, size = header.partition(b" ")
+    if not sep or kind not in _TYPES or not size.isdigit() or int(size) != len(data):
+        raise pygit2.GitError(f"{hexid}: the loose object has a bad header")
+    return _TYPES[kind], data
+
+
+#: per objects folder: fan-out folder -> the stamp it had when all its objects were checked
+_checked: dict[str, dict[str, tuple[int, int, int]]] = {}
+
+
+def cut_objects(objects_dir: str, limit: Optional[int] = None) -> dict[pygit2.Oid, str]:
+    """The loose objects below ``objects_dir`` whose zlib stream ends before
+    its end (those libgit2 would loop on), with what is wrong (at most
+    ``limit`` of them). A fan-out folder whose stamp (inode, time,
+    size) is unchanged since it was last found clean is not read again."""
+    found: dict[pygit2.Oid, str] = {}
+    seen = _checked.setdefault(os.path.realpath(objects_dir), {})
+    try:
+        folders = [e for e in os.scandir(objects_dir) if len(e.name) == 2 and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return found
+    for folder in folders:
+        try:
+            st = folder.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if seen.get(folder.name) == stamp:
+            continue
+        clean = True
+        for entry in os.scandir(folder.path):
+            if len(entry.name) != 38:
+                continue
+            problem = _stream_problem(entry.path)
+            if problem:
+                clean = False
+                found[pygit2.Oid(hex=folder.name + entry.name)] = problem
+                if limit is not None and len(found) >= limit:
+                    return found
+        if clean:
+            seen[folder.name] = stamp
+    return found
+
+
+def _stream_problem(path: str) -> Optional[str]:
+    """Why libgit2 would loop on the loose object file ``path``, or ``None``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None  # unreadable: libgit2 fails on it cleanly
+    try:
+        inflater = zlib.decompressobj()
+        while not inflater.eof:
+            chunk = os.read(fd, 1024 * 1024)
+            if not chunk:
+                return "its zlib stream is cut short"
+            try:
+                while chunk and not inflater.eof:
+                    inflater.decompress(chunk, 1024 * 1024)
+                    chunk = inflater.unconsumed_tail
+            except zlib.error:
+                return None  # corrupt, not cut: libgit2 reports it at once
+        return None
+    finally:
+        os.close(fd)
+
+
+def refuse_cut_objects(repo: pygit2.Repository, objects_dir: str, head: Optional[str] = None) -> None:
+    """Raise :class:`CorruptObject` (path and commit) if a loose object is cut short."""
+    cut: dict[pygit2.Oid, str] = {}
+    for folder in (objects_dir, *_alternates(objects_dir)):
+        cut.update(cut_objects(folder))
+    if not cut:
+        return
+    oid, problem = next(iter(cut.items()))
+    path, commit = _where(repo, set(cut), oid, _head_commit(repo, head))
+    raise CorruptObject(
+        path, f"the loose object {oid}: {problem} ({len(cut)} such object(s); git fsck lists them); "
+        "nothing was read", commit,
+    )
 
 
 def _alternates(objects_dir: str) -> list[str]:
-    """The object folders ``info/alternates`` names (one level, as libgit2
-    reads them; relative ones from ``objects_dir``), those that exist."""
+    """The object folders ``info/alternates`` names (libgit2 reads their objects too)."""
     try:
         with open(os.path.join(objects_dir, "info", "alternates"), "rb") as handle:
             lines = handle.read(64 * 1024).decode("utf-8", "replace").splitlines()
     except OSError:
         return []
-    found = []
-    for line in lines:
-        line = line.strip()
-        if line and not line.startswith("#"):
-            folder = os.path.normpath(os.path.join(objects_dir, line))
-            if os.path.isdir(folder) and folder != os.path.normpath(objects_dir):
-                found.append(folder)
-    return found
+    folders = [os.path.normpath(os.path.join(objects_dir, line.strip())) for line in lines]
+    return [f for f in folders if f and not f.startswith("#") and os.path.isdir(f)]
 
 
-class CheckedLooseObjects(pygit2.OdbBackend):  # type: ignore[misc]
-    """Reads the loose objects of one ``objects`` folder, checked before
-    libgit2 parses them: a cut or corrupt zlib stream, a bad header or a
-    length that disagrees is a ``pygit2.GitError`` naming the object id,
-    never a hang. A missing file is ``KeyError`` (libgit2 tries its other
-    backends)."""
-
-    def __init__(self, objects_dir: str) -> None:
-        super().__init__()
-        self.objects_dir = objects_dir
-
-    def _path(self, hexid: str) -> str:
-        return os.path.join(self.objects_dir, hexid[:2], hexid[2:])
-
-    def read_cb(self, oid: pygit2.Oid) -> tuple[int, bytes]:
-        hexid = str(oid)
-        return inflate(hexid, self._open(hexid))
-
-    def read_header_cb(self, oid: pygit2.Oid) -> tuple[int, int]:
-        hexid = str(oid)
-        handle = self._open(hexid)
-        with handle:
-            inflater = zlib.decompressobj()
-            head = _inflate_some(hexid, inflater, handle, _MAX_HEADER)
-        kind, size, _rest = _header(hexid, head)
-        return kind, size
-
-    def read_prefix_cb(self, short: str) -> tuple[int, bytes, pygit2.Oid]:
-        # pygit2 reads whole ids this way too (``odb.read``, ``repo[oid]``)
-        oid = pygit2.Oid(hex=short) if len(short) == 40 else self.exists_prefix_cb(short)
-        kind, data = self.read_cb(oid)
-        return kind, data, oid
-
-    def exists_cb(self, oid: pygit2.Oid) -> bool:
-        return os.path.isfile(self._path(str(oid)))
-
-    def exists_prefix_cb(self, short: str) -> pygit2.Oid:
-        short = short.lower()
-        try:
-            names = os.listdir(os.path.join(self.objects_dir, short[:2]))
-        except OSError:
-            raise KeyError(short) from None
-        found = [short[:2] + n for n in names if len(n) == 38 and (short[:2] + n).startswith(short)]
-        if len(found) != 1:
-            if found:
-                raise ValueError(f"{short}: the short id is ambiguous")
-            raise KeyError(short)
-        return pygit2.Oid(hex=found[0])
-
-    def write_cb(self, oid: pygit2.Oid, data: bytes, kind: int) -> None:
-        """Write a loose object as git does: compressed into a temporary
-        file in its fan-out folder, then renamed into place (never through
-        a symlink planted in the objects folder)."""
-        hexid = str(oid)
-        folder = os.path.join(self.objects_dir, hexid[:2])
-        try:
-            os.mkdir(folder)
-        except FileExistsError:
-            if os.path.islink(folder) or not os.path.isdir(folder):
-                raise pygit2.GitError(f"{folder!r} is not a folder (a symlink?); nothing was written") from None
-        header = b"%s %d\x00" % (_NAMES[kind], len(data))
-        compressor = zlib.compressobj(LOOSE_COMPRESSION)
-        packed = compressor.compress(header) + compressor.compress(data) + compressor.flush()
-        fd, temp = tempfile.mkstemp(prefix="tmp_obj_", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(packed)
-            os.chmod(temp, 0o444)
-            os.replace(temp, os.path.join(folder, hexid[2:]))
-        except BaseException:
-            with suppress(OSError):
-                os.unlink(temp)
-            raise
-
-    def refresh_cb(self) -> None:
-        pass
-
-    def __iter__(self) -> Iterator[pygit2.Oid]:
-        try:
-            folders = sorted(os.listdir(self.objects_dir))
-        except OSError:
-            return
-        for folder in folders:
-            if len(folder) != 2:
-                continue
-            try:
-                names = sorted(os.listdir(os.path.join(self.objects_dir, folder)))
-            except OSError:
-                continue
-            for name in names:
-                hexid = folder + name
-                if len(hexid) == 40 and all(c in "0123456789abcdef" for c in hexid):
-                    yield pygit2.Oid(hex=hexid)
-
-    def _open(self, hexid: str) -> "_LooseFile":
-        try:  # O_NOFOLLOW: a symlink planted among the objects is not followed
-            fd = os.open(self._path(hexid), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except (FileNotFoundError, NotADirectoryError):
-            raise KeyError(hexid) from None
-        except OSError as exc:
-            raise pygit2.GitError(f"{hexid}: cannot read the loose object: {exc}") from None
-        return _LooseFile(fd)
+def _head_commit(repo: pygit2.Repository, head: Optional[str] = None) -> Optional[pygit2.Oid]:
+    try:
+        ref = repo.references.get(head or "HEAD")
+        target = ref.resolve().target if ref is not None else None
+    except (pygit2.GitError, KeyError, ValueError):
+        return None
+    return target if isinstance(target, pygit2.Oid) else None
 
 
-class _LooseFile:
-    """An open loose object file, read in chunks no larger than the file."""
-
-    __slots__ = ("fd", "chunk")
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        try:
-            self.chunk = min(max(os.fstat(fd).st_size, 1), _CHUNK)
-        except OSError:
-            self.chunk = _CHUNK
-
-    def read(self) -> bytes:
-        try:
-            return os.read(self.fd, self.chunk)
-        except OSError as exc:  # e.g. a folder where the object file should be
-            raise pygit2.GitError(f"cannot read a loose object: {exc}") from None
-
-    def __enter__(self) -> "_LooseFile":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
-
-
-def inflate(hexid: str, handle: _LooseFile) -> tuple[int, bytes]:
-    """``(type, data)`` of the loose object in open file ``handle`` (closed
-    here), inflated no further than its header's length."""
-    with handle:
-        inflater = zlib.decompressobj()
-        head = _inflate_some(hexid, inflater, handle, _MAX_HEADER)
-        kind, size, rest = _header(hexid, head)
-        body = [rest]
-        have = len(rest)
-        while have <= size and not inflater.eof:
-            more = _inflate_some(hexid, inflater, handle, size - have + 1)
-            if not more and inflater.eof:
-                break
-            body.append(more)
-            have += len(more)
-    if have != size:
-        raise pygit2.GitError(f"{hexid}: the loose object is {have} bytes long, its header says {size}")
-    if not inflater.eof:
-        raise pygit2.GitError(f"{hexid}: the loose object is cut short")
-    return kind, b"".join(body)
-
-
-def _inflate_some(hexid: str, inflater: Any, handle: _LooseFile, wanted: int) -> bytes:
-    """Up to ``wanted`` more inflated bytes (fewer only at the stream's end);
-    ``GitError`` if the stream is corrupt or the file ends first."""
-    out = b""
-    while len(out) < wanted and not inflater.eof:
-        pending = inflater.unconsumed_tail
-        if not pending:
-            pending = handle.read()
-            if not pending:
-                raise pygit2.GitError(f"{hexid}: the loose object is cut short")
-        try:
-            out += inflater.decompress(pending, wanted - len(out))
-        except zlib.error as exc:
-            raise pygit2.GitError(f"{hexid}: the loose object is corrupt: {exc}") from None
-    return out
-
-
-def _header(hexid: str, head: bytes) -> tuple[int, int, bytes]:
-    header, sep, rest = head.partition(b"\x00")
-    kind, _space, size = header.partition(b" ")
-    if not sep or kind not in _TYPES or not size.isdigit() or len(size) > 20:
-        raise pygit2.GitError(f"{hexid}: the loose object has a bad header")
-    return _TYPES[kind], int(size), rest
+def _where(repo: pygit2.Repository, bad: set[pygit2.Oid], oid: pygit2.Oid,
+           target: Optional[pygit2.Oid]) -> tuple[str, Any]:
+    """Where ``oid`` is in commit ``target``'s tree, reading none of the ``bad``
+    objects: ``(path, commit)``; ``"(an object)"`` if it is not found there."""
+    if target is None or target in bad:
+        return ("(the commit)" if target is not None else "(an object)"), target
+    try:
+        commit = repo.get(target)
+        if not isinstance(commit, pygit2.Commit):
+            return "(an object)", target
+        if commit.tree_id in bad:
+            return "(the root tree)", target
+        stack: list[tuple[str, Any]] = [("", commit.tree)]
+    except (pygit2.GitError, KeyError, ValueError):
+        return "(an object)", target
+    budget = 100_000  # entries looked at, at most
+    while stack and budget > 0:
+        prefix, tree = stack.pop()
+        for entry in tree:
+            budget -= 1
+            path = prefix + (entry.name or "")
+            if entry.id == oid or entry.id in bad:
+                return path, target
+            if entry.filemode == 0o040000:
+                try:
+                    stack.append((path + "/", repo[entry.id]))
+                except (KeyError, pygit2.GitError, ValueError):
+                    pass
+    return "(an object)", target
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -262,9 +210,64 @@ def reads_others_trees(func: F) -> F:
             return func(*args, **kwargs)
         except pygit2.GitError as exc:
             path = _path_in(str(exc))
-            raise CorruptObject(path, f"git cannot read it ({exc})") from None
+            ws = args[0] if args and hasattr(args[0], "_start") and hasattr(args[0], "repo") else None
+            commit = ws._start if ws is not None else None
+            if ws is not None and len(path) == 40:  # find where the object is, reading around it
+                damaged = pygit2.Oid(hex=path)
+                found, commit = _where(ws.repo, {damaged}, damaged, commit)
+                path = found if not found.startswith("(") else path
+            elif ws is not None:
+                bad_commit = _first_unreadable_commit(ws.repo, commit)
+                if bad_commit is not None:
+                    path, commit = "(the commit)", bad_commit
+                else:
+                    path = _first_unreadable(ws.repo, commit) or path
+            raise CorruptObject(path, f"git cannot read it ({exc})", commit) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _first_unreadable_commit(repo: pygit2.Repository, start: Any, limit: int = 10_000) -> Optional[pygit2.Oid]:
+    """The first commit reached from ``start`` (at most ``limit``) that git cannot read."""
+    if start is None:
+        return None
+    todo, seen = [start], {start}
+    while todo and len(seen) <= limit:
+        oid = todo.pop()
+        try:
+            commit = repo[oid]
+        except (pygit2.GitError, ValueError):
+            return oid  # type: ignore[no-any-return]
+        except KeyError:
+            continue
+        for parent in getattr(commit, "parent_ids", ()):
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return None
+
+
+def _first_unreadable(repo: pygit2.Repository, target: Any) -> Optional[str]:
+    """The path of the first tree of commit ``target`` git cannot read (no
+    object is cut short: those were refused when the store was opened)."""
+    try:
+        stack: list[tuple[str, Any]] = [("", repo[target].tree)]  # type: ignore[attr-defined]
+    except (pygit2.GitError, KeyError, ValueError, AttributeError):
+        return "(the root tree)" if target is not None else None
+    budget = 100_000
+    while stack and budget > 0:
+        prefix, tree = stack.pop()
+        for entry in tree:
+            budget -= 1
+            if entry.filemode == 0o040000:
+                path = prefix + (entry.name or "")
+                try:
+                    stack.append((path + "/", repo[entry.id]))
+                except (pygit2.GitError, ValueError):
+                    return path
+                except KeyError:
+                    continue
+    return None
 
 
 def _path_in(message: str) -> str:
@@ -296,3 +299,39 @@ def commit_of(ws: Workspace, treeish: Any = None) -> Any:
     except GitModelError:
         return None
     return found.id if isinstance(found, pygit2.Commit) else None
+
+
+@contextmanager
+def naming_commits(ws: Workspace, *treeishes: Any) -> Iterator[None]:
+    """A :class:`CorruptObject` raised inside names the commit of the
+    treeish (of ``treeishes``, newest last) whose tree holds the damaged
+    entry, else of the last one."""
+    try:
+        yield
+    except CorruptObject as exc:
+        if exc.commit is not None:
+            raise
+        from .git.tree import tree_entry
+
+        chosen = treeishes[-1]
+        for treeish in reversed(treeishes if len(treeishes) > 1 else ()):
+            try:
+                tree = ws.index if treeish is None else ws.resolve_tree(treeish)
+                entry = tree_entry(tree, exc.path)
+            except (GitModelError, pygit2.GitError, KeyError, ValueError):
+                continue
+            if entry is not None and str(entry[0]) in str(exc):
+                chosen = treeish
+                break
+        raise exc.at(commit_of(ws, chosen)) from None
+
+
+def walking(repo: pygit2.Repository, start: pygit2.Oid, sort: Any) -> Iterator[pygit2.Commit]:
+    """The commits of a revision walk from ``start``; one git cannot read
+    ends it with :class:`CorruptObject` naming that commit."""
+    try:
+        for commit in repo.walk(start, sort):
+            yield commit
+    except pygit2.GitError as exc:
+        bad = _first_unreadable_commit(repo, start)
+        raise CorruptObject("(the commit)", f"git cannot read it ({exc})", bad or start) from None

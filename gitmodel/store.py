@@ -16,7 +16,7 @@ import pygit2
 from pygit2.enums import ObjectType
 
 from . import objects
-from .exceptions import BranchNotFound, RepositoryError, RepositoryNotFound
+from .exceptions import BranchNotFound, CorruptObject, RepositoryError, RepositoryNotFound
 from .git import refs
 from .git.packs import objects_dir
 from .git.refs import DEFAULT_STALE_LOCK_AGE, RefMove
@@ -74,7 +74,8 @@ class Store:
             self.repo = pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
         except (pygit2.GitError, KeyError) as exc:
             raise RepositoryNotFound(f"no git repository at {path!r}: {exc}") from None
-        objects.harden(self.repo, objects_dir(self.repo))
+        refs.refuse_linked_refs(self.repo)  # refs are never read through a symlink
+        objects.refuse_cut_objects(self.repo, objects_dir(self.repo))  # before libgit2 reads any
         self.path: str = self.repo.path
         self.odb = self.repo.odb
         #: seconds a busy ref lock is waited for
@@ -134,7 +135,15 @@ class Store:
         target = refs.read_ref(self.repo, ref)
         if target is None:
             return None
-        commit = self.repo.get(target)
+        try:
+            commit = self.repo.get(target)
+        except pygit2.GitError as exc:
+            raise CorruptObject("(the commit)", f"{ref} points at a commit git cannot read ({exc})", target) from None
+        try:
+            if isinstance(commit, pygit2.Commit):
+                commit.tree  # noqa: B018 - read now: a damaged root tree is reported here
+        except pygit2.GitError as exc:
+            raise CorruptObject("(the root tree)", f"git cannot read it ({exc})", target) from None
         if not isinstance(commit, pygit2.Commit):
             what = "a missing object" if commit is None else f"a {type(commit).__name__}"
             raise RepositoryError(f"{ref} is corrupt: it points at {what} ({target})")
@@ -143,6 +152,7 @@ class Store:
     def get_branch(self, name: str) -> Branch:
         """The branch called ``name`` (or ``refs/heads/...``)."""
         ref_name = branch_ref(name)
+        refs.refuse_linked_ref(self.repo, ref_name)
         reference = self.repo.references.get(ref_name)
         if reference is None:
             raise BranchNotFound(name, f"Reference not found: {ref_name} (no branch {name!r})")
@@ -151,6 +161,7 @@ class Store:
     def create_branch(self, name: str, commit: pygit2.Commit) -> Branch:
         """Create branch ``name`` at ``commit``; refused if it exists."""
         ref_name = branch_ref(name)
+        refs.refuse_linked_ref(self.repo, ref_name)
         if self.repo.references.get(ref_name) is not None:
             raise RepositoryError(f"branch {name!r} already exists")
         return Branch(self.repo.references.create(ref_name, commit.id), commit)

@@ -22,7 +22,7 @@ from typing import Any, Iterator, Optional
 import pygit2
 
 from ..exceptions import LockWaitTimeoutExceeded, RepositoryError
-from .refs import DEFAULT_STALE_LOCK_AGE, break_stale_lock_file, lock_file_path
+from .refs import DEFAULT_STALE_LOCK_AGE, break_stale_lock_file, lock_file_path, refuse_linked_ref
 from ..pathsafety import unsafe_component
 from ..refs import check_ref_name
 
@@ -70,8 +70,9 @@ def _get_ref(repo: pygit2.Repository, ref_name: str) -> Any:
     """The lock's ref, ``None`` if there is none, or ``_UNREADABLE`` if its
     file holds something git cannot parse (a lock of unknown origin)."""
     try:
+        refuse_linked_ref(repo, ref_name)  # a symlinked lock is not read through
         return repo.references.get(ref_name)
-    except (pygit2.GitError, ValueError, OSError):
+    except (RepositoryError, pygit2.GitError, ValueError, OSError):
         return _UNREADABLE
 
 
