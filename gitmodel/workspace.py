@@ -546,7 +546,7 @@ class Workspace:
             treeish = self.head
         if isinstance(treeish, Branch):
             treeish = treeish.ref.name
-        if existing_branch_ref(self.repo, treeish) is not None:
+        if isinstance(treeish, str) and existing_branch_ref(self.repo, treeish) is not None:
             self.set_branch(treeish)
             return
         self._refuse_pending("move the index")
