@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 import zlib
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
@@ -45,7 +46,10 @@ def read(repo: pygit2.Repository, odb: pygit2.Odb, oid: pygit2.Oid) -> tuple[int
     hexid = str(oid)
     path = os.path.join(repo.path, "objects", hexid[:2], hexid[2:])
     try:
-        with open(path, "rb") as handle:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise pygit2.GitError(f"{hexid}: the loose object is not a file")
             packed = handle.read(MAX_CHECKED + 1)
     except (FileNotFoundError, NotADirectoryError):
         return odb.read(oid)  # type: ignore[no-any-return]
@@ -71,6 +75,8 @@ def _inflate(hexid: str, packed: bytes) -> tuple[int, bytes]:
     return _TYPES[kind], data
 
 
+#: stands for an object whose id is not known (a pack file or folder that is not a file)
+_NO_ID = pygit2.Oid(hex="0" * 40)
 #: per objects folder: fan-out folder -> the stamp it had when all its objects were checked
 _checked: dict[str, dict[str, tuple[int, int, int]]] = {}
 
@@ -83,10 +89,14 @@ def cut_objects(objects_dir: str, limit: Optional[int] = None) -> dict[pygit2.Oi
     found: dict[pygit2.Oid, str] = {}
     seen = _checked.setdefault(os.path.realpath(objects_dir), {})
     try:
-        folders = [e for e in os.scandir(objects_dir) if len(e.name) == 2 and e.is_dir(follow_symlinks=False)]
+        folders = [e for e in os.scandir(objects_dir) if len(e.name) == 2 or e.name == "pack"]
     except OSError:
         return found
     for folder in folders:
+        if not folder.is_dir(follow_symlinks=False):  # libgit2 would follow a link, or block on a pipe
+            if folder.is_symlink() or not folder.is_file(follow_symlinks=False):
+                found[_NO_ID] = f"{folder.path!r} is not a folder (a symlink or a pipe?)"
+            continue
         try:
             st = folder.stat(follow_symlinks=False)
         except OSError:
@@ -96,7 +106,13 @@ def cut_objects(objects_dir: str, limit: Optional[int] = None) -> dict[pygit2.Oi
             continue
         clean = True
         for entry in os.scandir(folder.path):
-            if len(entry.name) != 38:
+            if not entry.is_file(follow_symlinks=False):  # a symlink, a pipe, a device
+                if folder.name == "pack" or len(entry.name) == 38:
+                    clean = False
+                    where = _NO_ID if len(entry.name) != 38 else pygit2.Oid(hex=folder.name + entry.name)
+                    found[where] = f"{entry.path!r} is not a file (a symlink or a pipe?)"
+                continue
+            if len(entry.name) != 38 or folder.name == "pack":
                 continue
             problem = _stream_problem(entry.path)
             if problem:
@@ -112,7 +128,7 @@ def cut_objects(objects_dir: str, limit: Optional[int] = None) -> dict[pygit2.Oi
 def _stream_problem(path: str) -> Optional[str]:
     """Why libgit2 would loop on the loose object file ``path``, or ``None``."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None  # unreadable: libgit2 fails on it cleanly
     try:
@@ -141,8 +157,9 @@ def refuse_cut_objects(repo: pygit2.Repository, objects_dir: str, head: Optional
         return
     oid, problem = next(iter(cut.items()))
     path, commit = _where(repo, set(cut), oid, _head_commit(repo, head))
+    what = "the objects folder" if oid == _NO_ID else f"the loose object {oid}"
     raise CorruptObject(
-        path, f"the loose object {oid}: {problem} ({len(cut)} such object(s); git fsck lists them); "
+        path, f"{what}: {problem} ({len(cut)} such object(s); git fsck lists them); "
         "nothing was read", commit,
     )
 

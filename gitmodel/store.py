@@ -19,6 +19,7 @@ from . import objects
 from .exceptions import BranchNotFound, CorruptObject, RepositoryError, RepositoryNotFound
 from .git import refs
 from .git.packs import objects_dir
+from .pathsafety import refuse_special_files
 from .git.refs import DEFAULT_STALE_LOCK_AGE, RefMove
 from .refs import Branch, branch_ref
 
@@ -69,6 +70,7 @@ class Store:
         path = os.fspath(path)
         if not os.path.exists(path):
             raise RepositoryNotFound(f"no git repository at {path!r}: the path does not exist")
+        refuse_special_files(path)  # a pipe as config or HEAD would block libgit2 forever
         try:
             # NO_SEARCH: a folder inside some other repository is not that repository
             self.repo = pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)

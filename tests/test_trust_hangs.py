@@ -143,3 +143,43 @@ def test_a_transfer_without_a_timeout_of_its_own_gets_gitmodels_bound(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=BOUND, env=env)
     assert done.stdout.strip() == "bounded", done.stderr[-2000:]
+
+
+# -- files of the repository that would block a reader ---------------------------------------
+PIPES = ["config", "HEAD", "packed-refs", "index", "refs/heads/master", "objects/pack/x.idx",
+         "loose object", "objects fan-out folder", "objects/info/alternates", "commondir"]
+
+
+@pytest.mark.parametrize("where", PIPES)
+def test_a_pipe_where_git_keeps_a_file_is_refused_without_blocking(tmp_path, where):
+    """A named pipe blocks whoever opens it for reading until someone writes:
+    planted in a repository, it is refused when the workspace opens."""
+    repo = pygit2.init_repository(str(tmp_path / "store.git"), bare=True)
+    commit = commit_files(repo, {"page/ok/data.json": page_json("ok")})
+    git_dir = Path(repo.path)
+    blob = repo[commit].tree["page/ok/data.json"].id
+    loose = git_dir / "objects" / str(blob)[:2] / str(blob)[2:]
+    target = {"loose object": loose, "objects fan-out folder": loose.parent}.get(where, git_dir / where)
+    if target.is_dir():
+        import shutil
+
+        shutil.rmtree(target)
+    elif target.exists():
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(target)
+    program = f"""
+import sys
+from gitmodel import GitModelError
+from gitmodel.workspace import Workspace
+try:
+    Workspace({str(git_dir)!r})
+except GitModelError as exc:
+    print("refused:", type(exc).__name__, exc)
+else:
+    print("opened")
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=BOUND, env=env)
+    assert done.stdout.startswith("refused:"), (done.stdout, done.stderr[-1500:])
+    assert "pipe" in done.stdout or "not a file" in done.stdout or "not a folder" in done.stdout

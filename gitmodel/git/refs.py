@@ -107,6 +107,8 @@ def refuse_linked_refs(repo: pygit2.Repository, limit: int = 100_000) -> None:
                 _refuse_link(repo, os.path.relpath(entry.path, root), entry.path, allow_inside=False)
             elif entry.is_dir(follow_symlinks=False):
                 stack.append(entry.path)
+            elif not entry.is_file(follow_symlinks=False):  # a pipe would block libgit2 forever
+                raise RepositoryError(f"{entry.path!r} is not a file (a pipe?); refs are never read from one")
 
 
 def read_ref(repo: pygit2.Repository, name: str) -> Optional[pygit2.Oid]:
