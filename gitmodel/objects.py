@@ -134,12 +134,12 @@ def _stream_problem(path: str) -> Optional[str]:
     try:
         inflater = zlib.decompressobj()
         while not inflater.eof:
-            chunk = os.read(fd, 1024 * 1024)
+            chunk = os.read(fd, 64 * 1024)  # most loose objects are far smaller: one read
             if not chunk:
                 return "its zlib stream is cut short"
             try:
                 while chunk and not inflater.eof:
-                    inflater.decompress(chunk, 1024 * 1024)
+                    inflater.decompress(chunk, 256 * 1024)
                     chunk = inflater.unconsumed_tail
             except zlib.error:
                 return None  # corrupt, not cut: libgit2 reports it at once
