@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import stat
 import time
 from contextlib import contextmanager
 from typing import Iterator, Optional, Sequence
@@ -69,10 +70,15 @@ def refuse_linked_ref(repo: pygit2.Repository, name: str) -> None:
 
 def _refuse_link(repo: pygit2.Repository, name: str, path: str, allow_inside: bool) -> None:
     try:
-        if not os.path.islink(path):
-            return
+        mode = os.lstat(path).st_mode
     except (OSError, ValueError):
         return
+    if not stat.S_ISLNK(mode):
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+            return
+        raise RepositoryError(  # a pipe or a device: reading it would block libgit2 forever
+            f"{name} of {repo.path!r} is corrupt: {path!r} is not a file (a pipe?); refs are never read from one"
+        )
     if allow_inside:
         inside = os.path.realpath(path)
         home = os.path.realpath(common_dir(repo))
