@@ -45,7 +45,7 @@ from .exceptions import (
 )
 from .fields import NOT_PROVIDED, Field
 from .git.tree import BLOB_MODE, tree_entry
-from .objects import commit_of
+from .objects import commit_of, naming_commits
 from .schema import codec, layout
 from .schema.options import ModelOptions, check_field_name
 from .serializers import json as json_format
@@ -524,37 +524,38 @@ class GitModel(metaclass=ModelBase):
         if id is NOT_PROVIDED:
             raise TypeError(f"{cls.__name__}.get() needs an id")
         object_id = opts.id_field.clean_id(id)
-        if treeish is None:
-            path = opts.get_data_path(object_id)
-            entry = ws.lookup(path)
-            tree = None
-            if entry is None and opts.adaptive and opts.get_data_path(object_id) != path:
-                path = opts.get_data_path(object_id)  # the branch fanned out as we followed it
-                entry = ws.lookup(path)
-        else:
-            tree = ws.resolve_tree(treeish)
-            with layout.reading(tree):  # the layout that commit records
+        with naming_commits(ws, treeish):  # a tree on the way that cannot be read names it too
+            if treeish is None:
                 path = opts.get_data_path(object_id)
-            entry = tree_entry(tree, path)
-            if entry is None and opts._custom_data_path is None:  # from before a RenameModel?
-                from .schema.renames import current_view
-
-                tree = current_view(ws, tree)
+                entry = ws.lookup(path)
+                tree = None
+                if entry is None and opts.adaptive and opts.get_data_path(object_id) != path:
+                    path = opts.get_data_path(object_id)  # the branch fanned out as we followed it
+                    entry = ws.lookup(path)
+            else:
+                tree = ws.resolve_tree(treeish)
+                with layout.reading(tree):  # the layout that commit records
+                    path = opts.get_data_path(object_id)
                 entry = tree_entry(tree, path)
-        if entry is None:
-            raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
-        try:
-            if tree is None:
-                return codec.load(ws, cls, path, entry[0], tree, object_id)
-            with layout.reading(tree):
-                return codec.load(ws, cls, path, entry[0], tree, object_id)
-        except StoredValueMismatch as exc:
-            target = ws.resolve_treeish(treeish) if exc.commit is None and treeish is not None else None
-            if not isinstance(target, pygit2.Commit):
-                raise
-            raise StoredValueMismatch(path, exc.field, exc.reason, target.id) from None  # name the commit
-        except CorruptObject as exc:  # name the commit the data came from
-            raise exc.at(commit_of(ws, treeish)) from None
+                if entry is None and opts._custom_data_path is None:  # from before a RenameModel?
+                    from .schema.renames import current_view
+
+                    tree = current_view(ws, tree)
+                    entry = tree_entry(tree, path)
+            if entry is None:
+                raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
+            try:
+                if tree is None:
+                    return codec.load(ws, cls, path, entry[0], tree, object_id)
+                with layout.reading(tree):
+                    return codec.load(ws, cls, path, entry[0], tree, object_id)
+            except StoredValueMismatch as exc:
+                target = ws.resolve_treeish(treeish) if exc.commit is None and treeish is not None else None
+                if not isinstance(target, pygit2.Commit):
+                    raise
+                raise StoredValueMismatch(path, exc.field, exc.reason, target.id) from None  # name the commit
+            except CorruptObject as exc:  # name the commit the data came from
+                raise exc.at(commit_of(ws, treeish)) from None
 
     @classmethod
     def all(cls, treeish: Any = None, errors: str = "raise") -> QuerySet[Self]:

@@ -203,3 +203,36 @@ def check_staged_path(path: str, mode: int = 0o100644) -> None:
     problem = staged_path_problem(path, mode)
     if problem:
         raise ValidationError(f"cannot stage {path!r}: the path {problem}", field="path")
+
+
+#: files of a git folder libgit2 opens and reads whole: a pipe or a device
+#: there (or a symlink to one) would block it forever
+GIT_FOLDER_FILES = ("config", "HEAD", "commondir", "gitdir", "packed-refs", "index", "shallow",
+                    "FETCH_HEAD", "ORIG_HEAD", "MERGE_HEAD", os.path.join("objects", "info", "alternates"))
+
+
+def special_file_problem(path: str) -> Optional[str]:
+    """Why ``path`` (if it exists) is not a file anyone may read without
+    blocking: a pipe, a socket or a device, or a symlink to one; else ``None``."""
+    try:
+        mode = os.stat(path).st_mode  # follows a symlink: what a reader would open
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return f"{path!r} is not a file (a pipe or a device?): reading it would block"
+
+
+def refuse_special_files(path: str) -> None:
+    """Raise :class:`~gitmodel.exceptions.RepositoryError` if the repository
+    at ``path`` (a git folder or a work tree holding ``.git``) has a pipe or
+    device where git keeps a file; checked before libgit2 opens anything."""
+    from .exceptions import RepositoryError
+
+    for git_dir in (path, os.path.join(path, ".git")):
+        if not os.path.isdir(git_dir):
+            continue
+        for name in GIT_FOLDER_FILES:
+            problem = special_file_problem(os.path.join(git_dir, name))
+            if problem:
+                raise RepositoryError(f"the repository at {path!r} is unsafe to open: {problem}")

@@ -7,6 +7,7 @@ from typing import Any, Optional, Union
 import pygit2
 
 from .exceptions import InvalidReferenceName, ReferenceNotFound, RepositoryError
+from .git.refs import refuse_linked_ref
 
 Treeish = Union[str, pygit2.Oid, pygit2.Object, "Branch"]
 
@@ -66,9 +67,29 @@ def ref_name_problem(ref: Any) -> Optional[str]:
 
 
 def branch_ref(name: str) -> str:
-    """``refs/heads/<name>`` (or ``name`` if it is a full ref), checked by git's rules."""
+    """``refs/heads/<name>`` (or ``name`` if it is a full branch ref), checked
+    by git's rules; a full ref outside ``refs/heads/`` (a tag, a remote
+    branch, a lock) is refused with :class:`InvalidReferenceName`."""
     ref = name if isinstance(name, str) and name.startswith("refs/") else f"refs/heads/{name}"
-    return check_ref_name(ref if isinstance(name, str) else None, "branch", name)
+    ref = check_ref_name(ref if isinstance(name, str) else None, "branch", name)
+    if not ref.startswith("refs/heads/"):
+        raise InvalidReferenceName(f"invalid branch name {name!r}: a branch is a ref under refs/heads/", name)
+    short = ref[len("refs/heads/"):]
+    if short == "HEAD" or short.startswith("-"):  # as git check-ref-format --branch
+        raise InvalidReferenceName(f"invalid branch name {name!r}: git refuses it as a branch name", name)
+    return ref
+
+
+def existing_branch_ref(repo: pygit2.Repository, name: Any) -> Optional[str]:
+    """The ref of the existing branch ``name`` names, or ``None`` (never raises
+    for a name that is no branch, such as a tag, an id or ``HEAD~1``)."""
+    if not isinstance(name, str):
+        return None
+    ref = name if name.startswith("refs/") else f"refs/heads/{name}"
+    if not ref.startswith("refs/heads/") or ref_name_problem(ref):
+        return None
+    refuse_linked_ref(repo, ref)
+    return ref if repo.references.get(ref) is not None else None
 
 
 def head_branch(repo: pygit2.Repository) -> Optional[str]:
@@ -78,6 +99,7 @@ def head_branch(repo: pygit2.Repository) -> Optional[str]:
     an invalid ref name or a missing commit raises :class:`RepositoryError`:
     it is never opened as an empty branch, nor followed outside the repository.
     """
+    refuse_linked_ref(repo, "HEAD")
     try:
         head = repo.references.get("HEAD")
     except (pygit2.GitError, ValueError) as exc:
@@ -91,6 +113,7 @@ def head_branch(repo: pygit2.Repository) -> Optional[str]:
             problem = "it must name a branch (refs/heads/...)"
         if problem:
             raise RepositoryError(f"HEAD of {repo.path!r} is corrupt: {target!r}: {problem}")
+        refuse_linked_ref(repo, str(target))
         return str(target)
     if not isinstance(repo.get(target), pygit2.Commit):
         raise RepositoryError(f"HEAD of {repo.path!r} is corrupt: {target} is not a commit")
@@ -112,6 +135,8 @@ def resolve_treeish(repo: pygit2.Repository, treeish: Treeish) -> Union[pygit2.C
         raise ReferenceNotFound(treeish, f"not a treeish: {treeish!r}")
     for candidate in (treeish, f"refs/heads/{treeish}", f"refs/tags/{treeish}"):
         if candidate.startswith("refs/") or candidate == treeish == "HEAD":
+            if ref_name_problem(candidate) is None:
+                refuse_linked_ref(repo, candidate)
             ref = repo.references.get(candidate)
             if ref is not None:
                 try:
@@ -121,8 +146,10 @@ def resolve_treeish(repo: pygit2.Repository, treeish: Treeish) -> Union[pygit2.C
                 return peel(target, treeish)
     try:
         return peel(repo.revparse_single(treeish), treeish)
-    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+    except (KeyError, ValueError, pygit2.InvalidSpecError):
         raise ReferenceNotFound(treeish, f"unknown branch, tag or commit: {treeish!r}") from None
+    except pygit2.GitError as exc:  # a commit on the way git cannot read
+        raise ReferenceNotFound(treeish, f"{treeish!r} cannot be resolved: a commit on the way is damaged ({exc})") from None
 
 
 def peel(obj: Any, name: Any) -> Union[pygit2.Commit, pygit2.Tree]:

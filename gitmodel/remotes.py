@@ -353,8 +353,12 @@ def clone(
     session = _session(None, callbacks, progress)
     one_branch = shallow.clone_remote(depth, single_branch, branch, session)
     try:
+        # a work tree is never checked out by libgit2 (it would write the
+        # remote's symlinks): the clone is bare inside ``.git``, then checked
+        # out by gitmodel's own checkout, which refuses what could lead out
+        git_dir = path if bare else os.path.join(path, ".git")
         repo = pygit2.clone_repository(
-            url, path, bare=bare, checkout_branch=branch, callbacks=session, depth=depth, remote=one_branch
+            url, git_dir, bare=True, checkout_branch=branch, callbacks=session, depth=depth, remote=one_branch
         )
     except (pygit2.GitError, KeyError, ValueError) as exc:
         _discard(path, existed)
@@ -364,7 +368,15 @@ def clone(
     except BaseException:
         _discard(path, existed)
         raise
-    ws = cls(repo.path, **kwargs)
+    try:
+        if not bare:
+            repo.config["core.bare"] = False
+        ws = cls(repo.path, **kwargs)
+        if not bare and ws.branch is not None:
+            ws.sync_repo_index()  # checked: no symlink, submodule or .git alias is written
+    except BaseException:
+        _discard(path, existed)
+        raise
     ws.remote_callbacks = callbacks
     return ws
 

@@ -16,10 +16,12 @@ import pygit2
 from pygit2.enums import ObjectType
 
 from . import objects
-from .exceptions import BranchNotFound, ConfigurationError, RepositoryError, RepositoryNotFound
+from .exceptions import (BranchNotFound, ConfigurationError, CorruptObject, RepositoryError,
+                         RepositoryNotFound)
 from .git import refs
 from .git.autopack import DEFAULT_LOOSE_LIMIT, AutoPacker
 from .git.packs import objects_dir
+from .pathsafety import refuse_special_files
 from .git.refs import DEFAULT_STALE_LOCK_AGE, RefMove
 from .refs import Branch, branch_ref
 
@@ -70,11 +72,14 @@ class Store:
         path = os.fspath(path)
         if not os.path.exists(path):
             raise RepositoryNotFound(f"no git repository at {path!r}: the path does not exist")
+        refuse_special_files(path)  # a pipe as config or HEAD would block libgit2 forever
         try:
             # NO_SEARCH: a folder inside some other repository is not that repository
             self.repo = pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
         except (pygit2.GitError, KeyError) as exc:
             raise RepositoryNotFound(f"no git repository at {path!r}: {exc}") from None
+        refs.refuse_linked_refs(self.repo)  # refs are never read through a symlink
+        objects.refuse_cut_objects(self.repo, objects_dir(self.repo))  # before libgit2 reads any
         self.path: str = self.repo.path
         self.odb = self.repo.odb
         self.objects_dir = os.path.join(objects_dir(self.repo), "")
@@ -123,7 +128,8 @@ class Store:
     # -- objects ----------------------------------------------------------------
     def read_object(self, oid: pygit2.Oid) -> tuple[int, bytes]:
         """``(type, raw data)`` of object ``oid`` in one read; ``KeyError`` if missing,
-        ``pygit2.GitError`` if it cannot be read (a loose object is checked first)."""
+        ``pygit2.GitError`` if it cannot be read (a loose object is checked first,
+        see :mod:`gitmodel.objects`)."""
         if self.packed_first:  # the last read found a packed object
             try:
                 return self.packs.read(oid)  # type: ignore[no-any-return]
@@ -179,7 +185,15 @@ class Store:
         target = refs.read_ref(self.repo, ref)
         if target is None:
             return None
-        commit = self.repo.get(target)
+        try:
+            commit = self.repo.get(target)
+        except pygit2.GitError as exc:
+            raise CorruptObject("(the commit)", f"{ref} points at a commit git cannot read ({exc})", target) from None
+        try:
+            if isinstance(commit, pygit2.Commit):
+                commit.tree  # noqa: B018 - read now: a damaged root tree is reported here
+        except pygit2.GitError as exc:
+            raise CorruptObject("(the root tree)", f"git cannot read it ({exc})", target) from None
         if not isinstance(commit, pygit2.Commit):
             what = "a missing object" if commit is None else f"a {type(commit).__name__}"
             raise RepositoryError(f"{ref} is corrupt: it points at {what} ({target})")
@@ -188,6 +202,7 @@ class Store:
     def get_branch(self, name: str) -> Branch:
         """The branch called ``name`` (or ``refs/heads/...``)."""
         ref_name = branch_ref(name)
+        refs.refuse_linked_ref(self.repo, ref_name)
         reference = self.repo.references.get(ref_name)
         if reference is None:
             raise BranchNotFound(name, f"Reference not found: {ref_name} (no branch {name!r})")
@@ -196,6 +211,7 @@ class Store:
     def create_branch(self, name: str, commit: pygit2.Commit) -> Branch:
         """Create branch ``name`` at ``commit``; refused if it exists."""
         ref_name = branch_ref(name)
+        refs.refuse_linked_ref(self.repo, ref_name)
         if self.repo.references.get(ref_name) is not None:
             raise RepositoryError(f"branch {name!r} already exists")
         return Branch(self.repo.references.create(ref_name, commit.id), commit)

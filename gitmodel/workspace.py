@@ -28,7 +28,7 @@ from .exceptions import (
 from .git import refs as git_refs
 from .models import GitModel
 from .registry import ModelRegistry
-from .refs import Branch, Treeish, branch_ref
+from .refs import Branch, Treeish, branch_ref, existing_branch_ref
 from .session import CommitHooks, UnitOfWork
 from .store import (  # noqa: F401 - TREE_CACHE_LIMIT and CACHE_MAX_SIZE are documented here
     CACHE_MAX_SIZE,
@@ -120,9 +120,8 @@ class Workspace:
         **kwargs: Any,
     ) -> Workspace:
         """Create a new repository at ``path`` (bare by default) and open it."""
-        repo = pygit2.init_repository(os.fspath(path), bare=bare)
-        if initial_branch:
-            repo.references["HEAD"].set_target(branch_ref(initial_branch))
+        head = branch_ref(initial_branch) if initial_branch else None  # checked before writing
+        repo = pygit2.init_repository(os.fspath(path), bare=bare, initial_head=head)
         return cls(repo.path, **kwargs)
 
     def _initial_head(self, initial_branch: Optional[str]) -> str:
@@ -541,7 +540,7 @@ class Workspace:
             treeish = self.head
         if isinstance(treeish, Branch):
             treeish = treeish.ref.name
-        if isinstance(treeish, str) and self.repo.references.get(branch_ref(treeish)) is not None:
+        if isinstance(treeish, str) and existing_branch_ref(self.repo, treeish) is not None:
             self.set_branch(treeish)
             return
         self._refuse_pending("move the index")
@@ -568,7 +567,7 @@ class Workspace:
         self.refresh()
         if self._start is None:
             return iter(())
-        return self.repo.walk(self._start, sort)  # type: ignore[no-any-return]
+        return objects.walking(self.repo, self._start, sort)
 
     # -- history, tags, merges (see history.py and merge.py) ------------------------
     def changes(self, a: Treeish, b: Optional[Treeish] = None) -> list[Change]:

@@ -17,3 +17,14 @@ def test_reliability_guide_runs(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "'home'" in out and "title" in out  # the conflict was printed
     assert "lock wait timeout exceeded" in out
+
+
+def test_the_cases_tried_per_kind_table_is_up_to_date():
+    import re
+
+    from trust_kinds import counts
+
+    text = GUIDE.read_text()
+    table = text[text.index("Cases tried per kind"):text.index("How it is tested")]
+    documented = dict(re.findall(r"\* - (.+)\n\s+- (\d+)", table))
+    assert {kind: int(n) for kind, n in documented.items()} == counts()

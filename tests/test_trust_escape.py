@@ -332,3 +332,24 @@ def test_the_repository_index_file_is_never_followed(tmp_path, outside, kind):
         assert (tmp_path / "victim" / "page" / "ok" / "data.json").is_file()
     assert untouched(outside)
     assert not index.is_symlink()
+
+
+@pytest.mark.parametrize("what", ["loose object", "fan-out folder", "pack folder"])
+def test_objects_are_never_read_through_a_symlink_out(tmp_path, outside, what):
+    repo = pygit2.init_repository(str(tmp_path / "store.git"), bare=True)
+    commit = commit_files(repo, {"page/ok/data.json": page_json("ok", title="fine")})
+    blob = repo[commit].tree["page/ok/data.json"].id
+    loose = Path(repo.path) / "objects" / str(blob)[:2] / str(blob)[2:]
+    if what == "loose object":
+        moved = outside / "object"
+        loose.rename(moved)
+        os.symlink(moved, loose)
+    else:
+        folder = loose.parent if what == "fan-out folder" else Path(repo.path) / "objects" / "pack"
+        moved = outside / folder.name
+        folder.rename(moved)
+        os.symlink(moved, folder)
+    before = sorted(files_below(outside))
+    with pytest.raises(CorruptObject, match="symlink"):
+        Workspace(repo.path)
+    assert sorted(files_below(outside)) == before

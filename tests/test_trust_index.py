@@ -272,3 +272,30 @@ def test_an_empty_tree_entry_name_is_a_corrupt_object(tmp_path):
 
 def test_nan_in_queries_matches_like_python():
     assert math.isnan(float("nan"))  # the hypothesis test covers NaN on both sides
+
+
+@pytest.mark.parametrize("kind", ["commit", "blob", "missing"])
+@pytest.mark.parametrize("indexed", [True, False])
+def test_a_model_folder_entry_naming_no_tree_is_corrupt_not_empty(tmp_path, kind, indexed):
+    """A folder-mode entry whose id is a commit, a blob or nothing would
+    read as an empty folder and hide every object; it is a CorruptObject."""
+    import pygit2
+
+    from attacker import ATTACKER, TREE, page_json, raw_tree
+
+    ws = Workspace.init(tmp_path / "store.git")
+    Item = define(ws, indexed)
+    Item(id="a", n=1).save(commit=True)
+    repo = ws.repo
+    target = {"commit": ws.branch.oid, "blob": repo.create_blob(page_json("a")),
+              "missing": pygit2.Oid(hex="3" * 40)}[kind]
+    root = raw_tree(repo, [(b"page", TREE, target)])
+    commit = repo.create_commit(None, ATTACKER, ATTACKER, "hide them\n", root, [ws.branch.oid])
+    repo.references["refs/heads/master"].set_target(commit)
+    fresh = Workspace(ws.path)
+    FreshItem = define(fresh, indexed)
+    for call in (lambda: FreshItem.all().count(), lambda: FreshItem.all().ids(), lambda: list(FreshItem.all()),
+                 lambda: FreshItem.filter(n=1).ids()):
+        with pytest.raises(GitModelError) as exc:
+            call()
+        assert isinstance(exc.value, CorruptObject) and exc.value.path.startswith("page")

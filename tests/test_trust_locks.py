@@ -138,3 +138,46 @@ def test_a_lock_folder_that_is_a_file_is_a_gitmodel_error(ws):
                  lambda n: ws.lock(n, timeout=1).__enter__()):
         kind, value = bounded(lambda: call("job"))
         assert kind == "ok" or isinstance(value, GitModelError), value
+
+
+@pytest.mark.parametrize("planted", ["lock ref", "branch ref"])
+def test_a_pipe_planted_as_a_ref_after_opening_never_blocks(tmp_path, planted):
+    """A named pipe blocks its reader until someone writes; planted where a
+    ref lives while a workspace is open, every ref read refuses it at once."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    program = f"""
+import os, sys
+from gitmodel import GitModelError, fields
+from gitmodel.workspace import Workspace
+ws = Workspace.init({str(tmp_path / 'store.git')!r})
+class Item(ws.GitModel):
+    n = fields.IntegerField(default=0)
+Item(id="a").save(commit=True)
+path = os.path.join(ws.path, "refs", "locks", "job") if {planted!r} == "lock ref" else \\
+    os.path.join(ws.path, "refs", "heads", "master")
+os.makedirs(os.path.dirname(path), exist_ok=True)
+if os.path.exists(path):
+    os.unlink(path)
+os.mkfifo(path)
+calls = [lambda: ws.locked("job"), lambda: ws.lock_info("job"), lambda: ws.lock("job", timeout=0.5).__enter__(),
+         lambda: ws.break_lock("job"), lambda: ws.locked("job")] \\
+    if {planted!r} == "lock ref" else [lambda: Item(id="b").save(commit=True), lambda: ws.get_branch("master")]
+for call in calls:
+    try:
+        print("ok", call())
+    except GitModelError as exc:
+        print("refused", type(exc).__name__)
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, env=env)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0 and len(lines) == (5 if planted == "lock ref" else 2), (done.stdout, done.stderr[-1500:])
+    if planted == "branch ref":
+        assert all(line.startswith("refused") for line in lines)
+    else:  # held by someone unknown, waited for only until the timeout, broken, then free
+        assert lines == ["ok True", "ok LockInfo(name='job', pid=0, host='', acquired=0.0)",
+                         "refused LockWaitTimeoutExceeded", "ok True", "ok False"]

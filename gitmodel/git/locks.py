@@ -22,7 +22,7 @@ from typing import Any, Iterator, Optional
 import pygit2
 
 from ..exceptions import LockWaitTimeoutExceeded, RepositoryError
-from .refs import DEFAULT_STALE_LOCK_AGE, break_stale_lock_file, lock_file_path
+from .refs import DEFAULT_STALE_LOCK_AGE, break_stale_lock_file, lock_file_path, refuse_linked_ref
 from ..pathsafety import unsafe_component
 from ..refs import check_ref_name
 
@@ -70,8 +70,9 @@ def _get_ref(repo: pygit2.Repository, ref_name: str) -> Any:
     """The lock's ref, ``None`` if there is none, or ``_UNREADABLE`` if its
     file holds something git cannot parse (a lock of unknown origin)."""
     try:
+        refuse_linked_ref(repo, ref_name)  # a symlinked lock is not read through
         return repo.references.get(ref_name)
-    except (pygit2.GitError, ValueError, OSError):
+    except (RepositoryError, pygit2.GitError, ValueError, OSError):
         return _UNREADABLE
 
 
@@ -106,6 +107,8 @@ def try_acquire(repo: pygit2.Repository, name: str) -> Optional[pygit2.Oid]:
             "nonce": uuid.uuid4().hex,  # every acquisition is a distinct blob
         }
     ).encode()
+    if _get_ref(repo, ref) is _UNREADABLE:  # held by something libgit2 must not read
+        return None
     oid = repo.create_blob(holder)
     try:
         repo.references.create(ref, oid, force=False)
@@ -143,7 +146,9 @@ def release(repo: pygit2.Repository, name: str, token: Optional[pygit2.Oid] = No
 def break_lock(repo: pygit2.Repository, name: str) -> bool:
     """Remove lock ``name`` whoever holds it, whatever its ref holds; True if there was one."""
     had = read_lock(repo, name) is not None
-    if had and not release(repo, name) and _get_ref(repo, lock_ref_name(name)) is _UNREADABLE:
+    if had and _get_ref(repo, lock_ref_name(name)) is _UNREADABLE:
+        _remove_unreadable(repo, lock_ref_name(name))  # never handed to libgit2 (a pipe would block it)
+    elif had and not release(repo, name) and _get_ref(repo, lock_ref_name(name)) is _UNREADABLE:
         _remove_unreadable(repo, lock_ref_name(name))
     return had
 

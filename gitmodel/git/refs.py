@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import stat
 import time
 from contextlib import contextmanager
 from typing import Iterator, Optional, Sequence
@@ -37,11 +38,92 @@ _MAX_DELAY = 0.05
 RefMove = tuple[str, Optional[pygit2.Oid], Optional[pygit2.Oid]]
 
 
+def common_dir(repo: pygit2.Repository) -> str:
+    """The git folder holding the shared refs and objects (a linked work
+    tree's ``commondir``, else the repository's own git folder)."""
+    gitdir = repo.path
+    try:
+        with open(os.path.join(gitdir, "commondir"), encoding="utf-8", errors="replace") as handle:
+            return os.path.normpath(os.path.join(gitdir, handle.read(4096).strip()))
+    except OSError:
+        return os.path.normpath(gitdir)
+
+
+#: refs a linked work tree keeps in its own git folder, not the common one
+_PER_WORKTREE_REFS = ("HEAD", "ORIG_HEAD", "FETCH_HEAD", "MERGE_HEAD")
+_PER_WORKTREE_FOLDERS = ("refs/bisect/", "refs/worktree/", "refs/rewritten/")
+
+
+def refuse_linked_ref(repo: pygit2.Repository, name: str) -> None:
+    """Raise :class:`RepositoryError` if ref ``name`` would be read or written
+    through a symlink: its loose file, a folder on the way to it, or
+    ``packed-refs``. git writes no ref as a symlink; one planted there would
+    lead reads and lock files out of the repository. (An old-style ``HEAD``
+    symlink to a branch inside the repository is still read.)"""
+    per_worktree = name in _PER_WORKTREE_REFS or name.startswith(_PER_WORKTREE_FOLDERS)
+    path = os.path.normpath(repo.path) if per_worktree else common_dir(repo)
+    for part in name.split("/"):
+        path = os.path.join(path, part)
+        _refuse_link(repo, name, path, allow_inside=name == "HEAD")
+    _refuse_link(repo, name, os.path.join(common_dir(repo), "packed-refs"), allow_inside=False)
+
+
+def _refuse_link(repo: pygit2.Repository, name: str, path: str, allow_inside: bool) -> None:
+    try:
+        mode = os.lstat(path).st_mode
+    except (OSError, ValueError):
+        return
+    if not stat.S_ISLNK(mode):
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+            return
+        raise RepositoryError(  # a pipe or a device: reading it would block libgit2 forever
+            f"{name} of {repo.path!r} is corrupt: {path!r} is not a file (a pipe?); refs are never read from one"
+        )
+    if allow_inside:
+        inside = os.path.realpath(path)
+        home = os.path.realpath(common_dir(repo))
+        if inside.startswith(os.path.join(home, "refs", "heads", "")):
+            return
+    raise RepositoryError(
+        f"{name} of {repo.path!r} is corrupt: {path!r} is a symlink (to {os.readlink(path)!r}); "
+        "refs are never read or written through one"
+    )
+
+
+def refuse_linked_refs(repo: pygit2.Repository, limit: int = 100_000) -> None:
+    """Scan ``refs/`` (at most ``limit`` entries) and ``HEAD`` for symlinks
+    (see :func:`refuse_linked_ref`); raise :class:`RepositoryError` at the first."""
+    refuse_linked_ref(repo, "HEAD")
+    root = common_dir(repo)
+    stack = [os.path.join(root, "refs")]
+    seen = 0
+    while stack and seen < limit:
+        folder = stack.pop()
+        _refuse_link(repo, os.path.relpath(folder, root), folder, allow_inside=False)
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            if entry.is_symlink() and entry.path.startswith(os.path.join(root, "refs", "locks", "")) \
+                    and not entry.is_dir():
+                continue  # a symlinked lock reads as held by someone unknown; break_lock removes it
+            if entry.is_symlink():
+                _refuse_link(repo, os.path.relpath(entry.path, root), entry.path, allow_inside=False)
+            elif entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif not entry.is_file(follow_symlinks=False):  # a pipe would block libgit2 forever
+                raise RepositoryError(f"{entry.path!r} is not a file (a pipe?); refs are never read from one")
+
+
 def read_ref(repo: pygit2.Repository, name: str) -> Optional[pygit2.Oid]:
     """The commit ref ``name`` points at (``None`` if it does not exist).
 
-    A ref file that git cannot parse raises :class:`RepositoryError`.
+    A ref file that git cannot parse, or one read through a symlink, raises
+    :class:`RepositoryError`.
     """
+    refuse_linked_ref(repo, name)
     try:
         ref = repo.references.get(name)
     except (pygit2.GitError, ValueError) as exc:
@@ -122,6 +204,8 @@ def move_refs(
     :class:`LockWaitTimeoutExceeded`; a lock file older than
     ``stale_lock_age`` seconds is broken.
     """
+    for name, _expected, _new in moves:
+        refuse_linked_ref(repo, name)
     deadline = time.monotonic() + lock_timeout
     delay = _FIRST_DELAY
     while True:

@@ -8,7 +8,8 @@ the 100,000th object costs what staging the first did.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator, Optional, Union
+import functools
+from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar, Union
 
 import pygit2
 from pygit2.enums import FileMode
@@ -16,6 +17,8 @@ from pygit2.enums import FileMode
 from ..exceptions import CorruptObject
 
 Entry = tuple[pygit2.Oid, int]
+_R = TypeVar("_R")
+_T = TypeVar("_T")
 #: a file name, or a predicate on file names
 NameMatch = Union[str, Callable[[str], bool]]
 TREE_MODE = int(FileMode.TREE)
@@ -24,6 +27,35 @@ BLOB_MODE = int(FileMode.BLOB)
 MEMO_SIZE = 262_144
 #: The id of the empty tree (the only tree with no entries).
 EMPTY_TREE = pygit2.Oid(hex="4b825dc642cb6eb9a060e54bf8d69288fbee4904")
+
+
+def _reads_trees(method: Callable[..., _R]) -> Callable[..., _R]:
+    """A base tree that cannot be read (damaged) is :class:`CorruptObject`
+    naming the path asked for, never a raw ``GitError``."""
+
+    @functools.wraps(method)
+    def wrapper(self: "StagingTree", path: Any = "", *args: Any, **kwargs: Any) -> _R:
+        try:
+            return method(self, path, *args, **kwargs)
+        except pygit2.GitError as exc:
+            where = path if isinstance(path, str) and path else "(a tree)"
+            raise CorruptObject(where, f"a tree on this path cannot be read ({exc})") from None
+
+    return wrapper
+
+
+def _reads_trees_lazily(method: Callable[..., Iterator[_T]]) -> Callable[..., Iterator[_T]]:
+    """:func:`_reads_trees` for a generator."""
+
+    @functools.wraps(method)
+    def wrapper(self: "StagingTree", path: Any = "", *args: Any, **kwargs: Any) -> Iterator[_T]:
+        try:
+            yield from method(self, path, *args, **kwargs)
+        except pygit2.GitError as exc:
+            where = path if isinstance(path, str) and path else "(a tree)"
+            raise CorruptObject(where, f"a tree on this path cannot be read ({exc})") from None
+
+    return wrapper
 
 
 class _Folder:
@@ -76,6 +108,7 @@ class StagingTree:
         self._root = _Folder()
 
     # -- edits --------------------------------------------------------------
+    @_reads_trees
     def set(self, path: str, oid: pygit2.Oid, mode: int = BLOB_MODE) -> None:
         """Stage ``path`` to point at ``oid`` (a blob, or a tree with TREE mode)."""
         parts = split_path(path)
@@ -89,6 +122,7 @@ class StagingTree:
             else:
                 self.set(path, entry[0], entry[1])
 
+    @_reads_trees
     def remove(self, path: str) -> bool:
         """Stage the removal of a file or folder; False if it did not exist."""
         if self.lookup(path) is None:
@@ -120,6 +154,7 @@ class StagingTree:
         return _Folder(cleared=True)  # replaces a deleted path or a file
 
     # -- reads --------------------------------------------------------------
+    @_reads_trees
     def lookup(self, path: str) -> Optional[Entry]:
         """The ``(oid, mode)`` at ``path`` in the staged view, or ``None``."""
         folder = self._root
@@ -209,6 +244,7 @@ class StagingTree:
             builder = sub
         return None
 
+    @_reads_trees
     def files_below(self, folder: str, match: NameMatch) -> list[tuple[str, pygit2.Oid]]:
         """``(path, blob id)`` of every file below ``folder`` whose name is
         ``match`` (or satisfies it): a snapshot, as a list. A file where the
@@ -225,6 +261,7 @@ class StagingTree:
             out.append((prefix + name, oid))
         return out
 
+    @_reads_trees_lazily
     def find_files(self, path: str, filename: str) -> Iterator[tuple[str, Entry]]:
         """Yield ``(folder, entry)`` for each file called ``filename`` below ``path``.
 
@@ -234,6 +271,7 @@ class StagingTree:
         for folder, _name, entry in self.iter_files(path, filename):
             yield folder, entry
 
+    @_reads_trees_lazily
     def iter_files(self, path: str, match: NameMatch) -> Iterator[tuple[str, str, Entry]]:
         """Yield ``(folder, name, entry)`` for each file below ``path`` whose
         name is ``match`` (or satisfies it, when it is a predicate)."""
@@ -310,7 +348,8 @@ class StagingTree:
                     yield path
 
     # -- writing --------------------------------------------------------------
-    def write(self) -> pygit2.Oid:
+    @_reads_trees
+    def write(self, _path: str = "") -> pygit2.Oid:
         """Write tree objects for changed folders; the result becomes the base."""
         if not self.is_dirty and self.base is not None:
             return self.base.id

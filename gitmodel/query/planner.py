@@ -122,8 +122,22 @@ class _Context:
                 folder_tree = None
         if folder_tree is not None and not isinstance(folder_tree, pygit2.Tree):
             raise CorruptObject(self.folder, "expected a folder, found a file")
+        if folder_tree is not None and folder_tree.id not in _CHECKED_TREES:
+            # an entry with the folder mode may name a commit or a blob: read as
+            # an empty folder it would hide every object
+            real = ws.repo.get(folder_tree.id)
+            if not isinstance(real, pygit2.Tree):
+                what = "a missing object" if real is None else f"a {type(real).__name__.lower()}"
+                raise CorruptObject(self.folder, f"expected a folder, found {what} ({folder_tree.id})")
+            if len(_CHECKED_TREES) > 10_000:
+                _CHECKED_TREES.clear()
+            _CHECKED_TREES.add(folder_tree.id)
         self.folder_tree = folder_tree if isinstance(folder_tree, pygit2.Tree) else None
         self.tree_hex = str(self.folder_tree.id) if self.folder_tree is not None else EMPTY_TREE
+
+
+#: model folder trees found to be trees (a check costs one object read)
+_CHECKED_TREES: set[pygit2.Oid] = set()
 
 
 class _Pending:

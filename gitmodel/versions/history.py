@@ -16,11 +16,12 @@ from pygit2.enums import FileMode, ObjectType, SortMode
 
 from . import changes as ch
 from .. import shallow
-from ..objects import reads_others_trees
+from ..objects import naming_commits, reads_others_trees
 from ..refs import branch_ref, check_ref_name
 from ..validation import check_message
 from ..exceptions import (
     BranchNotFound,
+    CorruptObject,
     MergeConflict,
     ReferenceNotFound,
     RepositoryError,
@@ -62,7 +63,10 @@ class Version:
 
     @property
     def instance(self) -> Optional[GitModel]:
-        return ch.load(self._ws, self.model, self.id, self._files, self.commit.tree)
+        try:
+            return ch.load(self._ws, self.model, self.id, self._files, self.commit.tree)
+        except CorruptObject as exc:
+            raise exc.at(self.commit.id) from None
 
     @property
     def changes(self) -> dict[str, tuple[Any, Any]]:
@@ -76,7 +80,10 @@ class Version:
             oid = files[data]
             found = self._decoded.get(oid)
             if found is None:
-                found = codec.stored_fields(self._ws, self.model, opts.get_data_path(object_id), oid)
+                try:
+                    found = codec.stored_fields(self._ws, self.model, opts.get_data_path(object_id), oid)
+                except CorruptObject as exc:
+                    raise exc.at(self.commit.id if files is self._files else None) from None
                 self._decoded[oid] = found
             return found
 
@@ -326,17 +333,20 @@ def object_blame(ws: Workspace, cls: type, object_id: Any, treeish: Any = None) 
 @reads_others_trees
 def changes(ws: Workspace, a: Any, b: Any = None) -> list[ch.Change]:
     """What changed from ``a`` to ``b`` (default: the staged state)."""
-    return ch.changes_between(ws, ch.tree_of(ws, a), ch.tree_of(ws, b))
+    with naming_commits(ws, a, b):
+        return ch.changes_between(ws, ch.tree_of(ws, a), ch.tree_of(ws, b))
 
 
 @reads_others_trees
 def object_diff(ws: Workspace, cls: type, object_id: Any, a: Any, b: Any = None) -> Optional[ch.ObjectChange]:
     """How one object changed from ``a`` to ``b`` (default: staged); ``None`` if equal."""
     object_id = cls._meta.id_field.clean_id(object_id)  # type: ignore[attr-defined]
-    return ch.object_change(ws, cls, object_id, ch.tree_of(ws, a), ch.tree_of(ws, b))
+    with naming_commits(ws, a, b):
+        return ch.object_change(ws, cls, object_id, ch.tree_of(ws, a), ch.tree_of(ws, b))
 
 
 # -- restore, revert, reset ------------------------------------------------------------
+@reads_others_trees
 def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
     """Stage the object as it was at ``treeish`` (also a since-deleted one)."""
     opts = cls._meta  # type: ignore[attr-defined]
@@ -446,7 +456,11 @@ def tags(ws: Workspace) -> dict[str, pygit2.Commit]:
     out: dict[str, pygit2.Commit] = {}
     for ref_name in sorted(ws.repo.references):
         if ref_name.startswith("refs/tags/"):
-            obj = ws.repo.references[ref_name].peel(None)  # type: ignore[arg-type]
+            ref = ws.repo.references[ref_name]
+            try:
+                obj = ref.peel(None)  # type: ignore[arg-type]
+            except (pygit2.GitError, ValueError) as exc:  # a tag object git cannot read
+                raise CorruptObject(ref_name, f"the tag {ref.target} cannot be read ({exc})") from None
             if isinstance(obj, pygit2.Commit):
                 out[ref_name.removeprefix("refs/tags/")] = obj
     return out
