@@ -134,7 +134,11 @@ def cut_objects(objects_dir: str, limit: Optional[int] = None) -> dict[pygit2.Oi
         if seen.get(folder.name) == stamp:
             continue
         clean = True
-        for entry in os.scandir(folder.path):
+        try:
+            entries = list(os.scandir(folder.path))
+        except OSError:  # removed meanwhile (a pack took its objects): nothing to check
+            continue
+        for entry in entries:
             if not entry.is_file(follow_symlinks=False):  # a symlink, a pipe, a device
                 if folder.name == "pack" or len(entry.name) == 38:
                     clean = False

@@ -359,7 +359,8 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
             f"{cls.__name__} with id {object_id!r} did not exist at {treeish!r}"
         )
     ws._require_writable()
-    model_name, stored = codec.read_stored(ws, opts.get_data_path(object_id), files[data])
+    with naming_commits(ws, treeish):  # a damaged blob names the commit it came from
+        model_name, stored = codec.read_stored(ws, opts.get_data_path(object_id), files[data])
     if model_name != cls.__name__:  # stored under the model's previous name: today's
         codec.check_model_name(cls, opts.get_data_path(object_id), model_name)
         files[data] = ws.repo.create_blob(json_format.dumps(cls.__name__, stored))
