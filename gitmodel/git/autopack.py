@@ -25,7 +25,7 @@ from typing import Optional
 
 import pygit2
 
-from .packs import _index_bytes, objects_dir, pack_loose
+from .packs import _index_bytes, install_pack, objects_dir, pack_loose
 
 #: loose objects that start a pack (git's ``gc.auto`` is 6,700; a loose file
 #: takes a disk block of its own, so gitmodel packs sooner)
@@ -149,7 +149,6 @@ def _concatenate(pack_dir: str, packs: list[str],
     entries: list[tuple[bytes, int, int]] = []
     digest = hashlib.sha1()
     fd, tmp_pack = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
-    tmp_idx = None
     try:
         with os.fdopen(fd, "wb") as out:
             head = b"PACK" + struct.pack(">II", 2, sum(len(ids) for ids, _c, _o in indexes))
@@ -169,22 +168,12 @@ def _concatenate(pack_dir: str, packs: list[str],
                 written += len(body)
             checksum = digest.digest()
             out.write(checksum)
-        entries.sort()
-        index = _index_bytes([e[0] for e in entries], [e[1] for e in entries],
-                             [e[2] for e in entries], checksum)
-        name = os.path.join(pack_dir, f"pack-{checksum.hex()}")
-        fd, tmp_idx = tempfile.mkstemp(prefix="tmp_idx_", dir=pack_dir)
-        with os.fdopen(fd, "wb") as out:
-            out.write(index)
-        os.chmod(tmp_pack, 0o444)
-        os.chmod(tmp_idx, 0o444)
-        os.replace(tmp_pack, name + ".pack")  # the pack first: an index must
-        os.replace(tmp_idx, name + ".idx")  # never name a missing pack
     except BaseException:
-        for path in (tmp_pack, tmp_idx):
-            if path and os.path.exists(path):
-                os.unlink(path)
+        os.unlink(tmp_pack)
         raise
+    entries.sort()
+    install_pack(pack_dir, tmp_pack, _index_bytes([e[0] for e in entries], [e[1] for e in entries],
+                                                  [e[2] for e in entries], checksum), checksum)
 
 
 def pack_now(git_dir: str, loose_limit: int, merge: bool = True) -> bool:

@@ -109,22 +109,35 @@ class PackWriter:
                     offset += len(chunk)
                 checksum = digest.digest()
                 out.write(checksum)
-            index = _index_bytes(ids, crcs, offsets, checksum)
-            name = os.path.join(pack_dir, f"pack-{checksum.hex()}")
-            fd, tmp_idx = tempfile.mkstemp(prefix="tmp_idx_", dir=pack_dir)
-            with os.fdopen(fd, "wb") as out:
-                out.write(index)
-            os.chmod(tmp_pack, 0o444)
-            os.chmod(tmp_idx, 0o444)
-            os.replace(tmp_pack, name + ".pack")  # the pack first: an index must
-            os.replace(tmp_idx, name + ".idx")  # never name a missing pack
         except BaseException:
-            for path in (tmp_pack, locals().get("tmp_idx")):
-                if path and os.path.exists(path):
-                    os.unlink(path)
+            os.unlink(tmp_pack)
             raise
+        name = install_pack(pack_dir, tmp_pack, _index_bytes(ids, crcs, offsets, checksum), checksum)
         self._objects.clear()
         return name + ".pack"
+
+
+def install_pack(pack_dir: str, tmp_pack: str, index: bytes, checksum: bytes) -> str:
+    """Put the written pack ``tmp_pack`` and its ``index`` in place as
+    ``pack-<checksum>`` (returned, without extension): the pack first, so
+    that an index never names a missing pack. On failure both temporary
+    files are removed."""
+    tmp_idx = None
+    try:
+        name = os.path.join(pack_dir, f"pack-{checksum.hex()}")
+        fd, tmp_idx = tempfile.mkstemp(prefix="tmp_idx_", dir=pack_dir)
+        with os.fdopen(fd, "wb") as out:
+            out.write(index)
+        os.chmod(tmp_pack, 0o444)
+        os.chmod(tmp_idx, 0o444)
+        os.replace(tmp_pack, name + ".pack")
+        os.replace(tmp_idx, name + ".idx")
+        return name
+    except BaseException:
+        for path in (tmp_pack, tmp_idx):
+            if path and os.path.exists(path):
+                os.unlink(path)
+        raise
 
 
 def _index_bytes(ids: list[bytes], crcs: list[int], offsets: list[int], checksum: bytes) -> bytes:
