@@ -436,10 +436,11 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
         plan = None
     sort_paths = indexed is not None or bool(ctx.pending)
     found: Iterable[tuple[str, pygit2.Oid]]
+    refused: list[tuple[str, str]] = []  # folder entries that name no tree
     if indexed is not None:
         found = indexed
     else:
-        found = walk_files(ctx.folder_tree, ctx.filename, ctx.folder + "/") if ctx.folder_tree else ()
+        found = walk_files(ctx.folder_tree, ctx.filename, ctx.folder + "/", refused) if ctx.folder_tree else ()
         plan = None
     pending = ctx.pending
     check = where is not None and not (plan is not None and plan.exact)
@@ -453,6 +454,11 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
         if check and not _matches(qs, where, row):
             continue
         rows.append(row)
+    for path, what in refused:  # get() refuses them: a listing reports them
+        exc = CorruptObject(f"{path}/{ctx.filename}", f"expected a folder, found {what}")
+        if qs.errors != "skip":
+            raise exc
+        qs.skipped.append(exc)
     if indexed is None and qs.errors != "skip":
         # an index vouches for the files it lists; scanned ones are read, so a
         # file get() would refuse raises here, in count() and ids() too
