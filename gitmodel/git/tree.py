@@ -432,14 +432,17 @@ FRESH_BUILDERS = 64
 
 
 def walk_files(
-    tree: pygit2.Tree, match: NameMatch, prefix: str = "", refused: Optional[list[tuple[str, str]]] = None
+    tree: pygit2.Tree, match: NameMatch, prefix: str = "",
+    refused: Optional[list[tuple[str, str]]] = None, trusted: bool = False,
 ) -> Iterator[tuple[str, pygit2.Oid]]:
     """``(prefix + path, blob id)`` of every file below ``tree`` whose name is
     ``match`` (or satisfies it, when it is a predicate). The one tree walker:
     a folder named ``match`` is reported, not searched, so that its reader
     reports it (a folder where a data file should be). A folder entry naming
     a commit, a blob or nothing is not opened: ``(path, what it names)`` goes
-    to ``refused``."""
+    to ``refused``; ``trusted``: ``tree`` was walked before with nothing
+    refused (an id names its content, the types of what it holds included),
+    so that check is left out."""
     if not isinstance(match, str):
         for folder, found, (oid, _mode) in _find_in_tree(tree, prefix, match, refused):
             yield f"{folder}/{found}" if folder else found, oid
@@ -449,8 +452,8 @@ def walk_files(
         if name == match:
             yield prefix + match, obj.id
         elif isinstance(obj, pygit2.Tree):
-            if is_real_tree(obj):
-                yield from walk_files(obj, match, f"{prefix}{name}/", refused)
+            if trusted or is_real_tree(obj):
+                yield from walk_files(obj, match, f"{prefix}{name}/", refused, trusted)
             elif refused is not None:
                 refused.append((f"{prefix}{name}", _named(obj)))
 

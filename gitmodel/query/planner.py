@@ -440,7 +440,7 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
     if indexed is not None:
         found = indexed
     else:
-        found = walk_files(ctx.folder_tree, ctx.filename, ctx.folder + "/", refused) if ctx.folder_tree else ()
+        found = _walk(ctx, refused)
         plan = None
     pending = ctx.pending
     check = where is not None and not (plan is not None and plan.exact)
@@ -472,6 +472,24 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
             row.verify()
     rows.extend(extra)
     return _finish(qs, rows, sort_paths)
+
+
+def _walk(ctx: _Context, refused: list[tuple[str, str]]) -> Iterator[tuple[str, pygit2.Oid]]:
+    """The data files of ``ctx``'s folder tree; folder entries naming no tree
+    go to ``refused`` (checked once per folder tree found to hold none)."""
+    tree = ctx.folder_tree
+    if tree is None:
+        return
+    trusted = tree.id in _WALKED_TREES
+    yield from walk_files(tree, ctx.filename, ctx.folder + "/", refused, trusted)
+    if not trusted and not refused:
+        if len(_WALKED_TREES) > 10_000:
+            _WALKED_TREES.clear()
+        _WALKED_TREES.add(tree.id)
+
+
+#: model folder trees walked with no folder entry naming a commit, a blob or nothing
+_WALKED_TREES: set[pygit2.Oid] = set()
 
 
 def _foreign(qs: QuerySet[Any], ctx: _Context, path: str) -> bool:
