@@ -242,9 +242,11 @@ def _where(repo: pygit2.Repository, bad: set[pygit2.Oid], oid: pygit2.Oid,
                 return path, target
             if entry.filemode == 0o040000:
                 try:
-                    stack.append((path + "/", repo[entry.id]))
+                    found = repo[entry.id]
                 except (KeyError, pygit2.GitError, ValueError):
-                    pass
+                    continue
+                if isinstance(found, pygit2.Tree):  # a folder entry may name a commit
+                    stack.append((path + "/", found))
     return "(an object)", target
 
 
@@ -312,11 +314,14 @@ def _first_unreadable(repo: pygit2.Repository, target: Any) -> Optional[str]:
             if entry.filemode == 0o040000:
                 path = prefix + (entry.name or "")
                 try:
-                    stack.append((path + "/", repo[entry.id]))
+                    found = repo[entry.id]
                 except (pygit2.GitError, ValueError):
                     return path
                 except KeyError:
                     continue
+                if not isinstance(found, pygit2.Tree):  # a folder entry naming a commit or a blob
+                    return path
+                stack.append((path + "/", found))
     return None
 
 

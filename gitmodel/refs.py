@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Optional, Union
 
 import pygit2
 
-from .exceptions import InvalidReferenceName, ReferenceNotFound, RepositoryError
+from .exceptions import CorruptObject, InvalidReferenceName, ReferenceNotFound, RepositoryError
 from .git.refs import refuse_linked_ref
 
 Treeish = Union[str, pygit2.Oid, pygit2.Object, "Branch"]
@@ -141,15 +142,104 @@ def resolve_treeish(repo: pygit2.Repository, treeish: Treeish) -> Union[pygit2.C
             if ref is not None:
                 try:
                     target = ref.peel()
-                except (KeyError, pygit2.GitError):  # HEAD of a branch without commits
+                except (KeyError, ValueError, pygit2.GitError):
+                    damaged = damage_on_the_way(repo, treeish)
+                    if damaged is not None:
+                        raise damaged from None
+                    # HEAD of a branch without commits
                     raise ReferenceNotFound(treeish, f"{treeish!r} names no commit yet") from None
                 return peel(target, treeish)
     try:
         return peel(repo.revparse_single(treeish), treeish)
-    except (KeyError, ValueError, pygit2.InvalidSpecError):
-        raise ReferenceNotFound(treeish, f"unknown branch, tag or commit: {treeish!r}") from None
-    except pygit2.GitError as exc:  # a commit on the way git cannot read
-        raise ReferenceNotFound(treeish, f"{treeish!r} cannot be resolved: a commit on the way is damaged ({exc})") from None
+    except (KeyError, ValueError, pygit2.GitError) as exc:
+        damaged = damage_on_the_way(repo, treeish)
+        if damaged is not None:  # it exists, but git cannot read a commit on the way
+            raise damaged from None
+        if isinstance(exc, (KeyError, ValueError, pygit2.InvalidSpecError)):
+            raise ReferenceNotFound(treeish, f"unknown branch, tag or commit: {treeish!r}") from None
+        raise ReferenceNotFound(treeish, f"{treeish!r} cannot be resolved ({exc})") from None
+
+
+_REVISION = re.compile(r"([^~^]+)((?:[~^][0-9]*)*)")
+_STEP = re.compile(r"([~^])([0-9]*)")
+_HEX = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
+
+
+def damage_on_the_way(repo: pygit2.Repository, revision: str) -> Optional[CorruptObject]:
+    """For a revision git could not resolve (``master``, ``master~2``,
+    ``HEAD^2``, ``v1~1``, a full id): a :class:`CorruptObject` naming the
+    commit (or tag) on the way that exists, or is named, but cannot be read;
+    ``None`` if nothing on the way is damaged (the revision does not exist)."""
+    found = _REVISION.fullmatch(revision)
+    if found is None:
+        return None
+    base, steps = found.groups()
+    oid: Optional[pygit2.Oid] = None
+    named_by = f"{base!r}"
+    if _HEX.fullmatch(base):
+        oid = pygit2.Oid(hex=base.lower())
+        if not repo.odb.exists(oid):
+            return None  # an id of nothing: it does not exist
+    else:
+        for candidate in (base, f"refs/heads/{base}", f"refs/tags/{base}", f"refs/remotes/{base}"):
+            if candidate != "HEAD" and (not candidate.startswith("refs/") or ref_name_problem(candidate)):
+                continue
+            try:
+                ref = repo.references.get(candidate)
+                target = ref.resolve().target if ref is not None else None
+            except (KeyError, ValueError, pygit2.GitError):
+                return None  # unborn, or a ref git cannot read (reported as such elsewhere)
+            if isinstance(target, pygit2.Oid):
+                oid = target
+                break
+    if oid is None:
+        return None
+    for kind, number in [("", "")] + _STEP.findall(steps):
+        commit = _read_commit(repo, oid, named_by)
+        if isinstance(commit, CorruptObject):
+            return commit
+        if commit is None:
+            return None  # not a commit: git refuses the step for that reason
+        count = int(number) if number else 1
+        if kind == "~":
+            for _ in range(count):
+                if not commit.parent_ids:
+                    return None
+                named_by = f"commit {commit.id} as its first parent"
+                oid = commit.parent_ids[0]
+                if _ < count - 1:
+                    nxt = _read_commit(repo, oid, named_by)
+                    if not isinstance(nxt, pygit2.Commit):
+                        return nxt
+                    commit = nxt
+        elif kind == "^" and count:
+            if count > len(commit.parent_ids):
+                return None
+            named_by = f"commit {commit.id} as parent {count}"
+            oid = commit.parent_ids[count - 1]
+    last = _read_commit(repo, oid, named_by)
+    return last if isinstance(last, CorruptObject) else None
+
+
+def _read_commit(
+    repo: pygit2.Repository, oid: pygit2.Oid, named_by: str
+) -> Union[pygit2.Commit, CorruptObject, None]:
+    """The commit ``oid`` (annotated tags peeled), a ``CorruptObject`` if it is
+    missing or git cannot read it, ``None`` if it is no commit."""
+    for _ in range(16):  # tags of tags, within a bound
+        try:
+            obj = repo.get(oid)
+            if obj is None:
+                return CorruptObject("(the commit)", f"it is missing, yet {named_by} names it", oid)
+            if isinstance(obj, pygit2.Commit):
+                obj.tree_id  # noqa: B018 - parsed now
+                return obj
+            if not isinstance(obj, pygit2.Tag):
+                return None
+            named_by, oid = f"tag {obj.id}", obj.target
+        except (pygit2.GitError, ValueError) as exc:
+            return CorruptObject("(the commit)", f"git cannot read it ({exc})", oid)
+    return None
 
 
 def peel(obj: Any, name: Any) -> Union[pygit2.Commit, pygit2.Tree]:

@@ -26,6 +26,7 @@ from .exceptions import BranchMoved, PendingChanges, RepositoryError
 from .git.diff import tree_deltas
 from .git.refs import ref_stamp
 from .git.tree import BLOB_MODE, Entry, StagingTree
+from .objects import refuse_cut_objects
 
 if TYPE_CHECKING:
     from .versions.openmerge import MergeState
@@ -172,10 +173,19 @@ class UnitOfWork:
                 return  # trees written (ws.index) but not committed: still pending
             if target is not None and not isinstance(target, pygit2.Oid):
                 raise RepositoryError(f"{head} is a symbolic ref to {target!r}, not a branch")
+            if target is not None:
+                self.refuse_others_cut_objects()
             commit = store.repo.get(target) if target is not None else None
             if target is not None and not isinstance(commit, pygit2.Commit):
                 raise RepositoryError(f"{head} points at {target}, which is not a commit")
             self.move_to(target, commit.tree if commit is not None else None)
+
+    def refuse_others_cut_objects(self) -> None:
+        """Another process moved the branch: before its objects are read,
+        check the loose objects again (only fan-out folders whose stamp
+        changed are read), so one cut short ends in ``CorruptObject``, not in
+        a libgit2 loop."""
+        refuse_cut_objects(self.store.repo, self.store.objects_dir, self.head)
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -229,10 +239,12 @@ class UnitOfWork:
             parents = [self.start] if self.start is not None else []
             commit_id = hooks.write_commit(author, committer, message, tree_id, parents)
             if self.store.read_ref(self.head) != self.start:  # lost already: skip a doomed swap
+                self.refuse_others_cut_objects()
                 return hooks.rebase(commit_id, message, author, committer)
             try:
                 hooks.move_branch(commit_id, message)
             except BranchMoved:
+                self.refuse_others_cut_objects()
                 return hooks.rebase(commit_id, message, author, committer)
             self.move_to(commit_id, stage.base)
             return commit_id

@@ -299,3 +299,58 @@ def test_a_model_folder_entry_naming_no_tree_is_corrupt_not_empty(tmp_path, kind
         with pytest.raises(GitModelError) as exc:
             call()
         assert isinstance(exc.value, CorruptObject) and exc.value.path.startswith("page")
+
+
+NO_TREE = ["commit", "blob", "missing"]
+
+
+def _hide_in_folder(ws: Workspace, kind: str) -> None:
+    """Commit, as another tool would, an object folder ``page/c`` whose
+    folder-mode entry names a commit, a blob (holding valid data) or nothing."""
+    import pygit2
+
+    from attacker import ATTACKER, TREE, page_json, raw_tree
+
+    repo = ws.repo
+    head = repo[ws.branch.oid]
+    folder = head.tree["page"]
+    target = {"commit": head.id, "blob": repo.create_blob(page_json("c", n=1)),
+              "missing": pygit2.Oid(hex="3" * 40)}[kind]
+    entries = [(e.name.encode(), e.filemode, e.id) for e in folder] + [(b"c", TREE, target)]
+    root = raw_tree(repo, [(b"page", TREE, raw_tree(repo, entries))])
+    commit = repo.create_commit(None, ATTACKER, ATTACKER, "hide one\n", root, [head.id])
+    repo.references["refs/heads/master"].set_target(commit)
+
+
+@pytest.mark.parametrize("kind", NO_TREE)
+@pytest.mark.parametrize("indexed", ["scan", "index built after", "index built before"])
+def test_an_object_folder_naming_no_tree_is_reported_by_every_listing(tmp_path, kind, indexed):
+    """``page/c`` with the folder mode but naming a commit (read as a tree
+    this crashed the interpreter), a blob or nothing: get() refuses it, so
+    count(), ids(), iteration and filters raise CorruptObject naming it, and
+    ``errors="skip"`` lists the others and reports it in ``skipped``; an
+    index (built before the damage, or after) agrees with the scan."""
+    ws = Workspace.init(tmp_path / "store.git")
+    Page = define(ws, indexed != "scan")
+    Page(id="a", n=1).save(commit=True)
+    Page(id="b", n=2).save(commit=True)
+    if indexed == "index built before":
+        assert Page.filter(n=1).ids() == ["a"]  # the index holds the good tree
+    _hide_in_folder(ws, kind)
+    fresh = Workspace(ws.path)
+    Fresh = define(fresh, indexed != "scan")
+    with pytest.raises(CorruptObject):
+        Fresh.get("c")
+    if indexed == "index built after":
+        with pytest.raises(CorruptObject):
+            fresh.sync_repo_index()
+    for call in (lambda: Fresh.all().count(), lambda: Fresh.all().ids(), lambda: list(Fresh.all()),
+                 lambda: Fresh.filter(n=1).ids(), lambda: Fresh.all().order_by("-n").ids()):
+        with pytest.raises(CorruptObject) as exc:
+            call()
+        assert exc.value.path == "page/c/data.json", exc.value
+    qs = Fresh.all()
+    qs.errors = "skip"
+    assert sorted(p.id for p in qs) == ["a", "b"]
+    assert [e.path for e in qs.skipped] == ["page/c/data.json"]
+    assert Fresh.get("a").n == 1  # the readable objects stay readable

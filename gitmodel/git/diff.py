@@ -12,6 +12,8 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 import pygit2
 
+from ..exceptions import CorruptObject
+
 _TREE_MODE = b"40000"
 TREE_MODE = int(pygit2.enums.FileMode.TREE)
 _ENTRY_RES: dict[int, Any] = {}
@@ -24,10 +26,26 @@ def _entry_re(id_len: int) -> Any:
     return pattern
 
 
+class NotATree(CorruptObject):
+    """A folder entry names a commit, a blob or nothing: read raw as a tree
+    it would look like an empty folder."""
+
+
 def _raw_tree(repo: pygit2.Repository, oid: Optional[pygit2.Oid]) -> bytes:
     if oid is None:
         return b""
-    return repo.odb.read(oid)[1]  # type: ignore[no-any-return]
+    try:
+        kind, data = repo.odb.read(oid)
+    except KeyError:
+        raise NotATree(str(oid), "expected a folder, found a missing object") from None
+    if kind != _TREE_TYPE:
+        raise NotATree(str(oid), f"expected a folder, found a {_KINDS.get(kind, 'object')} ({oid})")
+    return data  # type: ignore[no-any-return]
+
+
+_TREE_TYPE = int(pygit2.enums.ObjectType.TREE)
+_KINDS = {int(pygit2.enums.ObjectType.COMMIT): "commit", int(pygit2.enums.ObjectType.BLOB): "blob",
+          int(pygit2.enums.ObjectType.TAG): "tag"}
 
 
 def _parse(entries: Iterable[bytes], id_len: int) -> dict[bytes, tuple[bytes, bytes]]:

@@ -432,14 +432,19 @@ FRESH_BUILDERS = 64
 
 
 def walk_files(
-    tree: pygit2.Tree, match: NameMatch, prefix: str = ""
+    tree: pygit2.Tree, match: NameMatch, prefix: str = "",
+    refused: Optional[list[tuple[str, str]]] = None, trusted: bool = False,
 ) -> Iterator[tuple[str, pygit2.Oid]]:
     """``(prefix + path, blob id)`` of every file below ``tree`` whose name is
     ``match`` (or satisfies it, when it is a predicate). The one tree walker:
     a folder named ``match`` is reported, not searched, so that its reader
-    reports it (a folder where a data file should be)."""
+    reports it (a folder where a data file should be). A folder entry naming
+    a commit, a blob or nothing is not opened: ``(path, what it names)`` goes
+    to ``refused``; ``trusted``: ``tree`` was walked before with nothing
+    refused (an id names its content, the types of what it holds included),
+    so that check is left out."""
     if not isinstance(match, str):
-        for folder, found, (oid, _mode) in _find_in_tree(tree, prefix, match):
+        for folder, found, (oid, _mode) in _find_in_tree(tree, prefix, match, refused):
             yield f"{folder}/{found}" if folder else found, oid
         return
     for obj in tree:  # the common case, inline: one file name
@@ -447,7 +452,23 @@ def walk_files(
         if name == match:
             yield prefix + match, obj.id
         elif isinstance(obj, pygit2.Tree):
-            yield from walk_files(obj, match, f"{prefix}{name}/")
+            if trusted or is_real_tree(obj):
+                yield from walk_files(obj, match, f"{prefix}{name}/", refused, trusted)
+            elif refused is not None:
+                refused.append((f"{prefix}{name}", _named(obj)))
+
+
+def is_real_tree(obj: pygit2.Object) -> bool:
+    """True if a folder entry names a tree. Its mode alone says folder: one
+    naming a commit or a blob, read as a tree, crashes libgit2's reader."""
+    try:
+        obj.peel(pygit2.Tree)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        return False
+    return obj.type == _TREE
+
+
+_TREE = int(pygit2.enums.ObjectType.TREE)
 
 
 def _matcher(match: NameMatch) -> Callable[[str], bool]:
@@ -455,15 +476,26 @@ def _matcher(match: NameMatch) -> Callable[[str], bool]:
 
 
 def _find_in_tree(
-    tree: pygit2.Tree, prefix: str, filename: Callable[[str], bool]
+    tree: pygit2.Tree, prefix: str, filename: Callable[[str], bool],
+    refused: Optional[list[tuple[str, str]]] = None,
 ) -> Iterator[tuple[str, str, Entry]]:
     # isinstance is far cheaper than ``filemode`` (an enum built per call)
     folder = prefix.rstrip("/")
     for obj in tree:
         if isinstance(obj, pygit2.Tree) and not _reported(filename, obj.name or ""):
-            yield from _find_in_tree(obj, f"{prefix}{obj.name}/", filename)
+            if is_real_tree(obj):
+                yield from _find_in_tree(obj, f"{prefix}{obj.name}/", filename, refused)
+            elif refused is not None:
+                refused.append((f"{prefix}{obj.name}", _named(obj)))
         elif filename(obj.name):  # type: ignore[arg-type]
             yield folder, obj.name, (obj.id, obj.filemode)  # type: ignore[attr-defined,misc]
+
+
+def _named(obj: pygit2.Object) -> str:
+    """What a folder entry that is not a tree names (once ``is_real_tree``
+    has tried to read it), for an error message."""
+    kind = obj.type_str if obj.type != _TREE else "missing object"
+    return f"a {kind} ({obj.id})"
 
 
 class _Exact:

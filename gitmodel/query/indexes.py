@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import pygit2
 
 from .. import fields as _fields
-from ..git.diff import tree_deltas
+from ..git.diff import NotATree, tree_deltas
 from ..git.tree import walk_files
 from ..schema import codec, layout
 from ..validation import has_surrogates, id_problem
@@ -546,6 +546,27 @@ class IndexStore:
             db.execute("DELETE FROM slot WHERE id = ?", (slot,))
 
 
+def _deltas(
+    repo: pygit2.Repository, slot: int, old: pygit2.Tree, new: Optional[pygit2.Tree],
+    prefix: str, filename: str,
+) -> tuple[list[tuple[int, str]], list[tuple[str, pygit2.Oid]]]:
+    """The rows to remove and the data files to add, from tree ``old`` to ``new``."""
+    gone: list[str] = []
+    added: list[tuple[str, pygit2.Oid]] = []
+    # a folder named like the data file is an entry (that get() refuses), as in a scan
+    stop = lambda path: path.rpartition("/")[2] == filename  # noqa: E731
+    for path, before, after in tree_deltas(repo, old.id, new.id if new is not None else None,
+                                           "", None, stop):
+        path = path.rstrip("/")
+        if path.rpartition("/")[2] != filename:
+            continue
+        if before is not None:
+            gone.append(prefix + path)
+        if after is not None:
+            added.append((prefix + path, after[0]))
+    return [(slot, _sql_path(path)) for path in gone], added
+
+
 def _move(
     db: sqlite3.Connection, slot: int, ctx: _Context, names: Sequence[str], old_hex: str
 ) -> int:
@@ -561,22 +582,15 @@ def _move(
     fields = [ctx.model._meta.get_field(n) for n in names]
     removed: list[tuple[int, str]] = []
     added: list[tuple[str, pygit2.Oid]] = []
+    refused: list[tuple[str, str]] = []  # folder entries that name no tree
+    if old is not None:
+        try:
+            removed, added = _deltas(repo, slot, old, new, prefix, filename)
+        except NotATree:  # a folder entry names a commit, a blob or nothing
+            db.execute("DELETE FROM val WHERE slot = ?", (slot,))  # read it all again
+            old = None
     if old is None and new is not None:
-        added = list(walk_files(new, filename, prefix))
-    elif old is not None:
-        gone: list[str] = []
-        # a folder named like the data file is an entry (that get() refuses), as in a scan
-        stop = lambda path: path.rpartition("/")[2] == filename  # noqa: E731
-        for path, before, after in tree_deltas(repo, old.id, new.id if new is not None else None,
-                                               "", None, stop):
-            path = path.rstrip("/")
-            if path.rpartition("/")[2] != filename:
-                continue
-            if before is not None:
-                gone.append(prefix + path)
-            if after is not None:
-                added.append((prefix + path, after[0]))
-        removed = [(slot, _sql_path(path)) for path in gone]
+        added = list(walk_files(new, filename, prefix, refused))
     if removed:
         db.executemany("DELETE FROM val WHERE slot = ? AND path = ?", removed)
     rows = []
@@ -589,10 +603,11 @@ def _move(
         for field in fields:
             value, exact = _index_value(field, stored)
             rows.append((slot, field.name if exact else _inexact(field.name), value, path, raw))
+    for path, _what in refused:  # a scan reports it: every query of this index scans
+        rows.append((slot, FOREIGN, None, _sql_path(f"{path}/{filename}"), b""))
     if rows:
         db.executemany("INSERT INTO val VALUES (?, ?, ?, ?, ?)", rows)
     return len(removed) + len(added)
-
 
 _stores: weakref.WeakKeyDictionary[Workspace, IndexStore] = weakref.WeakKeyDictionary()
 _stores_lock = threading.Lock()

@@ -436,10 +436,11 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
         plan = None
     sort_paths = indexed is not None or bool(ctx.pending)
     found: Iterable[tuple[str, pygit2.Oid]]
+    refused: list[tuple[str, str]] = []  # folder entries that name no tree
     if indexed is not None:
         found = indexed
     else:
-        found = walk_files(ctx.folder_tree, ctx.filename, ctx.folder + "/") if ctx.folder_tree else ()
+        found = _walk(ctx, refused)
         plan = None
     pending = ctx.pending
     check = where is not None and not (plan is not None and plan.exact)
@@ -453,6 +454,11 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
         if check and not _matches(qs, where, row):
             continue
         rows.append(row)
+    for path, what in refused:  # get() refuses them: a listing reports them
+        exc = CorruptObject(f"{path}/{ctx.filename}", f"expected a folder, found {what}")
+        if qs.errors != "skip":
+            raise exc
+        qs.skipped.append(exc)
     if indexed is None and qs.errors != "skip":
         # an index vouches for the files it lists; scanned ones are read, so a
         # file get() would refuse raises here, in count() and ids() too
@@ -466,6 +472,24 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
             row.verify()
     rows.extend(extra)
     return _finish(qs, rows, sort_paths)
+
+
+def _walk(ctx: _Context, refused: list[tuple[str, str]]) -> Iterator[tuple[str, pygit2.Oid]]:
+    """The data files of ``ctx``'s folder tree; folder entries naming no tree
+    go to ``refused`` (checked once per folder tree found to hold none)."""
+    tree = ctx.folder_tree
+    if tree is None:
+        return
+    trusted = tree.id in _WALKED_TREES
+    yield from walk_files(tree, ctx.filename, ctx.folder + "/", refused, trusted)
+    if not trusted and not refused:
+        if len(_WALKED_TREES) > 10_000:
+            _WALKED_TREES.clear()
+        _WALKED_TREES.add(tree.id)
+
+
+#: model folder trees walked with no folder entry naming a commit, a blob or nothing
+_WALKED_TREES: set[pygit2.Oid] = set()
 
 
 def _foreign(qs: QuerySet[Any], ctx: _Context, path: str) -> bool:
