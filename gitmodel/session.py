@@ -4,7 +4,8 @@ A unit of work owns a staging overlay, the commit it is based on, the branch
 it writes to and, while one is open, its merge. Each thread that uses a
 :class:`~gitmodel.workspace.Workspace` gets its own unit, so saves staged in
 one thread are never committed by another. A single-threaded program has one
-unit and sees the workspace exactly as before.
+unit and sees the workspace exactly as before. :func:`fresh_unit` gives the
+calling thread a fresh unit for a ``with`` block (one web request).
 
 Every change of staged state goes through :meth:`UnitOfWork.write`; a unit
 moves to another commit only through :meth:`UnitOfWork.move_to`, and its
