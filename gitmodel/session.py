@@ -341,8 +341,7 @@ def fresh_unit(local: Any, store: Store, head: str) -> Iterator[UnitOfWork]:
     before = getattr(local, "unit", None)
     if before is not None and before.is_fresh_on(head):
         unit = before
-        unit.follow_stamp = None
-        unit.follow()
+        unit.follow()  # one stat of the ref file when nobody moved the branch
     else:
         unit = UnitOfWork(store, head, store.commit_at(head))
     local.unit = unit
