@@ -4,7 +4,8 @@ A unit of work owns a staging overlay, the commit it is based on, the branch
 it writes to and, while one is open, its merge. Each thread that uses a
 :class:`~gitmodel.workspace.Workspace` gets its own unit, so saves staged in
 one thread are never committed by another. A single-threaded program has one
-unit and sees the workspace exactly as before.
+unit and sees the workspace exactly as before. :func:`fresh_unit` gives the
+calling thread a fresh unit for a ``with`` block (one web request).
 
 Every change of staged state goes through :meth:`UnitOfWork.write`; a unit
 moves to another commit only through :meth:`UnitOfWork.move_to`, and its
@@ -322,6 +323,13 @@ class UnitOfWork:
             snap.head, snap.start, snap.detached, snap.merge)
         self.stage.reset(snap.tree)
 
+    def is_fresh_on(self, head: str) -> bool:
+        """True when nothing is pending or open and the unit writes to ``head``."""
+        stage = self.stage
+        return (self.merge is None and self.detached is None and not self.savepoints
+                and not self.follow_paused and self.head == head and not stage.is_dirty
+                and (stage.base.id if stage.base is not None else None) == self.start_tree_id())
+
     def remember_saved(self, obj: GitModel) -> None:
         """Inside ``commit_on_success``: note ``obj``'s version before it is saved,
         so that a rollback gives it back (a later save then merges correctly)."""
@@ -329,6 +337,33 @@ class UnitOfWork:
             saved = self.savepoints[-1].versions
             if id(obj) not in saved:
                 saved[id(obj)] = (obj, obj._oid, obj._stored, obj._stored_id, obj._blob_oids)
+
+
+@contextmanager
+def fresh_unit(local: Any, store: Store, head: str) -> Iterator[UnitOfWork]:
+    """The calling thread's unit of work (``local.unit``) for a ``with`` block:
+    on the latest commit of branch ``head``, nothing staged, no merge open.
+
+    What the thread had pending before the block is set aside and comes back
+    after it; what the block leaves pending is dropped (a merge opened by a
+    commit that lost the race stays recorded in the repository). A unit with
+    nothing pending is used as it is, moved to the latest commit: what it
+    learnt of the trees keeps reads fast, request after request.
+    """
+    before = getattr(local, "unit", None)
+    if before is not None and before.is_fresh_on(head):
+        unit = before
+        unit.follow()  # one stat of the ref file when nobody moved the branch
+    else:
+        unit = UnitOfWork(store, head, store.commit_at(head))
+    local.unit = unit
+    try:
+        yield unit
+    finally:
+        if before is not None and unit is not before:
+            local.unit = before
+        elif not unit.is_fresh_on(head):
+            del local.unit  # the next use makes a fresh one
 
 
 @dataclass

@@ -10,7 +10,7 @@ import os
 import threading
 from contextlib import contextmanager
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, ContextManager, Iterator, Optional, TypeVar, Union
 
 import pygit2
 from pygit2.enums import SortMode
@@ -29,7 +29,7 @@ from .git import refs as git_refs
 from .models import GitModel
 from .registry import ModelRegistry
 from .refs import Branch, Treeish, branch_ref, existing_branch_ref
-from .session import CommitHooks, UnitOfWork
+from .session import CommitHooks, UnitOfWork, fresh_unit
 from .store import (  # noqa: F401 - TREE_CACHE_LIMIT and CACHE_MAX_SIZE are documented here
     CACHE_MAX_SIZE,
     DEFAULT_LOCK_TIMEOUT,
@@ -504,6 +504,11 @@ class Workspace:
 
         with self._unit.atomic(commit, drop_merge):
             yield
+
+    def unit_of_work(self) -> ContextManager[UnitOfWork]:
+        """A ``with`` block (one web request) in a fresh unit of work of the calling
+        thread, on the branch's latest commit: see :func:`gitmodel.session.fresh_unit`."""
+        return fresh_unit(self._local, self.store, self._default_head)
 
     # -- branches --------------------------------------------------------------------
     def create_branch(self, name: str, start_point: Optional[Treeish] = None) -> Branch:

@@ -27,6 +27,7 @@ from .. import fields as f
 from ..exceptions import GitModelError, MergeConflict, ValidationError
 from ..models import GitModel
 from ..query import Q
+from ..session import UnitOfWork
 from ..versions.openmerge import REBASE
 from ..workspace import Workspace
 from . import forms, security
@@ -82,12 +83,12 @@ class Admin:
         """
         def in_own_unit() -> Any:
             for attempt in range(RACE_RETRIES + 1):
-                fresh_unit(self.ws)
-                try:
-                    return work(*args)
-                except MergeConflict:
-                    if not drop_lost_race(self.ws) or attempt == RACE_RETRIES:
-                        raise
+                with self.ws.unit_of_work() as unit:
+                    try:
+                        return work(*args)
+                    except MergeConflict:
+                        if not drop_lost_race(self.ws, unit) or attempt == RACE_RETRIES:
+                            raise
             raise AssertionError("unreachable")
         return await run_in_threadpool(in_own_unit)
 
@@ -151,30 +152,10 @@ class Admin:
             raise HTTPException(404, f"no {model.__name__} {object_id!r}") from None
 
 
-def fresh_unit(ws: Workspace) -> None:
-    """Start the calling thread's unit of work afresh on the latest commit of
-    the workspace's branch.
-
-    Worker threads serve one request after another: a request never sees
-    what an earlier one left in its thread (staging, an open merge, another
-    branch). A unit left clean is kept (what it learnt of the trees makes
-    reads faster) and moved to the branch's latest commit.
-    """
-    unit = ws._unit
-    stage = unit.stage
-    clean = (unit.merge is None and unit.detached is None and not unit.savepoints
-             and unit.head == ws._default_head and not stage.is_dirty
-             and (stage.base.id if stage.base is not None else None) == unit.start_tree_id())
-    if clean:
-        unit.follow()
-    else:
-        ws._new_unit()
-
-
-def drop_lost_race(ws: Workspace) -> bool:
+def drop_lost_race(ws: Workspace, unit: UnitOfWork) -> bool:
     """If the calling unit's commit lost the race and opened a merge of its
     own edits, abort it (the edits are in the request, not lost); True if so."""
-    state = ws._merge
+    state = unit.merge
     if state is None:
         return ws.has_changes()  # lost while another merge was open: its edits stayed staged
     if state.kind != REBASE:
