@@ -524,29 +524,33 @@ class GitModel(metaclass=ModelBase):
         if id is NOT_PROVIDED:
             raise TypeError(f"{cls.__name__}.get() needs an id")
         object_id = opts.id_field.clean_id(id)
-        with naming_commits(ws, treeish):  # a tree on the way that cannot be read names it too
-            if treeish is None:
+        if treeish is None:  # the staged state: the hot path, without a context manager
+            try:
                 path = opts.get_data_path(object_id)
                 entry = ws.lookup(path)
-                tree = None
                 if entry is None and opts.adaptive and opts.get_data_path(object_id) != path:
                     path = opts.get_data_path(object_id)  # the branch fanned out as we followed it
                     entry = ws.lookup(path)
-            else:
-                tree = ws.resolve_tree(treeish)
-                with layout.reading(tree):  # the layout that commit records
-                    path = opts.get_data_path(object_id)
-                entry = tree_entry(tree, path)
-                if entry is None and opts._custom_data_path is None:  # from before a RenameModel?
-                    from .schema.renames import current_view
+                if entry is None:
+                    raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
+                return codec.load(ws, cls, path, entry[0], None, object_id)
+            except CorruptObject as exc:  # name the commit the data came from
+                if exc.commit is not None:
+                    raise
+                raise exc.at(commit_of(ws, None)) from None
+        with naming_commits(ws, treeish):  # a tree on the way that cannot be read names it too
+            tree = ws.resolve_tree(treeish)
+            with layout.reading(tree):  # the layout that commit records
+                path = opts.get_data_path(object_id)
+            entry = tree_entry(tree, path)
+            if entry is None and opts._custom_data_path is None:  # from before a RenameModel?
+                from .schema.renames import current_view
 
-                    tree = current_view(ws, tree)
-                    entry = tree_entry(tree, path)
+                tree = current_view(ws, tree)
+                entry = tree_entry(tree, path)
             if entry is None:
                 raise cls.DoesNotExist(f"{cls.__name__} with id {object_id!r} does not exist")
             try:
-                if tree is None:
-                    return codec.load(ws, cls, path, entry[0], tree, object_id)
                 with layout.reading(tree):
                     return codec.load(ws, cls, path, entry[0], tree, object_id)
             except StoredValueMismatch as exc:

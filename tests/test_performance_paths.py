@@ -201,6 +201,34 @@ def test_sharded_paths_fan_out_on_a_hash_of_the_id(ws, run_git):
     assert listed == [".gitmodel/schema/Page.json", expected]
 
 
+@pytest.mark.parametrize("shard", [1, 3])
+def test_other_shard_levels_fan_out_the_same_way(ws, run_git, shard):
+    Page = make_page(ws, shard=shard)
+    Page(id="hello", title="Hi").save(commit=True)
+    digest = hashlib.sha1(b"hello").hexdigest()
+    levels = "/".join(digest[i * 2 : i * 2 + 2] for i in range(shard))
+    expected = f"page/{levels}/hello/data.json"
+    assert Page._meta.get_data_path("hello") == expected
+    assert expected in run_git(ws.path, "ls-tree", "-r", "--name-only", "master").split()
+    assert Page.get("hello").title == "Hi"
+    assert [p.title for p in Page.all()] == ["Hi"]
+
+
+def test_remembered_entries_stay_out_of_the_garbage_collectors_passes(ws):
+    import gc
+
+    Page = make_page(ws)
+    Page(id="p1", title="One").save(commit=True)
+    path = Page._meta.get_data_path("p1")
+    first = ws.lookup(path)
+    gc.collect()  # a pass untracks a tuple of untracked parts
+    entry = ws.lookup(path)
+    assert entry is first  # served from the memo
+    assert entry[1] == pygit2.enums.FileMode.BLOB and type(entry[1]) is int
+    assert not gc.is_tracked(entry)
+    assert entry[0] == ws.repo.revparse_single(f"master:{path}").id
+
+
 def test_sharded_get_all_save_delete_agree(ws, run_git):
     Page = make_page(ws, shard=2)
     Page.bulk_save([Page(**r) for r in records(40)], commit=True)

@@ -212,7 +212,9 @@ class StagingTree:
                 obj = base[path]  # type: ignore[index]
         except KeyError:
             return None
-        entry = (obj.id, obj.filemode)
+        # a plain int mode: an entry of untracked parts is itself left out of
+        # the garbage collector's passes (an enum would keep each one tracked)
+        entry = (obj.id, int(obj.filemode))
         if len(memo) >= MEMO_SIZE:
             memo.clear()
         memo[path] = entry

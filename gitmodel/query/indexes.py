@@ -112,12 +112,16 @@ def misplaced(model: type[GitModel], path: str) -> Optional[str]:
     sit there (not a valid id, nested, a wrong shard), else ``None``."""
     opts = model._meta
     name = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else ""
-    if id_problem(name) is None and (
-        path == f"{opts.folder}/{name}/{opts.data_filename}"
-        if not opts.shard
-        else path == opts.get_data_path(name)
-    ):
-        return None
+    if id_problem(name) is None:
+        shard = opts.shard  # asked once: an adaptive model looks its layout up
+        if not shard:
+            expected = f"{opts.folder}/{name}/{opts.data_filename}"
+        elif opts._custom_data_path is None:
+            expected = f"{opts.object_folder_at(name, shard)}/{opts.data_filename}"
+        else:
+            expected = opts.get_data_path(name)
+        if path == expected:
+            return None
     return name
 
 

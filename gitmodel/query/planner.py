@@ -203,7 +203,7 @@ _ABSENT = object()
 class Row:
     """One data file a query considers; read only as far as needed."""
 
-    __slots__ = ("ctx", "path", "oid", "obj", "stored", "memo", "loaded")
+    __slots__ = ("ctx", "path", "oid", "obj", "stored", "memo", "loaded", "path_id")
 
     def __init__(self, ctx: _Context, path: str, oid: pygit2.Oid) -> None:
         self.ctx = ctx
@@ -213,6 +213,8 @@ class Row:
         self.stored: Optional[dict[str, Any]] = None
         self.memo: Optional[dict[str, Any]] = None
         self.loaded: Optional[GitModel] = None  # built by verify(), handed out once
+        #: the id this file's path is known to belong to (checked by the scan), if any
+        self.path_id: Optional[str] = None
 
     def _read(self) -> None:
         ctx = self.ctx
@@ -289,7 +291,7 @@ class Row:
         if self.stored is not None and self.obj is None:
             decoded = codec.decode(ctx.model, self.path, ctx.model.__name__, self.stored)
             ctx.ws.cache_object(self.oid, decoded)
-        return codec.load(ctx.ws, ctx.model, self.path, self.oid, ctx.root)
+        return codec.load(ctx.ws, ctx.model, self.path, self.oid, ctx.root, self.path_id)
 
 
 def _model_class() -> type:
@@ -451,6 +453,8 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
         if indexed is None and _foreign(qs, ctx, path):  # the index lists no such file
             continue
         row = Row(ctx, path, oid)
+        if indexed is None:  # _foreign checked that the path is where its folder's id belongs
+            row.path_id = path.rsplit("/", 2)[-2]
         if check and not _matches(qs, where, row):
             continue
         rows.append(row)

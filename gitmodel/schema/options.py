@@ -154,7 +154,9 @@ class ModelOptions:
         if shard:
             # shard on a hash of the id, so sequential or short ids fan out too
             digest = _shard_digest(object_id)
-            shards = "/".join(digest[i * 2 : i * 2 + 2] for i in range(shard))
+            if shard == 2:  # the fanned-out default: no generator on the hot path
+                return f"{self.folder}/{digest[:2]}/{digest[2:4]}/{object_id}"
+            shards = "/".join([digest[i * 2 : i * 2 + 2] for i in range(shard)])
             return f"{self.folder}/{shards}/{object_id}"
         return f"{self.folder}/{object_id}"
 
