@@ -60,7 +60,9 @@ def main() -> int:
         ids = [r["id"] for r in bench.make_records(n)]
         random.Random(1).shuffle(ids)
         path = str(root / "gm.git")
-        paths = [f"{bench.FOLDER}/{i}/data.json" for i in ids]
+        # the paths of gitmodel's default layout at N (flat below 1,024 objects, sharded above)
+        shard = bench.default_shard(n)
+        paths = ["/".join([*bench.shard_parts(i, shard), "data.json"]) for i in ids]
         steps: dict[str, float] = {}
 
         def fresh_gets() -> None:

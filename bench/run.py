@@ -255,6 +255,9 @@ def child(kind: str, n: int, target: str) -> dict[str, Any]:
         seconds = clock() - t0
     else:
         ws = Workspace.init(target, bare=True)
+        if kind == "gm-bulk":  # its store stays loose, as raw pygit2's: reads compare alike
+            no_auto_pack(target)
+            ws = Workspace(target)
         shard = 2 if kind.endswith("shard") else 0 if kind.endswith("flat") else None
         Page = define_model(ws, shard=shard, blob=blob)
         if blob:
@@ -268,6 +271,11 @@ def child(kind: str, n: int, target: str) -> dict[str, Any]:
         ws.commit("bulk")
         seconds = clock() - t0
     return {"seconds": seconds, "peak_mb": peak_mb(os.getpid())}
+
+
+def no_auto_pack(git_dir: Any) -> None:
+    """Turn auto-pack off in a repository's config (for the workspaces opened after)."""
+    pygit2.Repository(str(git_dir)).config["gitmodel.autoPack"] = 0
 
 
 def peak_mb(pid: int) -> float:
@@ -395,7 +403,16 @@ def best(*funcs: Callable[[], Any], repeat: int) -> list[float]:
     return times
 
 
-def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None:
+#: the groups of scenarios ``--only`` chooses from
+GROUPS = ("bulk", "blob", "gets", "update", "commits", "autopack", "pack")
+
+
+def bench(n: int, root: Path, commits: int, report: Report, repeat: int,
+          only: frozenset[str] = frozenset(GROUPS), no_loose: bool = False) -> None:
+    """Every scenario of ``only``; ``no_loose`` leaves out those that write one loose
+    file per stored object (the ``save()`` loop, the raw pygit2 imports, the flat
+    store): at a million objects they would be millions of files. Then the reads and
+    commits run on the ``bulk_save`` store (one pack) beside ``git fast-import``'s."""
     global DEFAULT_SHARD
     DEFAULT_SHARD = default_shard(n)  # the baselines write the paths gitmodel's default gives
     records = make_records(n)
@@ -408,8 +425,12 @@ def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None
     # -- bulk: N saves, one commit (child processes, repeated on fresh folders) -------------
     runs: dict[str, list[dict[str, Any]]] = {"gm": [], "raw": [], "fi": [], "gb": []}
     has_bulk_save = hasattr(gitmodel.GitModel, "bulk_save")
-    for rep in range(bulk_repeat):
-        last = rep == bulk_repeat - 1  # the last run's repositories are kept for what follows
+    if no_loose:
+        bulk_packed(n, root, stream, report, only, repeat, commits, ids)
+        return
+    reps = bulk_repeat if "bulk" in only else 1  # the stores what follows works on
+    for rep in range(reps):
+        last = rep == reps - 1  # the last run's repositories are kept for what follows
         name = (lambda base: root / (f"{base}.git" if last else f"{base}-{rep}.git"))
         runs["gm"].append(run_child("gm-bulk", n, name("gm")))
         runs["raw"].append(run_child("raw", n, name("raw")))
@@ -420,15 +441,114 @@ def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None
             for base in ("gm", "raw", "fi", "gmb"):
                 shutil.rmtree(name(base), ignore_errors=True)
     gm, raw, fi = (_best_run(runs[k]) for k in ("gm", "raw", "fi"))
-    report.add("bulk: N saves + 1 commit", "obj/s", rate(n, gm["seconds"]),
+    if "bulk" in only:
+        report_bulk(n, report, gm, raw, fi, _best_run(runs["gb"]) if has_bulk_save else None)
+    if has_bulk_save and "blob" in only:
+        blob_runs: dict[str, list[dict[str, Any]]] = {"gm": [], "raw": []}
+        for rep in range(bulk_repeat):
+            blob_runs["gm"].append(run_child("gm-bulk_save-blob", n, root / f"gmblob-{rep}.git"))
+            blob_runs["raw"].append(run_child("raw-blob", n, root / f"rawblob-{rep}.git"))
+            for base in ("gmblob", "rawblob"):
+                shutil.rmtree(root / f"{base}-{rep}.git", ignore_errors=True)
+        gbb, rawb = _best_run(blob_runs["gm"]), _best_run(blob_runs["raw"])
+        blob_rate = rate(n, gbb["seconds"])
+        report.add("bulk: bulk_save(N) with a BlobField + 1 commit", "obj/s", blob_rate,
+                   "raw pygit2 TreeBuilder, same files", rate(n, rawb["seconds"]),
+                   target=">= 10,000/s", met=lambda _r: blob_rate >= 10_000)
+    order = ids[:]
+    random.Random(1).shuffle(order)
+    if "gets" in only:
+        loose_reads(n, root, order, report, repeat)
+    if "update" in only:
+        update(root, ids, report, repeat, "gm.git", "raw.git")
+    if "commits" in only:
+        single_commits(n, root, commits, report, repeat)
+    if "autopack" in only:
+        auto_pack(root, 50 * commits, report)
+    if "pack" in only:
+        pack_and_sizes(root, order, report, repeat, has_bulk_save)
+
+
+def bulk_packed(n: int, root: Path, stream: Path, report: Report, only: frozenset[str],
+                repeat: int, commits: int, ids: list[str]) -> None:
+    """The scenarios of ``--no-loose``: ``bulk_save`` beside ``git fast-import``, then
+    first gets, an update and single commits on those two packed stores."""
+    fi = run_fast_import(stream, root / "fi.git")
+    gb = run_child("gm-bulk_save", n, root / "gmb.git")
+    bulk_rate = rate(n, gb["seconds"])
+    report.add("bulk: Model.bulk_save(N) + 1 commit", "obj/s", bulk_rate,
+               "git fast-import", rate(n, fi["seconds"]), target=">= 10,000/s",
+               met=lambda _r: bulk_rate >= 10_000)
+    report.add("peak memory, bulk_save run", "MB", gb["peak_mb"], "git fast-import",
+               fi["peak_mb"], higher_is_better=False, target="< 1.5 GB at 1,000,000",
+               met=lambda _r: gb["peak_mb"] < 1500)
+    order = ids[:]
+    random.Random(1).shuffle(order)
+    if "gets" in only:
+        # the same pack on both sides, the raw side in a copy of its own (libgit2
+        # shares an open pack, and its caches, within a process)
+        shutil.copytree(root / "gmb.git", root / "gmb-copy.git")
+
+        def packed_gm() -> float:
+            fresh = Workspace(str(root / "gmb.git"))
+            model = define_model(fresh)
+            return timed(lambda: [model.get(i) for i in order])
+
+        def packed_raw() -> float:
+            fresh = pygit2.Repository(str(root / "gmb-copy.git"))
+            return timed(lambda: raw_gets(fresh, order))
+
+        t_gm, t_raw = best(packed_gm, packed_raw, repeat=repeat)
+        report.add("get by id once, packed (bulk_save store)", "get/s", rate(n, t_gm),
+                   "raw pygit2, same pack", rate(n, t_raw), target=">= 0.8x",
+                   met=lambda r: r >= 0.8)
+        shutil.rmtree(root / "gmb-copy.git", ignore_errors=True)
+    if "update" in only:
+        update(root, ids, report, repeat, "gmb.git", "fi.git")
+    if "commits" in only:
+        # at N >= 1,024 the default layout is shard = 2, the paths fast-import wrote
+        k = min(commits, n)
+        run_child("gm-build-shard", min(SMALL_STORE, n), root / "shard-small.git")
+        opened = {"gmb.git": Workspace(str(root / "gmb.git")),
+                  "shard-small.git": Workspace(str(root / "shard-small.git"))}
+        define_model(opened["gmb.git"])
+        define_model(opened["shard-small.git"], shard=2)
+        batches = iter(range(n, n + 40 * repeat * k, k))
+        repo = pygit2.Repository(str(root / "fi.git"))
+
+        def gm_commits(name: str) -> Callable[[], float]:
+            def run() -> float:
+                model = opened[name].models["Page"]
+                news = make_records(k, start=next(batches))
+                return timed(lambda: [model(**r).save(commit=True, message=f"save {r['id']}")
+                                      for r in news])
+            return run
+
+        def raw_commits() -> float:
+            more = [(r["id"], blob_bytes(r)) for r in make_records(k, start=next(batches))]
+            return timed(lambda: raw_commit_each(repo, more, shard=DEFAULT_SHARD))
+
+        t_big, t_small, t_raw = best(gm_commits("gmb.git"), gm_commits("shard-small.git"),
+                                     raw_commits, repeat=repeat)
+        big_rate = rate(k, t_big)
+        report.add(f"save+commit each, default layout (shard=2), store of N ({k})",
+                   "commit/s", big_rate, "raw pygit2 on the fast-import store", rate(k, t_raw),
+                   target=">= 1.0x and >= 1000/s", met=lambda r: r >= 1.0 and big_rate >= 1000)
+        report.add("save+commit each, sharded: N vs 1,000", "commit/s", big_rate,
+                   f"gitmodel at {min(SMALL_STORE, n):,}", rate(k, t_small),
+                   target="no slower (>= 0.9x)", met=lambda r: r >= 0.9)
+        del opened
+
+
+def report_bulk(n: int, report: Report, gm: dict[str, Any], raw: dict[str, Any],
+                fi: dict[str, Any], gb: Optional[dict[str, Any]]) -> None:
+    report.add("bulk: N saves + 1 commit (auto-pack off)", "obj/s", rate(n, gm["seconds"]),
                "raw pygit2 TreeBuilder", rate(n, raw["seconds"]), target=">= 0.8x",
                met=lambda r: r >= 0.8)
-    report.add("bulk: N saves + 1 commit", "obj/s", rate(n, gm["seconds"]),
+    report.add("bulk: N saves + 1 commit (auto-pack off)", "obj/s", rate(n, gm["seconds"]),
                "git fast-import", rate(n, fi["seconds"]), target=">= 1.0x",
                met=lambda r: r >= 1.0)
-    gb = None
-    if has_bulk_save:
-        gb = _best_run(runs["gb"])
+    if gb is not None:
         report.add("bulk: Model.bulk_save(N) + 1 commit", "obj/s", rate(n, gb["seconds"]),
                    "raw pygit2 TreeBuilder", rate(n, raw["seconds"]), target=">= 0.8x",
                    met=lambda r: r >= 0.8)
@@ -443,21 +563,10 @@ def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None
         report.add("peak memory, bulk_save run", "MB", gb["peak_mb"], "raw pygit2",
                    raw["peak_mb"], higher_is_better=False, target="< 1.5 GB at 1,000,000",
                    met=lambda _r: gb["peak_mb"] < 1500)
-        blob_runs = {"gm": [], "raw": []}
-        for rep in range(bulk_repeat):
-            blob_runs["gm"].append(run_child("gm-bulk_save-blob", n, root / f"gmblob-{rep}.git"))
-            blob_runs["raw"].append(run_child("raw-blob", n, root / f"rawblob-{rep}.git"))
-            for base in ("gmblob", "rawblob"):
-                shutil.rmtree(root / f"{base}-{rep}.git", ignore_errors=True)
-        gbb, rawb = _best_run(blob_runs["gm"]), _best_run(blob_runs["raw"])
-        blob_rate = rate(n, gbb["seconds"])
-        report.add("bulk: bulk_save(N) with a BlobField + 1 commit", "obj/s", blob_rate,
-                   "raw pygit2 TreeBuilder, same files", rate(n, rawb["seconds"]),
-                   target=">= 10,000/s", met=lambda _r: blob_rate >= 10_000)
 
-    # -- get by id, list all (each turn on a fresh workspace and repository) -----------------
-    order = ids[:]
-    random.Random(1).shuffle(order)
+
+def loose_reads(n: int, root: Path, order: list[str], report: Report, repeat: int) -> None:
+    """Gets and listing on the stores of loose objects (each turn on a fresh workspace)."""
     hot = order[-min(n, HOT_SET):]  # the most recent reads: they fit the default cache
     gets = {key: float("inf") for key in ("gm1", "raw1", "gm2", "raw2", "gm3", "raw3")}
     for _ in range(repeat):
@@ -500,10 +609,14 @@ def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None
     report.add("list all N", "obj/s", rate(n, t_gm), "raw pygit2 folder loop",
                rate(n, t_raw), target=">= 0.9x", met=lambda r: r >= 0.9)
 
-    # -- update 1% and commit ------------------------------------------------------
-    ws = Workspace(str(root / "gm.git"))
+
+
+def update(root: Path, ids: list[str], report: Report, repeat: int, ours: str,
+           theirs: str) -> None:
+    """Read, change and save 1% of the objects, then one commit."""
+    ws = Workspace(str(root / ours))
     Page = define_model(ws)
-    repo = pygit2.Repository(str(root / "raw.git"))
+    repo = pygit2.Repository(str(root / theirs))
     some = ids[:: 100] or ids[:1]
 
     def gm_update() -> None:
@@ -518,7 +631,10 @@ def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None
     report.add(f"update 1% ({len(some)}) + 1 commit", "s", t_gm, "raw pygit2", t_raw,
                higher_is_better=False)
 
-    # -- save + commit each: the default layout, explicit shard=2, flat (opt-out) ----------
+
+
+def single_commits(n: int, root: Path, commits: int, report: Report, repeat: int) -> None:
+    """Save + commit each: the default layout, explicit shard=2, flat (opt-out)."""
     k = min(commits, n)
     small = min(SMALL_STORE, n)
     # each flat commit rewrites the N-entry folder: fewer of them at large N
@@ -535,10 +651,14 @@ def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None
             del repo
         else:
             run_child(kind, size, root / name)
+    for name in ("shard.git", "shard-small.git"):  # the same stores, auto-pack off
+        shutil.copytree(root / name, root / f"nopack-{name}")
+        no_auto_pack(root / f"nopack-{name}")
     batches = iter(range(n, n + 40 * repeat * k, k))
     opened: dict[str, Any] = {}
     for name, shard in (("default.git", None), ("default-small.git", None), ("shard.git", 2),
-                        ("shard-small.git", 2), ("flat.git", 0)):
+                        ("shard-small.git", 2), ("flat.git", 0), ("nopack-shard.git", 2),
+                        ("nopack-shard-small.git", 2)):
         opened[name] = Workspace(str(root / name))
         define_model(opened[name], shard=shard)
 
@@ -576,6 +696,16 @@ def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None
     report.add("save+commit each, sharded: N vs 1,000", "commit/s", big_rate,
                f"gitmodel at {small:,}", rate(k, t_small),
                target="no slower (>= 0.9x)", met=lambda r: r >= 0.9)
+    t_big, t_small, t_raw = best(gm_commits("nopack-shard.git", k),
+                                 gm_commits("nopack-shard-small.git", k),
+                                 raw_commits("raw-shard.git", 2, k), repeat=repeat)
+    big_rate = rate(k, t_big)
+    report.add(f"save+commit each, Meta.shard=2, auto-pack off ({k})", "commit/s", big_rate,
+               "raw pygit2 sharded", rate(k, t_raw), target=">= 1.0x and >= 1000/s",
+               met=lambda r: r >= 1.0 and big_rate >= 1000)
+    report.add("save+commit each, sharded, auto-pack off: N vs 1,000", "commit/s", big_rate,
+               f"gitmodel at {small:,}", rate(k, t_small),
+               target="no slower (>= 0.9x)", met=lambda r: r >= 0.9)
     t_gm, t_raw = best(gm_commits("flat.git", k_flat), raw_commits("raw-flat.git", 0, k_flat),
                        repeat=repeat)
     report.add(f"save+commit each, flat (Meta.shard=0), store of N ({k_flat})", "commit/s",
@@ -583,10 +713,11 @@ def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None
                target=">= 0.8x", met=lambda r: r >= 0.8)
     del opened
 
-    # -- auto-pack: many single commits, then the size on disk against git gc --------------
-    auto_pack(root, 50 * commits, report)
 
-    # -- size on disk --------------------------------------------------------------------
+def pack_and_sizes(root: Path, order: list[str], report: Report, repeat: int,
+                   has_bulk_save: bool) -> None:
+    """Size on disk, ``ws.pack()`` against ``git repack``, then reads from the pack."""
+    n = len(order)
     loose_gm = repo_size_mb(root / "gm.git", gc=False)
     loose_raw = repo_size_mb(root / "raw.git", gc=False)
     report.add("repository size before gc", "MB", loose_gm, "raw pygit2", loose_raw,
@@ -620,7 +751,7 @@ def bench(n: int, root: Path, commits: int, report: Report, repeat: int) -> None
     raw_gc = repo_size_mb(root / "raw.git")
     report.add("repository size after git gc", "MB", repo_size_mb(root / "gm.git"),
                "raw pygit2 (count-objects)", raw_gc, higher_is_better=False)
-    if gb is not None:  # the bulk_save store has no single-commit history: compare to fast-import
+    if has_bulk_save:  # the bulk_save store has no single-commit history: compare to fast-import
         report.add("repository size after git gc, bulk_save store", "MB",
                    repo_size_mb(root / "gmb.git"), "git fast-import store",
                    repo_size_mb(root / "fi.git"), higher_is_better=False)
@@ -662,6 +793,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
                         help="cpu: CPU time of the measured process (default; steady on a "
                         "shared machine); wall: elapsed time (includes waits for the disk)")
+    parser.add_argument("--only", default=",".join(GROUPS),
+                        help="comma-separated groups of scenarios to run, of: "
+                        + ", ".join(GROUPS) + " (default all)")
+    parser.add_argument("--no-loose", action="store_true",
+                        help="leave out the scenarios that write a loose file per object (the "
+                        "save() loop, raw pygit2 imports, flat store): bulk_save against git "
+                        "fast-import, then gets, update and commits on those packed stores")
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--keep", action="store_true", help="keep the repositories")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -674,6 +812,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(json.dumps(child(args.child, n, args.dir)))
         return 0
     commits = args.commits if args.commits is not None else (20 if args.quick else 200)
+    only = frozenset(g.strip() for g in args.only.split(",") if g.strip())
+    unknown = only - set(GROUPS)
+    if unknown:
+        parser.error(f"unknown group(s) {', '.join(sorted(unknown))}; choose from {', '.join(GROUPS)}")
     repeat = max(1, args.repeat if args.repeat is not None else (1 if args.quick else 3))
     root = Path(tempfile.mkdtemp(prefix="gitmodel-bench-", dir=args.tmpdir))
     env = {
@@ -681,7 +823,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         "python": platform.python_version(), "pygit2": pygit2.__version__,
         "libgit2": pygit2.LIBGIT2_VERSION, "gitmodel": gitmodel.__version__,
         "git": subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip(),
-        "cpus": os.cpu_count(),
+        "cpus": os.cpu_count(), "only": sorted(only), "no_loose": args.no_loose,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     print(f"gitmodel benchmark: N={n:,}, {commits} single commits, in {env['folder']}, "
           f"{CLOCK_NAME} time, best of {repeat}")
@@ -690,7 +833,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     report = Report()
     t0 = time.perf_counter()
     try:
-        bench(n, root, commits, report, repeat)
+        bench(n, root, commits, report, repeat, only, args.no_loose)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -63,3 +63,46 @@ def test_bench_runs_and_reports_every_scenario(tmp_path):
             assert row["scenario"] in proc.stdout  # the printed table has the row too
     # the repositories are cleaned up unless --keep
     assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]
+
+
+NO_LOOSE_SCENARIOS = [
+    ("bulk: Model.bulk_save(N) + 1 commit", "git fast-import"),
+    ("peak memory, bulk_save run", "git fast-import"),
+    ("get by id once, packed (bulk_save store)", "raw pygit2, same pack"),
+    ("update 1%", "raw pygit2"),
+    ("save+commit each, default layout (shard=2), store of N", "raw pygit2 on the fast-import"),
+    ("save+commit each, sharded: N vs 1,000", "gitmodel at"),
+]
+
+
+def test_bench_no_loose_runs_only_the_packed_scenarios(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--n", "120", "--commits", "5", "--repeat", "1",
+         "--no-loose", "--only", "bulk,gets,update,commits", "--tmpdir", str(tmp_path),
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert report["env"]["no_loose"] is True
+    rows = report["rows"]
+    assert [(r["scenario"].split(" (")[0], r["baseline"]) for r in rows
+            if not any(r["scenario"].startswith(s) and r["baseline"].startswith(b)
+                       for s, b in NO_LOOSE_SCENARIOS)] == []
+    for scenario, baseline in NO_LOOSE_SCENARIOS:
+        matching = [r for r in rows if r["scenario"].startswith(scenario)
+                    and r["baseline"].startswith(baseline)]
+        assert len(matching) == 1, f"no row for {scenario!r} vs {baseline!r}"
+        for key in ("gitmodel", "baseline_value", "ratio"):
+            value = matching[0][key]
+            assert isinstance(value, float) and math.isfinite(value) and value > 0
+    # no loose-object scenario ran: no save() loop, no raw pygit2 import
+    assert "N saves + 1 commit" not in proc.stdout and "TreeBuilder" not in proc.stdout
+
+
+def test_bench_refuses_an_unknown_group(tmp_path):
+    proc = subprocess.run([sys.executable, str(BENCH), "--only", "bulk,nonsense",
+                           "--tmpdir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "nonsense" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
