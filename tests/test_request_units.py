@@ -42,7 +42,7 @@ def store(bare_repo_path: Path) -> Path:
 def two_requests(first: Any, second: Any) -> list[Any]:
     """Run ``first`` and ``second`` in two threads; ``first(wait)`` calls
     ``wait()`` to let ``second`` run to its end before it goes on."""
-    done = threading.Event()
+    ready, done = threading.Event(), threading.Event()
     results: list[Any] = [None, None]
 
     def run(i: int, job: Any, *args: Any) -> None:
@@ -52,10 +52,18 @@ def two_requests(first: Any, second: Any) -> list[Any]:
             results[i] = exc
 
     def wait() -> None:
+        ready.set()  # ``first`` has read and saved: only now may ``second`` run
         assert done.wait(30)
 
+    def then_second() -> Any:
+        assert ready.wait(30)
+        try:
+            return second()
+        finally:
+            done.set()
+
     a = threading.Thread(target=run, args=(0, first, wait))
-    b = threading.Thread(target=run, args=(1, lambda: (second(), done.set())[0]))
+    b = threading.Thread(target=run, args=(1, then_second))
     a.start()
     b.start()
     a.join(60)
