@@ -215,7 +215,7 @@ class UnitOfWork:
         Writes the trees and the commit, then compares and swaps the branch;
         if another writer moved it, ``hooks.rebase`` puts the commit on top
         of theirs (and moves the unit itself). Then, once enough loose
-        objects piled up, they are packed in the background.
+        objects piled up, they are packed (see :mod:`gitmodel.git.autopack`).
         """
         commit_id = self._commit(message, author, committer, hooks)
         if commit_id is not None:

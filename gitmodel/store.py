@@ -172,7 +172,7 @@ class Store:
         return True
 
     def after_commit(self) -> None:
-        """A commit was written: pack loose objects in the background if due."""
+        """A commit was written: pack loose objects if due (see :class:`AutoPacker`)."""
         self.auto_pack.after_commit()
 
     # -- refs ---------------------------------------------------------------------

@@ -232,7 +232,7 @@ class AutoPacker:
         self.merge = merge
         #: whether packing runs in a background thread (else in the committing one)
         self.detach = detach
-        #: the last error of a background pack (it never reaches a commit)
+        #: the last error of an automatic pack (it never fails a commit)
         self.last_error: Optional[BaseException] = None
         self._thread: Optional[threading.Thread] = None
         self._guard = threading.Lock()
