@@ -181,20 +181,52 @@ def _stream_problem(path: str) -> Optional[str]:
         os.close(fd)
 
 
-def refuse_cut_objects(repo: pygit2.Repository, objects_dir: str, head: Optional[str] = None) -> None:
-    """Raise :class:`CorruptObject` (path and commit) if a loose object is cut short."""
+def refuse_cut_objects(repo: pygit2.Repository, objects_dir: str, head: Optional[str] = None,
+                       target: Optional[pygit2.Oid] = None) -> None:
+    """Raise :class:`CorruptObject` (path and commit: ``target``'s, else
+    ``head``'s) if a loose object is cut short."""
     cut: dict[pygit2.Oid, str] = {}
     for folder in (objects_dir, *_alternates(objects_dir)):
         cut.update(cut_objects(folder))
     if not cut:
         return
     oid, problem = next(iter(cut.items()))
-    path, commit = _where(repo, set(cut), oid, _head_commit(repo, head))
+    path, commit = _where(repo, set(cut), oid, target or _head_commit(repo, head))
     what = "the objects folder" if oid == _NO_ID else f"the loose object {oid}"
     raise CorruptObject(
         path, f"{what}: {problem} ({len(cut)} such object(s); git fsck lists them); "
         "nothing was read", commit,
     )
+
+
+#: per objects folder, commits read at since their loose objects were found
+#: whole: their trees and ancestors were on disk then, and were checked
+_clean_commits: dict[str, set[pygit2.Oid]] = {}
+
+
+def refuse_cut_before(repo: pygit2.Repository, objects_dir: str, treeish: Any,
+                      known: Optional[pygit2.Oid] = None) -> None:
+    """Before libgit2 reads what ``treeish`` names (a branch, tag, id or
+    revision another process may have written since the store was opened):
+    check the loose objects again (only fan-out folders whose stamp changed
+    are read), unless it names ``known`` (the commit the workspace stands on)
+    or a commit already checked; a cut one is :class:`CorruptObject`."""
+    from .refs import Branch, revision_base
+
+    if isinstance(treeish, (pygit2.Oid, str)):
+        oid = treeish if isinstance(treeish, pygit2.Oid) else revision_base(repo, treeish)
+    elif isinstance(treeish, Branch):
+        oid = treeish.oid
+    else:
+        oid = getattr(treeish, "id", None)
+    clean = _clean_commits.setdefault(objects_dir, set())
+    if oid is not None and (oid == known or oid in clean):
+        return
+    refuse_cut_objects(repo, objects_dir, target=oid if isinstance(oid, pygit2.Oid) else None)
+    if isinstance(oid, pygit2.Oid):
+        if len(clean) >= 100_000:
+            clean.clear()
+        clean.add(oid)
 
 
 def _alternates(objects_dir: str) -> list[str]:

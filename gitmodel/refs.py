@@ -165,6 +165,27 @@ _STEP = re.compile(r"([~^])([0-9]*)")
 _HEX = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 
 
+def revision_base(repo: pygit2.Repository, revision: str) -> Optional[pygit2.Oid]:
+    """The id the start of ``revision`` names (``master`` of ``master~2``, a
+    full id), found without reading any object; ``None`` if it names none
+    that way (an abbreviated id, an unborn branch, a ref git cannot read)."""
+    found = _REVISION.fullmatch(revision)
+    base = found.group(1) if found is not None else revision
+    if _HEX.fullmatch(base):
+        return pygit2.Oid(hex=base.lower())
+    for candidate in (base, f"refs/heads/{base}", f"refs/tags/{base}", f"refs/remotes/{base}"):
+        if candidate != "HEAD" and (not candidate.startswith("refs/") or ref_name_problem(candidate)):
+            continue
+        try:
+            ref = repo.references.get(candidate)
+            target = ref.resolve().target if ref is not None else None
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+        if isinstance(target, pygit2.Oid):
+            return target
+    return None
+
+
 def damage_on_the_way(repo: pygit2.Repository, revision: str) -> Optional[CorruptObject]:
     """For a revision git could not resolve (``master``, ``master~2``,
     ``HEAD^2``, ``v1~1``, a full id): a :class:`CorruptObject` naming the
@@ -174,26 +195,10 @@ def damage_on_the_way(repo: pygit2.Repository, revision: str) -> Optional[Corrup
     if found is None:
         return None
     base, steps = found.groups()
-    oid: Optional[pygit2.Oid] = None
     named_by = f"{base!r}"
-    if _HEX.fullmatch(base):
-        oid = pygit2.Oid(hex=base.lower())
-        if not repo.odb.exists(oid):
-            return None  # an id of nothing: it does not exist
-    else:
-        for candidate in (base, f"refs/heads/{base}", f"refs/tags/{base}", f"refs/remotes/{base}"):
-            if candidate != "HEAD" and (not candidate.startswith("refs/") or ref_name_problem(candidate)):
-                continue
-            try:
-                ref = repo.references.get(candidate)
-                target = ref.resolve().target if ref is not None else None
-            except (KeyError, ValueError, pygit2.GitError):
-                return None  # unborn, or a ref git cannot read (reported as such elsewhere)
-            if isinstance(target, pygit2.Oid):
-                oid = target
-                break
-    if oid is None:
-        return None
+    oid = revision_base(repo, base)
+    if oid is None or (_HEX.fullmatch(base) and not repo.odb.exists(oid)):
+        return None  # an id of nothing, unborn, or a ref git cannot read (reported elsewhere)
     for kind, number in [("", "")] + _STEP.findall(steps):
         commit = _read_commit(repo, oid, named_by)
         if isinstance(commit, CorruptObject):

@@ -309,6 +309,7 @@ class Workspace:
 
         Unknown names raise :class:`ReferenceNotFound`, a ``KeyError`` too.
         """
+        objects.refuse_cut_before(self.repo, self.store.objects_dir, treeish, self._start)
         return refs.resolve_treeish(self.repo, treeish)
 
     def resolve_tree(self, treeish: Treeish) -> pygit2.Tree:
@@ -317,12 +318,14 @@ class Workspace:
         return obj.tree if isinstance(obj, pygit2.Commit) else obj  # type: ignore[return-value]
 
     def iter_files(
-        self, folder: str, match: NameMatch, treeish: Optional[Treeish] = None
+        self, folder: str, match: NameMatch, treeish: Optional[Treeish] = None,
+        refused: Optional[list[tuple[str, str]]] = None,
     ) -> Iterator[tuple[str, pygit2.Oid, Optional[pygit2.Tree]]]:
         """``(path, blob id, tree)`` of every file below ``folder`` whose name
         is ``match`` (or satisfies it, when it is a predicate).
 
-        ``tree`` is ``None`` for the staged state, else the tree searched.
+        ``tree`` is ``None`` for the staged state, else the tree searched;
+        folder entries naming no tree are not opened: ``(path, what)`` goes to ``refused``.
         """
         if treeish is None:
             self.refresh()
@@ -331,7 +334,7 @@ class Workspace:
             tree = self.resolve_tree(treeish)
             stage = StagingTree(self.repo, tree)
         with self.write_lock:  # a snapshot: other threads may stage meanwhile
-            found = stage.files_below(folder, match)
+            found = stage.files_below(folder, match, refused)
         for path, oid in found:
             yield path, oid, tree
 

@@ -69,3 +69,63 @@ def test_an_object_cut_after_open_ends_in_an_error_not_a_hang(tmp_path, what, ca
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["corrupt"], result
     assert result["victim"] in result["message"] or result["victim"][:12] in result["message"], result
+
+
+@pytest.mark.parametrize("what", ["data blob", "object folder", "root tree", "commit"])
+@pytest.mark.parametrize("call", ["get at", "all at", "count at", "history at", "get at id", "merge"])
+def test_an_object_cut_on_a_branch_not_followed_ends_in_an_error_not_a_hang(tmp_path, what, call):
+    """The other process writes its commit on a branch of its own, which the
+    workspace reads at (``treeish=``) or merges: the first read at a commit
+    not checked yet checks the loose objects again."""
+    child = CHILD.replace('other.references["refs/heads/master"].set_target(commit)',
+                          'other.references.create("refs/heads/theirs", commit)')
+    calls = ('calls = {"get at": lambda: Page.get("a", treeish="theirs"), '
+             '"all at": lambda: list(Page.all(treeish="theirs")), '
+             '"count at": lambda: Page.all(treeish="theirs~0").count(), '
+             '"history at": lambda: Page.history("a", treeish="theirs"), '
+             '"get at id": lambda: Page.get("a", treeish=str(commit)), '
+             '"merge": lambda: ws.merge("theirs")}')
+    child = child.replace(child[child.index("calls = {"):child.index("\ntry:")], calls)
+    done = subprocess.run(
+        [sys.executable, "-c", child, str(tmp_path / "store.git"), what, call],
+        capture_output=True, text=True, timeout=BOUND, env={"PYTHONPATH": str(HERE.parent), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["corrupt"], result
+    assert result["victim"] in result["message"] or result["victim"][:12] in result["message"], result
+
+
+READ_AGAIN = r'''
+import json, sys
+from gitmodel import fields
+from gitmodel.workspace import Workspace
+ws = Workspace.init(sys.argv[1])
+class Page(ws.GitModel):
+    n = fields.IntegerField(default=0)
+Page(id="a", n=1).save(commit=True)
+page = Page.get("a")
+page.n = 2
+page.save(commit=True)
+from gitmodel import objects
+calls = []
+real = objects.refuse_cut_objects
+objects.refuse_cut_objects = lambda *a, **k: (calls.append(1), real(*a, **k))[1]
+behind = [Page.get("a", treeish="master~1").n for _ in range(50)]
+at_behind = len(calls)
+first = str(ws.branch.commit.parents[0].id)
+by_id = [Page.get("a", treeish=first).n for _ in range(50)]
+print(json.dumps({"values": sorted(set(behind + by_id)), "checks": [at_behind, len(calls)]}))
+'''
+
+
+def test_reading_again_at_a_checked_commit_checks_nothing_again(tmp_path):
+    """Reads reached from the commit the workspace stands on (``master~1``)
+    check nothing; reads at another commit's id check once, not fifty times."""
+    done = subprocess.run(
+        [sys.executable, "-c", READ_AGAIN, str(tmp_path / "store.git")],
+        capture_output=True, text=True, timeout=BOUND, env={"PYTHONPATH": str(HERE.parent), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"values": [1], "checks": [0, 1]}, result

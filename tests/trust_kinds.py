@@ -39,6 +39,7 @@ def kind_of(test_id: str) -> str:
         "test_trust_refs.py": "refs",
         "test_trust_ids.py": "ids",
         "test_trust_index.py": "wrong answers (index vs scan)",
+        "test_trust_custom_paths.py": "wrong answers (index vs scan)",
         "test_trust_revisions.py": "raw errors",
         "test_trust_cut_later.py": "hangs",
         "test_trust_hangs.py": "hangs",

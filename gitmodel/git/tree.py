@@ -247,20 +247,26 @@ class StagingTree:
         return None
 
     @_reads_trees
-    def files_below(self, folder: str, match: NameMatch) -> list[tuple[str, pygit2.Oid]]:
+    def files_below(
+        self, folder: str, match: NameMatch, refused: Optional[list[tuple[str, str]]] = None,
+    ) -> list[tuple[str, pygit2.Oid]]:
         """``(path, blob id)`` of every file below ``folder`` whose name is
         ``match`` (or satisfies it): a snapshot, as a list. A file where the
-        folder should be, or a tree git cannot parse, raises ``CorruptObject``."""
+        folder should be, or a tree git cannot parse, raises ``CorruptObject``;
+        folder entries naming no tree go to ``refused``."""
         if folder and _is_file(self.base, folder) and _is_file(self, folder):
             raise CorruptObject(folder, "expected a folder, found a file")
+        below: list[tuple[str, str]] = []
         try:
-            found = list(self.iter_files(folder, match))
+            found = list(self.iter_files(folder, match, below))
         except pygit2.GitError as exc:  # a tree written by another tool
             raise CorruptObject(folder, f"a tree in this folder cannot be read ({exc})") from None
         out = []
         for rel, name, (oid, _mode) in found:
             prefix = f"{folder}/{rel}/" if rel else (f"{folder}/" if folder else "")
             out.append((prefix + name, oid))
+        if refused is not None:
+            refused.extend((f"{folder}/{rel}".strip("/"), what) for rel, what in below)
         return out
 
     @_reads_trees_lazily
@@ -274,9 +280,13 @@ class StagingTree:
             yield folder, entry
 
     @_reads_trees_lazily
-    def iter_files(self, path: str, match: NameMatch) -> Iterator[tuple[str, str, Entry]]:
+    def iter_files(
+        self, path: str, match: NameMatch, refused: Optional[list[tuple[str, str]]] = None,
+    ) -> Iterator[tuple[str, str, Entry]]:
         """Yield ``(folder, name, entry)`` for each file below ``path`` whose
-        name is ``match`` (or satisfies it, when it is a predicate)."""
+        name is ``match`` (or satisfies it, when it is a predicate). A folder
+        entry naming no tree is not opened: it goes to ``refused`` (as in
+        :func:`walk_files`)."""
         match = _matcher(match)
         parts = [p for p in path.split("/") if p]
         node: object = self._root
@@ -296,7 +306,11 @@ class StagingTree:
                     node, base = None, self.repo[child[0]]  # type: ignore[index]
                 else:
                     node = None
-        yield from self._find(node if isinstance(node, _Folder) else None, base, "", match)
+        if isinstance(base, pygit2.Tree) and not is_real_tree(base):
+            if refused is not None:
+                refused.append(("", _named(base)))  # the folder itself
+            base = None
+        yield from self._find(node if isinstance(node, _Folder) else None, base, "", match, refused)
 
     def _find(
         self,
@@ -304,10 +318,11 @@ class StagingTree:
         base: Optional[pygit2.Object],
         prefix: str,
         filename: Callable[[str], bool],
+        refused: Optional[list[tuple[str, str]]] = None,
     ) -> Iterator[tuple[str, str, Entry]]:
         if folder is None:
             if isinstance(base, pygit2.Tree):
-                yield from _find_in_tree(base, prefix, filename)
+                yield from _find_in_tree(base, prefix, filename, refused)
             return
         pending = folder.entries
         if isinstance(base, pygit2.Tree):
@@ -316,7 +331,10 @@ class StagingTree:
                 if name in pending:
                     continue
                 if obj.filemode == TREE_MODE and not _reported(filename, name or ""):  # type: ignore[attr-defined]
-                    yield from _find_in_tree(obj, f"{prefix}{name}/", filename)  # type: ignore[arg-type]
+                    if is_real_tree(obj):
+                        yield from _find_in_tree(obj, f"{prefix}{name}/", filename, refused)  # type: ignore[arg-type]
+                    elif refused is not None:
+                        refused.append((f"{prefix}{name}", _named(obj)))
                 elif filename(name):  # type: ignore[arg-type]
                     yield prefix.rstrip("/"), name, (obj.id, obj.filemode)  # type: ignore[attr-defined,misc]
         for name, child in pending.items():
@@ -326,9 +344,13 @@ class StagingTree:
                 sub = None
                 if not child.cleared and isinstance(base, pygit2.Tree) and name in base:
                     sub = base[name]
-                yield from self._find(child, sub, f"{prefix}{name}/", filename)
+                if isinstance(sub, pygit2.Tree) and not is_real_tree(sub):
+                    if refused is not None:
+                        refused.append((f"{prefix}{name}", _named(sub)))
+                    sub = None
+                yield from self._find(child, sub, f"{prefix}{name}/", filename, refused)
             elif child[1] == TREE_MODE and not _reported(filename, name):
-                yield from _find_in_tree(self.repo[child[0]], f"{prefix}{name}/", filename)  # type: ignore[arg-type]
+                yield from _find_in_tree(self.repo[child[0]], f"{prefix}{name}/", filename, refused)  # type: ignore[arg-type]
             elif filename(name):
                 yield prefix.rstrip("/"), name, child
 

@@ -423,7 +423,10 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
     where = qs._where.resolve(qs.treeish) if qs._where is not None else None
     ctx = _Context(model, qs.treeish)
     if ctx.custom_path:
-        return _finish(qs, [r for r in _custom_rows(ctx) if where is None or where(r)], False)
+        no_trees: list[tuple[str, str]] = []  # folder entries that name no tree
+        custom = [r for r in _custom_rows(ctx, no_trees) if where is None or where(r)]
+        _report_refused(qs, no_trees, "")
+        return _finish(qs, custom, False)
     if qs._order:
         # ordered and sliced by SQL when the keys are indexed (the index vouches)
         found_ordered = answers.ordered(qs, ctx, where)
@@ -458,11 +461,7 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
         if check and not _matches(qs, where, row):
             continue
         rows.append(row)
-    for path, what in refused:  # get() refuses them: a listing reports them
-        exc = CorruptObject(f"{path}/{ctx.filename}", f"expected a folder, found {what}")
-        if qs.errors != "skip":
-            raise exc
-        qs.skipped.append(exc)
+    _report_refused(qs, refused, f"/{ctx.filename}")
     if indexed is None and qs.errors != "skip":
         # an index vouches for the files it lists; scanned ones are read, so a
         # file get() would refuse raises here, in count() and ids() too
@@ -521,12 +520,23 @@ def _matches(qs: QuerySet[Any], where: Any, row: Row) -> bool:
         return False
 
 
-def _custom_rows(ctx: _Context) -> Iterator[Row]:
-    """Rows of a model whose ``Meta.get_data_path`` places files by pattern."""
+def _report_refused(qs: QuerySet[Any], refused: list[tuple[str, str]], suffix: str) -> None:
+    """Folder entries naming no tree: get() refuses what is below them, so a
+    listing raises ``CorruptObject`` (or, with ``errors="skip"``, reports them)."""
+    for path, what in refused:
+        exc = CorruptObject(f"{path}{suffix}", f"expected a folder, found {what}")
+        if qs.errors != "skip":
+            raise exc
+        qs.skipped.append(exc)
+
+
+def _custom_rows(ctx: _Context, refused: list[tuple[str, str]]) -> Iterator[Row]:
+    """Rows of a model whose ``Meta.get_data_path`` places files by pattern;
+    folder entries naming no tree go to ``refused``."""
     custom = ctx.model._meta.custom_data_path
     assert custom is not None
     folder, is_data_path = custom
-    for path, oid, _tree in ctx.ws.iter_files(folder, lambda _name: True, ctx.treeish):
+    for path, oid, _tree in ctx.ws.iter_files(folder, lambda _name: True, ctx.treeish, refused):
         if is_data_path(path):
             yield Row(ctx, path, oid)
 
