@@ -21,7 +21,7 @@ import pygit2
 
 from .. import fields as _fields
 from ..exceptions import CorruptObject
-from .indexes import _inexact, _Unavailable, indexed_fields, store_for
+from .indexes import FILE, _inexact, _Unavailable, indexed_fields, store_for
 
 if TYPE_CHECKING:
     from . import QuerySet
@@ -37,14 +37,32 @@ def _names(model: Any) -> list[str]:
     return [f.name for f in indexed_fields(model)]
 
 
+#: a model with no indexed field is listed and counted by its index (one
+#: row per data file) once its folder holds this many entries, or fans out;
+#: a smaller folder is walked, which costs less than keeping an index
+LISTING_FROM = 1024
+
+
+def _indexed(ctx: _Context) -> bool:
+    """True if the index lists ``ctx``'s data files."""
+    if ctx.custom_path:
+        return False
+    if _names(ctx.model):
+        return True
+    tree = ctx.folder_tree
+    return tree is not None and (len(tree) >= LISTING_FROM or ctx.model._meta.shard > 0)
+
+
 def _usable(ctx: _Context) -> bool:
-    return not ctx.custom_path and not ctx.pending and not ctx.pending.files and bool(_names(ctx.model))
+    return not ctx.pending and not ctx.pending.files and _indexed(ctx)
 
 
 def _base(ctx: _Context) -> tuple[str, list[Any]]:
     """The rows standing for the data files (one per file) of the slot ``?``."""
-    name = _names(ctx.model)[0]
-    return "p.slot = ? AND p.field IN (?, ?)", [name, _inexact(name)]
+    names = _names(ctx.model)
+    if not names:
+        return "p.slot = ? AND p.field IN (?, ?)", [FILE, FILE]
+    return "p.slot = ? AND p.field IN (?, ?)", [names[0], _inexact(names[0])]
 
 
 def _id_sql(alias: str, ctx: _Context) -> str:
@@ -88,7 +106,7 @@ def _oids(found: list[tuple[str, bytes]]) -> list[tuple[str, pygit2.Oid]]:
 def listing(ctx: _Context) -> Optional[list[tuple[str, pygit2.Oid]]]:
     """Every data file of ``ctx``'s tree (pending edits not applied), in
     path order, from the index."""
-    if ctx.custom_path or not _names(ctx.model):
+    if not _indexed(ctx):
         return None
     base, params = _base(ctx)
 

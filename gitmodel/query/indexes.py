@@ -107,6 +107,11 @@ _ANY_INEXACT = "SELECT 1 FROM val WHERE slot = ? AND field IN (?, ?) LIMIT 1"
 FOREIGN = "\x00foreign"
 
 
+#: the ``field`` column of the one row per data file of a model with no
+#: indexed field: its index lists and counts the files (read once, checked)
+FILE = "\x00file"
+
+
 def misplaced(model: type[GitModel], path: str) -> Optional[str]:
     """The folder name of data file ``path`` if no object of ``model`` can
     sit there (not a valid id, nested, a wrong shard), else ``None``."""
@@ -604,6 +609,8 @@ def _move(
             rows.append((slot, FOREIGN, None, _sql_path(path), oid.raw))
             continue
         raw = oid.raw
+        if not fields:
+            rows.append((slot, FILE, None, path, raw))
         for field in fields:
             value, exact = _index_value(field, stored)
             rows.append((slot, field.name if exact else _inexact(field.name), value, path, raw))

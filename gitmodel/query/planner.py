@@ -427,7 +427,7 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
         custom = [r for r in _custom_rows(ctx, no_trees) if where is None or where(r)]
         _report_refused(qs, no_trees, "")
         return _finish(qs, custom, False)
-    if qs._order:
+    if qs._order or qs._low or qs._high is not None:
         # ordered and sliced by SQL when the keys are indexed (the index vouches)
         found_ordered = answers.ordered(qs, ctx, where)
         if found_ordered is not None:
