@@ -4,7 +4,9 @@ A query that only needs what the index holds (every data file's path and
 blob id, and the values of indexed fields) is answered by SQL instead of a
 walk of the model's folder: the full listing, ``order_by`` over indexed
 fields (one hop across a relation included) with its slice, and ``Count``,
-``Sum``, ``Min``, ``Max``, ``Avg`` over indexed fields. It applies only when
+``Sum``, ``Min``, ``Max``, ``Avg`` over indexed fields; for a model with no
+indexed field and a large folder, the listing, ``count()`` and slices
+ordered by path or id (:data:`LISTING_FROM`). It applies only when
 the index describes exactly the tree being read (no pending edits under the
 model's folder), holds no file a scan must read and every value involved is
 held exactly; otherwise the caller scans. The answers equal the scan's:

@@ -1,7 +1,8 @@
 """Field indexes derived from git trees, kept in SQLite.
 
 An index maps the values of a model's indexed fields to the data files that
-hold them, for one *tree*: the tree id of the model's folder. It lives in
+hold them (a model with no indexed field: one row per data file, its
+listing), for one *tree*: the tree id of the model's folder. It lives in
 SQLite (``<git dir>/gitmodel/index.sqlite``) so a new process starts warm.
 When the tree a query needs differs from the tree an index was built for,
 the index is moved by the diff between the two trees, which skips subtrees
@@ -648,8 +649,9 @@ def update_index(model: type[GitModel], treeish: Any = None) -> Optional[UpdateS
     """Bring ``model``'s index up to date with the workspace (or ``treeish``) now.
 
     Queries do this on their own when needed; call it to pay the cost at a
-    moment of your choosing. ``None`` if the model has no index (or stores
-    its objects at custom paths, which queries scan).
+    moment of your choosing. ``None`` if the model has no indexed field (the
+    listing its queries keep once its folder is large is brought up by
+    them) or stores its objects at custom paths, which queries scan.
     """
     from .planner import _Context
 
