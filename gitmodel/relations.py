@@ -125,6 +125,8 @@ class RelationMixin:
 
     def target_id(self, value: Any) -> Any:
         """The id a (possibly not yet cleaned) value refers to."""
+        if value is None or type(value) is str:  # what is stored: the common case
+            return value
         from .models import GitModel
 
         if isinstance(value, GitModel):

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["IndexStore", "UpdateStats", "indexed_fields", "store_for", "update_index"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 #: slots kept per model index (lanes beyond this are dropped, least recent first)
 MAX_SLOTS = 6
@@ -66,29 +66,38 @@ _SIDE_FILES = ("-wal", "-shm", "-journal")
 def indexed_fields(model: type[GitModel]) -> list[_fields.Field[Any]]:
     """The fields of ``model`` with an index (``index=True``, ``unique=True``, ``Meta.indexes``)."""
     opts = model._meta
-    return [
-        f
-        for f in opts.fields
-        if (f.index or f.name in opts.indexes) and f.stored_in_json and not f.id
-    ]
+    found: Optional[list[_fields.Field[Any]]] = opts.__dict__.get("_indexed_fields")
+    if found is None:
+        found = opts.__dict__["_indexed_fields"] = [
+            f
+            for f in opts.fields
+            if (f.index or f.name in opts.indexes) and f.stored_in_json and not f.id
+        ]
+    return list(found)
 
 
 def _signature(model: type[GitModel], names: Sequence[str]) -> str:
     """What an index depends on besides the tree: the model's layout, its
-    indexed fields and what a file without the field reads as (its default)."""
+    indexed fields and what a file without the field reads as (its default).
+    The layout is part of it, so a listed path is where its folder's id belongs."""
     opts = model._meta
-    defaults = []
-    for name in sorted(names):
-        field = opts.get_field(name)
-        default = field._default
-        if default is _fields.NOT_PROVIDED:
-            defaults.append("-")
-        elif callable(default):
-            defaults.append("()")  # a new value each time: never answered by the index
-        else:
-            defaults.append(json.dumps(_json_or_repr(field, default), sort_keys=True))
-    key = f"{','.join(sorted(names))}:{'|'.join(defaults)}"
-    return f"{model.__name__}:{opts.folder}:{opts.data_filename}:{key}"
+    known: dict[tuple[str, ...], str] = opts.__dict__.setdefault("_index_signatures", {})
+    key = tuple(names)
+    fixed = known.get(key)
+    if fixed is None:
+        defaults = []
+        for name in sorted(names):
+            field = opts.get_field(name)
+            default = field._default
+            if default is _fields.NOT_PROVIDED:
+                defaults.append("-")
+            elif callable(default):
+                defaults.append("()")  # a new value each time: never answered by the index
+            else:
+                defaults.append(json.dumps(_json_or_repr(field, default), sort_keys=True))
+        fields_key = f"{','.join(sorted(names))}:{'|'.join(defaults)}"
+        fixed = known[key] = f"{model.__name__}:{opts.folder}:{opts.data_filename}:{fields_key}"
+    return f"{fixed}:{opts.shard}"
 
 
 def _json_or_repr(field: _fields.Field[Any], value: Any) -> Any:
@@ -259,8 +268,9 @@ class IndexStore:
                     CREATE TABLE val (
                         slot INTEGER NOT NULL, field TEXT NOT NULL, value,
                         path TEXT NOT NULL, oid BLOB NOT NULL);
-                    -- lookups by value; orders by value, ties by path, read in index order
-                    CREATE INDEX val_value ON val (slot, field, value, path);
+                    -- lookups by value; orders by value, ties by path, read in index
+                    -- order; it holds the blob id too, so a lookup never reads the table
+                    CREATE INDEX val_value ON val (slot, field, value, path, oid);
                     CREATE INDEX val_path ON val (slot, path);
                     PRAGMA user_version = {SCHEMA_VERSION};
                     COMMIT;

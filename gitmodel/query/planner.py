@@ -205,7 +205,7 @@ class Row:
 
     __slots__ = ("ctx", "path", "oid", "obj", "stored", "memo", "loaded", "path_id")
 
-    def __init__(self, ctx: _Context, path: str, oid: pygit2.Oid) -> None:
+    def __init__(self, ctx: _Context, path: str, oid: pygit2.Oid, path_id: Optional[str] = None) -> None:
         self.ctx = ctx
         self.path = path
         self.oid = oid
@@ -213,8 +213,9 @@ class Row:
         self.stored: Optional[dict[str, Any]] = None
         self.memo: Optional[dict[str, Any]] = None
         self.loaded: Optional[GitModel] = None  # built by verify(), handed out once
-        #: the id this file's path is known to belong to (checked by the scan), if any
-        self.path_id: Optional[str] = None
+        #: the id this file's path is known to belong to (checked by the scan or
+        #: the index), if any
+        self.path_id = path_id
 
     def _read(self) -> None:
         ctx = self.ctx
@@ -431,7 +432,7 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
         # ordered and sliced by SQL when the keys are indexed (the index vouches)
         found_ordered = answers.ordered(qs, ctx, where)
         if found_ordered is not None:
-            return [Row(ctx, p, o) for p, o in found_ordered]
+            return [Row(ctx, p, o, p.rsplit("/", 2)[-2]) for p, o in found_ordered]
     plan = _choose_plan(model, where)
     indexed = _index_lookup(ctx, plan) if plan is not None else None
     if indexed is None:
@@ -455,9 +456,8 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
             continue
         if indexed is None and _foreign(qs, ctx, path):  # the index lists no such file
             continue
-        row = Row(ctx, path, oid)
-        if indexed is None:  # _foreign checked that the path is where its folder's id belongs
-            row.path_id = path.rsplit("/", 2)[-2]
+        # the index, or _foreign, checked that the path is where its folder's id belongs
+        row = Row(ctx, path, oid, path.rsplit("/", 2)[-2])
         if check and not _matches(qs, where, row):
             continue
         rows.append(row)

@@ -75,6 +75,8 @@ class ModelOptions:
         if any(f.name == field.name for f in self.fields):
             raise FieldError(f'field "{field.name}" is already declared on {self.model.__name__}')
         self.fields.append(field)
+        for memo in ("_indexed_fields", "_index_signatures"):  # derived from the fields
+            self.__dict__.pop(memo, None)
 
     def finalize(self) -> None:
         """Resolve the id field, adding ``id = UUIDField(id=True)`` if needed."""
