@@ -5,8 +5,9 @@ edits ``title``, the other ``views``, so objects edited on both sides merge
 field by field). Times ``ws.merge()`` (three-way merge plus the merge commit)
 and ``git merge-tree --write-tree`` of the same two commits, in the same run.
 
-    python bench/merge.py              # 100,000 objects
+    python bench/merge.py              # 100,000 objects, the default layout
     python bench/merge.py --n 10000    # a quick run
+    python bench/merge.py --shard 0    # one flat folder (written by git fast-import)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Optional
 
 import pygit2
 
@@ -27,7 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from gitmodel import Workspace, fields  # noqa: E402
 
 
-def define(ws: Workspace, shard: int) -> type:
+def define(ws: Workspace, shard: Optional[int]) -> type:
     class Page(ws.GitModel):
         title = fields.CharField()
         views = fields.IntegerField(default=0)
@@ -35,7 +37,8 @@ def define(ws: Workspace, shard: int) -> type:
         class Meta:
             pass
 
-    Page._meta.shard = shard
+    if shard is not None:  # else the default: flat while small, fanned out past a bound
+        Page._meta.shard = shard
     return Page
 
 
@@ -60,7 +63,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="objects in the store")
     parser.add_argument("--percent", type=float, default=1.0, help="share each branch edits")
-    parser.add_argument("--shard", type=int, default=0, help="Meta.shard of the model (0: flat)")
+    parser.add_argument("--shard", type=int, default=None,
+                        help="Meta.shard of the model (0: flat); default: the default layout")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
@@ -71,7 +75,11 @@ def main() -> None:
     rng = random.Random(7)
     t0 = time.perf_counter()
     ids = [f"page-{i:06d}" for i in range(args.n)]
-    import_store(path, Page, ids)
+    if args.shard is None:  # bulk_save lays the store out as a model of the default layout does
+        Page.bulk_save(Page(id=ident, title=ident) for ident in ids)
+        ws.commit("store")
+    else:
+        import_store(path, Page, ids)
     ws = Workspace(path, author=("bench", "bench@example.com"))
     Page = define(ws, args.shard)
     ws.create_branch("theirs")
@@ -116,7 +124,8 @@ def main() -> None:
     assert check.title.endswith("(ours)")
 
     git_best, gm_best = min(git_times), min(gm_times)
-    print(f"store: {args.n} objects, shard={args.shard}; each branch edits {k} "
+    layout = "the default layout" if args.shard is None else f"shard={args.shard}"
+    print(f"store: {args.n} objects, {layout}; each branch edits {k} "
           f"({both} on both sides, different fields) (setup {setup:.1f}s)")
     print(f"  git merge-tree --write-tree   {git_best * 1000:8.1f} ms"
           f"{'   (text merge: conflicts on objects edited on both sides)' if git_conflicts else ''}")

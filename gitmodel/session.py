@@ -202,6 +202,18 @@ class UnitOfWork:
             finally:
                 self.follow_paused -= 1
 
+    @contextmanager
+    def holding_still(self) -> Iterator[None]:
+        """Follow the branch once, then not meanwhile: a batch of reads sees
+        one commit (plus the pending edits) and pays for one ref check. Other
+        threads are not held up: their units follow on their own."""
+        self.follow()
+        self.follow_paused += 1
+        try:
+            yield
+        finally:
+            self.follow_paused -= 1
+
     # -- committing ---------------------------------------------------------------------------
     def commit(
         self,

@@ -28,6 +28,8 @@ from .. import fields as _fields
 from ..exceptions import CorruptObject, FieldError
 
 if TYPE_CHECKING:
+    import pygit2
+
     from ..aggregates import Values
     from ..models import GitModel
     from .planner import Row
@@ -638,12 +640,20 @@ class QuerySet(Generic[M]):
             raise TypeError("in_bulk() takes a list of ids, not a string")
         if self._where is not None or self._low or self._high is not None:
             return {obj.get_id(): obj for obj in self.filter(pk__in=list(ids))}
-        treeish = self.model._meta.require_workspace().resolve_tree(self.treeish) \
-            if self.treeish is not None else None
+        from ..schema import layout
+
+        ws = self.model._meta.require_workspace()
+        if self.treeish is not None:
+            return self._get_each(ids, ws.resolve_tree(self.treeish))
+        # one commit for the whole batch, its layout asked once
+        with ws._unit.holding_still(), layout.fixed(self.model):
+            return self._get_each(ids, None)
+
+    def _get_each(self, ids: Iterable[Any], tree: Optional[pygit2.Tree]) -> dict[Any, M]:
         out: dict[Any, M] = {}
         for object_id in ids:
             try:
-                obj = self.model.get(object_id, treeish=treeish)
+                obj = self.model.get(object_id, treeish=tree)
             except self.model.DoesNotExist:
                 continue
             out[obj.get_id()] = obj
