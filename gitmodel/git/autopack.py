@@ -5,8 +5,10 @@ path, the commit). Once a sample of the object folders says there are more
 than ``loose_limit`` of them, they are moved into one pack by the committing
 thread, after its commit landed (or, with ``detach``, by a thread of its own,
 so that the commit that crossed the limit returns at once; a plain ``git
-fsck`` run meanwhile may then see loose files vanish under it); then small packs are merged, as ``git repack --geometric=2`` does, so that only
-a few packs remain (their entries are copied, not compressed again). Both steps
+fsck`` run meanwhile may then see loose files vanish under it). Before that,
+the packs of earlier rounds are merged, as ``git repack --geometric=2`` does,
+so that only a few packs remain (their entries are copied, not compressed
+again); a new pack is never merged away in the round that wrote it. Both steps
 write the new pack before anything is removed, so a reader in any thread or
 process finds each object somewhere; unreachable objects are kept (nothing
 is pruned). One process packs at a time: the others skip while the lock file
@@ -188,9 +190,12 @@ def pack_now(git_dir: str, loose_limit: int, merge: bool = True) -> bool:
         for _ in range(_ROUNDS):  # what commits wrote during a long merge is packed too
             if estimate_loose(objects_path, loose_limit) < loose_limit:
                 break
-            pack_loose(repo)
             if merge:
+                # the packs of earlier rounds, before the new one: a pack merged
+                # away the moment it appeared could vanish between a reader's
+                # rescan of the pack folder and its read (libgit2 rescans once)
                 merge_packs(repo)
+            pack_loose(repo)
         return True
     finally:
         try:

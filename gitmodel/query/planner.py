@@ -408,15 +408,22 @@ def execute(qs: QuerySet[Any]) -> list[Row]:
 
     A tree git cannot parse (written by another tool) raises ``CorruptObject``.
     """
-    try:
-        if qs.treeish is None:
-            return _execute(qs)
-        tree = qs.model._meta.require_workspace().resolve_tree(qs.treeish)
-        with layout.reading(tree):  # adaptive models: the layout that commit records
-            return _execute(qs)
-    except pygit2.GitError as exc:
-        folder = qs.model._meta.folder
-        raise CorruptObject(folder, f"a tree in this folder cannot be read ({exc})") from None
+    for attempt in (1, 2):
+        try:
+            if qs.treeish is None:
+                return _execute(qs)
+            tree = qs.model._meta.require_workspace().resolve_tree(qs.treeish)
+            with layout.reading(tree):  # adaptive models: the layout that commit records
+                return _execute(qs)
+        except pygit2.GitError as exc:
+            if attempt == 1 and "not found" in str(exc):
+                # a pack another process merged away between libgit2's rescan of
+                # the pack folder and its read: the next miss rescans again
+                qs.skipped.clear()
+                continue
+            folder = qs.model._meta.folder
+            raise CorruptObject(folder, f"a tree in this folder cannot be read ({exc})") from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _execute(qs: QuerySet[Any]) -> list[Row]:
