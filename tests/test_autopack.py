@@ -13,6 +13,7 @@ import pytest
 
 from gitmodel import ConfigurationError, fields
 from gitmodel.git import autopack
+from gitmodel.git.packs import loose_object_ids
 from gitmodel.workspace import Workspace
 
 from conftest import git
@@ -212,3 +213,29 @@ def test_detached_packing_runs_in_a_thread_of_its_own(tmp_path):
 def test_a_bad_detach_setting_is_a_configuration_error(tmp_path):
     with pytest.raises(ConfigurationError, match="autopackdetach"):
         workspace(tmp_path, **{"gitmodel.autoPackDetach": "yes-please"})
+
+
+def test_a_new_pack_is_not_merged_away_in_the_round_that_wrote_it(tmp_path):
+    # a reader that rescanned the pack folder just after the new pack appeared
+    # must still find it: the round merges the packs of earlier rounds first
+    ws = workspace(tmp_path, **{"gitmodel.autoPack": "0"})
+    commit_items(ws, 0, 30)
+    ws.pack()
+    commit_items(ws, 30, 30)
+    ws.pack()
+    commit_items(ws, 60, 30)
+    loose = {str(oid) for oid in loose_object_ids(ws.repo)}
+    pack_dir = Path(ws.path) / "objects" / "pack"
+    before = {p.stem for p in pack_dir.glob("*.pack")}
+    assert len(before) == 2
+    assert autopack.pack_now(ws.path, 16)
+    after = {p.stem for p in pack_dir.glob("*.pack")}
+    assert len(after) == 2 and not after & before  # the two old packs merged, one new pack
+    held = {}
+    for stem in after:
+        listing = git(ws.path, "verify-pack", "-v", str(pack_dir / f"{stem}.idx"))
+        held[stem] = {line.split()[0] for line in listing.splitlines() if line.strip() and len(line.split()[0]) == 40}
+    assert loose in held.values()  # the loose objects, in a pack of their own
+    assert loose_files(ws.path) == 0
+    git(ws.path, "fsck", "--strict", "--no-dangling")
+    assert ws.models["Item"].get("item-89").n == 89
