@@ -234,7 +234,8 @@ def test_a_new_pack_is_not_merged_away_in_the_round_that_wrote_it(tmp_path):
     held = {}
     for stem in after:
         listing = git(ws.path, "verify-pack", "-v", str(pack_dir / f"{stem}.idx"))
-        held[stem] = {line.split()[0] for line in listing.splitlines() if line.strip() and len(line.split()[0]) == 40}
+        words = [line.split() for line in listing.splitlines()]
+        held[stem] = {w[0] for w in words if w and len(w[0]) == 40}
     assert loose in held.values()  # the loose objects, in a pack of their own
     assert loose_files(ws.path) == 0
     git(ws.path, "fsck", "--strict", "--no-dangling")
