@@ -23,7 +23,7 @@ import pygit2
 
 from .. import fields as _fields
 from ..exceptions import CorruptObject
-from .indexes import FILE, _inexact, _Unavailable, indexed_fields, store_for
+from .indexes import FILE, _inexact, _Unavailable, indexed_fields, store_for, tally
 
 if TYPE_CHECKING:
     from . import QuerySet
@@ -94,6 +94,19 @@ def _where_sql(qs: QuerySet[Any], where: Any) -> Optional[tuple[str, list[Any]]]
         return None
     sql = f" AND p.path IN (SELECT path FROM val WHERE slot = ? AND field = ? AND {plan.where})"
     return sql, [plan.leaf.field.name, *plan.params]
+
+
+def _on_its_field(qs: QuerySet[Any], where: Any) -> Optional[tuple[str, str, list[Any]]]:
+    """``(field, SQL on its value, params)`` of a condition the index decides
+    alone, to apply to that field's own rows (one per file) without a subquery."""
+    if where is None:
+        return None
+    from .planner import IN_CHUNK, _choose_plan
+
+    plan = _choose_plan(qs.model, where)
+    if plan is None or not plan.exact or len(plan.params) > IN_CHUNK:
+        return None
+    return plan.leaf.field.name, plan.where, list(plan.params)
 
 
 def _where_fields(cond: tuple[str, list[Any]]) -> list[str]:
@@ -243,6 +256,31 @@ def count(qs: QuerySet[Any]) -> Optional[int]:
     return None if found is None else int(found["n"])
 
 
+def _from_tally(
+    db: sqlite3.Connection, slot: int, parts: list[tuple[str, str, Optional[str], Any]],
+    base_fields: list[Any],
+) -> Optional[tuple[list[Any], list[Any]]]:
+    """Counts, sums and averages over a whole slot from the tally the index
+    keeps as it moves (no row read); ``None`` where it cannot say (a minimum,
+    a maximum, a distinct count, a sum over values that are not all integers)."""
+    values: list[Any] = [None] * len(parts)
+    counts: list[Any] = [0] * len(parts)
+    for i, (_result, _sql, fname, agg) in enumerate(parts):
+        if fname is None:
+            values[i] = sum(tally(db, slot, field)[0] for field in dict.fromkeys(base_fields))
+            continue
+        if agg.distinct or agg.function not in ("count", "sum", "avg"):
+            return None
+        _rows, filled, total = tally(db, slot, fname)
+        if agg.function == "count":
+            values[i] = filled
+            continue
+        if total is None:
+            return None
+        values[i], counts[i] = (total if filled else None), filled
+    return values, counts
+
+
 def aggregate(qs: QuerySet[Any], bound: dict[str, tuple[Any, Any]]) -> Optional[dict[str, Any]]:
     """``name -> value`` of the aggregates, by SQL, or ``None`` (see :func:`_aggregate`)."""
     try:
@@ -284,13 +322,25 @@ def _aggregate(qs: QuerySet[Any], bound: dict[str, tuple[Any, Any]]) -> Optional
     base, base_params = _base(ctx)
     where_sql, where_params = cond
     exact = [f for _r, _s, f, _a in parts if f is not None]
+    own = _on_its_field(qs, where)
+    cond_params: list[Any] = []
+
+    def rows_of(fname: str, slot: int) -> tuple[str, list[Any]]:
+        """The rows of ``fname`` (one per file) that the condition keeps."""
+        if own is not None and own[0] == fname:  # read in the field's own index range
+            return f"p.slot = ? AND p.field = ? AND {own[1]}", [slot, fname, *own[2]]
+        return f"p.slot = ? AND p.field = ?{where_sql}", [slot, fname, *cond_params]
 
     def work(db: sqlite3.Connection, slots: list[int]) -> Any:
+        if not where_sql:
+            kept = _from_tally(db, slots[0], parts, base_params)
+            if kept is not None:
+                return kept
         # every file has one row per exactly held field: the aggregates of a
         # field read its rows alone, through the (slot, field, value) index,
         # in one pass that counts the files too
         slot = slots[0]
-        cond_params = [slot, *where_params] if where_sql else []
+        cond_params[:] = [slot, *where_params] if where_sql else []
         values: list[Any] = [None] * len(parts)
         counts: list[Any] = [0] * len(parts)
         files: Optional[int] = None
@@ -302,13 +352,16 @@ def _aggregate(qs: QuerySet[Any], bound: dict[str, tuple[Any, Any]]) -> Optional
                 # an average also needs how many values it divides by
                 count = f"COUNT({distinct}p.value)" if parts[i][3].function == "avg" else "0"
                 columns += [parts[i][1], count]
+            cond_sql, params = rows_of(fname, slot)
             found = db.execute(
-                f"SELECT COUNT(*), {', '.join(columns)} FROM val p "
-                f"WHERE p.slot = ? AND p.field = ?{where_sql}", (slot, fname, *cond_params),
+                f"SELECT COUNT(*), {', '.join(columns)} FROM val p WHERE {cond_sql}", params
             ).fetchone()
             files = found[0]
             for k, i in enumerate(mine):
                 values[i], counts[i] = found[1 + 2 * k], found[2 + 2 * k]
+        if files is None and own is not None:  # the condition's field has a row per file
+            cond_sql, params = rows_of(own[0], slot)
+            files = db.execute(f"SELECT COUNT(*) FROM val p WHERE {cond_sql}", params).fetchone()[0]
         if files is None:
             files = db.execute(f"SELECT COUNT(*) FROM val p WHERE {base}{where_sql}",
                                (slot, *base_params, *cond_params)).fetchone()[0]

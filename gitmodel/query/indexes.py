@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["IndexStore", "UpdateStats", "indexed_fields", "store_for", "update_index"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 #: slots kept per model index (lanes beyond this are dropped, least recent first)
 MAX_SLOTS = 6
@@ -262,6 +262,7 @@ class IndexStore:
                     BEGIN IMMEDIATE;
                     DROP TABLE IF EXISTS slot;
                     DROP TABLE IF EXISTS val;
+                    DROP TABLE IF EXISTS tally;
                     CREATE TABLE slot (
                         id INTEGER PRIMARY KEY, sig TEXT NOT NULL, lane TEXT NOT NULL,
                         tree TEXT NOT NULL, used REAL NOT NULL, UNIQUE (sig, lane));
@@ -272,6 +273,13 @@ class IndexStore:
                     -- order; it holds the blob id too, so a lookup never reads the table
                     CREATE INDEX val_value ON val (slot, field, value, path, oid);
                     CREATE INDEX val_path ON val (slot, path);
+                    -- per slot and field: rows, non-null values, values that are
+                    -- not integers, and the sum of the integers (text: exact at
+                    -- any size), kept as rows come and go
+                    CREATE TABLE tally (
+                        slot INTEGER NOT NULL, field TEXT NOT NULL, n INTEGER NOT NULL,
+                        nn INTEGER NOT NULL, other INTEGER NOT NULL, total TEXT NOT NULL,
+                        PRIMARY KEY (slot, field));
                     PRAGMA user_version = {SCHEMA_VERSION};
                     COMMIT;
                     """
@@ -542,6 +550,10 @@ class IndexStore:
                     "INSERT INTO val SELECT ?, field, value, path, oid FROM val WHERE slot = ?",
                     (slot, source[0]),
                 )
+                db.execute(
+                    "INSERT INTO tally SELECT ?, field, n, nn, other, total FROM tally WHERE slot = ?",
+                    (slot, source[0]),
+                )
             old_tree = source[1] if source else EMPTY_TREE
             self._evict(db, sig)
         else:
@@ -562,7 +574,7 @@ class IndexStore:
             (sig, MAX_SLOTS),
         ).fetchall()
         for (slot,) in stale:
-            db.execute("DELETE FROM val WHERE slot = ?", (slot,))
+            _clear(db, slot)
             db.execute("DELETE FROM slot WHERE id = ?", (slot,))
 
 
@@ -595,7 +607,7 @@ def _move(
     found = None if old_hex == EMPTY_TREE else repo.get(old_hex)
     old = found if isinstance(found, pygit2.Tree) else None
     if old_hex != EMPTY_TREE and old is None:
-        db.execute("DELETE FROM val WHERE slot = ?", (slot,))  # pruned: start over
+        _clear(db, slot)  # pruned: start over
     new = ctx.folder_tree
     prefix = ctx.folder + "/"
     filename = ctx.filename
@@ -607,11 +619,20 @@ def _move(
         try:
             removed, added = _deltas(repo, slot, old, new, prefix, filename)
         except NotATree:  # a folder entry names a commit, a blob or nothing
-            db.execute("DELETE FROM val WHERE slot = ?", (slot,))  # read it all again
+            _clear(db, slot)  # read it all again
             old = None
     if old is None and new is not None:
         added = list(walk_files(new, filename, prefix, refused))
+    counts = _Tally()
     if removed:
+        paths = [path for _slot, path in removed]
+        for start in range(0, len(paths), 500):
+            chunk = paths[start : start + 500]
+            for field, value in db.execute(
+                "SELECT field, value FROM val INDEXED BY val_path WHERE slot = ? AND path IN "
+                f"({', '.join('?' * len(chunk))})", (slot, *chunk),
+            ):
+                counts.add(field, value, -1)
         db.executemany("DELETE FROM val WHERE slot = ? AND path = ?", removed)
     rows = []
     for path, oid in added:
@@ -629,7 +650,61 @@ def _move(
         rows.append((slot, FOREIGN, None, _sql_path(f"{path}/{filename}"), b""))
     if rows:
         db.executemany("INSERT INTO val VALUES (?, ?, ?, ?, ?)", rows)
+        for row in rows:
+            counts.add(row[1], row[2], 1)
+    counts.save(db, slot)
     return len(removed) + len(added)
+
+
+def _clear(db: sqlite3.Connection, slot: int) -> None:
+    db.execute("DELETE FROM val WHERE slot = ?", (slot,))
+    db.execute("DELETE FROM tally WHERE slot = ?", (slot,))
+
+
+class _Tally:
+    """Changes to a slot's tally: per field, rows, non-null values, values
+    that are not integers, and the sum of the integers."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, list[int]] = {}
+
+    def add(self, field: str, value: Any, sign: int) -> None:
+        entry = self.fields.get(field)
+        if entry is None:
+            entry = self.fields[field] = [0, 0, 0, 0]
+        entry[0] += sign
+        if type(value) is bool:  # SQLite gives it back as an integer
+            value = int(value)
+        if value is not None:
+            entry[1] += sign
+            if type(value) is int:
+                entry[3] += sign * value
+            else:
+                entry[2] += sign
+
+    def save(self, db: sqlite3.Connection, slot: int) -> None:
+        for field, (n, nn, other, total) in self.fields.items():
+            row = db.execute(
+                "SELECT n, nn, other, total FROM tally WHERE slot = ? AND field = ?", (slot, field)
+            ).fetchone()
+            if row is not None:
+                n, nn, other = n + row[0], nn + row[1], other + row[2]
+                total += int(row[3])
+            db.execute(
+                "INSERT OR REPLACE INTO tally VALUES (?, ?, ?, ?, ?, ?)",
+                (slot, field, n, nn, other, str(total)),
+            )
+
+
+def tally(db: sqlite3.Connection, slot: int, field: str) -> tuple[int, int, Optional[int]]:
+    """``(rows, non-null values, sum)`` of ``field`` in ``slot``, kept as the
+    index moves; the sum is ``None`` if a value is not an integer."""
+    row = db.execute(
+        "SELECT n, nn, other, total FROM tally WHERE slot = ? AND field = ?", (slot, field)
+    ).fetchone()
+    if row is None:
+        return 0, 0, 0
+    return row[0], row[1], None if row[2] else int(row[3])
 
 _stores: weakref.WeakKeyDictionary[Workspace, IndexStore] = weakref.WeakKeyDictionary()
 _stores_lock = threading.Lock()
