@@ -87,18 +87,17 @@ def _where_sql(qs: QuerySet[Any], where: Any) -> Optional[tuple[str, list[Any]]]
     if the index cannot decide it alone."""
     if where is None:
         return "", []
-    from .planner import IN_CHUNK, _choose_plan
-
-    plan = _choose_plan(qs.model, where)
-    if plan is None or not plan.exact or len(plan.params) > IN_CHUNK:
+    own = _on_its_field(qs, where)
+    if own is None:
         return None
-    sql = f" AND p.path IN (SELECT path FROM val WHERE slot = ? AND field = ? AND {plan.where})"
-    return sql, [plan.leaf.field.name, *plan.params]
+    field, sql, params = own
+    sub = f"SELECT path FROM val WHERE slot = ? AND field = ? AND {sql}"
+    return f" AND p.path IN ({sub})", [field, *params]
 
 
 def _on_its_field(qs: QuerySet[Any], where: Any) -> Optional[tuple[str, str, list[Any]]]:
     """``(field, SQL on its value, params)`` of a condition the index decides
-    alone, to apply to that field's own rows (one per file) without a subquery."""
+    alone, to apply to that field's own rows (one per file)."""
     if where is None:
         return None
     from .planner import IN_CHUNK, _choose_plan
@@ -323,13 +322,15 @@ def _aggregate(qs: QuerySet[Any], bound: dict[str, tuple[Any, Any]]) -> Optional
     where_sql, where_params = cond
     exact = [f for _r, _s, f, _a in parts if f is not None]
     own = _on_its_field(qs, where)
-    cond_params: list[Any] = []
 
     def rows_of(fname: str, slot: int) -> tuple[str, list[Any]]:
         """The rows of ``fname`` (one per file) that the condition keeps."""
         if own is not None and own[0] == fname:  # read in the field's own index range
             return f"p.slot = ? AND p.field = ? AND {own[1]}", [slot, fname, *own[2]]
-        return f"p.slot = ? AND p.field = ?{where_sql}", [slot, fname, *cond_params]
+        return f"p.slot = ? AND p.field = ?{where_sql}", [slot, fname, *cond_params(slot)]
+
+    def cond_params(slot: int) -> list[Any]:
+        return [slot, *where_params] if where_sql else []
 
     def work(db: sqlite3.Connection, slots: list[int]) -> Any:
         if not where_sql:
@@ -340,7 +341,6 @@ def _aggregate(qs: QuerySet[Any], bound: dict[str, tuple[Any, Any]]) -> Optional
         # field read its rows alone, through the (slot, field, value) index,
         # in one pass that counts the files too
         slot = slots[0]
-        cond_params[:] = [slot, *where_params] if where_sql else []
         values: list[Any] = [None] * len(parts)
         counts: list[Any] = [0] * len(parts)
         files: Optional[int] = None
@@ -364,7 +364,7 @@ def _aggregate(qs: QuerySet[Any], bound: dict[str, tuple[Any, Any]]) -> Optional
             files = db.execute(f"SELECT COUNT(*) FROM val p WHERE {cond_sql}", params).fetchone()[0]
         if files is None:
             files = db.execute(f"SELECT COUNT(*) FROM val p WHERE {base}{where_sql}",
-                               (slot, *base_params, *cond_params)).fetchone()[0]
+                               (slot, *base_params, *cond_params(slot))).fetchone()[0]
         for i, part in enumerate(parts):
             if part[2] is None:
                 values[i] = files
