@@ -545,6 +545,7 @@ class IndexStore:
             )
             slot = cur.lastrowid
             assert slot is not None
+            _clear(db, slot)  # an id SQLite hands out again holds nothing from before
             if source is not None:
                 db.execute(
                     "INSERT INTO val SELECT ?, field, value, path, oid FROM val WHERE slot = ?",
