@@ -147,3 +147,28 @@ def test_filtered_aggregates_and_counts_equal_python(tmp_path):
         assert Post.filter(**lookup).aggregate(**AGGREGATES) == want, lookup
         assert Post.filter(**lookup).count() == len(chosen), lookup
         assert sorted(Post.filter(**lookup).ids()) == sorted(o.id for o in chosen), lookup
+
+
+def test_tallies_stay_true_when_old_slots_are_dropped(tmp_path):
+    # more branches than the index keeps copies of: the least recent copies
+    # are dropped with their tallies, and each branch keeps its own answer
+    from gitmodel.query.indexes import MAX_SLOTS
+
+    ws = Workspace.init(str(tmp_path / "lanes.git"))
+
+    class Post(ws.GitModel):
+        score = fields.IntegerField(index=True)
+
+    base = Post(id="base", score=1).save(commit=True)
+    branches = [f"b{i}" for i in range(MAX_SLOTS + 3)]
+    for name in branches:
+        ws.create_branch(name, base)
+    for turn in range(2):
+        for i, name in enumerate(branches):
+            ws.set_branch(name)
+            Post(id=f"{name}-{turn}", score=10 * i + turn).save(commit=True)
+            want = 1 + sum(10 * i + t for t in range(turn + 1))
+            assert Post.all().aggregate(s=Sum("score"), n=Count("pk")) == {"s": want, "n": turn + 2}
+            same, kept, rows = tallies_match_rows(ws)
+            assert same, (kept, rows)
+    fsck(ws.path)
