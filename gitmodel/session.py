@@ -195,12 +195,8 @@ class UnitOfWork:
         A save builds on what its unit of work holds, even if the save itself
         reads (unique checks).
         """
-        with self.store.write_lock:
-            self.follow_paused += 1
-            try:
-                yield
-            finally:
-                self.follow_paused -= 1
+        with self.store.write_lock, self._not_following():
+            yield
 
     @contextmanager
     def holding_still(self) -> Iterator[None]:
@@ -208,6 +204,11 @@ class UnitOfWork:
         one commit (plus the pending edits) and pays for one ref check. Other
         threads are not held up: their units follow on their own."""
         self.follow()
+        with self._not_following():
+            yield
+
+    @contextmanager
+    def _not_following(self) -> Iterator[None]:
         self.follow_paused += 1
         try:
             yield
