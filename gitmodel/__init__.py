@@ -40,6 +40,7 @@ from .aggregates import Avg, Count, Max, Min, Sum
 from .models import GitModel
 from .paginator import KeysetPaginator, Paginator
 from .query import Q, QuerySet
+from .relations import CASCADE, PROTECT, SET_DEFAULT, SET_NULL
 from .workspace import Workspace
 
 __version__ = "0.2.0"
@@ -86,6 +87,10 @@ __all__ = [
     "Avg",
     "Paginator",
     "KeysetPaginator",
+    "PROTECT",
+    "CASCADE",
+    "SET_NULL",
+    "SET_DEFAULT",
     "GitModelError",
     "ConfigurationError",
     "RepositoryError",

@@ -584,6 +584,21 @@ class GitModel(metaclass=ModelBase):
         """``Model.all().exclude(...)``: the objects not matching the lookups."""
         return cls.all().exclude(*args, **lookups)
 
+    @classmethod
+    def get_or_create(cls, defaults: Optional[dict[str, Any]] = None, **lookups: Any) -> tuple[Self, bool]:
+        """``Model.all().get_or_create(...)``: ``(object, created)``."""
+        return cls.all().get_or_create(defaults, **lookups)
+
+    @classmethod
+    def update_or_create(cls, defaults: Optional[dict[str, Any]] = None, **lookups: Any) -> tuple[Self, bool]:
+        """``Model.all().update_or_create(...)``: ``(object, created)``."""
+        return cls.all().update_or_create(defaults, **lookups)
+
+    @classmethod
+    def in_bulk(cls, ids: Optional[Iterable[Any]] = None) -> dict[Any, Self]:
+        """``Model.all().in_bulk(ids)``: ``{id: object}``, read at one commit."""
+        return cls.all().in_bulk(ids)
+
     # -- history and merging (see history.py and merge.py) ---------------------------
     @class_or_instance_method
     def history(

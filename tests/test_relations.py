@@ -389,6 +389,26 @@ def test_exists_in_bulk_get_or_create_update_or_create(cms):
     assert Page.all().distinct().count() == 3
 
 
+def test_model_shortcuts_for_get_or_create_update_or_create_in_bulk(cms):
+    ws, Author, Tag, Page, Comment = cms  # Django's manager methods, on the model as filter() is
+    page, created = Page.get_or_create(slug="new", defaults={"author": "ada"})
+    assert created and Page.get("new").author.name == "Ada"
+    again, created = Page.get_or_create(slug="new", defaults={"author": "bob"})
+    assert not created and again.author.name == "Ada"
+    updated, created = Page.update_or_create(slug="new", defaults={"rank": 7})
+    assert not created and updated.rank == 7 and Page.get("new").rank == 7
+    fresh, created = Page.update_or_create(slug="newer", defaults={"author": "bob", "rank": 1})
+    assert created and Page.get("newer").author.name == "Bob"
+    assert sorted(Page.in_bulk(["home", "newer", "missing"])) == ["home", "newer"]
+    with pytest.raises(ValidationError):
+        Page.get_or_create(slug="bad id/", defaults={"author": "ada"})
+    assert sorted(Page.all().ids()) == sorted(["home", "about", "new", "newer"])
+    import gitmodel
+
+    assert (gitmodel.PROTECT, gitmodel.CASCADE, gitmodel.SET_NULL, gitmodel.SET_DEFAULT) == (
+        fields.PROTECT, fields.CASCADE, fields.SET_NULL, fields.SET_DEFAULT)
+
+
 # -- pagination -------------------------------------------------------------------------
 
 
