@@ -81,8 +81,11 @@ def test_fan_out_through_save_commit_and_plain_git(ws: Workspace, run_git, small
     fill(Person, small_bound - 1)
     flat = run_git(ws.path, "rev-parse", "HEAD").strip()
     assert stored_shard(run_git, ws) == 0
+    assert Person.get("3").get_data_path() == "person/3/data.json"  # a path remembered flat...
     fill(Person, 3, start=small_bound - 1)
     assert person_paths(run_git, ws) == sorted(sharded(str(i)) for i in range(small_bound + 2))
+    assert Person.get("3").get_data_path() == sharded("3")  # ...is not reused once fanned out
+    assert Person.get("3", treeish=flat).name == Person.get("3").name == "n3"
     assert stored_shard(run_git, ws) == 2
     shown = json.loads(run_git(ws.path, "show", f"HEAD:{sharded('3')}"))
     assert shown["fields"]["name"] == "n3"

@@ -174,8 +174,24 @@ class ModelOptions:
         return (current,) + tuple(s for s in (0, FANNED_SHARD) if s != current)
 
     def get_data_path(self, object_id: str) -> str:
-        """Where the object's JSON lives (override with ``Meta.get_data_path``)."""
-        return f"{self.get_object_folder(object_id)}/{self.data_filename}"
+        """Where the object's JSON lives (override with ``Meta.get_data_path``).
+
+        Paths of string ids are remembered per layout (bounded): a read of
+        an id asked for before skips the hash and the string building."""
+        shard = self.shard
+        if type(object_id) is not str:
+            return f"{self.object_folder_at(object_id, shard)}/{self.data_filename}"
+        memo = self.__dict__.get("_data_paths")
+        if memo is None or memo[0] != shard:
+            memo = self.__dict__["_data_paths"] = (shard, {})
+        paths = memo[1]
+        path = paths.get(object_id)
+        if path is None:
+            path = f"{self.object_folder_at(object_id, shard)}/{self.data_filename}"
+            if len(paths) >= _DATA_PATH_MEMO:
+                paths.clear()
+            paths[object_id] = path
+        return path  # type: ignore[no-any-return]
 
     @property
     def custom_data_path(self) -> Optional[tuple[str, Callable[[str], bool]]]:
@@ -265,6 +281,10 @@ def check_field_name(cls: type, name: str) -> None:
         clash = f"it would shadow {owner.__name__}.{name}, part of the model's API"
     if clash is not None:
         raise FieldError(f'{cls.__name__}: a field cannot be named "{name}": {clash}')
+
+
+#: how many data paths of string ids a model remembers (see ``get_data_path``)
+_DATA_PATH_MEMO = 131_072
 
 
 def _shard_digest(object_id: str) -> str:
