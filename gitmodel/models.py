@@ -458,6 +458,8 @@ class GitModel(metaclass=ModelBase):
         return bulk_save(cls, objs, commit, **commit_info)
 
     def _check_unique(self, ws: Workspace) -> None:
+        if not self._meta.unique_fields:
+            return
         from .query.planner import check_unique
 
         check_unique(self, ws)

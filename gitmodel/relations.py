@@ -251,8 +251,12 @@ class ReverseRelation:
 
 
 def relation_fields(model: Any) -> list[Any]:
-    """The fields of ``model`` that refer to other objects."""
-    return [f for f in model._meta.fields if isinstance(f, RelationMixin)]
+    """The fields of ``model`` that refer to other objects (found once per model)."""
+    opts = model._meta
+    found = opts.__dict__.get("_relation_fields")
+    if found is None:
+        found = opts.__dict__["_relation_fields"] = [f for f in opts.fields if isinstance(f, RelationMixin)]
+    return found  # type: ignore[no-any-return]
 
 
 def install_reverse(ws: Workspace) -> None:

@@ -8,6 +8,7 @@ import json
 
 import pygit2
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from gitmodel import fields
 from gitmodel.exceptions import CorruptObject
@@ -234,3 +235,52 @@ def test_commit_writes_changed_folders_only(ws: Workspace, Page) -> None:
     after = count_objects(ws.repo)
     assert after["tree"] - before["tree"] == 3
     assert after["commit"] - before["commit"] == 1
+
+
+# -- the encoder's fast paths give the json module's bytes, exactly -------------------------
+_line = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+_nested = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True, indent=2).encode
+
+
+def reference_dumps(model_name: str, values: dict) -> bytes:
+    """The storage format written with the json module alone, value by value."""
+    lines = []
+    for name in sorted(values):
+        value = values[name]
+        text = (_nested(value).replace("\n", "\n    ") if isinstance(value, (dict, list)) and value
+                else _line(value))
+        lines.append(f"    {_line(name)}: {text}")
+    inner = "{\n" + ",\n".join(lines) + "\n  }" if lines else "{}"
+    return f'{{\n  "model": {_line(model_name)},\n  "fields": {inner}\n}}\n'.encode()
+
+
+class Text(str):
+    pass
+
+
+class Number(int):
+    def __repr__(self) -> str:  # the json module ignores it, and so must the encoder
+        return "not a number"
+
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-10**40, max_value=10**40),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+    st.text(max_size=5).map(Text), st.integers(-5, 5).map(Number),
+)
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
+                       | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=10), _values, max_size=6), st.text(min_size=1, max_size=12))
+def test_the_encoder_writes_exactly_the_json_modules_bytes(values, model_name) -> None:
+    assert json_format.dumps(model_name, values) == reference_dumps(model_name, values)
+    name, fields = json_format.loads(json_format.dumps(model_name, values))
+    assert name == model_name and json.dumps(fields, sort_keys=True) == json.dumps(values, sort_keys=True)
+
+
+def test_the_encoder_refuses_what_the_json_module_refuses() -> None:
+    for bad in (float("nan"), [1, float("inf")], {"a": float("-inf")}, object(), [object()]):
+        with pytest.raises((ValueError, TypeError)):
+            json_format.dumps("Page", {"x": bad})

@@ -75,7 +75,7 @@ class ModelOptions:
         if any(f.name == field.name for f in self.fields):
             raise FieldError(f'field "{field.name}" is already declared on {self.model.__name__}')
         self.fields.append(field)
-        for memo in ("_indexed_fields", "_index_signatures"):  # derived from the fields
+        for memo in ("_indexed_fields", "_index_signatures", "_relation_fields"):  # derived from the fields
             self.__dict__.pop(memo, None)
 
     def finalize(self) -> None:
@@ -148,8 +148,24 @@ class ModelOptions:
         return self.model_name
 
     def get_object_folder(self, object_id: str) -> str:
-        """The folder of one object: ``page/<id>`` or, sharded, ``page/ab/cd/<id>``."""
-        return self.object_folder_at(object_id, self.shard)
+        """The folder of one object: ``page/<id>`` or, sharded, ``page/ab/cd/<id>``.
+
+        Folders of string ids are remembered per layout (bounded): a read or
+        save of an id seen before skips the hash and the string building."""
+        shard = self.shard
+        if type(object_id) is not str:
+            return self.object_folder_at(object_id, shard)
+        memo = self.__dict__.get("_folders")
+        if memo is None or memo[0] != shard:
+            memo = self.__dict__["_folders"] = (shard, {})
+        folders: dict[str, str] = memo[1]
+        folder = folders.get(object_id)
+        if folder is None:
+            folder = self.object_folder_at(object_id, shard)
+            if len(folders) >= _FOLDER_MEMO:
+                folders.clear()
+            folders[object_id] = folder
+        return folder
 
     def object_folder_at(self, object_id: str, shard: int) -> str:
         """The folder of one object in the layout of ``shard`` hash levels."""
@@ -174,24 +190,8 @@ class ModelOptions:
         return (current,) + tuple(s for s in (0, FANNED_SHARD) if s != current)
 
     def get_data_path(self, object_id: str) -> str:
-        """Where the object's JSON lives (override with ``Meta.get_data_path``).
-
-        Paths of string ids are remembered per layout (bounded): a read of
-        an id asked for before skips the hash and the string building."""
-        shard = self.shard
-        if type(object_id) is not str:
-            return f"{self.object_folder_at(object_id, shard)}/{self.data_filename}"
-        memo = self.__dict__.get("_data_paths")
-        if memo is None or memo[0] != shard:
-            memo = self.__dict__["_data_paths"] = (shard, {})
-        paths = memo[1]
-        path = paths.get(object_id)
-        if path is None:
-            path = f"{self.object_folder_at(object_id, shard)}/{self.data_filename}"
-            if len(paths) >= _DATA_PATH_MEMO:
-                paths.clear()
-            paths[object_id] = path
-        return path  # type: ignore[no-any-return]
+        """Where the object's JSON lives (override with ``Meta.get_data_path``)."""
+        return f"{self.get_object_folder(object_id)}/{self.data_filename}"
 
     @property
     def custom_data_path(self) -> Optional[tuple[str, Callable[[str], bool]]]:
@@ -283,8 +283,8 @@ def check_field_name(cls: type, name: str) -> None:
         raise FieldError(f'{cls.__name__}: a field cannot be named "{name}": {clash}')
 
 
-#: how many data paths of string ids a model remembers (see ``get_data_path``)
-_DATA_PATH_MEMO = 131_072
+#: how many object folders of string ids a model remembers (see ``get_object_folder``)
+_FOLDER_MEMO = 131_072
 
 
 def _shard_digest(object_id: str) -> str:

@@ -8,6 +8,7 @@ diff`` shows one changed line per changed field.
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring
 from typing import Any
 
 _encode_line = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
@@ -34,16 +35,40 @@ _decoder = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_flo
 _decode = _decoder.decode
 
 
+#: the JSON text of the values written most, by exact type (anything else,
+#: subclasses included, goes through the json module, which gives the same text)
+_PLAIN: dict[type, Any] = {str: encode_basestring, int: int.__repr__,
+                           bool: lambda value: "true" if value else "false",
+                           type(None): lambda _value: "null"}
+#: field name -> its line's start, ``    "name": `` (names repeat from save to save)
+_starts: dict[str, str] = {}
+
+
+def _line_start(name: str) -> str:
+    start = _starts.get(name)
+    if start is None:
+        start = f"    {_encode_line(name)}: "
+        if len(_starts) >= 4096:
+            _starts.clear()
+        _starts[name] = start
+    return start
+
+
 def dumps(model_name: str, fields: dict[str, Any]) -> bytes:
     """Encode a model name and its JSON-ready field values."""
     lines = []
     for name in sorted(fields):
         value = fields[name]
-        if isinstance(value, (dict, list)) and value:
+        plain = _PLAIN.get(type(value))
+        if plain is not None:
+            text = plain(value)
+        elif type(value) is list and value and all(type(item) in _PLAIN for item in value):
+            text = "[\n      " + ",\n      ".join([_PLAIN[type(item)](item) for item in value]) + "\n    ]"
+        elif isinstance(value, (dict, list)) and value:
             text = _encode_nested(value).replace("\n", "\n    ")
         else:
             text = _encode_line(value)
-        lines.append(f"    {_encode_line(name)}: {text}")
+        lines.append(_line_start(name) + text if type(name) is str else f"    {_encode_line(name)}: {text}")
     body = ",\n".join(lines)
     inner = f"{{\n{body}\n  }}" if lines else "{}"
     return f'{{\n  "model": {_encode_line(model_name)},\n  "fields": {inner}\n}}\n'.encode()
