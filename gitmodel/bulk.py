@@ -295,17 +295,7 @@ def _pack_tree(writer: PackWriter, node: _Node) -> pygit2.Oid:
     entries: dict[str, tuple[int, pygit2.Oid]] = {}
     for name, value in node.items():
         entries[name] = (TREE_MODE, _pack_tree(writer, value)) if isinstance(value, dict) else value
-    return _raw_tree(writer, entries)
-
-
-def _raw_tree(writer: PackWriter, entries: dict[str, tuple[int, pygit2.Oid]]) -> pygit2.Oid:
-    """Add a tree of ``name -> (mode, id)`` to the pack, in git's entry order
-    (a folder sorts as if its name ended in ``/``)."""
-    keyed = sorted((name.encode("utf-8") + (b"/" if mode == TREE_MODE else b""), name, mode, oid)
-                   for name, (mode, oid) in entries.items())
-    raw = b"".join(b"%o %s\0" % (mode, name.encode("utf-8")) + oid.raw
-                   for _key, name, mode, oid in keyed)
-    return writer.add(_TREE, raw)
+    return writer.add_tree(entries)
 
 
 def _packed_folder(ws: Workspace, writer: PackWriter, top: str,
@@ -329,7 +319,7 @@ def _packed_folder(ws: Workspace, writer: PackWriter, top: str,
                 entries[entry.name] = (int(entry.filemode), entry.id)
         for name, value in node.items():
             entries[name] = (TREE_MODE, build(f"{prefix}/{name}", value) if isinstance(value, dict) else value)
-        return _raw_tree(writer, entries)
+        return writer.add_tree(entries)
 
     return build(top, root)
 

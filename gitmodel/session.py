@@ -137,7 +137,7 @@ class UnitOfWork:
     def add_blob(self, path: str, data: bytes, mode: int = BLOB_MODE) -> pygit2.Oid:
         """Write ``data`` as a blob and stage it at ``path``."""
         oid = self.store.repo.create_blob(data)
-        self.write(path, (oid, mode))
+        self.stage.set(path, oid, mode, written=True)
         return oid
 
     # -- following the branch ---------------------------------------------------------------

@@ -14,7 +14,7 @@ import os
 import struct
 import tempfile
 import zlib
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import pygit2
 from pygit2.enums import ObjectType
@@ -25,6 +25,9 @@ _TYPE_NAMES = {
     int(ObjectType.BLOB): b"blob",
     int(ObjectType.TAG): b"tag",
 }
+
+_TREE = int(ObjectType.TREE)
+_TREE_MODE = int(pygit2.enums.FileMode.TREE)
 
 #: zlib level for objects written by :class:`PackWriter` (git's default).
 #: ``git gc`` reuses packed objects as they are, so this is what stays on disk.
@@ -79,6 +82,16 @@ class PackWriter:
         raw = object_id(kind, data)
         self._objects.setdefault(raw, (kind, data))
         return pygit2.Oid(raw=raw)
+
+    def add_tree(self, entries: Mapping[Any, tuple[int, pygit2.Oid]]) -> pygit2.Oid:
+        """Buffer a tree of ``name -> (mode, id)`` (names as text or as the
+        raw bytes of a tree read); returns its id. Entries are written in
+        git's order (a folder sorts as if its name ended in ``/``); names and
+        ids are the caller's to check (they name existing objects)."""
+        named = [(name if isinstance(name, bytes) else name.encode("utf-8"), mode, oid)
+                 for name, (mode, oid) in entries.items()]
+        named.sort(key=lambda e: e[0] + b"/" if e[1] == _TREE_MODE else e[0])
+        return self.add(_TREE, b"".join(b"%o %s\0" % (mode, name) + oid.raw for name, mode, oid in named))
 
     def write(self) -> Optional[str]:
         """Write the pack and its index; returns the pack's path (``None`` if empty)."""

@@ -15,6 +15,7 @@ import pygit2
 from pygit2.enums import FileMode
 
 from ..exceptions import CorruptObject
+from .packs import PackWriter
 
 Entry = tuple[pygit2.Oid, int]
 _R = TypeVar("_R")
@@ -89,6 +90,9 @@ class StagingTree:
         # their root is the base: lookups there need no tree read back
         self._fresh: tuple[Optional[pygit2.Tree], dict[str, pygit2.TreeBuilder]] = (None, {})
         self._building: Optional[dict[str, pygit2.TreeBuilder]] = {}
+        #: ids of the objects staged since the last write that were written here
+        #: (known to exist: a packed write need not look them up)
+        self._written: set[pygit2.Oid] = set()
 
     # -- state ------------------------------------------------------------
     @property
@@ -106,13 +110,17 @@ class StagingTree:
         """Drop every pending edit and start over from ``base``."""
         self.base = base
         self._root = _Folder()
+        self._written = set()
 
     # -- edits --------------------------------------------------------------
     @_reads_trees
-    def set(self, path: str, oid: pygit2.Oid, mode: int = BLOB_MODE) -> None:
-        """Stage ``path`` to point at ``oid`` (a blob, or a tree with TREE mode)."""
+    def set(self, path: str, oid: pygit2.Oid, mode: int = BLOB_MODE, written: bool = False) -> None:
+        """Stage ``path`` to point at ``oid`` (a blob, or a tree with TREE mode);
+        ``written``: the caller has just written that object."""
         parts = split_path(path)
         self._parent_of(parts).entries[parts[-1]] = (oid, mode)
+        if written:
+            self._written.add(oid)
 
     def apply(self, edits: Iterable[tuple[str, Optional[Entry]]]) -> None:
         """Stage each ``(path, entry)``; an entry of ``None`` removes the path."""
@@ -378,13 +386,20 @@ class StagingTree:
         if not self.is_dirty and self.base is not None:
             return self.base.id
         base = None if self._root.cleared else self.base
-        self._building = {}
-        oid = self._write(self._root, base, is_root=True)
+        if _folders_below(self._root, PACKED_WRITE_AT) >= PACKED_WRITE_AT:
+            writer = PackWriter(self.repo)  # many trees: one pack, not a loose file each
+            oid = _write_packed(self, writer, self._root, base, is_root=True)
+            writer.write()
+            self._building = None
+        else:
+            self._building = {}
+            oid = self._write(self._root, base, is_root=True)
         assert oid is not None
         self.base = self.repo[oid]  # type: ignore[assignment]
         self._fresh = (self.base, self._building or {})
         self._building = None  # later partial writes must not touch the fresh set
         self._root = _Folder()
+        self._written = set()
         return oid
 
     def _write_folder(self, folder: _Folder, parts: list[str]) -> pygit2.Oid:
@@ -453,6 +468,64 @@ def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:
 _MISSING = object()
 #: at most this many tree builders of the last write are kept for lookups
 FRESH_BUILDERS = 64
+#: a write of at least this many folders goes into one pack (a bulk import:
+#: thousands of trees); smaller ones are loose objects, as git writes them
+PACKED_WRITE_AT = 256
+_KINDS = {BLOB_MODE: int(pygit2.enums.ObjectType.BLOB), int(FileMode.BLOB_EXECUTABLE): int(pygit2.enums.ObjectType.BLOB),
+          int(FileMode.LINK): int(pygit2.enums.ObjectType.BLOB), TREE_MODE: int(pygit2.enums.ObjectType.TREE)}
+
+
+def _folders_below(folder: _Folder, limit: int) -> int:
+    """How many folders ``folder`` holds, itself included (counting stops at ``limit``)."""
+    count, stack = 0, [folder]
+    while stack and count < limit:
+        count += 1
+        stack.extend(c for c in stack.pop().entries.values() if isinstance(c, _Folder))
+    return count
+
+
+def _write_packed(stage: StagingTree, writer: PackWriter, folder: _Folder,
+                  base: Optional[pygit2.Tree], is_root: bool = False) -> Optional[pygit2.Oid]:
+    """:meth:`StagingTree._write` into ``writer``: the same trees, checked as
+    libgit2's tree builder checks them (every staged object exists, of the
+    kind its mode says), written as one pack."""
+    entries: dict[Union[str, bytes], tuple[int, pygit2.Oid]] = (
+        {} if base is None else {e.raw_name: (int(e.filemode), e.id) for e in base})  # type: ignore[attr-defined,misc]
+    for name, child in folder.entries.items():
+        key = name.encode("utf-8")
+        if child is None:
+            entries.pop(key, None)
+            continue
+        if isinstance(child, _Folder):
+            sub_base = None
+            if not child.cleared and base is not None:
+                try:
+                    candidate = base[name]
+                except KeyError:
+                    candidate = None
+                if isinstance(candidate, pygit2.Tree):
+                    sub_base = candidate
+            oid = _write_packed(stage, writer, child, sub_base)
+            if oid is None:
+                entries.pop(key, None)
+            else:
+                entries[key] = (TREE_MODE, oid)
+            continue
+        oid, mode = child
+        if mode == TREE_MODE and oid == EMPTY_TREE:
+            entries.pop(key, None)
+            continue
+        if oid not in stage._written and mode in _KINDS:
+            try:
+                kind = stage.repo.odb.read_header(oid)[0]
+            except (KeyError, ValueError, pygit2.GitError):
+                kind = None
+            if kind != _KINDS[mode]:
+                raise pygit2.GitError(f"failed to insert entry: invalid object specified - {name}")
+        entries[key] = (mode, oid)
+    if not entries and not is_root:
+        return None
+    return writer.add_tree(entries)
 
 
 def walk_files(

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import pygit2
 
+from ..git.packs import PackWriter
 from ..git.tree import TREE_MODE, StagingTree
 from .options import _shard_digest
 
@@ -144,29 +145,35 @@ def reading(tree: Optional[pygit2.Tree]) -> Iterator[None]:
 # -- fanning out ------------------------------------------------------------------------------
 def relocated_folder(repo: pygit2.Repository, folder: pygit2.Tree, shard: int) -> pygit2.Oid:
     """The flat model folder ``folder`` rebuilt with each object folder
-    ``shard`` hash levels down (files at the top stay where they are)."""
+    ``shard`` hash levels down (files at the top stay where they are).
+
+    The new trees (one per hash folder: thousands for a large folder) are
+    written as one pack, not one loose file each; their entries are the
+    folder's own, so every object they name exists."""
     nested: dict[str, Any] = {}
-    builder = repo.TreeBuilder()
+    top: dict[str, tuple[int, pygit2.Oid]] = {}
     for entry in folder:
         name = entry.name or ""
-        if entry.filemode != TREE_MODE:
-            builder.insert(name, entry.id, entry.filemode)
+        mode = int(entry.filemode)
+        if mode != TREE_MODE:
+            top[name] = (mode, entry.id)
             continue
         digest = _shard_digest(name)
         node = nested
         for level in range(shard):
             node = node.setdefault(digest[level * 2: level * 2 + 2], {})
         node[name] = entry.id
+    writer = PackWriter(repo)
 
-    def write(node: dict[str, Any], depth: int) -> pygit2.Oid:
-        sub = repo.TreeBuilder()
-        for key, value in node.items():
-            sub.insert(key, value if depth == shard else write(value, depth + 1), TREE_MODE)
-        return sub.write()
+    def add(node: dict[str, Any], depth: int) -> pygit2.Oid:
+        return writer.add_tree({key: (TREE_MODE, value if depth == shard else add(value, depth + 1))
+                                for key, value in node.items()})
 
     for key, value in nested.items():
-        builder.insert(key, write(value, 1), TREE_MODE)
-    return builder.write()
+        top[key] = (TREE_MODE, add(value, 1))
+    oid = writer.add_tree(top)
+    writer.write()
+    return oid
 
 
 def _adaptive_models(ws: Workspace) -> Iterator[type[GitModel]]:

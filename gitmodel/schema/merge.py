@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 _BLOB = int(ObjectType.BLOB)
-_TREE = int(ObjectType.TREE)
 Trees = tuple[Optional[pygit2.Tree], Optional[pygit2.Tree], Optional[pygit2.Tree]]
 
 
@@ -345,14 +344,7 @@ def _land(ws: Workspace, writer: PackWriter, stage: StagingTree, landed: Optiona
         else:
             entries[name] = new
     entries[end.data_filename] = (blob, BLOB_MODE)
-    stage.set(folder, writer.add(_TREE, _raw_tree(entries)), TREE_MODE)
-
-
-def _raw_tree(entries: dict[str, tuple[pygit2.Oid, int]]) -> bytes:
-    """The bytes of a git tree holding ``entries``, in git's order."""
-    order = sorted(entries, key=lambda n: n + "/" if entries[n][1] == TREE_MODE else n)
-    return b"".join(b"%o %s\0" % (entries[n][1], n.encode("utf-8")) + entries[n][0].raw
-                    for n in order)
+    stage.set(folder, writer.add_tree({name: (mode, oid) for name, (oid, mode) in entries.items()}), TREE_MODE)
 
 
 def _subtree(tree: pygit2.Tree, path: str) -> Optional[pygit2.Tree]:
