@@ -77,6 +77,7 @@ def test_a_large_update_of_an_existing_store_keeps_the_rest(tmp_path) -> None:
     Note(id="extra", text="new").save()
     ws.commit("update half")
     git(ws.path, "fsck", "--strict", "--no-dangling")
+    assert Note.get("n00004").text == "changed" and Note.filter(text="changed").count() == 600
     fresh = declare(Workspace(str(ws.path)))
     assert fresh.get("n00002").text == "changed" and fresh.get("n00003").text == "note 3"
     assert fresh.get("extra").text == "new"
