@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import struct
 import tempfile
 import zlib
@@ -27,7 +28,8 @@ _TYPE_NAMES = {
 }
 
 _TREE = int(ObjectType.TREE)
-_TREE_MODE = int(pygit2.enums.FileMode.TREE)
+#: one entry of a (sha1) tree: mode, space, name, NUL, 20-byte id
+_ENTRY = re.compile(rb"[0-7]+ [^\0]*\0.{20}", re.DOTALL)
 
 #: zlib level for objects written by :class:`PackWriter` (git's default).
 #: ``git gc`` reuses packed objects as they are, so this is what stays on disk.
@@ -84,14 +86,30 @@ class PackWriter:
         return pygit2.Oid(raw=raw)
 
     def add_tree(self, entries: Mapping[Any, tuple[int, pygit2.Oid]]) -> pygit2.Oid:
-        """Buffer a tree of ``name -> (mode, id)`` (names as text or as the
-        raw bytes of a tree read); returns its id. Entries are written in
-        git's order (a folder sorts as if its name ended in ``/``); names and
-        ids are the caller's to check (they name existing objects)."""
-        named = [(name if isinstance(name, bytes) else name.encode("utf-8"), mode, oid)
-                 for name, (mode, oid) in entries.items()]
-        named.sort(key=lambda e: e[0] + b"/" if e[1] == _TREE_MODE else e[0])
-        return self.add(_TREE, b"".join(b"%o %s\0" % (mode, name) + oid.raw for name, mode, oid in named))
+        """Buffer a tree of ``name -> (mode, id)`` (names as text or bytes);
+        returns its id. Names and ids are the caller's to check (they name
+        existing objects)."""
+        raw: dict[bytes, bytes] = {}
+        for name, (mode, oid) in entries.items():
+            key = name if isinstance(name, bytes) else name.encode("utf-8")
+            raw[key] = b"%o %s\0" % (mode, key) + oid.raw
+        return self.add_raw_tree(raw)
+
+    def add_raw_tree(self, entries: dict[bytes, bytes]) -> pygit2.Oid:
+        """Buffer a tree of ``name -> entry`` (an entry as a tree holds it:
+        ``mode name NUL id``), written in git's order: a folder sorts as if
+        its name ended in ``/``."""
+        order = sorted(entries, key=lambda n: n + b"/" if entries[n].startswith(b"40000 ") else n)
+        return self.add(_TREE, b"".join([entries[n] for n in order]))
+
+    @staticmethod
+    def tree_entries(tree: pygit2.Tree) -> dict[bytes, bytes]:
+        """``name -> entry`` of a tree libgit2 has read (so well formed), as raw bytes."""
+        data = tree.read_raw()
+        out = {}
+        for entry in _ENTRY.findall(data):
+            out[entry[entry.index(b" ") + 1:entry.index(b"\0")]] = entry
+        return out
 
     def write(self) -> Optional[str]:
         """Write the pack and its index; returns the pack's path (``None`` if empty)."""

@@ -488,9 +488,9 @@ def _write_packed(stage: StagingTree, writer: PackWriter, folder: _Folder,
                   base: Optional[pygit2.Tree], is_root: bool = False) -> Optional[pygit2.Oid]:
     """:meth:`StagingTree._write` into ``writer``: the same trees, checked as
     libgit2's tree builder checks them (every staged object exists, of the
-    kind its mode says), written as one pack."""
-    entries: dict[Union[str, bytes], tuple[int, pygit2.Oid]] = (
-        {} if base is None else {e.raw_name: (int(e.filemode), e.id) for e in base})  # type: ignore[attr-defined,misc]
+    kind its mode says), written as one pack. The base's entries are kept
+    as raw bytes."""
+    entries = {} if base is None else writer.tree_entries(base)
     for name, child in folder.entries.items():
         key = name.encode("utf-8")
         if child is None:
@@ -509,7 +509,7 @@ def _write_packed(stage: StagingTree, writer: PackWriter, folder: _Folder,
             if oid is None:
                 entries.pop(key, None)
             else:
-                entries[key] = (TREE_MODE, oid)
+                entries[key] = b"40000 %s\0" % key + oid.raw
             continue
         oid, mode = child
         if mode == TREE_MODE and oid == EMPTY_TREE:
@@ -522,10 +522,10 @@ def _write_packed(stage: StagingTree, writer: PackWriter, folder: _Folder,
                 kind = None
             if kind != _KINDS[mode]:
                 raise pygit2.GitError(f"failed to insert entry: invalid object specified - {name}")
-        entries[key] = (mode, oid)
+        entries[key] = b"%o %s\0" % (mode, key) + oid.raw
     if not entries and not is_root:
         return None
-    return writer.add_tree(entries)
+    return writer.add_raw_tree(entries)
 
 
 def walk_files(
