@@ -122,12 +122,13 @@ class UnitOfWork:
             raise PendingChanges("commit", f"{len(others)} path(s), e.g. {sorted(others)[0]!r}")
 
     # -- the one write path into the staging tree ---------------------------------------
-    def write(self, path: str, entry: Optional[Entry]) -> bool:
+    def write(self, path: str, entry: Optional[Entry], written: bool = False) -> bool:
         """Stage ``entry`` (blob or tree id, mode) at ``path``, or remove what is
-        there if ``entry`` is ``None``; False when there was nothing to remove."""
+        there if ``entry`` is ``None``; False when there was nothing to remove.
+        ``written``: the object was just written here (known to exist)."""
         if entry is None:
             return self.stage.remove(path)
-        self.stage.set(path, entry[0], entry[1])
+        self.stage.set(path, entry[0], entry[1], written=written)
         return True
 
     def write_all(self, edits: Iterable[tuple[str, Optional[Entry]]]) -> None:
@@ -137,7 +138,7 @@ class UnitOfWork:
     def add_blob(self, path: str, data: bytes, mode: int = BLOB_MODE) -> pygit2.Oid:
         """Write ``data`` as a blob and stage it at ``path``."""
         oid = self.store.repo.create_blob(data)
-        self.stage.set(path, oid, mode, written=True)
+        self.write(path, (oid, mode), written=True)
         return oid
 
     # -- following the branch ---------------------------------------------------------------

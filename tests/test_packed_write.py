@@ -107,6 +107,28 @@ def test_a_large_write_refuses_what_the_tree_builder_refuses(tmp_path, bad) -> N
     assert repo[written]["m/f399/data.json"].data == b"399"
 
 
+@pytest.mark.parametrize("size", [3, 400])  # a loose write, then a packed one
+@pytest.mark.parametrize("name,mode", [(".git", BLOB_MODE), (".GIT", BLOB_MODE), ("git~1", BLOB_MODE),
+                                       ("ok", 0o100664), ("ok", 0o100600)])
+def test_bad_names_and_modes_are_refused_the_same_way_at_any_size(tmp_path, size, name, mode) -> None:
+    ws = Workspace.init(tmp_path / "s.git", bare=True)
+    repo = ws.repo
+    stage = StagingTree(repo, None)
+    for i in range(size):
+        stage.set(f"m/f{i}/data.json", repo.create_blob(b"%d" % i))
+    stage.set(f"m/odd/{name}", repo.create_blob(b"x"), mode)  # below ws.add's own path checks
+    with pytest.raises(CorruptObject, match="invalid (name|filemode)"):
+        stage.write()
+    assert stage.is_dirty and stage.lookup(f"m/odd/{name}") is not None
+    if name == ".git":  # a folder of that name, too
+        folder = StagingTree(repo, None)
+        for i in range(size):
+            folder.set(f"m/f{i}/data.json", repo.create_blob(b"%d" % i))
+        folder.set("m/.git/data.json", repo.create_blob(b"y"))
+        with pytest.raises(CorruptObject, match="invalid name"):
+            folder.write()
+
+
 _names = st.sampled_from(["a", "b", "c", "a.b", "a-b", "z", "é", "ab"])
 _paths = st.lists(_names, min_size=1, max_size=3).map("/".join)
 _edits = st.lists(st.tuples(_paths, st.one_of(st.none(), st.binary(max_size=3))), max_size=25)

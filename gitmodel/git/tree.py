@@ -15,6 +15,7 @@ import pygit2
 from pygit2.enums import FileMode
 
 from ..exceptions import CorruptObject
+from ..pathsafety import _component_problem
 from .packs import PackWriter
 
 Entry = tuple[pygit2.Oid, int]
@@ -471,6 +472,8 @@ FRESH_BUILDERS = 64
 #: a write of at least this many folders goes into one pack (a bulk import:
 #: thousands of trees); smaller ones are loose objects, as git writes them
 PACKED_WRITE_AT = 256
+#: the modes libgit2's tree builder accepts (a gitlink, ``160000``, names a commit of another repository)
+_VALID_MODES = frozenset((TREE_MODE, BLOB_MODE, int(FileMode.BLOB_EXECUTABLE), int(FileMode.LINK), int(FileMode.COMMIT)))
 _KINDS = {BLOB_MODE: int(pygit2.enums.ObjectType.BLOB), int(FileMode.BLOB_EXECUTABLE): int(pygit2.enums.ObjectType.BLOB),
           int(FileMode.LINK): int(pygit2.enums.ObjectType.BLOB), TREE_MODE: int(pygit2.enums.ObjectType.TREE)}
 
@@ -505,6 +508,8 @@ def _write_packed(stage: StagingTree, writer: PackWriter, folder: _Folder,
                     candidate = None
                 if isinstance(candidate, pygit2.Tree):
                     sub_base = candidate
+            if _component_problem(name, False):
+                raise pygit2.GitError(f"failed to insert entry: invalid name for a tree entry - {name}")
             oid = _write_packed(stage, writer, child, sub_base)
             if oid is None:
                 entries.pop(key, None)
@@ -515,6 +520,10 @@ def _write_packed(stage: StagingTree, writer: PackWriter, folder: _Folder,
         if mode == TREE_MODE and oid == EMPTY_TREE:
             entries.pop(key, None)
             continue
+        if mode not in _VALID_MODES:
+            raise pygit2.GitError(f"failed to insert entry: invalid filemode for file - {name}")
+        if _component_problem(name, False):
+            raise pygit2.GitError(f"failed to insert entry: invalid name for a tree entry - {name}")
         if oid not in stage._written and mode in _KINDS:
             try:
                 kind = stage.repo.odb.read_header(oid)[0]
