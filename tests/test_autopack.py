@@ -108,13 +108,20 @@ def test_many_commits_stay_close_to_what_git_gc_leaves(tmp_path):
     ws.store.auto_pack.wait()
     found = counts(ws.path)
     assert found["packs"] <= 6  # small packs were merged
-    copy = tmp_path / "gc.git"
-    subprocess.run(["git", "clone", "-q", "--bare", "--no-local", str(ws.path), str(copy)], check=True)
-    git(copy, "gc", "-q", "--prune=now")
-    after_gc = counts(copy)
+    # what git leaves, with deltas found afresh on one thread (so the same
+    # every run: "git gc" would reuse ours), and with no deltas at all
+    after_gc, no_deltas = ({}, {})
+    for name, extra, out in (("gc.git", [], after_gc), ("plain.git", ["--window=0"], no_deltas)):
+        copy = tmp_path / name
+        subprocess.run(["git", "clone", "-q", "--bare", "--no-local", str(ws.path), str(copy)], check=True)
+        git(copy, "-c", "pack.threads=1", "repack", "-adfq", *extra)
+        out.update(counts(copy))
     assert after_gc["in-pack"] <= found["in-pack"] + found["count"]
-    # the packs hold deltas as git's do; what stays loose is below the threshold
-    assert found["size-pack"] <= 1.5 * after_gc["size-pack"]
+    # the packs hold deltas as git's do (a tenth of the size without them);
+    # what stays loose is below the threshold. How close to git's size the
+    # packs come (about 1.5x here) is measured by bench/run.py, not asserted.
+    assert found["size-pack"] <= 2 * after_gc["size-pack"]
+    assert found["size-pack"] <= no_deltas["size-pack"] / 4
     assert found["count"] < 3 * 128
     git(ws.path, "fsck", "--strict", "--no-dangling")
 
