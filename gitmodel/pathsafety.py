@@ -177,12 +177,18 @@ def staged_path_problem(path: str, mode: int = 0o100644) -> Optional[str]:
     parts = path.strip("/").split("/")
     last = len(parts) - 1
     for index, part in enumerate(parts):
-        if part and part[0] != "." and part.isascii() and "~" not in part and "\x00" not in part:
-            continue  # every alias below starts with "." or holds "~" (or is not ASCII)
-        problem = _component_problem(part, index < last or mode in (0o040000, 0o120000))
+        problem = name_problem_in_tree(part, index < last or mode in (0o040000, 0o120000))
         if problem:
             return problem
     return None
+
+
+def name_problem_in_tree(part: str, folder: bool = False) -> Optional[str]:
+    """Why ``part`` cannot be one entry's name in a tree gitmodel writes
+    (``folder``: the entry is a folder or a symlink), or ``None``."""
+    if part and part[0] != "." and part.isascii() and "~" not in part and "\x00" not in part:
+        return None  # every alias below starts with "." or holds "~" (or is not ASCII)
+    return _component_problem(part, folder)
 
 
 @functools.lru_cache(maxsize=65536)

@@ -15,7 +15,7 @@ import pygit2
 from pygit2.enums import FileMode
 
 from ..exceptions import CorruptObject
-from ..pathsafety import _component_problem
+from ..pathsafety import name_problem_in_tree
 from .packs import PackWriter
 
 Entry = tuple[pygit2.Oid, int]
@@ -508,7 +508,7 @@ def _write_packed(stage: StagingTree, writer: PackWriter, folder: _Folder,
                     candidate = None
                 if isinstance(candidate, pygit2.Tree):
                     sub_base = candidate
-            if _component_problem(name, False):
+            if name_problem_in_tree(name):
                 raise pygit2.GitError(f"failed to insert entry: invalid name for a tree entry - {name}")
             oid = _write_packed(stage, writer, child, sub_base)
             if oid is None:
@@ -522,7 +522,7 @@ def _write_packed(stage: StagingTree, writer: PackWriter, folder: _Folder,
             continue
         if mode not in _VALID_MODES:
             raise pygit2.GitError(f"failed to insert entry: invalid filemode for file - {name}")
-        if _component_problem(name, False):
+        if name_problem_in_tree(name):
             raise pygit2.GitError(f"failed to insert entry: invalid name for a tree entry - {name}")
         if oid not in stage._written and mode in _KINDS:
             try:

@@ -19,6 +19,7 @@ Merges first bring a flat side into the fanned-out layout of the other
 
 from __future__ import annotations
 
+import hashlib
 import json
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -29,7 +30,6 @@ import pygit2
 
 from ..git.packs import PackWriter
 from ..git.tree import TREE_MODE, StagingTree
-from .options import _shard_digest
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -148,30 +148,30 @@ def relocated_folder(repo: pygit2.Repository, folder: pygit2.Tree, shard: int) -
     ``shard`` hash levels down (files at the top stay where they are).
 
     The new trees (one per hash folder: thousands for a large folder) are
-    written as one pack, not one loose file each; their entries are the
-    folder's own, so every object they name exists."""
-    nested: dict[str, Any] = {}
-    top: dict[str, tuple[int, pygit2.Oid]] = {}
-    for entry in folder:
-        name = entry.name or ""
-        mode = int(entry.filemode)
-        if mode != TREE_MODE:
-            top[name] = (mode, entry.id)
+    written as one pack, not one loose file each; they hold the folder's
+    own entries, byte for byte, so every object they name exists."""
+    nested: dict[bytes, Any] = {}
+    top: dict[bytes, bytes] = {}
+    for name, entry in PackWriter.tree_entries(folder).items():
+        if not entry.startswith(b"40000 "):
+            top[name] = entry
             continue
-        digest = _shard_digest(name)
+        digest = hashlib.sha1(name).hexdigest().encode()  # the hash of the id (its UTF-8 bytes)
         node = nested
         for level in range(shard):
             node = node.setdefault(digest[level * 2: level * 2 + 2], {})
-        node[name] = entry.id
+        node[name] = entry
     writer = PackWriter(repo)
 
-    def add(node: dict[str, Any], depth: int) -> pygit2.Oid:
-        return writer.add_tree({key: (TREE_MODE, value if depth == shard else add(value, depth + 1))
-                                for key, value in node.items()})
+    def add(node: dict[bytes, Any], depth: int) -> pygit2.Oid:
+        if depth > shard:
+            return writer.add_raw_tree(node)  # the object folders' own entries
+        return writer.add_raw_tree({key: b"40000 %s\0" % key + add(value, depth + 1).raw
+                                    for key, value in node.items()})
 
     for key, value in nested.items():
-        top[key] = (TREE_MODE, add(value, 1))
-    oid = writer.add_tree(top)
+        top[key] = b"40000 %s\0" % key + add(value, 2).raw
+    oid = writer.add_raw_tree(top)
     writer.write()
     return oid
 
