@@ -28,6 +28,8 @@ _TYPE_NAMES = {
 }
 
 _TREE = int(ObjectType.TREE)
+#: how a folder's entry starts in a tree (mode 40000)
+FOLDER_ENTRY = b"40000 "
 #: one entry of a (sha1) tree: mode, space, name, NUL, 20-byte id
 _ENTRY = re.compile(rb"[0-7]+ [^\0]*\0.{20}", re.DOTALL)
 
@@ -49,6 +51,11 @@ def deflate(data: bytes, level: int = COMPRESSION_LEVEL) -> bytes:
 
 #: below this size (bytes) :func:`deflate` sizes zlib's window to the object
 _SMALL_OBJECT = 16_384
+
+
+def raw_entry(mode: int, name: bytes, oid: pygit2.Oid) -> bytes:
+    """One tree entry as a tree holds it: ``mode name NUL id``."""
+    return b"%o %s\0" % (mode, name) + oid.raw
 
 
 def objects_dir(repo: pygit2.Repository) -> str:
@@ -107,14 +114,14 @@ class PackWriter:
         raw: dict[bytes, bytes] = {}
         for name, (mode, oid) in entries.items():
             key = name if isinstance(name, bytes) else name.encode("utf-8")
-            raw[key] = b"%o %s\0" % (mode, key) + oid.raw
+            raw[key] = raw_entry(mode, key, oid)
         return self.add_raw_tree(raw)
 
     def add_raw_tree(self, entries: dict[bytes, bytes]) -> pygit2.Oid:
         """Buffer a tree of ``name -> entry`` (an entry as a tree holds it:
         ``mode name NUL id``), written in git's order: a folder sorts as if
         its name ended in ``/``."""
-        order = sorted(entries, key=lambda n: n + b"/" if entries[n].startswith(b"40000 ") else n)
+        order = sorted(entries, key=lambda n: n + b"/" if entries[n].startswith(FOLDER_ENTRY) else n)
         return self.add(_TREE, b"".join([entries[n] for n in order]))
 
     @staticmethod

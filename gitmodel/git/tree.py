@@ -16,7 +16,7 @@ from pygit2.enums import FileMode
 
 from ..exceptions import CorruptObject
 from ..pathsafety import name_problem_in_tree
-from .packs import PackWriter
+from .packs import PackWriter, raw_entry
 
 Entry = tuple[pygit2.Oid, int]
 _R = TypeVar("_R")
@@ -423,15 +423,7 @@ class StagingTree:
                     builder.remove(name)
                 continue
             if isinstance(child, _Folder):
-                sub_base = None
-                if not child.cleared and base is not None:
-                    try:
-                        candidate = base[name]
-                    except KeyError:
-                        candidate = None
-                    if isinstance(candidate, pygit2.Tree):
-                        sub_base = candidate
-                oid = self._write(child, sub_base, path=f"{path}/{name}" if path else name)
+                oid = self._write(child, _sub_base(base, name, child), path=f"{path}/{name}" if path else name)
                 if oid is None:
                     if builder.get(name) is not None:
                         builder.remove(name)
@@ -474,8 +466,21 @@ FRESH_BUILDERS = 64
 PACKED_WRITE_AT = 256
 #: the modes libgit2's tree builder accepts (a gitlink, ``160000``, names a commit of another repository)
 _VALID_MODES = frozenset((TREE_MODE, BLOB_MODE, int(FileMode.BLOB_EXECUTABLE), int(FileMode.LINK), int(FileMode.COMMIT)))
-_KINDS = {BLOB_MODE: int(pygit2.enums.ObjectType.BLOB), int(FileMode.BLOB_EXECUTABLE): int(pygit2.enums.ObjectType.BLOB),
-          int(FileMode.LINK): int(pygit2.enums.ObjectType.BLOB), TREE_MODE: int(pygit2.enums.ObjectType.TREE)}
+_BLOB_KIND, _TREE_KIND = int(pygit2.enums.ObjectType.BLOB), int(pygit2.enums.ObjectType.TREE)
+#: the kind of object each mode must name (a gitlink's commit is not looked up)
+_KINDS = {BLOB_MODE: _BLOB_KIND, int(FileMode.BLOB_EXECUTABLE): _BLOB_KIND, int(FileMode.LINK): _BLOB_KIND,
+          TREE_MODE: _TREE_KIND}
+
+
+def _sub_base(base: Optional[pygit2.Tree], name: str, child: _Folder) -> Optional[pygit2.Tree]:
+    """The base's tree at ``name`` that the pending folder ``child`` edits, if any."""
+    if child.cleared or base is None:
+        return None
+    try:
+        candidate = base[name]
+    except KeyError:
+        return None
+    return candidate if isinstance(candidate, pygit2.Tree) else None
 
 
 def _folders_below(folder: _Folder, limit: int) -> int:
@@ -499,22 +504,14 @@ def _write_packed(stage: StagingTree, writer: PackWriter, folder: _Folder,
         if child is None:
             entries.pop(key, None)
             continue
+        if name_problem_in_tree(name):
+            raise pygit2.GitError(f"failed to insert entry: invalid name for a tree entry - {name}")
         if isinstance(child, _Folder):
-            sub_base = None
-            if not child.cleared and base is not None:
-                try:
-                    candidate = base[name]
-                except KeyError:
-                    candidate = None
-                if isinstance(candidate, pygit2.Tree):
-                    sub_base = candidate
-            if name_problem_in_tree(name):
-                raise pygit2.GitError(f"failed to insert entry: invalid name for a tree entry - {name}")
-            oid = _write_packed(stage, writer, child, sub_base)
+            oid = _write_packed(stage, writer, child, _sub_base(base, name, child))
             if oid is None:
                 entries.pop(key, None)
             else:
-                entries[key] = b"40000 %s\0" % key + oid.raw
+                entries[key] = raw_entry(TREE_MODE, key, oid)
             continue
         oid, mode = child
         if mode == TREE_MODE and oid == EMPTY_TREE:
@@ -522,8 +519,6 @@ def _write_packed(stage: StagingTree, writer: PackWriter, folder: _Folder,
             continue
         if mode not in _VALID_MODES:
             raise pygit2.GitError(f"failed to insert entry: invalid filemode for file - {name}")
-        if name_problem_in_tree(name):
-            raise pygit2.GitError(f"failed to insert entry: invalid name for a tree entry - {name}")
         if oid not in stage._written and mode in _KINDS:
             try:
                 kind = stage.repo.odb.read_header(oid)[0]
@@ -531,7 +526,7 @@ def _write_packed(stage: StagingTree, writer: PackWriter, folder: _Folder,
                 kind = None
             if kind != _KINDS[mode]:
                 raise pygit2.GitError(f"failed to insert entry: invalid object specified - {name}")
-        entries[key] = b"%o %s\0" % (mode, key) + oid.raw
+        entries[key] = raw_entry(mode, key, oid)
     if not entries and not is_root:
         return None
     return writer.add_raw_tree(entries)

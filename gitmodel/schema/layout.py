@@ -19,7 +19,6 @@ Merges first bring a flat side into the fanned-out layout of the other
 
 from __future__ import annotations
 
-import hashlib
 import json
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -28,8 +27,9 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import pygit2
 
-from ..git.packs import PackWriter
+from ..git.packs import FOLDER_ENTRY, PackWriter, raw_entry
 from ..git.tree import TREE_MODE, StagingTree
+from .options import _shard_digest
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -153,10 +153,10 @@ def relocated_folder(repo: pygit2.Repository, folder: pygit2.Tree, shard: int) -
     nested: dict[bytes, Any] = {}
     top: dict[bytes, bytes] = {}
     for name, entry in PackWriter.tree_entries(folder).items():
-        if not entry.startswith(b"40000 "):
+        if not entry.startswith(FOLDER_ENTRY):
             top[name] = entry
             continue
-        digest = hashlib.sha1(name).hexdigest().encode()  # the hash of the id (its UTF-8 bytes)
+        digest = _shard_digest(name).encode()
         node = nested
         for level in range(shard):
             node = node.setdefault(digest[level * 2: level * 2 + 2], {})
@@ -166,11 +166,11 @@ def relocated_folder(repo: pygit2.Repository, folder: pygit2.Tree, shard: int) -
     def add(node: dict[bytes, Any], depth: int) -> pygit2.Oid:
         if depth > shard:
             return writer.add_raw_tree(node)  # the object folders' own entries
-        return writer.add_raw_tree({key: b"40000 %s\0" % key + add(value, depth + 1).raw
+        return writer.add_raw_tree({key: raw_entry(TREE_MODE, key, add(value, depth + 1))
                                     for key, value in node.items()})
 
     for key, value in nested.items():
-        top[key] = b"40000 %s\0" % key + add(value, 2).raw
+        top[key] = raw_entry(TREE_MODE, key, add(value, 2))
     oid = writer.add_raw_tree(top)
     writer.write()
     return oid

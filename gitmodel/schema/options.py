@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import types
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from ..exceptions import ConfigurationError, FieldError, GitModelError
 from ..fields import Field, UUIDField
@@ -287,8 +287,9 @@ def check_field_name(cls: type, name: str) -> None:
 _FOLDER_MEMO = 131_072
 
 
-def _shard_digest(object_id: str) -> str:
-    return hashlib.sha1(object_id.encode("utf-8")).hexdigest()
+def _shard_digest(object_id: Union[str, bytes]) -> str:
+    """The hash an id's folder is sharded on (of its UTF-8 bytes)."""
+    return hashlib.sha1(object_id if isinstance(object_id, bytes) else object_id.encode("utf-8")).hexdigest()
 
 
 def _current_shard(opts: ModelOptions) -> int:

@@ -68,7 +68,7 @@ def dumps(model_name: str, fields: dict[str, Any]) -> bytes:
             text = _encode_nested(value).replace("\n", "\n    ")
         else:
             text = _encode_line(value)
-        lines.append(_line_start(name) + text if type(name) is str else f"    {_encode_line(name)}: {text}")
+        lines.append(_line_start(name) + text)
     body = ",\n".join(lines)
     inner = f"{{\n{body}\n  }}" if lines else "{}"
     return f'{{\n  "model": {_encode_line(model_name)},\n  "fields": {inner}\n}}\n'.encode()
