@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
 import pygit2
 
 from .exceptions import CorruptObject, ValidationError
+from .git.odb import write_blob, write_blob_from, write_tree
 from .git.tree import BLOB_MODE, TREE_MODE, tree_entry
 from .validation import id_problem
 
@@ -125,8 +126,8 @@ def content_oid(repo: pygit2.Repository, value: Any) -> pygit2.Oid:
     if isinstance(value, pygit2.Oid):
         return value
     if isinstance(value, (bytes, bytearray)):
-        return repo.create_blob(bytes(value))
-    return repo.create_blob_fromiobase(value)  # a file: streamed into the object store
+        return write_blob(repo, bytes(value))
+    return write_blob_from(repo, value)  # a file: streamed into the object store
 
 
 def plain_entry(entry: Optional[tuple[pygit2.Oid, int]]) -> Optional[pygit2.Oid]:
@@ -191,8 +192,8 @@ def folder_of(repo: pygit2.Repository, value: BlobFile) -> pygit2.Oid:
     assert value.name is not None
     builder.insert(value.name, content_oid(repo, value), BLOB_MODE)
     if value.explicit_type:
-        builder.insert(CONTENT_TYPE_FILE, repo.create_blob(value.content_type.encode("ascii")), BLOB_MODE)
-    return builder.write()
+        builder.insert(CONTENT_TYPE_FILE, write_blob(repo, value.content_type.encode("ascii")), BLOB_MODE)
+    return write_tree(repo, builder)
 
 
 def value_files(repo: pygit2.Repository, opts: ModelOptions, field: Field[Any],

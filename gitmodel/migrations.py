@@ -45,6 +45,7 @@ import pygit2
 from pygit2.enums import ObjectType
 
 from . import fields as fields_module
+from . import signing
 from .exceptions import (
     BranchNotFound,
     MigrationError,
@@ -499,7 +500,7 @@ def migrate(ws: Workspace, source: Any, branch: Optional[str] = None, *,
     text = message or f"Migrate: {names}"
     author_sig = ws._signature(author)
     committer_sig = ws._signature(committer) if committer else author_sig
-    commit_id = ws.repo.create_commit(None, author_sig, committer_sig, text, tree_id, [start.id])
+    commit_id = signing.create_commit(ws, author_sig, committer_sig, text, tree_id, [start.id])
     if current:
         with ws.write_lock:
             ws._move_branch(commit_id, text, expected=start.id)

@@ -44,6 +44,7 @@ from .exceptions import (
     ValidationError,
 )
 from .fields import NOT_PROVIDED, Field
+from .git.odb import write_blob
 from .git.tree import BLOB_MODE, tree_entry
 from .objects import commit_of, naming_commits
 from .schema import codec, layout
@@ -398,7 +399,7 @@ class GitModel(metaclass=ModelBase):
         opts = self._meta
         repo = ws.repo
         _folder, data, blob_names = ch.object_paths(type(self), self._stored_id)  # type: ignore[arg-type]
-        mine = {data: repo.create_blob(blob)}
+        mine = {data: write_blob(repo, blob)}
         for field in opts.blob_fields:  # a named file keeps its name
             mine.update(blob_files.value_files(repo, opts, field, self._data.get(field.name),
                                                blob_names[field.name]))

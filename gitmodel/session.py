@@ -25,6 +25,7 @@ import pygit2
 
 from .exceptions import BranchMoved, PendingChanges, RepositoryError
 from .git.diff import tree_deltas
+from .git.odb import write_blob
 from .git.refs import ref_stamp
 from .git.tree import BLOB_MODE, Entry, StagingTree
 from .objects import refuse_cut_objects
@@ -137,7 +138,7 @@ class UnitOfWork:
 
     def add_blob(self, path: str, data: bytes, mode: int = BLOB_MODE) -> pygit2.Oid:
         """Write ``data`` as a blob and stage it at ``path``."""
-        oid = self.store.repo.create_blob(data)
+        oid = write_blob(self.store.repo, data)
         self.write(path, (oid, mode), written=True)
         return oid
 

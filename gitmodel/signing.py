@@ -20,6 +20,7 @@ import pygit2
 from pygit2.enums import SortMode
 
 from .exceptions import ConfigurationError, SignatureError, SigningError
+from .git.odb import writing
 
 if TYPE_CHECKING:
     from .refs import Treeish
@@ -127,13 +128,15 @@ def create_commit(
     """Write a commit object, signed with ``ws.signer`` when one is set (no ref moves)."""
     signer: Optional[Signer] = ws.signer
     if signer is None:
-        return ws.repo.create_commit(None, author, committer, message, tree, parents)
+        with writing(ws.repo):
+            return ws.repo.create_commit(None, author, committer, message, tree, parents)
     # pygit2's type stubs say Oid; create_commit_string returns the commit's text
     content = cast(str, ws.repo.create_commit_string(author, committer, message, tree, list[Any](parents)))
     signature = signer.sign(content.encode("utf-8"))
     if not isinstance(signature, str) or not signature.strip():
         raise SigningError(f"{signer!r} returned no signature")
-    return ws.repo.create_commit_with_signature(content, signature.rstrip("\n"))
+    with writing(ws.repo):
+        return ws.repo.create_commit_with_signature(content, signature.rstrip("\n"))
 
 
 # -- verifying ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from .exceptions import (BranchNotFound, ConfigurationError, CorruptObject, Repo
                          RepositoryNotFound)
 from .git import refs
 from .git.autopack import DEFAULT_LOOSE_LIMIT, AutoPacker
-from .git.packs import objects_dir
+from .git.odb import objects_dir
 from .pathsafety import refuse_special_files
 from .git.refs import DEFAULT_STALE_LOCK_AGE, RefMove
 from .refs import Branch, branch_ref

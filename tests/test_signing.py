@@ -195,3 +195,21 @@ def test_gpg_signed_commits_verify(tmp_path: Path, gpg_home: Path):
     with pytest.raises(SigningError, match="nobody@example.com"):
         ws.commit("never")
     assert ws.branch.oid == signed
+
+
+def test_a_migration_commit_is_signed_like_any_other(tmp_path: Path, keys: dict[str, Path]):
+    from gitmodel.migrations import AddField, Migration
+
+    ws = Workspace.init(tmp_path / "repo.git")
+    Page = define_page(ws)
+    unsigned = Page(slug="a", title="A").save(commit=True)
+    ws.signer = SshSigner(keys["alice"])
+    migrated = ws.migrate(Migration("0001_add_summary", [
+        AddField("Page", "summary", fields.CharField(required=False, default="none"))]))
+    assert migrated is not None
+    trusted = TrustedKeys([allowed("alice@example.com", keys["alice"])])
+    assert ws.require_signed(trusted, migrated, since=unsigned)[0].valid
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(allowed("alice@example.com", keys["alice"]) + "\n")
+    verify = ["-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={signers}", "verify-commit"]
+    assert git(ws.path, *verify, str(migrated)).returncode == 0

@@ -27,7 +27,8 @@ from typing import Optional
 
 import pygit2
 
-from .packs import _index_bytes, install_pack, objects_dir, pack_loose
+from .odb import objects_dir
+from .packs import _index_bytes, install_pack, pack_loose
 
 #: loose objects that start a pack (git's ``gc.auto`` is 6,700; a loose file
 #: takes a disk block of its own, so gitmodel packs sooner)

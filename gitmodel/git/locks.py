@@ -22,6 +22,7 @@ from typing import Any, Iterator, Optional
 import pygit2
 
 from ..exceptions import LockWaitTimeoutExceeded, RepositoryError
+from .odb import write_blob
 from .refs import DEFAULT_STALE_LOCK_AGE, break_stale_lock_file, lock_file_path, refuse_linked_ref
 from ..pathsafety import unsafe_component
 from ..refs import check_ref_name
@@ -109,7 +110,7 @@ def try_acquire(repo: pygit2.Repository, name: str) -> Optional[pygit2.Oid]:
     ).encode()
     if _get_ref(repo, ref) is _UNREADABLE:  # held by something libgit2 must not read
         return None
-    oid = repo.create_blob(holder)
+    oid = write_blob(repo, holder)
     try:
         repo.references.create(ref, oid, force=False)
     except (pygit2.AlreadyExistsError, pygit2.GitError, OSError, ValueError):

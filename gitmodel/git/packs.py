@@ -20,12 +20,7 @@ from typing import Any, Mapping, Optional
 import pygit2
 from pygit2.enums import ObjectType
 
-_TYPE_NAMES = {
-    int(ObjectType.COMMIT): b"commit",
-    int(ObjectType.TREE): b"tree",
-    int(ObjectType.BLOB): b"blob",
-    int(ObjectType.TAG): b"tag",
-}
+from .odb import object_id, objects_dir, write_failed
 
 _TREE = int(ObjectType.TREE)
 #: how a folder's entry starts in a tree (mode 40000)
@@ -56,23 +51,6 @@ _SMALL_OBJECT = 16_384
 def raw_entry(mode: int, name: bytes, oid: pygit2.Oid) -> bytes:
     """One tree entry as a tree holds it: ``mode name NUL id``."""
     return b"%o %s\0" % (mode, name) + oid.raw
-
-
-def objects_dir(repo: pygit2.Repository) -> str:
-    """The repository's ``objects`` folder (shared by linked work trees)."""
-    gitdir = repo.path
-    commondir = os.path.join(gitdir, "commondir")
-    if os.path.exists(commondir):
-        with open(commondir, encoding="utf-8") as f:
-            gitdir = os.path.normpath(os.path.join(gitdir, f.read().strip()))
-    return os.path.join(gitdir, "objects")
-
-
-def object_id(kind: int, data: bytes) -> bytes:
-    """The raw (20-byte) git id of an object of type ``kind`` holding ``data``."""
-    digest = hashlib.sha1(b"%s %d\0" % (_TYPE_NAMES[kind], len(data)))
-    digest.update(data)
-    return digest.digest()
 
 
 def _entry_header(kind: int, size: int) -> bytes:
@@ -134,9 +112,17 @@ class PackWriter:
         return out
 
     def write(self) -> Optional[str]:
-        """Write the pack and its index; returns the pack's path (``None`` if empty)."""
+        """Write the pack and its index; returns the pack's path (``None`` if
+        empty). A store that cannot be written is :class:`RepositoryError`,
+        and the objects stay buffered."""
         if not self._objects:
             return None
+        try:
+            return self._write()
+        except OSError as exc:
+            raise write_failed(self.repo, exc) from None
+
+    def _write(self) -> str:
         pack_dir = os.path.join(objects_dir(self.repo), "pack")
         os.makedirs(pack_dir, exist_ok=True)
         ids = sorted(self._objects)

@@ -16,6 +16,7 @@ from pygit2.enums import FileMode
 
 from ..exceptions import CorruptObject
 from ..pathsafety import name_problem_in_tree
+from .odb import write_tree
 from .packs import PackWriter, raw_entry
 
 Entry = tuple[pygit2.Oid, int]
@@ -411,7 +412,7 @@ class StagingTree:
             except KeyError:
                 base = None
         oid = self._write(folder, base if isinstance(base, pygit2.Tree) else None)
-        return oid if oid is not None else self.repo.TreeBuilder().write()
+        return oid if oid is not None else write_tree(self.repo, self.repo.TreeBuilder())
 
     def _write(
         self, folder: _Folder, base: Optional[pygit2.Tree], is_root: bool = False, path: str = ""
@@ -444,7 +445,7 @@ class StagingTree:
                 building[path] = builder
             else:
                 self._building = None
-        return builder.write()
+        return write_tree(self.repo, builder)
 
 
 def _is_file(tree: Union[pygit2.Tree, StagingTree, None], path: str) -> bool:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import pygit2
 
+from ..git.odb import write_blob
 from ..git.packs import FOLDER_ENTRY, PackWriter, raw_entry
 from ..git.tree import TREE_MODE, StagingTree
 from .options import _shard_digest
@@ -263,5 +264,5 @@ def _fanned_tree(ws: Workspace, tree: pygit2.Tree, model: type[GitModel], shard:
         blob = None
     if isinstance(blob, pygit2.Blob):
         record = ModelSchema.from_json(blob.data, path)
-        stage.set(path, repo.create_blob(replace(record, shard=shard).to_json()))
+        stage.set(path, write_blob(repo, replace(record, shard=shard).to_json()))
     return repo[stage.write()]  # type: ignore[return-value]

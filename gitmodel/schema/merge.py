@@ -26,6 +26,7 @@ from pygit2.enums import ObjectType
 
 from ..exceptions import MigrationError
 from ..git.diff import Delta, tree_deltas
+from ..git.odb import write_blob
 from ..git.packs import PackWriter
 from ..git.tree import BLOB_MODE, TREE_MODE, StagingTree
 from ..migrations import (
@@ -289,7 +290,7 @@ def _carry_schema_edits(ws: Workspace, side: pygit2.Tree, stage: StagingTree,
             else:
                 fields.pop(field, None)
         if fields != dict(end.fields):
-            stage.set(schema_path(name), ws.repo.create_blob(end.with_fields(fields).to_json()))
+            stage.set(schema_path(name), write_blob(ws.repo, end.with_fields(fields).to_json()))
 
 
 def _stage_entry(stage: StagingTree, path: str, entry: Optional[tuple[pygit2.Oid, int]]) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import pygit2
 
+from ..git.odb import write_tree
 from ..validation import id_problem
 from . import META_FOLDER
 
@@ -120,7 +121,7 @@ def current_view(ws: Workspace, tree: pygit2.Tree) -> pygit2.Tree:
         for _folder, old in moves:
             if old not in owned and builder.get(old) is not None:
                 builder.remove(old)
-        found = builder.write()
+        found = write_tree(ws.repo, builder)
         if len(_VIEWS) >= _CACHE_LIMIT:
             _VIEWS.clear()
         _VIEWS[key] = found

@@ -27,6 +27,7 @@ from ..exceptions import (
     RepositoryError,
 )
 from ..git.diff import tree_deltas
+from ..git.odb import write_blob
 from ..schema import codec
 from ..serializers import json as json_format
 from ..schema.renames import previous_folders
@@ -363,7 +364,7 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
         model_name, stored = codec.read_stored(ws, opts.get_data_path(object_id), files[data])
     if model_name != cls.__name__:  # stored under the model's previous name: today's
         codec.check_model_name(cls, opts.get_data_path(object_id), model_name)
-        files[data] = ws.repo.create_blob(json_format.dumps(cls.__name__, stored))
+        files[data] = write_blob(ws.repo, json_format.dumps(cls.__name__, stored))
     with ws._unit_kept():
         for name in (data, *blobs.values(), *ch.blob_folders(cls)):
             path = f"{folder}/{name}" if folder else name

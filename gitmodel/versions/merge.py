@@ -31,6 +31,7 @@ from ..schema import codec
 from ..schema import layout as adaptive_layout
 from ..serializers import json as json_format
 from .openmerge import MERGE, REBASE, MergeState
+from ..git.odb import write_blob
 from ..git.tree import TREE_MODE, StagingTree, tree_entry
 
 if TYPE_CHECKING:
@@ -336,7 +337,7 @@ class ObjectMerge:
             out[f"{self.folder}/{name}"] = None
         if self.result is not None:
             blob = json_format.dumps(self.cls.__name__, self.result)
-            out[f"{self.folder}/{self.data}"] = (self.ws.repo.create_blob(blob), blob_mode)
+            out[f"{self.folder}/{self.data}"] = (write_blob(self.ws.repo, blob), blob_mode)
             for name, oid in self.result_files.items():
                 out[f"{self.folder}/{name}"] = (oid, ch.entry_mode(self.cls, name))
         return out
@@ -630,7 +631,7 @@ def _resolve(ws: Workspace, conflict: Conflict, choice: Any, literal: bool) -> N
     if not literal and isinstance(choice, str) and choice in CHOICES:
         oid = getattr(conflict, choice)
     elif isinstance(choice, (bytes, str)):
-        oid = ws.repo.create_blob(choice.encode() if isinstance(choice, str) else choice)
+        oid = write_blob(ws.repo, choice.encode() if isinstance(choice, str) else choice)
     else:
         oid = choice
     ws._unit.write(conflict.id, (oid, int(pygit2.enums.FileMode.BLOB)) if oid else None)

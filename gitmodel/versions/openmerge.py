@@ -21,6 +21,7 @@ import pygit2
 
 from . import changes as ch
 from ..exceptions import BranchMoved, CorruptObject, ModelNotFound, RepositoryError
+from ..git.odb import write_blob, write_tree, writing
 from ..git.refs import RefMove
 from ..schema import codec
 from ..git.tree import BLOB_MODE, TREE_MODE
@@ -130,17 +131,18 @@ def save(ws: Workspace, state: MergeState) -> None:
         "added": added,
     }
     builder = repo.TreeBuilder()
-    builder.insert(RECORD_FILE, repo.create_blob(json.dumps(meta, indent=1, sort_keys=True) + "\n"),
+    builder.insert(RECORD_FILE, write_blob(repo, json.dumps(meta, indent=1, sort_keys=True).encode() + b"\n"),
                    BLOB_MODE)
     builder.insert(STAGED_FOLDER, staged, TREE_MODE)
-    builder.insert(SIDES_FOLDER, sides.write(), TREE_MODE)
+    builder.insert(SIDES_FOLDER, write_tree(repo, sides), TREE_MODE)
     parents: list[pygit2.Oid] = []
     for parent in (state.head, state.ours, state.theirs, state.base):
         if parent is not None and parent not in parents:
             parents.append(parent)
     sig = ws._signature(None)
-    record = repo.create_commit(None, sig, sig, f"open {state.kind} on {ws.head}", builder.write(),
-                                parents)
+    with writing(repo):
+        record = repo.create_commit(None, sig, sig, f"open {state.kind} on {ws.head}",
+                                    write_tree(repo, builder), parents)
     ref = merge_ref(ws.head)
     try:
         ws.store.move_refs([(ref, state.record, record)], f"gitmodel: {state.kind} recorded")

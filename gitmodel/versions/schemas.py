@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import pygit2
 
 from ..exceptions import CorruptObject
+from ..git.odb import write_blob
 from ..git.tree import BLOB_MODE
 from ..migrations import MIGRATIONS_FOLDER
 from ..schema import SCHEMA_FOLDER, ModelSchema
@@ -151,7 +152,7 @@ def _settle(doc: dict[str, Any], conflict: SchemaConflict, value: Any) -> None:
 def _encode(ws: Workspace, path: str, doc: dict[str, Any]) -> tuple[pygit2.Oid, int]:
     data = (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
     ModelSchema.from_json(data, path)  # CorruptObject: the result must stay a schema
-    return ws.repo.create_blob(data), BLOB_MODE
+    return write_blob(ws.repo, data), BLOB_MODE
 
 
 def _decode(repo: pygit2.Repository, entry: Entry, path: str) -> Optional[dict[str, Any]]:
