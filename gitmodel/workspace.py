@@ -697,7 +697,7 @@ class Workspace:
         Reads from a pack are faster than from thousands of loose files, and
         the pack stores similar objects as deltas (like ``git repack -d``).
         """
-        from .git.packs import pack_loose
+        from .git.repack import pack_loose
 
         with self.write_lock:
             return pack_loose(self.repo)

@@ -28,7 +28,8 @@ from typing import Optional
 import pygit2
 
 from .odb import objects_dir
-from .packs import _index_bytes, install_pack, pack_loose
+from .packs import _index_bytes, install_pack
+from .repack import pack_loose
 
 #: loose objects that start a pack (git's ``gc.auto`` is 6,700; a loose file
 #: takes a disk block of its own, so gitmodel packs sooner)

@@ -3,8 +3,8 @@
 :class:`PackWriter` hashes objects in memory and writes them all at once as
 a version 2 pack with its index, as ``git fast-import`` does; a bulk import
 then costs two file writes instead of one file per object.
-:func:`pack_loose` moves the loose objects of a repository into a pack
-(``git repack -d``); packed objects are faster to read.
+:func:`~gitmodel.git.repack.pack_loose` moves the loose objects of a
+repository into a pack (``git repack -d``); packed objects are faster to read.
 """
 
 from __future__ import annotations
@@ -226,36 +226,3 @@ def loose_object_ids(repo: pygit2.Repository) -> list[pygit2.Oid]:
             if len(rest) == 38 and not rest.startswith("tmp"):
                 found.append(pygit2.Oid(hex=prefix + rest))
     return found
-
-
-def pack_loose(repo: pygit2.Repository) -> int:
-    """Move every loose object into one new pack; returns how many moved.
-
-    libgit2's pack builder writes the pack, with deltas between similar
-    objects (successive versions of a large folder's tree shrink to a few
-    bytes each); ``git gc`` keeps packed objects as they are, so this is the
-    size that stays. Loose files are removed only once the pack and its index
-    are in place, so readers always find each object somewhere.
-    """
-    ids = loose_object_ids(repo)
-    if not ids:
-        return 0
-
-    def add_all(builder: pygit2.PackBuilder) -> None:
-        for oid in ids:
-            builder.add(oid)
-
-    repo.pack(pack_delegate=add_all)
-    root = objects_dir(repo)
-    for oid in ids:
-        text = str(oid)
-        try:
-            os.unlink(os.path.join(root, text[:2], text[2:]))
-        except FileNotFoundError:
-            pass
-    for prefix in {str(oid)[:2] for oid in ids}:
-        try:
-            os.rmdir(os.path.join(root, prefix))
-        except OSError:
-            pass
-    return len(ids)
