@@ -31,21 +31,32 @@ _ENTRY = re.compile(rb"[0-7]+ [^\0]*\0.{20}", re.DOTALL)
 #: zlib level for objects written by :class:`PackWriter` (git's default).
 #: ``git gc`` reuses packed objects as they are, so this is what stays on disk.
 COMPRESSION_LEVEL = zlib.Z_DEFAULT_COMPRESSION
+#: zlib level for trees: their 20-byte ids do not compress, so git's default
+#: level spends about twice the time of level 1 for 0.2% less (measured on
+#: folders of 256 entries)
+TREE_COMPRESSION_LEVEL = 1
 
 
 def deflate(data: bytes, level: int = COMPRESSION_LEVEL) -> bytes:
     """``data`` as a zlib stream. A small object gets a window no larger than
     itself (so no match is lost) and a small hash table: zlib then sets up
     kilobytes, not the 256 KB of its defaults, which for an object of a few
-    hundred bytes cost several times the compression itself."""
+    hundred bytes cost several times the compression itself. (Past about a
+    kilobyte the small hash table costs more than it saves: two to three
+    times the time for a folder of 7 KB.)"""
     if len(data) >= _SMALL_OBJECT:
         return zlib.compress(data, level)
     deflater = zlib.compressobj(level, zlib.DEFLATED, max(9, (len(data) - 1).bit_length()), 4)
     return deflater.compress(data) + deflater.flush()
 
 
+def deflate_object(kind: int, data: bytes) -> bytes:
+    """:func:`deflate` at the level for an object of type ``kind``."""
+    return deflate(data, TREE_COMPRESSION_LEVEL if kind == _TREE else COMPRESSION_LEVEL)
+
+
 #: below this size (bytes) :func:`deflate` sizes zlib's window to the object
-_SMALL_OBJECT = 16_384
+_SMALL_OBJECT = 1024
 
 
 def raw_entry(mode: int, name: bytes, oid: pygit2.Oid) -> bytes:
@@ -137,10 +148,9 @@ class PackWriter:
                 out.write(head)
                 digest.update(head)
                 offset = len(head)
-                level = COMPRESSION_LEVEL
                 for raw in ids:
                     kind, data = self._objects[raw]
-                    chunk = _entry_header(kind, len(data)) + deflate(data, level)
+                    chunk = _entry_header(kind, len(data)) + deflate_object(kind, data)
                     offsets.append(offset)
                     crcs.append(zlib.crc32(chunk))
                     out.write(chunk)

@@ -28,7 +28,7 @@ from pygit2.enums import ObjectType
 
 from ..exceptions import CorruptObject
 from .odb import objects_dir, write_failed
-from .packs import _entry_header, _index_bytes, deflate, install_pack, loose_object_ids
+from .packs import _entry_header, _index_bytes, deflate, deflate_object, install_pack, loose_object_ids
 
 #: deltas in a row at most before an object is stored whole again
 MAX_DEPTH = 50
@@ -107,7 +107,7 @@ def _write_pack(repo: pygit2.Repository, pack_dir: str, ids: list[pygit2.Oid]) -
                                  + deflate(delta))
                         depth[raw] = depth[base] + 1
                 if chunk is None:
-                    chunk = _entry_header(int(kind), len(data)) + deflate(data)
+                    chunk = _entry_header(int(kind), len(data)) + deflate_object(int(kind), data)
                     depth[raw] = 0
                 if base is not None:
                     users[base] -= 1
