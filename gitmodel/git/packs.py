@@ -136,34 +136,59 @@ class PackWriter:
     def _write(self) -> str:
         pack_dir = os.path.join(objects_dir(self.repo), "pack")
         os.makedirs(pack_dir, exist_ok=True)
-        ids = sorted(self._objects)
-        count = len(ids)
-        offsets: list[int] = []
-        crcs: list[int] = []
-        digest = hashlib.sha1()
-        fd, tmp_pack = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                head = b"PACK" + struct.pack(">II", 2, count)
-                out.write(head)
-                digest.update(head)
-                offset = len(head)
-                for raw in ids:
-                    kind, data = self._objects[raw]
-                    chunk = _entry_header(kind, len(data)) + deflate_object(kind, data)
-                    offsets.append(offset)
-                    crcs.append(zlib.crc32(chunk))
-                    out.write(chunk)
-                    digest.update(chunk)
-                    offset += len(chunk)
-                checksum = digest.digest()
-                out.write(checksum)
-        except BaseException:
-            os.unlink(tmp_pack)
-            raise
-        name = install_pack(pack_dir, tmp_pack, _index_bytes(ids, crcs, offsets, checksum), checksum)
+        with PackFile(pack_dir, len(self._objects)) as pack:
+            for raw in sorted(self._objects):
+                kind, data = self._objects[raw]
+                pack.add(raw, _entry_header(kind, len(data)) + deflate_object(kind, data))
+            name = pack.install()
         self._objects.clear()
         return name + ".pack"
+
+
+class PackFile:
+    """A version 2 pack being written in ``pack_dir``: entries appended in
+    order, then put in place with its index by :meth:`install`. Used as a
+    context manager: on an error the temporary file is removed."""
+
+    def __init__(self, pack_dir: str, count: int) -> None:
+        self.pack_dir = pack_dir
+        #: raw id -> (offset, crc) of each entry written
+        self.entries: dict[bytes, tuple[int, int]] = {}
+        #: where the next entry goes
+        self.offset = 0
+        self._digest = hashlib.sha1()
+        fd, self._tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
+        self._out = os.fdopen(fd, "wb")
+        self._put(b"PACK" + struct.pack(">II", 2, count))
+
+    def __enter__(self) -> "PackFile":
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if kind is not None:
+            self._out.close()
+            if os.path.exists(self._tmp):
+                os.unlink(self._tmp)
+
+    def _put(self, data: bytes) -> None:
+        self._out.write(data)
+        self._digest.update(data)
+        self.offset += len(data)
+
+    def add(self, raw: bytes, chunk: bytes) -> None:
+        """Append the entry (header and deflated data) of object ``raw``."""
+        self.entries[raw] = (self.offset, zlib.crc32(chunk))
+        self._put(chunk)
+
+    def install(self) -> str:
+        """Close the pack and put it in place with its index; returns its
+        path without extension."""
+        checksum = self._digest.digest()
+        self._out.write(checksum)
+        self._out.close()
+        ids = sorted(self.entries)
+        index = _index_bytes(ids, [self.entries[r][1] for r in ids], [self.entries[r][0] for r in ids], checksum)
+        return install_pack(self.pack_dir, self._tmp, index, checksum)
 
 
 def install_pack(pack_dir: str, tmp_pack: str, index: bytes, checksum: bytes) -> str:

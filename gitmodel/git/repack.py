@@ -15,12 +15,8 @@ a loose predecessor is stored whole.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import struct
-import tempfile
-import zlib
 from typing import Iterable, Optional
 
 import pygit2
@@ -28,7 +24,7 @@ from pygit2.enums import ObjectType
 
 from ..exceptions import CorruptObject
 from .odb import objects_dir, write_failed
-from .packs import _entry_header, _index_bytes, deflate, deflate_object, install_pack, loose_object_ids
+from .packs import PackFile, _entry_header, deflate, deflate_object, loose_object_ids
 
 #: deltas in a row at most before an object is stored whole again
 MAX_DEPTH = 50
@@ -86,48 +82,29 @@ def _write_pack(repo: pygit2.Repository, pack_dir: str, ids: list[pygit2.Oid]) -
         users[wanted] = users.get(wanted, 0) + 1
     kept: dict[bytes, bytes] = {}  # data of bases still needed
     depth: dict[bytes, int] = {}
-    offsets: dict[bytes, int] = {}
-    crcs: dict[bytes, int] = {}
-    digest = hashlib.sha1()
-    fd, tmp_pack = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            head = b"PACK" + struct.pack(">II", 2, len(order))
-            out.write(head)
-            digest.update(head)
-            offset = len(head)
-            for raw in order:
-                kind, data = reader.take(raw)
-                chunk: Optional[bytes] = None
-                base: Optional[bytes] = bases.get(raw)
-                if base is not None and base in offsets and depth[base] < MAX_DEPTH:
-                    delta = _delta(kept[base], data)
-                    if len(delta) <= _WORTH * len(data):
-                        chunk = (_entry_header(_OFS_DELTA, len(delta)) + _distance(offset - offsets[base])
-                                 + deflate(delta))
-                        depth[raw] = depth[base] + 1
-                if chunk is None:
-                    chunk = _entry_header(int(kind), len(data)) + deflate_object(int(kind), data)
-                    depth[raw] = 0
-                if base is not None:
-                    users[base] -= 1
-                    if users[base] == 0:
-                        kept.pop(base, None)
-                if users.get(raw):
-                    kept[raw] = data
-                offsets[raw] = offset
-                crcs[raw] = zlib.crc32(chunk)
-                out.write(chunk)
-                digest.update(chunk)
-                offset += len(chunk)
-            checksum = digest.digest()
-            out.write(checksum)
-    except BaseException:
-        os.unlink(tmp_pack)
-        raise
-    sorted_ids = sorted(offsets)
-    index = _index_bytes(sorted_ids, [crcs[r] for r in sorted_ids], [offsets[r] for r in sorted_ids], checksum)
-    install_pack(pack_dir, tmp_pack, index, checksum)
+    with PackFile(pack_dir, len(order)) as pack:
+        written = pack.entries
+        for raw in order:
+            kind, data = reader.take(raw)
+            chunk: Optional[bytes] = None
+            base: Optional[bytes] = bases.get(raw)
+            if base is not None and base in written and depth[base] < MAX_DEPTH:
+                delta = _delta(kept[base], data)
+                if len(delta) <= _WORTH * len(data):
+                    chunk = (_entry_header(_OFS_DELTA, len(delta)) + _distance(pack.offset - written[base][0])
+                             + deflate(delta))
+                    depth[raw] = depth[base] + 1
+            if chunk is None:
+                chunk = _entry_header(int(kind), len(data)) + deflate_object(int(kind), data)
+                depth[raw] = 0
+            if base is not None:
+                users[base] -= 1
+                if users[base] == 0:
+                    kept.pop(base, None)
+            if users.get(raw):
+                kept[raw] = data
+            pack.add(raw, chunk)
+        pack.install()
 
 
 class _Reader:
