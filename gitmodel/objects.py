@@ -22,6 +22,7 @@ call deadlocks any other thread that reads an object.)
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import zlib
 from contextlib import contextmanager
@@ -57,7 +58,9 @@ def read(repo: pygit2.Repository, odb: pygit2.Odb, oid: pygit2.Oid,
 
 def read_loose(objects_dir: str, oid: pygit2.Oid) -> Optional[tuple[int, bytes]]:
     """``(type, raw data)`` of loose object ``oid``, or ``None`` if there is no
-    loose file for it (or it is too large to be checked here)."""
+    loose file for it (or it is too large to be checked here). Bytes that do
+    not hash to ``oid`` (a file swapped by another tool) are a ``GitError``,
+    as libgit2's own reads report them."""
     hexid = str(oid)
     try:
         fd = os.open(f"{objects_dir}{hexid[:2]}/{hexid[2:]}", _OPEN_FLAGS)
@@ -85,10 +88,10 @@ def read_loose(objects_dir: str, oid: pygit2.Oid) -> Optional[tuple[int, bytes]]
         raise pygit2.GitError(f"{hexid}: cannot read the loose object: {exc}") from None
     finally:
         os.close(fd)
-    return _inflate(hexid, packed)
+    return _inflate(oid, hexid, packed)
 
 
-def _inflate(hexid: str, packed: bytes) -> tuple[int, bytes]:
+def _inflate(oid: pygit2.Oid, hexid: str, packed: bytes) -> tuple[int, bytes]:
     try:  # a stream cut short is an error here ("incomplete or truncated stream")
         raw = zlib.decompress(packed)
     except zlib.error as exc:
@@ -101,6 +104,8 @@ def _inflate(hexid: str, packed: bytes) -> tuple[int, bytes]:
     code = _TYPES.get(kind)
     if code is None or not size.isdigit() or int(size) != len(raw) - end - 1:
         raise pygit2.GitError(f"{hexid}: the loose object has a bad header")
+    if hashlib.sha1(raw).digest() != oid.raw:
+        raise pygit2.GitError(f"{hexid}: the loose object's bytes do not match its id")
     return code, raw[end + 1:]
 
 

@@ -2,7 +2,7 @@
 folder, the root tree, a commit, its parent, an annotated tag), each damaged
 every way a disk or an attacker leaves a loose object (a zlib stream cut in
 its middle or at its end, a flipped byte, an empty file, a bad header, a
-wrong length): every read path ends within a bound (run in a child process
+wrong length, other bytes that do not hash to the object's id): every read path ends within a bound (run in a child process
 with a timeout) with a gitmodel error that names the path and the commit."""
 
 from __future__ import annotations
@@ -54,11 +54,14 @@ def damage(data: bytes, how: str) -> bytes:
         "bad header": zlib.compress(b"trea" + raw[4:]),
         "wrong length": zlib.compress(raw.replace(b" ", b" 1", 1)),
         "not zlib": b"\x00" * 64,
+        # valid zlib, header and length, other bytes: only the id tells
+        "swapped bytes": zlib.compress(raw[:-1] + (b" " if raw[-1:] != b" " else b"\n")),
     }[how]
 
 
 REFUSED_AT_OPEN = {"cut in the middle", "cut at the end", "empty file"}
-HOW = ["cut in the middle", "cut at the end", "flipped byte", "empty file", "bad header", "wrong length", "not zlib"]
+HOW = ["cut in the middle", "cut at the end", "flipped byte", "empty file", "bad header", "wrong length", "not zlib",
+       "swapped bytes"]
 DATA_TARGETS = ["data blob", "object folder", "model folder", "root tree"]
 #: the reads that must meet the damaged data object (others may answer from paths alone)
 MUST_MEET = {
