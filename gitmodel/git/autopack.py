@@ -1,8 +1,8 @@
 """Packing loose objects automatically, as git's ``gc.auto`` does.
 
 Every commit writes a handful of loose files (a blob, the trees along its
-path, the commit). Once a sample of the object folders says there are more
-than ``loose_limit`` of them, they are moved into one pack by the committing
+path, the commit). Every few commits a sample of the object folders is
+counted; once it says there are more than ``loose_limit`` of them, they are moved into one pack by the committing
 thread, after its commit landed (or, with ``detach``, by a thread of its own,
 so that the commit that crossed the limit returns at once; a plain ``git
 fsck`` run meanwhile may then see loose files vanish under it). Before that,
@@ -37,6 +37,10 @@ DEFAULT_LOOSE_LIMIT = 1000
 #: packs are merged until each is at least this many times all smaller ones
 GEOMETRIC_FACTOR = 2
 LOCK_NAME = "gitmodel-pack.lock"
+#: the loose objects are counted after every ``loose_limit // COMMITS_PER_COUNT``
+#: commits (every commit below a limit of 200): a commit writes a handful, so
+#: a pack starts at most a few percent past the limit
+COMMITS_PER_COUNT = 100
 #: packs of loose objects in a row at most, before the lock is let go
 _ROUNDS = 8
 #: a lock file older than this (seconds) was left by a process that died
@@ -243,12 +247,19 @@ class AutoPacker:
         self.last_error: Optional[BaseException] = None
         self._thread: Optional[threading.Thread] = None
         self._guard = threading.Lock()
+        self._commits = 0  # commits since the loose objects were last counted
 
     def after_commit(self) -> bool:
         """Pack if due (in the background with ``detach``); True if a pack was
         started. A failed pack never fails the commit that already landed."""
         limit = self.loose_limit
-        if limit <= 0 or estimate_loose(self.objects_path, limit) < limit:
+        if limit <= 0:
+            return False
+        self._commits += 1  # (a lost increment between threads only delays a count)
+        if self._commits < max(1, limit // COMMITS_PER_COUNT):
+            return False
+        self._commits = 0
+        if estimate_loose(self.objects_path, limit) < limit:
             return False
         if not self.detach:
             self._run()

@@ -14,6 +14,7 @@ import os
 import random
 import stat
 import time
+import weakref
 from contextlib import contextmanager
 from typing import Iterator, Optional, Sequence
 
@@ -40,13 +41,24 @@ RefMove = tuple[str, Optional[pygit2.Oid], Optional[pygit2.Oid]]
 
 def common_dir(repo: pygit2.Repository) -> str:
     """The git folder holding the shared refs and objects (a linked work
-    tree's ``commondir``, else the repository's own git folder)."""
+    tree's ``commondir``, else the repository's own git folder).
+
+    Read once per repository object, as libgit2 reads it once when it opens
+    the repository (a ``commondir`` file changed later does not move it)."""
+    found = _common_dirs.get(repo)
+    if found is not None:
+        return found
     gitdir = repo.path
     try:
         with open(os.path.join(gitdir, "commondir"), encoding="utf-8", errors="replace") as handle:
-            return os.path.normpath(os.path.join(gitdir, handle.read(4096).strip()))
+            found = os.path.normpath(os.path.join(gitdir, handle.read(4096).strip()))
     except OSError:
-        return os.path.normpath(gitdir)
+        found = os.path.normpath(gitdir)
+    _common_dirs[repo] = found
+    return found
+
+
+_common_dirs: weakref.WeakKeyDictionary[pygit2.Repository, str] = weakref.WeakKeyDictionary()
 
 
 #: refs a linked work tree keeps in its own git folder, not the common one
