@@ -154,32 +154,10 @@ class KeysetPaginator(Generic[M]):
 
     def page(self, cursor: Optional[str] = None) -> KeysetPage[M]:
         """The page after ``cursor`` (the first page when ``None``)."""
-        from .query.planner import column
-
         qs = self.queryset.order_by(*self.order)
-        after: Optional[list[Any]] = None
-        if cursor is not None:
-            after = self._decode(cursor)
-            first, desc = self.fields[0] if self.fields else (None, False)
-            if first is not None and after[0] is not None and not desc:
-                qs = qs.filter(**{f"{first.name}__gte": after[0]})  # a range the index serves
-        # the first rows of the order usually hold the page (the index orders and
-        # slices them); else every row is read once
-        wanted = self.per_page + 1
-        for limit in (wanted + 256, (wanted + 256) * 16, None):
-            rows = (qs[:limit] if limit is not None else qs)._fetch_rows()
-            start = 0
-            if after is not None:
-                id_field = self.queryset.model._meta.id_field
-                columns = [column(rows, f) for f, _desc in self.fields] + [column(rows, id_field)]
-                fields = [*self.fields, (id_field, False)]
-                bounds = [_key(f, v) for (f, _d), v in zip(fields, after)]
-                start = next((i for i in range(len(rows))
-                              if _beyond([_key(f, col[i]) for (f, _d), col in zip(fields, columns)],
-                                         bounds, [d for _f, d in fields])), len(rows))
-            if limit is None or len(rows) < limit or start + wanted <= len(rows):
-                break
-        chosen = [row.load() for row in rows[start : start + self.per_page + 1]]
+        if cursor is not None:  # strictly after it: by SQL where the index orders the keys
+            qs = qs._seek_after(self._decode(cursor))
+        chosen = [row.load() for row in qs[: self.per_page + 1]._fetch_rows()]
         more = len(chosen) > self.per_page
         objs = chosen[: self.per_page]
         return KeysetPage(objs, self._cursor(objs[-1]) if more else None)
@@ -197,22 +175,3 @@ class KeysetPaginator(Generic[M]):
         except (ValueError, TypeError) as exc:
             raise InvalidPage(f"not a cursor of this paginator: {cursor!r} ({exc})") from None
         return [*values, self.queryset.model._meta.id_field.clean_id(last_id)]
-
-
-def _key(field: Any, value: Any) -> tuple[int, Any]:
-    """The sort key ``order_by`` uses for ``value``."""
-    from .query.planner import _sort_key
-
-    comparable = getattr(field, "comparable", None)
-    return _sort_key(comparable(value) if comparable is not None else value)
-
-
-def _beyond(keys: list[tuple[int, Any]], bounds: list[tuple[int, Any]], descending: list[bool]) -> bool:
-    """Whether a row with sort ``keys`` comes after the cursor's ``bounds``."""
-    for key, bound, desc in zip(keys, bounds, descending):
-        if key != bound:
-            try:
-                return key < bound if desc else key > bound
-            except TypeError:
-                return False
-    return False

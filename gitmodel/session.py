@@ -263,6 +263,7 @@ class UnitOfWork:
                 self.refuse_others_cut_objects()
                 return hooks.rebase(commit_id, message, author, committer)
             self.move_to(commit_id, stage.base)
+            self._start_tree = (commit_id, tree_id)  # known: not read back
             return commit_id
 
     def move_to(self, start: Optional[pygit2.Oid], tree: Optional[pygit2.Tree]) -> None:

@@ -19,6 +19,7 @@ from typing import (
     Iterable,
     Iterator,
     Optional,
+    Sequence,
     TypeVar,
     Union,
     overload,
@@ -386,6 +387,8 @@ class QuerySet(Generic[M]):
         self._rows: Optional[list[Row]] = None
         #: relations whose targets are loaded in one batch with the objects
         self._related: tuple[str, ...] = ()
+        #: keyset bound: only rows after these values of the order keys are fetched
+        self._after: Optional[tuple[Any, ...]] = None
 
     # -- building -----------------------------------------------------------
     def _clone(self) -> QuerySet[M]:
@@ -406,6 +409,19 @@ class QuerySet(Generic[M]):
             clone._where = node
         else:
             clone._where = Node(Q.AND, False, [clone._where, node])
+        return clone
+
+    def _seek_after(self, bounds: Sequence[Any]) -> QuerySet[M]:
+        """Only the rows that come after ``bounds`` (one value per order key)
+        in this query's order, which must end with ``pk`` (keyset pages).
+        Fetching rows honours it, by SQL where the index orders the keys."""
+        self._refuse_sliced("seek")
+        if (not self._order or self._order[-1] != "pk" or len(bounds) != len(self._order)
+                or any("__" in name for name in self._order)):
+            raise FieldError("a keyset bound needs an order of the model's own fields ending "
+                             "with 'pk', and one value per key")
+        clone = self._clone()
+        clone._after = tuple(bounds)
         return clone
 
     def filter(self, *args: Q, **lookups: Any) -> QuerySet[M]:

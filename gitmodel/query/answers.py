@@ -181,6 +181,9 @@ def ordered(qs: QuerySet[Any], ctx: _Context, where: Any) -> Optional[list[tuple
             return None
         specs.append((tctx, _names(target), [far.name]))
         keys.append((f"{field.name}\x00{far.name}", desc, len(specs) - 1))
+    seek = _seek_sql(qs, ctx, keys, exact) if qs._after is not None else ("", [])
+    if seek is None:  # a keyset bound SQL cannot apply here: the rows are compared one by one
+        return None
     specs[0] = (ctx, names, [*exact, *_where_fields(cond)])
     if exact:  # the rows of an exactly held key field stand for the files (one each)
         base, base_params = "p.slot = ? AND p.field = ?", [exact[0]]
@@ -229,18 +232,45 @@ def ordered(qs: QuerySet[Any], ctx: _Context, where: Any) -> Optional[list[tuple
         low, high = qs._low, qs._high
         limit = -1 if high is None else max(0, high - low)
         sql = (
-            f"SELECT p.path, p.oid FROM val p {' '.join(joins)} WHERE {base}{where_sql} "
+            f"SELECT p.path, p.oid FROM val p {' '.join(joins)} WHERE {base}{where_sql}{seek[0]} "
             + f"ORDER BY {', '.join([*order, 'p.path'])} LIMIT ? OFFSET ?"
         )
         slot = slots[0]
         cond_params = [slot, *where_params] if cond[0] else list(where_params)
-        args = [*join_params, slot, *base_params, *cond_params, limit, low]
+        args = [*join_params, slot, *base_params, *cond_params, *seek[1], limit, low]
         return db.execute(sql, args).fetchall()
 
     try:
         return _oids(store_for(ctx.ws).read(specs, work))
     except _Unavailable:
         return None
+
+
+def _seek_sql(qs: QuerySet[Any], ctx: _Context, keys: list[tuple[str, bool, Optional[int]]],
+              exact: list[str]) -> Optional[tuple[str, list[Any]]]:
+    """SQL keeping the rows after ``qs._after`` (see ``QuerySet._seek_after``) for
+    an order by one indexed field and the id, or by the id alone; else ``None``."""
+    from .planner import _EXACT_TYPES, _NO, _ORDERED_TYPES, _exact_param
+
+    assert qs._after is not None
+    object_id = _id_sql("p", ctx)
+    if [k[:2] for k in keys] == [("@id", False)]:
+        return f" AND {object_id} > ?", [qs._after[0]]
+    if len(keys) != 2 or keys[1][:2] != ("@id", False) or keys[0][2] is not None or not exact:
+        return None
+    name, desc, _spec = keys[0]
+    field = qs.model._meta.get_field(name)
+    if name != exact[0] or not isinstance(field, _EXACT_TYPES) or not isinstance(field, _ORDERED_TYPES):
+        return None
+    param = _exact_param(field, qs._after[0])
+    if param is _NO or param is None:  # (a missing value sorts first: compared one by one)
+        return None
+    # the range first, so that SQLite seeks into the index instead of reading
+    # the order from its start; descending, missing values come last
+    if desc:
+        return (f" AND (p.value <= ? OR p.value IS NULL) AND (p.value < ? OR p.value IS NULL"
+                f" OR {object_id} > ?)", [param, param, qs._after[1]])
+    return f" AND p.value >= ? AND (p.value > ? OR {object_id} > ?)", [param, param, qs._after[1]]
 
 
 def _corrupt(model: Any, exc: Exception) -> CorruptObject:

@@ -554,17 +554,52 @@ def _finish(qs: QuerySet[Any], rows: list[Row], sort_paths: bool) -> list[Row]:
     if sort_paths:  # index answers come in index order: ties go by path, as in a scan
         rows.sort(key=lambda r: r.path)
     if qs._order:
-        for name in reversed(qs._order):
-            bare = name.lstrip("-")
-            if "__" in bare:
-                key = _related_key(model, bare, rows)
-            else:
-                field = model._meta.id_field if bare == "pk" else model._meta.get_field(bare)
-                key = _column_key(field, rows) if isinstance(field, _VALUE_TYPES) else _field_key(field)
+        keys = [_order_key(model, name.lstrip("-"), rows) for name in qs._order]
+        for name, key in reversed(list(zip(qs._order, keys))):
             rows.sort(key=key, reverse=name.startswith("-"))
+        if qs._after is not None:
+            rows = _after(rows, keys, qs._order, qs._after, model)
     if qs._low or qs._high is not None:
         rows = rows[qs._low : qs._high]
     return rows
+
+
+def _order_key(model: type[GitModel], bare: str, rows: list[Row]) -> Callable[[Row], tuple[int, Any]]:
+    """The sort key of order key ``bare`` (``title``, ``pk``, ``author__name``) over ``rows``."""
+    if "__" in bare:
+        return _related_key(model, bare, rows)
+    field = model._meta.id_field if bare == "pk" else model._meta.get_field(bare)
+    return _column_key(field, rows) if isinstance(field, _VALUE_TYPES) else _field_key(field)
+
+
+def _after(rows: list[Row], keys: list[Callable[[Row], tuple[int, Any]]], order: tuple[str, ...],
+           bounds: tuple[Any, ...], model: type[GitModel]) -> list[Row]:
+    """The sorted ``rows`` that come after the keyset ``bounds``, in ``order``."""
+    fields = [model._meta.id_field if n.lstrip("-") == "pk" else model._meta.get_field(n.lstrip("-"))
+              for n in order]
+    bound_keys = [_bound_key(field, value) for field, value in zip(fields, bounds)]
+    descending = [n.startswith("-") for n in order]
+    for at, row in enumerate(rows):
+        if _beyond([key(row) for key in keys], bound_keys, descending):
+            return rows[at:]  # sorted: every later row is beyond too
+    return []
+
+
+def _bound_key(field: _fields.Field[Any], value: Any) -> tuple[int, Any]:
+    comparable = getattr(field, "comparable", None)
+    return _sort_key(comparable(value) if comparable is not None and not isinstance(field, _VALUE_TYPES)
+                     else value)
+
+
+def _beyond(keys: list[tuple[int, Any]], bounds: list[tuple[int, Any]], descending: list[bool]) -> bool:
+    """Whether a row with sort ``keys`` comes after ``bounds`` (keys of the same order)."""
+    for key, bound, desc in zip(keys, bounds, descending):
+        if key != bound:
+            try:
+                return key < bound if desc else key > bound
+            except TypeError:
+                return False
+    return False
 
 
 def _related_key(model: type[GitModel], name: str, rows: list[Row]) -> Callable[[Row], tuple[int, Any]]:
