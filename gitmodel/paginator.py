@@ -14,7 +14,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any, Generic, Iterator, Optional, Sequence, TypeVar
 
-from .exceptions import FieldError, InvalidPage
+from .exceptions import FieldError, GitModelError, InvalidPage, ValidationError
 from .query import _get_field
 
 if TYPE_CHECKING:
@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 M = TypeVar("M")
 
 __all__ = ["Paginator", "Page", "KeysetPaginator", "KeysetPage"]
+
+
+#: the longest cursor read, and the longest text taken as a page number
+_MAX_CURSOR = 4096
+_MAX_NUMBER_TEXT = 18
 
 
 def _per_page(value: Any) -> int:
@@ -97,18 +102,50 @@ class Paginator(Generic[M]):
         return range(1, self.num_pages + 1)
 
     def validate_number(self, number: Any) -> int:
-        """``number`` if it names a page, else ``InvalidPage``."""
-        if isinstance(number, bool) or not isinstance(number, int):
-            raise InvalidPage(f"a page number is a whole number, not {number!r}")
-        if number < 1 or number > self.num_pages:
-            raise InvalidPage(f"page {number} does not exist (pages 1 to {self.num_pages})")
-        return number
+        """``number`` as a page number, else ``InvalidPage``. As in Django, the
+        text of a whole number (a query string's ``?page=3``) and a float with
+        no fraction are taken too."""
+        whole = _whole_number(number)
+        if whole is None:
+            raise InvalidPage(f"a page number is a whole number, not {_shown(number)}")
+        if whole < 1 or whole > self.num_pages:
+            raise InvalidPage(f"page {whole} does not exist (pages 1 to {self.num_pages})")
+        return whole
 
-    def page(self, number: int) -> Page[M]:
+    def page(self, number: Any) -> Page[M]:
         """The objects of page ``number`` (1-based)."""
         number = self.validate_number(number)
         low = (number - 1) * self.per_page
         return Page(list(self.queryset[low : low + self.per_page]), number, self)
+
+    def get_page(self, number: Any) -> Page[M]:
+        """Page ``number``, forgiving as Django's: the first page for what is
+        not a number, the last for a number past the end."""
+        whole = _whole_number(number)
+        if whole is None or whole < 1:
+            return self.page(1)
+        return self.page(min(whole, self.num_pages))
+
+
+def _whole_number(value: Any) -> Optional[int]:
+    """``value`` as an int if it is one, the text of one or a float without a fraction."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str) and 0 < len(value.strip()) <= _MAX_NUMBER_TEXT:
+        text = value.strip()
+        if text.isascii() and text.lstrip("+-").isdigit():
+            return int(text)
+    return None
+
+
+def _shown(value: Any) -> str:
+    """``repr`` of an untrusted value, cut short."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class KeysetPage(Generic[M]):
@@ -166,12 +203,20 @@ class KeysetPaginator(Generic[M]):
         values = [f.to_json(obj._data.get(f.name)) for f, _desc in self.fields]
         return json.dumps([*values, obj.get_id()], ensure_ascii=True)
 
-    def _decode(self, cursor: str) -> list[Any]:
+    def _decode(self, cursor: Any) -> list[Any]:
+        """The sort values and id a cursor carries; ``InvalidPage`` for
+        anything else (a cursor comes back from a client: untrusted)."""
+        if not isinstance(cursor, str) or len(cursor) > _MAX_CURSOR:
+            raise InvalidPage(f"not a cursor of this paginator: {_shown(cursor)}")
         try:
-            *stored, last_id = json.loads(cursor)
-            if len(stored) != len(self.fields):
-                raise ValueError("wrong length")
+            decoded = json.loads(cursor)
+            if not isinstance(decoded, list) or len(decoded) != len(self.fields) + 1:
+                raise ValueError(f"expected a list of {len(self.fields) + 1} values")
+            *stored, last_id = decoded
             values = [f.from_json(v) for (f, _desc), v in zip(self.fields, stored)]
-        except (ValueError, TypeError) as exc:
-            raise InvalidPage(f"not a cursor of this paginator: {cursor!r} ({exc})") from None
-        return [*values, self.queryset.model._meta.id_field.clean_id(last_id)]
+            if not isinstance(last_id, str):
+                raise ValueError("the id is not a string")
+            return [*values, self.queryset.model._meta.id_field.clean_id(last_id)]
+        except (ValueError, TypeError, ArithmeticError, RecursionError, GitModelError) as exc:
+            reason = exc.message if isinstance(exc, ValidationError) else str(exc)
+            raise InvalidPage(f"not a cursor of this paginator: {_shown(cursor)} ({reason[:200]})") from None

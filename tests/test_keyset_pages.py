@@ -103,3 +103,39 @@ def test_keyset_pages_agree_with_the_ordered_query(tmp_path_factory, scores, per
     ws.commit("posts")
     order = "-score" if descending else "score"
     assert walk(KeysetPaginator(Post.all(), per_page, order_by=(order,))) == Post.all().order_by(order, "pk").ids()
+
+
+BAD_CURSORS = ['[{"a": 1}, "p001"]', '["x", "p001"]', '[1, "../etc"]', '[1, null]', '[1e999, "p001"]',
+               '[1, "p001", 3]', "{}", '"p001"', "[]", '[1, 5]', '[NaN, "p001"]', "[" * 5000 + "]" * 5000,
+               "\ud800", "", "not json", "x" * 100_000, None, 42, b'[1, "p001"]', ["p001"]]
+
+
+@pytest.mark.parametrize("cursor", BAD_CURSORS, ids=lambda c: repr(c)[:30])
+def test_a_cursor_that_names_no_page_is_invalid_page(tmp_path, cursor):
+    from gitmodel import InvalidPage
+
+    ws, Post = make_store(tmp_path / "s.git", True)
+    Post.bulk_save(Post(id=f"p{i:03d}", score=i) for i in range(10))
+    ws.commit("posts")
+    for order in (("score",), ()):
+        keyset = KeysetPaginator(Post.all(), 3, order_by=order)
+        if cursor is not None:
+            with pytest.raises(InvalidPage, match="not a cursor"):
+                keyset.page(cursor)
+    assert ws.has_changes() is False
+
+
+def test_page_numbers_from_a_query_string_as_django_takes_them(tmp_path):
+    from gitmodel import InvalidPage, Paginator
+
+    ws, Post = make_store(tmp_path / "s.git", True)
+    Post.bulk_save(Post(id=f"p{i:03d}", score=i) for i in range(10))
+    ws.commit("posts")
+    pages = Paginator(Post.all().order_by("pk"), 4)
+    assert [p.id for p in pages.page("2")] == ["p004", "p005", "p006", "p007"]
+    assert pages.page(" 3 ").number == 3 and pages.page(2.0).number == 2
+    for bad in ("two", "2.5", 2.5, "", "1" * 40, None, True, float("nan"), float("inf"), [2], "0", "-1", 4, "4"):
+        with pytest.raises(InvalidPage):
+            pages.page(bad)
+    assert pages.get_page("two").number == 1 and pages.get_page(99).number == 3
+    assert pages.get_page("-5").number == 1 and pages.get_page("2").number == 2
