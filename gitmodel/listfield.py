@@ -11,7 +11,7 @@ when both sides reordered the same elements differently.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
 
 from .exceptions import FieldError, ValidationError
 from .fields import NOT_PROVIDED, CharField, Field
@@ -209,7 +209,10 @@ class ManyToManyField(RelationMixin, ListField):
         return [loaded[i] if i in loaded else self.load_target(instance, i) for i in ids]
 
     def __set__(self, instance: Any, value: Any) -> None:
-        instance._data[self.name] = None if value is None else list(value)
+        # any iterable of targets or ids is taken as a list; text or a single
+        # value is kept as it is, for validation to refuse (not split into letters)
+        iterable = isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray, dict))
+        instance._data[self.name] = list(value) if iterable else value
 
     def element_json(self, value: Any) -> Any:
         return self.target_id(value)

@@ -73,6 +73,9 @@ def test_lists_search_filter_order_and_paginate(tmp_path: Path) -> None:
     assert "60 objects" in site.get("/m/Article?f.published=&f.kind=news")
     assert "120 objects" in site.get("/m/Article?f.published=false")
     assert "0 objects" in site.get("/m/Article?f.published=true")
+    for far in ("99999999999999999999999", "9" * 5000, "-4", "x"):  # from the address bar: never a 500
+        assert "120 objects" in site.get(f"/m/Article?p={far}")
+    assert "page 1 of 3" in site.get("/m/Article?p=x") and "page 1 of 3" in site.get("/m/Article?o=%ED%A0%80")
 
 
 def test_with_the_application_models_their_own_validation_applies(store: Path, tmp_path: Path,

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["aggregate", "count", "listing", "ordered"]
 
 #: field types whose index values sort, count and compare as the rows' values
+#: the largest integer SQLite takes (a larger slice bound asks for no more rows)
+_SQL_INT_MAX = 2**63 - 1
 _KEY_TYPES = (_fields.CharField, _fields.IntegerField, _fields.FloatField, _fields.RelatedField)
 
 
@@ -231,6 +233,7 @@ def ordered(qs: QuerySet[Any], ctx: _Context, where: Any) -> Optional[list[tuple
             order.append(f"t{i}.v{direction}")
         low, high = qs._low, qs._high
         limit = -1 if high is None else max(0, high - low)
+        low, limit = min(low, _SQL_INT_MAX), min(limit, _SQL_INT_MAX)  # past any row: none
         sql = (
             f"SELECT p.path, p.oid FROM val p {' '.join(joins)} WHERE {base}{where_sql}{seek[0]} "
             + f"ORDER BY {', '.join([*order, 'p.path'])} LIMIT ? OFFSET ?"

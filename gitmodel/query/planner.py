@@ -31,6 +31,7 @@ from .indexes import (
 from . import Leaf, Node, Q, QuerySet, answers
 from ..git.tree import TREE_MODE, _Folder, walk_files
 from ..schema import codec, layout
+from ..validation import has_surrogates
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -66,6 +67,8 @@ def _exact_param(field: _fields.Field[Any], value: Any) -> Any:
         if not _INT64[0] <= stored <= _INT64[1]:
             return _NO
     if not isinstance(stored, (str, int, float)):
+        return _NO
+    if isinstance(stored, str) and has_surrogates(stored):  # no stored text holds one
         return _NO
     return _sql_value(stored)
 
