@@ -29,8 +29,7 @@ from .blobs import writes as blob_writes
 from .exceptions import IntegrityError
 from .git.packs import PackWriter
 from .git.tree import BLOB_MODE, TREE_MODE
-from .schema import layout
-from .serializers import json as json_format
+from .schema import codec, layout
 
 if TYPE_CHECKING:
     from .models import GitModel
@@ -226,7 +225,7 @@ def _stage(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids: list
     saved: list[tuple[GitModel, pygit2.Oid, dict[str, Any], str, Optional[dict[str, Optional[pygit2.Oid]]]]] = []
     for obj, object_id in zip(objs, ids):
         stored = obj.to_json_fields()
-        oid = writer.add(_BLOB, json_format.dumps(name, stored))
+        oid = writer.add(_BLOB, codec.encode(name, stored))
         moved = obj._stored_id is not None and obj._stored_id != object_id
         if moved:
             edits.extend((p, None) for p in opts.object_paths(obj._stored_id))  # type: ignore[arg-type]

@@ -332,7 +332,10 @@ class CharField(Field[str]):
         if value is None or isinstance(value, str):
             pass
         elif _is_number(value) or (_has_text_form(value) and not self.id):
-            value = str(value)  # an id (a path component) is text or a number only
+            try:
+                value = str(value)  # an id (a path component) is text or a number only
+            except ValueError:  # an integer past Python's 4,300 digits for text
+                raise self.error("invalid_string", type=type(value).__name__) from None
         else:
             raise self.error("invalid_string", type=type(value).__name__)
         if value is not None and self.id:

@@ -49,7 +49,6 @@ from .git.tree import BLOB_MODE, tree_entry
 from .objects import commit_of, naming_commits
 from .schema import codec, layout
 from .schema.options import ModelOptions, check_field_name
-from .serializers import json as json_format
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -309,7 +308,7 @@ class GitModel(metaclass=ModelBase):
         self._check_unique(ws)
         relations.check_targets(self, ws)
         stored = self.to_json_fields()
-        blob = json_format.dumps(type(self).__name__, stored)
+        blob = codec.encode(type(self).__name__, stored)
         ws._unit.remember_saved(self)
         if changed:
             self._save_merged(ws, blob)

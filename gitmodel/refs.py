@@ -136,7 +136,9 @@ def resolve_treeish(repo: pygit2.Repository, treeish: Treeish) -> Union[pygit2.C
         raise ReferenceNotFound(treeish, f"not a treeish: {treeish!r}")
     for candidate in (treeish, f"refs/heads/{treeish}", f"refs/tags/{treeish}"):
         if candidate.startswith("refs/") or candidate == treeish == "HEAD":
-            if ref_name_problem(candidate) is None:
+            if candidate != "HEAD":
+                if ref_name_problem(candidate) is not None:
+                    continue  # no ref can have this name (too long, a lone surrogate, ...)
                 refuse_linked_ref(repo, candidate)
             ref = repo.references.get(candidate)
             if ref is not None:

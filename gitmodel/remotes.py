@@ -32,7 +32,7 @@ from .exceptions import (
     RemoteNotFound,
     RepositoryError,
 )
-from .refs import branch_ref
+from .refs import branch_ref, ref_name_problem
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -426,11 +426,14 @@ class Remotes:
 
     def add(self, name: str, url: Union[str, os.PathLike[str]], fetch: Optional[str] = None) -> RemoteInfo:
         """Add remote ``name`` at ``url`` (default fetch refspec unless ``fetch`` is given)."""
+        if not isinstance(name, str) or not isinstance(url, (str, os.PathLike)):
+            raise ConfigurationError(f"cannot add remote {name!r} at {url!r}: "
+                                     "the name and the url must be strings")
         if name in self:
             raise RepositoryError(f"remote {name!r} already exists")
         try:
             remote = self._repo.remotes.create(name, os.fspath(url), fetch)
-        except (ValueError, pygit2.GitError) as exc:
+        except (ValueError, TypeError, pygit2.GitError) as exc:
             raise ConfigurationError(f"cannot add remote {name!r}: {exc}") from None
         return _info(remote)
 
@@ -760,9 +763,11 @@ def _not_tracking(name: str) -> ReferenceNotFound:
 
 def _tracking_ref(ws: Workspace, remote_branch: str) -> str:
     """``origin/main`` or ``refs/remotes/origin/main`` -> the full ref, which must exist."""
+    if not isinstance(remote_branch, str):
+        raise _not_tracking(remote_branch)
     candidates = [remote_branch] if remote_branch.startswith("refs/") else [f"refs/remotes/{remote_branch}"]
     for candidate in candidates:
-        if ws.repo.references.get(candidate) is not None:
+        if ref_name_problem(candidate) is None and ws.repo.references.get(candidate) is not None:
             return candidate
     raise _not_tracking(remote_branch)
 

@@ -17,6 +17,7 @@ from .. import blobs as blob_files
 from ..exceptions import CorruptObject, StoredValueMismatch, ValidationError
 from ..git.tree import tree_entry
 from ..serializers import json as json_format
+from ..validation import json_problem
 
 if TYPE_CHECKING:
     from ..fields import Field
@@ -25,6 +26,22 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound="GitModel")
 _BLOB = int(pygit2.enums.ObjectType.BLOB)
+
+
+# -- stored JSON fields -> blob ----------------------------------------------------------
+def encode(model_name: str, stored: dict[str, Any]) -> bytes:
+    """The data blob of ``stored`` (cleaned field values), or a ``ValidationError``
+    naming the field whose value JSON cannot hold (a field class that checks
+    nothing, such as the base ``Field``, lets any value through its clean)."""
+    try:
+        return json_format.dumps(model_name, stored)
+    except (TypeError, ValueError, RecursionError) as exc:
+        for name, value in stored.items():
+            reason = json_problem(value)
+            if reason:
+                raise ValidationError(f'"{name}" must be JSON-serializable: {reason}',
+                                      field=name, code="invalid_json") from None
+        raise ValidationError(f"cannot be stored as JSON ({exc})", code="invalid_json") from None
 
 
 # -- blob -> stored JSON fields ----------------------------------------------------------
