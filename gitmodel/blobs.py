@@ -28,7 +28,7 @@ import pygit2
 from .exceptions import CorruptObject, ValidationError
 from .git.odb import write_blob, write_blob_from, write_tree
 from .git.tree import BLOB_MODE, TREE_MODE, tree_entry
-from .validation import id_problem
+from .validation import has_surrogates, id_problem
 
 if TYPE_CHECKING:
     from .fields import Field
@@ -56,6 +56,9 @@ class BlobFile:
     def __init__(self, content: Union[bytes, str, IO[bytes], pygit2.Oid], name: Optional[str] = None,
                  content_type: Optional[str] = None) -> None:
         if isinstance(content, str):
+            if has_surrogates(content):
+                raise ValidationError("BlobFile text must not contain unpaired surrogates "
+                                      "(it is stored as UTF-8)", code="invalid_blob")
             content = content.encode("utf-8")
         if not isinstance(content, (bytes, pygit2.Oid)) and not hasattr(content, "read"):
             raise ValidationError(f"BlobFile takes bytes, str or a readable file, not {type(content).__name__}",

@@ -648,7 +648,7 @@ class BlobField(Field[IO[bytes]]):
             return
         if hasattr(data, "read"):
             data = data.read()
-        if isinstance(data, str):
+        if isinstance(data, str) and not has_surrogates(data):  # (else refused on save)
             data = data.encode("utf-8")
         instance._data[self.name] = data
 

@@ -90,6 +90,7 @@ class Workspace:
         worktree: Union[WorkTreePolicy, str] = WorkTreePolicy.UPDATE,
         orphan: bool = False,
     ) -> None:
+        policy = WorkTreePolicy(worktree)  # a ValueError names an unknown policy
         #: the repository, its object cache and its refs (see :mod:`gitmodel.store`)
         self.store = Store(repo_path, lock_timeout, stale_lock_age, object_cache_size)
         self.repo = self.store.repo
@@ -100,7 +101,7 @@ class Workspace:
         #: with nothing pending, operations first move to the branch's latest commit
         self.follow = follow
         #: a commit to the branch checked out in the work tree: see gitmodel.worktree
-        self.worktree = WorkTreePolicy(worktree)
+        self.worktree = policy
         self.models = ModelRegistry()
         #: the branch a new unit of work starts on (see :mod:`gitmodel.session`)
         self._default_head = self._initial_head(initial_branch)
@@ -121,7 +122,10 @@ class Workspace:
     ) -> Workspace:
         """Create a new repository at ``path`` (bare by default) and open it."""
         head = branch_ref(initial_branch) if initial_branch else None  # checked before writing
-        repo = pygit2.init_repository(os.fspath(path), bare=bare, initial_head=head)
+        try:
+            repo = pygit2.init_repository(os.fspath(path), bare=bare, initial_head=head)
+        except (pygit2.GitError, OSError, ValueError) as exc:  # (a NUL, a lone surrogate, no such folder)
+            raise RepositoryError(f"cannot create a repository at {path!r}: {exc}") from None
         return cls(repo.path, **kwargs)
 
     def _initial_head(self, initial_branch: Optional[str]) -> str:

@@ -1,8 +1,10 @@
-"""Names of revisions and remote branches that no ref can have (a lone
-surrogate, a component longer than a file name, a non-string) are
-``ReferenceNotFound`` wherever a treeish or a remote branch is taken, and a
-remote with a name or address that is not text is a ``ConfigurationError``:
-never a raw ``UnicodeEncodeError`` or ``ValueError`` from libgit2."""
+"""Names that cannot be what they should name get a gitmodel error, never a
+raw ``UnicodeEncodeError``, ``ValueError`` or ``GitError``: revisions and
+remote branches no ref can have (a lone surrogate, a component longer than a
+file name) are ``ReferenceNotFound`` wherever a treeish is taken; a remote
+named or addressed by a non-string is a ``ConfigurationError``; a path no
+repository can be created at is a ``RepositoryError``; blob text UTF-8
+cannot hold is a ``ValidationError``."""
 
 from __future__ import annotations
 
@@ -51,3 +53,29 @@ def test_a_remote_whose_name_or_url_is_not_text_is_a_configuration_error(store, 
     with pytest.raises(ConfigurationError):
         ws.add_remote(name, url)
     assert ws.remotes.names() == []
+
+
+@pytest.mark.parametrize("path", ["", "a\x00b", "\ud800", "x" * 5000])
+def test_a_repository_that_cannot_be_created_there_is_a_repository_error(tmp_path, path):
+    from gitmodel import RepositoryError
+
+    with pytest.raises(RepositoryError, match="cannot create a repository"):
+        Workspace.init(path if path == "" else str(tmp_path / path))
+
+
+def test_blob_text_that_utf8_cannot_hold_is_refused(tmp_path):
+    from gitmodel import ValidationError
+    from gitmodel.blobs import BlobFile
+
+    ws = Workspace.init(tmp_path / "b.git")
+
+    class Image(ws.GitModel):
+        data = fields.BlobField()
+
+    with pytest.raises(ValidationError, match="surrogates"):
+        BlobFile("a\ud800b", name="a.txt")
+    with pytest.raises(ValidationError) as info:
+        Image(id="a", data="a\ud800b").save()
+    assert info.value.field == "data" and not ws.has_changes()
+    Image(id="b", data="plain text").save(commit=True)
+    assert Image.get("b").data.read() == b"plain text"
