@@ -623,8 +623,19 @@ class QuerySet(Generic[M]):
         return clone
 
     def prefetch_related(self, *names: str) -> QuerySet[M]:
-        """The same as :meth:`select_related` (for many-to-many relations too)."""
-        return self.select_related(*names)
+        """:meth:`select_related`, and also reverse queries: with
+        ``Author.all().prefetch_related("pages")`` each author's ``pages``
+        is read in batches with the authors, so iterating it reads nothing
+        (filtering it runs a query, as in Django)."""
+        from ..relations import RelationMixin, reverse_relation
+
+        for name in names:
+            if reverse_relation(self.model, name) is None and not isinstance(
+                    _get_field(self.model, name), RelationMixin):
+                raise FieldError(f"{self.model.__name__}.{name} is not a relation or a reverse query")
+        clone = self._clone()
+        clone._related = tuple(dict.fromkeys((*self._related, *names)))
+        return clone
 
     def distinct(self) -> QuerySet[M]:
         """This query: objects are distinct already (``values(...).distinct()``
