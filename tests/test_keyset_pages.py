@@ -139,3 +139,17 @@ def test_page_numbers_from_a_query_string_as_django_takes_them(tmp_path):
             pages.page(bad)
     assert pages.get_page("two").number == 1 and pages.get_page(99).number == 3
     assert pages.get_page("-5").number == 1 and pages.get_page("2").number == 2
+
+
+@pytest.mark.parametrize("indexed", [True, False])
+def test_a_keyset_bound_counts_and_aggregates_only_the_rows_after_it(tmp_path, indexed):
+    from gitmodel import Count, Sum
+
+    ws, Post = make_store(tmp_path / "s.git", indexed)
+    Post.bulk_save(Post(id=f"p{i:03d}", score=i % 10) for i in range(50))
+    ws.commit("posts")
+    after = Post.all().order_by("score", "pk")._seek_after([7, "p017"])
+    rows = [p for p in Post.all() if (p.score, p.id) > (7, "p017")]
+    assert after.count() == len(rows) == len(list(after))
+    assert after.aggregate(n=Count("pk"), total=Sum("score")) == {"n": len(rows), "total": sum(p.score for p in rows)}
+    assert after.exists() and [p.id for p in after][:2] == ["p027", "p037"]

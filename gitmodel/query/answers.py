@@ -325,8 +325,8 @@ def _aggregate(qs: QuerySet[Any], bound: dict[str, tuple[Any, Any]]) -> Optional
     """``name -> value`` for aggregates bound to their fields, by SQL; ``None``
     if a field is not indexed, not held exactly, or of a type whose SQL
     result could differ from Python's (floats summed, booleans)."""
-    if qs._low or qs._high is not None:
-        return None
+    if qs._low or qs._high is not None or qs._after is not None:
+        return None  # counted from the rows
     from .planner import _Context
 
     model = qs.model
