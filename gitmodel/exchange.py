@@ -10,7 +10,11 @@ CSV has one column per stored field; an empty cell is ``null``. A column
 of text (``CharField`` and its kin, dates, decimals) holds each string as it
 is, unless it is empty or starts with ``"``: then it is written as a JSON
 string (``""``). Any other column holds JSON text (``12``, ``true``,
-``["a", "b"]``).
+``["a", "b"]``); on import, a related object's id may also be plain text
+(``ada`` as well as ``"ada"``). A column named twice is refused.
+
+A file's byte order mark (which some editors write at the start of UTF-8)
+is skipped; a file opened as UTF-8 that is not is a ``ValidationError``.
 """
 
 from __future__ import annotations
@@ -160,23 +164,45 @@ def read_records(source: TextIO, format: Union[str, Format] = Format.JSONL,
     :class:`ValidationError` naming the place that is not a JSON object.
     ``text_columns``: the CSV columns whose cells are plain text."""
     fmt = Format.of(format)
+    try:
+        yield from _records(_without_bom(source), fmt, text_columns)
+    except UnicodeDecodeError as exc:  # a file opened as UTF-8 that is not
+        raise ValidationError(f"the file is not UTF-8 text ({exc})") from None
+
+
+def _without_bom(source: TextIO) -> Iterator[str]:
+    """The lines of ``source``, without the byte order mark some editors
+    write at the start of a UTF-8 file."""
+    first = True
+    for line in source:
+        if first and line.startswith("\ufeff"):
+            line = line[1:]
+        first = False
+        yield line
+
+
+def _records(lines: Iterator[str], fmt: Format,
+             text_columns: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     if fmt is Format.JSONL:
-        for number, line in enumerate(source, 1):
+        for number, line in enumerate(lines, 1):
             if line.strip():
                 yield number, _object(_json(line, f"line {number}"), f"line {number}")
     elif fmt is Format.JSON:
-        items = _json(source.read(), "the file")
+        items = _json("".join(lines), "the file")
         if not isinstance(items, list):
             raise ValidationError("the file is not a JSON array of objects")
         for number, item in enumerate(items, 1):
             yield number, _object(item, f"item {number}")
     else:
-        rows = csv.reader(source)
+        rows = csv.reader(lines)
         text = set(text_columns)
         try:
             header = next(rows, None)
             if not header:
                 return
+            twice = sorted({name for name in header if header.count(name) > 1})
+            if twice:
+                raise ValidationError(f"line 1: column {twice[0]!r} is named twice")
             for row in rows:
                 number = rows.line_num
                 if len(row) != len(header):
@@ -219,7 +245,9 @@ def import_objects(model: type[GitModel], source: Union[TextIO, str], format: Un
     objs: list[GitModel] = []
     created = 0
     ws.lookup(opts.folder)  # moves to the branch's latest commit first
-    for number, record in read_records(stream, format, _text_columns(model)):
+    # a related object's id may be written as plain text, as a person writes it
+    text = _text_columns(model) | {f.name for f in opts.json_fields if isinstance(f, field_types.RelatedField)}
+    for number, record in read_records(stream, format, text):
         where = f"{'item' if Format.of(format) is Format.JSON else 'line'} {number}"
         unknown = set(record) - known
         if unknown:

@@ -112,9 +112,14 @@ def test_a_record_without_an_id_gets_a_new_one(ws, tmp_path):
     ('{"isbn": "7"}\n', "jsonl", '"title" is required'),
     ('{"isbn": "../x", "title": "t"}\n', "jsonl", "line 1"),
     ('isbn,title\n7,a,extra\n', "csv", "line 2: 3 cells"),
+    ('isbn,title,isbn\n7,a,8\n', "csv", "column 'isbn' is named twice"),
+    (b'{"isbn": "7", "title": "\xff"}\n', "jsonl", "not UTF-8 text"),
+    (b'isbn,title\n7,caf\xe9\n', "csv", "not UTF-8 text"),
 ])
 def test_a_bad_record_is_refused_and_nothing_is_written(ws, Book, text, fmt, message):
     head = ws.branch.commit.id
+    if isinstance(text, bytes):  # a file opened as UTF-8 text that is not
+        text = io.TextIOWrapper(io.BytesIO(text), encoding="utf-8")
     with pytest.raises(ValidationError) as info:
         import_objects(Book, text, fmt)
     assert message in str(info.value)
@@ -212,3 +217,30 @@ def test_value_strings_take_each_fields_type(ws, Book):
         values_from_strings(Book, ["year=soon"])
     with pytest.raises(FieldError):
         values_from_strings(Book, ["colour=red"])
+
+
+@pytest.mark.parametrize("fmt, text", [
+    ("jsonl", '\ufeff{"isbn": "7", "title": "bom"}\n'),
+    ("json", '\ufeff[{"isbn": "7", "title": "bom"}]'),
+    ("csv", '\ufeffisbn,title\n7,bom\n'),
+])
+def test_a_byte_order_mark_at_the_start_of_a_file_is_skipped(ws, Book, fmt, text):
+    import_objects(Book, text, fmt)
+    assert Book.get("7").title == "bom"
+
+
+def test_a_related_id_in_a_csv_cell_may_be_plain_text(ws):
+    class Author(ws.GitModel):
+        slug = fields.SlugField(id=True)
+
+    class Essay(ws.GitModel):
+        author = fields.RelatedField(Author)
+        title = fields.CharField()
+
+    Author(slug="ada").save(commit=True)
+    import_objects(Essay, 'id,author,title\ne1,ada,plain\ne2,"""ada""",as exported\n', "csv")
+    assert Essay.get("e1").author.slug == "ada" and Essay.get("e2").author.slug == "ada"
+    out = io.StringIO()
+    export_objects(Essay, out, "csv")
+    import_objects(Essay, out.getvalue(), "csv")  # an export still reads back
+    assert Essay.get("e2").title == "as exported"
