@@ -403,6 +403,8 @@ class Remotes:
         self._repo = ws.repo
 
     def _get(self, name: str) -> pygit2.Remote:
+        if not isinstance(name, str):  # (libgit2's list takes an int as a position)
+            raise RemoteNotFound(f"no remote named {name!r}")
         try:
             return self._repo.remotes[name]
         except (KeyError, ValueError, pygit2.GitError):

@@ -167,6 +167,11 @@ def test_remote_errors_are_clear(ws):
         ws.remotes.remove("nope")
     with pytest.raises(ConfigurationError):
         ws.add_remote("bad name", "/x.git")
+    for position in (0, 42):  # a remote is named, never taken by its position in the list
+        with pytest.raises(RemoteNotFound):
+            ws.fetch(position)
+        with pytest.raises(RemoteNotFound):
+            ws.remotes[position]
     assert ws.remotes.names() == ["origin"]
 
 
