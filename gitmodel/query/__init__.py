@@ -543,6 +543,37 @@ class QuerySet(Generic[M]):
             return bool(self._rows)
         return bool(self[:1]._fetch_rows())
 
+    def none(self) -> QuerySet[M]:
+        """A query that matches nothing (Django's ``none()``)."""
+        return self.filter(pk__in=[])
+
+    def reverse(self) -> QuerySet[M]:
+        """This query in the opposite ``order_by`` order (an unordered query
+        is unchanged, as in Django)."""
+        self._refuse_sliced("reverse")
+        clone = self._clone()
+        clone._order = tuple(_flipped(name) for name in self._order)
+        return clone
+
+    def latest(self, *fields: str) -> M:
+        """The match that sorts last by ``fields`` (``'-field'`` reverses
+        one); ``DoesNotExist`` if there is none."""
+        return self._end(fields, "latest", latest=True)
+
+    def earliest(self, *fields: str) -> M:
+        """The match that sorts first by ``fields``; ``DoesNotExist`` if none."""
+        return self._end(fields, "earliest", latest=False)
+
+    def _end(self, fields: tuple[str, ...], action: str, latest: bool) -> M:
+        if not fields:
+            raise FieldError(f"{action}() takes the fields to order by")
+        self._refuse_sliced(action)
+        names = [*(_flipped(f) if latest else f for f in fields), "-pk" if latest else "pk"]
+        found = self.order_by(*names).first()
+        if found is None:
+            raise self.model.DoesNotExist(f"no {self.model.__name__} matches, so none is the {action}")
+        return found
+
     def first(self) -> Optional[M]:
         """The first match (in ``order_by`` order, else path order), or ``None``."""
         rows = self._fetch_rows() if self._rows is not None else self[:1]._fetch_rows()
@@ -591,59 +622,25 @@ class QuerySet(Generic[M]):
         """
         from ..aggregates import Values
 
+        from .columns import columns
+
         rows = self._fetch_rows()
-        columns = self._columns(fields, rows, json_safe)
-        return Values(({name: get(row) for name, get in columns} for row in rows),
-                      self.model, rows, tuple(name for name, _get in columns) if fields else (), json_safe)
+        chosen = columns(self, fields, rows, json_safe)
+        return Values(({name: get(row) for name, get in chosen} for row in rows),
+                      self.model, rows, tuple(name for name, _get in chosen) if fields else (), json_safe)
 
     def values_list(self, *fields: str, flat: bool = False, json_safe: bool = False) -> list[Any]:
         """One tuple per match; ``flat=True`` with one field gives plain values;
         ``json_safe=True`` as for :meth:`values`."""
         if flat and len(fields) != 1:
             raise TypeError("values_list(flat=True) takes exactly one field")
+        from .columns import columns
+
         rows = self._fetch_rows()
-        getters = [get for _name, get in self._columns(fields, rows, json_safe)]
+        getters = [get for _name, get in columns(self, fields, rows, json_safe)]
         if flat:
             return [getters[0](row) for row in rows]
         return [tuple(get(row) for get in getters) for row in rows]
-
-    def _columns(self, names: tuple[str, ...], rows: list[Row],
-                 json_safe: bool) -> list[tuple[str, Callable[[Row], Any]]]:
-        """``(name, row -> value)`` for each field asked for (every field if
-        none); ``author__name`` reads the related objects, at the rows'
-        commit, once each."""
-        value = _json_value if json_safe else _python_value
-        if not names:
-            return [(f.name, _getter(value, f)) for f in self._fields_for(())]
-        out: list[tuple[str, Callable[[Row], Any]]] = []
-        for name in names:
-            if "__" in name:
-                out.append((name, self._related_column(name, rows, json_safe)))
-            else:
-                out.append((name, _getter(value, self._fields_for((name,))[0])))
-        return out
-
-    def _related_column(self, name: str, rows: list[Row], json_safe: bool) -> Callable[[Row], Any]:
-        from ..relations import RelatedField, related_sort_values
-
-        first, *path = name.split("__")
-        local = _get_field(self.model, first)
-        far: Any = local
-        for part in path:  # the field the path ends at, checked before anything is read
-            if not isinstance(far, RelatedField):
-                raise FieldError(f"{far.model.__name__}.{far.name} is not a relation to one object, "
-                                 f"so values() cannot follow {name!r}")
-            far = _get_field(far.to_model, part)
-        if not far.stored_in_json:
-            raise FieldError(f"{far.model.__name__}.{far.name} is a blob field")
-        ids = {row.get(local) for row in rows} - {None}
-        found = related_sort_values(local, path, ids, rows[0].ctx.root) if rows else {}
-
-        def get(row: Row) -> Any:
-            found_value = found.get(row.get(local))
-            return far.to_json(found_value) if json_safe and found_value is not None else found_value
-
-        return get
 
     # -- relations, aggregates, bulk changes ----------------------------------
     def select_related(self, *names: str) -> QuerySet[M]:
@@ -763,16 +760,11 @@ class QuerySet(Generic[M]):
         return f"<QuerySet {self.model.__name__}{where}{at}>"
 
 
-def _python_value(row: Row, field: _fields.Field[Any]) -> Any:
-    return row.value(field)
 
 
-def _json_value(row: Row, field: _fields.Field[Any]) -> Any:
-    return field.to_json(row.get(field))
-
-
-def _getter(value: Callable[[Row, _fields.Field[Any]], Any], field: _fields.Field[Any]) -> Callable[[Row], Any]:
-    return lambda row: value(row, field)
+def _flipped(name: str) -> str:
+    """An ``order_by`` key in the opposite direction."""
+    return name[1:] if name.startswith("-") else f"-{name}"
 
 
 def _describe(args: tuple[Q, ...], lookups: dict[str, Any]) -> str:

@@ -1,0 +1,66 @@
+"""The columns ``values()`` and ``values_list()`` give: a field of the model,
+or a field of a related object (``author__name``, as Django names it)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from .. import fields as _fields
+from ..exceptions import FieldError
+from . import QuerySet, _get_field
+
+if TYPE_CHECKING:
+    from .planner import Row
+
+Column = tuple[str, Callable[["Row"], Any]]
+
+
+def columns(qs: QuerySet[Any], names: tuple[str, ...], rows: list[Row], json_safe: bool) -> list[Column]:
+    """``(name, row -> value)`` for each field asked for (every field if
+    none); ``author__name`` reads the related objects, at the rows'
+    commit, once each. ``json_safe``: values as stored (ISO dates, decimal text)."""
+    value = _json_value if json_safe else _python_value
+    if not names:
+        return [(f.name, _getter(value, f)) for f in qs._fields_for(())]
+    out: list[Column] = []
+    for name in names:
+        if "__" in name:
+            out.append((name, _related_column(qs, name, rows, json_safe)))
+        else:
+            out.append((name, _getter(value, qs._fields_for((name,))[0])))
+    return out
+
+
+def _related_column(qs: QuerySet[Any], name: str, rows: list[Row], json_safe: bool) -> Callable[[Row], Any]:
+    from ..relations import RelatedField, related_sort_values
+
+    first, *path = name.split("__")
+    local = _get_field(qs.model, first)
+    far: Any = local
+    for part in path:  # the field the path ends at, checked before anything is read
+        if not isinstance(far, RelatedField):
+            raise FieldError(f"{far.model.__name__}.{far.name} is not a relation to one object, "
+                             f"so values() cannot follow {name!r}")
+        far = _get_field(far.to_model, part)
+    if not far.stored_in_json:
+        raise FieldError(f"{far.model.__name__}.{far.name} is a blob field")
+    ids = {row.get(local) for row in rows} - {None}
+    found = related_sort_values(local, path, ids, rows[0].ctx.root) if rows else {}
+
+    def get(row: Row) -> Any:
+        found_value = found.get(row.get(local))
+        return far.to_json(found_value) if json_safe and found_value is not None else found_value
+
+    return get
+
+
+def _python_value(row: Row, field: _fields.Field[Any]) -> Any:
+    return row.value(field)
+
+
+def _json_value(row: Row, field: _fields.Field[Any]) -> Any:
+    return field.to_json(row.get(field))
+
+
+def _getter(value: Callable[[Row, _fields.Field[Any]], Any], field: _fields.Field[Any]) -> Callable[[Row], Any]:
+    return lambda row: value(row, field)
