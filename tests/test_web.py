@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -582,3 +583,27 @@ def test_bad_input_gets_a_message_or_a_404_never_a_server_error(site: Site, stor
     site.post("/m/Article/o/a000/restore", {"at": "nope"}, status=404)
     site.post("/branches/create", {"name": "x", "start": "nope"}, status=404)
     assert git(store, "for-each-ref") == before
+
+
+def test_an_object_that_cannot_be_read_is_named_on_its_list_page_and_the_rest_listed(store: Path) -> None:
+    import zlib
+
+    paths = subprocess.run(["git", f"--git-dir={store}", "ls-tree", "-r", "HEAD", "--", "article"],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    mode_type_oid, path = next(line.split("\t") for line in paths if line.endswith("/data.json"))
+    oid = mode_type_oid.split()[2]
+    loose = store / "objects" / oid[:2] / oid[2:]
+    raw = zlib.decompress(loose.read_bytes())
+    loose.chmod(0o644)
+    loose.write_bytes(zlib.compress(raw[:-1] + b" "))  # other bytes, same length: only the id tells
+    site = site_for(store)
+    for url in ("/m/Article", "/m/Article?o=views", "/m/Article?o=-title"):
+        page = site.get(url)
+        assert 'id="skipped"' in page and path in page and "do not match its id" in page, url
+        assert page.count('<tr><td><a href="/m/Article/o/') >= 1
+    counts = dict(re.findall(r'>(\w+)</a></td><td class="count">(\d+)<', site.get("/")))
+    listed = int(re.search(r"(\d+) objects?<", site.get("/m/Article")).group(1))
+    stored = sum(1 for line in paths if line.endswith("/data.json"))
+    assert int(counts["Article"]) == listed == stored - 1  # counted without it, everywhere
+    page = site.get(f"/m/Article/o/{path.split('/')[-2]}", status=500)  # the object itself: named as corrupt
+    assert "CorruptObject" in page and path in page

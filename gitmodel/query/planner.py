@@ -484,7 +484,22 @@ def _execute(qs: QuerySet[Any]) -> list[Row]:
         for row in extra:
             row.verify()
     rows.extend(extra)
+    if qs.errors == "skip" and qs._order:  # sorting reads values: what cannot be read goes first
+        rows = _readable(qs, rows)
     return _finish(qs, rows, sort_paths)
+
+
+def _readable(qs: QuerySet[Any], rows: list[Row]) -> list[Row]:
+    """The rows whose objects can be read; the others reported in ``qs.skipped``."""
+    kept = []
+    for row in rows:
+        try:
+            row.verify()
+        except CorruptObject as exc:
+            qs.skipped.append(exc)
+            continue
+        kept.append(row)
+    return kept
 
 
 def _walk(ctx: _Context, refused: list[tuple[str, str]]) -> Iterator[tuple[str, pygit2.Oid]]:

@@ -225,14 +225,16 @@ async def home(request: Request) -> Response:
     admin: Admin = request.app.state.admin
 
     def work() -> Response:
-        counts = {name: model.all().count() for name, model in admin.models.items()}
+        # an object that cannot be read is left out of the count (its list page names it)
+        counts = {name: model.all(errors="skip").count() for name, model in admin.models.items()}
         return admin.render(request, "home.html", counts=counts, problems=admin.problems)
     return await admin.run(work)
 
 
 def list_query(model: type[GitModel], params: Any) -> tuple[Any, dict[str, Any]]:
-    """The queryset a list page's parameters ask for, and what they were."""
-    qs = model.all()
+    """The queryset a list page's parameters ask for, and what they were.
+    Objects that cannot be read are left out and named (``skipped``)."""
+    qs = model.all(errors="skip")
     search = str(params.get("q", "")).strip()
     errors: dict[str, str] = {}
     searched = [fd.name for fd in model._meta.json_fields if isinstance(fd, _SEARCHED)]  # type: ignore[attr-defined]
@@ -269,7 +271,8 @@ async def object_list(request: Request) -> Response:
     def work() -> Response:
         qs, state = list_query(model, request.query_params)
         total = qs.count()
-        objects = list(qs[(page - 1) * PAGE_SIZE: page * PAGE_SIZE])
+        shown = qs[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        objects = list(shown)
         columns = [fd for fd in forms.form_fields(model) if not isinstance(fd, (f.BlobField, f.JSONField))][:6]
         filterable = [fd for fd in model._meta.json_fields  # type: ignore[attr-defined]
                       if fd.choices or isinstance(fd, (f.BooleanField, f.RelatedField))]
@@ -279,7 +282,7 @@ async def object_list(request: Request) -> Response:
             request, template, model=model, objects=objects, total=total, page=page,
             pages=max(1, -(-total // PAGE_SIZE)), columns=columns, filterable=filterable,
             widgets={fd.name: forms.widget(fd) for fd in model._meta.fields},  # type: ignore[attr-defined]
-            base_query=urlencode(params), object_url=object_url, **state)
+            base_query=urlencode(params), object_url=object_url, skipped=shown.skipped, **state)
     return await admin.run(work)
 
 
