@@ -59,6 +59,17 @@ class StoreSetting(Generic[T]):
         setattr(obj.store, self.name, value)
 
 
+def create_repository(path: Union[str, os.PathLike[str]], bare: bool,
+                      initial_head: Optional[str]) -> str:
+    """Create a new repository at ``path``; its git folder. A path no
+    repository can be created at (a NUL byte, a lone surrogate, a name too
+    long) is a :class:`RepositoryError`."""
+    try:
+        return pygit2.init_repository(os.fspath(path), bare=bare, initial_head=initial_head).path  # type: ignore[no-any-return]
+    except (pygit2.GitError, OSError, ValueError) as exc:
+        raise RepositoryError(f"cannot create a repository at {path!r}: {exc}") from None
+
+
 class Store:
     """A git repository opened for gitmodel, shared by every unit of work."""
 
@@ -230,6 +241,13 @@ class Store:
                 f"HEAD as git switch -c does: Workspace(path).create_branch({name!r}), then open "
                 "it; to start it with no history: orphan=True",
             )
+
+    def pack(self) -> int:
+        """Move the loose objects into one pack; how many moved."""
+        from .git.repack import pack_loose
+
+        with self.write_lock:
+            return pack_loose(self.repo)
 
     def move_refs(self, moves: Sequence[RefMove], reflog: str) -> None:
         """Compare-and-swap ``moves`` together (see :func:`gitmodel.git.refs.move_refs`)."""

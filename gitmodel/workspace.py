@@ -37,6 +37,7 @@ from .store import (  # noqa: F401 - TREE_CACHE_LIMIT and CACHE_MAX_SIZE are doc
     TREE_CACHE_LIMIT,
     Store,
     StoreSetting,
+    create_repository,
 )
 from .versions.merge import NOT_GIVEN
 from .git.tree import BLOB_MODE, Entry, NameMatch, StagingTree
@@ -122,11 +123,7 @@ class Workspace:
     ) -> Workspace:
         """Create a new repository at ``path`` (bare by default) and open it."""
         head = branch_ref(initial_branch) if initial_branch else None  # checked before writing
-        try:
-            repo = pygit2.init_repository(os.fspath(path), bare=bare, initial_head=head)
-        except (pygit2.GitError, OSError, ValueError) as exc:  # (a NUL, a lone surrogate, no such folder)
-            raise RepositoryError(f"cannot create a repository at {path!r}: {exc}") from None
-        return cls(repo.path, **kwargs)
+        return cls(create_repository(path, bare, head), **kwargs)
 
     def _initial_head(self, initial_branch: Optional[str]) -> str:
         if initial_branch:
@@ -701,10 +698,7 @@ class Workspace:
         Reads from a pack are faster than from thousands of loose files, and
         the pack stores similar objects as deltas (like ``git repack -d``).
         """
-        from .git.repack import pack_loose
-
-        with self.write_lock:
-            return pack_loose(self.repo)
+        return self.store.pack()
 
     # -- remotes (see gitmodel.remotes) ---------------------------------------------------
     @classmethod
