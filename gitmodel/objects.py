@@ -88,24 +88,24 @@ def read_loose(objects_dir: str, oid: pygit2.Oid) -> Optional[tuple[int, bytes]]
         raise pygit2.GitError(f"{hexid}: cannot read the loose object: {exc}") from None
     finally:
         os.close(fd)
-    return _inflate(oid, hexid, packed)
+    return _inflate(oid, packed)
 
 
-def _inflate(oid: pygit2.Oid, hexid: str, packed: bytes) -> tuple[int, bytes]:
+def _inflate(oid: pygit2.Oid, packed: bytes) -> tuple[int, bytes]:
     try:  # a stream cut short is an error here ("incomplete or truncated stream")
         raw = zlib.decompress(packed)
     except zlib.error as exc:
         if "truncated" in str(exc) or "incomplete" in str(exc):
-            raise pygit2.GitError(f"{hexid}: the loose object is cut short") from None
-        raise pygit2.GitError(f"{hexid}: the loose object is corrupt: {exc}") from None
+            raise pygit2.GitError(f"{oid}: the loose object is cut short") from None
+        raise pygit2.GitError(f"{oid}: the loose object is corrupt: {exc}") from None
     end = raw.find(b"\x00")
     header = raw[:end] if end >= 0 else b""
     kind, _space, size = header.partition(b" ")
     code = _TYPES.get(kind)
     if code is None or not size.isdigit() or int(size) != len(raw) - end - 1:
-        raise pygit2.GitError(f"{hexid}: the loose object has a bad header")
+        raise pygit2.GitError(f"{oid}: the loose object has a bad header")
     if hashlib.sha1(raw).digest() != oid.raw:
-        raise pygit2.GitError(f"{hexid}: the loose object's bytes do not match its id")
+        raise pygit2.GitError(f"{oid}: the loose object's bytes do not match its id")
     return code, raw[end + 1:]
 
 

@@ -235,7 +235,7 @@ class ReverseRelation:
     """``author.pages``: the objects whose field refers to this one, as a
     queryset read where the instance was read."""
 
-    def __init__(self, source: str, field_name: str, name: Optional[str] = None) -> None:
+    def __init__(self, source: str, field_name: str, name: str) -> None:
         self.source = source
         self.field_name = field_name
         #: its name on the target model (the field's ``related_name``)
@@ -461,18 +461,16 @@ def _prefetch_reverse(model: Any, objs: list[Any], name: str, reverse: ReverseRe
             for obj in source.all(treeish=treeish).filter(**{f"{field.name}__contains": target_id}):
                 groups[target_id].append(one.setdefault(obj.get_id(), obj))
     else:
-        for at in range(0, len(wanted), _IN_BATCH):
-            batch = source.all(treeish=treeish).filter(**{f"{field.name}__in": wanted[at:at + _IN_BATCH]})
+        from .query.planner import IN_CHUNK  # an ``__in`` the index answers whole
+
+        for at in range(0, len(wanted), IN_CHUNK):
+            batch = source.all(treeish=treeish).filter(**{f"{field.name}__in": wanted[at:at + IN_CHUNK]})
             for obj in batch:
                 target_id = field.to_python(obj._data.get(field.name))
                 if target_id in groups:
                     groups[target_id].append(obj)
     for obj in objs:
         obj.__dict__.setdefault("_prefetched_reverse", {})[name] = groups[obj.get_id()]
-
-
-#: ids asked for in one ``__in`` query when prefetching a reverse query
-_IN_BATCH = 500
 
 
 def related_sort_values(field: Any, path: list[str], ids: Iterable[Any], treeish: Any) -> dict[Any, Any]:

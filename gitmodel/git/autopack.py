@@ -2,10 +2,11 @@
 
 Every commit writes a handful of loose files (a blob, the trees along its
 path, the commit). Every few commits a sample of the object folders is
-counted; once it says there are more than ``loose_limit`` of them, they are moved into one pack by the committing
-thread, after its commit landed (or, with ``detach``, by a thread of its own,
-so that the commit that crossed the limit returns at once; a plain ``git
-fsck`` run meanwhile may then see loose files vanish under it). Before that,
+counted; once it says there are more than ``loose_limit`` of them, they are
+moved into one pack by the committing thread, after its commit landed (or,
+with ``detach``, by a thread of its own, so that the commit that crossed the
+limit returns at once; a plain ``git fsck`` run meanwhile may then see loose
+files vanish under it). Before that,
 the packs of earlier rounds are merged, as ``git repack --geometric=2`` does,
 so that only a few packs remain (their entries are copied, not compressed
 again); a new pack is never merged away in the round that wrote it. Both steps

@@ -306,16 +306,24 @@ def _list_lookup(model: Any, field: _fields.ListField, rest: list[str], value: A
 
 def _order_field(model: Any, name: str) -> _fields.Field[Any]:
     """Check an ``order_by`` name (``title``, ``author__name``...) and return its first field."""
+    return field_path(model, name, "order by")[0]
+
+
+def field_path(model: Any, name: str, action: str) -> list[_fields.Field[Any]]:
+    """The fields a name such as ``author__name`` goes through, each but the
+    last a relation to one object and the last stored in ``data.json``;
+    ``FieldError`` naming ``action`` (``"order by"``) otherwise."""
     first, *path = name.split("__")
-    field = _get_field(model, first)
-    current = field
+    fields = [_get_field(model, first)]
     for part in path:
+        current = fields[-1]
         if not isinstance(current, _fields.RelatedField):
-            raise FieldError(f"cannot order {model.__name__} by {name!r}: {current.name!r} is not a relation")
-        current = _get_field(current.to_model, part)
-    if not current.stored_in_json:
-        raise FieldError(f"cannot order by blob field {current.name!r}")
-    return field
+            raise FieldError(f"cannot {action} {name!r} on {model.__name__}: "
+                             f"{current.name!r} is not a relation to one object")
+        fields.append(_get_field(current.to_model, part))
+    if not fields[-1].stored_in_json:
+        raise FieldError(f"cannot {action} {name!r} on {model.__name__}: {fields[-1].name!r} is a blob field")
+    return fields
 
 
 def _prepare(field: _fields.Field[Any], lookup: str, value: Any, raw: bool = False) -> Any:
@@ -651,6 +659,9 @@ class QuerySet(Generic[M]):
         for name in names:
             if not isinstance(_get_field(self.model, name), RelationMixin):
                 raise FieldError(f"{self.model.__name__}.{name} is not a relation")
+        return self._with_related(names)
+
+    def _with_related(self, names: tuple[str, ...]) -> QuerySet[M]:
         clone = self._clone()
         clone._related = tuple(dict.fromkeys((*self._related, *names)))
         return clone
@@ -666,9 +677,7 @@ class QuerySet(Generic[M]):
             if reverse_relation(self.model, name) is None and not isinstance(
                     _get_field(self.model, name), RelationMixin):
                 raise FieldError(f"{self.model.__name__}.{name} is not a relation or a reverse query")
-        clone = self._clone()
-        clone._related = tuple(dict.fromkeys((*self._related, *names)))
-        return clone
+        return self._with_related(names)
 
     def distinct(self) -> QuerySet[M]:
         """This query: objects are distinct already (``values(...).distinct()``

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import fields as _fields
-from ..exceptions import FieldError
-from . import QuerySet, _get_field
+from . import QuerySet, field_path
 
 if TYPE_CHECKING:
     from .planner import Row
@@ -32,20 +31,12 @@ def columns(qs: QuerySet[Any], names: tuple[str, ...], rows: list[Row], json_saf
 
 
 def _related_column(qs: QuerySet[Any], name: str, rows: list[Row], json_safe: bool) -> Callable[[Row], Any]:
-    from ..relations import RelatedField, related_sort_values
+    from ..relations import related_sort_values
 
-    first, *path = name.split("__")
-    local = _get_field(qs.model, first)
-    far: Any = local
-    for part in path:  # the field the path ends at, checked before anything is read
-        if not isinstance(far, RelatedField):
-            raise FieldError(f"{far.model.__name__}.{far.name} is not a relation to one object, "
-                             f"so values() cannot follow {name!r}")
-        far = _get_field(far.to_model, part)
-    if not far.stored_in_json:
-        raise FieldError(f"{far.model.__name__}.{far.name} is a blob field")
+    fields = field_path(qs.model, name, "list the values of")  # checked before anything is read
+    local, far = fields[0], fields[-1]
     ids = {row.get(local) for row in rows} - {None}
-    found = related_sort_values(local, path, ids, rows[0].ctx.root) if rows else {}
+    found = related_sort_values(local, name.split("__")[1:], ids, rows[0].ctx.root) if rows else {}
 
     def get(row: Row) -> Any:
         found_value = found.get(row.get(local))

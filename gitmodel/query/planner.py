@@ -586,27 +586,24 @@ def _order_key(model: type[GitModel], bare: str, rows: list[Row]) -> Callable[[R
     """The sort key of order key ``bare`` (``title``, ``pk``, ``author__name``) over ``rows``."""
     if "__" in bare:
         return _related_key(model, bare, rows)
-    field = model._meta.id_field if bare == "pk" else model._meta.get_field(bare)
+    field = _key_field(model, bare)
     return _column_key(field, rows) if isinstance(field, _VALUE_TYPES) else _field_key(field)
+
+
+def _key_field(model: type[GitModel], bare: str) -> _fields.Field[Any]:
+    """The field of an order key of the model itself (``pk``: the id field)."""
+    return model._meta.id_field if bare == "pk" else model._meta.get_field(bare)
 
 
 def _after(rows: list[Row], keys: list[Callable[[Row], tuple[int, Any]]], order: tuple[str, ...],
            bounds: tuple[Any, ...], model: type[GitModel]) -> list[Row]:
     """The sorted ``rows`` that come after the keyset ``bounds``, in ``order``."""
-    fields = [model._meta.id_field if n.lstrip("-") == "pk" else model._meta.get_field(n.lstrip("-"))
-              for n in order]
-    bound_keys = [_bound_key(field, value) for field, value in zip(fields, bounds)]
+    bound_keys = [_value_key(_key_field(model, n.lstrip("-")))(value) for n, value in zip(order, bounds)]
     descending = [n.startswith("-") for n in order]
     for at, row in enumerate(rows):
         if _beyond([key(row) for key in keys], bound_keys, descending):
             return rows[at:]  # sorted: every later row is beyond too
     return []
-
-
-def _bound_key(field: _fields.Field[Any], value: Any) -> tuple[int, Any]:
-    comparable = getattr(field, "comparable", None)
-    return _sort_key(comparable(value) if comparable is not None and not isinstance(field, _VALUE_TYPES)
-                     else value)
 
 
 def _beyond(keys: list[tuple[int, Any]], bounds: list[tuple[int, Any]], descending: list[bool]) -> bool:
@@ -639,10 +636,16 @@ def _column_key(field: _fields.Field[Any], rows: list[Row]) -> Callable[[Row], t
 
 
 def _field_key(field: _fields.Field[Any]) -> Callable[[Row], tuple[int, Any]]:
+    key = _value_key(field)
+    return lambda row: key(row.get(field))
+
+
+def _value_key(field: _fields.Field[Any]) -> Callable[[Any], tuple[int, Any]]:
+    """The sort key ``order_by`` gives a value of ``field``."""
     comparable = getattr(field, "comparable", None)  # dates and times: one frame
-    if comparable is not None:
-        return lambda row: _sort_key(comparable(row.get(field)))
-    return lambda row: _sort_key(row.get(field))
+    if comparable is None or isinstance(field, _VALUE_TYPES):  # (those are read as they are)
+        return _sort_key
+    return lambda value: _sort_key(comparable(value))
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

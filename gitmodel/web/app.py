@@ -271,8 +271,8 @@ async def object_list(request: Request) -> Response:
     def work() -> Response:
         qs, state = list_query(model, request.query_params)
         total = qs.count()
-        shown = qs[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-        objects = list(shown)
+        this_page = qs[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        objects = list(this_page)
         columns = [fd for fd in forms.form_fields(model) if not isinstance(fd, (f.BlobField, f.JSONField))][:6]
         filterable = [fd for fd in model._meta.json_fields  # type: ignore[attr-defined]
                       if fd.choices or isinstance(fd, (f.BooleanField, f.RelatedField))]
@@ -282,7 +282,7 @@ async def object_list(request: Request) -> Response:
             request, template, model=model, objects=objects, total=total, page=page,
             pages=max(1, -(-total // PAGE_SIZE)), columns=columns, filterable=filterable,
             widgets={fd.name: forms.widget(fd) for fd in model._meta.fields},  # type: ignore[attr-defined]
-            base_query=urlencode(params), object_url=object_url, skipped=shown.skipped, **state)
+            base_query=urlencode(params), object_url=object_url, skipped=this_page.skipped, **state)
     return await admin.run(work)
 
 
