@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import pygit2
 
 from ..exceptions import CorruptObject
+from ..pathsafety import name_problem_in_tree
 
 _TREE_MODE = b"40000"
 TREE_MODE = int(pygit2.enums.FileMode.TREE)
@@ -57,6 +58,19 @@ def _parse(entries: Iterable[bytes], id_len: int) -> dict[bytes, tuple[bytes, by
     return out
 
 
+def _entries(repo: pygit2.Repository, oid: Optional[pygit2.Oid], id_len: int,
+             cache: Optional[dict[pygit2.Oid, set[bytes]]]) -> set[bytes]:
+    """The raw entries of folder ``oid`` (none for ``None``), kept in ``cache``."""
+    if oid is None:
+        return set()
+    if cache is not None and oid in cache:
+        return cache[oid]
+    found = set(_entry_re(id_len).findall(_raw_tree(repo, oid)))
+    if cache is not None:
+        cache[oid] = found
+    return found
+
+
 FileEntry = tuple[pygit2.Oid, int]
 Delta = tuple[Optional[FileEntry], Optional[FileEntry]]
 
@@ -68,6 +82,7 @@ def tree_deltas(
     prefix: str = "",
     cache: Optional[dict[pygit2.Oid, set[bytes]]] = None,
     stop: Optional[Callable[[str], bool]] = None,
+    prune: Optional[set[str]] = None,
 ) -> Iterator[tuple[str, Optional[FileEntry], Optional[FileEntry]]]:
     """``(path, old (id, mode), new (id, mode))`` of every file that differs.
 
@@ -76,27 +91,18 @@ def tree_deltas(
     a few changes costs one scan, not one Python object per entry. ``cache``
     keeps folders' entry sets between calls (e.g. base->ours, base->theirs).
     A folder for which ``stop(path)`` is true is reported as a whole, as
-    ``(path + '/', old tree entry, new tree entry)``, and not opened.
+    ``(path + '/', old tree entry, new tree entry)``, and not opened. Paths
+    in ``prune`` are left out altogether.
     """
     if old == new:
         return
     id_len = len((old or new).raw)  # type: ignore[union-attr]
-    pattern = _entry_re(id_len)
-
-    def entries(oid: Optional[pygit2.Oid]) -> set[bytes]:
-        if oid is None:
-            return set()
-        if cache is not None and oid in cache:
-            return cache[oid]
-        found = set(pattern.findall(_raw_tree(repo, oid)))
-        if cache is not None:
-            cache[oid] = found
-        return found
-
-    a, b = entries(old), entries(new)
+    a, b = _entries(repo, old, id_len, cache), _entries(repo, new, id_len, cache)
     before, after = _parse(a - b, id_len), _parse(b - a, id_len)
     for name in sorted(before.keys() | after.keys()):
         path = prefix + name.decode("utf-8", "surrogateescape")
+        if prune is not None and path in prune:
+            continue
         ma, ia = before.get(name, (None, None))
         mb, ib = after.get(name, (None, None))
         old_tree = pygit2.Oid(raw=ia) if ma == _TREE_MODE else None  # type: ignore[arg-type]
@@ -106,8 +112,69 @@ def tree_deltas(
                 yield (path + "/", None if old_tree is None else (old_tree, TREE_MODE),
                        None if new_tree is None else (new_tree, TREE_MODE))
             else:
-                yield from tree_deltas(repo, old_tree, new_tree, path + "/", cache, stop)
+                yield from tree_deltas(repo, old_tree, new_tree, path + "/", cache, stop, prune)
         old_file = None if ia is None or ma == _TREE_MODE else (pygit2.Oid(raw=ia), int(ma, 8))  # type: ignore[arg-type]
         new_file = None if ib is None or mb == _TREE_MODE else (pygit2.Oid(raw=ib), int(mb, 8))  # type: ignore[arg-type]
         if old_file is not None or new_file is not None:
             yield path, old_file, new_file
+
+
+def one_sided_folders(
+    repo: pygit2.Repository,
+    trees: tuple[Optional[pygit2.Oid], Optional[pygit2.Oid], Optional[pygit2.Oid]],
+    roots: dict[str, int],
+    cache: Optional[dict[pygit2.Oid, set[bytes]]] = None,
+) -> tuple[dict[str, Optional[FileEntry]], set[str]]:
+    """The folders of a three-way merge that one side alone changed.
+
+    ``trees`` are the (base, ours, theirs) root trees; ``roots`` names top
+    folders and how many levels of folders below each may be taken whole
+    (0: the top folder alone). The three trees are walked together, and a
+    folder is opened only when both sides changed it. Returns
+    ``(theirs, pruned)``: the folders only their side changed, with their
+    entry there (``None``: removed), and every folder the diffs can skip
+    (one side changed it, or every change in it is settled here). A folder
+    both sides changed the same way is left to the diffs (a merge rule may
+    count both changes), and so is an entry that is a file on any side.
+    """
+    taken: dict[str, Optional[FileEntry]] = {}
+    pruned: set[str] = set()
+    known = [t for t in trees if t is not None]
+    if not roots or not known or trees[1] == trees[2] or trees[0] == trees[2]:
+        return taken, pruned
+    id_len = len(known[0].raw)  # type: ignore[union-attr]
+    stack: list[tuple[str, tuple[Optional[pygit2.Oid], ...], Optional[int]]] = [("", trees, None)]
+    while stack:
+        prefix, (base, ours, theirs), levels = stack.pop()
+        b, o, t = (_entries(repo, x, id_len, cache) for x in (base, ours, theirs))
+        base_ours, ours_new = _parse(b - o, id_len), _parse(o - b, id_len)
+        base_theirs, theirs_new = _parse(b - t, id_len), _parse(t - b, id_len)
+        ours_changed = base_ours.keys() | ours_new.keys()
+        settled = levels is not None  # every change in this folder settled here: the diffs skip it
+        for name in base_theirs.keys() | theirs_new.keys() | ours_changed:
+            try:
+                text = name.decode("utf-8")
+            except UnicodeDecodeError:
+                text = ""  # a name no folder of ours has
+            left = roots.get(text) if levels is None else levels
+            sides = (base_ours.get(name) or base_theirs.get(name), ours_new.get(name), theirs_new.get(name))
+            if (left is None or not text or "/" in text or name_problem_in_tree(text, folder=True)
+                    or any(side is not None and side[0] != _TREE_MODE for side in sides)):
+                settled = False  # not a folder that may be taken whole: left to the diffs
+                continue
+            path = prefix + text
+            if name not in ours_changed:  # theirs alone
+                new = sides[2]
+                taken[path] = None if new is None else (pygit2.Oid(raw=new[1]), TREE_MODE)
+                pruned.add(path)
+            elif name not in base_theirs and name not in theirs_new:
+                pruned.add(path)  # ours alone: ours has it
+            elif left > 0 and None not in sides:
+                ids = tuple(pygit2.Oid(raw=side[1]) for side in sides)  # type: ignore[index]
+                stack.append((path + "/", ids, left - 1))
+                settled = False
+            else:
+                settled = False
+        if settled:
+            pruned.add(prefix[:-1])
+    return taken, pruned

@@ -27,6 +27,8 @@ _TREE = int(ObjectType.TREE)
 FOLDER_ENTRY = b"40000 "
 #: one entry of a (sha1) tree: mode, space, name, NUL, 20-byte id
 _ENTRY = re.compile(rb"[0-7]+ [^\0]*\0.{20}", re.DOTALL)
+#: the same, capturing the name
+_ENTRY_NAME = re.compile(rb"[0-7]+ ([^\0]*)\0.{20}", re.DOTALL)
 
 #: zlib level for objects written by :class:`PackWriter` (git's default).
 #: ``git gc`` reuses packed objects as they are, so this is what stays on disk.
@@ -110,17 +112,17 @@ class PackWriter:
         """Buffer a tree of ``name -> entry`` (an entry as a tree holds it:
         ``mode name NUL id``), written in git's order: a folder sorts as if
         its name ended in ``/``."""
-        order = sorted(entries, key=lambda n: n + b"/" if entries[n].startswith(FOLDER_ENTRY) else n)
+        if len(set(map(len, entries))) <= 1:  # names of one length: none is another's prefix,
+            order = sorted(entries)  # so the plain byte order is git's (hash folders, ids of one length)
+        else:
+            order = sorted(entries, key=lambda n: n + b"/" if entries[n].startswith(FOLDER_ENTRY) else n)
         return self.add(_TREE, b"".join([entries[n] for n in order]))
 
     @staticmethod
     def tree_entries(tree: pygit2.Tree) -> dict[bytes, bytes]:
         """``name -> entry`` of a tree libgit2 has read (so well formed), as raw bytes."""
         data = tree.read_raw()
-        out = {}
-        for entry in _ENTRY.findall(data):
-            out[entry[entry.index(b" ") + 1:entry.index(b"\0")]] = entry
-        return out
+        return dict(zip(_ENTRY_NAME.findall(data), _ENTRY.findall(data)))
 
     def write(self) -> Optional[str]:
         """Write the pack and its index; returns the pack's path (``None`` if

@@ -202,18 +202,20 @@ def changed_keys(
     layout: Optional[Layout] = None,
     cache: Optional[dict[pygit2.Oid, set[bytes]]] = None,
     folders: bool = False,
+    prune: Optional[set[str]] = None,
 ) -> dict[Key, dict[str, Delta]]:
     """The objects (and raw paths) whose files differ: file name -> (old, new).
 
     With ``folders``, object folders are not opened: each changed object maps
-    ``'/'`` to its old and new folder (tree) entries.
+    ``'/'`` to its old and new folder (tree) entries. Folders in ``prune``
+    are not looked at.
     """
     lay = layout or Layout(ws, (old, new))
     out: dict[Key, dict[str, Delta]] = {}
     a = old.id if old is not None else None
     b = new.id if new is not None else None
     stop = (lambda path: lay.object_folder(path) is not None) if folders else None
-    for path, old_entry, new_entry in tree_deltas(ws.repo, a, b, "", cache, stop):
+    for path, old_entry, new_entry in tree_deltas(ws.repo, a, b, "", cache, stop, prune):
         if path.endswith("/"):
             key: Optional[Key] = lay.object_folder(path[:-1])
             name = "/"
