@@ -17,6 +17,7 @@ import pygit2
 
 from ..git.diff import Delta, FileEntry, tree_deltas
 from ..git.tree import BLOB_MODE, TREE_MODE, tree_entry
+from ..relations import referrers, relation_fields
 from ..schema import codec, layout
 
 if TYPE_CHECKING:
@@ -101,6 +102,23 @@ class Layout:
             else:
                 found = {layout.shard_in(ws.repo, t, cls.__name__) for t in trees if t is not None}
                 self.shards[cls] = tuple(sorted(found)) or (opts.shard,)
+
+    def whole_folders(self) -> dict[str, int]:
+        """Model folders (with their hash levels) a merge may take whole
+        from the side that alone changed them, as ``git merge-tree`` does:
+        those of models whose objects no integrity check needs to see (no
+        unique field, no relation to or from them), alone in their folder
+        and with one layout in every tree."""
+        models = [m for m in self.ws.models.values()
+                  if getattr(m, "_meta", None) is not None and not m._meta.abstract]  # type: ignore[attr-defined]
+        out = {}
+        for folder, cls in self.by_folder.items():
+            shards = self.shards[cls]
+            alone = sum(m._meta.folder == folder for m in models) == 1  # type: ignore[attr-defined]
+            if (alone and len(shards) == 1 and not cls._meta.unique_fields  # type: ignore[attr-defined]
+                    and not relation_fields(cls) and not referrers(self.ws, cls)):
+                out[folder] = shards[0]
+        return out
 
     def owner(self, path: str) -> tuple[Key, str]:
         """``((model, id), filename)`` owning ``path``; ``((None, path), '')`` for raw files."""

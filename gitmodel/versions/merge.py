@@ -34,7 +34,6 @@ from .openmerge import MERGE, REBASE, MergeState
 from ..git.odb import write_blob
 from ..git.diff import one_sided_folders
 from ..git.tree import TREE_MODE, StagingTree, tree_entry
-from ..relations import referrers, relation_fields
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -404,7 +403,7 @@ def _merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygi
     layout = ch.Layout(ws, (base, ours, theirs))
     cache: dict[pygit2.Oid, set[bytes]] = {}
     ids = tree_ids((base, ours, theirs))
-    taken, pruned = one_sided_folders(ws.repo, ids, _whole_folders(ws, layout), cache)  # type: ignore[arg-type]
+    taken, pruned = one_sided_folders(ws.repo, ids, layout.whole_folders(), cache)  # type: ignore[arg-type]
     other = ch.changed_keys(ws, base, theirs, layout, cache, folders=True, prune=pruned)
     mine = ch.changed_keys(ws, base, ours, layout, cache, folders=True, prune=pruned)
     out = TreeMerge(edits=taken, changed=(ids, set(mine) | set(other)))
@@ -439,26 +438,6 @@ def _merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygi
         out.objects.append(om)
         out.conflicts.extend(om.conflicts)
     out.conflicts = [c for c in out.conflicts if not c.resolved]
-    return out
-
-
-def _whole_folders(ws: Workspace, layout: ch.Layout) -> dict[str, int]:
-    """Model folders (with their hash levels) that a merge may take whole
-    from the side that alone changed them, as ``git merge-tree`` does: those
-    of models whose objects no integrity check needs to see (no unique
-    field, no relation to or from them) and with one layout in every tree."""
-    per_folder: dict[str, int] = {}
-    for cls in ws.models.values():
-        opts = getattr(cls, "_meta", None)
-        if opts is not None and not opts.abstract:
-            per_folder[opts.folder] = per_folder.get(opts.folder, 0) + 1
-    out = {}
-    for folder, cls in layout.by_folder.items():
-        shards = layout.shards[cls]
-        opts = cls._meta  # type: ignore[attr-defined]
-        if (per_folder.get(folder) == 1 and len(shards) == 1 and not opts.unique_fields
-                and not relation_fields(cls) and not referrers(ws, cls)):
-            out[folder] = shards[0]
     return out
 
 
