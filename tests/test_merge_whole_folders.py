@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from attacker import TREE, raw_tree
 from gitmodel import Workspace, fields
-from gitmodel.exceptions import CorruptObject
+from gitmodel.exceptions import CorruptObject, GitModelError
 
 
 def git(path, *args, check=True):
@@ -274,3 +274,68 @@ def test_a_sharded_merge_equals_the_field_by_field_merge(shard, ours, theirs):
     else:
         assert result.conflicts == [] and _state(Page) == expected
         assert git(path, "fsck", "--strict", "--no-dangling", check=False).returncode == 0
+
+
+# -- what their side puts inside a folder taken whole is checked as the object merge checks it --
+def _tree_alone_passes_fsck(repo, tree_id, tmp_path):
+    """``git fsck --strict`` of a new repository holding ``tree_id`` and
+    what it holds, and nothing else (their side's own objects left out)."""
+    copy = pygit2.init_repository(str(tmp_path / "copy.git"), bare=True)
+    stack = [tree_id]
+    while stack:
+        oid = stack.pop()
+        kind, data = repo.odb.read(oid)
+        copy.odb.write(kind, data)
+        if kind == pygit2.enums.ObjectType.TREE:
+            stack.extend(entry.id for entry in repo[oid] if entry.filemode != 0o160000)
+    sig = pygit2.Signature("Ann", "ann@example.com", 1_700_000_000, 0)
+    copy.create_commit("refs/heads/master", sig, sig, "merged\n", tree_id, [])
+    return git(copy.path, "fsck", "--strict", "--no-dangling", check=False)
+
+
+HOSTILE = ["..", ".git", "GIT~1", ".Git", "unsorted", "twice", "symlink", "gitlink", "fullpath"]
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_what_their_side_hides_in_a_folder_only_it_changed_never_enters_the_merge(tmp_path, kind):
+    ws, Page, Tag = store(tmp_path, 1, 100)
+    repo = ws.repo
+    base_id = ws.branch.commit.id
+    base = repo[base_id].tree
+    folder = repo[base["page"].id]
+    victim = sorted(entry.name for entry in folder)[0]
+    hash_folder = repo[folder[victim].id]
+    entries = [(e.name.encode(), e.filemode, e.id) for e in hash_folder]
+    data = repo.create_blob(b'{"model": "Page", "fields": {"title": "evil"}}\n')
+    blob = 0o100644
+    if kind in ("..", ".git", "GIT~1", ".Git", "fullpath"):
+        name = b"a/b" if kind == "fullpath" else kind.encode()
+        entries.append((name, TREE, raw_tree(repo, [(b"data.json", blob, data)])))
+    elif kind in ("symlink", "gitlink"):
+        mode, target = (0o120000, repo.create_blob(b"../../../../etc")) if kind == "symlink" else (0o160000, base_id)
+        entries.append((b"zz-evil", TREE, raw_tree(repo, [(b"data.json", blob, data), (b"link", mode, target)])))
+    hash_id = raw_tree(repo, entries)
+    if kind in ("unsorted", "twice"):
+        raw = [b"%o %s\x00" % (mode, name) + oid.raw for name, mode, oid in sorted(entries)]
+        extra = raw_tree(repo, [(b"data.json", blob, data)])
+        raw.append(b"40000 %s\x00" % (b"0-first" if kind == "unsorted" else entries[0][0]) + extra.raw)
+        hash_id = repo.odb.write(pygit2.enums.ObjectType.TREE, b"".join(raw))
+    page_entries = [(e.name.encode(), e.filemode, hash_id if e.name == victim else e.id) for e in folder]
+    root = [(e.name.encode(), e.filemode, e.id) for e in base if e.name != "page"]
+    root.append((b"page", TREE, raw_tree(repo, page_entries)))
+    sig = pygit2.Signature("Mallory", "m@example.com", 1_700_000_000, 0)
+    theirs = repo.create_commit(None, sig, sig, "hidden\n", raw_tree(repo, root), [base_id])
+    repo.references.create("refs/heads/theirs", theirs, force=True)
+    ours_id = next(f"p{i}" for i in range(100)
+                   if Page._meta.get_object_folder(f"p{i}").split("/")[1] != victim)
+    head = edit(ws, Page, "master", {ours_id: {"title": "ours"}})
+    try:
+        result = ws.merge("theirs")
+    except GitModelError:  # refused: nothing changed
+        assert ws.branch.commit.id == head and not ws.merging and not ws.has_changes()
+        assert Page.get(ours_id).title == "ours"
+        return
+    # merged: what the merge wrote is a tree git accepts, whatever their side holds
+    assert result.commit is not None and ws.branch.commit.id == result.commit
+    report = _tree_alone_passes_fsck(repo, repo[result.commit].tree.id, tmp_path)
+    assert report.returncode == 0, report.stdout + report.stderr

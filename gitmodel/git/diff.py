@@ -71,6 +71,54 @@ def _entries(repo: pygit2.Repository, oid: Optional[pygit2.Oid], id_len: int,
     return found
 
 
+_CLEAN_MODES = {b"40000": True, b"100644": False, b"100755": False}  # mode -> is a folder
+
+
+def _clean(repo: pygit2.Repository, base: Optional[tuple[bytes, bytes]],
+           theirs: Optional[tuple[bytes, bytes]], id_len: int,
+           cache: Optional[dict[pygit2.Oid, set[bytes]]]) -> bool:
+    """Whether the folder entry ``theirs`` (``(mode, raw id)``; ``None``:
+    removed) may be taken whole over ``base``: every folder and file in it
+    that ``base`` does not hold has a name git and gitmodel accept and a
+    file or folder mode, and every such folder is a tree in git's order
+    with no name twice. What would make the object merge refuse it makes
+    this false, so that the merge refuses it as before. ``base`` is read
+    only where it spares reading more (a folder of more than two folders):
+    below a small folder, everything is checked."""
+    if theirs is None or (base is not None and base[1] == theirs[1]):
+        return True
+    try:
+        data = _raw_tree(repo, pygit2.Oid(raw=theirs[1]))
+    except CorruptObject:
+        return False
+    found = _entry_re(id_len).findall(data)
+    if sum(map(len, found)) != len(data):
+        return False  # bytes no entry accounts for
+    parsed = _parse(found, id_len)
+    keys = [name + b"/" if mode == _TREE_MODE else name for name, (mode, _) in parsed.items()]
+    if len(parsed) != len(found) or keys != sorted(keys):
+        return False  # a name twice, or out of git's order
+    below: dict[bytes, tuple[bytes, bytes]] = {}
+    if base is not None and base[0] == _TREE_MODE and sum(k[-1:] == b"/" for k in keys) > 2:
+        try:
+            below = _parse(_entries(repo, pygit2.Oid(raw=base[1]), id_len, cache), id_len)
+        except CorruptObject:
+            below = {}
+    for name, entry in parsed.items():
+        if below.get(name) == entry:
+            continue  # as in the base: checked when it came in
+        folder = _CLEAN_MODES.get(entry[0])
+        try:
+            text = name.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        if folder is None or "/" in text or name_problem_in_tree(text, folder=folder):
+            return False
+        if folder and not _clean(repo, below.get(name), entry, id_len, cache):
+            return False
+    return True
+
+
 FileEntry = tuple[pygit2.Oid, int]
 Delta = tuple[Optional[FileEntry], Optional[FileEntry]]
 
@@ -163,7 +211,9 @@ def one_sided_folders(
                 settled = False  # not a folder that may be taken whole: left to the diffs
                 continue
             path = prefix + text
-            if name not in ours_changed:  # theirs alone
+            if name not in ours_changed and not _clean(repo, sides[0], sides[2], id_len, cache):
+                settled = False  # a name or an order git refuses: the diffs report it
+            elif name not in ours_changed:  # theirs alone
                 new = sides[2]
                 taken[path] = None if new is None else (pygit2.Oid(raw=new[1]), TREE_MODE)
                 pruned.add(path)
