@@ -23,7 +23,7 @@ import pygit2
 
 from .. import fields as _fields
 from ..exceptions import CorruptObject
-from .indexes import FILE, _inexact, _Unavailable, indexed_fields, store_for, tally
+from .indexes import FILE, _inexact, _signature, _Unavailable, indexed_fields, store_for, tally
 
 if TYPE_CHECKING:
     from . import QuerySet
@@ -234,19 +234,81 @@ def ordered(qs: QuerySet[Any], ctx: _Context, where: Any) -> Optional[list[tuple
         low, high = qs._low, qs._high
         limit = -1 if high is None else max(0, high - low)
         low, limit = min(low, _SQL_INT_MAX), min(limit, _SQL_INT_MAX)  # past any row: none
-        sql = (
-            f"SELECT p.path, p.oid FROM val p {' '.join(joins)} WHERE {base}{where_sql}{seek[0]} "
-            + f"ORDER BY {', '.join([*order, 'p.path'])} LIMIT ? OFFSET ?"
-        )
+        head = f"FROM val p {' '.join(joins)} WHERE {base}{where_sql}{seek[0]}"
+        order_sql = ", ".join([*order, "p.path"])
         slot = slots[0]
         cond_params = [slot, *where_params] if cond[0] else list(where_params)
-        args = [*join_params, slot, *base_params, *cond_params, *seek[1], limit, low]
-        return db.execute(sql, args).fetchall()
+        params = [*join_params, slot, *base_params, *cond_params, *seek[1]]
+        start, start_params = "", list[Any]()
+        if (low >= BOOKMARK_EVERY and len(keys) == 1 and keys[0][2] is None and exact
+                and keys[0][0] == exact[0] and not joins and not seek[0]):
+            # ordered by one field's own rows: start at a bookmark
+            listing = (store.path, ctx.tree_hex, sig, head, order_sql, tuple(base_params), tuple(where_params))
+            start, start_params, low = _start_at(db, listing, (head, order_sql, params), keys[0][1], low)
+        sql = f"SELECT p.path, p.oid {head}{start} ORDER BY {order_sql} LIMIT ? OFFSET ?"
+        return db.execute(sql, [*params, *start_params, limit, low]).fetchall()
 
+    store = store_for(ctx.ws)
+    sig = _signature(model, names)
     try:
-        return _oids(store_for(ctx.ws).read(specs, work))
+        return _oids(store.read(specs, work))
     except _Unavailable:
         return None
+
+
+#: a slice far into a listing ordered by one indexed field starts reading at
+#: the nearest remembered row at a multiple of this many rows (a bookmark)
+BOOKMARK_EVERY = 512
+#: listings whose bookmarks are kept, at most (then they are all forgotten)
+BOOKMARKED_LISTINGS = 256
+#: (index, tree, signature, SQL, params) -> {row number: (value, path) of that row}
+_BOOKMARKS: dict[tuple[Any, ...], dict[int, tuple[Any, str]]] = {}
+
+
+def _from_mark(desc: bool, mark: tuple[Any, str]) -> tuple[str, list[Any]]:
+    """SQL keeping the rows at or after ``mark`` in the order by ``p.value``
+    (descending: missing values last) and then by path."""
+    value, path = mark
+    if desc:
+        return (" AND (p.value <= ? OR p.value IS NULL) AND (p.value < ? OR p.value IS NULL"
+                " OR p.path >= ?)", [value, value, path])
+    return " AND p.value >= ? AND (p.value > ? OR p.path >= ?)", [value, value, path]
+
+
+def _start_at(db: sqlite3.Connection, key: tuple[Any, ...], query: tuple[str, str, list[Any]],
+              desc: bool, low: int) -> tuple[str, list[Any], int]:
+    """``(SQL, params, offset left)`` starting a slice at row ``low`` from a
+    bookmark, so that SQLite seeks into the index instead of stepping over
+    ``low`` rows. The bookmark at the multiple of ``BOOKMARK_EVERY`` below
+    ``low`` is found once per listing of one tree (a tree never changes),
+    from the nearest one found before, and kept for the next page. A row
+    with no value cannot be sought (missing values sort first, or last
+    descending): then the nearest bookmark before it that has one is used."""
+    head, order, params = query
+    marks = _BOOKMARKS.get(key)
+    if marks is None:
+        if len(_BOOKMARKS) >= BOOKMARKED_LISTINGS:
+            _BOOKMARKS.clear()
+        marks = _BOOKMARKS[key] = {}
+    target = low - low % BOOKMARK_EVERY
+
+    def nearest(limit: int) -> Optional[int]:
+        usable = [at for at, mark in marks.items() if at <= limit and mark[0] is not None]
+        return max(usable) if usable else None
+
+    if target not in marks:
+        near = nearest(target)
+        after, extra = _from_mark(desc, marks[near]) if near is not None else ("", [])
+        row = db.execute(f"SELECT p.value, p.path {head}{after} ORDER BY {order} LIMIT 1 OFFSET ?",
+                         [*params, *extra, target - (near or 0)]).fetchone()
+        if row is None:  # fewer rows than that: nothing to start from
+            return "", [], low
+        marks[target] = (row[0], row[1])
+    near = nearest(target)
+    if near is None:
+        return "", [], low
+    after, extra = _from_mark(desc, marks[near])
+    return after, extra, low - near
 
 
 def _seek_sql(qs: QuerySet[Any], ctx: _Context, keys: list[tuple[str, bool, Optional[int]]],
