@@ -711,12 +711,18 @@ class QuerySet(Generic[M]):
             return {obj.get_id(): obj for obj in self.filter(pk__in=list(ids))}
         from ..schema import layout
 
+        from .planner import in_bulk
+
         ws = self.model._meta.require_workspace()
         if self.treeish is not None:
-            return self._get_each(ids, ws.resolve_tree(self.treeish))
+            ids = list(ids)
+            found = in_bulk(self, ids)
+            return found if found is not None else self._get_each(ids, ws.resolve_tree(self.treeish))
         # one commit for the whole batch, its layout asked once
         with ws._unit.holding_still(), layout.fixed(self.model):
-            return self._get_each(ids, None)
+            ids = list(ids)
+            found = in_bulk(self, ids)
+            return found if found is not None else self._get_each(ids, None)
 
     def _get_each(self, ids: Iterable[Any], tree: Optional[pygit2.Tree]) -> dict[Any, M]:
         out: dict[Any, M] = {}

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from . import QuerySet
     from .planner import _Context
 
-__all__ = ["aggregate", "count", "listing", "ordered"]
+__all__ = ["aggregate", "count", "files_at", "listing", "ordered"]
 
 #: field types whose index values sort, count and compare as the rows' values
 #: the largest integer SQLite takes (a larger slice bound asks for no more rows)
@@ -130,6 +130,34 @@ def listing(ctx: _Context) -> Optional[list[tuple[str, pygit2.Oid]]]:
         return db.execute(
             f"SELECT p.path, p.oid FROM val p WHERE {base} ORDER BY p.path", (slots[0], *params)
         ).fetchall()
+
+    try:
+        return _oids(store_for(ctx.ws).read([(ctx, _names(ctx.model), [])], work))
+    except _Unavailable:
+        return None
+
+
+def files_at(ctx: _Context, paths: list[str]) -> Optional[list[tuple[str, pygit2.Oid]]]:
+    """The data files of ``ctx``'s tree at ``paths`` (those it holds), from
+    the index, one query per 500 paths; ``None`` if the index cannot vouch
+    for the tree (pending edits under the model's folder, say)."""
+    if not _usable(ctx):
+        return None
+    from .planner import IN_CHUNK
+
+    base, params = _base(ctx)
+
+    def work(db: sqlite3.Connection, slots: list[int]) -> Any:
+        found = []
+        for start in range(0, len(paths), IN_CHUNK):
+            chunk = paths[start : start + IN_CHUNK]
+            found += db.execute(
+                # by the (slot, path) index: SQLite would rather read every row of the field
+                f"SELECT p.path, p.oid FROM val p INDEXED BY val_path WHERE {base} "
+                f"AND p.path IN ({', '.join('?' * len(chunk))})",
+                [slots[0], *params, *chunk],
+            ).fetchall()
+        return found
 
     try:
         return _oids(store_for(ctx.ws).read([(ctx, _names(ctx.model), [])], work))

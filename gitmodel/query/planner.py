@@ -11,6 +11,7 @@ model objects are built only for the rows returned.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
@@ -404,6 +405,37 @@ def _index_lookup(ctx: _Context, plan: _Plan) -> Optional[list[tuple[str, pygit2
         return store.lookup(ctx, names, plan.leaf.field.name, plan.where, params)
     except _Unavailable:
         return None
+
+
+#: ``in_bulk`` of at least this many ids finds their files through the index
+#: (their paths looked up by SQL) instead of walking the trees to each
+IN_BULK_FROM_INDEX = 16
+
+
+def in_bulk(qs: QuerySet[Any], ids: list[Any]) -> Optional[dict[Any, Any]]:
+    """``id -> object`` (in the order of ``ids``) for those of ``ids`` that
+    exist, found through the index; ``None`` where the index cannot say
+    (few ids, a custom path, pending edits under the model's folder): then
+    they are read one by one. An id ``get()`` refuses raises as there."""
+    model = qs.model
+    opts = model._meta
+    if len(ids) < IN_BULK_FROM_INDEX or opts._custom_data_path is not None:
+        return None
+    ctx = _Context(model, qs.treeish)
+    with layout.reading(ctx.root) if qs.treeish is not None else contextlib.nullcontext(), \
+            layout.fixed(model):  # the layout asked once, not for every path
+        paths = {opts.get_data_path(opts.id_field.clean_id(i)): None for i in ids}
+    found = answers.files_at(ctx, list(paths))
+    if found is None:
+        return None
+    at = dict(found)
+    out: dict[Any, Any] = {}
+    for path in paths:
+        oid = at.get(path)
+        if oid is not None:
+            obj = Row(ctx, path, oid, path.rsplit("/", 2)[-2]).load()
+            out[obj.get_id()] = obj
+    return out
 
 
 def execute(qs: QuerySet[Any]) -> list[Row]:
