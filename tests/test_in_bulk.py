@@ -181,3 +181,19 @@ def test_select_related_of_many_targets_reads_them_at_the_listing_commit(tmp_pat
     assert len(stories) == 180
     assert {s.id: s.writer.name for s in stories} == {f"s{i:03d}": f"n{i % 60}" for i in range(180)}
     assert {s.writer.name for s in Story.all().select_related("writer")} == {"renamed"}
+
+
+@pytest.mark.parametrize("asked", [20, 300])  # looked up by path; picked from the listing
+def test_a_few_or_most_of_a_large_folder_read_as_get_reads_them(tmp_path, monkeypatch, asked):
+    ws = Workspace.init(str(tmp_path / "large.git"))
+
+    class Writer(ws.GitModel):
+        name = fields.CharField(index=True)
+
+    Writer.bulk_save([Writer(id=f"w{i:03d}", name=f"n{i}") for i in range(400)], commit=True)
+    wanted = [f"w{(i * 7) % 400:03d}" for i in range(asked)] + ["w999"]
+    calls = count_gets(monkeypatch, Writer)
+    found = Writer.all().in_bulk(wanted)
+    assert calls == []
+    assert list(found) == wanted[:-1]
+    assert all(found[i].name == f"n{int(i[1:])}" for i in found)

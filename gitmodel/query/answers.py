@@ -137,10 +137,16 @@ def listing(ctx: _Context) -> Optional[list[tuple[str, pygit2.Oid]]]:
         return None
 
 
+#: a path looked up costs about as much as this many rows listed in order
+LOOKUPS_PER_ROW = 8
+
+
 def files_at(ctx: _Context, paths: list[str]) -> Optional[list[tuple[str, pygit2.Oid]]]:
     """The data files of ``ctx``'s tree at ``paths`` (those it holds), from
-    the index, one query per 500 paths; ``None`` if the index cannot vouch
-    for the tree (pending edits under the model's folder, say)."""
+    the index: looked up one query per 500 paths, or, when they are more
+    than an eighth of the files, picked from the whole listing; ``None`` if
+    the index cannot vouch for the tree (pending edits under the model's
+    folder, say)."""
     if not _usable(ctx):
         return None
     from .planner import IN_CHUNK
@@ -148,6 +154,11 @@ def files_at(ctx: _Context, paths: list[str]) -> Optional[list[tuple[str, pygit2
     base, params = _base(ctx)
 
     def work(db: sqlite3.Connection, slots: list[int]) -> Any:
+        rows = sum(tally(db, slots[0], field)[0] for field in dict.fromkeys(params))
+        if len(paths) * LOOKUPS_PER_ROW >= rows:  # many of the files: list them all, keep those
+            wanted = set(paths)
+            listed = db.execute(f"SELECT p.path, p.oid FROM val p WHERE {base}", [slots[0], *params])
+            return [row for row in listed if row[0] in wanted]
         found = []
         for start in range(0, len(paths), IN_CHUNK):
             chunk = paths[start : start + IN_CHUNK]
