@@ -127,3 +127,32 @@ def test_a_slice_at_any_depth_equals_the_scan(tmp_path_factory, scores, low, siz
     order = "-score" if descending else "score"
     assert ids(Indexed.all().order_by(order)[low : low + size]) == \
         ids(Scanned.all().order_by(order)[low : low + size])
+
+
+def test_threads_finding_bookmarks_together_each_get_the_right_page(stores):
+    import random
+    import threading
+
+    (_ws, Indexed), (_ws2, Scanned) = stores
+    expected = {order: ids(Scanned.all().order_by(order)) for order in ORDERS}
+    wrong: list[tuple[str, int]] = []
+    errors: list[BaseException] = []
+
+    def reader(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for _ in range(60):
+                if rng.random() < 0.1:
+                    answers._BOOKMARKS.clear()
+                order, low = rng.choice(ORDERS), rng.randrange(0, 240)
+                if ids(Indexed.all().order_by(order)[low : low + 5]) != expected[order][low : low + 5]:
+                    wrong.append((order, low))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and wrong == []

@@ -332,7 +332,8 @@ def _start_at(db: sqlite3.Connection, key: tuple[Any, ...], query: tuple[str, st
     target = low - low % BOOKMARK_EVERY
 
     def nearest(limit: int) -> Optional[int]:
-        usable = [at for at, mark in marks.items() if at <= limit and mark[0] is not None]
+        # a copy: another thread may add a bookmark meanwhile
+        usable = [at for at, mark in list(marks.items()) if at <= limit and mark[0] is not None]
         return max(usable) if usable else None
 
     if target not in marks:
