@@ -135,6 +135,14 @@ class InvalidPage(GitModelError, ValueError):
     """A page number, page size or cursor that names no page."""
 
 
+class PageNotAnInteger(InvalidPage):
+    """A page number that is not a whole number (Django's name)."""
+
+
+class EmptyPage(InvalidPage):
+    """A page number below 1 or past the last page (Django's name)."""
+
+
 class ObjectDoesNotExist(GitModelError, LookupError):
     """The requested object does not exist. Each model has a subclass."""
 

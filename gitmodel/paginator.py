@@ -1,7 +1,8 @@
 """Pages of a queryset: numbered (``Paginator``) or by key (``KeysetPaginator``).
 
-A numbered page is a slice of the query's result, which the paginator
-reads once. A keyset page starts after the last object of the page before
+A numbered page is a slice of the query, read by SQL from the index where
+it orders the query (see the querying guide); the paginator counts the
+objects once. It takes Django's arguments and names. A keyset page starts after the last object of the page before
 (its sort values and id, carried in an opaque ``cursor`` string), so
 objects committed meanwhile never shift or repeat what a reader pages
 through; with an index on the first sort field the later pages read only
@@ -10,11 +11,12 @@ the objects from the cursor on.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from typing import TYPE_CHECKING, Any, Generic, Iterator, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Iterator, Optional, Sequence, TypeVar, Union, overload
 
-from .exceptions import FieldError, GitModelError, InvalidPage, ValidationError
+from .exceptions import EmptyPage, FieldError, GitModelError, InvalidPage, PageNotAnInteger, ValidationError
 from .query import _get_field
 
 if TYPE_CHECKING:
@@ -50,11 +52,28 @@ class Page(Generic[M]):
     def __len__(self) -> int:
         return len(self.object_list)
 
+    @overload
+    def __getitem__(self, index: int) -> M: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[M]: ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[M, list[M]]:
+        if not isinstance(index, (int, slice)):
+            raise TypeError(f"page indices must be integers or slices, not {type(index).__name__}")
+        return self.object_list[index]
+
+    def __contains__(self, obj: object) -> bool:
+        return obj in self.object_list
+
     def has_next(self) -> bool:
         return self.number < self.paginator.num_pages
 
     def has_previous(self) -> bool:
         return self.number > 1
+
+    def has_other_pages(self) -> bool:
+        return self.has_previous() or self.has_next()
 
     def next_page_number(self) -> int:
         return self.paginator.validate_number(self.number + 1)
@@ -64,42 +83,64 @@ class Page(Generic[M]):
 
     def start_index(self) -> int:
         """The 1-based position of the first object on this page (0 if none)."""
-        if not self.object_list:
+        if self.paginator.count == 0:
             return 0
         return (self.number - 1) * self.paginator.per_page + 1
 
     def end_index(self) -> int:
-        """The 1-based position of the last object on this page."""
-        return self.start_index() + len(self.object_list) - 1 if self.object_list else 0
+        """The 1-based position of the last object on this page (0 if none)."""
+        if self.number == self.paginator.num_pages:  # the last page takes the orphans
+            return self.paginator.count
+        return self.number * self.paginator.per_page
 
     def __repr__(self) -> str:
         return f"<Page {self.number} of {self.paginator.num_pages}>"
 
 
 class Paginator(Generic[M]):
-    """``Paginator(Page.all().order_by("title"), 20).page(3)``.
+    """``Paginator(Page.all().order_by("title"), 20).page(3)``, as Django's.
 
-    The query runs once (on the first use); pages are slices of its result.
-    ``InvalidPage`` for a number that is not a page.
+    ``orphans``: a last page of that many objects or fewer joins the page
+    before it; ``allow_empty_first_page=False``: no objects, no page. The
+    objects are counted once per paginator; each page is read when asked
+    for. ``PageNotAnInteger`` for a number that is not a whole number,
+    ``EmptyPage`` for one below 1 or past the last page (both
+    ``InvalidPage``).
     """
 
-    def __init__(self, queryset: QuerySet[Any], per_page: int) -> None:
+    #: what :meth:`get_elided_page_range` puts where pages are left out
+    ELLIPSIS = "\u2026"
+
+    def __init__(self, queryset: QuerySet[Any], per_page: int, orphans: int = 0,
+                 allow_empty_first_page: bool = True) -> None:
         self.queryset = queryset.all()
         self.per_page = _per_page(per_page)
+        if isinstance(orphans, bool) or not isinstance(orphans, int) or orphans < 0:
+            raise InvalidPage(f"orphans must be a whole number of at least 0, not {_shown(orphans)}")
+        self.orphans = orphans
+        self.allow_empty_first_page = bool(allow_empty_first_page)
 
-    @property
+    @functools.cached_property
     def count(self) -> int:
-        """How many objects there are over all pages."""
+        """How many objects there are over all pages (counted once)."""
         return self.queryset.count()
 
     @property
     def num_pages(self) -> int:
-        """How many pages (at least 1, even when there is nothing)."""
-        return max(1, math.ceil(self.count / self.per_page))
+        """How many pages: at least 1, even when there is nothing, unless
+        ``allow_empty_first_page`` is false."""
+        if self.count == 0 and not self.allow_empty_first_page:
+            return 0
+        return math.ceil(max(1, self.count - self.orphans) / self.per_page)
 
     @property
     def page_range(self) -> range:
         return range(1, self.num_pages + 1)
+
+    def __iter__(self) -> Iterator[Page[M]]:
+        """Every page, in order (each read when reached)."""
+        for number in self.page_range:
+            yield self.page(number)
 
     def validate_number(self, number: Any) -> int:
         """``number`` as a page number, else ``InvalidPage``. As in Django, the
@@ -107,24 +148,58 @@ class Paginator(Generic[M]):
         no fraction are taken too."""
         whole = _whole_number(number)
         if whole is None:
-            raise InvalidPage(f"a page number is a whole number, not {_shown(number)}")
-        if whole < 1 or whole > self.num_pages:
-            raise InvalidPage(f"page {whole} does not exist (pages 1 to {self.num_pages})")
+            raise PageNotAnInteger(f"a page number is a whole number, not {_shown(number)}")
+        if whole < 1:
+            raise EmptyPage(f"page {whole} does not exist: pages start at 1")
+        if whole > self.num_pages and not (whole == 1 and self.allow_empty_first_page):
+            raise EmptyPage(f"page {whole} does not exist ({_pages(self.num_pages)})")
         return whole
 
     def page(self, number: Any) -> Page[M]:
         """The objects of page ``number`` (1-based)."""
         number = self.validate_number(number)
         low = (number - 1) * self.per_page
-        return Page(list(self.queryset[low : low + self.per_page]), number, self)
+        high = low + self.per_page
+        if high + self.orphans >= self.count:  # the last page: it takes the orphans
+            high = self.count
+        return Page(list(self.queryset[low:high]), number, self)
 
     def get_page(self, number: Any) -> Page[M]:
         """Page ``number``, forgiving as Django's: the first page for what is
         not a number, the last for a number past the end."""
-        whole = _whole_number(number)
-        if whole is None or whole < 1:
-            return self.page(1)
-        return self.page(min(whole, self.num_pages))
+        try:
+            number = self.validate_number(number)
+        except PageNotAnInteger:
+            number = 1
+        except EmptyPage:
+            number = max(1, self.num_pages)
+        return self.page(number)
+
+    def get_elided_page_range(self, number: Any = 1, *, on_each_side: int = 3,
+                              on_ends: int = 2) -> Iterator[Union[int, str]]:
+        """The page numbers to show around page ``number``, with
+        :attr:`ELLIPSIS` where runs of pages are left out (as Django's)."""
+        number = self.validate_number(number)
+        last = self.num_pages
+        if last <= (on_each_side + on_ends) * 2:
+            yield from self.page_range
+            return
+        if number > 1 + on_each_side + on_ends + 1:
+            yield from range(1, on_ends + 1)
+            yield self.ELLIPSIS
+            yield from range(number - on_each_side, number + 1)
+        else:
+            yield from range(1, number + 1)
+        if number < last - on_each_side - on_ends - 1:
+            yield from range(number + 1, number + on_each_side + 1)
+            yield self.ELLIPSIS
+            yield from range(last - on_ends + 1, last + 1)
+        else:
+            yield from range(number + 1, last + 1)
+
+
+def _pages(count: int) -> str:
+    return "there are no pages" if count == 0 else f"pages 1 to {count}"
 
 
 def _whole_number(value: Any) -> Optional[int]:

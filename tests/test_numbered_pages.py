@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from gitmodel import Paginator, Workspace, fields
+from gitmodel import EmptyPage, InvalidPage, PageNotAnInteger, Paginator, Workspace, fields
 from gitmodel.query import answers
 
 EVERY = 8  # small, so that a store of a few hundred objects has many bookmarks
@@ -156,3 +156,99 @@ def test_threads_finding_bookmarks_together_each_get_the_right_page(stores):
     for thread in threads:
         thread.join()
     assert errors == [] and wrong == []
+
+
+# -- Django's Paginator, name for name ----------------------------------------------------------
+@pytest.fixture
+def ten(tmp_path):
+    ws, Post = make_store(tmp_path / "ten.git", True)
+    Post.bulk_save(Post(id=f"p{i:02d}", score=i) for i in range(10))
+    ws.commit("ten")
+    return Post
+
+
+def test_orphans_join_the_last_page(ten):
+    from gitmodel import Paginator
+
+    pages = Paginator(ten.all().order_by("score"), 4, orphans=2)  # 4 + 4 + 2: the 2 join page 2
+    assert (pages.count, pages.num_pages, list(pages.page_range)) == (10, 2, [1, 2])
+    last = pages.page(2)
+    assert [p.id for p in last] == [f"p{i:02d}" for i in range(4, 10)]
+    assert (last.start_index(), last.end_index(), last.has_next(), last.has_other_pages()) == (5, 10, False, True)
+    assert [len(page) for page in pages] == [4, 6]
+    with pytest.raises(EmptyPage):
+        pages.page(3)
+    assert Paginator(ten.all(), 4, orphans=1).num_pages == 3  # 4 + 4 + 2: 2 is more than 1
+
+
+def test_an_empty_listing_has_one_page_unless_told_otherwise(ten):
+    from gitmodel import Paginator
+
+    empty = ten.filter(score__gt=100)
+    pages = Paginator(empty, 5)
+    page = pages.page(1)
+    assert (pages.num_pages, len(page), page.start_index(), page.end_index(), page.has_other_pages()) == \
+        (1, 0, 0, 0, False)
+    strict = Paginator(empty, 5, allow_empty_first_page=False)
+    assert strict.num_pages == 0 and list(strict.page_range) == []
+    with pytest.raises(EmptyPage):
+        strict.page(1)
+    for bad in (-1, 1.5, "x", None):
+        with pytest.raises(InvalidPage):
+            Paginator(empty, 5, orphans=bad)
+
+
+def test_page_numbers_that_are_not_whole_or_out_of_range_are_djangos_errors(ten):
+    from gitmodel import Paginator
+
+    pages = Paginator(ten.all().order_by("score"), 3)
+    for bad in ("two", "2.5", None, [1], float("nan")):
+        with pytest.raises(PageNotAnInteger):
+            pages.page(bad)
+    for bad in (0, -1, "5", 99):
+        with pytest.raises(EmptyPage):
+            pages.page(bad)
+    assert issubclass(EmptyPage, InvalidPage) and issubclass(PageNotAnInteger, InvalidPage)
+    assert pages.get_page("two").number == 1 and pages.get_page(0).number == 4 and pages.get_page(99).number == 4
+
+
+def test_a_page_is_a_sequence_of_its_objects(ten):
+    from gitmodel import Paginator
+
+    page = Paginator(ten.all().order_by("score"), 4).page(2)
+    assert page[0].id == "p04" and page[-1].id == "p07" and [p.id for p in page[1:3]] == ["p05", "p06"]
+    assert page[0] in page and len(page) == 4 and repr(page) == "<Page 2 of 3>"
+    with pytest.raises(TypeError):
+        page["x"]
+    with pytest.raises(IndexError):
+        page[9]
+
+
+def test_the_count_is_read_once_per_paginator(ten, monkeypatch):
+    from gitmodel import Paginator
+    from gitmodel.query import QuerySet
+
+    calls = []
+    original = QuerySet.count
+    monkeypatch.setattr(QuerySet, "count", lambda self: calls.append(1) or original(self))
+    pages = Paginator(ten.all(), 3)
+    page = pages.page(2)
+    page.has_next(), page.end_index(), pages.num_pages, list(pages.page_range)
+    assert len(calls) == 1
+
+
+def test_elided_page_ranges_are_djangos(tmp_path):
+    from gitmodel import Paginator
+
+    ws, Post = make_store(tmp_path / "many.git", True)
+    Post.bulk_save(Post(id=f"p{i:03d}", score=i) for i in range(50))
+    ws.commit("fifty")
+    pages = Paginator(Post.all(), 2)  # 25 pages
+    E = Paginator.ELLIPSIS
+    assert list(pages.get_elided_page_range(1)) == [1, 2, 3, 4, E, 24, 25]
+    assert list(pages.get_elided_page_range(10)) == [1, 2, E, 7, 8, 9, 10, 11, 12, 13, E, 24, 25]
+    assert list(pages.get_elided_page_range(25)) == [1, 2, E, 22, 23, 24, 25]
+    assert list(pages.get_elided_page_range(10, on_each_side=1, on_ends=1)) == [1, E, 9, 10, 11, E, 25]
+    assert list(Paginator(Post.all(), 10).get_elided_page_range(3)) == [1, 2, 3, 4, 5]
+    with pytest.raises(EmptyPage):
+        list(pages.get_elided_page_range(26))
