@@ -15,7 +15,7 @@ from .exceptions import FieldError
 if TYPE_CHECKING:
     from .query.planner import Row
 
-__all__ = ["Aggregate", "Count", "Sum", "Min", "Max", "Avg", "Values"]
+__all__ = ["Aggregate", "Count", "Sum", "Min", "Max", "Avg", "Values", "ValuesList"]
 
 
 class Aggregate:
@@ -194,6 +194,55 @@ class Values(list):  # type: ignore[type-arg]
         for item in self:
             seen.setdefault(_group_key(item), item)
         return Values(seen.values(), self._model, None, self._names, self._json_safe)
+
+    def order_by(self, *names: str) -> Values:
+        """The dicts sorted by their keys ``names`` (``"-n"`` descending), as
+        after ``annotate()``: ``values("author").annotate(n=Count("pk")).order_by("-n")``.
+        Missing values sort first, as in a query."""
+        keys = set().union(*(item.keys() for item in self)) if self else set(self._names)
+        return Values(_sorted(list(self), names, keys, lambda item, name: item.get(name)),
+                      self._model, None, self._names, self._json_safe)
+
+
+class ValuesList(list):  # type: ignore[type-arg]
+    """The list ``values_list()`` returns: tuples (or, ``flat``, values)
+    with ``distinct()`` and ``order_by()`` over the chosen fields."""
+
+    def __init__(self, items: Iterable[Any], names: tuple[str, ...], flat: bool = False) -> None:
+        super().__init__(items)
+        self._names = names
+        self._flat = flat
+
+    def distinct(self) -> ValuesList:
+        """The items with repeats left out (first occurrence kept)."""
+        seen: dict[str, Any] = {}
+        for item in self:
+            seen.setdefault(_group_key(item), item)
+        return ValuesList(seen.values(), self._names, self._flat)
+
+    def order_by(self, *names: str) -> ValuesList:
+        """The items sorted by the chosen fields ``names`` (``"-name"`` descending)."""
+        position = {name: i for i, name in enumerate(self._names)}
+        if self._flat:
+            return ValuesList(_sorted(list(self), names, set(position), lambda item, _name: item),
+                              self._names, True)
+        return ValuesList(_sorted(list(self), names, set(position), lambda item, name: item[position[name]]),
+                          self._names, False)
+
+
+def _sorted(items: list[Any], names: tuple[str, ...], known: set[str], value: Any) -> list[Any]:
+    """``items`` sorted by ``names`` (each a known key, ``-`` for descending)."""
+    from .query.planner import _sort_key
+
+    for name in reversed(names):
+        if not isinstance(name, str) or name.lstrip("-") not in known:
+            raise FieldError(f"cannot order by {name!r}: choose from {sorted(known)}")
+        bare = name.lstrip("-")
+        try:
+            items.sort(key=lambda item: _sort_key(value(item, bare)), reverse=name.startswith("-"))
+        except TypeError:
+            raise FieldError(f"cannot order by {bare!r}: its values are of kinds that do not compare") from None
+    return items
 
 
 def _group_key(item: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ is one commit.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from . import relations
 from .exceptions import FieldError, IntegrityError, RepositoryError
@@ -106,3 +106,38 @@ def update_or_create(qs: QuerySet[Any], defaults: Optional[dict[str, Any]],
         setattr(obj, name, value)
     obj.save()
     return obj, False
+
+
+def in_bulk(qs: QuerySet[Any], ids: Optional[Iterable[Any]], field_name: str) -> dict[Any, Any]:
+    """:meth:`QuerySet.in_bulk`: by id through the index where it can say
+    (:func:`gitmodel.query.planner.in_bulk`), else one ``get()`` each, all
+    at one commit; by another unique field with one query."""
+    from .query import _get_field
+    from .query.planner import in_bulk as through_index
+    from .schema import layout
+
+    model = qs.model
+    if isinstance(ids, (str, bytes)):
+        raise TypeError("in_bulk() takes a list of ids, not a string")
+    if field_name != "pk":
+        field = _get_field(model, field_name)
+        if not field.id:
+            if not field.unique:
+                raise FieldError(f"in_bulk()'s field_name must be a unique field, "
+                                 f"and {model.__name__}.{field.name} is not")
+            found = qs if ids is None else qs.filter(**{f"{field.name}__in": list(ids)})
+            return {getattr(obj, field.name): obj for obj in found}
+    if ids is None:
+        return {obj.get_id(): obj for obj in qs}
+    if qs._where is not None or qs._low or qs._high is not None:
+        return {obj.get_id(): obj for obj in qs.filter(pk__in=list(ids))}
+    ws = model._meta.require_workspace()
+    if qs.treeish is not None:
+        wanted = list(ids)
+        by_index = through_index(qs, wanted)
+        return by_index if by_index is not None else qs._get_each(wanted, ws.resolve_tree(qs.treeish))
+    # one commit for the whole batch, its layout asked once
+    with ws._unit.holding_still(), layout.fixed(model):
+        wanted = list(ids)
+        by_index = through_index(qs, wanted)
+        return by_index if by_index is not None else qs._get_each(wanted, None)

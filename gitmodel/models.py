@@ -597,9 +597,9 @@ class GitModel(metaclass=ModelBase):
         return cls.all().update_or_create(defaults, **lookups)
 
     @classmethod
-    def in_bulk(cls, ids: Optional[Iterable[Any]] = None) -> dict[Any, Self]:
+    def in_bulk(cls, ids: Optional[Iterable[Any]] = None, *, field_name: str = "pk") -> dict[Any, Self]:
         """``Model.all().in_bulk(ids)``: ``{id: object}``, read at one commit."""
-        return cls.all().in_bulk(ids)
+        return cls.all().in_bulk(ids, field_name=field_name)
 
     # -- history and merging (see history.py and merge.py) ---------------------------
     @class_or_instance_method

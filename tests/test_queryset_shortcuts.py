@@ -52,3 +52,63 @@ def test_latest_and_earliest(posts):
         Post.all().latest()
     with pytest.raises(FieldError):
         Post.all().earliest("nope")
+
+
+# -- values_list(named=True), distinct() and order_by() on values, in_bulk(field_name=) ---------
+def test_values_list_gives_named_tuples(posts):
+    ws, Post = posts
+    rows = Post.all().order_by("pk").values_list("score", "title", named=True)
+    assert rows[0] == (5, "t0") and (rows[0].score, rows[0].title) == (5, "t0")
+    assert [r.score for r in rows] == [5, 3, 9, 3, 7]
+    pk = Post.all().order_by("pk").values_list("pk", "score", named=True)[1]
+    assert (pk.pk, pk.score) == ("p1", 3)
+    with pytest.raises(TypeError):
+        Post.all().values_list("score", flat=True, named=True)
+
+
+def test_values_lists_drop_repeats_and_sort(posts):
+    ws, Post = posts
+    flat = Post.all().values_list("score", flat=True)
+    assert sorted(flat.distinct()) == [3, 5, 7, 9] and len(flat.distinct()) == 4
+    assert flat.order_by("-score") == [9, 7, 5, 3, 3]
+    pairs = Post.all().order_by("pk").values_list("title", "score")
+    assert pairs.distinct().order_by("title", "-score") == [("t0", 9), ("t0", 7), ("t0", 5), ("t1", 3)]
+    assert pairs.order_by("-title", "score")[0] == ("t1", 3)
+    with pytest.raises(FieldError, match="cannot order by 'nope'"):
+        pairs.order_by("nope")
+
+
+def test_annotated_groups_sort_by_their_aggregates(posts):
+    from gitmodel import Count, Sum
+
+    ws, Post = posts
+    Post(id="p9", score=3).save()  # no title: its group sorts first
+    groups = Post.all().values("title").annotate(n=Count("pk"), total=Sum("score"))
+    assert groups.order_by("-n") == [{"title": "t0", "n": 3, "total": 21},
+                                     {"title": "t1", "n": 2, "total": 6},
+                                     {"title": None, "n": 1, "total": 3}]
+    assert [g["title"] for g in groups.order_by("title")] == [None, "t0", "t1"]
+    assert [g["total"] for g in groups.order_by("total")] == [3, 6, 21]
+    with pytest.raises(FieldError):
+        groups.order_by("score")
+
+
+def test_in_bulk_by_a_unique_field(tmp_path):
+    ws = Workspace.init(tmp_path / "u.git")
+
+    class Post(ws.GitModel):
+        slug = fields.SlugField(unique=True)
+        title = fields.CharField(required=False)
+
+    for i in range(30):
+        Post(id=f"p{i:02d}", slug=f"s{i:02d}", title=f"t{i % 3}").save()
+    ws.commit("posts")
+    found = Post.all().in_bulk(["s03", "s07", "nope"], field_name="slug")
+    assert {k: v.id for k, v in found.items()} == {"s03": "p03", "s07": "p07"}
+    assert len(Post.in_bulk(field_name="slug")) == 30
+    assert Post.filter(title="t0").in_bulk(field_name="slug").keys() == {f"s{i:02d}" for i in range(0, 30, 3)}
+    assert set(Post.all().in_bulk(["p01", "p02"], field_name="pk")) == {"p01", "p02"}
+    with pytest.raises(FieldError, match="unique"):
+        Post.all().in_bulk(["t0"], field_name="title")
+    with pytest.raises(FieldError):
+        Post.all().in_bulk(["x"], field_name="nope")

@@ -10,6 +10,7 @@ narrows the candidates with an index when one fits and scans otherwise.
 
 from __future__ import annotations
 
+import collections
 import copy
 from typing import (
     TYPE_CHECKING,
@@ -31,7 +32,7 @@ from ..exceptions import CorruptObject, FieldError
 if TYPE_CHECKING:
     import pygit2
 
-    from ..aggregates import Values
+    from ..aggregates import Values, ValuesList
     from ..models import GitModel
     from .planner import Row
 
@@ -637,18 +638,27 @@ class QuerySet(Generic[M]):
         return Values(({name: get(row) for name, get in chosen} for row in rows),
                       self.model, rows, tuple(name for name, _get in chosen) if fields else (), json_safe)
 
-    def values_list(self, *fields: str, flat: bool = False, json_safe: bool = False) -> list[Any]:
-        """One tuple per match; ``flat=True`` with one field gives plain values;
-        ``json_safe=True`` as for :meth:`values`."""
-        if flat and len(fields) != 1:
-            raise TypeError("values_list(flat=True) takes exactly one field")
+    def values_list(self, *fields: str, flat: bool = False, named: bool = False,
+                    json_safe: bool = False) -> ValuesList:
+        """One tuple per match; ``flat=True`` with one field gives plain values,
+        ``named=True`` named tuples; ``json_safe=True`` as for :meth:`values`.
+        The list has ``distinct()`` and ``order_by()``."""
+        if flat and (len(fields) != 1 or named):
+            raise TypeError("values_list(flat=True) takes exactly one field, and not named=True")
+        from ..aggregates import ValuesList
+
         from .columns import columns
 
         rows = self._fetch_rows()
-        getters = [get for _name, get in columns(self, fields, rows, json_safe)]
+        chosen = columns(self, fields, rows, json_safe)
+        names = tuple(name for name, _get in chosen)
+        getters = [get for _name, get in chosen]
         if flat:
-            return [getters[0](row) for row in rows]
-        return [tuple(get(row) for get in getters) for row in rows]
+            return ValuesList((getters[0](row) for row in rows), names, flat=True)
+        make: Any = tuple
+        if named:
+            make = collections.namedtuple("Row", names, rename=True)._make  # type: ignore[misc,attr-defined]
+        return ValuesList((make(get(row) for get in getters) for row in rows), names)
 
     # -- relations, aggregates, bulk changes ----------------------------------
     def select_related(self, *names: str) -> QuerySet[M]:
@@ -701,28 +711,12 @@ class QuerySet(Generic[M]):
                 return found
         return aggregate(self.model, self._fetch_rows(), aggregates)
 
-    def in_bulk(self, ids: Optional[Iterable[Any]] = None) -> dict[Any, M]:
-        """``id -> object`` for the ``ids`` that exist (all matches if ``None``)."""
-        if ids is None:
-            return {obj.get_id(): obj for obj in self}
-        if isinstance(ids, (str, bytes)):
-            raise TypeError("in_bulk() takes a list of ids, not a string")
-        if self._where is not None or self._low or self._high is not None:
-            return {obj.get_id(): obj for obj in self.filter(pk__in=list(ids))}
-        from ..schema import layout
+    def in_bulk(self, ids: Optional[Iterable[Any]] = None, *, field_name: str = "pk") -> dict[Any, M]:
+        """``id -> object`` for the ``ids`` that exist (all matches if ``None``),
+        read at one commit; ``field_name`` keys them by a unique field instead."""
+        from ..bulkops import in_bulk
 
-        from .planner import in_bulk
-
-        ws = self.model._meta.require_workspace()
-        if self.treeish is not None:
-            ids = list(ids)
-            found = in_bulk(self, ids)
-            return found if found is not None else self._get_each(ids, ws.resolve_tree(self.treeish))
-        # one commit for the whole batch, its layout asked once
-        with ws._unit.holding_still(), layout.fixed(self.model):
-            ids = list(ids)
-            found = in_bulk(self, ids)
-            return found if found is not None else self._get_each(ids, None)
+        return in_bulk(self, ids, field_name)  # type: ignore[return-value]
 
     def _get_each(self, ids: Iterable[Any], tree: Optional[pygit2.Tree]) -> dict[Any, M]:
         out: dict[Any, M] = {}
