@@ -185,8 +185,9 @@ class ManyToManyField(RelationMixin, ListField):
     """References to many objects of another model, stored as a list of
     their ids (one per line) and merged as a set.
 
-    Reading gives the target objects (read where the instance was read);
-    assign instances or ids. ``on_delete``: ``PROTECT`` (the default),
+    Reading gives the target objects (read where the instance was read), a
+    :class:`RelatedObjects` list with Django's ``add``, ``remove``, ``set``,
+    ``clear``, ``all`` and ``filter``; assign instances or ids. ``on_delete``: ``PROTECT`` (the default),
     ``CASCADE`` or ``SET_NULL`` (the deleted target's id is dropped).
     """
 
@@ -204,6 +205,9 @@ class ManyToManyField(RelationMixin, ListField):
     def __get__(self, instance: Any, owner: Any) -> Any:
         if instance is None:
             return self
+        return RelatedObjects(self._targets(instance), instance, self)
+
+    def _targets(self, instance: Any) -> list[Any]:
         ids = self.referenced_ids(self.to_python(instance._data.get(self.name)))
         loaded = instance.__dict__.get("_prefetched", {}).get(self.name, {})
         return [loaded[i] if i in loaded else self.load_target(instance, i) for i in ids]
@@ -241,3 +245,78 @@ class ManyToManyField(RelationMixin, ListField):
     def get_default(self) -> Any:
         default = super().get_default()
         return [] if default is None or default is NOT_PROVIDED else default
+
+
+class RelatedObjects(list):  # type: ignore[type-arg]
+    """What reading a :class:`ManyToManyField` gives: the target objects, as
+    a list, with the methods of Django's related manager.
+
+    ``add()``, ``remove()``, ``set()`` and ``clear()`` change the list of
+    references and save the object at once (staged, as ``save()`` stages:
+    commit as usual); if the save is refused, the object keeps the list it
+    had. ``all()`` and ``filter()`` query the targets where the object was
+    read (its commit for one read at a commit); ``count()`` with no
+    argument is how many there are.
+    """
+
+    def __init__(self, items: Iterable[Any], instance: Any, field: ManyToManyField) -> None:
+        super().__init__(items)
+        self._instance = instance
+        self._field = field
+
+    def all(self) -> Any:
+        """The targets as a query (of the target model, at the object's commit)."""
+        field, instance = self._field, self._instance
+        ids = field.referenced_ids(field.to_python(instance._data.get(field.name)))
+        return field.to_model.all(treeish=getattr(instance, "_read_at", None)).filter(pk__in=ids)
+
+    def filter(self, *args: Any, **lookups: Any) -> Any:
+        return self.all().filter(*args, **lookups)
+
+    def exclude(self, *args: Any, **lookups: Any) -> Any:
+        return self.all().exclude(*args, **lookups)
+
+    def exists(self) -> bool:
+        return bool(self)
+
+    def count(self, *value: Any) -> int:  # type: ignore[override]
+        """How many targets there are; ``count(x)``: how often ``x`` is one (as a list's)."""
+        return super().count(*value) if value else len(self)
+
+    def add(self, *objs: Any) -> None:
+        """Refer to ``objs`` (instances or ids) too; ones referred to already are left as they are."""
+        ids = self._ids()
+        self._change(ids + [i for i in dict.fromkeys(self._field.target_id(o) for o in objs) if i not in ids])
+
+    def remove(self, *objs: Any) -> None:  # type: ignore[override]
+        """Stop referring to ``objs`` (instances or ids); one not referred to is left out."""
+        gone = {self._field.target_id(o) for o in objs}
+        self._change([i for i in self._ids() if i not in gone])
+
+    def set(self, objs: Iterable[Any]) -> None:
+        """Refer to exactly ``objs`` (instances or ids)."""
+        if isinstance(objs, (str, bytes)):
+            raise TypeError("set() takes a list of objects or ids, not a string")
+        self._change(list(dict.fromkeys(self._field.target_id(o) for o in objs)))
+
+    def clear(self) -> None:
+        """Refer to nothing."""
+        self._change([])
+
+    def _ids(self) -> list[Any]:
+        field, instance = self._field, self._instance
+        return list(field.to_python(instance._data.get(field.name)) or [])
+
+    def _change(self, ids: list[Any]) -> None:
+        field, instance = self._field, self._instance
+        if instance._stored_id is None:
+            raise ValidationError(f"save the {type(instance).__name__} before changing its "
+                                  f'"{field.name}" references', field=field.name)
+        before = instance._data.get(field.name)
+        instance._data[field.name] = ids
+        try:
+            instance.save()
+        except BaseException:
+            instance._data[field.name] = before
+            raise
+        self[:] = field._targets(instance)
