@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from gitmodel import IntegrityError, ValidationError, Workspace, fields
+from gitmodel import FieldError, IntegrityError, ValidationError, Workspace, fields
 
 
 @pytest.fixture
@@ -103,3 +103,26 @@ def test_a_value_read_is_still_a_list_of_targets(blog):
     article.tags = ["git", Tag.get("web")]  # assigning still works, staged by save()
     article.save()
     assert slugs(Article.get("intro").tags) == ["git", "web"]
+
+
+def test_lookups_across_the_relation_match_objects_one_of_whose_targets_matches(blog):
+    ws, Tag, Article = blog
+    Article(slug="merge", tags=["git", "web"]).save()
+    Article(slug="bare").save()
+    ws.commit("more")
+    assert Article.filter(tags__label="GIT").ids() == ["merge"]
+    assert sorted(Article.filter(tags__slug__in=["python", "web"]).ids()) == ["intro", "merge"]
+    assert sorted(Article.filter(tags__label__startswith="P").ids()) == ["intro"]
+    assert sorted(Article.exclude(tags__slug="git").ids()) == ["bare", "intro"]
+    assert Article.filter(tags__pk="web").ids() == ["merge"]
+    assert Article.filter(tags__contains="python").ids() == ["intro"]  # an element, as before
+    with pytest.raises(FieldError):
+        Article.filter(tags__nope="x")
+    old = ws.branch.commit.id
+    web = Tag.get("web")
+    web.label = "WWW"
+    web.save()
+    ws.commit("web renamed")
+    assert Article.filter(tags__label="WWW").ids() == ["merge"]
+    assert Article.all(treeish=str(old)).filter(tags__label="WEB").ids() == ["merge"]
+    assert Article.all(treeish=str(old)).filter(tags__label="WWW").ids() == []

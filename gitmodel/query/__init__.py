@@ -187,7 +187,8 @@ def _comparable_arg(comparable: Callable[[Any], Any], lookup: str, arg: Any) -> 
 
 
 class Related:
-    """A lookup across a ``RelatedField``: resolved to ``field__in=ids``."""
+    """A lookup across a ``RelatedField``: resolved to ``field__in=ids``
+    (across a ``ManyToManyField``: one of its ids in ``ids``)."""
 
     __slots__ = ("field", "key", "value", "model")
 
@@ -198,8 +199,15 @@ class Related:
         self.model = model
 
     def resolve(self, treeish: Any) -> Leaf:
-        ids = self.model.all(treeish=treeish).filter(**{self.key: self.value}).ids()
-        return Leaf(self.field, [], "in", set(ids))
+        ids = set(self.model.all(treeish=treeish).filter(**{self.key: self.value}).ids())
+        leaf = Leaf(self.field, [], "in", ids)
+        if getattr(self.field, "many", False):  # a many-to-many field: one of its targets matches
+            leaf.test = _shares_an_element
+        return leaf
+
+
+def _shares_an_element(value: Any, ids: set[Any]) -> bool:
+    return isinstance(value, list) and any(isinstance(v, str) and v in ids for v in value)
 
 
 class Node:
@@ -269,6 +277,12 @@ def parse_lookup(model: Any, key: str, value: Any) -> Union[Leaf, Related]:
                 sub_key = "__".join(rest)
                 compile_q(target, Q(**{sub_key: value}))  # checks the far side now
                 return Related(field, sub_key, value, target)
+    if isinstance(field, _fields.ManyToManyField) and rest and rest[0] not in _LIST_LOOKUPS:
+        # tags__label="Python": the objects one of whose targets matches
+        target = field.to_model
+        sub_key = "__".join(rest)
+        compile_q(target, Q(**{sub_key: value}))  # checks the far side now
+        return Related(field, sub_key, value, target)  # type: ignore[arg-type]
     if isinstance(field, _fields.ListField):
         return _list_lookup(model, field, rest, value)
     if isinstance(field, _fields.JSONField):
