@@ -126,3 +126,39 @@ def test_lookups_across_the_relation_match_objects_one_of_whose_targets_matches(
     assert Article.filter(tags__label="WWW").ids() == ["merge"]
     assert Article.all(treeish=str(old)).filter(tags__label="WEB").ids() == ["merge"]
     assert Article.all(treeish=str(old)).filter(tags__label="WWW").ids() == []
+
+
+def test_lookups_across_a_reverse_relation(tmp_path):
+    ws = Workspace.init(tmp_path / "rev.git")
+
+    class Author(ws.GitModel):
+        name = fields.CharField()
+
+    class Tag(ws.GitModel):
+        slug = fields.SlugField(id=True)
+
+    class Page(ws.GitModel):
+        author = fields.RelatedField(Author, related_name="pages")
+        rank = fields.IntegerField(default=0)
+        tags = fields.ManyToManyField(Tag, related_name="pages", required=False)
+
+    for name in ("ada", "bob", "cy"):
+        Author(id=name, name=name.title()).save()
+    for slug in ("python", "git"):
+        Tag(slug=slug).save()
+    Page(id="p1", author="ada", rank=5, tags=["python"]).save()
+    Page(id="p2", author="ada", rank=1).save()
+    Page(id="p3", author="bob", rank=9, tags=["python", "git"]).save()
+    ws.commit("pages")
+    assert sorted(Author.filter(pages__rank__gt=4).ids()) == ["ada", "bob"]
+    assert Author.filter(pages__rank__gt=6).ids() == ["bob"]
+    assert Author.filter(pages__tags__slug="git").ids() == ["bob"]  # across both
+    assert Author.filter(pages__isnull=True).ids() == ["cy"]
+    assert sorted(Author.filter(pages__isnull=False).ids()) == ["ada", "bob"]
+    assert Author.filter(pages=Page.get("p3")).ids() == ["bob"] == Author.filter(pages="p3").ids()
+    assert sorted(Tag.filter(pages__rank__gte=5).ids()) == ["git", "python"]
+    assert Tag.exclude(pages__author="ada").ids() == ["git"]
+    with pytest.raises(FieldError):
+        Author.filter(pages__nope=1)
+    with pytest.raises(FieldError):
+        Author.filter(pages__isnull="yes")

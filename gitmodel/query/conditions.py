@@ -1,0 +1,397 @@
+"""Conditions: ``Q`` objects, the lookups they name, and what they compile
+to (``Leaf`` tests on one field, ``Node`` groups, and lookups across a
+relation, a many-to-many field or a reverse relation, resolved to ids at
+the query's commit). Knows fields and models, not how rows are found."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any, Callable, Union
+
+from .. import fields as _fields
+from ..exceptions import FieldError
+
+if TYPE_CHECKING:
+    from .planner import Row
+
+
+def _cmp(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    def test(value: Any, arg: Any) -> bool:
+        if value is None:
+            return False
+        try:
+            return op(value, arg)
+        except TypeError:
+            return False
+
+    return test
+
+
+def _contains(value: Any, arg: Any) -> bool:
+    if isinstance(value, str):
+        return isinstance(arg, str) and arg in value
+    if isinstance(value, (list, dict)):
+        return arg in value
+    return False
+
+
+def _icontains(value: Any, arg: Any) -> bool:
+    if isinstance(value, str):
+        return arg.casefold() in value.casefold()
+    if isinstance(value, list):
+        return any(isinstance(v, str) and v.casefold() == arg.casefold() for v in value)
+    return False
+
+
+def _in(value: Any, arg: Any) -> bool:
+    try:
+        return value in arg
+    except TypeError:  # an unhashable value against a set
+        return any(value == a for a in arg)
+
+
+def _str_test(test: Callable[[str, str], bool]) -> Callable[[Any, Any], bool]:
+    return lambda value, arg: isinstance(value, str) and test(value, arg)
+
+
+#: lookup name -> test(stored python value, prepared argument)
+LOOKUPS: dict[str, Callable[[Any, Any], bool]] = {
+    "exact": lambda v, a: v is None if a is None else (v == a and v is not None),
+    "iexact": _str_test(lambda v, a: v.casefold() == a.casefold()),
+    "contains": _contains,
+    "icontains": _icontains,
+    "startswith": _str_test(lambda v, a: v.startswith(a)),
+    "istartswith": _str_test(lambda v, a: v.casefold().startswith(a.casefold())),
+    "endswith": _str_test(lambda v, a: v.endswith(a)),
+    "iendswith": _str_test(lambda v, a: v.casefold().endswith(a.casefold())),
+    "in": _in,
+    "gt": _cmp(lambda v, a: v > a),
+    "gte": _cmp(lambda v, a: v >= a),
+    "lt": _cmp(lambda v, a: v < a),
+    "lte": _cmp(lambda v, a: v <= a),
+    "range": _cmp(lambda v, a: a[0] <= v <= a[1]),
+    "isnull": lambda v, a: (v is None) == a,
+}
+_TEXT_LOOKUPS = {"iexact", "contains", "icontains", "startswith", "istartswith", "endswith", "iendswith"}
+
+
+class Q:
+    """A condition: ``Q(title='a') | ~Q(slug__startswith='b')``.
+
+    Keyword arguments are ANDed; ``&``, ``|`` and ``~`` combine conditions.
+    """
+
+    AND = "AND"
+    OR = "OR"
+
+    def __init__(self, *args: Q, **kwargs: Any) -> None:
+        for arg in args:
+            if not isinstance(arg, Q):
+                raise TypeError(f"Q() takes Q objects and keyword lookups, not {arg!r}")
+        self.children: list[Union[Q, tuple[str, Any]]] = [*args, *sorted(kwargs.items())]
+        self.connector = Q.AND
+        self.negated = False
+
+    def _combine(self, other: Q, connector: str) -> Q:
+        if not isinstance(other, Q):
+            return NotImplemented
+        node = Q()
+        node.connector = connector
+        node.children = [self, other]
+        return node
+
+    def __and__(self, other: Q) -> Q:
+        return self._combine(other, Q.AND)
+
+    def __or__(self, other: Q) -> Q:
+        return self._combine(other, Q.OR)
+
+    def __invert__(self) -> Q:
+        node = copy.copy(self)
+        node.children = list(self.children)
+        node.negated = not self.negated
+        return node
+
+    def __repr__(self) -> str:
+        inner = f" {self.connector} ".join(
+            repr(c) if isinstance(c, Q) else f"{c[0]}={c[1]!r}" for c in self.children
+        )
+        return f"<Q: {'NOT ' if self.negated else ''}({inner})>"
+
+
+# -- compiled conditions -------------------------------------------------------
+
+
+class Leaf:
+    """One lookup on one field: ``field`` [json ``keys``] ``lookup`` ``arg``."""
+
+    __slots__ = ("field", "keys", "lookup", "arg", "test", "comparable")
+
+    def __init__(self, field: _fields.Field[Any], keys: list[str], lookup: str, arg: Any) -> None:
+        self.field = field
+        self.keys = keys
+        self.lookup = lookup
+        #: date and time fields compare values in one frame (see gitmodel.datefields)
+        self.comparable = getattr(field, "comparable", None)
+        self.arg = arg if self.comparable is None else _comparable_arg(self.comparable, lookup, arg)
+        self.test = LOOKUPS[lookup]
+
+    def __call__(self, row: Row) -> bool:
+        value = row.get(self.field)
+        if self.comparable is not None:
+            value = self.comparable(value)
+        for key in self.keys:
+            if isinstance(value, dict):
+                value = value.get(key)
+            elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+                value = value[int(key)]
+            else:
+                value = None
+        return self.test(value, self.arg)
+
+
+def _comparable_arg(comparable: Callable[[Any], Any], lookup: str, arg: Any) -> Any:
+    if lookup == "in":
+        return {comparable(a) for a in arg}
+    if lookup == "range":
+        return tuple(comparable(a) for a in arg)
+    return arg if lookup == "isnull" else comparable(arg)
+
+
+class Related:
+    """A lookup across a ``RelatedField``: resolved to ``field__in=ids``
+    (across a ``ManyToManyField``: one of its ids in ``ids``)."""
+
+    __slots__ = ("field", "key", "value", "model")
+
+    def __init__(self, field: _fields.RelatedField[Any], key: str, value: Any, model: Any) -> None:
+        self.field = field
+        self.key = key
+        self.value = value
+        self.model = model
+
+    def resolve(self, treeish: Any) -> Leaf:
+        ids = set(self.model.all(treeish=treeish).filter(**{self.key: self.value}).ids())
+        leaf = Leaf(self.field, [], "in", ids)
+        if getattr(self.field, "many", False):  # a many-to-many field: one of its targets matches
+            leaf.test = _shares_an_element
+        return leaf
+
+
+class Reverse:
+    """A lookup across a reverse relation (``author.pages``): resolved to
+    ``pk__in`` the ids the matching objects refer to."""
+
+    __slots__ = ("id_field", "source", "field", "key", "value", "negated")
+
+    def __init__(self, id_field: _fields.Field[Any], source: Any, field: Any, key: str, value: Any,
+                 negated: bool = False) -> None:
+        self.id_field = id_field
+        self.source = source
+        self.field = field
+        self.key = key
+        self.value = value
+        self.negated = negated
+
+    def resolve(self, treeish: Any) -> Union[Leaf, Node]:
+        found = self.source.all(treeish=treeish).filter(**{self.key: self.value})
+        ids: set[Any] = set()
+        for value in found.values_list(self.field.name, flat=True):
+            ids.update(self.field.referenced_ids(value))
+        leaf = Leaf(self.id_field, [], "in", ids)
+        return Node(Q.AND, True, [leaf]) if self.negated else leaf
+
+
+def _shares_an_element(value: Any, ids: set[Any]) -> bool:
+    return isinstance(value, list) and any(isinstance(v, str) and v in ids for v in value)
+
+
+class Node:
+    """AND / OR of children, possibly negated."""
+
+    __slots__ = ("connector", "negated", "children")
+
+    def __init__(self, connector: str, negated: bool, children: list[Any]) -> None:
+        self.connector = connector
+        self.negated = negated
+        self.children = children
+
+    def __call__(self, row: Row) -> bool:
+        if self.connector == Q.AND:
+            for child in self.children:
+                if not child(row):
+                    return self.negated
+            return not self.negated
+        for child in self.children:
+            if child(row):
+                return not self.negated
+        return self.negated
+
+    def resolve(self, treeish: Any) -> Any:
+        """This condition with related lookups run (at ``treeish``) and
+        single-child groups unwrapped: a ``Node`` or a ``Leaf``."""
+        children = [c.resolve(treeish) if not isinstance(c, Leaf) else c for c in self.children]
+        if len(children) == 1 and not self.negated:
+            return children[0]
+        return Node(self.connector, self.negated, children)
+
+
+def compile_q(model: Any, q: Q) -> Node:
+    """Check every lookup of ``q`` against ``model`` and build the condition."""
+    children: list[Any] = []
+    for child in q.children:
+        if isinstance(child, Q):
+            children.append(compile_q(model, child))
+        else:
+            children.append(parse_lookup(model, child[0], child[1]))
+    return Node(q.connector, q.negated, children)
+
+
+def _get_field(model: Any, name: str) -> _fields.Field[Any]:
+    opts = model._meta
+    if name == "pk":
+        name = opts.id_attr
+    field = opts._by_name.get(name)
+    if field is None:
+        choices = ", ".join(f.name for f in opts.fields)
+        raise FieldError(f'{model.__name__} has no field "{name}" (choices: {choices})')
+    return field  # type: ignore[no-any-return]
+
+
+def parse_lookup(model: Any, key: str, value: Any) -> Union[Leaf, Related, Reverse]:
+    """``'author__name__startswith'`` -> a checked condition, or ``FieldError``."""
+    name, *rest = key.split("__")
+    from ..relations import reverse_relation
+
+    reverse = reverse_relation(model, name) if name not in model._meta._by_name else None
+    if reverse is not None:  # Author.filter(pages__rank__gt=3): the authors of such pages
+        source = model._meta.require_workspace("query").models[reverse.source]
+        absent = rest == ["isnull"]  # pages__isnull=True: the authors of no page
+        if absent and not isinstance(value, bool):
+            raise FieldError(f"{model.__name__}.filter({key}=...) takes True or False")
+        sub_key, sub_value = ("pk__isnull", False) if absent else ("__".join(rest) or "pk", value)
+        from ..models import GitModel
+
+        if isinstance(sub_value, GitModel):
+            sub_value = sub_value.get_id()
+        compile_q(source, Q(**{sub_key: sub_value}))  # checks the far side now
+        return Reverse(_get_field(model, "pk"), source, source._meta.get_field(reverse.field_name),
+                       sub_key, sub_value, negated=absent and value)
+    field = _get_field(model, name)
+    if not field.stored_in_json:
+        raise FieldError(f'{model.__name__}.{field.name} is stored as a blob and cannot be queried')
+    if isinstance(field, _fields.RelatedField):
+        target = field.to_model
+        if rest and rest[0] not in LOOKUPS:
+            if rest[0] in ("pk", target._meta.id_attr):
+                rest = rest[1:]
+            else:
+                sub_key = "__".join(rest)
+                compile_q(target, Q(**{sub_key: value}))  # checks the far side now
+                return Related(field, sub_key, value, target)
+    if isinstance(field, _fields.ManyToManyField) and rest and rest[0] not in _LIST_LOOKUPS:
+        # tags__label="Python": the objects one of whose targets matches
+        target = field.to_model
+        sub_key = "__".join(rest)
+        compile_q(target, Q(**{sub_key: value}))  # checks the far side now
+        return Related(field, sub_key, value, target)  # type: ignore[arg-type]
+    if isinstance(field, _fields.ListField):
+        return _list_lookup(model, field, rest, value)
+    if isinstance(field, _fields.JSONField):
+        if rest and rest[-1] in LOOKUPS:
+            keys, lookup = rest[:-1], rest[-1]
+        else:
+            keys, lookup = rest, "exact"
+        return Leaf(field, keys, lookup, _prepare(field, lookup, value, raw=True))
+    if len(rest) > 1 or (rest and rest[0] not in LOOKUPS):
+        bad = rest[0] if rest[0] not in LOOKUPS else "__".join(rest)
+        raise FieldError(
+            f'unknown lookup "{bad}" on {model.__name__}.{field.name} '
+            f"(lookups: {', '.join(LOOKUPS)})"
+        )
+    lookup = rest[0] if rest else "exact"
+    return Leaf(field, [], lookup, _prepare(field, lookup, value))
+
+
+#: what a list field can be asked: the whole list, one element, or nothing
+_LIST_LOOKUPS = ("exact", "contains", "isnull")
+
+
+def _list_lookup(model: Any, field: _fields.ListField, rest: list[str], value: Any) -> Leaf:
+    """``tags__contains="python"``: an exact element match (never a substring)."""
+    lookup = rest[0] if len(rest) == 1 else "exact" if not rest else ""
+    if lookup not in _LIST_LOOKUPS:
+        raise FieldError(
+            f'unknown lookup "{"__".join(rest)}" on list field {model.__name__}.{field.name} '
+            f"(lookups: {', '.join(_LIST_LOOKUPS)})"
+        )
+    if lookup == "isnull":
+        return Leaf(field, [], lookup, _prepare(field, lookup, value))
+    arg = field.prepare_element(value) if lookup == "contains" else field.to_python(value)
+    return Leaf(field, [], lookup, arg)
+
+
+def _order_field(model: Any, name: str) -> _fields.Field[Any]:
+    """Check an ``order_by`` name (``title``, ``author__name``...) and return its first field."""
+    return field_path(model, name, "order by")[0]
+
+
+def field_path(model: Any, name: str, action: str) -> list[_fields.Field[Any]]:
+    """The fields a name such as ``author__name`` goes through, each but the
+    last a relation to one object and the last stored in ``data.json``;
+    ``FieldError`` naming ``action`` (``"order by"``) otherwise."""
+    first, *path = name.split("__")
+    fields = [_get_field(model, first)]
+    for part in path:
+        current = fields[-1]
+        if not isinstance(current, _fields.RelatedField):
+            raise FieldError(f"cannot {action} {name!r} on {model.__name__}: "
+                             f"{current.name!r} is not a relation to one object")
+        fields.append(_get_field(current.to_model, part))
+    if not fields[-1].stored_in_json:
+        raise FieldError(f"cannot {action} {name!r} on {model.__name__}: {fields[-1].name!r} is a blob field")
+    return fields
+
+
+def _prepare(field: _fields.Field[Any], lookup: str, value: Any, raw: bool = False) -> Any:
+    """Coerce a lookup's argument to what the field's values compare with."""
+    from ..models import GitModel
+
+    def one(item: Any) -> Any:
+        if isinstance(item, GitModel):
+            return item.get_id()
+        if raw or item is None:
+            return item
+        return field.to_python(item)
+
+    if lookup == "isnull":
+        if not isinstance(value, bool):
+            raise FieldError(f'"{field.name}__isnull" takes True or False, not {value!r}')
+        return value
+    if lookup == "in":
+        from . import QuerySet
+
+        if isinstance(value, QuerySet):
+            return set(value.ids())
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise FieldError(f'"{field.name}__in" takes a list of values, not {value!r}')
+        items = [one(v) for v in value]
+        try:
+            return set(items)
+        except TypeError:
+            return items
+    if lookup == "range":
+        try:
+            low, high = value
+        except (TypeError, ValueError):
+            raise FieldError(f'"{field.name}__range" takes (low, high), not {value!r}') from None
+        return (one(low), one(high))
+    if lookup in _TEXT_LOOKUPS:
+        if isinstance(value, GitModel):
+            value = value.get_id()
+        if not isinstance(value, str):
+            if lookup == "contains" and raw:
+                return value
+            raise FieldError(f'"{field.name}__{lookup}" takes a string, not {value!r}')
+        return value
+    return one(value)
