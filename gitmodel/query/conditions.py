@@ -6,6 +6,7 @@ the query's commit). Knows fields and models, not how rows are found."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from .. import fields as _fields
@@ -178,20 +179,17 @@ class Related:
         return leaf
 
 
+@dataclasses.dataclass(frozen=True)
 class Reverse:
     """A lookup across a reverse relation (``author.pages``): resolved to
-    ``pk__in`` the ids the matching objects refer to."""
+    ``pk__in`` the ids the matching objects refer to (``negated``: not in)."""
 
-    __slots__ = ("id_field", "source", "field", "key", "value", "negated")
-
-    def __init__(self, id_field: _fields.Field[Any], source: Any, field: Any, key: str, value: Any,
-                 negated: bool = False) -> None:
-        self.id_field = id_field
-        self.source = source
-        self.field = field
-        self.key = key
-        self.value = value
-        self.negated = negated
+    id_field: _fields.Field[Any]
+    source: Any
+    field: Any
+    key: str
+    value: Any
+    negated: bool = False
 
     def resolve(self, treeish: Any) -> Union[Leaf, Node]:
         found = self.source.all(treeish=treeish).filter(**{self.key: self.value})
