@@ -195,6 +195,10 @@ class Values(list):  # type: ignore[type-arg]
             seen.setdefault(_group_key(item), item)
         return Values(seen.values(), self._model, None, self._names, self._json_safe)
 
+    def count(self, *value: Any) -> int:  # type: ignore[override]
+        """How many dicts there are (``count(x)``: how often ``x`` is one, as a list's)."""
+        return super().count(*value) if value else len(self)
+
     def order_by(self, *names: str) -> Values:
         """The dicts sorted by their keys ``names`` (``"-n"`` descending), as
         after ``annotate()``: ``values("author").annotate(n=Count("pk")).order_by("-n")``.
@@ -219,6 +223,10 @@ class ValuesList(list):  # type: ignore[type-arg]
         for item in self:
             seen.setdefault(_group_key(item), item)
         return ValuesList(seen.values(), self._names, self._flat)
+
+    def count(self, *value: Any) -> int:  # type: ignore[override]
+        """How many items there are (``count(x)``: how often ``x`` is one, as a list's)."""
+        return super().count(*value) if value else len(self)
 
     def order_by(self, *names: str) -> ValuesList:
         """The items sorted by the chosen fields ``names`` (``"-name"`` descending)."""

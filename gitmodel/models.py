@@ -212,6 +212,15 @@ class GitModel(metaclass=ModelBase):
         return self.get_id()
 
     @property
+    def pk(self) -> Any:
+        """The object's id, by Django's name (``obj.pk``); setting it sets the id field."""
+        return self.get_id()
+
+    @pk.setter
+    def pk(self, value: Any) -> None:
+        setattr(self, self._meta.id_field.name, value)
+
+    @property
     def oid(self) -> Optional[pygit2.Oid]:
         """The id of the data blob as last saved or read; ``None`` if never saved."""
         return self._oid

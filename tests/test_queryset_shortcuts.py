@@ -112,3 +112,31 @@ def test_in_bulk_by_a_unique_field(tmp_path):
         Post.all().in_bulk(["t0"], field_name="title")
     with pytest.raises(FieldError):
         Post.all().in_bulk(["x"], field_name="nope")
+
+
+def test_pk_iterator_and_counting_values(posts):
+    ws, Post = posts
+    post = Post.get("p1")
+    assert post.pk == "p1" == post.get_id()
+    assert [p.pk for p in Post.all().order_by("pk").iterator(chunk_size=2)] == ["p0", "p1", "p2", "p3", "p4"]
+    assert Post.filter(score=3).values("score").count() == 2
+    assert Post.all().values_list("score", flat=True).count() == 5
+    assert Post.all().values_list("score", flat=True).count(3) == 2  # with an argument: a list's count
+    moved = Post(score=1)
+    moved.pk = "p7"
+    moved.save()
+    assert Post.get("p7").score == 1
+
+
+def test_pk_names_the_id_field_whatever_it_is_called(tmp_path):
+    ws = Workspace.init(tmp_path / "slug.git")
+
+    class Page(ws.GitModel):
+        slug = fields.SlugField(id=True)
+
+    page = Page(slug="home")
+    assert page.pk == "home"
+    page.pk = "start"
+    assert page.slug == "start"
+    page.save()
+    assert Page.get("start").pk == "start"

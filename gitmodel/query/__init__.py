@@ -181,6 +181,16 @@ class QuerySet(Generic[M]):
     def __iter__(self) -> Iterator[M]:
         return iter(self._fetch())
 
+    def iterator(self, chunk_size: Optional[int] = None) -> Iterator[M]:
+        """The objects one by one, as Django's (``chunk_size`` is accepted and
+        not needed: each object is built when reached)."""
+        for row in self._fetch_rows():
+            try:
+                obj = row.load()
+            except CorruptObject as exc:
+                raise exc.at(self._commit()) from None
+            yield obj
+
     def __len__(self) -> int:
         return len(self._fetch_rows())
 
