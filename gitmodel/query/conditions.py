@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime as dt
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from .. import fields as _fields
@@ -293,6 +294,8 @@ def parse_lookup(model: Any, key: str, value: Any) -> Union[Leaf, Related, Rever
         sub_key = "__".join(rest)
         compile_q(target, Q(**{sub_key: value}))  # checks the far side now
         return Related(field, sub_key, value, target)  # type: ignore[arg-type]
+    if isinstance(field, (_fields.DateField, _fields.DateTimeField)) and rest and rest[0] in _DATE_PARTS:
+        return _date_part_lookup(model, field, rest, value)
     if isinstance(field, _fields.ListField):
         return _list_lookup(model, field, rest, value)
     if isinstance(field, _fields.JSONField):
@@ -309,6 +312,59 @@ def parse_lookup(model: Any, key: str, value: Any) -> Union[Leaf, Related, Rever
         )
     lookup = rest[0] if rest else "exact"
     return Leaf(field, [], lookup, _prepare(field, lookup, value))
+
+
+#: parts of a date or date-time a lookup can name (``published__year=2024``)
+_DATE_PARTS = ("year", "month", "day", "date")
+#: how a part compares with the argument (``published__year__gte=2020``)
+_PART_LOOKUPS = ("exact", "gt", "gte", "lt", "lte", "in", "range")
+
+
+def _date_part_lookup(model: Any, field: _fields.Field[Any], rest: list[str], value: Any) -> Leaf:
+    """``published__year=2024``, ``published__month__in=[1, 2]``,
+    ``when__date=date(2024, 5, 1)``: a part of each value, compared. A
+    date-time's parts are read in UTC (or the field's declared zone), the
+    frame its filters compare in. Answered by reading the values, never by
+    an index range."""
+    part = rest[0]
+    lookup = rest[1] if len(rest) == 2 else "exact" if len(rest) == 1 else ""
+    if lookup not in _PART_LOOKUPS or (part == "date" and not isinstance(field, _fields.DateTimeField)):
+        raise FieldError(f'unknown lookup "{"__".join(rest)}" on {model.__name__}.{field.name} '
+                         f"(a date's parts: {', '.join(_DATE_PARTS)}, each with {', '.join(_PART_LOOKUPS)})")
+    day_field = _fields.DateField()
+
+    def cast(item: Any) -> Any:
+        if part == "date":
+            return day_field.to_python(item)
+        if isinstance(item, bool) or not isinstance(item, (int, str)) or not str(item).strip().isdigit():
+            raise FieldError(f'"{field.name}__{part}" takes a whole number, not {item!r}')
+        return int(item)
+
+    if lookup == "in":
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise FieldError(f'"{field.name}__{part}__in" takes a list of values, not {value!r}')
+        arg: Any = {cast(v) for v in value}
+    elif lookup == "range":
+        try:
+            low, high = value
+        except (TypeError, ValueError):
+            raise FieldError(f'"{field.name}__{part}__range" takes (low, high), not {value!r}') from None
+        arg = (cast(low), cast(high))
+    else:
+        arg = cast(value)
+    frame = getattr(field, "timezone", None) or dt.timezone.utc
+    test = LOOKUPS[lookup]
+
+    def part_of(value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            value = value.astimezone(frame) if value.utcoffset() is not None else value
+            return value.date() if part == "date" else getattr(value, part)
+        return getattr(value, part) if isinstance(value, dt.date) else None
+
+    leaf = Leaf(field, [], lookup, arg)
+    leaf.test = lambda value, arg: test(part_of(value), arg)
+    leaf.lookup = f"{part}__{lookup}"  # not a lookup the index plans: values are read
+    return leaf
 
 
 #: what a list field can be asked: the whole list, one element, or nothing
