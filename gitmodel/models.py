@@ -473,6 +473,16 @@ class GitModel(metaclass=ModelBase):
 
         check_unique(self, ws)
 
+    def refresh_from_db(self) -> None:
+        """Read this object again (as Django's): its values, and the version a
+        later save merges onto, become those of the workspace now (its
+        pending edits included). ``DoesNotExist`` if it is not there (never
+        saved, or deleted since); nothing changes then."""
+        stored = self._stored_id if self._stored_id is not None else self.get_id()
+        fresh = type(self).get(stored)
+        self.__dict__.clear()
+        self.__dict__.update(fresh.__dict__)
+
     @class_or_instance_method
     def delete(
         cls: Any, instance: Optional[GitModel], *args: Any, commit: bool = False, **commit_info: Any

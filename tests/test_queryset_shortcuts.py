@@ -140,3 +140,24 @@ def test_pk_names_the_id_field_whatever_it_is_called(tmp_path):
     assert page.slug == "start"
     page.save()
     assert Page.get("start").pk == "start"
+
+
+def test_refresh_from_db_reads_the_object_again(posts):
+    ws, Post = posts
+    mine = Post.get("p1")
+    other = Post.get("p1")
+    other.score = 42
+    other.save(commit=True)
+    mine.title = "edited, then thrown away"
+    mine.refresh_from_db()
+    assert (mine.score, mine.title) == (42, "t1")
+    mine.score = 43
+    mine.save(commit=True)  # saved onto the version it re-read: no conflict, nothing lost
+    assert Post.get("p1").score == 43
+    gone = Post.get("p2")
+    Post.delete("p2", commit=True)
+    with pytest.raises(Post.DoesNotExist):
+        gone.refresh_from_db()
+    assert gone.score == 9  # nothing changed
+    with pytest.raises(Post.DoesNotExist):
+        Post(id="never", score=1).refresh_from_db()
