@@ -39,6 +39,7 @@ from .exceptions import (
     ValidationError,
 )
 from .aggregates import Avg, Count, Max, Min, Sum
+from .expressions import F
 from .models import GitModel
 from .paginator import KeysetPaginator, Paginator
 from .query import Q, QuerySet
@@ -88,6 +89,7 @@ __all__ = [
     "Max",
     "Avg",
     "Paginator",
+    "F",
     "KeysetPaginator",
     "PROTECT",
     "CASCADE",

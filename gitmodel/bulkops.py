@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from . import relations
 from .exceptions import FieldError, IntegrityError, RepositoryError
+from .expressions import Expression
 
 if TYPE_CHECKING:
     from .models import GitModel
@@ -32,21 +33,27 @@ def update(qs: QuerySet[Any], values: dict[str, Any], commit: bool) -> int:
     ws = _require_workspace_view(qs, "update")
     if not values:
         raise FieldError("update() needs at least one field=value")
-    for name in values:
+    for name, value in values.items():
         field = _get_field(model, name)
         if field.id:
             raise FieldError(f"update() cannot change the id field {model.__name__}.{field.name}")
+        if isinstance(value, Expression):
+            for read in value.field_names():  # F("nope") fails here, before anything is read
+                _get_field(model, read)
     objs = list(qs.all())
     if not objs:
         return 0
-    unique = [n for n in values if _get_field(model, n).unique and values[n] is not None]
+    unique = [n for n in values if _get_field(model, n).unique and values[n] is not None
+              and not isinstance(values[n], Expression)]  # F() values differ per object: checked on save
     if unique and len(objs) > 1:
         raise IntegrityError(
             f"update() would give {len(objs)} {model.__name__} objects the same "
             f'"{unique[0]}", which is unique; nothing was staged'
         )
-    for obj in objs:
-        for name, value in values.items():
+    for obj in objs:  # every value computed from the object as found, then set
+        computed = {name: value.evaluate(obj) if isinstance(value, Expression) else value
+                    for name, value in values.items()}
+        for name, value in computed.items():
             setattr(obj, _get_field(model, name).name, value)
     with ws._unit.paused():
         model.bulk_save(objs, commit=commit)

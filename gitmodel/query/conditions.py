@@ -409,7 +409,12 @@ def field_path(model: Any, name: str, action: str) -> list[_fields.Field[Any]]:
 
 def _prepare(field: _fields.Field[Any], lookup: str, value: Any, raw: bool = False) -> Any:
     """Coerce a lookup's argument to what the field's values compare with."""
+    from ..expressions import Expression
     from ..models import GitModel
+
+    if isinstance(value, Expression):
+        raise FieldError(f'"{field.name}": F() is taken by update() only; a filter compares '
+                         "with values")
 
     def one(item: Any) -> Any:
         if isinstance(item, GitModel):
