@@ -26,8 +26,9 @@ be checked declares models on ``gitmodel.models.GitModel``.
 
 from __future__ import annotations
 
+import copy
 import sys
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Optional, Sequence
 
 import pygit2
 
@@ -465,6 +466,49 @@ class GitModel(metaclass=ModelBase):
         from .bulk import bulk_save
 
         return bulk_save(cls, objs, commit, **commit_info)
+
+    @classmethod
+    def bulk_create(cls, objs: Iterable[GitModel], commit: bool = False, **commit_info: Any) -> list[Self]:
+        """Django's name for :meth:`bulk_save` of new objects; returns them.
+        An object read or saved before is refused (``IntegrityError``, nothing
+        staged): ``bulk_create()`` makes objects, ``bulk_save()`` saves changes."""
+        objs = list(objs)
+        for obj in objs:
+            if isinstance(obj, GitModel) and obj._stored_id is not None:
+                raise IntegrityError(f"{type(obj).__name__} {obj._stored_id!r} is stored already: "
+                                     "bulk_create() makes new objects; nothing was staged")
+        cls.bulk_save(objs, commit, **commit_info)
+        return objs  # type: ignore[return-value]
+
+    @classmethod
+    def bulk_update(cls, objs: Iterable[GitModel], fields: Sequence[str], commit: bool = False,
+                    **commit_info: Any) -> int:
+        """Write only ``fields`` of ``objs`` (as Django's): each stored object
+        is read again, gets those fields' values from the one given, and all
+        are saved together (:meth:`bulk_save`). Objects not stored (any more)
+        are left out; returns how many were updated."""
+        from .query import _get_field
+
+        if isinstance(fields, str) or not fields:
+            raise FieldError("bulk_update() takes a list of field names")
+        names = [_get_field(cls, name).name for name in fields]
+        if any(_get_field(cls, name).id for name in names):
+            raise FieldError(f"bulk_update() cannot change the id field of {cls.__name__}")
+        objs = list(objs)
+        for obj in objs:
+            if not isinstance(obj, cls):
+                raise ValidationError(f"bulk_update() of {cls.__name__} objects got {type(obj).__name__}")
+        stored = cls.all().in_bulk([obj._stored_id for obj in objs if obj._stored_id is not None])
+        fresh = []
+        for obj in objs:
+            current = stored.get(obj._stored_id)
+            if current is not None:
+                for name in names:
+                    setattr(current, name, copy.deepcopy(obj._data.get(name)))
+                fresh.append(current)
+        if fresh:
+            cls.bulk_save(fresh, commit, **commit_info)
+        return len(fresh)
 
     def _check_unique(self, ws: Workspace) -> None:
         if not self._meta.unique_fields:
