@@ -139,12 +139,16 @@ def in_bulk(qs: QuerySet[Any], ids: Optional[Iterable[Any]], field_name: str) ->
     if qs._where is not None or qs._low or qs._high is not None:
         return {obj.get_id(): obj for obj in qs.filter(pk__in=list(ids))}
     ws = model._meta.require_workspace()
+    given: Iterable[Any] = ids
+
+    def read() -> dict[Any, Any]:
+        wanted = list(given)
+        found = through_index(qs, wanted)
+        if found is not None:
+            return found
+        return qs._get_each(wanted, None if qs.treeish is None else ws.resolve_tree(qs.treeish))
+
     if qs.treeish is not None:
-        wanted = list(ids)
-        by_index = through_index(qs, wanted)
-        return by_index if by_index is not None else qs._get_each(wanted, ws.resolve_tree(qs.treeish))
-    # one commit for the whole batch, its layout asked once
-    with ws._unit.holding_still(), layout.fixed(model):
-        wanted = list(ids)
-        by_index = through_index(qs, wanted)
-        return by_index if by_index is not None else qs._get_each(wanted, None)
+        return read()
+    with ws._unit.holding_still(), layout.fixed(model):  # one commit for the whole batch, its layout asked once
+        return read()

@@ -211,9 +211,10 @@ def one_sided_folders(
                 settled = False  # not a folder that may be taken whole: left to the diffs
                 continue
             path = prefix + text
-            if name not in ours_changed and not _clean(repo, sides[0], sides[2], id_len, cache):
-                settled = False  # a name or an order git refuses: the diffs report it
-            elif name not in ours_changed:  # theirs alone
+            if name not in ours_changed:  # theirs alone
+                if not _clean(repo, sides[0], sides[2], id_len, cache):
+                    settled = False  # a name or an order git refuses: the diffs report it
+                    continue
                 new = sides[2]
                 taken[path] = None if new is None else (pygit2.Oid(raw=new[1]), TREE_MODE)
                 pruned.add(path)
