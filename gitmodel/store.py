@@ -20,7 +20,7 @@ from .exceptions import (BranchNotFound, ConfigurationError, CorruptObject, Repo
                          RepositoryNotFound)
 from .git import refs
 from .git.autopack import DEFAULT_LOOSE_LIMIT, AutoPacker
-from .git.odb import objects_dir
+from .git.odb import objects_dir, use_git_loose_compression
 from .pathsafety import refuse_special_files
 from .git.refs import DEFAULT_STALE_LOCK_AGE, RefMove
 from .refs import Branch, branch_ref
@@ -92,6 +92,7 @@ class Store:
         refs.refuse_linked_refs(self.repo)  # refs are never read through a symlink
         objects.refuse_cut_objects(self.repo, objects_dir(self.repo))  # before libgit2 reads any
         self.path: str = self.repo.path
+        use_git_loose_compression(self.repo, objects_dir(self.repo))
         self.odb = self.repo.odb
         self.objects_dir = os.path.join(objects_dir(self.repo), "")
         # the packs alone, read first while reads keep finding objects there

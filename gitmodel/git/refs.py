@@ -136,6 +136,11 @@ def read_ref(repo: pygit2.Repository, name: str) -> Optional[pygit2.Oid]:
     :class:`RepositoryError`.
     """
     refuse_linked_ref(repo, name)
+    return _target(repo, name)
+
+
+def _target(repo: pygit2.Repository, name: str) -> Optional[pygit2.Oid]:
+    """:func:`read_ref` once its path was checked."""
     try:
         ref = repo.references.get(name)
     except (pygit2.GitError, ValueError) as exc:
@@ -259,7 +264,7 @@ def _swap(repo: pygit2.Repository, moves: Sequence[RefMove], reflog: str) -> Non
     with repo.transaction() as tx:
         for name, expected, _new in moves:
             tx.lock_ref(name)
-            current = read_ref(repo, name)
+            current = _target(repo, name)  # move_refs checked its path
             if current != expected:
                 raise _moved(name, expected, current)
         for name, _expected, new in moves:
