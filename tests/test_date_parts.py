@@ -9,7 +9,7 @@ import datetime as dt
 
 import pytest
 
-from gitmodel import FieldError, Workspace, fields
+from gitmodel import FieldError, ValidationError, Workspace, fields
 from gitmodel.lookups import filter_from_strings
 
 UTC = dt.timezone.utc
@@ -94,3 +94,12 @@ def test_parts_from_text_and_bad_arguments(events):
                        ("day__date", dt.date(2024, 1, 1)), ("when__year__gte__x", 1)):
         with pytest.raises(FieldError):
             events.filter(**{key: value})
+
+
+def test_a_bad_date_for_a_date_time_s_date_names_the_lookup(events):
+    before = events.filter(when__date__gte="2024-01-01").ids()
+    for lookup, value in (("when__date", "2024-13-01"), ("when__date__gt", "junk"),
+                          ("when__date__in", ["2024-02-30"]), ("when__date__range", ("2024-01-01", "soon"))):
+        with pytest.raises(ValidationError, match='"when__date"'):
+            events.filter(**{lookup: value}).count()
+    assert events.filter(when__date__gte="2024-01-01").ids() == before

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitmodel import FieldError, Workspace, fields
+from gitmodel import FieldError, ValidationError, Workspace, fields
 
 
 @pytest.fixture(params=[True, False], ids=["indexed", "scanned"])
@@ -119,6 +119,9 @@ def test_pk_iterator_and_counting_values(posts):
     post = Post.get("p1")
     assert post.pk == "p1" == post.get_id()
     assert [p.pk for p in Post.all().order_by("pk").iterator(chunk_size=2)] == ["p0", "p1", "p2", "p3", "p4"]
+    for bad in (0, -1, "2", 1.5, True):  # refused as Django refuses them, before anything is read
+        with pytest.raises(ValidationError, match="chunk_size"):
+            Post.all().iterator(chunk_size=bad)
     assert Post.filter(score=3).values("score").count() == 2
     assert Post.all().values_list("score", flat=True).count() == 5
     assert Post.all().values_list("score", flat=True).count(3) == 2  # with an argument: a list's count

@@ -26,7 +26,7 @@ from typing import (
 )
 
 from .. import fields as _fields
-from ..exceptions import CorruptObject, FieldError
+from ..exceptions import CorruptObject, FieldError, ValidationError
 from .conditions import (
     LOOKUPS,
     Leaf,
@@ -137,6 +137,67 @@ class QuerySet(Generic[M]):
         """A fresh copy of this query (its result is read again)."""
         return self._clone()
 
+    # -- combining ----------------------------------------------------------
+    def __and__(self, other: QuerySet[M]) -> QuerySet[M]:
+        """The objects both queries match (Django's ``qs1 & qs2``)."""
+        return self._combine(other, "&", Q.AND)
+
+    def __or__(self, other: QuerySet[M]) -> QuerySet[M]:
+        """The objects either query matches, each once (``qs1 | qs2``)."""
+        return self._combine(other, "|", Q.OR)
+
+    def union(self, *others: QuerySet[M]) -> QuerySet[M]:
+        """The objects any of the queries matches, each once."""
+        out = self
+        for other in others:
+            out = out._combine(other, "union", Q.OR)
+        return out
+
+    def intersection(self, *others: QuerySet[M]) -> QuerySet[M]:
+        """The objects every one of the queries matches."""
+        out = self
+        for other in others:
+            out = out._combine(other, "intersection", Q.AND)
+        return out
+
+    def difference(self, *others: QuerySet[M]) -> QuerySet[M]:
+        """The objects this query matches and none of ``others`` does."""
+        out = self
+        for other in others:
+            out = out._combine(other, "difference", Q.AND, negate_other=True)
+        return out
+
+    def _combine(self, other: Any, action: str, connector: str,
+                 negate_other: bool = False) -> QuerySet[M]:
+        """One query whose condition joins both (at the same revision, of
+        the same model; neither sliced). ``other``'s order wins, as in Django."""
+        if not isinstance(other, QuerySet):
+            if action in ("&", "|"):
+                return NotImplemented  # type: ignore[no-any-return]
+            raise TypeError(f"{action}() takes querysets, not {type(other).__name__}")
+        if other.model is not self.model:
+            raise TypeError(f"cannot combine a {self.model.__name__} query with a "
+                            f"{other.model.__name__} query ({action})")
+        if other.treeish != self.treeish:
+            raise TypeError(f"cannot combine queries at different revisions ({self.treeish!r} "
+                            f"and {other.treeish!r})")
+        for query in (self, other):
+            query._refuse_sliced("combine")
+            if query._after is not None:
+                raise TypeError("cannot combine a keyset page's query")
+        mine, theirs = self._where, other._where
+        if negate_other:
+            theirs = Node(Q.AND, True, [theirs if theirs is not None else compile_q(self.model, Q())])
+        clone = self._clone()
+        if connector == Q.AND:
+            parts = [w for w in (mine, theirs) if w is not None]
+            clone._where = parts[0] if len(parts) == 1 else Node(Q.AND, False, parts) if parts else None
+        else:  # a side with no condition matches everything
+            clone._where = None if mine is None or theirs is None else Node(Q.OR, False, [mine, theirs])
+        clone._order = other._order or self._order
+        clone._related = tuple(dict.fromkeys((*self._related, *other._related)))
+        return clone
+
     # -- running ------------------------------------------------------------
     def _fetch_rows(self) -> list[Row]:
         if self._rows is None:
@@ -184,6 +245,13 @@ class QuerySet(Generic[M]):
     def iterator(self, chunk_size: Optional[int] = None) -> Iterator[M]:
         """The objects one by one, as Django's (``chunk_size`` is accepted and
         not needed: each object is built when reached)."""
+        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
+                                       or chunk_size < 1):
+            raise ValidationError(f"iterator()'s chunk_size must be a whole number of at least 1, "
+                                  f"not {chunk_size!r}", code="invalid_chunk_size")
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[M]:
         for row in self._fetch_rows():
             try:
                 obj = row.load()
@@ -241,6 +309,17 @@ class QuerySet(Generic[M]):
         if self._rows is not None:
             return bool(self._rows)
         return bool(self[:1]._fetch_rows())
+
+    def contains(self, obj: Any) -> bool:
+        """Whether ``obj`` (an instance of this model) is among the matches."""
+        if not isinstance(obj, self.model):
+            raise TypeError(f"contains() takes a {self.model.__name__} instance, not {type(obj).__name__}")
+        object_id = obj.get_id()
+        if object_id is None:
+            raise ValueError(f"contains() takes a saved {self.model.__name__}; this one has no id")
+        if self._rows is not None or self._low or self._high is not None:
+            return object_id in self.ids()
+        return self.filter(pk=object_id).exists()
 
     def none(self) -> QuerySet[M]:
         """A query that matches nothing (Django's ``none()``)."""

@@ -332,6 +332,7 @@ def _date_part_lookup(model: Any, field: _fields.Field[Any], rest: list[str], va
         raise FieldError(f'unknown lookup "{"__".join(rest)}" on {model.__name__}.{field.name} '
                          f"(a date's parts: {', '.join(_DATE_PARTS)}, each with {', '.join(_PART_LOOKUPS)})")
     day_field = _fields.DateField()
+    day_field.name = f"{field.name}__date"  # named in its errors
 
     def cast(item: Any) -> Any:
         if part == "date":
