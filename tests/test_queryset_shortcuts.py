@@ -164,3 +164,40 @@ def test_refresh_from_db_reads_the_object_again(posts):
     assert gone.score == 9  # nothing changed
     with pytest.raises(Post.DoesNotExist):
         Post(id="never", score=1).refresh_from_db()
+
+
+def test_random_order(posts):
+    ws, Post = posts
+    for i in range(5, 40):
+        Post(id=f"p{i}", score=i).save()  # pending: read with the committed ones
+    matching = Post.filter(score__gte=3)
+    shuffled = matching.order_by("?")
+    expected = sorted(matching.ids())
+    runs = [shuffled.all().ids() for _ in range(8)]
+    assert all(sorted(run) == expected for run in runs)  # every match, each once
+    assert len({tuple(run) for run in runs}) > 1  # a new order each time the query runs
+    few = shuffled[:4]
+    assert len({p.id for p in few}) == 4 and set(few.ids()) <= set(expected)
+    assert shuffled.count() == len(expected) and few.count() == 4 and shuffled[37:].count() == len(expected) - 37
+    assert shuffled.reverse().count() == len(expected) and shuffled.exists()
+    assert [p.score for p in shuffled.order_by("score")[:2]] == [3, 3]  # a later order_by wins
+    assert sorted((shuffled | Post.filter(score=0)).ids()) == expected
+    with pytest.raises(FieldError, match="no other key"):
+        Post.all().order_by("?", "score")
+
+
+def test_only_and_defer_check_names_and_read_whole_objects(tmp_path):
+    ws = Workspace.init(tmp_path / "s.git")
+
+    class Photo(ws.GitModel):
+        caption = fields.CharField()
+        image = fields.BlobField(required=False)
+
+    Photo(id="a", caption="sea", image=b"\x89PNG...").save()
+    ws.commit("a photo")
+    for qs in (Photo.all().only("caption"), Photo.all().defer("image"), Photo.all().only("pk", "image")):
+        photo = qs.get(caption="sea")
+        assert photo.caption == "sea" and photo.image.read() == b"\x89PNG..."
+    for bad in (lambda: Photo.all().only("nope"), lambda: Photo.all().defer("caption", "nope")):
+        with pytest.raises(FieldError, match="nope"):
+            bad()

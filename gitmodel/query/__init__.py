@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import random
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -78,6 +79,8 @@ class QuerySet(Generic[M]):
         self._related: tuple[str, ...] = ()
         #: keyset bound: only rows after these values of the order keys are fetched
         self._after: Optional[tuple[Any, ...]] = None
+        #: ``order_by("?")``: the matches shuffled each time the query runs
+        self._random = False
 
     # -- building -----------------------------------------------------------
     def _clone(self) -> QuerySet[M]:
@@ -123,14 +126,19 @@ class QuerySet(Generic[M]):
 
     def order_by(self, *names: str) -> QuerySet[M]:
         """Sort by fields; ``'-title'`` descends, ``'author__name'`` sorts by
-        a related object's field. Missing values sort first."""
+        a related object's field. Missing values sort first. ``"?"`` alone
+        shuffles the matches, anew each time the query runs."""
         self._refuse_sliced("reorder")
-        for name in names:
+        random_order = "?" in names
+        if random_order and len(names) > 1:
+            raise FieldError(f"order_by('?') shuffles the matches and takes no other key, not {names!r}")
+        for name in () if random_order else names:
             if not isinstance(name, str) or not name.lstrip("-"):
                 raise FieldError(f"order_by() takes field names, not {name!r}")
             _order_field(self.model, name.lstrip("-"))
         clone = self._clone()
-        clone._order = tuple(names)
+        clone._order = () if random_order else tuple(names)
+        clone._random = random_order
         return clone
 
     def all(self) -> QuerySet[M]:
@@ -195,11 +203,14 @@ class QuerySet(Generic[M]):
         else:  # a side with no condition matches everything
             clone._where = None if mine is None or theirs is None else Node(Q.OR, False, [mine, theirs])
         clone._order = other._order or self._order
+        clone._random = other._random or (not other._order and self._random)
         clone._related = tuple(dict.fromkeys((*self._related, *other._related)))
         return clone
 
     # -- running ------------------------------------------------------------
     def _fetch_rows(self) -> list[Row]:
+        if self._rows is None and self._random:
+            self._rows = self._shuffled_rows()
         if self._rows is None:
             from .planner import execute
 
@@ -220,6 +231,15 @@ class QuerySet(Generic[M]):
                 self.skipped = [exc.at(commit) for exc in self.skipped]
             self._rows = rows
         return self._rows
+
+    def _shuffled_rows(self) -> list[Row]:
+        """Every match (paths only: nothing is read yet) shuffled, then sliced."""
+        whole = self._clone()
+        whole._random, whole._low, whole._high = False, 0, None
+        rows = list(whole._fetch_rows())
+        self.skipped = whole.skipped
+        random.shuffle(rows)
+        return rows[self._low:self._high]
 
     def _commit(self) -> Any:
         from ..objects import commit_of
@@ -457,6 +477,18 @@ class QuerySet(Generic[M]):
                     _get_field(self.model, name), RelationMixin):
                 raise FieldError(f"{self.model.__name__}.{name} is not a relation or a reverse query")
         return self._with_related(names)
+
+    def only(self, *fields: str) -> QuerySet[M]:
+        """Django's ``only()``: the names are checked, and every field is read
+        anyway (an object is one data file, read whole; a ``BlobField``'s
+        bytes are read only when asked for)."""
+        for name in fields:
+            _get_field(self.model, name)
+        return self._clone()
+
+    def defer(self, *fields: str) -> QuerySet[M]:
+        """Django's ``defer()``: see :meth:`only`."""
+        return self.only(*fields)
 
     def distinct(self) -> QuerySet[M]:
         """This query: objects are distinct already (``values(...).distinct()``
