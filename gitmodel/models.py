@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Optional, Sequence, TypeVar
 
 import pygit2
 
@@ -90,6 +90,22 @@ class class_or_instance_method:
         bound.__doc__ = func.__doc__
         bound.__name__ = func.__name__
         return bound
+
+
+_M = TypeVar("_M", bound="GitModel")
+
+
+class Manager:
+    """``Model.objects``, Django's way in: ``Page.objects.filter(...)`` is
+    ``Page.filter(...)``, a fresh query each time (a field named
+    ``objects`` takes its place on its model)."""
+
+    def __get__(self, instance: Any, owner: type[_M]) -> QuerySet[_M]:
+        if instance is not None:
+            raise AttributeError(f"objects is reached from the model ({owner.__name__}.objects), "
+                                 "not from one of its objects")
+        return owner.all()
+
 
 # No field specifiers on purpose: every field may be left out of the
 # constructor (it gets its default; ``full_clean`` enforces ``required`` at
@@ -178,6 +194,7 @@ class GitModel(metaclass=ModelBase):
     _meta: ClassVar[ModelOptions]
     DoesNotExist: ClassVar[type[ObjectDoesNotExist]] = ObjectDoesNotExist
     MultipleObjectsReturned: ClassVar[type[MultipleObjectsReturned]] = MultipleObjectsReturned
+    objects: ClassVar[Manager] = Manager()
 
     # Instance state is declared in __init__, not as class annotations: a
     # dataclass_transform class would read those as model fields.
@@ -245,11 +262,21 @@ class GitModel(metaclass=ModelBase):
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.get_id()}>"
 
+    def __getstate__(self) -> dict[str, Any]:  # pickle and copy.deepcopy, as Django's instances
+        return codec.instance_state(self)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        codec.restore_state(self, state)
+
     # -- validation ----------------------------------------------------------
-    def clean_fields(self) -> None:
-        """Coerce and validate every field; one ``ValidationError`` lists all."""
+    def clean_fields(self, exclude: Optional[Iterable[str]] = None) -> None:
+        """Coerce and validate every field (but those named in ``exclude``);
+        one ``ValidationError`` lists all."""
         errors: list[ValidationError] = []
+        skipped = frozenset(exclude or ())
         for field in self._meta.fields:
+            if field.name in skipped:
+                continue
             try:
                 value = field.clean(self._data.get(field.name), self)
             except ValidationError as exc:
@@ -266,9 +293,9 @@ class GitModel(metaclass=ModelBase):
     def clean(self) -> None:
         """Hook for whole-object validation; raise ``ValidationError``."""
 
-    def full_clean(self) -> None:
-        """``clean_fields()`` then ``clean()``."""
-        self.clean_fields()
+    def full_clean(self, exclude: Optional[Iterable[str]] = None) -> None:
+        """``clean_fields(exclude)`` then ``clean()`` (``save()`` checks every field)."""
+        self.clean_fields(exclude)
         self.clean()
 
     # -- persistence ---------------------------------------------------------

@@ -171,6 +171,23 @@ _RELATED_MESSAGES: dict[str, str] = {
 }
 
 
+class TargetId:
+    """``page.author_id``: the id a relation refers to, as Django's, read
+    without reading the target (setting it sets the relation)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        if instance is None:
+            return self
+        value = instance._data.get(self.name)
+        return value.get_id() if hasattr(value, "get_id") else value
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        setattr(instance, self.name, value)
+
+
 class RelatedField(RelationMixin, Field[T]):
     """A reference to another model's object, stored as its id.
 
@@ -213,6 +230,12 @@ class RelatedField(RelationMixin, Field[T]):
     def __set__(self, instance: Any, value: Union[T, str, None]) -> None:
         instance._data[self.name] = value  # an instance or its id
 
+    def contribute_to_class(self, cls: Any, name: str) -> Any:
+        field = super().contribute_to_class(cls, name)
+        if not isinstance(getattr(cls, f"{name}_id", None), Field):  # a field of that name wins
+            setattr(cls, f"{name}_id", TargetId(name))
+        return field
+
     def attach(self, instance: Any, loaded: dict[Any, Any]) -> None:
         """Put the loaded target in place of the stored id (see :func:`prefetch`)."""
         value = instance._data.get(self.name)
@@ -250,6 +273,7 @@ class ReverseRelation:
         lookup = f"{self.field_name}__contains" if field.many else self.field_name
         treeish = getattr(instance, "_read_at", None)
         qs = model.all(treeish=treeish).filter(**{lookup: instance.get_id()})
+        qs._defaults = {self.field_name: [instance] if field.many else instance}
         prefetched = instance.__dict__.get("_prefetched_reverse", {}).get(self.name)
         if prefetched is not None:  # by prefetch_related: iterating reads nothing
             qs._cache = list(prefetched)

@@ -27,7 +27,7 @@ from typing import (
 )
 
 from .. import fields as _fields
-from ..exceptions import CorruptObject, FieldError, ValidationError
+from ..exceptions import CorruptObject, FieldError, RepositoryError, ValidationError
 from .conditions import (
     LOOKUPS,
     Leaf,
@@ -81,6 +81,8 @@ class QuerySet(Generic[M]):
         self._after: Optional[tuple[Any, ...]] = None
         #: ``order_by("?")``: the matches shuffled each time the query runs
         self._random = False
+        #: values ``create()`` starts from (a reverse relation's own object)
+        self._defaults: dict[str, Any] = {}
 
     # -- building -----------------------------------------------------------
     def _clone(self) -> QuerySet[M]:
@@ -528,6 +530,16 @@ class QuerySet(Generic[M]):
                 continue
             out[obj.get_id()] = obj
         return out
+
+    def create(self, **values: Any) -> M:
+        """A new object made from ``values`` and saved (staged), as Django's:
+        one whose id is already stored is refused (``IntegrityError``,
+        nothing staged). Through ``author.pages`` the author is set."""
+        if self.treeish is not None:
+            raise RepositoryError(f"create() changes the workspace; this query reads {self.treeish!r}")
+        obj = self.model(**{**self._defaults, **values})
+        self.model.bulk_create([obj])
+        return obj
 
     def get_or_create(self, defaults: Optional[dict[str, Any]] = None, **lookups: Any) -> tuple[M, bool]:
         """The object matching ``lookups``, or a new one made from them and

@@ -222,6 +222,57 @@ def cache_instance(ws: Workspace, oid: pygit2.Oid, obj: GitModel, evict: bool = 
     return ws.store.remember(oid, snapshot(obj, copy=False), evict)  # type: ignore[no-any-return]
 
 
+class _PickledOid:
+    """A blob id inside a pickled instance (``pygit2.Oid`` cannot be pickled)."""
+
+    __slots__ = ("hex",)
+
+    def __init__(self, hex: str) -> None:
+        self.hex = hex
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_PickledOid, (self.hex,))
+
+
+def _pickled(value: Any) -> Any:
+    return _PickledOid(str(value)) if isinstance(value, pygit2.Oid) else value
+
+
+def _unpickled(value: Any) -> Any:
+    return pygit2.Oid(hex=value.hex) if isinstance(value, _PickledOid) else value
+
+
+def instance_state(obj: GitModel) -> dict[str, Any]:
+    """What pickling (and ``copy.deepcopy``) keeps of ``obj``: its attributes,
+    with blob ids as text and the tree it was read in as that tree's id."""
+    state = dict(obj.__dict__)
+    state["_data"] = {k: _pickled(v) for k, v in obj._data.items()}
+    state["_oid"] = _pickled(obj._oid)
+    if obj._blob_oids:
+        state["_blob_oids"] = {k: _pickled(v) for k, v in obj._blob_oids.items()}
+    read_at = state.pop("_read_at", None)
+    if read_at is not None:
+        state["_read_at"] = _PickledOid(str(read_at.id))
+    return state
+
+
+def restore_state(obj: GitModel, state: dict[str, Any]) -> None:
+    """The inverse of :func:`instance_state`: the tree read in is found again
+    in the model's workspace (a store without it reads the staged state)."""
+    state = dict(state)
+    state["_data"] = {k: _unpickled(v) for k, v in state.get("_data", {}).items()}
+    state["_oid"] = _unpickled(state.get("_oid"))
+    if state.get("_blob_oids"):
+        state["_blob_oids"] = {k: _unpickled(v) for k, v in state["_blob_oids"].items()}
+    read_at = state.pop("_read_at", None)
+    obj.__dict__.update(state)
+    if isinstance(read_at, _PickledOid):
+        ws = type(obj)._meta.workspace
+        tree = ws.repo.get(read_at.hex) if ws is not None else None
+        if isinstance(tree, pygit2.Tree):
+            obj._read_at = tree  # type: ignore[attr-defined]
+
+
 def copy_data(data: dict[str, Any], mutable_fields: list[Field[Any]]) -> dict[str, Any]:
     """A copy of ``data`` that shares no mutable value (immutable ones are shared)."""
     out = dict(data)

@@ -262,6 +262,11 @@ class _NoField:
     pass
 
 
+#: names a field may take from the model's API: the automatic id (which it
+#: replaces) and Django's ``objects`` (python-gitmodel 0.1 had no such name)
+_FIELDS_MAY_REPLACE = ("id", "objects")
+
+
 _NO_FIELD = _NoField()
 
 
@@ -275,7 +280,7 @@ def check_field_name(cls: type, name: str) -> None:
         clash = "'__' separates a field from its lookup in queries (title__startswith)"
     elif name in _RESERVED_FIELD_NAMES:
         clash = _RESERVED_FIELD_NAMES[name]
-    elif name != "id" and not isinstance(getattr(cls, name, _NO_FIELD), (Field, _NoField)):
+    elif name not in _FIELDS_MAY_REPLACE and not isinstance(getattr(cls, name, _NO_FIELD), (Field, _NoField)):
         # (the automatic id replaces GitModel.id; a parent's field is re-declared)
         owner = next((k for k in cls.__mro__ if name in vars(k)), type(cls))
         clash = f"it would shadow {owner.__name__}.{name}, part of the model's API"

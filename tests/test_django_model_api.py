@@ -1,0 +1,146 @@
+"""What a Django user reaches for on a model and its instances: pickling
+and ``copy.deepcopy`` (caches keep objects), ``Model.objects``,
+``create()`` (also through a reverse relation), ``page.author_id`` and
+``full_clean(exclude=...)``."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from typing import Any
+
+import pytest
+
+from gitmodel import IntegrityError, RepositoryError, ValidationError, Workspace, fields
+
+from conftest import git
+
+
+#: the models of the current test, at module level so that pickle finds them
+Author: Any = None
+Tag: Any = None
+Page: Any = None
+
+
+def declare(ws: Workspace) -> tuple[type, type, type]:
+    global Author, Tag, Page
+
+    class Author(ws.GitModel):
+        name = fields.CharField()
+
+    class Tag(ws.GitModel):
+        label = fields.CharField()
+
+    class Page(ws.GitModel):
+        title = fields.CharField(max_length=20)
+        author = fields.RelatedField(Author, required=False, related_name="pages")
+        tags = fields.ManyToManyField(Tag, related_name="pages")
+        photo = fields.BlobField(required=False)
+
+    for cls in (Author, Tag, Page):
+        cls.__qualname__ = cls.__name__  # pickled by reference, as a module-level model is
+    return Author, Tag, Page
+
+
+@pytest.fixture
+def cms(tmp_path):
+    ws = Workspace.init(tmp_path / "cms.git")
+    Author, Tag, Page = declare(ws)
+    Author(id="ada", name="Ada").save()
+    Tag(id="py", label="Python").save()
+    Page(id="home", title="Home", author="ada", tags=["py"], photo=b"\x89PNG").save()
+    ws.commit("first")
+    return ws, Author, Tag, Page
+
+
+def test_a_read_object_survives_pickle_and_deepcopy(cms):
+    ws, Author, Tag, Page = cms
+    page = Page.get("home")
+    assert page.author.name == "Ada"  # the related object is loaded, then pickled with it
+    for twin in (pickle.loads(pickle.dumps(page)), copy.deepcopy(page)):
+        assert twin == page and twin.title == "Home" and twin.oid == page.oid
+        assert twin.author.name == "Ada" and [t.id for t in twin.tags] == ["py"]
+        assert twin.photo.read() == b"\x89PNG"
+        twin.title = "Start"
+        twin.save(commit=True, message=f"renamed by a copy {id(twin)}")
+        assert Page.get("home").title == "Start"
+    assert page.title == "Home"  # the copies share nothing with it
+    assert git(ws.path, "log", "--format=%s", "-1").startswith("renamed by a copy")
+
+
+def test_an_old_version_pickled_still_reads_at_its_commit(cms):
+    ws, Author, Tag, Page = cms
+    first = git(ws.path, "rev-parse", "HEAD").strip()
+    author = Author.get("ada")
+    author.name = "Ada L."
+    author.save(commit=True, message="renamed")
+    old = pickle.loads(pickle.dumps(Page.get("home", treeish=first)))
+    assert old.author.name == "Ada"  # read where the page was read
+    assert Page.get("home").author.name == "Ada L."
+    fresh = pickle.loads(pickle.dumps(Page(id="new", title="New")))
+    assert fresh.oid is None and fresh.title == "New"
+    fresh.save()
+    assert Page.get("new").title == "New"
+
+
+def test_objects_is_the_model_s_queries(cms):
+    ws, Author, Tag, Page = cms
+    assert Page.objects.count() == 1 and Page.objects.get(title="Home").id == "home"
+    assert [p.id for p in Page.objects.filter(author="ada")] == ["home"]
+    assert Page.objects.all().exists() and Page.objects.none().count() == 0
+    with pytest.raises(AttributeError, match="Page.objects"):
+        Page.get("home").objects
+
+    class Shelf(ws.GitModel):  # a field may take the name (python-gitmodel 0.1 had none)
+        objects = fields.JSONField(default=list)
+
+    Shelf(id="s", objects=["a", "b"]).save()
+    assert Shelf.get("s").objects == ["a", "b"]
+
+
+def test_create(cms):
+    ws, Author, Tag, Page = cms
+    about = Page.objects.create(id="about", title="About")
+    assert Page.get("about").title == "About" == about.title
+    with pytest.raises(IntegrityError, match="already exists"):
+        Page.objects.create(id="home", title="Clash")
+    with pytest.raises(ValidationError):
+        Page.objects.create(id="long", title="x" * 30)
+    assert Page.get("home").title == "Home" and sorted(Page.all().ids()) == ["about", "home"]
+    with pytest.raises(RepositoryError, match="changes the workspace"):
+        Page.all(treeish="HEAD").create(id="old", title="Old")
+    ws.commit("about")
+    assert git(ws.path, "show", "HEAD:page/about/data.json").count("About") == 1
+
+
+def test_create_through_a_reverse_relation(cms):
+    ws, Author, Tag, Page = cms
+    ada, py = Author.get("ada"), Tag.get("py")
+    made = ada.pages.create(id="notes", title="Notes")
+    assert made.author_id == "ada" and Page.get("notes").author.name == "Ada"
+    tagged = py.pages.create(id="tips", title="Tips")
+    assert [t.id for t in Page.get("tips").tags] == ["py"] and tagged.author is None
+    assert sorted(ada.pages.ids()) == ["home", "notes"] and sorted(py.pages.ids()) == ["home", "tips"]
+
+
+def test_the_target_id_without_reading_the_target(cms):
+    ws, Author, Tag, Page = cms
+    page = Page.get("home")
+    assert page.author_id == "ada" and "ada" == page._data["author"]  # nothing loaded
+    assert page.author.name == "Ada" and page.author_id == "ada"  # loaded: the same id
+    page.author_id = None
+    page.save()
+    assert Page.get("home").author is None and Page.get("home").author_id is None
+    page.author_id = "ghost"
+    with pytest.raises(IntegrityError, match="ghost"):
+        page.save()
+
+
+def test_full_clean_with_exclude(cms):
+    ws, Author, Tag, Page = cms
+    page = Page(id="x", title="y" * 30)
+    page.full_clean(exclude=["title"])
+    with pytest.raises(ValidationError, match="title"):
+        page.full_clean()
+    with pytest.raises(ValidationError, match="title"):
+        page.save()
