@@ -250,9 +250,8 @@ def instance_state(obj: GitModel) -> dict[str, Any]:
     state["_oid"] = _pickled(obj._oid)
     if obj._blob_oids:
         state["_blob_oids"] = {k: _pickled(v) for k, v in obj._blob_oids.items()}
-    read_at = state.pop("_read_at", None)
-    if read_at is not None:
-        state["_read_at"] = _PickledOid(str(read_at.id))
+    if state.get("_read_at") is not None:
+        state["_read_at"] = _PickledOid(str(state["_read_at"].id))
     return state
 
 
@@ -264,13 +263,15 @@ def restore_state(obj: GitModel, state: dict[str, Any]) -> None:
     state["_oid"] = _unpickled(state.get("_oid"))
     if state.get("_blob_oids"):
         state["_blob_oids"] = {k: _unpickled(v) for k, v in state["_blob_oids"].items()}
-    read_at = state.pop("_read_at", None)
-    obj.__dict__.update(state)
+    read_at = state.get("_read_at")
     if isinstance(read_at, _PickledOid):
         ws = type(obj)._meta.workspace
-        tree = ws.repo.get(read_at.hex) if ws is not None else None
-        if isinstance(tree, pygit2.Tree):
-            obj._read_at = tree  # type: ignore[attr-defined]
+        try:
+            tree = ws.repo.get(read_at.hex) if ws is not None else None
+        except (pygit2.GitError, ValueError):  # a damaged store reads the staged state
+            tree = None
+        state["_read_at"] = tree if isinstance(tree, pygit2.Tree) else None
+    obj.__dict__.update(state)
 
 
 def copy_data(data: dict[str, Any], mutable_fields: list[Field[Any]]) -> dict[str, Any]:
