@@ -61,6 +61,7 @@ def bulk_save(
     opts = model._meta
     ws = opts.require_workspace()
     ws._require_writable()
+    ws.check_commit_info("bulk_save", commit, commit_info)
     if isinstance(objs, (list, tuple)):
         objs = list(objs)
         for obj in objs:

@@ -64,6 +64,7 @@ def delete(qs: QuerySet[Any], commit: bool, commit_info: dict[str, Any]) -> int:
     """Delete every match of ``qs`` with the ``on_delete`` rules applied."""
     model = qs.model
     ws = _require_workspace_view(qs, "delete")
+    ws.check_commit_info("delete", commit, commit_info)
     with ws._unit.paused(), ws.write_lock:
         ids = qs.all().ids()
         if not ids:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Optional, Sequence
 
 import pygit2
 
@@ -48,6 +48,7 @@ from .fields import NOT_PROVIDED, Field
 from .git.odb import write_blob
 from .git.tree import BLOB_MODE, tree_entry
 from .objects import commit_of, naming_commits
+from .query.manager import Manager
 from .schema import codec, layout
 from .schema.options import ModelOptions, check_field_name
 
@@ -90,21 +91,6 @@ class class_or_instance_method:
         bound.__doc__ = func.__doc__
         bound.__name__ = func.__name__
         return bound
-
-
-_M = TypeVar("_M", bound="GitModel")
-
-
-class Manager:
-    """``Model.objects``, Django's way in: ``Page.objects.filter(...)`` is
-    ``Page.filter(...)``, a fresh query each time (a field named
-    ``objects`` takes its place on its model)."""
-
-    def __get__(self, instance: Any, owner: type[_M]) -> QuerySet[_M]:
-        if instance is not None:
-            raise AttributeError(f"objects is reached from the model ({owner.__name__}.objects), "
-                                 "not from one of its objects")
-        return owner.all()
 
 
 # No field specifiers on purpose: every field may be left out of the
@@ -306,19 +292,40 @@ class GitModel(metaclass=ModelBase):
             data[field.name] = field.to_json(self._data.get(field.name))
         return data
 
-    def save(self, commit: bool = False, **commit_info: Any) -> Optional[pygit2.Oid]:
+    def save(self, commit: bool = False, update_fields: Optional[Iterable[str]] = None,
+             **commit_info: Any) -> Optional[pygit2.Oid]:
         """Validate and stage this object; with ``commit=True`` also commit.
 
         Returns the commit id when it commits. A new object whose id is taken
         raises ``IntegrityError``; an object whose id changed moves. Holds the
         workspace's ``write_lock`` throughout, so a save (and its commit) is
         one step for the other threads sharing the workspace.
+        ``update_fields``, as Django's: only those fields are written, onto
+        the object as stored now (:meth:`bulk_update`); an empty list saves
+        nothing, and an object not stored is ``DoesNotExist``.
         """
         ws = self._meta.require_workspace("save")
+        ws.check_commit_info("save", commit, commit_info)
+        if update_fields is not None:
+            return self._save_fields(ws, update_fields, commit, commit_info)
         # no refresh here: the change builds on the commit the object was read
         # from, so a concurrent edit of the same field is a conflict, not lost
         with ws._unit.paused():
             return self._save(commit, **commit_info)
+
+    def _save_fields(self, ws: Workspace, names: Iterable[str], commit: bool,
+                     commit_info: dict[str, Any]) -> Optional[pygit2.Oid]:
+        names = [names] if isinstance(names, str) else list(names)
+        if not names:
+            return None
+        cls = type(self)
+        object_id = self._stored_id or self.get_id()
+        if commit and object_id is not None:  # the commit holds this object's change alone
+            ws.require_only_pending(*self._meta.object_paths(object_id))
+        if object_id is None or cls.bulk_update([self], names) == 0:
+            raise cls.DoesNotExist(f"{cls.__name__} {object_id!r} is not stored: save(update_fields=...) "
+                                   "writes fields of a stored object; nothing was staged")
+        return ws.commit(**commit_info) if commit else None
 
     def _save(self, commit: bool = False, **commit_info: Any) -> Optional[pygit2.Oid]:
         opts = self._meta
@@ -564,6 +571,7 @@ class GitModel(metaclass=ModelBase):
         ``write_lock`` throughout, like :meth:`save`.
         """
         ws = cls._meta.require_workspace("delete")
+        ws.check_commit_info("delete", commit, commit_info)
         if instance is None:
             ws.refresh()  # by id: the latest commit; an instance: where it was read
         with ws._unit.paused():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pygit2
 from pygit2.enums import ConfigLevel
@@ -136,6 +136,26 @@ def check_identity(name: Any, email: Any, role: str) -> None:
     problem = identity_problem(name, email)
     if problem:
         raise ValidationError(f"invalid {role}: {problem}", field=role, code="invalid_identity")
+
+
+#: what ``Workspace.commit()`` takes, passed on by ``save(commit=True, ...)`` and the like
+COMMIT_ARGUMENTS = frozenset({"message", "author", "committer"})
+
+
+def check_commit_info(action: str, commit_info: dict[str, Any],
+                      signature: Optional[Callable[[Any, str], Any]]) -> None:
+    """``TypeError`` for an argument a commit does not take; with
+    ``signature`` (the commit will be made), a bad message or identity (or
+    none configured) is refused too."""
+    unknown = sorted(set(commit_info) - COMMIT_ARGUMENTS)
+    if unknown:
+        raise TypeError(f"{action}() got unexpected keyword argument(s) {', '.join(unknown)} "
+                        "(a commit takes message, author and committer)")
+    if signature is not None:
+        check_message(commit_info.get("message", ""))
+        signature(commit_info.get("author"), "author")
+        if commit_info.get("committer") is not None:
+            signature(commit_info["committer"], "committer")
 
 
 def check_message(message: Any, what: str = "commit message") -> None:

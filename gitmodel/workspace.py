@@ -447,6 +447,10 @@ class Workspace:
             return merge.commit_merge(self, message, author, committer)
         return unit.commit(message, author_sig, committer_sig, self._commit_hooks)
 
+    def check_commit_info(self, action: str, commit: bool, commit_info: dict[str, Any]) -> None:
+        """Refuse, before ``action`` stages anything, what ``commit(**commit_info)`` would."""
+        validation.check_commit_info(action, commit_info, self._signature if commit else None)
+
     @property
     def _commit_hooks(self) -> CommitHooks:
         """What the commit path is handed from above: schema records, signing,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gitmodel import IntegrityError, RepositoryError, ValidationError, Workspace, fields
+from gitmodel import FieldError, IntegrityError, RepositoryError, ValidationError, Workspace, fields
 
 from conftest import git
 
@@ -144,3 +144,57 @@ def test_full_clean_with_exclude(cms):
         page.full_clean()
     with pytest.raises(ValidationError, match="title"):
         page.save()
+
+
+@pytest.mark.parametrize("bad, error", [
+    ({"mesage": "a typo"}, TypeError), ({"update": True}, TypeError),
+    ({"message": b"bytes"}, ValidationError), ({"message": "a\x00b"}, ValidationError),
+    ({"message": "ok", "author": "no e-mail"}, ValidationError),
+    ({"message": "ok", "committer": ("x", "")}, ValidationError),
+])
+def test_what_a_commit_would_refuse_is_refused_before_anything_is_staged(cms, bad, error):
+    ws, Author, Tag, Page = cms
+    head = git(ws.path, "rev-parse", "HEAD")
+    page = Page.get("home")
+    page.title = "Changed"
+    attempts = [lambda: page.save(commit=True, **bad), lambda: page.delete(commit=True, **bad),
+                lambda: Page.delete("home", commit=True, **bad),
+                lambda: Page.bulk_save([page], commit=True, **bad),
+                lambda: Page.bulk_create([Page(id="n", title="N")], commit=True, **bad),
+                lambda: Page.filter(title="Home").delete(commit=True, **bad),
+                lambda: page.save(commit=True, update_fields=["title"], **bad)]
+    for attempt in attempts:
+        with pytest.raises(error):
+            attempt()
+        assert not ws.has_changes() and git(ws.path, "rev-parse", "HEAD") == head
+    assert Page.get("home").title == "Home"
+
+
+def test_an_unknown_argument_without_a_commit(cms):
+    ws, Author, Tag, Page = cms
+    with pytest.raises(TypeError, match="colour"):
+        Page(id="n", title="N").save(colour="red")
+    assert not ws.has_changes()
+
+
+def test_save_with_update_fields(cms):
+    ws, Author, Tag, Page = cms
+    page = Page.get("home")
+    page.title, page.author = "Renamed", None
+    commit = page.save(update_fields=["author"], commit=True, message="only the author")
+    assert git(ws.path, "log", "-1", "--format=%H %s").split(" ", 1) == [str(commit), "only the author\n"]
+    stored = Page.get("home")
+    assert stored.author is None and stored.title == "Home"  # the title was not written
+    other = Page.get("home")
+    other.title = "Theirs"
+    other.save(commit=True, message="meanwhile")
+    page.author = "ada"
+    page.save(update_fields=["author"])  # onto the object as stored now
+    assert Page.get("home").title == "Theirs" and Page.get("home").author_id == "ada"
+    assert page.save(update_fields=[]) is None
+    ws.commit("author back")
+    with pytest.raises(Page.DoesNotExist, match="not stored"):
+        Page(id="fresh", title="F").save(update_fields=["title"])
+    with pytest.raises(FieldError, match="nope"):
+        Page.get("home").save(update_fields=["nope"])
+    assert not ws.has_changes()
