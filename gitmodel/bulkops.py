@@ -31,6 +31,7 @@ def update(qs: QuerySet[Any], values: dict[str, Any], commit: bool) -> int:
 
     model = qs.model
     ws = _require_workspace_view(qs, "update")
+    ws.check_commit_info("update", commit, {})  # the identity the commit will need
     if not values:
         raise FieldError("update() needs at least one field=value")
     for name, value in values.items():

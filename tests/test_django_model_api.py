@@ -198,3 +198,19 @@ def test_save_with_update_fields(cms):
     with pytest.raises(FieldError, match="nope"):
         Page.get("home").save(update_fields=["nope"])
     assert not ws.has_changes()
+
+
+def test_a_bad_default_identity_stages_nothing(cms):
+    ws, Author, Tag, Page = cms
+    ws.default_author = ("Nobody", "")  # not an identity git can write
+    page = Page.get("home")
+    page.title = "Changed"
+    for attempt in (lambda: page.save(commit=True, message="m"),
+                    lambda: Page.filter(title="Home").update(title="Other", commit=True),
+                    lambda: Page.filter(title="Home").delete(commit=True),
+                    lambda: Page.bulk_save([page], commit=True, message="m")):
+        with pytest.raises(ValidationError, match="author"):
+            attempt()
+        assert not ws.has_changes()
+    page.save()  # staging alone needs no identity
+    assert ws.has_changes()
