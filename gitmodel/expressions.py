@@ -1,7 +1,9 @@
-"""``F()``: a field of each object itself, in ``QuerySet.update()``.
+"""``F()``: a field of each object itself, in ``QuerySet.update()`` and filters.
 
 ``Post.filter(...).update(views=F("views") + 1)`` sets each post's views to
-its own views plus one, as Django's ``F`` does. Expressions combine with
+its own views plus one, as Django's ``F`` does;
+``Post.filter(likes__gt=F("views"))`` compares two fields of each post
+(see :class:`gitmodel.query.conditions.Against`). Expressions combine with
 ``+``, ``-``, ``*``, ``/``, ``//``, ``%`` and unary ``-``, with numbers (or
 other values) and with other ``F()``; each object's values are read from
 the object as the query found it.

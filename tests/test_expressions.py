@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from gitmodel import F, FieldError, IntegrityError, ValidationError, Workspace, fields
+from gitmodel import F, FieldError, IntegrityError, Q, ValidationError, Workspace, fields
 
 
 @pytest.fixture
@@ -55,15 +55,59 @@ def test_a_value_that_cannot_be_computed_stages_nothing(posts):
     assert state(Post) == before and not ws.has_changes()
 
 
-def test_unknown_fields_and_filters_with_f_are_refused_before_anything_is_read(posts):
+def test_unknown_fields_and_filters_f_cannot_take_are_refused_before_anything_is_read(posts):
     ws, Post = posts
     with pytest.raises(FieldError):
         Post.all().update(views=F("nope") + 1)
-    with pytest.raises(FieldError, match="update"):
-        Post.filter(views=F("likes"))
+    for bad in (lambda: Post.filter(views=F("nope")), lambda: Post.filter(views__in=F("likes")),
+                lambda: Post.filter(slug__contains=F("slug")), lambda: Post.filter(views__gt=F("likes__x"))):
+        with pytest.raises(FieldError):
+            bad()
     with pytest.raises(FieldError):
         F("")
     assert not ws.has_changes()
+
+
+@pytest.mark.parametrize("indexed", [True, False], ids=["indexed", "scanned"])
+def test_filters_compare_fields_of_the_same_object(tmp_path, indexed):
+    ws = Workspace.init(tmp_path / "cmp.git")
+
+    class Item(ws.GitModel):
+        a = fields.IntegerField(required=False, index=indexed)
+        b = fields.IntegerField(required=False, index=indexed)
+        start = fields.DateTimeField(required=False)
+        end = fields.DateTimeField(required=False)
+
+    import datetime as dt
+
+    utc, plus2 = dt.timezone.utc, dt.timezone(dt.timedelta(hours=2))
+    rows = {"i0": (1, 1), "i1": (2, 1), "i2": (1, 5), "i3": (None, 3), "i4": (4, None), "i5": (0, 0)}
+    for name, (a, b) in rows.items():
+        Item(id=name, a=a, b=b).save()
+    Item(id="t0", start=dt.datetime(2024, 1, 1, 12, tzinfo=utc), end=dt.datetime(2024, 1, 1, 13, tzinfo=plus2)).save()
+    Item(id="t1", start=dt.datetime(2024, 1, 1, 12, tzinfo=utc), end=dt.datetime(2024, 1, 1, 15, tzinfo=plus2)).save()
+    ws.commit("items")
+    first = ws.branch.oid
+
+    def ids(qs):
+        return sorted(i for i in qs.ids() if i.startswith("i"))
+
+    def want(test):
+        return sorted(n for n, (a, b) in rows.items() if a is not None and b is not None and test(a, b))
+
+    assert ids(Item.filter(a=F("b"))) == want(lambda a, b: a == b)
+    assert ids(Item.filter(a__gt=F("b"))) == want(lambda a, b: a > b)
+    assert ids(Item.filter(a__lte=F("b") - 1)) == want(lambda a, b: a <= b - 1)
+    assert ids(Item.filter(a__gte=F("b") * 2 + F("a") // 3)) == want(lambda a, b: a >= b * 2 + a // 3)
+    assert ids(Item.filter(a__lt=F("b") / 0)) == []  # not computable: matches nothing
+    assert ids(Item.filter(a__gt=F("b"), a__gte=2)) == want(lambda a, b: a > b and a >= 2)  # the index narrows
+    assert ids(Item.filter(Q(a=F("b")) | Q(a=4))) == sorted(want(lambda a, b: a == b) + ["i4"])
+    assert ids(Item.exclude(a=F("b"))) == sorted(set(rows) - set(want(lambda a, b: a == b)))
+    # date-times compare in one frame: 13:00+02:00 is before 12:00 UTC
+    assert sorted(i for i in Item.filter(end__gt=F("start")).ids()) == ["t1"]
+    Item(id="i9", a=7, b=7).save()  # pending: seen by the workspace's queries
+    assert "i9" in Item.filter(a=F("b")).ids()
+    assert "i9" not in Item.all(treeish=first).filter(a=F("b")).ids()
 
 
 def test_an_f_value_on_a_unique_field_is_checked_per_object(posts):

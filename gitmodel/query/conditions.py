@@ -257,7 +257,7 @@ def _get_field(model: Any, name: str) -> _fields.Field[Any]:
     return field  # type: ignore[no-any-return]
 
 
-def parse_lookup(model: Any, key: str, value: Any) -> Union[Leaf, Related, Reverse]:
+def parse_lookup(model: Any, key: str, value: Any) -> Union[Leaf, Related, Reverse, "Against"]:
     """``'author__name__startswith'`` -> a checked condition, or ``FieldError``."""
     name, *rest = key.split("__")
     from ..relations import reverse_relation
@@ -311,7 +311,69 @@ def parse_lookup(model: Any, key: str, value: Any) -> Union[Leaf, Related, Rever
             f"(lookups: {', '.join(LOOKUPS)})"
         )
     lookup = rest[0] if rest else "exact"
+    from ..expressions import Expression
+
+    if isinstance(value, Expression):  # views__gt=F("likes"): against the object's own values
+        return Against(model, field, lookup, value)
     return Leaf(field, [], lookup, _prepare(field, lookup, value))
+
+
+#: the lookups that compare a field with an ``F()`` expression
+_AGAINST_LOOKUPS = ("exact", "gt", "gte", "lt", "lte")
+
+
+class Against:
+    """``views__gt=F("likes") * 2``: a field compared with an expression of
+    the same object's fields, row by row (the index never decides it). A
+    value that is missing, or an expression that cannot be computed for an
+    object (``None + 1``, a division by zero), matches nothing, as SQL's
+    NULL does."""
+
+    __slots__ = ("model", "field", "lookup", "expression", "test", "fields")
+
+    def __init__(self, model: Any, field: _fields.Field[Any], lookup: str, expression: Any) -> None:
+        if lookup not in _AGAINST_LOOKUPS:
+            raise FieldError(f'"{field.name}__{lookup}" cannot take F(); a field compares with '
+                             f"F() by {', '.join(_AGAINST_LOOKUPS)}")
+        self.model, self.field, self.lookup, self.expression = model, field, lookup, expression
+        self.test = LOOKUPS[lookup]
+        self.fields: dict[str, _fields.Field[Any]] = {}
+        for name in expression.field_names():
+            found = _get_field(model, name)
+            if not found.stored_in_json:
+                raise FieldError(f"F({name!r}): {model.__name__}.{found.name} is a blob field")
+            self.fields[name] = found
+
+    def resolve(self, treeish: Any) -> Node:
+        return Node(Q.AND, False, [self])  # a group: the planner plans only plain leaves
+
+    def __call__(self, row: Row) -> bool:
+        other = self._value(self.expression, row)
+        value = row.get(self.field)
+        if value is None or other is None:
+            return False
+        comparable = getattr(self.field, "comparable", None)
+        try:
+            if comparable is not None:
+                value, other = comparable(value), comparable(other)
+            return bool(self.test(value, other))
+        except (TypeError, ValueError, ArithmeticError):
+            return False
+
+    def _value(self, expression: Any, row: Row) -> Any:
+        from ..expressions import Combined, F
+
+        if isinstance(expression, F):
+            return row.get(self.fields[expression.name])
+        if not isinstance(expression, Combined):
+            return expression  # a plain value inside the expression
+        left, right = self._value(expression.left, row), self._value(expression.right, row)
+        if left is None or right is None:
+            return None
+        try:
+            return expression.op(left, right)
+        except (TypeError, ValueError, ArithmeticError):
+            return None
 
 
 #: parts of a date or date-time a lookup can name (``published__year=2024``)
@@ -414,8 +476,8 @@ def _prepare(field: _fields.Field[Any], lookup: str, value: Any, raw: bool = Fal
     from ..models import GitModel
 
     if isinstance(value, Expression):
-        raise FieldError(f'"{field.name}": F() is taken by update() only; a filter compares '
-                         "with values")
+        raise FieldError(f'"{field.name}": F() compares a field of its own by exact, gt, gte, '
+                         "lt or lte, not across a relation, a list or JSON keys")
 
     def one(item: Any) -> Any:
         if isinstance(item, GitModel):
