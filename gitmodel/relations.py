@@ -274,10 +274,32 @@ class ReverseRelation:
         treeish = getattr(instance, "_read_at", None)
         qs = model.all(treeish=treeish).filter(**{lookup: instance.get_id()})
         qs._defaults = {self.field_name: [instance] if field.many else instance}
+        qs._owner = (instance, field)
         prefetched = instance.__dict__.get("_prefetched_reverse", {}).get(self.name)
         if prefetched is not None:  # by prefetch_related: iterating reads nothing
             qs._cache = list(prefetched)
         return qs
+
+
+def add_referrers(model: Any, owner: Any, field: Any, objs: tuple[Any, ...]) -> int:
+    """``author.pages.add(page, ...)``: make each saved object of ``model``
+    refer to ``owner`` through ``field`` (a many-to-many field gains it),
+    all staged together by ``bulk_update`` or none; returns how many."""
+    for obj in objs:
+        if not isinstance(obj, model):
+            raise ValidationError(f"add() takes {model.__name__} objects, not {type(obj).__name__}")
+        if obj._stored_id is None:
+            raise ValidationError(f"save the {model.__name__} before adding it to "
+                                  f"{type(owner).__name__} {owner.get_id()!r}")
+    target = owner.get_id()
+    objs = tuple({obj.get_id(): obj for obj in objs}.values())  # each object once
+    for obj in objs:
+        if field.many:
+            ids = [field.target_id(v) for v in obj._data.get(field.name) or []]
+            obj._data[field.name] = ids if target in ids else [*ids, target]
+        else:
+            obj._data[field.name] = target
+    return int(model.bulk_update(list(objs), [field.name]))
 
 
 def relation_fields(model: Any) -> list[Any]:

@@ -214,3 +214,39 @@ def test_a_bad_default_identity_stages_nothing(cms):
         assert not ws.has_changes()
     page.save()  # staging alone needs no identity
     assert ws.has_changes()
+
+
+def test_add_through_a_reverse_relation(cms):
+    ws, Author, Tag, Page = cms
+    Author(id="bob", name="Bob").save()
+    Tag(id="go", label="Go").save()
+    Page(id="notes", title="Notes", author="bob").save()
+    ws.commit("bob's notes")
+    bob, go = Author.get("bob"), Tag.get("go")
+    assert bob.pages.add(Page.get("home")) == 1
+    assert sorted(bob.pages.ids()) == ["home", "notes"] and Author.get("ada").pages.ids() == []
+    assert go.pages.add(Page.get("home"), Page.get("home"), Page.get("notes")) == 2
+    assert [t.id for t in Page.get("home").tags] == ["py", "go"] and Page.get("home").title == "Home"
+    ws.commit("added")
+    assert git(ws.path, "show", "HEAD:page/home/data.json").count('"go"') == 1  # one element line
+    for bad in (lambda: bob.pages.add(go), lambda: bob.pages.add(Page(id="draft", title="D")),
+                lambda: bob.pages.add(Page.get("notes"), go)):
+        with pytest.raises(ValidationError):
+            bad()
+        assert not ws.has_changes()
+    with pytest.raises(TypeError, match="reverse relation"):
+        Page.all().add(Page.get("home"))
+    with pytest.raises(RepositoryError, match="changes the workspace"):
+        Author.get("bob", treeish="HEAD").pages.add(Page.get("home"))
+
+
+def test_bulk_calls_through_objects(cms):
+    ws, Author, Tag, Page = cms
+    made = Page.objects.bulk_create([Page(id=f"b{i}", title=f"B{i}") for i in range(3)])
+    assert [p.id for p in made] == ["b0", "b1", "b2"] and Page.objects.count() == 4
+    for page in made:
+        page.title = page.title.lower()
+    assert Page.objects.bulk_update(made, ["title"]) == 3
+    assert sorted(Page.objects.filter(title__startswith="b").ids()) == ["b0", "b1", "b2"]
+    with pytest.raises(RepositoryError):
+        Page.all(treeish="HEAD").bulk_create([Page(id="x", title="X")])

@@ -83,6 +83,8 @@ class QuerySet(Generic[M]):
         self._random = False
         #: values ``create()`` starts from (a reverse relation's own object)
         self._defaults: dict[str, Any] = {}
+        #: ``(object, field)`` of a reverse relation (``author.pages``), for ``add()``
+        self._owner: Optional[tuple[Any, Any]] = None
 
     # -- building -----------------------------------------------------------
     def _clone(self) -> QuerySet[M]:
@@ -535,11 +537,37 @@ class QuerySet(Generic[M]):
         """A new object made from ``values`` and saved (staged), as Django's:
         one whose id is already stored is refused (``IntegrityError``,
         nothing staged). Through ``author.pages`` the author is set."""
-        if self.treeish is not None:
-            raise RepositoryError(f"create() changes the workspace; this query reads {self.treeish!r}")
+        self._refuse_history("create")
         obj = self.model(**{**self._defaults, **values})
         self.model.bulk_create([obj])
         return obj
+
+    def add(self, *objs: Any) -> int:
+        """Through a reverse relation (``author.pages.add(page)``), as
+        Django's: each saved object is made to refer to the relation's
+        owner, all staged together or none; returns how many."""
+        if self._owner is None:
+            raise TypeError("add() is for a reverse relation: author.pages.add(page)")
+        self._refuse_history("add")
+        from ..relations import add_referrers
+
+        return add_referrers(self.model, *self._owner, objs)
+
+    def bulk_create(self, objs: Iterable[Any], commit: bool = False, **commit_info: Any) -> list[M]:
+        """``Model.bulk_create(objs)``, from a query as from Django's manager."""
+        self._refuse_history("bulk_create")
+        return self.model.bulk_create(objs, commit, **commit_info)  # type: ignore[return-value]
+
+    def bulk_update(self, objs: Iterable[Any], fields: Sequence[str], commit: bool = False,
+                    **commit_info: Any) -> int:
+        """``Model.bulk_update(objs, fields)``, from a query as from Django's manager."""
+        self._refuse_history("bulk_update")
+        return self.model.bulk_update(objs, fields, commit, **commit_info)
+
+    def _refuse_history(self, action: str) -> None:
+        if self.treeish is not None:
+            where = getattr(self.treeish, "id", self.treeish)  # a tree an object was read in
+            raise RepositoryError(f"{action}() changes the workspace; this query reads {where}")
 
     def get_or_create(self, defaults: Optional[dict[str, Any]] = None, **lookups: Any) -> tuple[M, bool]:
         """The object matching ``lookups``, or a new one made from them and
