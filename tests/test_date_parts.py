@@ -103,3 +103,32 @@ def test_a_bad_date_for_a_date_time_s_date_names_the_lookup(events):
         with pytest.raises(ValidationError, match='"when__date"'):
             events.filter(**{lookup: value}).count()
     assert events.filter(when__date__gte="2024-01-01").ids() == before
+
+
+@pytest.mark.parametrize("kind", ["year", "month", "week", "day"])
+def test_dates_lists_the_distinct_periods_as_the_parts_read_them(events, kind):
+    def start(day):
+        return {"year": day.replace(month=1, day=1), "month": day.replace(day=1),
+                "week": day - dt.timedelta(days=day.weekday()), "day": day}[kind]
+
+    for key in ("when", "day"):
+        days = {value.date() if key == "when" else value
+                for value in (expected_value(m, key) for m in MOMENTS) if value is not None}
+        want = sorted({start(d) for d in days})
+        assert events.all().dates(key, kind) == want
+        assert events.all().dates(key, kind, "DESC") == want[::-1]
+    in_2024 = sorted({start(m.astimezone(UTC).date() if m.tzinfo else m.date())
+                      for m in MOMENTS if m is not None and events.filter(pk=f"e{MOMENTS.index(m)}",
+                                                                          when__year=2024).exists()})
+    assert events.filter(when__year=2024).dates("when", kind) == in_2024
+    for bad in (lambda: events.all().dates("pk", kind), lambda: events.all().dates("when", "hour"),
+                lambda: events.all().dates("when", kind, "up")):
+        with pytest.raises(FieldError):
+            bad()
+
+
+def expected_value(moment, key):
+    if moment is None:
+        return None
+    utc = moment.astimezone(UTC) if moment.tzinfo else moment
+    return {"when": utc, "day": moment.date()}[key]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import datetime
 import random
 from typing import (
     TYPE_CHECKING,
@@ -36,6 +37,7 @@ from .conditions import (
     _get_field,
     _order_field,
     compile_q,
+    day_of,
     field_path,
 )
 
@@ -481,6 +483,27 @@ class QuerySet(Generic[M]):
                     _get_field(self.model, name), RelationMixin):
                 raise FieldError(f"{self.model.__name__}.{name} is not a relation or a reverse query")
         return self._with_related(names)
+
+    def dates(self, field_name: str, kind: str, order: str = "ASC") -> list[datetime.date]:
+        """The distinct days, weeks (their Mondays), months or years (their
+        first days) of a date or date-time field among the matches, as
+        Django's ``dates()`` (an archive's index); a date-time is read in its
+        field's frame, as its date-part lookups read it."""
+        field = _get_field(self.model, field_name)
+        if not isinstance(field, (_fields.DateField, _fields.DateTimeField)):
+            raise FieldError(f"dates() takes a date or date-time field; {self.model.__name__}."
+                             f"{field.name} is a {type(field).__name__}")
+        if kind not in ("year", "month", "week", "day") or order not in ("ASC", "DESC"):
+            raise FieldError(f"dates() takes a kind of year, month, week or day and an order of "
+                             f"ASC or DESC, not {kind!r} and {order!r}")
+        found = set()
+        for value in self.values_list(field.name, flat=True):
+            day = day_of(field, value)
+            if day is not None:
+                found.add(day.replace(month=1, day=1) if kind == "year" else day.replace(day=1)
+                          if kind == "month" else day - datetime.timedelta(days=day.weekday())
+                          if kind == "week" else day)
+        return sorted(found, reverse=order == "DESC")
 
     def only(self, *fields: str) -> QuerySet[M]:
         """Django's ``only()``: the names are checked, and every field is read

@@ -430,6 +430,15 @@ def _date_part_lookup(model: Any, field: _fields.Field[Any], rest: list[str], va
     return leaf
 
 
+def day_of(field: _fields.Field[Any], value: Any) -> Any:
+    """The day of a date, or of a date-time in its field's frame (its
+    declared zone, else UTC; a naive one counts as UTC); ``None`` otherwise."""
+    if isinstance(value, dt.datetime):
+        frame = getattr(field, "timezone", None) or dt.timezone.utc
+        return (value.astimezone(frame) if value.utcoffset() is not None else value).date()
+    return value if isinstance(value, dt.date) else None
+
+
 #: what a list field can be asked: the whole list, one element, or nothing
 _LIST_LOOKUPS = ("exact", "contains", "isnull")
 
