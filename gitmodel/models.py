@@ -196,6 +196,11 @@ class GitModel(metaclass=ModelBase):
         #: blob field name -> blob id as last read or saved (models with blob fields)
         self._blob_oids: Optional[dict[str, Optional[pygit2.Oid]]] = None
         self._extra: dict[str, Any] = {}
+        if "pk" in kwargs:  # Django's alias of the id field, as obj.pk is
+            id_name = opts.id_field.name
+            if id_name in kwargs:
+                raise TypeError(f"{type(self).__name__}() got both pk and {id_name}")
+            kwargs[id_name] = kwargs.pop("pk")
         for field in opts.fields:
             value = kwargs.pop(field.name, NOT_PROVIDED)
             if value is NOT_PROVIDED:

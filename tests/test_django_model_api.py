@@ -250,3 +250,11 @@ def test_bulk_calls_through_objects(cms):
     assert sorted(Page.objects.filter(title__startswith="b").ids()) == ["b0", "b1", "b2"]
     with pytest.raises(RepositoryError):
         Page.all(treeish="HEAD").bulk_create([Page(id="x", title="X")])
+
+
+def test_pk_in_the_constructor(cms):
+    ws, Author, Tag, Page = cms
+    assert Page(pk="about", title="About").id == "about"
+    assert Page.objects.create(pk="faq", title="FAQ").id == "faq" and Page.get("faq").title == "FAQ"
+    with pytest.raises(TypeError, match="both pk and id"):
+        Page(pk="a", id="b", title="T")

@@ -117,3 +117,16 @@ def test_an_f_value_on_a_unique_field_is_checked_per_object(posts):
     with pytest.raises(IntegrityError):
         Post.all().update(slug=F("slug") * 0 + "same")  # one value for all: refused
     assert sorted(p.slug for p in Post.all()) == ["s0-x", "s1-x", "s2-x", "s3-x"] and not ws.has_changes()
+
+
+def test_f_does_not_compare_lists(tmp_path):
+    ws = Workspace.init(tmp_path / "lists.git")
+
+    class Note(ws.GitModel):
+        title = fields.CharField()
+        words = fields.ListField(fields.CharField())
+        tags = fields.JSONField(default=dict)
+
+    for lookup in ("words", "words__contains", "tags", "tags__key"):
+        with pytest.raises(FieldError, match="F\\(\\) compares a field of its own"):
+            Note.filter(**{lookup: F("title")})

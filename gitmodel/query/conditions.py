@@ -453,6 +453,10 @@ def _list_lookup(model: Any, field: _fields.ListField, rest: list[str], value: A
         )
     if lookup == "isnull":
         return Leaf(field, [], lookup, _prepare(field, lookup, value))
+    from ..expressions import Expression
+
+    if isinstance(value, Expression):
+        _prepare(field, lookup, value)  # refused: F() does not compare lists
     arg = field.prepare_element(value) if lookup == "contains" else field.to_python(value)
     return Leaf(field, [], lookup, arg)
 
