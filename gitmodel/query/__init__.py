@@ -87,12 +87,17 @@ class QuerySet(Generic[M]):
         self._defaults: dict[str, Any] = {}
         #: ``(object, field)`` of a reverse relation (``author.pages``), for ``add()``
         self._owner: Optional[tuple[Any, Any]] = None
+        #: ``annotate()``: name -> how each object's value is computed
+        self._annotations: dict[str, Any] = {}
+        #: their values for the rows fetched (name -> id -> value)
+        self._annotated: Optional[dict[str, dict[Any, Any]]] = None
 
     # -- building -----------------------------------------------------------
     def _clone(self) -> QuerySet[M]:
         clone = copy.copy(self)
         clone._cache = None
         clone._rows = None
+        clone._annotated = None
         return clone
 
     def _refuse_sliced(self, action: str) -> None:
@@ -141,7 +146,8 @@ class QuerySet(Generic[M]):
         for name in () if random_order else names:
             if not isinstance(name, str) or not name.lstrip("-"):
                 raise FieldError(f"order_by() takes field names, not {name!r}")
-            _order_field(self.model, name.lstrip("-"))
+            if name.lstrip("-") not in self._annotations:
+                _order_field(self.model, name.lstrip("-"))
         clone = self._clone()
         clone._order = () if random_order else tuple(names)
         clone._random = random_order
@@ -217,6 +223,8 @@ class QuerySet(Generic[M]):
     def _fetch_rows(self) -> list[Row]:
         if self._rows is None and self._random:
             self._rows = self._shuffled_rows()
+        if self._rows is None and any(n.lstrip("-") in self._annotations for n in self._order):
+            self._rows = self._rows_by_annotation()
         if self._rows is None:
             from .planner import execute
 
@@ -247,6 +255,56 @@ class QuerySet(Generic[M]):
         random.shuffle(rows)
         return rows[self._low:self._high]
 
+    def _rows_by_annotation(self) -> list[Row]:
+        """Every match, its annotations computed, sorted in Python, then sliced."""
+        from . import annotating
+        from .planner import _order_key
+
+        whole = self._clone()
+        whole._order, whole._low, whole._high = (), 0, None
+        rows = list(whole._fetch_rows())
+        self.skipped = whole.skipped
+        self._annotated = annotating.compute(self, rows)
+        rows.sort(key=lambda r: r.path)
+        for name in reversed(self._order):
+            bare = name.lstrip("-")
+            key = (annotating.sort_key(self._annotated[bare]) if bare in self._annotations
+                   else _order_key(self.model, bare, rows))
+            rows.sort(key=key, reverse=name.startswith("-"))
+        return rows[self._low:self._high]
+
+    def _with_annotations(self, objs: list[M], rows: list[Row]) -> list[M]:
+        """``objs`` (built from ``rows``) with their annotations set."""
+        if self._annotations and objs:
+            from . import annotating
+
+            if self._annotated is None or self._rows is not rows:
+                values = annotating.compute(self, rows)
+                if self._rows is rows:
+                    self._annotated = values
+            else:
+                values = self._annotated
+            for obj in objs:
+                for name, by_id in values.items():
+                    setattr(obj, name, by_id.get(obj.get_id()))
+        return objs
+
+    def _load(self, row: Row) -> M:
+        """The object of one of this query's rows (with its annotations)."""
+        return self._with_annotations([row.load()], [row])[0]
+
+    def annotate(self, *args: Any, **kwargs: Any) -> QuerySet[M]:
+        """Each object with aggregates of the objects that refer to it
+        (``Tag.objects.annotate(n=Count("articles"))``) or the length of one of
+        its lists (``Count("tags")``), as attributes; ``order_by()`` takes
+        their names. See :mod:`gitmodel.query.annotating`."""
+        from ..aggregates import named
+        from . import annotating
+
+        clone = self._clone()
+        clone._annotations = {**self._annotations, **annotating.plan(self.model, named(args, kwargs))}
+        return clone
+
     def _commit(self) -> Any:
         from ..objects import commit_of
 
@@ -256,7 +314,7 @@ class QuerySet(Generic[M]):
         if self._cache is None:
             try:
                 rows = self._fetch_rows()
-                self._cache = [row.load() for row in rows]
+                self._cache = self._with_annotations([row.load() for row in rows], rows)
             except CorruptObject as exc:
                 raise exc.at(self._commit()) from None
             if self._related and rows:
@@ -278,6 +336,9 @@ class QuerySet(Generic[M]):
         return self._iterate()
 
     def _iterate(self) -> Iterator[M]:
+        if self._annotations:  # computed for all the rows at once
+            yield from self._fetch()
+            return
         for row in self._fetch_rows():
             try:
                 obj = row.load()
@@ -315,7 +376,7 @@ class QuerySet(Generic[M]):
         if not isinstance(index, int):
             raise TypeError(f"QuerySet indices must be integers or slices, not {type(index).__name__}")
         rows = self._fetch_rows()
-        return rows[index].load()  # type: ignore[no-any-return]
+        return self._load(rows[index])
 
     def count(self) -> int:
         """How many objects match (objects are not built)."""
@@ -381,12 +442,12 @@ class QuerySet(Generic[M]):
     def first(self) -> Optional[M]:
         """The first match (in ``order_by`` order, else path order), or ``None``."""
         rows = self._fetch_rows() if self._rows is not None else self[:1]._fetch_rows()
-        return rows[0].load() if rows else None
+        return self._load(rows[0]) if rows else None
 
     def last(self) -> Optional[M]:
         """The last match, or ``None``."""
         rows = self._fetch_rows()
-        return rows[-1].load() if rows else None
+        return self._load(rows[-1]) if rows else None
 
     def get(self, *args: Q, **lookups: Any) -> M:
         """The one object matching; ``DoesNotExist`` or ``MultipleObjectsReturned``."""
@@ -400,7 +461,7 @@ class QuerySet(Generic[M]):
             raise self.model.MultipleObjectsReturned(
                 f"more than one {self.model.__name__} matches {_describe(args, lookups)}"
             )
-        return rows[0].load()  # type: ignore[no-any-return]
+        return qs._load(rows[0])
 
     def ids(self) -> list[Any]:
         """The ids of the matches, read from paths and indexes, not objects."""
