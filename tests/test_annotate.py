@@ -95,3 +95,14 @@ def test_what_annotate_refuses(cms):
                 lambda: Tag.objects.annotate(n=Count("articles")).order_by("m")):
         with pytest.raises(FieldError):
             bad()
+
+
+def test_values_include_annotations(cms):
+    ws, Tag, Writer, Article = cms
+    cloud = Tag.objects.annotate(n=Count("articles")).order_by("-n", "label")
+    assert list(cloud.values("label", "n")) == [{"label": "PY", "n": 3}, {"label": "GIT", "n": 2},
+                                                {"label": "WEB", "n": 1}, {"label": "GO", "n": 0}]
+    assert list(cloud.values_list("n", flat=True)) == [3, 2, 1, 0]
+    assert list(cloud.values())[0] == {"id": "py", "label": "PY", "n": 3}
+    with pytest.raises(FieldError):
+        Tag.objects.all().values("n")

@@ -20,14 +20,33 @@ def columns(qs: QuerySet[Any], names: tuple[str, ...], rows: list[Row], json_saf
     commit, once each. ``json_safe``: values as stored (ISO dates, decimal text)."""
     value = _json_value if json_safe else _python_value
     if not names:
-        return [(f.name, _getter(value, f)) for f in qs._fields_for(())]
+        fields = [(f.name, _getter(value, f)) for f in qs._fields_for(())]
+        return fields + _annotation_columns(qs, tuple(qs._annotations), rows)
     out: list[Column] = []
     for name in names:
-        if "__" in name:
+        if name in qs._annotations:
+            out.extend(_annotation_columns(qs, (name,), rows))
+        elif "__" in name:
             out.append((name, _related_column(qs, name, rows, json_safe)))
         else:
             out.append((name, _getter(value, qs._fields_for((name,))[0])))
     return out
+
+
+def _annotation_columns(qs: QuerySet[Any], names: tuple[str, ...], rows: list[Row]) -> list[Column]:
+    """``(name, row -> value)`` of annotations (computed once for the rows)."""
+    if not names:
+        return []
+    from . import annotating
+
+    if qs._annotated is None or qs._rows is not rows:
+        qs._annotated = annotating.compute(qs, rows)
+    found = qs._annotated
+
+    def column(by_id: dict[Any, Any]) -> Callable[[Row], Any]:
+        return lambda row: by_id.get(row.object_id())
+
+    return [(name, column(found[name])) for name in names]
 
 
 def _related_column(qs: QuerySet[Any], name: str, rows: list[Row], json_safe: bool) -> Callable[[Row], Any]:
