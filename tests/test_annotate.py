@@ -106,3 +106,28 @@ def test_values_include_annotations(cms):
     assert list(cloud.values())[0] == {"id": "py", "label": "PY", "n": 3}
     with pytest.raises(FieldError):
         Tag.objects.all().values("n")
+
+
+def test_filtering_by_an_annotation(cms):
+    ws, Tag, Writer, Article = cms
+    cloud = Tag.objects.annotate(n=Count("articles"))
+    counts = {"py": 3, "git": 2, "web": 1, "go": 0}
+    cases = [({"n__gt": 1}, lambda n: n > 1), ({"n": 2}, lambda n: n == 2), ({"n__lte": 1}, lambda n: n <= 1),
+             ({"n__in": [0, 3]}, lambda n: n in (0, 3)), ({"n__range": (1, 2)}, lambda n: 1 <= n <= 2)]
+    for lookups, test in cases:
+        want = sorted(t for t, n in counts.items() if test(n))
+        assert sorted(cloud.filter(**lookups).ids()) == want
+        assert cloud.filter(**lookups).count() == len(want) and cloud.filter(**lookups).exists() == bool(want)
+        assert sorted(cloud.exclude(**lookups).ids()) == sorted(set(counts) - set(want))
+    used = cloud.filter(n__gt=0, label__startswith="G").order_by("-n")
+    assert [(t.id, t.n) for t in used] == [("git", 2)]
+    assert [t.id for t in cloud.filter(n__gte=1).order_by("-n")[:2]] == ["py", "git"]
+    totals = Writer.objects.annotate(words=Sum("articles__words"))
+    assert totals.filter(words__isnull=True).ids() == ["cy"] and sorted(totals.filter(words__gt=20).ids()) == ["ada"]
+    for bad in (lambda: cloud.filter(n__contains=1), lambda: cloud.filter(n__in=3),
+                lambda: cloud.filter(n__range=(1,)), lambda: cloud.filter(n__isnull="yes"),
+                lambda: cloud.exclude(n=1, label="PY")):
+        with pytest.raises(FieldError):
+            bad()
+    with pytest.raises(TypeError, match="annotation"):
+        cloud.filter(n__gt=1) | Tag.objects.all()

@@ -91,6 +91,8 @@ class QuerySet(Generic[M]):
         self._annotations: dict[str, Any] = {}
         #: their values for the rows fetched (name -> id -> value)
         self._annotated: Optional[dict[str, dict[Any, Any]]] = None
+        #: conditions on annotations: ``(name, lookup, argument, negated)``
+        self._having: tuple[tuple[str, str, Any, bool], ...] = ()
 
     # -- building -----------------------------------------------------------
     def _clone(self) -> QuerySet[M]:
@@ -128,12 +130,34 @@ class QuerySet(Generic[M]):
         return clone
 
     def filter(self, *args: Q, **lookups: Any) -> QuerySet[M]:
-        """The objects matching every lookup (``title__startswith='a'``) and ``Q``."""
-        return self._add(Q(*args, **lookups))
+        """The objects matching every lookup (``title__startswith='a'``) and ``Q``
+        (and an annotation's: ``n__gt=1``)."""
+        having, lookups = self._split_having(lookups, negated=False)
+        return self._add(Q(*args, **lookups))._with_having(having)
 
     def exclude(self, *args: Q, **lookups: Any) -> QuerySet[M]:
         """The objects not matching the lookups."""
-        return self._add(~Q(*args, **lookups))
+        having, lookups = self._split_having(lookups, negated=True)
+        if having and (args or lookups):
+            raise FieldError("exclude() takes the lookups of annotations apart from the others")
+        return (self._add(~Q(*args, **lookups)) if not having else self._clone())._with_having(having)
+
+    def _split_having(self, lookups: dict[str, Any], negated: bool) -> tuple[list[Any], dict[str, Any]]:
+        if not self._annotations:
+            return [], lookups
+        from . import annotating
+
+        found = annotating.having(self._annotations, lookups)
+        names = {f"{name}__{lookup}" for name, lookup, _arg in found} | {name for name, _l, _a in found}
+        return ([(*c, negated) for c in found], {k: v for k, v in lookups.items() if k not in names})
+
+    def _with_having(self, having: list[Any]) -> QuerySet[M]:
+        if not having:
+            return self
+        self._refuse_sliced("filter")
+        clone = self._clone()
+        clone._having = (*self._having, *having)
+        return clone
 
     def order_by(self, *names: str) -> QuerySet[M]:
         """Sort by fields; ``'-title'`` descends, ``'author__name'`` sorts by
@@ -203,6 +227,8 @@ class QuerySet(Generic[M]):
                             f"and {other.treeish!r})")
         for query in (self, other):
             query._refuse_sliced("combine")
+            if query._having:
+                raise TypeError("cannot combine a query filtered by an annotation")
             if query._after is not None:
                 raise TypeError("cannot combine a keyset page's query")
         mine, theirs = self._where, other._where
@@ -223,7 +249,8 @@ class QuerySet(Generic[M]):
     def _fetch_rows(self) -> list[Row]:
         if self._rows is None and self._random:
             self._rows = self._shuffled_rows()
-        if self._rows is None and any(n.lstrip("-") in self._annotations for n in self._order):
+        if self._rows is None and (self._having or any(n.lstrip("-") in self._annotations
+                                                        for n in self._order)):
             self._rows = self._rows_by_annotation()
         if self._rows is None:
             from .planner import execute
@@ -261,10 +288,11 @@ class QuerySet(Generic[M]):
         from .planner import _order_key
 
         whole = self._clone()
-        whole._order, whole._low, whole._high = (), 0, None
+        whole._order, whole._low, whole._high, whole._having = (), 0, None, ()
         rows = list(whole._fetch_rows())
         self.skipped = whole.skipped
         self._annotated = annotating.compute(self, rows)
+        rows = annotating.kept(rows, self._annotated, list(self._having))
         rows.sort(key=lambda r: r.path)
         for name in reversed(self._order):
             bare = name.lstrip("-")
@@ -380,7 +408,7 @@ class QuerySet(Generic[M]):
 
     def count(self) -> int:
         """How many objects match (objects are not built)."""
-        if self._rows is None:
+        if self._rows is None and not self._having:
             from .answers import count
 
             try:

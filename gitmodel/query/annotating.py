@@ -87,6 +87,46 @@ def compute(qs: QuerySet[Any], rows: list[Row]) -> dict[str, dict[Any, Any]]:
     return out
 
 
+#: what an annotation can be filtered by (``n__gt=1``)
+HAVING_LOOKUPS = ("exact", "gt", "gte", "lt", "lte", "in", "range", "isnull")
+
+
+def having(annotations: dict[str, Annotation], lookups: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """The lookups of ``filter()`` that name an annotation, checked:
+    ``(name, lookup, argument)``."""
+    out = []
+    for key, value in lookups.items():
+        name, _, lookup = key.partition("__")
+        if name not in annotations:
+            continue
+        lookup = lookup or "exact"
+        if lookup not in HAVING_LOOKUPS:
+            raise FieldError(f"an annotation is filtered by {', '.join(HAVING_LOOKUPS)}, not {key!r}")
+        if lookup in ("in", "range") and (isinstance(value, (str, bytes)) or not hasattr(value, "__iter__")):
+            raise FieldError(f"{key} takes a list of values, not {value!r}")
+        if lookup == "range" and len(list(value)) != 2:
+            raise FieldError(f"{key} takes (low, high), not {value!r}")
+        if lookup == "isnull" and not isinstance(value, bool):
+            raise FieldError(f"{key} takes True or False, not {value!r}")
+        out.append((name, lookup, tuple(value) if lookup == "range" else set(value) if lookup == "in" else value))
+    return out
+
+
+def kept(rows: list[Row], values: dict[str, dict[Any, Any]],
+         conditions: list[tuple[str, str, Any, bool]]) -> list[Row]:
+    """The rows whose annotations pass every condition (``negated``: its opposite)."""
+    from .conditions import LOOKUPS
+
+    def passes(row: Row) -> bool:
+        object_id = row.object_id()
+        for name, lookup, arg, negated in conditions:
+            if bool(LOOKUPS[lookup](values[name].get(object_id), arg)) == negated:
+                return False
+        return True
+
+    return [row for row in rows if passes(row)]
+
+
 def sort_key(values: dict[Any, Any]) -> Any:
     """A sort key of rows by an annotation: missing values first, as fields sort."""
 
