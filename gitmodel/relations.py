@@ -281,25 +281,37 @@ class ReverseRelation:
         return qs
 
 
-def add_referrers(model: Any, owner: Any, field: Any, objs: tuple[Any, ...]) -> int:
-    """``author.pages.add(page, ...)``: make each saved object of ``model``
-    refer to ``owner`` through ``field`` (a many-to-many field gains it),
-    all staged together by ``bulk_update`` or none; returns how many."""
-    for obj in objs:
+def change_referrers(model: Any, owner: Any, field: Any, add: tuple[Any, ...] = (),
+                     remove: tuple[Any, ...] = (), action: str = "add") -> int:
+    """``author.pages.add(page)`` / ``.remove(page)``: make each saved object
+    of ``model`` in ``add`` refer to ``owner`` through ``field`` (a
+    many-to-many field gains it), and each in ``remove`` no longer (``None``,
+    or the id dropped from the list), all staged together by ``bulk_update``
+    or none; returns how many objects changed."""
+    for obj in (*add, *remove):
         if not isinstance(obj, model):
-            raise ValidationError(f"add() takes {model.__name__} objects, not {type(obj).__name__}")
+            raise ValidationError(f"{action}() takes {model.__name__} objects, not {type(obj).__name__}")
         if obj._stored_id is None:
-            raise ValidationError(f"save the {model.__name__} before adding it to "
+            raise ValidationError(f"save the {model.__name__} before {action}() with "
                                   f"{type(owner).__name__} {owner.get_id()!r}")
+    if remove and not field.many and field.required:
+        raise FieldError(f"{action}() would leave {model.__name__}.{field.name} empty, which is "
+                         "required; give the objects another target instead")
     target = owner.get_id()
-    objs = tuple({obj.get_id(): obj for obj in objs}.values())  # each object once
-    for obj in objs:
+    changed: dict[Any, Any] = {}
+    for obj, keep in [*((o, True) for o in add), *((o, False) for o in remove)]:
+        wanted: Any
         if field.many:
-            ids = [field.target_id(v) for v in obj._data.get(field.name) or []]
-            obj._data[field.name] = ids if target in ids else [*ids, target]
+            current = [field.target_id(v) for v in obj._data.get(field.name) or []]
+            wanted = current if (target in current) == keep else (
+                [*current, target] if keep else [i for i in current if i != target])
         else:
-            obj._data[field.name] = target
-    return int(model.bulk_update(list(objs), [field.name]))
+            current = field.target_id(obj._data.get(field.name))
+            wanted = target if keep else (None if current == target else current)
+        if wanted != current:  # objects already as asked are left alone
+            obj._data[field.name] = wanted
+            changed.setdefault(obj.get_id(), obj)
+    return int(model.bulk_update(list(changed.values()), [field.name])) if changed else 0
 
 
 def relation_fields(model: Any) -> list[Any]:

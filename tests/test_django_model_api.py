@@ -258,3 +258,35 @@ def test_pk_in_the_constructor(cms):
     assert Page.objects.create(pk="faq", title="FAQ").id == "faq" and Page.get("faq").title == "FAQ"
     with pytest.raises(TypeError, match="both pk and id"):
         Page(pk="a", id="b", title="T")
+
+
+def test_remove_clear_and_set_through_a_reverse_relation(cms):
+    ws, Author, Tag, Page = cms
+    Author(id="bob", name="Bob").save()
+    Tag(id="go", label="Go").save()
+    for name in ("a", "b", "c"):
+        Page(id=name, title=name.upper(), author="bob", tags=["go", "py"]).save()
+    ws.commit("bob's pages")
+    bob, go = Author.get("bob"), Tag.get("go")
+    assert bob.pages.remove(Page.get("a")) == 1
+    assert sorted(bob.pages.ids()) == ["b", "c"] and Page.get("a").author is None
+    assert go.pages.remove(Page.get("a"), Page.get("b")) == 2
+    assert [t.id for t in Page.get("a").tags] == ["py"] and sorted(go.pages.ids()) == ["c"]
+    assert bob.pages.set([Page.get("a"), Page.get("b")]) == 2  # a added, c removed; b kept
+    assert sorted(bob.pages.ids()) == ["a", "b"] and Page.get("c").author is None
+    assert go.pages.clear() == 1 and go.pages.ids() == []
+    ws.commit("moved")
+    assert git(ws.path, "show", "HEAD:page/c/data.json").count('"go"') == 0
+    assert [t.id for t in Page.get("home").tags] == ["py"]  # untouched
+
+    class Shelf(ws.GitModel):
+        owner = fields.RelatedField(Author, related_name="shelves")  # required
+
+    Shelf(id="s", owner="ada").save(commit=True, message="a shelf")
+    with pytest.raises(FieldError, match="required"):
+        Author.get("ada").shelves.remove(Shelf.get("s"))
+    with pytest.raises(ValidationError):
+        bob.pages.remove(go)
+    with pytest.raises(ValidationError):
+        bob.pages.set([Page.get("a"), Page(id="draft", title="Draft")])
+    assert not ws.has_changes() and sorted(bob.pages.ids()) == ["a", "b"]

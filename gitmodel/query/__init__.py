@@ -658,12 +658,31 @@ class QuerySet(Generic[M]):
         """Through a reverse relation (``author.pages.add(page)``), as
         Django's: each saved object is made to refer to the relation's
         owner, all staged together or none; returns how many."""
-        if self._owner is None:
-            raise TypeError("add() is for a reverse relation: author.pages.add(page)")
-        self._refuse_history("add")
-        from ..relations import add_referrers
+        return self._referrers("add", add=objs)
 
-        return add_referrers(self.model, *self._owner, objs)
+    def remove(self, *objs: Any) -> int:
+        """Through a reverse relation: the objects no longer refer to its
+        owner (``None``, or the id dropped from a many-to-many list)."""
+        return self._referrers("remove", remove=objs)
+
+    def clear(self) -> int:
+        """Through a reverse relation: :meth:`remove` of every object referring to its owner."""
+        return self._referrers("clear", remove=tuple(self.all()))
+
+    def set(self, objs: Iterable[Any]) -> int:
+        """Through a reverse relation: exactly ``objs`` refer to its owner afterwards."""
+        wanted = list(objs)
+        keep = {obj.get_id() for obj in wanted if hasattr(obj, "get_id")}
+        return self._referrers("set", add=tuple(wanted),
+                               remove=tuple(o for o in self.all() if o.get_id() not in keep))
+
+    def _referrers(self, action: str, add: tuple[Any, ...] = (), remove: tuple[Any, ...] = ()) -> int:
+        if self._owner is None:
+            raise TypeError(f"{action}() is for a reverse relation: author.pages.{action}(...)")
+        self._refuse_history(action)
+        from ..relations import change_referrers
+
+        return change_referrers(self.model, *self._owner, add=add, remove=remove, action=action)
 
     def bulk_create(self, objs: Iterable[Any], commit: bool = False, **commit_info: Any) -> list[M]:
         """``Model.bulk_create(objs)``, from a query as from Django's manager."""
