@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from . import relations
-from .exceptions import FieldError, IntegrityError, RepositoryError
+from .exceptions import FieldError, IntegrityError
 from .expressions import Expression
 
 if TYPE_CHECKING:
@@ -20,8 +20,7 @@ if TYPE_CHECKING:
 
 
 def _require_workspace_view(qs: QuerySet[Any], action: str) -> Any:
-    if qs.treeish is not None:
-        raise RepositoryError(f"{action}() changes the workspace; this query reads {qs.treeish!r}")
+    qs._refuse_history(action)
     return qs.model._meta.require_workspace(action)
 
 

@@ -303,8 +303,10 @@ def change_referrers(model: Any, owner: Any, field: Any, add: tuple[Any, ...] = 
         wanted: Any
         if field.many:
             current = [field.target_id(v) for v in obj._data.get(field.name) or []]
-            wanted = current if (target in current) == keep else (
-                [*current, target] if keep else [i for i in current if i != target])
+            if keep:
+                wanted = current if target in current else [*current, target]
+            else:
+                wanted = [i for i in current if i != target]
         else:
             current = field.target_id(obj._data.get(field.name))
             wanted = target if keep else (None if current == target else current)

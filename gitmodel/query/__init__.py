@@ -17,6 +17,7 @@ import random
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     Generic,
     Iterable,
     Iterator,
@@ -247,11 +248,9 @@ class QuerySet(Generic[M]):
 
     # -- running ------------------------------------------------------------
     def _fetch_rows(self) -> list[Row]:
-        if self._rows is None and self._random:
-            self._rows = self._shuffled_rows()
-        if self._rows is None and (self._having or any(n.lstrip("-") in self._annotations
-                                                        for n in self._order)):
-            self._rows = self._rows_by_annotation()
+        if self._rows is None and (self._random or self._having or any(
+                name.lstrip("-") in self._annotations for name in self._order)):
+            self._rows = self._rows_in_python()
         if self._rows is None:
             from .planner import execute
 
@@ -273,47 +272,51 @@ class QuerySet(Generic[M]):
             self._rows = rows
         return self._rows
 
-    def _shuffled_rows(self) -> list[Row]:
-        """Every match (paths only: nothing is read yet) shuffled, then sliced."""
-        whole = self._clone()
-        whole._random, whole._low, whole._high = False, 0, None
-        rows = list(whole._fetch_rows())
-        self.skipped = whole.skipped
-        random.shuffle(rows)
-        return rows[self._low:self._high]
-
-    def _rows_by_annotation(self) -> list[Row]:
-        """Every match, its annotations computed, sorted in Python, then sliced."""
+    def _rows_in_python(self) -> list[Row]:
+        """Every match of the conditions the planner runs (paths only: nothing
+        is read yet), kept by the annotation filters, shuffled or sorted
+        here, then sliced."""
         from . import annotating
         from .planner import _order_key
 
         whole = self._clone()
-        whole._order, whole._low, whole._high, whole._having = (), 0, None, ()
+        whole._random, whole._order, whole._having, whole._low, whole._high = False, (), (), 0, None
         rows = list(whole._fetch_rows())
         self.skipped = whole.skipped
-        self._annotated = annotating.compute(self, rows)
-        rows = annotating.kept(rows, self._annotated, list(self._having))
-        rows.sort(key=lambda r: r.path)
-        for name in reversed(self._order):
-            bare = name.lstrip("-")
-            key = (annotating.sort_key(self._annotated[bare]) if bare in self._annotations
-                   else _order_key(self.model, bare, rows))
-            rows.sort(key=key, reverse=name.startswith("-"))
+        annotated: dict[str, dict[Any, Any]] = {}
+        if self._having or any(name.lstrip("-") in self._annotations for name in self._order):
+            annotated = self._annotated = annotating.compute(self, rows)
+            rows = annotating.kept(rows, annotated, list(self._having))
+        if self._random:
+            random.shuffle(rows)
+        else:
+            rows.sort(key=lambda r: r.path)
+            for name in reversed(self._order):
+                bare = name.lstrip("-")
+                key = (annotating.sort_key(annotated[bare]) if bare in self._annotations
+                       else _order_key(self.model, bare, rows))
+                rows.sort(key=key, reverse=name.startswith("-"))
         return rows[self._low:self._high]
+
+    def _annotation_values(self, rows: list[Row]) -> dict[str, dict[Any, Any]]:
+        """name -> id -> value for ``rows``: those already computed for this
+        query's matches when they cover them, else computed (and kept when
+        ``rows`` are the query's own)."""
+        from . import annotating
+
+        known = self._annotated
+        if known is not None and all(row.object_id() in by_id for by_id in known.values() for row in rows):
+            return known
+        values = annotating.compute(self, rows)
+        if rows is self._rows:
+            self._annotated = values
+        return values
 
     def _with_annotations(self, objs: list[M], rows: list[Row]) -> list[M]:
         """``objs`` (built from ``rows``) with their annotations set."""
         if self._annotations and objs:
-            from . import annotating
-
-            if self._annotated is None or self._rows is not rows:
-                values = annotating.compute(self, rows)
-                if self._rows is rows:
-                    self._annotated = values
-            else:
-                values = self._annotated
-            for obj in objs:
-                for name, by_id in values.items():
+            for name, by_id in self._annotation_values(rows).items():
+                for obj in objs:
                     setattr(obj, name, by_id.get(obj.get_id()))
         return objs
 
@@ -431,7 +434,7 @@ class QuerySet(Generic[M]):
             raise TypeError(f"contains() takes a {self.model.__name__} instance, not {type(obj).__name__}")
         object_id = obj.get_id()
         if object_id is None:
-            raise ValueError(f"contains() takes a saved {self.model.__name__}; this one has no id")
+            raise ValidationError(f"contains() takes a saved {self.model.__name__}; this one has no id")
         if self._rows is not None or self._low or self._high is not None:
             return object_id in self.ids()
         return self.filter(pk=object_id).exists()
@@ -582,17 +585,12 @@ class QuerySet(Generic[M]):
         if not isinstance(field, (_fields.DateField, _fields.DateTimeField)):
             raise FieldError(f"dates() takes a date or date-time field; {self.model.__name__}."
                              f"{field.name} is a {type(field).__name__}")
-        if kind not in ("year", "month", "week", "day") or order not in ("ASC", "DESC"):
+        if kind not in _PERIOD_START or order not in ("ASC", "DESC"):
             raise FieldError(f"dates() takes a kind of year, month, week or day and an order of "
                              f"ASC or DESC, not {kind!r} and {order!r}")
-        found = set()
-        for value in self.values_list(field.name, flat=True):
-            day = day_of(field, value)
-            if day is not None:
-                found.add(day.replace(month=1, day=1) if kind == "year" else day.replace(day=1)
-                          if kind == "month" else day - datetime.timedelta(days=day.weekday())
-                          if kind == "week" else day)
-        return sorted(found, reverse=order == "DESC")
+        start = _PERIOD_START[kind]
+        days = (day_of(field, value) for value in self.values_list(field.name, flat=True))
+        return sorted({start(day) for day in days if day is not None}, reverse=order == "DESC")
 
     def only(self, *fields: str) -> QuerySet[M]:
         """Django's ``only()``: the names are checked, and every field is read
@@ -696,9 +694,10 @@ class QuerySet(Generic[M]):
         return self.model.bulk_update(objs, fields, commit, **commit_info)
 
     def _refuse_history(self, action: str) -> None:
+        """``RepositoryError`` if this query reads a revision: ``action`` writes."""
         if self.treeish is not None:
             where = getattr(self.treeish, "id", self.treeish)  # a tree an object was read in
-            raise RepositoryError(f"{action}() changes the workspace; this query reads {where}")
+            raise RepositoryError(f"{action}() changes the workspace; this query reads {str(where)!r}")
 
     def get_or_create(self, defaults: Optional[dict[str, Any]] = None, **lookups: Any) -> tuple[M, bool]:
         """The object matching ``lookups``, or a new one made from them and
@@ -739,6 +738,15 @@ class QuerySet(Generic[M]):
         where = "" if self._where is None else " filtered"
         at = "" if self.treeish is None else f" at {self.treeish!r}"
         return f"<QuerySet {self.model.__name__}{where}{at}>"
+
+
+#: ``dates()``: the first day of the period a day falls in
+_PERIOD_START: dict[str, Callable[[datetime.date], datetime.date]] = {
+    "year": lambda day: day.replace(month=1, day=1),
+    "month": lambda day: day.replace(day=1),
+    "week": lambda day: day - datetime.timedelta(days=day.weekday()),  # its Monday
+    "day": lambda day: day,
+}
 
 
 def _flipped(name: str) -> str:

@@ -37,11 +37,7 @@ def _annotation_columns(qs: QuerySet[Any], names: tuple[str, ...], rows: list[Ro
     """``(name, row -> value)`` of annotations (computed once for the rows)."""
     if not names:
         return []
-    from . import annotating
-
-    if qs._annotated is None or qs._rows is not rows:
-        qs._annotated = annotating.compute(qs, rows)
-    found = qs._annotated
+    found = qs._annotation_values(rows)
 
     def column(by_id: dict[Any, Any]) -> Callable[[Row], Any]:
         return lambda row: by_id.get(row.object_id())
