@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from gitmodel import IntegrityError, Workspace, fields
+from gitmodel import IntegrityError, MergeConflict, Workspace, fields
 
 
 def build(ws):
@@ -139,3 +139,49 @@ def test_another_process_taking_up_an_open_merge_sees_its_integrity_conflicts(st
     other.resolve(other.conflicts[0], "ours")
     other.commit("merged")
     assert "new" not in OPage.all().ids() and sorted(OAuthor.all().ids()) == ["ada", "cy"]
+
+
+def test_restore_that_would_break_a_unique_value_or_a_reference_stages_nothing(store):
+    ws, Author, Page = store
+    Author(id="cy", name="Cy", email="cy@example.org").save()
+    Page(id="home", author="cy").save()
+    old = ws.commit("cy and home")
+    Page.delete("home")
+    Author.delete("cy")
+    Author(id="dee", name="Dee", email="cy@example.org").save()  # the address, reused
+    ws.commit("cy leaves; dee takes the address")
+    tree_before = ws.index.id
+    with pytest.raises(IntegrityError, match="email"):
+        Author.restore("cy", old)  # a second holder of the address
+    with pytest.raises(IntegrityError, match="Author 'cy'.*does not exist"):
+        Page.restore("home", old)  # its author is gone
+    assert ws.index.id == tree_before and not ws.has_changes()
+    Author.delete("dee")  # once the address is free, both come back
+    Author.restore("cy", old)
+    assert Page.restore("home", old).author.name == "Cy"
+    ws.commit("cy and home back")
+    assert subprocess.run(["git", "-C", str(ws.path), "fsck", "--strict"]).returncode == 0
+
+
+def test_revert_that_would_break_a_unique_value_or_a_reference_stages_nothing(store):
+    ws, Author, Page = store
+    Author(id="cy", name="Cy", email="cy@example.org").save()
+    ws.commit("cy")
+    Author.delete("cy")
+    dropped = ws.commit("cy leaves")
+    Author(id="dee", name="Dee", email="cy@example.org").save()
+    ws.commit("dee takes the address")
+    added_bob_page = Page(id="bobs", author="bob")
+    added_bob_page.save()
+    ws.commit("a page by bob")
+    bob_added = list(ws.walk())[-1].id  # the first commit: it added ada and bob
+    tree_before = ws.index.id
+    with pytest.raises(MergeConflict, match="unique") as caught:
+        ws.revert(dropped)  # cy would come back holding dee's address
+    assert {c.id for c in caught.value.conflicts} == {"cy", "dee"}
+    with pytest.raises(MergeConflict, match="Page 'bobs' field 'author'"):
+        ws.revert(bob_added)  # bob would go while his page stays
+    assert ws.index.id == tree_before and not ws.has_changes()
+    Author.delete("dee")
+    ws.revert(dropped)
+    assert Author.get("cy").email == "cy@example.org"

@@ -18,6 +18,7 @@ from . import changes as ch
 from .. import shallow
 from ..objects import naming_commits, reads_others_trees
 from ..refs import branch_ref, check_ref_name
+from ..relations import check_targets
 from ..validation import check_message
 from ..exceptions import (
     BranchNotFound,
@@ -369,7 +370,10 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
         for name in (data, *blobs.values(), *ch.blob_folders(cls)):
             path = f"{folder}/{name}" if folder else name
             ws._unit.write(path, (files[name], ch.entry_mode(cls, name)) if name in files else None)
-        return cls.get(object_id)  # type: ignore[attr-defined,no-any-return]
+        restored = cls.get(object_id)  # type: ignore[attr-defined]
+        restored._check_unique(ws)  # as save() would: a failure un-stages it all
+        check_targets(restored, ws)
+        return restored  # type: ignore[no-any-return]
 
 
 @reads_others_trees
@@ -398,7 +402,15 @@ def revert(ws: Workspace, commit: Any) -> list[ch.Change]:
                 + merge.describe_conflicts(result.conflicts),
                 result.conflicts,
             )
-        ws._unit.write_all(result.staged())
+        with ws._unit_kept():  # a revert that breaks a unique value or a reference stages nothing
+            ws._unit.write_all(result.staged())
+            from ..integrity import merge_violations
+
+            broken = merge_violations(ws, (base, ours, theirs), result)
+            if broken:
+                raise MergeConflict(
+                    f"cannot revert {str(target.id)[:10]}: it would break "
+                    + merge.describe_conflicts(broken) + "; nothing was staged", broken)
         return ch.changes_between(ws, ours, ws.index)
 
 
