@@ -57,10 +57,14 @@ class Aggregate:
 
         if field is None:
             return len(rows)
-        values = [v for v in column(rows, field) if v is not None]
+        return self.of(column(rows, field))
+
+    def of(self, values: Iterable[Any]) -> Any:
+        """This aggregate of ``values`` (``None`` values left out, as SQL does)."""
+        kept = [v for v in values if v is not None]
         if self.distinct:
-            values = list(dict.fromkeys(values))
-        return self.compute(values)
+            kept = list(dict.fromkeys(kept))
+        return self.compute(kept)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.field_name!r})"

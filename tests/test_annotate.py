@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitmodel import Avg, Count, FieldError, Max, Sum, Workspace, fields
+from gitmodel import Avg, Count, FieldError, Max, Min, Sum, Workspace, fields
 
 from conftest import git
 
@@ -131,3 +131,37 @@ def test_filtering_by_an_annotation(cms):
             bad()
     with pytest.raises(TypeError, match="annotation"):
         cloud.filter(n__gt=1) | Tag.objects.all()
+
+
+def test_aggregating_annotations(cms):
+    """``annotate(...).aggregate(...)`` over the annotations' values, as
+    Django's: the mean number of articles per writer, and so on."""
+    ws, Tag, Writer, Article = cms
+    writers = Writer.objects.annotate(n=Count("articles"), words=Sum("articles__words"),
+                                      top=Max("articles__words"))
+    counts = [len(by_writer(w)) for w in ("ada", "bob", "cy")]  # 2, 2, 0
+    totals = [sum(by_writer(w)) for w in ("ada", "bob")]  # cy wrote nothing: None, left out
+    got = writers.aggregate(Avg("n"), Sum("n"), Max("words"), Count("words"), Count("n", distinct=True),
+                            writers=Count("pk"), least=Min("top"))
+    assert got == {"n__avg": sum(counts) / 3, "n__sum": sum(counts), "words__max": max(totals),
+                   "words__count": 2, "n__count": 2, "writers": 3,
+                   "least": min(max(by_writer(w)) for w in ("ada", "bob"))}
+    assert writers.filter(n__gt=0).aggregate(Avg("n")) == {"n__avg": 2.0}  # over the kept ones only
+    assert writers.order_by("-words")[:1].aggregate(Sum("words")) == {"words__sum": max(totals)}
+    assert Article.objects.annotate(nt=Count("tags")).aggregate(Sum("nt")) == {
+        "nt__sum": sum(len(t) for _i, _w, t, _n in ARTICLES)}
+    # at a revision: the values there
+    Article(id="a6", writer="cy", words=1).save()
+    ws.commit("cy writes")
+    assert writers.aggregate(Sum("n")) == {"n__sum": sum(counts)}  # as it read its matches
+    assert writers.all().aggregate(Sum("n")) == {"n__sum": sum(counts) + 1}
+    assert Writer.all(treeish="HEAD~1").annotate(n=Count("articles")).aggregate(Sum("n")) == {
+        "n__sum": sum(counts)}
+    index_before = ws.index.id
+    firsts = Writer.objects.annotate(first=Min("articles__pk"))
+    assert firsts.aggregate(Max("first")) == {"first__max": "a6"}
+    for bad in (lambda: firsts.aggregate(Sum("first")),  # a sum of ids: refused as over the ids
+                lambda: writers.aggregate(Sum("nope")), lambda: writers.aggregate(n=5)):
+        with pytest.raises(FieldError):
+            bad()
+    assert ws.index.id == index_before and not ws.has_changes()

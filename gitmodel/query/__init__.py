@@ -610,12 +610,17 @@ class QuerySet(Generic[M]):
         return self._clone()
 
     def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """``{"rank__sum": ..., "n": ...}`` for ``aggregate(Sum("rank"), n=Count("pk"))``."""
+        """``{"rank__sum": ..., "n": ...}`` for ``aggregate(Sum("rank"), n=Count("pk"))``;
+        an annotation's name aggregates its values (``annotate(n=...).aggregate(Avg("n"))``)."""
         from ..aggregates import aggregate, named
 
         from .answers import aggregate as from_index
 
         aggregates = named(args, kwargs)
+        if any(agg.field_name in self._annotations for agg in aggregates.values()):
+            from . import annotating
+
+            return annotating.aggregate(self, aggregates)
         bound = {name: (agg, agg.bind(self.model)) for name, agg in aggregates.items()}
         if self._rows is None:
             try:

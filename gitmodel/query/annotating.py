@@ -87,6 +87,30 @@ def compute(qs: QuerySet[Any], rows: list[Row]) -> dict[str, dict[Any, Any]]:
     return out
 
 
+def aggregate(qs: QuerySet[Any], aggregates: dict[str, Aggregate]) -> dict[str, Any]:
+    """``qs.aggregate(...)`` where some aggregates read annotations of ``qs``
+    (``annotate(n=Count("pages")).aggregate(Avg("n"))``): each computed over
+    the values of the query's matches, the others over the fields."""
+    from ..aggregates import Max, Min, _numeric
+
+    rows = qs._fetch_rows()
+    values = None
+    out: dict[str, Any] = {}
+    for name, agg in aggregates.items():
+        how = qs._annotations.get(agg.field_name)
+        if how is None:
+            field = agg.bind(qs.model)
+            out[name] = agg.over(field, rows)
+            continue
+        if type(agg).check is _numeric and isinstance(how.aggregate, (Min, Max)) and how.field is not None:
+            _numeric(agg, how.source, how.field)  # a Sum of the latest dates: refused as a Sum of dates
+        if values is None:
+            values = qs._annotation_values(rows)
+        by_id = values[agg.field_name]
+        out[name] = agg.of(by_id.get(row.object_id()) for row in rows)
+    return out
+
+
 #: what an annotation can be filtered by (``n__gt=1``)
 HAVING_LOOKUPS = ("exact", "gt", "gte", "lt", "lte", "in", "range", "isnull")
 
