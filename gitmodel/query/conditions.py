@@ -73,6 +73,8 @@ LOOKUPS: dict[str, Callable[[Any, Any], bool]] = {
     "lte": _cmp(lambda v, a: v <= a),
     "range": _cmp(lambda v, a: a[0] <= v <= a[1]),
     "isnull": lambda v, a: (v is None) == a,
+    "regex": lambda v, a: isinstance(v, str) and a.search(v),  # a: see gitmodel.query.regex
+    "iregex": lambda v, a: isinstance(v, str) and a.search(v),
 }
 _TEXT_LOOKUPS = {"iexact", "contains", "icontains", "startswith", "istartswith", "endswith", "iendswith"}
 
@@ -521,6 +523,10 @@ def _prepare(field: _fields.Field[Any], lookup: str, value: Any, raw: bool = Fal
         except (TypeError, ValueError):
             raise FieldError(f'"{field.name}__range" takes (low, high), not {value!r}') from None
         return (one(low), one(high))
+    if lookup in ("regex", "iregex"):  # matched in time linear in the text
+        from .regex import compile_pattern
+
+        return compile_pattern(value, lookup == "iregex", f"{field.name}__{lookup}")
     if lookup in _TEXT_LOOKUPS:
         if isinstance(value, GitModel):
             value = value.get_id()
