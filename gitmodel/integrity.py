@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from .versions.merge import TreeMerge
     from .workspace import Workspace
 
-__all__ = ["IntegrityConflict", "UNIQUE", "DANGLING", "merge_violations"]
+__all__ = ["IntegrityConflict", "UNIQUE", "DANGLING", "merge_violations", "violations_if_staged",
+           "merged_state_violations"]
 
 #: two objects hold the same value of a unique field
 UNIQUE = "unique"
@@ -124,6 +125,32 @@ def merge_violations(ws: Workspace, trees: tuple[Optional[pygit2.Tree], ...],
                        f"{field.to_json(value)!r} is also held by "
                        + ", ".join(f"{model.__name__} {i!r}" for i in others))
     return list(found.values())
+
+
+def violations_if_staged(ws: Workspace, start: Optional[pygit2.Oid], tree: Optional[pygit2.Tree],
+                         result: TreeMerge, trees: tuple[Optional[pygit2.Tree], ...]) -> list[Conflict]:
+    """The violations :func:`merge_violations` finds with ``result`` staged on
+    commit ``start`` (its ``tree``); the calling unit's staging is left as it was."""
+    if not any(_has_rules(model) for model in list(ws.models.values())):
+        return []
+    unit = ws._unit
+    snap = unit.snapshot()
+    try:
+        unit.move_to(start, tree)
+        unit.write_all(result.staged())
+        return merge_violations(ws, trees, result)
+    finally:
+        unit.restore(snap)
+
+
+def merged_state_violations(ws: Workspace, state: Any) -> list[Conflict]:
+    """The violations of the open merge ``state`` as now staged (its conflicts
+    settled): a value chosen in ``resolve()``, or a side taken, may itself
+    break a unique field or a reference."""
+    repo = ws.repo
+    trees = tuple(repo[c].tree if c is not None else None  # type: ignore[attr-defined]
+                  for c in (state.base, state.ours, state.theirs))
+    return merge_violations(ws, trees, state.result)
 
 
 def _has_rules(model: Any) -> bool:

@@ -185,3 +185,117 @@ def test_revert_that_would_break_a_unique_value_or_a_reference_stages_nothing(st
     Author.delete("dee")
     ws.revert(dropped)
     assert Author.get("cy").email == "cy@example.org"
+
+
+def git_head(ws):
+    return subprocess.run(["git", "-C", str(ws.path), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def test_a_commit_that_lost_the_race_is_checked_as_a_merge(store):
+    """Two writers, each valid alone: one gives a unique email and deletes
+    ada, the other gives the same email to bob and a page to ada. The loser
+    is rebased onto the winner; that rebase is a merge and reports both."""
+    ws, Author, Page = store
+    other = Workspace(ws.path)
+    OtherAuthor, OtherPage = build(other)
+    bob = Author.get("bob")
+    bob.email = "same@example.org"
+    bob.save()
+    Author.delete("ada")
+    pending = OtherAuthor(id="cy", name="Cy", email="same@example.org")
+    pending.save()
+    OtherPage(id="by-ada", author="ada").save()
+    ws.commit("bob's email; ada leaves")
+    head = git_head(ws)
+    with pytest.raises(MergeConflict) as caught:
+        other.commit("cy, and a page by ada")
+    kinds = sorted((c.id, c.field, c.kind) for c in caught.value.conflicts)
+    assert kinds == [("bob", "email", "unique"), ("by-ada", "author", "dangling reference"),
+                     ("cy", "email", "unique")]
+    assert git_head(ws) == head  # nothing was committed
+    assert sorted((c.id, c.kind) for c in other.conflicts) == [
+        ("bob", "unique"), ("by-ada", "dangling reference"), ("cy", "unique")]
+    other.abort_merge()  # the edits are pending again, on the commit they were made on
+    assert OtherAuthor.get("cy").email == "same@example.org" and OtherPage.get("by-ada").author_id == "ada"
+    subprocess.run(["git", "-C", str(ws.path), "fsck", "--strict"], check=True, capture_output=True)
+
+
+def test_a_resolution_that_breaks_a_rule_is_not_committed(store):
+    """Values chosen in resolve(), or a side taken, are checked again when the
+    merge is committed: a missing author or a unique email held twice is
+    refused, the merge stays open, and fixing the data lets it commit."""
+    ws, Author, Page = store
+    Page(id="p1", author="ada").save()
+    bob = Author.get("bob")
+    bob.email = "bob@example.org"
+    bob.save()
+    ws.commit("a page")
+    ws.create_branch("other")
+    ada = Author.get("ada")
+    ada.email = "ada@one.org"
+    ada.save()
+    page = Page.get("p1")
+    page.author = "bob"
+    page.save()
+    ws.commit("ours")
+    ws.set_branch("other")
+    ada = Author.get("ada")
+    ada.email = "ada@two.org"
+    ada.save()
+    Page.get("p1").delete()
+    Page(id="p1", author="ada").save()
+    ws.commit("theirs")
+    ws.set_branch("master")
+    head = git_head(ws)
+    result = ws.merge("other")
+    by_field = {c.field: c for c in result.conflicts}
+    assert set(by_field) == {"email"}
+    ws.resolve(by_field["email"], value="bob@example.org")  # held by bob
+    index = ws.index.id
+    with pytest.raises(MergeConflict) as caught:
+        ws.commit("merged")
+    assert [(c.id, c.field, c.kind) for c in caught.value.conflicts] == [("ada", "email", "unique")]
+    assert "bob@example.org" in str(caught.value) and "nothing was committed" in str(caught.value)
+    assert git_head(ws) == head and ws.index.id == index and ws.conflicts == []
+    ada = Author.get("ada")  # fixed with save() during the merge
+    ada.email = "ada@three.org"
+    ada.save()
+    merged = ws.commit("merged")
+    assert git_head(ws) == str(merged) and Author.get("ada").email == "ada@three.org"
+    subprocess.run(["git", "-C", str(ws.path), "fsck", "--strict"], check=True, capture_output=True)
+
+
+def test_resolving_to_a_deleted_or_missing_author_is_not_committed(store):
+    """'base' brings back a reference to the author our side deleted, a value
+    names an author that never existed: both refused at commit, with the
+    merge still open to choose again."""
+    ws, Author, Page = store
+    Page(id="p1", author="ada").save()
+    ws.commit("a page")
+    ws.create_branch("other")
+    page = Page.get("p1")
+    page.author = "bob"
+    page.save()
+    Author.delete("ada")
+    ws.commit("ours: bob, and ada leaves")
+    ws.set_branch("other")
+    Author(id="cy", name="Cy").save()
+    page = Page.get("p1")
+    page.author = "cy"
+    page.save()
+    ws.commit("theirs: cy")
+    ws.set_branch("master")
+    head = git_head(ws)
+    (conflict,) = ws.merge("other").conflicts
+    ws.resolve(conflict, "base")
+    with pytest.raises(MergeConflict, match="refers to Author 'ada'"):
+        ws.commit("merged")
+    ws.resolve(conflict, value="ghost")
+    with pytest.raises(MergeConflict, match="Author 'ghost', which does not exist"):
+        ws.commit("merged")
+    assert git_head(ws) == head
+    ws.resolve(conflict, "theirs")
+    ws.commit("merged")
+    assert Page.get("p1").author.name == "Cy" and not Author.filter(pk="ada").exists()
+    subprocess.run(["git", "-C", str(ws.path), "fsck", "--strict"], check=True, capture_output=True)

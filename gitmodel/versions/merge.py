@@ -533,17 +533,11 @@ def _breaks_integrity(ws: Workspace, start: Optional[pygit2.Oid], target: pygit2
     or clone); the merge is then made as a three-way merge, which reports
     them as conflicts. ``IntegrityError`` (nothing changed) if the branch
     has no commit yet, so there is nothing to merge with."""
-    from ..integrity import merge_violations
+    from ..integrity import violations_if_staged
 
-    unit = ws._unit
     ours = ws.repo[start].tree if start is not None else None  # type: ignore[attr-defined]
-    result = merge_trees(ws, ours, ours, target.tree, None)
-    snap = unit.snapshot()
-    try:
-        unit.write_all(result.staged())  # their changes, staged on ours, as a merge stages them
-        found = merge_violations(ws, (ours, ours, target.tree), result)
-    finally:
-        unit.restore(snap)
+    result = merge_trees(ws, ours, ours, target.tree, None)  # their changes, staged on ours
+    found = violations_if_staged(ws, start, ours, result, (ours, ours, target.tree))
     if found and start is None:
         raise IntegrityError(
             f"cannot take {str(target.id)[:10]}: {describe_conflicts(found)}; nothing was changed")
@@ -652,6 +646,13 @@ def commit_merge(ws: Workspace, message: str = "", author: Any = None, committer
             f"{len(open_)} conflict(s) still open: {describe_conflicts(open_)}; "
             "resolve() them or abort_merge()", open_,
         )
+    from ..integrity import merged_state_violations
+
+    broken = merged_state_violations(ws, state)
+    if broken:
+        raise MergeConflict(
+            f"the merge as resolved would break {describe_conflicts(broken)}; nothing was committed: "
+            "fix the data with save() or delete() and commit() again, or abort_merge()", broken)
     unit = ws._unit
     repo = ws.repo
     with ws.write_lock:
@@ -731,6 +732,10 @@ def commit_rebased(ws: Workspace, own: pygit2.Oid, message: str,
         # a side that fanned a folder out: the other's edits land in the sharded place
         base, head_tree, mine = adaptive_layout.aligned(ws, base, head_tree, mine)  # type: ignore[assignment]
         result = merge_trees(ws, base, head_tree, mine)  # type: ignore[arg-type]
+        if not result.conflicts:  # each side valid, the two together may not be
+            from ..integrity import violations_if_staged
+
+            result.conflicts.extend(violations_if_staged(ws, head_id, head_tree, result, (base, head_tree, mine)))
         if result.conflicts:
             if also:  # finishing a merge: a second round of conflicts is not opened
                 raise MergeConflict(
@@ -768,15 +773,19 @@ def _open_lost_race(ws: Workspace, start: Optional[pygit2.Oid], own: pygit2.Oid,
                     mine: pygit2.Tree) -> None:
     """Open the merge of a lost race (ours: the unit's own edits) and raise ``MergeConflict``."""
     unit = ws._unit
+    from ..integrity import merge_violations
+
     result = merge_trees(ws, base, mine, head_tree)  # ours: what this unit changed
-    conflicts = list(result.conflicts)
-    text = (f"{ws.head} moved (another writer committed) and the same data changed on both "
-            f"sides: {describe_conflicts(conflicts)}; nothing was committed")
     state = MergeState(REBASE, head_id, start, own, head_id, message, result)  # type: ignore[arg-type]
     snap = unit.snapshot()
+    text = f"{ws.head} moved (another writer committed) and the two sides conflict"
+    conflicts = list(result.conflicts)
     try:
         unit.move_to(head_id, mine)
         unit.write_all(result.staged())
+        result.conflicts.extend(merge_violations(ws, (base, mine, head_tree), result))
+        conflicts = list(result.conflicts)
+        text = f"{text}: {describe_conflicts(conflicts)}; nothing was committed"
         unit.merge = state
         openmerge.save(ws, state)
     except RepositoryError as exc:  # another merge is open on the branch: keep the edits pending
