@@ -134,6 +134,7 @@ class _Bulk:
         for obj in objs:
             obj.full_clean()
             relations.check_targets(obj, ws)
+            relations.check_move(ws, obj)
             object_id = obj.get_id()
             if object_id in seen:
                 raise IntegrityError(f"{name} with id {object_id!r} appears twice in bulk_save()")

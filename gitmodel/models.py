@@ -356,6 +356,7 @@ class GitModel(metaclass=ModelBase):
             )
         self._check_unique(ws)
         relations.check_targets(self, ws)
+        relations.check_move(ws, self)
         stored = self.to_json_fields()
         blob = codec.encode(type(self).__name__, stored)
         ws._unit.remember_saved(self)

@@ -386,6 +386,26 @@ def check_targets(obj: GitModel, ws: Workspace, deleting: frozenset[tuple[str, A
                 )
 
 
+def check_move(ws: Workspace, obj: GitModel) -> None:
+    """Raise ``IntegrityError`` if ``obj``'s id changed (a save moves it) while
+    other objects refer to its old id: the move would leave them dangling."""
+    old, new = obj._stored_id, obj.get_id()
+    if old is None or old == new:
+        return
+    model = type(obj)
+    found = []
+    for source, field in referrers(ws, model):
+        lookup = f"{field.name}__contains" if field.many else field.name
+        found += [f"{source.__name__} {i!r} ({field.name})" for i in source.filter(**{lookup: old}).ids()
+                  if (source, i) != (model, old)]
+    if found:
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        raise IntegrityError(
+            f"cannot move {model.__name__} {old!r} to {new!r}: {', '.join(found[:5])}{more} "
+            f"{'refers' if len(found) == 1 else 'refer'} to it; save a new object as {new!r}, "
+            f"point them at it, then delete {old!r}; nothing was staged")
+
+
 # -- integrity on delete ----------------------------------------------------------------
 
 

@@ -134,6 +134,43 @@ def test_cascade_set_null_and_many_to_many_in_one_commit(cms):
     assert "bob" not in Author.all().ids()
 
 
+def test_moving_a_referenced_object_to_a_new_id_is_refused(cms):
+    """A changed id moves the object; whatever the rule (PROTECT, SET_NULL,
+    CASCADE, a many-to-many list), the objects referring to the old id would
+    dangle, so save() and bulk_save() refuse it with nothing staged."""
+    ws, Author, Tag, Page, Comment = cms
+    head = git(ws.path, "rev-parse", "HEAD")
+    for model, old, new, referrer in ((Author, "ada", "adeline", "Page 'home' (author)"),
+                                      (Author, "bob", "robert", "Page 'about' (author), Page 'home' (editor)"),
+                                      (Tag, "git", "gitscm", "Page 'about' (tags)"),
+                                      (Page, "home", "start", "Comment 'c1' (page)")):
+        for save in (lambda obj: obj.save(), lambda obj: type(obj).bulk_save([obj])):
+            obj = model.get(old)
+            obj.slug = new
+            index = ws.index.id
+            with pytest.raises(IntegrityError) as caught:
+                save(obj)
+            assert f"cannot move {model.__name__} '{old}' to '{new}': {referrer} refer" in str(caught.value)
+            assert ws.index.id == index and not ws.has_changes()
+            assert model.filter(pk=old).exists() and not model.filter(pk=new).exists()
+    # the way to do it: a new object, the references moved, the old one deleted
+    Author(slug="adeline", name="Ada").save()
+    home = Page.get("home")
+    home.author = "adeline"
+    home.save()
+    Author.delete("ada")
+    ws.commit("ada is adeline")
+    assert Page.get("home").author.slug == "adeline"
+    # an object no one refers to moves
+    cy = Author(slug="cy", name="Cy")
+    cy.save()
+    cy.slug = "cyd"
+    cy.save()
+    ws.commit("cy moves")
+    assert Author.all().ids() == ["adeline", "bob", "cyd"] and git(ws.path, "rev-parse", "HEAD") != head
+    git(ws.path, "fsck", "--strict")
+
+
 def test_set_null_needs_an_optional_field_and_set_default_a_default():
     with pytest.raises(FieldError, match="required=False"):
         fields.RelatedField("Author", on_delete=fields.SET_NULL)
