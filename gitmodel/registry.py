@@ -63,8 +63,7 @@ def register(ws: Workspace, cls: type[M]) -> type[M]:
         if not cls._meta.abstract:
             ws.models.refuse_shared_folder(cls)
             schema.check_model(ws, cls)  # SchemaMismatch: the class stays unbound
-        ws.models[cls.__name__] = cls
-        relations.install_reverse(ws)
+        _add(ws, cls)
         return cls
     existing = ws.models.get(cls.__name__)
     if existing is not None and issubclass(existing, cls):
@@ -74,9 +73,22 @@ def register(ws: Workspace, cls: type[M]) -> type[M]:
         attrs["Meta"] = abstract_meta(getattr(cls, "Meta", None))
     # ws.GitModel joins the bases so that isinstance(obj, ws.GitModel) holds too
     bound = ModelBase(cls.__name__, (cls, ws.GitModel), attrs, workspace=ws)
-    ws.models[cls.__name__] = bound  # abstract ones too, as ws.models.<Name>
-    relations.install_reverse(ws)
+    _add(ws, bound)  # abstract ones too, as ws.models.<Name>
     return bound  # type: ignore[return-value]
+
+
+def _add(ws: Workspace, cls: type[GitModel]) -> None:
+    """Put ``cls`` in ``ws.models`` with its reverse queries, or leave both as they were."""
+    before = ws.models.get(cls.__name__)
+    ws.models[cls.__name__] = cls
+    try:
+        relations.install_reverse(ws)
+    except BaseException:
+        if before is None:
+            del ws.models[cls.__name__]
+        else:
+            ws.models[cls.__name__] = before
+        raise
 
 
 def import_models(ws: Workspace, module: Union[str, ModuleType]) -> ModelRegistry:

@@ -268,7 +268,10 @@ class ReverseRelation:
         if instance is None:
             return self
         ws = instance._meta.require_workspace("query")
-        model = ws.models[self.source]
+        model = ws.models.get(self.source)
+        if model is None:
+            raise FieldError(f"{type(instance).__name__}.{self.name} lists {self.source} objects: "
+                             f"register {self.source} in this workspace first")
         field = model._meta.get_field(self.field_name)
         lookup = f"{self.field_name}__contains" if field.many else self.field_name
         treeish = getattr(instance, "_read_at", None)
@@ -326,23 +329,26 @@ def relation_fields(model: Any) -> list[Any]:
 
 
 def install_reverse(ws: Workspace) -> None:
-    """Give each target model of ``ws`` the reverse queries naming it."""
+    """Give each target model of ``ws`` the reverse queries naming it; a name
+    taken (by a field, an attribute or another relation) is a ``FieldError``
+    and then none is installed."""
+    wanted: dict[tuple[Any, str], ReverseRelation] = {}
     for model in list(ws.models.values()):
         for field in relation_fields(model):
-            if field.related_name is None:
-                continue
-            target = ws.models.get(field._model_name())
+            target = ws.models.get(field._model_name()) if field.related_name is not None else None
             if target is None:
                 continue
-            current = target.__dict__.get(field.related_name)
-            if isinstance(current, ReverseRelation):
-                continue
-            if field.related_name in target._meta._by_name or hasattr(target, field.related_name):
-                raise FieldError(
-                    f'related_name "{field.related_name}" of {model.__name__}.{field.name} '
-                    f"is already an attribute of {target.__name__}"
-                )
-            setattr(target, field.related_name, ReverseRelation(model.__name__, field.name, field.related_name))
+            name = field.related_name
+            current = wanted.get((target, name)) or getattr(target, name, None)  # or inherited
+            if isinstance(current, ReverseRelation) and (current.source, current.field_name) == (
+                    model.__name__, field.name):
+                continue  # found by name in each workspace: the same one
+            if current is not None or name in target._meta._by_name:
+                raise FieldError(f'related_name "{name}" of {model.__name__}.{field.name} '
+                                 f"is already an attribute of {target.__name__}")
+            wanted[(target, name)] = ReverseRelation(model.__name__, field.name, name)
+    for (target, name), reverse in wanted.items():
+        setattr(target, name, reverse)
 
 
 def referrers(ws: Workspace, model: Any) -> list[tuple[Any, Any]]:

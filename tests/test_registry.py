@@ -162,3 +162,37 @@ def test_import_models_binds_declared_classes(ws: Workspace, models_module) -> N
 def test_import_models_by_dotted_name(ws: Workspace, models_module) -> None:
     ws.import_models(models_module.__name__)
     assert issubclass(ws.models.Author, models_module.Author)
+
+
+def test_models_with_a_reverse_relation_in_a_second_workspace(tmp_path: Path) -> None:
+    """A model with a ``related_name`` registers in another workspace on the
+    same store (as the merging guide's second writer does); its reverse
+    query reads there, and names the model missing there if it is."""
+    from gitmodel.exceptions import FieldError
+
+    ws = Workspace.init(tmp_path / "s.git")
+
+    class Author(ws.GitModel):
+        name = fields.CharField()
+
+    class Page(ws.GitModel):
+        author = fields.RelatedField(Author, related_name="pages")
+
+    Author(id="ann", name="Ann").save()
+    Page(id="p1", author="ann").save()
+    ws.commit("base")
+    lonely = Workspace(ws.path)
+    with pytest.raises(FieldError, match="register Page in this workspace"):
+        list(lonely.register_model(Author).get("ann").pages)
+    other = Workspace(ws.path)
+    OtherAuthor = other.register_model(Author)
+    OtherPage = other.register_model(Page)
+    OtherPage(id="p2", author="ann").save()
+    other.commit("another page")
+    assert OtherAuthor.get("ann").pages.ids() == ["p1", "p2"]
+    assert Author.get("ann").pages.ids() == ["p1", "p2"]
+
+    with pytest.raises(FieldError, match='related_name "pages" of Note.author'):
+        class Note(ws.GitModel):  # another relation may not take the same name
+            author = fields.RelatedField(Author, related_name="pages")
+    assert "Note" not in ws.models and Author.get("ann").pages.ids() == ["p1", "p2"]
