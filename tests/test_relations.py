@@ -171,6 +171,38 @@ def test_moving_a_referenced_object_to_a_new_id_is_refused(cms):
     git(ws.path, "fsck", "--strict")
 
 
+def test_a_partial_reset_that_would_break_a_rule_resets_nothing(cms):
+    """reset() of some objects leaves the others pending: refused (nothing
+    reset) when those would then refer to nothing or share a unique value."""
+    ws, Author, Tag, Page, Comment = cms
+    ada = Author.get("ada")
+    ada.email = "ada@one.org"
+    ada.save(commit=True)
+    cy = Author(slug="cy", name="Cy")
+    cy.save()
+    Page(slug="new", author="cy").save()  # refers to the pending cy
+    ada = Author.get("ada")
+    ada.email = "ada@two.org"
+    ada.save()
+    Author(slug="dee", name="Dee", email="ada@one.org").save()  # the email ada gave up
+    Tag.delete("git")  # SET_NULL: 'about' loses the tag, pending
+    for targets, named in (([cy], "Page 'new' field 'author' (dangling reference)"),
+                           (["page/about"], "Page 'about' field 'tags' (dangling reference)"),
+                           ([ada], "field 'email' (unique): 'ada@one.org' is also held by")):
+        index = ws.index.id
+        with pytest.raises(IntegrityError) as caught:
+            ws.reset(targets)
+        assert named in str(caught.value) and "nothing was reset" in str(caught.value)
+        assert ws.index.id == index
+    ws.reset([cy, Page.get("new")])  # the two together: fine
+    assert not Author.filter(pk="cy").exists() and not Page.filter(pk="new").exists()
+    ws.reset(["tag/git", "page/about"])
+    assert sorted(t.slug for t in Page.get("about").tags) == ["git", "python"]
+    ws.reset(["author/ada", "author/dee"])
+    assert not ws.has_changes()
+    git(ws.path, "fsck", "--strict")
+
+
 def test_set_null_needs_an_optional_field_and_set_default_a_default():
     with pytest.raises(FieldError, match="required=False"):
         fields.RelatedField("Author", on_delete=fields.SET_NULL)

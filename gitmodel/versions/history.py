@@ -23,6 +23,7 @@ from ..validation import check_message
 from ..exceptions import (
     BranchNotFound,
     CorruptObject,
+    IntegrityError,
     MergeConflict,
     ReferenceNotFound,
     RepositoryError,
@@ -425,7 +426,20 @@ def reset(ws: Workspace, targets: Optional[Iterable[Any]] = None) -> None:
             return
         if isinstance(targets, (str, bytes)) or hasattr(targets, "_meta"):
             targets = [targets]
-        unit.write_all((path, tree_entry(base, path)) for path in _target_paths(targets))  # type: ignore[arg-type]
+        paths = _target_paths(targets)
+        from ..integrity import merge_violations
+
+        with ws._unit_kept():  # a refused reset leaves every pending change in place
+            before = ws.repo[unit.stage.write()]
+            unit.write_all((path, tree_entry(base, path)) for path in paths)  # type: ignore[arg-type]
+            after = ws.repo[unit.stage.write()]
+            broken = merge_violations(ws, (before, after, after))  # the objects the reset changes
+            if broken:
+                from .merge import describe_conflicts
+
+                raise IntegrityError(f"cannot reset {', '.join(paths[:3])}{' ...' if len(paths) > 3 else ''}: "
+                                     f"the changes left pending would break {describe_conflicts(broken)}; "
+                                     "reset those objects too, or everything; nothing was reset")
 
 
 def _target_paths(targets: Iterable[Any]) -> list[str]:
