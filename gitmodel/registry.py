@@ -77,7 +77,7 @@ def register(ws: Workspace, cls: type[M]) -> type[M]:
     return bound  # type: ignore[return-value]
 
 
-def _add(ws: Workspace, cls: type[GitModel]) -> None:
+def _add(ws: Workspace, cls: Any) -> None:
     """Put ``cls`` in ``ws.models`` with its reverse queries, or leave both as they were."""
     before = ws.models.get(cls.__name__)
     ws.models[cls.__name__] = cls

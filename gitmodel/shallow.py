@@ -97,6 +97,22 @@ def edge(repo: pygit2.Repository) -> frozenset[pygit2.Oid]:
         raise ShallowHistoryError(f"the shallow file of {repo.path!r} is corrupt") from None
 
 
+def parents(ws: Workspace, commit: pygit2.Commit) -> list[pygit2.Oid]:
+    """``commit``'s parents as its object names them: libgit2 keeps the
+    commits it parsed while the clone was shallow, parentless at the edge,
+    even after ``fetch(unshallow=True)``."""
+    if commit.parent_ids:
+        return list(commit.parent_ids)
+    try:
+        _kind, raw = ws.read_object(commit.id)
+    except (KeyError, pygit2.GitError):
+        return list(commit.parent_ids)
+    head = raw.split(b"\n\n", 1)[0]
+    named = [pygit2.Oid(hex=line[7:47].decode("ascii")) for line in head.split(b"\n")
+             if line.startswith(b"parent ") and len(line) == 47]
+    return [oid for oid in named if oid in ws.repo]  # still shallow: the parent is not here
+
+
 def beyond_edge(commit: pygit2.Commit, what: str) -> ShallowHistoryError:
     """The error for a question about ``what`` that commits past ``commit`` would answer."""
     return ShallowHistoryError(

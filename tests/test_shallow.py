@@ -132,3 +132,31 @@ def test_a_shallow_clone_refuses_a_merge_whose_base_it_lacks(hub: GitDaemon, tmp
     assert ws.branch.oid == before and not ws.merging and not ws.has_changes()
     ws.fetch(unshallow=True)
     assert ws.sync().merges == 1
+
+
+def test_reverting_the_edge_commit_of_a_shallow_clone_is_refused(hub: GitDaemon, tmp_path: Path):
+    """The edge commit's parent was not fetched: libgit2 sees no parent, and
+    its inverse would be "delete everything". Refused; a full clone reverts."""
+    ws = Workspace.clone(hub.url("hub.git"), tmp_path / "c.git", depth=1)
+    define_page(ws)
+    edge = ws.branch.oid
+    index = ws.index.id
+    with pytest.raises(ShallowHistoryError, match="edge of this shallow clone"):
+        ws.revert(edge)
+    assert ws.index.id == index and not ws.has_changes()
+    ws.fetch(unshallow=True)
+    changes = ws.revert(edge)
+    assert changes and len(changes) < 3  # the commit's own change, not the whole store
+
+
+def test_history_after_unshallow_goes_past_the_old_edge(hub: GitDaemon, tmp_path: Path):
+    """libgit2 keeps the edge commit it parsed while shallow without parents;
+    the history read after fetch(unshallow=True) still goes on past it."""
+    ws = Workspace.clone(hub.url("hub.git"), tmp_path / "c.git", depth=1)
+    Page = define_page(ws)
+    assert ws.repo[ws.branch.oid].parent_ids == []  # the edge, parsed while shallow
+    with pytest.raises(ShallowHistoryError):
+        Page.get("home").history()
+    ws.fetch(unshallow=True)
+    assert [v.instance.title for v in Page.get("home").history()] == [f"Home v{i}" for i in range(4, -1, -1)]
+    assert len(ws.revert(ws.branch.oid)) == 2  # home back to v3, p-4 gone

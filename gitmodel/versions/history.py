@@ -27,6 +27,7 @@ from ..exceptions import (
     MergeConflict,
     ReferenceNotFound,
     RepositoryError,
+    ShallowHistoryError,
 )
 from ..git.diff import tree_deltas
 from ..git.odb import write_blob
@@ -187,7 +188,7 @@ def object_history(
         now = by_commit.pop(commit.id, _UNSEEN)
         if now is _UNSEEN:
             now = state(commit.tree_id)
-        parents = commit.parent_ids
+        parents = shallow.parents(ws, commit)
         if now is not None and commit.id in shallow_edge:
             raise shallow.beyond_edge(commit, f"{cls.__name__} {object_id!r}")
         before = [commit_state(p) for p in parents]
@@ -390,7 +391,13 @@ def revert(ws: Workspace, commit: Any) -> list[ch.Change]:
     target = ws.resolve_treeish(commit)
     if not isinstance(target, pygit2.Commit):
         raise ReferenceNotFound(commit, f"{commit!r} does not name a commit")
-    parent_tree = target.parents[0].tree if target.parents else None
+    if target.id in shallow.edge(ws.repo):  # its parent was not fetched: not "everything added"
+        raise ShallowHistoryError(
+            f"cannot revert {str(target.id)[:10]}: it is the edge of this shallow clone, so what it "
+            "changed (its parent) was not fetched; deepen it with ws.fetch(depth=...) or "
+            "ws.fetch(unshallow=True); nothing was staged", target.id)
+    parent_ids = shallow.parents(ws, target)
+    parent_tree = ws.repo[parent_ids[0]].tree if parent_ids else None  # type: ignore[attr-defined]
     with ws.write_lock:
         ours = ws.index
         from ..schema.layout import aligned  # a commit from before a fan-out: in today's layout
@@ -430,9 +437,9 @@ def reset(ws: Workspace, targets: Optional[Iterable[Any]] = None) -> None:
         from ..integrity import merge_violations
 
         with ws._unit_kept():  # a refused reset leaves every pending change in place
-            before = ws.repo[unit.stage.write()]
+            before: Any = ws.repo[unit.stage.write()]
             unit.write_all((path, tree_entry(base, path)) for path in paths)  # type: ignore[arg-type]
-            after = ws.repo[unit.stage.write()]
+            after: Any = ws.repo[unit.stage.write()]
             broken = merge_violations(ws, (before, after, after))  # the objects the reset changes
             if broken:
                 from .merge import describe_conflicts
