@@ -53,21 +53,40 @@ class Aggregate:
         raise NotImplementedError
 
     def over(self, field: Any, rows: list[Row]) -> Any:
+        """This aggregate of ``field`` over ``rows``; over a list or
+        many-to-many field, of their elements (Django's join rows: one per link)."""
+        from .listfield import ListField
         from .query.planner import column
 
         if field is None:
             return len(rows)
-        return self.of(column(rows, field))
+        values = column(rows, field)
+        if isinstance(field, ListField):
+            values = [element for value in values if isinstance(value, list) for element in value]
+        return self.of(values)
 
     def of(self, values: Iterable[Any]) -> Any:
         """This aggregate of ``values`` (``None`` values left out, as SQL does)."""
         kept = [v for v in values if v is not None]
         if self.distinct:
-            kept = list(dict.fromkeys(kept))
+            kept = _distinct(kept)
         return self.compute(kept)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.field_name!r})"
+
+
+def _distinct(values: list[Any]) -> list[Any]:
+    """``values`` with repeats left out; a list or dict (unhashable) by its JSON form."""
+    seen: dict[Any, Any] = {}
+    for value in values:
+        try:
+            key: Any = (0, value)
+            hash(value)
+        except TypeError:
+            key = (1, _group_key(value))
+        seen.setdefault(key, value)
+    return list(seen.values())
 
 
 def _numeric(aggregate: Aggregate, model: Any, field: Any) -> None:

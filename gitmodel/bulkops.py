@@ -29,6 +29,8 @@ def update(qs: QuerySet[Any], values: dict[str, Any], commit: bool) -> int:
     from .query import _get_field
 
     model = qs.model
+    if qs._low or qs._high is not None:
+        raise TypeError("Cannot update a query once a slice has been taken.")
     ws = _require_workspace_view(qs, "update")
     ws.check_commit_info("update", commit, {})  # the identity the commit will need
     if not values:
@@ -63,6 +65,8 @@ def update(qs: QuerySet[Any], values: dict[str, Any], commit: bool) -> int:
 def delete(qs: QuerySet[Any], commit: bool, commit_info: dict[str, Any]) -> int:
     """Delete every match of ``qs`` with the ``on_delete`` rules applied."""
     model = qs.model
+    if qs._low or qs._high is not None:
+        raise TypeError("Cannot use 'limit' or 'offset' with delete().")
     ws = _require_workspace_view(qs, "delete")
     ws.check_commit_info("delete", commit, commit_info)
     with ws._unit.paused(), ws.write_lock:
@@ -80,12 +84,54 @@ def delete(qs: QuerySet[Any], commit: bool, commit_info: dict[str, Any]) -> int:
 
 def _creation_values(qs: QuerySet[Any], defaults: Optional[dict[str, Any]],
                      lookups: dict[str, Any]) -> dict[str, Any]:
+    """What ``get_or_create`` makes an object from, as Django's: the plain
+    lookups, the owner of a reverse relation (``author.pages``), then
+    ``defaults``, their callables called; ``FieldError`` naming what is no field."""
     values = {k: v for k, v in lookups.items() if "__" not in k or k.endswith("__exact")}
     values = {k.removesuffix("__exact"): v for k, v in values.items()}
+    values = owned(qs, values, only_one=True)
+    values.update(_checked(qs.model, defaults))
     if "pk" in values:
         values[qs.model._meta.id_attr] = values.pop("pk")
-    values.update(defaults or {})
-    return values
+    return owned(qs, values, only_many=True)
+
+
+def _checked(model: Any, defaults: Optional[dict[str, Any]], pk: bool = True) -> dict[str, Any]:
+    """``defaults`` with callables called and ``<relation>_id`` named as its
+    relation; ``FieldError`` for a name that is no field of ``model`` (nor
+    ``pk``, if ``pk``)."""
+    names: dict[str, str] = {}
+    for name in defaults or {}:
+        field = model._meta._by_name.get(name[:-3]) if name.endswith("_id") else None
+        if name in model._meta._by_name or (pk and name == "pk"):
+            names[name] = name
+        elif isinstance(field, relations.RelationMixin):
+            names[name] = field.name
+    bad = sorted(set(defaults or {}) - set(names))
+    if bad:  # before any callable is called
+        raise FieldError(f"Invalid field name(s) for model {model.__name__}: "
+                         f"{', '.join(repr(b) for b in bad)}")
+    return {names[name]: value() if callable(value) else value for name, value in (defaults or {}).items()}
+
+
+def owned(qs: QuerySet[Any], values: dict[str, Any], only_one: bool = False,
+          only_many: bool = False) -> dict[str, Any]:
+    """``values`` for an object made through a reverse relation (``author.pages``),
+    as Django's related manager makes it: the owner replaces any value given
+    for the relation; a many-to-many list gains the owner instead."""
+    out = dict(values)
+    for name, owner in qs._defaults.items():
+        field = qs.model._meta.get_field(name)
+        if field.many and not only_one:
+            given = out.get(name)
+            given = list(given) if isinstance(given, (list, tuple)) else [] if given is None else given
+            if isinstance(given, list):
+                held = {field.target_id(v) for v in given}
+                given += [o for o in owner if o.get_id() not in held]
+            out[name] = given
+        elif not field.many and not only_many:
+            out[name] = owner
+    return out
 
 
 def get_or_create(qs: QuerySet[Any], defaults: Optional[dict[str, Any]],
@@ -101,16 +147,16 @@ def get_or_create(qs: QuerySet[Any], defaults: Optional[dict[str, Any]],
 
 
 def update_or_create(qs: QuerySet[Any], defaults: Optional[dict[str, Any]],
+                     create_defaults: Optional[dict[str, Any]],
                      lookups: dict[str, Any]) -> tuple[GitModel, bool]:
-    """The one object matching ``lookups`` updated with ``defaults``, or a new one."""
+    """The one object matching ``lookups`` updated with ``defaults``, or a new
+    one made with ``create_defaults`` (``defaults`` if not given), as Django 5's."""
     _require_workspace_view(qs, "update_or_create")
     try:
         obj = qs.get(**lookups)
     except qs.model.DoesNotExist:
-        return get_or_create(qs, defaults, lookups)
-    for name, value in (defaults or {}).items():
-        if name not in qs.model._meta._by_name:
-            raise FieldError(f'{qs.model.__name__} has no field "{name}"')
+        return get_or_create(qs, defaults if create_defaults is None else create_defaults, lookups)
+    for name, value in _checked(qs.model, defaults, pk=False).items():
         setattr(obj, name, value)
     obj.save()
     return obj, False
@@ -125,6 +171,8 @@ def in_bulk(qs: QuerySet[Any], ids: Optional[Iterable[Any]], field_name: str) ->
     from .schema import layout
 
     model = qs.model
+    if qs._low or qs._high is not None:
+        raise TypeError("Cannot use 'limit' or 'offset' with in_bulk().")
     if isinstance(ids, (str, bytes)):
         raise TypeError("in_bulk() takes a list of ids, not a string")
     if field_name != "pk":

@@ -14,13 +14,10 @@ from __future__ import annotations
 import functools
 import json
 import math
-from typing import TYPE_CHECKING, Any, Generic, Iterator, Optional, Sequence, TypeVar, Union, overload
+from typing import Any, Generic, Iterator, Optional, Sequence, TypeVar, Union, overload
 
 from .exceptions import EmptyPage, FieldError, GitModelError, InvalidPage, PageNotAnInteger, ValidationError
-from .query import _get_field
-
-if TYPE_CHECKING:
-    from .query import QuerySet
+from .query import QuerySet, _get_field
 
 M = TypeVar("M")
 
@@ -32,10 +29,18 @@ _MAX_CURSOR = 4096
 _MAX_NUMBER_TEXT = 18
 
 
+def _whole(value: Any, name: str, least: int) -> int:
+    """``value`` as a whole number of at least ``least``, its text taken too
+    (``"20"`` is 20, as Django's ``int(per_page)``); ``InvalidPage`` otherwise
+    (``2.5`` included, which Django would cut to 2)."""
+    number = _whole_number(value)
+    if number is None or number < least:
+        raise InvalidPage(f"{name} must be a whole number of at least {least}, not {_shown(value)}")
+    return number
+
+
 def _per_page(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidPage(f"per_page must be a positive integer, not {value!r}")
-    return value
+    return _whole(value, "per_page", 1)
 
 
 class Page(Generic[M]):
@@ -98,7 +103,9 @@ class Page(Generic[M]):
 
 
 class Paginator(Generic[M]):
-    """``Paginator(Page.all().order_by("title"), 20).page(3)``, as Django's.
+    """``Paginator(Page.all().order_by("title"), 20).page(3)``, as Django's:
+    a query, or any sequence that slices and has ``len()`` (a list, what
+    ``values()`` returns).
 
     ``orphans``: a last page of that many objects or fewer joins the page
     before it; ``allow_empty_first_page=False``: no objects, no page. The
@@ -111,19 +118,26 @@ class Paginator(Generic[M]):
     #: what :meth:`get_elided_page_range` puts where pages are left out
     ELLIPSIS = "\u2026"
 
-    def __init__(self, queryset: QuerySet[Any], per_page: int, orphans: int = 0,
-                 allow_empty_first_page: bool = True) -> None:
-        self.queryset = queryset.all()
+    def __init__(self, object_list: Union[QuerySet[Any], Sequence[Any]], per_page: Union[int, str],
+                 orphans: Union[int, str] = 0, allow_empty_first_page: bool = True) -> None:
+        if isinstance(object_list, QuerySet):
+            object_list = object_list.all()
+        elif not (hasattr(object_list, "__getitem__") and (hasattr(object_list, "__len__")
+                                                        or callable(getattr(object_list, "count", None)))):
+            raise TypeError(f"Paginator takes a query or a sequence, not {type(object_list).__name__}")
+        #: what is paged (Django's name); ``queryset`` is the same
+        self.object_list: Any = object_list
+        self.queryset: Any = object_list
         self.per_page = _per_page(per_page)
-        if isinstance(orphans, bool) or not isinstance(orphans, int) or orphans < 0:
-            raise InvalidPage(f"orphans must be a whole number of at least 0, not {_shown(orphans)}")
-        self.orphans = orphans
+        self.orphans = _whole(orphans, "orphans", 0)
         self.allow_empty_first_page = bool(allow_empty_first_page)
 
     @functools.cached_property
     def count(self) -> int:
         """How many objects there are over all pages (counted once)."""
-        return self.queryset.count()
+        if isinstance(self.object_list, QuerySet) or not hasattr(self.object_list, "__len__"):
+            return int(self.object_list.count())
+        return len(self.object_list)
 
     @property
     def num_pages(self) -> int:
@@ -162,7 +176,7 @@ class Paginator(Generic[M]):
         high = low + self.per_page
         if high + self.orphans >= self.count:  # the last page: it takes the orphans
             high = self.count
-        return Page(list(self.queryset[low:high]), number, self)
+        return Page(list(self.object_list[low:high]), number, self)
 
     def get_page(self, number: Any) -> Page[M]:
         """Page ``number``, forgiving as Django's: the first page for what is
@@ -248,7 +262,9 @@ class KeysetPaginator(Generic[M]):
     order is total. Sort fields must be fields of the model itself.
     """
 
-    def __init__(self, queryset: QuerySet[Any], per_page: int, order_by: Sequence[str] = ()) -> None:
+    def __init__(self, queryset: QuerySet[Any], per_page: Union[int, str], order_by: Sequence[str] = ()) -> None:
+        if not isinstance(queryset, QuerySet):
+            raise TypeError(f"KeysetPaginator takes a query, not {type(queryset).__name__}")
         if isinstance(order_by, str):
             order_by = (order_by,)
         model = queryset.model

@@ -92,8 +92,8 @@ class QuerySet(Generic[M]):
         self._annotations: dict[str, Any] = {}
         #: their values for the rows fetched (name -> id -> value)
         self._annotated: Optional[dict[str, dict[Any, Any]]] = None
-        #: conditions on annotations: ``(name, lookup, argument, negated)``
-        self._having: tuple[tuple[str, str, Any, bool], ...] = ()
+        #: conditions checked once the annotations are known (see annotating.compile_having)
+        self._having: tuple[Node, ...] = ()
 
     # -- building -----------------------------------------------------------
     def _clone(self) -> QuerySet[M]:
@@ -108,8 +108,10 @@ class QuerySet(Generic[M]):
             raise TypeError(f"cannot {action} a query once a slice has been taken")
 
     def _add(self, q: Q) -> QuerySet[M]:
-        self._refuse_sliced("filter")
         node = compile_q(self.model, q)
+        if not node.children:  # no condition (filter(), exclude(Q())): every object, as Django's
+            return self._clone()
+        self._refuse_sliced("filter")
         clone = self._clone()
         if clone._where is None:
             clone._where = node
@@ -132,27 +134,24 @@ class QuerySet(Generic[M]):
 
     def filter(self, *args: Q, **lookups: Any) -> QuerySet[M]:
         """The objects matching every lookup (``title__startswith='a'``) and ``Q``
-        (and an annotation's: ``n__gt=1``)."""
-        having, lookups = self._split_having(lookups, negated=False)
+        (and an annotation's: ``n__gt=1``, ``Q(n=0) | Q(n__gt=F("rank"))``)."""
+        having, args, lookups = self._split_having(args, lookups, negated=False)
         return self._add(Q(*args, **lookups))._with_having(having)
 
     def exclude(self, *args: Q, **lookups: Any) -> QuerySet[M]:
-        """The objects not matching the lookups."""
-        having, lookups = self._split_having(lookups, negated=True)
-        if having and (args or lookups):
-            raise FieldError("exclude() takes the lookups of annotations apart from the others")
+        """The objects not matching the lookups (all of them, when none is given)."""
+        having, args, lookups = self._split_having(args, lookups, negated=True)
         return (self._add(~Q(*args, **lookups)) if not having else self._clone())._with_having(having)
 
-    def _split_having(self, lookups: dict[str, Any], negated: bool) -> tuple[list[Any], dict[str, Any]]:
+    def _split_having(self, args: tuple[Q, ...], lookups: dict[str, Any],
+                      negated: bool) -> tuple[list[Node], tuple[Q, ...], dict[str, Any]]:
         if not self._annotations:
-            return [], lookups
+            return [], args, lookups
         from . import annotating
 
-        found = annotating.having(self._annotations, lookups)
-        names = {f"{name}__{lookup}" for name, lookup, _arg in found} | {name for name, _l, _a in found}
-        return ([(*c, negated) for c in found], {k: v for k, v in lookups.items() if k not in names})
+        return annotating.split(self.model, self._annotations, args, lookups, negated)
 
-    def _with_having(self, having: list[Any]) -> QuerySet[M]:
+    def _with_having(self, having: list[Node]) -> QuerySet[M]:
         if not having:
             return self
         self._refuse_sliced("filter")
@@ -286,7 +285,7 @@ class QuerySet(Generic[M]):
         annotated: dict[str, dict[Any, Any]] = {}
         if self._having or any(name.lstrip("-") in self._annotations for name in self._order):
             annotated = self._annotated = annotating.compute(self, rows)
-            rows = annotating.kept(rows, annotated, list(self._having))
+            rows = annotating.kept(rows, annotated, list(self._having), self.treeish)
         if self._random:
             random.shuffle(rows)
         else:
@@ -392,7 +391,9 @@ class QuerySet(Generic[M]):
     def __getitem__(self, index: Union[int, slice]) -> Union[M, QuerySet[M], list[M]]:
         if isinstance(index, slice):
             start, stop, step = index.start, index.stop, index.step
-            if (start or 0) < 0 or (stop is not None and stop < 0) or step not in (None, 1):
+            if (start or 0) < 0 or (stop is not None and stop < 0):
+                raise ValueError("Negative indexing is not supported.")
+            if step not in (None, 1):
                 return self._fetch()[index]
             clone = self._clone()
             base = self._low
@@ -406,6 +407,8 @@ class QuerySet(Generic[M]):
             return clone
         if not isinstance(index, int):
             raise TypeError(f"QuerySet indices must be integers or slices, not {type(index).__name__}")
+        if index < 0:  # as Django's: order_by("-...") and [0], or last(), instead
+            raise ValueError("Negative indexing is not supported.")
         rows = self._fetch_rows()
         return self._load(rows[index])
 
@@ -440,8 +443,10 @@ class QuerySet(Generic[M]):
         return self.filter(pk=object_id).exists()
 
     def none(self) -> QuerySet[M]:
-        """A query that matches nothing (Django's ``none()``)."""
-        return self.filter(pk__in=[])
+        """A query that matches nothing (Django's ``none()``, sliced or not)."""
+        clone = self._clone()
+        clone._where = compile_q(self.model, Q(pk__in=[]))
+        return clone
 
     def reverse(self) -> QuerySet[M]:
         """This query in the opposite ``order_by`` order (an unordered query
@@ -476,7 +481,8 @@ class QuerySet(Generic[M]):
         return self._load(rows[0]) if rows else None
 
     def last(self) -> Optional[M]:
-        """The last match, or ``None``."""
+        """The last match, or ``None``; refused once sliced (``TypeError``), as Django's."""
+        self._refuse_sliced("reverse")
         rows = self._fetch_rows()
         return self._load(rows[-1]) if rows else None
 
@@ -606,7 +612,8 @@ class QuerySet(Generic[M]):
 
     def distinct(self) -> QuerySet[M]:
         """This query: objects are distinct already (``values(...).distinct()``
-        drops repeated values)."""
+        drops repeated values). Refused once sliced, as Django's."""
+        self._refuse_sliced("create distinct fields on")
         return self._clone()
 
     def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -651,9 +658,12 @@ class QuerySet(Generic[M]):
     def create(self, **values: Any) -> M:
         """A new object made from ``values`` and saved (staged), as Django's:
         one whose id is already stored is refused (``IntegrityError``,
-        nothing staged). Through ``author.pages`` the author is set."""
+        nothing staged). Through ``author.pages`` the author is set, over
+        any given, as by Django's related manager."""
         self._refuse_history("create")
-        obj = self.model(**{**self._defaults, **values})
+        from ..bulkops import owned
+
+        obj = self.model(**owned(self, values))
         self.model.bulk_create([obj])
         return obj
 
@@ -682,6 +692,7 @@ class QuerySet(Generic[M]):
     def _referrers(self, action: str, add: tuple[Any, ...] = (), remove: tuple[Any, ...] = ()) -> int:
         if self._owner is None:
             raise TypeError(f"{action}() is for a reverse relation: author.pages.{action}(...)")
+        self._refuse_sliced(action)  # author.pages[:2].clear() would clear two: refused
         self._refuse_history(action)
         from ..relations import change_referrers
 
@@ -711,11 +722,13 @@ class QuerySet(Generic[M]):
 
         return get_or_create(self, defaults, lookups)  # type: ignore[return-value]
 
-    def update_or_create(self, defaults: Optional[dict[str, Any]] = None, **lookups: Any) -> tuple[M, bool]:
-        """Like :meth:`get_or_create`, but an existing object gets ``defaults`` and is saved."""
+    def update_or_create(self, defaults: Optional[dict[str, Any]] = None,
+                         create_defaults: Optional[dict[str, Any]] = None, **lookups: Any) -> tuple[M, bool]:
+        """Like :meth:`get_or_create`, but an existing object gets ``defaults``
+        and is saved; a new one is made from ``create_defaults`` if given."""
         from ..bulkops import update_or_create
 
-        return update_or_create(self, defaults, lookups)  # type: ignore[return-value]
+        return update_or_create(self, defaults, create_defaults, lookups)  # type: ignore[return-value]
 
     def update(self, commit: bool = False, **values: Any) -> int:
         """Set ``values`` on every match and save them all (validated first:

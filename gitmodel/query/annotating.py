@@ -4,7 +4,8 @@ object, over the objects that refer to it through a reverse relation
 or, for ``Count``, over the elements of its own list field
 (``Article.objects.annotate(n=Count("tags"))``). The values are read at the
 query's revision and set as attributes of the objects; ``order_by()`` takes
-their names.
+their names, and ``filter()`` and ``exclude()`` their lookups, as keywords or
+in ``Q`` objects, against values or ``F()`` (Django's ``HAVING``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from .. import fields as _fields
 from ..exceptions import FieldError
-from .conditions import _get_field
+from .conditions import Leaf, Node, Q, _get_field
 
 if TYPE_CHECKING:
     from ..aggregates import Aggregate
@@ -68,8 +69,8 @@ def compute(qs: QuerySet[Any], rows: list[Row]) -> dict[str, dict[Any, Any]]:
     ids = [row.object_id() for row in rows]
     out: dict[str, dict[Any, Any]] = {}
     for name, how in qs._annotations.items():
-        if how.source is None:  # the length of the object's own list
-            out[name] = {row.object_id(): len(row.get(how.link) or ()) for row in rows}
+        if how.source is None:  # how many elements the object's own list has (distinct: different)
+            out[name] = {row.object_id(): how.aggregate.of(row.get(how.link) or ()) for row in rows}
             continue
         groups: dict[Any, list[Row]] = {i: [] for i in ids}
         referrers = how.source.all(treeish=qs.treeish)
@@ -113,42 +114,140 @@ def aggregate(qs: QuerySet[Any], aggregates: dict[str, Aggregate]) -> dict[str, 
 
 #: what an annotation can be filtered by (``n__gt=1``)
 HAVING_LOOKUPS = ("exact", "gt", "gte", "lt", "lte", "in", "range", "isnull")
+#: ... and by which of them against ``F()`` (``n__lt=F("rank")``)
+_F_LOOKUPS = ("exact", "gt", "gte", "lt", "lte")
 
 
-def having(annotations: dict[str, Annotation], lookups: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    """The lookups of ``filter()`` that name an annotation, checked:
-    ``(name, lookup, argument)``."""
-    out = []
-    for key, value in lookups.items():
+class Having:
+    """A lookup on an annotation (``n__gt=1``, ``n__lt=F("rank")``), checked
+    once its values are known: an ``F()`` reads the object's own field or
+    another annotation, and a missing value matches nothing, as SQL's NULL."""
+
+    __slots__ = ("name", "lookup", "arg", "fields")
+
+    def __init__(self, model: Any, annotations: dict[str, Annotation], key: str, value: Any) -> None:
+        from ..expressions import Expression
+
         name, _, lookup = key.partition("__")
-        if name not in annotations:
-            continue
         lookup = lookup or "exact"
         if lookup not in HAVING_LOOKUPS:
             raise FieldError(f"an annotation is filtered by {', '.join(HAVING_LOOKUPS)}, not {key!r}")
-        if lookup in ("in", "range") and (isinstance(value, (str, bytes)) or not hasattr(value, "__iter__")):
+        self.fields: dict[str, _fields.Field[Any]] = {}
+        if isinstance(value, Expression):
+            if lookup not in _F_LOOKUPS:
+                raise FieldError(f"{key} cannot take F(); an annotation compares with F() by "
+                                 f"{', '.join(_F_LOOKUPS)}")
+            for read in value.field_names():
+                if read not in annotations:
+                    field = _get_field(model, read)
+                    if not field.stored_in_json:
+                        raise FieldError(f"F({read!r}): {model.__name__}.{field.name} is a blob field")
+                    self.fields[read] = field
+        elif lookup in ("in", "range") and (isinstance(value, (str, bytes)) or not hasattr(value, "__iter__")):
             raise FieldError(f"{key} takes a list of values, not {value!r}")
-        if lookup == "range" and len(list(value)) != 2:
+        elif lookup == "range" and len(value := list(value)) != 2:
             raise FieldError(f"{key} takes (low, high), not {value!r}")
-        if lookup == "isnull" and not isinstance(value, bool):
+        elif lookup == "isnull" and not isinstance(value, bool):
             raise FieldError(f"{key} takes True or False, not {value!r}")
-        out.append((name, lookup, tuple(value) if lookup == "range" else set(value) if lookup == "in" else value))
-    return out
+        elif lookup == "in":
+            value = {v for v in value if v is not None}  # IN never matches NULL
+        elif lookup == "range":
+            value = tuple(value)
+        self.name, self.lookup, self.arg = name, lookup, value
 
+    def passes(self, row: Row, values: dict[str, dict[Any, Any]]) -> bool:
+        from ..expressions import Expression
+        from .conditions import LOOKUPS
 
-def kept(rows: list[Row], values: dict[str, dict[Any, Any]],
-         conditions: list[tuple[str, str, Any, bool]]) -> list[Row]:
-    """The rows whose annotations pass every condition (``negated``: its opposite)."""
-    from .conditions import LOOKUPS
-
-    def passes(row: Row) -> bool:
-        object_id = row.object_id()
-        for name, lookup, arg, negated in conditions:
-            if bool(LOOKUPS[lookup](values[name].get(object_id), arg)) == negated:
+        value = values[self.name].get(row.object_id())
+        arg = self.arg
+        if isinstance(arg, Expression):
+            arg = self._value(arg, row, values)
+            if value is None or arg is None:
                 return False
-        return True
+        try:
+            return bool(LOOKUPS[self.lookup](value, arg))
+        except (TypeError, ValueError, ArithmeticError):
+            return False
 
-    return [row for row in rows if passes(row)]
+    def _value(self, expression: Any, row: Row, values: dict[str, dict[Any, Any]]) -> Any:
+        from .conditions import expression_value
+
+        def read(name: str) -> Any:  # a field of the object, or another annotation
+            if name in self.fields:
+                return row.get(self.fields[name])
+            return values[name].get(row.object_id())
+
+        return expression_value(expression, read)
+
+
+def names_annotation(annotations: dict[str, Annotation], q: Q) -> bool:
+    """Whether ``q`` has a lookup on one of ``annotations``."""
+    return any(names_annotation(annotations, child) if isinstance(child, Q)
+               else child[0].partition("__")[0] in annotations for child in q.children)
+
+
+def split(model: Any, annotations: dict[str, Annotation], args: tuple[Q, ...], lookups: dict[str, Any],
+          negated: bool) -> tuple[list[Node], tuple[Q, ...], dict[str, Any]]:
+    """``filter(*args, **lookups)`` (``exclude`` when ``negated``) on an
+    annotated query: ``(having, args, lookups)``, the conditions that name an
+    annotation, checked once they are known, and the others, for the planner.
+    An ``exclude()`` that names one is checked afterwards as a whole."""
+    if negated:
+        whole = Q(*args, **lookups)
+        if not names_annotation(annotations, whole):
+            return [], args, lookups
+        return [compile_having(model, annotations, ~whole)], (), {}
+    having = [compile_having(model, annotations, q) for q in args if names_annotation(annotations, q)]
+    mine = {k: v for k, v in lookups.items() if k.partition("__")[0] in annotations}
+    if mine:
+        having.append(compile_having(model, annotations, Q(**mine)))
+    rest = {k: v for k, v in lookups.items() if k not in mine}
+    return ([n for n in having if n.children], tuple(q for q in args if not names_annotation(annotations, q)),
+            rest)
+
+
+def compile_having(model: Any, annotations: dict[str, Annotation], q: Q) -> Node:
+    """``q`` as a condition checked once the annotations are known: its
+    lookups on annotations as :class:`Having`, the others as in ``filter()``."""
+    from .conditions import parse_lookup
+
+    children: list[Any] = []
+    for child in q.children:
+        if isinstance(child, Q):
+            node = compile_having(model, annotations, child)
+            if node.children:
+                children.append(node)
+        elif child[0].partition("__")[0] in annotations:
+            children.append(Having(model, annotations, *child))
+        else:
+            children.append(parse_lookup(model, *child))
+    return Node(q.connector, q.negated, children)
+
+
+def kept(rows: list[Row], values: dict[str, dict[Any, Any]], conditions: list[Node],
+         treeish: Any) -> list[Row]:
+    """The rows that pass every condition (lookups across relations run at ``treeish``)."""
+    resolved = [_resolve(node, treeish) for node in conditions]
+    return [row for row in rows if all(_passes(node, row, values) for node in resolved)]
+
+
+def _resolve(node: Any, treeish: Any) -> Any:
+    if isinstance(node, Node):
+        return Node(node.connector, node.negated, [_resolve(c, treeish) for c in node.children])
+    return node if isinstance(node, (Having, Leaf)) else node.resolve(treeish)
+
+
+def _passes(node: Any, row: Row, values: dict[str, dict[Any, Any]]) -> bool:
+    if isinstance(node, Having):
+        return node.passes(row, values)
+    if not isinstance(node, Node):
+        return bool(node(row))
+    if node.connector == Q.AND:
+        hit = all(_passes(child, row, values) for child in node.children)
+    else:
+        hit = any(_passes(child, row, values) for child in node.children)
+    return hit != node.negated
 
 
 def sort_key(values: dict[Any, Any]) -> Any:

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from .. import fields as _fields
-from ..exceptions import FieldError
+from ..exceptions import FieldError, ValidationError
 
 if TYPE_CHECKING:
     from .planner import Row
@@ -96,9 +96,17 @@ class Q:
         self.connector = Q.AND
         self.negated = False
 
+    def __bool__(self) -> bool:
+        """False for an empty ``Q()``, which ``&`` and ``|`` drop, as Django's."""
+        return bool(self.children)
+
     def _combine(self, other: Q, connector: str) -> Q:
         if not isinstance(other, Q):
             return NotImplemented
+        if not other or not self:  # Q() | Q(rank=1) is Q(rank=1)
+            kept = copy.copy(other if not self else self)
+            kept.children = list(kept.children)
+            return kept
         node = Q()
         node.connector = connector
         node.children = [self, other]
@@ -175,11 +183,23 @@ class Related:
         self.model = model
 
     def resolve(self, treeish: Any) -> Leaf:
-        ids = set(self.model.all(treeish=treeish).filter(**{self.key: self.value}).ids())
+        ids: set[Any] = set(self.model.all(treeish=treeish).filter(**{self.key: self.value}).ids())
+        if matches_null(self.key, self.value):  # as SQL's LEFT JOIN: no target matches too
+            ids.add(None)
         leaf = Leaf(self.field, [], "in", ids)
         if getattr(self.field, "many", False):  # a many-to-many field: one of its targets matches
             leaf.test = _shares_an_element
         return leaf
+
+
+def matches_null(key: str, value: Any) -> bool:
+    """Whether the lookup ``key=value`` holds for a related object that is
+    not there (``name__isnull=True``, ``name=None``), as it does through
+    Django's LEFT OUTER JOIN."""
+    last = key.rsplit("__", 1)[-1]
+    if last == "isnull":
+        return value is True
+    return value is None and (last not in LOOKUPS or last in ("exact", "iexact"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,15 +215,26 @@ class Reverse:
     negated: bool = False
 
     def resolve(self, treeish: Any) -> Union[Leaf, Node]:
-        found = self.source.all(treeish=treeish).filter(**{self.key: self.value})
+        leaf = Leaf(self.id_field, [], "in", self._referred(treeish, {self.key: self.value}))
+        if self.negated:
+            return Node(Q.AND, True, [leaf])
+        if matches_null(self.key, self.value):  # as SQL's LEFT JOIN: referred to by none too
+            unreferred = Node(Q.AND, True, [Leaf(self.id_field, [], "in", self._referred(treeish, {}))])
+            return Node(Q.OR, False, [leaf, unreferred])
+        return leaf
+
+    def _referred(self, treeish: Any, lookups: dict[str, Any]) -> set[Any]:
+        """The ids the source objects matching ``lookups`` refer to."""
         ids: set[Any] = set()
+        found = self.source.all(treeish=treeish).filter(**lookups)
         for value in found.values_list(self.field.name, flat=True):
             ids.update(self.field.referenced_ids(value))
-        leaf = Leaf(self.id_field, [], "in", ids)
-        return Node(Q.AND, True, [leaf]) if self.negated else leaf
+        return ids
 
 
 def _shares_an_element(value: Any, ids: set[Any]) -> bool:
+    if not value:  # no target: only a lookup that holds for a missing one (None in ids)
+        return None in ids
     return isinstance(value, list) and any(isinstance(v, str) and v in ids for v in value)
 
 
@@ -238,11 +269,14 @@ class Node:
 
 
 def compile_q(model: Any, q: Q) -> Node:
-    """Check every lookup of ``q`` against ``model`` and build the condition."""
+    """Check every lookup of ``q`` against ``model`` and build the condition
+    (an empty ``Q()`` inside it is left out, as Django leaves it out)."""
     children: list[Any] = []
     for child in q.children:
         if isinstance(child, Q):
-            children.append(compile_q(model, child))
+            node = compile_q(model, child)
+            if node.children:
+                children.append(node)
         else:
             children.append(parse_lookup(model, child[0], child[1]))
     return Node(q.connector, q.negated, children)
@@ -270,11 +304,10 @@ def parse_lookup(model: Any, key: str, value: Any) -> Union[Leaf, Related, Rever
         absent = rest == ["isnull"]  # pages__isnull=True: the authors of no page
         if absent and not isinstance(value, bool):
             raise FieldError(f"{model.__name__}.filter({key}=...) takes True or False")
-        sub_key, sub_value = ("pk__isnull", False) if absent else ("__".join(rest) or "pk", value)
-        from ..models import GitModel
-
-        if isinstance(sub_value, GitModel):
-            sub_value = sub_value.get_id()
+        far = "__".join(rest) if rest and rest[0] not in LOOKUPS else "__".join(["pk", *rest])
+        sub_key, sub_value = ("pk__isnull", False) if absent else (far, value)
+        if far.startswith("pk"):  # articles=<obj>, articles__in=[...]: objects of the source model
+            _check_instances(name, source, value)
         compile_q(source, Q(**{sub_key: sub_value}))  # checks the far side now
         return Reverse(_get_field(model, "pk"), source, source._meta.get_field(reverse.field_name),
                        sub_key, sub_value, negated=absent and value)
@@ -363,19 +396,25 @@ class Against:
             return False
 
     def _value(self, expression: Any, row: Row) -> Any:
-        from ..expressions import Combined, F
+        return expression_value(expression, lambda name: row.get(self.fields[name]))
 
-        if isinstance(expression, F):
-            return row.get(self.fields[expression.name])
-        if not isinstance(expression, Combined):
-            return expression  # a plain value inside the expression
-        left, right = self._value(expression.left, row), self._value(expression.right, row)
-        if left is None or right is None:
-            return None
-        try:
-            return expression.op(left, right)
-        except (TypeError, ValueError, ArithmeticError):
-            return None
+
+def expression_value(expression: Any, read: Callable[[str], Any]) -> Any:
+    """The value of an ``F()`` expression, ``read(name)`` giving each ``F``'s;
+    ``None`` where an operand is missing or the operation fails, as SQL's NULL."""
+    from ..expressions import Combined, F
+
+    if isinstance(expression, F):
+        return read(expression.name)
+    if not isinstance(expression, Combined):
+        return expression  # a plain value inside the expression
+    left, right = expression_value(expression.left, read), expression_value(expression.right, read)
+    if left is None or right is None:
+        return None
+    try:
+        return expression.op(left, right)
+    except (TypeError, ValueError, ArithmeticError):
+        return None
 
 
 #: parts of a date or date-time a lookup can name (``published__year=2024``)
@@ -408,7 +447,7 @@ def _date_part_lookup(model: Any, field: _fields.Field[Any], rest: list[str], va
     if lookup == "in":
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise FieldError(f'"{field.name}__{part}__in" takes a list of values, not {value!r}')
-        arg: Any = {cast(v) for v in value}
+        arg: Any = {cast(v) for v in value if v is not None}  # IN never matches NULL
     elif lookup == "range":
         try:
             low, high = value
@@ -454,7 +493,10 @@ def _list_lookup(model: Any, field: _fields.ListField, rest: list[str], value: A
             f"(lookups: {', '.join(_LIST_LOOKUPS)})"
         )
     if lookup == "isnull":
-        return Leaf(field, [], lookup, _prepare(field, lookup, value))
+        leaf = Leaf(field, [], lookup, _prepare(field, lookup, value))
+        if isinstance(field, _fields.ManyToManyField):  # no target at all, as Django's LEFT JOIN
+            leaf.test = lambda v, a: (not v) == a
+        return leaf
     from ..expressions import Expression
 
     if isinstance(value, Expression):
@@ -496,7 +538,7 @@ def _prepare(field: _fields.Field[Any], lookup: str, value: Any, raw: bool = Fal
 
     def one(item: Any) -> Any:
         if isinstance(item, GitModel):
-            return item.get_id()
+            return _instance_id(field, item)
         if raw or item is None:
             return item
         return field.to_python(item)
@@ -509,10 +551,11 @@ def _prepare(field: _fields.Field[Any], lookup: str, value: Any, raw: bool = Fal
         from . import QuerySet
 
         if isinstance(value, QuerySet):
+            _check_query_model(field, value.model)
             return set(value.ids())
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise FieldError(f'"{field.name}__in" takes a list of values, not {value!r}')
-        items = [one(v) for v in value]
+        items = [one(v) for v in value if v is not None]  # SQL's IN never matches NULL
         try:
             return set(items)
         except TypeError:
@@ -529,10 +572,56 @@ def _prepare(field: _fields.Field[Any], lookup: str, value: Any, raw: bool = Fal
         return compile_pattern(value, lookup == "iregex", f"{field.name}__{lookup}")
     if lookup in _TEXT_LOOKUPS:
         if isinstance(value, GitModel):
-            value = value.get_id()
+            value = _instance_id(field, value)
         if not isinstance(value, str):
             if lookup == "contains" and raw:
                 return value
             raise FieldError(f'"{field.name}__{lookup}" takes a string, not {value!r}')
         return value
     return one(value)
+
+
+def _instance_id(field: _fields.Field[Any], obj: Any) -> Any:
+    """The id of ``obj`` as a lookup's argument on ``field``: an object of
+    another model than the field refers to (or than the id field's own) is
+    a ``ValidationError`` naming both, as Django's ``ValueError``."""
+    from ..relations import RelationMixin
+
+    if isinstance(field, RelationMixin):
+        found = field.target_id(obj)
+    else:
+        owner = getattr(field, "model", None)
+        if field.id and owner is not None and not isinstance(obj, owner):
+            raise ValidationError(f'"{field.name}" takes a {owner.__name__} instance or id, not a '
+                                  f"{type(obj).__name__} instance", field=field.name, code="wrong_model")
+        found = obj.get_id()
+    if found is None:  # it would match the objects with no value (Django 5 refuses it too)
+        raise ValidationError(f'"{field.name}" takes a saved {type(obj).__name__}; this one has no id',
+                              field=field.name, code="unsaved")
+    return found
+
+
+def _check_query_model(field: _fields.Field[Any], model: Any) -> None:
+    """Refuse ``author__in=Tag.all()``: a query of another model than the field's."""
+    from ..relations import RelationMixin
+
+    expected = field.to_model if isinstance(field, RelationMixin) else None
+    if expected is not None and model is not expected:
+        raise ValidationError(f'"{field.name}__in" takes a query of {expected.__name__}, not of '
+                              f"{model.__name__}", field=field.name, code="wrong_model")
+
+
+def _check_instances(name: str, model: Any, value: Any) -> None:
+    """Refuse ``articles=<Tag>``: an object of another model than the reverse
+    relation's (``ValidationError`` naming both, as Django's ``ValueError``)."""
+    from ..models import GitModel
+    from . import QuerySet
+
+    if isinstance(value, QuerySet) and value.model is not model:
+        raise ValidationError(f'"{name}__in" takes a query of {model.__name__}, not of '
+                              f"{value.model.__name__}", field=name, code="wrong_model")
+    items = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+    for item in items:
+        if isinstance(item, GitModel) and not isinstance(item, model):
+            raise ValidationError(f'"{name}" takes a {model.__name__} instance or id, not a '
+                                  f"{type(item).__name__} instance", field=name, code="wrong_model")
