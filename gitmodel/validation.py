@@ -174,6 +174,12 @@ def check_message(message: Any, what: str = "commit message") -> None:
 def read_blob(repo: Any, oid: Any, path: str) -> bytes:
     """The content of blob ``oid`` stored at ``path``; :class:`CorruptObject`
     if it is missing, unreadable or not a blob."""
+    return blob_at(repo, oid, path).data  # type: ignore[no-any-return]
+
+
+def blob_at(repo: Any, oid: Any, path: str) -> Any:
+    """Blob ``oid`` stored at ``path`` (a ``pygit2.Blob``); :class:`CorruptObject`
+    if it is missing, unreadable or not a blob."""
     import pygit2
 
     try:
@@ -184,7 +190,7 @@ def read_blob(repo: Any, oid: Any, path: str) -> bytes:
         raise CorruptObject(path, f"blob {oid} cannot be read ({exc})") from None
     if not isinstance(obj, pygit2.Blob):
         raise CorruptObject(path, f"expected a file, found a {type(obj).__name__.lower()}")
-    return obj.data  # type: ignore[no-any-return]
+    return obj
 
 
 def signature(who: Any, role: str) -> Any:

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from gitmodel import ValidationError, Workspace, fields
+from gitmodel import CorruptObject, ValidationError, Workspace, fields
 from gitmodel.blobs import BlobFile, blob_info, open_blob
 
 
@@ -259,4 +259,5 @@ def test_a_named_file_folder_written_by_another_tool_is_read_safely(images):
     ws.commit("folders from elsewhere")
     assert Image.get("big-type").data.content_type == "text/plain"  # the guess: the stored one is ignored
     assert Image.get("bad-type").data.content_type == "text/plain"
-    assert Image.get("two-files").data is None  # not one named file: no value
+    with pytest.raises(CorruptObject, match="image/two-files/data"):  # not one named file
+        Image.get("two-files").data

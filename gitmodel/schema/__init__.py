@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import weakref
 from dataclasses import dataclass, field as dataclass_field, replace
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Optional, TypeVar
 
 import pygit2
 
@@ -62,6 +62,9 @@ __all__ = [
 META_FOLDER = ".gitmodel"
 SCHEMA_FOLDER = f"{META_FOLDER}/schema"
 FORMAT_VERSION = 1
+
+_V = TypeVar("_V")
+_REQUIRED: Any = object()
 
 #: field attributes recorded as options when the field has them
 _OPTION_ATTRS = (
@@ -107,14 +110,24 @@ class FieldSchema:
                 FieldSchema("element", str(of.get("type", "")), dict(of.get("options", {}))).to_field()
                 if isinstance(of, Mapping) else None)
         try:
+            if any(not _is_size(kwargs.get(k)) for k in _SIZE_OPTIONS):
+                raise ValueError("a size that is not a whole number")
             made = klass(**kwargs)
-        except (TypeError, ValueError):  # options a base class does not take
+        except (TypeError, ValueError, AttributeError, OverflowError):  # options a base class does not take
             made = field_types.JSONField()
         made.name = self.name
         factory = _DEFAULT_FACTORIES.get(str(self.options.get("default_factory")))
         if factory is not None and made._default is field_types.NOT_PROVIDED:
             made._default = factory
         return made
+
+
+#: options that are sizes: a whole number or nothing, else the field cannot check values
+_SIZE_OPTIONS = ("max_length", "max_digits", "decimal_places")
+
+
+def _is_size(value: Any) -> bool:
+    return value is None or (type(value) is int and value >= 0)
 
 
 #: the default factories a stored schema may name (nothing else is ever called)
@@ -189,14 +202,14 @@ class ModelSchema:
             fields = {}
             for name, spec in doc["fields"].items():
                 options = {k: v for k, v in spec.items() if k != "type"}
-                fields[str(name)] = FieldSchema(str(name), str(spec["type"]), options)
+                fields[str(name)] = FieldSchema(str(name), _stored(spec, "type", str), options)
             schema = cls(
-                model=str(doc["model"]),
-                folder=str(doc["folder"]),
-                id_field=str(doc["id_field"]),
-                data_filename=str(doc.get("data_filename", "data.json")),
-                shard=int(layout.get("shard", 0)),
-                custom_path=bool(layout.get("custom_path", False)),
+                model=_stored(doc, "model", str),
+                folder=_stored(doc, "folder", str),
+                id_field=_stored(doc, "id_field", str),
+                data_filename=_stored(doc, "data_filename", str, "data.json"),
+                shard=_stored(layout, "shard", int, 0),
+                custom_path=_stored(layout, "custom_path", bool, False),
                 fields=fields,
             )
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
@@ -231,6 +244,16 @@ class SchemaDifference:
 
     def __str__(self) -> str:
         return f"{self.what} ({self.hint})" if self.hint else self.what
+
+
+def _stored(doc: Mapping[str, Any], key: str, kind: type[_V], default: Any = _REQUIRED) -> _V:
+    """``doc[key]`` if it is a ``kind`` (exactly: a bool is no number), else
+    ``ValueError``: stored values are never converted (``int(1e999)``,
+    ``bool("false")``)."""
+    value = doc[key] if default is _REQUIRED else doc.get(key, default)
+    if type(value) is not kind:
+        raise ValueError(f"{key} {value!r} is not {kind.__name__}")
+    return value  # type: ignore[no-any-return]
 
 
 def schema_path(model_name: str) -> str:
