@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import pygit2
 
 from .versions import changes as ch
-from .exceptions import IntegrityError, RepositoryError
+from .exceptions import IntegrityError, MergeConflict, RepositoryError
 from .git.tree import tree_entry
 from .versions.merge import CHOICES, Conflict, tree_ids
 from .relations import check_targets, referrers, relation_fields
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .workspace import Workspace
 
 __all__ = ["IntegrityConflict", "UNIQUE", "DANGLING", "merge_violations", "violations_if_staged",
-           "merged_state_violations"]
+           "refuse_broken_merge"]
 
 #: two objects hold the same value of a unique field
 UNIQUE = "unique"
@@ -143,14 +143,20 @@ def violations_if_staged(ws: Workspace, start: Optional[pygit2.Oid], tree: Optio
         unit.restore(snap)
 
 
-def merged_state_violations(ws: Workspace, state: Any) -> list[Conflict]:
-    """The violations of the open merge ``state`` as now staged (its conflicts
-    settled): a value chosen in ``resolve()``, or a side taken, may itself
-    break a unique field or a reference."""
+def refuse_broken_merge(ws: Workspace, state: Any) -> None:
+    """``MergeConflict`` naming the violations of the open merge ``state`` as
+    now staged (its conflicts settled): a value chosen in ``resolve()``, or a
+    side taken, may itself break a unique field or a reference."""
+    from .versions.merge import describe_conflicts
+
     repo = ws.repo
     trees = tuple(repo[c].tree if c is not None else None  # type: ignore[attr-defined]
                   for c in (state.base, state.ours, state.theirs))
-    return merge_violations(ws, trees, state.result)
+    broken = merge_violations(ws, trees, state.result)
+    if broken:
+        raise MergeConflict(
+            f"the merge as resolved would break {describe_conflicts(broken)}; nothing was committed: "
+            "fix the data with save() or delete() and commit() again, or abort_merge()", broken)
 
 
 def _has_rules(model: Any) -> bool:

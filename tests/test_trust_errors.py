@@ -270,3 +270,29 @@ def test_corrupt_objects_name_the_commit_they_came_from(store):
         assert exc.value.commit == commit and str(commit)[:12] in str(exc.value)
     skipping = Page.all(errors="skip")
     assert list(skipping) == [] and [e.commit for e in skipping.skipped] == [commit]
+
+
+@pytest.mark.parametrize("evil", [
+    {"page/../data.json": page_json(".."), "page/ok/data.json": page_json("ok", title="fine")},
+    {"page/.git/data.json": page_json(".git"), "page/ok/data.json": page_json("ok", title="fine")},
+    {"page/ok/data.json": page_json("ok", title="fine"), "page/ok/Data.json/x": b"x",
+     "page/GIT~1/data.json": page_json("GIT~1")},
+])
+def test_a_fast_forward_pull_refuses_names_git_refuses(tmp_path, evil):
+    """A pull that would only move the branch forward still takes their
+    commit as untrusted input: a folder or file name fsck refuses is a
+    CorruptObject naming it, and the branch, staging and merge stay put."""
+    hub = tmp_path / "hub.git"
+    Workspace.init(hub, bare=True)
+    mine = Workspace.init(tmp_path / "mine.git")
+    define(mine)(id="ok", title="fine").save(commit=True)
+    mine.add_remote("origin", str(hub))
+    mine.push(set_upstream=True)
+    repo = pygit2.Repository(str(hub))
+    commit_files(repo, {**evil, ".gitmodel/schema/Page.json": repo.get(
+        repo.revparse_single("master:.gitmodel/schema/Page.json").id).data})
+    head = mine.branch.oid
+    with pytest.raises(CorruptObject, match="brought in by commit"):
+        mine.pull()
+    assert mine.branch.oid == head and not mine.merging and not mine.has_changes()
+    assert [p.title for p in define(Workspace(mine.path)).all()] == ["fine"]

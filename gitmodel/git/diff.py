@@ -78,45 +78,13 @@ def _clean(repo: pygit2.Repository, base: Optional[tuple[bytes, bytes]],
            theirs: Optional[tuple[bytes, bytes]], id_len: int,
            cache: Optional[dict[pygit2.Oid, set[bytes]]]) -> bool:
     """Whether the folder entry ``theirs`` (``(mode, raw id)``; ``None``:
-    removed) may be taken whole over ``base``: every folder and file in it
-    that ``base`` does not hold has a name git and gitmodel accept and a
-    file or folder mode, and every such folder is a tree in git's order
-    with no name twice. What would make the object merge refuse it makes
-    this false, so that the merge refuses it as before. ``base`` is read
-    only where it spares reading more (a folder of more than two folders):
-    below a small folder, everything is checked."""
+    removed) may be taken whole over ``base``: what would make the object
+    merge refuse it (see :func:`refused_path`) makes this false, so that the
+    merge refuses it as before."""
     if theirs is None or (base is not None and base[1] == theirs[1]):
         return True
-    try:
-        data = _raw_tree(repo, pygit2.Oid(raw=theirs[1]))
-    except CorruptObject:
-        return False
-    found = _entry_re(id_len).findall(data)
-    if sum(map(len, found)) != len(data):
-        return False  # bytes no entry accounts for
-    parsed = _parse(found, id_len)
-    keys = [name + b"/" if mode == _TREE_MODE else name for name, (mode, _) in parsed.items()]
-    if len(parsed) != len(found) or keys != sorted(keys):
-        return False  # a name twice, or out of git's order
-    below: dict[bytes, tuple[bytes, bytes]] = {}
-    if base is not None and base[0] == _TREE_MODE and sum(k[-1:] == b"/" for k in keys) > 2:
-        try:
-            below = _parse(_entries(repo, pygit2.Oid(raw=base[1]), id_len, cache), id_len)
-        except CorruptObject:
-            below = {}
-    for name, entry in parsed.items():
-        if below.get(name) == entry:
-            continue  # as in the base: checked when it came in
-        folder = _CLEAN_MODES.get(entry[0])
-        try:
-            text = name.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-        if folder is None or "/" in text or name_problem_in_tree(text, folder=folder):
-            return False
-        if folder and not _clean(repo, below.get(name), entry, id_len, cache):
-            return False
-    return True
+    mine = pygit2.Oid(raw=base[1]) if base is not None and base[0] == _TREE_MODE else None
+    return refused_path(repo, mine, pygit2.Oid(raw=theirs[1]), "", cache) is None
 
 
 FileEntry = tuple[pygit2.Oid, int]
@@ -229,3 +197,46 @@ def one_sided_folders(
         if settled:
             pruned.add(prefix[:-1])
     return taken, pruned
+
+
+def refused_path(repo: pygit2.Repository, base: Optional[pygit2.Oid], theirs: Optional[pygit2.Oid],
+                 folder: str, cache: Optional[dict[pygit2.Oid, set[bytes]]] = None) -> Optional[str]:
+    """The first path below ``theirs`` (the folder called ``folder``; ``base``:
+    the same folder as we have it) that ``base`` does not hold and that a
+    merge would refuse: a name git or gitmodel refuses, a mode other than a
+    file's or a folder's, a folder out of git's order or with a name twice;
+    ``None`` if there is none. Only folders whose ids differ are opened."""
+    if theirs is None or theirs == base:
+        return None
+    id_len = len(theirs.raw)
+    stack: list[tuple[str, Optional[pygit2.Oid], pygit2.Oid]] = [(folder, base, theirs)]
+    while stack:
+        path, mine, new = stack.pop()
+        try:
+            data = _raw_tree(repo, new)
+        except CorruptObject:
+            return path
+        found = _entry_re(id_len).findall(data)
+        parsed = _parse(found, id_len)
+        keys = [name + b"/" if mode == _TREE_MODE else name for name, (mode, _) in parsed.items()]
+        if sum(map(len, found)) != len(data) or len(parsed) != len(found) or keys != sorted(keys):
+            return path  # bytes no entry accounts for, a name twice, or out of git's order
+        try:
+            held = _parse(_entries(repo, mine, id_len, cache), id_len) if mine is not None else {}
+        except CorruptObject:
+            held = {}
+        for name, entry in parsed.items():
+            if held.get(name) == entry:
+                continue  # as we have it: checked when it came in
+            is_folder = _CLEAN_MODES.get(entry[0])
+            try:
+                text = name.decode("utf-8")
+            except UnicodeDecodeError:
+                return f"{path}/{name.decode('utf-8', 'replace')}"
+            if is_folder is None or "/" in text or name_problem_in_tree(text, folder=is_folder):
+                return f"{path}/{text}"
+            if is_folder:
+                before = held.get(name)
+                stack.append((f"{path}/{text}", pygit2.Oid(raw=before[1]) if before and before[0] == _TREE_MODE
+                              else None, pygit2.Oid(raw=entry[1])))
+    return None

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 import pygit2
 
-from ..git.diff import Delta, FileEntry, tree_deltas
+from ..exceptions import CorruptObject
+from ..git.diff import Delta, FileEntry, refused_path, tree_deltas
 from ..git.tree import BLOB_MODE, TREE_MODE, tree_entry
 from ..relations import referrers, relation_fields
 from ..schema import codec, layout
@@ -395,3 +396,20 @@ def changes_between(ws: Workspace, old: Optional[pygit2.Tree], new: Optional[pyg
 def _key_order(item: tuple[Key, Any]) -> tuple[str, str]:
     (cls, ident), _ = item
     return ("" if cls is None else cls.__name__, ident)
+
+
+def refuse_foreign_names(ws: Workspace, ours: Optional[pygit2.Tree], theirs: pygit2.Tree, what: str) -> None:
+    """``CorruptObject`` naming the first path that ``theirs`` brings into a
+    model's folder (or the stored schema) with a name, mode or tree a merge
+    would refuse; only the folders whose ids differ from ``ours`` are read."""
+    folders = {m._meta.folder for m in ws.models.values()  # type: ignore[attr-defined]
+               if getattr(m, "_meta", None) is not None and not m._meta.abstract} | {".gitmodel"}  # type: ignore[attr-defined]
+    for folder in sorted(folders):
+        new = tree_entry(theirs, folder)
+        if new is None or new[1] != TREE_MODE:
+            continue  # a folder that is a file: reads and merges name it
+        old = tree_entry(ours, folder) if ours is not None else None
+        path = refused_path(ws.repo, old[0] if old is not None and old[1] == TREE_MODE else None, new[0], folder)
+        if path is not None:
+            raise CorruptObject(path, f"brought in by {what}: a name, mode or folder git refuses "
+                                "(fsck would report it); nothing was changed")

@@ -340,7 +340,9 @@ class ObjectMerge:
             blob = json_format.dumps(self.cls.__name__, self.result)
             out[f"{self.folder}/{self.data}"] = (write_blob(self.ws.repo, blob), blob_mode)
             for name, oid in self.result_files.items():
-                out[f"{self.folder}/{name}"] = (oid, ch.entry_mode(self.cls, name))
+                entry = out[f"{self.folder}/{name}"] = (oid, ch.entry_mode(self.cls, name))
+                if oid not in (self.files[0].get(name), self.files[1].get(name)):  # brought in: checked
+                    blob_files.check_incoming(self.ws.repo, f"{self.folder}/{name}", entry)
         return out
 
 
@@ -529,13 +531,13 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
 
 def _breaks_integrity(ws: Workspace, start: Optional[pygit2.Oid], target: pygit2.Commit) -> bool:
     """True if moving the branch to ``target`` would bring objects breaking a
-    unique field or a reference (their commits were written by another tool
-    or clone); the merge is then made as a three-way merge, which reports
-    them as conflicts. ``IntegrityError`` (nothing changed) if the branch
-    has no commit yet, so there is nothing to merge with."""
+    unique field or a reference: the merge is then three-way, which reports
+    them as conflicts. ``IntegrityError`` if the branch has no commit yet
+    (nothing to merge with); ``CorruptObject`` for a name git refuses."""
     from ..integrity import violations_if_staged
 
     ours = ws.repo[start].tree if start is not None else None  # type: ignore[attr-defined]
+    ch.refuse_foreign_names(ws, ours, target.tree, f"commit {str(target.id)[:10]}")  # untrusted: as a merge
     result = merge_trees(ws, ours, ours, target.tree, None)  # their changes, staged on ours
     found = violations_if_staged(ws, start, ours, result, (ours, ours, target.tree))
     if found and start is None:
@@ -646,13 +648,9 @@ def commit_merge(ws: Workspace, message: str = "", author: Any = None, committer
             f"{len(open_)} conflict(s) still open: {describe_conflicts(open_)}; "
             "resolve() them or abort_merge()", open_,
         )
-    from ..integrity import merged_state_violations
+    from ..integrity import refuse_broken_merge
 
-    broken = merged_state_violations(ws, state)
-    if broken:
-        raise MergeConflict(
-            f"the merge as resolved would break {describe_conflicts(broken)}; nothing was committed: "
-            "fix the data with save() or delete() and commit() again, or abort_merge()", broken)
+    refuse_broken_merge(ws, state)  # a value or side chosen in resolve() may break a rule
     unit = ws._unit
     repo = ws.repo
     with ws.write_lock:
