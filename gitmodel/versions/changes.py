@@ -291,8 +291,9 @@ def blob_value(repo: pygit2.Repository, cls: type, field: Any, files: Files, obj
     """A blob field's value in ``files``: a ``BlobFile`` (named), a blob id, or ``None``."""
     from .. import blobs as blob_files
 
-    data_name = object_paths(cls, object_id)[2][field.name]
-    return blob_files.value_of(repo, cls._meta, field, files, data_name)  # type: ignore[attr-defined]
+    folder, _data, names = object_paths(cls, object_id)
+    return blob_files.value_of(repo, cls._meta, field, files, names[field.name],  # type: ignore[attr-defined]
+                               where=f"{folder}/{field.name}")  # errors name the path
 
 
 def blob_key(cls: type, field: Any, files: Files,
