@@ -35,6 +35,9 @@ __all__ = ["Pattern", "compile_pattern"]
 MAX_STATES = 20_000
 #: DFA states kept per pattern before the cache starts again
 MAX_DFA_STATES = 10_000
+#: transitions kept per pattern (texts of many different characters): past
+#: this, new ones are computed each time until the cache starts again
+MAX_TRANSITIONS = 200_000
 
 _CHAR, _SPLIT, _ASSERT, _MATCH = range(4)
 # what sits before or at a position, for the assertions ``^ $ \A \Z \b \B``
@@ -77,6 +80,7 @@ class Pattern:
         self._dfa: dict[Any, list[Any]] = {}
         self._ids: dict[frozenset[int], int] = {}
         self._sets: list[frozenset[int]] = []
+        self._transitions = 0
         self._initial = self._set_id(frozenset((self._start,)))  # always 0
 
     def __repr__(self) -> str:
@@ -142,11 +146,13 @@ class Pattern:
     def _node(self, state: int, context: Optional[tuple[int, int]]) -> list[Any]:
         """``[matched, the states reached without reading, next state by character]``."""
         states = self._sets[state]
-        if len(self._dfa) >= MAX_DFA_STATES or len(self._sets) >= 2 * MAX_DFA_STATES:
+        if (len(self._dfa) >= MAX_DFA_STATES or len(self._sets) >= 2 * MAX_DFA_STATES
+                or self._transitions >= MAX_TRANSITIONS):
             # start again (still one step over the automaton per character)
             self._dfa.clear()
             self._ids.clear()
             del self._sets[:]
+            self._transitions = 0
             self._set_id(frozenset((self._start,)))
             state = self._set_id(states)
         closure = self._closure(states, context)
@@ -180,8 +186,9 @@ class Pattern:
         if not self._anchored:
             reached.add(self._start)  # a match may start at the next character
         nxt = self._set_id(frozenset(reached)) if reached else -1
-        if len(node[2]) < 4096:
+        if self._transitions < MAX_TRANSITIONS:
             node[2][char] = nxt
+            self._transitions += 1
         return nxt
 
     # -- building the automaton ---------------------------------------------------
