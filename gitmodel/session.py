@@ -61,7 +61,7 @@ class UnitOfWork:
 
     __slots__ = (
         "store", "head", "start", "stage", "detached", "merge",
-        "follow_stamp", "follow_paused", "savepoints", "_start_tree",
+        "follow_stamp", "follow_paused", "savepoints", "_start_tree", "seen_merge", "__weakref__",
     )
 
     def __init__(self, store: Store, head: str, start: Optional[pygit2.Commit]) -> None:
@@ -76,6 +76,8 @@ class UnitOfWork:
         self.detached: Optional[pygit2.Commit] = None
         #: the open merge this unit works on, if any
         self.merge: Optional[MergeState] = None
+        #: another unit's open merge this unit looked at (``ws.conflicts``): (record, state, tree)
+        self.seen_merge: Optional[tuple[Any, ...]] = None
         self.follow_stamp: Optional[tuple[object, ...]] = None
         self.follow_paused = 0
         #: open ``commit_on_success`` blocks, outermost first

@@ -437,13 +437,11 @@ class Workspace:
         author_sig = self._signature(author)
         committer_sig = self._signature(committer, "committer") if committer else author_sig
         unit = self._unit
-        if unit.merge is None and not unit.has_changes() and self.merging:
-            from .versions import merge
+        from .versions import merge, openmerge
 
-            merge.join(self)  # an open merge kept by another workspace: finish it here
+        if openmerge.looked_at(self):  # another unit's open merge, looked at: finish it here
+            merge.join(self)
         if unit.merge is not None:
-            from .versions import merge
-
             return merge.commit_merge(self, message, author, committer)
         return unit.commit(message, author_sig, committer_sig, self._commit_hooks)
 

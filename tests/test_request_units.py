@@ -136,6 +136,62 @@ def test_a_lost_race_inside_commit_on_success_commits_nothing_and_leaves_no_merg
     assert not ws.merging and Page.get("home").title == "Theirs"
 
 
+def test_another_threads_open_merge_is_neither_taken_nor_dropped_by_looking(store: Path) -> None:
+    """Thread X lost a race and holds the open merge. Requests of other
+    threads that save nothing commit nothing and raise nothing (their
+    commit_on_success does not take X's merge up, nor drop it on the way
+    out); one that looks at ws.conflicts sees them, but its reads and its
+    reset() are its own. X then settles its merge, nothing lost."""
+    ws, Page = site(store)
+    x_lost, others_done = threading.Event(), threading.Event()
+    seen: dict[str, Any] = {}
+
+    def x() -> None:
+        page = Page.get("home")
+        page.title = "Mine"
+        done = threading.Event()
+
+        def theirs() -> None:
+            other = Page.get("home")
+            other.title = "Theirs"
+            other.save(commit=True, message="Theirs")
+            done.set()
+
+        threading.Thread(target=theirs).start()
+        assert done.wait(30)
+        page.save()
+        with pytest.raises(MergeConflict):
+            ws.commit("Mine")
+        x_lost.set()
+        assert others_done.wait(30)
+        seen["x"] = (ws.merging, ws.has_changes(), [c.field for c in ws.conflicts])
+        ws.resolve(ws.conflicts[0], "ours")
+        ws.commit("Mine, after theirs")
+
+    def z() -> None:
+        assert x_lost.wait(30)
+        with ws.unit_of_work(), ws.commit_on_success("nothing to say"):
+            seen["read"] = Page.get("home").title  # a read-only request
+        with ws.unit_of_work():
+            seen["commit"] = ws.commit("nothing either")
+            seen["looked"] = [c.field for c in ws.conflicts]
+            seen["after"] = (Page.get("home").title, ws.has_changes())
+            ws.reset()
+        others_done.set()
+
+    threads = [threading.Thread(target=x), threading.Thread(target=z)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert seen["read"] == "Theirs" and seen["commit"] is None
+    assert seen["looked"] == ["title"] and seen["after"] == ("Theirs", False)  # not X's pending "Mine"
+    assert seen["x"] == (True, True, ["title"])
+    assert git(store, "log", "--format=%s", "-2").split("\n")[:2] == ["Mine, after theirs", "Theirs"]
+    assert '"title": "Mine"' in git(store, "show", "HEAD:page/home/data.json")
+    assert git(store, "for-each-ref", "refs/gitmodel/merge") == ""
+
+
 def test_the_block_starts_on_the_latest_commit_and_sets_pending_work_aside(store: Path) -> None:
     ws, Page = site(store, follow=False)  # even a workspace that does not follow the branch
     other, OtherPage = site(store)

@@ -518,7 +518,7 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
 
             ours_shape = aligned if aligned is not None else ours_tree
             result.conflicts.extend(merge_violations(ws, (base_tree, ours_shape, theirs_tree), result))
-            unit.merge = state
+            openmerge.hold(ws, state)
             if result.conflicts:
                 openmerge.save(ws, state)
                 return MergeResult(None, conflicts=list(result.conflicts), dropped_edits=dropped)
@@ -566,7 +566,9 @@ def join(ws: Workspace, pending_ok: bool = False) -> Optional[MergeState]:
         unit.move_to(start, commit.tree if commit is not None else None)  # type: ignore[union-attr]
     if record is None:
         return None
-    loaded, staged = openmerge.load(ws, record)
+    loaded, staged = openmerge.load_seen(ws, record)  # as last looked at: the same conflicts
+    if pending_ok and openmerge.look_only(ws, record, loaded, staged):  # another thread's, not taken
+        return loaded
     branch = ws.store.read_ref(ws.head)
     if openmerge.finished_by(ws, loaded, staged, branch):
         openmerge.clear(ws, loaded)  # a process died between finishing and clearing it
@@ -575,7 +577,7 @@ def join(ws: Workspace, pending_ok: bool = False) -> Optional[MergeState]:
         if pending_ok:
             return loaded
         raise PendingChanges(f"take up the open merge of {ws.head}")
-    unit.merge = loaded
+    openmerge.hold(ws, loaded)
     unit.move_to(loaded.head, staged)
     return loaded
 
@@ -784,7 +786,7 @@ def _open_lost_race(ws: Workspace, start: Optional[pygit2.Oid], own: pygit2.Oid,
         result.conflicts.extend(merge_violations(ws, (base, mine, head_tree), result))
         conflicts = list(result.conflicts)
         text = f"{text}: {describe_conflicts(conflicts)}; nothing was committed"
-        unit.merge = state
+        openmerge.hold(ws, state)
         openmerge.save(ws, state)
     except RepositoryError as exc:  # another merge is open on the branch: keep the edits pending
         unit.restore(snap)

@@ -15,6 +15,7 @@ One open merge per branch.
 from __future__ import annotations
 
 import json
+import weakref
 from typing import TYPE_CHECKING, Any, Optional
 
 import pygit2
@@ -100,6 +101,53 @@ def conflict_key(conflict: Conflict) -> list[Any]:
 
 
 # -- writing the record -------------------------------------------------------------
+def hold(ws: Workspace, state: MergeState) -> None:
+    """Make ``state`` the calling unit's open merge, known to the other units
+    of this process as held (see :func:`holder`)."""
+    unit = ws._unit
+    unit.merge = state
+    holders = ws.store.__dict__.setdefault("merge_holders", weakref.WeakValueDictionary())
+    holders[unit.head] = unit
+
+
+def holder(ws: Workspace) -> Optional[Any]:
+    """Another unit of work of this process (a thread, a request) that holds
+    the open merge of the calling unit's branch, or ``None``: then the merge
+    is nobody's here, and a unit with nothing pending may take it up."""
+    unit = ws._unit
+    found = ws.store.__dict__.get("merge_holders", {}).get(unit.head)
+    if found is None or found is unit or found.merge is None or found.head != unit.head:
+        return None
+    return found if found.merge.record == recorded(ws) else None
+
+
+def load_seen(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
+    """:func:`load`, or the state the calling unit last looked at if it is
+    ``record`` (so that the conflicts it was shown are those it resolves)."""
+    seen = ws._unit.seen_merge
+    ws._unit.seen_merge = None
+    return seen[1:] if seen is not None and seen[0] == record else load(ws, record)  # type: ignore[return-value]
+
+
+def look_only(ws: Workspace, record: pygit2.Oid, state: MergeState, staged: pygit2.Tree) -> bool:
+    """True if another unit of this process holds the open merge: the calling
+    unit then only looks at it (``resolve()``, ``abort_merge()`` or ``commit()``
+    take it over)."""
+    if holder(ws) is None:
+        return False
+    ws._unit.seen_merge = (record, state, staged)
+    return True
+
+
+def looked_at(ws: Workspace) -> bool:
+    """Whether the calling unit, with nothing pending, looked at another's
+    open merge of its branch as it is (``ws.conflicts``): ``commit()`` then
+    finishes it."""
+    unit = ws._unit
+    seen = unit.seen_merge is not None and unit.seen_merge[0] == recorded(ws)
+    return unit.merge is None and seen and not unit.has_changes()
+
+
 def save(ws: Workspace, state: MergeState) -> None:
     """Record ``state`` and the staged result (one compare-and-swap of the merge ref).
 
