@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Optional, Union
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Union
 
 import pygit2
 
@@ -79,6 +80,45 @@ def branch_ref(name: str) -> str:
     if short == "HEAD" or short.startswith("-"):  # as git check-ref-format --branch
         raise InvalidReferenceName(f"invalid branch name {name!r}: git refuses it as a branch name", name)
     return ref
+
+
+def ref_clash(repo: pygit2.Repository, ref: str) -> Optional[str]:
+    """The existing ref that ``ref`` cannot be created beside, or ``None``.
+
+    A ref is a file, so ``refs/heads/a`` and ``refs/heads/a/b`` cannot both
+    exist: one would be a file and a folder at once (git refuses it too).
+    """
+    parts = ref.split("/")
+    try:
+        for end in range(2, len(parts)):
+            folder = "/".join(parts[:end])
+            if repo.references.get(folder) is not None:
+                return folder
+        inside = ref + "/"
+        return next((other for other in repo.references if other.startswith(inside)), None)
+    except (pygit2.GitError, ValueError, OSError):
+        return None  # a ref git cannot read: creating the new one reports it
+
+
+@contextmanager
+def creating_ref(repo: pygit2.Repository, ref: str, what: str, name: Any) -> Iterator[None]:
+    """Around the creation of ``ref`` (a ``what`` called ``name``): refuse
+    it first if it clashes with an existing ref (:func:`ref_clash`), with
+    :class:`InvalidReferenceName`; turn git's errors while creating it into
+    :class:`RepositoryError`."""
+    clash = ref_clash(repo, ref)
+    if clash is not None:
+        kind = "/".join(ref.split("/")[:2]) + "/"
+        other = clash.removeprefix(kind) if clash.startswith(kind) else clash
+        raise InvalidReferenceName(
+            f"cannot create {what} {name!r}: {what} {other!r} exists, and a name cannot be both "
+            f"a {what} and a folder of {'branches' if what == 'branch' else what + 's'}", name)
+    try:
+        yield
+    except pygit2.AlreadyExistsError:
+        raise RepositoryError(f"{what} {name!r} already exists") from None
+    except (pygit2.GitError, OSError) as exc:
+        raise RepositoryError(f"cannot create {what} {name!r}: {exc}") from None
 
 
 def existing_branch_ref(repo: pygit2.Repository, name: Any) -> Optional[str]:

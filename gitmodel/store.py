@@ -23,7 +23,7 @@ from .git.autopack import DEFAULT_LOOSE_LIMIT, AutoPacker
 from .git.odb import objects_dir, use_git_loose_compression
 from .pathsafety import refuse_special_files
 from .git.refs import DEFAULT_STALE_LOCK_AGE, RefMove
-from .refs import Branch, branch_ref
+from .refs import Branch, branch_ref, creating_ref
 
 DEFAULT_LOCK_TIMEOUT = 10.0
 DEFAULT_OBJECT_CACHE_SIZE = 131_072
@@ -221,12 +221,14 @@ class Store:
         return Branch(reference, self.repo[reference.target])  # type: ignore[arg-type]
 
     def create_branch(self, name: str, commit: pygit2.Commit) -> Branch:
-        """Create branch ``name`` at ``commit``; refused if it exists."""
+        """Create branch ``name`` at ``commit``; refused if it exists, or if a
+        branch is a folder of it or it of a branch (``a`` beside ``a/b``)."""
         ref_name = branch_ref(name)
         refs.refuse_linked_ref(self.repo, ref_name)
         if self.repo.references.get(ref_name) is not None:
             raise RepositoryError(f"branch {name!r} already exists")
-        return Branch(self.repo.references.create(ref_name, commit.id), commit)
+        with creating_ref(self.repo, ref_name, "branch", name):  # a/b beside a: refused, named
+            return Branch(self.repo.references.create(ref_name, commit.id), commit)
 
     def refuse_unborn_branch(self, ref_name: str) -> None:
         """A branch named at open that does not exist, in a repository that has

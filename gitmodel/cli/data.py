@@ -7,9 +7,10 @@ from typing import Any, Optional
 import click
 
 from .. import exchange
-from ..lookups import filter_from_strings, values_from_strings
+from ..exceptions import GitModelError
+from ..lookups import lookups_from_strings, values_from_strings
 from .context import CliState, get_model, model_names
-from .errors import CORRUPT
+from .errors import CORRUPT, parsing
 from .output import (
     AT_OPTION, JSON_OPTION, fields_list, object_fields, print_json, progress, say, table,
 )
@@ -22,26 +23,36 @@ MESSAGE_OPTION = click.option("-m", "--message", metavar="MSG", help="The commit
 @AT_OPTION
 @JSON_OPTION
 @pass_state
-def models(state: CliState, at: Optional[str], as_json: bool) -> None:
-    """The models with their object counts, fields and layout."""
+def models(state: CliState, at: Optional[str], as_json: bool) -> int:
+    """The models with their object counts, fields and layout; those that
+    cannot be read are named with the reason (exit code 10)."""
     ws = state.workspace(treeish=at)
     stored = ws.schemas(at)
     out = []
+    broken: dict[str, str] = dict(ws.__dict__.get("_unreadable_models", {}))
     for name in model_names(ws):
         model = ws.models[name]
         opts = model._meta
+        try:
+            count = model.all(treeish=at).count()
+        except GitModelError as exc:  # its folder is damaged: the others are still listed
+            broken[name] = str(exc)
+            continue
         out.append({
             "model": name, "folder": opts.folder, "shard": opts.shard, "id_field": opts.id_attr,
-            "count": model.all(treeish=at).count(), "stored_schema": name in stored,
+            "count": count, "stored_schema": name in stored,
             "fields": {f.name: type(f).__name__ for f in opts.fields},
         })
     if as_json:
-        print_json(out)
-        return
+        print_json(out + [{"model": name, "count": None, "error": why} for name, why in sorted(broken.items())])
+        return CORRUPT if broken else 0
     table(["model", "objects", "id", "layout", "fields"],
           [(m["model"], m["count"], m["id_field"],
             f"{m['folder']}/" + (f" (shard {m['shard']})" if m["shard"] else ""),
             ", ".join(f"{k}:{v}" for k, v in m["fields"].items())) for m in out])
+    for name, why in sorted(broken.items()):
+        say(f"{name}: cannot be read: {why}", "red")
+    return CORRUPT if broken else 0
 
 
 @click.command()
@@ -59,7 +70,11 @@ def ls(state: CliState, model_name: str, where: tuple[str, ...], order: Optional
     """The objects of MODEL as a table."""
     ws = state.workspace(treeish=at)
     model = get_model(ws, model_name)
-    objs = filter_from_strings(model, where, treeish=at)
+    lookups: dict[str, Any] = {}
+    for item in where:
+        with parsing(item.partition("=")[0]):
+            lookups.update(lookups_from_strings(model, [item]))
+    objs = model.all(treeish=at).filter(**lookups)
     if order:
         objs = objs.order_by(order)
     names = [f.name for f in model._meta.fields if f.serialize]
@@ -105,7 +120,10 @@ def set_fields(state: CliState, model_name: str, object_id: str, values: tuple[s
     """Set fields of one object (a new one if ID is not stored), validated, as one commit."""
     ws = state.workspace()
     model = get_model(ws, model_name)
-    changes = values_from_strings(model, values)
+    changes: dict[str, Any] = {}
+    for item in values:
+        with parsing(item.partition("=")[0]):
+            changes.update(values_from_strings(model, [item]))
     try:
         obj = model.get(object_id)
         created = False

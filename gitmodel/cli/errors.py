@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 import click
 
@@ -96,11 +97,35 @@ def run_guarded(command: click.Command, args: Optional[list[str]], prog_name: st
     except OSError as error:  # a file to import or export
         if _wants_debug(argv):
             traceback.print_exc()
-        click.echo(f"gitmodel: error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), err=True)
+        click.echo(_one_line(f"gitmodel: error: {error.strerror or error}: {error.filename or ''}".rstrip(": ")),
+                   err=True)
         sys.exit(1)
     if isinstance(code, int) and code:  # a command's own exit code (a merge that stopped)
         sys.exit(code)
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """``text`` on one line, its control characters escaped (it may quote a repository)."""
+    from .output import clean
+
+    return clean(" ".join(text.split()))
+
+
+#: what turning a user's text into a value may raise besides gitmodel's own
+#: errors (RecursionError: JSON nested deeper than the decoder goes)
+PARSE_ERRORS = (ValueError, ArithmeticError, RecursionError, TypeError)
+
+
+@contextmanager
+def parsing(what: str) -> Iterator[None]:
+    """Around turning the user's text for ``what`` (a field, a lookup, an
+    option) into a value: any error of it becomes a
+    :class:`~gitmodel.ValidationError` naming ``what`` (exit code 6)."""
+    try:
+        yield
+    except exc.GitModelError:
+        raise
+    except RecursionError:
+        raise exc.ValidationError(f'"{what}" is not a valid value: nested too deeply', what, "invalid") from None
+    except PARSE_ERRORS as error:
+        raise exc.ValidationError(f'"{what}" is not a valid value: {error}', what, "invalid") from None

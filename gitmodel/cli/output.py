@@ -1,11 +1,13 @@
 """How the command line prints: tables and colour on a terminal, plain
 tab-separated text when piped, JSON with ``--json``; progress bars for long
-work on a terminal only."""
+work on a terminal only. Everything printed goes through :func:`clean`:
+data from a repository never writes a control sequence to the terminal."""
 
 from __future__ import annotations
 
 import datetime
 import json
+import re
 import sys
 from contextlib import contextmanager
 from decimal import Decimal
@@ -18,6 +20,25 @@ from ..models import GitModel
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 AT_OPTION = click.option("--at", "at", metavar="REV", help="Read at this branch, tag or commit.")
+
+
+#: C0 controls, DEL and C1 controls: ESC (and C1's CSI, OSC) starts the
+#: sequences that retitle a terminal, clear it or write its clipboard
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_JSON_RAW = re.compile(r"[\x7f-\x9f]")  # json.dumps escapes C0 itself
+
+
+def clean(value: str, keep: str = "") -> str:
+    """``value`` safe to print: each control character not in ``keep``
+    (``"\\n"`` where a format has line breaks) shown as ``\\xNN``."""
+    if not _CONTROL.search(value):
+        return value
+    return _CONTROL.sub(lambda m: m.group() if m.group() in keep else f"\\x{ord(m.group()):02x}", value)
+
+
+def echo(line: str = "", keep: str = "", err: bool = False) -> None:
+    """Print ``line`` (:func:`clean`, keeping the controls in ``keep``)."""
+    click.echo(clean(line, keep), err=err)
 
 
 def on_terminal() -> bool:
@@ -58,42 +79,42 @@ def text(value: Any) -> str:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(jsonable(data), ensure_ascii=False, indent=2, sort_keys=False))
+    """``data`` as JSON; DEL and C1 controls written as ``\\u00NN`` escapes (equal JSON)."""
+    out = json.dumps(jsonable(data), ensure_ascii=False, indent=2, sort_keys=False)
+    click.echo(_JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", out))
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: Optional[str] = None) -> None:
     """Aligned columns on a terminal, tab-separated lines (with a header) when piped."""
     if on_terminal():
         from rich.table import Table
+        from rich.text import Text
 
         t = Table(title=title, show_lines=False, header_style="bold cyan")
         for column in columns:
-            t.add_column(column, overflow="fold")
-        for row in rows:
-            t.add_row(*(_escape(text(v)) for v in row))
+            t.add_column(Text(clean(column)), overflow="fold")
+        for row in rows:  # Text: no [markup] or :emoji: of the data is interpreted
+            t.add_row(*(Text(clean(text(v), keep="\t\n")) for v in row))
         _console().print(t)
         return
-    click.echo("\t".join(columns))
-    for row in rows:
-        click.echo("\t".join(text(v).replace("\t", " ").replace("\n", " ") for v in row))
+    click.echo("\t".join(clean(c) for c in columns))
+    for row in rows:  # one line per row, tab-separated: a tab or line break of a value is a space
+        click.echo("\t".join(clean(text(v).replace("\t", " ").replace("\n", " ")) for v in row))
 
 
 def fields_list(pairs: Sequence[tuple[str, Any]]) -> None:
     """``name: value`` lines, names aligned (bold on a terminal)."""
     width = max((len(name) for name, _ in pairs), default=0)
     for name, value in pairs:
-        label = f"{name}:".ljust(width + 1)
-        click.echo(f"{click.style(label, bold=True) if on_terminal() else label} {text(value)}")
+        label = clean(f"{name}:".ljust(width + 1))
+        value_text = clean(text(value), keep="\t\n")
+        click.echo(f"{click.style(label, bold=True) if on_terminal() else label} {value_text}")
 
 
 def say(message: str, colour: Optional[str] = None) -> None:
+    """One line (:func:`clean`), in ``colour`` on a terminal."""
+    message = clean(message)
     click.echo(click.style(message, fg=colour) if colour and on_terminal() else message)
-
-
-def _escape(value: str) -> str:
-    from rich.markup import escape
-
-    return str(escape(value))
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from ..exceptions import RepositoryError
 from ..versions.merge import Conflict
 from ..workspace import Workspace
 from .context import CliState, get_model
-from .errors import CONFLICT
+from .errors import CONFLICT, parsing
 from .output import JSON_OPTION, jsonable, print_json, say, table
 
 pass_state = click.make_pass_decorator(CliState)
@@ -148,8 +148,11 @@ def merge(state: CliState, other: Optional[str], into: Optional[str], strategy: 
 
 
 def _require_merge(ws: Workspace) -> None:
+    """Refuse when no merge is open; else take it up (looking at its conflicts
+    does: the merge was opened by another process)."""
     if not ws.merging:
         raise RepositoryError("no merge is in progress")
+    ws.conflicts  # looking at the open merge takes it up in this process
 
 
 @click.command()
@@ -188,9 +191,11 @@ def resolve(state: CliState, model_name: str, object_id: str, field_name: str, c
     if value is not None:
         try:
             literal = json.loads(value)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise click.BadParameter(f"not JSON: {exc}", param_hint="--value") from None
-        ws.resolve(found[0], value=model._meta.get_field(field_name).to_python(literal))
+        with parsing("--value"):
+            typed = model._meta.get_field(field_name).to_python(literal)
+        ws.resolve(found[0], value=typed)
     else:
         ws.resolve(found[0], choice)
     _done(as_json, {"resolved": _conflict_record(found[0]), "open": len(ws.conflicts)},

@@ -13,7 +13,7 @@ from ..versions.changes import ObjectChange
 from ..exceptions import ReferenceNotFound
 from ..workspace import Workspace
 from .context import CliState, get_model
-from .output import AT_OPTION, JSON_OPTION, commit_info, jsonable, print_json, say, table, text
+from .output import AT_OPTION, JSON_OPTION, commit_info, echo, jsonable, print_json, say, table, text
 
 pass_state = click.make_pass_decorator(CliState)
 MESSAGE_OPTION = click.option("-m", "--message", metavar="MSG", help="The commit message.")
@@ -73,14 +73,17 @@ def log(state: CliState, model_name: Optional[str], object_id: Optional[str], li
         return
     for entry in entries:
         say(f"commit {entry['commit']}", "yellow")
-        click.echo(f"Author: {entry['author']}\nDate:   {entry['date']}\n")
+        echo(f"Author: {entry['author']}")
+        echo(f"Date:   {entry['date']}")
+        echo()
         for line in entry["message"].splitlines() or [""]:
-            click.echo(f"    {line}")
+            echo(f"    {line}", keep="\t")
         if "change" in entry:
-            click.echo(f"\n    {entry['change']}")
+            echo()
+            echo(f"    {entry['change']}")
             for name, (old, new) in entry["fields"].items():
-                click.echo(f"    {name}: {text(old)} -> {text(new)}")
-        click.echo()
+                echo(f"    {name}: {text(old)} -> {text(new)}")
+        echo()
 
 
 def _split_diff_args(ws: Workspace, args: tuple[str, ...]) -> tuple[list[str], Optional[str], Optional[str]]:
@@ -141,7 +144,7 @@ def diff(state: CliState, args: tuple[str, ...], as_json: bool) -> None:
         label = f"{record['model']} {record['id']}" if "model" in record else record["path"]
         say(f"{record['change']} {label}", colours.get(record["change"]))
         for name, (a, b) in record.get("fields", {}).items():
-            click.echo(f"    {name}: {text(a)} -> {text(b)}")
+            echo(f"    {name}: {text(a)} -> {text(b)}")
 
 
 @click.command()

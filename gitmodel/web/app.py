@@ -225,9 +225,16 @@ async def home(request: Request) -> Response:
     admin: Admin = request.app.state.admin
 
     def work() -> Response:
-        # an object that cannot be read is left out of the count (its list page names it)
-        counts = {name: model.all(errors="skip").count() for name, model in admin.models.items()}
-        return admin.render(request, "home.html", counts=counts, problems=admin.problems)
+        # an object that cannot be read is left out of the count (its list page names it);
+        # a model whose folder cannot be read is listed with the models that cannot be shown
+        counts: dict[str, int] = {}
+        problems = dict(admin.problems)
+        for name, model in admin.models.items():
+            try:
+                counts[name] = model.all(errors="skip").count()
+            except GitModelError as exc:
+                problems[name] = str(exc)
+        return admin.render(request, "home.html", counts=counts, problems=problems)
     return await admin.run(work)
 
 

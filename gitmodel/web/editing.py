@@ -137,11 +137,16 @@ async def edit(request: Request) -> Response:
             return render_form(admin, request, model, obj, texts_of(model, obj, form), 400,
                                errors=errors, creating=False, version=form.get("_version"),
                                commit=form.get("_commit"))
-        if str(obj.oid) != form.get("_version"):
-            values, clashes = merge_edits(admin, model, obj, values, str(form.get("_commit") or ""))
+        version = str(form.get("_version") or "")
+        if str(obj.oid) != version:
+            # the form's base: the commit it was loaded at; none known if the form does not say
+            # (no _version or no _commit), and then every field that differs is a conflict
+            loaded_at = str(form.get("_commit") or "") if version else ""
+            values, clashes = merge_edits(admin, model, obj, values, loaded_at)
             if clashes:
                 return render_form(admin, request, model, obj, texts_of(model, obj, form, keep=values), 409,
-                                   conflicts=clashes, changed_by=last_change(model, object_id), creating=False)
+                                   conflicts=clashes, changed_by=last_change(model, object_id), creating=False,
+                                   base_unknown=not loaded_at)
             other = last_change(model, object_id)
             who = f" by {other.author.name}" if other is not None else ""
             admin.flash(request, "ok", f"This object was changed{who} while you edited it; "
@@ -154,11 +159,14 @@ def merge_edits(admin: Admin, model: type[GitModel], current: GitModel, values: 
                 loaded_at: str) -> tuple[dict[str, Any], list[tuple[str, str, str, str]]]:
     """The edits of a form loaded from an older version: the fields it
     changed, and those both editors changed differently (``(field, base,
-    theirs, ours)`` as texts)."""
-    try:
-        base: Optional[GitModel] = model.get(current.get_id(), treeish=admin.treeish(loaded_at))
-    except (GitModelError, HTTPException):
-        base = None
+    theirs, ours)`` as texts). Without ``loaded_at`` the base is unknown:
+    each field that differs from the current value is a clash."""
+    base: Optional[GitModel] = None
+    if loaded_at:  # never "the current version": that would write over the other change
+        try:
+            base = model.get(current.get_id(), treeish=admin.treeish(loaded_at))
+        except (GitModelError, HTTPException):
+            base = None
     fields = {fd.name: fd for fd in model._meta.fields}  # type: ignore[attr-defined]
     ours: dict[str, Any] = {}
     clashes: list[tuple[str, str, str, str]] = []

@@ -20,6 +20,10 @@ from ..relations import RelationMixin
 
 #: how many related ids a picker offers as suggestions
 PICKER_SUGGESTIONS = 200
+#: what turning a submitted text into a value may raise; each means "not a
+#: valid value" (RecursionError: JSON nested too deep for the decoder;
+#: ArithmeticError: decimal.InvalidOperation, OverflowError)
+PARSE_ERRORS = (ValueError, ArithmeticError, RecursionError, TypeError)
 
 
 @dataclass
@@ -111,10 +115,15 @@ def parse(field: f.Field[Any], text: Optional[str]) -> Any:
             return decimal.Decimal(text.strip())
         if isinstance(field, (datefields.DateField, datefields.DateTimeField, datefields.TimeField)):
             return field.to_python(text.strip())
-    except (ValueError, decimal.InvalidOperation, ValidationError):
-        kind = "JSON" if isinstance(field, f.JSONField) else type(field).__name__.removesuffix("Field").lower()
-        raise ValidationError(f"is not a valid {kind} value", field.name, "invalid") from None
+    except PARSE_ERRORS:  # ValidationError is a ValueError
+        raise invalid(field) from None
     return text
+
+
+def invalid(field: f.Field[Any]) -> ValidationError:
+    """The error of a text that means no value of ``field``."""
+    kind = "JSON" if isinstance(field, f.JSONField) else type(field).__name__.removesuffix("Field").lower()
+    return ValidationError(f"is not a valid {kind} value", field.name, "invalid")
 
 
 def parse_list(field: ListField, text: str) -> list[Any]:

@@ -130,10 +130,14 @@ def typable(conflict: Any) -> bool:
 
 
 def typed_value(conflict: Any, text: str) -> Any:
+    """The value typed for ``conflict``: for a key of a JSON field, JSON (or
+    plain text); ``ValidationError`` if it means none."""
     field = conflict.model._meta.get_field(conflict.field)
     if conflict.key:
         try:
             return json.loads(text)
+        except RecursionError:  # JSON, but nested deeper than the decoder goes
+            raise forms.invalid(field) from None
         except ValueError:
             return text
     return forms.parse(field, text)
