@@ -21,6 +21,11 @@ migration recorded under ``.gitmodel/migrations/``. Running it again does
 nothing; a migration whose predecessor was not applied is refused; one that
 fails half way (an exception, a killed process) commits nothing.
 
+An operation that changes an object's id moves the object to its new id's
+folder and rewrites every stored reference to it, in the same commit
+(:mod:`gitmodel.schema.references`); ``RenameModel`` retargets the relation
+fields naming the model in every stored schema.
+
 Operations work on the stored JSON values and the stored schema, not on the
 application's classes, so a migration written today still applies to a
 branch that is years behind. :func:`make_migration` writes the module for
@@ -67,8 +72,9 @@ from .schema import (
     schema_path,
     stored_schemas,
 )
+from .schema.references import retarget_all, rewrite_references
 from .serializers import json as json_format
-from .validation import id_problem
+from .validation import id_problem, json_problem
 
 if TYPE_CHECKING:
     from .models import GitModel
@@ -133,10 +139,16 @@ class Operation:
 
 def _to_stored(field: Field[Any], value: Any, model: str, object_id: str) -> Any:
     try:
-        return field.to_json(field.clean(value))
-    except (ValidationError, ValueError, TypeError, ArithmeticError) as exc:
-        reason = exc.message if isinstance(exc, ValidationError) else repr(exc)
+        stored = field.to_json(field.clean(value))
+    except MigrationError:
+        raise
+    except Exception as exc:  # a field's checks may fail any way on a value it never expected
+        reason = exc.message if isinstance(exc, ValidationError) else f'"{field.name}" {exc!r}'
         raise MigrationError(f"{model} {object_id!r}: {reason}") from None
+    problem = json_problem(stored)
+    if problem:
+        raise MigrationError(f'{model} {object_id!r}: "{field.name}" cannot be stored as JSON: {problem}')
+    return stored
 
 
 def _named(field: Field[Any], name: str) -> Field[Any]:
@@ -167,7 +179,16 @@ class AddField(Operation):
 
     def object_forwards(self, stored: Stored, object_id: str) -> Stored:
         if self.name not in stored:
-            value = self.value(stored) if self.value is not None else self.field.get_default()
+            if self.value is None:
+                value = self.field.get_default()
+            else:
+                try:
+                    value = self.value(stored)
+                except MigrationError:
+                    raise
+                except Exception as exc:
+                    raise MigrationError(f'{self.model_name} {object_id!r}: computing "{self.name}" '
+                                         f"failed: {exc!r}") from exc
             stored[self.name] = _to_stored(self.field, value, self.model_name, object_id)
         return stored
 
@@ -281,6 +302,8 @@ class RenameModel(Operation):
             raise MigrationError(f"RenameModel: folder {self.folder!r} holds {taken[0]}")
         del schemas[self.model_name]
         schemas[self.new_name] = replace(schema, model=self.new_name, folder=self.folder)
+        # every relation field naming the old model (its own too) names the new one
+        retarget_all(schemas, self.model_name, self.new_name)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "new_name": self.new_name, "folder": self.folder}
@@ -319,7 +342,17 @@ class RunPython(Operation):
             raise
         except Exception as exc:
             raise MigrationError(f"RunPython on {self.model_name} {object_id!r} failed: {exc!r}") from exc
-        return stored if result is None else result
+        if result is not None and not isinstance(result, dict):
+            raise MigrationError(f"RunPython on {self.model_name} {object_id!r} returned a "
+                                 f"{type(result).__name__}, not a dict of stored fields (or None)")
+        out = stored if result is None else result
+        for key, value in out.items():  # what it leaves is stored as it is: JSON only
+            problem = json_problem(key) if isinstance(key, str) else "field names must be strings"
+            problem = problem or json_problem(value)
+            if problem:
+                raise MigrationError(f"RunPython on {self.model_name} {object_id!r} left "
+                                     f"{key!r} = {value!r}, which cannot be stored as JSON: {problem}")
+        return out
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "code": getattr(self.code, "__qualname__", repr(self.code))}
@@ -428,11 +461,12 @@ def applied(ws: Workspace, treeish: Optional[Treeish] = None) -> list[str]:
 
 # -- applying -----------------------------------------------------------------------
 class _Lineage:
-    """One model through a run: its schema before, and the operations on it."""
+    """One model through a run: its schema before, and the operations on it
+    (each with the name of its migration)."""
 
     def __init__(self, source: ModelSchema) -> None:
         self.source = source
-        self.ops: list[Operation] = []
+        self.ops: list[tuple[str, Operation]] = []
 
 
 def migrate(ws: Workspace, source: Any, branch: Optional[str] = None, *,
@@ -476,14 +510,16 @@ def migrate(ws: Workspace, source: Any, branch: Optional[str] = None, *,
         for op in migration.operations:
             lineage = lineages.pop(op.model_name, None) or _Lineage(op._schema(schemas))
             op.state_forwards(schemas)
-            lineage.ops.append(op)
+            lineage.ops.append((migration.name, op))
             lineages[op.new_name if isinstance(op, RenameModel) else op.model_name] = lineage
 
     writer = PackWriter(ws.repo)
     stage = StagingTree(ws.repo, start.tree)
     staged: list[tuple[str, pygit2.Oid, int]] = []
+    moves: dict[str, dict[str, str]] = {}  # model -> {old id: new id}
     for name, lineage in lineages.items():
-        staged.extend(_rewrite(ws, start.tree, stage, writer, lineage, schemas[name]))
+        staged.extend(_rewrite(ws, start.tree, stage, writer, lineage, schemas[name],
+                               moves.setdefault(name, {})))
         if lineage.source.model != name:
             stage.remove(schema_path(lineage.source.model))
     for name, schema in schemas.items():
@@ -495,8 +531,10 @@ def migrate(ws: Workspace, source: Any, branch: Optional[str] = None, *,
     writer.write()  # objects before the ref: a crash leaves unreachable objects at most
     for path, oid, mode in staged:
         stage.set(path, oid, mode)
-    tree_id = stage.write()
     names = ", ".join(m.name for m in pending)
+    if any(moves.values()):  # references to objects whose id changed follow them
+        rewrite_references(ws, stage, schemas, moves, _label([m.name for m in pending]))
+    tree_id = stage.write()
     text = message or f"Migrate: {names}"
     author_sig = ws._signature(author)
     committer_sig = ws._signature(committer) if committer else author_sig
@@ -514,9 +552,28 @@ def migrate(ws: Workspace, source: Any, branch: Optional[str] = None, *,
     return commit_id
 
 
+def _label(names: Sequence[str]) -> str:
+    """How errors name the migrations being applied."""
+    return f"migration{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))}"
+
+
+def _forwards(ops: list[tuple[str, Operation]], stored: Stored, object_id: str) -> Stored:
+    """One object's stored fields through ``ops``; a failure names the migration."""
+    for migration, op in ops:
+        try:
+            stored = op.object_forwards(stored, object_id)
+        except MigrationError as exc:
+            raise MigrationError(f"migration {migration!r}: {exc}; nothing was committed") from exc
+    return stored
+
+
 def _rewrite(ws: Workspace, tree: pygit2.Tree, stage: StagingTree, writer: PackWriter,
-             lineage: _Lineage, final: ModelSchema) -> list[tuple[str, pygit2.Oid, int]]:
-    """Stage the objects of one model as its operations leave them."""
+             lineage: _Lineage, final: ModelSchema, moves: dict[str, str],
+             ) -> list[tuple[str, pygit2.Oid, int]]:
+    """Stage the objects of one model as its operations leave them. An
+    object whose id the operations changed moves to the folder of its new
+    id (``moves`` gets old id -> new id); an invalid or duplicate new id
+    fails the migration."""
     source = lineage.source
     if source.custom_path or final.custom_path:
         raise MigrationError(f"{source.model}: models with Meta.get_data_path cannot be migrated")
@@ -524,28 +581,46 @@ def _rewrite(ws: Workspace, tree: pygit2.Tree, stage: StagingTree, writer: PackW
         final.folder, final.shard, final.data_filename)
     if moved and final.folder != source.folder and _exists(tree, final.folder):
         raise MigrationError(f"RenameModel: folder {final.folder!r} already exists")
-    ops = [op for op in lineage.ops if type(op).object_forwards is not Operation.object_forwards]
+    ops = [(m, op) for m, op in lineage.ops
+           if type(op).object_forwards is not Operation.object_forwards]
     if not ops and not moved and source.model == final.model:
         return []
+    label = _label(sorted({m for m, _op in ops}))
     out: list[tuple[str, pygit2.Oid, int]] = []
+    ids: set[str] = set()  # every object's id before
+    taken: dict[str, str] = {}  # new id -> the old id of the object moving there
+    id_field: Optional[Field[Any]] = None
     filename = source.data_filename
     for folder_path, folder in _object_folders(ws.repo, tree, source.folder, source.shard):
         entries = [(e.name, e.id, e.filemode) for e in folder]
         data_oid = next((oid for name, oid, _mode in entries if name == filename), None)
+        folder_id = folder_path.rsplit("/", 1)[-1]
+        ids.add(folder_id)
         if data_oid is None:
             continue  # not an object folder (a stray folder is left as it is)
         _name, stored = codec.read_stored(ws, f"{folder_path}/{filename}", data_oid)
-        object_id = stored.get(source.id_field, folder_path.rsplit("/", 1)[-1])
-        for op in ops:
-            stored = op.object_forwards(stored, object_id)
-        new_data = json_format.dumps(final.model, stored)
+        object_id = stored.get(source.id_field, folder_id)
+        stored = _forwards(ops, stored, object_id)
+        new_id = stored.get(final.id_field, object_id)
+        if new_id != folder_id:  # the object moves to its new id's folder
+            if id_field is None:
+                record = final.fields.get(final.id_field)
+                id_field = record.to_field() if record is not None else Field()
+            _check_new_id(final, id_field, folder_id, new_id, taken, label)
+            moves[folder_id] = new_id
+            taken[new_id] = folder_id
+        elif moved and id_problem(new_id):  # a folder name another tool wrote
+            raise MigrationError(f"{final.model} id {new_id!r} {id_problem(new_id)}")
+        try:
+            new_data = json_format.dumps(final.model, stored)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise MigrationError(f"{label}: {final.model} {object_id!r} cannot be stored as JSON "
+                                 f"({exc}); nothing was committed") from None
         new_folder = folder_path
-        if moved:
-            new_id = stored.get(final.id_field, object_id)
-            problem = id_problem(new_id)
-            if problem:
-                raise MigrationError(f"{final.model} id {new_id!r} {problem}")
+        if moved or new_id != folder_id:
             new_folder = final.object_folder(new_id)
+            if new_id != folder_id and not moved:
+                stage.remove(folder_path)  # every removal is staged before the new folders
         elif pygit2.hash(new_data) == data_oid:
             continue
         new_oid = writer.add(_BLOB, new_data)
@@ -553,9 +628,34 @@ def _rewrite(ws: Workspace, tree: pygit2.Tree, stage: StagingTree, writer: PackW
         raw = b"".join(b"%o %s\0" % (mode, str(name).encode("utf-8")) + (
             new_oid if name == filename else oid).raw for name, oid, mode in entries)
         out.append((new_folder, writer.add(_TREE, raw), TREE_MODE))
+    kept = [new for new in taken if new in ids and new not in moves]
+    if kept:
+        raise MigrationError(
+            f"{label}: {final.model} {taken[kept[0]]!r} would get the id {kept[0]!r}, which "
+            f"{final.model} {kept[0]!r} keeps; nothing was committed")
     if moved:
         stage.remove(source.folder)
     return out
+
+
+def _check_new_id(final: ModelSchema, id_field: Field[Any], old: str, new: Any,
+                  taken: dict[str, str], label: str) -> None:
+    """Refuse a new id that is not one (for the path or the id field) or that
+    another object takes too."""
+    where = f"{label}: {final.model} {old!r} would get the id {new!r}"
+    problem = id_problem(new)
+    if problem is None:
+        try:
+            if id_field.clean(new) != new:
+                problem = "is not as its id field stores it"
+        except ValidationError as exc:
+            problem = exc.message
+        except Exception as exc:
+            problem = repr(exc)
+    if problem:
+        raise MigrationError(f"{where}, which is not valid ({problem}); nothing was committed")
+    if new in taken:
+        raise MigrationError(f"{where}, as {final.model} {taken[new]!r} does; nothing was committed")
 
 
 def _object_folders(repo: pygit2.Repository, tree: pygit2.Tree, folder: str,

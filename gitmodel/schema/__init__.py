@@ -374,7 +374,10 @@ def model_from_schema(ws: Workspace, schema: ModelSchema) -> type[GitModel]:
     meta = type("Meta", (), {"id_attr": schema.id_field, "shard": schema.shard,
                               "data_filename": schema.data_filename})
     attrs: dict[str, Any] = {"__module__": __name__, "__qualname__": schema.model, "Meta": meta}
-    attrs.update((name, record.to_field()) for name, record in schema.fields.items())
+    renamed = _renamed_targets(ws, schema)
+    attrs.update((name, (replace(record, options={**record.options, "to": renamed[record.options["to"]]})
+                         if record.options.get("to") in renamed else record).to_field())
+                 for name, record in schema.fields.items())
     try:
         model = ModelBase(schema.model, (GitModel,), attrs)
     except (GitModelError, TypeError, ValueError) as exc:
@@ -383,6 +386,32 @@ def model_from_schema(ws: Workspace, schema: ModelSchema) -> type[GitModel]:
     _declared[model] = (schema, data, pygit2.hash(data))  # it declares what is stored
     model._meta.workspace = ws
     return ws.register_model(model)  # type: ignore[arg-type]
+
+
+def _renamed_targets(ws: Workspace, schema: ModelSchema) -> dict[str, str]:
+    """Old model name -> today's, for relation fields of ``schema`` that name
+    a model renamed by a recorded ``RenameModel`` and no longer stored (a
+    schema written before migrations retargeted them)."""
+    targets = {r.options.get("to") for r in schema.fields.values()} - {None}
+    if not targets:
+        return {}
+    from .renames import _MIGRATIONS, recorded_renames
+
+    entry = ws.lookup(_MIGRATIONS)
+    recorded = recorded_renames(ws.repo, entry[0] if entry is not None and entry[1] == 0o040000 else None)
+    if not recorded:
+        return {}
+    stored = stored_schemas(ws)
+    newer = {old: new for new, (old, _folder) in recorded.items()}
+    out: dict[str, str] = {}
+    for target in targets:
+        name, seen = str(target), set()
+        while name in newer and name not in stored and name not in seen:
+            seen.add(name)
+            name = newer[name]
+        if name != target and name in stored:
+            out[str(target)] = name
+    return out
 
 
 def declared_schema(model: type[GitModel]) -> ModelSchema:

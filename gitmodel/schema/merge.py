@@ -6,7 +6,11 @@ migrations' operations -- in the base and in that side alike -- before the
 usual field-by-field merge. An edit to a renamed field lands on its new
 name, an object of a moved folder in the new folder; an edit to a field a
 migration removed, or one a converter refuses, is reported in
-``MergeResult.dropped_edits``. Operations with functions (``RunPython``,
+``MergeResult.dropped_edits``. An object whose id a migration changed
+takes the edit at its new id, with its files, and a reference the other side
+wrote to an old id (in any model that refers to a migrated one) is given
+the new id; a schema record the other side changed names a renamed model
+by its new name. Operations with functions (``RunPython``,
 ``AddField(value=)``, ``AlterField(convert=)``) run as the application's
 own migration, which this process must have loaded
 (:func:`gitmodel.migrations.known`); without it the merge is refused.
@@ -24,7 +28,7 @@ import pygit2
 
 from pygit2.enums import ObjectType
 
-from ..exceptions import MigrationError
+from ..exceptions import CorruptObject, MigrationError
 from ..git.diff import Delta, tree_deltas
 from ..git.odb import write_blob
 from ..git.packs import PackWriter
@@ -38,11 +42,14 @@ from ..migrations import (
     RemoveField,
     RenameField,
     RenameModel,
+    RunPython,
     _applied_in,
     known,
 )
 from ..serializers import json as json_format
-from . import META_FOLDER, FieldSchema, ModelSchema, schema_path, stored_schemas
+from ..validation import id_problem
+from . import META_FOLDER, SCHEMA_FOLDER, FieldSchema, ModelSchema, schema_path, stored_schemas
+from .references import moved_value, relation_fields, retarget
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -149,6 +156,7 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
     Only the objects ``side`` changed are read and written (their blobs and
     folders go into one pack), so the cost follows the edits."""
     schemas = stored_schemas(ws, base.id)
+    at_base = dict(schemas)
     lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]] = {}
     for migration, op in _operations(migrated, names):
         source = schemas.get(op.model_name)
@@ -160,12 +168,21 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
         lineages[op.new_name if isinstance(op, RenameModel) else op.model_name] = (schema_before, ops)
     notes: list[str] = []
     writer = PackWriter(ws.repo)
+    new_ids = _NewIds(ws, base, lineages, schemas)
+    referrers = {name: found for name, found in (
+        (n, relation_fields(s, new_ids.targets)) for n, s in schemas.items()) if found}
+    # a model referring to objects whose id may have moved: its edits are merged object by object
+    objects = {**{n: (at_base[n], []) for n in referrers if n not in lineages and n in at_base},
+               **lineages}
+    renames = [(op.model_name, op.new_name) for _s, ops in lineages.values()
+               for _m, op in ops if isinstance(op, RenameModel)]
     stages = {"base": StagingTree(ws.repo, base), label: StagingTree(ws.repo, side)}
     if landing is not None:
         stages = {label: StagingTree(ws.repo, landing.tree)}
-        _carry_other_edits(ws, base, side, stages[label], lineages, schemas)
-        _carry_schema_edits(ws, side, stages[label], lineages, schemas)
-    for name, (schema, ops) in lineages.items():
+        _carry_other_edits(ws, base, side, stages[label], objects, schemas, renames)
+        _carry_schema_edits(ws, side, stages[label], objects, schemas, renames)
+    moving: list[tuple[StagingTree, str, Optional[tuple[pygit2.Oid, int]], str, str, Optional[pygit2.Oid]]] = []
+    for name, (schema, ops) in objects.items():
         end = schemas[name]
         landed = _subtree(landing.tree, end.folder) if landing is not None else None
         for object_id, files in _changed_objects(ws, base, side, schema).items():
@@ -182,6 +199,8 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
                     path = f"{schema.object_folder(object_id)}/{schema.data_filename}"
                     _stage_entry(stages[label], path, data[0])
                 continue
+            for stored in migrated_versions.values():  # its references follow moved objects
+                new_ids.follow(stored, referrers.get(name, ()))
             if landing is not None:
                 _land(ws, writer, stages[label], landed, end, object_id,
                       migrated_versions["base"], migrated_versions[label], files)
@@ -189,11 +208,21 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
             folder = schema.object_folder(object_id)
             for which, stored in migrated_versions.items():
                 stage = stages[which]
-                stage.remove(f"{folder}/{schema.data_filename}")
-                if stored is not None:
-                    new_id = str(stored.get(end.id_field, object_id))
-                    blob = writer.add(_BLOB, json_format.dumps(end.model, stored))
-                    stage.set(end.data_path(new_id), blob)
+                new_id = str((stored or {}).get(end.id_field, object_id))
+                blob = writer.add(_BLOB, json_format.dumps(end.model, stored)) if stored else None
+                if end.object_folder(new_id) == folder:
+                    _stage_entry(stage, f"{folder}/{schema.data_filename}",
+                                 (blob, BLOB_MODE) if blob is not None else None)
+                else:  # the whole folder moves, blob files too
+                    moving.append((stage, folder, stage.lookup(folder), end.object_folder(new_id),
+                                   end.data_path(new_id), blob))
+    for stage, folder, _entry, _new, _path, _blob in moving:  # every removal before the moves
+        stage.remove(folder)
+    for stage, _folder, entry, new_folder, path, blob in moving:
+        if blob is not None:
+            if entry is not None and entry[1] == TREE_MODE:
+                stage.set(new_folder, entry[0], TREE_MODE)
+            stage.set(path, blob)
     writer.write()  # objects before the trees that name them
     if landing is not None:
         return landing.tree, ws.repo[stages[label].write()], notes  # type: ignore[return-value]
@@ -244,10 +273,11 @@ def _changed_objects(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, schema
 
 def _carry_other_edits(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, stage: StagingTree,
                        lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]],
-                       schemas: dict[str, ModelSchema]) -> None:
+                       schemas: dict[str, ModelSchema], renames: list[tuple[str, str]]) -> None:
     """Stage on the landing tree what ``side`` changed outside the migrated
     models (other models, raw files, other schemas): the migration commit
-    did not touch those, so the side's version is the merge's."""
+    did not touch those, so the side's version is the merge's (a schema's
+    relation fields naming a renamed model name its new name)."""
     folders = {s.folder for s, _ops in lineages.values()} | {schemas[n].folder for n in lineages}
     skipped = {schema_path(n) for n in lineages} | {schema_path(s.model) for s, _ in lineages.values()}
     top = lambda path: "/" not in path  # noqa: E731 -- a whole top-level folder at once
@@ -259,12 +289,12 @@ def _carry_other_edits(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, stag
     for path, _old, new in tree_deltas(ws.repo, _entry_id(base, META_FOLDER),
                                        _entry_id(side, META_FOLDER), f"{META_FOLDER}/"):
         if path not in skipped:
-            _stage_entry(stage, path, new)
+            _stage_entry(stage, path, _retargeted(ws, path, new, renames))
 
 
 def _carry_schema_edits(ws: Workspace, side: pygit2.Tree, stage: StagingTree,
                         lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]],
-                        schemas: dict[str, ModelSchema]) -> None:
+                        schemas: dict[str, ModelSchema], renames: list[tuple[str, str]]) -> None:
     """The side's own changes to a migrated model's schema (a field added
     with a default, other options), staged onto the migrated schema: each
     field the side changed that no operation touched."""
@@ -277,6 +307,9 @@ def _carry_schema_edits(ws: Workspace, side: pygit2.Tree, stage: StagingTree,
         if not isinstance(blob, pygit2.Blob) or blob.id == pygit2.hash(source.to_json()):
             continue
         mine = ModelSchema.from_json(blob.data, path)
+        current = mine
+        for old, new in renames:
+            current = retarget(current, old, new)
         touched = {str(getattr(op, attr)) for _m, op in ops
                    if isinstance(op, (AddField, RemoveField, RenameField, AlterField))
                    for attr in ("name", "old_name", "new_name") if hasattr(op, attr)}
@@ -286,11 +319,79 @@ def _carry_schema_edits(ws: Workspace, side: pygit2.Tree, stage: StagingTree,
             if field in touched or source.fields.get(field) == mine.fields.get(field):
                 continue
             if field in mine.fields:
-                fields[field] = mine.fields[field]
+                fields[field] = current.fields[field]
             else:
                 fields.pop(field, None)
         if fields != dict(end.fields):
             stage.set(schema_path(name), write_blob(ws.repo, end.with_fields(fields).to_json()))
+
+
+def _retargeted(ws: Workspace, path: str, entry: Optional[tuple[pygit2.Oid, int]],
+                renames: list[tuple[str, str]]) -> Optional[tuple[pygit2.Oid, int]]:
+    """A carried stored schema (``entry`` at ``path``) whose relation fields
+    name the renamed models' new names."""
+    if entry is None or not renames or not path.startswith(f"{SCHEMA_FOLDER}/"):
+        return entry
+    blob = ws.repo.get(entry[0])
+    if not isinstance(blob, pygit2.Blob):
+        return entry
+    try:
+        schema = ModelSchema.from_json(blob.data, path)
+    except CorruptObject:
+        return entry  # carried as it is: reading it reports it
+    found = schema
+    for old, new in renames:
+        found = retarget(found, old, new)
+    return entry if found is schema else (write_blob(ws.repo, found.to_json()), entry[1])
+
+
+class _NewIds:
+    """The ids the migrated models' objects have after the migrations, from
+    their versions in the merge base (computed as asked: the cost follows
+    the references the edits hold)."""
+
+    def __init__(self, ws: Workspace, base: pygit2.Tree,
+                 lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]],
+                 schemas: dict[str, ModelSchema]) -> None:
+        self.ws, self.base, self.lineages, self.schemas = ws, base, lineages, schemas
+        #: the models whose operations may change an object's id
+        self.targets = {name for name, (source, ops) in lineages.items() if any(
+            isinstance(op, RunPython) or (isinstance(op, AlterField) and op.name in (
+                source.id_field, schemas[name].id_field)) for _m, op in ops)}
+        self.memo: dict[tuple[str, str], str] = {}
+
+    def new_id(self, model: str, old: str) -> str:
+        """The id object ``old`` of ``model`` (today's name) has after the migrations."""
+        key = (model, old)
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self._compute(model, old)
+        return found
+
+    def _compute(self, model: str, old: str) -> str:
+        source, ops = self.lineages[model]
+        if id_problem(old):
+            return old
+        oid = _entry_id(self.base, source.data_path(old))
+        stored = _read(self.ws, (oid, 0)) if oid is not None else None
+        if stored is None:
+            return old  # not in the base: made on a side, so not moved
+        try:
+            for _migration, op in ops:
+                stored = op.object_forwards(stored, old)
+        except MigrationError:
+            return old
+        new = stored.get(self.schemas[model].id_field, old)
+        return new if isinstance(new, str) else old
+
+    def follow(self, stored: Optional[dict[str, Any]], relations: Any) -> None:
+        """Make ``stored``'s references (``relations``: ``(field, target, is a
+        set)``) name the targets' new ids, in place."""
+        if stored is None:
+            return
+        for field, target, is_set in relations:
+            if field in stored:
+                stored[field] = moved_value(stored[field], lambda old: self.new_id(target, old), is_set)
 
 
 def _stage_entry(stage: StagingTree, path: str, entry: Optional[tuple[pygit2.Oid, int]]) -> None:

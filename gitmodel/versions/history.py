@@ -32,7 +32,6 @@ from ..exceptions import (
 from ..git.diff import tree_deltas
 from ..git.odb import write_blob
 from ..schema import codec
-from ..serializers import json as json_format
 from ..schema.renames import previous_folders
 from ..git.tree import tree_entry
 
@@ -352,7 +351,9 @@ def object_diff(ws: Workspace, cls: type, object_id: Any, a: Any, b: Any = None)
 # -- restore, revert, reset ------------------------------------------------------------
 @reads_others_trees
 def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
-    """Stage the object as it was at ``treeish`` (also a since-deleted one)."""
+    """Stage the object as it was at ``treeish`` (also a since-deleted one),
+    in today's shape: read as ``get(id, treeish=...)`` reads it (previous
+    field and model names), written as a save writes it."""
     opts = cls._meta  # type: ignore[attr-defined]
     object_id = opts.id_field.clean_id(object_id)
     tree = ch.tree_of(ws, treeish)  # from before a RenameModel too
@@ -363,11 +364,12 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
             f"{cls.__name__} with id {object_id!r} did not exist at {treeish!r}"
         )
     ws._require_writable()
+    path = opts.get_data_path(object_id)
     with naming_commits(ws, treeish):  # a damaged blob names the commit it came from
-        model_name, stored = codec.read_stored(ws, opts.get_data_path(object_id), files[data])
-    if model_name != cls.__name__:  # stored under the model's previous name: today's
-        codec.check_model_name(cls, opts.get_data_path(object_id), model_name)
-        files[data] = write_blob(ws.repo, json_format.dumps(cls.__name__, stored))
+        model_name, stored = codec.read_stored(ws, path, files[data])
+        then: GitModel = codec.decode(cls, path, model_name, stored)  # a field's previous names, as a read
+    # today's field names, model name and stored types: what a save writes
+    files[data] = write_blob(ws.repo, codec.encode(cls.__name__, then.to_json_fields()))
     with ws._unit_kept():
         for name in (data, *blobs.values(), *ch.blob_folders(cls)):
             path = f"{folder}/{name}" if folder else name
@@ -471,18 +473,22 @@ def create_tag(
 ) -> pygit2.Oid:
     """Tag ``target`` (default: the branch's last commit); annotated with ``message``.
 
-    Returns the id of the tagged commit.
+    Returns the id of the tagged commit. A tag that is a folder of another
+    (``v1`` beside ``v1/rc``), or the other way round, is refused.
     """
+    from ..refs import creating_ref
+
     ref = check_ref_name(f"refs/tags/{name}" if isinstance(name, str) else None, "tag", name)
     if message is not None:
         check_message(message, "tag message")
     if ws.repo.references.get(ref) is not None:
         raise RepositoryError(f"tag {name!r} already exists")
     commit = ws._commit_of(target, "tag")
-    if message is not None:
-        ws.repo.create_tag(name, commit.id, ObjectType.COMMIT, ws._signature(tagger, "tagger"), message)
-    else:
-        ws.repo.references.create(ref, commit.id)
+    with creating_ref(ws.repo, ref, "tag", name):
+        if message is not None:
+            ws.repo.create_tag(name, commit.id, ObjectType.COMMIT, ws._signature(tagger, "tagger"), message)
+        else:
+            ws.repo.references.create(ref, commit.id)
     return commit.id
 
 
