@@ -65,6 +65,8 @@ def _one(text: str, raw_json: bool) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+    except RecursionError:
+        raise FieldError(f"{text[:20]!r}... is JSON nested too deeply to be read") from None
 
 
 def _boolean(key: str, text: str) -> bool:

@@ -436,3 +436,37 @@ def test_a_corrupt_object_fails_the_migration_naming_its_path(store: Workspace) 
         store.migrate(RENAME_AND_RETYPE)
     assert store.branch.oid == before
     assert applied(store) == []
+
+
+def test_a_tampered_migration_record_fails_the_merge_clearly(store: Workspace, run_git, tmp_path) -> None:
+    """A branch whose migration record was rewritten by another tool (a
+    shard of 1e999, JSON nested past any depth) is refused by the merge that
+    replays it, with a MigrationError and nothing changed."""
+    from gitmodel.exceptions import MigrationError
+    from gitmodel.migrations import MIGRATIONS_FOLDER
+
+    store.create_branch("try")
+    store.migrate(Migration("0001_shard", [AlterModelLayout("Page", shard=2)]), branch="try")
+    record = f"{MIGRATIONS_FOLDER}/0001_shard.json"
+    text = run_git(store.path, "show", f"try:{record}")
+    assert '"shard": 2' in text
+    env = {**os.environ, "GIT_INDEX_FILE": str(tmp_path / "index")}
+    for tampered in (text.replace('"shard": 2', '"shard": 1e999'),
+                     text.replace('"shard": 2', '"shard": ' + "[" * 100_000 + "]" * 100_000)):
+        def git_env(*args: str, data: str | None = None) -> str:
+            return subprocess.run(["git", f"--git-dir={store.path}", *args], input=data, env=env,
+                                  check=True, capture_output=True, text=True).stdout.strip()
+
+        git_env("read-tree", "try")
+        blob = git_env("hash-object", "-w", "--stdin", data=tampered)
+        git_env("update-index", "--cacheinfo", f"100644,{blob},{record}")
+        commit = git_env("commit-tree", git_env("write-tree"), "-p", "try", "-m", "tampered")
+        git_env("update-ref", "refs/heads/evil", commit)
+        ws = Workspace(store.path)
+        page = old_page(ws).get("a")
+        page.title = f"edited on master {len(tampered)}"  # so the merge replays the migration
+        page.save(commit=True)
+        head = ws.branch.oid
+        with pytest.raises(MigrationError, match="0001_shard"):
+            ws.merge("evil")
+        assert ws.branch.oid == head and not ws.merging and not ws.has_changes()

@@ -113,7 +113,7 @@ def _operations(migrated: pygit2.Tree, names: list[str]) -> list[tuple[str, Oper
         try:
             records = json.loads(blob.data)["operations"]  # type: ignore[union-attr]
             ops = [_replayable(name, record) for record in records]
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
             raise MigrationError(f"the record of migration {name!r} is corrupt") from None
         out.extend((name, op) for op in ops)
     return out
