@@ -479,12 +479,33 @@ def plan_delete(ws: Workspace, model: Any, ids: Iterable[Any]) -> DeletePlan:
             "(on_delete=PROTECT); nothing was staged",
             [(s.__name__, i) for s, i, _f in blocking],
         )
+    _refuse_unregistered_referrers(ws, plan.deletes)
     plan.updates = [obj for key, obj in changed.items() if key not in doomed]
     frozen = frozenset(doomed)
     for obj in plan.updates:
         obj.full_clean()
         check_targets(obj, ws, frozen)
     return plan
+
+
+def _refuse_unregistered_referrers(ws: Workspace, deletes: list[tuple[Any, Any]]) -> None:
+    """``ProtectedError`` if the stored schema says objects of a model this
+    workspace does not know refer to a model ``deletes`` removes from: their
+    ``on_delete`` rules could not be applied, and they would dangle."""
+    from .schema import stored_schemas
+
+    targets = {model.__name__: object_id for model, object_id in deletes}
+    for name, stored in stored_schemas(ws).items():
+        if name in ws.models or ws.lookup(stored.folder) is None:
+            continue  # known here, or no objects
+        for field in stored.fields.values():
+            to = field.options.get("to")
+            if field.type in ("RelatedField", "ManyToManyField") and to in targets:
+                raise ProtectedError(
+                    f"cannot delete {to} {targets[to]!r}: {name} objects may refer to it ({name}."
+                    f"{field.name}, as the stored schema records), and {name} is not registered in "
+                    f"this workspace, so its on_delete rule cannot be applied: register {name} "
+                    "here; nothing was staged", [])
 
 
 def _clear_reference(obj: Any, field: Any, target_id: Any, rule: OnDelete) -> None:

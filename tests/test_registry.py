@@ -196,3 +196,32 @@ def test_models_with_a_reverse_relation_in_a_second_workspace(tmp_path: Path) ->
         class Note(ws.GitModel):  # another relation may not take the same name
             author = fields.RelatedField(Author, related_name="pages")
     assert "Note" not in ws.models and Author.get("ann").pages.ids() == ["p1", "p2"]
+
+
+def test_a_delete_refuses_when_an_unregistered_model_may_refer_to_the_object(tmp_path: Path) -> None:
+    """A workspace that knows Author but not Page cannot apply Page's
+    on_delete rules: the stored schema says Page refers to Author, so the
+    delete is refused (nothing staged) until Page is registered there."""
+    from gitmodel.exceptions import ProtectedError
+
+    ws = Workspace.init(tmp_path / "s.git")
+
+    class Author(ws.GitModel):
+        name = fields.CharField()
+
+    class Page(ws.GitModel):
+        author = fields.RelatedField(Author, related_name="pages", on_delete=fields.CASCADE)
+
+    Author(id="ann", name="Ann").save()
+    Page(id="p1", author="ann").save()
+    ws.commit("base")
+    other = Workspace(ws.path)
+    OtherAuthor = other.register_model(Author)
+    index = other.index.id
+    with pytest.raises(ProtectedError, match="Page is not registered in this workspace"):
+        OtherAuthor.delete("ann")
+    assert other.index.id == index and not other.has_changes()
+    other.register_model(Page)
+    OtherAuthor.delete("ann")  # now the cascade applies
+    other.commit("ann and her pages go")
+    assert Page.all().ids() == [] and Author.all().ids() == []
