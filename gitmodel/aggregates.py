@@ -63,13 +63,17 @@ class Aggregate:
         values = column(rows, field)
         if isinstance(field, ListField):
             values = [element for value in values if isinstance(value, list) for element in value]
-        return self.of(values)
+        return self.of(values, getattr(field, "comparable", None))
 
-    def of(self, values: Iterable[Any]) -> Any:
-        """This aggregate of ``values`` (``None`` values left out, as SQL does)."""
+    def of(self, values: Iterable[Any], comparable: Any = None) -> Any:
+        """This aggregate of ``values`` (``None`` values left out, as SQL does);
+        ``comparable``: the field's frame for comparing them (date-times:
+        naive ones as UTC), if it has one."""
         kept = [v for v in values if v is not None]
         if self.distinct:
             kept = _distinct(kept)
+        if comparable is not None and isinstance(self, (Min, Max)):
+            return _extreme(self, kept, min if isinstance(self, Min) else max, comparable)
         return self.compute(kept)
 
     def __repr__(self) -> str:
@@ -149,11 +153,11 @@ class Max(Aggregate):
         return _extreme(self, values, max)
 
 
-def _extreme(aggregate: Aggregate, values: list[Any], pick: Any) -> Any:
+def _extreme(aggregate: Aggregate, values: list[Any], pick: Any, key: Any = None) -> Any:
     if not values:
         return None
     try:
-        return pick(values)
+        return pick(values, key=key)
     except TypeError:
         raise FieldError(f"{aggregate!r}: the values cannot be compared") from None
 
@@ -227,7 +231,10 @@ class Values(list):  # type: ignore[type-arg]
         after ``annotate()``: ``values("author").annotate(n=Count("pk")).order_by("-n")``.
         Missing values sort first, as in a query."""
         keys = set().union(*(item.keys() for item in self)) if self else set(self._names)
-        return Values(_sorted(list(self), names, keys, lambda item, name: item.get(name)),
+        by_name = self._model._meta._by_name if self._model is not None else {}
+        frames = {name: frame for name in keys
+                  if (frame := getattr(by_name.get(name), "comparable", None)) is not None}
+        return Values(_sorted(list(self), names, keys, lambda item, name: item.get(name), frames),
                       self._model, None, self._names, self._json_safe)
 
 
@@ -261,16 +268,24 @@ class ValuesList(list):  # type: ignore[type-arg]
                           self._names, False)
 
 
-def _sorted(items: list[Any], names: tuple[str, ...], known: set[str], value: Any) -> list[Any]:
-    """``items`` sorted by ``names`` (each a known key, ``-`` for descending)."""
+def _sorted(items: list[Any], names: tuple[str, ...], known: set[str], value: Any,
+            frames: Optional[dict[str, Any]] = None) -> list[Any]:
+    """``items`` sorted by ``names`` (each a known key, ``-`` for descending);
+    ``frames``: the fields' frames for comparing values (naive date-times as UTC)."""
     from .query.planner import _sort_key
 
     for name in reversed(names):
         if not isinstance(name, str) or name.lstrip("-") not in known:
             raise FieldError(f"cannot order by {name!r}: choose from {sorted(known)}")
         bare = name.lstrip("-")
+        frame = (frames or {}).get(bare)
+
+        def key(item: Any, bare: str = bare, frame: Any = frame) -> Any:
+            found = value(item, bare)
+            return _sort_key(frame(found) if frame is not None and found is not None else found)
+
         try:
-            items.sort(key=lambda item: _sort_key(value(item, bare)), reverse=name.startswith("-"))
+            items.sort(key=key, reverse=name.startswith("-"))
         except TypeError:
             raise FieldError(f"cannot order by {bare!r}: its values are of kinds that do not compare") from None
     return items

@@ -182,3 +182,25 @@ def test_an_indexed_date_time_field_agrees_with_a_scan(ws: Workspace, mixed) -> 
     assert [p.id for p in Indexed.all().order_by("date_joined")] == [
         p.id for p in mixed.all().order_by("date_joined")
     ]
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_min_max_and_sorted_values_of_naive_and_aware_date_times(tmp_path, indexed):
+    """A naive date-time counts as UTC in comparisons: Min/Max and
+    values().order_by() compare in that frame too, as order_by() does."""
+    from gitmodel import Max, Min
+
+    ws = Workspace.init(tmp_path / "s.git")
+
+    class Ev(ws.GitModel):
+        when = fields.DateTimeField(required=False, index=indexed)
+
+    noon = dt.datetime(2024, 1, 1, 12, 0)  # naive: 12:00 UTC
+    later = dt.datetime(2024, 1, 1, 13, 0, tzinfo=dt.timezone.utc)
+    earlier = dt.datetime(2024, 1, 1, 12, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))  # 10:30 UTC
+    for object_id, when in (("a", noon), ("b", later), ("c", earlier), ("d", None)):
+        Ev(id=object_id, when=when).save()
+    ws.commit("events")
+    assert [e.id for e in Ev.all().order_by("when")] == ["d", "c", "a", "b"]
+    assert Ev.all().aggregate(first=Min("when"), last=Max("when")) == {"first": earlier, "last": later}
+    assert [v["when"] for v in Ev.all().values("when").order_by("-when")] == [later, noon, earlier, None]
