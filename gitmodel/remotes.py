@@ -3,9 +3,12 @@
 Everything here goes through pygit2 (local paths, ``file://``, ``git://``,
 smart HTTP(S) and SSH); nothing shells out to ``git``. Credentials and
 certificate checks come from a ``pygit2.RemoteCallbacks`` (see
-:class:`Callbacks`); each operation wraps it in a :class:`_Session` that adds
-progress reporting, records which refs moved and turns libgit2's errors into
-gitmodel's exceptions.
+:class:`Callbacks`); each operation wraps it in a session
+(:mod:`gitmodel.transport`) that adds progress reporting, records which
+refs moved and turns libgit2's errors into gitmodel's exceptions. What a
+fetch brings is checked before it counts (:mod:`gitmodel.incoming`): a
+fetch or clone missing objects its refs need fails, and a failed fetch puts
+back every ref it moved.
 """
 
 from __future__ import annotations
@@ -13,16 +16,15 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union
+from urllib.parse import unquote, urlsplit
 
 import pygit2
-from pygit2.enums import CredentialType, FetchPrune
+from pygit2.enums import FetchPrune
 
-from . import shallow
+from . import incoming, shallow, transport
 from .exceptions import (
-    AuthenticationError,
     BranchNotFound,
-    CertificateError,
     ConfigurationError,
     GitModelError,
     PendingChanges,
@@ -33,6 +35,16 @@ from .exceptions import (
     RepositoryError,
 )
 from .refs import branch_ref, ref_name_problem
+from .transport import (  # the session's bounds and types are part of this module's API
+    SERVER_CONNECT_TIMEOUT_MS,
+    SERVER_TIMEOUT_MS,
+    Callbacks,
+    Progress,
+    ProgressCallback,
+    RefUpdates,
+    Session,
+    redact,
+)
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -40,51 +52,38 @@ if TYPE_CHECKING:
 __all__ = [
     "Callbacks",
     "Progress",
+    "ProgressCallback",
     "PullResult",
     "RemoteInfo",
     "Remotes",
     "RefUpdates",
+    "SERVER_TIMEOUT_MS",
+    "SERVER_CONNECT_TIMEOUT_MS",
 ]
-
-ZERO_OID = pygit2.Oid(raw=b"\0" * 20)
-
-#: ``{ref: (old, new)}``; ``None`` stands for "did not exist".
-RefUpdates = dict[str, tuple[Optional[pygit2.Oid], Optional[pygit2.Oid]]]
-
-
-@dataclass(frozen=True)
-class Progress:
-    """How far a transfer is, for a progress bar.
-
-    ``phase`` is ``"receiving"`` (objects arriving), ``"resolving"`` (deltas
-    being resolved after a fetch) or ``"sending"`` (a push). ``done`` and
-    ``total`` count objects (deltas while resolving); ``bytes`` is the data
-    moved so far.
-    """
-
-    phase: str
-    done: int
-    total: int
-    bytes: int
-
-    @property
-    def fraction(self) -> float:
-        """``done / total`` in [0, 1] (0 while the total is unknown)."""
-        return self.done / self.total if self.total else 0.0
-
-
-ProgressCallback = Callable[[Progress], Any]
 
 
 @dataclass(frozen=True)
 class RemoteInfo:
-    """A configured remote: its name, URLs and refspecs."""
+    """A configured remote: its name, URLs and refspecs.
+
+    The URLs are as configured; the repr shows their passwords as ``***``.
+    """
 
     name: str
     url: Optional[str]
     push_url: Optional[str]
     fetch_refspecs: tuple[str, ...]
     push_refspecs: tuple[str, ...]
+
+    @property
+    def shown_url(self) -> Optional[str]:
+        """The URL with its password (if any) as ``***``, for display."""
+        return redact(self.url) if self.url is not None else None
+
+    def __repr__(self) -> str:
+        shown = [redact(repr(u)) for u in (self.url, self.push_url)]
+        return (f"RemoteInfo(name={self.name!r}, url={shown[0]}, push_url={shown[1]}, "
+                f"fetch_refspecs={self.fetch_refspecs!r}, push_refspecs={self.push_refspecs!r})")
 
 
 @dataclass
@@ -106,221 +105,13 @@ class PullResult:
     merge: Any = None
 
 
-class Callbacks(pygit2.RemoteCallbacks):
-    """Credentials and certificate checks for remote operations.
-
-    - ``username`` / ``password``: HTTP basic authentication.
-    - ``token``: an access token, sent as the password of ``username``
-      (``"x-access-token"`` when no username is given).
-    - ``ssh_key``: a private key file (``ssh_pubkey`` defaults to
-      ``ssh_key + ".pub"`` when that file exists), unlocked with ``passphrase``; or
-      ``ssh_agent=True`` to ask the running SSH agent.
-    - ``certificate_check(host, valid) -> bool`` decides on a TLS
-      certificate or SSH host key; ``insecure=True`` accepts any. By default
-      libgit2 decides (TLS: the system's CAs; SSH: ``known_hosts``, then
-      accept).
-    """
-
-    def __init__(
-        self,
-        username: Optional[str] = None,
-        password: Optional[str] = None,
-        *,
-        token: Optional[str] = None,
-        ssh_key: Optional[Union[str, os.PathLike[str]]] = None,
-        ssh_pubkey: Optional[Union[str, os.PathLike[str]]] = None,
-        passphrase: str = "",
-        ssh_agent: bool = False,
-        certificate_check: Optional[Callable[[str, bool], bool]] = None,
-        insecure: bool = False,
-    ) -> None:
-        super().__init__()
-        self.username = username
-        self.password = token if token is not None and password is None else password
-        if token is not None and username is None:
-            self.username = "x-access-token"
-        self.ssh_key = os.fspath(ssh_key) if ssh_key is not None else None
-        pub = ssh_pubkey
-        if pub is None and self.ssh_key and os.path.exists(f"{self.ssh_key}.pub"):
-            pub = f"{self.ssh_key}.pub"  # else libssh2 derives it from the private key
-        self.ssh_pubkey = os.fspath(pub) if pub is not None else None
-        self.passphrase = passphrase
-        self.ssh_agent = ssh_agent
-        self._check = certificate_check
-        self.insecure = insecure
-
-    def credentials(  # type: ignore[override]
-        self, url: str, username_from_url: Optional[str], allowed_types: CredentialType
-    ) -> Any:
-        user = self.username or username_from_url
-        if allowed_types & CredentialType.USERPASS_PLAINTEXT and self.password is not None:
-            return pygit2.UserPass(user or "", self.password)
-        if allowed_types & CredentialType.SSH_KEY:
-            if self.ssh_key:
-                return pygit2.Keypair(user or "git", self.ssh_pubkey, self.ssh_key, self.passphrase)
-            if self.ssh_agent:
-                return pygit2.KeypairFromAgent(user or "git")
-        if allowed_types & CredentialType.USERNAME:
-            return pygit2.Username(user or "git")
-        raise pygit2.Passthrough
-
-    def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:  # type: ignore[override]
-        if self.insecure:
-            return True
-        if self._check is not None:
-            name = host.decode("utf-8", "replace") if isinstance(host, bytes) else str(host)
-            return bool(self._check(name, valid))
-        raise pygit2.Passthrough
-
-
-class _Session(pygit2.RemoteCallbacks):
-    """One remote operation: the user's callbacks plus bookkeeping.
-
-    Credentials are asked of ``inner``; a second request for the same kind of
-    credential on the same URL means the first was refused, so it stops with
-    :class:`AuthenticationError` instead of letting libgit2 retry.
-    """
-
-    def __init__(
-        self, inner: Optional[pygit2.RemoteCallbacks], progress: Optional[ProgressCallback], listen: bool = False
-    ) -> None:
-        super().__init__()
-        self.inner = inner
-        self.progress = progress
-        self.tips: RefUpdates = {}
-        self.negotiated: RefUpdates = {}
-        self.statuses: dict[str, Optional[str]] = {}
-        self.server_said: list[str] = []  # what the server's hooks printed (when listening)
-        self.auth_asked = False
-        self.cert_refused = False
-        self._answered: set[tuple[str, int]] = set()
-        # pygit2 calls into Python for every object received unless the
-        # attribute is None; a 200,000-object clone spends a second there.
-        for name, wanted in (
-            ("transfer_progress", progress is not None),
-            ("push_transfer_progress", progress is not None),
-            ("sideband_progress", listen),
-        ):
-            if not wanted and not _overrides(inner, name):
-                setattr(self, name, None)
-
-    def credentials(  # type: ignore[override]
-        self, url: str, username_from_url: Optional[str], allowed_types: CredentialType
-    ) -> Any:
-        self.auth_asked = True
-        if self.inner is None:
-            raise AuthenticationError(f"{url} asks for credentials and none were given")
-        cred = self.inner.credentials(url, username_from_url, allowed_types)
-        key = (url, int(getattr(cred, "credential_type", 0)))
-        if key in self._answered:
-            raise AuthenticationError(f"{url} refused the credentials (wrong user, password, token or key?)")
-        self._answered.add(key)
-        return cred
-
-    def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:  # type: ignore[override]
-        if self.inner is None:
-            raise pygit2.Passthrough
-        ok = self.inner.certificate_check(certificate, valid, host)
-        if not ok:
-            self.cert_refused = True
-        return ok
-
-    def transfer_progress(self, stats: Any) -> None:
-        if self.inner is not None:
-            self.inner.transfer_progress(stats)
-        if self.progress is not None:
-            if stats.total_deltas and stats.received_objects == stats.total_objects:
-                done, total, phase = stats.indexed_deltas, stats.total_deltas, "resolving"
-            else:
-                done, total, phase = stats.received_objects, stats.total_objects, "receiving"
-            self.progress(Progress(phase, done, total, stats.received_bytes))
-
-    def push_transfer_progress(self, objects_pushed: int, total_objects: int, bytes_pushed: int) -> None:
-        if self.inner is not None:
-            self.inner.push_transfer_progress(objects_pushed, total_objects, bytes_pushed)
-        if self.progress is not None:
-            self.progress(Progress("sending", objects_pushed, total_objects, bytes_pushed))
-
-    def sideband_progress(self, string: str) -> None:
-        if self.inner is not None:
-            self.inner.sideband_progress(string)
-        self.server_said.append(string)
-
-    def update_tips(self, refname: str, old: pygit2.Oid, new: pygit2.Oid) -> None:
-        if self.inner is not None:
-            self.inner.update_tips(refname, old, new)
-        first = self.tips.get(refname, (_none(old), None))[0]
-        self.tips[refname] = (first, _none(new))
-
-    def push_negotiation(self, updates: list[Any]) -> None:
-        if self.inner is not None:
-            self.inner.push_negotiation(updates)
-        for update in updates:
-            self.negotiated[update.dst_refname] = (_none(update.src), _none(update.dst))
-
-    def push_update_reference(self, refname: str, message: Optional[str]) -> None:
-        if self.inner is not None:
-            self.inner.push_update_reference(refname, message)  # type: ignore[arg-type]
-        self.statuses[refname] = message
-
-    def custom_headers(self) -> Optional[list[str]]:
-        return self.inner.custom_headers() if self.inner is not None else None
-
-    def error(self, exc: Exception, action: str, url: Optional[str]) -> GitModelError:
-        """The gitmodel exception for libgit2's ``exc``."""
-        text = str(exc)
-        low = text.lower()
-        where = f"{action} {url}" if url else action
-        if self.cert_refused or "certificate" in low or "hostkey" in low or "host key" in low:
-            return CertificateError(f"{where}: the server's certificate or host key was refused ({text})")
-        if (
-            "authentication" in low
-            or "401" in low
-            or "403" in low
-            or "credentials" in low
-            or "unauthorized" in low
-        ):
-            return AuthenticationError(f"{where}: authentication failed ({text})")
-        return RemoteError(f"{where} failed: {text}")
-
-
-def _overrides(callbacks: Optional[pygit2.RemoteCallbacks], name: str) -> bool:
-    """True when ``callbacks`` does something of its own in callback ``name``."""
-    if callbacks is None:
-        return False
-    own = getattr(callbacks, name, None)
-    return own is not None and getattr(own, "__func__", None) is not getattr(pygit2.RemoteCallbacks, name)
-
-
-def _none(oid: Optional[pygit2.Oid]) -> Optional[pygit2.Oid]:
-    return None if oid is None or oid == ZERO_OID else oid
-
-
-#: a server that stops answering fails the transfer after this long (ms);
-#: applied when the process has set no timeout of its own (libgit2 has none)
-SERVER_TIMEOUT_MS = 120_000
-SERVER_CONNECT_TIMEOUT_MS = 30_000
-
-
-def _bound_waits() -> None:
-    """Give libgit2's network reads and connects a bound, unless set already."""
-    settings = pygit2.settings
-    if not settings.server_timeout:
-        settings.server_timeout = SERVER_TIMEOUT_MS
-    if not settings.server_connect_timeout:
-        settings.server_connect_timeout = SERVER_CONNECT_TIMEOUT_MS
-
-
 def _session(
-    ws: Optional[Workspace], callbacks: Any, progress: Optional[ProgressCallback], listen: bool = False
-) -> _Session:
-    _bound_waits()
+    ws: Optional[Workspace], callbacks: Any, progress: Optional[ProgressCallback], url: Optional[str],
+    listen: bool = False,
+) -> Session:
     if callbacks is None and ws is not None:
         callbacks = ws.remote_callbacks
-    if callbacks is not None and not isinstance(callbacks, pygit2.RemoteCallbacks):
-        kind = type(callbacks).__name__
-        raise ConfigurationError(f"callbacks must be a pygit2.RemoteCallbacks, not {kind}")
-    return _Session(callbacks, progress, listen)
+    return transport.session(callbacks, progress, url, listen)
 
 
 # -- clone ----------------------------------------------------------------------
@@ -350,25 +141,38 @@ def clone(
     if existed and (not os.path.isdir(path) or os.listdir(path)):
         raise RepositoryError(f"cannot clone into {path!r}: it exists and is not an empty folder")
     depth = shallow.clone_depth(depth)
-    session = _session(None, callbacks, progress)
+    session = _session(None, callbacks, progress, url)
     one_branch = shallow.clone_remote(depth, single_branch, branch, session)
+
+    def create_remote(repo: pygit2.Repository, name: str | bytes, given: str | bytes) -> pygit2.Remote:
+        if one_branch is not None:
+            made = one_branch(repo, name, given)
+        else:
+            made = repo.remotes.create(os.fsdecode(name), os.fsdecode(given))
+        session.start_at(made.url)  # as libgit2 rewrote it (url.<base>.insteadOf)
+        return made
+
     try:
         # a work tree is never checked out by libgit2 (it would write the
         # remote's symlinks): the clone is bare inside ``.git``, then checked
         # out by gitmodel's own checkout, which refuses what could lead out
         git_dir = path if bare else os.path.join(path, ".git")
         repo = pygit2.clone_repository(
-            url, git_dir, bare=True, checkout_branch=branch, callbacks=session, depth=depth, remote=one_branch
+            url, git_dir, bare=True, checkout_branch=branch, callbacks=session, depth=depth, remote=create_remote
         )
     except (pygit2.GitError, KeyError, ValueError) as exc:
         _discard(path, existed)
         if branch is not None and "not found" in str(exc).lower() and "reference" in str(exc).lower():
-            raise BranchNotFound(branch, f"the remote {url} has no branch {branch!r}") from None
+            raise BranchNotFound(branch, redact(f"the remote {url} has no branch {branch!r}")) from None
         raise session.error(exc, "clone of", url) from None
     except BaseException:
         _discard(path, existed)
         raise
     try:
+        lacking = incoming.unconnected(repo, incoming.refs(repo), ())
+        if lacking:
+            raise RemoteError(redact(f"clone of {url} failed: the server did not send all the objects "
+                                     f"its refs need ({lacking})"))
         if not bare:
             repo.config["core.bare"] = False
         ws = cls(repo.path, **kwargs)
@@ -429,14 +233,14 @@ class Remotes:
     def add(self, name: str, url: Union[str, os.PathLike[str]], fetch: Optional[str] = None) -> RemoteInfo:
         """Add remote ``name`` at ``url`` (default fetch refspec unless ``fetch`` is given)."""
         if not isinstance(name, str) or not isinstance(url, (str, os.PathLike)):
-            raise ConfigurationError(f"cannot add remote {name!r} at {url!r}: "
-                                     "the name and the url must be strings")
+            raise ConfigurationError(redact(f"cannot add remote {name!r} at {url!r}: "
+                                            "the name and the url must be strings"))
         if name in self:
             raise RepositoryError(f"remote {name!r} already exists")
         try:
             remote = self._repo.remotes.create(name, os.fspath(url), fetch)
         except (ValueError, TypeError, pygit2.GitError) as exc:
-            raise ConfigurationError(f"cannot add remote {name!r}: {exc}") from None
+            raise ConfigurationError(redact(f"cannot add remote {name!r}: {exc}")) from None
         return _info(remote)
 
     def remove(self, name: str) -> None:
@@ -504,22 +308,95 @@ def fetch(
     """Fetch ``remote``; returns the refs that moved, ``{ref: (old, new)}``.
 
     Only remote-tracking refs and tags move; the workspace and its branch do
-    not. A failed fetch leaves every ref as it was. In a shallow clone,
-    ``depth=N`` deepens the history to the last N commits and ``unshallow``
-    fetches all of it.
+    not. Every object the moved refs need must have arrived, else
+    :class:`RemoteError`. A failed fetch leaves every ref as it was.
+    ``prune=True`` removes remote-tracking refs of branches the remote no
+    longer has, first those in the way of a new one (``origin/zz`` against
+    ``origin/zz/bar``). In a shallow clone, ``depth=N`` deepens the history
+    to the last N commits and ``unshallow`` fetches all of it.
     """
-    target = Remotes(ws)._get(remote)
-    session = _session(ws, callbacks, progress)
+    Remotes(ws)._get(remote)
+    deepen = shallow.fetch_depth(ws, depth, unshallow)
+    repo = ws.repo
+    if not deepen and not repo.is_shallow:
+        # a repository of its own: the workspace's still sees the commits of a
+        # refused fetch after they are dropped, and libgit2 asks for none it sees
+        repo = pygit2.Repository(repo.path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+    target = repo.remotes[remote]
+    specs = _fetch_specs(target)
+    guard = incoming.RefGuard(
+        repo, lambda name: name.startswith("refs/tags/") or any(spec.dst_matches(name) for spec in specs)
+    )
     try:
-        target.fetch(
-            callbacks=session,
-            prune=FetchPrune.PRUNE if prune else FetchPrune.NO_PRUNE,
-            message=f"fetch {remote}",
-            depth=shallow.fetch_depth(ws, depth, unshallow),
-        )
-    except (pygit2.GitError, KeyError, ValueError) as exc:
-        raise session.error(exc, "fetch from", target.url) from None
-    return {ref: move for ref, move in session.tips.items() if move[0] != move[1]}
+        moved = _fetch(ws, repo, target, guard, callbacks, progress, prune, deepen)
+        deepened = incoming.edge_of(guard.files["shallow"]) - shallow.edge(repo)
+        now = {name: new for name, (_old, new) in guard.changed().items()}
+        lacking = incoming.unconnected(repo, now, guard.before.values(), deepened)
+        if lacking:
+            guard.restore()
+            incoming.drop_refused(repo, guard.packs, [oid for oid in now.values() if isinstance(oid, pygit2.Oid)])
+            raise RemoteError(redact(f"fetch from {target.url} failed: the server did not send all the objects "
+                                     f"the new refs need ({lacking}); no ref was moved"))
+    except BaseException as exc:
+        problems = guard.restore()
+        if problems:
+            raise RemoteError(f"{exc} (and these refs could not be put back: {'; '.join(problems)})") from exc
+        raise
+    return moved
+
+
+def _fetch(
+    ws: Workspace, repo: pygit2.Repository, target: pygit2.Remote, guard: incoming.RefGuard, callbacks: Any,
+    progress: Optional[ProgressCallback], prune: bool, depth: int,
+) -> RefUpdates:
+    """libgit2's fetch; with ``prune``, once more after removing stale refs in the way."""
+    cleared: RefUpdates = {}
+    while True:
+        session = _session(ws, callbacks, progress, target.url)
+        guard.also = lambda name: name in session.tips
+        try:
+            target.fetch(
+                callbacks=session,
+                prune=FetchPrune.PRUNE if prune else FetchPrune.NO_PRUNE,
+                message=f"fetch {target.name}",
+                depth=depth,
+            )
+        except (pygit2.GitError, KeyError, ValueError) as exc:
+            error = session.error(exc, "fetch from", target.url)
+            blocked = not cleared and incoming.may_be_blocked(exc)
+            blocking = _stale_in_the_way(repo, target, guard, session) if blocked else {}
+            if not blocking:
+                raise error from None
+            if not prune:
+                stale, new = next(iter(blocking.items()))
+                raise RemoteError(redact(
+                    f"fetch from {target.url} failed: {stale} is in the way of {new}, and the remote no longer "
+                    "has that branch; fetch with prune=True (ws.fetch(prune=True)) to remove it"
+                )) from None
+            for stale in blocking:
+                old = repo.references[stale].target
+                cleared[stale] = (old if isinstance(old, pygit2.Oid) else None, None)
+                repo.references.delete(stale)
+            continue
+        moved = {ref: move for ref, move in session.tips.items() if move[0] != move[1]}
+        return {**cleared, **moved}
+
+
+def _stale_in_the_way(
+    repo: pygit2.Repository, target: pygit2.Remote, guard: incoming.RefGuard, session: Session
+) -> dict[str, str]:
+    """After a failed fetch: the stale remote-tracking refs that block new ones (refs put back first)."""
+    guard.restore()
+    try:
+        heads = [h.name or "" for h in target.list_heads(callbacks=Session(session.inner, None, url=target.url))]
+    except (pygit2.GitError, KeyError, ValueError, GitModelError):
+        return {}
+    return incoming.stale_in_the_way(repo, _fetch_specs(target), heads)
+
+
+def _fetch_specs(target: pygit2.Remote) -> list[Any]:
+    fetch = set(target.fetch_refspecs)
+    return [spec for spec in (target.get_refspec(i) for i in range(target.refspec_count)) if spec.string in fetch]
 
 
 # -- push -------------------------------------------------------------------------
@@ -548,16 +425,19 @@ def push(
         if ws.repo.references.get(local) is None:
             raise BranchNotFound(name, f"branch {name!r} has no commits to push")
         pairs.append((local, _push_destination(ws, local, remote)))
-    specs = [f"{'+' if force else ''}{src}:{dst}" for src, dst in pairs]
-    session = _session(ws, callbacks, progress, listen=True)
+    url = target.push_url or target.url
+    denied = _local_hub_rules(url, [dst for _, dst in pairs], force)
+    specs = [f"{'+' if force and not denied else ''}{src}:{dst}" for src, dst in pairs]
+    session = _session(ws, callbacks, progress, url, listen=True)
     try:
         target.push(specs, callbacks=session)
     except (pygit2.GitError, KeyError, ValueError) as exc:
         text = str(exc).lower()
         if "fastforward" in text or "fast-forward" in text or "not present locally" in text:
             rejected = _non_fast_forwards(ws, target, pairs, session)
-            raise PushRejected(rejected or {dst: "non-fast-forward" for _, dst in pairs}) from None
-        raise session.error(exc, "push to", target.push_url or target.url) from None
+            why = "non-fast-forward" + (" (the hub sets receive.denyNonFastForwards)" if denied else "")
+            raise PushRejected({ref: why for ref in rejected} or {dst: why for _, dst in pairs}) from None
+        raise session.error(exc, "push to", url) from None
     rejected = _server_reasons({ref: msg for ref, msg in session.statuses.items() if msg}, session.server_said)
     pushed = {
         ref: session.negotiated.get(ref, (None, None))
@@ -570,6 +450,67 @@ def push(
         for local, dst in pairs:
             set_upstream_config(ws, local, remote, dst)
     return pushed
+
+
+#: hooks git's receive-pack runs on the hub; libgit2's local transport runs none
+_RECEIVE_HOOKS = ("pre-receive", "update", "proc-receive", "post-receive", "post-update", "push-to-checkout")
+
+
+def _local_hub_rules(url: Optional[str], dsts: list[str], force: bool) -> bool:
+    """For a push of ``dsts`` over a local path or ``file://``: refuse what would skip the hub's rules.
+
+    libgit2 writes a local hub's refs itself, so its receive hooks do not run
+    and its ``receive.deny*`` settings are not read: a hub with such hooks,
+    or one whose ``receive.denyCurrentBranch`` refuses a push to the
+    checked-out branch, raises :class:`RemoteError`. Returns whether a
+    forced push must go as a plain one, which only fast-forwards
+    (``receive.denyNonFastForwards``); a push never deletes, so
+    ``receive.denyDeletes`` holds by itself.
+    """
+    hub = _local_hub(url)
+    if hub is None:
+        return False
+    config = hub.config
+    folder = hub.path if hub.is_bare else (hub.workdir or hub.path)
+    hooks_dir = os.path.join(hub.path, "hooks")
+    if "core.hooksPath" in config:
+        hooks_dir = os.path.join(folder, os.path.expanduser(str(config["core.hooksPath"])))
+    hooks = [name for name in _RECEIVE_HOOKS
+             if os.path.isfile(os.path.join(hooks_dir, name)) and os.access(os.path.join(hooks_dir, name), os.X_OK)]
+    current = str(config["receive.denyCurrentBranch"]).lower() if "receive.denyCurrentBranch" in config else "ignore"
+    checked_out = None if hub.is_bare or hub.head_is_unborn else hub.head.name
+    if checked_out in dsts and current not in ("ignore", "warn", "false", "no", "off", "0"):
+        hooks.append(f"receive.denyCurrentBranch={current} for its checked-out {checked_out}")
+    if hooks:
+        raise RemoteError(redact(
+            f"push to {url} refused: the hub has {', '.join(hooks)}, which a push over a local path would "
+            "bypass (libgit2 writes the hub's refs itself and runs no hooks); push over git:// or HTTP(S), "
+            "where git's receive-pack applies them"
+        ))
+    return force and _config_true(config, "receive.denyNonFastForwards")
+
+
+def _local_hub(url: Optional[str]) -> Optional[pygit2.Repository]:
+    """The repository a push to ``url`` writes directly (a local path or ``file://``), else ``None``."""
+    if not url:
+        return None
+    if url.startswith("file://"):
+        path = unquote(urlsplit(url).path)
+    elif "://" not in url and os.path.isdir(url):
+        path = url
+    else:
+        return None
+    try:
+        return pygit2.Repository(path)
+    except (pygit2.GitError, KeyError, ValueError):
+        return None
+
+
+def _config_true(config: pygit2.Config, key: str) -> bool:
+    try:
+        return bool(config.get_bool(key))
+    except (KeyError, ValueError, pygit2.GitError):
+        return False
 
 
 def _server_reasons(rejected: dict[str, str], said: list[str]) -> dict[str, str]:
@@ -602,11 +543,11 @@ def _push_destination(ws: Workspace, local: str, remote: str) -> str:
 
 
 def _non_fast_forwards(
-    ws: Workspace, target: pygit2.Remote, pairs: list[tuple[str, str]], session: _Session
+    ws: Workspace, target: pygit2.Remote, pairs: list[tuple[str, str]], session: Session
 ) -> dict[str, str]:
     """Ask the remote where its refs are; name those a push cannot fast-forward."""
     try:  # a new session: the push's has already used its credentials
-        heads = {h.name: h.oid for h in target.list_heads(callbacks=_Session(session.inner, None))}
+        heads = {h.name: h.oid for h in target.list_heads(callbacks=Session(session.inner, None, url=session.url))}
     except (pygit2.GitError, KeyError, ValueError, GitModelError):
         return {}
     rejected = {}

@@ -72,10 +72,10 @@ def clone_remote(
 
 def _remote_head(repo: pygit2.Repository, url: str, callbacks: pygit2.RemoteCallbacks) -> str:
     """The branch the remote's HEAD names (``master`` if it names none)."""
-    from .remotes import _Session
+    from .transport import Session
 
     inner = getattr(callbacks, "inner", callbacks)
-    heads = repo.remotes.create_anonymous(url).list_heads(callbacks=_Session(inner, None))
+    heads = repo.remotes.create_anonymous(url).list_heads(callbacks=Session(inner, None, url=url))
     for head in heads:
         if head.name == "HEAD" and head.symref_target:
             return str(head.symref_target).removeprefix("refs/heads/")

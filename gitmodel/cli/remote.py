@@ -7,6 +7,7 @@ from typing import Any, Callable, Optional
 import click
 
 from ..remotes import Progress, RefUpdates
+from ..transport import redact
 from ..workspace import Workspace
 from .context import CliState
 from .errors import CONFLICT
@@ -46,7 +47,7 @@ def clone(state: CliState, url: str, directory: str, branch: Optional[str], dept
         ws = Workspace.clone(url, directory, branch, bare=bare, progress=_transfer(update), depth=depth)
     head = ws.branch.commit.id if ws.branch else None
     _report(as_json, {"path": ws.path, "branch": ws.head, "commit": str(head) if head else None},
-            f"cloned {url} into {directory}")
+            f"cloned {redact(url)} into {directory}")
 
 
 @click.command()
