@@ -43,11 +43,11 @@ def lookups_from_strings(model: type[GitModel], items: Iterable[str]) -> dict[st
         if lookup == "isnull":
             value: Any = _boolean(key, text)
         elif lookup in ("in", "range"):
-            value = [_one(v, raw_json) for v in text.split(",")] if text else []
+            value = [_one(v, raw_json, key) for v in text.split(",")] if text else []
             if lookup == "range" and len(value) != 2:
                 raise FieldError(f'"{key}" takes two values: LOW,HIGH')
         else:
-            value = _one(text, raw_json)
+            value = _one(text, raw_json, key)
         out[key] = value
     compile_q(model, Q(**out))  # unknown fields, lookups and bad values raise here
     return out
@@ -58,7 +58,7 @@ def filter_from_strings(model: type[GitModel], items: Iterable[str], treeish: An
     return model.all(treeish=treeish).filter(**lookups_from_strings(model, items))
 
 
-def _one(text: str, raw_json: bool) -> Any:
+def _one(text: str, raw_json: bool, name: str = "value") -> Any:
     if not raw_json:
         return text
     try:
@@ -66,7 +66,7 @@ def _one(text: str, raw_json: bool) -> Any:
     except ValueError:
         return text
     except RecursionError:
-        raise FieldError(f"{text[:20]!r}... is JSON nested too deeply to be read") from None
+        raise FieldError(f'"{name}" is not a valid value: nested too deeply') from None
 
 
 def _boolean(key: str, text: str) -> bool:
@@ -94,7 +94,7 @@ def values_from_strings(model: type[GitModel], items: Iterable[str]) -> dict[str
             raise FieldError(f"{item!r} is not a value: write FIELD=VALUE")
         field = opts.get_field(name)
         if type(field).__name__ == "JSONField":
-            out[name] = _one(text, raw_json=True)
+            out[name] = _one(text, True, name)
         elif text == "" and not isinstance(field, CharField):
             out[name] = None
         else:
