@@ -37,6 +37,8 @@ class Branch:
 #: the longest part of a ref name between slashes, in bytes (file names are
 #: at most 255 bytes, and a ref's lock file adds ``.lock``)
 MAX_REF_PART = 250
+#: the longest ref name taken (with the repository's path, it stays under PATH_MAX)
+MAX_REF = 1024
 
 
 def check_ref_name(ref: Any, what: str, name: Any) -> str:
@@ -47,7 +49,8 @@ def check_ref_name(ref: Any, what: str, name: Any) -> str:
     """
     problem = ref_name_problem(ref)
     if problem:
-        raise InvalidReferenceName(f"invalid {what} name {name!r}: {problem}", name)
+        shown = repr(name) if not isinstance(name, str) or len(name) <= 120 else f"{name[:100]!r}..."
+        raise InvalidReferenceName(f"invalid {what} name {shown}: {problem}", name)
     return ref  # type: ignore[no-any-return]
 
 
@@ -65,6 +68,8 @@ def ref_name_problem(ref: Any) -> Optional[str]:
         return "not a valid git ref name (see git check-ref-format)"
     if any(len(part.encode("utf-8")) > MAX_REF_PART for part in ref.split("/")):
         return f"a part of it is longer than {MAX_REF_PART} bytes (a ref is a file: its lock file must fit)"
+    if len(ref.encode("utf-8")) > MAX_REF:
+        return f"longer than {MAX_REF} bytes (a ref is a file: its path must fit)"
     return None
 
 

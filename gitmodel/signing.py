@@ -135,8 +135,25 @@ def create_commit(
     signature = signer.sign(content.encode("utf-8"))
     if not isinstance(signature, str) or not signature.strip():
         raise SigningError(f"{signer!r} returned no signature")
+    problem = armor_problem(signature)
+    if problem:  # git would refuse to read such a commit's signature, or the commit itself
+        raise SigningError(f"{signer!r} returned a signature that {problem}; nothing was committed")
     with writing(ws.repo):
         return ws.repo.create_commit_with_signature(content, signature.rstrip("\n"))
+
+
+def armor_problem(signature: str) -> Optional[str]:
+    """Why ``signature`` is not one ASCII-armored block (``-----BEGIN ...-----``
+    to ``-----END ...-----``, printable ASCII lines), or ``None``."""
+    body = signature.strip()
+    if not body.isascii() or any(c < " " and c not in "\r\n" for c in body) or "\x7f" in body:
+        return "holds characters an armored signature cannot (control or non-ASCII)"
+    lines = body.splitlines()
+    first, last = lines[0].strip(), lines[-1].strip()
+    if not (first.startswith("-----BEGIN ") and first.endswith("-----")
+            and last.startswith("-----END ") and last.endswith("-----")):
+        return "is not one armored block (-----BEGIN ...----- to -----END ...-----)"
+    return None
 
 
 # -- verifying ------------------------------------------------------------------------

@@ -147,12 +147,15 @@ def test_lock_excludes_processes(bare_repo_path, tmp_path):
     assert not Workspace(bare_repo_path).locked("counter")
 
 
-@pytest.mark.parametrize("name", ["", "../HEAD", "a..b", "with space", "x.lock", "a\x00b"])
+@pytest.mark.parametrize("name", ["", "../HEAD", "a..b", "with space", "x.lock", "a\x00b",
+                                  "/".join(["z" * 200] * 25)])  # each part fits, the path does not
 def test_invalid_lock_names_are_refused(bare_repo_path, name):
     ws = Workspace(bare_repo_path)
     with pytest.raises(GitModelError, match="invalid lock name"):
         with ws.lock(name, timeout=0.1):
             pass
+    with pytest.raises(GitModelError, match="invalid lock name"):
+        ws.locked(name)  # not "held" (it read as held before, and lock() waited its timeout)
     assert list(ws.repo.references) == []
 
 

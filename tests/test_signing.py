@@ -127,6 +127,38 @@ def test_a_signing_failure_commits_nothing(tmp_path: Path, keys: dict[str, Path]
     assert git(ws.path, "rev-list", "--all").stdout.split() == [str(first)]
 
 
+class OddSigner:
+    """A signer (any object with ``sign``) whose output is not one armored block."""
+
+    def __init__(self, output: str) -> None:
+        self.output = output
+
+    def sign(self, data: bytes) -> str:
+        return self.output
+
+
+ARMORED = "-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n-----END SSH SIGNATURE-----\n"
+
+
+@pytest.mark.parametrize("output", [
+    ARMORED.replace("U1NIU0lH", "U1NI\0U0lH"),  # a NUL: pygit2 refused it with a raw ValueError
+    "junk\n\n" + ARMORED,  # git log then fails on the repository: bad/incompatible signature
+    ARMORED + "trailing words\n",
+    ARMORED.replace("U1NIU0lH", "U1NI\ufffdU0lH"),  # what a non-ASCII byte decodes to
+    "no armor at all",
+])
+def test_a_signature_that_is_not_one_armored_block_commits_nothing(tmp_path: Path, output: str):
+    ws = Workspace.init(tmp_path / "repo.git")
+    Page = define_page(ws)
+    first = Page(slug="a", title="A").save(commit=True)
+    ws.signer = OddSigner(output)
+    Page(slug="b", title="B").save()
+    with pytest.raises(SigningError, match="nothing was committed"):
+        ws.commit("never")
+    assert ws.branch.oid == first and ws.has_changes()
+    assert git(ws.path, "rev-list", "--all").stdout.split() == [str(first)]
+
+
 def test_merge_commits_are_signed_and_sync_refuses_unsigned_data(tmp_path: Path, keys: dict[str, Path]):
     root = tmp_path / "srv"
     root.mkdir()
