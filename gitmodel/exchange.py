@@ -121,6 +121,9 @@ def _write_csv(model: type[GitModel], records: Iterator[dict[str, Any]], out: Te
     names = [f.name for f in model._meta.json_fields]
     text = _text_columns(model)
     writer = csv.writer(out, lineterminator="\n")
+    # a row with a carriage return in a cell is written fully quoted: the
+    # minimal quoting of a "\n"-terminated writer would leave it bare
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(names)
     count = 0
     for record in records:
@@ -129,7 +132,8 @@ def _write_csv(model: type[GitModel], records: Iterator[dict[str, Any]], out: Te
             raise ValidationError(f"{model.__name__} {record.get(str(model._meta.id_attr))!r} has stored "
                                   f"values no field reads ({', '.join(sorted(extra))}): export it "
                                   "as jsonl or json")
-        writer.writerow([_cell(record.get(name), name in text) for name in names])
+        cells = [_cell(record.get(name), name in text) for name in names]
+        (quoted if any("\r" in cell for cell in cells) else writer).writerow(cells)
         count += 1
     return count
 
@@ -194,6 +198,17 @@ def _records(lines: Iterator[str], fmt: Format,
         for number, item in enumerate(items, 1):
             yield number, _object(item, f"item {number}")
     else:
+        yield from _csv_records(lines, text_columns)
+
+
+#: the largest CSV cell read back (Python's csv module stops at 128 KiB by default)
+CSV_CELL_LIMIT = 1 << 30
+
+
+def _csv_records(lines: Iterator[str], text_columns: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    before = csv.field_size_limit()
+    csv.field_size_limit(max(before, CSV_CELL_LIMIT))  # what an export writes, it reads
+    try:
         rows = csv.reader(lines)
         text = set(text_columns)
         try:
@@ -212,6 +227,8 @@ def _records(lines: Iterator[str], fmt: Format,
                                for name, cell in zip(header, row)}
         except csv.Error as exc:
             raise ValidationError(f"line {rows.line_num}: not CSV ({exc})") from None
+    finally:
+        csv.field_size_limit(before)
 
 
 def _json(text: str, where: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any, Optional
 
 import click
@@ -170,7 +171,7 @@ FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice([f.value for f
 
 @click.command("import")
 @click.argument("model_name", metavar="MODEL")
-@click.argument("source", metavar="FILE", type=click.File("r", encoding="utf-8"))
+@click.argument("source", metavar="FILE", type=click.File("rb"))
 @FORMAT_OPTION
 @MESSAGE_OPTION
 @JSON_OPTION
@@ -183,6 +184,8 @@ def import_file(state: CliState, model_name: str, source: Any, fmt: Optional[str
     ws = state.workspace()
     model = get_model(ws, model_name)
     chosen = fmt or exchange.Format.guess(source.name)
+    # newline="": a carriage return inside a CSV cell or a JSON string is kept as it is
+    source = io.TextIOWrapper(source, encoding="utf-8", newline="")
     with progress(f"importing {model_name}", not as_json) as update:
         result = exchange.import_objects(model, source, chosen, message=message, progress=update)
     out = {"model": model_name, "created": result.created, "updated": result.updated,
