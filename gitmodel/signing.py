@@ -252,8 +252,11 @@ class TrustedKeys:
                 if proc.returncode == 0:
                     return SignatureStatus.VALID, principal, "good signature"
             proc = self._ssh(["-Y", "check-novalidate", "-n", self.namespace, "-s", sig_path], payload)
-            if principals or proc.returncode != 0:
+            if proc.returncode != 0:
                 return SignatureStatus.BAD, principals[0] if principals else None, _stderr(proc)
+            if principals:  # the key is listed, but not for this namespace or at this time
+                return (SignatureStatus.UNTRUSTED, principals[0], f"a good signature by {principals[0]}'s key, "
+                        f"which the trusted keys do not allow for namespace {self.namespace!r} (or now)")
             return SignatureStatus.UNTRUSTED, None, "a good signature by a key that is not trusted"
 
     def _ssh(self, args: list[str], data: bytes) -> subprocess.CompletedProcess[bytes]:

@@ -92,6 +92,20 @@ def test_ssh_signed_commits_verify_and_others_do_not(tmp_path: Path, keys: dict[
     assert TrustedKeys(signers).check(ws.repo[good]).valid
 
 
+def test_a_key_trusted_for_another_namespace_signs_untrusted_not_bad(tmp_path: Path, keys: dict[str, Path]):
+    """A good signature by a listed key that the allowed-signers line limits
+    to another namespace (``namespaces="file"``) is untrusted, as git says,
+    not bad: it matches the commit."""
+    ws = Workspace.init(tmp_path / "repo.git")
+    Page = define_page(ws)
+    ws.signer = SshSigner(keys["alice"])
+    Page(slug="a", title="A").save(commit=True)
+    line = allowed("alice@example.com", keys["alice"]).replace(" ", ' namespaces="file" ', 1)
+    checked = TrustedKeys([line]).check(ws.repo[ws.branch.oid])
+    assert checked.status is SignatureStatus.UNTRUSTED and not checked.valid
+    assert "namespace 'git'" in checked.reason
+
+
 def test_a_signature_that_does_not_match_the_commit_is_bad(tmp_path: Path, keys: dict[str, Path]):
     ws = Workspace.init(tmp_path / "repo.git")
     Page = define_page(ws)
