@@ -22,6 +22,8 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Union, overload
 import pygit2
 from pygit2.enums import FileMode, SortMode
 
+from .shallow import named_parents
+
 #: a direct ref's target, or the name a symbolic ref points to
 RefValue = Union[pygit2.Oid, str]
 
@@ -179,7 +181,7 @@ def missing_object(
     check = _Check(repo)
     try:
         check.commits(list(tips), [oid for oid in had if isinstance(oid, pygit2.Oid)])
-        behind = [parent for oid in deepened for parent in _raw_parents(repo, oid)]
+        behind = [parent for oid in deepened for parent in named_parents(repo, oid)]
         if behind:
             check.commits(behind, [])
     except _Missing as missing:
@@ -339,17 +341,6 @@ def _kind(head: bytes) -> int:
 def _named(exc: BaseException) -> str:
     found = _HEX.search(str(exc))
     return found.group(0) if found else "?"
-
-
-def _raw_parents(repo: pygit2.Repository, oid: pygit2.Oid) -> list[pygit2.Oid]:
-    """The parents commit ``oid`` names in its object (libgit2 hides them at a shallow edge)."""
-    try:
-        _kind, raw = repo.odb.read(oid)
-    except (KeyError, ValueError, pygit2.GitError):
-        return []
-    head = raw.split(b"\n\n", 1)[0]
-    return [pygit2.Oid(hex=line[7:47].decode("ascii")) for line in head.split(b"\n")
-            if line.startswith(b"parent ") and len(line) == 47]
 
 
 # -- stale remote-tracking refs ---------------------------------------------------

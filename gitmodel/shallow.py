@@ -103,14 +103,19 @@ def parents(ws: Workspace, commit: pygit2.Commit) -> list[pygit2.Oid]:
     even after ``fetch(unshallow=True)``."""
     if commit.parent_ids:
         return list(commit.parent_ids)
+    return [oid for oid in named_parents(ws.repo, commit.id) if oid in ws.repo]  # still shallow: not here
+
+
+def named_parents(repo: pygit2.Repository, oid: pygit2.Oid) -> list[pygit2.Oid]:
+    """The parents commit ``oid`` names in its object (libgit2 hides them at a
+    shallow edge); none if it cannot be read."""
     try:
-        _kind, raw = ws.read_object(commit.id)
-    except (KeyError, pygit2.GitError):
-        return list(commit.parent_ids)
+        _kind, raw = repo.odb.read(oid)
+    except (KeyError, ValueError, pygit2.GitError):
+        return []
     head = raw.split(b"\n\n", 1)[0]
-    named = [pygit2.Oid(hex=line[7:47].decode("ascii")) for line in head.split(b"\n")
-             if line.startswith(b"parent ") and len(line) == 47]
-    return [oid for oid in named if oid in ws.repo]  # still shallow: the parent is not here
+    return [pygit2.Oid(hex=line[7:47].decode("ascii")) for line in head.split(b"\n")
+            if line.startswith(b"parent ") and len(line) == 47]
 
 
 def beyond_edge(commit: pygit2.Commit, what: str) -> ShallowHistoryError:

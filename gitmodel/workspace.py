@@ -437,12 +437,13 @@ class Workspace:
         author_sig = self._signature(author)
         committer_sig = self._signature(committer, "committer") if committer else author_sig
         unit = self._unit
-        from .versions import merge, openmerge
+        if unit.merge is not None or unit.seen_merge is not None:  # a merge: not the usual commit
+            from .versions import merge, openmerge
 
-        if openmerge.looked_at(self):  # another unit's open merge, looked at: finish it here
-            merge.join(self)
-        if unit.merge is not None:
-            return merge.commit_merge(self, message, author, committer)
+            if openmerge.looked_at(self):  # another unit's open merge, looked at: finish it here
+                merge.join(self)
+            if unit.merge is not None:
+                return merge.commit_merge(self, message, author, committer)
         return unit.commit(message, author_sig, committer_sig, self._commit_hooks)
 
     def check_commit_info(self, action: str, commit: bool, commit_info: dict[str, Any]) -> None:

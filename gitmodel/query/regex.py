@@ -99,6 +99,7 @@ class Pattern:
             return False
         dfa = self._dfa
         state = self._initial
+        # two loops: this one, for patterns without ^ $ \b..., reads no neighbours
         if not self.uses_context:
             for char in text:
                 node = dfa.get(state) or self._node(state, None)
