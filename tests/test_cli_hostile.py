@@ -23,6 +23,8 @@ ROOT = Path(gitmodel.__file__).resolve().parents[1]
 DEEP = "[" * 50000 + "]" * 50000
 #: retitle the window, clear the screen, write the clipboard (OSC 52), a C1 CSI
 HOSTILE = "x\x1b]0;PWNED\x07\x1b[2J\x1b]52;c;cm0gLXJmIH4=\x07\x9b31my"
+#: a right-to-left override and an isolate ("Trojan Source"), a line separator
+BIDI = "\u202e\u2066\u2028"
 
 
 def gm(*args: Any, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -123,7 +125,7 @@ def hostile_commit(store: Path) -> None:
     repo = pygit2.Repository(str(store))
     tip = repo[repo.head.target]
     blob = repo.create_blob(json.dumps({"model": "Page", "fields": {
-        "slug": "home", "title": HOSTILE, "data": [HOSTILE]}}, indent=1).encode())
+        "slug": "home", "title": HOSTILE + BIDI, "data": [HOSTILE]}}, indent=1).encode())
     page = repo.TreeBuilder(tip.tree / "page" / "home")
     page.insert("data.json", blob, pygit2.GIT_FILEMODE_BLOB)
     folder = repo.TreeBuilder(tip.tree / "page")
@@ -131,7 +133,7 @@ def hostile_commit(store: Path) -> None:
     root = repo.TreeBuilder(tip.tree)
     root.insert("page", folder.write(), pygit2.GIT_FILEMODE_TREE)
     who = pygit2.Signature("Mallory \x1b[2J", "m@x", 1_700_000_000, 0)
-    repo.create_commit("HEAD", who, who, f"Retitle {HOSTILE}\n", root.write(), [tip.id])
+    repo.create_commit("HEAD", who, who, f"Retitle {HOSTILE}{BIDI}\n", root.write(), [tip.id])
 
 
 @pytest.mark.parametrize("args", [["ls", "Page"], ["show", "Page", "home"], ["log"], ["log", "Page", "home"],
@@ -141,19 +143,24 @@ def test_control_sequences_from_the_repository_are_shown_escaped(store: Path, ar
     for out in (on_terminal("-C", store, *args), gm("-C", store, *args).stdout.encode()):
         assert b"\x1b]" not in out and b"\x1b[2J" not in out and "\x9b".encode() not in out, out[-500:]
         assert b"\\x1b]0;PWNED\\x07" in out or b"\\x1b[2J" in out, out[-500:]
+        assert not any(c.encode() in out for c in BIDI), out[-500:]
+        if args[0] in ("show", "ls", "log"):
+            assert b"\\u202e" in out, out[-500:]
     data = gm("-C", store, *args, "--json")
     assert data.returncode == 0 and "\x9b" not in data.stdout and "\x1b" not in data.stdout
+    assert not any(c in data.stdout for c in BIDI)
     if args[0] in ("show", "ls"):  # the values themselves, exactly
         loaded = json.loads(data.stdout)
-        assert (loaded[0] if isinstance(loaded, list) else loaded)["title"] == HOSTILE
+        assert (loaded[0] if isinstance(loaded, list) else loaded)["title"] == HOSTILE + BIDI
 
 
 def test_json_output_escapes_c1_controls_and_keeps_the_values_exact(store: Path) -> None:
     hostile_commit(store)
     out = gm("-C", store, "show", "Page", "home", "--json").stdout
     assert "\x9b" not in out and "\\u009b" in out  # JSON escapes: the same string
+    assert "\u202e" not in out and "\\u202e" in out
     shown = json.loads(out)
-    assert shown["title"] == HOSTILE and shown["data"] == [HOSTILE]
+    assert shown["title"] == HOSTILE + BIDI and shown["data"] == [HOSTILE]
 
 
 def test_models_lists_the_readable_models_and_names_the_broken_one(tmp_path: Path) -> None:

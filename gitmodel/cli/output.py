@@ -22,18 +22,28 @@ JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 AT_OPTION = click.option("--at", "at", metavar="REV", help="Read at this branch, tag or commit.")
 
 
+#: bidirectional controls (embeddings, overrides, isolates, marks) and the
+#: line and paragraph separators: they reorder or break what follows them on
+#: screen, so that a printed value reads as something else ("Trojan Source")
+_INVISIBLE = "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 #: C0 controls, DEL and C1 controls: ESC (and C1's CSI, OSC) starts the
 #: sequences that retitle a terminal, clear it or write its clipboard
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_JSON_RAW = re.compile(r"[\x7f-\x9f]")  # json.dumps escapes C0 itself
+_CONTROL = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE}]")
+_JSON_RAW = re.compile(f"[\\x7f-\\x9f{_INVISIBLE}]")  # json.dumps escapes C0 itself
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def clean(value: str, keep: str = "") -> str:
     """``value`` safe to print: each control character not in ``keep``
-    (``"\\n"`` where a format has line breaks) shown as ``\\xNN``."""
+    (``"\\n"`` where a format has line breaks) shown as ``\\xNN``, and each
+    bidirectional control or line separator as ``\\uNNNN``."""
     if not _CONTROL.search(value):
         return value
-    return _CONTROL.sub(lambda m: m.group() if m.group() in keep else f"\\x{ord(m.group()):02x}", value)
+    return _CONTROL.sub(lambda m: m.group() if m.group() in keep else _escaped(m.group()), value)
 
 
 def echo(line: str = "", keep: str = "", err: bool = False) -> None:
@@ -79,7 +89,8 @@ def text(value: Any) -> str:
 
 
 def print_json(data: Any) -> None:
-    """``data`` as JSON; DEL and C1 controls written as ``\\u00NN`` escapes (equal JSON)."""
+    """``data`` as JSON; DEL, C1 and bidirectional controls written as
+    ``\\uNNNN`` escapes (equal JSON)."""
     out = json.dumps(jsonable(data), ensure_ascii=False, indent=2, sort_keys=False)
     click.echo(_JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", out))
 
