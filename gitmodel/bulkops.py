@@ -11,8 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from . import relations
-from .exceptions import FieldError, IntegrityError
+from .exceptions import FieldError, IntegrityError, MergeConflict
 from .expressions import Expression
+from .versions import race
+
+#: an ``update()`` with ``F()`` values and ``commit=True`` that lost the race
+#: to another writer is computed again and retried this often
+RELATIVE_RETRIES = 16
 
 if TYPE_CHECKING:
     from .models import GitModel
@@ -42,6 +47,28 @@ def update(qs: QuerySet[Any], values: dict[str, Any], commit: bool) -> int:
         if isinstance(value, Expression):
             for read in value.field_names():  # F("nope") fails here, before anything is read
                 _get_field(model, read)
+    relative = any(isinstance(value, Expression) for value in values.values())
+    if not (commit and relative):
+        return _update_matches(qs, values, commit)
+    # F("views") + 1 is relative to the stored value: a commit that lost the race
+    # is computed again from the new head, as SQL's UPDATE ... SET views = views + 1
+    # would be, instead of conflicting with the other writer's increment
+    for attempt in range(RELATIVE_RETRIES + 1):
+        try:
+            return _update_matches(qs, values, commit)
+        except MergeConflict:
+            if attempt == RELATIVE_RETRIES or not race.drop_lost_race(ws, ws._unit):
+                raise
+            ws.reset()  # the edits of this try (nothing else was pending: commit=True)
+    raise AssertionError("unreachable")
+
+
+def _update_matches(qs: QuerySet[Any], values: dict[str, Any], commit: bool) -> int:
+    """:func:`update` once, on the matches as read now."""
+    from .query import _get_field
+
+    model = qs.model
+    ws = model._meta.require_workspace("update")
     objs = list(qs.all())
     if not objs:
         return 0

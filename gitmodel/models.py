@@ -423,7 +423,8 @@ class GitModel(metaclass=ModelBase):
             if entry is not None:
                 entries[name] = entry
         current = ch.owned_entries(cls, entries, names)
-        om = merge.ObjectMerge(ws, cls, object_id, (None, None, None), (base, mine, current))  # type: ignore[arg-type]
+        om = merge.ObjectMerge(ws, cls, object_id, (None, None, None), (base, mine, current),  # type: ignore[arg-type]
+                               race=True)
         om.run(None)
         state = ws._unit.merge
         if om.conflicts:

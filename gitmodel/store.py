@@ -247,9 +247,10 @@ class Store:
 
     def pack(self) -> int:
         """Move the loose objects into one pack; how many moved."""
+        from .git.autopack import packing
         from .git.repack import pack_loose
 
-        with self.write_lock:
+        with self.write_lock, packing(self.repo, self.lock_timeout):
             return pack_loose(self.repo)
 
     def move_refs(self, moves: Sequence[RefMove], reflog: str) -> None:

@@ -456,11 +456,11 @@ class Workspace:
         the branch move and the rebase of a lost race (the merge layer)."""
         hooks = self.__dict__.get("_hooks")
         if hooks is None:
-            from .versions import merge
+            from .versions import race
 
             def rebase(own: pygit2.Oid, text: str, who: pygit2.Signature, by: pygit2.Signature) -> Any:
                 schema.check_moved_head(self)  # unless it migrated what we declare
-                return merge.commit_rebased(self, own, text, who, by)
+                return race.commit_rebased(self, own, text, who, by)
 
             def write_commit(who: pygit2.Signature, by: pygit2.Signature, text: str,
                              tree: pygit2.Oid, parents: list[pygit2.Oid]) -> pygit2.Oid:

@@ -24,10 +24,12 @@ import struct
 import tempfile
 import threading
 import time
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 import pygit2
 
+from ..exceptions import LockWaitTimeoutExceeded
 from .odb import objects_dir
 from .packs import _index_bytes, install_pack
 from .repack import pack_loose
@@ -205,10 +207,33 @@ def pack_now(git_dir: str, loose_limit: int, merge: bool = True) -> bool:
             pack_loose(repo)
         return True
     finally:
-        try:
-            os.unlink(lock)
-        except FileNotFoundError:
-            pass
+        _release(lock)
+
+
+@contextmanager
+def packing(repo: pygit2.Repository, timeout: float) -> Iterator[None]:
+    """Hold the pack lock of ``repo`` inside, waiting up to ``timeout``
+    seconds for another process's pack to finish (then
+    :class:`~gitmodel.exceptions.LockWaitTimeoutExceeded`): two packs at once would each
+    remove loose files the other is reading."""
+    lock = os.path.join(os.path.dirname(objects_dir(repo)), LOCK_NAME)
+    deadline = time.monotonic() + max(timeout, 0.0)
+    while not _take_lock(lock):
+        if time.monotonic() >= deadline:
+            raise LockWaitTimeoutExceeded(f"another process is packing {repo.path} (lock file {lock}); "
+                              f"waited {timeout:g} s")
+        time.sleep(0.01)
+    try:
+        yield
+    finally:
+        _release(lock)
+
+
+def _release(lock: str) -> None:
+    try:
+        os.unlink(lock)
+    except FileNotFoundError:
+        pass
 
 
 def _take_lock(lock: str) -> bool:

@@ -259,7 +259,11 @@ def loose_object_ids(repo: pygit2.Repository) -> list[pygit2.Oid]:
             int(prefix, 16)
         except ValueError:
             continue
-        for rest in os.listdir(os.path.join(root, prefix)):
+        try:
+            names = os.listdir(os.path.join(root, prefix))
+        except (FileNotFoundError, NotADirectoryError):  # emptied and removed by a packer meanwhile
+            continue
+        for rest in names:
             if len(rest) == 38 and not rest.startswith("tmp"):
                 found.append(pygit2.Oid(hex=prefix + rest))
     return found

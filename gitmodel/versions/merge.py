@@ -11,8 +11,6 @@ by key, blob fields and raw files at blob level). A field declared with
 from __future__ import annotations
 
 import json
-import random
-import time
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import TYPE_CHECKING, Any, Iterator, Optional
@@ -33,7 +31,7 @@ from ..serializers import json as json_format
 from .openmerge import MERGE, REBASE, MergeState
 from ..git.odb import write_blob
 from ..git.diff import one_sided_folders
-from ..git.tree import TREE_MODE, StagingTree, tree_entry
+from ..git.tree import TREE_MODE, tree_entry
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -47,12 +45,6 @@ _MISSING: Any = object()
 #: "no choice given" for :func:`resolve` (and ``Workspace.resolve``)
 NOT_GIVEN: Any = _MISSING
 Entry = tuple[pygit2.Oid, int]
-
-#: a commit that lost the race to another writer is rebased and retried at
-#: least this often, and for up to the workspace's ``lock_timeout`` seconds
-REBASE_ATTEMPTS = 16
-REBASE_BACKOFF = 0.002
-REBASE_BACKOFF_MAX = 0.05
 
 
 @dataclass(eq=False)
@@ -141,8 +133,12 @@ class ObjectMerge:
     """The merge of one object changed on both sides; holds its conflicts."""
 
     def __init__(self, ws: Workspace, cls: type, object_id: str, trees: tuple[Any, Any, Any],
-                 files: tuple[ch.Files, ch.Files, ch.Files]) -> None:
+                 files: tuple[ch.Files, ch.Files, ch.Files], race: bool = False) -> None:
         self.ws, self.cls, self.id = ws, cls, object_id
+        #: two writers of one branch (a lost race, a stale instance), not two
+        #: branches: a field both changed alike is a conflict (two requests
+        #: that each counted 1 -> 2 made two increments, not one)
+        self.race = race
         self.trees = trees
         self.files = files
         self.conflicts: list[Conflict] = []
@@ -221,7 +217,12 @@ class ObjectMerge:
             b, o, t = base.get(name, _MISSING), ours.get(name, _MISSING), theirs.get(name, _MISSING)
             value = _pick(b, o, t)
             fld = by_name.get(name)
-            if fld is not None and fld.merge is not None and not _same(o, b) and not _same(t, b):
+            both = not _same(o, b) and not _same(t, b)
+            if both and self.race and value is not _CLASH and not _counts_both(fld):
+                # the same change made twice on one branch: taking it once would
+                # lose one writer's edit (two requests that each counted 1 -> 2)
+                value = self._clash(name, b, o, t)
+            elif fld is not None and fld.merge is not None and both:
                 # both sides changed it: the rule decides, even when they agree
                 # (two +1s to a counter are +2)
                 py = [None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t)]
@@ -235,12 +236,16 @@ class ObjectMerge:
             ) and isinstance(o, dict) and isinstance(t, dict):
                 value = self._merge_dict(name, (), b if isinstance(b, dict) else {}, o, t)
             elif value is _CLASH:
-                pb, po, pt = (None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t))
-                self.conflicts.append(Conflict(self.cls, self.id, name, MODIFY_MODIFY, pb, po, pt, _owner=self))
-                value = o
+                value = self._clash(name, b, o, t)
             if value is not _MISSING:
                 merged[name] = value
         return merged
+
+    def _clash(self, name: str, b: Any, o: Any, t: Any) -> Any:
+        """Record field ``name`` as changed on both sides; ours stays staged."""
+        pb, po, pt = (None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t))
+        self.conflicts.append(Conflict(self.cls, self.id, name, MODIFY_MODIFY, pb, po, pt, _owner=self))
+        return o
 
     def _merge_dict(self, name: str, key: tuple[str, ...], base: dict[str, Any],
                     ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
@@ -346,6 +351,13 @@ class ObjectMerge:
         return out
 
 
+def _counts_both(fld: Any) -> bool:
+    """True if ``fld``'s merge rule makes something of one change made on
+    both sides (a counter's two +1s are +2). A list's element merge does
+    not: an element both sides added reads as added once."""
+    return fld is not None and fld.merge is not None and fld.merge != getattr(fld, "_merge_elements", None)
+
+
 def _has_rules(cls: type) -> bool:
     """True if merging equal edits may still need a rule (a counter's two +1s)."""
     opts = cls._meta  # type: ignore[attr-defined]
@@ -386,8 +398,10 @@ def tree_ids(trees: tuple[Optional[pygit2.Tree], ...]) -> tuple[Optional[pygit2.
 
 
 def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit2.Tree],
-                theirs: Optional[pygit2.Tree], strategy: Optional[str] = None) -> TreeMerge:
+                theirs: Optional[pygit2.Tree], strategy: Optional[str] = None,
+                race: bool = False) -> TreeMerge:
     """Merge ``theirs`` into ``ours`` against ``base``; nothing is staged yet.
+    ``race``: the sides are two writers of one branch (see :class:`ObjectMerge`).
 
     The trees should agree on the layout of adaptive models
     (:func:`gitmodel.schema.layout.aligned`); the edits are in that layout.
@@ -397,11 +411,11 @@ def merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit
     if base is not None and theirs is not None and base.id == theirs.id:
         return TreeMerge()  # nothing changed on their side: ours is the result
     with adaptive_layout.reading(ours if ours is not None else theirs):
-        return _merge_trees(ws, base, ours, theirs, strategy)
+        return _merge_trees(ws, base, ours, theirs, strategy, race)
 
 
 def _merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygit2.Tree],
-                 theirs: Optional[pygit2.Tree], strategy: Optional[str]) -> TreeMerge:
+                 theirs: Optional[pygit2.Tree], strategy: Optional[str], race: bool) -> TreeMerge:
     layout = ch.Layout(ws, (base, ours, theirs))
     cache: dict[pygit2.Oid, set[bytes]] = {}
     ids = tree_ids((base, ours, theirs))
@@ -433,9 +447,9 @@ def _merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygi
         for name in sorted(set().union(*entries) - set(owned)):  # stray files in the folder
             _merge_entry(out, f"{folder}/{name}", [e.get(name) for e in entries], strategy)
         files = tuple(ch.owned_entries(cls, e) for e in entries)
-        if files[2] == files[0] or (files[1] == files[2] and not _has_rules(cls)):
+        if files[2] == files[0] or (files[1] == files[2] and not _has_rules(cls) and not race):
             continue
-        om = ObjectMerge(ws, cls, ident, trees, files)  # type: ignore[arg-type]
+        om = ObjectMerge(ws, cls, ident, trees, files, race)  # type: ignore[arg-type]
         om.run(strategy)
         out.objects.append(om)
         out.conflicts.extend(om.conflicts)
@@ -673,6 +687,8 @@ def commit_merge(ws: Workspace, message: str = "", author: Any = None, committer
                                       "look at ws.conflicts again") from None
             # another writer committed on the branch: put the result on top of it
             parents = state.parents[1:]
+            from .race import commit_rebased  # the head moved while the merge was finished
+
             rebased = commit_rebased(ws, commit_id, text, author_sig, committer_sig,
                                      also=also, extra_parents=parents)
             unit.merge = None
@@ -699,102 +715,3 @@ def abort_merge(ws: Workspace) -> None:
         else:
             head = repo[state.head] if state.head is not None else None
             unit.move_to(state.head, head.tree if head is not None else None)  # type: ignore[union-attr]
-
-
-# -- rebasing a commit that lost the race -----------------------------------------------------
-def commit_rebased(ws: Workspace, own: pygit2.Oid, message: str,
-                   author: pygit2.Signature, committer: pygit2.Signature,
-                   also: Any = (), extra_parents: Any = ()) -> Optional[pygit2.Oid]:
-    """Merge the unit's commit ``own`` (built on its start) onto the branch's new head.
-
-    Retries with jittered exponential backoff while other writers keep winning
-    the race: at least ``REBASE_ATTEMPTS`` times and until ``ws.lock_timeout``
-    seconds have passed, then gives up with ``RepositoryError``.
-    A field changed on both sides opens a merge (recorded in the repository)
-    holding every edit, and raises :class:`MergeConflict` with its conflicts:
-    settle them with ``ws.resolve()`` and ``ws.commit()``, or
-    ``ws.abort_merge()`` to get the pending edits back. The branch is untouched.
-    """
-    repo = ws.repo
-    unit = ws._unit
-    own_commit = repo[own]
-    start = own_commit.parent_ids[0] if own_commit.parent_ids else None  # type: ignore[attr-defined]
-    base = repo[start].tree if start is not None else None  # type: ignore[attr-defined]
-    mine = own_commit.tree  # type: ignore[attr-defined]
-    delay = REBASE_BACKOFF
-    deadline = time.monotonic() + max(float(ws.lock_timeout), 0.0)
-    attempt = 0
-    while attempt < REBASE_ATTEMPTS or time.monotonic() < deadline:
-        attempt += 1
-        head_id = ws.store.read_ref(ws.head)
-        head = repo[head_id] if head_id is not None else None
-        head_tree = head.tree if head is not None else None  # type: ignore[attr-defined]
-        # a side that fanned a folder out: the other's edits land in the sharded place
-        base, head_tree, mine = adaptive_layout.aligned(ws, base, head_tree, mine)  # type: ignore[assignment]
-        result = merge_trees(ws, base, head_tree, mine)  # type: ignore[arg-type]
-        if not result.conflicts:  # each side valid, the two together may not be
-            from ..integrity import violations_if_staged
-
-            result.conflicts.extend(violations_if_staged(ws, head_id, head_tree, result, (base, head_tree, mine)))
-        if result.conflicts:
-            if also:  # finishing a merge: a second round of conflicts is not opened
-                raise MergeConflict(
-                    f"{ws.head} moved while the merge was finished and the same data changed "
-                    f"again: {describe_conflicts(result.conflicts)}; nothing was committed",
-                    result.conflicts,
-                )
-            _open_lost_race(ws, start, own, head_id, message, base, head_tree, mine)
-        stage = StagingTree(repo, head_tree)
-        stage.apply(result.staged())
-        new_tree = stage.write()
-        if head is not None and new_tree == head.tree_id and not extra_parents:  # type: ignore[attr-defined]
-            unit.move_to(head.id, head_tree)
-            return None
-        parents = ([head.id] if head is not None else []) + list(extra_parents)
-        commit_id = signing.create_commit(ws, author, committer, message, new_tree, parents)
-        try:
-            ws._move_branch(commit_id, message, expected=head_id, also=also)
-        except BranchMoved as exc:
-            if exc.ref != ws.head:
-                raise RepositoryError("the open merge was changed by another workspace meanwhile; "
-                                      "look at ws.conflicts again") from None
-            time.sleep(random.uniform(0, delay))
-            delay = min(delay * 2, REBASE_BACKOFF_MAX)
-            continue
-        unit.move_to(commit_id, stage.base)
-        return commit_id
-    raise RepositoryError(
-        f"{ws.head} kept moving: gave up after {attempt} attempts; nothing was committed"
-    )
-
-
-def _open_lost_race(ws: Workspace, start: Optional[pygit2.Oid], own: pygit2.Oid,
-                    head_id: Optional[pygit2.Oid], message: str, base: Any, head_tree: Any,
-                    mine: pygit2.Tree) -> None:
-    """Open the merge of a lost race (ours: the unit's own edits) and raise ``MergeConflict``."""
-    unit = ws._unit
-    from ..integrity import merge_violations
-
-    result = merge_trees(ws, base, mine, head_tree)  # ours: what this unit changed
-    state = MergeState(REBASE, head_id, start, own, head_id, message, result)  # type: ignore[arg-type]
-    snap = unit.snapshot()
-    text = f"{ws.head} moved (another writer committed) and the two sides conflict"
-    conflicts = list(result.conflicts)
-    try:
-        unit.move_to(head_id, mine)
-        unit.write_all(result.staged())
-        result.conflicts.extend(merge_violations(ws, (base, mine, head_tree), result))
-        conflicts = list(result.conflicts)
-        text = f"{text}: {describe_conflicts(conflicts)}; nothing was committed"
-        openmerge.hold(ws, state)
-        openmerge.save(ws, state)
-    except RepositoryError as exc:  # another merge is open on the branch: keep the edits pending
-        unit.restore(snap)
-        raise MergeConflict(f"{text}; {exc}", conflicts) from None
-    except BaseException:
-        unit.restore(snap)
-        raise
-    raise MergeConflict(
-        f"{text}; the merge is open: ws.resolve() each conflict then ws.commit(), "
-        "or ws.abort_merge() to get the edits back", conflicts,
-    )

@@ -264,7 +264,7 @@ def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
     from ..schema.layout import aligned  # and across a fan-out, as the merge aligned them
 
     base_tree, ours_tree, theirs_tree = aligned(ws, base_tree, ours_tree, theirs_tree)
-    result = merge.merge_trees(ws, base_tree, ours_tree, theirs_tree, strategy)
+    result = merge.merge_trees(ws, base_tree, ours_tree, theirs_tree, strategy, race=kind == REBASE)
     state = MergeState(kind, head, base, ours, theirs, message, result, strategy, record)  # type: ignore[arg-type]
     for entry in added:
         cls = ws.models.get(entry["model"])
@@ -272,7 +272,7 @@ def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
             raise ModelNotFound(f"the open merge of {ws.head} names model {entry['model']!r}, "
                                 "which is not registered")
         sides = tuple({n: pygit2.Oid(hex=h) for n, h in side.items()} for side in entry["files"])
-        om = merge.ObjectMerge(ws, cls, entry["id"], (None, None, None), sides)  # type: ignore[arg-type]
+        om = merge.ObjectMerge(ws, cls, entry["id"], (None, None, None), sides, race=True)  # type: ignore[arg-type]
         om.run(None)
         state.add(om)
     for om in result.objects:

@@ -27,8 +27,7 @@ from .. import fields as f
 from ..exceptions import GitModelError, MergeConflict, ValidationError
 from ..models import GitModel
 from ..query import Q
-from ..session import UnitOfWork
-from ..versions.openmerge import REBASE
+from ..versions.race import drop_lost_race
 from ..workspace import Workspace
 from . import forms, security
 from .models import admin_models
@@ -150,18 +149,6 @@ class Admin:
             return model.get(object_id, treeish=treeish)
         except (model.DoesNotExist, ValidationError):  # type: ignore[attr-defined]
             raise HTTPException(404, f"no {model.__name__} {object_id!r}") from None
-
-
-def drop_lost_race(ws: Workspace, unit: UnitOfWork) -> bool:
-    """If the calling unit's commit lost the race and opened a merge of its
-    own edits, abort it (the edits are in the request, not lost); True if so."""
-    state = unit.merge
-    if state is None:
-        return ws.has_changes()  # lost while another merge was open: its edits stayed staged
-    if state.kind != REBASE:
-        return False
-    ws.abort_merge()
-    return True
 
 
 def redirect(request: Request, url: str) -> RedirectResponse:
