@@ -382,3 +382,38 @@ def test_references_edited_meanwhile_follow_a_later_migration_of_ids(library: Wo
     assert stored(run_git, library, "master:page/p/data.json")["author"] == "bob"
     assert stored(run_git, library, "master:page/p/data.json")["co"] == ["anne", "bob"]
     assert stored(run_git, library, "master:page/q/data.json")["author"] == "anne"
+
+
+def _to_cents(stored_fields: dict) -> None:
+    stored_fields["price"] = stored_fields["price"] * 100
+
+
+def test_edits_that_lose_the_race_to_a_migration_go_through_it(tmp_path, run_git) -> None:
+    """A web worker's new object and edit, made in the old units, land after a
+    value migration another process committed meanwhile: they are migrated
+    as a merge would migrate them, not committed as they were made."""
+    path = tmp_path / "store.git"
+
+    def items(ws: Workspace) -> type:
+        return declare(ws, "Item", name=fields.CharField(required=False), price=fields.IntegerField())
+
+    setup = Workspace.init(path)
+    item = items(setup)
+    item(id="a", price=5).save()
+    item(id="b", price=7).save()
+    setup.commit("prices in euros")
+    worker = Workspace(path)
+    w_item = items(worker)
+    w_item(id="c", name="new", price=3).save()
+    renamed = w_item.get("b")
+    renamed.name = "renamed"
+    renamed.save()
+    Workspace(path).migrate(Migration("0001_cents", [RunPython(_to_cents, "Item")]))
+    worker.commit("add c, rename b")
+    final = Workspace(path)
+    model = items(final)
+    assert applied(final) == ["0001_cents"]
+    assert {o.id: o.price for o in model.all()} == {"a": 500, "b": 700, "c": 300}
+    assert model.get("b").name == "renamed"
+    assert stored(run_git, final, "master:item/c/data.json") == {"id": "c", "name": "new", "price": 300}
+    assert run_git(path, "log", "--format=%s").split("\n")[:2] == ["add c, rename b", "Migrate: 0001_cents"]

@@ -254,8 +254,8 @@ def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
         added = meta["added"]
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise CorruptObject(ref, f"not a readable merge record ({exc})") from None
-    if kind == MERGE and theirs is not None:
-        from ..schema.merge import align  # the trees as merge() aligned them
+    if theirs is not None:
+        from ..schema.merge import align  # the trees as merge() (or a lost race's rebase) aligned them
 
         (base_tree, ours_tree, theirs_tree), _dropped = align(ws, base, ours, theirs)
     else:

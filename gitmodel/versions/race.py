@@ -15,9 +15,10 @@ import pygit2
 
 from . import openmerge
 from .. import signing
-from ..exceptions import BranchMoved, MergeConflict, RepositoryError
+from ..exceptions import BranchMoved, MergeConflict, RepositoryError, SchemaMismatch
 from ..git.tree import StagingTree
 from ..schema import layout as adaptive_layout
+from ..schema.merge import align
 from .merge import describe_conflicts, merge_trees
 from .openmerge import REBASE, MergeState
 
@@ -58,6 +59,12 @@ def commit_rebased(ws: Workspace, own: pygit2.Oid, message: str,
         head_id = ws.store.read_ref(ws.head)
         head = repo[head_id] if head_id is not None else None
         head_tree = head.tree if head is not None else None  # type: ignore[attr-defined]
+        if head_id is not None:  # a migration that won the race: our edits go through it
+            (base, head_tree, mine), dropped = align(ws, start, head_id, own)  # type: ignore[assignment]
+            if dropped:
+                raise SchemaMismatch(
+                    f"{ws.head} was migrated while these edits were made, and some cannot pass "
+                    f"through the migration: {'; '.join(dropped)}; nothing was committed")
         # a side that fanned a folder out: the other's edits land in the sharded place
         base, head_tree, mine = adaptive_layout.aligned(ws, base, head_tree, mine)  # type: ignore[assignment]
         result = merge_trees(ws, base, head_tree, mine, race=True)  # type: ignore[arg-type]
