@@ -183,7 +183,10 @@ class UnitOfWork:
             commit = store.repo.get(target) if target is not None else None
             if target is not None and not isinstance(commit, pygit2.Commit):
                 raise RepositoryError(f"{head} points at {target}, which is not a commit")
-            self.move_to(target, commit.tree if commit is not None else None)
+            tree, before = commit.tree if commit is not None else None, stage.base
+            self.move_to(target, tree)
+            if store.follow_check is not None:
+                store.follow_check(before, tree)  # may raise: the operation that followed fails
 
     def refuse_others_cut_objects(self) -> None:
         """Another process moved the branch: before its objects are read,

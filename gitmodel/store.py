@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from typing import Any, Generic, Optional, Sequence, TypeVar, Union
+from typing import Any, Callable, Generic, Optional, Sequence, TypeVar, Union
 
 import pygit2
 from pygit2.enums import ObjectType
@@ -109,6 +109,10 @@ class Store:
         self.objects: OrderedDict[pygit2.Oid, Any] = OrderedDict()
         #: serializes the short steps that change shared state (cache, objects, refs)
         self.write_lock = threading.RLock()
+        #: ``(tree now, tree followed to)``, handed from above: called as a clean
+        #: unit follows its branch to a commit another writer made (one that
+        #: migrated a schema the declarations may no longer fit)
+        self.follow_check: Optional[Callable[[Optional[pygit2.Tree], Optional[pygit2.Tree]], None]] = None
         #: packs loose objects after a commit (``git config gitmodel.autoPack N``:
         #: from about N loose objects; ``0``, or ``gc.auto=0``, turns it off;
         #: ``gitmodel.autoPackMerge=0`` keeps every pack as written;

@@ -24,6 +24,7 @@ from .exceptions import (
     CorruptObject,
     PendingChanges,
     RepositoryError,
+    SchemaMismatch,
 )
 from .git import refs as git_refs
 from .models import GitModel
@@ -104,6 +105,9 @@ class Workspace:
         #: a commit to the branch checked out in the work tree: see gitmodel.worktree
         self.worktree = policy
         self.models = ModelRegistry()
+        #: declared models another writer's migration left unfit (see schema.check_followed)
+        self._unfit: dict[type, SchemaMismatch] = {}
+        self.store.follow_check = lambda before, after: schema.check_followed(self, before, after)
         #: the branch a new unit of work starts on (see :mod:`gitmodel.session`)
         self._default_head = self._initial_head(initial_branch)
         self._local = threading.local()

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from gitmodel import MigrationError, StoredValueMismatch, Workspace, fields
+from gitmodel import MigrationError, SchemaMismatch, StoredValueMismatch, Workspace, fields
 from gitmodel.migrations import (
     AddField,
     AlterField,
@@ -417,3 +417,38 @@ def test_edits_that_lose_the_race_to_a_migration_go_through_it(tmp_path, run_git
     assert model.get("b").name == "renamed"
     assert stored(run_git, final, "master:item/c/data.json") == {"id": "c", "name": "new", "price": 300}
     assert run_git(path, "log", "--format=%s").split("\n")[:2] == ["add c, rename b", "Migrate: 0001_cents"]
+
+
+def test_a_class_another_process_migrated_away_is_refused_not_read_wrongly(tmp_path) -> None:
+    """A long-running worker declared Page before a deploy renamed and
+    retyped its fields: once the worker follows the branch, every use of the
+    old class is a SchemaMismatch (nothing reads ``None`` for a renamed
+    field), other models keep working, and declaring the class as it now is
+    reads the migrated data."""
+    path = tmp_path / "store.git"
+
+    def old(ws: Workspace) -> type:
+        return declare(ws, "Page", title=fields.CharField(), content=fields.CharField(required=False),
+                       rating=fields.CharField(required=False))
+
+    setup = Workspace.init(path)
+    old(setup)(id="home", title="Home", content="old body", rating="3").save()
+    declare(setup, "Tag", name=fields.CharField())(id="t", name="git").save()
+    setup.commit("init")
+    worker = Workspace(path)
+    page, tag = old(worker), declare(worker, "Tag", name=fields.CharField())
+    assert page.get("home").content == "old body"
+    Workspace(path).migrate(Migration("0001", [
+        RenameField("Page", "content", "body"),
+        AlterField("Page", "rating", fields.IntegerField(required=False), convert=int)]))
+    with pytest.raises(SchemaMismatch, match="another writer migrated"):
+        page.get("home")
+    for use in (lambda: page.filter(content="old body").count(), lambda: list(page.all()),
+                lambda: page(id="x", title="X").save()):
+        with pytest.raises(SchemaMismatch):
+            use()
+    assert tag.get("t").name == "git"
+    new = declare(worker, "Page", title=fields.CharField(), body=fields.CharField(required=False),
+                  rating=fields.IntegerField(required=False))
+    assert (new.get("home").body, new.get("home").rating) == ("old body", 3)
+    assert new.filter(body="old body").count() == 1

@@ -245,6 +245,9 @@ class ModelOptions:
                 f"Cannot call {name}.{action}() on abstract model {name}: "
                 "declare a concrete subclass and use that"
             )
+        unfit = self.workspace._unfit
+        if unfit and self.model in unfit:  # another process migrated what this class declares
+            raise unfit[self.model]
         return self.workspace
 
     def __repr__(self) -> str:

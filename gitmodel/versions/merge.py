@@ -218,7 +218,7 @@ class ObjectMerge:
             value = _pick(b, o, t)
             fld = by_name.get(name)
             both = not _same(o, b) and not _same(t, b)
-            if both and self.race and value is not _CLASH and not _counts_both(fld):
+            if both and self.race and value is not _CLASH and self._made_twice(fld, name, b, o):
                 # the same change made twice on one branch: taking it once would
                 # lose one writer's edit (two requests that each counted 1 -> 2)
                 value = self._clash(name, b, o, t)
@@ -240,6 +240,15 @@ class ObjectMerge:
             if value is not _MISSING:
                 merged[name] = value
         return merged
+
+    def _made_twice(self, fld: Any, name: str, b: Any, o: Any) -> bool:
+        """For a field both writers set alike: True if that is an edit each
+        made, not what every save writes (an id, a field the stored data
+        lacked, a value written in its canonical form), nor a change a merge
+        rule counts for both."""
+        if b is _MISSING or fld is None or fld.id or _counts_both(fld):
+            return False
+        return not _same(ch.python_value(self.cls, name, b), ch.python_value(self.cls, name, o))
 
     def _clash(self, name: str, b: Any, o: Any, t: Any) -> Any:
         """Record field ``name`` as changed on both sides; ours stays staged."""
