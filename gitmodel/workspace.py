@@ -19,25 +19,14 @@ from .git import locks
 from . import objects, pathsafety, refs, registry, schema, signing, validation, worktree
 from .conf import WorkspaceConfig
 from . import remotes as _remotes
-from .exceptions import (
-    BranchMoved,
-    CorruptObject,
-    PendingChanges,
-    RepositoryError,
-    SchemaMismatch,
-)
+from .exceptions import BranchMoved, CorruptObject, PendingChanges, RepositoryError, SchemaMismatch
 from .git import refs as git_refs
 from .models import GitModel
 from .registry import ModelRegistry
 from .refs import Branch, Treeish, branch_ref, existing_branch_ref
 from .session import CommitHooks, UnitOfWork, fresh_unit
 from .store import (  # noqa: F401 - TREE_CACHE_LIMIT and CACHE_MAX_SIZE are documented here
-    CACHE_MAX_SIZE,
-    DEFAULT_LOCK_TIMEOUT,
-    DEFAULT_OBJECT_CACHE_SIZE,
-    TREE_CACHE_LIMIT,
-    Store,
-    StoreSetting,
+    CACHE_MAX_SIZE, DEFAULT_LOCK_TIMEOUT, DEFAULT_OBJECT_CACHE_SIZE, TREE_CACHE_LIMIT, Store, StoreSetting,
     create_repository,
 )
 from .versions.merge import NOT_GIVEN
