@@ -26,7 +26,7 @@ import pygit2
 from .exceptions import BranchMoved, PendingChanges, RepositoryError
 from .git.diff import tree_deltas
 from .git.odb import write_blob
-from .git.refs import ref_stamp
+from .git.refs import read_ref, ref_stamp
 from .git.tree import BLOB_MODE, Entry, StagingTree
 from .objects import refuse_cut_objects
 
@@ -165,7 +165,8 @@ class UnitOfWork:
             ref = store.repo.references.get(head)  # the ref file changed: read it
         except (pygit2.GitError, ValueError) as exc:
             raise RepositoryError(f"{head} is corrupt: {exc}") from None
-        target = ref.target if ref is not None else None
+        # a ref that reads as missing: gone, unless a damaged packed-refs hides it
+        target = ref.target if ref is not None else read_ref(store.repo, head)
         if target == self.start:
             if stamp is not None and time.time_ns() - stamp[1] >= _SETTLE_NS:  # type: ignore[operator]
                 self.follow_stamp = stamp  # settled: a later write gets a later time

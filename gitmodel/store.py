@@ -229,7 +229,7 @@ class Store:
         branch is a folder of it or it of a branch (``a`` beside ``a/b``)."""
         ref_name = branch_ref(name)
         refs.refuse_linked_ref(self.repo, ref_name)
-        if self.repo.references.get(ref_name) is not None:
+        if refs.read_ref(self.repo, ref_name) is not None:  # also one a damaged packed-refs hides
             raise RepositoryError(f"branch {name!r} already exists")
         with creating_ref(self.repo, ref_name, "branch", name):  # a/b beside a: refused, named
             return Branch(self.repo.references.create(ref_name, commit.id), commit)

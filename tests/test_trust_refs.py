@@ -166,3 +166,44 @@ def test_update_index_still_moves_to_tags_and_ids(victim):
     assert not ws.detached
     with pytest.raises(GitModelError):
         ws.update_index("refs/heads/../../x")
+
+
+def _damage_packed_refs(path: Path, line: str) -> None:
+    git(path, "pack-refs", "--all")
+    with open(path / "packed-refs", "a") as handle:  # after master: out of order for a "sorted" file
+        handle.write(line)
+
+
+@pytest.mark.parametrize("line", ["1111111111111111111111111111111111111111 refs/heads/../../x\n",
+                                  "1111111111111111111111111111111111111111 refs/heads/a\n^2222\n"])
+def test_a_damaged_packed_refs_hiding_the_branch_is_refused_never_taken_as_unborn(victim, line):
+    repo, commit, _outside = victim
+    path = Path(repo.path)
+    ws = Workspace(path)
+    page = define(ws)
+    assert page.get("ok").title == "fine"
+    _damage_packed_refs(path, line)
+    before = snapshot(path)
+    with pytest.raises(RepositoryError, match="packed-refs"):  # a running workspace, following
+        page.get("ok")
+    with pytest.raises(RepositoryError, match="packed-refs"):
+        page(id="new", title="x").save(commit=True)
+    with pytest.raises(RepositoryError, match="packed-refs"):
+        Workspace(path)  # opening it afresh
+    assert not (path / "refs" / "heads" / "master").exists()  # no new history was started over it
+    def refs_and_config(snap: dict[str, bytes]) -> dict[str, bytes]:  # objects written are garbage, not state
+        return {p: data for p, data in snap.items() if not p.startswith("objects/")}
+
+    assert refs_and_config(snapshot(path)) == refs_and_config(before)
+    assert f"{commit} refs/heads/master\n" in (path / "packed-refs").read_text()  # (git refuses the file too)
+
+
+def test_refs_whose_names_git_refuses_are_left_out_of_listings(victim):
+    repo, commit, _outside = victim
+    path = Path(repo.path)
+    for name in ("refs/heads/a..b", "refs/heads/.hidden", "refs/tags/t..t", "refs/tags/x~y"):
+        (path / name).write_text(f"{commit}\n")
+    ws = Workspace(path)
+    ws.create_tag("v1")
+    assert list(ws.branches) == ["master"]
+    assert list(ws.tags) == ["v1"]

@@ -146,11 +146,46 @@ def _target(repo: pygit2.Repository, name: str) -> Optional[pygit2.Oid]:
     except (pygit2.GitError, ValueError) as exc:
         raise RepositoryError(f"{name} is corrupt: {exc}") from None
     if ref is None:
+        if name in packed_names(repo):  # listed, yet not found: never taken as unborn
+            raise RepositoryError(
+                f"{name} is in {os.path.join(common_dir(repo), 'packed-refs')} but cannot be read: "
+                "the file is damaged (a line out of order, or a ref name git refuses); "
+                "nothing was read or written")
         return None
     target = ref.target
     if not isinstance(target, pygit2.Oid):
         raise RepositoryError(f"{name} is a symbolic ref to {target!r}, not a branch")
     return target
+
+
+#: packed-refs path -> (its stat stamp, the ref names it lists)
+_packed: dict[str, tuple[tuple[int, ...], frozenset[str]]] = {}
+
+
+def packed_names(repo: pygit2.Repository) -> frozenset[str]:
+    """The ref names ``packed-refs`` lists, read again only when the file
+    changed. libgit2 binary-searches a file that says it is sorted, so one
+    line out of order hides the refs after it: a ref that reads as missing
+    but is listed here must not be taken for an unborn branch (the next
+    commit would start a new history over it)."""
+    path = os.path.join(common_dir(repo), "packed-refs")
+    try:
+        st = os.stat(path)
+    except OSError:
+        return frozenset()
+    stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+    found = _packed.get(path)
+    if found is not None and found[0] == stamp:
+        return found[1]
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return frozenset()
+    names = frozenset(line.split(b" ", 1)[1].decode("utf-8", "replace")
+                      for line in data.splitlines() if line[:1] not in (b"#", b"^") and b" " in line)
+    _packed[path] = (stamp, names)
+    return names
 
 
 def lock_file_path(repo: pygit2.Repository, ref_name: str) -> str:

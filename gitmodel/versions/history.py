@@ -497,7 +497,9 @@ def tags(ws: Workspace) -> dict[str, pygit2.Commit]:
     out: dict[str, pygit2.Commit] = {}
     for ref_name in sorted(ws.repo.references):
         if ref_name.startswith("refs/tags/"):
-            ref = ws.repo.references[ref_name]
+            ref = _listed_ref(ws, ref_name)
+            if ref is None:
+                continue
             try:
                 obj = ref.peel(None)  # type: ignore[arg-type]
             except (pygit2.GitError, ValueError) as exc:  # a tag object git cannot read
@@ -522,11 +524,21 @@ def branches(ws: Workspace) -> dict[str, Branch]:
 
     out: dict[str, Branch] = {}
     for name in sorted(ws.repo.branches.local):
-        ref = ws.repo.references[f"refs/heads/{name}"]
-        commit = ws.repo.get(ref.target)
+        ref = _listed_ref(ws, f"refs/heads/{name}")
+        commit = ws.repo.get(ref.target) if ref is not None else None
         if isinstance(commit, pygit2.Commit):
             out[name] = Branch(ref, commit)
     return out
+
+
+def _listed_ref(ws: Workspace, name: str) -> Optional[pygit2.Reference]:
+    """The ref a listing found, or ``None`` for one whose name git refuses
+    (``refs/heads/a..b``, written by another tool), which git's own listings
+    leave out with a warning, or one that vanished meanwhile."""
+    try:
+        return ws.repo.references[name]
+    except (KeyError, ValueError, pygit2.GitError):  # InvalidSpecError is a ValueError
+        return None
 
 
 def delete_branch(ws: Workspace, name: str) -> None:
