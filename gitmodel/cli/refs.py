@@ -122,7 +122,7 @@ def merge(state: CliState, other: Optional[str], into: Optional[str], strategy: 
     if continue_ or abort:
         if other:
             raise click.UsageError("--continue and --abort take no BRANCH")
-        _require_merge(ws)
+        _require_merge(ws, look=not abort)  # a record that cannot be read can still be aborted
         if abort:
             ws.abort_merge()
             _done(as_json, {"aborted": True}, "merge aborted")
@@ -147,12 +147,13 @@ def merge(state: CliState, other: Optional[str], into: Optional[str], strategy: 
     return 0
 
 
-def _require_merge(ws: Workspace) -> None:
-    """Refuse when no merge is open; else take it up (looking at its conflicts
-    does: the merge was opened by another process)."""
+def _require_merge(ws: Workspace, look: bool = True) -> None:
+    """Refuse when no merge is open; else (``look``) take it up (looking at
+    its conflicts does: the merge was opened by another process)."""
     if not ws.merging:
         raise RepositoryError("no merge is in progress")
-    ws.conflicts  # looking at the open merge takes it up in this process
+    if look:
+        ws.conflicts  # looking at the open merge takes it up in this process
 
 
 @click.command()

@@ -21,7 +21,7 @@ from . import changes as ch
 from . import openmerge
 from .. import blobs as blob_files
 from .. import signing
-from ..exceptions import (BranchMoved, IntegrityError, MergeConflict, PendingChanges, ReferenceNotFound,
+from ..exceptions import (BranchMoved, CorruptObject, IntegrityError, MergeConflict, PendingChanges, ReferenceNotFound,
                           RepositoryError)
 from ..fields import JSONField
 from ..listfield import ElementConflict
@@ -708,8 +708,15 @@ def commit_merge(ws: Workspace, message: str = "", author: Any = None, committer
 
 
 def abort_merge(ws: Workspace) -> None:
-    """Drop the open merge; return to the commit (and pending edits) it started from."""
-    state = join(ws)
+    """Drop the open merge; return to the commit (and pending edits) it started from.
+    A record that cannot be read (damaged, or written by another tool) is
+    dropped as it is: aborting is the way out of it."""
+    try:
+        state = join(ws)
+    except CorruptObject:
+        record = openmerge.recorded(ws)
+        ws.store.move_refs([(openmerge.merge_ref(ws.head), record, None)], "gitmodel: unreadable merge dropped")
+        return
     if state is None:
         raise RepositoryError("no merge is in progress")
     unit = ws._unit

@@ -15,6 +15,7 @@ One open merge per branch.
 from __future__ import annotations
 
 import json
+import re
 import weakref
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -246,13 +247,15 @@ def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
         meta = json.loads(tree[RECORD_FILE].data)  # type: ignore[union-attr]
         staged = tree[STAGED_FOLDER]
         tree[SIDES_FOLDER]  # keeps the blobs of ``added`` reachable; their ids are in merge.json
-        if meta.get("format") != FORMAT or not isinstance(staged, pygit2.Tree):
-            raise ValueError(f"unknown record format {meta.get('format')!r}")
-        head, base, ours, theirs = (_oid(meta[k]) for k in ("head", "base", "ours", "theirs"))
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(staged, pygit2.Tree):
+            raise ValueError(f"unknown record format {meta.get('format') if isinstance(meta, dict) else meta!r}")
+        head, base, ours, theirs = (_commit_id(repo, meta[k]) for k in ("head", "base", "ours", "theirs"))
         kind, message, strategy = meta["kind"], meta["message"], meta["strategy"]
+        if kind not in (MERGE, REBASE) or not isinstance(message, str) or strategy not in (None, "ours", "theirs"):
+            raise ValueError("its kind, message or strategy is not one gitmodel writes")
         resolved = {json.dumps(k) for k in meta["resolved"]}
-        added = meta["added"]
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        added = [_added_entry(entry) for entry in meta["added"]]
+    except (AttributeError, KeyError, TypeError, ValueError, RecursionError, pygit2.GitError) as exc:
         raise CorruptObject(ref, f"not a readable merge record ({exc})") from None
     if theirs is not None:
         from ..schema.merge import align  # the trees as merge() (or a lost race's rebase) aligned them
@@ -298,8 +301,34 @@ def load(ws: Workspace, record: pygit2.Oid) -> tuple[MergeState, pygit2.Tree]:
     return state, staged
 
 
-def _oid(value: Optional[str]) -> Optional[pygit2.Oid]:
-    return pygit2.Oid(hex=value) if value is not None else None
+def _commit_id(repo: pygit2.Repository, value: Any) -> Optional[pygit2.Oid]:
+    """A commit id of the record (``None`` stays ``None``): ``ValueError``
+    unless it is the full id of a commit in ``repo``."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _FULL_ID.fullmatch(value):
+        raise ValueError(f"{value!r} is not a commit id")
+    if not isinstance(repo.get(value), pygit2.Commit):
+        raise ValueError(f"{value} is not a commit of this repository")
+    return pygit2.Oid(hex=value)
+
+
+def _added_entry(entry: Any) -> dict[str, Any]:
+    """One object a stale save merged into the open merge, as recorded:
+    ``ValueError`` unless it has the shape :func:`save` writes."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("model"), str) \
+            or not isinstance(entry.get("id"), str) or not isinstance(entry.get("files"), list) \
+            or len(entry["files"]) != 3:
+        raise ValueError(f"an added object {entry!r:.80} is not one gitmodel writes")
+    for side in entry["files"]:
+        if not isinstance(side, dict) or not all(
+                isinstance(name, str) and isinstance(oid, str) and _FULL_ID.fullmatch(oid)
+                for name, oid in side.items()):
+            raise ValueError(f"the files of added object {entry['id']!r:.80} are not name -> id")
+    return entry
+
+
+_FULL_ID = re.compile(r"[0-9a-f]{40}")
 
 
 def finished_by(ws: Workspace, state: MergeState, staged: pygit2.Tree,
