@@ -420,10 +420,21 @@ def naming_commits(ws: Workspace, *treeishes: Any) -> Iterator[None]:
 
 def walking(repo: pygit2.Repository, start: pygit2.Oid, sort: Any) -> Iterator[pygit2.Commit]:
     """The commits of a revision walk from ``start``; one git cannot read
-    ends it with :class:`CorruptObject` naming that commit."""
+    ends it with :class:`CorruptObject` naming that commit, and so does a
+    history that loops back on itself (``info/grafts`` naming a descendant
+    as a parent), where libgit2's ordered walk stops early without a word."""
+    seen: set[pygit2.Oid] = set()
+    parents: set[pygit2.Oid] = set()
     try:
         for commit in repo.walk(start, sort):
+            seen.add(commit.id)
+            parents.update(commit.parent_ids)
             yield commit
     except pygit2.GitError as exc:
         bad = _first_unreadable_commit(repo, start)
         raise CorruptObject("(the commit)", f"git cannot read it ({exc})", bad or start) from None
+    left = parents - seen
+    if left or start not in seen:
+        where = f"parent {min(map(str, left))}" if left else f"its first commit {start}"
+        raise CorruptObject("(the history)", f"the history loops back on itself (info/grafts?): the walk "
+                            f"stopped before {where}", start)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gitmodel import FieldError, IntegrityError, RepositoryError, ValidationError, Workspace, fields
+from gitmodel import FieldError, IntegrityError, MergeConflict, RepositoryError, ValidationError, Workspace, fields
 
 from conftest import git
 
@@ -57,15 +57,23 @@ def test_a_read_object_survives_pickle_and_deepcopy(cms):
     ws, Author, Tag, Page = cms
     page = Page.get("home")
     assert page.author.name == "Ada"  # the related object is loaded, then pickled with it
-    for twin in (pickle.loads(pickle.dumps(page)), copy.deepcopy(page)):
+    pickled, copied = pickle.loads(pickle.dumps(page)), copy.deepcopy(page)
+    for twin in (pickled, copied):
         assert twin == page and twin.title == "Home" and twin.oid == page.oid
         assert twin.author.name == "Ada" and [t.id for t in twin.tags] == ["py"]
         assert twin.photo.read() == b"\x89PNG"
-        twin.title = "Start"
-        twin.save(commit=True, message=f"renamed by a copy {id(twin)}")
-        assert Page.get("home").title == "Start"
+    pickled.title = "Start"
+    pickled.save(commit=True, message="renamed by a copy")
+    assert Page.get("home").title == "Start"
+    copied.photo = b"GIF89a"  # still the version both were read at: merged onto the rename
+    copied.save(commit=True, message="new photo from a copy")
+    assert (Page.get("home").title, Page.get("home").photo.read()) == ("Start", b"GIF89a")
+    again = copy.deepcopy(page)  # the copies remember their version: the same rename twice
+    again.title = "Start"        # is a second writer's edit, not one to take once
+    with pytest.raises(MergeConflict):
+        again.save(commit=True, message="renamed again")
     assert page.title == "Home"  # the copies share nothing with it
-    assert git(ws.path, "log", "--format=%s", "-1").startswith("renamed by a copy")
+    assert git(ws.path, "log", "--format=%s", "-1").startswith("new photo from a copy")
 
 
 def test_an_old_version_pickled_still_reads_at_its_commit(cms):

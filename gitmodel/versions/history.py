@@ -16,7 +16,7 @@ from pygit2.enums import FileMode, ObjectType, SortMode
 
 from . import changes as ch
 from .. import shallow
-from ..objects import naming_commits, reads_others_trees
+from ..objects import naming_commits, reads_others_trees, walking
 from ..refs import branch_ref, check_ref_name
 from ..relations import check_targets
 from ..validation import check_message
@@ -183,7 +183,7 @@ def object_history(
     followed: list[Version] = []
     decoded: dict[pygit2.Oid, dict[str, Any]] = {}  # each version's blob is read once
     shallow_edge = shallow.edge(repo)
-    for commit in repo.walk(start, SortMode.TOPOLOGICAL | SortMode.TIME):
+    for commit in walking(repo, start, SortMode.TOPOLOGICAL | SortMode.TIME):
         now = by_commit.pop(commit.id, _UNSEEN)
         if now is _UNSEEN:
             now = state(commit.tree_id)
