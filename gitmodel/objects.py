@@ -418,7 +418,8 @@ def naming_commits(ws: Workspace, *treeishes: Any) -> Iterator[None]:
         raise exc.at(commit_of(ws, chosen)) from None
 
 
-def walking(repo: pygit2.Repository, start: pygit2.Oid, sort: Any) -> Iterator[pygit2.Commit]:
+def walking(repo: pygit2.Repository, start: pygit2.Oid, sort: Any,
+            hide: Optional[pygit2.Oid] = None) -> Iterator[pygit2.Commit]:
     """The commits of a revision walk from ``start``; one git cannot read
     ends it with :class:`CorruptObject` naming that commit, and so does a
     history that loops back on itself (``info/grafts`` naming a descendant
@@ -426,15 +427,18 @@ def walking(repo: pygit2.Repository, start: pygit2.Oid, sort: Any) -> Iterator[p
     seen: set[pygit2.Oid] = set()
     parents: set[pygit2.Oid] = set()
     try:
-        for commit in repo.walk(start, sort):
+        walker = repo.walk(start, sort)
+        if hide is not None:  # the commits of ``hide`` and before are left out
+            walker.hide(hide)
+        for commit in walker:
             seen.add(commit.id)
             parents.update(commit.parent_ids)
             yield commit
     except pygit2.GitError as exc:
         bad = _first_unreadable_commit(repo, start)
         raise CorruptObject("(the commit)", f"git cannot read it ({exc})", bad or start) from None
-    left = parents - seen
-    if left or start not in seen:
+    left = {p for p in parents - seen if hide is None or not (p == hide or repo.descendant_of(hide, p))}
+    if left or (start not in seen and (hide is None or not (start == hide or repo.descendant_of(hide, start)))):
         where = f"parent {min(map(str, left))}" if left else f"its first commit {start}"
         raise CorruptObject("(the history)", f"the history loops back on itself (info/grafts?): the walk "
                             f"stopped before {where}", start)

@@ -302,10 +302,10 @@ def signatures(
     start = _commit_id(ws, treeish) if treeish is not None else ws._start
     if start is None:
         return []
-    walker = ws.repo.walk(start, SortMode.TOPOLOGICAL | SortMode.TIME)
-    if since is not None:
-        walker.hide(_commit_id(ws, since))
-    return [trusted.check(commit) for commit in walker]
+    from .objects import walking  # a history that loops is refused, not checked in part
+
+    hide = _commit_id(ws, since) if since is not None else None
+    return [trusted.check(commit) for commit in walking(ws.repo, start, SortMode.TOPOLOGICAL | SortMode.TIME, hide)]
 
 
 def require_signed(

@@ -61,3 +61,16 @@ def test_a_graft_without_a_loop_reads_as_git_reads_it(tmp_path: Path) -> None:
     assert [c.message for c in ws.walk()] == ["v3", "v2"]
     assert len(ws.models["Page"].history("home")) == 2
     assert git(path, "log", "--format=%s").stdout.split() == ["v3", "v2"]
+
+
+def test_signature_checks_refuse_a_looping_history_instead_of_checking_part_of_it(tmp_path: Path) -> None:
+    from gitmodel.signing import TrustedKeys
+
+    path = tmp_path / "store.git"
+    ids = store(path, 4)
+    assert len(Workspace(path).signatures(TrustedKeys([]))) == 4  # unsigned, each listed
+    ws = graft(path, f"{ids[-1]} {ids[1]}")
+    for check in (lambda: ws.signatures(TrustedKeys([])), lambda: ws.signatures(TrustedKeys([]), since=ids[-1]),
+                  lambda: ws.require_signed(TrustedKeys([]))):
+        with pytest.raises(CorruptObject, match="loops back"):
+            check()
