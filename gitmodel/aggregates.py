@@ -2,12 +2,18 @@
 for ``QuerySet.aggregate()`` and ``values(...).annotate(...)`` (group-by).
 
 Values are read from the rows a query keeps (decoded field by field, no
-model objects are built); ``None`` values are left out, as SQL does.
+model objects are built); ``None`` values are left out, as SQL does. The
+sum of decimals is exact, as a database's numeric sum is. A sum or mean
+that cannot be computed (a float past ``1.8e308``, decimals such as
+``1E+999999999`` and ``1.00``, whose exact sum would have a billion digits)
+is a ``FieldError`` naming the aggregate and its field, never a raw
+``decimal.Overflow`` or an infinite result.
 """
 
 from __future__ import annotations
 
 import decimal
+import math
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from .exceptions import FieldError
@@ -63,21 +69,83 @@ class Aggregate:
         values = column(rows, field)
         if isinstance(field, ListField):
             values = [element for value in values if isinstance(value, list) for element in value]
-        return self.of(values, getattr(field, "comparable", None))
+        return self.of(values, getattr(field, "comparable", None), getattr(field, "model", None))
 
-    def of(self, values: Iterable[Any], comparable: Any = None) -> Any:
+    def of(self, values: Iterable[Any], comparable: Any = None, model: Any = None) -> Any:
         """This aggregate of ``values`` (``None`` values left out, as SQL does);
         ``comparable``: the field's frame for comparing them (date-times:
-        naive ones as UTC), if it has one."""
+        naive ones as UTC), if it has one; ``model``: the model whose field
+        they are, named in errors."""
         kept = [v for v in values if v is not None]
         if self.distinct:
             kept = _distinct(kept)
         if comparable is not None and isinstance(self, (Min, Max)):
             return _extreme(self, kept, min if isinstance(self, Min) else max, comparable)
-        return self.compute(kept)
+        try:
+            with decimal.localcontext(wide_context()):
+                return self.compute(kept)
+        except _TooLarge as exc:
+            reason = str(exc)
+        except decimal.Overflow:
+            reason = "the result is too large for a Decimal"
+        except ArithmeticError as exc:  # OverflowError: an int past a float, say
+            reason = f"{type(exc).__name__}: {exc}"
+        owner = f" of {model.__name__}" if isinstance(model, type) else ""
+        raise FieldError(f"{self!r}{owner} cannot be computed: {reason}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.field_name!r})"
+
+
+class _TooLarge(ArithmeticError):
+    """A result too large for its type (its message says why)."""
+
+
+def wide_context() -> decimal.Context:
+    """The current decimal context (its precision and rounding) with the
+    widest exponent range Python's decimals have, and overflow trapped: a
+    stored ``1E+999999999`` (or ``1E-999999999``) computes as it is, rather
+    than overflowing (or rounding to zero) in the default context's range,
+    and a result past even that range is an error, never ``Infinity``."""
+    context = decimal.getcontext().copy()
+    context.Emax, context.Emin = decimal.MAX_EMAX, decimal.MIN_EMIN
+    for trap in (decimal.Overflow, decimal.InvalidOperation, decimal.DivisionByZero):
+        context.traps[trap] = True
+    return context
+
+
+#: the most digits an exact sum of decimals may have (from the highest digit
+#: of the largest value to the lowest of the most precise one)
+SUM_DIGITS = 100_000
+
+
+def _decimal_sum(values: list[decimal.Decimal]) -> decimal.Decimal:
+    """The exact sum of ``values`` (its exponent the smallest of theirs, as
+    ``Decimal`` addition gives); ``_TooLarge`` if it would have more than
+    :data:`SUM_DIGITS` digits, ``decimal.Overflow`` past the largest exponent."""
+    context = wide_context()
+    context.prec = max(context.prec, SUM_DIGITS)
+    context.traps[decimal.Inexact] = True  # rounded: the exact sum needs more digits
+    try:
+        with decimal.localcontext(context):
+            return sum(values[1:], values[0])
+    except decimal.Inexact as exc:
+        if isinstance(exc, decimal.Overflow):  # (signalled with Inexact)
+            raise _TooLarge("the result is too large for a Decimal") from None
+        raise _TooLarge(f"its values are too far apart in magnitude to add up exactly "
+                        f"(the sum would have more than {SUM_DIGITS} digits)") from None
+
+
+def _checked_sum(values: list[Any]) -> Any:
+    """``sum(values)`` (decimals: exactly); ``_TooLarge`` for finite floats
+    whose sum is not."""
+    if all(isinstance(v, decimal.Decimal) for v in values):
+        return _decimal_sum(values)
+    total = sum(values)
+    if isinstance(total, float) and not math.isfinite(total) and all(
+            math.isfinite(v) for v in values if isinstance(v, float)):
+        raise _TooLarge("the sum is too large for a float")
+    return total
 
 
 def _distinct(values: list[Any]) -> list[Any]:
@@ -119,7 +187,7 @@ class Sum(Aggregate):
     check = _numeric
 
     def compute(self, values: list[Any]) -> Any:
-        return sum(values) if values else None
+        return _checked_sum(values) if values else None
 
 
 class Avg(Aggregate):
@@ -131,8 +199,20 @@ class Avg(Aggregate):
     def compute(self, values: list[Any]) -> Any:
         if not values:
             return None
-        total = sum(values)
-        return total / len(values) if not isinstance(total, decimal.Decimal) else total / decimal.Decimal(len(values))
+        floats = all(isinstance(v, float) for v in values)
+        try:
+            total = _checked_sum(values)
+        except _TooLarge:
+            if not floats:
+                raise
+            # finite floats whose sum is not: their mean is (each divided first)
+            return math.fsum(v / len(values) for v in values)
+        if isinstance(total, decimal.Decimal):
+            return total / decimal.Decimal(len(values))
+        try:
+            return total / len(values)
+        except OverflowError:  # whole numbers: a mean past the largest float
+            raise _TooLarge("the mean is too large for a float") from None
 
 
 class Min(Aggregate):

@@ -61,8 +61,17 @@ def _console() -> Any:
     return Console()
 
 
-def jsonable(value: Any) -> Any:
-    """A JSON value for any value a field holds (dates in ISO 8601, Decimals as strings)."""
+#: how deep a value is shown: a list or dict nested deeper (which no field
+#: accepts, but a data file another tool wrote may hold, and history shows
+#: values as stored) is shown as :data:`TOO_DEEP`, so that printing it
+#: never exhausts Python's recursion limit
+SHOWN_DEPTH = 200
+TOO_DEEP = f"<nested deeper than {SHOWN_DEPTH} levels>"
+
+
+def jsonable(value: Any, _depth: int = 0) -> Any:
+    """A JSON value for any value a field holds (dates in ISO 8601, Decimals
+    as strings; lists and dicts past :data:`SHOWN_DEPTH` levels as :data:`TOO_DEEP`)."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (datetime.date, datetime.time)):
@@ -73,10 +82,12 @@ def jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, GitModel):
         return jsonable(value.get_id())
+    if isinstance(value, (dict, list, tuple, set, frozenset)) and _depth >= SHOWN_DEPTH:
+        return TOO_DEEP
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
+        return [jsonable(v, _depth + 1) for v in value]
     return str(value)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import decimal
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from .. import fields as _fields
@@ -401,14 +402,23 @@ class Against:
 
 def expression_value(expression: Any, read: Callable[[str], Any]) -> Any:
     """The value of an ``F()`` expression, ``read(name)`` giving each ``F``'s;
-    ``None`` where an operand is missing or the operation fails, as SQL's NULL."""
+    ``None`` where an operand is missing or the operation fails, as SQL's NULL
+    (decimals are computed in the widest exponent range, so that a stored
+    ``1E-999999999`` times 10 is not rounded to zero)."""
+    from ..aggregates import wide_context
+
+    with decimal.localcontext(wide_context()):
+        return _expression_value(expression, read)
+
+
+def _expression_value(expression: Any, read: Callable[[str], Any]) -> Any:
     from ..expressions import Combined, F
 
     if isinstance(expression, F):
         return read(expression.name)
     if not isinstance(expression, Combined):
         return expression  # a plain value inside the expression
-    left, right = expression_value(expression.left, read), expression_value(expression.right, read)
+    left, right = _expression_value(expression.left, read), _expression_value(expression.right, read)
     if left is None or right is None:
         return None
     try:
@@ -442,7 +452,10 @@ def _date_part_lookup(model: Any, field: _fields.Field[Any], rest: list[str], va
             return day_field.to_python(item)
         if isinstance(item, bool) or not isinstance(item, (int, str)) or not str(item).strip().isdigit():
             raise FieldError(f'"{field.name}__{part}" takes a whole number, not {item!r}')
-        return int(item)
+        try:
+            return int(item)
+        except ValueError:  # "²" is a digit but no number; longer than int() reads
+            raise FieldError(f'"{field.name}__{part}" takes a whole number, not {item!r:.40}') from None
 
     if lookup == "in":
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
@@ -461,7 +474,9 @@ def _date_part_lookup(model: Any, field: _fields.Field[Any], rest: list[str], va
 
     def part_of(value: Any) -> Any:
         if isinstance(value, dt.datetime):
-            value = value.astimezone(frame) if value.utcoffset() is not None else value
+            value = in_frame(value, frame)
+            if value is None:  # its instant has no date in the frame: matches nothing
+                return None
             return value.date() if part == "date" else getattr(value, part)
         return getattr(value, part) if isinstance(value, dt.date) else None
 
@@ -473,11 +488,24 @@ def _date_part_lookup(model: Any, field: _fields.Field[Any], rest: list[str], va
 
 def day_of(field: _fields.Field[Any], value: Any) -> Any:
     """The day of a date, or of a date-time in its field's frame (its
-    declared zone, else UTC; a naive one counts as UTC); ``None`` otherwise."""
+    declared zone, else UTC; a naive one counts as UTC); ``None`` otherwise,
+    and for a date-time whose instant has no date in the frame."""
     if isinstance(value, dt.datetime):
-        frame = getattr(field, "timezone", None) or dt.timezone.utc
-        return (value.astimezone(frame) if value.utcoffset() is not None else value).date()
+        found = in_frame(value, getattr(field, "timezone", None) or dt.timezone.utc)
+        return None if found is None else found.date()
     return value if isinstance(value, dt.date) else None
+
+
+def in_frame(value: dt.datetime, frame: dt.tzinfo) -> Any:
+    """An aware ``value`` as the same instant in ``frame`` (a naive one as
+    it is); ``None`` when that instant falls outside the years Python's
+    dates hold (``9999-12-31T23:59-23:00`` is in year 10000 in UTC)."""
+    if value.utcoffset() is None:
+        return value
+    try:
+        return value.astimezone(frame)
+    except (ArithmeticError, ValueError):  # OverflowError: date value out of range
+        return None
 
 
 #: what a list field can be asked: the whole list, one element, or nothing
