@@ -8,9 +8,11 @@ is one commit.
 
 from __future__ import annotations
 
+import decimal
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from . import relations
+from .aggregates import wide_context
 from .exceptions import FieldError, IntegrityError, MergeConflict
 from .expressions import Expression
 from .versions import race
@@ -80,8 +82,9 @@ def _update_matches(qs: QuerySet[Any], values: dict[str, Any], commit: bool) -> 
             f'"{unique[0]}", which is unique; nothing was staged'
         )
     for obj in objs:  # every value computed from the object as found, then set
-        computed = {name: value.evaluate(obj) if isinstance(value, Expression) else value
-                    for name, value in values.items()}
+        with decimal.localcontext(wide_context()):  # a stored 1E-999999999 times 10 is not 0
+            computed = {name: value.evaluate(obj) if isinstance(value, Expression) else value
+                        for name, value in values.items()}
         for name, value in computed.items():
             setattr(obj, _get_field(model, name).name, value)
     with ws._unit.paused():

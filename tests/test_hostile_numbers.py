@@ -140,6 +140,12 @@ def test_update_with_f_past_the_decimal_range_is_a_validation_error(tmp_path: Pa
         Item.all().update(price=F("price") * 10)
 
 
+def test_update_with_f_computes_a_tiny_decimal_instead_of_rounding_it_to_zero(tmp_path: Path) -> None:
+    Item = items(tmp_path, {"z": "1E-999999999"})
+    Item.filter(id="z").update(price=F("price") * 10, commit=True)
+    assert Item.get("z").price == decimal.Decimal("1E-999999998")
+
+
 def test_a_mean_of_huge_integers_is_a_field_error(tmp_path: Path) -> None:
     ws = Workspace.init(tmp_path / "ints.git")
 
