@@ -29,7 +29,9 @@ def _commit(ws: Workspace, rev: str) -> pygit2.Commit:
 def _commits(ws: Workspace, at: Optional[str]) -> Iterator[pygit2.Commit]:
     if at is None:
         return ws.walk()
-    return ws.repo.walk(_commit(ws, at).id, SortMode.TOPOLOGICAL | SortMode.TIME)  # type: ignore[no-any-return]
+    from ..objects import walking  # a history that loops is an error, not a cut log
+
+    return walking(ws.repo, _commit(ws, at).id, SortMode.TOPOLOGICAL | SortMode.TIME)
 
 
 def _touches(commit: pygit2.Commit, folder: str) -> bool:
