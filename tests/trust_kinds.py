@@ -14,7 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 KINDS = [
     "writes outside", "fsck-failing commits", "refs", "index database", "ids", "hangs",
-    "wrong answers (index vs scan)", "raw errors", "locks",
+    "wrong answers (index vs scan)", "histories that loop", "raw errors", "locks",
 ]
 _CUT = re.compile(r"\[.*(cut in the middle|cut at the end|empty file)\]")
 
@@ -44,6 +44,9 @@ def kind_of(test_id: str) -> str:
         "test_trust_cut_later.py": "hangs",
         "test_trust_hangs.py": "hangs",
         "test_trust_locks.py": "locks",
+        "test_trust_grafts.py": "histories that loop",
+        "test_trust_merge_record.py": "raw errors",
+        "test_trust_schema_records.py": "raw errors",
     }[module]
 
 

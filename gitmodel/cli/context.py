@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from ..exceptions import ConfigurationError, ModelNotFound, SchemaMismatch
+from ..exceptions import ConfigurationError, GitModelError, ModelNotFound
 from ..models import GitModel
 from ..schema import model_from_schema
 from ..workspace import Workspace
@@ -30,7 +30,8 @@ def open_workspace(path: Union[str, os.PathLike[str]] = ".", models: Optional[st
     ``models`` is a module (``package.module``) whose models are imported;
     every other model stored at ``treeish`` (default: the branch) is built
     from its stored schema. A stored model that cannot be built (its layout
-    is the application's code) is left out; :func:`get_model` then says so.
+    is the application's code, an option its field refuses) is left out;
+    :func:`get_model` then says so.
     """
     ws = Workspace(path, branch, **options)
     if models:
@@ -45,7 +46,7 @@ def open_workspace(path: Union[str, os.PathLike[str]] = ".", models: Optional[st
             continue
         try:
             model_from_schema(ws, schema)
-        except SchemaMismatch as exc:
+        except GitModelError as exc:  # that model is listed as unreadable; the others work
             unreadable[name] = str(exc)
     ws.__dict__["_unreadable_models"] = unreadable
     return ws

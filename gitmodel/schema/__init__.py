@@ -36,6 +36,7 @@ from .. import datefields
 from .. import fields as field_types
 from ..exceptions import CorruptObject, GitModelError, SchemaMismatch
 from ..validation import id_problem, json_problem
+from .records import RECORDED_OPTIONS, field_spec_problem
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -101,20 +102,21 @@ class FieldSchema:
         klass: type[field_types.Field[Any]] = (
             found if isinstance(found, type) and issubclass(found, field_types.Field)
             else field_types.JSONField)
-        kwargs = constructor_options(klass, self.options)
-        if issubclass(klass, (field_types.RelatedField, field_types.ManyToManyField)):
-            kwargs["model"] = self.options.get("to", "")
-        elif issubclass(klass, field_types.ListField):
-            of = self.options.get("of")
-            kwargs["base_field"] = (
-                FieldSchema("element", str(of.get("type", "")), dict(of.get("options", {}))).to_field()
-                if isinstance(of, Mapping) else None)
+        kwargs = {**constructor_options(klass, self.options), "name": self.name}  # errors name it
         try:
+            if issubclass(klass, (field_types.RelatedField, field_types.ManyToManyField)):
+                kwargs["model"] = self.options.get("to", "")
+            elif issubclass(klass, field_types.ListField):
+                of = self.options.get("of")
+                kwargs["base_field"] = (
+                    FieldSchema("element", str(of.get("type", "")), dict(of.get("options", {}))).to_field()
+                    if isinstance(of, Mapping) else None)
             if any(not _is_size(kwargs.get(k)) for k in _SIZE_OPTIONS):
                 raise ValueError("a size that is not a whole number")
             made = klass(**kwargs)
-        except (TypeError, ValueError, AttributeError, OverflowError):  # options a base class does not take
-            made = field_types.JSONField()
+        except (TypeError, ValueError, AttributeError, OverflowError, RecursionError):
+            made = field_types.JSONField()  # options a base class does not take
+        # (a value the field refuses, such as on_delete="EXPLODE", is its FieldError)
         made.name = self.name
         factory = _DEFAULT_FACTORIES.get(str(self.options.get("default_factory")))
         if factory is not None and made._default is field_types.NOT_PROVIDED:
@@ -142,6 +144,7 @@ def constructor_options(klass: type, options: Mapping[str, Any]) -> dict[str, An
         if code is not None:
             accepted.update(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
     accepted -= {"self", "model", "name", "type", "previous_names", "validators", "merge"}
+    accepted &= RECORDED_OPTIONS  # nothing but what gitmodel records (not error_messages=...)
     return {k: v for k, v in options.items() if k in accepted}
 
 
@@ -201,6 +204,9 @@ class ModelSchema:
             layout = doc.get("layout", {})
             fields = {}
             for name, spec in doc["fields"].items():
+                problem = field_spec_problem(spec)
+                if problem:  # every key of the shape gitmodel writes, before anything reads it
+                    raise CorruptObject(path, f"field {name!r} {problem}")
                 options = {k: v for k, v in spec.items() if k != "type"}
                 fields[str(name)] = FieldSchema(str(name), _stored(spec, "type", str), options)
             schema = cls(
@@ -375,13 +381,16 @@ def model_from_schema(ws: Workspace, schema: ModelSchema) -> type[GitModel]:
                               "data_filename": schema.data_filename})
     attrs: dict[str, Any] = {"__module__": __name__, "__qualname__": schema.model, "Meta": meta}
     renamed = _renamed_targets(ws, schema)
-    attrs.update((name, (replace(record, options={**record.options, "to": renamed[record.options["to"]]})
-                         if record.options.get("to") in renamed else record).to_field())
-                 for name, record in schema.fields.items())
     try:
+        for name, record in schema.fields.items():
+            target = record.options.get("to")
+            if isinstance(target, str) and target in renamed:
+                record = replace(record, options={**record.options, "to": renamed[target]})
+            attrs[name] = record.to_field()  # FieldError: an option value the field refuses
         model = ModelBase(schema.model, (GitModel,), attrs)
-    except (GitModelError, TypeError, ValueError) as exc:
-        raise SchemaMismatch(f"{schema.model}: its stored schema cannot be read ({exc})") from None
+    except (GitModelError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        raise SchemaMismatch(
+            f"{schema.model}: its stored schema {schema.path!r} cannot be read ({exc})") from None
     data = schema.to_json()
     _declared[model] = (schema, data, pygit2.hash(data))  # it declares what is stored
     model._meta.workspace = ws
@@ -392,7 +401,7 @@ def _renamed_targets(ws: Workspace, schema: ModelSchema) -> dict[str, str]:
     """Old model name -> today's, for relation fields of ``schema`` that name
     a model renamed by a recorded ``RenameModel`` and no longer stored (a
     schema written before migrations retargeted them)."""
-    targets = {r.options.get("to") for r in schema.fields.values()} - {None}
+    targets = {t for t in (r.options.get("to") for r in schema.fields.values()) if isinstance(t, str)}
     if not targets:
         return {}
     from .renames import _MIGRATIONS, recorded_renames

@@ -28,7 +28,7 @@ import pygit2
 
 from pygit2.enums import ObjectType
 
-from ..exceptions import CorruptObject, MigrationError
+from ..exceptions import CorruptObject, GitModelError, MigrationError
 from ..git.diff import Delta, tree_deltas
 from ..git.odb import write_blob
 from ..git.packs import PackWriter
@@ -49,6 +49,7 @@ from ..migrations import (
 from ..serializers import json as json_format
 from ..validation import id_problem
 from . import META_FOLDER, SCHEMA_FOLDER, FieldSchema, ModelSchema, schema_path, stored_schemas
+from .records import operation_problem
 from .references import moved_value, relation_fields, retarget
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ def align(ws: Workspace, base_id: Optional[pygit2.Oid], ours_id: Optional[pygit2
     trees: Trees = tuple(  # type: ignore[assignment]
         repo[c].tree if c is not None else None for c in (base_id, ours_id, theirs_id))  # type: ignore[attr-defined]
     base, ours, theirs = trees
+    for side in (theirs, ours):  # a record the merge cannot read is refused, not merged
+        _check_schema_records(ws, base, side)
     if base is None or ours is None or theirs is None or base_id is None or ours_id is None:
         return trees, []
     done = [set(_applied_in(repo, t)) for t in trees]
@@ -80,6 +83,32 @@ def align(ws: Workspace, base_id: Optional[pygit2.Oid], ours_id: Optional[pygit2
         base2, theirs2, notes = _translate(ws, base, theirs, ours, sorted(new_ours), "theirs", landing)
         return (base2, ours, theirs2), notes
     return trees, []
+
+
+def _check_schema_records(ws: Workspace, base: Optional[pygit2.Tree], side: Optional[pygit2.Tree]) -> None:
+    """:class:`CorruptObject` naming the file if a stored schema ``side``
+    changed since ``base`` is not one (nothing is merged then)."""
+    if side is None:
+        return
+    folders = [_entry_id(t, SCHEMA_FOLDER) if t is not None else None for t in (base, side)]
+    if folders[1] is None or folders[0] == folders[1]:
+        return
+    before = ws.repo.get(folders[0]) if folders[0] is not None else None
+    after = ws.repo.get(folders[1])
+    if not isinstance(after, pygit2.Tree):
+        raise CorruptObject(SCHEMA_FOLDER, "expected a folder, found a file")
+    for item in after:
+        name = item.name or ""
+        if not name.endswith(".json"):
+            continue
+        path = f"{SCHEMA_FOLDER}/{name}"
+        if isinstance(before, pygit2.Tree) and name in before and before[name].id == item.id:
+            continue  # not changed on that side
+        if not isinstance(item, pygit2.Blob):
+            raise CorruptObject(path, "expected a schema file, found a folder")
+        schema = ModelSchema.from_json(item.data, path)
+        if schema.model != name[: -len(".json")]:
+            raise CorruptObject(path, f"holds the schema of {schema.model!r}")
 
 
 def _migration_commit(ws: Workspace, base_id: pygit2.Oid, tip: pygit2.Oid,
@@ -99,47 +128,74 @@ def _migration_commit(ws: Workspace, base_id: pygit2.Oid, tip: pygit2.Oid,
     return None
 
 
-def _operations(migrated: pygit2.Tree, names: list[str]) -> list[tuple[str, Operation]]:
+def _record_path(name: str) -> str:
+    return f"{MIGRATIONS_FOLDER}/{name}.json"
+
+
+def _corrupt(name: str, reason: str) -> MigrationError:
+    return MigrationError(f"the record of migration {name!r} ({_record_path(name)!r}) is corrupt: "
+                          f"{reason}; nothing was merged")
+
+
+#: a replayed operation: (migration name, operation, the field type its record names)
+Replayed = tuple[str, Operation, Optional[str]]
+
+
+def _operations(migrated: pygit2.Tree, names: list[str]) -> list[Replayed]:
     """The operations of migrations ``names`` as recorded in ``migrated``: the
     application's own (with their functions) where this process loaded that
-    very migration, else rebuilt from the record."""
-    out: list[tuple[str, Operation]] = []
+    very migration, else rebuilt from the record (each checked first: a
+    record is untrusted input)."""
+    out: list[Replayed] = []
     for name in names:
-        blob = migrated[f"{MIGRATIONS_FOLDER}/{name}.json"]
+        try:
+            blob = migrated[_record_path(name)]
+        except KeyError:
+            raise _corrupt(name, "it is missing") from None
+        if not isinstance(blob, pygit2.Blob):
+            raise _corrupt(name, "it is not a file")
         loaded = known(blob.id)
         if loaded is not None:
-            out.extend((name, op) for op in loaded.operations)
+            out.extend((name, op, None) for op in loaded.operations)
             continue
         try:
-            records = json.loads(blob.data)["operations"]  # type: ignore[union-attr]
-            ops = [_replayable(name, record) for record in records]
-        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
-            raise MigrationError(f"the record of migration {name!r} is corrupt") from None
-        out.extend((name, op) for op in ops)
+            doc = json.loads(blob.data)
+        except (ValueError, RecursionError) as exc:
+            raise _corrupt(name, f"not JSON ({exc})") from None
+        records = doc.get("operations") if isinstance(doc, dict) else None
+        if type(records) is not list:
+            raise _corrupt(name, "its operations are not a list")
+        for record in records:
+            problem = operation_problem(record)
+            if problem:
+                raise _corrupt(name, problem)
+            out.append(_replayable(name, record))
     return out
 
 
-def _replayable(migration: str, record: dict[str, Any]) -> Operation:
-    """The operation a record describes. One that needs the application's
-    code (a function is never stored) refuses: the edits would come out in
-    the old shape."""
-    kind, model = record.get("operation"), str(record.get("model"))
-    if kind == "RenameField":
-        return RenameField(model, record["old_name"], record["new_name"])
-    if kind == "RemoveField":
-        return RemoveField(model, record["name"])
-    if kind in ("AddField", "AlterField") and isinstance(record.get("field"), dict) and not (
-            record.get("computed") or record.get("converted")):
-        spec = dict(record["field"])
-        field = FieldSchema(record["name"], str(spec.pop("type")), spec).to_field()
-        field.__dict__.pop("name", None)
-        if kind == "AddField":
-            return AddField(model, record["name"], field)
-        return AlterField(model, record["name"], field)
-    if kind == "RenameModel":
-        return RenameModel(model, record["new_name"], record.get("folder"))
-    if kind == "AlterModelLayout":
-        return AlterModelLayout(model, int(record["shard"]))
+def _replayable(migration: str, record: dict[str, Any]) -> Replayed:
+    """The operation a record (checked by :func:`operation_problem`)
+    describes. One that needs the application's code (a function is never
+    stored) refuses: the edits would come out in the old shape."""
+    kind, model = record["operation"], record["model"]
+    try:
+        if kind == "RenameField":
+            return migration, RenameField(model, record["old_name"], record["new_name"]), None
+        if kind == "RemoveField":
+            return migration, RemoveField(model, record["name"]), None
+        if kind in ("AddField", "AlterField") and not (record.get("computed") or record.get("converted")):
+            spec = dict(record["field"])
+            type_name = spec.pop("type")
+            field = FieldSchema(record["name"], type_name, spec).to_field()
+            field.__dict__.pop("name", None)
+            op: Operation = (AddField if kind == "AddField" else AlterField)(model, record["name"], field)
+            return migration, op, type_name
+        if kind == "RenameModel":
+            return migration, RenameModel(model, record["new_name"], record.get("folder")), None
+        if kind == "AlterModelLayout":
+            return migration, AlterModelLayout(model, record["shard"]), None
+    except GitModelError as exc:  # a field that refuses its options, a folder that is not one
+        raise _corrupt(migration, f"{kind} on {model}: {exc}") from None
     raise MigrationError(
         f"merging needs the code of migration {migration!r} ({kind} on {model}), which this "
         "process has not loaded: load the application's migrations first "
@@ -158,14 +214,19 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
     schemas = stored_schemas(ws, base.id)
     at_base = dict(schemas)
     lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]] = {}
-    for migration, op in _operations(migrated, names):
+    replayed = _operations(migrated, names)
+    for migration, op, _type in replayed:
         source = schemas.get(op.model_name)
         if source is None:
             continue
-        op.state_forwards(schemas)
+        try:
+            op.state_forwards(schemas)
+        except MigrationError as exc:  # it does not apply to the stored schema
+            raise _corrupt(migration, str(exc)) from None
         schema_before, ops = lineages.pop(op.model_name, (source, []))  # keyed by today's name
         ops.append((migration, op))
         lineages[op.new_name if isinstance(op, RenameModel) else op.model_name] = (schema_before, ops)
+    _check_replayed(ws, landing.tree if landing is not None else migrated, lineages, schemas, replayed)
     notes: list[str] = []
     writer = PackWriter(ws.repo)
     new_ids = _NewIds(ws, base, lineages, schemas)
@@ -228,6 +289,56 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
         return landing.tree, ws.repo[stages[label].write()], notes  # type: ignore[return-value]
     out = [ws.repo[stages[k].write()] for k in ("base", label)]
     return out[0], out[1], notes  # type: ignore[return-value]
+
+
+def _check_replayed(ws: Workspace, migrated: pygit2.Tree,
+                    lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]],
+                    schemas: dict[str, ModelSchema], replayed: list[Replayed]) -> None:
+    """A :class:`MigrationError` naming the record if the replayed operations
+    do not leave what the migrated side stores (a record added without the
+    migration it names would put the other side's edits where no schema
+    reads them). Fields the migrated side changed since without a migration
+    (new ones, other options, a rename through ``previous_names``) pass."""
+    stored = stored_schemas(ws, migrated.id)
+    types = {id(op): type_name for _m, op, type_name in replayed if type_name is not None}
+    for name, (source, ops) in lineages.items():
+        end, found = schemas[name], stored.get(name)
+
+        def refuse(migration: str, what: str) -> None:
+            raise MigrationError(
+                f"the record of migration {migration!r} ({_record_path(migration)!r}) does not match "
+                f"the branch that applied it: {what}; nothing was merged")
+
+        if found is None:
+            refuse(ops[-1][0], f"it leaves a model {name!r}, which that branch does not store")
+        assert found is not None
+        if found.folder != end.folder:
+            refuse(ops[-1][0], f"{name} is stored in {found.folder!r} there, not {end.folder!r}")
+        if found.id_field != end.id_field:
+            refuse(ops[-1][0], f"the id field of {name} is {found.id_field!r} there, not {end.id_field!r}")
+        read_as = {old: f for f, record in found.fields.items()
+                   for old in record.options.get("previous_names", ()) if isinstance(old, str)}
+        for migration, op in ops:
+            if isinstance(op, AlterModelLayout) and found.shard != end.shard:
+                refuse(migration, f"{name} has shard={found.shard} there, not {end.shard}")
+            made = [op.new_name] if isinstance(op, RenameField) else (
+                [op.name] if isinstance(op, (AddField, AlterField)) else [])
+            gone = [op.old_name] if isinstance(op, RenameField) else (
+                [op.name] if isinstance(op, RemoveField) else [])
+            for field in made:
+                if field not in end.fields:
+                    continue  # a later operation took it away
+                there = found.fields.get(field) or found.fields.get(read_as.get(field, ""))
+                if there is None:
+                    refuse(migration, f'{name} has no field "{field}" there')
+                assert there is not None
+                if isinstance(op, (AddField, AlterField)) and there.type not in (
+                        end.fields[field].type, types.get(id(op))):
+                    refuse(migration, f'field "{field}" of {name} is a {there.type} there, '
+                                      f"not a {types.get(id(op)) or end.fields[field].type}")
+            for field in gone:  # (a name no stored field had: unknown values were dropped)
+                if field in source.fields and field not in end.fields and field in found.fields:
+                    refuse(migration, f'{name} still has the field "{field}" there')
 
 
 def _forwards(versions: dict[str, Optional[dict[str, Any]]], ops: list[tuple[str, Operation]],
