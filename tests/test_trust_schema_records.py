@@ -184,6 +184,25 @@ def test_a_pull_refuses_a_schema_record_it_cannot_decode(tmp_path: Path) -> None
     assert [p.title for p in declare(Workspace(victim.path)).all()] == ["victim edit"]
 
 
+def test_a_fast_forward_pull_refuses_a_schema_record_it_cannot_decode(tmp_path: Path) -> None:
+    hub = tmp_path / "hub.git"
+    Workspace.init(hub)
+    victim = Workspace.init(tmp_path / "victim.git")
+    Page = declare(victim)
+    Page(id="p0", title="t0").save(commit=True, message="first")
+    victim.add_remote("origin", str(hub))
+    victim.push(set_upstream=True)
+    evil = pygit2.clone_repository(str(hub), str(tmp_path / "evil.git"), bare=True)
+    break_page(Path(evil.path), *WRONG_SHAPES["RelatedField to a list"])
+    evil.remotes["origin"].push(["refs/heads/master"])
+    before = refs(victim.path)  # nothing of its own since: the pull would be a fast-forward
+    with pytest.raises(CorruptObject, match="Page.json"):
+        victim.pull()
+    assert {k: v for k, v in refs(victim.path).items() if not k.startswith("refs/remotes/")} == {
+        k: v for k, v in before.items() if not k.startswith("refs/remotes/")}
+    assert [p.title for p in declare(Workspace(victim.path)).all()] == ["t0"]
+
+
 # -- 2. an option value a field refuses -----------------------------------------------------
 REFUSED = {
     "on_delete EXPLODE": {"type": "RelatedField", "to": "Page", "on_delete": "EXPLODE", "required": False},

@@ -69,7 +69,7 @@ def align(ws: Workspace, base_id: Optional[pygit2.Oid], ours_id: Optional[pygit2
         repo[c].tree if c is not None else None for c in (base_id, ours_id, theirs_id))  # type: ignore[attr-defined]
     base, ours, theirs = trees
     for side in (theirs, ours):  # a record the merge cannot read is refused, not merged
-        _check_schema_records(ws, base, side)
+        check_schema_records(ws, base, side)
     if base is None or ours is None or theirs is None or base_id is None or ours_id is None:
         return trees, []
     done = [set(_applied_in(repo, t)) for t in trees]
@@ -85,7 +85,7 @@ def align(ws: Workspace, base_id: Optional[pygit2.Oid], ours_id: Optional[pygit2
     return trees, []
 
 
-def _check_schema_records(ws: Workspace, base: Optional[pygit2.Tree], side: Optional[pygit2.Tree]) -> None:
+def check_schema_records(ws: Workspace, base: Optional[pygit2.Tree], side: Optional[pygit2.Tree]) -> None:
     """:class:`CorruptObject` naming the file if a stored schema ``side``
     changed since ``base`` is not one (nothing is merged then)."""
     if side is None:

@@ -561,6 +561,9 @@ def _breaks_integrity(ws: Workspace, start: Optional[pygit2.Oid], target: pygit2
 
     ours = ws.repo[start].tree if start is not None else None  # type: ignore[attr-defined]
     ch.refuse_foreign_names(ws, ours, target.tree, f"commit {str(target.id)[:10]}")  # untrusted: as a merge
+    from ..schema.merge import check_schema_records
+
+    check_schema_records(ws, ours, target.tree)  # a stored schema it brings must read, as in a merge
     result = merge_trees(ws, ours, ours, target.tree, None)  # their changes, staged on ours
     found = violations_if_staged(ws, start, ours, result, (ours, ours, target.tree))
     if found and start is None:
