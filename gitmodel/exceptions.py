@@ -82,9 +82,21 @@ class ValidationError(GitModelError, ValueError):
     def __init__(
         self,
         message: str | list[ValidationError],
-        field: str | None = None,
+        field: Any = None,
         code: str | None = None,
+        **params: Any,
     ) -> None:
+        if not isinstance(field, (str, type(None))) and isinstance(getattr(field, "error_messages", None), dict):
+            # python-gitmodel 0.1's form: ValidationError(code, field, **params), the
+            # message the field's error_messages give for code (or code itself)
+            code = code or (message if isinstance(message, str) else None)
+            template = field.error_messages.get(message, message) if isinstance(message, str) else message
+            try:
+                text = template.format(field=field, **params) if isinstance(template, str) else template
+            except (KeyError, IndexError, ValueError):
+                text = template
+            field = field.name
+            message = f'"{field}" {text}' if isinstance(text, str) else text
         if isinstance(message, list):
             self.error_list = message
             self.field = message[0].field if len(message) == 1 else None
@@ -104,6 +116,15 @@ class ValidationError(GitModelError, ValueError):
         for err in self.error_list:
             out.setdefault(err.field, []).append(err.message)
         return out
+
+
+class DuplicateIdField(FieldError, ConfigurationError):
+    """A model declares more than one id field (a ``ConfigurationError``, as
+    python-gitmodel 0.1 raised it)."""
+
+
+class UnsupportedFormat(GitModelError):
+    """Data in a format gitmodel does not read (python-gitmodel 0.1's name)."""
 
 
 class InvalidReferenceName(ValidationError, ConfigurationError, RepositoryError):

@@ -206,12 +206,21 @@ class Field(Generic[T]):
             return self._default()
         return copy.deepcopy(self._default) if self.mutable else self._default
 
+    @property
+    def default(self) -> Any:
+        """The default value (python-gitmodel 0.1's ``field.default``)."""
+        return self.get_default()
+
     # -- validation -------------------------------------------------------
+    def get_error_message(self, code: str, default: "str | None" = None, **params: Any) -> str:
+        """The message for ``code``, naming the field (``default``, else the
+        code itself, when the field has none), as in python-gitmodel 0.1."""
+        template = self.error_messages.get(code, default if default is not None else code)
+        return f'"{self.name}" {template.format(field=self, **params)}'
+
     def error(self, code: str, **params: Any) -> ValidationError:
         """A ``ValidationError`` for ``code`` whose message names the field."""
-        template = self.error_messages.get(code, code)
-        text = template.format(field=self, **params)
-        return ValidationError(f'"{self.name}" {text}', field=self.name, code=code)
+        return ValidationError(self.get_error_message(code, **params), field=self.name, code=code)
 
     def is_empty(self, value: Any) -> bool:
         return value is None

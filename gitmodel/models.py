@@ -149,6 +149,8 @@ class ModelBase(type):
         for field_name, field in sorted(declared.items(), key=lambda kv: kv[1].creation_counter):
             field.contribute_to_class(cls, field_name)  # type: ignore[arg-type]
         opts.finalize()
+        if cls.__doc__ is None:  # as 0.1 gave it: Page(id, title, body)
+            cls.__doc__ = f"{name}({', '.join(f.name for f in opts.fields)})"
 
         cls.DoesNotExist = type(  # type: ignore[attr-defined]
             "DoesNotExist",
@@ -251,7 +253,17 @@ class GitModel(metaclass=ModelBase):
         return hash((self._meta.model_name, self.get_id()))
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__}: {self.get_id()}>"
+        """``<Model: str(self)>`` when the model says how it reads (``__str__``
+        or 0.1's ``__unicode__``), as 0.1 and Django show it; else ``<Model: id>``."""
+        cls = type(self)
+        if cls.__str__ is not GitModel.__str__ or hasattr(self, "__unicode__"):
+            return f"<{cls.__name__}: {self}>"
+        return f"<{cls.__name__}: {self.get_id()}>"
+
+    def __str__(self) -> str:
+        """0.1's: the model's ``__unicode__()`` if it has one, else ``"Model object"``."""
+        text = getattr(self, "__unicode__", None)
+        return str(text()) if callable(text) else f"{type(self).__name__} object"
 
     def __getstate__(self) -> dict[str, Any]:  # pickle and copy.deepcopy, as Django's instances
         return codec.instance_state(self)

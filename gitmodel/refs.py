@@ -30,6 +30,10 @@ class Branch:
     def oid(self) -> pygit2.Oid:
         return self.commit.id
 
+    def __getitem__(self, path: str) -> pygit2.Object:
+        """The tree entry at ``path`` of the branch's tree (0.1's ``branch[path]``)."""
+        return self.tree[path]
+
     def __repr__(self) -> str:
         return f"<Branch {self.name} at {str(self.commit.id)[:10]}>"
 

@@ -30,6 +30,7 @@ from .store import (  # noqa: F401 - TREE_CACHE_LIMIT and CACHE_MAX_SIZE are doc
     create_repository,
 )
 from .versions.merge import NOT_GIVEN
+from .git.odb import write_blob
 from .git.tree import BLOB_MODE, Entry, NameMatch, StagingTree
 from .worktree import WorkTreePolicy
 
@@ -347,6 +348,11 @@ class Workspace:
         data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
         with self.write_lock:
             return self._unit.add_blob(path, data, mode)
+
+    def create_blob(self, content: Union[str, bytes]) -> pygit2.Oid:
+        """Write ``content`` as a blob, staging nothing; returns its id (0.1's)."""
+        self._require_writable()
+        return write_blob(self.repo, content.encode("utf-8") if isinstance(content, str) else bytes(content))
 
     def add(self, path: str, entries: Any) -> None:
         """Stage entries ``(name, oid, mode)`` (or a name -> oid dict) under folder ``path``."""

@@ -316,3 +316,78 @@ def test_compact_json_written_by_0_1_is_read(models, ws: Workspace) -> None:
     author.save(commit=True)
     data = ws.repo[author.oid].data  # type: ignore[index]
     assert data.endswith(b"}\n") and b'\n    "first_name": "John",\n' in data  # rewritten
+
+
+def test_str_repr_and_docstring_are_0_1s(ws: Workspace) -> None:
+    from gitmodel import fields
+
+    class Plain(ws.GitModel):
+        title = fields.CharField()
+
+    class Page(ws.GitModel):
+        slug = fields.SlugField(id=True)
+        title = fields.CharField()
+
+        def __str__(self) -> str:
+            return self.title
+
+    class Legacy(ws.GitModel):
+        title = fields.CharField()
+
+        def __unicode__(self) -> str:  # as written for 0.1
+            return self.title
+
+    plain = Plain(title="x")
+    assert str(plain) == "Plain object" and repr(plain) == f"<Plain: {plain.id}>"
+    assert repr(Page(slug="home", title="Home Page")) == "<Page: Home Page>"
+    legacy = Legacy(title="Old")
+    assert (str(legacy), repr(legacy)) == ("Old", "<Legacy: Old>")
+    assert Plain.__doc__ == "Plain(id, title)" and Page.__doc__ == "Page(slug, title)"
+
+
+def test_a_0_1_custom_field_raises_its_validation_errors_by_code(ws: Workspace) -> None:
+    from gitmodel import fields
+
+    class EvenField(fields.IntegerField):
+        default_error_messages = {"odd": "must be even, not {value}"}
+
+        def validate(self, value, model_instance=None):  # type: ignore[no-untyped-def]
+            super().validate(value, model_instance)
+            if value is not None and value % 2:
+                raise ValidationError("odd", self, value=value)
+
+    class Counter(ws.GitModel):
+        n = EvenField(required=False)
+        lang = fields.CharField(default="en-US")
+
+    with pytest.raises(ValidationError) as caught:
+        Counter(n=3).save()
+    assert str(caught.value) == '"n" must be even, not 3' and caught.value.field == "n"
+    assert caught.value.code == "odd"
+    lang = Counter._meta.get_field("lang")
+    assert lang.default == "en-US"
+    assert lang.get_error_message("nope", default="is odd") == '"lang" is odd'
+    assert lang.get_error_message("odd") == '"lang" odd'  # no message for that code: the code itself
+
+
+def test_two_id_fields_are_a_configuration_error_as_in_0_1(ws: Workspace) -> None:
+    from gitmodel import FieldError, fields
+
+    with pytest.raises(ConfigurationError) as caught:
+        class Bad(ws.GitModel):
+            a = fields.CharField(id=True)
+            b = fields.CharField(id=True)
+    assert isinstance(caught.value, FieldError)
+
+
+def test_0_1_helpers_utils_json_references_create_blob_and_branch_items(ws: Workspace) -> None:
+    from gitmodel.exceptions import UnsupportedFormat
+
+    assert utils.json is json and issubclass(UnsupportedFormat, GitModelError)
+    ws.add_blob("test.txt", "Test")
+    commit = ws.commit("initial commit")
+    ref = ws.repo.lookup_reference("refs/heads/master")
+    assert utils.treeish_to_tree(ws.repo, ref).id == ws.repo[commit].tree.id
+    blob = ws.create_blob("abc")
+    assert ws.repo[blob].data == b"abc" and not ws.has_changes()
+    assert ws.branch["test.txt"].name == "test.txt" and ws.branch["test.txt"].data == b"Test"

@@ -7,7 +7,7 @@ import re
 import types
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from ..exceptions import ConfigurationError, FieldError, GitModelError
+from ..exceptions import ConfigurationError, DuplicateIdField, FieldError, GitModelError
 from ..fields import Field, UUIDField
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class ModelOptions:
         else:
             declared = [f for f in self.fields if f.id]
             if len(declared) > 1:
-                raise FieldError(f"{self.model.__name__} declares more than one id field")
+                raise DuplicateIdField(f"{self.model.__name__} declares more than one id field")
             if declared:
                 self.id_attr = declared[0].name
             elif not self.abstract:  # concrete children add their own, first

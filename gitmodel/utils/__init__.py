@@ -9,6 +9,7 @@ in the docs), built on today's core: trees are resolved by the same code as
 from __future__ import annotations
 
 import datetime as dt
+import json  # noqa: F401 - gitmodel.utils.json, as python-gitmodel 0.1 exported it
 import time
 from typing import Optional
 
@@ -18,7 +19,7 @@ from .. import refs
 from ..refs import Treeish
 from . import path
 
-__all__ = ["make_signature", "treeish_to_tree", "path"]
+__all__ = ["json", "make_signature", "treeish_to_tree", "path"]
 
 
 def make_signature(
@@ -46,5 +47,7 @@ def treeish_to_tree(repo: pygit2.Repository, treeish: Treeish) -> pygit2.Tree:
 
     Unknown names raise :class:`~gitmodel.exceptions.ReferenceNotFound`.
     """
+    if isinstance(treeish, pygit2.Reference):  # 0.1 took a Reference too: its commit's tree
+        treeish = treeish.name
     obj = refs.resolve_treeish(repo, treeish)
     return obj.tree if isinstance(obj, pygit2.Commit) else obj
