@@ -437,8 +437,11 @@ def walking(repo: pygit2.Repository, start: pygit2.Oid, sort: Any,
     except pygit2.GitError as exc:
         bad = _first_unreadable_commit(repo, start)
         raise CorruptObject("(the commit)", f"git cannot read it ({exc})", bad or start) from None
-    left = {p for p in parents - seen if hide is None or not (p == hide or repo.descendant_of(hide, p))}
-    if left or (start not in seen and (hide is None or not (start == hide or repo.descendant_of(hide, start)))):
+    def hidden(oid: pygit2.Oid) -> bool:  # ``hide`` or one of its ancestors
+        return hide is not None and (oid == hide or repo.descendant_of(hide, oid))
+
+    left = {p for p in parents - seen if not hidden(p)}
+    if left or (start not in seen and not hidden(start)):
         where = f"parent {min(map(str, left))}" if left else f"its first commit {start}"
         raise CorruptObject("(the history)", f"the history loops back on itself (info/grafts?): the walk "
                             f"stopped before {where}", start)
