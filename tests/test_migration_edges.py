@@ -441,7 +441,7 @@ def test_a_class_another_process_migrated_away_is_refused_not_read_wrongly(tmp_p
     Workspace(path).migrate(Migration("0001", [
         RenameField("Page", "content", "body"),
         AlterField("Page", "rating", fields.IntegerField(required=False), convert=int)]))
-    with pytest.raises(SchemaMismatch, match="another writer migrated"):
+    with pytest.raises(SchemaMismatch, match="a migration changed"):
         page.get("home")
     for use in (lambda: page.filter(content="old body").count(), lambda: list(page.all()),
                 lambda: page(id="x", title="X").save()):
@@ -452,3 +452,16 @@ def test_a_class_another_process_migrated_away_is_refused_not_read_wrongly(tmp_p
                   rating=fields.IntegerField(required=False))
     assert (new.get("home").body, new.get("home").rating) == ("old body", 3)
     assert new.filter(body="old body").count() == 1
+
+
+def test_the_migrating_workspaces_own_old_class_is_refused_too(tmp_path) -> None:
+    ws = Workspace.init(tmp_path / "own.git")
+    page = declare(ws, "Page", title=fields.CharField(), content=fields.CharField(required=False))
+    page(id="home", title="Home", content="<p>Hello</p>").save(commit=True)
+    ws.migrate(Migration("0001_body", [RenameField("Page", "content", "body")]))
+    for use in (lambda: page.get("home"), lambda: list(page.all()),
+                lambda: page.filter(content="<p>Hello</p>").count()):
+        with pytest.raises(SchemaMismatch, match="a migration changed"):
+            use()
+    new = declare(ws, "Page", title=fields.CharField(), body=fields.CharField(required=False))
+    assert new.get("home").body == "<p>Hello</p>"

@@ -614,15 +614,22 @@ def check_moved_head(ws: Workspace) -> None:
 
 def check_followed(ws: Workspace, before: Optional[pygit2.Tree], after: Optional[pygit2.Tree]) -> None:
     """As a clean unit follows its branch to ``after``, a commit another
-    writer made: each declared model that no longer fits the schema
-    ``after`` stores (another process migrated the branch) is marked, so
-    that its every use raises :class:`SchemaMismatch` instead of reading
-    the migrated data wrongly (the operation that followed raises it too);
-    one that fits again is cleared. Declaring
-    the class anew, as it now is, replaces it. Costs two tree lookups
+    writer made: :func:`mark_unfit`, and :class:`SchemaMismatch` if a model
+    became unfit (the operation that followed may be reading it)."""
+    newly = mark_unfit(ws, before, after)
+    if newly:
+        raise ws._unfit[newly[0]]
+
+
+def mark_unfit(ws: Workspace, before: Optional[pygit2.Tree], after: Optional[pygit2.Tree]) -> list[type]:
+    """Mark each declared model that no longer fits the schema ``after``
+    stores (a migration moved the branch from ``before``), so that its every
+    use raises :class:`SchemaMismatch` instead of reading the migrated data
+    wrongly; clear one that fits again. Declaring the class anew, as it now
+    is, replaces it. Returns the newly unfit ones. Costs two tree lookups
     unless a schema record changed."""
     if before is None or after is None or _meta_entry(before) == _meta_entry(after):
-        return
+        return []
     newly = []
     for model in list(ws.models.values()):
         opts = getattr(model, "_meta", None)
@@ -634,12 +641,11 @@ def check_followed(ws: Workspace, before: Optional[pygit2.Tree], after: Optional
             if model not in ws._unfit:
                 newly.append(model)
             ws._unfit[model] = SchemaMismatch(
-                f"{model.__name__} no longer fits {ws.head}, which another writer migrated: {exc}; "
+                f"{model.__name__} no longer fits {ws.head}, which a migration changed: {exc}; "
                 "declare the model as it now is (or open a new Workspace)", exc.differences)
         else:
             ws._unfit.pop(model, None)
-    if newly:  # the operation that followed may be reading one of them: it fails too
-        raise ws._unfit[newly[0]]
+    return newly
 
 
 def _meta_entry(tree: pygit2.Tree) -> Optional[pygit2.Oid]:
