@@ -284,11 +284,17 @@ class AlterField(Operation):
 
 class RenameModel(Operation):
     """Rename model ``old_name`` to ``new_name``: its objects move to the new
-    folder (default: the new name in lower case)."""
+    folder, the new name in lower case (the folder a class called
+    ``new_name`` declares; ``folder=`` may only name that one)."""
 
     def __init__(self, old_name: str, new_name: str, folder: Optional[str] = None) -> None:
         self.model_name, self.new_name = old_name, new_name
-        self.folder = folder or new_name.lower()
+        own = new_name.lower() if isinstance(new_name, str) else ""
+        if folder is not None and folder != own:
+            raise MigrationError(
+                f"RenameModel({old_name!r}, {new_name!r}): folder {folder!r} is not one a model "
+                f"can declare: a model's folder is its name in lower case ({own!r})")
+        self.folder = own
         problem = id_problem(self.folder)
         if problem:
             raise MigrationError(f"RenameModel: folder {self.folder!r} {problem}")
@@ -418,8 +424,13 @@ def _load(source: Any) -> list[Migration]:
     if isinstance(source, str):
         try:
             source = importlib.import_module(source)
+        except MigrationError:
+            raise
         except ImportError as exc:
             raise MigrationError(f"cannot import migrations {source!r}: {exc}") from None
+        except Exception as exc:  # a module that does not compile or fails as it runs
+            raise MigrationError(f"cannot import migrations {source!r}: "
+                                 f"{type(exc).__name__}: {exc}") from None
     if isinstance(source, ModuleType):
         if hasattr(source, "__path__"):
             names = sorted(m.name for m in pkgutil.iter_modules(source.__path__)
@@ -427,7 +438,9 @@ def _load(source: Any) -> list[Migration]:
             return [m for n in names for m in _load(f"{source.__name__}.{n}")]
         name = source.__name__.rsplit(".", 1)[-1]
         klass = getattr(source, "Migration", None)
-        if isinstance(klass, type) and issubclass(klass, Migration):
+        # the module's own class: a subclass defined there (not the imported Migration)
+        if (isinstance(klass, type) and issubclass(klass, Migration) and klass is not Migration
+                and getattr(klass, "__module__", None) == source.__name__):
             return [klass(name)]
         if hasattr(source, "operations"):
             return [Migration(name, source.operations, getattr(source, "dependencies", ()))]
@@ -591,6 +604,7 @@ def _rewrite(ws: Workspace, tree: pygit2.Tree, stage: StagingTree, writer: PackW
     taken: dict[str, str] = {}  # new id -> the old id of the object moving there
     id_field: Optional[Field[Any]] = None
     filename = source.data_filename
+    values = _StoredValues(lineage, final, label)
     for folder_path, folder in _object_folders(ws.repo, tree, source.folder, source.shard):
         entries = [(e.name, e.id, e.filemode) for e in folder]
         data_oid = next((oid for name, oid, _mode in entries if name == filename), None)
@@ -602,6 +616,7 @@ def _rewrite(ws: Workspace, tree: pygit2.Tree, stage: StagingTree, writer: PackW
         object_id = stored.get(source.id_field, folder_id)
         stored = _forwards(ops, stored, object_id)
         new_id = stored.get(final.id_field, object_id)
+        values.hold(stored, new_id)
         if new_id != folder_id:  # the object moves to its new id's folder
             if id_field is None:
                 record = final.fields.get(final.id_field)
@@ -623,11 +638,13 @@ def _rewrite(ws: Workspace, tree: pygit2.Tree, stage: StagingTree, writer: PackW
                 stage.remove(folder_path)  # every removal is staged before the new folders
         elif pygit2.hash(new_data) == data_oid:
             continue
+        values.check(ws, stored, object_id, f"{folder_path}/{filename}", data_oid)
         new_oid = writer.add(_BLOB, new_data)
         # the object's folder as one tree in the pack: entries keep git's order
         raw = b"".join(b"%o %s\0" % (mode, str(name).encode("utf-8")) + (
             new_oid if name == filename else oid).raw for name, oid, mode in entries)
         out.append((new_folder, writer.add(_TREE, raw), TREE_MODE))
+    values.refuse_duplicates()
     kept = [new for new in taken if new in ids and new not in moves]
     if kept:
         raise MigrationError(
@@ -636,6 +653,71 @@ def _rewrite(ws: Workspace, tree: pygit2.Tree, stage: StagingTree, writer: PackW
     if moved:
         stage.remove(source.folder)
     return out
+
+
+class _StoredValues:
+    """The checks on the values one model's objects are left with: a field
+    made unique (or whose values a ``RunPython`` may change) must hold no
+    value twice, and the values a ``RunPython`` leaves must be ones the
+    stored field reads (as AlterField cleans its own)."""
+
+    def __init__(self, lineage: _Lineage, final: ModelSchema, label: str) -> None:
+        self.final, self.label = final, label
+        source = lineage.source
+        self.free = any(isinstance(op, RunPython) for _m, op in lineage.ops)
+        changed = {op.name for _m, op in lineage.ops if isinstance(op, (AddField, AlterField))}
+        self.unique: dict[str, dict[str, list[str]]] = {
+            name: {} for name, record in final.fields.items()
+            if record.options.get("unique") and name != final.id_field and (
+                self.free or name in changed or name not in source.fields
+                or not source.fields[name].options.get("unique"))}
+        self.readers: dict[str, Field[Any]] = {}
+
+    def hold(self, stored: Stored, object_id: Any) -> None:
+        """Count the unique values of one object (``object_id``: its id after)."""
+        for name, holders in self.unique.items():
+            value = stored.get(name)
+            if value is not None:
+                key = json.dumps(value, sort_keys=True, default=repr)
+                holders.setdefault(key, []).append(str(object_id))
+
+    def refuse_duplicates(self) -> None:
+        for name, holders in self.unique.items():
+            for key, ids in holders.items():
+                if len(ids) > 1:
+                    shown = ", ".join(repr(i) for i in sorted(ids)[:5]) + (" ..." if len(ids) > 5 else "")
+                    raise MigrationError(
+                        f'{self.label}: field "{name}" of {self.final.model} is unique, but '
+                        f"{self.final.model} {shown} share the value {key}; nothing was committed")
+
+    def check(self, ws: Workspace, stored: Stored, object_id: Any, path: str,
+              before: pygit2.Oid) -> None:
+        """A changed object's values through the stored fields (after a ``RunPython``)."""
+        if not self.free:
+            return
+        original: Optional[Stored] = None
+        for name, value in stored.items():
+            record = self.final.fields.get(name)
+            if record is None:
+                continue
+            reader = self.readers.get(name)
+            if reader is None:
+                reader = self.readers[name] = record.to_field()
+            try:
+                reader.from_json(value)
+                continue
+            except ValidationError as exc:
+                reason = exc.message
+            except (ValueError, TypeError, ArithmeticError, AttributeError, RecursionError) as exc:
+                reason = repr(exc)
+            if original is None:
+                original = codec.read_stored(ws, path, before)[1]
+            if name in original and original[name] == value:
+                continue  # stored so before: this migration did not make it so
+            raise MigrationError(
+                f"{self.label}: {self.final.model} {object_id!r}: RunPython left \"{name}\" = "
+                f"{value!r}, which its stored {record.type} does not read ({reason}); "
+                "nothing was committed")
 
 
 def _check_new_id(final: ModelSchema, id_field: Field[Any], old: str, new: Any,
@@ -685,74 +767,5 @@ def _exists(tree: pygit2.Tree, path: str) -> bool:
     return True
 
 
-# -- writing migrations ------------------------------------------------------------------
-def _field_source(record: FieldSchema) -> str:
-    options = dict(record.options)
-    klass = record.type if "." not in record.type else str(options.get("base", "JSONField"))
-    kwargs = constructor_options(getattr(fields_module, klass, fields_module.Field), options)
-    args = [f"{k}={v!r}" for k, v in sorted(kwargs.items())]
-    if record.type in ("RelatedField", "ManyToManyField"):
-        args.insert(0, repr(options.get("to")))
-    elif record.type == "ListField" and isinstance(options.get("of"), dict):
-        of = options["of"]
-        args.insert(0, _field_source(FieldSchema("element", str(of.get("type")), dict(of.get("options", {})))))
-    note = "  # default_factory: set default= yourself" if "default_factory" in options else ""
-    return f"fields.{klass}({', '.join(args)}){note}"
-
-
-def make_migration(ws: Workspace, *models: type[GitModel], name: str = "auto",
-                   treeish: Optional[Treeish] = None) -> str:
-    """The source of a migration module taking the stored schemas (in the
-    staged state or at ``treeish``) to what ``models`` declare (default:
-    every registered model). Renames are written where a field names its
-    ``previous_names``; a changed type gets an ``AlterField`` whose
-    ``convert`` you may need to fill in."""
-    stored = ws.schemas(treeish)
-    targets = models or tuple(m for m in ws.models.values()
-                              if not m._meta.abstract and m._meta.workspace is ws)
-    lines: list[str] = []
-    used: set[str] = set()
-    for model in targets:
-        declared = declared_schema(model)
-        old = stored.get(declared.model)
-        if old is None:
-            continue
-        label = declared.model
-        renamed: dict[str, str] = {}
-        for field_name, record in declared.fields.items():
-            if field_name in old.fields:
-                continue
-            earlier = [p for p in record.options.get("previous_names", ()) if p in old.fields]
-            if earlier:
-                renamed[earlier[0]] = field_name
-                lines.append(f"    RenameField({label!r}, {earlier[0]!r}, {field_name!r}),")
-                used.add("RenameField")
-        for field_name, record in declared.fields.items():
-            before = old.fields.get(field_name) or next(
-                (old.fields[o] for o, n in renamed.items() if n == field_name), None)
-            if before is None:
-                lines.append(f"    AddField({label!r}, {field_name!r}, {_field_source(record)}),")
-                used.add("AddField")
-            elif before.type != record.type:
-                lines.append(f"    AlterField({label!r}, {field_name!r}, {_field_source(record)}, "
-                             "convert=None),")
-                used.add("AlterField")
-            elif _comparable(before) != _comparable(record):
-                lines.append(f"    AlterField({label!r}, {field_name!r}, {_field_source(record)}),")
-                used.add("AlterField")
-        for field_name in old.fields:
-            if field_name not in declared.fields and field_name not in renamed:
-                lines.append(f"    RemoveField({label!r}, {field_name!r}),")
-                used.add("RemoveField")
-        if old.shard != declared.shard and not declared.adaptive:
-            lines.append(f"    AlterModelLayout({label!r}, shard={declared.shard}),")
-            used.add("AlterModelLayout")
-    head = f'"""Migration {name}: the stored schema to what the models declare."""\n\n'
-    if used:
-        head += f"from gitmodel import fields  # noqa: F401\nfrom gitmodel.migrations import {', '.join(sorted(used))}\n\n"
-    body = "".join(f"{line}\n" for line in lines)
-    return f"{head}dependencies = {applied(ws, treeish)[-1:]!r}\noperations = [\n{body}]\n"
-
-
-def _comparable(record: FieldSchema) -> dict[str, Any]:
-    return {k: v for k, v in record.options.items() if k != "previous_names"}
+# -- writing migrations: see gitmodel.migration_source ----------------------------------
+from .migration_source import make_migration  # noqa: E402 -- it reads applied() from here

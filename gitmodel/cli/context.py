@@ -19,7 +19,7 @@ from ..models import GitModel
 from ..schema import model_from_schema
 from ..workspace import Workspace
 
-__all__ = ["open_workspace", "get_model", "CliState"]
+__all__ = ["open_workspace", "get_model", "declared_models", "CliState"]
 
 
 def open_workspace(path: Union[str, os.PathLike[str]] = ".", models: Optional[str] = None,
@@ -29,17 +29,17 @@ def open_workspace(path: Union[str, os.PathLike[str]] = ".", models: Optional[st
 
     ``models`` is a module (``package.module``) whose models are imported;
     every other model stored at ``treeish`` (default: the branch) is built
-    from its stored schema. A stored model that cannot be built (its layout
+    from its stored schema. With ``treeish`` the workspace stands on it (a
+    branch is switched to, a tag or commit is read-only), so every model is
+    checked against the schema stored there, not the branch's. A stored model that cannot be built (its layout
     is the application's code, an option its field refuses) is left out;
     :func:`get_model` then says so.
     """
     ws = Workspace(path, branch, **options)
+    if treeish is not None:  # read at REV: its models are built and checked against REV's schema
+        ws.update_index(treeish)
     if models:
-        try:
-            module = importlib.import_module(models)
-        except ImportError as exc:
-            raise ConfigurationError(f"cannot import the models module {models!r}: {exc}") from None
-        ws.import_models(module)
+        ws.import_models(_import(models))
     unreadable: dict[str, str] = {}
     for name, schema in ws.schemas(treeish).items():
         if name in ws.models:
@@ -50,6 +50,37 @@ def open_workspace(path: Union[str, os.PathLike[str]] = ".", models: Optional[st
             unreadable[name] = str(exc)
     ws.__dict__["_unreadable_models"] = unreadable
     return ws
+
+
+def _import(models: str) -> Any:
+    try:
+        return importlib.import_module(models)
+    except GitModelError:
+        raise
+    except ImportError as exc:
+        raise ConfigurationError(f"cannot import the models module {models!r}: {exc}") from None
+    except Exception as exc:  # a module that does not compile or fails as it runs
+        raise ConfigurationError(f"cannot import the models module {models!r}: "
+                                 f"{type(exc).__name__}: {exc}") from None
+
+
+def declared_models(models: str, names: tuple[str, ...] = ()) -> list[type[GitModel]]:
+    """The concrete model classes the module ``models`` declares (those called
+    ``names``, if given), NOT bound to a workspace: what ``makemigrations``
+    compares with the stored schemas, which they may no longer fit."""
+    module = _import(models)
+    found: dict[str, type[GitModel]] = {}
+    for value in vars(module).values():
+        if (isinstance(value, type) and issubclass(value, GitModel) and value is not GitModel
+                and hasattr(value, "_meta") and not value._meta.abstract):
+            found.setdefault(value.__name__, value)
+    if not found:
+        raise ConfigurationError(f"the models module {models!r} declares no model")
+    for name in names:
+        if name not in found:
+            raise ModelNotFound(f"no model named {name!r} in {models!r} "
+                                f"(models: {', '.join(sorted(found))})")
+    return [found[n] for n in names] if names else list(found.values())
 
 
 def model_names(ws: Workspace) -> list[str]:

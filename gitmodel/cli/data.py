@@ -228,11 +228,16 @@ def check(state: CliState, at: Optional[str], as_json: bool) -> int:
         report.append({"model": name, "ok": count,
                        "bad": [{"path": e.path, "reason": e.reason} for e in objs.skipped]})
     bad = sum(len(r["bad"]) for r in report)
+    # a stored model whose class cannot be built or does not fit: nothing of it was checked
+    broken = dict(ws.__dict__.get("_unreadable_models", {}))
     if as_json:
-        print_json(report)
+        print_json(report + [{"model": name, "ok": None, "bad": [], "error": why}
+                             for name, why in sorted(broken.items())])
     else:
         for r in report:
             say(f"{r['model']}: {r['ok']} ok, {len(r['bad'])} unreadable", "red" if r["bad"] else "green")
             for item in r["bad"]:
                 say(f"  {item['path']}: {item['reason']}", "red")
-    return CORRUPT if bad else 0
+        for name, why in sorted(broken.items()):
+            say(f"{name}: cannot be read: {why}", "red")
+    return CORRUPT if bad or broken else 0

@@ -8,7 +8,8 @@ import click
 
 from ..exceptions import ConfigurationError
 from ..migrations import make_migration
-from .context import CliState, get_model
+from ..workspace import Workspace
+from .context import CliState, declared_models
 from .output import JSON_OPTION, print_json, say
 
 pass_state = click.make_pass_decorator(CliState)
@@ -52,6 +53,8 @@ def makemigrations(state: CliState, model_names: tuple[str, ...], name: str) -> 
     """Print a migration module taking the stored schema to what --models declares."""
     if not state.models:
         raise ConfigurationError("makemigrations compares the application's models: pass --models MODULE")
-    ws = state.workspace()
-    targets = [get_model(ws, n) for n in model_names]
+    # the classes as the module declares them, not bound: binding refuses the very
+    # differences (a retyped or removed field) a migration is written for
+    targets = declared_models(state.models, model_names)
+    ws = Workspace(state.path)
     click.echo(make_migration(ws, *targets, name=name), nl=False)

@@ -238,10 +238,13 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
     renames = [(op.model_name, op.new_name) for _s, ops in lineages.values()
                for _m, op in ops if isinstance(op, RenameModel)]
     stages = {"base": StagingTree(ws.repo, base), label: StagingTree(ws.repo, side)}
+    landing_base = landing.tree if landing is not None else base
     if landing is not None:
         stages = {label: StagingTree(ws.repo, landing.tree)}
         _carry_other_edits(ws, base, side, stages[label], objects, schemas, renames)
-        _carry_schema_edits(ws, side, stages[label], objects, schemas, renames)
+        clashes = _carry_schema_edits(ws, side, stages[label], objects, schemas, renames)
+        if clashes:  # the merge base shows those fields as before the migration: a SchemaConflict
+            landing_base = _clash_base(ws, landing.tree, clashes)
     moving: list[tuple[StagingTree, str, Optional[tuple[pygit2.Oid, int]], str, str, Optional[pygit2.Oid]]] = []
     for name, (schema, ops) in objects.items():
         end = schemas[name]
@@ -286,7 +289,7 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
             stage.set(path, blob)
     writer.write()  # objects before the trees that name them
     if landing is not None:
-        return landing.tree, ws.repo[stages[label].write()], notes  # type: ignore[return-value]
+        return landing_base, ws.repo[stages[label].write()], notes  # type: ignore[return-value]
     out = [ws.repo[stages[k].write()] for k in ("base", label)]
     return out[0], out[1], notes  # type: ignore[return-value]
 
@@ -403,12 +406,21 @@ def _carry_other_edits(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, stag
             _stage_entry(stage, path, _retargeted(ws, path, new, renames))
 
 
+#: model name -> {field: (its record before the migrations, the side's record)}
+Clashes = dict[str, dict[str, tuple[Optional[FieldSchema], Optional[FieldSchema]]]]
+
+
 def _carry_schema_edits(ws: Workspace, side: pygit2.Tree, stage: StagingTree,
                         lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]],
-                        schemas: dict[str, ModelSchema], renames: list[tuple[str, str]]) -> None:
+                        schemas: dict[str, ModelSchema], renames: list[tuple[str, str]]) -> Clashes:
     """The side's own changes to a migrated model's schema (a field added
     with a default, other options), staged onto the migrated schema: each
-    field the side changed that no operation touched."""
+    field the side changed that no operation touched. A field the side
+    changed that an operation touched too (other options of a field an
+    ``AlterField`` retyped, say) is staged as the side has it and returned:
+    the merge reports it as a :class:`~gitmodel.versions.schemas.SchemaConflict`
+    (see :func:`_clash_base`) instead of dropping the side's change."""
+    clashes: Clashes = {}
     for name, (source, ops) in lineages.items():
         path = schema_path(source.model)
         try:
@@ -427,14 +439,45 @@ def _carry_schema_edits(ws: Workspace, side: pygit2.Tree, stage: StagingTree,
         end = schemas[name]
         fields = dict(end.fields)
         for field in set(source.fields) | set(mine.fields):
-            if field in touched or source.fields.get(field) == mine.fields.get(field):
+            if source.fields.get(field) == mine.fields.get(field):
                 continue
+            if field in touched:
+                if current.fields.get(field) != end.fields.get(field):
+                    clashes.setdefault(name, {})[field] = (source.fields.get(field), current.fields.get(field))
+                else:
+                    continue  # the side changed it as the migration did
             if field in mine.fields:
                 fields[field] = current.fields[field]
             else:
                 fields.pop(field, None)
         if fields != dict(end.fields):
             stage.set(schema_path(name), write_blob(ws.repo, end.with_fields(fields).to_json()))
+    return clashes
+
+
+def _clash_base(ws: Workspace, landing: pygit2.Tree, clashes: Clashes) -> pygit2.Tree:
+    """The tree the migration commit left, with each clashing field of its
+    schema files as it was before the migrations: merged against it, the
+    side's record and the migrated one both changed that field, a
+    conflict to settle (the objects merge against the migrated tree as before)."""
+    stage = StagingTree(ws.repo, landing)
+    for name, found in clashes.items():
+        path = schema_path(name)
+        try:
+            blob = landing[path]
+        except KeyError:
+            continue
+        if not isinstance(blob, pygit2.Blob):
+            continue
+        schema = ModelSchema.from_json(blob.data, path)
+        fields = dict(schema.fields)
+        for field, (before, _side) in found.items():
+            if before is None:
+                fields.pop(field, None)
+            else:
+                fields[field] = before
+        stage.set(path, write_blob(ws.repo, schema.with_fields(fields).to_json()))
+    return ws.repo[stage.write()]  # type: ignore[return-value]
 
 
 def _retargeted(ws: Workspace, path: str, entry: Optional[tuple[pygit2.Oid, int]],
