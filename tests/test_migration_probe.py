@@ -426,6 +426,11 @@ def test_cli_reads_a_migrated_branch_at_rev(tmp_path):
         assert shown.returncode == 0 and "headline: Home" in shown.stdout, shown.stderr
         checked = gm("-C", path, "check", "--at", rev)
         assert checked.returncode == 0 and "Page: 1 ok" in checked.stdout, checked.stderr
+        blamed = gm("-C", path, "blame", "Page", "home", "--at", rev)
+        assert blamed.returncode == 0 and "headline\tHome" in blamed.stdout, blamed.stdout + blamed.stderr
+        assert "title" not in blamed.stdout
+        logged = gm("-C", path, "log", "Page", "home", "--at", rev)
+        assert logged.returncode == 0, logged.stderr
     current = gm("-C", path, "ls", "Page")
     assert current.returncode == 0 and "title" in current.stdout and "headline" not in current.stdout
     assert refs(path) == before

@@ -57,7 +57,7 @@ def _touches(commit: pygit2.Commit, folder: str) -> bool:
 def log(state: CliState, model_name: Optional[str], object_id: Optional[str], limit: Optional[int],
         at: Optional[str], as_json: bool) -> None:
     """Commits, newest first; for an object, those that changed it and the fields each changed."""
-    ws = state.workspace()
+    ws = state.workspace(treeish=at if object_id else None)  # the object read in REV's schema
     entries: list[dict[str, Any]] = []
     if object_id is not None:
         model = get_model(ws, model_name)  # type: ignore[arg-type]
@@ -157,7 +157,7 @@ def diff(state: CliState, args: tuple[str, ...], as_json: bool) -> None:
 @pass_state
 def blame(state: CliState, model_name: str, object_id: str, at: Optional[str], as_json: bool) -> None:
     """For each field: its value, and the commit, author and date that last set it."""
-    ws = state.workspace()
+    ws = state.workspace(treeish=at)  # the model as REV's schema declares it
     entries = get_model(ws, model_name).blame(object_id, treeish=at)
     records = [{"field": e.field, "value": jsonable(e.value), "commit": str(e.commit.id),
                 "author": e.author, "date": e.date.isoformat(),
