@@ -455,3 +455,45 @@ def test_renamemodel_refuses_a_folder_that_is_not_the_new_name(tmp_path):
         name = fields.CharField()
 
     assert Writer.get("ada").name == "Ada"
+
+
+# -- 11. a conflict on a converted field settled with a side ------------------------------------
+def test_a_side_chosen_for_a_converted_field_is_stored_in_the_migrated_type(tmp_path):
+    import json as _json
+    import subprocess as _subprocess
+
+    from gitmodel.migrations import AlterField
+
+    def old_shape(ws):
+        class Product(ws.GitModel):
+            price = fields.CharField()
+        return Product
+
+    def new_shape(ws):
+        class Product(ws.GitModel):
+            price = fields.IntegerField()
+        return Product
+
+    path = str(tmp_path / "repo")
+    ws = Workspace.init(path, bare=True)
+    product = old_shape(ws)
+    product(id="mug", price="4").save(commit=True)
+    ws.create_branch("cents")
+    ws.migrate(Migration("0001_cents", [AlterField("Product", "price", fields.IntegerField(),
+                                                   convert=lambda euros: int(euros) * 100)]), branch="cents")
+    mug = product.get("mug")
+    mug.price = "5"
+    mug.save(commit=True, message="master: 5 euros")
+    branch = Workspace(path, "cents")
+    cents = new_shape(branch).get("mug")
+    cents.price = 600
+    cents.save(commit=True, message="cents: 600")
+    live = Workspace(path)
+    old_shape(live)
+    (conflict,) = live.merge("cents").conflicts
+    live.resolve(conflict, "ours")
+    live.commit("merge: keep master's price")
+    stored = _json.loads(_subprocess.run(["git", "--git-dir", path, "show", "HEAD:product/mug/data.json"],
+                                         capture_output=True, text=True, check=True).stdout)
+    assert stored["fields"]["price"] == 500  # the number the stored schema says, not the text "500"
+    assert new_shape(Workspace(path)).get("mug").price == 500

@@ -41,6 +41,8 @@ MODIFY_MODIFY, DELETE_MODIFY, MODIFY_DELETE, ADD_ADD = (
     "modify/modify", "delete/modify", "modify/delete", "add/add",
 )
 CHOICES = ("ours", "theirs", "base")
+#: the side of :attr:`ObjectMerge.stored` each choice names
+CHOICES_STORED = {"base": 0, "ours": 1, "theirs": 2}
 _MISSING: Any = object()
 #: "no choice given" for :func:`resolve` (and ``Workspace.resolve``)
 NOT_GIVEN: Any = _MISSING
@@ -334,9 +336,12 @@ class ObjectMerge:
                 else:
                     target[conflict.key[-1]] = value
             elif value is None and choice in CHOICES and (
-                conflict.field not in (self.stored[{"base": 0, "ours": 1, "theirs": 2}[choice]] or {})
+                conflict.field not in (self.stored[CHOICES_STORED[choice]] or {})
             ):
                 self.result.pop(conflict.field, None)
+            elif named and conflict.field in (self.stored[CHOICES_STORED[choice]] or {}):
+                # that side's value as it stores it (in the migrated shape, if a migration aligned it)
+                self.result[conflict.field] = self.stored[CHOICES_STORED[choice]][conflict.field]  # type: ignore[index]
             elif fld is not None:
                 self.result[conflict.field] = fld.to_json(fld.clean(value))
             else:
