@@ -30,11 +30,26 @@ class Aggregate:
     #: the suffix of the default result name (``rank__sum``)
     function = ""
 
-    def __init__(self, field: str, *, distinct: bool = False) -> None:
+    def __init__(self, field: str, *, distinct: bool = False, filter: Any = None) -> None:
+        from .query.conditions import Q
+
         if not isinstance(field, str) or not field:
             raise FieldError(f"{type(self).__name__}() takes a field name, not {field!r}")
+        if filter is not None and not isinstance(filter, Q):
+            raise FieldError(f"{type(self).__name__}({field!r}, filter=...) takes a Q object, not {filter!r}")
         self.field_name = field
         self.distinct = distinct
+        #: ``filter=Q(...)``: only the rows matching it are aggregated, as Django's
+        self.filter = filter
+
+    def kept(self, model: Any, rows: list[Row], treeish: Any) -> list[Row]:
+        """The rows this aggregate reads: those matching its ``filter`` (at ``treeish``)."""
+        if self.filter is None:
+            return rows
+        from .query.conditions import compile_q
+
+        condition = compile_q(model, self.filter).resolve(treeish)
+        return [row for row in rows if condition(row)]
 
     @property
     def default_alias(self) -> str:
@@ -44,6 +59,10 @@ class Aggregate:
         """The field this aggregate reads on ``model`` (``None``: the objects)."""
         from .query import _get_field
 
+        if self.filter is not None:
+            from .query.conditions import compile_q
+
+            compile_q(model, self.filter)  # checked now: FieldError naming what is wrong
         if self.field_name in ("*", "pk") and self.function == "count":
             return None
         field = _get_field(model, self.field_name)
@@ -258,10 +277,12 @@ def named(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Aggregate]
     return out
 
 
-def aggregate(model: Any, rows: list[Row], aggregates: dict[str, Aggregate]) -> dict[str, Any]:
-    """Compute each aggregate over ``rows``."""
+def aggregate(model: Any, rows: list[Row], aggregates: dict[str, Aggregate],
+              treeish: Any = None) -> dict[str, Any]:
+    """Compute each aggregate over ``rows`` (those its ``filter`` keeps,
+    lookups across relations read at ``treeish``)."""
     bound = {name: (agg, agg.bind(model)) for name, agg in aggregates.items()}
-    return {name: agg.over(field, rows) for name, (agg, field) in bound.items()}
+    return {name: agg.over(field, agg.kept(model, rows, treeish)) for name, (agg, field) in bound.items()}
 
 
 class Values(list):  # type: ignore[type-arg]
@@ -276,6 +297,8 @@ class Values(list):  # type: ignore[type-arg]
         self._rows = rows
         self._names = names
         self._json_safe = json_safe
+        #: the revision of the rows (where an aggregate's ``filter=`` reads relations)
+        self.treeish: Any = None
 
     def annotate(self, *args: Aggregate, **kwargs: Aggregate) -> Values:
         """One dict per distinct combination of the chosen fields, with each
@@ -292,7 +315,7 @@ class Values(list):  # type: ignore[type-arg]
             groups.setdefault(key, (item, []))[1].append(row)
         out = []
         for item, rows in groups.values():
-            out.append({**item, **aggregate(self._model, rows, aggregates)})
+            out.append({**item, **aggregate(self._model, rows, aggregates, self.treeish)})
         return Values(out, self._model, None, self._names, self._json_safe)
 
     def distinct(self) -> Values:

@@ -40,6 +40,7 @@ from .conditions import (
     compile_q,
     day_of,
     field_path,
+    plain_name,
 )
 
 if TYPE_CHECKING:
@@ -171,9 +172,9 @@ class QuerySet(Generic[M]):
             if not isinstance(name, str) or not name.lstrip("-"):
                 raise FieldError(f"order_by() takes field names, not {name!r}")
             if name.lstrip("-") not in self._annotations:
-                _order_field(self.model, name.lstrip("-"))
+                _order_field(self.model, plain_name(self.model, name.lstrip("-")))
         clone = self._clone()
-        clone._order = () if random_order else tuple(names)
+        clone._order = () if random_order else tuple(_plain_order(self.model, name) for name in names)
         clone._random = random_order
         return clone
 
@@ -404,11 +405,15 @@ class QuerySet(Generic[M]):
                 clone._high = clone._low
             if self._rows is not None:
                 clone._rows = self._rows[index]
+                if self._cache is not None:  # evaluated: the same instances, as Django's
+                    clone._cache = self._cache[index]
             return clone
         if not isinstance(index, int):
             raise TypeError(f"QuerySet indices must be integers or slices, not {type(index).__name__}")
         if index < 0:  # as Django's: order_by("-...") and [0], or last(), instead
             raise ValueError("Negative indexing is not supported.")
+        if self._cache is not None:  # evaluated: the instance iterating gave, as Django's
+            return self._cache[index]
         rows = self._fetch_rows()
         return self._load(rows[index])
 
@@ -476,13 +481,18 @@ class QuerySet(Generic[M]):
         return found
 
     def first(self) -> Optional[M]:
-        """The first match (in ``order_by`` order, else path order), or ``None``."""
+        """The first match (in ``order_by`` order, else path order), or ``None``
+        (of an evaluated query: the instance iterating gave)."""
+        if self._cache is not None:
+            return self._cache[0] if self._cache else None
         rows = self._fetch_rows() if self._rows is not None else self[:1]._fetch_rows()
         return self._load(rows[0]) if rows else None
 
     def last(self) -> Optional[M]:
         """The last match, or ``None``; refused once sliced (``TypeError``), as Django's."""
         self._refuse_sliced("reverse")
+        if self._cache is not None:  # evaluated: the instance iterating gave
+            return self._cache[-1] if self._cache else None
         rows = self._fetch_rows()
         return self._load(rows[-1]) if rows else None
 
@@ -528,8 +538,10 @@ class QuerySet(Generic[M]):
 
         rows = self._fetch_rows()
         chosen = columns(self, fields, rows, json_safe)
-        return Values(({name: get(row) for name, get in chosen} for row in rows),
-                      self.model, rows, tuple(name for name, _get in chosen) if fields else (), json_safe)
+        found = Values(({name: get(row) for name, get in chosen} for row in rows),
+                       self.model, rows, tuple(name for name, _get in chosen) if fields else (), json_safe)
+        found.treeish = self.treeish  # where an aggregate's filter=Q(...) reads across relations
+        return found
 
     def values_list(self, *fields: str, flat: bool = False, named: bool = False,
                     json_safe: bool = False) -> ValuesList:
@@ -629,14 +641,14 @@ class QuerySet(Generic[M]):
 
             return annotating.aggregate(self, aggregates)
         bound = {name: (agg, agg.bind(self.model)) for name, agg in aggregates.items()}
-        if self._rows is None:
+        if self._rows is None and all(agg.filter is None for agg in aggregates.values()):
             try:
                 found = from_index(self, bound)
             except CorruptObject as exc:
                 raise exc.at(self._commit()) from None
             if found is not None:
                 return found
-        return aggregate(self.model, self._fetch_rows(), aggregates)
+        return aggregate(self.model, self._fetch_rows(), aggregates, self.treeish)
 
     def in_bulk(self, ids: Optional[Iterable[Any]] = None, *, field_name: str = "pk") -> dict[Any, M]:
         """``id -> object`` for the ``ids`` that exist (all matches if ``None``),
@@ -765,6 +777,12 @@ _PERIOD_START: dict[str, Callable[[datetime.date], datetime.date]] = {
     "week": lambda day: day - datetime.timedelta(days=day.weekday()),  # its Monday
     "day": lambda day: day,
 }
+
+
+def _plain_order(model: Any, name: str) -> str:
+    """An ``order_by`` key with Django's ``author_id`` read as ``author``."""
+    bare = name.lstrip("-")
+    return name[:len(name) - len(bare)] + plain_name(model, bare)
 
 
 def _flipped(name: str) -> str:

@@ -48,18 +48,60 @@ def plan(model: Any, aggregates: dict[str, Aggregate]) -> dict[str, Annotation]:
         reverse = reverse_relation(model, first)
         if reverse is not None:
             source = model._meta.require_workspace("query").models[reverse.source]
-            inner = type(agg)(rest or "pk", distinct=agg.distinct)
-            out[name] = Annotation(inner, source._meta.get_field(reverse.field_name), source,
-                                   inner.bind(source))
+            inner = type(agg)(rest or "pk", distinct=agg.distinct, filter=_across(agg, first))
+            bound = inner.bind(source)
+            if inner.filter is not None and isinstance(bound, _fields.ListField):
+                raise FieldError(f"annotate({name}={agg!r}): filter= is not supported over the "
+                                 f"elements of a list across {first!r}")
+            out[name] = Annotation(inner, source._meta.get_field(reverse.field_name), source, bound)
             continue
         own = _get_field(model, first)
         if isinstance(own, _fields.ListField) and not rest and isinstance(agg, Count):
+            if agg.filter is not None and not isinstance(own, _fields.ManyToManyField):
+                raise FieldError(f"annotate({name}={agg!r}): filter= takes lookups across a "
+                                 f"relation; {model.__name__}.{own.name} is a list of values")
+            wanted = _across(agg, first)
+            if wanted is not None:
+                from .conditions import compile_q
+
+                compile_q(getattr(own, "to_model"), wanted)  # checked now
+                agg = type(agg)(first, distinct=agg.distinct, filter=wanted)
             out[name] = Annotation(agg, own)
             continue
         raise FieldError(f"annotate({name}={agg!r}): an annotation aggregates the objects of a "
                          f"reverse relation of {model.__name__} (Count, Sum, Min, Max, Avg), or "
                          "counts the elements of one of its list fields")
     return out
+
+
+def _across(agg: Aggregate, relation: str) -> Any:
+    """An annotation's ``filter=Q(books__rating=5)`` (its lookups relative
+    to the annotated model, as Django's) as lookups on the related model
+    (``Q(rating=5)``); a lookup that does not cross ``relation`` is a
+    ``FieldError`` naming it."""
+    if agg.filter is None:
+        return None
+
+    def strip(q: Q) -> Q:
+        out = Q()
+        out.connector, out.negated = q.connector, q.negated
+        for child in q.children:
+            if isinstance(child, Q):
+                out.children.append(strip(child))
+                continue
+            key, value = child
+            first, _, rest = key.partition("__")
+            if first != relation:
+                raise FieldError(f"{agg!r}: filter= of an annotation over {relation!r} takes lookups "
+                                 f"across {relation!r} ({relation}__...), not {key!r}")
+            from .conditions import LOOKUPS
+
+            parts = rest.split("__") if rest else []
+            far = rest if parts and parts[0] not in LOOKUPS else "__".join(["pk", *parts])
+            out.children.append((far, value))
+        return out
+
+    return strip(agg.filter)
 
 
 def compute(qs: QuerySet[Any], rows: list[Row]) -> dict[str, dict[Any, Any]]:
@@ -70,10 +112,15 @@ def compute(qs: QuerySet[Any], rows: list[Row]) -> dict[str, dict[Any, Any]]:
     out: dict[str, dict[Any, Any]] = {}
     for name, how in qs._annotations.items():
         if how.source is None:  # how many elements the object's own list has (distinct: different)
-            out[name] = {row.object_id(): how.aggregate.of(row.get(how.link) or ()) for row in rows}
+            wanted = (None if how.aggregate.filter is None
+                      else set(how.link.to_model.all(treeish=qs.treeish).filter(how.aggregate.filter).ids()))
+            out[name] = {row.object_id(): how.aggregate.of(
+                [e for e in row.get(how.link) or () if wanted is None or e in wanted]) for row in rows}
             continue
         groups: dict[Any, list[Row]] = {i: [] for i in ids}
         referrers = how.source.all(treeish=qs.treeish)
+        if how.aggregate.filter is not None:  # Count("books", filter=Q(books__rating=5))
+            referrers = referrers.filter(how.aggregate.filter)
         if how.link.many:  # a many-to-many field: the objects that hold each id
             for object_id in ids:
                 groups[object_id] = referrers.filter(**{f"{how.link.name}__contains": object_id})._fetch_rows()
@@ -101,8 +148,11 @@ def aggregate(qs: QuerySet[Any], aggregates: dict[str, Aggregate]) -> dict[str, 
         how = qs._annotations.get(agg.field_name)
         if how is None:
             field = agg.bind(qs.model)
-            out[name] = agg.over(field, rows)
+            out[name] = agg.over(field, agg.kept(qs.model, rows, qs.treeish))
             continue
+        if agg.filter is not None:
+            raise FieldError(f"aggregate({name}={agg!r}): filter= is not supported over an "
+                             f"annotation ({agg.field_name!r})")
         if type(agg).check is _numeric and isinstance(how.aggregate, (Min, Max)) and how.field is not None:
             _numeric(agg, how.source, how.field)  # a Sum of the latest dates: refused as a Sum of dates
         if values is None:
@@ -155,7 +205,10 @@ class Having:
             value = tuple(value)
         self.name, self.lookup, self.arg = name, lookup, value
 
-    def passes(self, row: Row, values: dict[str, dict[Any, Any]]) -> bool:
+    def passes(self, row: Row, values: dict[str, dict[Any, Any]]) -> Optional[bool]:
+        """True, False, or ``None`` where SQL's answer is unknown: a missing
+        value compared by anything but ``isnull`` (or ``exact`` with
+        ``None``), so that ``exclude(n__gt=1)`` drops it, as Django's HAVING."""
         from ..expressions import Expression
         from .conditions import LOOKUPS
 
@@ -164,11 +217,13 @@ class Having:
         if isinstance(arg, Expression):
             arg = self._value(arg, row, values)
             if value is None or arg is None:
-                return False
+                return None
+        elif value is None and self.lookup != "isnull" and not (self.lookup == "exact" and arg is None):
+            return None
         try:
             return bool(LOOKUPS[self.lookup](value, arg))
         except (TypeError, ValueError, ArithmeticError):
-            return False
+            return None
 
     def _value(self, expression: Any, row: Row, values: dict[str, dict[Any, Any]]) -> Any:
         from .conditions import expression_value
@@ -229,7 +284,7 @@ def kept(rows: list[Row], values: dict[str, dict[Any, Any]], conditions: list[No
          treeish: Any) -> list[Row]:
     """The rows that pass every condition (lookups across relations run at ``treeish``)."""
     resolved = [_resolve(node, treeish) for node in conditions]
-    return [row for row in rows if all(_passes(node, row, values) for node in resolved)]
+    return [row for row in rows if all(_passes(node, row, values) is True for node in resolved)]
 
 
 def _resolve(node: Any, treeish: Any) -> Any:
@@ -238,16 +293,15 @@ def _resolve(node: Any, treeish: Any) -> Any:
     return node if isinstance(node, (Having, Leaf)) else node.resolve(treeish)
 
 
-def _passes(node: Any, row: Row, values: dict[str, dict[Any, Any]]) -> bool:
+def _passes(node: Any, row: Row, values: dict[str, dict[Any, Any]]) -> Optional[bool]:
+    """Whether ``row`` passes ``node``, in SQL's three-valued logic (``None``: unknown)."""
+    from .conditions import combine
+
     if isinstance(node, Having):
         return node.passes(row, values)
     if not isinstance(node, Node):
-        return bool(node(row))
-    if node.connector == Q.AND:
-        hit = all(_passes(child, row, values) for child in node.children)
-    else:
-        hit = any(_passes(child, row, values) for child in node.children)
-    return hit != node.negated
+        return node.truth(row) if getattr(node, "tri", False) else bool(node(row))
+    return combine(node.connector, node.negated, (_passes(child, row, values) for child in node.children))
 
 
 def sort_key(values: dict[Any, Any]) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import fields as _fields
-from . import QuerySet, field_path
+from . import QuerySet, field_path, plain_name
 
 if TYPE_CHECKING:
     from .planner import Row
@@ -28,8 +28,8 @@ def columns(qs: QuerySet[Any], names: tuple[str, ...], rows: list[Row], json_saf
             out.extend(_annotation_columns(qs, (name,), rows))
         elif "__" in name:
             out.append((name, _related_column(qs, name, rows, json_safe)))
-        else:
-            out.append((name, _getter(value, qs._fields_for((name,))[0])))
+        else:  # author_id: the id the relation author holds, as Django names it
+            out.append((name, _getter(value, qs._fields_for((plain_name(qs.model, name),))[0])))
     return out
 
 

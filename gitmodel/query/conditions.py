@@ -9,7 +9,7 @@ import copy
 import dataclasses
 import datetime as dt
 import decimal
-from typing import TYPE_CHECKING, Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 
 from .. import fields as _fields
 from ..exceptions import FieldError, ValidationError
@@ -173,24 +173,33 @@ def _comparable_arg(comparable: Callable[[Any], Any], lookup: str, arg: Any) -> 
 
 class Related:
     """A lookup across a ``RelatedField``: resolved to ``field__in=ids``
-    (across a ``ManyToManyField``: one of its ids in ``ids``)."""
+    (across a ``ManyToManyField``: one of its ids in ``ids``). ``q`` is the
+    condition on the target, all of it held by one target (the lookups of
+    one ``filter()`` call on the same relation, see :mod:`.joins`)."""
 
-    __slots__ = ("field", "key", "value", "model")
+    __slots__ = ("field", "q", "model")
 
-    def __init__(self, field: _fields.RelatedField[Any], key: str, value: Any, model: Any) -> None:
+    def __init__(self, field: Any, q: Q, model: Any) -> None:
         self.field = field
-        self.key = key
-        self.value = value
+        self.q = q
         self.model = model
 
     def resolve(self, treeish: Any) -> Leaf:
-        ids: set[Any] = set(self.model.all(treeish=treeish).filter(**{self.key: self.value}).ids())
-        if matches_null(self.key, self.value):  # as SQL's LEFT JOIN: no target matches too
+        ids: set[Any] = set(self.model.all(treeish=treeish).filter(self.q).ids())
+        if q_matches_null(self.q):  # as SQL's LEFT JOIN: no target matches too
             ids.add(None)
         leaf = Leaf(self.field, [], "in", ids)
         if getattr(self.field, "many", False):  # a many-to-many field: one of its targets matches
             leaf.test = _shares_an_element
         return leaf
+
+
+def q_matches_null(q: Q) -> bool:
+    """Whether ``q`` holds for a related object that is not there, as its
+    lookups do through Django's LEFT OUTER JOIN (see :func:`matches_null`)."""
+    found = [q_matches_null(c) if isinstance(c, Q) else matches_null(*c) for c in q.children]
+    hit = all(found) if q.connector == Q.AND else any(found)
+    return hit != q.negated
 
 
 def matches_null(key: str, value: Any) -> bool:
@@ -206,28 +215,28 @@ def matches_null(key: str, value: Any) -> bool:
 @dataclasses.dataclass(frozen=True)
 class Reverse:
     """A lookup across a reverse relation (``author.pages``): resolved to
-    ``pk__in`` the ids the matching objects refer to (``negated``: not in)."""
+    ``pk__in`` the ids the source objects matching ``q`` refer to
+    (``negated``: not in)."""
 
     id_field: _fields.Field[Any]
     source: Any
     field: Any
-    key: str
-    value: Any
+    q: Q
     negated: bool = False
 
     def resolve(self, treeish: Any) -> Union[Leaf, Node]:
-        leaf = Leaf(self.id_field, [], "in", self._referred(treeish, {self.key: self.value}))
+        leaf = Leaf(self.id_field, [], "in", self._referred(treeish, self.q))
         if self.negated:
             return Node(Q.AND, True, [leaf])
-        if matches_null(self.key, self.value):  # as SQL's LEFT JOIN: referred to by none too
-            unreferred = Node(Q.AND, True, [Leaf(self.id_field, [], "in", self._referred(treeish, {}))])
+        if q_matches_null(self.q):  # as SQL's LEFT JOIN: referred to by none too
+            unreferred = Node(Q.AND, True, [Leaf(self.id_field, [], "in", self._referred(treeish, Q()))])
             return Node(Q.OR, False, [leaf, unreferred])
         return leaf
 
-    def _referred(self, treeish: Any, lookups: dict[str, Any]) -> set[Any]:
-        """The ids the source objects matching ``lookups`` refer to."""
+    def _referred(self, treeish: Any, q: Q) -> set[Any]:
+        """The ids the source objects matching ``q`` refer to."""
         ids: set[Any] = set()
-        found = self.source.all(treeish=treeish).filter(**lookups)
+        found = self.source.all(treeish=treeish).filter(q)
         for value in found.values_list(self.field.name, flat=True):
             ids.update(self.field.referenced_ids(value))
         return ids
@@ -240,16 +249,22 @@ def _shares_an_element(value: Any, ids: set[Any]) -> bool:
 
 
 class Node:
-    """AND / OR of children, possibly negated."""
+    """AND / OR of children, possibly negated. A group holding a comparison
+    that can be unknown (``Against``: SQL's NULL) is evaluated in SQL's
+    three-valued logic, so that its negation drops an unknown as SQL does."""
 
-    __slots__ = ("connector", "negated", "children")
+    __slots__ = ("connector", "negated", "children", "tri")
 
     def __init__(self, connector: str, negated: bool, children: list[Any]) -> None:
         self.connector = connector
         self.negated = negated
         self.children = children
+        #: some child can be unknown: evaluate with :meth:`truth`
+        self.tri = any(getattr(child, "tri", False) for child in children)
 
     def __call__(self, row: Row) -> bool:
+        if self.tri:
+            return self.truth(row) is True
         if self.connector == Q.AND:
             for child in self.children:
                 if not child(row):
@@ -260,6 +275,12 @@ class Node:
                 return not self.negated
         return self.negated
 
+    def truth(self, row: Row) -> Optional[bool]:
+        """True, False or ``None`` (unknown), as SQL evaluates the condition."""
+        return combine(self.connector, self.negated,
+                       (child.truth(row) if getattr(child, "tri", False) else bool(child(row))
+                        for child in self.children))
+
     def resolve(self, treeish: Any) -> Any:
         """This condition with related lookups run (at ``treeish``) and
         single-child groups unwrapped: a ``Node`` or a ``Leaf``."""
@@ -269,18 +290,58 @@ class Node:
         return Node(self.connector, self.negated, children)
 
 
-def compile_q(model: Any, q: Q) -> Node:
+def combine(connector: str, negated: bool, truths: Iterable[Optional[bool]]) -> Optional[bool]:
+    """SQL's three-valued AND / OR of ``truths`` (``None``: unknown), negated
+    if ``negated`` (the negation of unknown is unknown)."""
+    decisive = connector != Q.AND  # False decides an AND, True an OR
+    unknown = False
+    for truth in truths:
+        if truth is decisive:
+            return decisive != negated
+        unknown = unknown or truth is None
+    return None if unknown else (not decisive) != negated
+
+
+def compile_q(model: Any, q: Q, negated: bool = False) -> Node:
     """Check every lookup of ``q`` against ``model`` and build the condition
-    (an empty ``Q()`` inside it is left out, as Django leaves it out)."""
+    (an empty ``Q()`` inside it is left out, as Django leaves it out). The
+    lookups ANDed in ``q`` (not under a negation, ``negated``) that cross
+    the same relation are held by one related object (see :mod:`.joins`)."""
+    from .joins import Joined, grouped
+
+    negated = negated or q.negated
+    items: list[Any] = list(q.children)
+    if not negated and q.connector == Q.AND and len(items) > 1:
+        items = grouped(model, items)
     children: list[Any] = []
-    for child in q.children:
-        if isinstance(child, Q):
-            node = compile_q(model, child)
+    for child in items:
+        if isinstance(child, Joined):
+            children.append(joined(model, child.name, child.q()))
+        elif isinstance(child, Q):
+            node = compile_q(model, child, negated)
             if node.children:
                 children.append(node)
         else:
             children.append(parse_lookup(model, child[0], child[1]))
     return Node(q.connector, q.negated, children)
+
+
+def joined(model: Any, name: str, q: Q) -> Union[Related, Reverse]:
+    """The condition ``q`` (on the related model) held by one object across
+    the relation ``name`` of ``model``, checked now."""
+    field = model._meta._by_name.get(name)
+    if field is None:
+        from ..relations import reverse_relation
+
+        reverse = reverse_relation(model, name)
+        if reverse is None:
+            _get_field(model, name)  # raises: no such field
+            raise FieldError(f'{model.__name__} has no relation "{name}"')
+        source = model._meta.require_workspace("query").models[reverse.source]
+        compile_q(source, q)  # checks the far side now
+        return Reverse(_get_field(model, "pk"), source, source._meta.get_field(reverse.field_name), q)
+    compile_q(field.to_model, q)  # checks the far side now
+    return Related(field, q, field.to_model)
 
 
 def _get_field(model: Any, name: str) -> _fields.Field[Any]:
@@ -294,9 +355,33 @@ def _get_field(model: Any, name: str) -> _fields.Field[Any]:
     return field  # type: ignore[no-any-return]
 
 
+def id_alias(model: Any, name: str) -> Any:
+    """The relation to one object ``name`` names as Django's ``author_id``
+    (the id it holds), or ``None``."""
+    if not name.endswith("_id") or name in model._meta._by_name:
+        return None
+    from ..relations import RelatedField
+
+    field = model._meta._by_name.get(name[:-3])
+    return field if isinstance(field, RelatedField) else None
+
+
+def plain_name(model: Any, name: str) -> str:
+    """``name`` with Django's ``author_id`` read as the relation ``author``
+    (whose stored value is that id)."""
+    field = id_alias(model, name)
+    return name if field is None else field.name
+
+
 def parse_lookup(model: Any, key: str, value: Any) -> Union[Leaf, Related, Reverse, "Against"]:
     """``'author__name__startswith'`` -> a checked condition, or ``FieldError``."""
     name, *rest = key.split("__")
+    alias = id_alias(model, name)
+    if alias is not None:  # author_id="ann", author_id__in=[...]: the id the relation holds
+        if len(rest) > 1 or (rest and rest[0] not in LOOKUPS):
+            raise FieldError(f'unknown lookup "{"__".join(rest)}" on {model.__name__}.{name}: it is '
+                             f"the id {alias.name!r} holds (lookups: {', '.join(LOOKUPS)})")
+        name = alias.name
     from ..relations import reverse_relation
 
     reverse = reverse_relation(model, name) if name not in model._meta._by_name else None
@@ -311,7 +396,7 @@ def parse_lookup(model: Any, key: str, value: Any) -> Union[Leaf, Related, Rever
             _check_instances(name, source, value)
         compile_q(source, Q(**{sub_key: sub_value}))  # checks the far side now
         return Reverse(_get_field(model, "pk"), source, source._meta.get_field(reverse.field_name),
-                       sub_key, sub_value, negated=absent and value)
+                       Q(**{sub_key: sub_value}), negated=absent and value)
     field = _get_field(model, name)
     if not field.stored_in_json:
         raise FieldError(f'{model.__name__}.{field.name} is stored as a blob and cannot be queried')
@@ -321,20 +406,29 @@ def parse_lookup(model: Any, key: str, value: Any) -> Union[Leaf, Related, Rever
             if rest[0] in ("pk", target._meta.id_attr):
                 rest = rest[1:]
             else:
-                sub_key = "__".join(rest)
-                compile_q(target, Q(**{sub_key: value}))  # checks the far side now
-                return Related(field, sub_key, value, target)
+                return joined(model, name, Q(**{"__".join(rest): value}))
+    if isinstance(field, _fields.ManyToManyField) and (rest == ["in"] or (
+            rest in ([], ["exact"]) and value is not None and not isinstance(value, (list, tuple)))):
+        return _m2m_elements(field, rest[0] if rest else "exact", value)
     if isinstance(field, _fields.ManyToManyField) and rest and rest[0] not in _LIST_LOOKUPS:
         # tags__label="Python": the objects one of whose targets matches
-        target = field.to_model
-        sub_key = "__".join(rest)
-        compile_q(target, Q(**{sub_key: value}))  # checks the far side now
-        return Related(field, sub_key, value, target)  # type: ignore[arg-type]
+        return joined(model, name, Q(**{"__".join(rest): value}))
     if isinstance(field, (_fields.DateField, _fields.DateTimeField)) and rest and rest[0] in _DATE_PARTS:
         return _date_part_lookup(model, field, rest, value)
     if isinstance(field, _fields.ListField):
         return _list_lookup(model, field, rest, value)
     if isinstance(field, _fields.JSONField):
+        from . import jsonlookups
+
+        if rest and rest[-1] in jsonlookups.KEY_LOOKUPS:  # meta__has_key="lang"
+            wanted, test = jsonlookups.key_test(field.name, rest[-1], value)
+            leaf = Leaf(field, rest[:-1], "exact", wanted)
+            leaf.test, leaf.lookup = test, rest[-1]  # not a lookup the index plans
+            return leaf
+        if rest and rest[-1] == "contains" and isinstance(value, (dict, list)):  # JSON containment
+            leaf = Leaf(field, rest[:-1], "contains", value)
+            leaf.test = jsonlookups.contains
+            return leaf
         if rest and rest[-1] in LOOKUPS:
             keys, lookup = rest[:-1], rest[-1]
         else:
@@ -383,18 +477,33 @@ class Against:
     def resolve(self, treeish: Any) -> Node:
         return Node(Q.AND, False, [self])  # a group: the planner plans only plain leaves
 
+    #: can be unknown (see :meth:`truth`)
+    tri = True
+
     def __call__(self, row: Row) -> bool:
-        other = self._value(self.expression, row)
+        return self.truth(row) is True
+
+    def truth(self, row: Row) -> Optional[bool]:
+        """As SQL's comparison under Django's rules: a missing value of the
+        field, or of a plain ``F("field")``, is false (Django adds ``IS NOT
+        NULL`` for them, so a negation keeps the object); an expression that
+        cannot be computed (``F("rating") * 60`` of a missing rating) is
+        unknown, so its negation does not hold either."""
+        from ..expressions import F
+
         value = row.get(self.field)
-        if value is None or other is None:
+        if value is None:
             return False
+        other = self._value(self.expression, row)
+        if other is None:
+            return False if isinstance(self.expression, F) else None
         comparable = getattr(self.field, "comparable", None)
         try:
             if comparable is not None:
                 value, other = comparable(value), comparable(other)
             return bool(self.test(value, other))
         except (TypeError, ValueError, ArithmeticError):
-            return False
+            return None
 
     def _value(self, expression: Any, row: Row) -> Any:
         return expression_value(expression, lambda name: row.get(self.fields[name]))
@@ -531,6 +640,30 @@ def _list_lookup(model: Any, field: _fields.ListField, rest: list[str], value: A
         _prepare(field, lookup, value)  # refused: F() does not compare lists
     arg = field.prepare_element(value) if lookup == "contains" else field.to_python(value)
     return Leaf(field, [], lookup, arg)
+
+
+def _m2m_elements(field: Any, lookup: str, value: Any) -> Leaf:
+    """``tags=tag``, ``tags="web"``, ``tags__in=[...]`` or ``tags__in=<query>``
+    on a many-to-many field: the objects one of whose targets is such, as
+    Django's join finds them."""
+    from ..models import GitModel
+    from . import QuerySet
+
+    def element(item: Any) -> Any:
+        return _instance_id(field, item) if isinstance(item, GitModel) else field.prepare_element(item)
+
+    if lookup == "exact":
+        ids = {element(value)}
+    elif isinstance(value, QuerySet):
+        _check_query_model(field, value.model)
+        ids = set(value.ids())
+    elif isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise FieldError(f'"{field.name}__in" takes a list of values, not {value!r}')
+    else:
+        ids = {element(v) for v in value if v is not None}  # IN never matches NULL
+    leaf = Leaf(field, [], "in", ids)
+    leaf.test = _shares_an_element
+    return leaf
 
 
 def _order_field(model: Any, name: str) -> _fields.Field[Any]:
