@@ -16,10 +16,12 @@ from hypothesis import strategies as st
 from gitmodel import FieldError, Q, Workspace, fields
 
 TEXTS = ["", "a", "ab", "ba", "Ab", "aab", "abab", "a\n", "\na", "a\nb", "a b", "_a1", "1", "12b", "b_",
-         "é", "É", "aÉb", "ſ", "s", "K", "k", "ß", "a\n\n", " ", "\n", "bbb", "aaaa"]
+         "é", "É", "aÉb", "ſ", "s", "K", "k", "ß", "a\n\n", " ", "\n", "bbb", "aaaa",
+         "\u0130", "\u0131", "i", "I", "\u212a", "\u00b5", "\u03bc"]  # İ ı, the Kelvin sign, µ μ
 
 ATOMS = ["a", "b", "A", "s", "k", ".", "[ab]", "[^a]", r"\w", r"\W", r"\d", r"\s", r"\S", r"\b", r"\B", "^",
-         "$", r"\A", r"\Z", "1", "_", r"\n", "[a-c]", "é", "ſ", r"[^\w]", "[_\\d]"]
+         "$", r"\A", r"\Z", "1", "_", r"\n", "[a-c]", "é", "ſ", r"[^\w]", "[_\\d]", "i", "[A-Z]", "[h-j]",
+         "\u00b5", "[^i]"]
 
 
 def patterns() -> st.SearchStrategy[str]:
