@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import decimal
 import math
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from .exceptions import FieldError
 
@@ -329,6 +329,48 @@ class Values(list):  # type: ignore[type-arg]
         """How many dicts there are (``count(x)``: how often ``x`` is one, as a list's)."""
         return super().count(*value) if value else len(self)
 
+    def filter(self, **lookups: Any) -> Values:
+        """The dicts whose keys match ``lookups`` (``n__gt=1``: Django's HAVING
+        after ``values(...).annotate(n=...)``), by the lookups of :data:`_ROW_LOOKUPS`."""
+        tests = _row_tests(self, lookups)
+        return self._kept([item for item in self if all(test(item) for test in tests)])
+
+    def exclude(self, **lookups: Any) -> Values:
+        """The dicts for which the lookups together are false (an unknown
+        value, ``None`` compared, is left out of both, as SQL's NULL)."""
+        tests = _row_tests(self, lookups)
+        return self._kept([item for item in self if any(test(item) is False for test in tests)])
+
+    def get(self, **lookups: Any) -> dict[str, Any]:
+        """The one dict matching ``lookups``; the model's ``DoesNotExist`` or
+        ``MultipleObjectsReturned`` otherwise, as a queryset's ``get()``."""
+        from .exceptions import MultipleObjectsReturned, ObjectDoesNotExist
+
+        found = self.filter(**lookups) if lookups else self
+        if len(found) == 1:
+            return found[0]  # type: ignore[no-any-return]
+        name = getattr(self._model, "__name__", "value")
+        if not found:
+            raise getattr(self._model, "DoesNotExist", ObjectDoesNotExist)(f"no {name} values match {lookups}")
+        raise getattr(self._model, "MultipleObjectsReturned", MultipleObjectsReturned)(
+            f"{len(found)} {name} values match {lookups}")
+
+    def first(self) -> Optional[dict[str, Any]]:
+        """The first dict, or ``None``."""
+        return self[0] if self else None
+
+    def last(self) -> Optional[dict[str, Any]]:
+        """The last dict, or ``None``."""
+        return self[-1] if self else None
+
+    def exists(self) -> bool:
+        return bool(self)
+
+    def _kept(self, items: list[dict[str, Any]]) -> Values:
+        kept = Values(items, self._model, None, self._names, self._json_safe)
+        kept.treeish = self.treeish
+        return kept
+
     def order_by(self, *names: str) -> Values:
         """The dicts sorted by their keys ``names`` (``"-n"`` descending), as
         after ``annotate()``: ``values("author").annotate(n=Count("pk")).order_by("-n")``.
@@ -369,6 +411,52 @@ class ValuesList(list):  # type: ignore[type-arg]
                               self._names, True)
         return ValuesList(_sorted(list(self), names, set(position), lambda item, name: item[position[name]]),
                           self._names, False)
+
+
+#: the lookups :meth:`Values.filter` takes on a dict's keys: True, False or
+#: ``None`` (unknown: a missing value compared)
+_ROW_LOOKUPS: dict[str, Callable[[Any, Any], Optional[bool]]] = {
+    "exact": lambda v, x: (v is None) if x is None else (None if v is None else v == x),
+    "gt": lambda v, x: None if v is None else v > x,
+    "gte": lambda v, x: None if v is None else v >= x,
+    "lt": lambda v, x: None if v is None else v < x,
+    "lte": lambda v, x: None if v is None else v <= x,
+    "in": lambda v, x: None if v is None else v in x,
+    "isnull": lambda v, x: (v is None) == bool(x),
+}
+
+
+def _row_tests(values: Values, lookups: dict[str, Any]) -> list[Callable[[dict[str, Any]], Optional[bool]]]:
+    """One test per lookup ``key__op=value`` on the dicts of ``values``;
+    ``FieldError`` for a key they lack or an operation not in :data:`_ROW_LOOKUPS`."""
+    keys = set().union(*(item.keys() for item in values)) if values else set(values._names)
+    by_name = values._model._meta._by_name if values._model is not None else {}
+    tests: list[Callable[[dict[str, Any]], Optional[bool]]] = []
+    for lookup, expected in lookups.items():
+        key, _, op = lookup.partition("__")
+        op = op or "exact"
+        if key not in keys and keys:
+            raise FieldError(f"values() rows have no {key!r}: choose from {sorted(keys)} "
+                             "(filter the queryset before values() on other fields)")
+        compare = _ROW_LOOKUPS.get(op)
+        if compare is None:
+            raise FieldError(f"values() rows take the lookups {sorted(_ROW_LOOKUPS)}, not {op!r}")
+        if op == "in" and (isinstance(expected, (str, bytes)) or not hasattr(expected, "__iter__")):
+            raise FieldError(f'"{lookup}" takes a list of values, not {expected!r}')
+
+        # a field's missing value is false (exclude keeps it, as Django's does for a
+        # nullable column); an aggregate's is unknown (exclude drops it, as SQL does)
+        plain = key in by_name
+
+        def test(item: dict[str, Any], key: str = key, compare: Any = compare, plain: bool = plain,
+                 expected: Any = list(expected) if op == "in" else expected) -> Optional[bool]:
+            try:
+                found = compare(item.get(key), expected)
+            except TypeError:  # values of kinds that do not compare: no match
+                return False
+            return False if found is None and plain else found  # type: ignore[no-any-return]
+        tests.append(test)
+    return tests
 
 
 def _sorted(items: list[Any], names: tuple[str, ...], known: set[str], value: Any,

@@ -276,3 +276,30 @@ def test_exclude_unknown_annotation(lib):
     assert ids(qs.filter(~Q(s__gt=1000) | Q(slug="eve"))) == ["ann", "eve"]
     assert ids(qs.filter(~Q(s__lt=F("m")))) == ["ann"]
     assert ids(qs.filter(~Q(~Q(s__gt=1000)))) == []
+
+
+# -- values() rows: filter (HAVING after annotate), exclude, get, first -------
+
+
+def test_values_rows_filter_like_djangos_having_and_exclude(lib):
+    ws, Author, Tag, Book = lib
+    Book(slug="b3", pages=1, author="eve").save()  # no rating
+    ws.commit("b3")
+    grouped = Book.objects.values("author").annotate(n=Count("pk")).order_by("author")
+    assert grouped.filter(n__gt=1) == [{"author": "ann", "n": 2}]
+    assert grouped.exclude(n__gt=1) == [{"author": "eve", "n": 1}]
+    assert grouped.get(author="eve") == {"author": "eve", "n": 1}
+    with pytest.raises(Book.DoesNotExist):
+        grouped.get(author="zed")
+    with pytest.raises(Book.MultipleObjectsReturned):
+        grouped.get(n__gte=1)
+    rows = Book.objects.order_by("slug").values("slug", "rating")
+    assert rows.filter(rating__gte=4) == [{"slug": "b1", "rating": 5}]
+    # a field's missing value is kept by exclude(), as Django's nullable column is
+    assert rows.exclude(rating__gte=4) == [{"slug": "b2", "rating": 3}, {"slug": "b3", "rating": None}]
+    assert rows.filter(rating__isnull=True) == [{"slug": "b3", "rating": None}]
+    assert rows.first() == {"slug": "b1", "rating": 5} and rows.last()["slug"] == "b3" and rows.exists()
+    with pytest.raises(FieldError, match="title"):
+        rows.filter(title="x")
+    with pytest.raises(FieldError, match="regex"):
+        rows.filter(slug__regex="b")
