@@ -71,6 +71,14 @@ class Page(Generic[M]):
     def __contains__(self, obj: object) -> bool:
         return obj in self.object_list
 
+    def index(self, obj: Any) -> int:
+        """Where ``obj`` is on the page (``ValueError`` if it is not), as Django's page, a sequence."""
+        return self.object_list.index(obj)
+
+    def count(self, obj: Any) -> int:
+        """How often ``obj`` is on the page."""
+        return self.object_list.count(obj)
+
     def has_next(self) -> bool:
         return self.number < self.paginator.num_pages
 

@@ -184,6 +184,10 @@ def test_paginator_pages_lists_and_the_lists_values_return(posts):
     ws, Post = posts
     pages = Paginator([1, 2, 3, 4, 5], 2)
     assert pages.count == 5 and pages.num_pages == 3 and list(pages.page(3)) == [5]
+    second = pages.page(2)  # a page is a sequence, as Django's: index() and count()
+    assert second.index(4) == 1 and second.count(3) == 1 and second.count(9) == 0
+    with pytest.raises(ValueError):
+        second.index(9)
     slugs = Post.all().order_by("slug").values_list("slug", flat=True)
     assert list(Paginator(slugs, 2).page(3)) == ["p4"]
     assert list(Paginator(Post.all().order_by("slug").values("slug"), 2).page(1)) == [
