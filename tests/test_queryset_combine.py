@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from gitmodel import Workspace, fields
+from gitmodel import FieldError, Workspace, fields
 
 from conftest import git
 
@@ -88,6 +88,9 @@ def test_queries_that_cannot_be_combined(items):
         few | Item.all(treeish="HEAD")
     with pytest.raises(TypeError):
         few | 5
+    with pytest.raises(FieldError, match="all=True"):  # Django's repeats: refused, not a raw TypeError
+        few.union(Item.all(), all=True)
+    assert set(few.union(Item.filter(n__gt=5), all=False).ids()) == set((few | Item.filter(n__gt=5)).ids())
     with pytest.raises(TypeError, match="takes querysets"):
         few.intersection([1])
     assert few.count() == 3  # the queries themselves are unchanged

@@ -191,8 +191,12 @@ class QuerySet(Generic[M]):
         """The objects either query matches, each once (``qs1 | qs2``)."""
         return self._combine(other, "|", Q.OR)
 
-    def union(self, *others: QuerySet[M]) -> QuerySet[M]:
-        """The objects any of the queries matches, each once."""
+    def union(self, *others: QuerySet[M], all: bool = False) -> QuerySet[M]:  # noqa: A002 - Django's name
+        """The objects any of the queries matches, each once (``all=True``,
+        Django's repeats, is refused: a queryset holds an object once)."""
+        if all:
+            raise FieldError("union(all=True) would list an object once per query matching it; "
+                             "a queryset holds each object once: use union()")
         out = self
         for other in others:
             out = out._combine(other, "union", Q.OR)
