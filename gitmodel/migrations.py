@@ -68,6 +68,7 @@ from .schema import (
     ModelSchema,
     constructor_options,
     declared_schema,
+    mark_unfit,
     field_schema,
     schema_path,
     stored_schemas,
@@ -556,6 +557,7 @@ def migrate(ws: Workspace, source: Any, branch: Optional[str] = None, *,
         with ws.write_lock:
             ws._move_branch(commit_id, text, expected=start.id)
             ws._unit.move_to(commit_id, ws.repo[commit_id].tree)  # type: ignore[attr-defined]
+        mark_unfit(ws, start.tree, ws._unit.stage.base)  # this workspace's own classes, too
     else:
         from .workspace import Workspace
 

@@ -255,10 +255,7 @@ class Workspace:
         ``branch`` (default: the current one); ``None`` if all were applied."""
         from . import migrations as _migrations
 
-        before = self._unit.stage.base
-        commit = _migrations.migrate(self, migrations, branch, **commit_info)
-        schema.mark_unfit(self, before, self._unit.stage.base)  # its own classes, if on its branch
-        return commit
+        return _migrations.migrate(self, migrations, branch, **commit_info)
 
     # -- object cache -------------------------------------------------------------
     def cached_object(self, oid: pygit2.Oid) -> Optional[GitModel]:
