@@ -160,7 +160,8 @@ def test_a_merge_refuses_a_schema_record_it_cannot_decode(site: Path, label: str
     assert Workspace(site).schemas()["Page"].fields["title"].type == "CharField"
 
 
-def test_a_pull_refuses_a_schema_record_it_cannot_decode(tmp_path: Path) -> None:
+def _victim_of_a_broken_hub(tmp_path: Path) -> tuple[Workspace, type]:
+    """A victim pushed to a hub, and a collaborator who then pushed a Page.json of the wrong shape."""
     hub = tmp_path / "hub.git"
     Workspace.init(hub)
     victim = Workspace.init(tmp_path / "victim.git")
@@ -171,35 +172,29 @@ def test_a_pull_refuses_a_schema_record_it_cannot_decode(tmp_path: Path) -> None
     evil = pygit2.clone_repository(str(hub), str(tmp_path / "evil.git"), bare=True)
     break_page(Path(evil.path), *WRONG_SHAPES["RelatedField to a list"])
     evil.remotes["origin"].push(["refs/heads/master"])
+    return victim, Page
+
+
+def test_a_pull_refuses_a_schema_record_it_cannot_decode(tmp_path: Path) -> None:
+    victim, Page = _victim_of_a_broken_hub(tmp_path)
     page = Page.get("p0")
     page.title = "victim edit"
     page.save(commit=True, message="victim")
-    before = refs(victim.path)
+    before = local_refs(victim.path)
     with pytest.raises(CorruptObject, match="Page.json"):
         victim.pull()
-    assert {k: v for k, v in refs(victim.path).items() if not k.startswith("refs/remotes/")} == {
-        k: v for k, v in before.items() if not k.startswith("refs/remotes/")}
+    assert local_refs(victim.path) == before
     assert not victim.has_changes() and not victim.merging
     assert fsck(victim.path).returncode == 0
     assert [p.title for p in declare(Workspace(victim.path)).all()] == ["victim edit"]
 
 
 def test_a_fast_forward_pull_refuses_a_schema_record_it_cannot_decode(tmp_path: Path) -> None:
-    hub = tmp_path / "hub.git"
-    Workspace.init(hub)
-    victim = Workspace.init(tmp_path / "victim.git")
-    Page = declare(victim)
-    Page(id="p0", title="t0").save(commit=True, message="first")
-    victim.add_remote("origin", str(hub))
-    victim.push(set_upstream=True)
-    evil = pygit2.clone_repository(str(hub), str(tmp_path / "evil.git"), bare=True)
-    break_page(Path(evil.path), *WRONG_SHAPES["RelatedField to a list"])
-    evil.remotes["origin"].push(["refs/heads/master"])
-    before = refs(victim.path)  # nothing of its own since: the pull would be a fast-forward
+    victim, _Page = _victim_of_a_broken_hub(tmp_path)
+    before = local_refs(victim.path)  # nothing of its own since: the pull would be a fast-forward
     with pytest.raises(CorruptObject, match="Page.json"):
         victim.pull()
-    assert {k: v for k, v in refs(victim.path).items() if not k.startswith("refs/remotes/")} == {
-        k: v for k, v in before.items() if not k.startswith("refs/remotes/")}
+    assert local_refs(victim.path) == before
     assert [p.title for p in declare(Workspace(victim.path)).all()] == ["t0"]
 
 
