@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
     from .options import ModelOptions
 
-__all__ = ["FAN_OUT_AT", "FANNED_SHARD", "current_shard", "shard_in", "reading",
+__all__ = ["FAN_OUT_AT", "FANNED_SHARD", "current_shard", "declared_shard", "shard_in", "reading",
            "fan_out_grown", "aligned", "relocated_folder"]
 
 #: a flat adaptive folder fans out in the commit that gives it this many objects
@@ -78,15 +78,17 @@ def _shard_of(repo: pygit2.Repository, oid: Optional[pygit2.Oid]) -> int:
     return found
 
 
-def shard_in(repo: pygit2.Repository, tree: Optional[pygit2.Tree], model_name: str) -> int:
-    """The layout (shard levels) ``tree`` records for ``model_name``; 0 (flat)
-    if it records none (python-gitmodel 0.1, or a model not stored yet)."""
+def shard_in(repo: pygit2.Repository, tree: Optional[pygit2.Tree], model_name: str,
+             default: int = 0) -> int:
+    """The layout (shard levels) ``tree`` records for ``model_name``;
+    ``default`` (flat) if it records none (python-gitmodel 0.1, or a model
+    not stored yet)."""
     if tree is None:
-        return 0
+        return default
     try:
         entry = tree[_schema_path(model_name)]
     except (KeyError, pygit2.GitError):
-        return 0
+        return default
     return _shard_of(repo, entry.id)
 
 
@@ -120,6 +122,17 @@ def current_shard(opts: ModelOptions) -> int:
     return shard
 
 
+def declared_shard(opts: ModelOptions, declared: int) -> int:
+    """The layout of a model declaring ``Meta.shard = declared``: that one,
+    except in a tree being read (:func:`reading`) that records another, a
+    commit from before an ``AlterModelLayout``."""
+    tree = _reading.get()
+    ws = opts.workspace
+    if tree is None or ws is None:
+        return declared
+    return shard_in(ws.repo, tree, opts.model.__name__, declared)
+
+
 @contextmanager
 def fixed(model: type[GitModel]) -> Iterator[int]:
     """Within the block, ``model`` keeps the layout it has now (a bulk
@@ -144,34 +157,49 @@ def reading(tree: Optional[pygit2.Tree]) -> Iterator[None]:
 
 
 # -- fanning out ------------------------------------------------------------------------------
-def relocated_folder(repo: pygit2.Repository, folder: pygit2.Tree, shard: int) -> pygit2.Oid:
-    """The flat model folder ``folder`` rebuilt with each object folder
-    ``shard`` hash levels down (files at the top stay where they are).
+def relocated_folder(repo: pygit2.Repository, folder: pygit2.Tree, shard: int,
+                     from_shard: int = 0) -> pygit2.Oid:
+    """The model folder ``folder`` (its objects ``from_shard`` hash levels
+    down: 0 flat) rebuilt with each object folder ``shard`` levels down
+    (files at the top stay where they are).
 
     The new trees (one per hash folder: thousands for a large folder) are
     written as one pack, not one loose file each; they hold the folder's
     own entries, byte for byte, so every object they name exists."""
     nested: dict[bytes, Any] = {}
     top: dict[bytes, bytes] = {}
-    for name, entry in PackWriter.tree_entries(folder).items():
-        if not entry.startswith(FOLDER_ENTRY):
-            top[name] = entry
-            continue
-        digest = _shard_digest(name).encode()
-        node = nested
-        for level in range(shard):
-            node = node.setdefault(digest[level * 2: level * 2 + 2], {})
-        node[name] = entry
+
+    def collect(tree: pygit2.Tree, depth: int) -> None:
+        for name, entry in PackWriter.tree_entries(tree).items():
+            if not entry.startswith(FOLDER_ENTRY):
+                if depth == 0:
+                    top[name] = entry
+                continue
+            if depth < from_shard:  # a hash folder: its object folders are further down
+                sub = repo.get(pygit2.Oid(raw=entry[-20:]))
+                if isinstance(sub, pygit2.Tree):
+                    collect(sub, depth + 1)
+                continue
+            if not shard:
+                top[name] = entry
+                continue
+            digest = _shard_digest(name).encode()
+            node = nested
+            for level in range(shard - 1):
+                node = node.setdefault(digest[level * 2: level * 2 + 2], {})
+            node.setdefault(digest[(shard - 1) * 2: shard * 2], {})[name] = entry
+
+    collect(folder, 0)
     writer = PackWriter(repo)
 
     def add(node: dict[bytes, Any], depth: int) -> pygit2.Oid:
-        if depth > shard:
+        if depth == shard:
             return writer.add_raw_tree(node)  # the object folders' own entries
         return writer.add_raw_tree({key: raw_entry(TREE_MODE, key, add(value, depth + 1))
                                     for key, value in node.items()})
 
     for key, value in nested.items():
-        top[key] = raw_entry(TREE_MODE, key, add(value, 2))
+        top[key] = raw_entry(TREE_MODE, key, add(value, 1))
     oid = writer.add_raw_tree(top)
     writer.write()
     return oid
@@ -227,25 +255,30 @@ def fan_out(ws: Workspace, model: type[GitModel], folder: Optional[pygit2.Tree],
 
 # -- merging across a fan-out --------------------------------------------------------------------
 def aligned(ws: Workspace, *trees: Optional[pygit2.Tree]) -> tuple[Optional[pygit2.Tree], ...]:
-    """``trees`` with each adaptive model that is flat in some and fanned
-    out in others moved into the fanned-out layout everywhere, so that a
-    merge compares like with like (edits made flat land in the sharded place)."""
+    """``trees`` with each model laid out alike in all of them, so that a
+    merge or a revert compares like with like: an adaptive model flat in
+    some and fanned out in others moves into the fanned-out layout (edits
+    made flat land in the sharded place); a model declaring ``Meta.shard``
+    moves into the declared layout (a tree from before an ``AlterModelLayout``)."""
     repo = ws.repo
     out = list(trees)
-    for model in _adaptive_models(ws):
-        name = model.__name__
-        shards = [shard_in(repo, t, name) for t in out]
-        target = max(shards)
-        if target == 0 or all(s == target for s in shards):
+    for model in ws.models.values():
+        opts = getattr(model, "_meta", None)
+        if (opts is None or opts.abstract or opts.workspace is not ws
+                or opts._custom_data_path is not None):
             continue
+        name = model.__name__
+        declared = opts.declared_shard
+        shards = [shard_in(repo, t, name, 0 if declared is None else declared) for t in out]
+        target = max(shards) if declared is None else declared
         for i, tree in enumerate(out):
-            if tree is None or shards[i] != 0:
-                continue
-            out[i] = _fanned_tree(ws, tree, model, target)
+            if tree is not None and shards[i] != target:
+                out[i] = _relocated_tree(ws, tree, model, target, shards[i])
     return tuple(out)
 
 
-def _fanned_tree(ws: Workspace, tree: pygit2.Tree, model: type[GitModel], shard: int) -> pygit2.Tree:
+def _relocated_tree(ws: Workspace, tree: pygit2.Tree, model: type[GitModel], shard: int,
+                    from_shard: int) -> pygit2.Tree:
     from . import ModelSchema
 
     repo = ws.repo
@@ -256,7 +289,7 @@ def _fanned_tree(ws: Workspace, tree: pygit2.Tree, model: type[GitModel], shard:
     except KeyError:
         folder = None
     if isinstance(folder, pygit2.Tree):
-        stage.set(opts.folder, relocated_folder(repo, folder, shard), TREE_MODE)
+        stage.set(opts.folder, relocated_folder(repo, folder, shard, from_shard), TREE_MODE)
     path = _schema_path(model.__name__)
     try:
         blob = tree[path]

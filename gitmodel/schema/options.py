@@ -130,10 +130,11 @@ class ModelOptions:
         """Levels of hash folders above each object folder: ``Meta.shard``,
         or for an adaptive model the layout recorded in the tree being read
         (the staged state unless :func:`~gitmodel.schema.layout.reading` says
-        another)."""
+        another). An old tree read by a model declaring ``Meta.shard`` reads
+        in the layout it records (from before an ``AlterModelLayout``)."""
         declared = self.declared_shard
         if declared is not None:
-            return declared
+            return _declared_shard(self, declared)
         if self._custom_data_path is not None:
             return 0
         return _current_shard(self)
@@ -180,14 +181,16 @@ class ModelOptions:
 
     def layouts(self) -> tuple[int, ...]:
         """The layouts (shard levels) this model's objects may have in some
-        tree: the declared one, or for an adaptive model flat, fanned out,
-        and the one the staged state records."""
-        if not self.adaptive:
-            return (self.shard,)
+        tree, likeliest first: for an adaptive model flat, fanned out, and the
+        one the staged state records; for a declared one, the declared layout,
+        then any other (an ``AlterModelLayout`` may have moved them)."""
         from .layout import FANNED_SHARD
 
         current = self.shard
-        return (current,) + tuple(s for s in (0, FANNED_SHARD) if s != current)
+        if self._custom_data_path is not None:
+            return (current,)
+        others = (0, FANNED_SHARD) if self.adaptive else (0, FANNED_SHARD, *range(1, 9))
+        return (current,) + tuple(dict.fromkeys(s for s in others if s != current))
 
     def get_data_path(self, object_id: str) -> str:
         """Where the object's JSON lives (override with ``Meta.get_data_path``)."""
@@ -298,6 +301,15 @@ _FOLDER_MEMO = 131_072
 def _shard_digest(object_id: Union[str, bytes]) -> str:
     """The hash an id's folder is sharded on (of its UTF-8 bytes)."""
     return hashlib.sha1(object_id if isinstance(object_id, bytes) else object_id.encode("utf-8")).hexdigest()
+
+
+def _declared_shard(opts: ModelOptions, declared: int) -> int:
+    """:func:`gitmodel.schema.layout.declared_shard`, imported on first use."""
+    global _declared_shard
+    from .layout import declared_shard
+
+    _declared_shard = declared_shard
+    return declared_shard(opts, declared)
 
 
 def _current_shard(opts: ModelOptions) -> int:

@@ -91,17 +91,19 @@ class Layout:
         self.ws = ws
         self.by_folder: dict[str, type] = {}
         #: the layouts each model has in the trees compared (adaptive models
-        #: may be flat in one, fanned out in the other)
+        #: may be flat in one, fanned out in the other; a migration may have
+        #: moved a declared one)
         self.shards: dict[type, tuple[int, ...]] = {}
         for cls in ws.models.values():
             opts = getattr(cls, "_meta", None)
             if opts is None or opts.abstract or opts._custom_data_path is not None:
                 continue
             self.by_folder.setdefault(opts.folder, cls)
-            if trees is None or not opts.adaptive:
+            if trees is None:
                 self.shards[cls] = (opts.shard,)
-            else:
-                found = {layout.shard_in(ws.repo, t, cls.__name__) for t in trees if t is not None}
+            else:  # as each tree records it (a declared layout too, across an AlterModelLayout)
+                default = 0 if opts.adaptive else opts.declared_shard
+                found = {layout.shard_in(ws.repo, t, cls.__name__, default) for t in trees if t is not None}
                 self.shards[cls] = tuple(sorted(found)) or (opts.shard,)
 
     def whole_folders(self) -> dict[str, int]:
@@ -279,9 +281,9 @@ def load(ws: Workspace, cls: type, object_id: str, files: Files, tree: Optional[
     oid = files.get(data)
     if oid is None:
         return None
-    with layout.reading(tree):
+    with layout.reading(tree):  # the path, and where the stored id belongs, in that tree's layout
         path = opts.get_data_path(object_id)
-    obj: Any = codec.load(ws, cls, path, oid, tree if tree is not None else empty_tree(ws.repo))  # type: ignore[type-var,misc]
+        obj: Any = codec.load(ws, cls, path, oid, tree if tree is not None else empty_tree(ws.repo))  # type: ignore[type-var,misc]
     for f in opts.blob_fields:
         obj._data[f.name] = blob_value(ws.repo, cls, f, files, object_id)
     return obj  # type: ignore[no-any-return]

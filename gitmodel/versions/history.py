@@ -162,9 +162,10 @@ def object_history(
     folder, data, blobs = ch.object_paths(cls, object_id)
     names = (data, *blobs.values(), *ch.blob_folders(cls))  # named files' folders too
     # every folder the object may have had: its layouts (an adaptive model is
-    # flat in older commits, fanned out in newer ones), under each name it had
-    layouts = [opts.object_folder_at(object_id, shard) for shard in opts.layouts()] \
-        if opts.adaptive else [folder]
+    # flat in older commits, fanned out in newer ones; a declared one may have
+    # moved with an AlterModelLayout), under each name it had
+    layouts = [folder] if opts._custom_data_path is not None else \
+        [opts.object_folder_at(object_id, shard) for shard in opts.layouts()]
     folders = list(layouts)
     for old in previous_folders(ws, cls):  # followed across a RenameModel
         folders += [old + place[len(opts.folder):] for place in layouts]
