@@ -403,6 +403,17 @@ class ValuesList(list):  # type: ignore[type-arg]
         """How many items there are (``count(x)``: how often ``x`` is one, as a list's)."""
         return super().count(*value) if value else len(self)
 
+    def first(self) -> Any:
+        """The first item, or ``None``."""
+        return self[0] if self else None
+
+    def last(self) -> Any:
+        """The last item, or ``None``."""
+        return self[-1] if self else None
+
+    def exists(self) -> bool:
+        return bool(self)
+
     def order_by(self, *names: str) -> ValuesList:
         """The items sorted by the chosen fields ``names`` (``"-name"`` descending)."""
         position = {name: i for i, name in enumerate(self._names)}

@@ -201,3 +201,13 @@ def test_only_and_defer_check_names_and_read_whole_objects(tmp_path):
     for bad in (lambda: Photo.all().only("nope"), lambda: Photo.all().defer("caption", "nope")):
         with pytest.raises(FieldError, match="nope"):
             bad()
+
+
+def test_values_lists_have_first_last_and_exists(posts):
+    ws, Post = posts
+    flat = Post.all().order_by("pk").values_list("score", flat=True)
+    assert (flat.first(), flat.last(), flat.exists()) == (5, 7, True)
+    pairs = Post.all().order_by("pk").values_list("pk", "score")
+    assert (pairs.first(), pairs.last()) == (("p0", 5), ("p4", 7))
+    none = Post.filter(score=1000).values_list("score", flat=True)
+    assert (none.first(), none.last(), none.exists()) == (None, None, False)
