@@ -252,9 +252,12 @@ class RelatedObjects(list):  # type: ignore[type-arg]
     a list, with the methods of Django's related manager.
 
     ``add()``, ``remove()``, ``set()`` and ``clear()`` change the list of
-    references and save the object at once (staged, as ``save()`` stages:
-    commit as usual); if the save is refused, the object keeps the list it
-    had. ``all()`` and ``filter()`` query the targets where the object was
+    references and stage it at once (commit as usual), as Django's manager
+    changes the relation's rows alone: on the object as the workspace holds
+    it now, merged with other writers' changes element by element, without
+    the instance's unsaved edits of other fields (``save()`` writes those).
+    If the change is refused, nothing is staged and the object keeps the
+    list it had. ``all()`` and ``filter()`` query the targets where the object was
     read (its commit for one read at a commit); ``count()`` with no
     argument is how many there are.
     """
@@ -285,38 +288,43 @@ class RelatedObjects(list):  # type: ignore[type-arg]
 
     def add(self, *objs: Any) -> None:
         """Refer to ``objs`` (instances or ids) too; ones referred to already are left as they are."""
-        ids = self._ids()
-        self._change(ids + [i for i in dict.fromkeys(self._field.target_id(o) for o in objs) if i not in ids])
+        new = list(dict.fromkeys(self._field.target_id(o) for o in objs))
+        self._change(lambda ids: ids + [i for i in new if i not in ids])
 
     def remove(self, *objs: Any) -> None:  # type: ignore[override]
         """Stop referring to ``objs`` (instances or ids); one not referred to is left out."""
         gone = {self._field.target_id(o) for o in objs}
-        self._change([i for i in self._ids() if i not in gone])
+        self._change(lambda ids: [i for i in ids if i not in gone])
 
     def set(self, objs: Iterable[Any]) -> None:
         """Refer to exactly ``objs`` (instances or ids)."""
         if isinstance(objs, (str, bytes)):
             raise TypeError("set() takes a list of objects or ids, not a string")
-        self._change(list(dict.fromkeys(self._field.target_id(o) for o in objs)))
+        wanted = list(dict.fromkeys(self._field.target_id(o) for o in objs))
+        self._change(lambda ids: list(wanted))
 
     def clear(self) -> None:
         """Refer to nothing."""
-        self._change([])
+        self._change(lambda ids: [])
 
     def _ids(self) -> list[Any]:
         field, instance = self._field, self._instance
         return list(field.to_python(instance._data.get(field.name)) or [])
 
-    def _change(self, ids: list[Any]) -> None:
+    def _change(self, edit: Callable[[list[Any]], list[Any]]) -> None:
+        """Stage ``edit`` of the list of ids, as Django's manager changes the
+        rows of the relation alone: on the object as stored now (another
+        writer's additions and removals stay), without the instance's unsaved
+        edits of other fields; then the instance's own list gets the same edit."""
+        from .relations import remember_reference, restage_references
+
         field, instance = self._field, self._instance
+        model = type(instance)
         if instance._stored_id is None:
-            raise ValidationError(f"save the {type(instance).__name__} before changing its "
+            raise ValidationError(f"save the {model.__name__} before changing its "
                                   f'"{field.name}" references', field=field.name)
-        before = instance._data.get(field.name)
-        instance._data[field.name] = ids
-        try:
-            instance.save()
-        except BaseException:
-            instance._data[field.name] = before
-            raise
+        ids = self._ids()
+        restage_references(model, field, {instance._stored_id: edit}, must_exist=True)
+        instance._data[field.name] = edit(ids)
+        remember_reference(instance, field)
         self[:] = field._targets(instance)

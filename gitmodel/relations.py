@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field as dc_field
-from typing import TYPE_CHECKING, Any, Iterable, Optional, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, TypeVar, Union, overload
 
-from .exceptions import FieldError, IntegrityError, ProtectedError, ValidationError
+from .exceptions import FieldError, IntegrityError, MergeConflict, ProtectedError, ValidationError
 from .fields import NOT_PROVIDED, Field
+from .git.odb import write_blob
+from .schema import codec
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -284,13 +286,25 @@ class ReverseRelation:
         return qs
 
 
+#: how a reference changes: its stored value (an id, ``None`` or a list of ids) to the one wanted
+Edit = Callable[[Any], Any]
+
+
 def change_referrers(model: Any, owner: Any, field: Any, add: tuple[Any, ...] = (),
                      remove: tuple[Any, ...] = (), action: str = "add") -> int:
     """``author.pages.add(page)`` / ``.remove(page)``: make each saved object
     of ``model`` in ``add`` refer to ``owner`` through ``field`` (a
     many-to-many field gains it), and each in ``remove`` no longer (``None``,
-    or the id dropped from the list), all staged together by ``bulk_update``
-    or none; returns how many objects changed."""
+    or the id dropped from the list); returns how many objects changed.
+
+    As Django's related manager (an ``UPDATE`` of that one column), only the
+    reference changes, on the objects as the workspace holds them now
+    (:func:`restage_references`): other fields, another writer's changes
+    and the given instances' unsaved edits are left as they are. A foreign
+    key is cleared only where it still names ``owner``; one that another
+    writer changed since the given instance was read is not taken over by
+    ``add()``: ``MergeConflict``. All the objects are staged together, or none.
+    """
     for obj in (*add, *remove):
         if not isinstance(obj, model):
             raise ValidationError(f"{action}() takes {model.__name__} objects, not {type(obj).__name__}")
@@ -301,22 +315,119 @@ def change_referrers(model: Any, owner: Any, field: Any, add: tuple[Any, ...] = 
         raise FieldError(f"{action}() would leave {model.__name__}.{field.name} empty, which is "
                          "required; give the objects another target instead")
     target = owner.get_id()
-    changed: dict[Any, Any] = {}
+    edits: dict[Any, list[Edit]] = {}
     for obj, keep in [*((o, True) for o in add), *((o, False) for o in remove)]:
-        wanted: Any
+        edit: Edit
         if field.many:
-            current = [field.target_id(v) for v in obj._data.get(field.name) or []]
-            if keep:
-                wanted = current if target in current else [*current, target]
-            else:
-                wanted = [i for i in current if i != target]
+            edit = _gain(target) if keep else _drop(target)
+        elif keep:
+            edit = _point(model, obj, field, target)
         else:
-            current = field.target_id(obj._data.get(field.name))
-            wanted = target if keep else (None if current == target else current)
-        if wanted != current:  # objects already as asked are left alone
-            obj._data[field.name] = wanted
-            changed.setdefault(obj.get_id(), obj)
-    return int(model.bulk_update(list(changed.values()), [field.name])) if changed else 0
+            edit = _unpoint(target)
+        edits.setdefault(obj._stored_id, []).append(edit)
+    changed = restage_references(model, field, {i: _chain(e) for i, e in edits.items()})
+    for obj, keep in [*((o, True) for o in add), *((o, False) for o in remove)]:
+        if field.many:  # the instances given say so too, as Django's add() sets them
+            ids = [field.target_id(v) for v in obj._data.get(field.name) or []]
+            obj._data[field.name] = (_gain if keep else _drop)(target)(ids)
+        elif keep or field.target_id(obj._data.get(field.name)) == target:
+            obj._data[field.name] = target if keep else None
+        remember_reference(obj, field)
+    if field.related_name is not None:  # what prefetch_related() read is out of date
+        owner.__dict__.get("_prefetched_reverse", {}).pop(field.related_name, None)
+    return len(changed)
+
+
+def _gain(target: Any) -> Edit:
+    return lambda ids: ids if target in ids else [*ids, target]
+
+
+def _drop(target: Any) -> Edit:
+    return lambda ids: [i for i in ids if i != target]
+
+
+def _unpoint(target: Any) -> Edit:
+    return lambda current: None if current == target else current  # as Django's: where it still is
+
+
+def _chain(edits: list[Edit]) -> Edit:
+    def run(value: Any) -> Any:
+        for edit in edits:
+            value = edit(value)
+        return value
+    return run
+
+
+def _point(model: Any, obj: Any, field: Any, target: Any) -> Edit:
+    """The foreign key set to ``target``, unless another writer set it to
+    something else since ``obj`` was read (``MergeConflict``)."""
+    read = (obj._stored or {}).get(field.name)
+
+    def edit(current: Any) -> Any:
+        if current not in (target, read):
+            raise MergeConflict(
+                f"{model.__name__} {obj._stored_id!r}: {field.name!r} changed since it was read "
+                f"(from {read!r} to {current!r}), so it is not set to {target!r}; get() it "
+                "again to move it anyway; nothing was staged")
+        return target
+    return edit
+
+
+def remember_reference(obj: Any, field: Any) -> None:
+    """After a related manager staged ``obj``'s reference ``field``: the
+    instance remembers the version it was read from with that reference as
+    it holds it now, so that a later ``save()`` neither takes the change for
+    an edit of its own made a second time (a conflict) nor writes it again
+    over another writer's (its other fields still merge against the version
+    read: their unsaved edits stay edits, and their stale values stay stale)."""
+    read = obj._stored
+    if read is None or obj._oid is None:
+        return
+    stored = {k: v for k, v in read.items() if k not in field.previous_names}
+    stored[field.name] = field.to_json(field.to_python(obj._data.get(field.name)))
+    if stored == read:
+        return
+    ws = obj._meta.require_workspace("save")
+    ws._unit.remember_saved(obj)  # a rolled back savepoint gives the version back
+    obj._oid = write_blob(ws.repo, codec.encode(type(obj).__name__, stored))
+    obj._stored = stored
+
+
+def restage_references(model: Any, field: Any, edits: dict[Any, Edit],
+                       must_exist: bool = False) -> dict[Any, Any]:
+    """Change the reference ``field`` of the stored objects of ``model``
+    named in ``edits`` (stored id -> the change, from the value stored now
+    to the one wanted), and nothing else of them: each is read as the
+    workspace holds it now (following the branch first), so another
+    writer's changes stay, and the ones that change are staged together by
+    ``bulk_save`` (validated first: all or none), the read and the write
+    one step for the workspace's other threads. Objects not stored (any
+    more) are left out, or with ``must_exist`` are ``DoesNotExist`` (nothing
+    staged). Returns ``id -> value staged`` of those changed."""
+    ws = model._meta.require_workspace("save")
+    ws._unit.follow()  # the branch as it is now, when nothing is pending here
+    with ws._unit.paused():
+        current = model.all().in_bulk(list(edits))
+        changed: dict[Any, Any] = {}
+        objs = []
+        for object_id, edit in edits.items():
+            obj = current.get(object_id)
+            if obj is None:
+                if must_exist:
+                    raise model.DoesNotExist(
+                        f"{model.__name__} {object_id!r} is not stored (any more): its "
+                        f'"{field.name}" references cannot change; nothing was staged')
+                continue
+            value = obj._data.get(field.name)
+            before = list(field.to_python(value) or []) if field.many else field.target_id(value)
+            wanted = edit(before)
+            if wanted != before:  # objects already as asked are left alone
+                obj._data[field.name] = wanted
+                changed[object_id] = wanted
+                objs.append(obj)
+        if objs:
+            model.bulk_save(objs)
+    return changed
 
 
 def relation_fields(model: Any) -> list[Any]:
