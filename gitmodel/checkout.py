@@ -90,7 +90,7 @@ def check_tree(repo: pygit2.Repository, tree: pygit2.Tree, commit: object = None
         for entry in current:
             raw = entry.raw_name or b""
             path = (prefix + raw).decode("utf-8", "replace")
-            problem = _entry_problem(raw, entry.filemode)
+            problem = entry_problem(raw, entry.filemode)
             if problem:
                 raise CorruptObject(path, problem, commit)
             if entry.filemode == TREE_MODE:
@@ -103,7 +103,8 @@ def check_tree(repo: pygit2.Repository, tree: pygit2.Tree, commit: object = None
                 stack.append((prefix + raw + b"/", sub))
 
 
-def _entry_problem(raw: bytes, mode: int) -> Optional[str]:
+def entry_problem(raw: bytes, mode: int) -> Optional[str]:
+    """Why a safe checkout refuses the tree entry ``raw`` of ``mode``, or ``None``."""
     if mode == LINK_MODE:
         return "is a symlink; symlinks are never checked out"
     if mode == GITLINK_MODE:

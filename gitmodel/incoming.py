@@ -11,18 +11,27 @@
   so only the folders that changed are read.
 - :func:`stale_in_the_way` finds remote-tracking refs the remote no longer
   has that block one it has (``origin/zz`` against ``origin/zz/bar``).
+- :func:`tracking_commit` and :func:`refuse_brought_in` check what a pull or
+  sync is about to take in, fast-forward or merge alike, before anything
+  moves: a remote branch must lead to a commit, every commit it brings must
+  hold nothing in a model's folder that git or gitmodel refuses, and a
+  checked-out branch's work tree must be able to take its files.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import Any, Callable, Iterable, Mapping, Optional, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Union, overload
 
 import pygit2
 from pygit2.enums import FileMode, SortMode
 
+from .exceptions import CorruptObject, ReferenceNotFound
 from .shallow import named_parents
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
 
 #: a direct ref's target, or the name a symbolic ref points to
 RefValue = Union[pygit2.Oid, str]
@@ -394,3 +403,52 @@ def edge_of(data: Optional[bytes]) -> set[pygit2.Oid]:
         except (ValueError, UnicodeDecodeError):
             pass
     return out
+
+
+# -- what a pull or sync takes in -------------------------------------------------
+
+
+def tracking_commit(repo: pygit2.Repository, name: str) -> pygit2.Commit:
+    """The commit the remote-tracking ref ``name`` leads to (through annotated
+    tags); :class:`ReferenceNotFound` naming it if it leads to anything else."""
+    short = name.removeprefix("refs/remotes/")
+    try:
+        oid = repo.references[name].resolve().target
+    except (KeyError, ValueError, pygit2.GitError):
+        raise ReferenceNotFound(short, f"{short!r} ({name}) cannot be read") from None
+    what = "nothing"
+    for _ in range(64):  # a chain of tags; a loop is refused
+        obj = repo.get(oid) if isinstance(oid, pygit2.Oid) else None
+        if isinstance(obj, pygit2.Commit):
+            return obj
+        if not isinstance(obj, pygit2.Tag):
+            what = f"the {obj.type_str} {oid}" if obj is not None else f"{oid}, which is not here"
+            break
+        oid = obj.target
+    else:
+        what = "a chain of tags that does not end"
+    raise ReferenceNotFound(short, f"{short!r} ({name}) leads to {what}, not a commit")
+
+
+def refuse_brought_in(ws: Workspace, ours: Optional[pygit2.Oid], theirs: pygit2.Commit) -> None:
+    """Before ``ws.head`` takes in ``theirs`` (fast-forward or merge): :class:`CorruptObject`
+    for the first thing the branch, its history or its work tree would get that a fast-forward,
+    a merge or a clone refuses. Each commit ``theirs`` brings (not reachable from ``ours``) is read
+    against its first parent, so only the folders it changes are opened."""
+    from .versions.changes import refuse_foreign_names
+    from .worktree import refuse_unwritable_move
+
+    repo = ws.repo
+    try:
+        walker = repo.walk(theirs.id, SortMode.NONE)
+        if ours is not None:
+            walker.hide(ours)
+        for commit in walker:
+            parent = repo.get(commit.parent_ids[0]) if commit.parent_ids else None
+            before = parent.tree if isinstance(parent, pygit2.Commit) else None
+            refuse_foreign_names(ws, before, commit.tree, f"commit {str(commit.id)[:10]}")
+        base = repo.merge_base(ours, theirs.id) if ours is not None else None
+    except (pygit2.GitError, KeyError, ValueError) as exc:
+        raise CorruptObject("", f"the history of {str(theirs.id)[:10]} cannot be read ({exc}); "
+                            "nothing was changed", theirs.id) from None
+    refuse_unwritable_move(ws, base, theirs.id)

@@ -26,6 +26,7 @@ from . import incoming, shallow, transport
 from .exceptions import (
     BranchNotFound,
     ConfigurationError,
+    CorruptObject,
     GitModelError,
     PendingChanges,
     PushRejected,
@@ -601,7 +602,7 @@ def pull(
         raise BranchNotFound(remote_ref, f"remote {remote!r} has no branch {short!r}")
     with ws.write_lock, ws._unit_kept():
         _catch_up(ws)
-        shallow.require_merge_base(ws, ref.peel(pygit2.Commit).id)
+        take_in(ws, tracking)
         short = tracking.removeprefix("refs/remotes/")
         result = ws.merge(tracking, message=f"Merge {short} into {local.removeprefix('refs/heads/')}",
                           author=author, committer=committer)
@@ -613,6 +614,19 @@ def pull(
         conflicts=list(result.conflicts),
         merge=result,
     )
+
+
+def take_in(ws: Workspace, tracking: str) -> Optional[pygit2.Commit]:
+    """Before a pull or sync merges (or fast-forwards to) ``tracking``: what
+    it brings, checked alike on both paths; ``None`` when it brings nothing.
+    Raises before anything moves (see :func:`gitmodel.incoming.refuse_brought_in`)."""
+    theirs = incoming.tracking_commit(ws.repo, tracking)
+    ours = ws._start
+    if ours is not None and (ours == theirs.id or ws.repo.descendant_of(ours, theirs.id)):
+        return None
+    shallow.require_merge_base(ws, theirs.id)
+    incoming.refuse_brought_in(ws, ours, theirs)
+    return theirs
 
 
 def _catch_up(ws: Workspace) -> None:
@@ -724,9 +738,12 @@ def ahead_behind(ws: Workspace, remote_branch: Optional[str] = None) -> tuple[in
         remote_branch = upstream(ws)
         if remote_branch is None:
             raise RepositoryError(f"{ws.head} has no upstream; name the remote branch")
-    theirs = ws.repo.references[_tracking_ref(ws, remote_branch)].target
+    theirs = incoming.tracking_commit(ws.repo, _tracking_ref(ws, remote_branch)).id
     ours = ws._start
-    if ours is None:
-        return (0, len(list(ws.repo.walk(theirs))))  # type: ignore[arg-type]
-    ahead, behind = ws.repo.ahead_behind(ours, theirs)
+    try:
+        if ours is None:
+            return (0, len(list(ws.repo.walk(theirs))))
+        ahead, behind = ws.repo.ahead_behind(ours, theirs)
+    except (pygit2.GitError, KeyError, ValueError) as exc:
+        raise CorruptObject(remote_branch, f"its history cannot be read ({exc})", theirs) from None
     return ahead, behind

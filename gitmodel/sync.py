@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import pygit2
 
+from . import incoming
 from . import remotes as _remotes
-from . import shallow
 from .exceptions import (
     BranchNotFound,
     ConfigurationError,
@@ -142,14 +142,14 @@ def _merge_incoming(
         return True  # the hub does not have the branch yet: the push creates it
     with ws.write_lock:
         _remotes._catch_up(ws)
-        theirs = ref.peel(pygit2.Commit).id
+        theirs = incoming.tracking_commit(ws.repo, tracking).id
         if ws._start == theirs or (ws._start is not None and ws.repo.descendant_of(ws._start, theirs)):
             return True
         if trusted is not None:
             from .signing import require_signed
 
             require_signed(ws, trusted, theirs, since=ws._start)
-        shallow.require_merge_base(ws, theirs)
+        _remotes.take_in(ws, tracking)  # the checks of a pull, fast-forward or merge alike
         short = tracking.removeprefix("refs/remotes/")
         merged = ws.merge(tracking, message=f"Merge {short} into {ws.head.removeprefix('refs/heads/')}")
     if merged.conflicts:

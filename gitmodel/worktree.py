@@ -13,7 +13,12 @@ work tree, as ``receive.denyCurrentBranch=updateInstead`` does for a push:
   as the new commit has it). Otherwise :class:`WorkTreeConflict` is raised
   and nothing is committed. After the branch moves, those paths (and only
   those) are written into the work tree and the index. Other local changes
-  are left alone.
+  are left alone. What the work tree cannot take is refused before the
+  branch moves too (:class:`CorruptObject`): a submodule, a mode that is not
+  a file's, an entry that is not a blob, and a symlink that a fetch brought
+  (one the move takes in from a remote-tracking ref; a clone refuses those
+  alike). Should writing still fail half way, the paths written are put
+  back as they were and the refs move back.
 - :attr:`WorkTreePolicy.REFUSE`: a commit to the checked-out branch raises
   :class:`WorkTreeRefused`; commit to another branch, or use a bare
   repository.
@@ -36,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 import pygit2
 
-from .exceptions import LockWaitTimeoutExceeded, RepositoryError
+from .exceptions import CorruptObject, GitModelError, LockWaitTimeoutExceeded, RepositoryError
 from .git.diff import tree_deltas
 from .git.refs import read_ref
 
@@ -52,6 +57,7 @@ __all__ = ["WorkTreePolicy", "WorkTreeConflict", "WorkTreeRefused", "Checkout", 
 
 _LINK_MODE = int(pygit2.enums.FileMode.LINK)
 _EXEC_MODE = int(pygit2.enums.FileMode.BLOB_EXECUTABLE)
+_FILE_MODE = int(pygit2.enums.FileMode.BLOB)
 _TREE_MODE = int(pygit2.enums.FileMode.TREE)
 #: the file in the git folder whose flock orders commits to the checked-out branch
 LOCK_FILE = "gitmodel-worktree.lock"
@@ -101,15 +107,35 @@ def move_branch(ws: Workspace, moves: list[Any], reflog: str) -> None:
     """Make the ref ``moves`` (the first one is ``ws.head``'s) in one step,
     keeping git's index and work tree in step when the branch is checked out."""
     _head, old, new = moves[0]
-    checkout = prepare(ws, old, new)  # raises if it would clobber local changes
+    checkout = prepare(ws, old, new)  # raises if it would clobber local changes or write what git refuses
     if checkout is None:
         ws.store.move_refs(moves, reflog)
         return
     try:
         ws.store.move_refs(moves, reflog)
-        checkout.apply()
+        try:
+            checkout.apply()
+        except BaseException as exc:
+            _undo(ws, checkout, moves, reflog, exc)
+            raise
     finally:
         checkout.release()
+
+
+def _undo(ws: Workspace, checkout: Checkout, moves: list[Any], reflog: str, exc: BaseException) -> None:
+    """After the refs moved and the work tree update failed: put the paths it
+    got to back as they were, then the refs (the work tree lock is still held)."""
+    problems = []
+    try:
+        checkout.rollback()
+    except (OSError, pygit2.GitError, GitModelError) as err:
+        problems.append(f"the work tree: {err}")
+    try:
+        ws.store.move_refs([(name, to, was) for name, was, to in moves], f"{reflog} (undone: {exc})")
+    except GitModelError as err:
+        problems.append(f"{moves[0][0]}: {err}")
+    if problems:
+        raise RepositoryError(f"{exc}; and these could not be put back: {'; '.join(problems)}") from exc
 
 
 def prepare(
@@ -132,7 +158,7 @@ def prepare(
         if read_ref(repo, ws.head) != old:
             _release_lock(lock)
             return None  # another writer moved it: the swap fails and the rebase asks again
-        checkout = Checkout(repo, _changes(repo, old, new), lock)
+        checkout = Checkout(repo, _changes(repo, old, new), lock, new, old)
         checkout.check()
     except BaseException:
         _release_lock(lock)
@@ -193,12 +219,18 @@ class Checkout:
     """The index and work tree update for one branch move."""
 
     def __init__(
-        self, repo: pygit2.Repository, changes: dict[str, tuple[Entry, Entry]], lock: Optional[int]
+        self, repo: pygit2.Repository, changes: dict[str, tuple[Entry, Entry]], lock: Optional[int],
+        commit: Optional[pygit2.Oid] = None, old: Optional[pygit2.Oid] = None,
     ) -> None:
         self.repo = repo
         self._lock = lock
         self.root = os.path.realpath(repo.workdir)
         self.changes = changes
+        self.commit, self.old = commit, old
+        #: path -> (index entry, work tree entry) as :meth:`check` found them
+        self.found: dict[str, tuple[Entry, Entry]] = {}
+        #: the paths :meth:`apply` began to write
+        self.done: list[str] = []
 
     # -- before the branch moves ------------------------------------------------
     def check(self) -> None:
@@ -214,6 +246,7 @@ class Checkout:
                 f"nothing was committed and nothing was written in {self.repo.workdir!r}",
                 unsafe,
             )
+        refuse_unwritable(self.repo, self.changes, self.commit, links_ok=not self._takes_in_fetched())
         blocked = [
             path
             for path, (before, after) in sorted(self.changes.items())
@@ -228,11 +261,26 @@ class Checkout:
                 blocked,
             )
 
+    def _takes_in_fetched(self) -> bool:
+        """True when a symlink is among the changes and the move takes in a
+        commit a fetch brought (one a remote-tracking ref reaches that the
+        branch did not): then it is a remote's symlink, refused as a clone
+        refuses it. A symlink this repository's own writers committed is kept."""
+        if self.commit is None or not any(
+            after is not None and after[1] == _LINK_MODE for _before, after in self.changes.values()
+        ):
+            return False
+        return takes_in_fetched(self.repo, self.old, self.commit)
+
     def _clean(self, index: pygit2.Index, path: str, before: Entry, after: Entry) -> bool:
         staged = _index_entry(index, path)
         if staged != before and staged != after:
             return False
-        return self._disk_entry(path) in (before, after)
+        disk = self._disk_entry(path)
+        if disk not in (before, after):
+            return False
+        self.found[path] = (staged, disk)  # type: ignore[assignment]
+        return True
 
     def _disk_entry(self, path: str) -> Union[Entry, str]:
         """The work tree's file at ``path`` as an entry, ``None`` if absent, or
@@ -276,6 +324,7 @@ class Checkout:
         folders = _Folders(self.root)
         try:
             for path, (_before, after) in sorted(self.changes.items()):
+                self.done.append(path)
                 if after is None:
                     folders.remove_file(path)
                     if _index_entry(index, path) is not None:
@@ -292,9 +341,98 @@ class Checkout:
             index.write()
         except pygit2.GitError as exc:
             raise RepositoryError(
-                f"committed, but git's index in {self.repo.workdir!r} could not be updated "
-                f"({exc}); run git reset to bring it in step"
+                f"git's index in {self.repo.workdir!r} could not be updated ({exc}); "
+                "the branch and the work tree were put back"
             ) from None
+
+    def rollback(self) -> None:
+        """After a failed :meth:`apply`: each path it began to write as
+        :meth:`check` found it on disk, and git's index as it is in its file."""
+        self.repo.index.read(True)  # the index file is written last, in one step
+        folders = _Folders(self.root)
+        try:
+            for path in reversed(self.done):
+                disk = self.found.get(path)
+                if disk is None:
+                    continue
+                was = disk[1]
+                if was is None:
+                    folders.remove_file(path)
+                else:
+                    folders.write_file(path, self.repo[was[0]].data, was[1])  # type: ignore[attr-defined]
+        finally:
+            folders.close()
+        self.done = []
+
+
+def takes_in_fetched(repo: pygit2.Repository, old: Optional[pygit2.Oid], new: pygit2.Oid) -> bool:
+    """True when a commit reachable from ``new`` and not from ``old`` is one a
+    remote-tracking ref (``refs/remotes/...``) reaches: a fetch brought it."""
+    tips = [ref.target for ref in repo.references.iterator()
+            if ref.name.startswith("refs/remotes/") and isinstance(ref.target, pygit2.Oid)]
+    tips = [tip for tip in tips if isinstance(repo.get(tip), (pygit2.Commit, pygit2.Tag))]
+    if not tips:
+        return False
+    try:
+        mine = repo.walk(new, pygit2.enums.SortMode.NONE)
+        fetched = repo.walk(None, pygit2.enums.SortMode.NONE)
+        pushed = False
+        for tip in tips:
+            try:
+                fetched.push(tip)  # (a tag of a tree leads to no commit)
+                pushed = True
+            except (pygit2.GitError, KeyError, ValueError):
+                pass
+        if not pushed:
+            return False
+        if old is not None:
+            mine.hide(old)
+            fetched.hide(old)
+        taken = {commit.id for commit in mine}
+        return any(commit.id in taken for commit in fetched)
+    except (pygit2.GitError, KeyError, ValueError):
+        return True  # a history that cannot be read is nobody's own
+
+
+def refuse_unwritable(
+    repo: pygit2.Repository, changes: dict[str, tuple[Entry, Entry]], commit: Optional[pygit2.Oid],
+    links_ok: bool = False,
+) -> None:
+    """:class:`CorruptObject` for the first path of ``changes`` the work tree
+    update would write and that a clone's checkout refuses: a symlink (unless
+    ``links_ok``), a submodule, a mode that is not a file's (git fsck reports
+    it), a name git refuses, an object that is not a blob. Checked before the
+    branch moves."""
+    from .checkout import entry_problem
+
+    for path, (_before, after) in sorted(changes.items()):
+        if after is None:
+            continue
+        oid, mode = after
+        if links_ok and mode == _LINK_MODE:
+            mode = _FILE_MODE  # its name and its blob are still checked
+        parts = path.encode("utf-8", "surrogateescape").split(b"/")
+        problem = next((found for found in (entry_problem(part, _TREE_MODE) for part in parts[:-1]) if found),
+                       None) or entry_problem(parts[-1], mode)
+        if problem is None and mode not in (_FILE_MODE, _EXEC_MODE):
+            problem = f"has mode {mode:o}, which is not a file's (git fsck reports it)"
+        if problem is None:
+            try:
+                kind = repo.odb.read_header(oid)[0]
+            except (KeyError, ValueError, pygit2.GitError):
+                kind = None
+            if kind != pygit2.enums.ObjectType.BLOB:
+                problem = f"blob {oid} is {'not a blob' if kind is not None else 'missing'}"
+        if problem is not None:
+            raise CorruptObject(path, f"{problem}; nothing was changed in the branch, "
+                                "the index or the work tree", commit)
+
+
+def refuse_unwritable_move(ws: Workspace, old: Optional[pygit2.Oid], new: pygit2.Oid) -> None:
+    """Before taking in ``new``: :func:`refuse_unwritable` for the paths that
+    differ from ``old`` (a commit whose tree is there), if ``ws.head`` is checked out."""
+    if checked_out(ws.repo, ws.head):
+        refuse_unwritable(ws.repo, _changes(ws.repo, old, new), new)
 
 
 def _named(paths: list[str]) -> str:
