@@ -27,7 +27,7 @@ ZERO_OID = pygit2.Oid(raw=b"\0" * 20)
 RefUpdates = dict[str, tuple[Optional[pygit2.Oid], Optional[pygit2.Oid]]]
 
 # the password of a URL's userinfo: scheme://user:PASSWORD@host (up to its last "@")
-_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s/:@]*):[^\s/]*@")
+_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s/:]*):[^\s/]*@")  # a user may hold an @
 _SCP = re.compile(r"^(?:[^@/\s]+@)?(\[[^\]]+\]|[^:/\s]+):(?!//)")
 _PORTS = {"http": 80, "https": 443, "ssh": 22, "git": 9418}
 # libgit2's words for an HTTP status that refuses access
@@ -35,9 +35,16 @@ _DENIED = re.compile(r"unexpected http status code: (401|403)")
 _REPLAYS = "too many redirects or authentication replays"
 
 
+#: the user name of an HTTP(S) URL with no password (the last ``@`` of its host part)
+_TOKEN_USER = re.compile(r"(?i)\b((?:[a-z][a-z0-9+.\-]*\+)?https?://)[^\s/:@]+@(?![^\s/]*@)")
+
+
 def redact(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``***``."""
-    return _PASSWORD.sub(r"\1:***@", text)
+    """``text`` with the password of every URL in it replaced by ``***``, and
+    the user name of an HTTP(S) URL without one (``https://TOKEN@host``: how
+    tokens are usually given) too."""
+    text = _PASSWORD.sub(r"\1:***@", text)
+    return _TOKEN_USER.sub(r"\1***@", text)
 
 
 def origin(url: Optional[str]) -> Optional[tuple[str, str, int]]:

@@ -22,7 +22,7 @@ import pytest
 
 from attacker import ATTACKER, GITLINK, LINK, TREE, raw_tree
 from gitmodel import Workspace, fields
-from gitmodel.exceptions import CorruptObject, GitModelError, ReferenceNotFound, RepositoryError
+from gitmodel.exceptions import CorruptObject, GitModelError, ReferenceNotFound, RemoteError, RepositoryError
 
 ODD_MODE = 0o100664  # git fsck --strict: badFilemode
 
@@ -305,3 +305,12 @@ def test_a_remote_branch_at_something_not_a_commit_is_a_reference_error(
         getattr(site.victim, operation)()
     assert isinstance(refused.value, GitModelError)
     assert site.state() == before
+
+
+def test_a_password_after_a_user_name_holding_an_at_sign_is_never_shown(tmp_path) -> None:
+    """``http://alice@example.com:secret@host``: e-mail user names are common on forges."""
+    url = "http://alice@example.com:s3cret-pw@127.0.0.1:9/nothing.git"
+    with pytest.raises(RemoteError) as caught:
+        Workspace.clone(url, str(tmp_path / "c"))
+    assert "s3cret-pw" not in str(caught.value) and "***" in str(caught.value)
+    assert not (tmp_path / "c").exists() or not os.listdir(tmp_path / "c")

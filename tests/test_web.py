@@ -128,7 +128,8 @@ def test_an_old_version_can_be_read_and_restored(site: Site, store: Path) -> Non
     site.post("/m/Article/o/a000/edit", {**site.edit_form("Article", "a000"), "title": "Second"})
     old = site.get(f"/m/Article/o/a000?at={first}")
     assert "Article 0" in old and "Second" not in old and 'id="old-version"' in old
-    site.post("/m/Article/o/a000/restore", {"at": first, "message": "Back to the first title"})
+    site.post("/m/Article/o/a000/restore", {"at": first, "_version": hidden(old, "_version"),
+                                            "message": "Back to the first title"})
     assert "Article 0" in site.get("/m/Article/o/a000")
     assert head(store).message == "Back to the first title" and head(store).author.name == "Editor"
     assert git(store, "show", "HEAD:article/a000/data.json").count('"title": "Article 0"') == 1

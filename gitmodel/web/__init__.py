@@ -36,7 +36,8 @@ def create_app(
     stored schema. With ``password_hash`` (from :func:`hash_password`) every
     request needs that password (HTTP Basic, any user name) or token
     (``Authorization: Bearer``); without it, only requests addressed to
-    127.0.0.1/localhost are answered.
+    127.0.0.1/localhost from a loopback client address are answered (behind
+    a reverse proxy, every request comes from the proxy: set a password).
     """
     from .app import build
 

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field as dc_field
 from importlib import resources
 from typing import Any, Callable, Optional
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import pygit2
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -67,6 +67,7 @@ class Admin:
         self.env.filters["when"] = when
         self.env.globals["shown"] = forms.shown
         self.env.globals["value"] = forms.current
+        self.env.globals["input_kind"] = forms.input_kind
         folder = resources.files("gitmodel.web") / "static"
         self.static = {name: (folder / name).read_bytes() for name in _STATIC}
 
@@ -117,10 +118,36 @@ class Admin:
         page = self.env.get_template(template).render(
             csrf=token, csrf_field=security.CSRF_FIELD, branch=branch, root=request.scope.get("root_path", ""), merging=ws.merging,
             models=self.models, flashes=self.take_flashes(token), request=request,
-            author=request.cookies.get("gitmodel_author", ""),
-            email=request.cookies.get("gitmodel_email", ""), **context,
+            author=unquote(request.cookies.get("gitmodel_author", "")),
+            email=unquote(request.cookies.get("gitmodel_email", "")), **context,
         )
         return HTMLResponse(page, status)
+
+    def moved(self, form: FormData) -> Optional[str]:
+        """Why a form must not be applied here, if the admin was switched to
+        another branch since the form was loaded: one editor's switch must
+        not send another's open form to a branch they never saw. The form
+        says its branch (``_branch``, or ``_commit`` as ``<commit>:<branch>``);
+        a form that names only a commit is refused if that commit is not in
+        this branch's history."""
+        ws = self.ws
+        here = ws.head.removeprefix("refs/heads/")
+        commit, loaded = loaded_at(form)
+        loaded = str(form.get("_branch") or "") or loaded
+        if loaded:
+            if loaded == here:
+                return None
+        else:
+            head = ws.branch
+            if not commit or head is None or str(head.commit.id) == commit:
+                return None
+            try:
+                if ws.repo.descendant_of(head.commit.id, commit):
+                    return None
+            except (ValueError, KeyError, TypeError, pygit2.GitError):
+                return None  # not a commit id: the form says nothing
+        where = f" (loaded on {loaded})" if loaded else ""
+        return f"the admin was switched to branch {here} after this page was loaded{where}"
 
     def model(self, name: str) -> type[GitModel]:
         model = self.models.get(name)
@@ -151,6 +178,14 @@ class Admin:
             raise HTTPException(404, f"no {model.__name__} {object_id!r}") from None
 
 
+def loaded_at(form: FormData) -> tuple[str, str]:
+    """``(commit, branch)`` an edit form was loaded at, from its ``_commit``
+    (``<commit>:<branch>``; a branch name cannot hold a colon); either may
+    be ``""`` if the form does not say."""
+    commit, _, branch = str(form.get("_commit") or "").partition(":")
+    return commit, branch
+
+
 def redirect(request: Request, url: str) -> RedirectResponse:
     """See ``url`` (a path of the admin, wherever it is mounted) after a POST."""
     return RedirectResponse(request.scope.get("root_path", "") + url, 303)
@@ -163,9 +198,47 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+#: what a commit whose date cannot be shown (out of range) shows instead
+NO_DATE = "(no valid date)"
+
+
 def when(signature: pygit2.Signature) -> str:
-    stamp = dt.datetime.fromtimestamp(signature.time, dt.timezone(dt.timedelta(minutes=signature.offset)))
+    """When ``signature`` was made, in its own offset (:data:`NO_DATE` if a
+    hostile commit gives a time no calendar holds)."""
+    try:
+        stamp = dt.datetime.fromtimestamp(signature.time, dt.timezone(dt.timedelta(minutes=signature.offset)))
+    except (ValueError, OverflowError, OSError):
+        return NO_DATE
     return stamp.strftime("%Y-%m-%d %H:%M")
+
+
+def decoded(read: Callable[[], str], raw: bytes) -> str:
+    """A commit's text as pygit2 decodes it, or, if its ``encoding`` header
+    names no codec (or one that fails), its bytes as UTF-8 with replacement
+    characters; either way text a page can be encoded in."""
+    try:
+        text = read()
+    except (LookupError, ValueError, TypeError):  # UnicodeError is a ValueError
+        text = raw.decode("utf-8", "replace")
+    return text.encode("utf-8", "replace").decode("utf-8")  # no unpaired surrogate survives
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """A commit as a page shows it: whatever its date or encoding, it can
+    be shown (data from others is untrusted)."""
+
+    id: str
+    when: str
+    author: str
+    email: str
+    message: str
+
+    @classmethod
+    def of(cls, commit: pygit2.Commit) -> CommitInfo:
+        sig = commit.author
+        return cls(str(commit.id), when(sig), decoded(lambda: sig.name, sig.raw_name),
+                   decoded(lambda: sig.email, sig.raw_email), decoded(lambda: commit.message, commit.raw_message))
 
 
 def object_url(model: type[GitModel], object_id: Any, action: str = "", **params: Any) -> str:
@@ -193,8 +266,10 @@ def identity(form: FormData, message_required: bool = True) -> tuple[tuple[str, 
 
 
 def remember_author(response: Response, who: tuple[str, str]) -> Response:
+    """Remember the editor's name and email for the next form (URL-encoded:
+    a header holds Latin-1 only, a name may be any text)."""
     for key, value in zip(("gitmodel_author", "gitmodel_email"), who):
-        response.set_cookie(key, value, samesite="strict", httponly=True, max_age=90 * 86400)
+        response.set_cookie(key, quote(value, safe=""), samesite="strict", httponly=True, max_age=90 * 86400)
     return response
 
 
@@ -244,8 +319,12 @@ def list_query(model: type[GitModel], params: Any) -> tuple[Any, dict[str, Any]]
             except ValidationError as exc:
                 errors[field.name] = exc.message
                 continue
+            try:
+                qs = qs.filter(**{field.name: value})
+            except (GitModelError, *forms.PARSE_ERRORS) as exc:  # a value no field holds: NaN, Infinity
+                errors[field.name] = exc.message if isinstance(exc, ValidationError) else str(exc)
+                continue
             filters[field.name] = text
-            qs = qs.filter(**{field.name: value})
     order = str(params.get("o", ""))
     if order.lstrip("-") in by_name:
         qs = qs.order_by(order)
@@ -295,10 +374,9 @@ class HistoryRow:
 
     @classmethod
     def of(cls, version: Any, changed: list[str]) -> HistoryRow:
-        commit = version.commit
-        author = commit.author
-        message = commit.message
-        return cls(str(commit.id), when(author), author.name, version.change, changed,
+        info = CommitInfo.of(version.commit)
+        message = info.message
+        return cls(info.id, info.when, info.author, version.change, changed,
                    message if len(message) <= 60 else message[:57] + "...")
 
 
@@ -310,6 +388,8 @@ def blob_kind(data: Optional[bytes]) -> Optional[str]:
 
 
 async def object_page(request: Request) -> Response:
+    from . import editing
+
     admin: Admin = request.app.state.admin
     model = admin.model(request.path_params["model"])
     object_id = request.path_params["id"]
@@ -317,6 +397,8 @@ async def object_page(request: Request) -> Response:
     def work() -> Response:
         at = admin.treeish(request.query_params.get("at"))
         obj = admin.get(model, object_id, at)
+        # the version saved now, which the delete and restore forms carry (none if deleted since)
+        version = forms.version(obj) if at is None else editing.version_now(model, object_id)
         history = [(version, sorted(version.changes)) for version in model.history(object_id)]
         blame: dict[str, HistoryRow] = {}
         rows = [HistoryRow.of(version, changed) for version, changed in history]
@@ -326,7 +408,7 @@ async def object_page(request: Request) -> Response:
         fields = forms.form_fields(model)
         images = {fd.name: blob_kind(obj._data.get(fd.name) and getattr(obj, fd.name).getvalue())
                   for fd in fields if isinstance(fd, f.BlobField)}
-        return admin.render(request, "object.html", model=model, obj=obj, fields=fields, at=at,
+        return admin.render(request, "object.html", model=model, obj=obj, fields=fields, at=at, version=version,
                             history=rows, blame=blame, images=images, object_url=object_url,
                             widgets={fd.name: forms.widget(fd) for fd in fields})
     return await admin.run(work)
@@ -404,4 +486,4 @@ def build(ws: Workspace, models: Optional[str], upload_limit: int,
     return Guard(app, admin)  # type: ignore[return-value]
 
 
-__all__ = ["Admin", "build", "object_url", "identity", "errors_of", "redirect", "remember_author"]
+__all__ = ["Admin", "CommitInfo", "build", "loaded_at", "object_url", "identity", "errors_of", "redirect", "remember_author"]

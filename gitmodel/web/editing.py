@@ -17,15 +17,24 @@ from .. import fields as f
 from ..exceptions import GitModelError, IntegrityError, ValidationError
 from ..models import GitModel
 from . import forms
-from .app import Admin, errors_of, identity, object_url, redirect, remember_author
+from .app import Admin, CommitInfo, errors_of, identity, loaded_at, object_url, redirect, remember_author
 
 _NOT_SUBMITTED = object()
 
 
-def submitted(model: type[GitModel], form: FormData, creating: bool) -> tuple[dict[str, Any], dict[str, str]]:
-    """``(values, errors)``: the value of each field the form changes."""
+def submitted(model: type[GitModel], form: FormData, creating: bool,
+              base: Optional[GitModel] = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """``(values, errors)``: the value of each field the form changes.
+
+    With ``base`` (the object as the form showed it), a field whose
+    submitted text is the one the form showed, or means the value it
+    showed, is left out: it was not edited, and is never written (a browser
+    sends some values otherwise than the page held them: line breaks as
+    CR LF, an unchecked box as nothing).
+    """
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
+    shown = texts_of(model, base) if base is not None else {}
     for field in forms.form_fields(model):
         if isinstance(field, f.GitObjectField) or (not creating and (field.id or field.readonly)):
             continue
@@ -36,14 +45,46 @@ def submitted(model: type[GitModel], form: FormData, creating: bool) -> tuple[di
             elif form.get(f"{field.name}.remove"):
                 values[field.name] = None
             continue
-        text = form.get(field.name)
+        raw = form.get(field.name)
+        text = raw if isinstance(raw, str) else None
         if creating and not text and (field.id or field.has_default()):
             continue  # the field's default (for the id field, a new UUID) applies
+        was = shown.get(field.name)
+        if was is not None and (
+                forms.parse(field, text) == (was in ("True", "true")) if isinstance(field, f.BooleanField)
+                else text is not None and forms.same_text(text, was)):
+            continue  # a box left as it was shown (unchecked for no value too), a text left alone
+        if text is not None and isinstance(field, f.CharField) and "\r" not in (was or ""):
+            text = text.replace("\r\n", "\n")  # a browser's line breaks, back to the value's
         try:
-            values[field.name] = forms.parse(field, text if isinstance(text, str) else None)
+            value = forms.parse(field, text)
         except ValidationError as exc:
             errors[field.name] = exc.message
+            continue
+        if base is not None and comparable_value(field, value) == comparable_value(
+                field, forms.current(base, field)):
+            continue  # another text for the value shown (12:30 for 12:30:00)
+        values[field.name] = value
     return values, errors
+
+
+def form_base(admin: Admin, model: type[GitModel], obj: GitModel, form: FormData) -> Optional[GitModel]:
+    """The object as the edit form showed it: ``obj`` if the form carries
+    its version, else the object at the commit the form was loaded at, if
+    that is the version it carries; ``None`` if the form does not say."""
+    version = str(form.get("_version") or "")
+    if not version:
+        return None
+    if version == forms.version(obj):
+        return obj
+    commit = loaded_at(form)[0]
+    if not commit:
+        return None
+    try:
+        base = model.get(obj.get_id(), treeish=admin.treeish(commit))
+    except (GitModelError, HTTPException):
+        return None
+    return base if forms.version(base) == version else None
 
 
 def comparable_value(field: f.Field[Any], value: Any) -> Any:
@@ -74,8 +115,9 @@ def render_form(admin: Admin, request: Request, model: type[GitModel], obj: Opti
             suggestions[field.name] = field.to_model.all()[: forms.PICKER_SUGGESTIONS].ids()
     context.setdefault("errors", {})
     head = ws.branch
-    context.setdefault("version", str(obj.oid) if obj is not None and obj.oid else "")
-    context.setdefault("commit", str(head.commit.id) if head else "")
+    context.setdefault("version", forms.version(obj) if obj is not None else "")
+    # the commit and branch the form is loaded at: its base, and where it may be saved
+    context.setdefault("commit", f"{head.commit.id if head else ''}:{ws.head.removeprefix('refs/heads/')}")
     return admin.render(request, "edit.html", status=status, model=model, obj=obj, fields=fields, texts=texts,
                         widgets={fd.name: forms.widget(fd) for fd in fields}, suggestions=suggestions,
                         object_url=object_url, **context)
@@ -115,8 +157,11 @@ async def create(request: Request) -> Response:
             fresh = model()
             return render_form(admin, request, model, None, texts_of(model, fresh), creating=True)
         values, errors = submitted(model, form, creating=True)
+        moved = admin.moved(form)
+        if moved:
+            errors[""] = f"Not saved: {moved}. Check the form and save again to save on this branch."
         if errors:
-            return render_form(admin, request, model, None, texts_of(model, None, form), 400,
+            return render_form(admin, request, model, None, texts_of(model, None, form), 409 if moved else 400,
                                errors=errors, creating=True)
         return commit_save(admin, request, model, model(), values, form, creating=True)
     return await admin.run(work)
@@ -129,44 +174,50 @@ async def edit(request: Request) -> Response:
     form = await admin.form(request) if request.method == "POST" else None
 
     def work() -> Response:
-        obj = admin.get(model, object_id)
+        moved = admin.moved(form) if form is not None else None
+        try:
+            obj = admin.get(model, object_id)
+        except HTTPException:
+            if moved:
+                raise HTTPException(409, f"Not saved: {moved}, and there is no {model.__name__} "
+                                    f"{object_id!r} on this branch") from None
+            raise
         if form is None:
             return render_form(admin, request, model, obj, texts_of(model, obj), creating=False)
-        values, errors = submitted(model, form, creating=False)
+        base = form_base(admin, model, obj, form)
+        values, errors = submitted(model, form, creating=False, base=base)
+        if moved:  # shown again on this branch: the fields edited, the others as saved here
+            errors[""] = f"Not saved: {moved}. Check the form and save again to save on this branch."
+            return render_form(admin, request, model, obj, texts_of(model, obj, form, keep=values), 409,
+                               errors=errors, creating=False)
         if errors:
             return render_form(admin, request, model, obj, texts_of(model, obj, form), 400,
                                errors=errors, creating=False, version=form.get("_version"),
                                commit=form.get("_commit"))
-        version = str(form.get("_version") or "")
-        if str(obj.oid) != version:
-            # the form's base: the commit it was loaded at; none known if the form does not say
-            # (no _version or no _commit), and then every field that differs is a conflict
-            loaded_at = str(form.get("_commit") or "") if version else ""
-            values, clashes = merge_edits(admin, model, obj, values, loaded_at)
+        if base is not obj:
+            # the form's base: the object as of the commit it was loaded at; none known if the
+            # form does not say (no _version or no _commit), and then every field that differs
+            # is a conflict
+            values, clashes = merge_edits(model, obj, base, values)
             if clashes:
                 return render_form(admin, request, model, obj, texts_of(model, obj, form, keep=values), 409,
                                    conflicts=clashes, changed_by=last_change(model, object_id), creating=False,
-                                   base_unknown=not loaded_at)
+                                   base_unknown=base is None)
             other = last_change(model, object_id)
-            who = f" by {other.author.name}" if other is not None else ""
+            who = f" by {other.author}" if other is not None else ""
             admin.flash(request, "ok", f"This object was changed{who} while you edited it; "
                         "their changes are kept and yours are applied on top.")
         return commit_save(admin, request, model, obj, values, form, creating=False)
     return await admin.run(work)
 
 
-def merge_edits(admin: Admin, model: type[GitModel], current: GitModel, values: dict[str, Any],
-                loaded_at: str) -> tuple[dict[str, Any], list[tuple[str, str, str, str]]]:
-    """The edits of a form loaded from an older version: the fields it
-    changed, and those both editors changed differently (``(field, base,
-    theirs, ours)`` as texts). Without ``loaded_at`` the base is unknown:
-    each field that differs from the current value is a clash."""
-    base: Optional[GitModel] = None
-    if loaded_at:  # never "the current version": that would write over the other change
-        try:
-            base = model.get(current.get_id(), treeish=admin.treeish(loaded_at))
-        except (GitModelError, HTTPException):
-            base = None
+def merge_edits(model: type[GitModel], current: GitModel, base: Optional[GitModel], values: dict[str, Any],
+                ) -> tuple[dict[str, Any], list[tuple[str, str, str, str]]]:
+    """The edits of a form loaded from an older version (``base``, the
+    object as the form showed it): the fields it changed, and those both
+    editors changed differently (``(field, base, theirs, ours)`` as texts).
+    Without ``base`` (never "the current version": that would write over the
+    other change) each field that differs from the current value is a clash."""
     fields = {fd.name: fd for fd in model._meta.fields}  # type: ignore[attr-defined]
     ours: dict[str, Any] = {}
     clashes: list[tuple[str, str, str, str]] = []
@@ -179,16 +230,26 @@ def merge_edits(admin: Admin, model: type[GitModel], current: GitModel, values: 
             continue
         if theirs != old and theirs != mine:
             def text(v: Any) -> str:
-                return "" if v is _NOT_SUBMITTED or v is None else forms.shown(field, v)
+                if isinstance(field, f.BlobField):
+                    return "(no file)" if v is None else f"file {str(comparable_value(field, v))[:10]}"
+                return "" if v is None else forms.shown(field, v)
             clashes.append((name, text(forms.current(base, field)) if base is not None else "",
                             text(forms.current(current, field)), text(value)))
         ours[name] = value
     return ours, clashes
 
 
-def last_change(model: type[GitModel], object_id: str) -> Optional[pygit2.Commit]:
+def last_change(model: type[GitModel], object_id: str) -> Optional[CommitInfo]:
     history = model.history(object_id)
-    return history[0].commit if history else None
+    return CommitInfo.of(history[0].commit) if history else None
+
+
+def version_now(model: type[GitModel], object_id: str) -> str:
+    """The version of the object as saved now (``""`` if there is none)."""
+    try:
+        return forms.version(model.get(object_id))
+    except (model.DoesNotExist, ValidationError):  # type: ignore[attr-defined]
+        return ""
 
 
 async def delete(request: Request) -> Response:
@@ -199,16 +260,24 @@ async def delete(request: Request) -> Response:
 
     def work() -> Response:
         obj = admin.get(model, object_id)
+        moved = admin.moved(form)
+        if moved:
+            admin.flash(request, "error", f"Not deleted: {moved}")
+            return redirect(request, object_url(model, object_id))
         try:
             who, message = identity(form)
         except ValidationError as exc:
             admin.flash(request, "error", f"Not deleted: {exc.message}")
             return redirect(request, object_url(model, object_id))
-        if str(obj.oid) != form.get("_version"):
+        if forms.version(obj) != form.get("_version"):
             admin.flash(request, "error", "Not deleted: someone changed this object since you opened it; "
                         "check the change below and delete again if you still want to")
             return redirect(request, object_url(model, object_id))
-        obj.delete(commit=True, message=message, author=who)
+        try:
+            obj.delete(commit=True, message=message, author=who)
+        except IntegrityError as exc:  # on_delete=PROTECT: nothing was staged
+            admin.flash(request, "error", f"Not deleted: {exc}")
+            return redirect(request, object_url(model, object_id))
         admin.flash(request, "ok", f"Deleted {model.__name__} {object_id}: {message}")
         return remember_author(redirect(request, f"/m/{model.__name__}"), who)
     return await admin.run(work)
@@ -224,15 +293,29 @@ async def restore(request: Request) -> Response:
         at = admin.treeish(str(form.get("at") or ""))
         if at is None:
             raise HTTPException(400, "name the commit to restore from")
+        back = object_url(model, object_id, at=at)
+        moved = admin.moved(form)
+        if moved:
+            admin.flash(request, "error", f"Not restored: {moved}")
+            return redirect(request, back)
         try:
             who, message = identity(form)
         except ValidationError as exc:
             admin.flash(request, "error", f"Not restored: {exc.message}")
-            return redirect(request, object_url(model, object_id, at=at))
+            return redirect(request, back)
+        shown = form.get("_version")  # the version saved when the page was loaded ("" for none)
+        if shown is None or str(shown) != version_now(model, object_id):
+            admin.flash(request, "error", "Not restored: someone changed this object since you opened this page "
+                        "(or the page did not say which version it showed); check the current version and "
+                        "restore again if you still want to")
+            return redirect(request, back)
         try:
             model.restore(object_id, at)
         except (model.DoesNotExist, ValidationError):  # type: ignore[attr-defined]
             raise HTTPException(404, f"no {model.__name__} {object_id!r} at {at}") from None
+        except IntegrityError as exc:
+            admin.flash(request, "error", f"Not restored: {exc}")
+            return redirect(request, back)
         admin.ws.commit(message, author=who)  # if it fails, the request's unit of work is dropped
         admin.flash(request, "ok", f"Restored {model.__name__} {object_id} as of {at[:10]}")
         return remember_author(redirect(request, object_url(model, object_id)), who)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -13,6 +15,7 @@ import pygit2
 
 from .. import datefields
 from .. import fields as f
+from ..blobs import BlobFile
 from ..exceptions import ValidationError
 from ..listfield import ListField
 from ..models import GitModel
@@ -24,6 +27,16 @@ PICKER_SUGGESTIONS = 200
 #: valid value" (RecursionError: JSON nested too deep for the decoder;
 #: ArithmeticError: decimal.InvalidOperation, OverflowError)
 PARSE_ERRORS = (ValueError, ArithmeticError, RecursionError, TypeError)
+#: the texts an ``<input>`` of each type holds as they are; any other text
+#: would be emptied or rewritten by the browser (HTML's value sanitization)
+_BROWSER_TEXTS = {
+    "number": re.compile(r"-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\Z"),
+    "time": re.compile(r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,3})?)?\Z"),
+    "date": re.compile(r"[0-9]{4,}-[0-9]{2}-[0-9]{2}\Z"),
+}
+#: widgets that are a one-line ``<input>``: a browser drops the line breaks of their text
+_ONE_LINE = {"text", "number", "date", "datetime", "time", "related"}
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass
@@ -70,6 +83,42 @@ def widget(field: f.Field[Any]) -> Widget:
         choices=tuple(c[0] if isinstance(c, tuple) else c for c in (field.choices or ())),
         related=related, max_length=getattr(field, "max_length", None),
     )
+
+
+def input_kind(w: Widget, text: str) -> str:
+    """How the edit form shows ``text`` for widget ``w``: ``w.kind``, unless
+    that input cannot hold the text as it is: a text with line breaks gets a
+    ``"textarea"``, a number, date or time the browser's typed input would
+    empty or rewrite (a time with microseconds or an offset) a ``"text"``."""
+    kind = w.kind
+    if kind in _ONE_LINE and ("\n" in text or "\r" in text):
+        return "textarea"
+    pattern = _BROWSER_TEXTS.get(kind)
+    if pattern is not None and text and not pattern.match(text):
+        return "text"
+    return kind
+
+
+def same_text(submitted: str, shown: str) -> bool:
+    """True if a browser sends ``submitted`` for an input that showed
+    ``shown`` and was left alone: browsers send every line break as CR LF,
+    and an HTML page cannot hold a NUL."""
+    def norm(text: str) -> str:
+        return _LINE_BREAK.sub("\n", text).replace("\x00", "\ufffd")
+    return submitted == shown or norm(submitted) == norm(shown)
+
+
+def version(obj: GitModel) -> str:
+    """The version of everything ``obj`` owns, as it was read: its data and
+    its files. A form carries it, so a change of a file alone makes other
+    open forms stale too. Without files it is the data blob's id."""
+    data = str(obj.oid or "")
+    blobs = obj._meta.blob_fields  # type: ignore[attr-defined]
+    if not blobs or not data:
+        return data
+    read = obj._blob_oids or {}  # as read (the value may have been replaced since)
+    ids = [f"{fd.name}={read.get(fd.name) if fd.name in read else current(obj, fd)}" for fd in blobs]
+    return data + "+" + hashlib.sha256("\n".join(ids).encode()).hexdigest()[:24]
 
 
 def form_fields(model: type[GitModel]) -> list[f.Field[Any]]:
@@ -128,7 +177,7 @@ def invalid(field: f.Field[Any]) -> ValidationError:
 
 def parse_list(field: ListField, text: str) -> list[Any]:
     """The elements of a list typed one per line (blank lines skipped)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in _LINE_BREAK.split(text) if line.strip()]
     if isinstance(field, RelationMixin):
         return lines  # related ids
     out = []
@@ -146,6 +195,8 @@ def current(obj: GitModel, field: f.Field[Any]) -> Any:
         value = obj._data.get(field.name)
         if isinstance(value, bytes):
             return pygit2.hash(value)
+        if isinstance(value, BlobFile) and isinstance(value.content, pygit2.Oid):  # a named file
+            return f"{value.content} {value.name} {value.content_type}"
         return value
     if isinstance(field, f.RelatedField):
         value = obj._data.get(field.name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import cookie_parser
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,6 +35,10 @@ class Guard:
             if host not in LOCAL_HOSTS:
                 await PlainTextResponse("this admin answers only on 127.0.0.1", 421)(scope, receive, send)
                 return
+            if not local_client(scope.get("client")):
+                await PlainTextResponse("without a password this admin answers only this machine", 403)(
+                    scope, receive, send)
+                return
         elif not admin.credentials.check(security.secret_from_header(headers.get("authorization"))):
             await PlainTextResponse("credentials required", 401, headers={
                 "WWW-Authenticate": 'Basic realm="gitmodel admin", charset="UTF-8"'})(scope, receive, send)
@@ -54,7 +59,7 @@ class Guard:
                 raise TooLarge()
             return message
 
-        cookie_missing = security.CSRF_COOKIE not in (headers.get("cookie") or "")
+        cookie_missing = not cookie_parser(headers.get("cookie") or "").get(security.CSRF_COOKIE)
 
         async def secured(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -71,6 +76,21 @@ class Guard:
             await send(message)
 
         await self.app(scope, counted, secured)
+
+
+def local_client(client: Any) -> bool:
+    """True unless the server says the request came from an IP address of
+    another machine. A client the server does not name by an IP address (a
+    Unix socket, an in-process test client) is this machine; behind a
+    reverse proxy on this machine every request comes from the proxy."""
+    if not client or not client[0]:
+        return True
+    host = str(client[0])
+    try:
+        security.ip_address(host)
+    except ValueError:
+        return True  # not a network address
+    return security.is_loopback(host)
 
 
 class TooLarge(Exception):

@@ -39,14 +39,21 @@ def check_hash_format(password_hash: str) -> None:
         raise ConfigurationError("the admin password hash is not one made by hash_password()")
 
 
+def ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """``host`` as an IP address (``[::1]`` too); ``ValueError`` if it is none."""
+    return ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+
+
 def is_loopback(host: str) -> bool:
-    """True for addresses only this machine reaches."""
+    """True for addresses only this machine reaches (``::ffff:127.0.0.1`` too)."""
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 class Credentials:

@@ -16,8 +16,9 @@ from starlette.routing import Route
 
 from ..exceptions import GitModelError, PushRejected, RemoteError, ValidationError
 from ..models import GitModel
+from ..transport import redact
 from . import forms
-from .app import Admin, errors_of, identity, object_url, redirect, remember_author
+from .app import Admin, CommitInfo, errors_of, identity, object_url, redirect, remember_author
 
 LOG_LENGTH = 100
 
@@ -31,7 +32,7 @@ async def log(request: Request) -> Response:
     admin: Admin = request.app.state.admin
 
     def work() -> Response:
-        commits = list(itertools.islice(admin.ws.walk(), LOG_LENGTH))
+        commits = [CommitInfo.of(c) for c in itertools.islice(admin.ws.walk(), LOG_LENGTH)]
         return admin.render(request, "log.html", commits=commits)
     return await admin.run(work)
 
@@ -40,7 +41,7 @@ async def branches(request: Request) -> Response:
     admin: Admin = request.app.state.admin
 
     def work() -> Response:
-        found = sorted(admin.ws.branches.items())
+        found = [(name, CommitInfo.of(b.commit)) for name, b in sorted(admin.ws.branches.items())]
         return admin.render(request, "branches.html", branches=found,
                             start=request.query_params.get("start", ""))
     return await admin.run(work)
@@ -55,6 +56,10 @@ async def branch_action(request: Request) -> Response:
 
     def work() -> Response:
         ws = admin.ws
+        # a merge into the current branch, a branch started from it: not if it is another one now
+        moved = admin.moved(form) if action == "merge" or (action == "create" and not form.get("start")) else None
+        if moved:
+            return _done(admin, request, "/branches", "error", f"Did not {action} {name!r}: {moved}")
         try:
             if action == "create":
                 start = admin.treeish(str(form.get("start") or "").strip()) if form.get("start") else None
@@ -168,6 +173,9 @@ async def merge_action(request: Request) -> Response:
         ws = admin.ws
         if not ws.merging:
             return _done(admin, request, "/", "error", "No merge is open")
+        moved = admin.moved(form)
+        if moved:
+            return _done(admin, request, "/merge", "error", f"Nothing done: {moved}")
         if action == "abort":
             ws.abort_merge()
             return _done(admin, request, "/", "ok", "The merge was aborted; nothing was committed")
@@ -213,7 +221,7 @@ async def tags(request: Request) -> Response:
     admin: Admin = request.app.state.admin
 
     def work() -> Response:
-        return admin.render(request, "tags.html", tags=sorted(admin.ws.tags.items()),
+        return admin.render(request, "tags.html", tags=[(n, CommitInfo.of(c)) for n, c in sorted(admin.ws.tags.items())],
                             target=request.query_params.get("target", ""))
     return await admin.run(work)
 
@@ -224,6 +232,9 @@ async def create_tag(request: Request) -> Response:
 
     def work() -> Response:
         name = str(form.get("name") or "").strip()
+        moved = admin.moved(form) if not form.get("target") else None
+        if moved:
+            return _done(admin, request, "/tags", "error", f"Not tagged: {moved}")
         target = admin.treeish(str(form.get("target") or "").strip()) if form.get("target") else None
         message = str(form.get("message") or "").strip() or None
         try:
@@ -272,6 +283,9 @@ async def remote_action(request: Request) -> Response:
 
     def work() -> Response:
         ws = admin.ws
+        why = admin.moved(form)
+        if why:
+            return _done(admin, request, "/remotes", "error", f"Did not {action}: {why}")
         try:
             if action == "pull":
                 who, _ = identity(form, message_required=False)
@@ -287,7 +301,7 @@ async def remote_action(request: Request) -> Response:
         except ValidationError as exc:
             return _done(admin, request, "/remotes", "error", "Not pulled: " + "; ".join(errors_of(exc).values()))
         except GitModelError as exc:
-            return _done(admin, request, "/remotes", "error", explain(exc))
+            return _done(admin, request, "/remotes", "error", redact(explain(exc)))
         text = ", ".join(f"{ref} {str(old)[:10]}..{str(new)[:10]}" for ref, (old, new) in moved.items())
         return _done(admin, request, "/remotes", "ok", f"Pushed: {text or 'nothing to push'}")
     if action not in ("pull", "push"):
