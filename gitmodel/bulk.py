@@ -29,6 +29,7 @@ from .blobs import writes as blob_writes
 from .exceptions import IntegrityError
 from .git.packs import PackWriter
 from .git.tree import BLOB_MODE, TREE_MODE
+from .models import staging_kept
 from .schema import codec, layout
 
 if TYPE_CHECKING:
@@ -53,8 +54,10 @@ def bulk_save(
 
     Raises before anything is staged if any object is invalid, if two share
     an id or a unique value, if a new object's id is taken or another
-    object holds one of their unique values. With ``commit=True`` also
-    commits (nothing else may be pending then) and returns the commit id.
+    object holds one of their unique values; if one is refused later (a
+    conflict, a store that cannot be written), nothing stays staged either.
+    With ``commit=True`` also commits (nothing else may be pending then) and
+    returns the commit id; inside ``commit_on_success`` the block commits.
     An iterable that is not a list or tuple (a generator) is read once, in
     chunks; if one object is refused, nothing stays staged either.
     """
@@ -62,22 +65,21 @@ def bulk_save(
     ws = opts.require_workspace()
     ws._require_writable()
     ws.check_commit_info("bulk_save", commit, commit_info)
+    commit = ws._unit.commits_now(commit)  # inside commit_on_success: the block commits it
     if isinstance(objs, (list, tuple)):
         objs = list(objs)
         for obj in objs:
             _check_type(model, obj)
-        if any(obj._oid is not None and obj._changed_meanwhile(ws) for obj in objs):
-            return _one_by_one(model, objs, commit, commit_info)  # (save() merges those)
-        with ws._unit.paused():
-            bulk = _Bulk(ws, model)
-            ids = bulk.validate(objs)
-            if commit:
-                paths = [p for i in ids for p in opts.object_paths(i)]
-                paths += [p for o in objs if o._stored_id not in (None, o.get_id())
-                          for p in opts.object_paths(o._stored_id)]  # type: ignore[arg-type]
-                ws.require_only_pending(*paths)
-            bulk.stage(objs, ids)
-            bulk.finish()
+        with ws._unit.paused(), staging_kept(ws):  # one refused object: nothing stays staged
+            if any(obj._oid is not None and obj._changed_meanwhile(ws) for obj in objs):
+                _one_by_one(model, objs, commit)  # (save() merges those)
+            else:
+                bulk = _Bulk(ws, model)
+                ids = bulk.validate(objs)
+                if commit:
+                    ws.require_only_pending(*_owned_paths(model, objs, ids))
+                bulk.stage(objs, ids)
+                bulk.finish()
     else:
         with ws._unit.paused():
             if commit:
@@ -266,8 +268,10 @@ def _stage(ws: Workspace, model: type[GitModel], objs: list[GitModel], ids: list
                     edits.append((path, (written[path], BLOB_MODE)))
         saved.append((obj, oid, stored, object_id, blob_oids))
     writer.write()  # objects first: a path is staged only once its object exists
-    ws._unit.write_all(edits)
+    unit = ws._unit
+    unit.write_all(edits)
     for obj, oid, stored, object_id, saved_blobs in saved:
+        unit.remember_saved(obj)  # as save() does: given back if the save is dropped
         obj._mark_saved(ws, oid, stored, object_id)
         if saved_blobs is not None:
             obj._blob_oids = saved_blobs
@@ -325,21 +329,21 @@ def _packed_folder(ws: Workspace, writer: PackWriter, top: str,
     return build(top, root)
 
 
-def _one_by_one(
-    model: type[GitModel], objs: list[GitModel], commit: bool, commit_info: dict[str, Any]
-) -> Optional[pygit2.Oid]:
-    """Objects changed since they were read: ``save()`` each (it merges)."""
+def _owned_paths(model: type[GitModel], objs: list[GitModel], ids: list[Any]) -> list[str]:
+    """The paths ``objs`` (to be saved under ``ids``) own now and had before."""
+    opts = model._meta
+    paths = [p for i in ids for p in opts.object_paths(i)]
+    return paths + [p for o in objs if o._stored_id not in (None, o.get_id())
+                    for p in opts.object_paths(o._stored_id)]  # type: ignore[arg-type]
+
+
+def _one_by_one(model: type[GitModel], objs: list[GitModel], commit: bool) -> None:
+    """Objects changed since they were read: ``save()`` each (it merges); the
+    caller undoes them all if one is refused."""
     ws = model._meta.require_workspace()
     for obj in objs:
         obj.full_clean()
     if commit:
-        opts = model._meta
-        paths = [p for o in objs for p in opts.object_paths(o.get_id())]
-        paths += [p for o in objs if o._stored_id not in (None, o.get_id())
-                  for p in opts.object_paths(o._stored_id)]  # type: ignore[arg-type]
-        ws.require_only_pending(*paths)
+        ws.require_only_pending(*_owned_paths(model, objs, [o.get_id() for o in objs]))
     for obj in objs:
         obj.save()
-    if commit:
-        return ws.commit(**commit_info)
-    return None

@@ -36,7 +36,7 @@ UNIQUE = "unique"
 DANGLING = "dangling reference"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class IntegrityConflict(Conflict):
     """A rule the merged state breaks; ``detail`` names the other objects."""
 

@@ -28,12 +28,13 @@ be checked declares models on ``gitmodel.models.GitModel``.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Optional, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Optional, Sequence
 
 import pygit2
 
 from . import blobs as blob_files
-from . import relations
+from . import pathsafety, relations
 from .exceptions import (
     CorruptObject,
     FieldError,
@@ -222,8 +223,10 @@ class GitModel(metaclass=ModelBase):
              **commit_info: Any) -> Optional[pygit2.Oid]:
         """Validate and stage this object; with ``commit=True`` also commit.
 
-        Returns the commit id when it commits. A new object whose id is taken
-        raises ``IntegrityError``; an object whose id changed moves. Holds the
+        Returns the commit id when it commits (inside ``commit_on_success``,
+        ``commit=True`` joins the block: ``None``, the block commits). A new
+        object whose id is taken raises ``IntegrityError``; an object whose
+        id changed moves; a save that fails stages nothing. Holds the
         workspace's ``write_lock`` throughout, so a save (and its commit) is
         one step for the other threads sharing the workspace.
         ``update_fields``, as Django's: only those fields are written, onto
@@ -232,6 +235,7 @@ class GitModel(metaclass=ModelBase):
         """
         ws = self._meta.require_workspace("save")
         ws.check_commit_info("save", commit, commit_info)
+        commit = ws._unit.commits_now(commit)  # inside commit_on_success: the block commits it
         if update_fields is not None:
             return self._save_fields(ws, update_fields, commit, commit_info)
         # no refresh here: the change builds on the commit the object was read
@@ -280,19 +284,20 @@ class GitModel(metaclass=ModelBase):
         relations.check_move(ws, self)
         stored = self.to_json_fields()
         blob = codec.encode(type(self).__name__, stored)
+        ws._require_writable()
         ws._unit.remember_saved(self)
         if changed:
             self._save_merged(ws, blob)
         else:
-            blobs: dict[str, Any] = {}
-            for field in opts.blob_fields:  # named files in a folder of their own (gitmodel.blobs)
-                blobs.update(blob_files.writes(opts, object_id, field, self._data.get(field.name)))
+            edits = self._blob_files(ws, object_id)  # every object first: a failed write stages nothing
+            oid = write_blob(ws.repo, blob)
+            unit = ws._unit
             with ws.write_lock:
-                for old_path in old_paths:
-                    ws.remove(old_path)
-                oid = ws.add_blob(self.get_data_path(), blob)
-                for path, value in blobs.items():
-                    blob_files.stage(ws, path, value)
+                for path in old_paths:
+                    unit.write(path, None)
+                unit.write(self.get_data_path(), (oid, BLOB_MODE), written=True)
+                for path, entry, written in edits:
+                    unit.write(path, entry, written)
                 saved_blobs = {field.name: blob_files.entry_id(ws.stage.lookup, opts, object_id, field)
                                for field in opts.blob_fields}
             self._mark_saved(ws, oid, stored, object_id)
@@ -301,6 +306,26 @@ class GitModel(metaclass=ModelBase):
         if commit:
             return ws.commit(**commit_info)
         return None
+
+    def _blob_files(self, ws: Workspace, object_id: Any) -> list[tuple[str, Optional[tuple[pygit2.Oid, int]], bool]]:
+        """Write the files of this object's blob fields (named files in a folder
+        of their own, see :mod:`gitmodel.blobs`); what to stage: ``(path,
+        entry or None to remove, written here)``."""
+        opts, repo = self._meta, ws.repo
+        pathsafety.check_staged_path(self.get_data_path())
+        files: dict[str, Any] = {}
+        for field in opts.blob_fields:
+            files.update(blob_files.writes(opts, object_id, field, self._data.get(field.name)))
+        edits: list[tuple[str, Optional[tuple[pygit2.Oid, int]], bool]] = []
+        for file_path, value in files.items():
+            if value is None:
+                edits.append((file_path, None, False))
+            elif isinstance(value, (bytes, bytearray)):
+                pathsafety.check_staged_path(file_path)
+                edits.append((file_path, (write_blob(repo, bytes(value)), BLOB_MODE), True))
+            else:
+                edits.append((file_path, (blob_files.content_oid(repo, value), BLOB_MODE), False))
+        return edits
 
     def _changed_meanwhile(self, ws: Workspace) -> bool:
         """True if the workspace no longer holds the version this object was
@@ -322,8 +347,9 @@ class GitModel(metaclass=ModelBase):
         """Merge ``mine`` (this object's files, empty to delete) with what the
         workspace holds now, against the version this object was read from.
 
-        Same-field clashes raise :class:`MergeConflict`, or join the open
-        merge as conflicts. Returns the object merge, whose edits are staged.
+        Same-field clashes raise :class:`MergeConflict` (nothing staged),
+        or are conflicts for the open merge. Returns the object merge, to
+        stage with :meth:`_stage_merge`.
         """
         from .versions import changes as ch
         from .versions import merge
@@ -347,20 +373,29 @@ class GitModel(metaclass=ModelBase):
         om = merge.ObjectMerge(ws, cls, object_id, (None, None, None), (base, mine, current),  # type: ignore[arg-type]
                                race=True)
         om.run(None)
-        state = ws._unit.merge
-        if om.conflicts:
-            if state is None:
-                raise MergeConflict(
-                    f"{cls.__name__} {object_id!r} changed since it was read, and the same "
-                    f"data changed here: {merge.describe_conflicts(om.conflicts)}; "
-                    "nothing was staged", om.conflicts,
-                )
-        with ws.write_lock:
-            ws._unit.write_all(om.edits().items())
-            if om.conflicts:
-                state.add(om)  # type: ignore[union-attr]
-                openmerge.save(ws, state)  # type: ignore[arg-type]
+        if om.conflicts and ws._unit.merge is None:
+            raise MergeConflict(
+                f"{cls.__name__} {object_id!r} changed since it was read, and the same "
+                f"data changed here: {merge.describe_conflicts(om.conflicts)}; "
+                "nothing was staged", om.conflicts,
+            )
         return om
+
+    @staticmethod
+    def _stage_merge(ws: Workspace, om: Any) -> None:
+        """Stage the object merge ``om``; its conflicts join the open merge,
+        recorded in the repository (if that fails, nothing stays staged)."""
+        from .versions import openmerge
+
+        unit = ws._unit
+        with ws.write_lock:
+            if not om.conflicts:
+                unit.write_all(om.edits().items())
+                return
+            with staging_kept(ws):
+                unit.write_all(om.edits().items())
+                unit.merge.add(om)  # type: ignore[union-attr]
+                openmerge.save(ws, unit.merge)  # type: ignore[arg-type]
 
     def _save_merged(self, ws: Workspace, blob: bytes) -> None:
         """Save the fields changed since this object was read onto what the
@@ -377,14 +412,15 @@ class GitModel(metaclass=ModelBase):
         om = self._merge_with_current(ws, mine)
         merged = om.result
         path = self.get_data_path()
-        fresh = codec.decode(type(self), path, type(self).__name__, merged)
+        fresh = codec.decode(type(self), path, type(self).__name__, merged)  # read before staging
+        object_id: str = self._stored_id  # type: ignore[assignment]
+        blobs = {f.name: ch.blob_key(type(self), f, om.result_files, object_id) for f in opts.blob_fields}
+        values = {f.name: ch.blob_value(repo, type(self), f, om.result_files, object_id) for f in opts.blob_fields}
+        self._stage_merge(ws, om)
         for field in opts.json_fields:
             self._data[field.name] = fresh._data[field.name]
         self._extra = fresh._extra
-        object_id: str = self._stored_id  # type: ignore[assignment]
-        blobs = {f.name: ch.blob_key(type(self), f, om.result_files, object_id) for f in opts.blob_fields}
-        for f in opts.blob_fields:
-            self._data[f.name] = ch.blob_value(repo, type(self), f, om.result_files, object_id)
+        self._data.update(values)
         entry = ws.stage.lookup(path)
         assert entry is not None
         self._mark_saved(ws, entry[0], merged, self._stored_id)
@@ -421,9 +457,10 @@ class GitModel(metaclass=ModelBase):
     ) -> Optional[pygit2.Oid]:
         """Save many objects at once: the same result as ``save()`` on each.
 
-        All are validated first (nothing is staged if one is invalid), then
+        All are validated first (nothing is staged if one is refused), then
         written in one pack instead of one loose file per object. Returns the
-        commit id when ``commit=True``. See :mod:`gitmodel.bulk`.
+        commit id when ``commit=True`` (inside ``commit_on_success`` the block
+        commits). See :mod:`gitmodel.bulk`.
         """
         from .bulk import bulk_save
 
@@ -495,11 +532,13 @@ class GitModel(metaclass=ModelBase):
     ) -> Optional[pygit2.Oid]:
         """``Page.delete(id)`` or ``page.delete()``: stage the object's removal.
 
-        Returns the commit id when ``commit=True``. Holds the workspace's
+        Returns the commit id when ``commit=True`` (inside ``commit_on_success``
+        the block commits, as for :meth:`save`). Holds the workspace's
         ``write_lock`` throughout, like :meth:`save`.
         """
         ws = cls._meta.require_workspace("delete")
         ws.check_commit_info("delete", commit, commit_info)
+        commit = ws._unit.commits_now(commit)  # inside commit_on_success: the block commits it
         if instance is None:
             ws.refresh()  # by id: the latest commit; an instance: where it was read
         with ws._unit.paused():
@@ -528,12 +567,13 @@ class GitModel(metaclass=ModelBase):
             if instance is not None:
                 ws._unit.remember_saved(instance)
             if instance is not None and instance._changed_meanwhile(ws):
-                instance._merge_with_current(ws, {})  # changed meanwhile: a conflict
+                cls._stage_merge(ws, instance._merge_with_current(ws, {}))  # changed meanwhile: a conflict
             else:
                 plan = relations.plan_delete(ws, cls, [object_id])  # on_delete rules, same commit
                 if commit:
                     ws.require_only_pending(*plan.paths())
-                plan.apply(ws)
+                with staging_kept(ws) if plan.updates else nullcontext():  # SET_NULL saves: all or none
+                    plan.apply(ws)
         if instance is not None:
             instance._stored_id = None
             instance._stored = None
@@ -706,6 +746,32 @@ class GitModel(metaclass=ModelBase):
         """Reload this object's fields from the workspace."""
         fresh = type(self).get(self._stored_id or self.get_id())
         self.__dict__.update(fresh.__dict__)
+
+
+@contextmanager
+def staging_kept(ws: Workspace) -> Iterator[None]:
+    """Run a write of the calling unit that either succeeds or leaves its
+    staging, the instances it saved and its open merge (as held and as
+    recorded) exactly as they were (see ``UnitOfWork.undoable``)."""
+    unit = ws._unit
+    state = unit.merge
+    if state is None:
+        with unit.undoable():
+            yield
+        return
+    result = state.result
+    marks = (len(state.added), len(result.objects), len(result.conflicts), state.record)
+    with unit.undoable():
+        try:
+            yield
+        except BaseException:
+            del state.added[marks[0]:], result.objects[marks[1]:], result.conflicts[marks[2]:]
+            if state.record != marks[3]:  # the record moved: back to the one before
+                from .versions.openmerge import merge_ref
+
+                ws.store.move_refs([(merge_ref(ws.head), state.record, marks[3])], "gitmodel: failed write undone")
+                state.record = marks[3]
+            raise
 
 
 def _object_id(instance: Optional[GitModel], args: tuple[Any, ...], name: str) -> Any:

@@ -12,11 +12,19 @@ moves to another commit only through :meth:`UnitOfWork.move_to`, and its
 work becomes a commit only through :meth:`UnitOfWork.commit`, which is
 handed in what to do when another writer won the race (it knows nothing of
 merges).
+
+A unit also remembers, weakly, the version each instance it saved had
+before (:meth:`UnitOfWork.remember_saved`): whatever drops staged saves
+without committing them (a failed operation, a rolled back block, a reset,
+the end of a unit of work) gives those instances their version back, so
+their next save writes their values again, or conflicts, never silently
+does nothing.
 """
 
 from __future__ import annotations
 
 import time
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
@@ -60,8 +68,8 @@ class UnitOfWork:
     """The staging overlay, base commit, branch and open merge of one thread."""
 
     __slots__ = (
-        "store", "head", "start", "stage", "detached", "merge",
-        "follow_stamp", "follow_paused", "savepoints", "_start_tree", "seen_merge", "__weakref__",
+        "store", "head", "start", "stage", "detached", "merge", "follow_stamp", "follow_paused",
+        "savepoints", "blocks", "saved", "undo_log", "_start_tree", "seen_merge", "__weakref__",
     )
 
     def __init__(self, store: Store, head: str, start: Optional[pygit2.Commit]) -> None:
@@ -80,8 +88,16 @@ class UnitOfWork:
         self.seen_merge: Optional[tuple[Any, ...]] = None
         self.follow_stamp: Optional[tuple[object, ...]] = None
         self.follow_paused = 0
-        #: open ``commit_on_success`` blocks, outermost first
+        #: open ``commit_on_success`` blocks and :meth:`kept` / :meth:`undoable`
+        #: operations, outermost first
         self.savepoints: list[Savepoint] = []
+        #: how many ``commit_on_success`` blocks are open (an operation's
+        #: ``commit=True`` joins them, ``ws.commit()`` is refused)
+        self.blocks = 0
+        #: instances saved since the last commit, with the version each had before
+        self.saved = Versions()
+        #: ``(path, entry it replaced)`` of each write, while :meth:`undoable` runs
+        self.undo_log: Optional[list[tuple[str, Optional[Entry]]]] = None
         self._start_tree: tuple[Optional[pygit2.Oid], Optional[pygit2.Oid]] = (None, None)
 
     # -- state --------------------------------------------------------------------
@@ -129,6 +145,8 @@ class UnitOfWork:
         """Stage ``entry`` (blob or tree id, mode) at ``path``, or remove what is
         there if ``entry`` is ``None``; False when there was nothing to remove.
         ``written``: the object was just written here (known to exist)."""
+        if self.undo_log is not None:
+            self.undo_log.append((path, self.stage.lookup(path)))
         if entry is None:
             return self.stage.remove(path)
         self.stage.set(path, entry[0], entry[1], written=written)
@@ -136,6 +154,11 @@ class UnitOfWork:
 
     def write_all(self, edits: Iterable[tuple[str, Optional[Entry]]]) -> None:
         """:meth:`write` each ``(path, entry)``."""
+        log = self.undo_log
+        if log is not None:  # each path's entry before the batch: undone in reverse, the same result
+            edits = list(edits)
+            lookup = self.stage.lookup
+            log.extend([(path, lookup(path)) for path, _entry in edits])
         self.stage.apply(edits)
 
     def add_blob(self, path: str, data: bytes, mode: int = BLOB_MODE) -> pygit2.Oid:
@@ -237,11 +260,32 @@ class UnitOfWork:
         if another writer moved it, ``hooks.rebase`` puts the commit on top
         of theirs (and moves the unit itself). Then, once enough loose
         objects piled up, they are packed (see :mod:`gitmodel.git.autopack`).
+        Refused inside a ``commit_on_success`` block (:meth:`refuse_commit`).
         """
+        self.refuse_commit()
         commit_id = self._commit(message, author, committer, hooks)
+        self.committed()
         if commit_id is not None:
             self.store.after_commit()
         return commit_id
+
+    def refuse_commit(self) -> None:
+        """Raise :class:`RepositoryError` inside a ``commit_on_success`` block:
+        the block commits when it ends (an operation's ``commit=True`` joins it)."""
+        if self.blocks:
+            raise RepositoryError(
+                "cannot commit inside a commit_on_success() block: the block commits its "
+                "changes when it ends (save(commit=True) and the like join it); nothing was committed")
+
+    def commits_now(self, commit: bool) -> bool:
+        """Whether an operation's ``commit=True`` commits at once: not inside a
+        ``commit_on_success`` block, whose own commit takes its changes."""
+        return commit and not self.blocks
+
+    def committed(self) -> None:
+        """A commit went through (or found nothing to commit): the saved
+        instances' versions are the branch's now, nothing to give back."""
+        self.saved.clear()
 
     def _commit(
         self,
@@ -265,12 +309,27 @@ class UnitOfWork:
                 return hooks.rebase(commit_id, message, author, committer)
             try:
                 hooks.move_branch(commit_id, message)
+                self._landed(commit_id, tree_id)
             except BranchMoved:
                 self.refuse_others_cut_objects()
                 return hooks.rebase(commit_id, message, author, committer)
-            self.move_to(commit_id, stage.base)
-            self._start_tree = (commit_id, tree_id)  # known: not read back
+            except BaseException:  # interrupted (Ctrl-C...) after the ref moved: stand on the commit
+                if self.start != commit_id and self._on_branch(commit_id):
+                    self._landed(commit_id, tree_id)
+                raise
             return commit_id
+
+    def _on_branch(self, commit_id: pygit2.Oid) -> bool:
+        try:
+            return self.store.read_ref(self.head) == commit_id
+        except Exception:  # noqa: BLE001 - unreadable: the failure at hand is reported
+            return False
+
+    def _landed(self, commit_id: pygit2.Oid, tree_id: pygit2.Oid) -> None:
+        """The branch moved to ``commit_id`` (of ``tree_id``, staged): stand on it."""
+        self.move_to(commit_id, self.stage.base)
+        self._start_tree = (commit_id, tree_id)  # known: not read back
+        self.committed()
 
     def move_to(self, start: Optional[pygit2.Oid], tree: Optional[pygit2.Tree]) -> None:
         """Stand on commit ``start`` with ``tree`` staged (its own tree: nothing pending).
@@ -295,17 +354,21 @@ class UnitOfWork:
         start of the block (a merge opened meanwhile dropped with
         ``drop_merge``). A nested block is a savepoint."""
         with self.store.write_lock:
-            if not self.savepoints and (self.merge is not None or self.has_changes()):
+            if not self.blocks and (self.merge is not None or self.has_changes()):
                 raise PendingChanges("start commit_on_success()")
             point = Savepoint(self.snapshot())
         self.savepoints.append(point)
+        self.blocks += 1
         try:
-            yield
-            if len(self.savepoints) == 1:
+            try:
+                yield
+            finally:
+                self.blocks -= 1  # the block's own commit is not made inside it
+            if not self.blocks:
                 commit()
         except BaseException:
             with self.store.write_lock:
-                if self.merge is not None and self.merge is not point.snap.merge:
+                if self.merge is not None and self.merge is not point.snap.merge:  # type: ignore[union-attr]
                     drop_merge(self.merge)
                 point.roll_back(self)
             raise
@@ -319,12 +382,43 @@ class UnitOfWork:
         """Run an operation that either succeeds or leaves this unit (staging,
         base commit, branch, open merge) exactly as it was."""
         with self.store.write_lock:
-            snap = self.snapshot()
+            point = Savepoint(self.snapshot())
+            self.savepoints.append(point)
             try:
                 yield
             except BaseException:
-                self.restore(snap)
+                point.roll_back(self)
                 raise
+            finally:
+                self.savepoints.pop()
+            if self.savepoints:
+                point.merge_into(self.savepoints[-1])
+
+    @contextmanager
+    def undoable(self) -> Iterator[None]:
+        """Like :meth:`kept` for a write that does not move the unit, without
+        writing trees: each write records the entry it replaces, put back in
+        reverse order if the write fails (instances saved get their version back)."""
+        with self.store.write_lock:
+            outer = self.undo_log is not None
+            log: list[tuple[str, Optional[Entry]]] = self.undo_log if outer else []  # type: ignore[assignment]
+            self.undo_log, mark = log, len(log)
+            point = Savepoint(None)
+            self.savepoints.append(point)
+            try:
+                yield
+            except BaseException:
+                self.undo_log = None  # the undoing is not recorded
+                for path, entry in reversed(log[mark:]):
+                    self.write(path, entry)
+                del log[mark:]
+                point.versions.give_back()
+                raise
+            finally:
+                self.savepoints.pop()
+                self.undo_log = log if outer else None
+            if self.savepoints:
+                point.merge_into(self.savepoints[-1])
 
     def switch(self, head: str, commit: pygit2.Commit, detached: bool = False) -> None:
         """Stand on ``commit`` of branch ``head`` with nothing pending (read-only if ``detached``)."""
@@ -353,12 +447,19 @@ class UnitOfWork:
                 and (stage.base.id if stage.base is not None else None) == self.start_tree_id())
 
     def remember_saved(self, obj: GitModel) -> None:
-        """Inside ``commit_on_success``: note ``obj``'s version before it is saved,
-        so that a rollback gives it back (a later save then merges correctly)."""
+        """Note ``obj``'s version before it is saved (or deleted), so that
+        dropping the save uncommitted gives it back: a rolled back block or
+        failed operation, :meth:`give_back` (a reset, the end of a unit of
+        work). A later save then writes its values again, or conflicts."""
+        version = (obj._oid, obj._stored, obj._stored_id, obj._blob_oids)
+        self.saved.note(obj, version)
         if self.savepoints:
-            saved = self.savepoints[-1].versions
-            if id(obj) not in saved:
-                saved[id(obj)] = (obj, obj._oid, obj._stored, obj._stored_id, obj._blob_oids)
+            self.savepoints[-1].versions.note(obj, version)
+
+    def give_back(self, which: Optional[Callable[[Any], bool]] = None) -> None:
+        """Staged saves were dropped uncommitted: the instances saved (those
+        ``which`` picks) get back the version they had before."""
+        self.saved.give_back(which)
 
 
 @contextmanager
@@ -382,6 +483,8 @@ def fresh_unit(local: Any, store: Store, head: str) -> Iterator[UnitOfWork]:
     try:
         yield unit
     finally:
+        if not unit.is_fresh_on(head):
+            unit.give_back()  # its saves are dropped: their instances as they were
         if before is not None and unit is not before:
             local.unit = before
         elif not unit.is_fresh_on(head):
@@ -398,18 +501,70 @@ class Snapshot:
 
 
 class Savepoint:
-    """One ``commit_on_success`` block: the unit as it was when the block began."""
+    """One ``commit_on_success`` block (or kept operation): the unit as it was
+    when it began, and the versions of the instances saved since."""
 
-    def __init__(self, snap: Snapshot) -> None:
+    def __init__(self, snap: Optional[Snapshot]) -> None:
         self.snap = snap
-        self.versions: dict[int, tuple[Any, ...]] = {}
+        self.versions = Versions()
 
     def roll_back(self, unit: UnitOfWork) -> None:
-        unit.restore(self.snap)
-        for obj, oid, stored, stored_id, blobs in self.versions.values():
-            obj._oid, obj._stored, obj._stored_id, obj._blob_oids = oid, stored, stored_id, blobs
+        unit.restore(self.snap)  # type: ignore[arg-type]
+        self.versions.give_back()
 
     def merge_into(self, outer: Savepoint) -> None:
         """A nested block succeeded: its saved objects belong to the outer block."""
-        for key, version in self.versions.items():
-            outer.versions.setdefault(key, version)
+        self.versions.merge_into(outer.versions)
+
+
+#: what an instance remembers of the version it was read as or last saved as
+Version = tuple[Optional[pygit2.Oid], Any, Any, Any]
+
+
+class _Ref(weakref.ref):  # type: ignore[type-arg]
+    __slots__ = ("key",)
+    key: int
+
+
+class Versions:
+    """Instances, weakly (a collected one drops out), with a version each."""
+
+    __slots__ = ("_by_id", "_dropped", "__weakref__")
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[_Ref, Version]] = {}
+        self._dropped = self._drop  # one bound method for every reference
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def note(self, obj: Any, version: Version) -> None:
+        """Keep ``version`` for ``obj`` unless one is kept already."""
+        key = id(obj)
+        if key not in self._by_id:
+            ref = _Ref(obj, self._dropped)
+            ref.key = key
+            self._by_id[key] = (ref, version)
+
+    def _drop(self, ref: _Ref) -> None:
+        found = self._by_id.get(ref.key)
+        if found is not None and found[0] is ref:
+            self._by_id.pop(ref.key, None)
+
+    def give_back(self, which: Optional[Callable[[Any], bool]] = None) -> None:
+        """Set each instance (those ``which`` picks) to its version; forget them."""
+        for key, (ref, version) in list(self._by_id.items()):
+            obj = ref()
+            if obj is not None and (which is None or which(obj)):
+                obj._oid, obj._stored, obj._stored_id, obj._blob_oids = version
+                self._by_id.pop(key, None)
+
+    def merge_into(self, outer: Versions) -> None:
+        """Hand the versions kept here to ``outer`` (which keeps its own)."""
+        for ref, version in list(self._by_id.values()):
+            obj = ref()
+            if obj is not None:
+                outer.note(obj, version)
+
+    def clear(self) -> None:
+        self._by_id.clear()

@@ -17,6 +17,11 @@ own migration, which this process must have loaded
 Only the changed objects are read, and written into one pack, so the cost
 follows the edits, not the store. Both sides having applied migrations of
 their own merge schema files field by field (:mod:`gitmodel.versions.schemas`).
+Without that commit (the migrations came after other commits), the base and
+the side are translated in place, their schema records of the migrated
+models too, so that a layout read from them is the one their objects have.
+A revert of a commit from before migrations passes the commit's two sides
+through them the same way (:func:`align_revert`).
 """
 
 from __future__ import annotations
@@ -76,13 +81,35 @@ def align(ws: Workspace, base_id: Optional[pygit2.Oid], ours_id: Optional[pygit2
     new_ours, new_theirs = done[1] - done[0], done[2] - done[0]
     if new_theirs and not new_ours:
         landing = _migration_commit(ws, base_id, theirs_id, done[0])
-        base2, ours2, notes = _translate(ws, base, ours, theirs, sorted(new_theirs), "ours", landing)
+        base2, ours2, notes = _translate(ws, base, ours, theirs, sorted(new_theirs), "ours", landing,
+                                         records=True)
         return (base2, ours2, theirs), notes
     if new_ours and not new_theirs:
         landing = _migration_commit(ws, base_id, ours_id, done[0])
-        base2, theirs2, notes = _translate(ws, base, theirs, ours, sorted(new_ours), "theirs", landing)
+        base2, theirs2, notes = _translate(ws, base, theirs, ours, sorted(new_ours), "theirs", landing,
+                                           records=True)
         return (base2, ours, theirs2), notes
     return trees, []
+
+
+def align_revert(ws: Workspace, reverted: pygit2.Tree, parent: Optional[pygit2.Tree],
+                 ours: pygit2.Tree) -> tuple[pygit2.Tree, Optional[pygit2.Tree], list[str]]:
+    """The two sides of a revert -- the reverted commit's tree (the base) and
+    its parent's (what the revert brings back) -- with the objects the
+    commit changed passed through the migrations ``ours`` applied since, as
+    :func:`align` passes a merge's other side; and the changes that cannot
+    take the new shape. A commit that applied migrations itself is left as
+    it is (its revert undoes them as data)."""
+    check_schema_records(ws, reverted, parent)
+    repo = ws.repo
+    done = [set(_applied_in(repo, t)) for t in (parent, reverted, ours)]
+    new = done[2] - done[1]
+    if not new or done[0] != done[1] or not done[1] <= done[2]:
+        return reverted, parent, []
+    side = parent if parent is not None else repo[repo.TreeBuilder().write()]
+    base2, side2, notes = _translate(ws, reverted, side, ours, sorted(new),  # type: ignore[arg-type]
+                                     "the reverted commit", doing="reverting", records=True)
+    return base2, (side2 if parent is not None else None), notes
 
 
 def check_schema_records(ws: Workspace, base: Optional[pygit2.Tree], side: Optional[pygit2.Tree]) -> None:
@@ -132,16 +159,20 @@ def _record_path(name: str) -> str:
     return f"{MIGRATIONS_FOLDER}/{name}.json"
 
 
-def _corrupt(name: str, reason: str) -> MigrationError:
+#: what a refusal says was not done, by the operation replaying the migrations
+_NOTHING = {"merging": "nothing was merged", "reverting": "nothing was staged"}
+
+
+def _corrupt(name: str, reason: str, doing: str = "merging") -> MigrationError:
     return MigrationError(f"the record of migration {name!r} ({_record_path(name)!r}) is corrupt: "
-                          f"{reason}; nothing was merged")
+                          f"{reason}; {_NOTHING[doing]}")
 
 
 #: a replayed operation: (migration name, operation, the field type its record names)
 Replayed = tuple[str, Operation, Optional[str]]
 
 
-def _operations(migrated: pygit2.Tree, names: list[str]) -> list[Replayed]:
+def _operations(migrated: pygit2.Tree, names: list[str], doing: str = "merging") -> list[Replayed]:
     """The operations of migrations ``names`` as recorded in ``migrated``: the
     application's own (with their functions) where this process loaded that
     very migration, else rebuilt from the record (each checked first: a
@@ -151,9 +182,9 @@ def _operations(migrated: pygit2.Tree, names: list[str]) -> list[Replayed]:
         try:
             blob = migrated[_record_path(name)]
         except KeyError:
-            raise _corrupt(name, "it is missing") from None
+            raise _corrupt(name, "it is missing", doing) from None
         if not isinstance(blob, pygit2.Blob):
-            raise _corrupt(name, "it is not a file")
+            raise _corrupt(name, "it is not a file", doing)
         loaded = known(blob.id)
         if loaded is not None:
             out.extend((name, op, None) for op in loaded.operations)
@@ -161,19 +192,19 @@ def _operations(migrated: pygit2.Tree, names: list[str]) -> list[Replayed]:
         try:
             doc = json.loads(blob.data)
         except (ValueError, RecursionError) as exc:
-            raise _corrupt(name, f"not JSON ({exc})") from None
+            raise _corrupt(name, f"not JSON ({exc})", doing) from None
         records = doc.get("operations") if isinstance(doc, dict) else None
         if type(records) is not list:
-            raise _corrupt(name, "its operations are not a list")
+            raise _corrupt(name, "its operations are not a list", doing)
         for record in records:
             problem = operation_problem(record)
             if problem:
-                raise _corrupt(name, problem)
-            out.append(_replayable(name, record))
+                raise _corrupt(name, problem, doing)
+            out.append(_replayable(name, record, doing))
     return out
 
 
-def _replayable(migration: str, record: dict[str, Any]) -> Replayed:
+def _replayable(migration: str, record: dict[str, Any], doing: str = "merging") -> Replayed:
     """The operation a record (checked by :func:`operation_problem`)
     describes. One that needs the application's code (a function is never
     stored) refuses: the edits would come out in the old shape."""
@@ -195,26 +226,30 @@ def _replayable(migration: str, record: dict[str, Any]) -> Replayed:
         if kind == "AlterModelLayout":
             return migration, AlterModelLayout(model, record["shard"]), None
     except GitModelError as exc:  # a field that refuses its options, a folder that is not one
-        raise _corrupt(migration, f"{kind} on {model}: {exc}") from None
+        raise _corrupt(migration, f"{kind} on {model}: {exc}", doing) from None
     raise MigrationError(
-        f"merging needs the code of migration {migration!r} ({kind} on {model}), which this "
+        f"{doing} needs the code of migration {migration!r} ({kind} on {model}), which this "
         "process has not loaded: load the application's migrations first "
-        "(gitmodel.migrations.load(...) or ws.migrate(...)); nothing was merged")
+        f"(gitmodel.migrations.load(...) or ws.migrate(...)); {_NOTHING[doing]}")
 
 
 def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: pygit2.Tree,
                names: list[str], label: str, landing: Optional[pygit2.Commit] = None,
+               doing: str = "merging", records: bool = False,
                ) -> tuple[pygit2.Tree, pygit2.Tree, list[str]]:
     """``(base, side)`` with ``side``'s edits in the migrated shape. With the
     ``landing`` commit that applied the migrations, the base becomes its
-    tree and the side that tree plus the edits (field by field).
+    tree and the side that tree plus the edits (field by field). With
+    ``records`` (and no landing), the two trees' schema records of the
+    migrated models are migrated too, each from its own, so that they
+    describe the objects (their layout, their model name).
 
     Only the objects ``side`` changed are read and written (their blobs and
     folders go into one pack), so the cost follows the edits."""
     schemas = stored_schemas(ws, base.id)
     at_base = dict(schemas)
     lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]] = {}
-    replayed = _operations(migrated, names)
+    replayed = _operations(migrated, names, doing)
     for migration, op, _type in replayed:
         source = schemas.get(op.model_name)
         if source is None:
@@ -222,11 +257,12 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
         try:
             op.state_forwards(schemas)
         except MigrationError as exc:  # it does not apply to the stored schema
-            raise _corrupt(migration, str(exc)) from None
+            raise _corrupt(migration, str(exc), doing) from None
         schema_before, ops = lineages.pop(op.model_name, (source, []))  # keyed by today's name
         ops.append((migration, op))
         lineages[op.new_name if isinstance(op, RenameModel) else op.model_name] = (schema_before, ops)
-    _check_replayed(ws, landing.tree if landing is not None else migrated, lineages, schemas, replayed)
+    _check_replayed(ws, landing.tree if landing is not None else migrated, lineages, schemas,
+                    replayed, doing)
     notes: list[str] = []
     writer = PackWriter(ws.repo)
     new_ids = _NewIds(ws, base, lineages, schemas)
@@ -257,7 +293,8 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
                 continue
             versions = {which: (_read(ws, entry) if entry is not None else None)
                         for which, entry in (("base", data[0]), (label, data[1]))}
-            migrated_versions = _forwards(versions, ops, object_id, end.model, label, notes)
+            migrated_versions = _forwards(versions, ops, object_id, end.model, label, notes,
+                                          whole_objects=doing == "reverting")
             if migrated_versions is None:  # the edit cannot take the new shape: dropped
                 if landing is None:  # the side keeps the base version: the migrated one wins
                     path = f"{schema.object_folder(object_id)}/{schema.data_filename}"
@@ -290,13 +327,36 @@ def _translate(ws: Workspace, base: pygit2.Tree, side: pygit2.Tree, migrated: py
     writer.write()  # objects before the trees that name them
     if landing is not None:
         return landing_base, ws.repo[stages[label].write()], notes  # type: ignore[return-value]
+    if records:
+        _migrate_records(ws, stages["base"], at_base, schemas)
+        before = stored_schemas(ws, side.id)
+        after = dict(before)
+        for _migration, op, _type in replayed:
+            trial = dict(after)
+            try:
+                op.state_forwards(trial)
+            except (MigrationError, KeyError):  # a record the side changed otherwise: kept as it is
+                continue
+            after = trial
+        _migrate_records(ws, stages[label], before, after)
     out = [ws.repo[stages[k].write()] for k in ("base", label)]
     return out[0], out[1], notes  # type: ignore[return-value]
 
 
+def _migrate_records(ws: Workspace, stage: StagingTree, before: dict[str, ModelSchema],
+                     after: dict[str, ModelSchema]) -> None:
+    """Stage the schema records ``after`` the migrations in place of those ``before``."""
+    for name in before.keys() - after.keys():
+        stage.remove(schema_path(name))
+    for name, schema in after.items():
+        if before.get(name) != schema:
+            stage.set(schema_path(name), write_blob(ws.repo, schema.to_json()))
+
+
 def _check_replayed(ws: Workspace, migrated: pygit2.Tree,
                     lineages: dict[str, tuple[ModelSchema, list[tuple[str, Operation]]]],
-                    schemas: dict[str, ModelSchema], replayed: list[Replayed]) -> None:
+                    schemas: dict[str, ModelSchema], replayed: list[Replayed],
+                    doing: str = "merging") -> None:
     """A :class:`MigrationError` naming the record if the replayed operations
     do not leave what the migrated side stores (a record added without the
     migration it names would put the other side's edits where no schema
@@ -310,7 +370,7 @@ def _check_replayed(ws: Workspace, migrated: pygit2.Tree,
         def refuse(migration: str, what: str) -> None:
             raise MigrationError(
                 f"the record of migration {migration!r} ({_record_path(migration)!r}) does not match "
-                f"the branch that applied it: {what}; nothing was merged")
+                f"the branch that applied it: {what}; {_NOTHING[doing]}")
 
         if found is None:
             refuse(ops[-1][0], f"it leaves a model {name!r}, which that branch does not store")
@@ -345,10 +405,12 @@ def _check_replayed(ws: Workspace, migrated: pygit2.Tree,
 
 
 def _forwards(versions: dict[str, Optional[dict[str, Any]]], ops: list[tuple[str, Operation]],
-              object_id: str, model: str, label: str, notes: list[str],
+              object_id: str, model: str, label: str, notes: list[str], whole_objects: bool = False,
               ) -> Optional[dict[str, Optional[dict[str, Any]]]]:
     """Both versions of one object through the operations, or ``None`` (and
-    a note) if one of them fails: the side's edit is then not applied."""
+    a note) if one of them fails: the side's edit is then not applied. With
+    ``whole_objects``, an object added or removed is no edit of a field a
+    ``RemoveField`` took away (it comes or goes as the migration left it)."""
     for migration, op in ops:
         before = {k: (dict(v) if v is not None else None) for k, v in versions.items()}
         for which, stored in versions.items():
@@ -360,7 +422,7 @@ def _forwards(versions: dict[str, Optional[dict[str, Any]]], ops: list[tuple[str
                 notes.append(f"{model} {object_id!r}: the edit on {label} was not applied: "
                              f"{exc} (migration {migration})")
                 return None
-        if isinstance(op, RemoveField):
+        if isinstance(op, RemoveField) and not (whole_objects and None in before.values()):
             b, s = (before[k] or {} for k in ("base", label))
             if b.get(op.name) != s.get(op.name):
                 notes.append(

@@ -10,6 +10,7 @@ Files that belong to no object (``add_blob``) are reported as paths.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Union
 
@@ -327,12 +328,23 @@ def field_changes(cls: type, old: Optional[dict[str, Any]], new: Optional[dict[s
     for name in sorted(set(old) | set(new)):
         a, b = old.get(name), new.get(name)
         if a != b or (name in old) != (name in new):
-            out[name] = (python_value(cls, name, a), python_value(cls, name, b))
+            pa, pb = python_value(cls, name, a), python_value(cls, name, b)
+            if not _equal(pa, pb):  # not a rewrite of the same value (a missing key read as None, "5" as 5)
+                out[name] = (pa, pb)
     opts = cls._meta  # type: ignore[attr-defined]
     for f in opts.blob_fields:
         if blob_key(cls, f, old_files, object_id) != blob_key(cls, f, new_files, object_id):
             out[f.name] = (_reported(cls, f, old_files, object_id), _reported(cls, f, new_files, object_id))
     return out
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """True if two Python values are the same value (``1`` is not ``True``, nor ``1.0``)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (dict, list, tuple)):
+        return json.dumps(a, sort_keys=True, default=repr) == json.dumps(b, sort_keys=True, default=repr)
+    return bool(a == b)
 
 
 def _reported(cls: type, field: Any, files: Files, object_id: str) -> Optional[pygit2.Oid]:

@@ -184,7 +184,14 @@ def object_history(
     followed: list[Version] = []
     decoded: dict[pygit2.Oid, dict[str, Any]] = {}  # each version's blob is read once
     shallow_edge = shallow.edge(repo)
+    # git's history simplification: a commit that leaves the object as one
+    # parent had it is walked through that parent alone (a merge that kept
+    # one side's version drops the other side's versions, as git log does)
+    wanted = {start}
     for commit in walking(repo, start, SortMode.TOPOLOGICAL | SortMode.TIME):
+        if commit.id not in wanted:
+            by_commit.pop(commit.id, None)
+            continue
         now = by_commit.pop(commit.id, _UNSEEN)
         if now is _UNSEEN:
             now = state(commit.tree_id)
@@ -192,7 +199,9 @@ def object_history(
         if now is not None and commit.id in shallow_edge:
             raise shallow.beyond_edge(commit, f"{cls.__name__} {object_id!r}")
         before = [commit_state(p) for p in parents]
-        if any(now == b for b in before) or (not before and now is None):
+        same = next((p for p, b in zip(parents, before) if b == now), None)
+        wanted.update(parents if same is None else (same,))
+        if same is not None or (not before and now is None):
             continue
         made = None
         if len(before) > 1 and now is not None:
@@ -258,30 +267,93 @@ class _FirstState:
 _UNSEEN: Any = object()
 
 
+#: the share of an object's values (the id aside) a removed object must hold
+#: for history to follow a move from it: git's rename threshold (``-M50%``)
+MOVE_SIMILARITY = 0.5
+
+#: one stored object: its fields, its files
+_Stored = tuple[dict[str, Any], ch.Files]
+
+
 def _renamed_from(
     ws: Workspace, cls: type, object_id: str, parent: Any, commit: pygit2.Commit, files: ch.Files
 ) -> Optional[str]:
-    """The id this object had in ``parent`` if ``commit`` moved it (same content, new id)."""
+    """The id this object had in ``parent`` if ``commit`` moved it: as
+    ``git log --follow`` finds a renamed file, the object ``commit`` removed
+    that is most like it, holding at least :data:`MOVE_SIMILARITY` of its
+    values (see :func:`_similarity`)."""
     opts = cls._meta  # type: ignore[attr-defined]
     data = opts.data_filename
     try:
         old_folder, new_folder = parent.tree[opts.folder], commit.tree[opts.folder]
     except KeyError:
         return None
-    new_stored = dict(codec.stored_fields(ws, cls, opts.get_data_path(object_id), files[data]))
-    new_stored.pop(opts.id_attr, None)
+    mine: Optional[_Stored] = None
+    best: tuple[float, str] = (MOVE_SIMILARITY, "")
     for path, old_entry, new_entry in tree_deltas(ws.repo, old_folder.id, new_folder.id):
         if old_entry is None or new_entry is not None:
             continue  # not a deleted file
         parts = path.split("/")
-        if parts[-1] != data or len(parts) - 2 not in opts.layouts():
+        old_id = parts[-2] if len(parts) > 1 else ""
+        if parts[-1] != data or len(parts) - 2 not in opts.layouts() or old_id == object_id:
+            continue  # (the same id in another layout is no move)
+        if mine is None:
+            mine = _stored_object(ws, cls, object_id, files[data], commit.tree)
+        score = _similarity(cls, _stored_object(ws, cls, old_id, old_entry[0], parent.tree), mine)
+        if score > best[0] or (score == best[0] and (not best[1] or old_id < best[1])):
+            best = (score, old_id)
+    return best[1] or None
+
+
+def _stored_object(ws: Workspace, cls: type, object_id: str, oid: pygit2.Oid,
+                   tree: pygit2.Tree) -> _Stored:
+    opts = cls._meta  # type: ignore[attr-defined]
+    stored = codec.stored_fields(ws, cls, opts.get_data_path(object_id), oid)
+    return stored, (ch.object_files(tree, cls, object_id) if opts.blob_fields else {})
+
+
+def _similarity(cls: type, old: _Stored, new: _Stored) -> float:
+    """The share of the values two stored objects hold alike: fields and blob
+    fields, the id aside, not counting a field both leave at its default
+    (two objects that are all defaults are alike only if equal)."""
+    opts = cls._meta  # type: ignore[attr-defined]
+    equal = total = 0
+    for name in (set(old[0]) | set(new[0])) - {opts.id_attr}:
+        a, b = old[0].get(name, _UNSEEN), new[0].get(name, _UNSEEN)
+        unset = _stored_default(opts._by_name.get(name))
+        if all(v is _UNSEEN or v is None or _equal(v, unset) for v in (a, b)):
             continue
-        old_id = parts[-2]
-        old_stored = dict(codec.stored_fields(ws, cls, opts.get_data_path(old_id), old_entry[0]))
-        old_stored.pop(opts.id_attr, None)
-        if old_stored == new_stored:
-            return old_id
-    return None
+        total += 1
+        equal += _equal(a, b)
+    for fld in opts.blob_fields:
+        keys = [ch.blob_key(cls, fld, files, "x") for files in (old[1], new[1])]  # (names, not ids)
+        if keys[0] == keys[1] == (None, None):
+            continue
+        total += 1
+        equal += keys[0] == keys[1]
+    if not total:
+        return 1.0 if _equal({k: v for k, v in old[0].items() if k != opts.id_attr},
+                             {k: v for k, v in new[0].items() if k != opts.id_attr}) else 0.0
+    return equal / total
+
+
+def _stored_default(fld: Any) -> Any:
+    """A field's default as stored (``_UNSEEN`` if it has none to compare)."""
+    if fld is None or not fld.stored_in_json:
+        return _UNSEEN
+    try:
+        return fld.to_json(fld.get_default())
+    except Exception:  # a default only an instance can compute
+        return _UNSEEN
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """Stored values alike: the same JSON (``1`` is not ``true``)."""
+    import json
+
+    if a is _UNSEEN or b is _UNSEEN:
+        return a is b
+    return type(a) is type(b) and json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
 # -- blame -------------------------------------------------------------------------
@@ -354,7 +426,8 @@ def object_diff(ws: Workspace, cls: type, object_id: Any, a: Any, b: Any = None)
 def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
     """Stage the object as it was at ``treeish`` (also a since-deleted one),
     in today's shape: read as ``get(id, treeish=...)`` reads it (previous
-    field and model names), written as a save writes it."""
+    field and model names), checked and written as a save checks and writes
+    it (a ``ValidationError`` stages nothing)."""
     opts = cls._meta  # type: ignore[attr-defined]
     object_id = opts.id_field.clean_id(object_id)
     tree = ch.tree_of(ws, treeish)  # from before a RenameModel too
@@ -371,12 +444,20 @@ def restore(ws: Workspace, cls: type, object_id: Any, treeish: Any) -> GitModel:
         then: GitModel = codec.decode(cls, path, model_name, stored)  # a field's previous names, as a read
     # today's field names, model name and stored types: what a save writes
     files[data] = write_blob(ws.repo, codec.encode(cls.__name__, then.to_json_fields()))
+    staged = ws.stage.lookup(path)  # the object as it is now: a read-only field may not change
+    try:
+        now = codec.stored_fields(ws, cls, path, staged[0]) if staged is not None else None
+    except CorruptObject:  # a damaged object is what a restore repairs
+        now = None
     with ws._unit_kept():
         for name in (data, *blobs.values(), *ch.blob_folders(cls)):
-            path = f"{folder}/{name}" if folder else name
-            ws._unit.write(path, (files[name], ch.entry_mode(cls, name)) if name in files else None)
+            place = f"{folder}/{name}" if folder else name
+            ws._unit.write(place, (files[name], ch.entry_mode(cls, name)) if name in files else None)
+        checked = cls.get(object_id)  # type: ignore[attr-defined]
+        checked._stored = now  # as save() would: every field, then unique values and
+        checked.full_clean()  # references; a failure un-stages it all
         restored = cls.get(object_id)  # type: ignore[attr-defined]
-        restored._check_unique(ws)  # as save() would: a failure un-stages it all
+        restored._check_unique(ws)
         check_targets(restored, ws)
         return restored  # type: ignore[no-any-return]
 
@@ -386,7 +467,10 @@ def revert(ws: Workspace, commit: Any) -> list[ch.Change]:
     """Stage the inverse of one commit's changes, field by field; returns them.
 
     A field that was changed by ``commit`` and changed again since is a real
-    conflict: :class:`MergeConflict` names it and nothing is staged.
+    conflict: :class:`MergeConflict` names it and nothing is staged. A commit
+    from before migrations is reverted in today's shape: what it changed
+    passes through the migrations applied since, as a merge's other side
+    does; a change that cannot (:class:`SchemaMismatch`) stages nothing.
     """
     from . import merge
 
@@ -403,9 +487,18 @@ def revert(ws: Workspace, commit: Any) -> list[ch.Change]:
     parent_tree = ws.repo[parent_ids[0]].tree if parent_ids else None  # type: ignore[attr-defined]
     with ws.write_lock:
         ours = ws.index
+        from ..exceptions import SchemaMismatch
         from ..schema.layout import aligned  # a commit from before a fan-out: in today's layout
+        from ..schema.merge import align_revert  # one from before migrations: in today's shape
 
-        base, _ours, theirs = aligned(ws, target.tree, ours, parent_tree)
+        sides: tuple[Optional[pygit2.Tree], Optional[pygit2.Tree], list[str]] = align_revert(
+            ws, target.tree, parent_tree, ours)
+        base, theirs, dropped = sides
+        if dropped:
+            raise SchemaMismatch(
+                f"cannot revert {str(target.id)[:10]}: some of its changes cannot pass through the migrations "
+                f"applied since: {'; '.join(dropped)}; nothing was staged")
+        base, _ours, theirs = aligned(ws, base, ours, theirs)
         result = merge.merge_trees(ws, base, ours, theirs)
         if result.conflicts:
             raise MergeConflict(
@@ -426,14 +519,23 @@ def revert(ws: Workspace, commit: Any) -> list[ch.Change]:
 
 
 def reset(ws: Workspace, targets: Optional[Iterable[Any]] = None) -> None:
-    """Drop pending changes: all of them, or those of some objects or paths."""
+    """Drop pending changes: all of them (and the open merge), or those of
+    some objects or paths. Instances saved into what is dropped get back the
+    version they had before, so their next save writes their values again."""
     unit = ws._unit
     with ws.write_lock:
+        if targets is None:
+            if unit.merge is not None:
+                from . import openmerge
+
+                openmerge.clear(ws, unit.merge)
+                unit.merge = None
+            start = unit.start_tree_id()
+            unit.move_to(unit.start, ws.repo[start] if start is not None else None)  # type: ignore[arg-type]
+            unit.give_back()
+            return
         start = unit.start_tree_id()
         base = ws.repo[start] if start is not None else None
-        if targets is None:
-            unit.move_to(unit.start, base)  # type: ignore[arg-type]
-            return
         if isinstance(targets, (str, bytes)) or hasattr(targets, "_meta"):
             targets = [targets]
         paths = _target_paths(targets)
@@ -450,6 +552,16 @@ def reset(ws: Workspace, targets: Optional[Iterable[Any]] = None) -> None:
                 raise IntegrityError(f"cannot reset {', '.join(paths[:3])}{' ...' if len(paths) > 3 else ''}: "
                                      f"the changes left pending would break {describe_conflicts(broken)}; "
                                      "reset those objects too, or everything; nothing was reset")
+
+        def dropped(obj: Any) -> bool:  # an instance saved as an object whose files were reset
+            ident = obj._stored_id if obj._stored_id is not None else obj.get_id()  # (deleted: its id)
+            try:
+                mine = obj._meta.object_paths(ident)
+            except (TypeError, ValueError):  # an id changed since, not one that can be stored
+                return False
+            return any(a == b or a.startswith(f"{b}/") or b.startswith(f"{a}/") for a in mine for b in paths)
+
+        unit.give_back(dropped)
 
 
 def _target_paths(targets: Iterable[Any]) -> list[str]:

@@ -6,10 +6,13 @@ cost, not what the store holds. An object changed on one side takes that
 side; one changed on both is merged field by field (``JSONField`` dicts key
 by key, blob fields and raw files at blob level). A field declared with
 ``merge=fn`` or a model overriding ``merge_fields`` settles its own clashes.
+A key the stored data lacks compares as the value a save writes for it by
+default; an object whose id changed on a side is followed (:mod:`.renames`).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -31,7 +34,7 @@ from ..serializers import json as json_format
 from .openmerge import MERGE, REBASE, MergeState
 from ..git.odb import write_blob
 from ..git.diff import one_sided_folders
-from ..git.tree import TREE_MODE, tree_entry
+from ..git.tree import tree_entry
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -41,8 +44,11 @@ MODIFY_MODIFY, DELETE_MODIFY, MODIFY_DELETE, ADD_ADD = (
     "modify/modify", "delete/modify", "modify/delete", "add/add",
 )
 CHOICES = ("ours", "theirs", "base")
+#: keep what is staged now (a hand-made fix, saved while the merge is open)
+STAGED = "staged"
 #: the side of :attr:`ObjectMerge.stored` each choice names
 CHOICES_STORED = {"base": 0, "ours": 1, "theirs": 2}
+SIDES = ("base", "ours", "theirs")
 _MISSING: Any = object()
 #: "no choice given" for :func:`resolve` (and ``Workspace.resolve``)
 NOT_GIVEN: Any = _MISSING
@@ -58,6 +64,8 @@ class Conflict:
     ``JSONField`` dict. ``model`` is ``None`` for a raw file (then ``id`` is
     its path). ``base``/``ours``/``theirs`` are Python values (objects for
     whole-object conflicts, blob ids for blob fields and raw files).
+    ``missing`` names the sides (``'base'``, ``'ours'``, ``'theirs'``)
+    whose dict lacks the key (their ``None`` is an absent key, not null).
     """
 
     model: Optional[type]
@@ -69,6 +77,7 @@ class Conflict:
     theirs: Any
     key: tuple[str, ...] = ()
     resolved: bool = False
+    missing: tuple[str, ...] = ()
     _owner: Any = dc_field(default=None, repr=False)
 
     def describe(self) -> str:
@@ -130,13 +139,38 @@ def _pick(base: Any, ours: Any, theirs: Any) -> Any:
 _CLASH: Any = object()
 
 
+def _winner(base: Any, ours: Any, theirs: Any) -> Optional[int]:
+    """The side whose value a three-way merge takes (1: ours, 2: theirs), ``None`` on a clash."""
+    if _same(ours, theirs) or _same(theirs, base):
+        return 1
+    return 2 if _same(ours, base) else None
+
+
+def absent_value(fld: Any) -> Any:
+    """What a save writes for field ``fld`` when nothing set it (its default's
+    JSON, else ``None``): the state of stored data that lacks the key, which
+    reads as that default. ``_MISSING`` for an unknown field, or a default
+    that differs from call to call (a uuid, a time)."""
+    if fld is None or not fld.stored_in_json:
+        return _MISSING
+    try:
+        first, second = fld.to_json(fld.get_default()), fld.to_json(fld.get_default())
+    except (TypeError, ValueError, AttributeError, ArithmeticError):
+        return _MISSING
+    return first if _same(first, second) else _MISSING
+
+
 # -- one object --------------------------------------------------------------------
 class ObjectMerge:
     """The merge of one object changed on both sides; holds its conflicts."""
 
     def __init__(self, ws: Workspace, cls: type, object_id: str, trees: tuple[Any, Any, Any],
-                 files: tuple[ch.Files, ch.Files, ch.Files], race: bool = False) -> None:
+                 files: tuple[ch.Files, ch.Files, ch.Files], race: bool = False,
+                 ids: Optional[tuple[str, str, str]] = None) -> None:
         self.ws, self.cls, self.id = ws, cls, object_id
+        #: the object's id on each side (base, ours, theirs): an id changed on
+        #: one side (see :mod:`.renames`) is merged into ``object_id``
+        self.ids = ids or (object_id, object_id, object_id)
         #: two writers of one branch (a lost race, a stale instance), not two
         #: branches: a field both changed alike is a conflict (two requests
         #: that each counted 1 -> 2 made two increments, not one)
@@ -146,16 +180,37 @@ class ObjectMerge:
         self.conflicts: list[Conflict] = []
         opts = cls._meta  # type: ignore[attr-defined]
         self.folder, self.data, self.blob_names = ch.object_paths(cls, object_id)
-        path = opts.get_data_path(object_id)
         self.stored = tuple(
-            dict(codec.stored_fields(ws, cls, path, f[self.data])) if self.data in f else None
-            for f in files
+            dict(codec.stored_fields(ws, cls, opts.get_data_path(i), f[self.data])) if self.data in f else None
+            for i, f in zip(self.ids, files)
         )
+        self._absent: dict[str, Any] = {}
         self.result: Optional[dict[str, Any]] = None  # merged JSON fields (None: deleted)
         self.result_files: ch.Files = {}  # merged blob-field files
 
     def instance(self, side: int) -> Optional[GitModel]:
-        return ch.load(self.ws, self.cls, self.id, self.files[side], self.trees[side])
+        return ch.load(self.ws, self.cls, self.ids[side], self.files[side], self.trees[side])
+
+    def same_state(self, a: int, b: int) -> bool:
+        """True if sides ``a`` and ``b`` hold the same object, a missing key
+        being the value a save writes for it by default."""
+        one, two = self.stored[a], self.stored[b]
+        if one is None or two is None:
+            return one is two
+        opts: Any = self.cls._meta  # type: ignore[attr-defined]
+        names = (set(one) | set(two)) - {opts.id_attr}
+        blobs = [tuple(ch.blob_key(self.cls, f, self.files[s], self.id) for s in (a, b)) for f in opts.blob_fields]
+        return all(_same(*(self._normal(n, d.get(n, _MISSING)) for d in (one, two))) for n in names) and all(
+            x == y for x, y in blobs)
+
+    def _normal(self, name: str, value: Any) -> Any:
+        """``value`` of field ``name`` for the three-way comparison: a missing
+        key stands for what a save writes by default (:func:`absent_value`)."""
+        if value is not _MISSING:
+            return value
+        if name not in self._absent:
+            self._absent[name] = absent_value(self.cls._meta._by_name.get(name))  # type: ignore[attr-defined]
+        return self._absent[name]
 
     def run(self, strategy: Optional[str]) -> None:
         base, ours, theirs = self.stored
@@ -165,11 +220,17 @@ class ObjectMerge:
             return
         if custom is not None and ours is not None and theirs is not None:
             merged = custom(self.instance(0), self.instance(1), self.instance(2))
+            if merged is not None and merged.get_id() != self.id and merged.get_id() in self.ids:
+                setattr(merged, self.cls._meta.id_attr, self.id)  # type: ignore[attr-defined]  # a move is kept
             if merged is not None:
                 self._take_instance(merged)
                 return
-        if base is None and self.files[1] == self.files[2]:
+        if base is None and (self.files[1] == self.files[2] or (
+                ours is not None and theirs is not None and self.same_state(1, 2))):
             self._take_side(1)  # added on both sides alike
+            return
+        if base is not None and (ours is None or theirs is None) and self.same_state(0, 2 if ours is None else 1):
+            self.result, self.result_files = None, {}  # deleted on one side, only rewritten on the other
             return
         if base is None and ours is not None and theirs is not None:
             kind = ADD_ADD
@@ -217,28 +278,32 @@ class ObjectMerge:
         merged: dict[str, Any] = {}
         for name in sorted(set(base) | set(ours) | set(theirs)):
             b, o, t = base.get(name, _MISSING), ours.get(name, _MISSING), theirs.get(name, _MISSING)
-            value = _pick(b, o, t)
+            nb, no, nt = (self._normal(name, v) for v in (b, o, t))  # a missing key: the default
+            side = _winner(nb, no, nt)
+            value = _CLASH if side is None else (o, t)[side - 1]
             fld = by_name.get(name)
-            both = not _same(o, b) and not _same(t, b)
+            both = not _same(no, nb) and not _same(nt, nb)
             if both and self.race and value is not _CLASH and self._made_twice(fld, name, b, o):
                 # the same change made twice on one branch: taking it once would
                 # lose one writer's edit (two requests that each counted 1 -> 2)
-                value = self._clash(name, b, o, t)
+                self._clash(name, nb, no, nt)
+                value = o
             elif fld is not None and fld.merge is not None and both:
                 # both sides changed it: the rule decides, even when they agree
                 # (two +1s to a counter are +2)
-                py = [None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t)]
+                py = [None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (nb, no, nt)]
                 try:
                     value = fld.to_json(fld.clean(fld.merge(*py)))
                 except ElementConflict:  # a list both sides reordered differently
                     self.conflicts.append(Conflict(self.cls, self.id, name, MODIFY_MODIFY, py[0], py[1], py[2], _owner=self))
                     value = o
-            elif value is _CLASH and (fld is None or isinstance(fld, JSONField)) and all(
-                isinstance(v, dict) or v is _MISSING or v is None for v in (b,)
-            ) and isinstance(o, dict) and isinstance(t, dict):
-                value = self._merge_dict(name, (), b if isinstance(b, dict) else {}, o, t)
+            elif value is _CLASH and (fld is None or isinstance(fld, JSONField)) and (
+                isinstance(nb, dict) or nb is _MISSING or nb is None
+            ) and isinstance(no, dict) and isinstance(nt, dict):
+                value = self._merge_dict(name, (), nb if isinstance(nb, dict) else {}, no, nt)
             elif value is _CLASH:
-                value = self._clash(name, b, o, t)
+                self._clash(name, nb, no, nt)
+                value = o
             if value is not _MISSING:
                 merged[name] = value
         return merged
@@ -252,11 +317,10 @@ class ObjectMerge:
             return False
         return not _same(ch.python_value(self.cls, name, b), ch.python_value(self.cls, name, o))
 
-    def _clash(self, name: str, b: Any, o: Any, t: Any) -> Any:
-        """Record field ``name`` as changed on both sides; ours stays staged."""
+    def _clash(self, name: str, b: Any, o: Any, t: Any) -> None:
+        """Record field ``name`` as changed on both sides (ours stays staged)."""
         pb, po, pt = (None if v is _MISSING else ch.python_value(self.cls, name, v) for v in (b, o, t))
         self.conflicts.append(Conflict(self.cls, self.id, name, MODIFY_MODIFY, pb, po, pt, _owner=self))
-        return o
 
     def _merge_dict(self, name: str, key: tuple[str, ...], base: dict[str, Any],
                     ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
@@ -270,8 +334,10 @@ class ObjectMerge:
                 value = self._merge_dict(name, key + (k,), b if isinstance(b, dict) else {}, o, t)
             elif value is _CLASH:
                 vb, vo, vt = (None if v is _MISSING else v for v in (b, o, t))
+                missing = tuple(s for s, v in zip(SIDES, (b, o, t)) if v is _MISSING)
                 self.conflicts.append(Conflict(
                     self.cls, self.id, name, MODIFY_MODIFY, vb, vo, vt, key=key + (k,), _owner=self,
+                    missing=missing,
                 ))
                 value = o
             if value is not _MISSING:
@@ -306,47 +372,25 @@ class ObjectMerge:
 
     # -- resolving --------------------------------------------------------------
     def resolve(self, conflict: Conflict, choice: Any, literal: bool = False) -> None:
-        named = not literal and isinstance(choice, str) and choice in CHOICES
-        value = getattr(conflict, choice) if named else choice
-        if not named:
-            choice = None
-        if conflict.field is None:
-            if named:
-                side = CHOICES.index(choice)
-                self._take_side({0: 1, 1: 2, 2: 0}[side])
-            else:
-                self._take_instance(value)
-        elif any(f.name == conflict.field for f in self.cls._meta.blob_fields):  # type: ignore[attr-defined]
-            fld = self.cls._meta.get_field(conflict.field)  # type: ignore[attr-defined]
-            for name in (self.blob_names[fld.name], *(n for n in ch.blob_folders(self.cls) if n == fld.name)):
-                self.result_files.pop(name, None)
-            if isinstance(value, str):
-                value = value.encode()
-            self.result_files.update(blob_files.value_files(
-                self.ws.repo, self.cls._meta, fld, value, self.blob_names[fld.name]))  # type: ignore[attr-defined]
-        else:
-            assert self.result is not None
-            fld = self.cls._meta._by_name.get(conflict.field)  # type: ignore[attr-defined]
-            if conflict.key:
-                target = self.result.setdefault(conflict.field, {})
-                for k in conflict.key[:-1]:
-                    target = target.setdefault(k, {})
-                if value is None and choice in CHOICES:
-                    target.pop(conflict.key[-1], None)
-                else:
-                    target[conflict.key[-1]] = value
-            elif value is None and choice in CHOICES and (
-                conflict.field not in (self.stored[CHOICES_STORED[choice]] or {})
-            ):
-                self.result.pop(conflict.field, None)
-            elif named and conflict.field in (self.stored[CHOICES_STORED[choice]] or {}):
-                # that side's value as it stores it (in the migrated shape, if a migration aligned it)
-                self.result[conflict.field] = self.stored[CHOICES_STORED[choice]][conflict.field]  # type: ignore[index]
-            elif fld is not None:
-                self.result[conflict.field] = fld.to_json(fld.clean(value))
-            else:
-                self.result[conflict.field] = value
-        conflict.resolved = True
+        """Settle ``conflict`` in :attr:`result` (see :mod:`.resolving`)."""
+        from .resolving import resolve_object
+
+        resolve_object(self, conflict, choice, literal)
+
+    def take_staged(self) -> None:
+        """Start again from the object as staged now: what was saved while the
+        merge is open is kept when a conflict is resolved."""
+        names = (self.data, *self.blob_names.values(), *ch.blob_folders(self.cls))
+        entries = {}
+        for name in names:
+            entry = self.ws.stage.lookup(f"{self.folder}/{name}" if self.folder else name)
+            if entry is not None:
+                entries[name] = entry
+        files = ch.owned_entries(self.cls, entries, names)
+        path = self.cls._meta.get_data_path(self.id)  # type: ignore[attr-defined]
+        stored = codec.stored_fields(self.ws, self.cls, path, files[self.data]) if self.data in files else None
+        self.result = copy.deepcopy(dict(stored)) if stored is not None else None
+        self.result_files = {k: v for k, v in files.items() if k != self.data}
 
     # -- staging ------------------------------------------------------------------
     def edits(self) -> dict[str, Optional[Entry]]:
@@ -438,8 +482,13 @@ def _merge_trees(ws: Workspace, base: Optional[pygit2.Tree], ours: Optional[pygi
     mine = ch.changed_keys(ws, base, ours, layout, cache, folders=True, prune=pruned)
     out = TreeMerge(edits=taken, changed=(ids, set(mine) | set(other)))
     trees = (base, ours, theirs)
+    from .renames import follow_moves  # ids changed on a side (objects moved), as git follows renames
+
+    moved = follow_moves(ws, layout, trees, mine, other, cache, pruned, strategy, race, out)
     for key in sorted(other, key=lambda k: ("" if k[0] is None else k[0].__name__, k[1])):
         cls, ident = key
+        if key in moved:
+            continue
         if key not in mine:  # changed on their side only: take it as it is
             for name, (_old, new) in other[key].items():
                 path = ident if cls is None else cls._meta.get_object_folder(ident)  # type: ignore[attr-defined]
@@ -623,51 +672,11 @@ def merging(ws: Workspace) -> bool:
 
 
 def resolve(ws: Workspace, conflict: Conflict, choice: Any = _MISSING, value: Any = _MISSING) -> None:
-    """Settle ``conflict`` with ``'ours'``, ``'theirs'``, ``'base'`` or a value."""
-    literal = value is not _MISSING
-    if literal:
-        choice = value
-    elif choice is _MISSING:
-        raise TypeError("resolve(conflict, ...) needs 'ours', 'theirs', 'base' or a value")
-    state = join(ws)
-    if state is None or all(c is not conflict for c in state.result.conflicts):
-        raise RepositoryError(f"{conflict!r} is not a conflict of the open merge")
-    unit = ws._unit
-    with ws.write_lock:
-        snap = unit.snapshot()
-        was = (conflict.resolved, conflict._owner and _owner_state(conflict._owner))
-        try:
-            _resolve(ws, conflict, choice, literal)
-            openmerge.save(ws, state)
-        except BaseException:
-            unit.restore(snap)
-            conflict.resolved = was[0]
-            if was[1] is not None:
-                conflict._owner.result, conflict._owner.result_files = was[1]
-            raise
+    """Settle ``conflict`` with ``'ours'``, ``'theirs'``, ``'base'``, ``'staged'`` or a value
+    (:func:`gitmodel.versions.resolving.resolve`)."""
+    from .resolving import resolve as resolve_conflict
 
-
-def _owner_state(owner: Any) -> Optional[tuple[Any, Any]]:
-    """What resolving may change in an object merge (other owners keep their own)."""
-    if not isinstance(owner, ObjectMerge):
-        return None
-    return (dict(owner.result) if owner.result is not None else None, dict(owner.result_files))
-
-
-def _resolve(ws: Workspace, conflict: Conflict, choice: Any, literal: bool) -> None:
-    if conflict._owner is not None:
-        om: ObjectMerge = conflict._owner
-        om.resolve(conflict, choice, literal)
-        ws._unit.write_all(om.edits().items())
-        return
-    if not literal and isinstance(choice, str) and choice in CHOICES:
-        oid = getattr(conflict, choice)
-    elif isinstance(choice, (bytes, str)):
-        oid = write_blob(ws.repo, choice.encode() if isinstance(choice, str) else choice)
-    else:
-        oid = choice
-    ws._unit.write(conflict.id, (oid, int(pygit2.enums.FileMode.BLOB)) if oid else None)
-    conflict.resolved = True
+    resolve_conflict(ws, conflict, choice, value)
 
 
 def commit_merge(ws: Workspace, message: str = "", author: Any = None, committer: Any = None) -> pygit2.Oid:

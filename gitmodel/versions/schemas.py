@@ -7,7 +7,7 @@ cleanly; a field both changed in different ways (another type, other
 options, removed on one side and renamed on the other) is a
 :class:`SchemaConflict` naming the model and the field, listed in
 ``MergeResult.conflicts`` and settled with ``ws.resolve(conflict, "ours" |
-"theirs" | "base")`` or a value like any other. The model's other items
+"theirs" | "base" | "staged")`` or a value like any other. The model's other items
 (folder, id field, layout) merge the same way, each on its own.
 
 A field renamed on one side (a ``RenameField`` among the migrations that
@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import pygit2
 
-from ..exceptions import CorruptObject
+from ..exceptions import CorruptObject, ValidationError
 from ..git.odb import write_blob
 from ..git.tree import BLOB_MODE
 from ..migrations import MIGRATIONS_FOLDER
 from ..schema import SCHEMA_FOLDER, ModelSchema
-from .merge import CHOICES, MODIFY_MODIFY, Conflict
+from .merge import CHOICES, MODIFY_MODIFY, STAGED, Conflict
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -116,9 +116,14 @@ class _SchemaMerge:
     def resolve(self, conflict: Conflict, choice: Any, literal: bool = False) -> None:
         """Settle ``conflict`` in the staged schema file."""
         assert isinstance(conflict, SchemaConflict)
+        entry = self.ws.lookup(self.path)
+        if not literal and choice == STAGED:  # the schema file as staged now
+            self._edit = entry
+            conflict.resolved = True
+            return
         named = not literal and isinstance(choice, str) and choice in CHOICES
         value = getattr(conflict, choice) if named else choice
-        doc = _decode(self.ws.repo, self.ws.lookup(self.path), self.path) or {}
+        doc = _decode(self.ws.repo, entry, self.path) or {}
         _settle(doc, conflict, value)
         self._edit = _encode(self.ws, self.path, doc)
         conflict.resolved = True
@@ -138,7 +143,7 @@ def _settle(doc: dict[str, Any], conflict: SchemaConflict, value: Any) -> None:
     fields = doc.setdefault("fields", {})
     records = value if len(conflict.names) > 1 else {conflict.field: value}
     if not isinstance(records, dict):
-        raise ValueError(f"{conflict.describe()}: give a dict of field names to records")
+        raise ValidationError(f"{conflict.describe()}: give a dict of field names to records")
     for name in conflict.names:
         record = records.get(name)
         if record is None:
@@ -146,7 +151,7 @@ def _settle(doc: dict[str, Any], conflict: SchemaConflict, value: Any) -> None:
         elif isinstance(record, dict) and isinstance(record.get("type"), str):
             fields[name] = record
         else:
-            raise ValueError(f'{conflict.describe()}: a field record is a dict with a "type"')
+            raise ValidationError(f'{conflict.describe()}: a field record is a dict with a "type"')
 
 
 def _encode(ws: Workspace, path: str, doc: dict[str, Any]) -> tuple[pygit2.Oid, int]:
