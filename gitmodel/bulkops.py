@@ -99,6 +99,7 @@ def delete(qs: QuerySet[Any], commit: bool, commit_info: dict[str, Any]) -> int:
         raise TypeError("Cannot use 'limit' or 'offset' with delete().")
     ws = _require_workspace_view(qs, "delete")
     ws.check_commit_info("delete", commit, commit_info)
+    commit = ws._unit.commits_now(commit)  # inside a commit_on_success block: the block commits
     with ws._unit.paused(), ws.write_lock:
         ids = qs.all().ids()
         if not ids:

@@ -430,6 +430,22 @@ def tracking_commit(repo: pygit2.Repository, name: str) -> pygit2.Commit:
     raise ReferenceNotFound(short, f"{short!r} ({name}) leads to {what}, not a commit")
 
 
+#: (repository, ours, theirs) pairs :func:`refuse_brought_in` passed (a pull checks, then merges)
+_passed: set[tuple[str, Optional[pygit2.Oid], pygit2.Oid]] = set()
+
+
+def refuse_fetched(ws: Workspace, ours: Optional[pygit2.Oid], theirs: pygit2.Commit) -> None:
+    """Before a merge of ``theirs`` into ``ours``: if a fetch brought any of
+    the commits it takes in (``ws.merge("origin/x")``), check them as a
+    pull does (:func:`refuse_brought_in`); local commits were checked when made."""
+    from .worktree import takes_in_fetched
+
+    if (ws.repo.path, ours, theirs.id) in _passed:
+        return
+    if takes_in_fetched(ws.repo, ours, theirs.id):
+        refuse_brought_in(ws, ours, theirs)
+
+
 def refuse_brought_in(ws: Workspace, ours: Optional[pygit2.Oid], theirs: pygit2.Commit) -> None:
     """Before ``ws.head`` takes in ``theirs`` (fast-forward or merge): :class:`CorruptObject`
     for the first thing the branch, its history or its work tree would get that a fast-forward,
@@ -452,3 +468,6 @@ def refuse_brought_in(ws: Workspace, ours: Optional[pygit2.Oid], theirs: pygit2.
         raise CorruptObject("", f"the history of {str(theirs.id)[:10]} cannot be read ({exc}); "
                             "nothing was changed", theirs.id) from None
     refuse_unwritable_move(ws, base, theirs.id)
+    if len(_passed) > 256:
+        _passed.clear()
+    _passed.add((repo.path, ours, theirs.id))

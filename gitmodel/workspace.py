@@ -398,15 +398,10 @@ class Workspace:
         return base.diff_to_tree(index)  # type: ignore[attr-defined,no-any-return]
 
     def reset(self, targets: Any = None) -> None:
-        """Drop every pending change, or those of some paths or objects."""
+        """Drop every pending change (and the open merge), or those of some paths
+        or objects; instances saved into what is dropped get their version back."""
         from .versions import history
-        from .versions import openmerge
 
-        unit = self._unit
-        if targets is None and unit.merge is not None:
-            with self.write_lock:
-                openmerge.clear(self, unit.merge)
-                unit.merge = None
         history.reset(self, targets)
 
     # -- committing ----------------------------------------------------------------
@@ -428,21 +423,25 @@ class Workspace:
         changed on both sides opens a merge holding every edit and raises
         ``MergeConflict``: settle it with :meth:`resolve` and ``commit()``
         again, or :meth:`abort_merge`. During a merge, writes the merge
-        commit once every conflict is settled.
+        commit once every conflict is settled. Refused (``RepositoryError``,
+        nothing committed) inside a :meth:`commit_on_success` block.
         """
+        unit = self._unit
+        unit.refuse_commit()
         self._require_writable()
         validation.check_message(message)
         # identities are checked before anything is written
         author_sig = self._signature(author)
         committer_sig = self._signature(committer, "committer") if committer else author_sig
-        unit = self._unit
         if unit.merge is not None or unit.seen_merge is not None:  # a merge: not the usual commit
             from .versions import merge, openmerge
 
             if openmerge.looked_at(self):  # another unit's open merge, looked at: finish it here
                 merge.join(self)
             if unit.merge is not None:
-                return merge.commit_merge(self, message, author, committer)
+                commit_id = merge.commit_merge(self, message, author, committer)
+                unit.committed()
+                return commit_id
         return unit.commit(message, author_sig, committer_sig, self._commit_hooks)
 
     def check_commit_info(self, action: str, commit: bool, commit_info: dict[str, Any]) -> None:
@@ -496,19 +495,16 @@ class Workspace:
 
         If the block raises, or its commit fails (for example a conflict with
         another writer), nothing is committed and the calling thread's staging
-        area is as it was before the block. Other threads are not held up:
-        each has its own unit of work. A nested block is a savepoint: if it
-        raises, its own changes are undone and the outer block goes on.
+        area is as it was before the block. Inside it, ``commit=True`` of a
+        save, delete, update or bulk joins the block; ``commit()`` is refused.
+        Other threads are not held up: each has its own unit of work. A nested
+        block is a savepoint: if it raises, its own changes are undone and the
+        outer block goes on.
         """
         from .versions import openmerge
 
-        def commit() -> None:
-            self.commit(message, author, committer)
-
-        def drop_merge(state: MergeState) -> None:
-            openmerge.clear(self, state)
-
-        with self._unit.atomic(commit, drop_merge):
+        with self._unit.atomic(lambda: self.commit(message, author, committer),
+                               lambda state: openmerge.clear(self, state)):
             yield
 
     def unit_of_work(self) -> ContextManager[UnitOfWork]:
@@ -670,6 +666,8 @@ class Workspace:
         from .versions import merge
 
         merge.abort_merge(self)
+        if not self.has_changes():  # after merge() or pull(): the saves made during it are dropped
+            self._unit.give_back()
 
     # -- locks -------------------------------------------------------------------------
     def lock(self, id: str, timeout: Optional[float] = None) -> Any:

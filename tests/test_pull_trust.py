@@ -243,7 +243,7 @@ MODEL_FOLDER_CASES = {
 
 
 @pytest.mark.parametrize("label", sorted(MODEL_FOLDER_CASES))
-@pytest.mark.parametrize("how", ["pull", "sync"])
+@pytest.mark.parametrize("how", ["pull", "sync", "fetch and merge"])
 def test_a_three_way_pull_refuses_the_model_folder_entries_a_fast_forward_refuses(
     tmp_path: Path, label: str, how: str
 ) -> None:
@@ -252,8 +252,14 @@ def test_a_three_way_pull_refuses_the_model_folder_entries_a_fast_forward_refuse
     site.own_commit()
     site.plant(path, mode, content)
     before = site.state()
+    if how == "fetch and merge":
+        site.victim.fetch()
+        before = site.state()
     with pytest.raises(CorruptObject) as refused:
-        getattr(site.victim, how)()
+        if how == "fetch and merge":
+            site.victim.merge("origin/master")
+        else:
+            getattr(site.victim, how)()
     assert site.state() == before
     assert path in str(refused.value)
     site.fsck_branch()

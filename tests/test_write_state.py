@@ -258,6 +258,7 @@ JOINING = {
     "bulk_update": lambda P: P.bulk_update([_edit(P)], ["title"], commit=True, message="inner"),
     "bulk_create": lambda P: P.bulk_create([P(slug="new", title="in block")], commit=True, message="inner"),
     "delete": lambda P: P.get("a").delete(commit=True, message="inner"),
+    "queryset_delete": lambda P: P.filter(pk="a").delete(commit=True, message="inner"),
 }
 
 
@@ -282,7 +283,8 @@ def test_commit_true_inside_a_block_joins_it(ws: Workspace, run_git: Any, how: s
         Page(slug="b", title="other edit").save()
         JOINING[how](Page)
     assert log(run_git, ws) == ["block", "a"]  # one commit: the block's
-    expected = {"delete": ["b"], "bulk_create": ["a", "b", "new"]}.get(how, ["a", "b"])
+    expected = {"delete": ["b"], "queryset_delete": ["b"],
+                "bulk_create": ["a", "b", "new"]}.get(how, ["a", "b"])
     assert ids(run_git, ws) == expected
     run_git(ws.path, "fsck", "--strict")
 

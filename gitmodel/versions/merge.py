@@ -578,6 +578,9 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
             ws._move_branch(target.id, "", reflog=f"merge {name}: Fast-forward")
             unit.move_to(target.id, target.tree)
             return MergeResult(target.id, fast_forward=True)
+        from ..incoming import refuse_fetched
+
+        refuse_fetched(ws, start, target)  # what a fetch brought is checked as a pull checks it
         base_tree = repo[base_id].tree if base_id is not None else None  # type: ignore[attr-defined]
         ours_tree = repo[start].tree if start is not None else None  # type: ignore[attr-defined]
         from ..schema.merge import align
