@@ -291,7 +291,8 @@ class Workspace:
                 raise CorruptObject(path, f"a tree on this path cannot be read ({exc})") from None
 
     def resolve(self, conflict: Conflict, choice: Any = NOT_GIVEN, *, value: Any = NOT_GIVEN) -> None:
-        """Settle a merge conflict: ``'ours'``, ``'theirs'``, ``'base'`` or a value.
+        """Settle a merge conflict: ``'ours'``, ``'theirs'``, ``'base'``,
+        ``'staged'`` (as fixed by hand with ``save()``) or a value.
 
         ``value=`` stores a literal (for a value that is itself ``"ours"``).
         """

@@ -101,3 +101,31 @@ def fsck(repo: Union[str, Path]) -> subprocess.CompletedProcess:
 def files_below(folder: Path) -> list[str]:
     """Every path below ``folder`` (symlinks not followed), sorted."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+#: who-and-when lines and extra headers git shows but no calendar or codec reads
+HOSTILE_SIGNATURES = {
+    "date": (b"Mallory <m@x> 99999999999999 +0000", b""),
+    "negative date": (b"Mallory <m@x> -99999999999999 +0000", b""),
+    "encoding": (b"Mallory <m@x> 1700000000 +0000", b"encoding no-such-codec\n"),
+    "not a text codec": (b"Mallory <m@x> 1700000000 +0000", b"encoding base64\n"),
+    "surrogates": (b"Mall\\ud800ory <m@x> 1700000000 +0000", b"encoding unicode_escape\n"),
+}
+
+
+def hostile_commit(store: Path, who: bytes, extra: bytes, branch: str = "master",
+                   title: str = "Changed by Mallory", path: str = "article/a000/data.json") -> str:
+    """A commit as another tool may write it, changing the title at ``path``, on ``branch``."""
+    repo = pygit2.Repository(str(store))
+    tip = repo.revparse_single(branch)
+    data = json.loads(repo.revparse_single(f"{branch}:{path}").data)
+    data["fields"]["title"] = title
+    index = pygit2.Index()
+    index.read_tree(tip.tree)
+    blob = repo.create_blob((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    index.add(pygit2.IndexEntry(path, blob, pygit2.enums.FileMode.BLOB))
+    raw = (b"tree %s\nparent %s\nauthor %s\ncommitter %s\n%s\nhostile \\ud800 \xff message\n"
+           % (str(index.write_tree(repo)).encode(), str(tip.id).encode(), who, who, extra))
+    oid = repo.odb.write(pygit2.enums.ObjectType.COMMIT, raw)
+    repo.references[f"refs/heads/{branch}"].set_target(oid)
+    return str(oid)

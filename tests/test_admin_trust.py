@@ -27,6 +27,7 @@ from starlette.testclient import TestClient  # noqa: E402
 from gitmodel.transport import redact  # noqa: E402
 from gitmodel.web import create_app, create_wsgi_app, hash_password  # noqa: E402
 from gitmodel.workspace import Workspace  # noqa: E402
+from attacker import HOSTILE_SIGNATURES as HOSTILE, hostile_commit  # noqa: E402
 from webapp import Site, git, hidden, make_store  # noqa: E402
 
 TOKEN = "ghp_SECRETTOKEN123"
@@ -169,33 +170,6 @@ def test_an_editor_named_outside_latin_1_saves_merges_and_pulls_and_is_remembere
 
 
 # -- commits written by others ----------------------------------------------------------
-HOSTILE = {
-    "date": (b"Mallory <m@x> 99999999999999 +0000", b""),
-    "negative date": (b"Mallory <m@x> -99999999999999 +0000", b""),
-    "encoding": (b"Mallory <m@x> 1700000000 +0000", b"encoding no-such-codec\n"),
-    "not a text codec": (b"Mallory <m@x> 1700000000 +0000", b"encoding base64\n"),
-    "surrogates": (b"Mall\\ud800ory <m@x> 1700000000 +0000", b"encoding unicode_escape\n"),
-}
-
-
-def hostile_commit(store: Path, who: bytes, extra: bytes, branch: str = "master",
-                   title: str = "Changed by Mallory") -> str:
-    """A commit as another tool may write it, changing a000's title, on ``branch``."""
-    repo = pygit2.Repository(str(store))
-    tip = repo.revparse_single(branch)
-    data = json.loads(repo.revparse_single(f"{branch}:article/a000/data.json").data)
-    data["fields"]["title"] = title
-    index = pygit2.Index()
-    index.read_tree(tip.tree)
-    blob = repo.create_blob((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
-    index.add(pygit2.IndexEntry("article/a000/data.json", blob, pygit2.enums.FileMode.BLOB))
-    raw = (b"tree %s\nparent %s\nauthor %s\ncommitter %s\n%s\nhostile \\ud800 \xff message\n"
-           % (str(index.write_tree(repo)).encode(), str(tip.id).encode(), who, who, extra))
-    oid = repo.odb.write(pygit2.enums.ObjectType.COMMIT, raw)
-    repo.references[f"refs/heads/{branch}"].set_target(oid)
-    return str(oid)
-
-
 @pytest.mark.parametrize("kind", sorted(HOSTILE))
 def test_a_commit_with_a_date_or_encoding_no_one_can_read_is_shown_on_every_page(store: Path, kind: str) -> None:
     who, extra = HOSTILE[kind]

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import click
 import pygit2
 
+from ..git.signatures import readable, signed_at, who
 from ..models import GitModel
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -157,13 +158,22 @@ def progress(label: str, enabled: bool = True) -> Iterator[Callable[[int, Option
         yield update
 
 
+#: what a commit whose date no calendar holds shows (``null`` in ``--json``)
+NO_DATE = "(no valid date)"
+
+
+def first_line(commit: pygit2.Commit) -> str:
+    """The first line of a commit's message (readable whatever its encoding)."""
+    message = readable(lambda: commit.message, commit.raw_message)
+    return message.splitlines()[0] if message else ""
+
+
 def commit_info(commit: pygit2.Commit) -> dict[str, Any]:
     """A commit as the JSON output shows it."""
-    author = commit.author
-    when = datetime.datetime.fromtimestamp(
-        author.time, datetime.timezone(datetime.timedelta(minutes=author.offset)))
-    return {"commit": str(commit.id), "author": f"{author.name} <{author.email}>",
-            "date": when.isoformat(), "message": commit.message.rstrip("\n")}
+    when = signed_at(commit.author)  # None: a date no calendar holds (a hostile commit)
+    return {"commit": str(commit.id), "author": who(commit.author),
+            "date": when.isoformat() if when is not None else None,
+            "message": readable(lambda: commit.message, commit.raw_message).rstrip("\n")}
 
 
 def object_fields(obj: GitModel) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from ..versions.changes import ObjectChange
 from ..exceptions import ReferenceNotFound
 from ..workspace import Workspace
 from .context import CliState, get_model
-from .output import AT_OPTION, JSON_OPTION, commit_info, echo, jsonable, print_json, say, table, text
+from .output import (AT_OPTION, JSON_OPTION, NO_DATE, commit_info, echo, first_line, jsonable, print_json, say,
+                     table, text)
 
 pass_state = click.make_pass_decorator(CliState)
 MESSAGE_OPTION = click.option("-m", "--message", metavar="MSG", help="The commit message.")
@@ -76,7 +77,7 @@ def log(state: CliState, model_name: Optional[str], object_id: Optional[str], li
     for entry in entries:
         say(f"commit {entry['commit']}", "yellow")
         echo(f"Author: {entry['author']}")
-        echo(f"Date:   {entry['date']}")
+        echo(f"Date:   {entry['date'] or NO_DATE}")
         echo()
         for line in entry["message"].splitlines() or [""]:
             echo(f"    {line}", keep="\t")
@@ -160,14 +161,14 @@ def blame(state: CliState, model_name: str, object_id: str, at: Optional[str], a
     ws = state.workspace(treeish=at)  # the model as REV's schema declares it
     entries = get_model(ws, model_name).blame(object_id, treeish=at)
     records = [{"field": e.field, "value": jsonable(e.value), "commit": str(e.commit.id),
-                "author": e.author, "date": e.date.isoformat(),
-                "message": e.commit.message.splitlines()[0] if e.commit.message else ""}
+                "author": e.author, "date": e.date.isoformat() if e.date is not None else None,
+                "message": first_line(e.commit)}
                for e in entries.values()]
     if as_json:
         print_json(records)
     else:
         table(["field", "value", "commit", "author", "date"],
-              [(r["field"], r["value"], r["commit"][:10], r["author"], r["date"]) for r in records])
+              [(r["field"], r["value"], r["commit"][:10], r["author"], r["date"] or NO_DATE) for r in records])
 
 
 @click.command()
@@ -180,7 +181,7 @@ def revert(state: CliState, rev: str, message: Optional[str], as_json: bool) -> 
     ws = state.workspace()
     target = _commit(ws, rev)
     changes = ws.revert(target.id)
-    commit = ws.commit(message or f"Revert {str(target.id)[:10]}: {target.message.splitlines()[0] if target.message else ''}")
+    commit = ws.commit(message or f"Revert {str(target.id)[:10]}: {first_line(target)}")
     result = {"commit": str(commit) if commit else None, "changes": [_change_record(c) for c in changes]}
     if as_json:
         print_json(result)

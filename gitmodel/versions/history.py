@@ -8,7 +8,7 @@ the way ``git log -- <path>`` does. Nothing else of a commit's tree is read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
 import pygit2
@@ -31,6 +31,7 @@ from ..exceptions import (
 )
 from ..git.diff import tree_deltas
 from ..git.odb import write_blob
+from ..git.signatures import signed_at, who
 from ..schema import codec
 from ..schema.renames import previous_folders
 from ..git.tree import tree_entry
@@ -367,14 +368,15 @@ class BlameEntry:
 
     @property
     def author(self) -> str:
-        """``Name <email>`` of the commit's author."""
-        return f"{self.commit.author.name} <{self.commit.author.email}>"
+        """``Name <email>`` of the commit's author (readable whatever the
+        commit's ``encoding`` header names)."""
+        return who(self.commit.author)
 
     @property
-    def date(self) -> datetime:
-        """When the commit was authored, with its author's offset."""
-        sig = self.commit.author
-        return datetime.fromtimestamp(sig.time, timezone(timedelta(minutes=sig.offset)))
+    def date(self) -> Optional[datetime]:
+        """When the commit was authored, with its author's offset; ``None``
+        for a date no ``datetime`` holds (a hostile commit)."""
+        return signed_at(self.commit.author)
 
 
 def object_blame(ws: Workspace, cls: type, object_id: Any, treeish: Any = None) -> dict[str, BlameEntry]:

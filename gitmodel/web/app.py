@@ -3,7 +3,6 @@ about models and objects (branches, merges and remotes are in :mod:`.vcs`)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import operator
 import re
@@ -25,6 +24,7 @@ from starlette.routing import Route
 
 from .. import fields as f
 from ..exceptions import GitModelError, MergeConflict, ValidationError
+from ..git.signatures import readable, signed_at
 from ..models import GitModel
 from ..query import Q
 from ..versions.race import drop_lost_race
@@ -205,22 +205,12 @@ NO_DATE = "(no valid date)"
 def when(signature: pygit2.Signature) -> str:
     """When ``signature`` was made, in its own offset (:data:`NO_DATE` if a
     hostile commit gives a time no calendar holds)."""
-    try:
-        stamp = dt.datetime.fromtimestamp(signature.time, dt.timezone(dt.timedelta(minutes=signature.offset)))
-    except (ValueError, OverflowError, OSError):
-        return NO_DATE
-    return stamp.strftime("%Y-%m-%d %H:%M")
+    stamp = signed_at(signature)
+    return NO_DATE if stamp is None else stamp.strftime("%Y-%m-%d %H:%M")
 
 
-def decoded(read: Callable[[], str], raw: bytes) -> str:
-    """A commit's text as pygit2 decodes it, or, if its ``encoding`` header
-    names no codec (or one that fails), its bytes as UTF-8 with replacement
-    characters; either way text a page can be encoded in."""
-    try:
-        text = read()
-    except (LookupError, ValueError, TypeError):  # UnicodeError is a ValueError
-        text = raw.decode("utf-8", "replace")
-    return text.encode("utf-8", "replace").decode("utf-8")  # no unpaired surrogate survives
+#: a commit's text, whatever its ``encoding`` header names
+decoded = readable
 
 
 @dataclass(frozen=True)
