@@ -35,6 +35,7 @@ from ..git.signatures import signed_at, who
 from ..schema import codec
 from ..schema.renames import previous_folders
 from ..git.tree import tree_entry
+from .renames import similarity
 
 if TYPE_CHECKING:
     from ..models import GitModel
@@ -282,7 +283,8 @@ def _renamed_from(
     """The id this object had in ``parent`` if ``commit`` moved it: as
     ``git log --follow`` finds a renamed file, the object ``commit`` removed
     that is most like it, holding at least :data:`MOVE_SIMILARITY` of its
-    values (see :func:`_similarity`)."""
+    values (see :func:`gitmodel.versions.renames.similarity`, which a merge's
+    move detection uses too)."""
     opts = cls._meta  # type: ignore[attr-defined]
     data = opts.data_filename
     try:
@@ -300,7 +302,8 @@ def _renamed_from(
             continue  # (the same id in another layout is no move)
         if mine is None:
             mine = _stored_object(ws, cls, object_id, files[data], commit.tree)
-        score = _similarity(cls, _stored_object(ws, cls, old_id, old_entry[0], parent.tree), mine)
+        score = similarity(cls, _stored_object(ws, cls, old_id, old_entry[0], parent.tree), mine,
+                           all_default_alike=True)
         if score > best[0] or (score == best[0] and (not best[1] or old_id < best[1])):
             best = (score, old_id)
     return best[1] or None
@@ -311,50 +314,6 @@ def _stored_object(ws: Workspace, cls: type, object_id: str, oid: pygit2.Oid,
     opts = cls._meta  # type: ignore[attr-defined]
     stored = codec.stored_fields(ws, cls, opts.get_data_path(object_id), oid)
     return stored, (ch.object_files(tree, cls, object_id) if opts.blob_fields else {})
-
-
-def _similarity(cls: type, old: _Stored, new: _Stored) -> float:
-    """The share of the values two stored objects hold alike: fields and blob
-    fields, the id aside, not counting a field both leave at its default
-    (two objects that are all defaults are alike only if equal)."""
-    opts = cls._meta  # type: ignore[attr-defined]
-    equal = total = 0
-    for name in (set(old[0]) | set(new[0])) - {opts.id_attr}:
-        a, b = old[0].get(name, _UNSEEN), new[0].get(name, _UNSEEN)
-        unset = _stored_default(opts._by_name.get(name))
-        if all(v is _UNSEEN or v is None or _equal(v, unset) for v in (a, b)):
-            continue
-        total += 1
-        equal += _equal(a, b)
-    for fld in opts.blob_fields:
-        keys = [ch.blob_key(cls, fld, files, "x") for files in (old[1], new[1])]  # (names, not ids)
-        if keys[0] == keys[1] == (None, None):
-            continue
-        total += 1
-        equal += keys[0] == keys[1]
-    if not total:
-        return 1.0 if _equal({k: v for k, v in old[0].items() if k != opts.id_attr},
-                             {k: v for k, v in new[0].items() if k != opts.id_attr}) else 0.0
-    return equal / total
-
-
-def _stored_default(fld: Any) -> Any:
-    """A field's default as stored (``_UNSEEN`` if it has none to compare)."""
-    if fld is None or not fld.stored_in_json:
-        return _UNSEEN
-    try:
-        return fld.to_json(fld.get_default())
-    except Exception:  # a default only an instance can compute
-        return _UNSEEN
-
-
-def _equal(a: Any, b: Any) -> bool:
-    """Stored values alike: the same JSON (``1`` is not ``true``)."""
-    import json
-
-    if a is _UNSEEN or b is _UNSEEN:
-        return a is b
-    return type(a) is type(b) and json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
 # -- blame -------------------------------------------------------------------------

@@ -217,7 +217,7 @@ def _closest(ws: Workspace, cls: type, ident: str, base: Optional[pygit2.Tree], 
         new = _stored(ws, cls, candidate, tree)
         if new is None:
             continue
-        value = _similarity(cls, old, new)
+        value = similarity(cls, old, new)
         if value >= score and (best is None or value > score):
             best, score = candidate, value
     return best
@@ -236,9 +236,11 @@ def _stored(ws: Workspace, cls: type, ident: str,
     return codec.stored_fields(ws, cls, path, files[data]), files
 
 
-def _similarity(cls: type, old: tuple[dict[str, Any], ch.Files], new: tuple[dict[str, Any], ch.Files]) -> float:
+def similarity(cls: type, old: tuple[dict[str, Any], ch.Files], new: tuple[dict[str, Any], ch.Files],
+               all_default_alike: bool = False) -> float:
     """The share of the values (fields, blob fields) two stored objects hold alike,
-    of those not both at their default; their ids aside."""
+    of those not both at their default; their ids aside. Two objects with
+    nothing but defaults score 0, or with ``all_default_alike`` 1 if equal."""
     opts: Any = cls._meta  # type: ignore[attr-defined]
     equal = total = 0
     for name in (set(old[0]) | set(new[0])) - {opts.id_attr}:
@@ -255,4 +257,8 @@ def _similarity(cls: type, old: tuple[dict[str, Any], ch.Files], new: tuple[dict
             continue
         total += 1
         equal += a_key == b_key
-    return equal / total if total else 0.0
+    if not total:
+        alike = all_default_alike and _same({k: v for k, v in old[0].items() if k != opts.id_attr},
+                                            {k: v for k, v in new[0].items() if k != opts.id_attr})
+        return 1.0 if alike else 0.0
+    return equal / total
