@@ -171,8 +171,9 @@ def writes(opts: ModelOptions, object_id: Any, field: Field[Any], value: Any) ->
     if opts._custom_data_path is None:
         out[f"{opts.get_object_folder(object_id)}/{field.name}"] = None  # a named file before
     if value is not None:
-        out[stored_path(opts, object_id, field, value)] = (
-            value.content if isinstance(value, BlobFile) else value)
+        streamed = isinstance(value, BlobFile) and not isinstance(value.content, (bytes, pygit2.Oid))
+        out[stored_path(opts, object_id, field, value)] = (  # a stream: the BlobFile, which keeps its blob id
+            value.content if isinstance(value, BlobFile) and not streamed else value)
         if isinstance(value, BlobFile) and value.explicit_type and value.name and (
                 opts._custom_data_path is None):
             folder = f"{opts.get_object_folder(object_id)}/{field.name}"
@@ -196,7 +197,11 @@ def content_oid(repo: pygit2.Repository, value: Any) -> pygit2.Oid:
     if isinstance(value, UnreadableFile):
         raise value.error()
     if isinstance(value, BlobFile):
-        value = value.content
+        oid = content_oid(repo, value.content)
+        if not isinstance(value.content, (bytes, pygit2.Oid)):
+            value.content = oid  # streamed once: a later save (or object) writes the same blob, not an emptied stream
+            value._loaded = None
+        return oid
     if isinstance(value, pygit2.Oid):
         return value
     if isinstance(value, (bytes, bytearray)):

@@ -281,6 +281,8 @@ def _blob_id(writer: PackWriter, repo: pygit2.Repository, content: Any) -> pygit
     """The blob id of a file's content: bytes go into the pack, a blob id
     is itself, a readable file is streamed into the object store."""
     if isinstance(content, BlobFile):
+        if not isinstance(content.content, (bytes, bytearray, pygit2.Oid)):
+            return content_oid(repo, content)  # a stream, streamed once: the BlobFile keeps its blob id
         content = content.content
     if isinstance(content, (bytes, bytearray)):
         return writer.add(_BLOB, bytes(content))

@@ -8,6 +8,8 @@ from here as well), with their rule for naive and aware values.
 
 from __future__ import annotations
 
+import io
+
 import copy
 import decimal
 import math
@@ -655,8 +657,19 @@ class BlobField(Field[IO[bytes]]):
         if isinstance(data, BlobFile):
             instance._data[self.name] = data  # kept whole: a file is streamed on save
             return
-        if hasattr(data, "read"):
-            data = data.read()
+        content_type = getattr(data, "content_type", None)
+        if isinstance(data, io.BytesIO) and isinstance(content_type, str):
+            # another object's file as read (``new.f = old.f``): its name and type go with it
+            name = getattr(data, "name", None)
+            data = BlobFile(data.getvalue(), name=name if isinstance(name, str) else None,
+                            content_type=content_type)
+        elif isinstance(data, (io.TextIOBase, io.BytesIO)):
+            data = data.read()  # text (stored as UTF-8), or bytes already in memory
+        elif hasattr(data, "read"):
+            data = BlobFile(data)  # a file object: streamed into git on save, not read here
+        if isinstance(data, BlobFile):
+            instance._data[self.name] = data
+            return
         if isinstance(data, str) and not has_surrogates(data):  # (else refused on save)
             data = data.encode("utf-8")
         instance._data[self.name] = data
