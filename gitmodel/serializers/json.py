@@ -8,6 +8,7 @@ diff`` shows one changed line per changed field.
 from __future__ import annotations
 
 import json
+import os
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -21,10 +22,35 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (and never written by gitmodel)")
 
 
+class StoredNumber(float):
+    """A number read from JSON text no float writes back as it is
+    (``0.10000000000000000001``, ``1E+2``): the float, remembering its text,
+    which :func:`dumps` writes back unchanged (what others stored is kept)."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, value: float, text: str) -> StoredNumber:
+        made = super().__new__(cls, value)
+        made.text = text
+        return made
+
+    def __reduce__(self) -> Any:
+        return (StoredNumber, (float(self), self.text))
+
+
+#: set once any :class:`StoredNumber` was read: nested values are searched for one only then
+_read_exact = False
+
+
 def _finite_float(text: str) -> float:
+    global _read_exact
     value = float(text)
     if value in (_INF, -_INF):  # e.g. 1e999: would be written back as Infinity
         raise ValueError(f"number {text[:20]!r} is out of range")
+    if float.__repr__(value) != text:
+        _read_exact = True
+        return StoredNumber(value, text)
     return value
 
 
@@ -39,7 +65,7 @@ _decode = _decoder.decode
 #: subclasses included, goes through the json module, which gives the same text)
 _PLAIN: dict[type, Any] = {str: encode_basestring, int: int.__repr__,
                            bool: lambda value: "true" if value else "false",
-                           type(None): lambda _value: "null"}
+                           type(None): lambda _value: "null", StoredNumber: lambda value: value.text}
 #: field name -> its line's start, ``    "name": `` (names repeat from save to save)
 _starts: dict[str, str] = {}
 
@@ -54,6 +80,32 @@ def _line_start(name: str) -> str:
     return start
 
 
+#: marks a number's place while the rest is encoded (no stored string holds it)
+_MARK = os.urandom(8).hex()
+
+
+def _nested(value: Any) -> str:
+    """A dict or list as JSON text, each :class:`StoredNumber` in it as it was read."""
+    if not _read_exact:
+        return _encode_nested(value)  # type: ignore[no-any-return]
+    numbers: list[str] = []
+
+    def marked(item: Any) -> Any:
+        if type(item) is StoredNumber:
+            numbers.append(item.text)
+            return f"\x00{_MARK}{len(numbers) - 1}\x00"
+        if isinstance(item, dict):
+            return {key: marked(v) for key, v in item.items()}
+        if isinstance(item, list):
+            return [marked(v) for v in item]
+        return item
+
+    text: str = _encode_nested(marked(value))
+    for i, number in enumerate(numbers):
+        text = text.replace(f'"\\u0000{_MARK}{i}\\u0000"', number, 1)
+    return text
+
+
 def dumps(model_name: str, fields: dict[str, Any]) -> bytes:
     """Encode a model name and its JSON-ready field values."""
     lines = []
@@ -65,7 +117,7 @@ def dumps(model_name: str, fields: dict[str, Any]) -> bytes:
         elif type(value) is list and value and all(type(item) in _PLAIN for item in value):
             text = "[\n      " + ",\n      ".join([_PLAIN[type(item)](item) for item in value]) + "\n    ]"
         elif isinstance(value, (dict, list)) and value:
-            text = _encode_nested(value).replace("\n", "\n    ")
+            text = _nested(value).replace("\n", "\n    ")
         else:
             text = _encode_line(value)
         lines.append(_line_start(name) + text)
