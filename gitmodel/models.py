@@ -46,6 +46,7 @@ from .exceptions import (
     ValidationError,
 )
 from .fields import NOT_PROVIDED, Field
+from .git.locks import object_lock_name
 from .git.odb import write_blob
 from .git.tree import BLOB_MODE, tree_entry
 from .objects import commit_of, naming_commits
@@ -740,7 +741,7 @@ class GitModel(metaclass=ModelBase):
     def lock(self, timeout: Optional[float] = None) -> Any:
         """A workspace lock named after this object (a context manager)."""
         ws = self._meta.require_workspace()
-        return ws.lock(f"{self._meta.model_name}-{self.get_id()}", timeout=timeout)
+        return ws.lock(object_lock_name(self._meta.model_name, self.get_id()), timeout=timeout)
 
     def refresh(self) -> None:
         """Reload this object's fields from the workspace."""

@@ -20,6 +20,7 @@ from .exceptions import (BranchNotFound, ConfigurationError, CorruptObject, Repo
                          RepositoryNotFound)
 from .git import refs
 from .git.autopack import DEFAULT_LOOSE_LIMIT, AutoPacker
+from .git.locks import checked_seconds
 from .git.odb import objects_dir, use_git_loose_compression
 from .pathsafety import refuse_special_files
 from .git.refs import DEFAULT_STALE_LOCK_AGE, RefMove
@@ -73,6 +74,15 @@ def create_repository(path: Union[str, os.PathLike[str]], bare: bool,
 class Store:
     """A git repository opened for gitmodel, shared by every unit of work."""
 
+    @property
+    def lock_timeout(self) -> float:
+        """Seconds a busy ref lock is waited for."""
+        return self._lock_timeout
+
+    @lock_timeout.setter
+    def lock_timeout(self, value: float) -> None:
+        self._lock_timeout = checked_seconds(value, "lock_timeout")
+
     def __init__(
         self,
         path: Union[str, os.PathLike[str]],
@@ -99,7 +109,6 @@ class Store:
         self.packs = pygit2.Odb()
         self.packs.add_backend(pygit2.OdbBackendPack(self.objects_dir), 1)
         self.packed_first = False
-        #: seconds a busy ref lock is waited for
         self.lock_timeout = lock_timeout
         #: seconds after which a ref lock file is taken as left by a dead process
         self.stale_lock_age = stale_lock_age

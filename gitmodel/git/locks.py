@@ -9,6 +9,7 @@ broken.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import socket
@@ -21,7 +22,7 @@ from typing import Any, Iterator, Optional
 
 import pygit2
 
-from ..exceptions import LockWaitTimeoutExceeded, RepositoryError
+from ..exceptions import InvalidReferenceName, LockWaitTimeoutExceeded, RepositoryError, ValidationError
 from .odb import write_blob
 from .refs import DEFAULT_STALE_LOCK_AGE, break_stale_lock_file, lock_file_path, refuse_linked_ref
 from ..pathsafety import unsafe_component
@@ -62,6 +63,28 @@ def _pid_alive(pid: int) -> bool:
 def lock_ref_name(name: str) -> str:
     """``refs/locks/<name>``, refusing names git would not accept."""
     return check_ref_name(LOCK_PREFIX + name if isinstance(name, str) and name else None, "lock", name)
+
+
+def object_lock_name(model_name: str, object_id: Any) -> str:
+    """The lock name of one object: ``<model>-<id>`` where git takes that as
+    a ref name (the name every earlier version used), else ``<model>-/`` and
+    the id's UTF-8 in hex: ids git refuses in a ref (``a b``, ``v1..v2``,
+    ``x.lock``) get a lock too, and no two ids share one."""
+    plain = f"{model_name}-{object_id}"
+    try:
+        lock_ref_name(plain)
+        return plain
+    except InvalidReferenceName:
+        return f"{model_name}-/{str(object_id).encode('utf-8', 'surrogatepass').hex()}"
+
+
+def checked_seconds(value: Any, what: str) -> float:
+    """``value`` as a number of seconds to wait (``inf``: no limit); a
+    :class:`~gitmodel.exceptions.ValidationError` naming ``what`` for
+    anything else (NaN would wait forever, spinning)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
+        raise ValidationError(f"{what} must be a number of seconds, 0 or more, not {value!r}", field=what)
+    return float(value)
 
 
 _UNREADABLE: Any = object()
@@ -226,7 +249,7 @@ def hold(
     ``break_stale`` is true. Not re-entrant: a thread that holds ``name`` and
     asks for it again waits for itself until the timeout.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + checked_seconds(timeout, "timeout")
     delay = 0.002
     while (token := try_acquire(repo, name)) is None:
         if _get_ref(repo, lock_ref_name(name)) is None:
