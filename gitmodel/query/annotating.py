@@ -307,8 +307,9 @@ def _passes(node: Any, row: Row, values: dict[str, dict[Any, Any]]) -> Optional[
 def sort_key(values: dict[Any, Any]) -> Any:
     """A sort key of rows by an annotation: missing values first, as fields sort."""
 
+    from .planner import _sort_key
+
     def key(row: Row) -> tuple[int, Any]:
-        value: Optional[Any] = values.get(row.object_id())
-        return (0, 0) if value is None else (1, value)
+        return _sort_key(values.get(row.object_id()))
 
     return key

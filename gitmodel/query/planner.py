@@ -12,6 +12,7 @@ model objects are built only for the rows returned.
 from __future__ import annotations
 
 import contextlib
+import decimal
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
@@ -681,11 +682,21 @@ def _value_key(field: _fields.Field[Any]) -> Callable[[Any], tuple[int, Any]]:
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
+    """Where ``value`` sorts: missing first, then, as PostgreSQL orders
+    ``jsonb``, strings, numbers, booleans, lists and objects, so that values
+    of mixed kinds (a ``JSONField``) sort without comparing a string with a
+    number; values of one kind sort as Python compares them."""
     if value is None:
         return (0, 0)
-    if isinstance(value, (dict, list)):
-        return (2, json.dumps(value, sort_keys=True))
-    return (1, value)
+    if isinstance(value, bool):
+        return (3, value)
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return (2, value)
+    if isinstance(value, list):
+        return (4, json.dumps(value, sort_keys=True, default=str))
+    if isinstance(value, dict):
+        return (5, json.dumps(value, sort_keys=True, default=str))
+    return (1, value)  # text, and dates, times, ids: one kind per field
 
 
 def explain(qs: QuerySet[Any]) -> str:
