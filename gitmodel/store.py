@@ -83,6 +83,15 @@ class Store:
     def lock_timeout(self, value: float) -> None:
         self._lock_timeout = checked_seconds(value, "lock_timeout")
 
+    @property
+    def stale_lock_age(self) -> float:
+        """Seconds after which a ref lock file is taken as left by a dead process."""
+        return self._stale_lock_age
+
+    @stale_lock_age.setter
+    def stale_lock_age(self, value: float) -> None:  # NaN would break a live writer's lock file
+        self._stale_lock_age = checked_seconds(value, "stale_lock_age")
+
     def __init__(
         self,
         path: Union[str, os.PathLike[str]],
@@ -110,7 +119,6 @@ class Store:
         self.packs.add_backend(pygit2.OdbBackendPack(self.objects_dir), 1)
         self.packed_first = False
         self.lock_timeout = lock_timeout
-        #: seconds after which a ref lock file is taken as left by a dead process
         self.stale_lock_age = stale_lock_age
         self.object_cache_size = object_cache_size
         # an LRU map: OrderedDict evicts its oldest entry in O(1) (a plain dict

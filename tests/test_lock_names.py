@@ -77,5 +77,7 @@ def test_a_timeout_that_is_not_a_number_of_seconds_is_refused(bare_repo_path, ti
         Workspace(bare_repo_path, lock_timeout=timeout)
     with pytest.raises(ValidationError, match="lock_timeout"):
         ws.lock_timeout = timeout
+    with pytest.raises(ValidationError, match="stale_lock_age"):
+        Workspace(bare_repo_path, stale_lock_age=timeout)
     with ws.lock("job", timeout=float("inf")):  # no limit: allowed
         assert ws.locked("job")

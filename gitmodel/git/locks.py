@@ -8,8 +8,11 @@ broken.
 
 from __future__ import annotations
 
+import decimal
+import hashlib
 import json
 import math
+import numbers
 import os
 import random
 import socket
@@ -26,7 +29,7 @@ from ..exceptions import InvalidReferenceName, LockWaitTimeoutExceeded, Reposito
 from .odb import write_blob
 from .refs import DEFAULT_STALE_LOCK_AGE, break_stale_lock_file, lock_file_path, refuse_linked_ref
 from ..pathsafety import unsafe_component
-from ..refs import check_ref_name
+from ..refs import MAX_REF_PART, check_ref_name
 
 LOCK_PREFIX = "refs/locks/"
 
@@ -68,23 +71,36 @@ def lock_ref_name(name: str) -> str:
 def object_lock_name(model_name: str, object_id: Any) -> str:
     """The lock name of one object: ``<model>-<id>`` where git takes that as
     a ref name (the name every earlier version used), else ``<model>-/`` and
-    the id's UTF-8 in hex: ids git refuses in a ref (``a b``, ``v1..v2``,
-    ``x.lock``) get a lock too, and no two ids share one."""
+    the id's UTF-8 in hex, or, when that hex would not fit in a ref name
+    (ids over 125 bytes), ``<model>-/sha256-`` and the SHA-256 of that UTF-8:
+    every id that saves gets a lock, and no two ids share one."""
     plain = f"{model_name}-{object_id}"
     try:
         lock_ref_name(plain)
         return plain
     except InvalidReferenceName:
-        return f"{model_name}-/{str(object_id).encode('utf-8', 'surrogatepass').hex()}"
+        raw = str(object_id).encode("utf-8", "surrogatepass")
+        if 2 * len(raw) <= MAX_REF_PART:
+            return f"{model_name}-/{raw.hex()}"
+        return f"{model_name}-/sha256-{hashlib.sha256(raw).hexdigest()}"  # (hex never holds "-")
 
 
 def checked_seconds(value: Any, what: str) -> float:
     """``value`` as a number of seconds to wait (``inf``: no limit); a
     :class:`~gitmodel.exceptions.ValidationError` naming ``what`` for
-    anything else (NaN would wait forever, spinning)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
-        raise ValidationError(f"{what} must be a number of seconds, 0 or more, not {value!r}", field=what)
-    return float(value)
+    anything else (NaN would wait forever, spinning). Any real number
+    (``int``, ``float``, ``Decimal``, ``Fraction``) is taken; one too big
+    for a float waits without limit."""
+    if not isinstance(value, bool) and isinstance(value, (numbers.Real, decimal.Decimal)):
+        try:
+            seconds = float(value)
+        except OverflowError:  # 10**400
+            seconds = math.inf if value > 0 else -math.inf  # type: ignore[operator]
+        except ValueError:  # Decimal("sNaN")
+            seconds = math.nan
+        if seconds >= 0:  # (False for NaN)
+            return seconds
+    raise ValidationError(f"{what} must be a number of seconds, 0 or more, not {value!r}", field=what)
 
 
 _UNREADABLE: Any = object()
@@ -249,7 +265,10 @@ def hold(
     ``break_stale`` is true. Not re-entrant: a thread that holds ``name`` and
     asks for it again waits for itself until the timeout.
     """
-    deadline = time.monotonic() + checked_seconds(timeout, "timeout")
+    timeout = checked_seconds(timeout, "timeout")
+    # a NaN age would break every lock file at once, a live writer's too
+    stale_lock_age = checked_seconds(stale_lock_age, "stale_lock_age")
+    deadline = time.monotonic() + timeout
     delay = 0.002
     while (token := try_acquire(repo, name)) is None:
         if _get_ref(repo, lock_ref_name(name)) is None:

@@ -1,9 +1,13 @@
 """The columns ``values()`` and ``values_list()`` give: a field of the model,
-or a field of a related object (``author__name``, as Django names it)."""
+or a field of a related object (``author__name``, as Django names it); and
+the order values sort in (:func:`sort_key`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+import datetime as dt
+import decimal
+import numbers
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .. import fields as _fields
 from . import QuerySet, field_path, plain_name
@@ -70,3 +74,56 @@ def _json_value(row: Row, field: _fields.Field[Any]) -> Any:
 
 def _getter(value: Callable[[Row, _fields.Field[Any]], Any], field: _fields.Field[Any]) -> Callable[[Row], Any]:
     return lambda row: value(row, field)
+
+
+#: the rank of each kind of value in an order: missing first, then as
+#: PostgreSQL orders jsonb (strings < numbers < booleans < arrays < objects),
+#: then values of other types (dates, times...), each type apart
+_MISSING, _TEXT, _NUMBER, _BOOL, _ARRAY, _OBJECT, _OTHER = range(7)
+
+
+def sort_key(value: Any, frame: Optional[Callable[[Any], Any]] = None) -> tuple[Any, ...]:
+    """The key ``order_by`` sorts ``value`` by: any two keys compare, so
+    values of mixed kinds (a JSONField holding ``3``, ``"three"``, ``True``)
+    sort in one defined, stable order.
+
+    Kinds rank as :data:`_MISSING` ... :data:`_OTHER` say; numbers of any
+    type compare by value (a NaN after every number); arrays compare
+    element by element (a prefix first), objects by their ``(key, value)``
+    pairs in key order. ``frame`` brings each leaf value into one frame
+    first (naive date-times read as UTC)."""
+    if value is None:
+        return (_MISSING,)
+    if isinstance(value, str):
+        return (_TEXT, value)
+    kind = type(value)
+    if kind is int or kind is float:  # the common case, without the ABC checks below
+        return (_NUMBER, 0, value) if value == value else (_NUMBER, 1)
+    if isinstance(value, bool):
+        return (_BOOL, value)
+    if isinstance(value, (numbers.Real, decimal.Decimal)):
+        nan = value.is_nan() if isinstance(value, decimal.Decimal) else isinstance(value, float) and value != value
+        return (_NUMBER, 1) if nan else (_NUMBER, 0, value)
+    if isinstance(value, (list, tuple)):
+        return (_ARRAY, tuple(sort_key(v, frame) for v in value))
+    if isinstance(value, dict):
+        return (_OBJECT, tuple(sorted((sort_key(k), sort_key(v, frame)) for k, v in value.items())))
+    if frame is not None:
+        framed = frame(value)
+        if framed is not value:
+            return sort_key(framed)
+    kind = next((k for k in _KINDS if isinstance(value, k)), type(value))  # a subclass sorts with its base
+    return (_OTHER, kind.__qualname__, value)
+
+
+#: the types whose subclasses sort among their values (a ``datetime`` subclass with ``datetime``)
+_KINDS: tuple[type, ...] = (dt.datetime, dt.date, dt.time, dt.timedelta, bytes)
+
+
+def value_key(field: _fields.Field[Any]) -> Callable[[Any], tuple[Any, ...]]:
+    """The sort key of values of ``field`` (of a list field: of its elements'
+    frame), for ``order_by`` and keyset bounds alike."""
+    frame = getattr(field, "comparable", None) or getattr(getattr(field, "base_field", None), "comparable", None)
+    if frame is None:
+        return sort_key
+    return lambda value: sort_key(value, frame)

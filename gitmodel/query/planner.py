@@ -12,15 +12,13 @@ model objects are built only for the rows returned.
 from __future__ import annotations
 
 import contextlib
-import decimal
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
 import pygit2
 
 from .. import fields as _fields
-from ..exceptions import CorruptObject, IntegrityError, ValidationError
+from ..exceptions import CorruptObject, FieldError, IntegrityError, ValidationError
 from .indexes import (
     _INT64,
     EMPTY_TREE,
@@ -30,7 +28,8 @@ from .indexes import (
     misplaced,
     store_for,
 )
-from . import Leaf, Node, Q, QuerySet, answers
+from . import Leaf, Node, Q, QuerySet, answers, field_path
+from .columns import sort_key, value_key
 from ..git.tree import TREE_MODE, _Folder, walk_files
 from ..schema import codec, layout
 from ..validation import has_surrogates
@@ -607,7 +606,7 @@ def _finish(qs: QuerySet[Any], rows: list[Row], sort_paths: bool) -> list[Row]:
     if qs._order:
         keys = [_order_key(model, name.lstrip("-"), rows) for name in qs._order]
         for name, key in reversed(list(zip(qs._order, keys))):
-            rows.sort(key=key, reverse=name.startswith("-"))
+            sort_rows(rows, key, name)
         if qs._after is not None:
             rows = _after(rows, keys, qs._order, qs._after, model)
     if qs._low or qs._high is not None:
@@ -615,7 +614,16 @@ def _finish(qs: QuerySet[Any], rows: list[Row], sort_paths: bool) -> list[Row]:
     return rows
 
 
-def _order_key(model: type[GitModel], bare: str, rows: list[Row]) -> Callable[[Row], tuple[int, Any]]:
+def sort_rows(rows: list[Row], key: Callable[[Row], tuple[Any, ...]], name: str) -> None:
+    """Sort ``rows`` stably by order key ``name`` (``-`` descends); values of
+    a type that defines no order are a ``FieldError``, not a raw TypeError."""
+    try:
+        rows.sort(key=key, reverse=name.startswith("-"))
+    except TypeError:
+        raise FieldError(f"cannot order by {name.lstrip('-')!r}: its values are of kinds that do not compare") from None
+
+
+def _order_key(model: type[GitModel], bare: str, rows: list[Row]) -> Callable[[Row], tuple[Any, ...]]:
     """The sort key of order key ``bare`` (``title``, ``pk``, ``author__name``) over ``rows``."""
     if "__" in bare:
         return _related_key(model, bare, rows)
@@ -628,7 +636,7 @@ def _key_field(model: type[GitModel], bare: str) -> _fields.Field[Any]:
     return model._meta.id_field if bare == "pk" else model._meta.get_field(bare)
 
 
-def _after(rows: list[Row], keys: list[Callable[[Row], tuple[int, Any]]], order: tuple[str, ...],
+def _after(rows: list[Row], keys: list[Callable[[Row], tuple[Any, ...]]], order: tuple[str, ...],
            bounds: tuple[Any, ...], model: type[GitModel]) -> list[Row]:
     """The sorted ``rows`` that come after the keyset ``bounds``, in ``order``."""
     bound_keys = [_value_key(_key_field(model, n.lstrip("-")))(value) for n, value in zip(order, bounds)]
@@ -639,7 +647,7 @@ def _after(rows: list[Row], keys: list[Callable[[Row], tuple[int, Any]]], order:
     return []
 
 
-def _beyond(keys: list[tuple[int, Any]], bounds: list[tuple[int, Any]], descending: list[bool]) -> bool:
+def _beyond(keys: list[tuple[Any, ...]], bounds: list[tuple[Any, ...]], descending: list[bool]) -> bool:
     """Whether a row with sort ``keys`` comes after ``bounds`` (keys of the same order)."""
     for key, bound, desc in zip(keys, bounds, descending):
         if key != bound:
@@ -650,7 +658,7 @@ def _beyond(keys: list[tuple[int, Any]], bounds: list[tuple[int, Any]], descendi
     return False
 
 
-def _related_key(model: type[GitModel], name: str, rows: list[Row]) -> Callable[[Row], tuple[int, Any]]:
+def _related_key(model: type[GitModel], name: str, rows: list[Row]) -> Callable[[Row], tuple[Any, ...]]:
     """The sort key for ``author__name``: the related objects are read once each."""
     from ..relations import related_sort_values
 
@@ -659,44 +667,24 @@ def _related_key(model: type[GitModel], name: str, rows: list[Row]) -> Callable[
     tree = rows[0].ctx.root if rows else None
     ids = dict(zip((id(row) for row in rows), column(rows, field)))
     values = related_sort_values(field, path, set(ids.values()) - {None}, tree)
-    return lambda row: _sort_key(values.get(ids[id(row)]))
+    key = _value_key(field_path(model, name, "order by")[-1])  # the far field's frame
+    return lambda row: key(values.get(ids[id(row)]))
 
 
-def _column_key(field: _fields.Field[Any], rows: list[Row]) -> Callable[[Row], tuple[int, Any]]:
+def _column_key(field: _fields.Field[Any], rows: list[Row]) -> Callable[[Row], tuple[Any, ...]]:
     """The sort key of ``field``, its values read at once (from its index if it has one)."""
+    key = _value_key(field)
     values = dict(zip((id(row) for row in rows), column(rows, field)))
-    return lambda row: _sort_key(values[id(row)])
+    return lambda row: key(values[id(row)])
 
 
-def _field_key(field: _fields.Field[Any]) -> Callable[[Row], tuple[int, Any]]:
+def _field_key(field: _fields.Field[Any]) -> Callable[[Row], tuple[Any, ...]]:
     key = _value_key(field)
     return lambda row: key(row.get(field))
 
 
-def _value_key(field: _fields.Field[Any]) -> Callable[[Any], tuple[int, Any]]:
-    """The sort key ``order_by`` gives a value of ``field``."""
-    comparable = getattr(field, "comparable", None)  # dates and times: one frame
-    if comparable is None or isinstance(field, _VALUE_TYPES):  # (those are read as they are)
-        return _sort_key
-    return lambda value: _sort_key(comparable(value))
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    """Where ``value`` sorts: missing first, then, as PostgreSQL orders
-    ``jsonb``, strings, numbers, booleans, lists and objects, so that values
-    of mixed kinds (a ``JSONField``) sort without comparing a string with a
-    number; values of one kind sort as Python compares them."""
-    if value is None:
-        return (0, 0)
-    if isinstance(value, bool):
-        return (3, value)
-    if isinstance(value, (int, float, decimal.Decimal)):
-        return (2, value)
-    if isinstance(value, list):
-        return (4, json.dumps(value, sort_keys=True, default=str))
-    if isinstance(value, dict):
-        return (5, json.dumps(value, sort_keys=True, default=str))
-    return (1, value)  # text, and dates, times, ids: one kind per field
+#: where a value sorts, where a value of a field sorts (see :func:`.columns.sort_key`)
+_sort_key, _value_key = sort_key, value_key
 
 
 def explain(qs: QuerySet[Any]) -> str:
