@@ -174,8 +174,8 @@ def run(path: Path, n: int, versions: int, repeat: int) -> None:
 
     def admin_save() -> float:
         page = server.request("GET", f"/m/Page/o/{object_id}/edit")[1]
-        version = re.search(r'name="_version" value="(\w+)"', page).group(1)  # type: ignore[union-attr]
-        commit = re.search(r'name="_commit" value="(\w+)"', page).group(1)  # type: ignore[union-attr]
+        version = re.search(r'name="_version" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        commit = re.search(r'name="_commit" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
         form = {"csrf_token": token, "_version": version, "_commit": commit, "title": f"t{next(counter)}",
                 "body": "x", "rank": "1", "message": "edit", "author_name": "B", "author_email": "b@x"}
         status, text, spent = server.request("POST", f"/m/Page/o/{object_id}/edit", form)
