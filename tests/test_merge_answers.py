@@ -325,14 +325,42 @@ def test_a_move_on_their_side_carries_our_edit(ws: Workspace, run_git) -> None:
 
 
 def test_the_same_move_on_both_sides_merges_the_edits(ws: Workspace) -> None:
-    Page = slug_pages(ws)
+    Page = type("Page", (ws.GitModel,), {"__module__": __name__, "slug": fields.SlugField(id=True),
+                                         "title": fields.CharField(), "body": fields.CharField(required=False),
+                                         "note": fields.CharField(required=False)})
+    Page(slug="about", title="About us", body="We make tea, and have since 1921.", note="n").save()
+    ws.commit("base")
+    ws.create_branch("f")
     move(Page, "about", "about-us", title="About"); ws.commit("master")
     ws.set_branch("f")
-    move(Page, "about", "about-us", body="We make coffee."); ws.commit("f")
+    move(Page, "about", "about-us", note="checked"); ws.commit("f")
     ws.set_branch("master")
     assert ws.merge("f").conflicts == []
     p = Page.get("about-us")
-    assert (p.title, p.body, sorted(Page.all().ids())) == ("About", "We make coffee.", ["about-us", "other"])
+    assert (p.title, p.note, sorted(Page.all().ids())) == ("About", "checked", ["about-us"])
+
+
+def test_a_deletion_and_an_unrelated_addition_alike_in_small_fields_are_not_a_move(ws: Workspace) -> None:
+    """Objects share short values (a status, a flag) by chance: the edit of the
+    deleted one must not land on the new one, whose long text differs."""
+    Task = type("Task", (ws.GitModel,), {"__module__": __name__, "slug": fields.SlugField(id=True),
+                                         "status": fields.CharField(), "owner": fields.CharField(),
+                                         "text": fields.CharField()})
+    Task(slug="t1", status="open", owner="ann", text="Write the quarterly report for the board").save()
+    ws.commit("base")
+    ws.create_branch("f")
+    Task.delete("t1")
+    Task(slug="t2", status="open", owner="ann", text="Book the meeting room for Friday").save()
+    ws.commit("master: t1 dropped, t2 added")
+    ws.set_branch("f")
+    t1 = Task.get("t1")
+    t1.text = "Write the quarterly report for the board, with figures"
+    t1.save()
+    ws.commit("f: t1 edited")
+    ws.set_branch("master")
+    (conflict,) = ws.merge("f").conflicts
+    assert conflict.kind == "delete/modify" and conflict.id == "t1"
+    assert Task.get("t2").text == "Book the meeting room for Friday"
 
 
 @pytest.mark.parametrize("mover", ["ours", "theirs"])

@@ -18,6 +18,7 @@ objects deleted on one side and changed on the other are looked at.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -236,11 +237,24 @@ def _stored(ws: Workspace, cls: type, ident: str,
     return codec.stored_fields(ws, cls, path, files[data]), files
 
 
+#: what a blob field counts for in :func:`similarity` (a file of its own, most often the bulk)
+_BLOB_WEIGHT = 256
+
+
+def _json_length(value: Any) -> int:
+    if value is _MISSING:
+        return 0
+    return len(json.dumps(value, ensure_ascii=False, sort_keys=True, default=str))
+
+
 def similarity(cls: type, old: tuple[dict[str, Any], ch.Files], new: tuple[dict[str, Any], ch.Files],
                all_default_alike: bool = False) -> float:
-    """The share of the values (fields, blob fields) two stored objects hold alike,
-    of those not both at their default; their ids aside. Two objects with
-    nothing but defaults score 0, or with ``all_default_alike`` 1 if equal."""
+    """The share of the stored bytes two objects hold alike, as git's rename
+    detection weighs a file's lines: each field (or blob field) not at its
+    default on both sides counts for the length of its JSON line, so a long
+    body kept counts for more than a flag or a status that happen to match;
+    their ids aside. Two objects with nothing but defaults score 0, or with
+    ``all_default_alike`` 1 if equal."""
     opts: Any = cls._meta  # type: ignore[attr-defined]
     equal = total = 0
     for name in (set(old[0]) | set(new[0])) - {opts.id_attr}:
@@ -249,14 +263,15 @@ def similarity(cls: type, old: tuple[dict[str, Any], ch.Files], new: tuple[dict[
         a, b = (absent if v is _MISSING else v for v in (a, b))
         if a is _MISSING and b is _MISSING or (_same(a, absent) and _same(b, absent)) or (a is None and b is None):
             continue
-        total += 1
-        equal += _same(a, b)
+        weight = len(name) + max(_json_length(a), _json_length(b))
+        total += weight
+        equal += weight if _same(a, b) else 0
     for f in opts.blob_fields:
         a_key, b_key = (ch.blob_key(cls, f, files, "x") for files in (old[1], new[1]))
         if a_key == b_key == (None, None):
             continue
-        total += 1
-        equal += a_key == b_key
+        total += _BLOB_WEIGHT
+        equal += _BLOB_WEIGHT if a_key == b_key else 0
     if not total:
         alike = all_default_alike and _same({k: v for k, v in old[0].items() if k != opts.id_attr},
                                             {k: v for k, v in new[0].items() if k != opts.id_attr})
