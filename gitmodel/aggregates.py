@@ -377,8 +377,9 @@ class Values(list):  # type: ignore[type-arg]
         Missing values sort first, as in a query."""
         keys = set().union(*(item.keys() for item in self)) if self else set(self._names)
         by_name = self._model._meta._by_name if self._model is not None else {}
-        frames = {name: frame for name in keys
-                  if (frame := getattr(by_name.get(name), "comparable", None)) is not None}
+        frames = {name: frame for name in keys  # (a list field: its elements' frame)
+                  if (frame := getattr(by_name.get(name), "comparable", None)
+                      or getattr(getattr(by_name.get(name), "base_field", None), "comparable", None)) is not None}
         return Values(_sorted(list(self), names, keys, lambda item, name: item.get(name), frames),
                       self._model, None, self._names, self._json_safe)
 
@@ -474,7 +475,7 @@ def _sorted(items: list[Any], names: tuple[str, ...], known: set[str], value: An
             frames: Optional[dict[str, Any]] = None) -> list[Any]:
     """``items`` sorted by ``names`` (each a known key, ``-`` for descending);
     ``frames``: the fields' frames for comparing values (naive date-times as UTC)."""
-    from .query.planner import _sort_key
+    from .query.columns import sort_key
 
     for name in reversed(names):
         if not isinstance(name, str) or name.lstrip("-") not in known:
@@ -484,7 +485,7 @@ def _sorted(items: list[Any], names: tuple[str, ...], known: set[str], value: An
 
         def key(item: Any, bare: str = bare, frame: Any = frame) -> Any:
             found = value(item, bare)
-            return _sort_key(frame(found) if frame is not None and found is not None else found)
+            return sort_key(found, frame)  # (each leaf value in the field's frame)
 
         try:
             items.sort(key=key, reverse=name.startswith("-"))

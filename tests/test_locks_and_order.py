@@ -183,7 +183,7 @@ def test_lists_of_decimals_and_of_date_times_sort_by_value(ws: Workspace) -> Non
     ws.commit("items")
     for order in every_order(Item, "amounts"):
         assert order == ["b", "a"]  # 9.5 < 10, not "10" < "9.5"
-    for order in every_order(Item, "times", values=False):  # (values().order_by() frames no list elements yet)
+    for order in every_order(Item, "times"):
         assert order == ["b", "a"]  # by the instant, naive read as UTC
 
 
