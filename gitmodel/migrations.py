@@ -492,6 +492,7 @@ def migrate(ws: Workspace, source: Any, branch: Optional[str] = None, *,
     ref = branch_ref(branch) if branch else ws.head
     current = ref == ws.head
     if current:
+        ws._unit.refuse_commit()  # a migration commits: not inside a commit_on_success block
         ws._require_writable()
         if ws.merging or ws.has_changes():
             raise RepositoryError("cannot migrate: there are pending changes; commit or reset them")

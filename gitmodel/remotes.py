@@ -583,8 +583,10 @@ def pull(
     ``ws.conflicts`` for ``ws.resolve()``, then ``ws.commit()`` (or
     ``ws.abort_merge()``). Pulls the upstream of the current branch, else the
     remote branch of the same name; ``branch`` names another remote branch.
-    Refused while changes are pending, so nothing staged is ever lost.
+    Refused while changes are pending, so nothing staged is ever lost, and
+    inside a ``commit_on_success`` block, which commits only at its end.
     """
+    ws._unit.refuse_commit()
     ws._require_writable()
     if ws.merging:
         raise RepositoryError("cannot pull: a merge is in progress; commit or abort_merge() it first")

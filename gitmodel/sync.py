@@ -88,8 +88,10 @@ def sync(
     merge open and push nothing. With ``require_signed``, commits from the
     hub must carry a signature by one of those keys, else
     :class:`SignatureError` is raised before anything is merged.
-    Refused while changes are pending or a merge is open.
+    Refused while changes are pending or a merge is open, and inside a
+    ``commit_on_success`` block, which commits only at its end.
     """
+    ws._unit.refuse_commit()
     ws._require_writable()
     if ws.merging:
         raise RepositoryError("cannot sync: a merge is in progress; resolve and commit it, or abort_merge()")

@@ -338,3 +338,27 @@ def test_an_interrupt_after_the_branch_moved_leaves_the_unit_on_the_new_commit(
     head = run_git(ws.path, "show", "HEAD:page/a/data.json")
     assert '"title": "T1"' in head and '"body": "more"' in head
     run_git(ws.path, "fsck", "--strict")
+
+
+def test_a_merge_pull_sync_or_migration_inside_a_block_is_refused(ws: Workspace, run_git: Any,
+                                                                   tmp_path: Any) -> None:
+    """Each of them commits, and a block commits only at its end (as Django's atomic)."""
+    from gitmodel.migrations import AddField, Migration
+
+    Page = pages(ws)
+    Page(slug="a", title="T0").save(commit=True, message="a")
+    ws.create_branch("side")
+    ws.add_remote("origin", str(tmp_path / "nowhere.git"))  # refused before it is reached
+    attempts = {
+        "merge": lambda: ws.merge("side"),
+        "pull": lambda: ws.pull(),
+        "sync": lambda: ws.sync(),
+        "migrate": lambda: ws.migrate(Migration("0001", [AddField("Page", "extra",
+                                                                   fields.CharField(required=False))])),
+    }
+    for name, attempt in attempts.items():
+        with ws.commit_on_success("block"):
+            with pytest.raises(RepositoryError, match="inside a commit_on_success"):
+                attempt()
+        assert log(run_git, ws) == ["a"], name
+    assert not ws.has_changes()

@@ -553,6 +553,7 @@ def merge(ws: Workspace, other: Any, message: Optional[str] = None,
     workspace's :attr:`~gitmodel.workspace.Workspace.default_author`)."""
     if strategy not in (None, "ours", "theirs"):
         raise ValueError(f"unknown merge strategy {strategy!r}: use 'ours' or 'theirs'")
+    ws._unit.refuse_commit()  # a merge commits: not inside a commit_on_success block
     ws._require_writable()
     if author is not None or committer is not None:  # identities are checked before anything is written
         ws._signature(author)
